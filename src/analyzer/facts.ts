@@ -1,0 +1,100 @@
+/**
+ * What one pass over a layer learns. Facts are recorded per layer and never depend on IOC rules
+ * except for signature hits (which need the bytes) and the choice of candidate files; both are
+ * recorded with the rule-set fingerprint that chose them (`LayerFacts.selection`).
+ */
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** A regular file worth remembering: chosen by an IOC rule's path glob, or every file with `hashAllFiles`. */
+export interface FileFact {
+  /** Absolute, normalized path (`/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1`). */
+  path: string;
+  size: number;
+  mode: number;
+  /** Lowercase hex; null when the file was larger than `maxHashBytes` and was not hashed. */
+  sha256: string | null;
+  md5: string | null;
+}
+
+/** One paragraph of `var/lib/dpkg/status` or a file in `var/lib/dpkg/status.d/`. */
+export interface PackageFact {
+  name: string;
+  version: string;
+  architecture: string | null;
+  /** Source package name (without the version in parentheses); null when the paragraph has none. */
+  source: string | null;
+  /** The `Status:` field, e.g. `install ok installed`; status.d files have none (null). */
+  status: string | null;
+  /** The database file it came from (`/var/lib/dpkg/status`). */
+  statusFile: string;
+}
+
+/** One line of `var/lib/dpkg/info/<pkg>[:<arch>].md5sums`. */
+export interface Md5sumsFact {
+  /** Package name taken from the file name (`liblzma5:amd64` → `liblzma5`). */
+  package: string;
+  /** The md5sums file it came from. */
+  infoFile: string;
+  md5: string;
+  /** Absolute, normalized path of the listed file. */
+  path: string;
+}
+
+/** `/etc/os-release`, `/usr/lib/os-release` (key → unquoted value) or `/etc/debian_version` (`{ VERSION: … }`). */
+export interface OsReleaseFact {
+  path: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * A whiteout entry. For `.wh.<name>`, `path` is the removed path; for the opaque marker `.wh..wh..opq`,
+ * `path` is the directory whose lower contents are hidden and `opaque` is true.
+ */
+export interface WhiteoutFact {
+  path: string;
+  opaque: boolean;
+}
+
+/** A byte signature found inside a candidate file. */
+export interface SignatureHitFact {
+  path: string;
+  iocSetId: string;
+  ruleId: string;
+  /** Byte offset of the first match in the file. */
+  offset: number;
+}
+
+/** Everything the analyzer knows about one layer blob. */
+export interface LayerFacts {
+  compression: Compression;
+  compressedBytes: number;
+  uncompressedBytes: number;
+  entryCount: number;
+  files: FileFact[];
+  packages: PackageFact[];
+  md5sums: Md5sumsFact[];
+  osRelease: OsReleaseFact[];
+  whiteouts: WhiteoutFact[];
+  signatureHits: SignatureHitFact[];
+  /**
+   * Fingerprint of what chose the candidate files and signatures (IOC set ids, versions and the
+   * hashAllFiles flag), so `rematch` knows whether stored facts can answer a new rule set.
+   */
+  selection: string;
+}
+
+/** One piece of evidence: an IOC rule matched a fact of a layer. */
+export type EvidenceKind = 'file-sha256' | 'file-md5' | 'dpkg-version' | 'dpkg-md5sums' | 'byte-signature';
+
+export interface Evidence {
+  kind: EvidenceKind;
+  iocSetId: string;
+  iocSetVersion: string;
+  ruleId: string;
+  /** The file path (or dpkg status file for dpkg-version). */
+  path: string;
+  /** What matched: the hash, `package=version`, or `offset=N`. */
+  value: string;
+  layerDigest: string;
+}

@@ -1,0 +1,133 @@
+/**
+ * The error taxonomy. Callers branch on `instanceof` or `code`, never on message text.
+ * Every message is one sentence that says what happened and what to do about it.
+ */
+
+export type ErrorCode =
+  | 'RATE_LIMITED'
+  | 'RETRYABLE'
+  | 'PERMANENT'
+  | 'FATAL'
+  | 'CONFIG'
+  | 'BUDGET_EXHAUSTED'
+  | 'DIGEST_MISMATCH'
+  | 'UNSUPPORTED'
+  | 'LIMIT_EXCEEDED'
+  | 'CORRUPT_INPUT'
+  | 'AUTH';
+
+export class HubcrawlError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The server asked us to slow down: pace the host, do not count a failure. */
+export class RateLimitedError extends HubcrawlError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super('RATE_LIMITED', message, options);
+  }
+}
+
+/** A transient failure (5xx, reset, timeout): worth another try after backoff. */
+export class RetryableError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super('RETRYABLE', message, options);
+    this.status = options?.status;
+  }
+  readonly status: number | undefined;
+}
+
+/** This item cannot succeed as it is: skip it and record why. */
+export class PermanentError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super('PERMANENT', message, options);
+    this.status = options?.status;
+  }
+  readonly status: number | undefined;
+}
+
+/** Bytes did not hash to the digest that names them: the content is not what it claims to be. */
+export class DigestMismatchError extends HubcrawlError {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly what: string,
+  ) {
+    super(
+      'DIGEST_MISMATCH',
+      `${what}: expected digest ${expected} but the bytes hash to ${actual}; refusing it`,
+    );
+  }
+}
+
+/** Content we recognise but do not handle (schema1 manifests, foreign layers…). */
+export class UnsupportedError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNSUPPORTED', message, options);
+  }
+}
+
+/** A configured safety limit was hit (bytes, entries, header size, depth). */
+export class LimitExceededError extends HubcrawlError {
+  constructor(
+    readonly limit: string,
+    readonly value: number,
+    message: string,
+  ) {
+    super('LIMIT_EXCEEDED', message);
+  }
+}
+
+/** Input that does not parse: truncated stream, corrupt header, malformed JSON. */
+export class CorruptInputError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CORRUPT_INPUT', message, options);
+  }
+}
+
+/** Credentials were refused or a token could not be obtained. */
+export class AuthError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AUTH', message, options);
+  }
+}
+
+/** The counted-pull budget (or the registry's own remaining quota) is spent: stop cleanly, resume later. */
+export class BudgetExhaustedError extends HubcrawlError {
+  constructor(message: string) {
+    super('BUDGET_EXHAUSTED', message);
+  }
+}
+
+/** The run cannot go on (database unwritable, disk full). */
+export class FatalError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FATAL', message, options);
+  }
+}
+
+/** Bad flags or config file: exit code 2. */
+export class ConfigError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG', message, options);
+  }
+}
+
+/** Whether a retry of the same request may succeed. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof RetryableError || err instanceof RateLimitedError;
+}
+
+/** One line for a user: the message of the error, never a stack. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
