@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../core/errors.js';
+import { loadConfig, redactConfig } from './load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-config-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('loadConfig', () => {
+  it('fills documented defaults when nothing is given', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.db).toBe('./hubcrawl.sqlite');
+    expect(c.concurrency).toBe(4);
+    expect(c.filters.platforms).toEqual([]);
+    expect(c.hubApiUrl).toBe('https://hub.docker.com');
+  });
+
+  it('reads YAML and lets flags override the file', () => {
+    const p = file('a.yml', 'db: from-file.sqlite\nconcurrency: 8\nseeds:\n  images: [debian:sid]\n');
+    const c = loadConfig({ file: p, flagSettings: { concurrency: 2 }, env: {} });
+    expect(c.db).toBe('from-file.sqlite');
+    expect(c.concurrency).toBe(2);
+    expect(c.seeds.images).toEqual(['debian:sid']);
+  });
+
+  it('lets the environment sit between the file and the flags', () => {
+    const p = file('b.json', '{"db": "file.sqlite"}');
+    expect(loadConfig({ file: p, env: { HUBCRAWL_DB: 'env.sqlite' } }).db).toBe('env.sqlite');
+    expect(
+      loadConfig({ file: p, env: { HUBCRAWL_DB: 'env.sqlite' }, flagSettings: { db: 'flag.sqlite' } }).db,
+    ).toBe('flag.sqlite');
+  });
+
+  it('names the file and the field of a typo', () => {
+    const p = file('typo.yml', 'seeds:\n  imagez: [debian]\n');
+    expect(() => loadConfig({ file: p, env: {} })).toThrowError(ConfigError);
+    expect(() => loadConfig({ file: p, env: {} })).toThrowError(/typo\.yml: seeds: .*imagez/);
+  });
+
+  it('names the field of a wrong type with its index', () => {
+    const p = file('type.yml', 'filters:\n  platforms: [linux/amd64, "linux amd64"]\n');
+    expect(() => loadConfig({ file: p, env: {} })).toThrowError(
+      /type\.yml: filters\.platforms\[1\]: expected os\/arch/,
+    );
+  });
+
+  it('refuses an invalid tag regular expression', () => {
+    expect(() => loadConfig({ flagSettings: { filters: { tags: '(' } }, env: {} })).toThrowError(
+      /filters\.tags: expected a valid regular expression/,
+    );
+  });
+
+  it('says when the file is not YAML', () => {
+    const p = file('bad.yml', 'a: [1, 2\n');
+    expect(() => loadConfig({ file: p, env: {} })).toThrowError(/not valid YAML or JSON/);
+  });
+
+  it('keeps credentials out of the recorded config', () => {
+    const c = loadConfig({
+      flagSettings: { registries: { 'r.example:5000': { username: 'alice', password: 's3cret' } } },
+      env: {},
+    });
+    const recorded = JSON.stringify(redactConfig(c));
+    expect(recorded).not.toContain('s3cret');
+    expect(recorded).not.toContain('alice');
+  });
+});

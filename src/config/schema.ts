@@ -1,0 +1,138 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Config files (YAML or JSON) are validated strictly, so a typo is
+ * an error naming the field; flags override the file; defaults are documented here and in the README.
+ */
+
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), {
+  message: 'expected a date such as 2024-03-01 or 2024-03-01T12:00:00Z',
+});
+
+const regex = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a valid regular expression' },
+);
+
+const platform = z.string().regex(/^[a-z0-9._-]+\/[a-z0-9._-]+(\/[a-z0-9._-]+)?$/, {
+  message: 'expected os/arch[/variant], for example linux/amd64',
+});
+
+export const registrySettingsSchema = z.strictObject({
+  /** Override the scheme; loopback hosts default to http, everything else to https. */
+  scheme: z.enum(['http', 'https']).optional(),
+  /** Base URL to use instead of the registry's own (a mirror or a proxy). */
+  endpoint: z.url().optional(),
+  /** Basic credentials; prefer environment variables or ~/.docker/config.json. */
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const seedsSchema = z.strictObject({
+  /** Image references: `debian:sid-20240311`, `user/app@sha256:…`, `127.0.0.1:5000/a/b:tag`. */
+  images: z.array(z.string().min(1)).default([]),
+  /** Repositories whose every tag (after filters) is crawled. */
+  repos: z.array(z.string().min(1)).default([]),
+  /** Docker Hub namespaces whose every repository is crawled. */
+  namespaces: z.array(z.string().min(1)).default([]),
+  /** Docker Hub search queries; each hit is crawled as a repository. */
+  searches: z.array(z.string().min(1)).default([]),
+  /** Registry base URLs whose `_catalog` lists the repositories to crawl. */
+  catalogs: z.array(z.string().min(1)).default([]),
+  /** Files with one image reference or repository per line (`#` comments allowed). */
+  files: z.array(z.string().min(1)).default([]),
+});
+
+export const filtersSchema = z.strictObject({
+  /** Only tags whose name matches this regular expression. */
+  tags: regex.optional(),
+  /** Only tags pushed at or after this date (Hub API push dates; tags without a date pass). */
+  pushedAfter: isoDate.optional(),
+  /** Only tags pushed before this date. */
+  pushedBefore: isoDate.optional(),
+  /** Platforms to analyze; empty = all (attestation manifests are always skipped). */
+  platforms: z.array(platform).default([]),
+  /** At most this many tags per repository (newest first where push dates are known). */
+  maxTagsPerRepository: z.number().int().positive().optional(),
+});
+
+export const httpSchema = z.strictObject({
+  /** Per-request timeout, and the longest a body may stall. */
+  timeoutMs: z.number().int().positive().default(60_000),
+  /** Retries of a request after 5xx, resets or timeouts. */
+  maxRetries: z.number().int().min(0).max(20).default(5),
+  /** Request rate per host. */
+  requestsPerSecondPerHost: z.number().positive().default(10),
+  /** A rate-limit pause longer than this stops the run (resumable) instead of sleeping. */
+  maxPauseMs: z
+    .number()
+    .int()
+    .positive()
+    .default(15 * 60_000),
+});
+
+export const limitsSchema = z.strictObject({
+  maxUncompressedBytes: z.number().int().positive().optional(),
+  maxEntries: z.number().int().positive().optional(),
+  maxHashBytesPerFile: z.number().int().positive().optional(),
+  maxHeaderBytes: z.number().int().positive().optional(),
+  maxPathLength: z.number().int().positive().optional(),
+  maxCaptureBytes: z.number().int().positive().optional(),
+  maxCompressionRatio: z.number().positive().optional(),
+  /** Largest manifest body accepted. */
+  maxManifestBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
+  /** Largest layer blob downloaded (compressed bytes). */
+  maxLayerBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024 * 1024),
+});
+
+export const configSchema = z.strictObject({
+  /** SQLite dataset file. */
+  db: z.string().min(1).default('./hubcrawl.sqlite'),
+  seeds: seedsSchema.default(seedsSchema.parse({})),
+  filters: filtersSchema.default(filtersSchema.parse({})),
+  /** IOC set files added to the built-in XZ set. */
+  iocFiles: z.array(z.string().min(1)).default([]),
+  /** Leave the built-in IOC sets out. */
+  noBuiltinIocs: z.boolean().default(false),
+  /** Hash every regular file, not only the candidates chosen by IOC rules (slower; lets rematch use any new hash). */
+  hashAllFiles: z.boolean().default(false),
+  /** Analyze only images whose base layer is Debian-derived (the base layer is always analyzed). */
+  debianOnly: z.boolean().default(false),
+  /** Items processed at once. */
+  concurrency: z.number().int().min(1).max(64).default(4),
+  /** Layers analyzed at once (CPU bound). */
+  layerConcurrency: z.number().int().min(1).max(16).default(2),
+  /** Counted pulls (manifest GETs on Docker Hub) allowed in this run; unlimited when absent. */
+  maxPulls: z.number().int().min(0).optional(),
+  /** Failed items are retried on later runs up to this many attempts in all. */
+  maxAttempts: z.number().int().min(1).default(3),
+  /** Docker Hub web API base URL (a mirror or a test server). */
+  hubApiUrl: z.url().default('https://hub.docker.com'),
+  /** Registry base URL used for docker.io instead of https://registry-1.docker.io. */
+  registryMirror: z.url().optional(),
+  /** Path of the Docker client config with `auths` (credentials); null to ignore it. */
+  dockerConfig: z.string().nullable().optional(),
+  /** Per-registry settings keyed by host[:port] (`docker.io`, `127.0.0.1:5000`). */
+  registries: z.record(z.string(), registrySettingsSchema).default({}),
+  http: httpSchema.default(httpSchema.parse({})),
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
