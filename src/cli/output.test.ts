@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { neutralizeFormula, toCsv, toJsonLines, toTable } from './output.js';
+
+describe('CSV output', () => {
+  it('neutralizes every cell a spreadsheet would evaluate as a formula', () => {
+    for (const bad of ['=1+1', '+cmd', '-2+3', '@SUM(A1)', '\tx', '\rx']) {
+      expect(neutralizeFormula(bad)).toBe(`'${bad}`);
+    }
+    expect(neutralizeFormula('sha256:abc')).toBe('sha256:abc');
+  });
+
+  it('writes RFC 4180 records with CRLF and quotes only where needed', () => {
+    const csv = toCsv(
+      ['a', 'b'],
+      [
+        { a: 'plain', b: 'has,comma' },
+        { a: 'say "hi"', b: 'two\nlines' },
+      ],
+    );
+    expect(csv).toBe('a,b\r\nplain,"has,comma"\r\n"say ""hi""","two\nlines"\r\n');
+  });
+
+  it('prints booleans as true/false and null as an empty cell', () => {
+    expect(toCsv(['x', 'y'], [{ x: true, y: null }])).toBe('x,y\r\ntrue,\r\n');
+  });
+});
+
+describe('other formats', () => {
+  it('writes one JSON object per line', () => {
+    expect(toJsonLines([{ a: 1 }, { a: '=x' }])).toBe('{"a":1}\n{"a":"=x"}\n');
+  });
+
+  it('aligns a table and counts its rows', () => {
+    expect(toTable(['n', 'name'], [{ n: 1, name: 'debian' }])).toBe(
+      'n  name\n-  ------\n1  debian\n(1 row)\n',
+    );
+  });
+});

@@ -1,0 +1,59 @@
+import type { Writable } from 'node:stream';
+import { stringify } from 'csv-stringify/sync';
+
+export type Row = Record<string, unknown>;
+
+/**
+ * Cells that a spreadsheet would run as a formula start with = + - @, a tab or a carriage return
+ * (OWASP "CSV injection"). Prefixing a single quote keeps the text and stops the formula.
+ */
+export function neutralizeFormula(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+function cellText(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (Buffer.isBuffer(v)) return `x'${v.toString('hex')}'`;
+  return JSON.stringify(v);
+}
+
+/** RFC 4180 CSV (CRLF line ends, quoted as needed) with formula neutralization; header from `columns`. */
+export function toCsv(columns: string[], rows: Row[]): string {
+  const records = rows.map((r) => columns.map((c) => neutralizeFormula(cellText(r[c]))));
+  return stringify([columns, ...records], { record_delimiter: '\r\n', quoted_match: /[\r\n",]/ });
+}
+
+/** One JSON object a line, values as stored (no formula neutralization: JSON is not opened by spreadsheets). */
+export function toJsonLines(rows: Row[]): string {
+  return (
+    rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') +
+    (rows.length ? '\n' : '')
+  );
+}
+
+/** A plain text table for terminals; long cells are cut so a row stays readable. */
+export function toTable(columns: string[], rows: Row[], maxCell = 72): string {
+  const cells = rows.map((r) =>
+    columns.map((c) => {
+      const t = cellText(r[c]).replace(/[\r\n\t]/g, ' ');
+      return t.length > maxCell ? `${t.slice(0, maxCell - 1)}…` : t;
+    }),
+  );
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const out = [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)];
+  return `${out.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+}
+
+/** Writes and waits for the stream to accept it (so large outputs don't pile up in memory). */
+export async function writeOut(stream: Writable, text: string): Promise<void> {
+  if (stream.write(text)) return;
+  await new Promise<void>((resolve) => stream.once('drain', resolve));
+}
