@@ -1,0 +1,80 @@
+/**
+ * Absolute-path globs for IOC rules, compiled to a RegExp once: `*` and `?` stay within one path
+ * segment, `**` spans segments (`/usr/lib/**` + `/x` also matches `/usr/lib/x`), `[abc]`, `[a-z]`
+ * and `[!abc]` classes. No braces: list several globs instead.
+ */
+
+// Characters with a meaning in a RegExp outside a class ('/' needs no escape in `new RegExp`).
+const SPECIAL = /[.+^${}()|\\]/;
+
+/** Why a glob is unusable, or null when it is fine. */
+export function globProblem(glob: string): string | null {
+  if (!glob.startsWith('/')) return 'a path glob must be absolute (start with "/")';
+  let depth = 0;
+  for (const c of glob) {
+    if (c === '[') depth++;
+    else if (c === ']' && depth > 0) depth--;
+  }
+  if (depth !== 0) return 'unterminated "[" character class';
+  return null;
+}
+
+/** The regular-expression source (no anchors) for one glob. */
+export function globToRegExpSource(glob: string): string {
+  let re = '';
+  let i = 0;
+  while (i < glob.length) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        const before = glob[i - 1];
+        const after = glob[i + 2];
+        if (before === '/' && after === '/') {
+          // `/**/` matches one slash or any run of whole segments between slashes.
+          re = `${re.slice(0, -1)}(?:/|/.*/)`;
+          i += 3;
+        } else if (before === '/' && after === undefined) {
+          re = `${re.slice(0, -1)}(?:/.*)?`;
+          i += 2;
+        } else {
+          re += '.*';
+          i += 2;
+        }
+      } else {
+        re += '[^/]*';
+        i++;
+      }
+    } else if (c === '?') {
+      re += '[^/]';
+      i++;
+    } else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) {
+        re += '\\[';
+        i++;
+        continue;
+      }
+      let body = glob.slice(i + 1, end);
+      const negate = body.startsWith('!') || body.startsWith('^');
+      if (negate) body = body.slice(1);
+      body = body.replace(/[\\\]^]/g, (m) => `\\${m}`);
+      re += negate ? `[^/${body}]` : `[${body}]`;
+      i = end + 1;
+    } else {
+      re += SPECIAL.test(c) ? `\\${c}` : c;
+      i++;
+    }
+  }
+  return re;
+}
+
+/** Compile one glob to an anchored RegExp. */
+export function compileGlob(glob: string): RegExp {
+  return new RegExp(`^${globToRegExpSource(glob)}$`, 's');
+}
+
+/** Compile several globs to one anchored alternation (null for an empty list). */
+export function compileGlobs(globs: readonly string[]): RegExp | null {
+  if (globs.length === 0) return null;
+  return new RegExp(`^(?:${globs.map(globToRegExpSource).join('|')})$`, 's');
+}

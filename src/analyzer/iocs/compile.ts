@@ -1,0 +1,110 @@
+/**
+ * Turns IOC sets into what the streaming pass asks per tar entry: "is this file a candidate (hash
+ * it)?" and "which signatures scan it?". Both must be cheap, so globs are merged into one RegExp per
+ * size bucket and the answers for signatures are cached per glob group.
+ */
+import { createHash } from 'node:crypto';
+import { compileGlobs } from '../glob.js';
+import { type CompiledSignature, compileSignature } from '../signatures.js';
+import type { IocSet } from './schema.js';
+
+/** The rule-derived selection the streaming pass consults for every regular file. */
+export interface CompiledRules {
+  /** Stable hash of set ids + versions + candidate globs + signature rules + hashAllFiles. */
+  readonly fingerprint: string;
+  /** Whether to hash this regular file (sha256 + md5) and keep it as a FileFact. */
+  isCandidate(path: string, size: number): boolean;
+  /** Signatures to scan this file with (empty for most files). */
+  signatureRulesFor(path: string): CompiledSignature[];
+  /** Whether any signature rule exists at all (lets the stream skip the scanner entirely). */
+  readonly hasSignatures: boolean;
+}
+
+interface Selector {
+  paths: string[] | null;
+  size: number | null;
+}
+
+const NONE: CompiledSignature[] = [];
+
+/**
+ * Compile the candidate selection of a list of sets. A file-* rule without `paths` makes every regular
+ * file (of its `size`, when given) a candidate: every such file is hashed, which costs a full read of
+ * each file in every layer — give `paths` or `size` whenever the indicator allows it.
+ */
+export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = {}): CompiledRules {
+  const hashAll = opts.hashAllFiles ?? false;
+  const selectors = new Map<string, Selector>();
+  const sigRules: Array<{ paths: string[]; sig: CompiledSignature }> = [];
+  for (const set of sets) {
+    for (const rule of set.rules) {
+      if (rule.kind === 'file-sha256' || rule.kind === 'file-md5' || rule.kind === 'byte-signature') {
+        const sel: Selector = {
+          paths: rule.paths ? [...rule.paths].sort() : null,
+          size: rule.kind === 'byte-signature' ? null : (rule.size ?? null),
+        };
+        selectors.set(JSON.stringify(sel), sel);
+      }
+      if (rule.kind === 'byte-signature') {
+        const sig = compileSignature(rule.hex, { iocSetId: set.id, ruleId: rule.id, elfOnly: rule.elfOnly });
+        sigRules.push({ paths: [...rule.paths], sig });
+      }
+    }
+  }
+
+  // Buckets: any size (key -1) and per exact size; each bucket is "any path" or one merged RegExp.
+  const bySize = new Map<number, { any: boolean; globs: string[] }>();
+  for (const sel of selectors.values()) {
+    const key = sel.size ?? -1;
+    const b = bySize.get(key) ?? { any: false, globs: [] };
+    if (sel.paths === null) b.any = true;
+    else b.globs.push(...sel.paths);
+    bySize.set(key, b);
+  }
+  const buckets = new Map<number, { any: boolean; re: RegExp | null }>();
+  for (const [size, b] of bySize) buckets.set(size, { any: b.any, re: compileGlobs(b.globs) });
+  const anySize = buckets.get(-1);
+
+  // Group signatures by their glob list so each file tests each distinct glob list once.
+  const groups = new Map<string, { re: RegExp; sigs: CompiledSignature[] }>();
+  for (const { paths, sig } of sigRules) {
+    const key = JSON.stringify([...paths].sort());
+    const g = groups.get(key) ?? { re: compileGlobs(paths)!, sigs: [] };
+    g.sigs.push(sig);
+    groups.set(key, g);
+  }
+  const groupList = [...groups.values()];
+  const anySig = compileGlobs(sigRules.flatMap((r) => r.paths));
+
+  const fingerprint = createHash('sha256')
+    .update(
+      JSON.stringify({
+        sets: sets.map((s) => [s.id, s.version]).sort(),
+        selectors: [...selectors.keys()].sort(),
+        signatures: sigRules
+          .map((r) => [r.sig.iocSetId, r.sig.ruleId, r.sig.hex, r.sig.elfOnly, r.paths])
+          .sort(),
+        hashAllFiles: hashAll,
+      }),
+    )
+    .digest('hex');
+
+  const matchBucket = (b: { any: boolean; re: RegExp | null } | undefined, path: string) =>
+    b !== undefined && (b.any || b.re?.test(path) === true);
+
+  return {
+    fingerprint,
+    hasSignatures: sigRules.length > 0,
+    isCandidate(path: string, size: number): boolean {
+      if (hashAll) return true;
+      return matchBucket(anySize, path) || matchBucket(buckets.get(size), path);
+    },
+    signatureRulesFor(path: string): CompiledSignature[] {
+      if (anySig === null || !anySig.test(path)) return NONE;
+      if (groupList.length === 1) return groupList[0]!.sigs;
+      const out: CompiledSignature[] = [];
+      for (const g of groupList) if (g.re.test(path)) out.push(...g.sigs);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The IOC set file format (documented in docs/iocs.md). Strict objects, so a misspelt field fails
+ * loudly instead of silently weakening a rule.
+ */
+import { z } from 'zod';
+import { isValidDebianVersion } from '../dpkg/version.js';
+import { globProblem } from '../glob.js';
+import { hexProblem } from '../signatures.js';
+
+const ruleId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'expected an id of letters, digits, ".", "_", ":", "-"');
+
+const glob = z.string().superRefine((g, ctx) => {
+  const problem = globProblem(g);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const paths = z.array(glob).min(1, 'expected at least one path glob (or leave "paths" out)');
+const debVersion = z.string().refine(isValidDebianVersion, 'expected a Debian version string');
+
+const common = {
+  id: ruleId,
+  /** What the rule means and how strong it is. */
+  description: z.string().optional(),
+  /** Where the value comes from (advisory, repository + commit, article). */
+  source: z.string().optional(),
+};
+
+const fileSha256 = z.strictObject({
+  ...common,
+  kind: z.literal('file-sha256'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
+  paths: paths.optional(),
+  size: z.number().int().nonnegative().optional(),
+});
+
+const fileMd5 = z.strictObject({
+  ...common,
+  kind: z.literal('file-md5'),
+  md5: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex characters'),
+  paths: paths.optional(),
+  size: z.number().int().nonnegative().optional(),
+});
+
+const dpkgVersion = z
+  .strictObject({
+    ...common,
+    kind: z.literal('dpkg-version'),
+    package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name'),
+    versions: z.array(debVersion).min(1).optional(),
+    introduced: debVersion.optional(),
+    fixed: debVersion.optional(),
+    /** Informational: the first fixed version per the advisory; matching never uses it. */
+    fixedIn: debVersion.optional(),
+    architectures: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const range = r.introduced !== undefined || r.fixed !== undefined;
+    if (r.versions !== undefined && range) {
+      ctx.addIssue({ code: 'custom', message: 'use either "versions" or "introduced"/"fixed", not both' });
+    } else if (r.versions === undefined && !range) {
+      ctx.addIssue({ code: 'custom', message: 'expected "versions" or "introduced"/"fixed"' });
+    }
+  });
+
+const byteSignature = z.strictObject({
+  ...common,
+  kind: z.literal('byte-signature'),
+  hex: z.string().superRefine((h, ctx) => {
+    const problem = hexProblem(h);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  paths,
+  elfOnly: z.boolean().optional(),
+});
+
+export const iocRuleSchema = z.discriminatedUnion('kind', [fileSha256, fileMd5, dpkgVersion, byteSignature]);
+
+export const iocSetSchema = z.strictObject({
+  /** Stable identifier recorded with every finding (`xz-cve-2024-3094`). */
+  id: ruleId,
+  /** Bumped on every change to the rules (`2026.11.28`); recorded with every finding. */
+  version: z.string().min(1).max(64),
+  title: z.string().min(1),
+  description: z.string().optional(),
+  references: z.array(z.url()),
+  rules: z.array(iocRuleSchema).min(1, 'expected at least one rule'),
+});
+
+export type IocSet = z.infer<typeof iocSetSchema>;
+export type IocRule = z.infer<typeof iocRuleSchema>;
+export type IocRuleKind = IocRule['kind'];
+export type FileSha256Rule = z.infer<typeof fileSha256>;
+export type FileMd5Rule = z.infer<typeof fileMd5>;
+export type DpkgVersionRule = z.infer<typeof dpkgVersion>;
+export type ByteSignatureRule = z.infer<typeof byteSignature>;
