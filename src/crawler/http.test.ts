@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BudgetExhaustedError,
+  CorruptInputError,
+  LimitExceededError,
+  PermanentError,
+  RateLimitedError,
+  RetryableError,
+} from '../core/errors.js';
+import { HttpClient, type HttpClientOptions, HttpStatusError } from './http.js';
+import type { HttpEvent } from './stats.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+let server: Server | undefined;
+let client: HttpClient | undefined;
+
+/** A scripted loopback server: the handler sees each request with its 0-based index. */
+async function serve(handler: Handler): Promise<string> {
+  let n = 0;
+  server = createServer((req, res) => handler(req, res, n++));
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function makeClient(opts: HttpClientOptions = {}): {
+  client: HttpClient;
+  sleeps: number[];
+  events: HttpEvent[];
+} {
+  const sleeps: number[] = [];
+  const events: HttpEvent[] = [];
+  client = new HttpClient({
+    retryBaseMs: 10,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    onEvent: (e) => events.push(e),
+    ...opts,
+  });
+  return { client, sleeps, events };
+}
+
+afterEach(async () => {
+  await client?.close();
+  client = undefined;
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+describe('HttpClient', () => {
+  it('retries a 503 and returns the later success', async () => {
+    const base = await serve((_q, res, n) => {
+      res.statusCode = n < 2 ? 503 : 200;
+      res.end(n < 2 ? 'busy' : 'ok');
+    });
+    const { client, sleeps } = makeClient();
+    const res = await client.request({ url: `${base}/x` });
+    expect(await res.text()).toBe('ok');
+    expect(client.stats.retries).toBe(2);
+    expect(client.stats.failures).toBe(0);
+    expect(sleeps).toHaveLength(2);
+  });
+
+  it('gives up with RetryableError after maxRetries 5xx answers', async () => {
+    const base = await serve((_q, res) => {
+      res.statusCode = 502;
+      res.end();
+    });
+    const { client } = makeClient({ maxRetries: 2 });
+    await expect(client.request({ url: `${base}/x` })).rejects.toMatchObject({
+      constructor: RetryableError,
+      status: 502,
+    });
+    expect(client.stats.requests).toBe(3);
+    expect(client.stats.failures).toBe(1);
+  });
+
+  it('retries a connection reset before the headers', async () => {
+    const base = await serve((req, res, n) => {
+      if (n === 0) {
+        req.socket.destroy();
+        return;
+      }
+      res.end('ok');
+    });
+    const { client } = makeClient();
+    expect(await (await client.request({ url: base })).text()).toBe('ok');
+    expect(client.stats.retries).toBe(1);
+    expect(client.stats.byStatusClass.network).toBe(1);
+  });
+
+  it('waits out a 429 Retry-After in seconds and does not count a failure', async () => {
+    const base = await serve((_q, res, n) => {
+      if (n === 0) {
+        res.writeHead(429, { 'retry-after': '7' });
+        res.end();
+        return;
+      }
+      res.end('ok');
+    });
+    const { client, sleeps } = makeClient();
+    expect(await (await client.request({ url: base })).text()).toBe('ok');
+    expect(client.stats.failures).toBe(0);
+    expect(client.stats.retries).toBe(0);
+    expect(client.stats.rateLimitPauses).toBe(1);
+    expect(sleeps[0]).toBeGreaterThan(6000);
+    expect(sleeps[0]).toBeLessThanOrEqual(7000);
+  });
+
+  it('throws RateLimitedError when the server asks for a pause longer than maxPauseMs', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(429, { 'retry-after': '3600' });
+      res.end();
+    });
+    const { client } = makeClient({ maxPauseMs: 60_000 });
+    const err = await client.request({ url: base }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).retryAfterMs).toBe(3_600_000);
+    expect(client.stats.failures).toBe(0);
+  });
+
+  it('refuses counted requests past maxPulls with BudgetExhaustedError', async () => {
+    const base = await serve((_q, res) => res.end('{}'));
+    const { client } = makeClient({ maxPulls: 2 });
+    await (await client.request({ url: base, counted: true })).dump();
+    await (await client.request({ url: base, counted: true })).dump();
+    await expect(client.request({ url: base, counted: true })).rejects.toBeInstanceOf(BudgetExhaustedError);
+    await (await client.request({ url: base })).dump();
+    expect(client.stats.countedPulls).toBe(2);
+  });
+
+  it('ends counted requests once the registry reports ratelimit-remaining 0', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(200, { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '0;w=21600' });
+      res.end('{}');
+    });
+    const { client } = makeClient();
+    await (await client.request({ url: base, counted: true })).dump();
+    const err = await client.request({ url: base, counted: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BudgetExhaustedError);
+    expect((err as Error).message).toMatch(/until about \d{4}-/);
+  });
+
+  it('turns a 429 pull-limit answer on a counted request into BudgetExhaustedError', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(429, { 'ratelimit-remaining': '0;w=21600', 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}');
+    });
+    const { client } = makeClient();
+    await expect(client.request({ url: base, counted: true })).rejects.toBeInstanceOf(BudgetExhaustedError);
+    expect(client.stats.countedPulls).toBe(0);
+  });
+
+  it('throws HttpStatusError (a PermanentError) with the status for a 404', async () => {
+    const base = await serve((_q, res) => {
+      res.statusCode = 404;
+      res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+    });
+    const { client } = makeClient();
+    const err = await client.request({ url: base }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpStatusError);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as HttpStatusError).status).toBe(404);
+    expect((err as HttpStatusError).bodySnippet).toContain('MANIFEST_UNKNOWN');
+  });
+
+  it('returns a 4xx listed in passStatuses as a response', async () => {
+    const base = await serve((_q, res) => {
+      res.statusCode = 404;
+      res.end();
+    });
+    const { client } = makeClient();
+    expect((await client.request({ url: base, passStatuses: [404] })).status).toBe(404);
+  });
+
+  it('does not follow redirects', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(307, { location: 'http://127.0.0.1:1/elsewhere' });
+      res.end();
+    });
+    const { client } = makeClient();
+    const res = await client.request({ url: base });
+    expect(res.status).toBe(307);
+  });
+
+  it('rejects a body over maxBodyBytes with LimitExceededError', async () => {
+    const base = await serve((_q, res) => res.end('x'.repeat(5000)));
+    const { client } = makeClient();
+    const res = await client.request({ url: base, maxBodyBytes: 1000 });
+    await expect(res.bytes()).rejects.toBeInstanceOf(LimitExceededError);
+  });
+
+  it('reports malformed JSON as CorruptInputError naming the URL', async () => {
+    const base = await serve((_q, res) => res.end('{nope'));
+    const { client } = makeClient();
+    const res = await client.request({ url: `${base}/j` });
+    await expect(res.json()).rejects.toThrow(CorruptInputError);
+  });
+
+  it('retries a body cut short when buffer is set', async () => {
+    const base = await serve((_q, res, n) => {
+      res.writeHead(200, { 'content-length': '10' });
+      if (n === 0) {
+        res.write('abc');
+        setTimeout(() => res.socket?.destroy(), 5);
+        return;
+      }
+      res.end('0123456789');
+    });
+    const { client } = makeClient();
+    const res = await client.request({ url: base, buffer: true });
+    expect(await res.text()).toBe('0123456789');
+    expect(client.stats.retries).toBe(1);
+  });
+
+  it('surfaces a body that stalls past timeoutMs as RetryableError', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('abc');
+    });
+    const { client } = makeClient({ timeoutMs: 200 });
+    const res = await client.request({ url: base });
+    await expect(res.bytes()).rejects.toBeInstanceOf(RetryableError);
+  });
+});
