@@ -1,0 +1,79 @@
+/**
+ * Image-level view over ordered layers (base first): evidence from layer i survives in the final
+ * filesystem unless a layer above i removes or replaces its path — a `.wh.<name>` whiteout of the
+ * path or an ancestor, an opaque `.wh..wh..opq` on an ancestor directory, or a file recorded at the
+ * same path (or at an ancestor, a file replacing the directory). Layer i's own whiteouts only hide
+ * lower layers, never its own entries (OCI image spec, "Whiteouts").
+ */
+import type { Evidence, LayerFacts } from '../facts.js';
+import { matchLayerLocated } from './match.js';
+import type { IocSet } from './schema.js';
+
+/** Evidence located in an image: which layer, and whether the final filesystem still has it. */
+export interface ImageEvidence extends Evidence {
+  /** 0 = base layer. */
+  layerIndex: number;
+  inFinalFs: boolean;
+}
+
+interface LayerPaths {
+  present: Set<string>;
+  whiteouts: Set<string>;
+  opaque: Set<string>;
+}
+
+function layerPaths(facts: LayerFacts): LayerPaths {
+  const present = new Set<string>();
+  // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
+  for (const f of facts.files) present.add(f.path);
+  for (const p of facts.packages) present.add(p.statusFile);
+  for (const m of facts.md5sums) present.add(m.infoFile);
+  for (const o of facts.osRelease) present.add(o.path);
+  const whiteouts = new Set<string>();
+  const opaque = new Set<string>();
+  for (const w of facts.whiteouts) (w.opaque ? opaque : whiteouts).add(stripSlash(w.path));
+  return { present, whiteouts, opaque };
+}
+
+function stripSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+/** `/a/b/c` → [`/a`, `/a/b`] (proper ancestors, root excluded). */
+function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
+  return out;
+}
+
+function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: string[]): boolean {
+  for (const p of overwritePaths) {
+    if (upper.present.has(p)) return true;
+  }
+  for (const p of whiteoutPaths) {
+    if (upper.whiteouts.has(p)) return true;
+    for (const a of ancestors(p)) {
+      if (upper.whiteouts.has(a) || upper.opaque.has(a) || upper.present.has(a)) return true;
+    }
+  }
+  return false;
+}
+
+/** Match every layer and say, per piece of evidence, whether it survives in the final filesystem. */
+export function matchImage(
+  layers: Array<{ digest: string; facts: LayerFacts }>,
+  sets: IocSet[],
+): ImageEvidence[] {
+  const paths = layers.map((l) => layerPaths(l.facts));
+  const out: ImageEvidence[] = [];
+  layers.forEach((layer, i) => {
+    for (const located of matchLayerLocated(layer.facts, layer.digest, sets)) {
+      let inFinalFs = true;
+      for (let j = i + 1; j < layers.length && inFinalFs; j++) {
+        if (removedBy(paths[j]!, located.overwritePaths, located.whiteoutPaths)) inFinalFs = false;
+      }
+      out.push({ ...located.evidence, layerIndex: i, inFinalFs });
+    }
+  });
+  return out;
+}

@@ -1,0 +1,66 @@
+/**
+ * Loading IOC set files: JSON → zod validation → one ConfigError that names the file and the field
+ * (`iocs/x.json: rules[3].sha256: expected 64 lowercase hex characters`), so a user can fix it.
+ */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { type IocSet, iocSetSchema } from './schema.js';
+
+/** `['rules', 3, 'sha256']` → `rules[3].sha256`. */
+export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  return issue.message;
+}
+
+/** Validate already-parsed JSON as an IOC set; `source` names it in errors (usually the file path). */
+export function parseIocSet(json: unknown, source: string): IocSet {
+  const parsed = iocSetSchema.safeParse(json);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (i) => `${source}: ${formatIssuePath(i.path)}: ${describeIssue(i)}`,
+    );
+    const more = lines.length > 1 ? ` (and ${lines.length - 1} more: ${lines.slice(1).join('; ')})` : '';
+    throw new ConfigError(`${lines[0]}${more}`, { cause: parsed.error });
+  }
+  const set = parsed.data;
+  const seen = new Map<string, number>();
+  set.rules.forEach((rule, i) => {
+    const first = seen.get(rule.id);
+    if (first !== undefined) {
+      throw new ConfigError(
+        `${source}: rules[${i}].id: duplicate rule id "${rule.id}" (first used at rules[${first}]); rule ids must be unique within a set`,
+      );
+    }
+    seen.set(rule.id, i);
+  });
+  return set;
+}
+
+/** Read, parse and validate one IOC set file. */
+export async function loadIocSetFile(path: string): Promise<IocSet> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read the IOC set file; check the path`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  return parseIocSet(json, path);
+}

@@ -1,0 +1,163 @@
+/**
+ * Facts × rules → evidence. Pure and index-driven (hash and package-name lookups, never a scan of all
+ * rules per fact), so a whole dataset can be re-matched against new sets without touching a registry.
+ */
+
+import { isPackageInstalled } from '../dpkg/status.js';
+import { compareDebianVersions } from '../dpkg/version.js';
+import type { Evidence, LayerFacts, PackageFact } from '../facts.js';
+import { compileGlobs } from '../glob.js';
+import type { DpkgVersionRule, IocSet } from './schema.js';
+
+interface HashRule {
+  ruleId: string;
+  re: RegExp | null;
+  size: number | null;
+}
+
+interface SetIndex {
+  set: IocSet;
+  sha256: Map<string, HashRule[]>;
+  md5: Map<string, HashRule[]>;
+  packages: Map<string, DpkgVersionRule[]>;
+  signatureRuleIds: Set<string>;
+}
+
+const indexes = new WeakMap<IocSet, SetIndex>();
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+function indexSet(set: IocSet): SetIndex {
+  const cachedIndex = indexes.get(set);
+  if (cachedIndex) return cachedIndex;
+  const idx: SetIndex = {
+    set,
+    sha256: new Map(),
+    md5: new Map(),
+    packages: new Map(),
+    signatureRuleIds: new Set(),
+  };
+  for (const rule of set.rules) {
+    switch (rule.kind) {
+      case 'file-sha256':
+        push(idx.sha256, rule.sha256, {
+          ruleId: rule.id,
+          re: compileGlobs(rule.paths ?? []),
+          size: rule.size ?? null,
+        });
+        break;
+      case 'file-md5':
+        push(idx.md5, rule.md5, {
+          ruleId: rule.id,
+          re: compileGlobs(rule.paths ?? []),
+          size: rule.size ?? null,
+        });
+        break;
+      case 'dpkg-version':
+        push(idx.packages, rule.package, rule);
+        break;
+      case 'byte-signature':
+        idx.signatureRuleIds.add(rule.id);
+        break;
+    }
+  }
+  indexes.set(set, idx);
+  return idx;
+}
+
+function safeCompare(a: string, b: string): number | null {
+  try {
+    return compareDebianVersions(a, b);
+  } catch {
+    return null; // a corrupt Version field in an image never matches, never throws
+  }
+}
+
+/** Whether a package's version (and architecture) is affected according to a dpkg-version rule. */
+export function packageMatchesRule(pkg: PackageFact, rule: DpkgVersionRule): boolean {
+  if (pkg.name !== rule.package || !isPackageInstalled(pkg)) return false;
+  if (rule.architectures && (pkg.architecture === null || !rule.architectures.includes(pkg.architecture))) {
+    return false;
+  }
+  if (rule.versions) return rule.versions.some((v) => safeCompare(pkg.version, v) === 0);
+  if (rule.introduced !== undefined) {
+    const c = safeCompare(pkg.version, rule.introduced);
+    if (c === null || c < 0) return false;
+  }
+  if (rule.fixed !== undefined) {
+    const c = safeCompare(pkg.version, rule.fixed);
+    if (c === null || c >= 0) return false;
+  }
+  return true;
+}
+
+/** Evidence plus the paths that decide, at image level, whether it survives (used by image-view). */
+export interface LocatedEvidence {
+  evidence: Evidence;
+  /** An upper-layer file at one of these paths replaces what matched. */
+  overwritePaths: string[];
+  /** An upper-layer whiteout (or opaque ancestor) of one of these paths removes what matched. */
+  whiteoutPaths: string[];
+}
+
+const hashRuleApplies = (r: HashRule, path: string, size: number | null) =>
+  (r.re === null || r.re.test(path)) && (r.size === null || size === null || r.size === size);
+
+/** Like matchLayer, with the paths image-level survival depends on. */
+export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: IocSet[]): LocatedEvidence[] {
+  const out: LocatedEvidence[] = [];
+  for (const set of sets) {
+    const idx = indexSet(set);
+    const ev = (kind: Evidence['kind'], ruleId: string, path: string, value: string): Evidence => ({
+      kind,
+      iocSetId: set.id,
+      iocSetVersion: set.version,
+      ruleId,
+      path,
+      value,
+      layerDigest,
+    });
+    for (const f of facts.files) {
+      for (const r of (f.sha256 && idx.sha256.get(f.sha256)) || []) {
+        if (!hashRuleApplies(r, f.path, f.size)) continue;
+        const e = ev('file-sha256', r.ruleId, f.path, f.sha256!);
+        out.push({ evidence: e, overwritePaths: [f.path], whiteoutPaths: [f.path] });
+      }
+      for (const r of (f.md5 && idx.md5.get(f.md5)) || []) {
+        if (!hashRuleApplies(r, f.path, f.size)) continue;
+        const e = ev('file-md5', r.ruleId, f.path, f.md5!);
+        out.push({ evidence: e, overwritePaths: [f.path], whiteoutPaths: [f.path] });
+      }
+    }
+    for (const m of facts.md5sums) {
+      for (const r of idx.md5.get(m.md5) ?? []) {
+        // The listed file's size is unknown here, so a size prefilter cannot apply.
+        if (!hashRuleApplies(r, m.path, null)) continue;
+        const e = ev('dpkg-md5sums', r.ruleId, m.path, m.md5);
+        out.push({ evidence: e, overwritePaths: [m.infoFile], whiteoutPaths: [m.path, m.infoFile] });
+      }
+    }
+    for (const p of facts.packages) {
+      for (const rule of idx.packages.get(p.name) ?? []) {
+        if (!packageMatchesRule(p, rule)) continue;
+        const e = ev('dpkg-version', rule.id, p.statusFile, `${p.name}=${p.version}`);
+        out.push({ evidence: e, overwritePaths: [p.statusFile], whiteoutPaths: [p.statusFile] });
+      }
+    }
+    for (const h of facts.signatureHits) {
+      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) continue;
+      const e = ev('byte-signature', h.ruleId, h.path, `offset=${h.offset}`);
+      out.push({ evidence: e, overwritePaths: [h.path], whiteoutPaths: [h.path] });
+    }
+  }
+  return out;
+}
+
+/** Every piece of evidence the sets' rules find in one layer's facts. */
+export function matchLayer(facts: LayerFacts, layerDigest: string, sets: IocSet[]): Evidence[] {
+  return matchLayerLocated(facts, layerDigest, sets).map((l) => l.evidence);
+}
