@@ -1,0 +1,229 @@
+/**
+ * One pass over a layer blob: digest verification → decompression chosen by magic bytes → tar →
+ * per-entry hooks (whiteouts, candidate hashing, signatures, dpkg and os-release capture).
+ * Nothing is written to disk and memory stays bounded by the limits whatever the layer size.
+ */
+import { type Digest, DigestVerifier } from '../core/digest.js';
+import { CorruptInputError, HubcrawlError, LimitExceededError } from '../core/errors.js';
+import { decompressInto, detectCompression, SourceReader } from './decompress.js';
+import { parseMd5sums } from './dpkg/md5sums.js';
+import { parseDpkgStatus } from './dpkg/status.js';
+import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
+import { CaptureBuffer, FileHasher } from './file-hasher.js';
+import type { CompiledRules } from './iocs/compile.js';
+import { type AnalyzerLimits, checkInflation, resolveLimits } from './limits.js';
+import { parseOsRelease } from './os-release.js';
+import { normalizeTarPath, whiteoutOf } from './paths.js';
+import { SignatureScanner } from './signatures.js';
+import { type TarEntry, type TarEntrySink, TarParser, type TarVisitor } from './tar.js';
+
+/**
+ * Version of what the facts mean. Bump it whenever a change would make the same layer yield
+ * different facts (new capture, different path normalization…); it is stored with every layer.
+ */
+export const ANALYZER_VERSION = '1';
+
+export interface AnalyzeOptions {
+  rules: CompiledRules;
+  limits?: Partial<AnalyzerLimits>;
+  /** Verify the compressed bytes as they stream; a mismatch rejects with DigestMismatchError. */
+  expectedDigest?: Digest;
+  signal?: AbortSignal;
+}
+
+/** Analyzes one layer blob in a single streaming pass; rejects with a typed error rather than returning partial facts. */
+export async function analyzeLayer(
+  source: AsyncIterable<Uint8Array>,
+  options: AnalyzeOptions,
+): Promise<LayerFacts> {
+  const limits = resolveLimits(options.limits);
+  const verifier = options.expectedDigest ? new DigestVerifier(options.expectedDigest, 'layer blob') : null;
+  const reader = new SourceReader(source, verifier, options.signal);
+  try {
+    const head = await reader.peek(6);
+    const compression: Compression = detectCompression(
+      head.length === 1 ? (head[0] as Uint8Array) : concat(head),
+    );
+    const collector = new FactCollector(options.rules, limits);
+    const parser = new TarParser(collector, limits);
+    let uncompressed = 0;
+    await decompressInto(
+      compression,
+      reader.iterable(head),
+      (chunk) => {
+        uncompressed += chunk.length;
+        checkInflation(reader.compressedBytes, uncompressed, limits);
+        parser.push(chunk);
+      },
+      { signal: options.signal, complete: () => parser.finished },
+    );
+    // Bytes after the archive (or after a decoder stopped on trailing garbage) still count for the digest.
+    await reader.drain();
+    parser.end();
+    verifier?.verify();
+    return {
+      compression,
+      compressedBytes: reader.compressedBytes,
+      uncompressedBytes: uncompressed,
+      entryCount: parser.entryCount,
+      ...collector.result(),
+      selection: options.rules.fingerprint,
+    };
+  } finally {
+    // Destroys the source when we stop early; a no-op once it was read to the end.
+    reader.close();
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  return Buffer.concat(chunks);
+}
+
+type CaptureKind = 'dpkg-status' | 'md5sums' | 'os-release';
+
+const DPKG_STATUS_D = '/var/lib/dpkg/status.d/';
+const DPKG_INFO = '/var/lib/dpkg/info/';
+const OS_RELEASE = new Set(['/etc/os-release', '/usr/lib/os-release', '/etc/debian_version']);
+
+/** Files always captured and parsed, whatever the rules say. */
+function captureKind(path: string): CaptureKind | null {
+  if (path === '/var/lib/dpkg/status') return 'dpkg-status';
+  if (OS_RELEASE.has(path)) return 'os-release';
+  if (path.startsWith(DPKG_STATUS_D) && !path.includes('/', DPKG_STATUS_D.length)) {
+    // Distroless keeps `<pkg>` paragraphs and `<pkg>.md5sums` lists side by side in status.d.
+    return path.endsWith('.md5sums') ? 'md5sums' : 'dpkg-status';
+  }
+  if (path.startsWith(DPKG_INFO) && path.endsWith('.md5sums') && !path.includes('/', DPKG_INFO.length)) {
+    return 'md5sums';
+  }
+  return null;
+}
+
+interface Recorded {
+  fact: FileFact;
+  hits: SignatureHitFact[];
+}
+
+/** The per-entry hooks: turns tar entries into facts. */
+class FactCollector implements TarVisitor {
+  private readonly files: FileFact[] = [];
+  private readonly packages: LayerFacts['packages'] = [];
+  private readonly md5sums: LayerFacts['md5sums'] = [];
+  private readonly osRelease: LayerFacts['osRelease'] = [];
+  private readonly whiteouts: LayerFacts['whiteouts'] = [];
+  private readonly signatureHits: SignatureHitFact[] = [];
+  /** Recorded files by path, so a hardlink to one can be recorded with the same hashes. */
+  private readonly byPath = new Map<string, Recorded>();
+
+  constructor(
+    private readonly rules: CompiledRules,
+    private readonly limits: AnalyzerLimits,
+  ) {}
+
+  onEntry(entry: TarEntry): TarEntrySink | null {
+    const path = normalizeTarPath(entry.name);
+    const whiteout = whiteoutOf(path);
+    if (whiteout === 'ignore') return null;
+    if (whiteout !== null) {
+      this.whiteouts.push(whiteout);
+      return null;
+    }
+    if (entry.type === 'hardlink') {
+      this.recordHardlink(path, normalizeTarPath(entry.linkname), entry.mode);
+      return null;
+    }
+    if (entry.type !== 'file') return null;
+    const capture = captureKind(path);
+    if (capture === null && !this.rules.isCandidate(path, entry.size)) return null;
+    if (capture !== null && entry.size > this.limits.maxCaptureBytes) {
+      throw new LimitExceededError(
+        'maxCaptureBytes',
+        entry.size,
+        `${path} is ${entry.size} bytes, more than maxCaptureBytes (${this.limits.maxCaptureBytes}); refusing to parse it and the layer`,
+      );
+    }
+    const hashable = entry.size <= this.limits.maxHashBytesPerFile;
+    const sigs = hashable ? this.rules.signatureRulesFor(path) : [];
+    return new EntryWork(
+      path,
+      entry,
+      hashable ? new FileHasher() : null,
+      sigs.length > 0 ? new SignatureScanner(sigs) : null,
+      capture === null ? null : new CaptureBuffer(path, this.limits.maxCaptureBytes),
+      (work) => this.finishEntry(work, capture),
+    );
+  }
+
+  private finishEntry(work: EntryWork, capture: CaptureKind | null): void {
+    const hashes = work.hasher?.digest() ?? { sha256: null, md5: null };
+    const fact: FileFact = {
+      path: work.path,
+      size: work.entry.size,
+      mode: work.entry.mode & 0o7777,
+      ...hashes,
+    };
+    const hits = (work.scanner?.finish() ?? []).map((h) => ({ path: work.path, ...h }));
+    this.files.push(fact);
+    this.signatureHits.push(...hits);
+    this.byPath.set(work.path, { fact, hits });
+    if (capture !== null && work.capture !== null) this.parseCapture(capture, work.path, work.capture.text());
+  }
+
+  private parseCapture(kind: CaptureKind, path: string, text: string): void {
+    try {
+      if (kind === 'dpkg-status') this.packages.push(...parseDpkgStatus(text, path));
+      else if (kind === 'md5sums') this.md5sums.push(...parseMd5sums(text, path));
+      else this.osRelease.push(parseOsRelease(text, path));
+    } catch (err) {
+      if (err instanceof HubcrawlError) throw err;
+      throw new CorruptInputError(`${path} could not be parsed: ${String(err)}`, { cause: err });
+    }
+  }
+
+  /** A hardlink has no data of its own: it gets the facts of the file it names, if that was recorded. */
+  private recordHardlink(path: string, target: string, mode: number): void {
+    const known = this.byPath.get(target);
+    if (known === undefined) return;
+    const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777 };
+    const hits = known.hits.map((h) => ({ ...h, path }));
+    this.files.push(fact);
+    this.signatureHits.push(...hits);
+    this.byPath.set(path, { fact, hits });
+  }
+
+  result(): Omit<
+    LayerFacts,
+    'compression' | 'compressedBytes' | 'uncompressedBytes' | 'entryCount' | 'selection'
+  > {
+    return {
+      files: this.files,
+      packages: this.packages,
+      md5sums: this.md5sums,
+      osRelease: this.osRelease,
+      whiteouts: this.whiteouts,
+      signatureHits: this.signatureHits,
+    };
+  }
+}
+
+/** What happens to one wanted entry's bytes: hashing, signature scanning, capture. */
+class EntryWork implements TarEntrySink {
+  constructor(
+    readonly path: string,
+    readonly entry: TarEntry,
+    readonly hasher: FileHasher | null,
+    readonly scanner: SignatureScanner | null,
+    readonly capture: CaptureBuffer | null,
+    private readonly onEnd: (work: EntryWork) => void,
+  ) {}
+
+  write(chunk: Uint8Array): void {
+    this.hasher?.update(chunk);
+    this.scanner?.push(chunk);
+    this.capture?.update(chunk);
+  }
+
+  end(): void {
+    this.onEnd(this);
+  }
+}

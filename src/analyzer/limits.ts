@@ -1,0 +1,78 @@
+/**
+ * Safety limits for one pass over a layer. Every layer is untrusted input: these bound the work
+ * and memory an attacker (or a broken registry) can make us spend on one blob.
+ */
+import { LimitExceededError } from '../core/errors.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export interface AnalyzerLimits {
+  /** Stop when the decompressed stream grows past this many bytes (default 8 GiB). */
+  maxUncompressedBytes: number;
+  /** Stop after this many tar entries (default 1 000 000). */
+  maxEntries: number;
+  /** Files larger than this keep their size but get null hashes and no signature scan (default 512 MiB). */
+  maxHashBytesPerFile: number;
+  /** Largest PAX or GNU long-name/long-link record, and all such records before one entry (default 1 MiB). */
+  maxHeaderBytes: number;
+  /** Longest path (or link target) accepted, in characters (default 4096, Linux PATH_MAX). */
+  maxPathLength: number;
+  /** Largest file captured into memory for parsing: dpkg status, md5sums, os-release (default 64 MiB). */
+  maxCaptureBytes: number;
+  /** Decompression-bomb guard: uncompressed/compressed ratio allowed once past 64 MiB of output (default 200). */
+  maxCompressionRatio: number;
+}
+
+/** Output below which the ratio guard stays quiet: small, highly compressible layers are normal. */
+export const RATIO_GUARD_FLOOR_BYTES = 64 * MiB;
+
+export const DEFAULT_LIMITS: AnalyzerLimits = Object.freeze({
+  maxUncompressedBytes: 8 * GiB,
+  maxEntries: 1_000_000,
+  maxHashBytesPerFile: 512 * MiB,
+  maxHeaderBytes: 1 * MiB,
+  maxPathLength: 4096,
+  maxCaptureBytes: 64 * MiB,
+  maxCompressionRatio: 200,
+});
+
+/** Defaults overlaid with the caller's values; rejects values that would disable a guard by accident. */
+export function resolveLimits(partial: Partial<AnalyzerLimits> | undefined): AnalyzerLimits {
+  const limits: AnalyzerLimits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(partial ?? {})) {
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`unknown analyzer limit "${key}"`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+      throw new RangeError(`analyzer limit ${key} must be a positive number, got ${String(value)}`);
+    }
+    limits[key as keyof AnalyzerLimits] = value;
+  }
+  return limits;
+}
+
+/** Throws when the decompressed size or the compression ratio passes its limit. */
+export function checkInflation(
+  compressedBytes: number,
+  uncompressedBytes: number,
+  limits: AnalyzerLimits,
+): void {
+  if (uncompressedBytes > limits.maxUncompressedBytes) {
+    throw new LimitExceededError(
+      'maxUncompressedBytes',
+      uncompressedBytes,
+      `layer decompresses to more than ${limits.maxUncompressedBytes} bytes (maxUncompressedBytes); raise the limit to analyze it`,
+    );
+  }
+  if (
+    uncompressedBytes > RATIO_GUARD_FLOOR_BYTES &&
+    uncompressedBytes > compressedBytes * limits.maxCompressionRatio
+  ) {
+    const ratio = Math.floor(uncompressedBytes / Math.max(1, compressedBytes));
+    throw new LimitExceededError(
+      'maxCompressionRatio',
+      ratio,
+      `layer inflated ${compressedBytes} compressed bytes to ${uncompressedBytes} (ratio ${ratio} > maxCompressionRatio ${limits.maxCompressionRatio}); looks like a decompression bomb`,
+    );
+  }
+}

@@ -1,0 +1,636 @@
+/**
+ * A push-style streaming tar reader: ustar, POSIX pax (path, linkpath, size), GNU long names and
+ * links, old-GNU and pax sparse files, v7 headers; every header checksum verified.
+ *
+ * Written here rather than taken from tar-stream because the analyzer must (1) bound every piece
+ * of metadata it buffers (pax records, GNU long names, sparse maps) before reading it, (2) hand
+ * entry data to synchronous hooks as zero-copy views, with no per-entry stream objects, and (3)
+ * turn every malformation into a typed error at a known offset. Member data that no hook wants is
+ * skipped without being looked at.
+ */
+import { CorruptInputError, LimitExceededError } from '../core/errors.js';
+import type { AnalyzerLimits } from './limits.js';
+
+const BLOCK = 512;
+
+export type TarEntryType =
+  | 'file'
+  | 'hardlink'
+  | 'symlink'
+  | 'char-device'
+  | 'block-device'
+  | 'directory'
+  | 'fifo'
+  | 'other';
+
+/** One archive member as the visitor sees it; metadata records (pax, GNU L/K) are already applied. */
+export interface TarEntry {
+  /** The stored name (pax `path`, GNU long name or ustar prefix/name), not yet normalized. */
+  name: string;
+  /** Link target for hardlinks and symlinks, as stored. */
+  linkname: string;
+  type: TarEntryType;
+  /** The raw typeflag character (`'0'`, `'S'`, …). */
+  typeflag: string;
+  /** Logical size of the content; for sparse files the expanded size, holes included. */
+  size: number;
+  mode: number;
+  sparse: boolean;
+}
+
+/** Receives one entry's logical content. Chunks are views valid only during the call. */
+export interface TarEntrySink {
+  write(chunk: Uint8Array): void;
+  end(): void;
+}
+
+/** Called for each member; return a sink to receive its content, or null to skip it unread. */
+export interface TarVisitor {
+  onEntry(entry: TarEntry): TarEntrySink | null;
+}
+
+type Limits = Pick<AnalyzerLimits, 'maxHeaderBytes' | 'maxEntries' | 'maxPathLength'>;
+
+/** Metadata records waiting for the entry they describe. */
+interface Pending {
+  pax: Map<string, string>;
+  sparseOffsets: number[];
+  sparseNumbytes: number[];
+  longName: string | null;
+  longLink: string | null;
+  bytes: number;
+}
+
+function freshPending(): Pending {
+  return { pax: new Map(), sparseOffsets: [], sparseNumbytes: [], longName: null, longLink: null, bytes: 0 };
+}
+
+type State = 'header' | 'data' | 'sparse-ext' | 'end';
+
+/** What to do with the current member's data bytes. */
+type Target =
+  | { kind: 'skip' }
+  | { kind: 'sink'; sink: TarEntrySink }
+  | { kind: 'meta'; typeflag: string; chunks: Buffer[]; bytes: number }
+  | { kind: 'sparse-v1-map'; chunks: Buffer[]; bytes: number; size: number; sink: TarEntrySink | null };
+
+export class TarParser {
+  private state: State = 'header';
+  private readonly block = Buffer.alloc(BLOCK);
+  private blockFill = 0;
+  private remaining = 0;
+  private padding = 0;
+  private target: Target = { kind: 'skip' };
+  private pending: Pending = freshPending();
+  /** Old-GNU sparse: the entry waiting for its extension blocks, and the map so far. */
+  private sparseEntry: { entry: TarEntry; map: SparseSegment[]; stored: number } | null = null;
+  /** Offset of the current header in the uncompressed stream, for error messages. */
+  private headerOffset = 0;
+  /** Uncompressed bytes consumed so far. */
+  position = 0;
+  /** Archive members seen (metadata records not counted). */
+  entryCount = 0;
+
+  constructor(
+    private readonly visitor: TarVisitor,
+    private readonly limits: Limits,
+  ) {}
+
+  /** True once the end-of-archive marker was read; anything after it is ignored. */
+  get finished(): boolean {
+    return this.state === 'end';
+  }
+
+  /** Feeds the next bytes of the uncompressed archive. */
+  push(input: Uint8Array): void {
+    const chunk = Buffer.isBuffer(input)
+      ? input
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    let off = 0;
+    const len = chunk.length;
+    while (off < len) {
+      if (this.state === 'end') {
+        this.position += len - off;
+        return;
+      }
+      if (this.state === 'data') {
+        off += this.consumeData(chunk, off);
+        continue;
+      }
+      // header or sparse-ext: both need one whole block.
+      let blk: Buffer;
+      if (this.blockFill === 0 && len - off >= BLOCK) {
+        blk = chunk.subarray(off, off + BLOCK);
+        off += BLOCK;
+        this.position += BLOCK;
+      } else {
+        const n = Math.min(BLOCK - this.blockFill, len - off);
+        chunk.copy(this.block, this.blockFill, off, off + n);
+        this.blockFill += n;
+        off += n;
+        this.position += n;
+        if (this.blockFill < BLOCK) return;
+        blk = this.block;
+        this.blockFill = 0;
+      }
+      this.headerOffset = this.position - BLOCK;
+      if (this.state === 'header') this.onHeader(blk);
+      else this.onSparseExtension(blk);
+    }
+  }
+
+  /** Declares the end of input; throws when the archive stopped before its end-of-archive marker. */
+  end(): void {
+    if (this.state === 'end') return;
+    const where =
+      this.state === 'data' || this.state === 'sparse-ext'
+        ? `inside a member (${this.remaining + this.padding} bytes missing)`
+        : 'before the end-of-archive marker';
+    throw new CorruptInputError(`tar stream is truncated: it ended at byte ${this.position} ${where}`);
+  }
+
+  private consumeData(chunk: Buffer, off: number): number {
+    const avail = chunk.length - off;
+    if (this.remaining > 0) {
+      let n = Math.min(this.remaining, avail);
+      const t = this.target;
+      // A GNU 1.0 sparse map fills whole blocks: look at it one block at a time so the file's
+      // data that follows never lands in the map buffer.
+      if (t.kind === 'sparse-v1-map') n = Math.min(n, BLOCK - (t.bytes % BLOCK));
+      const view = chunk.subarray(off, off + n);
+      this.remaining -= n;
+      this.position += n;
+      this.deliver(view);
+      if (this.remaining === 0 && this.padding === 0) this.memberDone();
+      return n;
+    }
+    const n = Math.min(this.padding, avail);
+    this.padding -= n;
+    this.position += n;
+    if (this.padding === 0) this.memberDone();
+    return n;
+  }
+
+  private deliver(view: Buffer): void {
+    const t = this.target;
+    if (t.kind === 'sink') t.sink.write(view);
+    else if (t.kind === 'meta' || t.kind === 'sparse-v1-map') {
+      t.chunks.push(Buffer.from(view));
+      t.bytes += view.length;
+      if (t.kind === 'sparse-v1-map') this.trySparseV1Map(t);
+    }
+  }
+
+  private startData(size: number, target: Target): void {
+    this.target = target;
+    this.remaining = size;
+    this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (size === 0) this.memberDone();
+    else this.state = 'data';
+  }
+
+  private memberDone(): void {
+    const t = this.target;
+    this.target = { kind: 'skip' };
+    this.state = 'header';
+    if (t.kind === 'sink') t.sink.end();
+    else if (t.kind === 'meta') this.applyMeta(t.typeflag, Buffer.concat(t.chunks, t.bytes));
+    else if (t.kind === 'sparse-v1-map') {
+      throw this.corrupt('pax sparse map (GNU 1.0) runs past the end of its member');
+    }
+  }
+
+  /** @internal A typed error pointing at the current header. */
+  corrupt(what: string): CorruptInputError {
+    return new CorruptInputError(`corrupt tar header at byte ${this.headerOffset}: ${what}`);
+  }
+
+  private onHeader(blk: Buffer): void {
+    if (blk[0] === 0 && isZeroBlock(blk)) {
+      // GNU tar, Go and bsdtar all stop at the first zero block; whatever follows is ignored.
+      this.state = 'end';
+      return;
+    }
+    verifyChecksum(blk, this);
+    const typeflag = blk[156] === 0 ? '0' : String.fromCharCode(blk[156] ?? 0);
+    const rawSize = parseNumeric(blk, 124, 12, 'size', this);
+    const p = this.pending;
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      p.bytes += rawSize;
+      if (p.bytes > this.limits.maxHeaderBytes) {
+        throw new LimitExceededError(
+          'maxHeaderBytes',
+          p.bytes,
+          `tar metadata records before the member at byte ${this.headerOffset} total ${p.bytes} bytes, more than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
+        );
+      }
+      this.startData(rawSize, { kind: 'meta', typeflag, chunks: [], bytes: 0 });
+      return;
+    }
+    this.entryCount++;
+    if (this.entryCount > this.limits.maxEntries) {
+      throw new LimitExceededError(
+        'maxEntries',
+        this.entryCount,
+        `layer has more than maxEntries (${this.limits.maxEntries}) tar entries`,
+      );
+    }
+    const entry = this.buildEntry(blk, typeflag, rawSize);
+    this.pending = freshPending();
+    if (typeflag === 'S') {
+      this.startOldGnuSparse(blk, entry, rawSize);
+      return;
+    }
+    if (!entry.sparse) {
+      const sink = this.visitor.onEntry(entry);
+      this.startData(
+        entryDataSize(typeflag, entry.size),
+        sink === null ? { kind: 'skip' } : { kind: 'sink', sink },
+      );
+      return;
+    }
+    // pax sparse: `size` (pax or header) counts the stored bytes; entry.size is the real size.
+    const paxSize = p.pax.get('size');
+    const stored = paxSize === undefined ? rawSize : parseDecimal(paxSize, 'pax size', this);
+    if (p.pax.get('GNU.sparse.major') === '1') {
+      const sink = this.visitor.onEntry(entry);
+      this.startData(stored, { kind: 'sparse-v1-map', chunks: [], bytes: 0, size: entry.size, sink });
+      return;
+    }
+    this.startSparseData(entry, sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, this), stored);
+  }
+
+  private buildEntry(blk: Buffer, typeflag: string, rawSize: number): TarEntry {
+    const p = this.pending;
+    const magic = blk.toString('latin1', 257, 263);
+    let name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName;
+    if (name === undefined || name === null) {
+      name = cString(blk, 0, 100);
+      // The prefix field exists only in POSIX ustar; GNU headers keep atime/ctime there.
+      if (magic === 'ustar\0') {
+        const prefix = cString(blk, 345, 155);
+        if (prefix !== '') name = `${prefix}/${name}`;
+      }
+    }
+    const linkname = p.pax.get('linkpath') ?? p.longLink ?? cString(blk, 157, 100);
+    for (const [what, value] of [
+      ['name', name],
+      ['link target', linkname],
+    ] as const) {
+      if (value.length > this.limits.maxPathLength) {
+        throw new LimitExceededError(
+          'maxPathLength',
+          value.length,
+          `tar member at byte ${this.headerOffset} has a ${what} of ${value.length} characters, more than maxPathLength (${this.limits.maxPathLength})`,
+        );
+      }
+    }
+    let size = rawSize;
+    const paxSize = p.pax.get('size');
+    if (paxSize !== undefined) size = parseDecimal(paxSize, 'pax size', this);
+    const sparse =
+      typeflag === 'S' ||
+      p.pax.has('GNU.sparse.major') ||
+      p.pax.has('GNU.sparse.map') ||
+      p.sparseOffsets.length > 0;
+    if (sparse && typeflag !== 'S') {
+      const real = p.pax.get('GNU.sparse.realsize') ?? p.pax.get('GNU.sparse.size');
+      if (real === undefined) throw this.corrupt('pax sparse member without GNU.sparse.realsize/size');
+      size = parseDecimal(real, 'sparse real size', this);
+    }
+    if (typeflag === 'S') size = parseNumeric(blk, 483, 12, 'sparse real size', this);
+    const mode = parseNumericLenient(blk, 100, 8);
+    return { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse };
+  }
+
+  private startOldGnuSparse(blk: Buffer, entry: TarEntry, stored: number): void {
+    const map: SparseSegment[] = [];
+    readSparseEntries(blk, 386, 4, map, this);
+    this.sparseEntry = { entry, map, stored };
+    if (blk[482] !== 0) {
+      this.state = 'sparse-ext';
+      return;
+    }
+    this.finishOldGnuSparse();
+  }
+
+  private onSparseExtension(blk: Buffer): void {
+    const s = this.sparseEntry;
+    if (s === null) throw this.corrupt('unexpected sparse extension block');
+    if ((s.map.length + 21) * 24 > this.limits.maxHeaderBytes) {
+      throw new LimitExceededError(
+        'maxHeaderBytes',
+        s.map.length * 24,
+        `GNU sparse map before byte ${this.headerOffset} is larger than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
+      );
+    }
+    readSparseEntries(blk, 0, 21, s.map, this);
+    if (blk[504] === 0) {
+      this.state = 'header';
+      this.finishOldGnuSparse();
+    }
+  }
+
+  private finishOldGnuSparse(): void {
+    const s = this.sparseEntry;
+    this.sparseEntry = null;
+    if (s === null) return;
+    this.startSparseData(s.entry, s.map, s.stored);
+  }
+
+  private startSparseData(entry: TarEntry, map: SparseSegment[], stored: number): void {
+    const sink = this.visitor.onEntry(entry);
+    const target: Target =
+      sink === null
+        ? { kind: 'skip' }
+        : { kind: 'sink', sink: new SparseExpander(map, entry.size, stored, sink, this) };
+    this.startData(stored, target);
+  }
+
+  /** GNU sparse 1.0 keeps its map as decimal lines at the start of the data, padded to a block. */
+  private trySparseV1Map(t: Extract<Target, { kind: 'sparse-v1-map' }>): void {
+    if (t.bytes > this.limits.maxHeaderBytes) {
+      throw new LimitExceededError(
+        'maxHeaderBytes',
+        t.bytes,
+        `GNU sparse 1.0 map of the member at byte ${this.headerOffset} is larger than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
+      );
+    }
+    if (t.bytes % BLOCK !== 0) return;
+    const map = parseSparseV1Map(Buffer.concat(t.chunks, t.bytes), this);
+    if (map === null) return;
+    // What is left of the member after the map is the stored data.
+    this.target =
+      t.sink === null
+        ? { kind: 'skip' }
+        : { kind: 'sink', sink: new SparseExpander(map, t.size, this.remaining, t.sink, this) };
+  }
+
+  private applyMeta(typeflag: string, data: Buffer): void {
+    const p = this.pending;
+    if (typeflag === 'L') p.longName = cString(data, 0, data.length);
+    else if (typeflag === 'K') p.longLink = cString(data, 0, data.length);
+    else if (typeflag === 'x') parsePax(data, p, this);
+    // 'g' (pax global) records are bounded and skipped: no writer we meet puts paths in them.
+  }
+}
+
+/** Member data bytes that follow the header; header-only types carry none whatever `size` says (as Go's archive/tar). */
+function entryDataSize(typeflag: string, size: number): number {
+  return '123456'.includes(typeflag) ? 0 : size;
+}
+
+function entryType(typeflag: string): TarEntryType {
+  switch (typeflag) {
+    case '0':
+    case '7':
+    case 'S':
+      return 'file';
+    case '1':
+      return 'hardlink';
+    case '2':
+      return 'symlink';
+    case '3':
+      return 'char-device';
+    case '4':
+      return 'block-device';
+    case '5':
+    case 'D':
+      return 'directory';
+    case '6':
+      return 'fifo';
+    default:
+      return 'other';
+  }
+}
+
+function isZeroBlock(blk: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (blk[i] !== 0) return false;
+  return true;
+}
+
+interface HasCorrupt {
+  corrupt(what: string): CorruptInputError;
+}
+
+/** Checksum over the header with its checksum field read as spaces; old writers summed signed bytes. */
+function verifyChecksum(blk: Buffer, ctx: unknown): void {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : (blk[i] as number);
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  const stored = parseNumeric(blk, 148, 8, 'checksum', ctx as HasCorrupt);
+  if (stored !== unsigned && stored !== signed) {
+    throw (ctx as HasCorrupt).corrupt(`checksum ${stored} does not match the header (${unsigned})`);
+  }
+}
+
+/** Octal (NUL/space padded) or GNU base-256 numbers. */
+function parseNumeric(blk: Buffer, off: number, len: number, what: string, ctx: HasCorrupt): number {
+  const first = blk[off] as number;
+  if (first & 0x80) {
+    if (first === 0xff) throw ctx.corrupt(`negative base-256 ${what}`);
+    let v = first & 0x7f;
+    for (let i = off + 1; i < off + len; i++) {
+      v = v * 256 + (blk[i] as number);
+      if (v > Number.MAX_SAFE_INTEGER) throw ctx.corrupt(`${what} is too large`);
+    }
+    return v;
+  }
+  let i = off;
+  const end = off + len;
+  while (i < end && (blk[i] === 0x20 || blk[i] === 0)) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = blk[i] as number;
+    if (c === 0 || c === 0x20) break;
+    if (c < 0x30 || c > 0x37) throw ctx.corrupt(`${what} field is not an octal number`);
+    v = v * 8 + (c - 0x30);
+    digits++;
+  }
+  for (; i < end; i++) {
+    if (blk[i] !== 0 && blk[i] !== 0x20) throw ctx.corrupt(`${what} field is not an octal number`);
+  }
+  if (digits === 0 && what === 'checksum') throw ctx.corrupt('empty checksum field');
+  return v;
+}
+
+/** The mode is informational: a malformed one becomes 0 instead of failing the layer. */
+function parseNumericLenient(blk: Buffer, off: number, len: number): number {
+  try {
+    return parseNumeric(blk, off, len, 'mode', {
+      corrupt: (w) => new CorruptInputError(w),
+    });
+  } catch {
+    return 0;
+  }
+}
+
+function parseDecimal(s: string, what: string, ctx: HasCorrupt): number {
+  if (!/^\d{1,16}$/.test(s)) throw ctx.corrupt(`${what} "${s.slice(0, 32)}" is not a decimal number`);
+  const v = Number(s);
+  if (!Number.isSafeInteger(v)) throw ctx.corrupt(`${what} is too large`);
+  return v;
+}
+
+/** A NUL-terminated field as UTF-8 (invalid bytes become U+FFFD; paths are keys, never opened). */
+function cString(buf: Buffer, off: number, len: number): string {
+  let end = buf.indexOf(0, off);
+  if (end === -1 || end > off + len) end = off + len;
+  return buf.toString('utf8', off, end);
+}
+
+function readSparseEntries(
+  blk: Buffer,
+  off: number,
+  count: number,
+  map: SparseSegment[],
+  ctx: HasCorrupt,
+): void {
+  for (let i = 0; i < count; i++) {
+    const at = off + i * 24;
+    if (blk[at] === 0) break;
+    const offset = parseNumeric(blk, at, 12, 'sparse offset', ctx);
+    const length = parseNumeric(blk, at + 12, 12, 'sparse length', ctx);
+    map.push({ offset, length });
+  }
+}
+
+/** pax extended header records: `<len> <key>=<value>\n`, where len counts the whole record. */
+function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
+  let off = 0;
+  while (off < data.length) {
+    if (data[off] === 0) break; // some writers pad the record block with NULs
+    const space = data.indexOf(0x20, off);
+    if (space === -1 || space - off > 8) throw ctx.corrupt('pax record without a length');
+    const lenText = data.toString('latin1', off, space);
+    if (!/^\d+$/.test(lenText)) throw ctx.corrupt(`pax record length "${lenText}" is not a number`);
+    const len = Number(lenText);
+    const end = off + len;
+    if (len <= space - off + 1 || end > data.length || data[end - 1] !== 0x0a) {
+      throw ctx.corrupt('pax record length does not match its contents');
+    }
+    const record = data.toString('utf8', space + 1, end - 1);
+    const eq = record.indexOf('=');
+    if (eq <= 0) throw ctx.corrupt('pax record without a key');
+    const key = record.slice(0, eq);
+    const value = record.slice(eq + 1);
+    // GNU sparse 0.0 repeats these two keys once per segment, in order.
+    if (key === 'GNU.sparse.offset') p.sparseOffsets.push(parseDecimal(value, key, ctx));
+    else if (key === 'GNU.sparse.numbytes') p.sparseNumbytes.push(parseDecimal(value, key, ctx));
+    else p.pax.set(key, value);
+    off = end;
+  }
+}
+
+/** One stored run of a sparse file: `length` bytes that belong at logical `offset`. */
+export interface SparseSegment {
+  offset: number;
+  length: number;
+}
+
+/** The sparse map of a pax 0.0 (repeated offset/numbytes) or 0.1 (`GNU.sparse.map`) member. */
+function sparseFromPax(
+  pax: Map<string, string>,
+  offsets: number[],
+  numbytes: number[],
+  ctx: HasCorrupt,
+): SparseSegment[] {
+  if (offsets.length > 0 || numbytes.length > 0) {
+    if (offsets.length !== numbytes.length)
+      throw ctx.corrupt('GNU sparse 0.0 offsets and sizes do not pair up');
+    return offsets.map((offset, i) => ({ offset, length: numbytes[i] as number }));
+  }
+  const text = pax.get('GNU.sparse.map');
+  if (text === undefined) throw ctx.corrupt('pax sparse member without a sparse map');
+  const nums = text === '' ? [] : text.split(',').map((n) => parseDecimal(n, 'GNU.sparse.map value', ctx));
+  if (nums.length % 2 !== 0) throw ctx.corrupt('GNU.sparse.map has an odd number of values');
+  const map: SparseSegment[] = [];
+  for (let i = 0; i < nums.length; i += 2)
+    map.push({ offset: nums[i] as number, length: nums[i + 1] as number });
+  return map;
+}
+
+/** GNU sparse 1.0 map: decimal lines (count, then offset/length pairs); null while incomplete. */
+function parseSparseV1Map(buf: Buffer, ctx: HasCorrupt): SparseSegment[] | null {
+  const nums: number[] = [];
+  let start = 0;
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] !== 0x0a) continue;
+    nums.push(parseDecimal(buf.toString('latin1', start, i), 'GNU sparse 1.0 map value', ctx));
+    start = i + 1;
+    const count = nums[0] as number;
+    if (nums.length === 1 + 2 * count) {
+      const map: SparseSegment[] = [];
+      for (let j = 1; j < nums.length; j += 2)
+        map.push({ offset: nums[j] as number, length: nums[j + 1] as number });
+      return map;
+    }
+  }
+  return null;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Turns a sparse file's stored runs back into its logical content, writing zeros for the holes. */
+class SparseExpander implements TarEntrySink {
+  private seg = 0;
+  private segDone = 0;
+  private pos = 0;
+
+  constructor(
+    private readonly map: SparseSegment[],
+    private readonly realSize: number,
+    stored: number,
+    private readonly sink: TarEntrySink,
+    ctx: HasCorrupt,
+  ) {
+    let end = 0;
+    let total = 0;
+    for (const s of map) {
+      if (s.offset < end || s.offset + s.length > realSize)
+        throw ctx.corrupt('sparse map runs overlap or pass the file size');
+      end = s.offset + s.length;
+      total += s.length;
+    }
+    if (total !== stored)
+      throw ctx.corrupt(`sparse map covers ${total} bytes but the member stores ${stored}`);
+  }
+
+  write(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) {
+      let s = this.map[this.seg] as SparseSegment;
+      while (this.segDone === s.length) {
+        this.seg++;
+        this.segDone = 0;
+        s = this.map[this.seg] as SparseSegment;
+      }
+      if (this.pos < s.offset) this.zeros(s.offset - this.pos);
+      const n = Math.min(s.length - this.segDone, chunk.length - off);
+      this.sink.write(chunk.subarray(off, off + n));
+      off += n;
+      this.segDone += n;
+      this.pos += n;
+    }
+  }
+
+  end(): void {
+    this.zeros(this.realSize - this.pos);
+    this.sink.end();
+  }
+
+  private zeros(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const k = Math.min(left, ZEROS.length);
+      this.sink.write(ZEROS.subarray(0, k));
+      left -= k;
+    }
+    this.pos += n;
+  }
+}
