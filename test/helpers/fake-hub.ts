@@ -67,6 +67,8 @@ export interface FakeHub {
   injectNextLoop: boolean;
   /** `next` points at another origin, which the client must never fetch. */
   injectForeignNext: boolean;
+  /** `next` links use the legacy `/v2/repositories/…` form whatever form was asked (both occur, §1.1). */
+  injectLegacyNext: boolean;
   /** Repositories report `pull_count` as a string and tags report `digest` as a number. */
   injectWrongTypes: boolean;
   /** Answer 404 on `/v2/namespaces/...` so only the legacy `/v2/repositories/...` paths work. */
@@ -79,6 +81,10 @@ export interface FakeHub {
   users: Record<string, string>;
   /** Access tokens issued so far (to check that none leaks into logs or errors). */
   readonly issuedTokens: string[];
+  /** Invalidates every issued token, so the next authenticated request gets 401. */
+  revokeTokens(): void;
+  /** How many 429s were answered. */
+  readonly rateLimitedCount: number;
   stop(): Promise<void>;
 }
 
@@ -113,12 +119,17 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     },
     injectNextLoop: false,
     injectForeignNext: false,
+    injectLegacyNext: false,
     injectWrongTypes: false,
     legacyOnly: false,
     searchV4Disabled: false,
     authTokenDisabled: false,
     users: { ...(opts.users ?? {}) },
     issuedTokens: [] as string[],
+    revokeTokens() {
+      validTokens.clear();
+    },
+    rateLimitedCount: 0,
     stop: async () => {},
   };
 
@@ -158,6 +169,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     if (limiter.blockedUntil !== null) {
       headers['x-ratelimit-remaining'] = '0';
       headers['retry-after'] = String(Math.max(0, Math.ceil((limiter.blockedUntil - t) / 1000)));
+      state.rateLimitedCount += 1;
       send(res, 429, { detail: 'Rate limit exceeded', error: false }, headers);
       return false;
     }
@@ -271,7 +283,12 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
         return send(res, 404, { message: 'Page not found', errinfo: {} }, headers);
       }
       const link = (p: number) => {
-        const l = new URL(u.pathname, origin);
+        let path = u.pathname;
+        if (state.injectLegacyNext && route.style === 'namespaces') {
+          path = path.replace(/^\/v2\/namespaces\/([^/]+)\/repositories\/?/, '/v2/repositories/$1/');
+          if (!path.endsWith('/')) path += '/';
+        }
+        const l = new URL(path, origin);
         for (const [k, v] of u.searchParams) if (k !== 'page' && k !== 'page_size') l.searchParams.set(k, v);
         l.searchParams.set('page', String(p));
         l.searchParams.set('page_size', String(pageSize));

@@ -1,0 +1,155 @@
+/**
+ * Docker Hub web API login with a personal access token (docker-hub-api.md §1.9):
+ * `POST /v2/auth/token {identifier, secret}` → `{access_token}` (a JWT valid 10 minutes), falling
+ * back to the deprecated `POST /v2/users/login {username, password}` → `{token}` when the new
+ * route is missing. The token is cached until shortly before its JWT `exp` (at most 9 minutes)
+ * and never appears in an error message or event.
+ */
+import { request } from 'undici';
+import { AuthError, RateLimitedError, RetryableError } from '../../core/errors.js';
+import { retryAfterMs } from '../rate-limit.js';
+import { hubAuthTokenSchema, hubErrorBodySchema, hubLegacyLoginSchema, parseHubJson } from './schemas.js';
+
+/** A Docker Hub username and a personal access token (read-only is enough to crawl). */
+export interface HubCredentials {
+  username: string;
+  token: string;
+}
+
+/** Environment variables that carry Hub credentials; they never enter the recorded config. */
+export const HUB_CREDENTIAL_ENV = {
+  username: 'HUBCRAWL_DOCKERHUB_USERNAME',
+  token: 'HUBCRAWL_DOCKERHUB_TOKEN',
+} as const;
+
+/** Credentials from HUBCRAWL_DOCKERHUB_USERNAME/HUBCRAWL_DOCKERHUB_TOKEN, or undefined when either is unset. */
+export function hubCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): HubCredentials | undefined {
+  const username = env[HUB_CREDENTIAL_ENV.username]?.trim();
+  const token = env[HUB_CREDENTIAL_ENV.token]?.trim();
+  return username && token ? { username, token } : undefined;
+}
+
+/** Longest we reuse a token: the Hub says 10 minutes, keep a minute of slack. */
+const MAX_TOKEN_AGE_MS = 9 * 60_000;
+/** Refresh this long before the JWT's own `exp`. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+export interface HubAuthOptions {
+  baseUrl: URL;
+  credentials: HubCredentials;
+  timeoutMs?: number;
+  now?: () => number;
+  onLogin?: (e: { endpoint: '/v2/auth/token' | '/v2/users/login'; username: string }) => void;
+}
+
+/** Holds one Hub access token and renews it; concurrent callers share one login. */
+export class HubAuth {
+  private token: { value: string; expiresAt: number } | undefined;
+  private pending: Promise<string> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: HubAuthOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The `Authorization` header value, logging in first when no fresh token is cached. */
+  async authorization(): Promise<string> {
+    if (this.token && this.token.expiresAt > this.now()) return `Bearer ${this.token.value}`;
+    this.pending ??= this.login().finally(() => {
+      this.pending = undefined;
+    });
+    return `Bearer ${await this.pending}`;
+  }
+
+  /** Forgets the cached token (after a 401), so the next call logs in again. */
+  invalidate(): void {
+    this.token = undefined;
+  }
+
+  private async login(): Promise<string> {
+    const { username, token: secret } = this.opts.credentials;
+    let value: string | undefined;
+    let endpoint: '/v2/auth/token' | '/v2/users/login' = '/v2/auth/token';
+    const current = await this.post(endpoint, { identifier: username, secret });
+    if (current.status === 404 || current.status === 405) {
+      // Older deployments (and mirrors) only know the deprecated route.
+      endpoint = '/v2/users/login';
+      const legacy = await this.post(endpoint, { username, password: secret });
+      value = parseHubJson(hubLegacyLoginSchema, legacy.json, this.url(endpoint)).token;
+    } else {
+      value = parseHubJson(hubAuthTokenSchema, current.json, this.url(endpoint)).access_token;
+    }
+    const now = this.now();
+    const exp = jwtExpiryMs(value);
+    const expiresAt = Math.min(now + MAX_TOKEN_AGE_MS, exp === undefined ? Infinity : exp - EXPIRY_MARGIN_MS);
+    this.token = { value, expiresAt: Math.max(expiresAt, now + 1000) };
+    this.opts.onLogin?.({ endpoint, username });
+    return value;
+  }
+
+  private url(path: string): URL {
+    return new URL(path, this.opts.baseUrl);
+  }
+
+  /** POSTs JSON; returns 2xx and 404/405 bodies, throws typed errors for the rest. */
+  private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+    const url = this.url(path);
+    const { username, token: secret } = this.opts.credentials;
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        headersTimeout: this.opts.timeoutMs ?? 30_000,
+        bodyTimeout: this.opts.timeoutMs ?? 30_000,
+      });
+    } catch (err) {
+      throw new RetryableError(`Docker Hub login at ${url} failed: ${scrub(String(err), secret)}`, {
+        cause: err,
+      });
+    }
+    const text = (await res.body.text()).slice(0, 64 * 1024);
+    const status = res.statusCode;
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Non-JSON bodies only matter for the message below.
+    }
+    if ((status >= 200 && status < 300) || status === 404 || status === 405) return { status, json };
+    const parsed = hubErrorBodySchema.safeParse(json);
+    const detail = scrub(
+      (parsed.success ? (parsed.data.detail ?? parsed.data.message) : undefined) ?? '',
+      secret,
+    );
+    const said = detail ? ` (the Hub says: ${detail.slice(0, 200)})` : '';
+    if (status === 429) {
+      const wait = retryAfterMs(res.headers) ?? 60_000;
+      throw new RateLimitedError(`Docker Hub login at ${url} was rate limited${said}`, wait);
+    }
+    if (status >= 500)
+      throw new RetryableError(`Docker Hub login at ${url} answered ${status}${said}`, { status });
+    throw new AuthError(
+      `Docker Hub refused the login of "${username}" at ${url} with ${status}${said}; check ` +
+        `${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a personal access token, not a password with 2FA)`,
+    );
+  }
+}
+
+/** `exp` of a JWT in ms, or undefined when the token is not a JWT we can read. */
+export function jwtExpiryMs(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const exp = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes a secret from text bound for a message, in case a server echoes it. */
+function scrub(text: string, secret: string): string {
+  return secret ? text.split(secret).join('[redacted]') : text;
+}

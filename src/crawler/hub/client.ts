@@ -1,0 +1,166 @@
+/**
+ * The Docker Hub web API client (hub.docker.com/v2, /api/search): repositories of a namespace,
+ * repository details, tags with their index and per-platform digests, and search. Every request
+ * goes through the shared HttpClient, which owns retries and the Hub's X-RateLimit and Retry-After
+ * pacing. Responses are parsed with the schemas of schemas.ts at this boundary.
+ */
+
+import type { z } from 'zod';
+import { AuthError, PermanentError } from '../../core/errors.js';
+import { type HttpClient, HttpStatusError } from '../http.js';
+import { HUB_CREDENTIAL_ENV, HubAuth, type HubCredentials } from './auth.js';
+import { HubOffsetCapError, OFFSET_CAP_MESSAGE } from './errors.js';
+import type { FetchedPage, HubApi, HubEvent } from './paging.js';
+import { getRepository, type HubRepository, listRepositories } from './repositories.js';
+import { parseHubJson } from './schemas.js';
+import { type HubSearchHit, type HubSearchOptions, search } from './search.js';
+import { type HubTag, type HubTagListOptions, listTagPages } from './tags.js';
+
+export type { HubCredentials } from './auth.js';
+export { HubOffsetCapError } from './errors.js';
+export type { HubEvent } from './paging.js';
+export type { HubRepository } from './repositories.js';
+export type { HubSearchHit, HubSearchOptions } from './search.js';
+export type { HubTag, HubTagImage, HubTagListOptions } from './tags.js';
+
+export const DEFAULT_HUB_URL = 'https://hub.docker.com';
+/** The Hub caps page_size at 100 for tags and namespace repositories (§1.7). */
+export const MAX_PAGE_SIZE = 100;
+/** Hub JSON pages are small; this only stops a runaway body. */
+const MAX_JSON_BYTES = 32 * 1024 * 1024;
+
+export interface HubClientOptions {
+  http: HttpClient;
+  /** Default https://hub.docker.com; tests pass the fake's URL. */
+  baseUrl?: string;
+  credentials?: HubCredentials;
+  /** Pages fetched per listing before stopping with a `page-cap` event. Default 1000. */
+  maxPages?: number;
+  /** Items per page, 1..100. Default 100. */
+  pageSize?: number;
+  onEvent?: (e: HubEvent) => void;
+  /** Clock for the login token cache (tests). */
+  now?: () => number;
+}
+
+/** Docker Hub web API client; see the module comment. */
+export class HubClient implements HubApi {
+  readonly baseUrl: URL;
+  readonly pageSize: number;
+  readonly maxPages: number;
+  private readonly http: HttpClient;
+  private readonly auth: HubAuth | undefined;
+  private readonly onEvent: ((e: HubEvent) => void) | undefined;
+  preferLegacy = false;
+  searchV4Unavailable = false;
+
+  constructor(opts: HubClientOptions) {
+    this.http = opts.http;
+    this.baseUrl = new URL(opts.baseUrl ?? DEFAULT_HUB_URL);
+    this.pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(opts.pageSize ?? MAX_PAGE_SIZE)));
+    this.maxPages = Math.max(1, Math.floor(opts.maxPages ?? 1000));
+    this.onEvent = opts.onEvent;
+    this.auth = opts.credentials
+      ? new HubAuth({
+          baseUrl: this.baseUrl,
+          credentials: opts.credentials,
+          ...(opts.now ? { now: opts.now } : {}),
+          onLogin: (e) => this.emit({ type: 'login', ...e }),
+        })
+      : undefined;
+  }
+
+  get authenticated(): boolean {
+    return this.auth !== undefined;
+  }
+
+  /** Repositories of `namespace` (`library` for official images), every page. */
+  listRepositories(namespace: string): AsyncIterable<HubRepository> {
+    return listRepositories(this, namespace);
+  }
+
+  /** Pull and star counts, last update, media and content types of one repository. */
+  getRepository(namespace: string, name: string): Promise<HubRepository> {
+    return getRepository(this, namespace, name);
+  }
+
+  /** Every tag of a repository; throws HubOffsetCapError where anonymous paging ends. */
+  async *listTags(namespace: string, name: string, opts: HubTagListOptions = {}): AsyncIterable<HubTag> {
+    for await (const page of listTagPages(this, namespace, name, opts)) yield* page.results;
+  }
+
+  /** Tag pages with their URLs, for callers that record progress per page. */
+  listTagPages(
+    namespace: string,
+    name: string,
+    opts: HubTagListOptions = {},
+  ): AsyncIterable<FetchedPage<HubTag>> {
+    return listTagPages(this, namespace, name, opts);
+  }
+
+  /** Repositories matching `query`: the v4 search, else the older v2 search. */
+  search(query: string, opts: HubSearchOptions = {}): AsyncIterable<HubSearchHit> {
+    return search(this, query, opts);
+  }
+
+  emit(e: HubEvent): void {
+    try {
+      this.onEvent?.(e);
+    } catch {
+      // A listener's failure must not break a crawl.
+    }
+  }
+
+  /** GET + parse; 401 renews the token once; the offset-cap 403 becomes HubOffsetCapError. */
+  async getJson<T extends z.ZodType>(url: URL, schema: T): Promise<z.output<T>> {
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (this.auth) headers.authorization = await this.auth.authorization();
+      let res: Awaited<ReturnType<HttpClient['request']>>;
+      try {
+        res = await this.http.request({ url, headers, buffer: true, maxBodyBytes: MAX_JSON_BYTES });
+      } catch (err) {
+        throw this.translate(err, url);
+      }
+      if (res.status === 401) {
+        await res.dump();
+        if (this.auth && attempt === 1) {
+          this.auth.invalidate();
+          continue;
+        }
+        throw new AuthError(
+          this.auth
+            ? `Docker Hub refused our access token at ${url.href}; check ${HUB_CREDENTIAL_ENV.token}`
+            : `Docker Hub asks for authentication at ${url.href}; set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token}`,
+        );
+      }
+      if (res.status < 200 || res.status >= 300) {
+        await res.dump();
+        // Redirects are not followed by the HTTP layer; the Hub API does not send any we need.
+        throw new PermanentError(`${url.href} answered ${res.status}`, { status: res.status });
+      }
+      return parseHubJson(schema, await res.json(), url);
+    }
+    throw new AuthError(`Docker Hub refused a fresh access token at ${url.href}`);
+  }
+
+  private translate(err: unknown, url: URL): unknown {
+    if (
+      err instanceof HttpStatusError &&
+      err.status === 403 &&
+      err.bodySnippet.includes(OFFSET_CAP_MESSAGE)
+    ) {
+      return new HubOffsetCapError(url.href, offsetOf(url), this.authenticated, { cause: err });
+    }
+    return err;
+  }
+}
+
+/** Items before the page `url` asks for: (page-1)*page_size, or `from` for the v4 search. */
+function offsetOf(url: URL): number {
+  const from = Number(url.searchParams.get('from'));
+  if (Number.isInteger(from) && from > 0) return from;
+  const page = Number(url.searchParams.get('page') ?? '1');
+  const size = Number(url.searchParams.get('page_size') ?? '10');
+  return Number.isInteger(page) && Number.isInteger(size) ? Math.max(0, (page - 1) * size) : 0;
+}

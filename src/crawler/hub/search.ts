@@ -1,0 +1,120 @@
+/**
+ * Search as a discovery source, behind one interface because Docker keeps changing it
+ * (docker-hub-api.md §1.5): `/api/search/v4` first (what Docker's own MCP server uses), and the
+ * older `/v2/search/repositories/` when v4 is missing or answers something we cannot read.
+ * Results are capped by the Hub (about 10 000) and by `limit`.
+ */
+import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import { type HubApi, hubUrl, walkPages } from './paging.js';
+import { hubV2SearchPageSchema, hubV4SearchPageSchema, parsePullCountText } from './schemas.js';
+
+/** A repository found by search. */
+export interface HubSearchHit {
+  namespace: string;
+  name: string;
+  /** Exact when the endpoint gave a number; the stated lower bound when it gave "1B+" (then approximate). */
+  pullCount: number | null;
+  pullCountApproximate: boolean;
+  starCount: number | null;
+  isOfficial: boolean;
+  description: string | null;
+  /** Which endpoint answered. */
+  source: 'v4' | 'v2';
+}
+
+export interface HubSearchOptions {
+  /** Stop after this many hits. Default: as many as the Hub returns within the page cap. */
+  limit?: number;
+}
+
+/** Repositories matching `query`, most relevant first. */
+export async function* search(
+  api: HubApi,
+  query: string,
+  opts: HubSearchOptions = {},
+): AsyncGenerator<HubSearchHit> {
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  if (limit <= 0) return;
+  let yielded = 0;
+  if (!api.searchV4Unavailable) {
+    try {
+      for await (const hit of searchV4(api, query, limit)) {
+        yielded += 1;
+        yield hit;
+      }
+      return;
+    } catch (err) {
+      // Only a v4 that fails before answering anything is replaced; later errors are real.
+      const unusable =
+        err instanceof CorruptInputError || (err instanceof PermanentError && err.status !== 403);
+      if (yielded > 0 || !unusable) throw err;
+      api.searchV4Unavailable = true;
+      api.emit({
+        type: 'fallback',
+        what: 'search',
+        from: hubUrl(api, '/api/search/v4', {}).href,
+        to: hubUrl(api, '/v2/search/repositories/', {}).href,
+      });
+    }
+  }
+  yield* searchV2(api, query, limit);
+}
+
+/** `id` is `namespace/name`; official images are `library/<name>`. */
+function splitRepoName(full: string, fallbackNamespace: string): { namespace: string; name: string } {
+  const i = full.indexOf('/');
+  return i > 0
+    ? { namespace: full.slice(0, i), name: full.slice(i + 1) }
+    : { namespace: fallbackNamespace, name: full };
+}
+
+async function* searchV4(api: HubApi, query: string, limit: number): AsyncGenerator<HubSearchHit> {
+  let from = 0;
+  let yielded = 0;
+  for (let pages = 0; pages < api.maxPages; pages++) {
+    const size = Math.min(api.pageSize, limit - yielded);
+    const url = hubUrl(api, '/api/search/v4', { query, from, size });
+    const page = await api.getJson(url, hubV4SearchPageSchema);
+    for (const r of page.results) {
+      // v4 also lists extensions and plugins; only images have registry content.
+      if (r.type && r.type !== 'image') continue;
+      const { namespace, name } = splitRepoName(r.id, r.publisher?.name ?? 'library');
+      const exact = typeof r.pull_count === 'number' || /^\d+$/.test(r.pull_count ?? '');
+      yield {
+        namespace,
+        name,
+        pullCount: parsePullCountText(r.pull_count),
+        pullCountApproximate: !exact && r.pull_count != null,
+        starCount: r.star_count,
+        isOfficial: r.badge === 'official' || namespace === 'library',
+        description: r.short_description,
+        source: 'v4',
+      };
+      if (++yielded >= limit) return;
+    }
+    from += page.results.length;
+    if (page.results.length === 0 || (page.total != null && from >= page.total)) return;
+  }
+  api.emit({ type: 'page-cap', url: hubUrl(api, '/api/search/v4', { query }).href, maxPages: api.maxPages });
+}
+
+async function* searchV2(api: HubApi, query: string, limit: number): AsyncGenerator<HubSearchHit> {
+  const first = hubUrl(api, '/v2/search/repositories/', { query, page: 1, page_size: api.pageSize });
+  let yielded = 0;
+  for await (const page of walkPages(api, first, hubV2SearchPageSchema)) {
+    for (const r of page.results) {
+      const { namespace, name } = splitRepoName(r.repo_name, 'library');
+      yield {
+        namespace,
+        name,
+        pullCount: r.pull_count,
+        pullCountApproximate: false,
+        starCount: r.star_count,
+        isOfficial: r.is_official ?? namespace === 'library',
+        description: r.short_description,
+        source: 'v2',
+      };
+      if (++yielded >= limit) return;
+    }
+  }
+}

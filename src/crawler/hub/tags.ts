@@ -1,0 +1,88 @@
+/**
+ * Tags of a repository with the digest each points at, its per-platform manifest digests and push
+ * dates (docker-hub-api.md §1.4) — the main crawl primitive: it learns digests without one counted
+ * registry pull. Anonymous paging ends at the Hub's offset cap with HubOffsetCapError, which the
+ * pipeline catches to continue with the registry's `tags/list`.
+ */
+import type { Digest } from '../../core/digest.js';
+import { type FetchedPage, type HubApi, hubUrl, seg, walkWithFallback } from './paging.js';
+import { type HubTagJson, hubTagPageSchema } from './schemas.js';
+
+/** One platform image of a tag (attestation entries `unknown/unknown` are left out). */
+export interface HubTagImage {
+  os: string;
+  architecture: string;
+  variant: string | null;
+  /** The platform manifest digest. */
+  digest: Digest | null;
+  /** When this platform's content was pushed; older than the tag's push when it was re-tagged. */
+  lastPushed: string | null;
+  size: number | null;
+}
+
+/** A tag with what it points at, as the Hub API lists it. */
+export interface HubTag {
+  name: string;
+  /** The index or manifest digest the tag points at. */
+  digest: Digest | null;
+  mediaType: string | null;
+  contentType: string | null;
+  /** `tag_last_pushed`: when the tag last moved. */
+  lastPushed: string | null;
+  lastUpdated: string | null;
+  images: HubTagImage[];
+}
+
+export interface HubTagListOptions {
+  /** The undocumented `name` parameter: tags whose name contains this substring. */
+  nameFilter?: string;
+  /** e.g. `last_updated`, `-last_updated`, `name` (undocumented, passed through). */
+  ordering?: string;
+  /** Start at this page (1-based) to resume a walk recorded per page. */
+  fromPage?: number;
+}
+
+/** The Hub's JSON → our shape. */
+export function toHubTag(t: HubTagJson): HubTag {
+  return {
+    name: t.name,
+    digest: t.digest,
+    mediaType: t.media_type,
+    contentType: t.content_type,
+    lastPushed: t.tag_last_pushed,
+    lastUpdated: t.last_updated,
+    images: t.images
+      // BuildKit attestation manifests are listed as unknown/unknown; they are not images (§1.4).
+      .filter((i) => !(i.os === 'unknown' && i.architecture === 'unknown'))
+      .map((i) => ({
+        os: i.os ?? 'unknown',
+        architecture: i.architecture ?? 'unknown',
+        variant: i.variant || null,
+        digest: i.digest,
+        lastPushed: i.last_pushed,
+        size: i.size,
+      })),
+  };
+}
+
+/** Tag pages of `namespace/name`, page_size 100, `next` followed verbatim on our origin only. */
+export async function* listTagPages(
+  api: HubApi,
+  namespace: string,
+  name: string,
+  opts: HubTagListOptions = {},
+): AsyncGenerator<FetchedPage<HubTag>> {
+  const params = {
+    page: Math.max(1, Math.floor(opts.fromPage ?? 1)),
+    page_size: api.pageSize,
+    name: opts.nameFilter,
+    ordering: opts.ordering,
+  };
+  const routes = {
+    current: hubUrl(api, `/v2/namespaces/${seg(namespace)}/repositories/${seg(name)}/tags`, params),
+    legacy: hubUrl(api, `/v2/repositories/${seg(namespace)}/${seg(name)}/tags/`, params),
+  };
+  for await (const page of walkWithFallback(api, 'tags', routes, hubTagPageSchema)) {
+    yield { ...page, results: page.results.map(toHubTag) };
+  }
+}
