@@ -1,0 +1,307 @@
+import type { Database } from 'better-sqlite3';
+import { nowIso } from './rows.js';
+import { guardWrite, writeTransaction } from './sqlite-errors.js';
+
+/**
+ * The durable work queue. Every unit of crawl work is a row keyed by (kind, key); its state moves
+ *
+ *   pending ──claim──► in-progress ──complete──► done
+ *      ▲                    │  └──fail──► failed ──retryFailed──► pending
+ *      └──fail(retryable)───┘  └──requeue / resetInProgress──► pending
+ *
+ * Crash-safety invariants (a SIGKILL may land between any two statements of the process):
+ *
+ * 1. Every transition is one SQLite transaction, so after a crash each row is in exactly one state.
+ * 2. `complete(id, children)` marks the item done and inserts its children in ONE transaction: either
+ *    both happened or neither did. Children are unique on (kind, key), so re-running a parent whose
+ *    completion was lost re-enqueues nothing twice. Nothing is lost: an item is only ever `done` together
+ *    with its children.
+ * 3. `in-progress` means "a process claimed it". Only one crawl holds a database (lock.ts), so at start-up
+ *    every in-progress row belongs to a dead process: `resetInProgress()` returns them to pending
+ *    (without counting an attempt: being killed is not the item's fault).
+ * 4. The work an item does before `complete` must be idempotent (upserts by digest, INSERT OR IGNORE on
+ *    unique observations) or be written in the same transaction as `complete`: better-sqlite3
+ *    transactions nest, so `db.transaction(() => { store.put(…); frontier.complete(id, kids); })()` commits
+ *    the dataset rows and the completion atomically. Then a re-run after a crash writes the same rows.
+ * 5. Re-enqueueing a done item is a no-op unless `force` (an incremental re-crawl of a tag list), so a
+ *    resumed run never redoes finished work by accident.
+ */
+
+export type FrontierKind =
+  | 'namespace'
+  | 'search'
+  | 'catalog'
+  | 'repository'
+  | 'tag-page'
+  | 'tags'
+  | 'reference'
+  | 'manifest'
+  | 'image'
+  | 'layer';
+
+export type FrontierState = 'pending' | 'in-progress' | 'done' | 'failed';
+
+export interface FrontierItem<P = unknown> {
+  id: number;
+  kind: FrontierKind;
+  key: string;
+  payload: P;
+  parentId: number | null;
+  state: FrontierState;
+  attempts: number;
+  lastError: string | null;
+  lastErrorCode: string | null;
+  updatedAt: string;
+}
+
+/** A unit of work to add: unique by (kind, key); the payload is JSON. */
+export interface NewFrontierItem {
+  kind: FrontierKind;
+  key: string;
+  payload?: unknown;
+}
+
+export interface EnqueueOptions {
+  /** Put a done or failed item back to pending (attempts reset), e.g. to re-list a repository's tags. */
+  force?: boolean;
+}
+
+export interface FailOptions {
+  /** Whether another attempt may succeed (RetryableError, 5xx, resets). */
+  retryable: boolean;
+  /** Retryable items go back to pending until they have failed this many times. */
+  maxAttempts: number;
+}
+
+/** The error recorded with a failure: a HubcrawlError, any Error, or a plain code and message. */
+export type FrontierError = { code?: string; message: string } | Error;
+
+export interface FrontierCount {
+  kind: FrontierKind;
+  state: FrontierState;
+  count: number;
+}
+
+interface RawItem {
+  id: number;
+  kind: FrontierKind;
+  key: string;
+  payload_json: string;
+  parent_id: number | null;
+  state: FrontierState;
+  attempts: number;
+  last_error: string | null;
+  last_error_code: string | null;
+  updated_at: string;
+}
+
+function toItem<P>(r: RawItem): FrontierItem<P> {
+  return {
+    id: r.id,
+    kind: r.kind,
+    key: r.key,
+    payload: JSON.parse(r.payload_json) as P,
+    parentId: r.parent_id,
+    state: r.state,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    lastErrorCode: r.last_error_code,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface FrontierOptions {
+  /** Recorded with every failure in the `failures` log. */
+  runId?: number | null;
+  /** Clock for updated_at (tests pass a fixed one). */
+  now?: () => string;
+}
+
+function prepareStatements(db: Database) {
+  return {
+    insert: db.prepare(
+      `INSERT INTO frontier (kind, key, payload_json, parent_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING`,
+    ),
+    force: db.prepare(
+      `UPDATE frontier SET state = 'pending', attempts = 0, payload_json = ?, updated_at = ?
+        WHERE kind = ? AND key = ? AND state IN ('done', 'failed')`,
+    ),
+    idOf: db.prepare('SELECT id FROM frontier WHERE kind = ? AND key = ?').pluck(),
+    byId: db.prepare('SELECT * FROM frontier WHERE id = ?'),
+    // json_each lets one prepared statement serve any set of kinds.
+    pendingOf: db.prepare(
+      `SELECT * FROM frontier WHERE state = 'pending' AND kind IN (SELECT value FROM json_each(?))
+        ORDER BY id LIMIT ?`,
+    ),
+    setState: db.prepare('UPDATE frontier SET state = ?, updated_at = ? WHERE id = ? AND state = ?'),
+    fail: db.prepare(
+      `UPDATE frontier SET state = ?, attempts = ?, last_error = ?, last_error_code = ?, retryable = ?, updated_at = ?
+        WHERE id = ?`,
+    ),
+    logFailure: db.prepare(
+      `INSERT INTO failures (frontier_id, kind, key, run_id, error_code, message, retryable, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    resetInProgress: db.prepare(
+      `UPDATE frontier SET state = 'pending', updated_at = ? WHERE state = 'in-progress'`,
+    ),
+    retryFailed: db.prepare(
+      `UPDATE frontier SET state = 'pending', updated_at = ? WHERE state = 'failed' AND attempts < ?`,
+    ),
+    retryFailedRetryable: db.prepare(
+      `UPDATE frontier SET state = 'pending', updated_at = ?
+        WHERE state = 'failed' AND attempts < ? AND retryable = 1`,
+    ),
+    counts: db.prepare(
+      'SELECT kind, state, count(*) AS count FROM frontier GROUP BY kind, state ORDER BY kind, state',
+    ),
+    open: db.prepare(`SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')`).pluck(),
+    failedList: db.prepare(`SELECT * FROM frontier WHERE state = 'failed' ORDER BY id`),
+  };
+}
+
+/** The frontier of one database; see the invariants above. */
+export class Frontier {
+  private readonly runId: number | null;
+  private readonly now: () => string;
+  private readonly s: ReturnType<typeof prepareStatements>;
+  private readonly enqueueTx: (item: NewFrontierItem, parentId: number | null, force: boolean) => number;
+  private readonly claimTx: (kinds: readonly FrontierKind[], limit: number) => RawItem[];
+  private readonly completeTx: (id: number, children: readonly NewFrontierItem[]) => void;
+  private readonly failTx: (id: number, err: FrontierError, opts: FailOptions) => FrontierState;
+
+  constructor(
+    private readonly db: Database,
+    opts: FrontierOptions = {},
+  ) {
+    this.runId = opts.runId ?? null;
+    this.now = opts.now ?? nowIso;
+    this.s = prepareStatements(db);
+    const st = this.s;
+
+    this.enqueueTx = writeTransaction(
+      db,
+      (item: NewFrontierItem, parentId: number | null, force: boolean) => {
+        const at = this.now();
+        const payload = JSON.stringify(item.payload ?? null);
+        const inserted = st.insert.run(item.kind, item.key, payload, parentId, at, at).changes > 0;
+        if (!inserted && force) st.force.run(payload, at, item.kind, item.key);
+        return st.idOf.get(item.kind, item.key) as number;
+      },
+    );
+    this.claimTx = writeTransaction(db, (kinds: readonly FrontierKind[], limit: number) => {
+      const rows = st.pendingOf.all(JSON.stringify(kinds), limit) as RawItem[];
+      const at = this.now();
+      for (const r of rows) {
+        st.setState.run('in-progress', at, r.id, 'pending');
+        r.state = 'in-progress';
+        r.updated_at = at;
+      }
+      return rows;
+    });
+    this.completeTx = writeTransaction(db, (id: number, children: readonly NewFrontierItem[]) => {
+      const at = this.now();
+      if (st.setState.run('done', at, id, 'in-progress').changes === 0) {
+        const row = st.byId.get(id) as RawItem | undefined;
+        // Completing twice is harmless (a retry of the same call); completing an unclaimed item is a bug.
+        if (row?.state === 'done') return;
+        throw new Error(
+          `frontier item ${id} is ${row ? row.state : 'missing'}, not in-progress; claim it first`,
+        );
+      }
+      for (const c of children) {
+        st.insert.run(c.kind, c.key, JSON.stringify(c.payload ?? null), id, at, at);
+      }
+    });
+    this.failTx = writeTransaction(db, (id: number, err: FrontierError, opts: FailOptions) => {
+      const row = st.byId.get(id) as RawItem | undefined;
+      if (!row) throw new Error(`frontier item ${id} does not exist`);
+      const attempts = row.attempts + 1;
+      const state: FrontierState = opts.retryable && attempts < opts.maxAttempts ? 'pending' : 'failed';
+      const code = 'code' in err && typeof err.code === 'string' ? err.code : null;
+      const at = this.now();
+      st.fail.run(state, attempts, err.message, code, opts.retryable ? 1 : 0, at, id);
+      st.logFailure.run(id, row.kind, row.key, this.runId, code, err.message, opts.retryable ? 1 : 0, at);
+      return state;
+    });
+  }
+
+  /**
+   * Adds an item unless (kind, key) exists; returns its id either way. A done item stays done unless
+   * `force`. An existing item keeps its first payload and parent.
+   */
+  enqueue(
+    kind: FrontierKind,
+    key: string,
+    payload: unknown = null,
+    parentId: number | null = null,
+    opts: EnqueueOptions = {},
+  ): number {
+    return this.enqueueTx({ kind, key, payload }, parentId, opts.force ?? false);
+  }
+
+  /** Marks up to `limit` pending items of these kinds in-progress (oldest first) and returns them. */
+  claim<P = unknown>(kinds: readonly FrontierKind[], limit: number): Array<FrontierItem<P>> {
+    return this.claimTx(kinds, limit).map((r) => toItem<P>(r));
+  }
+
+  /** Marks a claimed item done and enqueues its children, atomically (invariant 2). */
+  complete(id: number, children: readonly NewFrontierItem[] = []): void {
+    this.completeTx(id, children);
+  }
+
+  /**
+   * Counts a failed attempt and logs it: retryable items under `maxAttempts` go back to pending, the rest
+   * become failed (retried on a later run by retryFailed). Returns the new state.
+   */
+  fail(id: number, error: FrontierError, opts: FailOptions): FrontierState {
+    return this.failTx(id, error, opts);
+  }
+
+  /** Puts a claimed item back to pending without counting an attempt (budget spent, shutting down). */
+  requeue(id: number): void {
+    guardWrite(this.db, () => this.s.setState.run('pending', this.now(), id, 'in-progress'));
+  }
+
+  /** At start-up, under the crawl lock: items a killed run had claimed go back to pending (invariant 3). */
+  resetInProgress(): number {
+    return guardWrite(this.db, () => this.s.resetInProgress.run(this.now()).changes);
+  }
+
+  /**
+   * For a new run: failed items with fewer than `maxAttempts` attempts go back to pending. With
+   * `onlyRetryable`, items whose last error was permanent (404, unsupported) stay failed.
+   */
+  retryFailed(maxAttempts: number, opts: { onlyRetryable?: boolean } = {}): number {
+    const stmt = opts.onlyRetryable ? this.s.retryFailedRetryable : this.s.retryFailed;
+    return guardWrite(this.db, () => stmt.run(this.now(), maxAttempts).changes);
+  }
+
+  /** One item by id. */
+  get<P = unknown>(id: number): FrontierItem<P> | undefined {
+    const r = this.s.byId.get(id) as RawItem | undefined;
+    return r && toItem<P>(r);
+  }
+
+  /** One item by (kind, key). */
+  find<P = unknown>(kind: FrontierKind, key: string): FrontierItem<P> | undefined {
+    const id = this.s.idOf.get(kind, key) as number | undefined;
+    return id === undefined ? undefined : this.get<P>(id);
+  }
+
+  /** Item counts by kind and state. */
+  counts(): FrontierCount[] {
+    return this.s.counts.all() as FrontierCount[];
+  }
+
+  /** How many items are pending or in-progress (0 means the crawl is finished). */
+  openCount(): number {
+    return this.s.open.get() as number;
+  }
+
+  /** Every failed item, with its last error. */
+  failed<P = unknown>(): Array<FrontierItem<P>> {
+    return (this.s.failedList.all() as RawItem[]).map((r) => toItem<P>(r));
+  }
+}

@@ -1,0 +1,191 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { formatPlatform, type Platform } from '../core/platform.js';
+import { nowIso, toBool, toInt } from './rows.js';
+import { guardWrite, writeTransaction } from './sqlite-errors.js';
+
+/** A layer as listed in an image manifest. */
+export interface LayerRef {
+  digest: string;
+  mediaType: string | null;
+  /** Compressed size from the manifest. */
+  size: number | null;
+}
+
+export interface ImageInput {
+  /** The platform image manifest's digest (its manifest row must exist). */
+  digest: string;
+  platform: Platform;
+  configDigest: string | null;
+  /** Layers in manifest order, base first. */
+  layers: readonly LayerRef[];
+  seenAt?: string;
+}
+
+/** What the image's layers say about its OS (decided by the pipeline from os-release and dpkg facts). */
+export interface OsFacts {
+  isDebianDerived: boolean | null;
+  osId: string | null;
+  osVersion: string | null;
+}
+
+export interface ImageRow extends OsFacts {
+  digest: string;
+  platform: string;
+  configDigest: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  matchFingerprint: string | null;
+  matchedAt: string | null;
+}
+
+export interface ImageLayerRow {
+  position: number;
+  digest: string;
+  mediaType: string | null;
+  size: number | null;
+  status: 'pending' | 'analyzed' | 'failed';
+}
+
+export interface ImageToMatch {
+  digest: string;
+  platform: string;
+  /** Some layer failed analysis: matching sees only part of the filesystem. */
+  hasFailedLayers: boolean;
+}
+
+interface RawImage {
+  digest: string;
+  platform: string;
+  config_digest: string | null;
+  is_debian_derived: number | null;
+  os_id: string | null;
+  os_version: string | null;
+  first_seen: string;
+  last_seen: string;
+  match_fingerprint: string | null;
+  matched_at: string | null;
+}
+
+/** Platform images and their layer order. */
+export class ImageStore {
+  private readonly upsertImage: Statement;
+  private readonly insertLayer: Statement;
+  private readonly deleteLayers: Statement;
+  private readonly insertImageLayer: Statement;
+  private readonly updateOs: Statement;
+  private readonly selectOne: Statement;
+  private readonly selectLayers: Statement;
+  private readonly selectToMatch: Statement;
+  private readonly selectAll: Statement;
+  private readonly putTx: (img: ImageInput) => void;
+
+  constructor(private readonly db: Database) {
+    this.upsertImage = db.prepare(
+      `INSERT INTO images (digest, platform, os, architecture, variant, config_digest, first_seen, last_seen)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (digest) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+    );
+    this.insertLayer = db.prepare(
+      'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
+    );
+    this.deleteLayers = db.prepare('DELETE FROM image_layers WHERE image_digest = ?');
+    this.insertImageLayer = db.prepare(
+      'INSERT INTO image_layers (image_digest, position, layer_digest, media_type, size) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.updateOs = db.prepare(
+      'UPDATE images SET is_debian_derived = ?, os_id = ?, os_version = ? WHERE digest = ?',
+    );
+    this.selectOne = db.prepare('SELECT * FROM images WHERE digest = ?');
+    this.selectLayers = db.prepare(
+      `SELECT il.position, il.layer_digest AS digest, il.media_type AS mediaType, il.size, l.status
+         FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+        WHERE il.image_digest = ? ORDER BY il.position`,
+    );
+    this.selectToMatch = db.prepare(
+      `SELECT i.digest, i.platform,
+              EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                       WHERE il.image_digest = i.digest AND l.status = 'failed') AS hasFailedLayers
+         FROM images i
+        WHERE (i.match_fingerprint IS NULL OR i.match_fingerprint <> ?)
+          AND NOT EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                           WHERE il.image_digest = i.digest AND l.status = 'pending')
+        ORDER BY i.digest`,
+    );
+    this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
+    this.putTx = writeTransaction(db, (img: ImageInput) => {
+      const seen = img.seenAt ?? nowIso();
+      const p = img.platform;
+      this.upsertImage.run(
+        img.digest,
+        formatPlatform(p),
+        p.os,
+        p.architecture,
+        p.variant ?? null,
+        img.configDigest,
+        seen,
+        seen,
+      );
+      // Layer order is part of the manifest, so rewriting it for the same digest changes nothing; it is
+      // rewritten rather than skipped so a half-written image (impossible inside this transaction, but
+      // cheap to guard) heals.
+      this.deleteLayers.run(img.digest);
+      img.layers.forEach((l, position) => {
+        this.insertLayer.run(l.digest, l.mediaType, l.size);
+        this.insertImageLayer.run(img.digest, position, l.digest, l.mediaType, l.size);
+      });
+    });
+  }
+
+  /** Records a platform image and its ordered layers (new layers start as `pending`), in one transaction. */
+  put(img: ImageInput): void {
+    this.putTx(img);
+  }
+
+  /** Records what the layers say about the OS. */
+  setOsFacts(digest: string, os: OsFacts): void {
+    guardWrite(this.db, () => this.updateOs.run(toInt(os.isDebianDerived), os.osId, os.osVersion, digest));
+  }
+
+  /** One image. */
+  get(digest: string): ImageRow | undefined {
+    const r = this.selectOne.get(digest) as RawImage | undefined;
+    if (!r) return undefined;
+    return {
+      digest: r.digest,
+      platform: r.platform,
+      configDigest: r.config_digest,
+      isDebianDerived: toBool(r.is_debian_derived),
+      osId: r.os_id,
+      osVersion: r.os_version,
+      firstSeen: r.first_seen,
+      lastSeen: r.last_seen,
+      matchFingerprint: r.match_fingerprint,
+      matchedAt: r.matched_at,
+    };
+  }
+
+  /** The image's layers, base first, with their analysis status. */
+  layers(digest: string): ImageLayerRow[] {
+    return this.selectLayers.all(digest) as ImageLayerRow[];
+  }
+
+  /**
+   * Images whose findings are stale: never matched, matched with another IOC fingerprint, or a layer was
+   * (re)analyzed since (LayerStore clears the fingerprint then). Images with a pending layer wait.
+   */
+  needingMatch(fingerprint: string): ImageToMatch[] {
+    return (
+      this.selectToMatch.all(fingerprint) as Array<
+        Omit<ImageToMatch, 'hasFailedLayers'> & { hasFailedLayers: number }
+      >
+    ).map((r) => ({
+      ...r,
+      hasFailedLayers: r.hasFailedLayers !== 0,
+    }));
+  }
+
+  /** Every image digest, sorted. */
+  allDigests(): string[] {
+    return this.selectAll.all() as string[];
+  }
+}

@@ -1,0 +1,84 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { type IocSetInput, type IocSetRef, nowIso } from './rows.js';
+import { writeTransaction } from './sqlite-errors.js';
+
+export interface IocSetRow extends IocSetRef {
+  title: string | null;
+  /** The set exactly as stored (the JSON given to putSets). */
+  set: unknown;
+  loadedAt: string;
+  ruleCount: number;
+}
+
+/** IOC sets and their rules, kept whole as JSON so any finding's rule can be looked up by id and version. */
+export class IocStore {
+  private readonly upsertSet: Statement;
+  private readonly deleteRules: Statement;
+  private readonly insertRule: Statement;
+  private readonly selectAll: Statement;
+  private readonly selectOne: Statement;
+  private readonly putTx: (sets: readonly IocSetInput[], at: string) => void;
+
+  constructor(db: Database) {
+    // An (id, version) pair should never change content; re-loading it replaces the stored copy so the
+    // dataset matches the file that was actually used.
+    this.upsertSet = db.prepare(
+      `INSERT INTO ioc_sets (id, version, title, json, loaded_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id, version) DO UPDATE SET title = excluded.title, json = excluded.json,
+         loaded_at = CASE WHEN json = excluded.json THEN loaded_at ELSE excluded.loaded_at END`,
+    );
+    this.deleteRules = db.prepare('DELETE FROM ioc_rules WHERE ioc_set_id = ? AND ioc_set_version = ?');
+    this.insertRule = db.prepare(
+      'INSERT INTO ioc_rules (ioc_set_id, ioc_set_version, rule_id, kind, json) VALUES (?, ?, ?, ?, ?)',
+    );
+    const select = `SELECT s.id, s.version, s.title, s.json, s.loaded_at AS loadedAt,
+                           (SELECT count(*) FROM ioc_rules r WHERE r.ioc_set_id = s.id AND r.ioc_set_version = s.version)
+                             AS ruleCount
+                      FROM ioc_sets s`;
+    this.selectAll = db.prepare(`${select} ORDER BY s.id, s.version`);
+    this.selectOne = db.prepare(`${select} WHERE s.id = ? AND s.version = ?`);
+    this.putTx = writeTransaction(db, (sets: readonly IocSetInput[], at: string) => {
+      for (const s of sets) {
+        this.upsertSet.run(s.id, s.version, s.title ?? null, JSON.stringify(s), at);
+        this.deleteRules.run(s.id, s.version);
+        for (const r of s.rules) this.insertRule.run(s.id, s.version, r.id, r.kind, JSON.stringify(r));
+      }
+    });
+  }
+
+  /** Stores IOC sets with their rules in one transaction. */
+  putSets(sets: readonly IocSetInput[], at: string = nowIso()): void {
+    this.putTx(sets, at);
+  }
+
+  /** Every stored set version. */
+  list(): IocSetRow[] {
+    return (this.selectAll.all() as RawSet[]).map(toRow);
+  }
+
+  /** One set version. */
+  get(id: string, version: string): IocSetRow | undefined {
+    const raw = this.selectOne.get(id, version) as RawSet | undefined;
+    return raw && toRow(raw);
+  }
+}
+
+interface RawSet {
+  id: string;
+  version: string;
+  title: string | null;
+  json: string;
+  loadedAt: string;
+  ruleCount: number;
+}
+
+function toRow(r: RawSet): IocSetRow {
+  return {
+    id: r.id,
+    version: r.version,
+    title: r.title,
+    set: JSON.parse(r.json),
+    loadedAt: r.loadedAt,
+    ruleCount: r.ruleCount,
+  };
+}

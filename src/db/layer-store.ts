@@ -1,0 +1,228 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { Compression, LayerFacts } from '../analyzer/facts.js';
+import { nowIso } from './rows.js';
+import { writeTransaction } from './sqlite-errors.js';
+
+export type LayerStatus = 'pending' | 'analyzed' | 'failed';
+
+export interface LayerRow {
+  digest: string;
+  mediaType: string | null;
+  compressedSize: number | null;
+  uncompressedSize: number | null;
+  entryCount: number | null;
+  compression: Compression | null;
+  analyzerVersion: string | null;
+  selection: string | null;
+  status: LayerStatus;
+  errorCode: string | null;
+  errorMessage: string | null;
+  analyzedAt: string | null;
+  attempts: number;
+}
+
+const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compressedSize,
+  uncompressed_size AS uncompressedSize, entry_count AS entryCount, compression, analyzer_version AS analyzerVersion,
+  selection, status, error_code AS errorCode, error_message AS errorMessage, analyzed_at AS analyzedAt, attempts`;
+
+const FACT_TABLES = [
+  'layer_files',
+  'layer_packages',
+  'layer_md5sums',
+  'layer_os_release',
+  'layer_whiteouts',
+  'layer_signature_hits',
+] as const;
+
+/**
+ * Layers and their facts. Invariant: fact rows exist iff `status = 'analyzed'`, and they are exactly the
+ * facts of the last successful analysis (markAnalyzed replaces them in one transaction). Whenever a
+ * layer's facts change, images using it lose their match fingerprint so they get re-matched.
+ */
+export class LayerStore {
+  private readonly selectOne: Statement;
+  private readonly insertPending: Statement;
+  private readonly deleteFacts: Statement[];
+  private readonly updateAnalyzed: Statement;
+  private readonly updateFailed: Statement;
+  private readonly staleImages: Statement;
+  private readonly ins: Record<(typeof FACT_TABLES)[number], Statement>;
+  private readonly sel: Record<(typeof FACT_TABLES)[number], Statement>;
+  private readonly analyzedTx: (
+    digest: string,
+    facts: LayerFacts,
+    analyzerVersion: string,
+    at: string,
+  ) => void;
+  private readonly failedTx: (digest: string, code: string, message: string, at: string) => void;
+
+  constructor(db: Database) {
+    this.selectOne = db.prepare(`SELECT ${LAYER_COLUMNS} FROM layers WHERE digest = ?`);
+    this.insertPending = db.prepare(
+      'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
+    );
+    this.deleteFacts = FACT_TABLES.map((t) => db.prepare(`DELETE FROM ${t} WHERE layer_digest = ?`));
+    this.updateAnalyzed = db.prepare(
+      `UPDATE layers SET status = 'analyzed', compression = @compression, compressed_size = @compressedBytes,
+              uncompressed_size = @uncompressedBytes, entry_count = @entryCount, selection = @selection,
+              analyzer_version = @analyzerVersion, analyzed_at = @at, error_code = NULL, error_message = NULL,
+              attempts = attempts + 1
+        WHERE digest = @digest`,
+    );
+    this.updateFailed = db.prepare(
+      `UPDATE layers SET status = 'failed', error_code = ?, error_message = ?, analyzed_at = ?, attempts = attempts + 1
+        WHERE digest = ?`,
+    );
+    this.staleImages = db.prepare(
+      `UPDATE images SET match_fingerprint = NULL
+        WHERE digest IN (SELECT image_digest FROM image_layers WHERE layer_digest = ?)`,
+    );
+    this.ins = {
+      layer_files: db.prepare(
+        'INSERT INTO layer_files (layer_digest, seq, path, size, mode, sha256, md5) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      layer_packages: db.prepare(
+        `INSERT INTO layer_packages (layer_digest, seq, name, version, architecture, source, status, status_file)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      layer_md5sums: db.prepare(
+        'INSERT INTO layer_md5sums (layer_digest, seq, package, info_file, md5, path) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      layer_os_release: db.prepare(
+        'INSERT INTO layer_os_release (layer_digest, seq, path, fields_json) VALUES (?, ?, ?, ?)',
+      ),
+      layer_whiteouts: db.prepare(
+        'INSERT INTO layer_whiteouts (layer_digest, seq, path, opaque) VALUES (?, ?, ?, ?)',
+      ),
+      layer_signature_hits: db.prepare(
+        `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset")
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+    };
+    const order = 'WHERE layer_digest = ? ORDER BY seq';
+    this.sel = {
+      layer_files: db.prepare(`SELECT path, size, mode, sha256, md5 FROM layer_files ${order}`),
+      layer_packages: db.prepare(
+        `SELECT name, version, architecture, source, status, status_file AS statusFile FROM layer_packages ${order}`,
+      ),
+      layer_md5sums: db.prepare(
+        `SELECT package, info_file AS infoFile, md5, path FROM layer_md5sums ${order}`,
+      ),
+      layer_os_release: db.prepare(`SELECT path, fields_json FROM layer_os_release ${order}`),
+      layer_whiteouts: db.prepare(`SELECT path, opaque FROM layer_whiteouts ${order}`),
+      layer_signature_hits: db.prepare(
+        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset" FROM layer_signature_hits ${order}`,
+      ),
+    };
+
+    this.analyzedTx = writeTransaction(
+      db,
+      (digest: string, f: LayerFacts, analyzerVersion: string, at: string) => {
+        this.insertPending.run(digest, null, f.compressedBytes);
+        for (const d of this.deleteFacts) d.run(digest);
+        for (const [i, x] of f.files.entries()) {
+          this.ins.layer_files.run(digest, i, x.path, x.size, x.mode, x.sha256, x.md5);
+        }
+        for (const [i, x] of f.packages.entries()) {
+          this.ins.layer_packages.run(
+            digest,
+            i,
+            x.name,
+            x.version,
+            x.architecture,
+            x.source,
+            x.status,
+            x.statusFile,
+          );
+        }
+        for (const [i, x] of f.md5sums.entries()) {
+          this.ins.layer_md5sums.run(digest, i, x.package, x.infoFile, x.md5, x.path);
+        }
+        for (const [i, x] of f.osRelease.entries()) {
+          this.ins.layer_os_release.run(digest, i, x.path, JSON.stringify(x.fields));
+        }
+        for (const [i, x] of f.whiteouts.entries()) {
+          this.ins.layer_whiteouts.run(digest, i, x.path, x.opaque ? 1 : 0);
+        }
+        for (const [i, x] of f.signatureHits.entries()) {
+          this.ins.layer_signature_hits.run(digest, i, x.path, x.iocSetId, x.ruleId, x.offset);
+        }
+        this.updateAnalyzed.run({
+          digest,
+          compression: f.compression,
+          compressedBytes: f.compressedBytes,
+          uncompressedBytes: f.uncompressedBytes,
+          entryCount: f.entryCount,
+          selection: f.selection,
+          analyzerVersion,
+          at,
+        });
+        this.staleImages.run(digest);
+      },
+    );
+    this.failedTx = writeTransaction(db, (digest: string, code: string, message: string, at: string) => {
+      this.insertPending.run(digest, null, null);
+      for (const d of this.deleteFacts) d.run(digest);
+      this.updateFailed.run(code, message, at, digest);
+      this.staleImages.run(digest);
+    });
+  }
+
+  /** The layer row (status, sizes, error, attempts). */
+  get(digest: string): LayerRow | undefined {
+    return this.selectOne.get(digest) as LayerRow | undefined;
+  }
+
+  /**
+   * True unless the layer was analyzed by this analyzer version with this candidate selection: a layer is
+   * analyzed once per (analyzer version, selection), however many images share it. A failed layer needs
+   * analysis too; the frontier's attempt limit decides whether to try again.
+   */
+  needsAnalysis(digest: string, analyzerVersion: string, selection: string): boolean {
+    const row = this.get(digest);
+    return !(
+      row?.status === 'analyzed' &&
+      row.analyzerVersion === analyzerVersion &&
+      row.selection === selection
+    );
+  }
+
+  /** Replaces the layer's facts with `facts` and marks it analyzed, in one transaction. */
+  markAnalyzed(digest: string, facts: LayerFacts, analyzerVersion: string, at: string = nowIso()): void {
+    this.analyzedTx(digest, facts, analyzerVersion, at);
+  }
+
+  /** Marks the layer failed with the error's code and message; its facts are removed (see the invariant). */
+  markFailed(digest: string, errorCode: string, errorMessage: string, at: string = nowIso()): void {
+    this.failedTx(digest, errorCode, errorMessage, at);
+  }
+
+  /** The stored facts of an analyzed layer, exactly as given to markAnalyzed; undefined otherwise. */
+  loadFacts(digest: string): LayerFacts | undefined {
+    const row = this.get(digest);
+    if (row?.status !== 'analyzed') return undefined;
+    return {
+      compression: row.compression ?? 'none',
+      compressedBytes: row.compressedSize ?? 0,
+      uncompressedBytes: row.uncompressedSize ?? 0,
+      entryCount: row.entryCount ?? 0,
+      files: this.sel.layer_files.all(digest) as LayerFacts['files'],
+      packages: this.sel.layer_packages.all(digest) as LayerFacts['packages'],
+      md5sums: this.sel.layer_md5sums.all(digest) as LayerFacts['md5sums'],
+      osRelease: (this.sel.layer_os_release.all(digest) as Array<{ path: string; fields_json: string }>).map(
+        (r) => ({
+          path: r.path,
+          fields: JSON.parse(r.fields_json) as Record<string, string>,
+        }),
+      ),
+      whiteouts: (this.sel.layer_whiteouts.all(digest) as Array<{ path: string; opaque: number }>).map(
+        (r) => ({
+          path: r.path,
+          opaque: r.opaque !== 0,
+        }),
+      ),
+      signatureHits: this.sel.layer_signature_hits.all(digest) as LayerFacts['signatureHits'],
+      selection: row.selection ?? '',
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ConfigError } from '../core/errors.js';
+
+/** A held crawl lock. */
+export interface CrawlLock {
+  /** The lock file (`<db>.lock`). */
+  readonly path: string;
+  /** Removes the lock file if it is still ours; safe to call twice. */
+  release(): void;
+}
+
+interface LockContent {
+  pid: number;
+  host: string;
+  startedAt: string;
+}
+
+function readLock(path: string): LockContent | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockContent>;
+    return typeof parsed.pid === 'number' ? (parsed as LockContent) : undefined;
+  } catch {
+    return undefined; // vanished, half-written by a killed holder, or garbage: treated as stale
+  }
+}
+
+/** process.kill(pid, 0) probes without signalling: ESRCH means gone, EPERM means alive but not ours. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the crawl lock of a database: a `<db>.lock` file holding our pid, created atomically (written to a
+ * temp file, then link(2)ed into place, which fails with EEXIST like O_EXCL but never shows a half-written
+ * file that a competitor could mistake for a stale one). Only one
+ * crawl may write a dataset at a time (the frontier's resetInProgress relies on it). A lock whose pid is
+ * dead (a SIGKILLed crawl) is taken over. Limits: the pid check only works on this host (a lock from
+ * another host is respected until removed by hand), and a reused pid looks alive.
+ */
+export function acquireCrawlLock(dbPath: string): CrawlLock {
+  const path = `${dbPath}.lock`;
+  const me: LockContent = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify(me));
+  } catch (err) {
+    throw new ConfigError(`cannot create the crawl lock ${path}; check that its directory is writable`, {
+      cause: err,
+    });
+  }
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(tmp, path);
+        return heldLock(path, me.pid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new ConfigError(
+            `cannot create the crawl lock ${path}; check that its directory is writable`,
+            {
+              cause: err,
+            },
+          );
+        }
+      }
+      const holder = readLock(path);
+      if (holder && (holder.host !== me.host || isAlive(holder.pid))) {
+        const where = holder.host === me.host ? '' : ` on host ${holder.host}`;
+        throw new ConfigError(
+          `another crawl (pid ${holder.pid}${where}, since ${holder.startedAt}) is using ${dbPath}; wait for it to finish or stop it (if it is gone, delete ${path})`,
+        );
+      }
+      // Stale: its holder died without releasing. Remove it and race for the link again; if another
+      // process wins that race, the next iteration sees its live pid and refuses.
+      removeIfPresent(path);
+    }
+  } finally {
+    removeIfPresent(tmp);
+  }
+  throw new ConfigError(`could not take the crawl lock ${path} after removing a stale one; try again`);
+}
+
+function removeIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+function heldLock(path: string, pid: number): CrawlLock {
+  let released = false;
+  return {
+    path,
+    release(): void {
+      if (released) return;
+      released = true;
+      if (readLock(path)?.pid !== pid) return; // taken over meanwhile: not ours to delete
+      removeIfPresent(path);
+    },
+  };
+}

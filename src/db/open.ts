@@ -1,0 +1,99 @@
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { ConfigError } from '../core/errors.js';
+import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
+import { mapSqliteError, READ_ONLY_MESSAGE } from './sqlite-errors.js';
+
+export type { Database };
+
+export interface OpenOptions {
+  /** Open for queries only: the file must exist and every write is refused with a clear error. */
+  readonly?: boolean;
+  /** Where the NNNN_slug.sql files are; defaults to the package's migrations/ folder. */
+  migrationsDir?: string;
+  /** How long a statement waits for another connection's lock before failing (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens (creating when needed) a hubcrawl dataset, sets the pragmas and brings the schema up to date.
+ *
+ * WAL lets `hubcrawl query` read while a crawl writes; synchronous=NORMAL is durable across process
+ * crashes in WAL mode (only a power loss can drop the last commits, never corrupt the file);
+ * foreign_keys is per connection in SQLite, so it is set on every open.
+ */
+export function openDatabase(path: string, opts: OpenOptions = {}): Database {
+  const readonly = opts.readonly ?? false;
+  const migrationsDir = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  let db: Database;
+  try {
+    db = new BetterSqlite3(path, readonly ? { readonly: true, fileMustExist: true } : {});
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CANTOPEN') {
+      throw new ConfigError(
+        readonly
+          ? `no dataset at ${path}; run \`hubcrawl crawl\` first or check the path`
+          : `cannot create or open the dataset at ${path}; check that its directory exists and is writable`,
+        { cause: err },
+      );
+    }
+    throw mapSqliteError(err, { name: path, readonly });
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+    if (readonly) {
+      db.pragma('query_only = ON');
+      const codeVersion = loadMigrations(migrationsDir).length;
+      assertNotNewer(db, codeVersion);
+      const fileVersion = schemaVersion(db);
+      if (fileVersion < codeVersion) {
+        throw new ConfigError(
+          `the dataset ${path} has schema ${fileVersion} but this hubcrawl needs ${codeVersion}; run any writing command (e.g. \`hubcrawl crawl\`) once to migrate it`,
+        );
+      }
+      guardReadOnly(db);
+    } else {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, migrationsDir);
+    }
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_NOTADB') {
+      throw new ConfigError(`${path} is not a hubcrawl dataset (not a SQLite database)`, { cause: err });
+    }
+    throw mapSqliteError(err, db);
+  }
+  return db;
+}
+
+/**
+ * query_only already makes SQLite refuse writes, but with "attempt to write a readonly database".
+ * Checking `statement.readonly` at prepare time gives the user our sentence before anything runs, and
+ * exec() (multi-statement SQL) maps SQLite's error to the same sentence.
+ */
+function guardReadOnly(db: Database): void {
+  const prepare = db.prepare.bind(db);
+  const exec = db.exec.bind(db);
+  const pragma = db.pragma.bind(db);
+  const guardedPrepare = ((source: string) => {
+    const stmt = prepare(source);
+    if (!stmt.readonly) throw new ConfigError(READ_ONLY_MESSAGE);
+    return stmt;
+  }) as Database['prepare'];
+  db.prepare = guardedPrepare;
+  db.exec = (source: string) => {
+    try {
+      return exec(source);
+    } catch (err) {
+      throw mapSqliteError(err, db);
+    }
+  };
+  db.pragma = ((source: string, options?: { simple?: boolean }) => {
+    try {
+      return pragma(source, options);
+    } catch (err) {
+      throw mapSqliteError(err, db);
+    }
+  }) as Database['pragma'];
+}

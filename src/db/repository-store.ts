@@ -1,0 +1,157 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { nowIso, toBool, toInt } from './rows.js';
+import { guardWrite } from './sqlite-errors.js';
+
+/** Docker Hub's registry as recorded in the dataset and exports. */
+export const DOCKER_HUB_REGISTRY = 'docker.io';
+
+/** Repository metadata from the Docker Hub web API. */
+export interface HubMetadata {
+  pullCount: number | null;
+  starCount: number | null;
+  lastUpdated: string | null;
+  isOfficial: boolean | null;
+  description: string | null;
+}
+
+export interface RepositoryRow extends HubMetadata {
+  id: number;
+  registry: string;
+  /** `namespace/name` (`library/debian`); namespace is everything before the last `/`. */
+  fullName: string;
+  namespace: string;
+  name: string;
+  fetchedAt: string | null;
+}
+
+interface RawRepository {
+  id: number;
+  registry: string;
+  full_name: string;
+  namespace: string;
+  name: string;
+  pull_count: number | null;
+  star_count: number | null;
+  last_updated: string | null;
+  is_official: number | null;
+  description: string | null;
+  fetched_at: string | null;
+}
+
+/** Splits a repository path at its last `/`: `library/debian` → [`library`, `debian`], `debian` → [``, `debian`]. */
+export function splitRepositoryName(fullName: string): [namespace: string, name: string] {
+  const i = fullName.lastIndexOf('/');
+  return i < 0 ? ['', fullName] : [fullName.slice(0, i), fullName.slice(i + 1)];
+}
+
+/**
+ * Registries and repositories. Names are stored as the registry API spells them: the caller normalises
+ * Docker Hub short names (`debian` → `library/debian`) and hosts (`registry-1.docker.io` → `docker.io`).
+ */
+export class RepositoryStore {
+  private readonly insertRegistry: Statement;
+  private readonly selectRegistry: Statement;
+  private readonly insertRepo: Statement;
+  private readonly upsertRepoMeta: Statement;
+  private readonly selectRepoId: Statement;
+  private readonly selectRepo: Statement;
+  private readonly selectById: Statement;
+  private readonly registryIds = new Map<string, number>();
+
+  constructor(private readonly db: Database) {
+    this.insertRegistry = db.prepare('INSERT OR IGNORE INTO registries (host) VALUES (?)');
+    this.selectRegistry = db.prepare('SELECT id FROM registries WHERE host = ?').pluck();
+    this.insertRepo = db.prepare(
+      'INSERT OR IGNORE INTO repositories (registry_id, namespace, name) VALUES (?, ?, ?)',
+    );
+    this.upsertRepoMeta = db.prepare(
+      `INSERT INTO repositories (registry_id, namespace, name, pull_count, star_count, last_updated, is_official,
+                                 description, fetched_at)
+       VALUES (@registryId, @namespace, @name, @pullCount, @starCount, @lastUpdated, @isOfficial, @description,
+               @fetchedAt)
+       ON CONFLICT (registry_id, namespace, name) DO UPDATE SET
+         pull_count = excluded.pull_count, star_count = excluded.star_count, last_updated = excluded.last_updated,
+         is_official = excluded.is_official, description = excluded.description, fetched_at = excluded.fetched_at`,
+    );
+    this.selectRepoId = db
+      .prepare('SELECT id FROM repositories WHERE registry_id = ? AND namespace = ? AND name = ?')
+      .pluck();
+    const select = `SELECT r.id, g.host AS registry, r.full_name, r.namespace, r.name, r.pull_count, r.star_count,
+                           r.last_updated, r.is_official, r.description, r.fetched_at
+                      FROM repositories r JOIN registries g ON g.id = r.registry_id`;
+    this.selectRepo = db.prepare(`${select} WHERE g.host = ? AND r.namespace = ? AND r.name = ?`);
+    this.selectById = db.prepare(`${select} WHERE r.id = ?`);
+  }
+
+  /** The id of a registry host, created on first use. */
+  upsertRegistry(host: string): number {
+    const cached = this.registryIds.get(host);
+    if (cached !== undefined) return cached;
+    const id = guardWrite(this.db, () => {
+      this.insertRegistry.run(host);
+      return this.selectRegistry.get(host) as number;
+    });
+    this.registryIds.set(host, id);
+    return id;
+  }
+
+  /**
+   * The id of a repository, created on first use. With `hub`, the Hub metadata is replaced by the given
+   * values (a fresh API answer); without it, existing metadata is left alone.
+   */
+  upsertRepository(
+    registry: string,
+    fullName: string,
+    hub?: HubMetadata,
+    fetchedAt: string = nowIso(),
+  ): number {
+    const registryId = this.upsertRegistry(registry);
+    const [namespace, name] = splitRepositoryName(fullName);
+    return guardWrite(this.db, () => {
+      if (hub) {
+        this.upsertRepoMeta.run({
+          registryId,
+          namespace,
+          name,
+          pullCount: hub.pullCount,
+          starCount: hub.starCount,
+          lastUpdated: hub.lastUpdated,
+          isOfficial: toInt(hub.isOfficial),
+          description: hub.description,
+          fetchedAt,
+        });
+      } else {
+        this.insertRepo.run(registryId, namespace, name);
+      }
+      return this.selectRepoId.get(registryId, namespace, name) as number;
+    });
+  }
+
+  /** A repository by registry host and full name. */
+  get(registry: string, fullName: string): RepositoryRow | undefined {
+    const raw = this.selectRepo.get(registry, ...splitRepositoryName(fullName)) as RawRepository | undefined;
+    return raw && toRow(raw);
+  }
+
+  /** A repository by id. */
+  getById(id: number): RepositoryRow | undefined {
+    const raw = this.selectById.get(id) as RawRepository | undefined;
+    return raw && toRow(raw);
+  }
+}
+
+function toRow(r: RawRepository): RepositoryRow {
+  return {
+    id: r.id,
+    registry: r.registry,
+    fullName: r.full_name,
+    namespace: r.namespace,
+    name: r.name,
+    pullCount: r.pull_count,
+    starCount: r.star_count,
+    lastUpdated: r.last_updated,
+    isOfficial: toBool(r.is_official),
+    description: r.description,
+    fetchedAt: r.fetched_at,
+  };
+}

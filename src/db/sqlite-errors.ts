@@ -1,0 +1,81 @@
+import type { Database } from 'better-sqlite3';
+import { ConfigError, FatalError } from '../core/errors.js';
+
+/** Message for a write attempted through a read-only handle (`hubcrawl query` and friends). */
+export const READ_ONLY_MESSAGE = 'the dataset is opened read-only; query cannot write';
+
+function sqliteCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+}
+
+/**
+ * Turns the SQLite errors a user can act on into typed errors with one clear sentence: a full disk or an
+ * unwritable file stops the run (FatalError), a write through a read-only handle is a usage error
+ * (ConfigError). Anything else (constraint violations are bugs) is returned unchanged.
+ */
+export function mapSqliteError(err: unknown, db: Pick<Database, 'name' | 'readonly'>): unknown {
+  const code = sqliteCode(err);
+  if (code === undefined) return err;
+  if (code.startsWith('SQLITE_READONLY')) {
+    if (db.readonly) return new ConfigError(READ_ONLY_MESSAGE, { cause: err });
+    return new FatalError(
+      `the dataset ${db.name} cannot be written (read-only file or directory); fix its permissions and run again`,
+      { cause: err },
+    );
+  }
+  if (code === 'SQLITE_FULL') {
+    return new FatalError(
+      `the disk holding the dataset ${db.name} is full; free some space and run again (the crawl resumes where it stopped)`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new FatalError(
+      `I/O error while writing the dataset ${db.name} (${code}); check the disk and run again`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new FatalError(`the dataset ${db.name} is damaged or not a SQLite database (${code})`, {
+      cause: err,
+    });
+  }
+  if (code.startsWith('SQLITE_BUSY')) {
+    return new FatalError(
+      `the dataset ${db.name} stayed locked by another process past the busy timeout; is another hubcrawl writing to it?`,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+/**
+ * Wraps `db.transaction(fn)` so that the actionable SQLite errors come out typed (see mapSqliteError).
+ * Transactions nest: called inside another transaction, it runs as a savepoint of the outer one.
+ */
+export function writeTransaction<A extends unknown[], R>(
+  db: Database,
+  fn: (...args: A) => R,
+): (...args: A) => R {
+  const tx = db.transaction(fn);
+  return (...args: A): R => {
+    try {
+      return tx(...args);
+    } catch (err) {
+      throw mapSqliteError(err, db);
+    }
+  };
+}
+
+/** Runs one write (a single statement is atomic on its own) and maps the actionable SQLite errors. */
+export function guardWrite<R>(db: Database, fn: () => R): R {
+  try {
+    return fn();
+  } catch (err) {
+    throw mapSqliteError(err, db);
+  }
+}
