@@ -1,0 +1,176 @@
+/**
+ * RegistryClient: the Docker/OCI distribution API for one registry — manifests (HEAD for digests,
+ * GET as a counted pull on Docker Hub), tags/list, _catalog and verified blob streams.
+ */
+import type { Digest } from '../../core/digest.js';
+import { isDigest } from '../../core/digest.js';
+import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import type { HttpClient } from '../http.js';
+import { headerValue, type PullQuota, parsePullQuota } from '../rate-limit.js';
+import { pullScope, RegistryAuth } from './auth.js';
+import { type OpenBlobOptions, openBlob } from './blobs.js';
+import { catalog } from './catalog.js';
+import type { CredentialStore } from './credentials.js';
+import { DEFAULT_MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from './manifests.js';
+import { bareMediaType, MANIFEST_ACCEPT } from './media-types.js';
+import { DOCKER_HUB, isLoopbackHost } from './reference.js';
+import { listTags } from './tags.js';
+import { AuthedTransport } from './transport.js';
+
+/** Docker Hub's registry API lives on another host than its name. */
+export const DOCKER_HUB_ENDPOINT = 'https://registry-1.docker.io';
+
+export interface RegistryClientOptions {
+  /** `docker.io` or `host[:port]`. */
+  registry: string;
+  http: HttpClient;
+  credentials?: CredentialStore;
+  /** Default: http for loopback (127.0.0.0/8, localhost, ::1), https otherwise. */
+  scheme?: 'http' | 'https';
+  /** Base URL override (a mirror, a fault proxy); docker.io defaults to https://registry-1.docker.io. */
+  endpoint?: string;
+  /** Default 4 MiB. */
+  maxManifestBytes?: number;
+  /** Cap on pages for tags/list and _catalog. Default 1000. */
+  maxPages?: number;
+  /** Count manifest GETs as pulls; default true for docker.io only. */
+  countPulls?: boolean;
+}
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  /** Docker Hub's pull quota headers, when sent. */
+  rateLimit?: PullQuota;
+}
+
+export interface FetchedManifest {
+  digest: Digest;
+  mediaType: string;
+  raw: Buffer;
+  parsed: ParsedManifest;
+  rateLimit?: PullQuota;
+}
+
+/** Base URL for a registry: explicit endpoint, Docker Hub's API host, or scheme://registry. */
+export function registryBaseUrl(registry: string, scheme?: 'http' | 'https', endpoint?: string): URL {
+  if (endpoint) return new URL(endpoint);
+  if (registry === DOCKER_HUB && !scheme) return new URL(DOCKER_HUB_ENDPOINT);
+  const s = scheme ?? (isLoopbackHost(registry) ? 'http' : 'https');
+  return new URL(`${s}://${registry}`);
+}
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly baseUrl: URL;
+  readonly auth: RegistryAuth;
+  private readonly transport: AuthedTransport;
+  private readonly maxManifestBytes: number;
+  private readonly maxPages: number | undefined;
+  private readonly countPulls: boolean;
+
+  constructor(opts: RegistryClientOptions) {
+    this.registry = opts.registry;
+    this.baseUrl = registryBaseUrl(opts.registry, opts.scheme, opts.endpoint);
+    this.auth = new RegistryAuth({ http: opts.http, registry: opts.registry, credentials: opts.credentials });
+    this.transport = new AuthedTransport(opts.registry, this.baseUrl, opts.http, this.auth);
+    this.maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+    this.maxPages = opts.maxPages;
+    this.countPulls = opts.countPulls ?? opts.registry === DOCKER_HUB;
+  }
+
+  private manifestUrl(repository: string, ref: string): URL {
+    return new URL(`/v2/${repository}/manifests/${ref}`, this.baseUrl);
+  }
+
+  /** HEAD a manifest to learn its digest, type and size; not a counted pull. */
+  async headManifest(repository: string, ref: string, signal?: AbortSignal): Promise<ManifestHead> {
+    const url = this.manifestUrl(repository, ref);
+    const res = await this.transport.send(
+      { method: 'HEAD', url, headers: { accept: MANIFEST_ACCEPT }, ...(signal ? { signal } : {}) },
+      pullScope(repository),
+    );
+    await res.dump();
+    if (res.status !== 200) {
+      throw new PermanentError(`HEAD ${url.href} answered ${res.status}`, { status: res.status });
+    }
+    const header = headerValue(res.headers, 'docker-content-digest')?.trim();
+    let digest: Digest;
+    if (header && isDigest(header)) digest = header;
+    else if (!header && isDigest(ref)) digest = ref;
+    else
+      throw new CorruptInputError(
+        `HEAD ${url.href} gave no usable Docker-Content-Digest (${header ?? 'none'})`,
+      );
+    const out: ManifestHead = {
+      digest,
+      mediaType: bareMediaType(headerValue(res.headers, 'content-type')),
+      size: Number(headerValue(res.headers, 'content-length') ?? -1),
+    };
+    const quota = parsePullQuota(res.headers);
+    if (quota) out.rateLimit = quota;
+    return out;
+  }
+
+  /** GET and verify a manifest; a counted pull on Docker Hub. */
+  async getManifest(repository: string, ref: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const url = this.manifestUrl(repository, ref);
+    const res = await this.transport.send(
+      {
+        url,
+        headers: { accept: MANIFEST_ACCEPT },
+        counted: this.countPulls,
+        buffer: true,
+        maxBodyBytes: this.maxManifestBytes,
+        ...(signal ? { signal } : {}),
+      },
+      pullScope(repository),
+    );
+    if (res.status !== 200) {
+      await res.dump();
+      throw new PermanentError(`GET ${url.href} answered ${res.status} where a manifest was expected`, {
+        status: res.status,
+      });
+    }
+    const raw = await res.bytes();
+    const parsed = parseManifest({
+      raw,
+      contentType: headerValue(res.headers, 'content-type'),
+      requestedDigest: isDigest(ref) ? ref : undefined,
+      headerDigest: headerValue(res.headers, 'docker-content-digest'),
+      source: `manifest ${this.registry}/${repository}:${ref}`,
+      maxBytes: this.maxManifestBytes,
+    });
+    const out: FetchedManifest = { ...parsed, raw };
+    const quota = parsePullQuota(res.headers);
+    if (quota) out.rateLimit = quota;
+    return out;
+  }
+
+  /** Tags of a repository via tags/list (n/last and Link paging, same origin, capped). */
+  listTags(
+    repository: string,
+    opts: { pageSize?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<string> {
+    return listTags(this.transport, repository, { ...opts, ...this.pageCap() });
+  }
+
+  /** Repository names via _catalog (same paging rules). */
+  catalog(opts: { pageSize?: number; signal?: AbortSignal } = {}): AsyncIterable<string> {
+    return catalog(this.transport, { ...opts, ...this.pageCap() });
+  }
+
+  /** Streams a blob, verifying its digest as it goes; see blobs.ts. */
+  openBlob(
+    repository: string,
+    digest: Digest,
+    opts: OpenBlobOptions = {},
+  ): Promise<AsyncIterable<Uint8Array>> {
+    return openBlob(this.transport, repository, digest, opts);
+  }
+
+  private pageCap(): { maxPages?: number } {
+    return this.maxPages !== undefined ? { maxPages: this.maxPages } : {};
+  }
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/errors.js';
+import { CredentialStore, normalizeRegistryKey } from './credentials.js';
+
+function dockerConfig(content: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-creds-'));
+  const p = join(dir, 'config.json');
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content));
+  return p;
+}
+
+describe('CredentialStore', () => {
+  it('reads base64 auth entries and maps https://index.docker.io/v1/ to docker.io', () => {
+    const path = dockerConfig({
+      auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('alice:pa:ss').toString('base64') } },
+    });
+    const c = CredentialStore.fromSources({ dockerConfigPath: path, env: {} }).get('docker.io');
+    expect(c?.username).toBe('alice');
+    expect(c?.password).toBe('pa:ss');
+  });
+
+  it('reads username/password entries keyed by host:port', () => {
+    const path = dockerConfig({ auths: { 'http://127.0.0.1:5000/v2/': { username: 'u', password: 'p' } } });
+    expect(CredentialStore.fromSources({ dockerConfigPath: path }).get('127.0.0.1:5000')?.password).toBe('p');
+  });
+
+  it('treats a missing Docker config as empty', () => {
+    expect(
+      CredentialStore.fromSources({ dockerConfigPath: '/nonexistent/config.json' }).get('docker.io'),
+    ).toBeUndefined();
+  });
+
+  it('reports a malformed Docker config as a ConfigError', () => {
+    expect(() => CredentialStore.fromSources({ dockerConfigPath: dockerConfig('{oops') })).toThrow(
+      ConfigError,
+    );
+  });
+
+  it('prefers env over the Docker config and explicit config over env', () => {
+    const path = dockerConfig({ auths: { 'docker.io': { username: 'file', password: 'f' } } });
+    const env = { HUBCRAWL_DOCKERHUB_USERNAME: 'env', HUBCRAWL_DOCKERHUB_TOKEN: 'e' };
+    expect(CredentialStore.fromSources({ dockerConfigPath: path, env }).get('docker.io')?.username).toBe(
+      'env',
+    );
+    const explicit = { 'index.docker.io': { username: 'cfg', password: 'c' } };
+    expect(
+      CredentialStore.fromSources({ dockerConfigPath: path, env, explicit }).get('docker.io')?.username,
+    ).toBe('cfg');
+  });
+
+  it('applies generic registry env credentials to other registries but never to docker.io', () => {
+    const env = { HUBCRAWL_REGISTRY_USERNAME: 'g', HUBCRAWL_REGISTRY_PASSWORD: 'p' };
+    const s = CredentialStore.fromSources({ dockerConfigPath: null, env });
+    expect(s.get('ghcr.io')?.username).toBe('g');
+    expect(s.get('docker.io')).toBeUndefined();
+  });
+
+  it('scopes generic env credentials to HUBCRAWL_REGISTRY_HOST when set', () => {
+    const env = {
+      HUBCRAWL_REGISTRY_USERNAME: 'g',
+      HUBCRAWL_REGISTRY_PASSWORD: 'p',
+      HUBCRAWL_REGISTRY_HOST: 'r.example:5000',
+    };
+    const s = CredentialStore.fromSources({ dockerConfigPath: null, env });
+    expect(s.get('r.example:5000')?.username).toBe('g');
+    expect(s.get('ghcr.io')).toBeUndefined();
+  });
+
+  it('never shows a password in JSON, inspect or string form', () => {
+    const s = CredentialStore.fromSources({
+      dockerConfigPath: null,
+      explicit: { 'x.io': { username: 'u', password: 'SECRET' } },
+    });
+    const c = s.get('x.io')!;
+    expect(JSON.stringify(c)).not.toContain('SECRET');
+    expect(inspect(c)).not.toContain('SECRET');
+    expect(String(c)).not.toContain('SECRET');
+    expect(JSON.stringify(s)).not.toContain('SECRET');
+    expect(inspect(s, { depth: 5, showHidden: false })).not.toContain('SECRET');
+  });
+});
+
+describe('normalizeRegistryKey', () => {
+  it.each([
+    ['https://index.docker.io/v1/', 'docker.io'],
+    ['registry-1.docker.io', 'docker.io'],
+    ['https://GHCR.io', 'ghcr.io'],
+    ['localhost:5000/v2/', 'localhost:5000'],
+  ])('%s → %s', (k, v) => {
+    expect(normalizeRegistryKey(k)).toBe(v);
+  });
+});

@@ -1,0 +1,243 @@
+/**
+ * Manifest parsing at the trust boundary: size limit, digest of the exact bytes, media type from the
+ * Content-Type then the body, and zod validation of Docker schema2, Docker manifest list, OCI
+ * manifest and OCI index. Schema1 is recognised and refused as unsupported.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { type Digest, digestAlgorithm, isDigest } from '../../core/digest.js';
+import {
+  CorruptInputError,
+  DigestMismatchError,
+  LimitExceededError,
+  UnsupportedError,
+} from '../../core/errors.js';
+import { type Platform, platformMatches } from '../../core/platform.js';
+import {
+  bareMediaType,
+  DOCKER_MANIFEST_LIST,
+  DOCKER_MANIFEST_V2,
+  GENERIC_TYPES,
+  IMAGE_TYPES,
+  INDEX_TYPES,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  SCHEMA1_TYPES,
+} from './media-types.js';
+
+/** OCI spec: registries should accept manifests up to 4 MiB; more is suspicious. */
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+const digestSchema = z.string().refine(isDigest, { message: 'not a sha256/sha512 digest' });
+const platformSchema = z.object({
+  os: z.string(),
+  architecture: z.string(),
+  variant: z.string().optional(),
+  'os.version': z.string().optional(),
+  'os.features': z.array(z.string()).optional(),
+  features: z.array(z.string()).optional(),
+});
+const descriptorSchema = z.object({
+  mediaType: z.string().min(1),
+  digest: digestSchema,
+  size: z.number().int().nonnegative(),
+  urls: z.array(z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  platform: platformSchema.optional(),
+  artifactType: z.string().optional(),
+});
+const imageSchema = z.object({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  config: descriptorSchema,
+  layers: z.array(descriptorSchema),
+});
+const indexSchema = z.object({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  manifests: z.array(descriptorSchema),
+});
+
+/** A content descriptor (OCI image-spec descriptor.md). */
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+}
+
+/** One entry of an index / manifest list. */
+export interface IndexEntry {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+  /** BuildKit provenance/SBOM manifests: `unknown/unknown` or `vnd.docker.reference.type`. */
+  isAttestation: boolean;
+}
+
+export type ParsedManifest =
+  | { kind: 'index'; mediaType: string; manifests: IndexEntry[] }
+  | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] };
+
+export interface ManifestInput {
+  /** The exact bytes received. */
+  raw: Buffer;
+  contentType?: string | undefined;
+  /** The digest we asked for (when the reference was a digest). */
+  requestedDigest?: Digest | undefined;
+  /** The `Docker-Content-Digest` header, when present. */
+  headerDigest?: string | undefined;
+  /** Where it came from, for error messages. */
+  source: string;
+  maxBytes?: number;
+}
+
+function hashWith(raw: Buffer, like: Digest | undefined): Digest {
+  const alg = like ? digestAlgorithm(like) : 'sha256';
+  return `${alg}:${createHash(alg).update(raw).digest('hex')}`;
+}
+
+function toDescriptor(d: z.infer<typeof descriptorSchema>): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size };
+  if (d.urls) out.urls = d.urls;
+  if (d.annotations) out.annotations = d.annotations;
+  return out;
+}
+
+function toEntry(d: z.infer<typeof descriptorSchema>): IndexEntry {
+  const entry: IndexEntry = {
+    digest: d.digest as Digest,
+    mediaType: d.mediaType,
+    size: d.size,
+    isAttestation:
+      d.annotations?.['vnd.docker.reference.type'] !== undefined ||
+      (d.platform?.os === 'unknown' && d.platform.architecture === 'unknown'),
+  };
+  if (d.platform) {
+    entry.platform = { os: d.platform.os, architecture: d.platform.architecture };
+    if (d.platform.variant) entry.platform.variant = d.platform.variant;
+  }
+  if (d.annotations) entry.annotations = d.annotations;
+  return entry;
+}
+
+function issues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Decides the media type: a specific Content-Type wins; a generic one defers to the body, then the shape. */
+function decideMediaType(source: string, contentType: string, body: Record<string, unknown>): string {
+  const bodyType = typeof body.mediaType === 'string' ? body.mediaType : undefined;
+  if (
+    body.schemaVersion === 1 ||
+    SCHEMA1_TYPES.has(contentType) ||
+    (bodyType && SCHEMA1_TYPES.has(bodyType))
+  ) {
+    throw new UnsupportedError(
+      `${source} is a Docker schema1 manifest, which is deprecated and not supported`,
+    );
+  }
+  if (!GENERIC_TYPES.has(contentType)) {
+    if (INDEX_TYPES.has(contentType) || IMAGE_TYPES.has(contentType)) return contentType;
+    throw new UnsupportedError(
+      `${source} has media type "${contentType}", which is not an image manifest or index`,
+    );
+  }
+  if (bodyType) {
+    if (INDEX_TYPES.has(bodyType) || IMAGE_TYPES.has(bodyType)) return bodyType;
+    throw new UnsupportedError(
+      `${source} has media type "${bodyType}", which is not an image manifest or index`,
+    );
+  }
+  // OCI allows an absent mediaType; the shape says which it is.
+  if (Array.isArray(body.manifests)) return OCI_INDEX;
+  if (body.config !== undefined) return OCI_MANIFEST;
+  throw new CorruptInputError(`${source} has no media type and is neither a manifest nor an index`);
+}
+
+/** Verifies and parses a manifest; returns its digest (of the exact bytes) and the parsed form. */
+export function parseManifest(input: ManifestInput): {
+  digest: Digest;
+  mediaType: string;
+  parsed: ParsedManifest;
+} {
+  const { raw, source } = input;
+  const max = input.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+  if (raw.length > max) {
+    throw new LimitExceededError(
+      'maxManifestBytes',
+      raw.length,
+      `${source} is ${raw.length} bytes, over the ${max}-byte manifest limit`,
+    );
+  }
+  const header = input.headerDigest?.trim();
+  const digest = hashWith(raw, input.requestedDigest);
+  if (input.requestedDigest && digest !== input.requestedDigest) {
+    throw new DigestMismatchError(input.requestedDigest, digest, `manifest ${source}`);
+  }
+  if (header) {
+    if (!isDigest(header))
+      throw new CorruptInputError(
+        `${source} sent a malformed Docker-Content-Digest "${header.slice(0, 100)}"`,
+      );
+    const own = header.startsWith(digest.slice(0, digest.indexOf(':') + 1)) ? digest : hashWith(raw, header);
+    if (own !== header)
+      throw new DigestMismatchError(header, own, `manifest ${source} (Docker-Content-Digest)`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new CorruptInputError(`${source} is not valid JSON`, { cause: err });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CorruptInputError(`${source} is JSON but not an object`);
+  }
+  const body = json as Record<string, unknown>;
+  const mediaType = decideMediaType(source, bareMediaType(input.contentType), body);
+  if (typeof body.mediaType === 'string' && body.mediaType !== mediaType) {
+    throw new CorruptInputError(`${source} is served as ${mediaType} but its body says ${body.mediaType}`);
+  }
+  if (INDEX_TYPES.has(mediaType)) {
+    const r = indexSchema.safeParse(body);
+    if (!r.success) throw new CorruptInputError(`${source} is not a valid ${mediaType}: ${issues(r.error)}`);
+    return {
+      digest,
+      mediaType,
+      parsed: { kind: 'index', mediaType, manifests: r.data.manifests.map(toEntry) },
+    };
+  }
+  const r = imageSchema.safeParse(body);
+  if (!r.success) throw new CorruptInputError(`${source} is not a valid ${mediaType}: ${issues(r.error)}`);
+  return {
+    digest,
+    mediaType,
+    parsed: {
+      kind: 'image',
+      mediaType,
+      config: toDescriptor(r.data.config),
+      layers: r.data.layers.map(toDescriptor),
+    },
+  };
+}
+
+/** The image entries of an index wanted by `wanted`; attestations are always skipped. */
+export function selectPlatforms(
+  index: Extract<ParsedManifest, { kind: 'index' }>,
+  wanted: Platform[] | 'all',
+): IndexEntry[] {
+  return index.manifests.filter((m) => {
+    if (m.isAttestation) return false;
+    if (wanted === 'all') return true;
+    const p = m.platform;
+    return p !== undefined && wanted.some((w) => platformMatches(w, p));
+  });
+}
+
+export { DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, OCI_INDEX, OCI_MANIFEST };

@@ -1,0 +1,48 @@
+/** Manifest and layer media types (docker-hub-api.md §2.5, §2.6). */
+
+export const DOCKER_MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const DOCKER_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
+export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+
+export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
+export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+
+export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+export const DOCKER_FOREIGN_LAYER_GZIP = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
+export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
+export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+export const OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
+
+/**
+ * What we ask for. Without the list/index types a Docker registry rewrites the answer into schema1 or
+ * picks linux/amd64 for us (manifest-v2-2.md, "Backward compatibility"). Schema1 is not asked for.
+ */
+export const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST_V2].join(', ');
+
+/** Index-like media types (many manifests, one per platform). */
+export const INDEX_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
+/** Single-image manifest media types. */
+export const IMAGE_TYPES: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MANIFEST_V2]);
+/** Deprecated schema1, recognised so we can say it is unsupported. */
+export const SCHEMA1_TYPES: ReadonlySet<string> = new Set([DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED]);
+
+/** Content types that say nothing about the manifest kind, so the body's mediaType decides. */
+export const GENERIC_TYPES: ReadonlySet<string> = new Set([
+  '',
+  'application/json',
+  'application/octet-stream',
+  'text/plain',
+]);
+
+/** The bare media type from a Content-Type header (parameters dropped, lowercased). */
+export function bareMediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** True for layer types that are foreign/non-distributable (may be fetched from `urls`). */
+export function isForeignLayer(mediaType: string): boolean {
+  return mediaType.includes('.foreign.') || mediaType.includes('.nondistributable.');
+}
