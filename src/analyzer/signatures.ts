@@ -112,6 +112,7 @@ function findIn(buf: Buffer, sig: CompiledSignature, minStart: number, maxStart:
 }
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+const BATCH_BYTES = 16 * 1024;
 
 /** Scans one file's bytes, pushed in order, for a set of signatures. Create one per file. */
 export class SignatureScanner {
@@ -124,6 +125,8 @@ export class SignatureScanner {
   private readonly head: number[] = [];
   private isElf: boolean | null = null;
   private remaining: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(sigs: CompiledSignature[]) {
     this.sigs = sigs;
@@ -138,6 +141,27 @@ export class SignatureScanner {
     const buf = Buffer.isBuffer(chunk)
       ? chunk
       : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // Tiny chunks are batched: a search per signature per 1-byte chunk would dominate the cost.
+    if (buf.length < BATCH_BYTES) {
+      this.pending.push(Buffer.from(buf));
+      this.pendingBytes += buf.length;
+      if (this.pendingBytes >= BATCH_BYTES) this.flushPending();
+      return;
+    }
+    this.flushPending();
+    this.scanChunk(buf);
+  }
+
+  private flushPending(): void {
+    if (this.pendingBytes === 0) return;
+    const joined = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.scanChunk(joined);
+  }
+
+  private scanChunk(buf: Buffer): void {
+    if (this.remaining === 0) return;
     if (this.isElf === null) this.learnHead(buf);
     const chunkStart = this.tailStart + this.tail.length;
     // Matches starting in the tail: search tail + the first (tailMax) bytes of the chunk only.
@@ -170,6 +194,7 @@ export class SignatureScanner {
 
   /** The first offset of every signature seen; elfOnly signatures only when the file is an ELF. */
   finish(): SignatureHit[] {
+    this.flushPending();
     const hits: SignatureHit[] = [];
     for (let s = 0; s < this.sigs.length; s++) {
       const at = this.found[s];
