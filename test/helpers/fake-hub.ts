@@ -545,3 +545,43 @@ function idFor(s: string): number {
   for (const c of s) h = (h * 31 + c.charCodeAt(0)) % 2_000_000_000;
   return h;
 }
+
+/** The parts of scripts/lib/image-builder's BuiltImage/BuiltIndex the fake needs (kept structural). */
+interface PushedImageLike {
+  kind: 'image';
+  digest: string;
+  mediaType: string;
+  layers: Array<{ size: number }>;
+  config: { size: number };
+  platform: { os: string; architecture: string; variant?: string };
+}
+interface PushedIndexLike {
+  kind: 'index';
+  digest: string;
+  mediaType: string;
+  children: PushedImageLike[];
+  extraChildren: PushedImageLike[];
+}
+
+/**
+ * A fake Hub tag describing an image or index pushed into the real local registry, so the Hub
+ * API and the registry agree on every digest. Index children become `images[]`; attestation
+ * children show as unknown/unknown, as the Hub lists them.
+ */
+export function fakeHubTagFor(
+  name: string,
+  pushed: PushedImageLike | PushedIndexLike,
+  lastPushed = '2024-03-01T00:00:00.000000Z',
+): FakeHubTag {
+  const image = (i: PushedImageLike): FakeHubImage => ({
+    os: i.platform.os,
+    architecture: i.platform.architecture,
+    ...(i.platform.variant ? { variant: i.platform.variant } : {}),
+    digest: i.digest,
+    lastPushed,
+    size: i.layers.reduce((n, l) => n + l.size, 0),
+  });
+  const images =
+    pushed.kind === 'image' ? [image(pushed)] : [...pushed.children, ...pushed.extraChildren].map(image);
+  return { name, digest: pushed.digest, mediaType: pushed.mediaType, lastPushed, images };
+}
