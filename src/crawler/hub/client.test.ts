@@ -391,6 +391,16 @@ describe('HubClient.search', () => {
     ]);
   });
 
+  it('ends a search at the anonymous offset cap with the hits so far and an event', async () => {
+    await setup(
+      Array.from({ length: 150 }, (_, i) => repo(0, 'acme', `debian-${i}`, i)),
+      { anonymousOffsetCap: 100 },
+    );
+    hub.searchV4Disabled = true;
+    expect(await collect(client().search('debian'))).toHaveLength(100);
+    expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'offset-cap', offset: 100 }));
+  });
+
   it('falls back to /v2/search/repositories when v4 is missing, with exact pull counts', async () => {
     await setup(repos);
     hub.searchV4Disabled = true;

@@ -14,6 +14,8 @@ export type HubEvent =
   | { type: 'next-loop'; url: string; next: string }
   | { type: 'bad-next'; url: string; next: string }
   | { type: 'page-cap'; url: string; maxPages: number }
+  /** Search stopped at the Hub's anonymous offset cap (listings throw HubOffsetCapError instead). */
+  | { type: 'offset-cap'; url: string; offset: number }
   | { type: 'fallback'; what: 'repositories' | 'repository' | 'tags' | 'search'; from: string; to: string }
   | { type: 'login'; endpoint: string; username: string };
 

@@ -2,9 +2,12 @@
  * Search as a discovery source, behind one interface because Docker keeps changing it
  * (docker-hub-api.md §1.5): `/api/search/v4` first (what Docker's own MCP server uses), and the
  * older `/v2/search/repositories/` when v4 is missing or answers something we cannot read.
- * Results are capped by the Hub (about 10 000) and by `limit`.
+ * Results are capped by the Hub (about 10 000), by `limit`, and for anonymous callers by the
+ * offset cap, where search ends with an `offset-cap` event: search has no other source to fall
+ * back to, and the hits so far are still good.
  */
 import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import { HubOffsetCapError } from './errors.js';
 import { type HubApi, hubUrl, walkPages } from './paging.js';
 import { hubV2SearchPageSchema, hubV4SearchPageSchema, parsePullCountText } from './schemas.js';
 
@@ -29,6 +32,19 @@ export interface HubSearchOptions {
 
 /** Repositories matching `query`, most relevant first. */
 export async function* search(
+  api: HubApi,
+  query: string,
+  opts: HubSearchOptions = {},
+): AsyncGenerator<HubSearchHit> {
+  try {
+    yield* searchAny(api, query, opts);
+  } catch (err) {
+    if (!(err instanceof HubOffsetCapError)) throw err;
+    api.emit({ type: 'offset-cap', url: err.url, offset: err.offset });
+  }
+}
+
+async function* searchAny(
   api: HubApi,
   query: string,
   opts: HubSearchOptions = {},
