@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LayerFacts } from '../analyzer/facts.js';
+import { ImageStore } from './image-store.js';
+import { LayerStore } from './layer-store.js';
+import { ManifestStore } from './manifest-store.js';
+import { openDatabase } from './open.js';
+
+const L = `sha256:${'a'.repeat(64)}`;
+
+function facts(overrides: Partial<LayerFacts> = {}): LayerFacts {
+  return {
+    compression: 'gzip',
+    compressedBytes: 1234,
+    uncompressedBytes: 56789,
+    entryCount: 42,
+    // Deliberately not in path order: the store must keep the analyzer's order.
+    files: [
+      {
+        path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+        size: 200,
+        mode: 0o644,
+        sha256: 'f'.repeat(64),
+        md5: 'e'.repeat(32),
+      },
+      { path: '/big/file', size: 9e9, mode: 0o755, sha256: null, md5: null },
+      { path: '/a', size: 0, mode: 0o100644, sha256: '0'.repeat(64), md5: '1'.repeat(32) },
+    ],
+    packages: [
+      {
+        name: 'liblzma5',
+        version: '5.6.1-1',
+        architecture: 'amd64',
+        source: 'xz-utils',
+        status: 'install ok installed',
+        statusFile: '/var/lib/dpkg/status',
+      },
+      {
+        name: 'base-files',
+        version: '13',
+        architecture: null,
+        source: null,
+        status: null,
+        statusFile: '/var/lib/dpkg/status.d/base',
+      },
+    ],
+    md5sums: [
+      {
+        package: 'liblzma5',
+        infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums',
+        md5: 'd'.repeat(32),
+        path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+      },
+    ],
+    osRelease: [
+      {
+        path: '/etc/os-release',
+        fields: { PRETTY_NAME: 'Debian GNU/Linux trixie/sid', ID: 'debian', VERSION_CODENAME: 'trixie' },
+      },
+      { path: '/etc/debian_version', fields: { VERSION: 'trixie/sid' } },
+    ],
+    whiteouts: [
+      { path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5', opaque: false },
+      { path: '/var/cache', opaque: true },
+    ],
+    signatureHits: [
+      { path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1', iocSetId: 'xz', ruleId: 'sig-1', offset: 4096 },
+    ],
+    selection: 'xz@1;hashAll=false',
+    ...overrides,
+  };
+}
+
+let dir: string;
+let db: Database;
+let layers: LayerStore;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-layer-'));
+  db = openDatabase(join(dir, 'd.db'));
+  layers = new LayerStore(db);
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('LayerStore', () => {
+  it('returns exactly the facts it was given', () => {
+    const f = facts();
+    layers.markAnalyzed(L, f, 'analyzer-1');
+    expect(layers.loadFacts(L)).toStrictEqual(f);
+  });
+
+  it('round-trips empty facts', () => {
+    const f = facts({
+      files: [],
+      packages: [],
+      md5sums: [],
+      osRelease: [],
+      whiteouts: [],
+      signatureHits: [],
+      compression: 'none',
+    });
+    layers.markAnalyzed(L, f, 'analyzer-1');
+    expect(layers.loadFacts(L)).toStrictEqual(f);
+  });
+
+  it('replaces the previous facts when a layer is analyzed again', () => {
+    layers.markAnalyzed(L, facts(), 'analyzer-1');
+    const second = facts({
+      files: [{ path: '/only', size: 1, mode: 0o644, sha256: 'b'.repeat(64), md5: null }],
+      selection: 's2',
+    });
+    layers.markAnalyzed(L, second, 'analyzer-2');
+    expect(layers.loadFacts(L)).toStrictEqual(second);
+    expect(db.prepare('SELECT count(*) FROM layer_files').pluck().get()).toBe(1);
+  });
+
+  it('needs analysis until analyzed by the same analyzer version and selection', () => {
+    expect(layers.needsAnalysis(L, 'analyzer-1', 'sel')).toBe(true);
+    layers.markAnalyzed(L, facts({ selection: 'sel' }), 'analyzer-1');
+    expect(layers.needsAnalysis(L, 'analyzer-1', 'sel')).toBe(false);
+    expect(layers.needsAnalysis(L, 'analyzer-2', 'sel')).toBe(true);
+    expect(layers.needsAnalysis(L, 'analyzer-1', 'other')).toBe(true);
+  });
+
+  it('records a failure with its error, counts the attempt and drops stale facts', () => {
+    layers.markAnalyzed(L, facts(), 'analyzer-1');
+    layers.markFailed(L, 'CORRUPT_INPUT', 'truncated gzip stream');
+    const row = layers.get(L);
+    expect(row).toMatchObject({
+      status: 'failed',
+      errorCode: 'CORRUPT_INPUT',
+      errorMessage: 'truncated gzip stream',
+      attempts: 2,
+    });
+    expect(layers.loadFacts(L)).toBeUndefined();
+    expect(layers.needsAnalysis(L, 'analyzer-1', facts().selection)).toBe(true);
+    expect(db.prepare('SELECT count(*) FROM layer_packages').pluck().get()).toBe(0);
+  });
+
+  it('marks images using a re-analyzed layer as needing a new match', () => {
+    const manifests = new ManifestStore(db);
+    const images = new ImageStore(db);
+    const img = `sha256:${'9'.repeat(64)}`;
+    manifests.put({
+      digest: img,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      kind: 'image',
+      raw: Buffer.from('{}'),
+      configDigest: null,
+      runId: null,
+    });
+    images.put({
+      digest: img,
+      platform: { os: 'linux', architecture: 'amd64' },
+      configDigest: null,
+      layers: [{ digest: L, mediaType: null, size: 1 }],
+    });
+    expect(images.needingMatch('fp')).toEqual([]);
+    layers.markAnalyzed(L, facts(), 'analyzer-1');
+    expect(images.needingMatch('fp')).toEqual([
+      { digest: img, platform: 'linux/amd64', hasFailedLayers: false },
+    ]);
+    db.prepare('UPDATE images SET match_fingerprint = ?').run('fp');
+    expect(images.needingMatch('fp')).toEqual([]);
+    layers.markAnalyzed(L, facts(), 'analyzer-2');
+    expect(images.needingMatch('fp')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,148 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, FatalError } from '../core/errors.js';
+import { DEFAULT_MIGRATIONS_DIR, loadMigrations, schemaVersion } from './migrate.js';
+import { openDatabase } from './open.js';
+import { RunStore } from './run-store.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-open-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const runInput = { config: {}, toolVersion: '0.1.0', analyzerVersion: 'a1' };
+
+describe('openDatabase', () => {
+  it('applies every migration to an empty file and records the schema version', () => {
+    const db = openDatabase(join(dir, 'd.db'));
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type IN ('table', 'view')`).pluck().all();
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'crawl_runs',
+        'layers',
+        'findings',
+        'frontier',
+        'affected_images',
+        'report_rows',
+      ]),
+    );
+    db.close();
+  });
+
+  it('sets WAL, foreign keys, busy timeout and synchronous NORMAL', () => {
+    const db = openDatabase(join(dir, 'd.db'));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    db.close();
+  });
+
+  it('leaves an up-to-date database unchanged when opened again', () => {
+    const path = join(dir, 'd.db');
+    const db = openDatabase(path);
+    new RunStore(db).start(runInput);
+    db.close();
+    const again = openDatabase(path);
+    expect(again.prepare('SELECT count(*) FROM crawl_runs').pluck().get()).toBe(1);
+    again.close();
+  });
+
+  it('refuses a database created by a newer hubcrawl', () => {
+    const path = join(dir, 'd.db');
+    const raw = new BetterSqlite3(path);
+    raw.pragma('user_version = 999');
+    raw.close();
+    expect(() => openDatabase(path)).toThrow(ConfigError);
+    expect(() => openDatabase(path)).toThrow(/created by a newer hubcrawl.*upgrade/);
+    expect(() => openDatabase(path, { readonly: true })).toThrow(/newer hubcrawl/);
+  });
+
+  it('applies a later migration from a custom directory on top of an existing database', () => {
+    const migrations = join(dir, 'migrations');
+    mkdirSync(migrations);
+    for (const m of loadMigrations()) writeFileSync(join(migrations, m.name), m.sql);
+    const path = join(dir, 'd.db');
+    openDatabase(path, { migrationsDir: migrations }).close();
+    writeFileSync(join(migrations, '0099_extra.sql'), 'CREATE TABLE extra (x INTEGER);');
+    expect(() => openDatabase(path, { migrationsDir: migrations })).toThrow(/skip or repeat a number/);
+    rmSync(join(migrations, '0099_extra.sql'));
+    const next = String(loadMigrations().length + 1).padStart(4, '0');
+    writeFileSync(join(migrations, `${next}_extra.sql`), 'CREATE TABLE extra (x INTEGER);');
+    const db = openDatabase(path, { migrationsDir: migrations });
+    expect(schemaVersion(db)).toBe(loadMigrations().length + 1);
+    expect(db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'extra'`).pluck().get()).toBe(1);
+    db.close();
+  });
+
+  it('rolls back a failing migration so the previous version stays intact', () => {
+    const migrations = join(dir, 'migrations');
+    mkdirSync(migrations);
+    writeFileSync(join(migrations, '0001_ok.sql'), 'CREATE TABLE a (x INTEGER);');
+    writeFileSync(
+      join(migrations, '0002_bad.sql'),
+      'CREATE TABLE b (x INTEGER); INSERT INTO nope VALUES (1);',
+    );
+    const path = join(dir, 'd.db');
+    expect(() => openDatabase(path, { migrationsDir: migrations })).toThrow(/migration 0002_bad.sql failed/);
+    const raw = new BetterSqlite3(path);
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'b'`).pluck().get()).toBe(0);
+    raw.close();
+  });
+
+  it('finds the packaged migrations directory from the module location', () => {
+    expect(existsSync(join(DEFAULT_MIGRATIONS_DIR, '0001_init.sql'))).toBe(true);
+  });
+});
+
+describe('read-only mode', () => {
+  it('refuses a write statement with the read-only sentence', () => {
+    const path = join(dir, 'd.db');
+    openDatabase(path).close();
+    const db = openDatabase(path, { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM findings').pluck().get()).toBe(0);
+    expect(() => db.prepare(`INSERT INTO registries (host) VALUES ('x')`)).toThrow(
+      new ConfigError('the dataset is opened read-only; query cannot write'),
+    );
+    expect(() => db.exec(`DELETE FROM registries`)).toThrow(/opened read-only; query cannot write/);
+    expect(() => db.pragma('user_version = 5')).toThrow(/opened read-only; query cannot write/);
+    db.close();
+  });
+
+  it('refuses to create a missing dataset', () => {
+    expect(() => openDatabase(join(dir, 'missing.db'), { readonly: true })).toThrow(/no dataset at/);
+    expect(existsSync(join(dir, 'missing.db'))).toBe(false);
+  });
+
+  it('refuses a file that is not a SQLite database', () => {
+    const path = join(dir, 'junk.db');
+    writeFileSync(
+      path,
+      'this is not sqlite, just some text long enough to fill a header......................',
+    );
+    expect(() => openDatabase(path, { readonly: true })).toThrow(/not a hubcrawl dataset/);
+  });
+});
+
+describe('write errors', () => {
+  it('turns a full disk into a FatalError that says so', () => {
+    const db = openDatabase(join(dir, 'd.db'));
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    // max_page_count makes SQLite report SQLITE_FULL exactly as a full disk does.
+    db.pragma(`max_page_count = ${pages + 1}`);
+    const runs = new RunStore(db);
+    const big = { blob: 'x'.repeat(200_000) };
+    const attempt = () => runs.start({ ...runInput, config: big });
+    expect(attempt).toThrow(FatalError);
+    expect(attempt).toThrow(/disk holding the dataset .* is full/);
+    db.close();
+  });
+});

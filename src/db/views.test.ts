@@ -1,0 +1,414 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LayerFacts } from '../analyzer/facts.js';
+import { openDatabase } from './open.js';
+import { type LayerStack, rematchAll } from './rematch.js';
+import type { ImageEvidence } from './rows.js';
+import { createStores, type Stores } from './stores.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+const INDEX = d('1');
+const A = d('a'); // linux/amd64 child of INDEX: tags latest and 1.0 of library/demo
+const B = d('b'); // linux/arm64/v8 child of INDEX: clean
+const C = d('c'); // reached by digest only in other/thing
+const D = d('d'); // tagged directly (slim), clean
+const ATT = d('e'); // attestation manifest in INDEX
+const L0 = d('0'); // shared base layer carrying the affected dpkg status
+const L1 = d('2'); // adds the backdoored library
+const L2 = d('3'); // whites it out
+const T1 = '2024-01-01T00:00:00.000Z';
+const T2 = '2024-02-01T00:00:00.000Z';
+const PUSHED = '2023-12-24T10:00:00.000Z';
+const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+
+function emptyFacts(): LayerFacts {
+  return {
+    compression: 'gzip',
+    compressedBytes: 10,
+    uncompressedBytes: 20,
+    entryCount: 1,
+    files: [],
+    packages: [],
+    md5sums: [],
+    osRelease: [],
+    whiteouts: [],
+    signatureHits: [],
+    selection: 'xz@1',
+  };
+}
+
+const evR1 = (layer: string): ImageEvidence => ({
+  kind: 'dpkg-version',
+  iocSetId: 'xz',
+  iocSetVersion: '1',
+  ruleId: 'R1',
+  path: '/var/lib/dpkg/status',
+  value: 'liblzma5=5.6.1-1',
+  layerDigest: layer,
+  layerIndex: 0,
+  inFinalFs: true,
+});
+const evR2: ImageEvidence = {
+  kind: 'file-sha256',
+  iocSetId: 'xz',
+  iocSetVersion: '1',
+  ruleId: 'R2',
+  path: LIB,
+  value: 'f'.repeat(64),
+  layerDigest: L1,
+  layerIndex: 1,
+  inFinalFs: false,
+};
+
+/** The hand-built dataset: one image behind an index with two tags, an untagged digest, a lower-layer-only finding. */
+function build(s: Stores): void {
+  s.iocs.putSets([
+    {
+      id: 'xz',
+      version: '1',
+      title: 'XZ',
+      rules: [
+        { id: 'R1', kind: 'dpkg-version' },
+        { id: 'R2', kind: 'file-sha256' },
+      ],
+    },
+  ]);
+  const run1 = s.runs.start({
+    config: {},
+    toolVersion: 't',
+    analyzerVersion: 'a',
+    iocSets: [{ id: 'xz', version: '1' }],
+    startedAt: T1,
+  });
+  const run2 = s.runs.start({
+    config: {},
+    toolVersion: 't',
+    analyzerVersion: 'a',
+    iocSets: [{ id: 'xz', version: '1' }],
+    startedAt: T2,
+  });
+  const demo = s.repositories.upsertRepository('docker.io', 'library/demo', {
+    pullCount: 1000,
+    starCount: 5,
+    lastUpdated: PUSHED,
+    isOfficial: true,
+    description: 'demo',
+  });
+  const thing = s.repositories.upsertRepository('docker.io', 'other/thing');
+
+  const raw = Buffer.from('{}');
+  const man = (digest: string, kind: 'image' | 'index') =>
+    s.manifests.put({
+      digest,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      kind,
+      raw,
+      configDigest: null,
+      runId: run1,
+      fetchedAt: T1,
+    });
+  man(INDEX, 'index');
+  s.manifests.putIndexChildren(INDEX, [
+    {
+      digest: A,
+      mediaType: null,
+      size: 1,
+      os: 'linux',
+      architecture: 'amd64',
+      variant: null,
+      isAttestation: false,
+    },
+    {
+      digest: B,
+      mediaType: null,
+      size: 1,
+      os: 'linux',
+      architecture: 'arm64',
+      variant: 'v8',
+      isAttestation: false,
+    },
+    {
+      digest: ATT,
+      mediaType: null,
+      size: 1,
+      os: 'unknown',
+      architecture: 'unknown',
+      variant: null,
+      isAttestation: true,
+    },
+  ]);
+  for (const m of [A, B, C, D]) man(m, 'image');
+  const layer = (digest: string) => ({
+    digest,
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    size: 10,
+  });
+  s.images.put({
+    digest: A,
+    platform: { os: 'linux', architecture: 'amd64' },
+    configDigest: null,
+    layers: [layer(L0), layer(L1), layer(L2)],
+    seenAt: T1,
+  });
+  s.images.put({
+    digest: B,
+    platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    configDigest: null,
+    layers: [layer(L0)],
+    seenAt: T1,
+  });
+  s.images.put({
+    digest: C,
+    platform: { os: 'linux', architecture: 'amd64' },
+    configDigest: null,
+    layers: [layer(L0)],
+    seenAt: T1,
+  });
+  s.images.put({
+    digest: D,
+    platform: { os: 'linux', architecture: 'amd64' },
+    configDigest: null,
+    layers: [layer(L0)],
+    seenAt: T1,
+  });
+
+  s.tags.observeMany([
+    { repositoryId: demo, tag: 'latest', digest: INDEX, pushedAt: PUSHED, seenAt: T1, runId: run1 },
+    { repositoryId: demo, tag: '1.0', digest: INDEX, pushedAt: PUSHED, seenAt: T1, runId: run1 },
+    { repositoryId: demo, tag: 'slim', digest: D, pushedAt: null, seenAt: T1, runId: run1 },
+    { repositoryId: thing, tag: '', digest: C, pushedAt: null, seenAt: T1, runId: run1 },
+    { repositoryId: demo, tag: 'latest', digest: INDEX, pushedAt: PUSHED, seenAt: T2, runId: run2 },
+  ]);
+  s.findings.replaceForImage(A, 'linux/amd64', [evR1(L0), evR2], run1);
+  s.findings.replaceForImage(C, 'linux/amd64', [evR1(L0)], run1);
+}
+
+let dir: string;
+let path: string;
+let db: Database;
+let s: Stores;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-views-'));
+  path = join(dir, 'd.db');
+  db = openDatabase(path);
+  s = createStores(db);
+  build(s);
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const REPORT_COLUMNS =
+  'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen';
+
+describe('report_rows', () => {
+  it('has exactly the publication CSV columns in order', () => {
+    const cols = db
+      .prepare('SELECT * FROM report_rows')
+      .columns()
+      .map((c) => c.name);
+    expect(cols.join(',')).toBe(REPORT_COLUMNS);
+  });
+
+  it('gives one row per evidence item per tag, an empty tag for a digest-only image, and nothing for clean images', () => {
+    const rows = db.prepare('SELECT * FROM report_rows').all();
+    const common = { registry: 'docker.io', platform: 'linux/amd64', ioc_set: 'xz@1' };
+    const r1 = {
+      rule_id: 'R1',
+      evidence_kind: 'dpkg-version',
+      path: '/var/lib/dpkg/status',
+      evidence: 'liblzma5=5.6.1-1',
+      layer_digest: L0,
+      in_final_fs: 'true',
+    };
+    const r2 = {
+      rule_id: 'R2',
+      evidence_kind: 'file-sha256',
+      path: LIB,
+      evidence: 'f'.repeat(64),
+      layer_digest: L1,
+      in_final_fs: 'false',
+    };
+    const demoA = {
+      repository: 'library/demo',
+      manifest_digest: A,
+      index_digest: INDEX,
+      last_pushed: PUSHED,
+      pull_count: 1000,
+    };
+    expect(rows).toEqual([
+      { ...common, ...demoA, tag: '1.0', ...r1, first_seen: T1, last_seen: T1 },
+      { ...common, ...demoA, tag: '1.0', ...r2, first_seen: T1, last_seen: T1 },
+      { ...common, ...demoA, tag: 'latest', ...r1, first_seen: T1, last_seen: T2 },
+      { ...common, ...demoA, tag: 'latest', ...r2, first_seen: T1, last_seen: T2 },
+      {
+        ...common,
+        repository: 'other/thing',
+        tag: '',
+        manifest_digest: C,
+        index_digest: '',
+        ...r1,
+        last_pushed: '',
+        pull_count: '',
+        first_seen: T1,
+        last_seen: T1,
+      },
+    ]);
+  });
+
+  it('reads the same through the sqlite3 command-line shell (views parse on older SQLite)', () => {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const out = execFileSync(
+      'sqlite3',
+      ['-readonly', path, 'SELECT tag, rule_id, in_final_fs FROM report_rows'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim().split('\n')).toEqual([
+      '1.0|R1|true',
+      '1.0|R2|false',
+      'latest|R1|true',
+      'latest|R2|false',
+      '|R1|true',
+    ]);
+  });
+});
+
+describe('affected_images', () => {
+  it('gives one row per image and rule with tags, index, pull count and seen dates', () => {
+    const rows = db.prepare('SELECT * FROM affected_images ORDER BY manifest_digest, rule_id').all();
+    const a = {
+      registry: 'docker.io',
+      repository: 'library/demo',
+      tags: '1.0,latest',
+      index_digest: INDEX,
+      manifest_digest: A,
+      platform: 'linux/amd64',
+      ioc_set: 'xz',
+      ioc_set_version: '1',
+      evidence_count: 1,
+      last_pushed: PUSHED,
+      pull_count: 1000,
+      first_seen: T1,
+      last_seen: T2,
+    };
+    expect(rows).toEqual([
+      { ...a, rule_id: 'R1', evidence_kinds: 'dpkg-version', in_final_fs: 1 },
+      { ...a, rule_id: 'R2', evidence_kinds: 'file-sha256', in_final_fs: 0 },
+      {
+        registry: 'docker.io',
+        repository: 'other/thing',
+        tags: '',
+        index_digest: '',
+        manifest_digest: C,
+        platform: 'linux/amd64',
+        ioc_set: 'xz',
+        ioc_set_version: '1',
+        rule_id: 'R1',
+        evidence_kinds: 'dpkg-version',
+        evidence_count: 1,
+        in_final_fs: 1,
+        last_pushed: null,
+        pull_count: null,
+        first_seen: T1,
+        last_seen: T1,
+      },
+    ]);
+  });
+});
+
+describe('summary views', () => {
+  it('counts images per layer and findings per run', () => {
+    const base = db.prepare('SELECT image_count, finding_count FROM layer_summary WHERE digest = ?').get(L0);
+    expect(base).toEqual({ image_count: 4, finding_count: 2 });
+    const runs = db
+      .prepare('SELECT run_id, ioc_sets, tag_observations, manifests_fetched, findings FROM run_summary')
+      .all();
+    expect(runs).toEqual([
+      { run_id: 1, ioc_sets: 'xz@1', tag_observations: 4, manifests_fetched: 5, findings: 3 },
+      { run_id: 2, ioc_sets: 'xz@1', tag_observations: 1, manifests_fetched: 0, findings: 0 },
+    ]);
+  });
+
+  it('runs every example query of docs/schema.md', () => {
+    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
+    const blocks = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(5);
+    for (const sql of blocks) {
+      for (const stmt of sql
+        .split(/;\s*\n/)
+        .map((x) => x.trim())
+        .filter((x) => x && !x.startsWith('--'))) {
+        expect(() => db.prepare(stmt).all(), stmt).not.toThrow();
+      }
+    }
+  });
+});
+
+describe('findings', () => {
+  it('are idempotent: replacing an image with the same evidence twice leaves the same rows', () => {
+    const before = s.findings.forImage(A);
+    expect(before).toHaveLength(2);
+    s.findings.replaceForImage(A, 'linux/amd64', [evR1(L0), evR2, evR2], 1);
+    s.findings.replaceForImage(A, 'linux/amd64', [evR1(L0), evR2], 1);
+    expect(s.findings.forImage(A)).toEqual(before);
+    expect(db.prepare('SELECT count(*) FROM findings').pluck().get()).toBe(3);
+  });
+
+  it('replace only the named IOC sets when asked', () => {
+    const other: ImageEvidence = { ...evR1(L0), iocSetId: 'other', ruleId: 'O1' };
+    s.findings.replaceForImage(A, 'linux/amd64', [other], 2, { iocSetIds: ['other'] });
+    expect(s.findings.forImage(A).map((f) => `${f.iocSetId}/${f.ruleId}`)).toEqual([
+      'other/O1',
+      'xz/R1',
+      'xz/R2',
+    ]);
+    s.findings.replaceForImage(A, 'linux/amd64', [], 2, { iocSetIds: ['xz'] });
+    expect(s.findings.forImage(A).map((f) => `${f.iocSetId}/${f.ruleId}`)).toEqual(['other/O1']);
+  });
+});
+
+describe('rematchAll', () => {
+  it('re-matches every fully analyzed image from stored facts and skips images with missing facts', () => {
+    const withPkg: LayerFacts = {
+      ...emptyFacts(),
+      packages: [
+        {
+          name: 'liblzma5',
+          version: '5.6.1-1',
+          architecture: 'amd64',
+          source: 'xz-utils',
+          status: 'install ok installed',
+          statusFile: '/var/lib/dpkg/status',
+        },
+      ],
+    };
+    s.layers.markAnalyzed(L0, withPkg, 'a');
+    s.layers.markAnalyzed(L1, emptyFacts(), 'a');
+    // L2 stays pending: image A cannot be matched yet.
+    const seen: string[][] = [];
+    const match = (stack: LayerStack): ImageEvidence[] => {
+      seen.push(stack.map((l) => l.digest));
+      return stack.flatMap((l, i) =>
+        l.facts.packages.map((p) => ({
+          ...evR1(l.digest),
+          iocSetVersion: '2',
+          value: `${p.name}=${p.version}`,
+          layerIndex: i,
+        })),
+      );
+    };
+    const result = rematchAll(db, match, 2, { matchFingerprint: 'xz@2' });
+    expect(result).toEqual({ images: 3, skipped: [A], findings: 3 });
+    expect(seen).toEqual([[L0], [L0], [L0]]);
+    expect(s.findings.forImage(C).map((f) => f.iocSetVersion)).toEqual(['2']);
+    expect(s.findings.forImage(A)).toHaveLength(2); // untouched
+    expect(s.images.needingMatch('xz@2')).toEqual([]);
+  });
+});
