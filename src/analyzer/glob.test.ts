@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { compileGlob, compileGlobs, globProblem } from './glob.js';
+
+const m = (glob: string, path: string) => compileGlob(glob).test(path);
+
+describe('compileGlob', () => {
+  it('lets ** span zero or more whole directories', () => {
+    expect(m('/usr/lib/**/liblzma.so.5*', '/usr/lib/liblzma.so.5')).toBe(true);
+    expect(m('/usr/lib/**/liblzma.so.5*', '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1')).toBe(true);
+    expect(m('/usr/lib/**/liblzma.so.5*', '/usr/lib/a/b/c/liblzma.so.5.6.0')).toBe(true);
+    expect(m('/**/xz-5.6.0.tar.gz', '/xz-5.6.0.tar.gz')).toBe(true);
+    expect(m('/**/xz-5.6.0.tar.gz', '/root/src/xz-5.6.0.tar.gz')).toBe(true);
+    expect(m('/opt/**', '/opt')).toBe(true);
+    expect(m('/opt/**', '/opt/a/b')).toBe(true);
+    expect(m('/opt/**', '/optional')).toBe(false);
+  });
+
+  it('keeps * and ? inside one path segment', () => {
+    expect(m('/usr/lib/*/liblzma.so.5*', '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1')).toBe(true);
+    expect(m('/usr/lib/*/liblzma.so.5*', '/usr/lib/a/b/liblzma.so.5.6.1')).toBe(false);
+    expect(m('/usr/lib/liblzma.so.5*', '/usr/lib/liblzma.so.5/x')).toBe(false);
+    expect(m('/etc/?s-release', '/etc/os-release')).toBe(true);
+    expect(m('/etc/?s-release', '/etc//s-release')).toBe(false);
+  });
+
+  it('treats regex characters literally and anchors both ends', () => {
+    expect(m('/a.b+c(d)', '/a.b+c(d)')).toBe(true);
+    expect(m('/a.b', '/axb')).toBe(false);
+    expect(m('/usr/lib/liblzma.so.5', '/usr/lib/liblzma.so.5.6.1')).toBe(false);
+    expect(m('/usr/lib/liblzma.so.5', '/x/usr/lib/liblzma.so.5')).toBe(false);
+  });
+
+  it('supports [abc], ranges and negated classes that never match a slash', () => {
+    expect(m('/lib/liblzma.so.[56]', '/lib/liblzma.so.5')).toBe(true);
+    expect(m('/lib/liblzma.so.[0-4]', '/lib/liblzma.so.5')).toBe(false);
+    expect(m('/lib/x[!a]', '/lib/xb')).toBe(true);
+    expect(m('/lib/x[!a]', '/lib/xa')).toBe(false);
+    expect(m('/lib/x[!a]y', '/lib/x/y')).toBe(false);
+  });
+
+  it('matches paths with newlines only as literal characters', () => {
+    expect(m('/a/*', '/a/b\nc')).toBe(true);
+    expect(m('/a/b', '/a/b\n')).toBe(false);
+  });
+});
+
+describe('compileGlobs', () => {
+  it('matches when any glob of the list matches, and is null for none', () => {
+    const re = compileGlobs(['/usr/lib/**/liblzma.so.5*', '/**/xz-5.6.1.tar.gz'])!;
+    expect(re.test('/usr/lib/liblzma.so.5.6.1')).toBe(true);
+    expect(re.test('/home/u/xz-5.6.1.tar.gz')).toBe(true);
+    expect(re.test('/etc/passwd')).toBe(false);
+    expect(compileGlobs([])).toBeNull();
+  });
+});
+
+describe('globProblem', () => {
+  it('refuses relative globs and unterminated classes', () => {
+    expect(globProblem('usr/lib/x')).toMatch(/absolute/);
+    expect(globProblem('/usr/lib/[ab')).toMatch(/unterminated/);
+    expect(globProblem('/usr/lib/**/x')).toBeNull();
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { builtinIocSets } from './builtin.js';
+import { compileRules } from './compile.js';
+import { parseIocSet } from './load.js';
+import type { IocRule } from './schema.js';
+
+const set = (rules: unknown[], version = '1', id = 's') =>
+  parseIocSet({ id, version, title: 't', references: [], rules }, 'test');
+const SHA = 'a'.repeat(64);
+const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+
+describe('compileRules', () => {
+  it('makes files matching a rule glob candidates, honouring the size prefilter', () => {
+    const c = compileRules([
+      set([
+        { id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/**/liblzma.so.5*'], size: 247800 },
+        { id: 'b', kind: 'file-sha256', sha256: SHA, paths: ['/**/xz-5.6.1.tar.gz'] },
+      ]),
+    ]);
+    expect(c.isCandidate(LIB, 247800)).toBe(true);
+    expect(c.isCandidate(LIB, 1000)).toBe(false);
+    expect(c.isCandidate('/root/xz-5.6.1.tar.gz', 1)).toBe(true);
+    expect(c.isCandidate('/etc/passwd', 247800)).toBe(false);
+  });
+
+  it('makes every file a candidate for a rule without paths, or every file of its size', () => {
+    const any = compileRules([set([{ id: 'a', kind: 'file-md5', md5: 'b'.repeat(32) }])]);
+    expect(any.isCandidate('/etc/passwd', 12)).toBe(true);
+    const sized = compileRules([set([{ id: 'a', kind: 'file-md5', md5: 'b'.repeat(32), size: 8236 }])]);
+    expect(sized.isCandidate('/etc/passwd', 12)).toBe(false);
+    expect(sized.isCandidate('/tmp/x', 8236)).toBe(true);
+  });
+
+  it('makes every file a candidate with hashAllFiles', () => {
+    const c = compileRules([set([{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/x'] }])], {
+      hashAllFiles: true,
+    });
+    expect(c.isCandidate('/etc/passwd', 1)).toBe(true);
+  });
+
+  it('gives signatures only to files under their globs, and makes those files candidates', () => {
+    const c = compileRules([
+      set([
+        { id: 'sig1', kind: 'byte-signature', hex: '41 42', paths: ['/**/liblzma.so.5*'], elfOnly: true },
+        { id: 'sig2', kind: 'byte-signature', hex: '43', paths: ['/bin/*'] },
+      ]),
+    ]);
+    expect(c.hasSignatures).toBe(true);
+    expect(c.signatureRulesFor(LIB).map((s) => [s.iocSetId, s.ruleId, s.elfOnly])).toEqual([
+      ['s', 'sig1', true],
+    ]);
+    expect(c.signatureRulesFor('/bin/ls').map((s) => s.ruleId)).toEqual(['sig2']);
+    expect(c.signatureRulesFor('/etc/passwd')).toEqual([]);
+    expect(c.isCandidate(LIB, 5)).toBe(true);
+    expect(compileRules([set([{ id: 'a', kind: 'file-md5', md5: 'b'.repeat(32) }])]).hasSignatures).toBe(
+      false,
+    );
+  });
+
+  it('fingerprints the selection stably and changes it with versions, globs and hashAllFiles', () => {
+    const rules: IocRule[] = [{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/x'] }];
+    const one = set(rules, '1', 'one');
+    const two = set([{ id: 'b', kind: 'byte-signature', hex: '41', paths: ['/y'] }], '1', 'two');
+    const fp = compileRules([one, two]).fingerprint;
+    expect(fp).toMatch(/^[0-9a-f]{64}$/);
+    expect(compileRules([two, one]).fingerprint).toBe(fp);
+    expect(compileRules([set(rules, '2', 'one'), two]).fingerprint).not.toBe(fp);
+    expect(compileRules([one, two], { hashAllFiles: true }).fingerprint).not.toBe(fp);
+    const otherGlob = set([{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/z'] }], '1', 'one');
+    expect(compileRules([otherGlob, two]).fingerprint).not.toBe(fp);
+  });
+
+  it('selects the backdoored library paths with the built-in set and little else', () => {
+    const c = compileRules(builtinIocSets());
+    expect(c.isCandidate(LIB, 247800)).toBe(true);
+    expect(c.isCandidate('/lib/x86_64-linux-gnu/liblzma.so.5.4.1', 150000)).toBe(true); // signatures scan it
+    expect(c.signatureRulesFor(LIB)).toHaveLength(5);
+    expect(c.isCandidate('/usr/bin/bash', 1265648)).toBe(false);
+    expect(c.isCandidate('/usr/share/doc/x/changelog.gz', 8236)).toBe(true); // stage-2 script size prefilter
+  });
+});

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import type { LayerFacts } from '../facts.js';
+import { matchImage } from './image-view.js';
+import { parseIocSet } from './load.js';
+
+const facts = (p: Partial<LayerFacts>): LayerFacts => ({
+  compression: 'gzip',
+  compressedBytes: 0,
+  uncompressedBytes: 0,
+  entryCount: 0,
+  files: [],
+  packages: [],
+  md5sums: [],
+  osRelease: [],
+  whiteouts: [],
+  signatureHits: [],
+  selection: 'x',
+  ...p,
+});
+const SHA = 'a'.repeat(64);
+const MD5 = 'b'.repeat(32);
+const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+const STATUS = '/var/lib/dpkg/status';
+const INFO = '/var/lib/dpkg/info/liblzma5:amd64.md5sums';
+const sets = [
+  parseIocSet(
+    {
+      id: 's',
+      version: '1',
+      title: 't',
+      references: [],
+      rules: [
+        { id: 'sha', kind: 'file-sha256', sha256: SHA, paths: ['/**/liblzma.so.5*'] },
+        { id: 'md5', kind: 'file-md5', md5: MD5, paths: ['/**/liblzma.so.5*'] },
+        { id: 'ver', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.6.1-1'] },
+      ],
+    },
+    'test',
+  ),
+];
+const badLib = (path = LIB) => ({ path, size: 10, mode: 0o644, sha256: SHA, md5: 'c'.repeat(32) });
+const cleanFile = (path: string) => ({
+  path,
+  size: 10,
+  mode: 0o644,
+  sha256: 'd'.repeat(64),
+  md5: 'e'.repeat(32),
+});
+const pkg = {
+  name: 'liblzma5',
+  version: '5.6.1-1',
+  architecture: 'amd64',
+  source: null,
+  status: 'install ok installed',
+};
+
+/** Evidence of the base layer for the given upper layers. */
+const baseEvidence = (base: Partial<LayerFacts>, ...upper: Array<Partial<LayerFacts>>) =>
+  matchImage(
+    [base, ...upper].map((f, i) => ({ digest: `sha256:${i}`, facts: facts(f) })),
+    sets,
+  ).filter((e) => e.layerIndex === 0);
+
+describe('matchImage', () => {
+  it('keeps evidence of a file no upper layer touches in the final filesystem', () => {
+    const ev = baseEvidence({ files: [badLib()] }, { files: [cleanFile('/etc/hostname')] });
+    expect(ev).toEqual([
+      {
+        kind: 'file-sha256',
+        iocSetId: 's',
+        iocSetVersion: '1',
+        ruleId: 'sha',
+        path: LIB,
+        value: SHA,
+        layerDigest: 'sha256:0',
+        layerIndex: 0,
+        inFinalFs: true,
+      },
+    ]);
+  });
+
+  it('marks a file removed by a whiteout in an upper layer', () => {
+    expect(
+      baseEvidence({ files: [badLib()] }, { whiteouts: [{ path: LIB, opaque: false }] })[0]!.inFinalFs,
+    ).toBe(false);
+  });
+
+  it('marks a file whose ancestor directory was whited out', () => {
+    const ev = baseEvidence({ files: [badLib()] }, {}, { whiteouts: [{ path: '/usr/lib', opaque: false }] });
+    expect(ev[0]!.inFinalFs).toBe(false);
+  });
+
+  it('marks a file hidden by an opaque whiteout of an ancestor directory in an upper layer', () => {
+    const ev = baseEvidence(
+      { files: [badLib()] },
+      { whiteouts: [{ path: '/usr/lib/x86_64-linux-gnu', opaque: true }] },
+    );
+    expect(ev[0]!.inFinalFs).toBe(false);
+  });
+
+  it('does not let a layer hide its own files with its own opaque marker', () => {
+    const ev = baseEvidence({ files: [badLib()], whiteouts: [{ path: '/usr/lib', opaque: true }] });
+    expect(ev[0]!.inFinalFs).toBe(true);
+  });
+
+  it('does not treat a whiteout of a sibling with a common prefix as removing the file', () => {
+    const ev = baseEvidence(
+      { files: [badLib()] },
+      { whiteouts: [{ path: '/usr/lib/x86_64-linux', opaque: false }] },
+    );
+    expect(ev[0]!.inFinalFs).toBe(true);
+  });
+
+  it('marks a file overwritten by an upper layer, and keeps the upper copy when it matches too', () => {
+    const all = matchImage(
+      [
+        { digest: 'sha256:0', facts: facts({ files: [badLib()] }) },
+        { digest: 'sha256:1', facts: facts({ files: [badLib()] }) },
+      ],
+      sets,
+    );
+    expect(all.map((e) => [e.layerIndex, e.inFinalFs])).toEqual([
+      [0, false],
+      [1, true],
+    ]);
+  });
+
+  it('marks dpkg-version evidence stale when an upper layer rewrites the status file', () => {
+    const base = { packages: [{ ...pkg, statusFile: STATUS }] };
+    expect(baseEvidence(base, { files: [cleanFile(STATUS)] })[0]!.inFinalFs).toBe(false);
+    expect(
+      baseEvidence(base, { packages: [{ ...pkg, version: '5.6.1+really5.4.5-1', statusFile: STATUS }] })[0]!
+        .inFinalFs,
+    ).toBe(false);
+    expect(baseEvidence(base, { files: [cleanFile('/etc/hostname')] })[0]!.inFinalFs).toBe(true);
+  });
+
+  it('tracks a status.d file by its own path', () => {
+    const base = { packages: [{ ...pkg, status: null, statusFile: '/var/lib/dpkg/status.d/liblzma5' }] };
+    expect(baseEvidence(base, { files: [cleanFile('/var/lib/dpkg/status.d/libssl3')] })[0]!.inFinalFs).toBe(
+      true,
+    );
+    const removed = baseEvidence(base, {
+      whiteouts: [{ path: '/var/lib/dpkg/status.d/liblzma5', opaque: false }],
+    });
+    expect(removed[0]!.inFinalFs).toBe(false);
+  });
+
+  it('keeps dpkg-md5sums evidence until the md5sums file is rewritten or the listed file is whited out', () => {
+    const base = { md5sums: [{ package: 'liblzma5', infoFile: INFO, md5: MD5, path: LIB }] };
+    expect(baseEvidence(base, {})[0]).toMatchObject({ kind: 'dpkg-md5sums', path: LIB, inFinalFs: true });
+    expect(baseEvidence(base, { files: [cleanFile(INFO)] })[0]!.inFinalFs).toBe(false);
+    expect(
+      baseEvidence(base, {
+        md5sums: [{ package: 'liblzma5', infoFile: INFO, md5: 'f'.repeat(32), path: LIB }],
+      })[0]!.inFinalFs,
+    ).toBe(false);
+    expect(baseEvidence(base, { whiteouts: [{ path: LIB, opaque: false }] })[0]!.inFinalFs).toBe(false);
+    expect(baseEvidence(base, { whiteouts: [{ path: INFO, opaque: false }] })[0]!.inFinalFs).toBe(false);
+    // A new file at the listed path does not change what the dpkg database claims.
+    expect(baseEvidence(base, { files: [cleanFile(LIB)] })[0]!.inFinalFs).toBe(true);
+  });
+
+  it('numbers layers from the base and keeps the top layer evidence in the final filesystem', () => {
+    const all = matchImage(
+      [
+        { digest: 'sha256:0', facts: facts({}) },
+        { digest: 'sha256:1', facts: facts({}) },
+        { digest: 'sha256:2', facts: facts({ files: [badLib('/lib/liblzma.so.5')] }) },
+      ],
+      sets,
+    );
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({ layerIndex: 2, layerDigest: 'sha256:2', inFinalFs: true });
+  });
+});

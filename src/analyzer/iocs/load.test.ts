@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/errors.js';
+import { formatIssuePath, loadIocSetFile, parseIocSet } from './load.js';
+
+const SHA = 'a'.repeat(64);
+const MD5 = 'b'.repeat(32);
+const base = { id: 'my-set', version: '1', title: 'Mine', references: ['https://example.org/advisory'] };
+const withRules = (rules: unknown[]) => ({ ...base, rules });
+const errorOf = (json: unknown): ConfigError => {
+  try {
+    parseIocSet(json, 'iocs/x.json');
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected parseIocSet to refuse the set');
+};
+
+describe('parseIocSet', () => {
+  it('accepts one rule of every kind', () => {
+    const set = parseIocSet(
+      withRules([
+        { id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/**/x.so*'], size: 10, source: 's' },
+        { id: 'b', kind: 'file-md5', md5: MD5 },
+        {
+          id: 'c',
+          kind: 'dpkg-version',
+          package: 'liblzma5',
+          versions: ['5.6.1-1'],
+          architectures: ['amd64'],
+        },
+        {
+          id: 'd',
+          kind: 'dpkg-version',
+          package: 'xz-utils',
+          introduced: '5.5.1alpha-0.1',
+          fixed: '5.6.1+really5.4.5-1',
+        },
+        { id: 'e', kind: 'byte-signature', hex: '48 8d ?? 24', paths: ['/**/x.so*'], elfOnly: true },
+      ]),
+      'iocs/x.json',
+    );
+    expect(set.rules.map((r) => r.kind)).toEqual([
+      'file-sha256',
+      'file-md5',
+      'dpkg-version',
+      'dpkg-version',
+      'byte-signature',
+    ]);
+  });
+
+  it('names the file and the field of a bad hash', () => {
+    const err = errorOf(
+      withRules([
+        { id: 'a', kind: 'file-md5', md5: MD5 },
+        { id: 'b', kind: 'file-sha256', sha256: 'ABC' },
+      ]),
+    );
+    expect(err.message).toBe('iocs/x.json: rules[1].sha256: expected 64 lowercase hex characters');
+    expect(err.code).toBe('CONFIG');
+  });
+
+  it('refuses unknown fields, naming them', () => {
+    expect(errorOf(withRules([{ id: 'a', kind: 'file-md5', md5: MD5, pathz: ['/x'] }])).message).toBe(
+      'iocs/x.json: rules[0]: unknown field "pathz"',
+    );
+    expect(errorOf({ ...withRules([{ id: 'a', kind: 'file-md5', md5: MD5 }]), extra: 1 }).message).toBe(
+      'iocs/x.json: (top level): unknown field "extra"',
+    );
+  });
+
+  it('refuses an unknown kind at the kind field', () => {
+    expect(errorOf(withRules([{ id: 'a', kind: 'file-sha1' }])).message).toMatch(
+      /^iocs\/x\.json: rules\[0\]\.kind: /,
+    );
+  });
+
+  it('insists on versions or introduced/fixed for dpkg-version rules, not both', () => {
+    expect(errorOf(withRules([{ id: 'a', kind: 'dpkg-version', package: 'x1' }])).message).toMatch(
+      /rules\[0\]: expected "versions" or "introduced"\/"fixed"/,
+    );
+    expect(
+      errorOf(withRules([{ id: 'a', kind: 'dpkg-version', package: 'x1', versions: ['1'], fixed: '2' }]))
+        .message,
+    ).toMatch(/not both/);
+    expect(
+      errorOf(withRules([{ id: 'a', kind: 'dpkg-version', package: 'x1', versions: ['one'] }])).message,
+    ).toBe('iocs/x.json: rules[0].versions[0]: expected a Debian version string');
+  });
+
+  it('refuses bad hex patterns and relative path globs at their field', () => {
+    expect(
+      errorOf(withRules([{ id: 'a', kind: 'byte-signature', hex: '4', paths: ['/x'] }])).message,
+    ).toMatch(/^iocs\/x\.json: rules\[0\]\.hex: expected an even number/);
+    expect(
+      errorOf(withRules([{ id: 'a', kind: 'byte-signature', hex: '41', paths: ['x'] }])).message,
+    ).toMatch(/^iocs\/x\.json: rules\[0\]\.paths\[0\]: a path glob must be absolute/);
+    expect(errorOf(withRules([{ id: 'a', kind: 'byte-signature', hex: '41' }])).message).toMatch(
+      /rules\[0\]\.paths/,
+    );
+  });
+
+  it('refuses duplicate rule ids, naming both positions', () => {
+    const err = errorOf(
+      withRules([
+        { id: 'a', kind: 'file-md5', md5: MD5 },
+        { id: 'a', kind: 'file-sha256', sha256: SHA },
+      ]),
+    );
+    expect(err.message).toMatch(
+      /^iocs\/x\.json: rules\[1\]\.id: duplicate rule id "a" \(first used at rules\[0\]\)/,
+    );
+  });
+
+  it('refuses bad references and an empty rule list, reporting every problem', () => {
+    const err = errorOf({ ...base, references: ['not a url'], rules: [] });
+    expect(err.message).toMatch(/^iocs\/x\.json: references\[0\]: /);
+    expect(err.message).toMatch(/rules: expected at least one rule/);
+  });
+});
+
+describe('loadIocSetFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-iocs-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads a valid file', async () => {
+    const path = join(dir, 'ok.json');
+    writeFileSync(path, JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: MD5 }])));
+    expect((await loadIocSetFile(path)).id).toBe('my-set');
+  });
+
+  it('names the file when it is not JSON or does not exist', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ "id": ');
+    await expect(loadIocSetFile(bad)).rejects.toThrow(new RegExp(`^${bad}: not valid JSON`));
+    await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toBeInstanceOf(ConfigError);
+    await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toThrow(/missing\.json: cannot read/);
+  });
+
+  it('names the file path in validation errors', async () => {
+    const path = join(dir, 'invalid.json');
+    writeFileSync(path, JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: 'XYZ' }])));
+    await expect(loadIocSetFile(path)).rejects.toThrow(
+      `${path}: rules[0].md5: expected 32 lowercase hex characters`,
+    );
+  });
+});
+
+describe('formatIssuePath', () => {
+  it('renders array indices in brackets and keys with dots', () => {
+    expect(formatIssuePath(['rules', 3, 'paths', 0])).toBe('rules[3].paths[0]');
+    expect(formatIssuePath([])).toBe('(top level)');
+  });
+});

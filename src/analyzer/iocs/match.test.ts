@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import type { LayerFacts, PackageFact } from '../facts.js';
+import { builtinIocSets } from './builtin.js';
+import { parseIocSet } from './load.js';
+import { matchLayer, packageMatchesRule } from './match.js';
+import type { DpkgVersionRule } from './schema.js';
+
+const facts = (p: Partial<LayerFacts>): LayerFacts => ({
+  compression: 'gzip',
+  compressedBytes: 0,
+  uncompressedBytes: 0,
+  entryCount: 0,
+  files: [],
+  packages: [],
+  md5sums: [],
+  osRelease: [],
+  whiteouts: [],
+  signatureHits: [],
+  selection: 'x',
+  ...p,
+});
+const set = (rules: unknown[]) =>
+  parseIocSet({ id: 's', version: '7', title: 't', references: [], rules }, 'test');
+const pkg = (name: string, version: string, p: Partial<PackageFact> = {}): PackageFact => ({
+  name,
+  version,
+  architecture: 'amd64',
+  source: null,
+  status: 'install ok installed',
+  statusFile: '/var/lib/dpkg/status',
+  ...p,
+});
+const SHA = 'a'.repeat(64);
+const MD5 = 'b'.repeat(32);
+const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+const file = (
+  path: string,
+  p: Partial<{ size: number; sha256: string | null; md5: string | null }> = {},
+) => ({
+  path,
+  size: 10,
+  mode: 0o644,
+  sha256: SHA,
+  md5: MD5,
+  ...p,
+});
+
+describe('matchLayer', () => {
+  it('turns a file hash matching a rule under its glob into file-sha256 and file-md5 evidence', () => {
+    const s = set([
+      { id: 'sha', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/**/liblzma.so.5*'] },
+      { id: 'md5', kind: 'file-md5', md5: MD5 },
+    ]);
+    expect(matchLayer(facts({ files: [file(LIB)] }), 'sha256:L', [s])).toEqual([
+      {
+        kind: 'file-sha256',
+        iocSetId: 's',
+        iocSetVersion: '7',
+        ruleId: 'sha',
+        path: LIB,
+        value: SHA,
+        layerDigest: 'sha256:L',
+      },
+      {
+        kind: 'file-md5',
+        iocSetId: 's',
+        iocSetVersion: '7',
+        ruleId: 'md5',
+        path: LIB,
+        value: MD5,
+        layerDigest: 'sha256:L',
+      },
+    ]);
+  });
+
+  it('ignores a matching hash outside the rule globs, of another size, or unhashed', () => {
+    const s = set([
+      { id: 'sha', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/**/liblzma.so.5*'], size: 10 },
+    ]);
+    expect(matchLayer(facts({ files: [file('/tmp/liblzma.so.5')] }), 'L', [s])).toEqual([]);
+    expect(matchLayer(facts({ files: [file(LIB, { size: 11 })] }), 'L', [s])).toEqual([]);
+    expect(matchLayer(facts({ files: [file(LIB, { sha256: null, md5: null })] }), 'L', [s])).toEqual([]);
+  });
+
+  it('turns an md5sums line with a known-bad md5 into dpkg-md5sums evidence at the listed path', () => {
+    const s = set([{ id: 'md5', kind: 'file-md5', md5: MD5, paths: ['/**/liblzma.so.5*'], size: 247800 }]);
+    const md5sums = [
+      { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums', md5: MD5, path: LIB },
+    ];
+    expect(matchLayer(facts({ md5sums }), 'L', [s])).toEqual([
+      {
+        kind: 'dpkg-md5sums',
+        iocSetId: 's',
+        iocSetVersion: '7',
+        ruleId: 'md5',
+        path: LIB,
+        value: MD5,
+        layerDigest: 'L',
+      },
+    ]);
+    expect(matchLayer(facts({ md5sums: [{ ...md5sums[0]!, path: '/usr/share/doc/x' }] }), 'L', [s])).toEqual(
+      [],
+    );
+  });
+
+  it('matches dpkg versions from a list by Debian equality, reporting the status file', () => {
+    const s = set([{ id: 'v', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.6.1-1'] }]);
+    const ev = matchLayer(
+      facts({ packages: [pkg('liblzma5', '0:5.6.1-1'), pkg('liblzma5', '5.6.1-2')] }),
+      'L',
+      [s],
+    );
+    expect(ev).toEqual([
+      {
+        kind: 'dpkg-version',
+        iocSetId: 's',
+        iocSetVersion: '7',
+        ruleId: 'v',
+        path: '/var/lib/dpkg/status',
+        value: 'liblzma5=0:5.6.1-1',
+        layerDigest: 'L',
+      },
+    ]);
+  });
+
+  it('reports signature hits only for byte-signature rules of the same set', () => {
+    const s = set([{ id: 'sig', kind: 'byte-signature', hex: '41', paths: ['/**'] }]);
+    const signatureHits = [
+      { path: LIB, iocSetId: 's', ruleId: 'sig', offset: 18416 },
+      { path: LIB, iocSetId: 'other', ruleId: 'sig', offset: 1 },
+      { path: LIB, iocSetId: 's', ruleId: 'gone', offset: 1 },
+    ];
+    expect(matchLayer(facts({ signatureHits }), 'L', [s]).map((e) => [e.kind, e.ruleId, e.value])).toEqual([
+      ['byte-signature', 'sig', 'offset=18416'],
+    ]);
+  });
+
+  it('finds all evidence kinds of the XZ set in facts shaped like a backdoored Debian sid layer', () => {
+    const sha = '605861f833fc181c7cdcabd5577ddb8989bea332648a8f498b4eef89b8f85ad4';
+    const md5 = '53d82bb511b71a5d4794cf2d8a2072c1';
+    const f = facts({
+      files: [{ path: LIB, size: 247800, mode: 0o644, sha256: sha, md5 }],
+      packages: [
+        pkg('liblzma5', '5.6.1-1', { source: 'xz-utils' }),
+        pkg('xz-utils', '5.6.1-1'),
+        pkg('bash', '5.2.21-2'),
+      ],
+      md5sums: [
+        { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums', md5, path: LIB },
+      ],
+      signatureHits: [
+        { path: LIB, iocSetId: 'xz-cve-2024-3094', ruleId: 'sig-detect-sh-prologue', offset: 0x47f0 },
+      ],
+    });
+    const ev = matchLayer(f, 'sha256:layer', builtinIocSets());
+    expect(ev.map((e) => `${e.kind} ${e.ruleId}`).sort()).toEqual([
+      'byte-signature sig-detect-sh-prologue',
+      'dpkg-md5sums liblzma-so-5.6.1-debian-amd64-md5',
+      'dpkg-version dpkg-liblzma5-affected',
+      'dpkg-version dpkg-liblzma5-payload-expected',
+      'dpkg-version dpkg-xz-utils-affected',
+      'file-md5 liblzma-so-5.6.1-debian-amd64-md5',
+      'file-sha256 liblzma-so-5.6.1-debian-amd64-sha256',
+    ]);
+  });
+
+  it('finds nothing in the fixed Debian version', () => {
+    const f = facts({
+      packages: [pkg('liblzma5', '5.6.1+really5.4.5-1'), pkg('xz-utils', '5.6.1+really5.4.5-1')],
+    });
+    expect(matchLayer(f, 'L', builtinIocSets())).toEqual([]);
+  });
+});
+
+describe('packageMatchesRule', () => {
+  const rule = (r: Partial<DpkgVersionRule>): DpkgVersionRule => ({
+    id: 'r',
+    kind: 'dpkg-version',
+    package: 'liblzma5',
+    ...r,
+  });
+
+  it('treats introduced as inclusive and fixed as exclusive, in Debian ordering', () => {
+    const r = rule({ introduced: '5.5.1alpha-0.1', fixed: '5.6.1+really5.4.5-1' });
+    expect(packageMatchesRule(pkg('liblzma5', '5.5.1alpha-0.1'), r)).toBe(true);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1'), r)).toBe(true);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1+really5.4.5-1'), r)).toBe(false);
+    expect(packageMatchesRule(pkg('liblzma5', '5.4.5-0.2'), r)).toBe(false);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.0~rc1-1'), rule({ fixed: '5.6.0-1' }))).toBe(true);
+  });
+
+  it('honours architectures and skips removed packages and other names', () => {
+    const r = rule({ versions: ['5.6.1-1'], architectures: ['amd64'] });
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { architecture: 'arm64' }), r)).toBe(false);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { architecture: null }), r)).toBe(false);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { status: 'deinstall ok config-files' }), r)).toBe(
+      false,
+    );
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { status: null }), r)).toBe(true);
+    expect(packageMatchesRule(pkg('xz-utils', '5.6.1-1'), r)).toBe(false);
+  });
+
+  it('never throws on a corrupt version in an image', () => {
+    expect(packageMatchesRule(pkg('liblzma5', 'x:y z'), rule({ introduced: '1.0' }))).toBe(false);
+    expect(packageMatchesRule(pkg('liblzma5', ''), rule({ versions: ['1.0'] }))).toBe(false);
+  });
+});
