@@ -4,8 +4,9 @@
  * into a synchronous sink. Back-pressure is natural: the next compressed chunk is pulled only once
  * the sink has dealt with everything the previous one produced.
  */
+
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import type { DigestVerifier } from '../core/digest.js';
@@ -166,16 +167,8 @@ export async function decompressInto(
     },
   };
   try {
-    if (compression === 'gzip') {
-      await pipeline(
-        guardedInput,
-        createGunzip({ chunkSize: OUT_CHUNK }),
-        async (out: AsyncIterable<Buffer>) => {
-          for await (const chunk of out) guardedSink(chunk);
-        },
-        { signal: options.signal },
-      );
-    } else {
+    if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink);
+    else {
       const decoded = compression === 'zstd' ? zstdDecode(guardedInput) : guardedInput;
       for await (const chunk of decoded) guardedSink(chunk);
     }
@@ -188,6 +181,48 @@ export async function decompressInto(
     const what = err instanceof Error ? err.message : String(err);
     throw new CorruptInputError(`${compression} stream is corrupt or truncated: ${what}`, { cause: err });
   }
+}
+
+/**
+ * Streaming gunzip (node:zlib; concatenated members are handled by zlib). Output is taken in
+ * flowing mode so the sink has seen every byte zlib produced before any error surfaces: garbage
+ * after the last member fails only after the archive is complete, which the caller tolerates.
+ * The next input chunk is written only once zlib has drained the previous one.
+ */
+async function gunzipInto(
+  input: AsyncIterable<Uint8Array>,
+  sink: (chunk: Uint8Array) => void,
+): Promise<void> {
+  const gz = createGunzip({ chunkSize: OUT_CHUNK });
+  let failure: { err: unknown } | null = null;
+  const failed = new Promise<void>((resolve) => {
+    gz.once('error', (err) => {
+      failure = { err };
+      resolve();
+    });
+  });
+  gz.on('data', (chunk: Buffer) => {
+    try {
+      sink(chunk);
+    } catch (err) {
+      gz.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+  const settle = (event: string) => Promise.race([once(gz, event).catch(() => undefined), failed]);
+  try {
+    for await (const chunk of input) {
+      if (!gz.write(chunk)) await settle('drain');
+      if (failure !== null) break;
+    }
+    if (failure === null) {
+      gz.end();
+      await settle('end');
+    }
+  } finally {
+    gz.destroy();
+  }
+  const f = failure as { err: unknown } | null;
+  if (f !== null) throw f.err;
 }
 
 /** Streaming zstd: every call to the native decoder writes at most OUT_CHUNK bytes. */

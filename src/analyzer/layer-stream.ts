@@ -180,10 +180,18 @@ class FactCollector implements TarVisitor {
     }
   }
 
-  /** A hardlink has no data of its own: it gets the facts of the file it names, if that was recorded. */
+  /**
+   * A hardlink has no data of its own: it gets the facts of the file it names when that was
+   * recorded. When it was not (the data sat under a non-candidate name earlier in the archive),
+   * a candidate link is still recorded, with null hashes: one pass cannot go back for the bytes.
+   */
   private recordHardlink(path: string, target: string, mode: number): void {
     const known = this.byPath.get(target);
-    if (known === undefined) return;
+    if (known === undefined) {
+      if (captureKind(path) === null && !this.rules.isCandidate(path, 0)) return;
+      this.files.push({ path, size: 0, mode: mode & 0o7777, sha256: null, md5: null });
+      return;
+    }
     const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777 };
     const hits = known.hits.map((h) => ({ ...h, path }));
     this.files.push(fact);

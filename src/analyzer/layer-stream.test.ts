@@ -1,0 +1,376 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Digest } from '../core/digest.js';
+import {
+  CorruptInputError,
+  DigestMismatchError,
+  LimitExceededError,
+  UnsupportedError,
+} from '../core/errors.js';
+import type { LayerFacts } from './facts.js';
+import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
+import { compileSignature } from './signatures.js';
+import {
+  buildTree,
+  chunked,
+  coreutilsHashes,
+  END_OF_ARCHIVE,
+  gzipCli,
+  LIBLZMA,
+  LONG_FILE,
+  packTar,
+  paxMember,
+  rawHeader,
+  rawMember,
+  tarCli,
+  testRules,
+  zstdCli,
+} from './test-fixtures/layers.js';
+
+const rules = testRules((p) => p.includes('liblzma') || p.endsWith('.so') || p.startsWith('/deep/'));
+const analyze = (data: Uint8Array, opts: Partial<AnalyzeOptions> = {}, chunk?: number) =>
+  analyzeLayer(chunked(data, chunk), { rules, ...opts });
+
+let tree: string;
+let ustarTree: string;
+const tars: Record<string, Buffer> = {};
+
+beforeAll(() => {
+  tree = buildTree();
+  ustarTree = buildTree({ longNames: false, sparse: false });
+  tars.gnu = tarCli(tree, 'gnu', ['--sparse']);
+  tars.pax = tarCli(tree, 'pax', ['--sparse']);
+  tars.ustar = tarCli(ustarTree, 'ustar');
+});
+
+afterAll(() => {
+  rmSync(tree, { recursive: true, force: true });
+  rmSync(ustarTree, { recursive: true, force: true });
+});
+
+const fileByPath = (facts: LayerFacts, path: string) => facts.files.find((f) => f.path === path);
+
+describe('analyzeLayer on GNU tar output', () => {
+  for (const format of ['gnu', 'pax', 'ustar'] as const) {
+    for (const compression of ['none', 'gzip', 'zstd'] as const) {
+      it(`yields identical facts for a ${format} tar (${compression}) fed whole and one byte at a time`, async () => {
+        const tar = tars[format] as Buffer;
+        const blob = compression === 'gzip' ? gzipCli(tar) : compression === 'zstd' ? zstdCli(tar) : tar;
+        const whole = await analyze(blob);
+        const bytewise = await analyze(blob, {}, 1);
+        expect(bytewise).toEqual(whole);
+        expect(whole.compression).toBe(compression);
+        expect(whole.compressedBytes).toBe(blob.length);
+        expect(whole.uncompressedBytes).toBe(tar.length);
+        expect(fileByPath(whole, LIBLZMA)).toBeDefined();
+      });
+    }
+  }
+
+  it('hashes candidate files exactly as sha256sum and md5sum do', async () => {
+    const facts = await analyze(gzipCli(tars.gnu as Buffer));
+    for (const rel of [LIBLZMA, '/usr/lib/sparse.so', `/${LONG_FILE}`, '/var/lib/dpkg/status']) {
+      const fact = fileByPath(facts, rel);
+      expect(fact, rel).toBeDefined();
+      expect({ sha256: fact?.sha256, md5: fact?.md5 }).toEqual(coreutilsHashes(join(tree, rel)));
+    }
+  });
+
+  it('does not record regular files that are neither candidates nor parsed', async () => {
+    const facts = await analyze(tars.gnu as Buffer);
+    expect(fileByPath(facts, '/usr/share/doc/readme')).toBeUndefined();
+  });
+
+  for (const version of ['0.0', '0.1', '1.0']) {
+    it(`reconstructs a pax ${version} sparse file so its hashes are those of the real content`, async () => {
+      const tar = tarCli(tree, 'pax', ['--sparse', `--sparse-version=${version}`]);
+      const facts = await analyze(tar, {}, 4093);
+      const fact = fileByPath(facts, '/usr/lib/sparse.so');
+      expect(fact?.size).toBe(3 * 1024 * 1024);
+      expect({ sha256: fact?.sha256, md5: fact?.md5 }).toEqual(
+        coreutilsHashes(join(tree, 'usr/lib/sparse.so')),
+      );
+    });
+  }
+
+  it('stores much less than the sparse file size in the archive (the fixture really is sparse)', () => {
+    expect((tars.gnu as Buffer).length).toBeLessThan(1024 * 1024);
+  });
+
+  it('records a whiteout as the removed path and an opaque marker as its directory', async () => {
+    const facts = await analyze(tars.pax as Buffer);
+    expect(facts.whiteouts).toEqual(
+      expect.arrayContaining([
+        { path: '/etc/removed.conf', opaque: false },
+        { path: '/opt/app', opaque: true },
+      ]),
+    );
+    expect(facts.whiteouts).toHaveLength(2);
+    expect(facts.files.some((f) => f.path.includes('.wh.'))).toBe(false);
+  });
+
+  it('parses the dpkg status, md5sums and os-release files and records them as files too', async () => {
+    const facts = await analyze(tars.gnu as Buffer);
+    expect(facts.packages.map((p) => `${p.name}=${p.version}`)).toEqual([
+      'liblzma5=5.6.1-1',
+      'base-files=12.4+deb12u5',
+    ]);
+    expect(facts.packages[0]?.source).toBe('xz-utils');
+    expect(facts.md5sums).toEqual([
+      {
+        package: 'liblzma5',
+        infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums',
+        md5: 'd41d8cd98f00b204e9800998ecf8427e',
+        path: LIBLZMA,
+      },
+    ]);
+    expect(facts.osRelease.map((o) => o.path).sort()).toEqual(['/etc/debian_version', '/usr/lib/os-release']);
+    for (const p of ['/var/lib/dpkg/status', '/usr/lib/os-release', '/etc/debian_version']) {
+      expect(fileByPath(facts, p)?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('gives a hardlink to a recorded file the same hashes under its own path', async () => {
+    const facts = await analyze(tars.gnu as Buffer);
+    const link = fileByPath(facts, '/usr/lib/liblzma-hardlink.so');
+    const target = fileByPath(facts, LIBLZMA);
+    expect(link?.sha256).toBeDefined();
+    expect(link?.sha256).toBe(target?.sha256);
+  });
+
+  it('records symlinks as nothing: /etc/os-release links to /usr/lib/os-release', async () => {
+    const facts = await analyze(tars.gnu as Buffer);
+    expect(fileByPath(facts, '/etc/os-release')).toBeUndefined();
+  });
+
+  it('counts every member and records the rule fingerprint as the selection', async () => {
+    const facts = await analyze(tars.gnu as Buffer);
+    const listed = execFileSync('tar', ['-t'], { input: tars.gnu }).toString().trim().split('\n');
+    expect(facts.entryCount).toBe(listed.length);
+    expect(facts.selection).toBe('test-rules');
+  });
+
+  it('reports byte-signature hits in candidate files, also when the match straddles chunks', async () => {
+    const sig = compileSignature('f30f1efa554889f5??89ce5389fb81e7', {
+      iocSetId: 'xz',
+      ruleId: 'sig-1',
+      elfOnly: true,
+    });
+    // Both names of the hardlinked library are candidates: GNU tar stores the data under whichever comes first.
+    const withSig = testRules((p) => p.includes('liblzma'), [sig]);
+    const whole = await analyzeLayer(chunked(tars.gnu as Buffer), { rules: withSig });
+    const split = await analyzeLayer(chunked(tars.gnu as Buffer, 7), { rules: withSig });
+    expect(whole.signatureHits).toContainEqual({
+      path: LIBLZMA,
+      iocSetId: 'xz',
+      ruleId: 'sig-1',
+      offset: 123_457,
+    });
+    expect(split.signatureHits).toEqual(whole.signatureHits);
+  });
+
+  it('keeps size but records null hashes for a file above maxHashBytesPerFile', async () => {
+    const facts = await analyze(tars.gnu as Buffer, { limits: { maxHashBytesPerFile: 1000 } });
+    expect(fileByPath(facts, LIBLZMA)).toMatchObject({ size: 300_000, sha256: null, md5: null });
+  });
+});
+
+describe('analyzeLayer digest verification', () => {
+  it('accepts a blob whose bytes hash to the expected digest', async () => {
+    const blob = gzipCli(tars.ustar as Buffer);
+    const facts = await analyze(blob, { expectedDigest: sha256Digest(blob) });
+    expect(facts.entryCount).toBeGreaterThan(0);
+  });
+
+  it('rejects with DigestMismatchError when one byte differs', async () => {
+    const blob = gzipCli(tars.ustar as Buffer);
+    const other = sha256Digest(Buffer.concat([blob, Buffer.from([0])]));
+    await expect(analyze(blob, { expectedDigest: other })).rejects.toBeInstanceOf(DigestMismatchError);
+  });
+});
+
+describe('analyzeLayer limits and corrupt input', () => {
+  it('stops a gzip bomb with LimitExceededError on the compression ratio', async () => {
+    const bomb = execFileSync('sh', ['-c', 'head -c 100000000 /dev/zero | gzip -9 -c'], {
+      maxBuffer: 1 << 26,
+    });
+    const err = await analyze(bomb).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LimitExceededError);
+    expect((err as LimitExceededError).limit).toBe('maxCompressionRatio');
+  });
+
+  it('stops at maxUncompressedBytes', async () => {
+    const err = await analyze(gzipCli(tars.gnu as Buffer), {
+      limits: { maxUncompressedBytes: 10_000 },
+    }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxUncompressedBytes');
+  });
+
+  it('stops at maxEntries', async () => {
+    const err = await analyze(tars.gnu as Buffer, { limits: { maxEntries: 3 } }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxEntries');
+  });
+
+  it('refuses a dpkg status larger than maxCaptureBytes', async () => {
+    const err = await analyze(tars.gnu as Buffer, { limits: { maxCaptureBytes: 100 } }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as LimitExceededError).limit).toBe('maxCaptureBytes');
+  });
+
+  for (const compression of ['none', 'gzip', 'zstd'] as const) {
+    it(`rejects a ${compression} layer cut short with CorruptInputError`, async () => {
+      const tar = tars.ustar as Buffer;
+      const blob = compression === 'gzip' ? gzipCli(tar) : compression === 'zstd' ? zstdCli(tar) : tar;
+      const cut = blob.subarray(0, Math.floor(blob.length * 0.6));
+      await expect(analyze(cut)).rejects.toBeInstanceOf(CorruptInputError);
+    });
+  }
+
+  it('rejects a tar without its end-of-archive marker', async () => {
+    const tar = tars.ustar as Buffer;
+    await expect(analyze(tar.subarray(0, tar.length - 10240))).rejects.toBeInstanceOf(CorruptInputError);
+  });
+
+  it('rejects a header whose checksum does not match', async () => {
+    const tar = Buffer.from(tars.ustar as Buffer);
+    tar[10] = (tar[10] as number) ^ 0x01;
+    const err = await analyze(tar).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptInputError);
+    expect(String((err as Error).message)).toMatch(/checksum/);
+  });
+
+  it('rejects bytes that are not a tar at all', async () => {
+    await expect(analyze(Buffer.from('hello, this is not an archive'.repeat(40)))).rejects.toBeInstanceOf(
+      CorruptInputError,
+    );
+  });
+
+  it('rejects an xz-compressed blob as unsupported', async () => {
+    const xz = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]);
+    await expect(analyze(xz)).rejects.toBeInstanceOf(UnsupportedError);
+  });
+
+  for (const compression of ['none', 'gzip', 'zstd'] as const) {
+    it(`tolerates anything after the tar end-of-archive marker in a ${compression} layer`, async () => {
+      const tar = Buffer.concat([
+        tars.ustar as Buffer,
+        Buffer.from('trailing garbage, not a header'.repeat(50)),
+      ]);
+      const blob = compression === 'gzip' ? gzipCli(tar) : compression === 'zstd' ? zstdCli(tar) : tar;
+      const facts = await analyze(blob, {}, 1000);
+      expect(fileByPath(facts, LIBLZMA)).toBeDefined();
+      expect(facts.uncompressedBytes).toBe(tar.length);
+    });
+  }
+
+  for (const [compression, tail] of [
+    ['gzip', Buffer.alloc(4096)],
+    ['zstd', Buffer.from('trailing garbage after the last frame')],
+  ] as const) {
+    it(`tolerates ${compression === 'gzip' ? 'zero padding' : 'garbage'} after a ${compression} stream and verifies the digest over it`, async () => {
+      const tar = tars.ustar as Buffer;
+      const blob = Buffer.concat([compression === 'gzip' ? gzipCli(tar) : zstdCli(tar), tail]);
+      const facts = await analyze(blob, { expectedDigest: sha256Digest(blob) }, 1000);
+      expect(facts.compressedBytes).toBe(blob.length);
+      expect(fileByPath(facts, LIBLZMA)).toBeDefined();
+    });
+  }
+
+  it('refuses pax records larger than maxHeaderBytes', async () => {
+    const tar = await packTar([{ header: { name: `a/${'x'.repeat(3000)}`, type: 'file' }, body: 'x' }]);
+    const err = await analyze(tar, { limits: { maxHeaderBytes: 1024 } }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxHeaderBytes');
+  });
+
+  it('refuses a path longer than maxPathLength', async () => {
+    const tar = await packTar([{ header: { name: `a/${'x'.repeat(3000)}`, type: 'file' }, body: 'x' }]);
+    const err = await analyze(tar, { limits: { maxPathLength: 1000 } }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxPathLength');
+  });
+});
+
+describe('analyzeLayer entry kinds from tar-stream', () => {
+  it('records device files, fifos, directories and symlinks as no file facts while counting them', async () => {
+    const tar = await packTar([
+      { header: { name: 'dev/', type: 'directory' } },
+      { header: { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 } },
+      { header: { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 } },
+      { header: { name: 'run/fifo', type: 'fifo' } },
+      { header: { name: 'usr/lib/liblzma.so.5', type: 'symlink', linkname: 'liblzma.so.5.6.1' } },
+      { header: { name: './usr/lib/liblzma.so.5.6.1', type: 'file' }, body: 'elf' },
+    ]);
+    const facts = await analyze(tar, {}, 1);
+    expect(facts.entryCount).toBe(6);
+    expect(facts.files.map((f) => f.path)).toEqual(['/usr/lib/liblzma.so.5.6.1']);
+  });
+
+  it('cannot be made to record a path above the root with ..', async () => {
+    const tar = await packTar([
+      { header: { name: '../../../usr/lib/liblzma.so.5', type: 'file' }, body: 'x' },
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.files.map((f) => f.path)).toEqual(['/usr/lib/liblzma.so.5']);
+  });
+
+  it('applies a pax size override, so the data after it still lines up', async () => {
+    const tar = Buffer.concat([
+      paxMember({ size: '5' }),
+      rawMember(rawHeader({ name: 'usr/lib/liblzma.so.1', size: 0 }), 'first'),
+      rawMember(rawHeader({ name: 'usr/lib/liblzma.so.2', size: 6 }), 'second'),
+      END_OF_ARCHIVE,
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.files.map((f) => [f.path, f.size])).toEqual([
+      ['/usr/lib/liblzma.so.1', 5],
+      ['/usr/lib/liblzma.so.2', 6],
+    ]);
+  });
+});
+
+describe('analyzeLayer and its source', () => {
+  it('rethrows an error of the source unchanged and closes nothing twice', async () => {
+    const boom = new Error('connection reset');
+    async function* failing() {
+      yield gzipCli(tars.ustar as Buffer).subarray(0, 1000);
+      throw boom;
+    }
+    await expect(analyzeLayer(failing(), { rules })).rejects.toBe(boom);
+  });
+
+  it('stops reading and closes the source when the layer fails early', async () => {
+    let closed = false;
+    let pulled = 0;
+    const source: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          pulled++;
+          return {
+            value: Buffer.from('not a tar header at all, definitely corrupt'.repeat(20)),
+            done: false,
+          };
+        },
+        return: async () => {
+          closed = true;
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+    await expect(analyzeLayer(source, { rules })).rejects.toBeInstanceOf(CorruptInputError);
+    expect(closed).toBe(true);
+    expect(pulled).toBeLessThan(5);
+  });
+
+  it('rejects with the abort reason once the signal fires', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    async function* slow() {
+      yield (tars.ustar as Buffer).subarray(0, 512);
+      controller.abort(reason);
+      yield (tars.ustar as Buffer).subarray(512);
+    }
+    await expect(analyzeLayer(slow(), { rules, signal: controller.signal })).rejects.toBe(reason);
+  });
+});
