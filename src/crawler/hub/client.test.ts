@@ -193,6 +193,21 @@ describe('HubClient.listTags', () => {
     expect((error as Error).message).toMatch(/HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN/);
   });
 
+  it('continues past the offset cap with the registry tag names the Hub did not deliver', async () => {
+    await setup([repo(1200)]);
+    const registryNames = async function* () {
+      yield* ['t0', 't999', 't1000', 't1199', 'only-in-registry'];
+    };
+    const out = await collect(client().listTagsWithFallback('acme', 'app', registryNames));
+    expect(out.filter((t) => t.source === 'hub')).toHaveLength(1000);
+    expect(out.filter((t) => t.source === 'registry').map((t) => [t.tag.name, t.tag.digest])).toEqual([
+      ['t1000', null],
+      ['t1199', null],
+      ['only-in-registry', null],
+    ]);
+    expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'tags-fallback', offset: 1000 }));
+  });
+
   it('turns a wrongly typed field into CorruptInputError naming the URL and field, and goes on with the next repository', async () => {
     await setup([repo(3), repo(2, 'acme', 'other')]);
     hub.injectWrongTypes = true;

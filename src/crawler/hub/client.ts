@@ -14,14 +14,20 @@ import type { FetchedPage, HubApi, HubEvent } from './paging.js';
 import { getRepository, type HubRepository, listRepositories } from './repositories.js';
 import { parseHubJson } from './schemas.js';
 import { type HubSearchHit, type HubSearchOptions, search } from './search.js';
-import { type HubTag, type HubTagListOptions, listTagPages } from './tags.js';
+import {
+  type HubTag,
+  type HubTagListOptions,
+  listTagPages,
+  listTagsWithFallback,
+  type SourcedTag,
+} from './tags.js';
 
 export type { HubCredentials } from './auth.js';
 export { HubOffsetCapError } from './errors.js';
 export type { HubEvent } from './paging.js';
 export type { HubRepository } from './repositories.js';
 export type { HubSearchHit, HubSearchOptions } from './search.js';
-export type { HubTag, HubTagImage, HubTagListOptions } from './tags.js';
+export type { HubTag, HubTagImage, HubTagListOptions, SourcedTag } from './tags.js';
 
 export const DEFAULT_HUB_URL = 'https://hub.docker.com';
 /** The Hub caps page_size at 100 for tags and namespace repositories (§1.7). */
@@ -96,6 +102,19 @@ export class HubClient implements HubApi {
     opts: HubTagListOptions = {},
   ): AsyncIterable<FetchedPage<HubTag>> {
     return listTagPages(this, namespace, name, opts);
+  }
+
+  /**
+   * Every tag: the Hub API, then at the anonymous offset cap the remaining names from
+   * `registryTags` (e.g. `() => registryClient.listTags('ns/name')`), without digests.
+   */
+  listTagsWithFallback(
+    namespace: string,
+    name: string,
+    registryTags: () => AsyncIterable<string>,
+    opts: HubTagListOptions = {},
+  ): AsyncIterable<SourcedTag> {
+    return listTagsWithFallback(this, namespace, name, registryTags, opts);
   }
 
   /** Repositories matching `query`: the v4 search, else the older v2 search. */

@@ -23,7 +23,7 @@ export class HubOffsetCapError extends PermanentError {
             '(pagination offset too large); check that the token is valid, or fall back to the registry tags/list'
         : `Docker Hub refuses anonymous paging past item ${offset} at ${url} (pagination offset too large); ` +
             `set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a read-only personal access token) ` +
-            'to page further; falling back to the registry tags/list meanwhile',
+            "to page further; the registry's tags/list still lists the remaining tag names",
       { ...options, status: 403 },
     );
   }

@@ -16,6 +16,8 @@ export type HubEvent =
   | { type: 'page-cap'; url: string; maxPages: number }
   /** Search stopped at the Hub's anonymous offset cap (listings throw HubOffsetCapError instead). */
   | { type: 'offset-cap'; url: string; offset: number }
+  /** Tag listing switched to the registry's tags/list at the offset cap; `message` says how to lift it. */
+  | { type: 'tags-fallback'; url: string; offset: number; message: string }
   | { type: 'fallback'; what: 'repositories' | 'repository' | 'tags' | 'search'; from: string; to: string }
   | { type: 'login'; endpoint: string; username: string };
 

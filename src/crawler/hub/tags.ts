@@ -5,6 +5,7 @@
  * pipeline catches to continue with the registry's `tags/list`.
  */
 import type { Digest } from '../../core/digest.js';
+import { HubOffsetCapError } from './errors.js';
 import { type FetchedPage, type HubApi, hubUrl, seg, walkWithFallback } from './paging.js';
 import { type HubTagJson, hubTagPageSchema } from './schemas.js';
 
@@ -84,5 +85,55 @@ export async function* listTagPages(
   };
   for await (const page of walkWithFallback(api, 'tags', routes, hubTagPageSchema)) {
     yield { ...page, results: page.results.map(toHubTag) };
+  }
+}
+
+/** A tag and where it was learnt: the Hub API (with digests) or the registry's tags/list (name only). */
+export interface SourcedTag {
+  tag: HubTag;
+  source: 'hub' | 'registry';
+}
+
+/**
+ * Every tag of a repository: the Hub API first, then — when it refuses to page further
+ * anonymously — the names from `registryTags` (the registry's tags/list, which has no cap) that
+ * the Hub did not deliver. Those come without digests or dates: HEAD them for the digest.
+ */
+export async function* listTagsWithFallback(
+  api: HubApi,
+  namespace: string,
+  name: string,
+  registryTags: () => AsyncIterable<string>,
+  opts: HubTagListOptions = {},
+): AsyncGenerator<SourcedTag> {
+  const seen = new Set<string>();
+  try {
+    for await (const page of listTagPages(api, namespace, name, opts)) {
+      for (const tag of page.results) {
+        seen.add(tag.name);
+        yield { tag, source: 'hub' };
+      }
+    }
+    return;
+  } catch (err) {
+    if (!(err instanceof HubOffsetCapError)) throw err;
+    api.emit({ type: 'tags-fallback', url: err.url, offset: err.offset, message: err.message });
+  }
+  for await (const tagName of registryTags()) {
+    if (seen.has(tagName)) continue;
+    if (opts.nameFilter !== undefined && !tagName.includes(opts.nameFilter)) continue;
+    seen.add(tagName);
+    yield {
+      tag: {
+        name: tagName,
+        digest: null,
+        mediaType: null,
+        contentType: null,
+        lastPushed: null,
+        lastUpdated: null,
+        images: [],
+      },
+      source: 'registry',
+    };
   }
 }
