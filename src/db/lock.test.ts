@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../core/errors.js';
+import { acquireCrawlLock } from './lock.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-lock-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The pid of a process that has exited (and been reaped), so it is certainly dead. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+    encoding: 'utf8',
+  });
+  return Number(r.stdout);
+}
+
+describe('acquireCrawlLock', () => {
+  it('refuses a second holder and names the pid that holds the lock', () => {
+    const db = join(dir, 'd.db');
+    const lock = acquireCrawlLock(db);
+    expect(() => acquireCrawlLock(db)).toThrow(ConfigError);
+    expect(() => acquireCrawlLock(db)).toThrow(new RegExp(`another crawl \\(pid ${process.pid},`));
+    lock.release();
+    expect(existsSync(`${db}.lock`)).toBe(false);
+    acquireCrawlLock(db).release();
+  });
+
+  it('takes over a lock left by a dead process', () => {
+    const db = join(dir, 'd.db');
+    const pid = deadPid();
+    writeFileSync(`${db}.lock`, JSON.stringify({ pid, host: hostname(), startedAt: 'then' }));
+    const lock = acquireCrawlLock(db);
+    expect(JSON.parse(readFileSync(`${db}.lock`, 'utf8')).pid).toBe(process.pid);
+    lock.release();
+  });
+
+  it('takes over an unreadable lock file', () => {
+    const db = join(dir, 'd.db');
+    writeFileSync(`${db}.lock`, '');
+    acquireCrawlLock(db).release();
+  });
+
+  it('does not delete a lock that another process took over after ours', () => {
+    const db = join(dir, 'd.db');
+    const lock = acquireCrawlLock(db);
+    writeFileSync(`${db}.lock`, JSON.stringify({ pid: 1, host: hostname(), startedAt: 'now' }));
+    lock.release();
+    expect(existsSync(`${db}.lock`)).toBe(true);
+  });
+});
