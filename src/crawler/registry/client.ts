@@ -35,6 +35,8 @@ export interface RegistryClientOptions {
   maxPages?: number;
   /** Count manifest GETs as pulls; default true for docker.io only. */
   countPulls?: boolean;
+  /** Clock for token expiry (tests). */
+  now?: () => number;
 }
 
 export interface ManifestHead {
@@ -73,7 +75,12 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.baseUrl = registryBaseUrl(opts.registry, opts.scheme, opts.endpoint);
-    this.auth = new RegistryAuth({ http: opts.http, registry: opts.registry, credentials: opts.credentials });
+    this.auth = new RegistryAuth({
+      http: opts.http,
+      registry: opts.registry,
+      credentials: opts.credentials,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
     this.transport = new AuthedTransport(opts.registry, this.baseUrl, opts.http, this.auth);
     this.maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
     this.maxPages = opts.maxPages;

@@ -44,6 +44,7 @@ export async function* paginate(
 ): AsyncGenerator<string> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
   const seen = new Set<string>();
+  const yielded = new Set<string>();
   let url: URL | undefined = first;
   for (let page = 1; url; page++) {
     if (page > maxPages) {
@@ -70,10 +71,19 @@ export async function* paginate(
       });
     }
     const names = pick(await res.json(), url);
-    yield* names;
+    let fresh = 0;
+    for (const name of names) {
+      // A registry that ignores `last` (distribution 2.8 does for tags/list) repeats itself: skip repeats.
+      if (yielded.has(name)) continue;
+      yielded.add(name);
+      fresh += 1;
+      yield name;
+    }
+    if (fresh === 0 && page > 1) return;
     let next = parseLinkNext(res.headers.link, url);
-    // Registries that ignore Link still honour `last` when the page came back full (distribution-spec).
-    if (!next && opts.pageSize !== undefined && names.length >= opts.pageSize && names.length > 0) {
+    // Without Link, a page of exactly `n` may mean more: ask with `last` (distribution-spec "Listing Tags").
+    // A page longer than `n` means the registry ignored `n` and sent everything.
+    if (!next && opts.pageSize !== undefined && names.length === opts.pageSize && names.length > 0) {
       next = new URL(url);
       next.searchParams.set('n', String(opts.pageSize));
       next.searchParams.set('last', names[names.length - 1]!);
