@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGlob, compileGlobs, globProblem } from './glob.js';
+import { compileGlob, compileGlobSet, compileGlobs, globProblem } from './glob.js';
 
 const m = (glob: string, path: string) => compileGlob(glob).test(path);
 
@@ -59,5 +59,36 @@ describe('globProblem', () => {
     expect(globProblem('usr/lib/x')).toMatch(/absolute/);
     expect(globProblem('/usr/lib/[ab')).toMatch(/unterminated/);
     expect(globProblem('/usr/lib/**/x')).toBeNull();
+  });
+});
+
+describe('compileGlobSet', () => {
+  const globs = ['/**/liblzma.so.5*', '/usr/lib/*/x[0-9]', '/**/xz-5.6.1.tar.gz', '/opt/a?c'];
+  const paths = [
+    '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+    '/liblzma.so.5',
+    '/usr/lib/liblzma.so.4',
+    '/usr/lib/q/x7',
+    '/usr/lib/q/r/x7',
+    '/usr/lib/q/xa',
+    '/home/u/xz-5.6.1.tar.gz',
+    '/home/u/xz-5.6.1.tar.gz/inner',
+    '/opt/abc',
+    '/opt/abcd',
+    '/etc/passwd',
+    '/',
+  ];
+
+  it('answers exactly like the plain alternation', () => {
+    const full = compileGlobs(globs)!;
+    const set = compileGlobSet(globs);
+    for (const p of paths) expect(set.test(p), p).toBe(full.test(p));
+  });
+
+  it('falls back to the full match when a last segment is ** and matches nothing for no globs', () => {
+    const set = compileGlobSet(['/opt/**']);
+    expect(set.test('/opt/a/b/c')).toBe(true);
+    expect(set.test('/etc/x')).toBe(false);
+    expect(compileGlobSet([]).test('/x')).toBe(false);
   });
 });

@@ -78,3 +78,27 @@ export function compileGlobs(globs: readonly string[]): RegExp | null {
   if (globs.length === 0) return null;
   return new RegExp(`^(?:${globs.map(globToRegExpSource).join('|')})$`, 's');
 }
+
+/** A set of globs tested together; checks the base name first, since most paths fail there. */
+export interface GlobSet {
+  test(path: string): boolean;
+}
+
+/**
+ * Compile globs into a matcher for the per-entry hot path. Every path of a layer goes through it, so
+ * a base-name RegExp (short input, cheap rejection) runs before the full alternation, whose `/**` +
+ * `/` groups would otherwise backtrack across every path.
+ */
+export function compileGlobSet(globs: readonly string[]): GlobSet {
+  const full = compileGlobs(globs);
+  if (full === null) return { test: () => false };
+  const lastSegments = globs.map((g) => g.slice(g.lastIndexOf('/') + 1));
+  // A last segment with `**` (or an empty one) can match across slashes: no base-name shortcut.
+  if (lastSegments.some((s) => s === '' || s.includes('**'))) return full;
+  const base = new RegExp(`^(?:${[...new Set(lastSegments)].map(globToRegExpSource).join('|')})$`, 's');
+  return {
+    test(path: string): boolean {
+      return base.test(path.slice(path.lastIndexOf('/') + 1)) && full.test(path);
+    },
+  };
+}

@@ -4,7 +4,7 @@
  * size bucket and the answers for signatures are cached per glob group.
  */
 import { createHash } from 'node:crypto';
-import { compileGlobs } from '../glob.js';
+import { compileGlobSet, type GlobSet } from '../glob.js';
 import { type CompiledSignature, compileSignature } from '../signatures.js';
 import type { IocSet } from './schema.js';
 
@@ -61,20 +61,20 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
     else b.globs.push(...sel.paths);
     bySize.set(key, b);
   }
-  const buckets = new Map<number, { any: boolean; re: RegExp | null }>();
-  for (const [size, b] of bySize) buckets.set(size, { any: b.any, re: compileGlobs(b.globs) });
+  const buckets = new Map<number, { any: boolean; re: GlobSet }>();
+  for (const [size, b] of bySize) buckets.set(size, { any: b.any, re: compileGlobSet(b.globs) });
   const anySize = buckets.get(-1);
 
   // Group signatures by their glob list so each file tests each distinct glob list once.
-  const groups = new Map<string, { re: RegExp; sigs: CompiledSignature[] }>();
+  const groups = new Map<string, { re: GlobSet; sigs: CompiledSignature[] }>();
   for (const { paths, sig } of sigRules) {
     const key = JSON.stringify([...paths].sort());
-    const g = groups.get(key) ?? { re: compileGlobs(paths)!, sigs: [] };
+    const g = groups.get(key) ?? { re: compileGlobSet(paths), sigs: [] };
     g.sigs.push(sig);
     groups.set(key, g);
   }
   const groupList = [...groups.values()];
-  const anySig = compileGlobs(sigRules.flatMap((r) => r.paths));
+  const anySig = compileGlobSet(sigRules.flatMap((r) => r.paths));
 
   const fingerprint = createHash('sha256')
     .update(
@@ -89,8 +89,8 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
     )
     .digest('hex');
 
-  const matchBucket = (b: { any: boolean; re: RegExp | null } | undefined, path: string) =>
-    b !== undefined && (b.any || b.re?.test(path) === true);
+  const matchBucket = (b: { any: boolean; re: GlobSet } | undefined, path: string) =>
+    b !== undefined && (b.any || b.re.test(path));
 
   return {
     fingerprint,
@@ -100,7 +100,7 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
       return matchBucket(anySize, path) || matchBucket(buckets.get(size), path);
     },
     signatureRulesFor(path: string): CompiledSignature[] {
-      if (anySig === null || !anySig.test(path)) return NONE;
+      if (!anySig.test(path)) return NONE;
       if (groupList.length === 1) return groupList[0]!.sigs;
       const out: CompiledSignature[] = [];
       for (const g of groupList) if (g.re.test(path)) out.push(...g.sigs);
