@@ -349,6 +349,8 @@ describe('HubClient repositories', () => {
     const hc = client();
     expect((await collect(hc.listRepositories('acme'))).map((r) => r.name)).toEqual(['a', 'b']);
     expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'fallback', what: 'repositories' }));
+    // The 404 probe is an expected answer, not a failed request.
+    expect(http.stats.failures).toBe(0);
     hub.requests.length = 0;
     expect((await hc.getRepository('acme', 'b')).name).toBe('b');
     expect(await collect(hc.listTags('acme', 'a'))).toHaveLength(1);

@@ -7,12 +7,12 @@
 
 import type { z } from 'zod';
 import { AuthError, PermanentError } from '../../core/errors.js';
-import { type HttpClient, HttpStatusError } from '../http.js';
+import type { HttpClient, HttpResponse } from '../http.js';
 import { HUB_CREDENTIAL_ENV, HubAuth, type HubCredentials } from './auth.js';
 import { HubOffsetCapError, OFFSET_CAP_MESSAGE } from './errors.js';
 import type { FetchedPage, HubApi, HubEvent } from './paging.js';
 import { getRepository, type HubRepository, listRepositories } from './repositories.js';
-import { parseHubJson } from './schemas.js';
+import { hubErrorBodySchema, parseHubJson } from './schemas.js';
 import { type HubSearchHit, type HubSearchOptions, search } from './search.js';
 import {
   type HubTag,
@@ -135,12 +135,15 @@ export class HubClient implements HubApi {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const headers: Record<string, string> = { accept: 'application/json' };
       if (this.auth) headers.authorization = await this.auth.authorization();
-      let res: Awaited<ReturnType<HttpClient['request']>>;
-      try {
-        res = await this.http.request({ url, headers, buffer: true, maxBodyBytes: MAX_JSON_BYTES });
-      } catch (err) {
-        throw this.translate(err, url);
-      }
+      // 403 and 404 come back as responses: both are expected answers here (the offset cap,
+      // a legacy-route probe), not failures for the HTTP layer to count.
+      const res = await this.http.request({
+        url,
+        headers,
+        buffer: true,
+        maxBodyBytes: MAX_JSON_BYTES,
+        passStatuses: [403, 404],
+      });
       if (res.status === 401) {
         await res.dump();
         if (this.auth && attempt === 1) {
@@ -153,25 +156,29 @@ export class HubClient implements HubApi {
             : `Docker Hub asks for authentication at ${url.href}; set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token}`,
         );
       }
-      if (res.status < 200 || res.status >= 300) {
-        await res.dump();
-        // Redirects are not followed by the HTTP layer; the Hub API does not send any we need.
-        throw new PermanentError(`${url.href} answered ${res.status}`, { status: res.status });
-      }
+      if (res.status < 200 || res.status >= 300) throw await this.statusError(res, url);
       return parseHubJson(schema, await res.json(), url);
     }
     throw new AuthError(`Docker Hub refused a fresh access token at ${url.href}`);
   }
 
-  private translate(err: unknown, url: URL): unknown {
-    if (
-      err instanceof HttpStatusError &&
-      err.status === 403 &&
-      err.bodySnippet.includes(OFFSET_CAP_MESSAGE)
-    ) {
-      return new HubOffsetCapError(url.href, offsetOf(url), this.authenticated, { cause: err });
+  /** A typed error for a non-2xx answer, reading the Hub's `{message}`/`{detail}` body. */
+  private async statusError(res: HttpResponse, url: URL): Promise<PermanentError> {
+    let said = '';
+    try {
+      const body = hubErrorBodySchema.safeParse(JSON.parse(await res.text()));
+      said = body.success ? (body.data.message ?? body.data.detail ?? '') : '';
+    } catch {
+      // Not JSON: the status alone says enough.
     }
-    return err;
+    if (res.status === 403 && said.includes(OFFSET_CAP_MESSAGE)) {
+      return new HubOffsetCapError(url.href, offsetOf(url), this.authenticated);
+    }
+    const detail = said ? `: ${said.slice(0, 200)}` : '';
+    // Redirects are not followed by the HTTP layer; the Hub API sends none we need.
+    return new PermanentError(`Docker Hub answered ${res.status} for ${url.href}${detail}`, {
+      status: res.status,
+    });
   }
 }
 
