@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from './open.js';
+import { redactSecrets } from './run-store.js';
+import { createStores, type Stores } from './stores.js';
+
+let dir: string;
+let db: Database;
+let s: Stores;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-stores-'));
+  db = openDatabase(join(dir, 'd.db'));
+  s = createStores(db);
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+
+describe('RunStore', () => {
+  it('records a run with its IOC sets, stats and end, and returns the latest', () => {
+    const id = s.runs.start({
+      config: { seeds: ['debian'] },
+      toolVersion: '0.1.0',
+      analyzerVersion: 'a1',
+      iocSets: [{ id: 'xz', version: '2' }],
+      startedAt: 'T0',
+    });
+    s.runs.recordStats(id, { manifests: 3 });
+    expect(s.runs.latest()).toMatchObject({
+      id,
+      status: 'running',
+      stats: { manifests: 3 },
+      finishedAt: null,
+    });
+    s.runs.finish(id, 'completed-with-failures', undefined, 'T1');
+    expect(s.runs.get(id)).toEqual({
+      id,
+      startedAt: 'T0',
+      finishedAt: 'T1',
+      status: 'completed-with-failures',
+      config: { seeds: ['debian'] },
+      toolVersion: '0.1.0',
+      analyzerVersion: 'a1',
+      stats: { manifests: 3 },
+      iocSets: [{ id: 'xz', version: '2' }],
+    });
+  });
+
+  it('never stores a secret-looking config value', () => {
+    const id = s.runs.start({
+      config: {
+        hub: { username: 'me', token: 'dckr_pat_x', password: 'p' },
+        registries: [{ authorization: 'Bearer y' }],
+      },
+      toolVersion: 't',
+      analyzerVersion: 'a',
+    });
+    const raw = db.prepare('SELECT config_json FROM crawl_runs WHERE id = ?').pluck().get(id) as string;
+    expect(raw).not.toMatch(/dckr_pat_x|Bearer y|"p"/);
+    expect(JSON.parse(raw)).toEqual({
+      hub: { username: 'me', token: '[redacted]', password: '[redacted]' },
+      registries: [{ authorization: '[redacted]' }],
+    });
+    expect(redactSecrets({ token: null })).toEqual({ token: null });
+  });
+});
+
+describe('RepositoryStore', () => {
+  it('creates a repository once and replaces Hub metadata only when given', () => {
+    const id = s.repositories.upsertRepository('docker.io', 'library/debian');
+    expect(s.repositories.upsertRepository('docker.io', 'library/debian')).toBe(id);
+    const hub = { pullCount: 10, starCount: 2, lastUpdated: 'L', isOfficial: true, description: 'Debian' };
+    s.repositories.upsertRepository('docker.io', 'library/debian', hub, 'F');
+    s.repositories.upsertRepository('docker.io', 'library/debian');
+    expect(s.repositories.get('docker.io', 'library/debian')).toEqual({
+      id,
+      registry: 'docker.io',
+      fullName: 'library/debian',
+      namespace: 'library',
+      name: 'debian',
+      ...hub,
+      fetchedAt: 'F',
+    });
+  });
+
+  it('keeps nested repository paths and single-segment names intact', () => {
+    const a = s.repositories.upsertRepository('ghcr.io', 'org/team/tool');
+    const b = s.repositories.upsertRepository('localhost:5000', 'plain');
+    expect(s.repositories.getById(a)).toMatchObject({
+      namespace: 'org/team',
+      name: 'tool',
+      fullName: 'org/team/tool',
+    });
+    expect(s.repositories.getById(b)).toMatchObject({ namespace: '', name: 'plain', fullName: 'plain' });
+  });
+});
+
+describe('TagStore', () => {
+  it('keeps every observation across runs but one per run, and reports the latest', () => {
+    const repo = s.repositories.upsertRepository('docker.io', 'library/debian');
+    const r1 = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a' });
+    const r2 = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a' });
+    const o = { repositoryId: repo, tag: 'sid', pushedAt: 'P' };
+    expect(s.tags.observe({ ...o, digest: d('1'), seenAt: 'T1', runId: r1 })).toBe(true);
+    expect(s.tags.observe({ ...o, digest: d('1'), seenAt: 'T1b', runId: r1 })).toBe(false);
+    expect(s.tags.observeMany([{ ...o, digest: d('2'), seenAt: 'T2', runId: r2 }])).toBe(1);
+    expect(s.tags.latest(repo, 'sid')).toMatchObject({ digest: d('2'), seenAt: 'T2', runId: r2 });
+    expect(s.tags.history(repo).map((h) => h.digest)).toEqual([d('1'), d('2')]);
+  });
+});
+
+describe('ManifestStore', () => {
+  it('stores a manifest once with its exact bytes and its index children in order', () => {
+    const raw = Buffer.from('{"schemaVersion":2}');
+    const m = {
+      digest: d('1'),
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      kind: 'index' as const,
+      raw,
+      configDigest: null,
+      runId: null,
+    };
+    const children = [
+      {
+        digest: d('b'),
+        mediaType: null,
+        size: 5,
+        os: 'linux',
+        architecture: 'arm64',
+        variant: 'v8',
+        isAttestation: false,
+      },
+      {
+        digest: d('a'),
+        mediaType: null,
+        size: 4,
+        os: 'linux',
+        architecture: 'amd64',
+        variant: null,
+        isAttestation: false,
+      },
+    ];
+    expect(s.manifests.has(d('1'))).toBe(false);
+    expect(s.manifests.put(m, children)).toBe(true);
+    expect(s.manifests.put({ ...m, raw: Buffer.from('other') })).toBe(false);
+    expect(s.manifests.has(d('1'))).toBe(true);
+    expect(s.manifests.getRaw(d('1'))?.equals(raw)).toBe(true);
+    expect(s.manifests.get(d('1'))).toMatchObject({ kind: 'index', size: raw.length });
+    expect(s.manifests.children(d('1'))).toEqual(children);
+    expect(s.manifests.parents(d('a'))).toEqual([d('1')]);
+  });
+});
+
+describe('ImageStore', () => {
+  it('records layer order, starts new layers pending, and keeps first_seen while moving last_seen', () => {
+    s.manifests.put({
+      digest: d('i'),
+      mediaType: 'm',
+      kind: 'image',
+      raw: Buffer.from('{}'),
+      configDigest: d('c'),
+      runId: null,
+    });
+    const layers = [
+      { digest: d('0'), mediaType: 'gz', size: 1 },
+      { digest: d('1'), mediaType: 'gz', size: 2 },
+    ];
+    const p = { os: 'linux', architecture: 'arm', variant: 'v7' };
+    s.images.put({ digest: d('i'), platform: p, configDigest: d('c'), layers, seenAt: 'T1' });
+    s.images.put({ digest: d('i'), platform: p, configDigest: d('c'), layers, seenAt: 'T2' });
+    s.images.setOsFacts(d('i'), { isDebianDerived: true, osId: 'debian', osVersion: '12' });
+    expect(s.images.get(d('i'))).toMatchObject({
+      platform: 'linux/arm/v7',
+      firstSeen: 'T1',
+      lastSeen: 'T2',
+      isDebianDerived: true,
+      osId: 'debian',
+      osVersion: '12',
+    });
+    expect(s.images.layers(d('i'))).toEqual([
+      { position: 0, digest: d('0'), mediaType: 'gz', size: 1, status: 'pending' },
+      { position: 1, digest: d('1'), mediaType: 'gz', size: 2, status: 'pending' },
+    ]);
+  });
+});
+
+describe('IocStore', () => {
+  it('stores sets with their rules, and re-putting a version replaces its rules', () => {
+    const set = {
+      id: 'xz',
+      version: '1',
+      title: 'XZ',
+      rules: [
+        { id: 'r1', kind: 'dpkg-version', extra: 1 },
+        { id: 'r2', kind: 'file-sha256' },
+      ],
+    };
+    s.iocs.putSets([set]);
+    s.iocs.putSets([{ ...set, rules: [set.rules[0]!] }]);
+    expect(s.iocs.get('xz', '1')).toMatchObject({ id: 'xz', version: '1', title: 'XZ', ruleCount: 1 });
+    expect(s.iocs.list()).toHaveLength(1);
+    const rule = db.prepare('SELECT json FROM ioc_rules WHERE rule_id = ?').pluck().get('r1') as string;
+    expect(JSON.parse(rule)).toEqual({ id: 'r1', kind: 'dpkg-version', extra: 1 });
+  });
+});
