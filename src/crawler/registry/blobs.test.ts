@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Digest } from '../../core/digest.js';
+import { DigestMismatchError, PermanentError } from '../../core/errors.js';
+import { HttpClient } from '../http.js';
+import { RegistryClient } from './client.js';
+import { CredentialStore } from './credentials.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+const servers: Server[] = [];
+let http: HttpClient | undefined;
+
+async function serve(handler: Handler): Promise<string> {
+  const s = createServer(handler);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+}
+
+afterEach(async () => {
+  await http?.close();
+  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
+});
+
+const data = Buffer.from('layer bytes '.repeat(5000));
+const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
+
+/** A registry stub with Basic auth that answers blob GETs through `blob`. */
+async function registry(blob: Handler): Promise<{ client: RegistryClient; base: string }> {
+  const base = await serve((req, res) => {
+    if (req.headers.authorization !== `Basic ${Buffer.from('u:p').toString('base64')}`) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
+      res.end();
+      return;
+    }
+    blob(req, res);
+  });
+  http = new HttpClient({ sleep: async () => {}, retryBaseMs: 1 });
+  const host = new URL(base).host;
+  const credentials = CredentialStore.fromSources({
+    dockerConfigPath: null,
+    explicit: { [host]: { username: 'u', password: 'p' } },
+  });
+  return { client: new RegistryClient({ registry: host, http, credentials }), base };
+}
+
+async function drain(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of it) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+describe('openBlob', () => {
+  it('follows a redirect to another origin without the Authorization header', async () => {
+    const seen: Array<string | undefined> = [];
+    const cdn = await serve((req, res) => {
+      seen.push(req.headers.authorization);
+      res.end(data);
+    });
+    const { client } = await registry((_q, res) => {
+      res.writeHead(307, { location: `${cdn}/data?verify=1` });
+      res.end();
+    });
+    expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
+    expect(seen).toEqual([undefined]);
+  });
+
+  it('reports a redirect loop as a PermanentError', async () => {
+    const other = await serve((req, res) => {
+      res.writeHead(302, { location: req.url === '/one' ? '/two' : '/one' });
+      res.end();
+    });
+    const { client } = await registry((_q, res) => {
+      res.writeHead(307, { location: `${other}/one` });
+      res.end();
+    });
+    const err = await client.openBlob('a/b', digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(/redirect loop/);
+  });
+
+  it('resumes with Range after the connection drops mid-body', async () => {
+    const ranges: Array<string | undefined> = [];
+    const { client } = await registry((req, res) => {
+      ranges.push(req.headers.range);
+      if (!req.headers.range) {
+        res.writeHead(200, { 'content-length': String(data.length) });
+        res.write(data.subarray(0, 1000));
+        setTimeout(() => res.socket?.destroy(), 10);
+        return;
+      }
+      const start = Number(/bytes=(\d+)-/.exec(req.headers.range)![1]);
+      res.writeHead(206, {
+        'content-length': String(data.length - start),
+        'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
+      });
+      res.end(data.subarray(start));
+    });
+    expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
+    expect(ranges[0]).toBeUndefined();
+    expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+  });
+
+  it('resumes correctly when the server ignores Range and sends everything again', async () => {
+    let n = 0;
+    const { client } = await registry((_q, res) => {
+      res.writeHead(200, { 'content-length': String(data.length) });
+      if (n++ === 0) {
+        res.write(data.subarray(0, 777));
+        setTimeout(() => res.socket?.destroy(), 10);
+        return;
+      }
+      res.end(data);
+    });
+    expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
+  });
+
+  it('throws DigestMismatchError at the end when the bytes are corrupt', async () => {
+    const bad = Buffer.from(data);
+    bad[100] = bad[100]! ^ 0xff;
+    const { client } = await registry((_q, res) => res.end(bad));
+    await expect(drain(await client.openBlob('a/b', digest))).rejects.toBeInstanceOf(DigestMismatchError);
+  });
+});
