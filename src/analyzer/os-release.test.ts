@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isDebianDerived, parseOsRelease } from './os-release.js';
 
@@ -85,5 +86,20 @@ describe('isDebianDerived', () => {
     const pkg = { name: 'x', version: '1', architecture: null, source: null, status: null, statusFile: '/s' };
     expect(isDebianDerived([], [pkg])).toBe(true);
     expect(isDebianDerived([], [])).toBe(false);
+  });
+});
+
+describe('parseOsRelease on arbitrary input', () => {
+  it('never throws and only returns well-formed keys', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom('A', '=', '"', "'", '\\', ' ', '\n', '#', '$', 'é') }),
+        (text) => {
+          for (const k of Object.keys(parseOsRelease(text, '/etc/os-release').fields)) {
+            expect(k).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+          }
+        },
+      ),
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isPackageInstalled, parseControlParagraphs, parseDpkgStatus } from './status.js';
 
@@ -91,5 +92,20 @@ describe('isPackageInstalled', () => {
     expect(isPackageInstalled({ ...base, status: 'deinstall ok config-files' })).toBe(false);
     expect(isPackageInstalled({ ...base, status: 'purge ok not-installed' })).toBe(false);
     expect(isPackageInstalled({ ...base, status: null })).toBe(true);
+  });
+});
+
+describe('parseDpkgStatus on arbitrary input', () => {
+  it('never throws and only returns paragraphs with a name and a version', () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom('P', 'a', ':', ' ', '\n', '\r', 'Package: x\n', 'Version: 1\n', '\t', '#'),
+        }),
+        (text) => {
+          for (const p of parseDpkgStatus(text, STATUS)) expect(p.name !== '' && p.version !== '').toBe(true);
+        },
+      ),
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareDebianVersions, isValidDebianVersion, parseDebianVersion } from './version.js';
 
@@ -152,5 +153,27 @@ describe('compareDebianVersions', () => {
     expect(answers).toHaveLength(triples.length);
     const disagreements = triples.filter((_, i) => !answers[i]).slice(0, 10);
     expect(disagreements).toEqual([]);
+  });
+});
+
+describe('compareDebianVersions as an order', () => {
+  const part = fc.string({
+    unit: fc.constantFrom('0', '1', '9', 'a', 'z', '.', '+', '~'),
+    minLength: 0,
+    maxLength: 6,
+  });
+  const version = fc
+    .tuple(fc.nat(3), fc.nat(99), part, fc.option(part, { nil: undefined }))
+    .map(([e, n, up, rev]) => `${e > 0 ? `${e}:` : ''}${n}${up}${rev !== undefined ? `-${rev}1` : ''}`);
+
+  it('is antisymmetric and transitive on generated versions', () => {
+    fc.assert(
+      fc.property(version, version, version, (a, b, c) => {
+        expect(Math.sign(compareDebianVersions(a, b))).toBe(-Math.sign(compareDebianVersions(b, a)));
+        if (compareDebianVersions(a, b) <= 0 && compareDebianVersions(b, c) <= 0) {
+          expect(compareDebianVersions(a, c)).toBeLessThanOrEqual(0);
+        }
+      }),
+    );
   });
 });
