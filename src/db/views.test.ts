@@ -341,10 +341,14 @@ describe('summary views', () => {
     const blocks = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(5);
     for (const sql of blocks) {
-      for (const stmt of sql
+      const code = sql
+        .split('\n')
+        .filter((l) => !l.trim().startsWith('--'))
+        .join('\n');
+      for (const stmt of code
         .split(/;\s*\n/)
         .map((x) => x.trim())
-        .filter((x) => x && !x.startsWith('--'))) {
+        .filter(Boolean)) {
         expect(() => db.prepare(stmt).all(), stmt).not.toThrow();
       }
     }
