@@ -42,32 +42,42 @@ export interface HubAuthOptions {
   onLogin?: (e: { endpoint: '/v2/auth/token' | '/v2/users/login'; username: string }) => void;
 }
 
-/** Holds one Hub access token and renews it; concurrent callers share one login. */
+/**
+ * Holds one Hub access token and renews it; concurrent callers share one login.
+ * Secrets live in `#private` fields so that serializing or logging the object cannot reveal them.
+ */
 export class HubAuth {
-  private token: { value: string; expiresAt: number } | undefined;
-  private pending: Promise<string> | undefined;
+  #token: { value: string; expiresAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+  readonly #opts: HubAuthOptions;
   private readonly now: () => number;
 
-  constructor(private readonly opts: HubAuthOptions) {
+  constructor(opts: HubAuthOptions) {
+    this.#opts = opts;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** Who we sign in as (for messages; never the token). */
+  get username(): string {
+    return this.#opts.credentials.username;
   }
 
   /** The `Authorization` header value, logging in first when no fresh token is cached. */
   async authorization(): Promise<string> {
-    if (this.token && this.token.expiresAt > this.now()) return `Bearer ${this.token.value}`;
-    this.pending ??= this.login().finally(() => {
-      this.pending = undefined;
+    if (this.#token && this.#token.expiresAt > this.now()) return `Bearer ${this.#token.value}`;
+    this.#pending ??= this.login().finally(() => {
+      this.#pending = undefined;
     });
-    return `Bearer ${await this.pending}`;
+    return `Bearer ${await this.#pending}`;
   }
 
   /** Forgets the cached token (after a 401), so the next call logs in again. */
   invalidate(): void {
-    this.token = undefined;
+    this.#token = undefined;
   }
 
   private async login(): Promise<string> {
-    const { username, token: secret } = this.opts.credentials;
+    const { username, token: secret } = this.#opts.credentials;
     let value: string | undefined;
     let endpoint: '/v2/auth/token' | '/v2/users/login' = '/v2/auth/token';
     const current = await this.post(endpoint, { identifier: username, secret });
@@ -82,27 +92,27 @@ export class HubAuth {
     const now = this.now();
     const exp = jwtExpiryMs(value);
     const expiresAt = Math.min(now + MAX_TOKEN_AGE_MS, exp === undefined ? Infinity : exp - EXPIRY_MARGIN_MS);
-    this.token = { value, expiresAt: Math.max(expiresAt, now + 1000) };
-    this.opts.onLogin?.({ endpoint, username });
+    this.#token = { value, expiresAt: Math.max(expiresAt, now + 1000) };
+    this.#opts.onLogin?.({ endpoint, username });
     return value;
   }
 
   private url(path: string): URL {
-    return new URL(path, this.opts.baseUrl);
+    return new URL(path, this.#opts.baseUrl);
   }
 
   /** POSTs JSON; returns 2xx and 404/405 bodies, throws typed errors for the rest. */
   private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
     const url = this.url(path);
-    const { username, token: secret } = this.opts.credentials;
+    const { username, token: secret } = this.#opts.credentials;
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(body),
-        headersTimeout: this.opts.timeoutMs ?? 30_000,
-        bodyTimeout: this.opts.timeoutMs ?? 30_000,
+        headersTimeout: this.#opts.timeoutMs ?? 30_000,
+        bodyTimeout: this.#opts.timeoutMs ?? 30_000,
       });
     } catch (err) {
       throw new RetryableError(`Docker Hub login at ${url} failed: ${scrub(String(err), secret)}`, {
