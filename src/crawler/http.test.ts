@@ -110,6 +110,53 @@ describe('HttpClient', () => {
     expect(sleeps[0]).toBeLessThanOrEqual(7000);
   });
 
+  it('waits until X-RateLimit-Reset after a Hub API 429 without Retry-After', async () => {
+    const reset = Math.floor(Date.now() / 1000) + 10;
+    const base = await serve((_q, res, n) => {
+      if (n === 0) {
+        res.writeHead(429, {
+          'x-ratelimit-limit': '180',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(reset),
+        });
+        res.end('{"detail":"Rate limit exceeded"}');
+        return;
+      }
+      res.end('ok');
+    });
+    const { client, sleeps } = makeClient();
+    expect(await (await client.request({ url: base })).text()).toBe('ok');
+    expect(client.stats.rateLimitPauses).toBe(1);
+    expect(sleeps[0]).toBeGreaterThan(8000);
+    expect(sleeps[0]).toBeLessThanOrEqual(10_000);
+  });
+
+  it('lets 429s from requests already in flight share one host pause', async () => {
+    const held: ServerResponse[] = [];
+    const base = await serve((_q, res, n) => {
+      if (n >= 4) {
+        res.end('ok');
+        return;
+      }
+      held.push(res);
+      // Answer all four only once all four are in flight.
+      if (held.length === 4) {
+        for (const r of held) {
+          r.writeHead(429);
+          r.end();
+        }
+      }
+    });
+    const { client, sleeps } = makeClient({ concurrencyPerHost: 4 });
+    const bodies = await Promise.all(
+      [1, 2, 3, 4].map(async () => (await client.request({ url: base })).text()),
+    );
+    expect(bodies).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(client.stats.rateLimitPauses).toBe(1);
+    expect(client.stats.failures).toBe(0);
+    expect(sleeps.length).toBeGreaterThanOrEqual(1);
+  });
+
   it('throws RateLimitedError when the server asks for a pause longer than maxPauseMs', async () => {
     const base = await serve((_q, res) => {
       res.writeHead(429, { 'retry-after': '3600' });

@@ -19,7 +19,13 @@ import {
   RetryableError,
 } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
-import { headerValue, isTooManyRequestsBody, RateLimiter, retryAfterMs } from './rate-limit.js';
+import {
+  headerValue,
+  isTooManyRequestsBody,
+  parsePullQuota,
+  RateLimiter,
+  retryAfterMs,
+} from './rate-limit.js';
 import { type HttpEvent, RequestStats } from './stats.js';
 
 export type { HttpEvent } from './stats.js';
@@ -381,8 +387,10 @@ export class HttpClient {
         release();
         const body = await res.snippet();
         // The registry's pull quota spent on a counted request waits hours: end the counted work now.
-        this.rateLimiter.observe(host, res.headers);
+        const pulls = parsePullQuota(res.headers);
+        if (pulls?.remaining === 0) this.rateLimiter.exhaustPulls(host, pulls.windowSeconds);
         if (req.counted) this.rateLimiter.assertPullsAvailable(host);
+        // on429 reads X-RateLimit-Reset itself; observe() first would start the pause and hide this 429.
         const decision = this.rateLimiter.on429(host, res.headers, startedAt);
         const why = isTooManyRequestsBody(body) ? 'TOOMANYREQUESTS' : decision.reason;
         this.stats.recordRateLimit(host, href, decision.pauseMs, why, decision.extended);

@@ -115,7 +115,7 @@ export class RegistryAuth {
       const cred = this.opts.credentials?.get(this.opts.registry);
       return cred ? basicHeader(cred.username, cred.password) : undefined;
     }
-    const t = await this.token(known.realm, known.service, scope, false);
+    const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
   }
 
@@ -133,7 +133,8 @@ export class RegistryAuth {
       const service = bearer.params.service;
       this.known = { scheme: 'bearer', realm, service };
       const wanted = bearer.params.scope ?? scope;
-      const t = await this.token(realm, service, wanted, sent !== undefined);
+      const refused = sent?.startsWith('Bearer ') ? sent.slice('Bearer '.length) : undefined;
+      const t = await this.token(realm, service, wanted, refused);
       return `Bearer ${t.token}`;
     }
     if (basic) {
@@ -150,16 +151,18 @@ export class RegistryAuth {
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
 
+  /** A cached token for the scope, or a fresh one; `refused` is a token the registry just rejected. */
   private async token(
     realm: string,
     service: string | undefined,
     scope: string,
-    force: boolean,
+    refused: string | undefined,
   ): Promise<CachedToken> {
     const key = `${realm}\n${service ?? ''}\n${scope}`;
     const cached = this.cache.get(key);
-    if (cached && !force && cached.expiresAt > this.now()) return cached;
-    if (force) this.cache.delete(key);
+    // Another request may have replaced the refused token already: use that one rather than fetch again.
+    if (cached && cached.token !== refused && cached.expiresAt > this.now()) return cached;
+    this.cache.delete(key);
     let p = this.inflight.get(key);
     if (!p) {
       p = this.fetchToken(realm, service, scope).finally(() => this.inflight.delete(key));
