@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import { sha256Digest } from '../../../src/core/digest.js';
-import { AuthError, HubcrawlError, PermanentError } from '../../../src/core/errors.js';
+import { AuthError, HubcrawlError, LimitExceededError, PermanentError } from '../../../src/core/errors.js';
 import { HttpClient } from '../../../src/crawler/http.js';
 import { RegistryClient } from '../../../src/crawler/registry/client.js';
 import { CredentialStore } from '../../../src/crawler/registry/credentials.js';
@@ -97,6 +97,13 @@ describe('registry client, anonymous registry', () => {
   it('reports a missing tag as a PermanentError with status 404', async () => {
     await expect(client.headManifest('fixtures/schema2', 'nope')).rejects.toMatchObject({ status: 404 });
     await expect(client.getManifest('fixtures/schema2', 'nope')).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('refuses a manifest over maxManifestBytes with a clear LimitExceededError', async () => {
+    const small = new RegistryClient({ registry: reg.host, http, maxManifestBytes: 100 });
+    const err = await small.getManifest('fixtures/schema2', 'v1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LimitExceededError);
+    expect((err as Error).message).toMatch(/100-byte limit/);
   });
 
   it('streams a zstd layer blob and verifies it', async () => {
