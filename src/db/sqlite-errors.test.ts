@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FatalError } from '../core/errors.js';
+import { Frontier } from './frontier.js';
+import { openDatabase } from './open.js';
+import { mapSqliteError } from './sqlite-errors.js';
+
+let dir: string;
+let db: Database;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-errors-'));
+  db = openDatabase(join(dir, 'd.db'));
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('write errors on a writable handle', () => {
+  it('turn an unwritable database into a FatalError that says what to fix', () => {
+    const frontier = new Frontier(db);
+    // query_only produces the same SQLITE_READONLY a read-only file does (root ignores file modes).
+    db.pragma('query_only = ON');
+    const attempt = () => frontier.enqueue('layer', 'x');
+    expect(attempt).toThrow(FatalError);
+    expect(attempt).toThrow(/cannot be written \(read-only file or directory\); fix its permissions/);
+  });
+
+  it('leave errors that are bugs (constraint violations) untouched', () => {
+    let caught: unknown;
+    try {
+      db.prepare(
+        `INSERT INTO image_layers (image_digest, position, layer_digest) VALUES ('no', 0, 'no')`,
+      ).run();
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as { code: string }).code).toBe('SQLITE_CONSTRAINT_FOREIGNKEY');
+    expect(mapSqliteError(caught, db)).toBe(caught);
+  });
+});
