@@ -38,20 +38,23 @@ let http: HttpClient;
 let hubEvents: HubEvent[];
 let httpEvents: HttpEvent[];
 let sleeps: number[];
-let clock: number;
+/** Virtual time skipped by injected sleeps; the fake and the token cache read real time plus this. */
+let skipped: number;
+const now = () => Date.now() + skipped;
 
 async function setup(repos: FakeHubRepo[], fake: Parameters<typeof startFakeHub>[0] = {}) {
-  clock = Date.now();
+  skipped = 0;
   hubEvents = [];
   httpEvents = [];
   sleeps = [];
-  hub = await startFakeHub({ repos, now: () => clock, ...fake });
-  // Backoffs and 429 pauses advance the fake's clock instead of taking wall-clock time.
+  hub = await startFakeHub({ repos, now, ...fake });
+  // Backoffs and 429 pauses skip virtual time instead of taking wall-clock time. The HTTP layer
+  // reads X-RateLimit-Reset against the real clock, so virtual time must never run behind it.
   http = new HttpClient({
     onEvent: (e) => httpEvents.push(e),
     sleep: async (ms) => {
       sleeps.push(ms);
-      clock += ms;
+      skipped += ms;
     },
   });
 }
@@ -61,7 +64,7 @@ function client(opts: Partial<HubClientOptions> = {}): HubClient {
     http,
     baseUrl: hub.url,
     onEvent: (e) => hubEvents.push(e),
-    now: () => clock,
+    now,
     ...opts,
   });
 }
@@ -156,6 +159,15 @@ describe('HubClient.listTags', () => {
     expect(await collect(client({ maxPages: 2 }).listTags('acme', 'app'))).toHaveLength(200);
     expect(tagGets()).toHaveLength(2);
     expect(hubEvents).toContainEqual({ type: 'page-cap', url: expect.any(String), maxPages: 2 });
+  });
+
+  it('resumes a walk at a given page and reports each page with its URL', async () => {
+    await setup([repo(250)]);
+    const pages = await collect(client().listTagPages('acme', 'app', { fromPage: 2 }));
+    expect(pages.map((p) => [new URL(p.url).searchParams.get('page'), p.count, p.results.length])).toEqual([
+      ['2', 250, 100],
+      ['3', 250, 50],
+    ]);
   });
 
   it('passes the name filter and ordering through to the Hub', async () => {
@@ -275,10 +287,10 @@ describe('HubClient with a personal access token', () => {
     await setup([repo(2)], { users: { alice: creds.token } });
     const hc = client({ credentials: creds });
     await collect(hc.listTags('acme', 'app'));
-    clock += 8 * 60_000;
+    skipped += 8 * 60_000;
     await collect(hc.listTags('acme', 'app'));
     expect(hub.issuedTokens).toHaveLength(1);
-    clock += 2 * 60_000;
+    skipped += 2 * 60_000;
     await collect(hc.listTags('acme', 'app'));
     expect(hub.issuedTokens).toHaveLength(2);
   });
@@ -303,7 +315,7 @@ describe('HubClient and the Hub rate limit', () => {
     expect(httpEvents).toContainEqual(
       expect.objectContaining({ type: 'rate-limited', pauseMs: 5000, reason: 'retry-after' }),
     );
-    expect(sleeps).toContain(5000);
+    // The fake answers 200 again only once the Retry-After has passed in virtual time.
   });
 
   it('pauses before the next request when X-RateLimit-Remaining reaches 0, avoiding the 429', async () => {
