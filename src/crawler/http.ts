@@ -139,6 +139,7 @@ function classify(err: unknown, url: string, signal?: AbortSignal): unknown {
 type Readable = AsyncIterable<Uint8Array> & {
   destroy(err?: Error): void;
   on?: (event: 'error', listener: (err: Error) => void) => void;
+  dump?: (opts: { limit: number }) => Promise<void>;
 };
 
 /** Drops a body we will not read; undici reports the destroy as an error event nobody else listens to. */
@@ -229,6 +230,15 @@ class Response implements HttpResponse {
   async dump(): Promise<void> {
     if (this.consumed) return;
     this.consumed = true;
+    // Reading a small leftover body keeps the connection reusable; a big one is cut off instead.
+    if (typeof this.source.dump === 'function') {
+      try {
+        await this.source.dump({ limit: SNIPPET_BYTES });
+        return;
+      } catch {
+        // fall through to destroy
+      }
+    }
     discard(this.source);
   }
 
