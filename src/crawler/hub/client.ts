@@ -22,7 +22,7 @@ import {
   type SourcedTag,
 } from './tags.js';
 
-export type { HubCredentials } from './auth.js';
+export { HUB_CREDENTIAL_ENV, type HubCredentials, hubCredentialsFromEnv } from './auth.js';
 export { HubOffsetCapError } from './errors.js';
 export type { HubEvent } from './paging.js';
 export type { HubRepository } from './repositories.js';
