@@ -295,74 +295,86 @@ SELECT t.repository_id, t.tag, t.digest, i.digest, c.index_digest, t.pushed_at, 
   JOIN index_children c ON c.index_digest = t.digest
   JOIN images i ON i.digest = c.child_digest;
 
+-- Performance note: the views below aggregate once in CTEs/subqueries and join the results (SQLite builds
+-- automatic indexes for those joins) instead of running correlated subqueries over other views, which
+-- re-evaluates them per row and turns quadratic past a few thousand images. Lists are made
+-- deterministic by aggregating over a subquery ordered by the GROUP BY keys first, then the listed
+-- value: SQLite then streams the groups in that order without re-sorting.
+
 -- One row per (repository, tag, image): when the tag was seen pointing at the image, directly or
--- through an index (index_digests: comma-joined, empty when direct).
+-- through an index (index_digests: sorted, comma-joined, '' when direct).
 CREATE VIEW image_tags AS
-SELECT o.repository_id, o.tag, o.image_digest,
-       coalesce((SELECT group_concat(x, ',') FROM (
-          SELECT DISTINCT o2.index_digest AS x FROM image_observations o2
-           WHERE o2.repository_id = o.repository_id AND o2.tag = o.tag AND o2.image_digest = o.image_digest
-             AND o2.index_digest IS NOT NULL ORDER BY x)), '') AS index_digests,
-       min(o.seen_at) AS first_seen, max(o.seen_at) AS last_seen, max(o.pushed_at) AS last_pushed
-  FROM image_observations o
- GROUP BY o.repository_id, o.tag, o.image_digest;
+SELECT repository_id, tag, image_digest,
+       coalesce(group_concat(index_digest, ','), '') AS index_digests,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen, max(last_pushed) AS last_pushed
+  FROM (SELECT repository_id, tag, image_digest, index_digest,
+               min(seen_at) AS first_seen, max(seen_at) AS last_seen, max(pushed_at) AS last_pushed
+          FROM image_observations
+         GROUP BY repository_id, tag, image_digest, index_digest
+         ORDER BY repository_id, tag, image_digest, index_digest)
+ GROUP BY repository_id, tag, image_digest;
 
 -- One row per affected image × repository × IOC rule (an image in no observed repository still has a
--- row, with NULL registry and repository). tags: every tag ever seen on it, comma-joined and sorted.
+-- row, with NULL registry and repository). tags: every tag ever seen on it, sorted and comma-joined.
 -- in_final_fs is 1 when any evidence survives in the final filesystem, 0 when all of it is hidden.
 CREATE VIEW affected_images AS
 WITH per_rule AS (
-  SELECT f.image_digest, f.platform, f.ioc_set_id, f.ioc_set_version, f.rule_id,
-         max(f.in_final_fs) AS in_final_fs, count(*) AS evidence_count
-    FROM findings f
-   GROUP BY f.image_digest, f.platform, f.ioc_set_id, f.ioc_set_version, f.rule_id
-), repos AS (
-  SELECT DISTINCT repository_id, image_digest FROM image_tags
+  SELECT image_digest, platform, ioc_set_id, ioc_set_version, rule_id,
+         group_concat(evidence_kind, ',') AS evidence_kinds, sum(n) AS evidence_count, max(fin) AS in_final_fs
+    FROM (SELECT image_digest, platform, ioc_set_id, ioc_set_version, rule_id, evidence_kind,
+                 count(*) AS n, max(in_final_fs) AS fin
+            FROM findings
+           GROUP BY image_digest, platform, ioc_set_id, ioc_set_version, rule_id, evidence_kind
+           ORDER BY image_digest, platform, ioc_set_id, ioc_set_version, rule_id, evidence_kind)
+   GROUP BY image_digest, platform, ioc_set_id, ioc_set_version, rule_id
+), repo_tags AS (
+  SELECT repository_id, image_digest,
+         coalesce(group_concat(CASE WHEN tag <> '' THEN tag END, ','), '') AS tags,
+         max(last_pushed) AS last_pushed, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    FROM (SELECT repository_id, image_digest, tag, last_pushed, first_seen, last_seen
+            FROM image_tags ORDER BY repository_id, image_digest, tag)
+   GROUP BY repository_id, image_digest
+), repo_indexes AS (
+  SELECT repository_id, image_digest, group_concat(index_digest, ',') AS index_digests
+    FROM (SELECT DISTINCT repository_id, image_digest, index_digest FROM image_observations
+           WHERE index_digest IS NOT NULL ORDER BY repository_id, image_digest, index_digest)
+   GROUP BY repository_id, image_digest
 )
 SELECT reg.host AS registry,
        r.full_name AS repository,
-       coalesce((SELECT group_concat(tag, ',') FROM (
-          SELECT DISTINCT it.tag FROM image_tags it
-           WHERE it.repository_id = rp.repository_id AND it.image_digest = p.image_digest AND it.tag <> ''
-           ORDER BY it.tag)), '') AS tags,
-       coalesce((SELECT group_concat(x, ',') FROM (
-          SELECT DISTINCT o.index_digest AS x FROM image_observations o
-           WHERE o.repository_id = rp.repository_id AND o.image_digest = p.image_digest
-             AND o.index_digest IS NOT NULL ORDER BY x)), '') AS index_digest,
+       coalesce(rt.tags, '') AS tags,
+       coalesce(ri.index_digests, '') AS index_digest,
        p.image_digest AS manifest_digest,
        p.platform,
        p.ioc_set_id AS ioc_set,
        p.ioc_set_version,
        p.rule_id,
-       (SELECT group_concat(k, ',') FROM (
-          SELECT DISTINCT f.evidence_kind AS k FROM findings f
-           WHERE f.image_digest = p.image_digest AND f.ioc_set_id = p.ioc_set_id
-             AND f.ioc_set_version = p.ioc_set_version AND f.rule_id = p.rule_id
-           ORDER BY k)) AS evidence_kinds,
+       p.evidence_kinds,
        p.evidence_count,
        p.in_final_fs,
-       (SELECT max(it.last_pushed) FROM image_tags it
-         WHERE it.repository_id = rp.repository_id AND it.image_digest = p.image_digest) AS last_pushed,
+       rt.last_pushed,
        r.pull_count,
-       coalesce((SELECT min(it.first_seen) FROM image_tags it
-         WHERE it.repository_id = rp.repository_id AND it.image_digest = p.image_digest), i.first_seen) AS first_seen,
-       coalesce((SELECT max(it.last_seen) FROM image_tags it
-         WHERE it.repository_id = rp.repository_id AND it.image_digest = p.image_digest), i.last_seen) AS last_seen
+       coalesce(rt.first_seen, i.first_seen) AS first_seen,
+       coalesce(rt.last_seen, i.last_seen) AS last_seen
   FROM per_rule p
   JOIN images i ON i.digest = p.image_digest
-  LEFT JOIN repos rp ON rp.image_digest = p.image_digest
-  LEFT JOIN repositories r ON r.id = rp.repository_id
+  LEFT JOIN repo_tags rt ON rt.image_digest = p.image_digest
+  LEFT JOIN repo_indexes ri ON ri.repository_id = rt.repository_id AND ri.image_digest = rt.image_digest
+  LEFT JOIN repositories r ON r.id = rt.repository_id
   LEFT JOIN registries reg ON reg.id = r.registry_id;
 
 -- The publication CSV, columns in order: one row per evidence item per (repository, tag). An image
 -- reachable by several tags gives one row per tag; an image seen only by digest gives tag ''.
 -- ioc_set is `<id>@<version>`; in_final_fs is 'true'/'false'; NULLs become ''.
 CREATE VIEW report_rows AS
-WITH refs AS (
-  SELECT it.* FROM image_tags it
-   WHERE it.tag <> ''
-      OR NOT EXISTS (SELECT 1 FROM image_tags o
-                      WHERE o.repository_id = it.repository_id AND o.image_digest = it.image_digest AND o.tag <> '')
+WITH it AS MATERIALIZED (
+  SELECT * FROM image_tags
+), tagged AS (
+  SELECT DISTINCT repository_id, image_digest FROM it WHERE tag <> ''
+), refs AS (
+  SELECT it.* FROM it
+    LEFT JOIN tagged tg ON tg.repository_id = it.repository_id AND tg.image_digest = it.image_digest
+   WHERE it.tag <> '' OR tg.image_digest IS NULL
 )
 SELECT coalesce(reg.host, '') AS registry,
        coalesce(r.full_name, '') AS repository,
