@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Starts the real registries (anonymous, htpasswd, token) once per run; see test/setup/registries.ts.
+    globalSetup: ['test/setup/registries.ts'],
   },
 });
