@@ -125,9 +125,8 @@ export class ImageStore {
         seen,
         seen,
       );
-      // Layer order is part of the manifest, so rewriting it for the same digest changes nothing; it is
-      // rewritten rather than skipped so a half-written image (impossible inside this transaction, but
-      // cheap to guard) heals.
+      // The digest names the layer list, so rewriting it for a known image changes nothing; delete and
+      // re-insert keeps put() idempotent without comparing lists.
       this.deleteLayers.run(img.digest);
       img.layers.forEach((l, position) => {
         this.insertLayer.run(l.digest, l.mediaType, l.size);
