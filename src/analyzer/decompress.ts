@@ -131,7 +131,8 @@ export interface DecompressOptions {
 }
 
 /**
- * Decompresses `input` into `sink`. Returns `'garbage'` when the decoder failed only after the
+ * Decompresses `input` into `sink`; each chunk given to the sink is valid only during that call
+ * (buffers are reused), so a sink that keeps bytes must copy them. Returns `'garbage'` when the decoder failed only after the
  * consumer was complete (bytes after the archive), `'ok'` otherwise. Decoder failures become
  * CorruptInputError; errors from the sink or the input are rethrown unchanged.
  */
@@ -225,24 +226,23 @@ async function gunzipInto(
   if (f !== null) throw f.err;
 }
 
-/** Streaming zstd: every call to the native decoder writes at most OUT_CHUNK bytes. */
+/**
+ * Streaming zstd: every call to the native decoder writes at most OUT_CHUNK bytes into one reused
+ * buffer. Reuse is safe because the consumer handles each piece synchronously before asking for
+ * the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
+ */
 async function* zstdDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   const dctx = new zstd.DCtx();
   let inFrame = false;
-  let out = Buffer.allocUnsafe(OUT_CHUNK);
+  const out = Buffer.allocUnsafe(OUT_CHUNK);
   for await (const chunk of input) {
     let src = chunk;
     for (;;) {
       const [ret, produced, consumed] = dctx.decompressStream(out, src);
       src = src.subarray(consumed);
       inFrame = ret !== 0;
-      const full = produced === out.length;
-      if (produced > 0) {
-        const piece = out.subarray(0, produced);
-        out = Buffer.allocUnsafe(OUT_CHUNK);
-        yield piece;
-      }
-      if (src.length === 0 && !full) break;
+      if (produced > 0) yield out.subarray(0, produced);
+      if (src.length === 0 && produced < out.length) break;
       if (produced === 0 && consumed === 0) throw new Error('the zstd decoder made no progress');
     }
   }

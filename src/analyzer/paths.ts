@@ -13,6 +13,11 @@ import type { WhiteoutFact } from './facts.js';
 export function normalizeTarPath(name: string): string {
   const nul = name.indexOf('\0');
   const raw = nul === -1 ? name : name.slice(0, nul);
+  // Most names are `./a/b` or `a/b` with nothing to resolve: skip the split/join for them.
+  const body = raw.startsWith('./') ? raw.slice(2) : raw;
+  if (body !== '' && !body.startsWith('/') && !body.endsWith('/') && !/\/\/|(^|\/)\.\.?(\/|$)/.test(body)) {
+    return `/${body}`;
+  }
   const out: string[] = [];
   for (const part of raw.split('/')) {
     if (part === '' || part === '.') continue;

@@ -414,18 +414,19 @@ interface HasCorrupt {
 }
 
 /** Checksum over the header with its checksum field read as spaces; old writers summed signed bytes. */
-function verifyChecksum(blk: Buffer, ctx: unknown): void {
-  let unsigned = 0;
-  let signed = 0;
+function verifyChecksum(blk: Buffer, ctx: HasCorrupt): void {
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < 148; i++) unsigned += blk[i] as number;
+  for (let i = 156; i < BLOCK; i++) unsigned += blk[i] as number;
+  const stored = parseNumeric(blk, 148, 8, 'checksum', ctx);
+  if (stored === unsigned) return;
+  let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : (blk[i] as number);
-    unsigned += b;
+    if (i >= 148 && i < 156) continue;
+    const b = blk[i] as number;
     signed += b > 127 ? b - 256 : b;
   }
-  const stored = parseNumeric(blk, 148, 8, 'checksum', ctx as HasCorrupt);
-  if (stored !== unsigned && stored !== signed) {
-    throw (ctx as HasCorrupt).corrupt(`checksum ${stored} does not match the header (${unsigned})`);
-  }
+  if (stored !== signed) throw ctx.corrupt(`checksum ${stored} does not match the header (${unsigned})`);
 }
 
 /** Octal (NUL/space padded) or GNU base-256 numbers. */

@@ -1,0 +1,219 @@
+/**
+ * Analyzer benchmark (issue 3, "Speed and memory"): a real Debian rootfs layer through hubcrawl's
+ * analyzeLayer, side by side in the same run with `gzip -dc | tar -t` (and `zstd -dc | tar -t`).
+ *
+ *   npx tsx scripts/bench-analyzer.ts [--inflate-mb 1024] [--runs 3] [--suite bookworm]
+ *
+ * Builds once into .cache/bench (git-ignored): `debootstrap --variant=minbase <suite>` (needs root
+ * and the Debian mirror that debootstrap resolves by default), then `tar -C rootfs -c .`, gzip and
+ * zstd copies. `--inflate-mb N` adds N MiB of random-content files to the layer, to measure peak
+ * RSS on a large layer. The analyzer runs in a child process so its peak RSS is its own; that
+ * child is this script bundled by esbuild and run by plain node, as an installed hubcrawl runs
+ * compiled JS (tsx's loader alone adds ~35 MiB of RSS). Wall time and CPU time are both reported:
+ * on a busy machine the CPU ratio is the steadier figure.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileRules } from '../src/analyzer/iocs/compile.js';
+import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
+import { analyzeLayer } from '../src/analyzer/layer-stream.js';
+
+// The child runs from a bundle in .cache/bench with cwd = the repo, so paths hang off cwd.
+const ROOT = resolve(process.cwd());
+const CACHE = join(ROOT, '.cache/bench');
+const MiB = 1024 * 1024;
+
+interface ChildResult {
+  ms: number;
+  cpuMs: number;
+  maxRssMiB: number;
+  entries: number;
+  uncompressedBytes: number;
+  files: number;
+  packages: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
+}
+
+/** Child mode: analyze one file and print timings and peak RSS as JSON. */
+async function child(file: string, hashAll: boolean): Promise<void> {
+  const digest = await fileDigest(file);
+  const iocDir = join(ROOT, 'iocs');
+  const sets = await Promise.all(
+    readdirSync(iocDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => loadIocSetFile(join(iocDir, f))),
+  );
+  const rules = hashAll ? compileRules([], { hashAllFiles: true }) : compileRules(sets);
+  const cpu0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const facts = await analyzeLayer(createReadStream(file, { highWaterMark: MiB }), {
+    rules,
+    expectedDigest: digest,
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  const result: ChildResult = {
+    ms,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    entries: facts.entryCount,
+    uncompressedBytes: facts.uncompressedBytes,
+    files: facts.files.length,
+    packages: facts.packages.length,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** The digest a registry would give us; computed before the timed run, as the manifest does. */
+async function fileDigest(file: string): Promise<`sha256:${string}`> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file, { highWaterMark: MiB })) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+function sh(cmd: string): void {
+  execFileSync('sh', ['-c', cmd], { stdio: 'inherit' });
+}
+
+function buildLayers(suite: string, inflateMiB: number): { name: string; files: Record<string, string> } {
+  mkdirSync(CACHE, { recursive: true });
+  const rootfs = join(CACHE, 'rootfs');
+  if (!existsSync(join(rootfs, 'var/lib/dpkg/status'))) {
+    if (process.getuid?.() !== 0)
+      throw new Error('debootstrap needs root: run the benchmark as root once to build the cache');
+    console.error(`building ${rootfs} with debootstrap --variant=minbase ${suite} …`);
+    sh(`debootstrap --variant=minbase ${suite} ${rootfs}`);
+  }
+  const name = inflateMiB > 0 ? `layer-${inflateMiB}m` : 'layer';
+  const tar = join(CACHE, `${name}.tar`);
+  if (!existsSync(tar)) {
+    let extra = '';
+    if (inflateMiB > 0) {
+      const filler = join(CACHE, `filler-${inflateMiB}m`);
+      mkdirSync(join(filler, 'opt/filler'), { recursive: true });
+      for (let i = 0; i < inflateMiB; i += 8) {
+        const f = join(filler, `opt/filler/blob-${i}`);
+        if (!existsSync(f)) sh(`head -c ${8 * MiB} /dev/urandom > ${f}`);
+      }
+      extra = ` -C ${filler} ./opt`;
+    }
+    console.error(`writing ${tar} …`);
+    // debootstrap leaves the downloaded .debs in the apt cache; image builds delete them.
+    sh(`tar -cf ${tar} --exclude='./var/cache/apt/archives/*.deb' -C ${rootfs} .${extra}`);
+  }
+  const gz = `${tar}.gz`;
+  const zst = `${tar}.zst`;
+  if (!existsSync(gz)) sh(`gzip -6 -c ${tar} > ${gz}`);
+  if (!existsSync(zst)) sh(`zstd -q -3 -c ${tar} > ${zst}`);
+  return { name, files: { gzip: gz, zstd: zst } };
+}
+
+/** Wall and CPU time (user + sys of the shell and the pipeline it waited for) of a shell command. */
+function timeShell(cmd: string): { ms: number; cpuMs: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'sh', '-c', cmd], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`${cmd} failed with ${r.status}: ${r.stderr}`);
+  const [wall, user, sys] = (r.stderr.trim().split('\n').pop() as string).split(' ').map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  return { ms: wall * 1000, cpuMs: (user + sys) * 1000 };
+}
+
+/** This script bundled to plain JS, so the measured child carries no TypeScript loader. */
+function bundleChild(): string {
+  const out = join(CACHE, 'bench-analyzer-child.mjs');
+  execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [
+    fileURLToPath(import.meta.url),
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--packages=external',
+    '--log-level=warning',
+    `--outfile=${out}`,
+  ]);
+  return out;
+}
+
+let childScript = '';
+
+function runChild(file: string, hashAll: boolean): ChildResult {
+  const args = [childScript, '--child', file];
+  if (hashAll) args.push('--hash-all');
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`analyzer child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ChildResult;
+}
+
+function idleRssMiB(): string {
+  const r = spawnSync(process.execPath, ['-e', 'console.log(process.resourceUsage().maxRSS)'], {
+    encoding: 'utf8',
+  });
+  return (Number(r.stdout.trim()) / 1024).toFixed(0);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function main(): Promise<void> {
+  const childFile = arg('child', '');
+  if (childFile !== '') return child(childFile, process.argv.includes('--hash-all'));
+
+  const osRelease = readFileSync('/etc/os-release', 'utf8');
+  const suite = arg('suite', /^VERSION_CODENAME=(.*)$/m.exec(osRelease)?.[1] ?? 'bookworm');
+  const inflate = Number(arg('inflate-mb', '0'));
+  const runs = Number(arg('runs', '3'));
+  const { name, files } = buildLayers(suite, inflate);
+  childScript = bundleChild();
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  console.log(`# analyzer benchmark ${new Date().toISOString()}`);
+  console.log(
+    `machine: ${cpus().length} CPUs (nproc ${execFileSync('nproc').toString().trim()}), ${cpu}, node ${process.version}`,
+  );
+  console.log(
+    `layer: ${name} from debootstrap --variant=minbase ${suite}${inflate ? ` + ${inflate} MiB random files` : ''}; median of ${runs} runs\n`,
+  );
+  console.log(
+    '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer MB/s in | entries/s | peak RSS MiB | hash-all wall s |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [compression, file] of Object.entries(files)) {
+    const size = statSync(file).size;
+    const tool = compression === 'gzip' ? 'gzip -dc' : 'zstd -dc';
+    const baseline = `${tool} ${file} | tar -t > /dev/null`;
+    timeShell(baseline); // warm the page cache
+    const base: Array<{ ms: number; cpuMs: number }> = [];
+    const ana: ChildResult[] = [];
+    const all: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      base.push(timeShell(baseline));
+      ana.push(runChild(file, false));
+      all.push(runChild(file, true).ms);
+    }
+    const bw = median(base.map((r) => r.ms));
+    const bc = median(base.map((r) => r.cpuMs));
+    const aw = median(ana.map((r) => r.ms));
+    const ac = median(ana.map((r) => r.cpuMs));
+    const first = ana[0] as ChildResult;
+    const rss = Math.max(...ana.map((r) => r.maxRssMiB));
+    const sec = (ms: number) => (ms / 1000).toFixed(2);
+    console.log(
+      `| ${name}.tar.${compression === 'gzip' ? 'gz' : 'zst'} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${sec(median(all))} |`,
+    );
+  }
+  console.log(
+    `\n(an idle \`node -e\` peaks at ${idleRssMiB()} MiB RSS here, for scale; files recorded with the built-in rules: ${runChild(files.gzip as string, false).files}; baseline = \`gzip -dc | tar -t > /dev/null\` / \`zstd -dc | tar -t > /dev/null\`)`,
+  );
+}
+
+await main();

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { LimitExceededError } from '../core/errors.js';
+import { checkInflation, DEFAULT_LIMITS, RATIO_GUARD_FLOOR_BYTES, resolveLimits } from './limits.js';
+
+describe('resolveLimits', () => {
+  it('overlays the given values on the defaults', () => {
+    const limits = resolveLimits({ maxEntries: 10 });
+    expect(limits.maxEntries).toBe(10);
+    expect(limits.maxUncompressedBytes).toBe(DEFAULT_LIMITS.maxUncompressedBytes);
+  });
+
+  it('rejects zero, negative and NaN limits and unknown names', () => {
+    expect(() => resolveLimits({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxHeaderBytes: Number.NaN })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxEntriez: 1 } as never)).toThrow(TypeError);
+  });
+});
+
+describe('checkInflation', () => {
+  it('lets a highly compressible layer through while it is below the ratio floor', () => {
+    expect(() => checkInflation(1000, RATIO_GUARD_FLOOR_BYTES, DEFAULT_LIMITS)).not.toThrow();
+  });
+
+  it('names maxCompressionRatio once past the floor with a bomb-like ratio', () => {
+    const err = (() => {
+      try {
+        checkInflation(1000, RATIO_GUARD_FLOOR_BYTES + 1, DEFAULT_LIMITS);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(LimitExceededError);
+    expect((err as LimitExceededError).limit).toBe('maxCompressionRatio');
+  });
+
+  it('names maxUncompressedBytes when the output passes it', () => {
+    const limits = resolveLimits({ maxUncompressedBytes: 100 });
+    expect(() => checkInflation(100, 101, limits)).toThrow(/maxUncompressedBytes/);
+  });
+});

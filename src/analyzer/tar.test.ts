@@ -1,0 +1,169 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CorruptInputError, LimitExceededError } from '../core/errors.js';
+import { FileHasher } from './file-hasher.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { type TarEntry, TarParser } from './tar.js';
+import {
+  coreutilsHashes,
+  END_OF_ARCHIVE,
+  paxMember,
+  rawHeader,
+  rawMember,
+  withChecksum,
+} from './test-fixtures/layers.js';
+
+interface Seen {
+  entry: TarEntry;
+  data: string;
+}
+
+/** Parses `tar` fed in `chunk`-byte pieces and returns every entry with its content. */
+function parse(tar: Buffer, chunk = tar.length, limits = DEFAULT_LIMITS): Seen[] {
+  const seen: Seen[] = [];
+  const parser = new TarParser(
+    {
+      onEntry(entry) {
+        const parts: Buffer[] = [];
+        return {
+          write: (c) => parts.push(Buffer.from(c)),
+          end: () => seen.push({ entry, data: Buffer.concat(parts).toString('latin1') }),
+        };
+      },
+    },
+    limits,
+  );
+  for (let i = 0; i < tar.length; i += chunk) parser.push(tar.subarray(i, i + chunk));
+  parser.end();
+  return seen;
+}
+
+const file = (name: string, body: string, extra: Partial<Parameters<typeof rawHeader>[0]> = {}) =>
+  rawMember(rawHeader({ name, size: Buffer.byteLength(body), ...extra }), body);
+
+describe('TarParser', () => {
+  it('reads GNU long names and long link targets from L and K records', () => {
+    const long = `usr/lib/${'n'.repeat(300)}`;
+    const target = `usr/lib/${'t'.repeat(200)}`;
+    const tar = Buffer.concat([
+      rawMember(rawHeader({ name: '././@LongLink', size: long.length + 1, typeflag: 'L' }), `${long}\0`),
+      rawMember(rawHeader({ name: '././@LongLink', size: target.length + 1, typeflag: 'K' }), `${target}\0`),
+      rawMember(rawHeader({ name: 'short', size: 0, typeflag: '2', linkname: 'short-target' })),
+      file('after', 'x'),
+      END_OF_ARCHIVE,
+    ]);
+    const seen = parse(tar, 1);
+    expect(seen.map((s) => [s.entry.name, s.entry.type, s.entry.linkname])).toEqual([
+      [long, 'symlink', target],
+      ['after', 'file', ''],
+    ]);
+  });
+
+  it('joins the ustar prefix and name fields', () => {
+    const tar = Buffer.concat([file('name.txt', 'x', { prefix: 'some/prefix' }), END_OF_ARCHIVE]);
+    expect(parse(tar)[0]?.entry.name).toBe('some/prefix/name.txt');
+  });
+
+  it('reads a GNU base-256 size field', () => {
+    const header = rawHeader({ name: 'big', size: 0 });
+    header.fill(0, 124, 136);
+    header[124] = 0x80;
+    header[135] = 5;
+    const tar = Buffer.concat([rawMember(withChecksum(header), 'hello'), END_OF_ARCHIVE]);
+    expect(parse(tar)[0]?.data).toBe('hello');
+  });
+
+  it('reads a v7 header without the ustar magic', () => {
+    const header = rawHeader({ name: 'old', size: 2 });
+    header.fill(0, 257, 265);
+    const tar = Buffer.concat([rawMember(withChecksum(header), 'v7'), END_OF_ARCHIVE]);
+    expect(parse(tar)[0]?.data).toBe('v7');
+  });
+
+  it('ignores the size field of header-only entries, as Go archive/tar does', () => {
+    const tar = Buffer.concat([
+      rawHeader({ name: 'link', size: 1024, typeflag: '2', linkname: 'x' }),
+      file('next', 'still aligned'),
+      END_OF_ARCHIVE,
+    ]);
+    expect(parse(tar).map((s) => s.data)).toEqual(['', 'still aligned']);
+  });
+
+  it('stops at a lone zero block and ignores whatever follows it', () => {
+    const tar = Buffer.concat([file('a', '1'), Buffer.alloc(512), Buffer.from('junk'.repeat(300))]);
+    expect(parse(tar).map((s) => s.entry.name)).toEqual(['a']);
+  });
+
+  it('reports a stream that ends inside a member as truncated', () => {
+    const tar = file('a', 'x'.repeat(2000)).subarray(0, 1500);
+    expect(() => parse(tar)).toThrow(/truncated.*inside a member/);
+  });
+
+  it('rejects a pax record whose length does not match', () => {
+    const bad = rawMember(rawHeader({ name: 'PaxHeader', size: 12, typeflag: 'x' }), '99 path=abc\n');
+    expect(() => parse(Buffer.concat([bad, file('a', '1'), END_OF_ARCHIVE]))).toThrow(CorruptInputError);
+  });
+
+  it('rejects a size field that is not octal', () => {
+    const header = rawHeader({ name: 'a', size: 1 });
+    header.write('0000000009x\0', 124, 'latin1');
+    expect(() => parse(Buffer.concat([withChecksum(header), END_OF_ARCHIVE]))).toThrow(/size field/);
+  });
+
+  it('bounds GNU long names by maxHeaderBytes before reading them', () => {
+    const tar = Buffer.concat([
+      rawHeader({ name: '././@LongLink', size: 5_000_000, typeflag: 'L' }),
+      Buffer.alloc(1024),
+    ]);
+    const err = (() => {
+      try {
+        parse(tar, 512, { ...DEFAULT_LIMITS, maxHeaderBytes: 4096 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(LimitExceededError);
+  });
+
+  it('applies pax path and linkpath to the next entry only', () => {
+    const tar = Buffer.concat([
+      paxMember({ path: 'pax/name', linkpath: 'pax/target' }),
+      rawHeader({ name: 'ignored', size: 0, typeflag: '1', linkname: 'ignored' }),
+      file('plain', 'p'),
+      END_OF_ARCHIVE,
+    ]);
+    expect(parse(tar).map((s) => [s.entry.name, s.entry.linkname])).toEqual([
+      ['pax/name', 'pax/target'],
+      ['plain', ''],
+    ]);
+  });
+
+  it('reconstructs an old-GNU sparse file whose map needs extension blocks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-sparse-'));
+    try {
+      const path = join(dir, 'holes');
+      execFileSync('truncate', ['-s', '4M', path]);
+      for (let i = 0; i < 30; i++) {
+        execFileSync('dd', [`of=${path}`, 'bs=1', `seek=${i * 131072 + 7}`, 'conv=notrunc'], {
+          input: `segment-${i}`,
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
+      }
+      const tar = execFileSync('tar', ['--format=gnu', '--sparse', '-C', dir, '-cf', '-', 'holes']);
+      expect(tar.length).toBeLessThan(512 * 1024); // really stored sparse, not 4 MiB
+      const hasher = new FileHasher();
+      const parser = new TarParser(
+        { onEntry: () => ({ write: (c) => hasher.update(c), end: () => {} }) },
+        DEFAULT_LIMITS,
+      );
+      for (let i = 0; i < tar.length; i += 333) parser.push(tar.subarray(i, i + 333));
+      parser.end();
+      expect(hasher.digest()).toEqual(coreutilsHashes(path));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
