@@ -326,13 +326,12 @@ export class HttpClient {
 
   /** Sleeps out the host's pause; a pause extended meanwhile is waited out too. */
   private async waitForHost(host: string, signal?: AbortSignal): Promise<void> {
-    let waitedFor = 0;
     for (let i = 0; i < 64; i++) {
+      const until = this.rateLimiter.pausedUntil(host);
       const ms = this.rateLimiter.remainingPauseMs(host);
-      const target = Date.now() + ms;
-      if (ms <= 0 || target <= waitedFor) return;
+      if (ms <= 0) return;
       await this.sleep(ms, signal);
-      waitedFor = target;
+      this.rateLimiter.pauseServed(host, until);
     }
   }
 

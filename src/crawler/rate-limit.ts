@@ -190,8 +190,8 @@ export class RateLimiter {
     const now = this.now();
     // A request sent before the current pause began was in flight when another 429 paused the host:
     // its 429 is the same event, so it waits for the existing pause instead of escalating it.
-    if (requestStartedAt < s.pauseStartedAt && s.pausedUntil > now) {
-      return { pauseMs: s.pausedUntil - now, extended: false, reason: 'backoff' };
+    if (requestStartedAt < s.pauseStartedAt) {
+      return { pauseMs: Math.max(0, s.pausedUntil - now), extended: false, reason: 'backoff' };
     }
     let pauseMs = retryAfterMs(headers, now);
     let reason: PauseDecision['reason'] = 'retry-after';
@@ -228,6 +228,20 @@ export class RateLimiter {
       s.pausedUntil = until;
       s.pauseStartedAt = now;
     }
+  }
+
+  /** The instant the host's current pause ends (0 when none). */
+  pausedUntil(host: string): number {
+    return this.state(host).pausedUntil;
+  }
+
+  /**
+   * Called by a request that has slept until `until`: the pause is over (unless it was extended
+   * meanwhile), so later requests do not wait it out again.
+   */
+  pauseServed(host: string, until: number): void {
+    const s = this.state(host);
+    if (s.pausedUntil === until) s.pausedUntil = 0;
   }
 
   /** A success resets the host's 429 escalation. */

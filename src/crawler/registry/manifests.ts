@@ -190,6 +190,18 @@ export function parseManifest(input: ManifestInput): {
     if (own !== header)
       throw new DigestMismatchError(header, own, `manifest ${source} (Docker-Content-Digest)`);
   }
+  // A Content-Type that names something else settles it before the body is even parsed.
+  const contentType = bareMediaType(input.contentType);
+  if (SCHEMA1_TYPES.has(contentType)) {
+    throw new UnsupportedError(
+      `${source} is a Docker schema1 manifest, which is deprecated and not supported`,
+    );
+  }
+  if (!GENERIC_TYPES.has(contentType) && !INDEX_TYPES.has(contentType) && !IMAGE_TYPES.has(contentType)) {
+    throw new UnsupportedError(
+      `${source} has media type "${contentType}", which is not an image manifest or index`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
@@ -200,7 +212,7 @@ export function parseManifest(input: ManifestInput): {
     throw new CorruptInputError(`${source} is JSON but not an object`);
   }
   const body = json as Record<string, unknown>;
-  const mediaType = decideMediaType(source, bareMediaType(input.contentType), body);
+  const mediaType = decideMediaType(source, contentType, body);
   if (typeof body.mediaType === 'string' && body.mediaType !== mediaType) {
     throw new CorruptInputError(`${source} is served as ${mediaType} but its body says ${body.mediaType}`);
   }
