@@ -232,6 +232,9 @@ async function pipeBody(
       if (head.length > 0 && !(action.kind === 'stall-body' && stalled)) await write(head);
       if (action.kind === 'reset-mid-body') {
         upRes.destroy();
+        // Let the bytes already written reach the kernel first: a reset drops unsent buffers.
+        await new Promise<void>((resolve) => res.write(Buffer.alloc(0), () => resolve()));
+        await sleep(20);
         reset(res.socket);
         return;
       }
