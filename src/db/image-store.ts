@@ -77,6 +77,7 @@ export class ImageStore {
   private readonly selectLayers: Statement;
   private readonly selectToMatch: Statement;
   private readonly selectAll: Statement;
+  private readonly selectByBase: Statement;
   private readonly putTx: (img: ImageInput) => void;
 
   constructor(private readonly db: Database) {
@@ -112,6 +113,11 @@ export class ImageStore {
         ORDER BY i.digest`,
     );
     this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
+    this.selectByBase = db
+      .prepare(
+        'SELECT image_digest FROM image_layers WHERE position = 0 AND layer_digest = ? ORDER BY image_digest',
+      )
+      .pluck();
     this.putTx = writeTransaction(db, (img: ImageInput) => {
       const seen = img.seenAt ?? nowIso();
       const p = img.platform;
@@ -181,6 +187,11 @@ export class ImageStore {
       ...r,
       hasFailedLayers: r.hasFailedLayers !== 0,
     }));
+  }
+
+  /** Images whose base (position 0) layer is `layerDigest`. */
+  withBaseLayer(layerDigest: string): string[] {
+    return this.selectByBase.all(layerDigest) as string[];
   }
 
   /** Every image digest, sorted. */

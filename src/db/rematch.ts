@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { LayerFacts } from '../analyzer/facts.js';
 import { FindingStore } from './finding-store.js';
-import { ImageStore } from './image-store.js';
+import { type ImageRow, ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
 import type { ImageEvidence } from './rows.js';
 
@@ -34,7 +34,7 @@ const FACTS_CACHE = 64;
  */
 export function rematchAll(
   db: Database,
-  match: (layers: LayerStack) => ImageEvidence[],
+  match: (layers: LayerStack, image: ImageRow) => ImageEvidence[],
   runId: number | null,
   opts: RematchOptions = {},
 ): RematchResult {
@@ -68,7 +68,7 @@ export function rematchAll(
       result.skipped.push(digest);
       continue;
     }
-    const evidence = match(stack);
+    const evidence = match(stack, image);
     result.findings += findings.replaceForImage(
       digest,
       image.platform,

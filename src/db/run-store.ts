@@ -59,6 +59,7 @@ export class RunStore {
   private readonly insertSet: Statement;
   private readonly updateFinish: Statement;
   private readonly updateStats: Statement;
+  private readonly updateReopen: Statement;
   private readonly selectOne: Statement;
   private readonly selectLatest: Statement;
   private readonly selectSets: Statement;
@@ -76,6 +77,9 @@ export class RunStore {
       'UPDATE crawl_runs SET finished_at = ?, status = ?, stats_json = coalesce(?, stats_json) WHERE id = ?',
     );
     this.updateStats = db.prepare('UPDATE crawl_runs SET stats_json = ? WHERE id = ?');
+    this.updateReopen = db.prepare(
+      `UPDATE crawl_runs SET status = 'running', finished_at = NULL WHERE id = ?`,
+    );
     this.selectOne = db.prepare('SELECT * FROM crawl_runs WHERE id = ?');
     this.selectLatest = db.prepare('SELECT * FROM crawl_runs ORDER BY id DESC LIMIT 1');
     this.selectSets = db.prepare(
@@ -110,6 +114,11 @@ export class RunStore {
     guardWrite(this.db, () =>
       this.updateFinish.run(finishedAt, status, stats === undefined ? null : JSON.stringify(stats), runId),
     );
+  }
+
+  /** Marks an unfinished run (killed, aborted) running again, for a crawl that resumes it. */
+  reopen(runId: number): void {
+    guardWrite(this.db, () => this.updateReopen.run(runId));
   }
 
   /** Replaces the run's stats (call periodically so a killed run still shows its progress). */
