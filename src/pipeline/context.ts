@@ -1,0 +1,90 @@
+import type { Database } from 'better-sqlite3';
+import type { CompiledRules } from '../analyzer/iocs/compile.js';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { isDebianDerived } from '../analyzer/os-release.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import { type Platform, parsePlatform } from '../core/platform.js';
+import type { HttpClient } from '../crawler/http.js';
+import type { HubClient } from '../crawler/hub/client.js';
+import { RegistryClient } from '../crawler/registry/client.js';
+import type { CredentialStore } from '../crawler/registry/credentials.js';
+import { DOCKER_HUB } from '../crawler/registry/reference.js';
+import { Frontier } from '../db/frontier.js';
+import { ImageStore } from '../db/image-store.js';
+import { LayerStore } from '../db/layer-store.js';
+import { ManifestStore } from '../db/manifest-store.js';
+import { RepositoryStore } from '../db/repository-store.js';
+import { TagStore } from '../db/tag-store.js';
+import { CrawlCounters } from './counters.js';
+
+/** Everything a handler needs: the run's config, its stores, and its network clients. */
+export class CrawlContext {
+  readonly frontier: Frontier;
+  readonly repositories: RepositoryStore;
+  readonly tags: TagStore;
+  readonly manifests: ManifestStore;
+  readonly images: ImageStore;
+  readonly layers: LayerStore;
+  readonly platforms: Platform[] | 'all';
+  readonly counters = new CrawlCounters();
+  private readonly clients = new Map<string, RegistryClient>();
+
+  constructor(
+    readonly db: Database,
+    readonly config: Readonly<Config>,
+    readonly runId: number,
+    readonly http: HttpClient,
+    readonly hub: HubClient,
+    readonly credentials: CredentialStore,
+    readonly iocSets: IocSet[],
+    readonly rules: CompiledRules,
+    readonly log: Logger,
+  ) {
+    this.frontier = new Frontier(db, { runId });
+    this.repositories = new RepositoryStore(db);
+    this.tags = new TagStore(db);
+    this.manifests = new ManifestStore(db);
+    this.images = new ImageStore(db);
+    this.layers = new LayerStore(db);
+    this.platforms =
+      config.filters.platforms.length > 0 ? config.filters.platforms.map(parsePlatform) : 'all';
+  }
+
+  private readonly debianBase = new Map<string, boolean>();
+
+  /** Whether an analyzed base layer is Debian-derived (os-release ID/ID_LIKE, debian_version or dpkg). */
+  baseIsDebian(layerDigest: string): boolean {
+    let known = this.debianBase.get(layerDigest);
+    if (known === undefined) {
+      const facts = this.layers.loadFacts(layerDigest);
+      known = facts ? isDebianDerived(facts.osRelease, facts.packages) : false;
+      this.debianBase.set(layerDigest, known);
+    }
+    return known;
+  }
+
+  /** Remembers a freshly analyzed base layer's verdict. */
+  debianBaseKnown(layerDigest: string, isDebian: boolean): void {
+    this.debianBase.set(layerDigest, isDebian);
+  }
+
+  /** One client per registry host, with the configured endpoint (a mirror, a proxy) and scheme. */
+  registry(host: string): RegistryClient {
+    let client = this.clients.get(host);
+    if (!client) {
+      const settings = this.config.registries[host];
+      const endpoint = settings?.endpoint ?? (host === DOCKER_HUB ? this.config.registryMirror : undefined);
+      client = new RegistryClient({
+        registry: host,
+        http: this.http,
+        credentials: this.credentials,
+        maxManifestBytes: this.config.limits.maxManifestBytes,
+        ...(settings?.scheme ? { scheme: settings.scheme } : {}),
+        ...(endpoint ? { endpoint } : {}),
+      });
+      this.clients.set(host, client);
+    }
+    return client;
+  }
+}

@@ -1,0 +1,18 @@
+/** What a crawl did, for the progress display and the run's recorded stats. */
+export class CrawlCounters {
+  repositories = 0;
+  tags = 0;
+  manifestsFetched = 0;
+  manifestsReused = 0;
+  images = 0;
+  layersAnalyzed = 0;
+  layersReused = 0;
+  layersSkippedNotDebian = 0;
+  layerBytes = 0;
+  itemsFailed = 0;
+  findings = 0;
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this).filter(([, v]) => typeof v === 'number'));
+  }
+}

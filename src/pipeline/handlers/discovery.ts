@@ -1,0 +1,111 @@
+import type { HubRepository } from '../../crawler/hub/repositories.js';
+import { DOCKER_HUB } from '../../crawler/registry/reference.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { HubMetadata } from '../../db/repository-store.js';
+import type { CrawlContext } from '../context.js';
+import { filterTags, type TagCandidate } from '../filters.js';
+import { referenceKey, repositoryKey } from '../keys.js';
+import type {
+  CatalogPayload,
+  NamespacePayload,
+  ReferencePayload,
+  RepositoryPayload,
+  SearchPayload,
+} from '../payloads.js';
+
+function repositoryItem(ctx: CrawlContext, registry: string, repository: string): NewFrontierItem {
+  const payload: RepositoryPayload = { registry, repository };
+  return { kind: 'repository', key: repositoryKey(ctx.runId, payload), payload };
+}
+
+function hubMetadata(r: HubRepository): HubMetadata {
+  return {
+    pullCount: r.pullCount,
+    starCount: r.starCount,
+    lastUpdated: r.lastUpdated,
+    isOfficial: r.isOfficial,
+    description: r.description,
+  };
+}
+
+/** Every repository of a Docker Hub namespace. */
+export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<NamespacePayload>) {
+  const children: NewFrontierItem[] = [];
+  for await (const repo of ctx.hub.listRepositories(item.payload.namespace)) {
+    const full = `${repo.namespace}/${repo.name}`;
+    ctx.repositories.upsertRepository(DOCKER_HUB, full, hubMetadata(repo));
+    children.push(repositoryItem(ctx, DOCKER_HUB, full));
+  }
+  return { children };
+}
+
+/** Docker Hub search hits, each crawled as a repository. */
+export async function handleSearch(ctx: CrawlContext, item: FrontierItem<SearchPayload>) {
+  const children: NewFrontierItem[] = [];
+  for await (const hit of ctx.hub.search(item.payload.query)) {
+    children.push(repositoryItem(ctx, DOCKER_HUB, `${hit.namespace || 'library'}/${hit.name}`));
+  }
+  return { children };
+}
+
+/** Every repository in a registry's `_catalog`. */
+export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<CatalogPayload>) {
+  const children: NewFrontierItem[] = [];
+  for await (const name of ctx.registry(item.payload.registry).catalog()) {
+    children.push(repositoryItem(ctx, item.payload.registry, name));
+  }
+  return { children };
+}
+
+/**
+ * Tags of a Docker Hub repository from the Hub API (with digests and push dates); past the anonymous
+ * offset cap, the rest by name from the registry's tags/list (no cap, no pull), resolved later by HEAD.
+ */
+async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandidate[]> {
+  const [namespace, name] = repository.split('/') as [string, string];
+  const out: TagCandidate[] = [];
+  const registryTags = () => ctx.registry(DOCKER_HUB).listTags(repository);
+  for await (const { tag } of ctx.hub.listTagsWithFallback(namespace, name, registryTags)) {
+    out.push({ name: tag.name, digest: tag.digest, pushedAt: tag.lastPushed });
+  }
+  return out;
+}
+
+/** A repository: its Hub metadata (Docker Hub only) and its filtered tags as references to resolve. */
+export async function handleRepository(ctx: CrawlContext, item: FrontierItem<RepositoryPayload>) {
+  const { registry, repository } = item.payload;
+  if (registry === DOCKER_HUB) {
+    const [namespace, name] = repository.split('/') as [string, string];
+    try {
+      const meta = await ctx.hub.getRepository(namespace, name);
+      ctx.repositories.upsertRepository(registry, repository, hubMetadata(meta));
+    } catch (err) {
+      // Metadata enriches the report; the tags are what the crawl needs, so go on without it.
+      ctx.log.warn({ repository, err: (err as Error).message }, 'repository details unavailable');
+      ctx.repositories.upsertRepository(registry, repository);
+    }
+  } else {
+    ctx.repositories.upsertRepository(registry, repository);
+  }
+  ctx.counters.repositories += 1;
+
+  let tags: TagCandidate[];
+  if (registry === DOCKER_HUB) tags = await hubTags(ctx, repository);
+  else {
+    tags = [];
+    for await (const name of ctx.registry(registry).listTags(repository)) {
+      tags.push({ name, digest: null, pushedAt: null });
+    }
+  }
+  const children: NewFrontierItem[] = filterTags(tags, ctx.config.filters).map((t) => {
+    const payload: ReferencePayload = {
+      registry,
+      repository,
+      tag: t.name,
+      digest: t.digest,
+      pushedAt: t.pushedAt,
+    };
+    return { kind: 'reference', key: referenceKey(ctx.runId, payload), payload };
+  });
+  return { children };
+}

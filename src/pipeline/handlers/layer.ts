@@ -1,0 +1,50 @@
+import { ANALYZER_VERSION, analyzeLayer } from '../../analyzer/layer-stream.js';
+import { isDebianDerived } from '../../analyzer/os-release.js';
+import { parseDigest } from '../../core/digest.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { CrawlContext } from '../context.js';
+import type { LayerPayload } from '../payloads.js';
+import { layerItemsFor } from './manifest.js';
+
+/**
+ * Streams one layer blob through the analyzer (digest verified as it streams, nothing on disk) and
+ * records its facts. A layer is analyzed once per analyzer version and candidate selection; a later
+ * image sharing it finds it done. A debianOnly gate layer, once analyzed, releases the upper layers of
+ * every image built on it.
+ */
+export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPayload>, signal: AbortSignal) {
+  const p = item.payload;
+  const digest = parseDigest(p.digest, 'layer digest');
+  const gateChildren = (): NewFrontierItem[] => {
+    if (!p.gate || !ctx.baseIsDebian(digest)) {
+      if (p.gate) ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
+      return [];
+    }
+    return ctx.images
+      .withBaseLayer(digest)
+      .flatMap((image) => layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key));
+  };
+
+  if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.fingerprint)) {
+    ctx.counters.layersReused += 1;
+    return { children: gateChildren };
+  }
+  const blob = await ctx.registry(p.registry).openBlob(p.repository, digest, {
+    maxBytes: ctx.config.limits.maxLayerBytes,
+    signal,
+  });
+  const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
+  const facts = await analyzeLayer(blob, {
+    rules: ctx.rules,
+    limits: Object.fromEntries(Object.entries(analyzerLimits).filter(([, v]) => v !== undefined)),
+    expectedDigest: digest,
+    signal,
+  });
+  ctx.counters.layersAnalyzed += 1;
+  ctx.counters.layerBytes += facts.compressedBytes;
+  const write = () => {
+    ctx.layers.markAnalyzed(digest, facts, ANALYZER_VERSION);
+    if (p.gate) ctx.debianBaseKnown(digest, isDebianDerived(facts.osRelease, facts.packages));
+  };
+  return { write, children: gateChildren };
+}

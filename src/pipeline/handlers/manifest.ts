@@ -1,0 +1,138 @@
+import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
+import { type Digest, parseDigest } from '../../core/digest.js';
+import { CorruptInputError } from '../../core/errors.js';
+import type { Platform } from '../../core/platform.js';
+import { type ParsedManifest, parseManifest, selectPlatforms } from '../../crawler/registry/manifests.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { CrawlContext } from '../context.js';
+import { layerKey, manifestKey } from '../keys.js';
+import type { LayerPayload, ManifestPayload } from '../payloads.js';
+
+type ImageManifest = Extract<ParsedManifest, { kind: 'image' }>;
+
+/** The image config's platform fields (the config blob is small and its GET is not a counted pull). */
+async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageManifest): Promise<Platform> {
+  const stream = await ctx
+    .registry(p.registry)
+    .openBlob(p.repository, m.config.digest, { maxBytes: 8 << 20 });
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c));
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new CorruptInputError(`image config ${m.config.digest} of ${p.repository} is not JSON`, {
+      cause: err,
+    });
+  }
+  const c = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+  const variant = str(c.variant);
+  return {
+    os: str(c.os) ?? 'unknown',
+    architecture: str(c.architecture) ?? 'unknown',
+    ...(variant ? { variant } : {}),
+  };
+}
+
+/**
+ * The layer items an image needs: every layer not yet analyzed under this analyzer version and
+ * candidate selection. With `debianOnly`, only the base layer until it is known to be Debian-derived.
+ */
+export function layerItemsFor(
+  ctx: CrawlContext,
+  p: { registry: string; repository: string },
+  layers: ReadonlyArray<{ digest: string; mediaType: string | null; size: number | null }>,
+): NewFrontierItem[] {
+  const fingerprint = ctx.rules.fingerprint;
+  const needed = (digest: string) => ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, fingerprint);
+  const item = (l: (typeof layers)[number], gate: boolean): NewFrontierItem => {
+    const payload: LayerPayload = { ...p, digest: l.digest, mediaType: l.mediaType, size: l.size, gate };
+    return { kind: 'layer', key: layerKey(l.digest, ANALYZER_VERSION, fingerprint), payload };
+  };
+  const base = layers[0];
+  if (!base) return [];
+  if (ctx.config.debianOnly) {
+    if (needed(base.digest)) return [item(base, true)];
+    if (!ctx.baseIsDebian(base.digest)) {
+      ctx.counters.layersSkippedNotDebian += layers.length - 1;
+      return [];
+    }
+  }
+  return layers.filter((l) => needed(l.digest)).map((l) => item(l, false));
+}
+
+/**
+ * A manifest by digest: read back from the dataset when it is already there (no GET, no pull),
+ * else fetched once. An index fans out to its selected platforms; an image is recorded with its
+ * ordered layers, and the layers that need analysis are enqueued.
+ */
+export async function handleManifest(ctx: CrawlContext, item: FrontierItem<ManifestPayload>) {
+  const p = item.payload;
+  const digest: Digest = parseDigest(p.digest, 'manifest digest');
+  const source = `manifest ${p.registry}/${p.repository}@${digest}`;
+  let raw: Buffer;
+  let mediaType: string;
+  let parsed: ParsedManifest;
+  const stored = ctx.manifests.get(digest);
+  if (stored) {
+    raw = ctx.manifests.getRaw(digest)!;
+    mediaType = stored.mediaType;
+    parsed = parseManifest({ raw, contentType: mediaType, requestedDigest: digest, source }).parsed;
+    ctx.counters.manifestsReused += 1;
+  } else {
+    const fetched = await ctx.registry(p.registry).getManifest(p.repository, digest);
+    ({ raw, mediaType, parsed } = fetched);
+    ctx.counters.manifestsFetched += 1;
+  }
+
+  if (parsed.kind === 'index') {
+    const selected = selectPlatforms(parsed, ctx.platforms);
+    const children: NewFrontierItem[] = selected.map((e) => {
+      const payload: ManifestPayload = {
+        registry: p.registry,
+        repository: p.repository,
+        digest: e.digest,
+        platform: e.platform
+          ? {
+              os: e.platform.os,
+              architecture: e.platform.architecture,
+              ...(e.platform.variant ? { variant: e.platform.variant } : {}),
+            }
+          : null,
+      };
+      return { kind: 'manifest', key: manifestKey(ctx.runId, p.registry, p.repository, e.digest), payload };
+    });
+    const write = () =>
+      ctx.manifests.put(
+        { digest, mediaType, kind: 'index', raw, configDigest: null, runId: ctx.runId },
+        parsed.manifests.map((e) => ({
+          digest: e.digest,
+          mediaType: e.mediaType,
+          size: e.size,
+          os: e.platform?.os ?? null,
+          architecture: e.platform?.architecture ?? null,
+          variant: e.platform?.variant ?? null,
+          isAttestation: e.isAttestation,
+        })),
+      );
+    return { children, write };
+  }
+
+  const platform = p.platform ?? (await configPlatform(ctx, p, parsed));
+  const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
+  ctx.counters.images += 1;
+  const write = () => {
+    ctx.manifests.put({
+      digest,
+      mediaType,
+      kind: 'image',
+      raw,
+      configDigest: parsed.config.digest,
+      runId: ctx.runId,
+    });
+    ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
+  };
+  // Layer items are computed after `write` so that the image's layers exist for the debianOnly gate.
+  return { write, children: () => layerItemsFor(ctx, p, layers) };
+}

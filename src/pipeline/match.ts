@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import type { LayerFacts } from '../analyzer/facts.js';
+import { matchImage } from '../analyzer/iocs/image-view.js';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
+import { isDebianDerived } from '../analyzer/os-release.js';
+import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
+import { type RematchResult, rematchAll } from '../db/rematch.js';
+
+/** Identifies the IOC sets (ids and versions) and analyzer version that findings were computed with. */
+export function matchFingerprint(sets: readonly IocSet[]): string {
+  const ids = sets.map((s) => `${s.id}@${s.version}`).sort();
+  return createHash('sha256')
+    .update(JSON.stringify({ analyzer: ANALYZER_VERSION, sets: ids }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** What an image's layers say about its OS: the uppermost os-release wins, as in the final filesystem. */
+export function osFactsOf(layers: ReadonlyArray<{ facts: LayerFacts }>): OsFacts {
+  let osId: string | null = null;
+  let osVersion: string | null = null;
+  let debianVersion: string | null = null;
+  for (const { facts } of layers) {
+    const files = [...facts.osRelease].sort((a, b) => rank(a.path) - rank(b.path));
+    for (const o of files) {
+      if (o.path === '/etc/debian_version') debianVersion = o.fields.VERSION ?? debianVersion;
+      else {
+        osId = o.fields.ID ?? osId;
+        osVersion = o.fields.VERSION_ID ?? o.fields.VERSION_CODENAME ?? osVersion;
+      }
+    }
+  }
+  const isDebian = isDebianDerived(
+    layers.flatMap((l) => l.facts.osRelease),
+    layers.flatMap((l) => l.facts.packages),
+  );
+  return { isDebianDerived: isDebian, osId, osVersion: osVersion ?? debianVersion };
+}
+
+/** /usr/lib/os-release is the fallback for /etc/os-release, so it is applied first. */
+function rank(path: string): number {
+  return path === '/usr/lib/os-release' ? 0 : 1;
+}
+
+/**
+ * Matches images against the IOC sets from stored facts alone (no network) and records their OS facts.
+ * By default only images whose findings are stale (new image, re-analyzed layer, other IOC sets).
+ */
+export function matchImages(
+  db: Database,
+  sets: IocSet[],
+  runId: number | null,
+  opts: { all?: boolean } = {},
+): RematchResult {
+  const images: ImageStore = new Images(db);
+  const fingerprint = matchFingerprint(sets);
+  const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint).map((i) => i.digest);
+  return rematchAll(
+    db,
+    (layers, image) => {
+      images.setOsFacts(image.digest, osFactsOf(layers));
+      return matchImage(layers, sets);
+    },
+    runId,
+    { matchFingerprint: fingerprint, ...(imageDigests ? { imageDigests } : {}) },
+  );
+}

@@ -1,0 +1,54 @@
+/** Payloads of the frontier items the pipeline enqueues (stored as JSON in the frontier table). */
+
+export interface NamespacePayload {
+  namespace: string;
+}
+
+export interface SearchPayload {
+  query: string;
+}
+
+export interface CatalogPayload {
+  /** The registry base URL as the user gave it. */
+  url: string;
+  /** `host[:port]` as recorded in the dataset. */
+  registry: string;
+}
+
+export interface RepositoryPayload {
+  registry: string;
+  repository: string;
+}
+
+/** A tag or a digest of a repository, to resolve to a manifest digest. */
+export interface ReferencePayload {
+  registry: string;
+  repository: string;
+  /** null for an untagged digest. */
+  tag: string | null;
+  /** Known digest (a digest seed, or the Hub API's listing); null → HEAD the tag (not a counted pull). */
+  digest: string | null;
+  pushedAt: string | null;
+  /** Seeds are crawled even when filters would drop them. */
+  seed?: boolean;
+}
+
+/** A manifest to fetch (or read back from the dataset) by digest. */
+export interface ManifestPayload {
+  registry: string;
+  repository: string;
+  digest: string;
+  /** Set for the platform images of an index. */
+  platform: { os: string; architecture: string; variant?: string } | null;
+}
+
+/** A layer blob to analyze. */
+export interface LayerPayload {
+  registry: string;
+  repository: string;
+  digest: string;
+  mediaType: string | null;
+  size: number | null;
+  /** A base layer analyzed first with `debianOnly`: decides whether the upper layers are analyzed. */
+  gate: boolean;
+}

@@ -1,0 +1,304 @@
+import type { Database } from 'better-sqlite3';
+import { compileRules } from '../analyzer/iocs/compile.js';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
+import { redactConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import {
+  BudgetExhaustedError,
+  describeError,
+  FatalError,
+  HubcrawlError,
+  isRetryable,
+  RateLimitedError,
+} from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { TOOL_VERSION } from '../core/version.js';
+import { HttpClient, type HttpEvent } from '../crawler/http.js';
+import { hubCredentialsFromEnv } from '../crawler/hub/auth.js';
+import { HubClient } from '../crawler/hub/client.js';
+import { CredentialStore } from '../crawler/registry/credentials.js';
+import type { FrontierItem, FrontierKind, NewFrontierItem } from '../db/frontier.js';
+import { IocStore } from '../db/ioc-store.js';
+import { type RunStatus, RunStore } from '../db/run-store.js';
+import { CrawlContext } from './context.js';
+import { handleCatalog, handleNamespace, handleRepository, handleSearch } from './handlers/discovery.js';
+import { handleLayer } from './handlers/layer.js';
+import { handleManifest } from './handlers/manifest.js';
+import { handleReference } from './handlers/reference.js';
+import { matchImages } from './match.js';
+import { seedItems } from './seeds.js';
+
+/** What a handler hands back: dataset rows to write and child items, committed with its completion. */
+export interface HandlerResult {
+  write?: () => void;
+  children?: NewFrontierItem[] | (() => NewFrontierItem[]);
+}
+
+export interface CrawlProgress {
+  counters: Record<string, number>;
+  http: ReturnType<HttpClient['stats']['snapshot']>;
+  open: number;
+  inFlight: number;
+  /** Set while a host is paused by a rate limit. */
+  rateLimitedUntil: number | null;
+}
+
+export interface CrawlOptions {
+  config: Readonly<Config>;
+  iocSets: IocSet[];
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Aborting stops claiming work, cancels in-flight downloads and ends the run resumably. */
+  signal?: AbortSignal;
+  onProgress?: (p: CrawlProgress) => void;
+  progressIntervalMs?: number;
+  /** Start a new run even if the last one did not finish. */
+  fresh?: boolean;
+  /** Injected in tests (fault proxies, fast retries). */
+  httpOptions?: ConstructorParameters<typeof HttpClient>[0];
+}
+
+export interface CrawlOutcome {
+  runId: number;
+  resumed: boolean;
+  status: Exclude<RunStatus, 'running'>;
+  /** Why the run stopped early (budget, rate limit, interrupt). */
+  abortReason: string | null;
+  failedItems: number;
+  stats: Record<string, unknown>;
+}
+
+const LAYER_KINDS: readonly FrontierKind[] = ['layer'];
+const OTHER_KINDS: readonly FrontierKind[] = [
+  'namespace',
+  'search',
+  'catalog',
+  'repository',
+  'reference',
+  'manifest',
+];
+
+/** Errors that end the run (resumably) rather than fail one item. */
+function stopsTheRun(err: unknown): boolean {
+  return err instanceof BudgetExhaustedError || err instanceof RateLimitedError || err instanceof FatalError;
+}
+
+function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): Promise<HandlerResult> {
+  switch (item.kind) {
+    case 'namespace':
+      return handleNamespace(ctx, item as never);
+    case 'search':
+      return handleSearch(ctx, item as never);
+    case 'catalog':
+      return handleCatalog(ctx, item as never);
+    case 'repository':
+      return handleRepository(ctx, item as never);
+    case 'reference':
+      return handleReference(ctx, item as never);
+    case 'manifest':
+      return handleManifest(ctx, item as never);
+    case 'layer':
+      return handleLayer(ctx, item as never, signal);
+    default:
+      throw new FatalError(
+        `frontier holds an item of unknown kind "${item.kind}"; was it written by another tool?`,
+      );
+  }
+}
+
+/** Starts a new run, or resumes the last one when it did not finish (killed, interrupted, out of budget). */
+function openRun(db: Database, opts: CrawlOptions): { runId: number; resumed: boolean } {
+  const runs = new RunStore(db);
+  const last = runs.latest();
+  if (!opts.fresh && last && (last.status === 'running' || last.status === 'aborted')) {
+    runs.reopen(last.id);
+    return { runId: last.id, resumed: true };
+  }
+  const runId = runs.start({
+    config: redactConfig(opts.config as Config),
+    toolVersion: TOOL_VERSION,
+    analyzerVersion: ANALYZER_VERSION,
+    iocSets: opts.iocSets.map((s) => ({ id: s.id, version: s.version })),
+  });
+  return { runId, resumed: false };
+}
+
+/**
+ * One crawl run: seeds → frontier → handlers → dataset, then matching. Every completed item is one
+ * transaction (its rows + its children + its completion), so a kill at any moment loses nothing and
+ * the next run resumes where this one stopped.
+ */
+export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlOutcome> {
+  const { config, log } = opts;
+  const env = opts.env ?? process.env;
+  const { runId, resumed } = openRun(db, opts);
+  log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
+
+  let rateLimitedUntil: number | null = null;
+  const http = new HttpClient({
+    concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
+    requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
+    maxRetries: config.http.maxRetries,
+    timeoutMs: config.http.timeoutMs,
+    maxPauseMs: config.http.maxPauseMs,
+    ...(config.maxPulls !== undefined ? { maxPulls: config.maxPulls } : {}),
+    onEvent: (e: HttpEvent) => {
+      if (e.type === 'rate-limited') {
+        rateLimitedUntil = Date.now() + e.pauseMs;
+        log.warn({ host: e.host, pauseMs: e.pauseMs, reason: e.reason }, 'rate limited; pausing the host');
+      } else if (e.type === 'retry') {
+        log.debug({ host: e.host, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }, 'retrying');
+      }
+    },
+    ...opts.httpOptions,
+  });
+  const hubCredentials = hubCredentialsFromEnv(env);
+  const hub = new HubClient({
+    http,
+    baseUrl: config.hubApiUrl,
+    ...(hubCredentials ? { credentials: hubCredentials } : {}),
+    // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
+    onEvent: (e) =>
+      ['login', 'fallback'].includes(e.type)
+        ? log.debug({ hub: e }, `docker hub: ${e.type}`)
+        : log.warn({ hub: e }, `docker hub: ${e.type}`),
+  });
+  const explicit: Record<string, { username: string; password: string }> = {};
+  for (const [host, s] of Object.entries(config.registries)) {
+    if (s.username && s.password) explicit[host] = { username: s.username, password: s.password };
+  }
+  const credentials = CredentialStore.fromSources({
+    env,
+    explicit,
+    ...(config.dockerConfig !== undefined ? { dockerConfigPath: config.dockerConfig } : {}),
+  });
+  new IocStore(db).putSets(opts.iocSets);
+  const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
+  const ctx = new CrawlContext(
+    db,
+    config,
+    runId,
+    http,
+    hub,
+    credentials,
+    opts.iocSets,
+    rules,
+    log.child({ runId }),
+  );
+
+  // A killed run left items in progress; failed items get another chance up to maxAttempts.
+  ctx.frontier.resetInProgress();
+  ctx.frontier.retryFailed(config.maxAttempts);
+  for (const seed of seedItems(config as Config, runId))
+    ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let abortReason: string | null = opts.signal?.aborted ? 'interrupted' : null;
+  let fatal: unknown = null;
+  let failedItems = 0;
+
+  const inFlight = new Map<number, Promise<void>>();
+  let layersInFlight = 0;
+  const progress = () =>
+    opts.onProgress?.({
+      counters: ctx.counters.snapshot(),
+      http: http.stats.snapshot(),
+      open: ctx.frontier.openCount(),
+      inFlight: inFlight.size,
+      rateLimitedUntil: rateLimitedUntil !== null && rateLimitedUntil > Date.now() ? rateLimitedUntil : null,
+    });
+  const timer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : null;
+
+  const processItem = async (item: FrontierItem): Promise<void> => {
+    try {
+      const result = await dispatch(ctx, item, controller.signal);
+      db.transaction(() => {
+        result.write?.();
+        const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
+        ctx.frontier.complete(item.id, kids);
+      })();
+    } catch (err) {
+      if (controller.signal.aborted || stopsTheRun(err)) {
+        // Not the item's fault: it goes back to pending for the resumed run.
+        ctx.frontier.requeue(item.id);
+        if (stopsTheRun(err) && !controller.signal.aborted) {
+          if (err instanceof FatalError) fatal = err;
+          abortReason = describeError(err);
+          log.warn({ err: abortReason }, 'stopping the run; it resumes where it stopped');
+          controller.abort(err);
+        }
+        return;
+      }
+      failedItems += 1;
+      ctx.counters.itemsFailed += 1;
+      const code = err instanceof HubcrawlError ? err.code : 'ERROR';
+      log.warn({ kind: item.kind, key: item.key, code, err: describeError(err) }, 'item failed');
+      if (item.kind === 'layer') {
+        ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
+      }
+      ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
+        retryable: isRetryable(err),
+        maxAttempts: config.maxAttempts,
+      });
+    }
+  };
+
+  try {
+    while (!controller.signal.aborted) {
+      const claimed = [
+        ...ctx.frontier.claim(LAYER_KINDS, config.layerConcurrency - layersInFlight),
+        ...ctx.frontier.claim(OTHER_KINDS, config.concurrency - (inFlight.size - layersInFlight)),
+      ];
+      if (claimed.length === 0) {
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight.values());
+        continue;
+      }
+      for (const item of claimed) {
+        const isLayer = item.kind === 'layer';
+        if (isLayer) layersInFlight += 1;
+        const p = processItem(item).finally(() => {
+          inFlight.delete(item.id);
+          if (isLayer) layersInFlight -= 1;
+        });
+        inFlight.set(item.id, p);
+      }
+    }
+    await Promise.allSettled(inFlight.values());
+    if (opts.signal?.aborted && !abortReason) abortReason = 'interrupted';
+    if (fatal) throw fatal;
+
+    const match = matchImages(db, opts.iocSets, runId);
+    ctx.counters.findings += match.findings;
+    const stats = {
+      ...ctx.counters.snapshot(),
+      imagesMatched: match.images,
+      imagesIncomplete: match.skipped.length,
+      http: http.stats.snapshot(),
+      frontier: ctx.frontier.counts(),
+    };
+    const status: CrawlOutcome['status'] = abortReason
+      ? 'aborted'
+      : failedItems > 0
+        ? 'completed-with-failures'
+        : 'completed';
+    new RunStore(db).finish(runId, status, stats);
+    log.info({ runId, status, ...ctx.counters.snapshot() }, 'crawl run finished');
+    return { runId, resumed, status, abortReason, failedItems, stats };
+  } catch (err) {
+    try {
+      new RunStore(db).finish(runId, 'failed', { ...ctx.counters.snapshot(), error: describeError(err) });
+    } catch {
+      // The database itself may be what failed (disk full); the original error says why.
+    }
+    throw err;
+  } finally {
+    if (timer) clearInterval(timer);
+    progress();
+    opts.signal?.removeEventListener('abort', onAbort);
+    await http.close();
+  }
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { parseReference, parseRepository } from '../crawler/registry/reference.js';
+import type { NewFrontierItem } from '../db/frontier.js';
+import { catalogKey, namespaceKey, referenceKey, repositoryKey, searchKey } from './keys.js';
+import type { ReferencePayload, RepositoryPayload } from './payloads.js';
+
+/** One line of a seed file: an image (it names a tag or digest) or a repository (every tag). */
+export type SeedLine = { kind: 'image'; ref: string } | { kind: 'repository'; repo: string };
+
+/**
+ * Parses a seed file: one reference or repository per line; `#` starts a comment (whole line or
+ * trailing); blank lines ignored. A line with `:tag` or `@digest` after its last `/` is an image; a bare
+ * name is a repository. Bad lines are errors naming the file and line, so no seed is silently dropped.
+ */
+export function parseSeedFile(text: string, source: string): SeedLine[] {
+  const out: SeedLine[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/(^|\s)#.*$/, '').trim();
+    if (!line) continue;
+    if (/\s/.test(line)) {
+      throw new ConfigError(
+        `${source}:${i + 1}: "${line}" holds more than one reference; write one per line`,
+      );
+    }
+    const lastSegment = line.slice(line.lastIndexOf('/') + 1);
+    const isImage = lastSegment.includes(':') || lastSegment.includes('@');
+    try {
+      if (isImage) {
+        parseReference(line);
+        out.push({ kind: 'image', ref: line });
+      } else {
+        parseRepository(line);
+        out.push({ kind: 'repository', repo: line });
+      }
+    } catch (err) {
+      throw new ConfigError(`${source}:${i + 1}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** Reads every seed file named in the config. */
+export function readSeedFiles(files: readonly string[]): SeedLine[] {
+  const out: SeedLine[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read seed file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    out.push(...parseSeedFile(text, file));
+  }
+  return out;
+}
+
+/** The run's first frontier items, from the config's seeds. Validates every seed before any is enqueued. */
+export function seedItems(config: Config, runId: number): NewFrontierItem[] {
+  const items: NewFrontierItem[] = [];
+  const images = [...config.seeds.images];
+  const repos = [...config.seeds.repos];
+  for (const line of readSeedFiles(config.seeds.files)) {
+    if (line.kind === 'image') images.push(line.ref);
+    else repos.push(line.repo);
+  }
+  for (const s of images) {
+    let ref: ReturnType<typeof parseReference>;
+    try {
+      ref = parseReference(s);
+    } catch (err) {
+      throw new ConfigError(`seed image "${s}": ${(err as Error).message}`, { cause: err });
+    }
+    const payload: ReferencePayload = {
+      registry: ref.registry,
+      repository: ref.repository,
+      tag: ref.digest ? (ref.tag ?? null) : (ref.tag ?? 'latest'),
+      digest: ref.digest ?? null,
+      pushedAt: null,
+      seed: true,
+    };
+    items.push({ kind: 'reference', key: referenceKey(runId, payload), payload });
+  }
+  for (const s of repos) {
+    let r: ReturnType<typeof parseRepository>;
+    try {
+      r = parseRepository(s);
+    } catch (err) {
+      throw new ConfigError(`seed repository "${s}": ${(err as Error).message}`, { cause: err });
+    }
+    const payload: RepositoryPayload = { registry: r.registry, repository: r.repository };
+    items.push({ kind: 'repository', key: repositoryKey(runId, payload), payload });
+  }
+  for (const ns of config.seeds.namespaces) {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(ns)) {
+      throw new ConfigError(
+        `seed namespace "${ns}" is not a Docker Hub namespace (lowercase letters, digits, . _ -)`,
+      );
+    }
+    items.push({ kind: 'namespace', key: namespaceKey(runId, ns), payload: { namespace: ns } });
+  }
+  for (const q of config.seeds.searches) {
+    items.push({ kind: 'search', key: searchKey(runId, q), payload: { query: q } });
+  }
+  for (const url of config.seeds.catalogs) {
+    let u: URL;
+    try {
+      u = new URL(url.includes('://') ? url : `https://${url}`);
+    } catch (err) {
+      throw new ConfigError(`seed catalog "${url}" is not a registry URL`, { cause: err });
+    }
+    items.push({
+      kind: 'catalog',
+      key: catalogKey(runId, u.href),
+      payload: { url: u.href, registry: u.host },
+    });
+  }
+  return items;
+}
