@@ -1,33 +1,198 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeError, HubcrawlError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
+import { crawlCommand } from './commands/crawl.js';
+import { exportCommand } from './commands/export.js';
+import { iocsCheckCommand, iocsListCommand } from './commands/iocs.js';
+import { queryCommand } from './commands/query.js';
+import { rematchCommand } from './commands/rematch.js';
+import { reportCommand } from './commands/report.js';
+import { scanCommand } from './commands/scan.js';
+import { statsCommand } from './commands/stats.js';
+import { EXIT } from './exit.js';
 
-/** Exit codes are part of the contract (README "Exit codes"). */
-export const EXIT = { ok: 0, itemsFailed: 1, usage: 2, aborted: 3 } as const;
+export { EXIT };
 
-function buildProgram(): Command {
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function int(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+/** --db, --log-level and --quiet, on every command that touches a dataset. */
+function common(cmd: Command, { config = false } = {}): Command {
+  if (config) cmd.option('-c, --config <file>', 'config file (YAML or JSON); flags override it');
+  return cmd
+    .option('--db <file>', 'SQLite dataset (default ./hubcrawl.sqlite)')
+    .addOption(
+      new Option('--log-level <level>', 'log level of the JSON logs on stderr; debug adds stacks').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    )
+    .option('-q, --quiet', 'only errors on stderr; no progress display');
+}
+
+/** Options shared by crawl and scan. */
+function crawlOptions(cmd: Command): Command {
+  return cmd
+    .option('--platform <os/arch>', 'platform to analyze, repeatable (default: all)', collect)
+    .option('--ioc <file>', 'add an IOC set file to the built-in ones, repeatable', collect)
+    .option('--no-builtin-iocs', 'leave the built-in XZ backdoor set out')
+    .option('--concurrency <n>', 'items processed at once (default 4)', int('--concurrency', 1))
+    .option('--layer-concurrency <n>', 'layers analyzed at once (default 2)', int('--layer-concurrency', 1))
+    .option(
+      '--max-pulls <n>',
+      'counted pulls (Docker Hub manifest GETs) allowed this run',
+      int('--max-pulls', 0),
+    )
+    .option(
+      '--max-attempts <n>',
+      'attempts per failed item across runs (default 3)',
+      int('--max-attempts', 1),
+    )
+    .option('--hub-api <url>', 'Docker Hub web API base URL (default https://hub.docker.com)')
+    .option('--registry-mirror <url>', 'registry base URL to use for docker.io (a mirror)')
+    .option('--insecure-registry <host>', 'speak plain HTTP to this registry host, repeatable', collect)
+    .option('--docker-config <file>', 'Docker client config with auths (default ~/.docker/config.json)')
+    .option('--debian-only', 'analyze upper layers only of images whose base layer is Debian-derived')
+    .option('--hash-all-files', 'hash every regular file, not only IOC candidates (slower; richer rematch)');
+}
+
+function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('hubcrawl')
     .description(
-      'Crawl Docker Hub and OCI registries for Debian-derived images, stream every layer through an\n' +
-        'indicator analyzer (the XZ backdoor set built in), and record findings in SQLite.',
+      'Crawl Docker Hub and OCI registries for Debian-derived images, stream every layer through an indicator\n' +
+        'analyzer (the XZ backdoor set CVE-2024-3094 is built in), and record every observation in SQLite.',
     )
     .version(TOOL_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 1 finished but some items failed, 2 usage or config error, 3 aborted (resumable).\n' +
+        'Credentials: HUBCRAWL_DOCKERHUB_USERNAME / HUBCRAWL_DOCKERHUB_TOKEN, or ~/.docker/config.json auths.',
+    );
+
+  const run =
+    (fn: (...args: never[]) => Promise<number>) =>
+    async (...args: unknown[]) =>
+      setCode(await (fn as (...a: unknown[]) => Promise<number>)(...args));
+
+  crawlOptions(
+    common(program.command('crawl').description('run or resume a crawl into the dataset'), { config: true }),
+  )
+    .option('--image <ref>', 'seed: an image by tag or digest, repeatable', collect)
+    .option('--repo <repo>', 'seed: every tag of a repository, repeatable', collect)
+    .option('--namespace <ns>', 'seed: every repository of a Docker Hub namespace, repeatable', collect)
+    .option('--search <query>', 'seed: Docker Hub search hits, repeatable', collect)
+    .option('--catalog <url>', "seed: every repository in a registry's _catalog, repeatable", collect)
+    .option('--seeds <file>', 'seed file: one reference or repository per line, repeatable', collect)
+    .option('--tags <regex>', 'only tags whose name matches')
+    .option('--pushed-after <date>', 'only tags pushed at or after this date')
+    .option('--pushed-before <date>', 'only tags pushed before this date')
+    .option('--max-tags <n>', 'at most this many tags per repository (newest first)', int('--max-tags', 1))
+    .option('--fresh', 'start a new run even if the last one did not finish')
+    .action(run(crawlCommand as never));
+
+  crawlOptions(
+    common(
+      program.command('scan').description('one-off: analyze these images now and print a verdict each'),
+      {
+        config: true,
+      },
+    ),
+  )
+    .argument('<ref...>', 'image references (tag or digest)')
+    .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'jsonl']).default('table'))
+    .option('--out <file>', 'write the output to a file instead of stdout')
+    .action(run(scanCommand as never));
+
+  common(program.command('report').description('evidence of affected images, as the publication CSV'))
+    .addOption(new Option('--format <format>', 'output').choices(['csv', 'jsonl']).default('csv'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .option('--final-only', 'only evidence that survives in the final filesystem')
+    .action(run(reportCommand as never));
+
+  common(program.command('query').description('read-only SQL over the dataset'))
+    .argument('<sql>', 'one SQL statement that returns rows')
+    .addOption(
+      new Option('--format <format>', 'output').choices(['table', 'csv', 'json', 'jsonl']).default('table'),
+    )
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(run(queryCommand as never));
+
+  common(program.command('rematch').description('re-apply IOC sets to stored facts (no network)'), {
+    config: true,
+  })
+    .option('--ioc <file>', 'add an IOC set file, repeatable', collect)
+    .option('--no-builtin-iocs', 'leave the built-in sets out')
+    .action(run(rematchCommand as never));
+
+  common(program.command('stats').description('what the dataset holds, what the last run did'))
+    .option('--json', 'machine-readable output')
+    .action(run(statsCommand as never));
+
+  common(program.command('export').description('dataset bundle for publication (CSV, SQLite, MANIFEST.json)'))
+    .requiredOption('--out <dir>', 'a new or empty folder')
+    .action(run(exportCommand as never));
+
+  const iocs = program.command('iocs').description('built-in and user IOC sets');
+  iocs
+    .command('list')
+    .description('list the built-in sets (and --ioc files)')
+    .option('--ioc <file>', 'also list this file, repeatable', collect)
+    .action(run(iocsListCommand as never));
+  iocs
+    .command('check')
+    .description('validate an IOC set file')
+    .argument('<file>')
+    .action(run(iocsCheckCommand as never));
+
   return program;
+}
+
+/** The value of --log-level (either `--log-level x` or `--log-level=x`), looked up even when parsing failed. */
+function requestedLogLevel(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-level') return argv[i + 1];
+    if (a.startsWith('--log-level=')) return a.slice('--log-level='.length);
+  }
+  return undefined;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => {
+    code = c;
+  });
   try {
-    await program.parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT.usage;
     }
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const debug = ['debug', 'trace'].includes(
+      requestedLogLevel(argv) ?? process.env.HUBCRAWL_LOG_LEVEL ?? '',
+    );
     process.stderr.write(`hubcrawl: ${describeError(err)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     if (err instanceof ConfigError) return EXIT.usage;
     if (err instanceof HubcrawlError) return EXIT.aborted;
     return EXIT.aborted;

@@ -72,10 +72,12 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown>
  */
 export function loadConfig(opts: {
   file?: string;
+  /** The file's settings already read (and adjusted, e.g. relative paths resolved); default: read `file`. */
+  fileSettings?: Record<string, unknown>;
   flagSettings?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
 }): Readonly<Config> {
-  const fromFile = opts.file ? readConfigFile(opts.file) : {};
+  const fromFile = opts.fileSettings ?? (opts.file ? readConfigFile(opts.file) : {});
   const fileCheck = configSchema.safeParse(fromFile);
   if (opts.file && !fileCheck.success) {
     throw new ConfigError(`invalid config file\n${formatIssues(opts.file, fileCheck.error.issues)}`);

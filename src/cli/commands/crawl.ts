@@ -1,0 +1,153 @@
+import { ConfigError } from '../../core/errors.js';
+import { acquireCrawlLock } from '../../db/lock.js';
+import { openDatabase } from '../../db/open.js';
+import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
+import { type CommonOptions, commandLogger, configFor, iocSetsFor, stripUndefined } from '../context.js';
+import { EXIT } from '../exit.js';
+import { createProgressReporter } from '../progress.js';
+
+/** Flags of `crawl` and `scan` that map onto config settings. */
+export interface CrawlFlags extends CommonOptions {
+  image?: string[];
+  repo?: string[];
+  namespace?: string[];
+  search?: string[];
+  catalog?: string[];
+  seeds?: string[];
+  tags?: string;
+  pushedAfter?: string;
+  pushedBefore?: string;
+  platform?: string[];
+  ioc?: string[];
+  builtinIocs?: boolean;
+  concurrency?: number;
+  layerConcurrency?: number;
+  maxPulls?: number;
+  maxAttempts?: number;
+  maxTags?: number;
+  hubApi?: string;
+  registryMirror?: string;
+  insecureRegistry?: string[];
+  dockerConfig?: string;
+  debianOnly?: boolean;
+  hashAllFiles?: boolean;
+  fresh?: boolean;
+}
+
+const nonEmpty = (a: string[] | undefined) => (a && a.length > 0 ? a : undefined);
+
+/** Flags → the config file's shape (only what was given, so the file's values stay otherwise). */
+export function crawlFlagSettings(f: CrawlFlags): Record<string, unknown> {
+  const seeds = stripUndefined({
+    images: nonEmpty(f.image),
+    repos: nonEmpty(f.repo),
+    namespaces: nonEmpty(f.namespace),
+    searches: nonEmpty(f.search),
+    catalogs: nonEmpty(f.catalog),
+    files: nonEmpty(f.seeds),
+  });
+  const filters = stripUndefined({
+    tags: f.tags,
+    pushedAfter: f.pushedAfter,
+    pushedBefore: f.pushedBefore,
+    platforms: nonEmpty(f.platform),
+    maxTagsPerRepository: f.maxTags,
+  });
+  const registries: Record<string, { scheme: 'http' }> = {};
+  for (const host of f.insecureRegistry ?? []) registries[host] = { scheme: 'http' };
+  return stripUndefined({
+    seeds: Object.keys(seeds).length ? seeds : undefined,
+    filters: Object.keys(filters).length ? filters : undefined,
+    iocFiles: nonEmpty(f.ioc),
+    noBuiltinIocs: f.builtinIocs === false ? true : undefined,
+    concurrency: f.concurrency,
+    layerConcurrency: f.layerConcurrency,
+    maxPulls: f.maxPulls,
+    maxAttempts: f.maxAttempts,
+    hubApiUrl: f.hubApi,
+    registryMirror: f.registryMirror,
+    registries: Object.keys(registries).length ? registries : undefined,
+    dockerConfig: f.dockerConfig,
+    debianOnly: f.debianOnly,
+    hashAllFiles: f.hashAllFiles,
+    logLevel: f.logLevel,
+  });
+}
+
+/** The exit code of a finished crawl (README "Exit codes"). */
+export function crawlExitCode(o: CrawlOutcome): number {
+  if (o.status === 'aborted') return EXIT.aborted;
+  return o.status === 'completed-with-failures' ? EXIT.itemsFailed : EXIT.ok;
+}
+
+/** Runs (or resumes) a crawl with the given settings, with the lock, progress display and signals. */
+export async function crawlWith(
+  f: CrawlFlags,
+  extraSettings: Record<string, unknown> = {},
+): Promise<{
+  outcome: CrawlOutcome;
+  dbPath: string;
+}> {
+  const config = configFor(f, { ...crawlFlagSettings(f), ...extraSettings });
+  const s = config.seeds;
+  if (
+    s.images.length +
+      s.repos.length +
+      s.namespaces.length +
+      s.searches.length +
+      s.catalogs.length +
+      s.files.length ===
+    0
+  ) {
+    throw new ConfigError(
+      'nothing to crawl: give seeds with --image, --repo, --namespace, --search, --catalog or --seeds (or in --config)',
+    );
+  }
+  const log = commandLogger(f, config);
+  const iocSets = await iocSetsFor(config);
+  const lock = acquireCrawlLock(config.db);
+  const db = openDatabase(config.db);
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    log.warn({ signal }, 'stopping: finishing in-flight writes; run the same command to resume');
+    controller.abort(new Error(signal));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const reporter = createProgressReporter({ stream: process.stderr, log, quiet: f.quiet === true });
+  try {
+    const outcome = await runCrawl(db, {
+      config,
+      iocSets,
+      log,
+      signal: controller.signal,
+      onProgress: (p) => reporter.update(p),
+      ...(f.fresh ? { fresh: true } : {}),
+    });
+    reporter.done();
+    if (outcome.abortReason) {
+      process.stderr.write(
+        `hubcrawl: run ${outcome.runId} stopped early: ${outcome.abortReason}; run the same command again to resume\n`,
+      );
+    }
+    return { outcome, dbPath: config.db };
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    db.close();
+    lock.release();
+  }
+}
+
+/** `hubcrawl crawl`: run or resume a crawl; prints a one-line summary on stdout. */
+export async function crawlCommand(f: CrawlFlags): Promise<number> {
+  const { outcome } = await crawlWith(f);
+  const c = outcome.stats as Record<string, number>;
+  process.stdout.write(
+    `run ${outcome.runId} ${outcome.status}${outcome.resumed ? ' (resumed)' : ''}: ` +
+      `${c.images ?? 0} images, ${c.layersAnalyzed ?? 0} layers analyzed (${c.layersReused ?? 0} already known), ` +
+      `${c.findings ?? 0} findings, ${outcome.failedItems} failed items\n`,
+  );
+  return crawlExitCode(outcome);
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ConfigError } from '../../core/errors.js';
+import { TOOL_VERSION } from '../../core/version.js';
+import { openDatabase } from '../../db/open.js';
+import type { CommonOptions } from '../context.js';
+import { EXIT } from '../exit.js';
+import { type Row, toCsv } from '../output.js';
+import { REPORT_COLUMNS, renderReport, reportRows } from './report.js';
+
+export interface ExportOptions extends CommonOptions {
+  out?: string;
+}
+
+/** Tables exported as CSV; the frontier (work queue) and failures log are operational, not data. */
+const EXPORTED_TABLES = [
+  'crawl_runs',
+  'run_ioc_sets',
+  'registries',
+  'repositories',
+  'tag_observations',
+  'manifests',
+  'index_children',
+  'images',
+  'image_layers',
+  'layers',
+  'layer_files',
+  'layer_packages',
+  'layer_md5sums',
+  'layer_os_release',
+  'layer_whiteouts',
+  'layer_signature_hits',
+  'ioc_sets',
+  'ioc_rules',
+  'findings',
+] as const;
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function columnsOf(rows: Row[], db: ReturnType<typeof openDatabase>, table: string): string[] {
+  if (rows[0]) return Object.keys(rows[0]);
+  return (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+}
+
+/**
+ * `hubcrawl export --out DIR`: a dataset bundle for publication — the report, one CSV per table, a
+ * consistent copy of the SQLite file, and MANIFEST.json with versions, runs, row counts and the sha256
+ * of every file, so a reader can cite the dataset and check they hold the same bytes.
+ */
+export async function exportCommand(opts: ExportOptions): Promise<number> {
+  if (!opts.out) throw new ConfigError('export needs --out DIR');
+  const dbPath = opts.db ?? './hubcrawl.sqlite';
+  const out = opts.out;
+  mkdirSync(out, { recursive: true });
+  if (readdirSync(out).length > 0) {
+    throw new ConfigError(
+      `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
+    );
+  }
+  const db = openDatabase(dbPath, { readonly: true });
+  const rowCounts: Record<string, number> = {};
+  let runs: Row[];
+  let iocSets: Row[];
+  try {
+    mkdirSync(join(out, 'tables'));
+    for (const table of EXPORTED_TABLES) {
+      // Raw manifest bytes are in the SQLite copy; the CSV keeps them readable as hex.
+      const rows = db.prepare(`SELECT * FROM ${table}`).all() as Row[];
+      writeFileSync(join(out, 'tables', `${table}.csv`), toCsv(columnsOf(rows, db, table), rows));
+      rowCounts[table] = rows.length;
+    }
+    runs = db
+      .prepare(
+        'SELECT id, started_at, finished_at, status, tool_version, analyzer_version FROM crawl_runs ORDER BY id',
+      )
+      .all() as Row[];
+    iocSets = db.prepare('SELECT id, version, title FROM ioc_sets ORDER BY id, version').all() as Row[];
+    await db.backup(join(out, 'hubcrawl.sqlite'));
+  } finally {
+    db.close();
+  }
+  const report = reportRows(dbPath);
+  writeFileSync(join(out, 'report.csv'), renderReport(report, 'csv'));
+  rowCounts.report = report.length;
+
+  const files: Record<string, string> = {};
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      if (entry.isDirectory()) walk(join(dir, entry.name), `${prefix}${entry.name}/`);
+      else files[`${prefix}${entry.name}`] = join(dir, entry.name);
+    }
+  };
+  walk(out, '');
+  const sha256: Record<string, string> = {};
+  for (const [name, path] of Object.entries(files)) sha256[name] = await sha256File(path);
+  const manifest = {
+    tool: 'hubcrawl',
+    toolVersion: TOOL_VERSION,
+    exportedAt: new Date().toISOString(),
+    source: basename(dbPath),
+    reportColumns: REPORT_COLUMNS,
+    iocSets,
+    runs,
+    rowCounts,
+    sha256,
+  };
+  writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  process.stdout.write(`exported ${Object.keys(files).length} files and MANIFEST.json to ${out}\n`);
+  return EXIT.ok;
+}

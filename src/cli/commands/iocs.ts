@@ -1,0 +1,33 @@
+import { builtinIocSets } from '../../analyzer/iocs/builtin.js';
+import { loadIocSetFile } from '../../analyzer/iocs/load.js';
+import type { IocSet } from '../../analyzer/iocs/schema.js';
+import { EXIT } from '../exit.js';
+import { toTable } from '../output.js';
+
+function summary(set: IocSet, source: string) {
+  const kinds = new Map<string, number>();
+  for (const r of set.rules) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
+  return {
+    id: set.id,
+    version: set.version,
+    rules: set.rules.length,
+    kinds: [...kinds].map(([k, n]) => `${k}:${n}`).join(' '),
+    source,
+  };
+}
+
+/** `hubcrawl iocs list`: the built-in sets and any --ioc files, one line each. */
+export async function iocsListCommand(opts: { ioc?: string[] }): Promise<number> {
+  const rows = builtinIocSets().map((s) => summary(s, 'built-in'));
+  for (const file of opts.ioc ?? []) rows.push(summary(await loadIocSetFile(file), file));
+  process.stdout.write(toTable(['id', 'version', 'rules', 'kinds', 'source'], rows, 100));
+  return EXIT.ok;
+}
+
+/** `hubcrawl iocs check FILE`: validates a set; errors name the file and field (exit 2). */
+export async function iocsCheckCommand(file: string): Promise<number> {
+  const set = await loadIocSetFile(file);
+  const s = summary(set, file);
+  process.stdout.write(`${file}: valid IOC set ${s.id}@${s.version} with ${s.rules} rules (${s.kinds})\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,66 @@
+import { ConfigError } from '../../core/errors.js';
+import { openDatabase } from '../../db/open.js';
+import { EXIT } from '../exit.js';
+import { type Row, toTable } from '../output.js';
+import { type CrawlFlags, crawlExitCode, crawlWith } from './crawl.js';
+import { REPORT_COLUMNS, renderReport, writeResult } from './report.js';
+
+export interface ScanOptions extends CrawlFlags {
+  format?: string;
+  out?: string;
+}
+
+/** One line per scanned platform image: what it is and whether any rule matched. */
+function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: Row[] } {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    const images = db
+      .prepare(
+        `SELECT reg.host || '/' || r.full_name || CASE WHEN o.tag <> '' THEN ':' || o.tag ELSE '' END AS reference,
+                i.platform, i.digest AS manifest_digest, coalesce(i.os_id, '') AS os,
+                CASE i.is_debian_derived WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE '' END AS debian,
+                CASE WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest AND f.in_final_fs = 1)
+                     THEN 'AFFECTED'
+                     WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest) THEN 'lower layer only'
+                     WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                                   WHERE il.image_digest = i.digest AND l.status <> 'analyzed') THEN 'incomplete'
+                     ELSE 'clean' END AS verdict,
+                coalesce((SELECT group_concat(DISTINCT f.rule_id) FROM findings f WHERE f.image_digest = i.digest), '') AS rules
+           FROM (SELECT DISTINCT repository_id, tag, image_digest FROM image_observations WHERE run_id = ?) o
+           JOIN images i ON i.digest = o.image_digest
+           JOIN repositories r ON r.id = o.repository_id
+           JOIN registries reg ON reg.id = r.registry_id
+          ORDER BY reference, i.platform`,
+      )
+      .all(runId) as Row[];
+    const evidence = db
+      .prepare(
+        `SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows
+          WHERE manifest_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)`,
+      )
+      .all(runId) as Row[];
+    return { images, evidence };
+  } finally {
+    db.close();
+  }
+}
+
+/** `hubcrawl scan REF...`: analyze these images now (recorded in the dataset like any crawl) and print verdicts. */
+export async function scanCommand(refs: string[], opts: ScanOptions): Promise<number> {
+  if (refs.length === 0) throw new ConfigError('scan needs at least one image reference');
+  const format = opts.format ?? 'table';
+  if (!['table', 'csv', 'jsonl'].includes(format)) {
+    throw new ConfigError(`scan format "${format}" is not one of table, csv, jsonl`);
+  }
+  const { outcome, dbPath } = await crawlWith(
+    { ...opts, fresh: true },
+    { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
+  );
+  const { images, evidence } = scanSummary(dbPath, outcome.runId);
+  const text =
+    format === 'table'
+      ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)
+      : renderReport(evidence, format);
+  await writeResult(text, opts.out);
+  return outcome.status === 'completed' ? EXIT.ok : crawlExitCode(outcome);
+}

@@ -1,0 +1,97 @@
+import { openDatabase } from '../../db/open.js';
+import type { CommonOptions } from '../context.js';
+import { EXIT } from '../exit.js';
+import { type Row, toTable } from '../output.js';
+import { writeResult } from './report.js';
+
+export interface StatsOptions extends CommonOptions {
+  json?: boolean;
+}
+
+/** What the dataset holds and what the last run did. */
+export function datasetStats(dbPath: string): Record<string, unknown> {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
+    const holds = {
+      runs: count('SELECT count(*) FROM crawl_runs'),
+      registries: count('SELECT count(*) FROM registries'),
+      repositories: count('SELECT count(*) FROM repositories'),
+      tagObservations: count('SELECT count(*) FROM tag_observations'),
+      manifests: count('SELECT count(*) FROM manifests'),
+      images: count('SELECT count(*) FROM images'),
+      debianDerivedImages: count('SELECT count(*) FROM images WHERE is_debian_derived = 1'),
+      layers: count('SELECT count(*) FROM layers'),
+      layersAnalyzed: count(`SELECT count(*) FROM layers WHERE status = 'analyzed'`),
+      layersFailed: count(`SELECT count(*) FROM layers WHERE status = 'failed'`),
+      compressedBytesAnalyzed: count(
+        `SELECT coalesce(sum(compressed_size), 0) FROM layers WHERE status = 'analyzed'`,
+      ),
+      findings: count('SELECT count(*) FROM findings'),
+      affectedImages: count('SELECT count(DISTINCT image_digest) FROM findings'),
+      affectedImagesFinalFs: count('SELECT count(DISTINCT image_digest) FROM findings WHERE in_final_fs = 1'),
+      iocSets: db.prepare(`SELECT id || '@' || version AS s FROM ioc_sets ORDER BY s`).pluck().all(),
+    };
+    const last = db.prepare('SELECT * FROM run_summary ORDER BY run_id DESC LIMIT 1').get() as
+      | Row
+      | undefined;
+    const lastRun = last
+      ? {
+          id: last.run_id,
+          status: last.status,
+          startedAt: last.started_at,
+          finishedAt: last.finished_at,
+          toolVersion: last.tool_version,
+          iocSets: last.ioc_sets,
+          stats: last.stats_json ? JSON.parse(String(last.stats_json)) : null,
+        }
+      : null;
+    const frontier = db.prepare('SELECT kind, state, items FROM frontier_summary ORDER BY kind, state').all();
+    return { dataset: dbPath, holds, lastRun, frontier };
+  } finally {
+    db.close();
+  }
+}
+
+/** `hubcrawl stats`: a human summary, or the same as JSON with --json. */
+export async function statsCommand(opts: StatsOptions): Promise<number> {
+  const stats = datasetStats(opts.db ?? './hubcrawl.sqlite');
+  if (opts.json) {
+    await writeResult(`${JSON.stringify(stats, null, 2)}\n`, undefined);
+    return EXIT.ok;
+  }
+  const holds = stats.holds as Record<string, unknown>;
+  const rows = Object.entries(holds).map(([k, v]) => ({
+    what: k,
+    value: Array.isArray(v) ? v.join(', ') : v,
+  }));
+  let text = `Dataset ${stats.dataset}\n${toTable(['what', 'value'], rows)}`;
+  const last = stats.lastRun as Record<string, unknown> | null;
+  if (last) {
+    const s = (last.stats ?? {}) as Record<string, unknown>;
+    const http = (s.http ?? {}) as Record<string, unknown>;
+    const lines = [
+      ['run', last.id],
+      ['status', last.status],
+      ['started', last.startedAt],
+      ['finished', last.finishedAt ?? ''],
+      ['tool version', last.toolVersion],
+      ['IOC sets', last.iocSets],
+      ['repositories', s.repositories],
+      ['tags resolved', s.tags],
+      ['manifests fetched / reused', `${s.manifestsFetched ?? 0} / ${s.manifestsReused ?? 0}`],
+      ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
+      ['layer bytes downloaded', s.layerBytes],
+      [
+        'requests / retries / counted pulls',
+        `${http.requests ?? 0} / ${http.retries ?? 0} / ${http.countedPulls ?? 0}`,
+      ],
+      ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
+      ['failed items', s.itemsFailed],
+      ['findings', s.findings],
+    ].map(([what, value]) => ({ what, value }));
+    text += `\nLast run\n${toTable(['what', 'value'], lines)}`;
+  }
+  await writeResult(text, undefined);
+  return EXIT.ok;
+}

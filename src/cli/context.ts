@@ -1,0 +1,73 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { builtinIocSets } from '../analyzer/iocs/builtin.js';
+import { loadIocSetFile } from '../analyzer/iocs/load.js';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { loadConfig, readConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/log.js';
+
+/** Options every command accepts. */
+export interface CommonOptions {
+  config?: string;
+  db?: string;
+  logLevel?: string;
+  quiet?: boolean;
+}
+
+/** The logger for a command: --quiet keeps only errors. */
+export function commandLogger(opts: CommonOptions, config?: Readonly<Config>): Logger {
+  const level = opts.quiet ? 'error' : (opts.logLevel ?? config?.logLevel ?? 'info');
+  return createLogger({ level: level as Config['logLevel'] });
+}
+
+/**
+ * Paths inside a config file (db, seed files, IOC files) are relative to the file's folder, so a study
+ * folder can be moved or shared; paths given as flags are relative to the working directory.
+ */
+function resolveFilePaths(file: string): Record<string, unknown> {
+  const raw = readConfigFile(file);
+  const base = dirname(resolve(file));
+  const abs = (p: unknown) =>
+    typeof p === 'string' && !isAbsolute(p) && p !== ':memory:' ? resolve(base, p) : p;
+  const out: Record<string, unknown> = { ...raw };
+  if (typeof raw.db === 'string') out.db = abs(raw.db);
+  if (Array.isArray(raw.iocFiles)) out.iocFiles = raw.iocFiles.map(abs);
+  if (typeof raw.dockerConfig === 'string') out.dockerConfig = abs(raw.dockerConfig);
+  const seeds = raw.seeds;
+  if (seeds && typeof seeds === 'object' && !Array.isArray(seeds)) {
+    const s = seeds as Record<string, unknown>;
+    out.seeds = { ...s, ...(Array.isArray(s.files) ? { files: s.files.map(abs) } : {}) };
+  }
+  return out;
+}
+
+/** Loads the config: flags over env over the file over defaults; file-relative paths resolved. */
+export function configFor(opts: CommonOptions, flagSettings: Record<string, unknown>): Readonly<Config> {
+  return loadConfig({
+    flagSettings: stripUndefined({ ...flagSettings, db: opts.db }),
+    ...(opts.config ? { file: opts.config, fileSettings: resolveFilePaths(opts.config) } : {}),
+  });
+}
+
+export function stripUndefined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The built-in IOC sets (unless turned off) plus every file named; duplicates of id are refused. */
+export async function iocSetsFor(config: Readonly<Config>): Promise<IocSet[]> {
+  const sets = config.noBuiltinIocs ? [] : builtinIocSets();
+  for (const file of config.iocFiles) sets.push(await loadIocSetFile(file));
+  const seen = new Set<string>();
+  for (const s of sets) {
+    if (seen.has(s.id)) {
+      throw new ConfigError(
+        `two IOC sets share the id "${s.id}"; give each set its own id (or --no-builtin-iocs)`,
+      );
+    }
+    seen.add(s.id);
+  }
+  if (sets.length === 0)
+    throw new ConfigError('no IOC sets to match: drop --no-builtin-iocs or add --ioc FILE');
+  return sets;
+}
