@@ -1,0 +1,60 @@
+/**
+ * `npm run demo`: the main job on any machine, without internet. Starts the real distribution
+ * registry on loopback, pushes the demo images, crawls the registry's catalog with the built CLI,
+ * and prints `hubcrawl stats` and the report. The dataset stays in demo-out/ for queries.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildDemoImages } from './demo-images.js';
+import { pushImage } from './lib/push.js';
+import { startRegistry } from './lib/registry.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outDir = `${root}demo-out`;
+const db = `${outDir}/hubcrawl.sqlite`;
+
+function hubcrawl(args: string[]): number {
+  process.stdout.write(`\n$ hubcrawl ${args.join(' ')}\n`);
+  const r = spawnSync(process.execPath, [`${root}bin/hubcrawl.js`, ...args], { stdio: 'inherit' });
+  return r.status ?? 3;
+}
+
+async function main(): Promise<number> {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const registry = await startRegistry({ auth: 'none', installIfMissing: process.getuid?.() === 0 });
+  try {
+    process.stdout.write(`registry: ${registry.url} (docker-registry on loopback)\n`);
+    for (const d of await buildDemoImages()) {
+      await pushImage(registry, d.repository, d.tag, d.image);
+      process.stdout.write(`pushed ${registry.host}/${d.repository}:${d.tag} — expect ${d.expect}\n`);
+    }
+    const crawl = hubcrawl(['crawl', '--catalog', registry.url, '--db', db, '--log-level', 'warn']);
+    if (crawl > 1) return crawl;
+    hubcrawl(['stats', '--db', db]);
+    hubcrawl([
+      'query',
+      '--db',
+      db,
+      'SELECT repository, tags, platform, rule_id, evidence_kinds, in_final_fs FROM affected_images ORDER BY repository, platform, rule_id',
+    ]);
+    hubcrawl(['report', '--db', db, '--out', `${outDir}/report.csv`]);
+    process.stdout.write(
+      `\nreport: ${outDir}/report.csv\ndataset: ${db} (try: npx hubcrawl query --db ${db} "SELECT * FROM report_rows")\n`,
+    );
+    return crawl;
+  } finally {
+    await registry.stop();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 3;
+  },
+);
