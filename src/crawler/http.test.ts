@@ -169,6 +169,33 @@ describe('HttpClient', () => {
     expect(client.stats.failures).toBe(0);
   });
 
+  it('gives up at once when the caller aborts while the host is paused', async () => {
+    const base = await serve((_q, res) => {
+      res.writeHead(429, { 'retry-after': '60' });
+      res.end();
+    });
+    client = new HttpClient({ maxPauseMs: 120_000 });
+    const ac = new AbortController();
+    const pending = client.request({ url: base, signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    const err = await pending.catch((e: unknown) => e);
+    expect((err as Error).name).toBe('AbortError');
+    expect(client.stats.failures).toBe(0);
+  });
+
+  it('gives up at once when the caller aborts while waiting for headers', async () => {
+    const base = await serve(() => {
+      // never answers
+    });
+    const { client } = makeClient();
+    const ac = new AbortController();
+    const pending = client.request({ url: base, signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    const err = await pending.catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(RetryableError);
+    expect(client.stats.retries).toBe(0);
+  });
+
   it('refuses counted requests past maxPulls with BudgetExhaustedError', async () => {
     const base = await serve((_q, res) => res.end('{}'));
     const { client } = makeClient({ maxPulls: 2 });
