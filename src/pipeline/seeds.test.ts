@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../core/errors.js';
+import { parseSeedFile, seedItems } from './seeds.js';
+
+describe('seed files', () => {
+  it('reads images and repositories, one per line, with whole-line and trailing comments', () => {
+    const text = [
+      '# XZ study',
+      'docker.io/library/debian@sha256:0aff2113f50451631f0f8c22d85c97aad855d73545b6018fcbe9f0a78ae26583  # sid-20240311',
+      '',
+      'debian:sid-20240311',
+      'myoung34/github-runner',
+      '127.0.0.1:5000/team/app',
+    ].join('\n');
+    expect(parseSeedFile(text, 'seeds.txt')).toEqual([
+      {
+        kind: 'image',
+        ref: 'docker.io/library/debian@sha256:0aff2113f50451631f0f8c22d85c97aad855d73545b6018fcbe9f0a78ae26583',
+      },
+      { kind: 'image', ref: 'debian:sid-20240311' },
+      { kind: 'repository', repo: 'myoung34/github-runner' },
+      { kind: 'repository', repo: '127.0.0.1:5000/team/app' },
+    ]);
+  });
+
+  it('names the file and line of a bad reference', () => {
+    expect(() => parseSeedFile('debian:ok\nUPPER/Case:tag\n', 'list.txt')).toThrowError(/^list\.txt:2: /);
+    expect(() => parseSeedFile('a:b c:d\n', 'list.txt')).toThrowError(/list\.txt:1: .*one per line/);
+  });
+});
+
+describe('seed items', () => {
+  it('turns every kind of seed into a frontier item keyed by run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-seeds-'));
+    const file = join(dir, 's.txt');
+    writeFileSync(file, 'alpine\nbusybox:1.36\n');
+    const config = loadConfig({
+      env: {},
+      flagSettings: {
+        seeds: {
+          images: ['debian', `user/app@sha256:${'a'.repeat(64)}`],
+          repos: ['127.0.0.1:5000/team/app'],
+          namespaces: ['library'],
+          searches: ['xz'],
+          catalogs: ['http://127.0.0.1:5000'],
+          files: [file],
+        },
+      },
+    });
+    const items = seedItems(config, 7).map((i) => `${i.kind} ${i.key}`);
+    expect(items).toEqual([
+      'reference 7|docker.io/library/debian:latest@',
+      `reference 7|docker.io/user/app:@sha256:${'a'.repeat(64)}`,
+      'reference 7|docker.io/library/busybox:1.36@',
+      'repository 7|127.0.0.1:5000/team/app',
+      'repository 7|docker.io/library/alpine',
+      'namespace 7|library',
+      'search 7|xz',
+      'catalog 7|http://127.0.0.1:5000/',
+    ]);
+  });
+
+  it('refuses a namespace that Docker Hub could not have', () => {
+    const config = loadConfig({ env: {}, flagSettings: { seeds: { namespaces: ['Bad NS'] } } });
+    expect(() => seedItems(config, 1)).toThrowError(ConfigError);
+  });
+});
