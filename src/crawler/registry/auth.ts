@@ -134,6 +134,13 @@ export class RegistryAuth {
       this.known = { scheme: 'bearer', realm, service };
       const wanted = bearer.params.scope ?? scope;
       const refused = sent?.startsWith('Bearer ') ? sent.slice('Bearer '.length) : undefined;
+      // A token for exactly this scope that is still too weak will not get stronger by asking again
+      // (Docker Hub answers _catalog this way: it has no catalog).
+      if (refused !== undefined && bearer.params.error === 'insufficient_scope') {
+        throw new AuthError(
+          `${this.opts.registry} does not grant ${bearer.params.scope ?? scope} (insufficient_scope)`,
+        );
+      }
       const t = await this.token(realm, service, wanted, refused);
       return `Bearer ${t.token}`;
     }

@@ -266,6 +266,15 @@ describe('registry client, token auth', () => {
     }
   });
 
+  it('fails fast with AuthError when the token service will not grant the catalog scope', async () => {
+    const client = new RegistryClient({ registry: reg.host, http });
+    const before = reg.token!.requests;
+    const err = await collect(client.catalog()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(/registry:catalog:\* \(insufficient_scope\)/);
+    expect(reg.token!.requests - before).toBe(1);
+  });
+
   it('asks for schema2 so the registry never rewrites a manifest to schema1', async () => {
     const m = await new RegistryClient({ registry: reg.host, http }).getManifest('fixtures/schema2', 'v1');
     expect(m.mediaType).toBe(DOCKER_MANIFEST_V2);
