@@ -168,7 +168,7 @@ export async function decompressInto(
     },
   };
   try {
-    if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink);
+    if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink, options.signal);
     else {
       const decoded = compression === 'zstd' ? zstdDecode(guardedInput) : guardedInput;
       for await (const chunk of decoded) guardedSink(chunk);
@@ -178,10 +178,19 @@ export async function decompressInto(
     const known = passThrough as { err: unknown } | null;
     if (known !== null) throw known.err;
     if (options.signal?.aborted) throw options.signal.reason;
-    if (options.complete()) return 'garbage';
+    // A decoder that fails after the archive is complete met trailing bytes; a stream that merely
+    // stops early is still truncated, whatever the tar parser has seen.
+    if (options.complete() && !isTruncation(err)) return 'garbage';
     const what = err instanceof Error ? err.message : String(err);
     throw new CorruptInputError(`${compression} stream is corrupt or truncated: ${what}`, { cause: err });
   }
+}
+
+class TruncatedStreamError extends Error {}
+
+/** zlib says Z_BUF_ERROR ("unexpected end of file") when the input stops inside a member. */
+function isTruncation(err: unknown): boolean {
+  return err instanceof TruncatedStreamError || (err as { code?: unknown } | null)?.code === 'Z_BUF_ERROR';
 }
 
 /**
@@ -193,8 +202,11 @@ export async function decompressInto(
 async function gunzipInto(
   input: AsyncIterable<Uint8Array>,
   sink: (chunk: Uint8Array) => void,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const gz = createGunzip({ chunkSize: OUT_CHUNK });
+  const onAbort = () => gz.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
   let failure: { err: unknown } | null = null;
   const failed = new Promise<void>((resolve) => {
     gz.once('error', (err) => {
@@ -220,6 +232,7 @@ async function gunzipInto(
       await settle('end');
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     gz.destroy();
   }
   const f = failure as { err: unknown } | null;
@@ -240,11 +253,13 @@ async function* zstdDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buf
     for (;;) {
       const [ret, produced, consumed] = dctx.decompressStream(out, src);
       src = src.subarray(consumed);
-      inFrame = ret !== 0;
+      // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
+      // next frame's header as pending, so only calls that did something update the state.
+      if (produced > 0 || consumed > 0) inFrame = ret !== 0;
       if (produced > 0) yield out.subarray(0, produced);
-      if (src.length === 0 && produced < out.length) break;
+      if (src.length === 0 && (produced < out.length || ret === 0)) break;
       if (produced === 0 && consumed === 0) throw new Error('the zstd decoder made no progress');
     }
   }
-  if (inFrame) throw new Error('the stream ended in the middle of a zstd frame');
+  if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
 }

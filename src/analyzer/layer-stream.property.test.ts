@@ -1,0 +1,139 @@
+/**
+ * Property tests: whatever bytes arrive — random, cut short, or with bits flipped — the analyzer
+ * resolves with facts or rejects with one of our typed errors, and it never hangs. Each run gets
+ * its own deadline: passing it fails the property (a hang), it is not a speed assertion.
+ */
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Digest, sha256Digest } from '../core/digest.js';
+import { CorruptInputError, HubcrawlError } from '../core/errors.js';
+import type { LayerFacts } from './facts.js';
+import { analyzeLayer } from './layer-stream.js';
+import { chunked, gzipCli, packTar, testRules, zstdCli } from './test-fixtures/layers.js';
+
+const rules = testRules(() => true);
+const RUN_DEADLINE_MS = 10_000;
+
+/** Runs the analyzer with a per-run deadline; returns facts or the typed error, throws on anything else. */
+async function outcome(
+  data: Uint8Array,
+  chunk: number,
+  digest?: Digest,
+): Promise<LayerFacts | HubcrawlError> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`analyzer did not settle within ${RUN_DEADLINE_MS} ms: it hangs`));
+    }, RUN_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([
+      analyzeLayer(chunked(data, chunk), { rules, signal: controller.signal, expectedDigest: digest }),
+      hang,
+    ]);
+  } catch (err) {
+    if (err instanceof HubcrawlError) return err;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const layers: Record<'none' | 'gzip' | 'zstd', Buffer> = {
+  none: Buffer.alloc(0),
+  gzip: Buffer.alloc(0),
+  zstd: Buffer.alloc(0),
+};
+let endOfEntries = 0;
+
+beforeAll(async () => {
+  const tar = await packTar([
+    {
+      header: { name: 'var/lib/dpkg/status', type: 'file' },
+      body: 'Package: a\nVersion: 1\nStatus: install ok installed\n\n',
+    },
+    {
+      header: { name: `usr/lib/${'long'.repeat(40)}/liblzma.so.5`, type: 'file' },
+      body: Buffer.alloc(3000, 7),
+    },
+    { header: { name: 'etc/.wh.x', type: 'file' } },
+    { header: { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 } },
+    { header: { name: 'lnk', type: 'symlink', linkname: 'x' } },
+  ]);
+  layers.none = tar;
+  layers.gzip = gzipCli(tar);
+  layers.zstd = zstdCli(tar);
+  endOfEntries = tar.length - 1024; // tar-stream ends with exactly two zero blocks
+});
+
+const chunkSize = fc.constantFrom(1, 7, 512, 4096, Number.POSITIVE_INFINITY);
+
+describe('analyzeLayer on hostile input', () => {
+  it('never crashes or hangs on random bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), chunkSize, async (data, chunk) => {
+        const r = await outcome(data, chunk);
+        expect(r instanceof HubcrawlError || Array.isArray(r.files)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never crashes or hangs on random bytes behind a gzip or zstd magic', async () => {
+    const magic = fc.constantFrom(Uint8Array.of(0x1f, 0x8b, 8, 0), Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd));
+    await fc.assert(
+      fc.asyncProperty(magic, fc.uint8Array({ maxLength: 4096 }), chunkSize, async (m, rest, chunk) => {
+        const r = await outcome(Buffer.concat([m, rest]), chunk);
+        expect(r instanceof HubcrawlError || Array.isArray(r.files)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  for (const compression of ['gzip', 'zstd'] as const) {
+    it(`rejects every truncation of a ${compression} layer with CorruptInputError`, async () => {
+      const layer = layers[compression];
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: layer.length - 1 }), chunkSize, async (cut, chunk) => {
+          const r = await outcome(layer.subarray(0, cut), chunk);
+          expect(r).toBeInstanceOf(CorruptInputError);
+        }),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  it('rejects every truncation of a plain tar layer that cuts before its end-of-archive marker', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: layers.none.length - 1 }), chunkSize, async (cut, chunk) => {
+        const r = await outcome(layers.none.subarray(0, cut), chunk);
+        if (cut < endOfEntries + 512) expect(r).toBeInstanceOf(CorruptInputError);
+        else expect(r).not.toBeInstanceOf(HubcrawlError);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  for (const compression of ['none', 'gzip', 'zstd'] as const) {
+    it(`never accepts a ${compression} layer with a flipped bit when its digest is known`, async () => {
+      const layer = layers[compression];
+      const digest = sha256Digest(layer);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: layer.length - 1 }),
+          fc.integer({ min: 0, max: 7 }),
+          chunkSize,
+          async (at, bit, chunk) => {
+            const flipped = Buffer.from(layer);
+            flipped[at] = (flipped[at] as number) ^ (1 << bit);
+            const r = await outcome(flipped, chunk, digest);
+            expect(r).toBeInstanceOf(HubcrawlError);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+  }
+});
