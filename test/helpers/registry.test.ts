@@ -29,13 +29,11 @@ function creds(r: ProvidedRegistry): string[] {
 }
 
 function skopeoRaw(r: ProvidedRegistry, ref: string): Buffer {
-  return execFileSync('skopeo', [
-    'inspect',
-    '--raw',
-    '--tls-verify=false',
-    ...creds(r),
-    `docker://${r.host}/${ref}`,
-  ]);
+  return execFileSync(
+    'skopeo',
+    ['inspect', '--raw', '--tls-verify=false', ...creds(r), `docker://${r.host}/${ref}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
 }
 
 function skopeoCopyToDir(r: ProvidedRegistry, ref: string): string {
