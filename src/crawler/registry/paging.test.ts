@@ -53,6 +53,17 @@ describe('paginate', () => {
     ]);
   });
 
+  it('stops without repeats when the registry ignores last', async () => {
+    const t = fake({
+      'https://r.test/l?n=2': [['a', 'b']],
+      'https://r.test/l?n=2&last=b': [['a', 'b']],
+    });
+    expect(await collect(paginate(t, new URL('https://r.test/l?n=2'), 's', pick, { pageSize: 2 }))).toEqual([
+      'a',
+      'b',
+    ]);
+  });
+
   it('refuses a next link on another origin', async () => {
     const t = fake({ 'https://r.test/l': [['a'], '<https://evil.test/l?last=a>; rel="next"'] });
     await expect(collect(paginate(t, new URL('https://r.test/l'), 's', pick, {}))).rejects.toBeInstanceOf(

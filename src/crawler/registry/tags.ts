@@ -44,7 +44,8 @@ export async function* paginate(
 ): AsyncGenerator<string> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
   const seen = new Set<string>();
-  const yielded = new Set<string>();
+  /** The `last` we added ourselves (no Link was given), to notice a registry that ignores it. */
+  let askedLast: string | undefined;
   let url: URL | undefined = first;
   for (let page = 1; url; page++) {
     if (page > maxPages) {
@@ -71,22 +72,19 @@ export async function* paginate(
       });
     }
     const names = pick(await res.json(), url);
-    let fresh = 0;
-    for (const name of names) {
-      // A registry that ignores `last` (distribution 2.8 does for tags/list) repeats itself: skip repeats.
-      if (yielded.has(name)) continue;
-      yielded.add(name);
-      fresh += 1;
-      yield name;
-    }
-    if (fresh === 0 && page > 1) return;
+    // `last` is excluded from a page that honours it (distribution-spec); seeing it means it was ignored
+    // and this page repeats what we already have.
+    if (askedLast !== undefined && names.includes(askedLast)) return;
+    askedLast = undefined;
+    yield* names;
     let next = parseLinkNext(res.headers.link, url);
     // Without Link, a page of exactly `n` may mean more: ask with `last` (distribution-spec "Listing Tags").
     // A page longer than `n` means the registry ignored `n` and sent everything.
     if (!next && opts.pageSize !== undefined && names.length === opts.pageSize && names.length > 0) {
       next = new URL(url);
       next.searchParams.set('n', String(opts.pageSize));
-      next.searchParams.set('last', names[names.length - 1]!);
+      askedLast = names[names.length - 1]!;
+      next.searchParams.set('last', askedLast);
     }
     if (next && next.origin !== first.origin) {
       throw new PermanentError(
