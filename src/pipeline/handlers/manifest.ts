@@ -35,6 +35,12 @@ async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageMan
   };
 }
 
+/** `os/arch[/variant]` as recorded in the images table. */
+function storedPlatform(s: string): Platform {
+  const [os = 'unknown', architecture = 'unknown', variant] = s.split('/');
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
 /**
  * The layer items an image needs: every layer not yet analyzed under this analyzer version and
  * candidate selection. With `debianOnly`, only the base layer until it is known to be Debian-derived.
@@ -119,7 +125,10 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     return { children, write };
   }
 
-  const platform = p.platform ?? (await configPlatform(ctx, p, parsed));
+  // A recorded image keeps the platform read from its config (content-addressed): no second config GET.
+  const known = stored ? ctx.images.get(digest) : undefined;
+  const platform =
+    p.platform ?? (known ? storedPlatform(known.platform) : await configPlatform(ctx, p, parsed));
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   ctx.counters.images += 1;
   const write = () => {
