@@ -1,0 +1,261 @@
+/**
+ * Scaffolding for the whole-crawl fault matrix (test/reliability/faults): the image set (the demo
+ * images plus one image with a large, incompressible layer so faults can land mid-blob), an
+ * in-process crawl with fast retries and recorded sleeps and HTTP events, the dataset comparison,
+ * and the matrix summary (requests, retries, pauses, items failed) printed at the end of a file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDemoImages, type DemoImage } from '../../scripts/demo-images.js';
+import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
+import { buildImage, buildLayer } from '../../scripts/lib/image-builder.js';
+import { type PushTarget, pushImage } from '../../scripts/lib/push.js';
+import { builtinIocSets } from '../../src/analyzer/iocs/builtin.js';
+import { type Config, type ConfigInput, configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/core/log.js';
+import type { HttpEvent } from '../../src/crawler/http.js';
+import type { CrawlOutcome } from '../../src/pipeline/run.js';
+import { type DatasetSnapshot, datasetSnapshot } from './dataset.js';
+
+/** The big layer's size: large enough that a reset at 1 MiB is mid-body whatever the chunking. */
+export const BIG_LAYER_BYTES = 3 * 1024 * 1024;
+
+/** Deterministic incompressible bytes (xorshift32), so the big layer is the same in every process. */
+export function noise(n: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out.writeUInt32LE(x, i);
+  }
+  return out;
+}
+
+/** The demo set plus `fault/big:1`: the shared Debian base and a ~3 MiB layer that gzip cannot shrink. */
+export async function buildFaultImages(): Promise<DemoImage[]> {
+  const demo = await buildDemoImages();
+  const base = await buildLayer(debianBaseEntries({ codename: 'bookworm' }), 'gzip');
+  const big = await buildLayer(
+    [{ type: 'file', path: 'opt/big/blob.bin', content: noise(BIG_LAYER_BYTES) }],
+    'gzip',
+  );
+  const image = await buildImage({ layers: [base, big] });
+  return [...demo, { repository: 'fault/big', tag: '1', image, expect: 'clean (large layer)' }];
+}
+
+/** Pushes every image of the set (idempotent: the registry keeps blobs by digest). */
+export async function pushFaultImages(target: PushTarget, images: readonly DemoImage[]): Promise<void> {
+  for (const d of images) await pushImage(target, d.repository, d.tag, d.image);
+}
+
+/** The repositories of the set, as seeds on `host` (`127.0.0.1:PORT/demo/app-one`, or `docker.io/…`). */
+export function repoSeeds(host: string, images: readonly DemoImage[]): string[] {
+  return [...new Set(images.map((d) => `${host}/${d.repository}`))];
+}
+
+/** A temp directory removed by the returned function. */
+export function tempDir(prefix = 'hubcrawl-faults-'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A full config from partial settings; no credentials from the machine (dockerConfig null). */
+export function faultConfig(dbPath: string, over: ConfigInput = {}): Config {
+  return configSchema.parse({
+    dockerConfig: null,
+    logLevel: 'silent',
+    concurrency: 4,
+    layerConcurrency: 2,
+    ...over,
+    db: dbPath,
+    http: { timeoutMs: 10_000, maxRetries: 5, requestsPerSecondPerHost: 1000, ...over.http },
+  });
+}
+
+export interface FaultCrawl {
+  outcome: CrawlOutcome;
+  /** Every HTTP event of the run (responses, retries, rate-limit pauses, failures). */
+  events: HttpEvent[];
+  /** Every sleep the HttpClient asked for (backoffs and rate-limit pauses), in ms, none waited out. */
+  sleeps: number[];
+  http: {
+    requests: number;
+    retries: number;
+    rateLimitPauses: number;
+    rateLimitPauseMs: number;
+    failures: number;
+  };
+  itemsFailed: number;
+}
+
+/**
+ * Runs one crawl in-process into `dbPath`. Backoffs and pauses go through an injected sleep that
+ * records the wait asked for and yields without waiting, so Retry-After values are observable in
+ * the stats and events without costing wall time. `onSleep` lets a test act between retries.
+ */
+export async function crawlWithFaults(
+  dbPath: string,
+  over: ConfigInput,
+  opts: { onSleep?: (ms: number, n: number) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<FaultCrawl> {
+  // Imported lazily: importing undici makes it Node's global fetch dispatcher, which refuses the
+  // explicit content-length scripts/lib/push.ts sends; push every image before the first crawl.
+  const [{ runCrawl }, { openDatabase }] = await Promise.all([
+    import('../../src/pipeline/run.js'),
+    import('../../src/db/open.js'),
+  ]);
+  const config = faultConfig(dbPath, over);
+  const events: HttpEvent[] = [];
+  const sleeps: number[] = [];
+  const db = openDatabase(dbPath);
+  try {
+    const outcome = await runCrawl(db, {
+      config,
+      iocSets: builtinIocSets(),
+      log: silentLogger(),
+      env: opts.env ?? {},
+      httpOptions: {
+        retryBaseMs: 1,
+        retryMaxMs: 5,
+        onEvent: (e) => events.push(e),
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          opts.onSleep?.(ms, sleeps.length);
+          // A real yield, so other requests make progress as they would during a real wait.
+          await new Promise((resolve) => setImmediate(resolve));
+        },
+      },
+    });
+    const h = outcome.stats.http as FaultCrawl['http'];
+    return {
+      outcome,
+      events,
+      sleeps,
+      http: {
+        requests: h.requests,
+        retries: h.retries,
+        rateLimitPauses: h.rateLimitPauses,
+        rateLimitPauseMs: h.rateLimitPauseMs,
+        failures: h.failures,
+      },
+      itemsFailed: Number(outcome.stats.itemsFailed ?? outcome.failedItems),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The dataset as the fault matrix compares it: datasetSnapshot without the layers' `attempts`
+ * counter, which by design counts how often a layer was tried (a fault that fails an item once and
+ * succeeds on the retry adds one); every research column stays in.
+ */
+export function comparableDataset(dbPath: string): DatasetSnapshot {
+  const snap = datasetSnapshot(dbPath);
+  snap.layers = (snap.layers ?? []).map(({ attempts: _attempts, ...rest }) => rest);
+  return snap;
+}
+
+/** One row of the matrix summary. */
+export interface MatrixRow {
+  cell: string;
+  requests: number;
+  retries: number;
+  pauses: number;
+  pauseMs: number;
+  itemsFailed: number;
+  faultsHit: number;
+  result: string;
+}
+
+/** Collects rows and prints them as one table (console.log, so it shows in the test output). */
+export class MatrixReport {
+  readonly rows: MatrixRow[] = [];
+
+  constructor(readonly title: string) {}
+
+  add(row: MatrixRow): void {
+    this.rows.push(row);
+  }
+
+  /** Adds a row from a crawl's HTTP counters. */
+  addCrawl(
+    cell: string,
+    c: Pick<FaultCrawl, 'http' | 'itemsFailed'>,
+    faultsHit: number,
+    result = 'equal',
+  ): void {
+    this.add({
+      cell,
+      requests: c.http.requests,
+      retries: c.http.retries,
+      pauses: c.http.rateLimitPauses,
+      pauseMs: c.http.rateLimitPauseMs,
+      itemsFailed: c.itemsFailed,
+      faultsHit,
+      result,
+    });
+  }
+
+  format(): string {
+    const head = [
+      'cell',
+      'requests',
+      'retries',
+      'pauses',
+      'pause ms',
+      'items failed',
+      'faults hit',
+      'dataset',
+    ];
+    const body = this.rows.map((r) => [
+      r.cell,
+      String(r.requests),
+      String(r.retries),
+      String(r.pauses),
+      String(r.pauseMs),
+      String(r.itemsFailed),
+      String(r.faultsHit),
+      r.result,
+    ]);
+    const total = this.rows.reduce(
+      (t, r) => ({
+        requests: t.requests + r.requests,
+        retries: t.retries + r.retries,
+        pauses: t.pauses + r.pauses,
+        pauseMs: t.pauseMs + r.pauseMs,
+        itemsFailed: t.itemsFailed + r.itemsFailed,
+        faultsHit: t.faultsHit + r.faultsHit,
+      }),
+      { requests: 0, retries: 0, pauses: 0, pauseMs: 0, itemsFailed: 0, faultsHit: 0 },
+    );
+    body.push([
+      'TOTAL',
+      String(total.requests),
+      String(total.retries),
+      String(total.pauses),
+      String(total.pauseMs),
+      String(total.itemsFailed),
+      String(total.faultsHit),
+      '',
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+    const line = (cols: string[]) =>
+      cols.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+    return [
+      `\n${this.title}`,
+      line(head),
+      widths.map((w) => '-'.repeat(w)).join('  '),
+      ...body.map(line),
+    ].join('\n');
+  }
+
+  print(): void {
+    console.log(this.format());
+  }
+}

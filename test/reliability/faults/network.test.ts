@@ -1,0 +1,306 @@
+/**
+ * The fault matrix, network half: whole crawls (runCrawl in-process) through a fault proxy in front
+ * of the real distribution registry, each ending with the dataset compared row by row to a clean
+ * run's through the same proxy, and with proof from the proxy's log that the fault was served.
+ * Backoffs and pauses go through a recording sleep: Retry-After values are asserted on what the
+ * HttpClient recorded (stats.rateLimitPauseMs, events), never on wall time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DemoImage } from '../../../scripts/demo-images.js';
+import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
+import type { DatasetSnapshot } from '../../helpers/dataset.js';
+import {
+  buildFaultImages,
+  comparableDataset,
+  crawlWithFaults,
+  MatrixReport,
+  pushFaultImages,
+  repoSeeds,
+  tempDir,
+} from '../../helpers/fault-matrix.js';
+import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
+
+const report = new MatrixReport('Fault matrix — network faults against the real registry (in-process crawl)');
+
+describe('a whole crawl through a faulty network to the real registry', () => {
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  let images: DemoImage[];
+  let work: ReturnType<typeof tempDir>;
+  let clean: DatasetSnapshot;
+  let bigLayerPath: RegExp;
+  let bigLayer: Buffer;
+  let cellNo = 0;
+
+  const settings = () => ({ seeds: { repos: repoSeeds(proxy.host, images) } });
+  const newDb = () => `${work.dir}/cell-${++cellNo}.sqlite`;
+  /** Starts a cell: no rules, empty log. */
+  const reset = () => {
+    proxy.clearRules();
+    proxy.log.length = 0;
+  };
+  const hits = (pred: (e: FaultLogEntry) => boolean) => proxy.log.filter(pred).length;
+
+  beforeAll(async () => {
+    images = await buildFaultImages();
+    registry = await startRegistry({ auth: 'none' });
+    await pushFaultImages(registry, images);
+    proxy = await startFaultProxy(registry.url);
+    work = tempDir();
+    const big = images.find((d) => d.repository === 'fault/big')?.image;
+    if (big?.kind !== 'image') throw new Error('fault/big is missing from the image set');
+    const layer = big.layers[1];
+    if (!layer) throw new Error('fault/big has no big layer');
+    bigLayer = layer.data;
+    bigLayerPath = new RegExp(`/v2/fault/big/blobs/${layer.digest}$`);
+    const db = newDb();
+    const run = await crawlWithFaults(db, settings());
+    expect(run.outcome.status).toBe('completed');
+    clean = comparableDataset(db);
+    report.addCrawl('clean run (reference)', run, 0, 'reference');
+  });
+
+  afterAll(async () => {
+    report.print();
+    await proxy?.stop();
+    await registry?.stop();
+    work?.remove();
+  });
+
+  it('the clean run found the demo verdicts, so the comparisons below compare something', () => {
+    expect(clean.images?.length).toBeGreaterThanOrEqual(8);
+    expect(clean.findings?.length).toBeGreaterThan(0);
+    expect(clean.layers?.every((l) => l.status === 'analyzed')).toBe(true);
+  });
+
+  describe('429s', () => {
+    it('pauses for a Retry-After given in seconds, counts no failure, and ends with the clean dataset', async () => {
+      reset();
+      proxy.addRule({
+        method: 'HEAD',
+        path: /\/manifests\//,
+        times: 2,
+        action: { kind: 'respond', status: 429, headers: { 'retry-after': '7' } },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      const served = hits((e) => e.status === 429);
+      expect(served).toBe(2);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.http.failures).toBe(0);
+      expect(run.itemsFailed).toBe(0);
+      const pauses = run.events.filter((e) => e.type === 'rate-limited' && e.extended);
+      expect(pauses.length).toBeGreaterThanOrEqual(1);
+      expect(pauses.every((e) => e.type === 'rate-limited' && e.pauseMs === 7000)).toBe(true);
+      expect(run.http.rateLimitPauseMs).toBe(7000 * run.http.rateLimitPauses);
+      expect(run.sleeps).toContain(7000);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('429 Retry-After: 7 (seconds)', run, served);
+    });
+
+    it('pauses until a Retry-After given as an HTTP date, and ends with the clean dataset', async () => {
+      reset();
+      const when = new Date(Date.now() + 5000).toUTCString();
+      proxy.addRule({
+        method: 'GET',
+        path: /\/tags\/list/,
+        times: 1,
+        action: { kind: 'respond', status: 429, headers: { 'retry-after': when } },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      const served = hits((e) => e.status === 429);
+      expect(served).toBe(1);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.http.failures).toBe(0);
+      expect(run.itemsFailed).toBe(0);
+      const pause = run.events.find((e) => e.type === 'rate-limited');
+      // An HTTP date has whole seconds: the wait is between 3 and 5 s from when the 429 was read.
+      expect(pause?.type === 'rate-limited' && pause.reason).toBe('retry-after');
+      expect(run.http.rateLimitPauseMs).toBeGreaterThan(3000);
+      expect(run.http.rateLimitPauseMs).toBeLessThanOrEqual(5000);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('429 Retry-After: <HTTP date>', run, served);
+    });
+
+    it('shares one pause among a burst of 429s answered to requests in flight at concurrency 4', async () => {
+      reset();
+      // The first four tags/list requests are in flight together (concurrency 4); all get 429.
+      proxy.addRule({
+        method: 'GET',
+        path: /\/tags\/list/,
+        times: 4,
+        action: { kind: 'respond', status: 429, headers: { 'retry-after': '2' } },
+      });
+      proxy.addRule({
+        method: 'HEAD',
+        path: /\/manifests\//,
+        times: 4,
+        action: { kind: 'respond', status: 429, headers: { 'retry-after': '2' } },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, { ...settings(), concurrency: 4 });
+      const served = hits((e) => e.status === 429);
+      expect(served).toBe(8);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.http.failures).toBe(0);
+      expect(run.itemsFailed).toBe(0);
+      expect(run.http.rateLimitPauses).toBeGreaterThanOrEqual(1);
+      expect(run.http.rateLimitPauses).toBeLessThanOrEqual(served);
+      expect(run.events.filter((e) => e.type === 'rate-limited')).toHaveLength(served);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('burst of 8 × 429 at concurrency 4', run, served);
+    });
+  });
+
+  describe('server errors and broken connections', () => {
+    for (const status of [500, 502, 503]) {
+      it(`retries ${status} answers to manifests, tags and blobs and ends with the clean dataset`, async () => {
+        reset();
+        for (const path of [/\/manifests\//, /\/tags\/list/, /\/blobs\//]) {
+          proxy.addRule({ path, times: 2, action: { kind: 'respond', status, body: 'upstream trouble' } });
+        }
+        const db = newDb();
+        const run = await crawlWithFaults(db, settings());
+        const served = hits((e) => e.status === status);
+        expect(served).toBe(6);
+        expect(run.outcome.status).toBe('completed');
+        expect(run.http.retries).toBeGreaterThanOrEqual(6);
+        expect(run.itemsFailed).toBe(0);
+        expect(comparableDataset(db)).toEqual(clean);
+        report.addCrawl(`${status} × 6 (manifests, tags, blobs)`, run, served);
+      });
+    }
+
+    it('retries connections reset before the headers and ends with the clean dataset', async () => {
+      reset();
+      for (const path of [/\/manifests\//, /\/blobs\//, /\/tags\/list/]) {
+        proxy.addRule({ path, times: 2, action: { kind: 'reset-before-headers' } });
+      }
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      const served = hits((e) => e.status === 'reset');
+      expect(served).toBe(6);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.http.retries).toBeGreaterThanOrEqual(6);
+      expect(run.itemsFailed).toBe(0);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('reset before headers × 6', run, served);
+    });
+
+    it('resumes or retries a blob whose connection is reset mid-body, and ends with the clean dataset', async () => {
+      reset();
+      proxy.addRule({
+        method: 'GET',
+        path: bigLayerPath,
+        times: 2,
+        action: { kind: 'reset-mid-body', afterBytes: 1024 * 1024 },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      const gets = proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path));
+      // Two cut transfers, then one that completes: at least three GETs of the big layer.
+      expect(gets.length).toBeGreaterThanOrEqual(3);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.itemsFailed).toBe(0);
+      expect(comparableDataset(db)).toEqual(clean);
+      const resumed = gets.filter((e) => typeof e.headers.range === 'string').length;
+      report.addCrawl(`reset mid-blob × 2 (${resumed} Range resumes)`, run, 2);
+    });
+
+    it('gives up on a body stalled longer than the read timeout, retries, and ends with the clean dataset', async () => {
+      reset();
+      proxy.addRule({
+        method: 'GET',
+        path: bigLayerPath,
+        times: 1,
+        action: { kind: 'stall-body', afterBytes: 512 * 1024, stallMs: 3000 },
+      });
+      proxy.addRule({
+        method: 'GET',
+        path: /\/manifests\/sha256:/,
+        times: 1,
+        action: { kind: 'stall-body', afterBytes: 10, stallMs: 3000 },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, { ...settings(), http: { timeoutMs: 400 } });
+      expect(
+        proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path)).length,
+      ).toBeGreaterThanOrEqual(2);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.itemsFailed).toBe(0);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('stalled body > read timeout (blob, manifest)', run, 2);
+    });
+
+    it('treats a body shorter than its Content-Length as a broken transfer and ends with the clean dataset', async () => {
+      reset();
+      proxy.addRule({
+        method: 'GET',
+        path: bigLayerPath,
+        times: 1,
+        action: { kind: 'short-body', dropBytes: 1000 },
+      });
+      proxy.addRule({
+        method: 'GET',
+        path: /\/manifests\/sha256:/,
+        times: 2,
+        action: { kind: 'short-body', dropBytes: 7 },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      expect(
+        proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path)).length,
+      ).toBeGreaterThanOrEqual(2);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.itemsFailed).toBe(0);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('short body (blob ×1, manifest ×2)', run, 3);
+    });
+  });
+
+  describe('a blob redirected to another host', () => {
+    let blobHost: BlobHost;
+    let cdn: FaultProxy;
+
+    beforeAll(async () => {
+      blobHost = await startBlobHost(bigLayer);
+      cdn = await startFaultProxy(blobHost.url);
+    });
+    afterAll(async () => {
+      await cdn?.stop();
+      await blobHost?.stop();
+    });
+
+    it('follows the redirect again after the blob host fails once, without Authorization, to the clean dataset', async () => {
+      reset();
+      cdn.log.length = 0;
+      proxy.addRule({
+        method: 'GET',
+        path: bigLayerPath,
+        times: Number.POSITIVE_INFINITY,
+        action: {
+          kind: 'respond',
+          status: 307,
+          headers: { location: `${cdn.url}/cdn/big?X-Amz-Signature=x` },
+        },
+      });
+      cdn.addRule({
+        method: 'GET',
+        path: /\/cdn\//,
+        times: 1,
+        action: { kind: 'reset-mid-body', afterBytes: 100_000 },
+      });
+      const db = newDb();
+      const run = await crawlWithFaults(db, settings());
+      expect(hits((e) => e.status === 307)).toBeGreaterThanOrEqual(1);
+      expect(cdn.log.length).toBeGreaterThanOrEqual(2);
+      expect(blobHost.requests.every((r) => r.headers.authorization === undefined)).toBe(true);
+      expect(run.outcome.status).toBe('completed');
+      expect(run.itemsFailed).toBe(0);
+      expect(comparableDataset(db)).toEqual(clean);
+      report.addCrawl('redirect to blob host, host fails once', run, 1);
+    });
+  });
+});
