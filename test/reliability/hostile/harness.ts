@@ -1,0 +1,175 @@
+/**
+ * Shared by the hostile-input suites: one real crawl (runCrawl) into a temp SQLite file, quick
+ * questions about what it recorded, and raw pushes of arbitrary bytes (blobs, manifests with a
+ * chosen media type) into the real registry.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuiltBlob, BuiltImage, BuiltIndex } from '../../../scripts/lib/image-builder.js';
+import { sha256 } from '../../../scripts/lib/image-builder.js';
+import { type PushTarget, registryFetch } from '../../../scripts/lib/push.js';
+import { builtinIocSets } from '../../../src/analyzer/iocs/builtin.js';
+import { type ConfigInput, configSchema } from '../../../src/config/schema.js';
+import { silentLogger } from '../../../src/core/log.js';
+import { type Database, openDatabase } from '../../../src/db/open.js';
+import { type CrawlOptions, type CrawlOutcome, runCrawl } from '../../../src/pipeline/run.js';
+
+export interface CrawlResult {
+  db: Database;
+  outcome: CrawlOutcome;
+  dir: string;
+  /** Closes the database and removes the temp folder. */
+  close(): void;
+}
+
+/**
+ * Runs one crawl with `config` (defaults: no docker config file, fast retries with no wall-clock
+ * backoff) into a fresh dataset. The database stays open for assertions; call close().
+ */
+export async function crawl(
+  config: ConfigInput,
+  extra: Partial<Pick<CrawlOptions, 'httpOptions' | 'env' | 'log'>> = {},
+): Promise<CrawlResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-hostile-'));
+  const db = openDatabase(join(dir, 'data.sqlite'));
+  const parsed = configSchema.parse({
+    dockerConfig: null,
+    ...config,
+    http: { maxRetries: 2, timeoutMs: 10_000, requestsPerSecondPerHost: 1000, ...config.http },
+  });
+  const outcome = await runCrawl(db, {
+    config: parsed,
+    iocSets: builtinIocSets(),
+    log: extra.log ?? silentLogger(),
+    env: extra.env ?? {},
+    httpOptions: { retryBaseMs: 1, retryMaxMs: 5, sleep: async () => {}, ...extra.httpOptions },
+  });
+  return {
+    db,
+    outcome,
+    dir,
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface FailureRow {
+  kind: string;
+  key: string;
+  error_code: string | null;
+  message: string;
+}
+
+/** Every failure the crawl recorded (failures table). */
+export function failures(db: Database): FailureRow[] {
+  return db.prepare('SELECT kind, key, error_code, message FROM failures ORDER BY id').all() as FailureRow[];
+}
+
+/** The failures whose frontier key mentions `needle` (a digest, a tag, a repository). */
+export function failuresOf(db: Database, needle: string): FailureRow[] {
+  return failures(db).filter((f) => f.key.includes(needle));
+}
+
+/** A layer's status row. */
+export function layerRow(
+  db: Database,
+  digest: string,
+):
+  | { status: string; error_code: string | null; error_message: string | null; entry_count: number | null }
+  | undefined {
+  return db
+    .prepare('SELECT status, error_code, error_message, entry_count FROM layers WHERE digest = ?')
+    .get(digest) as never;
+}
+
+/** Platform images recorded, with their repository-independent digest. */
+export function imageDigests(db: Database): string[] {
+  return (db.prepare('SELECT digest FROM images ORDER BY digest').all() as { digest: string }[]).map(
+    (r) => r.digest,
+  );
+}
+
+/** Whether every layer of `imageDigest` was analyzed (the crawl finished that image). */
+export function imageFullyAnalyzed(db: Database, imageDigest: string): boolean {
+  const row = db
+    .prepare(
+      `SELECT count(*) AS n, sum(l.status = 'analyzed') AS ok
+         FROM image_layers il JOIN layers l ON l.digest = il.layer_digest WHERE il.image_digest = ?`,
+    )
+    .get(imageDigest) as { n: number; ok: number | null };
+  return row.n > 0 && row.ok === row.n;
+}
+
+/**
+ * Uploads one blob unless present. Like scripts/lib/push.ts pushBlob, minus its explicit
+ * content-length header, which global fetch refuses once undici 7 is loaded in the process (the
+ * crawler loads it): fetch computes the length from the Buffer body anyway.
+ */
+export async function pushBlob(target: PushTarget, repository: string, blob: BuiltBlob): Promise<void> {
+  const base = `${target.url}/v2/${repository}`;
+  const head = await registryFetch(target, repository, `${base}/blobs/${blob.digest}`, { method: 'HEAD' });
+  if (head.status === 200) return;
+  const start = await registryFetch(target, repository, `${base}/blobs/uploads/`, { method: 'POST' });
+  await start.arrayBuffer();
+  const location = start.headers.get('location');
+  if (start.status !== 202 || !location) throw new Error(`upload start for ${repository}: ${start.status}`);
+  const put = new URL(location, target.url);
+  put.searchParams.set('digest', blob.digest);
+  const done = await registryFetch(target, repository, put.toString(), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: blob.data,
+  });
+  const text = await done.text();
+  if (done.status !== 201)
+    throw new Error(`upload of ${blob.digest} to ${repository}: ${done.status} ${text}`);
+}
+
+/** Pushes an image or index (children first), tagged `ref` (or by digest when undefined). */
+export async function pushImage(
+  target: PushTarget,
+  repository: string,
+  ref: string | undefined,
+  image: BuiltImage | BuiltIndex,
+): Promise<void> {
+  if (image.kind === 'index') {
+    for (const child of [...image.children, ...image.extraChildren])
+      await pushImage(target, repository, undefined, child);
+  } else {
+    for (const blob of [image.config, ...image.layers]) await pushBlob(target, repository, blob);
+  }
+  const r = await putRawManifest(target, repository, ref ?? image.digest, image.manifest, image.mediaType);
+  if (r.status !== 201) throw new Error(`PUT manifest ${repository}:${ref}: ${r.status}`);
+}
+
+/** Uploads arbitrary bytes as a blob; returns its digest. */
+export async function pushRawBlob(target: PushTarget, repository: string, data: Buffer): Promise<string> {
+  const digest = sha256(data);
+  await pushBlob(target, repository, {
+    digest,
+    data,
+    size: data.length,
+    mediaType: 'application/octet-stream',
+  });
+  return digest;
+}
+
+/** PUTs arbitrary bytes as a manifest with a chosen Content-Type; returns the registry's status. */
+export async function putRawManifest(
+  target: PushTarget,
+  repository: string,
+  ref: string,
+  body: Buffer,
+  contentType: string,
+): Promise<{ status: number; digest: string }> {
+  const res = await registryFetch(target, repository, `${target.url}/v2/${repository}/manifests/${ref}`, {
+    method: 'PUT',
+    headers: { 'content-type': contentType },
+    body,
+  });
+  await res.arrayBuffer();
+  return { status: res.status, digest: sha256(body) };
+}
