@@ -3,7 +3,7 @@
  * on a free loopback port, in one of three auth flavours, for tests and the demo.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,6 +54,22 @@ export async function freePort(): Promise<number> {
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => resolve(port));
     });
+  });
+}
+
+// Registries still running when this process exits (a crashed test run, a forgotten stop()):
+// kill them and drop their temp dirs, so no server outlives its owner.
+const live = new Map<ChildProcess, string>();
+let exitHookInstalled = false;
+function track(child: ChildProcess, workDir: string): void {
+  live.set(child, workDir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const [c, dir] of live) {
+      c.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 
@@ -162,7 +178,9 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
       child.kill('SIGKILL');
       continue;
     }
+    track(child, workDir);
     const stop = async (): Promise<void> => {
+      live.delete(child);
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
         child.kill('SIGTERM');
