@@ -1,0 +1,245 @@
+/**
+ * The Docker Hub path of a crawl: repositories named like Hub ones (`library/debian`) pushed into the
+ * real registry, which stands in as the registry mirror behind a recording fault proxy; the fake Hub
+ * web API describes the same images (same digests) with push dates and repository metadata. The
+ * proxy log says which tags cost a HEAD and which manifests cost a counted pull.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
+import { pushImage } from '../../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import {
+  buildCrawlScenario,
+  type CrawlScenario,
+  makeWorkspace,
+  runTestCrawl,
+  SIG_LIB_PATH,
+  type TestCrawlOutcome,
+  type Workspace,
+} from '../../helpers/crawl-fixtures.js';
+import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
+import { type FakeHub, type FakeHubTag, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
+import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
+
+const MANY_TAGS = 105;
+/** The fake Hub's anonymous cap: page 2 (offset 100) of the 100-per-page tag listing is refused. */
+const OFFSET_CAP = 100;
+const manyTag = (i: number) => `v${String(i).padStart(3, '0')}`;
+
+let registry: RunningRegistry;
+let proxy: FaultProxy;
+let hub: FakeHub;
+let ws: Workspace;
+let s: CrawlScenario;
+let tiny: BuiltImage;
+let dbPath: string;
+let outcome: TestCrawlOutcome;
+let log: FaultProxy['log'];
+
+const settings = (over: Record<string, unknown> = {}) => ({
+  seeds: {
+    repos: ['debian', 'docker.io/library/many'],
+    // An untagged digest, as in Binarly's published list; its only tag is filtered out below.
+    images: [`docker.io/library/debian@${s.sig.digest}`],
+  },
+  hubApiUrl: hub.url,
+  registryMirror: proxy.url,
+  filters: { tags: '^(?!skip-)', pushedAfter: '2020-01-01', pushedBefore: '2029-01-01' },
+  ...over,
+});
+
+const heads = (l: FaultProxy['log']) => l.filter((e) => e.method === 'HEAD').map((e) => e.path);
+const manifestGets = (l: FaultProxy['log']) =>
+  l.filter((e) => e.method === 'GET' && e.path.includes('/manifests/')).map((e) => e.path);
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  s = await buildCrawlScenario();
+  tiny = await buildImage({ layers: [{ entries: [{ type: 'file', path: 'etc/many', content: 'many\n' }] }] });
+  const debianTags: Array<[string, BuiltImage | CrawlScenario['multi'], string]> = [
+    ['12', s.clean, '2024-03-01T00:00:00.000000Z'],
+    ['sid-20240311', s.multi, '2024-03-11T09:00:00.000000Z'],
+    // Each of these would add findings if the filters let it through.
+    ['buster', s.app, '2019-06-01T00:00:00.000000Z'],
+    ['future', s.sig, '2030-01-01T00:00:00.000000Z'],
+    ['skip-me', s.removed, '2024-03-02T00:00:00.000000Z'],
+  ];
+  const hubDebian: FakeHubTag[] = [];
+  for (const [tag, image, pushed] of debianTags) {
+    await pushImage(registry, 'library/debian', tag, image);
+    hubDebian.push(fakeHubTagFor(tag, image, pushed));
+  }
+  const hubMany: FakeHubTag[] = [];
+  for (let i = 0; i < MANY_TAGS; i++) {
+    await pushImage(registry, 'library/many', manyTag(i), tiny);
+    hubMany.push(
+      fakeHubTagFor(manyTag(i), tiny, `2024-04-01T00:00:${String(i % 60).padStart(2, '0')}.000000Z`),
+    );
+  }
+  hub = await startFakeHub({
+    anonymousOffsetCap: OFFSET_CAP,
+    repos: [
+      {
+        namespace: 'library',
+        name: 'debian',
+        pullCount: 123_456_789,
+        starCount: 42,
+        description: 'Debian is a Linux distribution',
+        lastUpdated: '2024-03-11T09:00:00.000000Z',
+        tags: hubDebian,
+      },
+      { namespace: 'library', name: 'many', pullCount: 7, tags: hubMany },
+    ],
+  });
+  proxy = await startFaultProxy(registry.url);
+  ws = makeWorkspace();
+  dbPath = ws.dbPath('hub');
+  outcome = await runTestCrawl(dbPath, ws.iocFile, settings());
+  log = [...proxy.log];
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await hub?.stop();
+  await registry?.stop();
+  ws?.cleanup();
+});
+
+describe('a crawl of Docker Hub repositories (fake Hub API, local registry as the mirror)', () => {
+  it('finishes without failures', () => {
+    expect(outcome.status).toBe('completed');
+    expect(outcome.failedItems).toBe(0);
+  });
+
+  it('takes tag digests from the Hub listing: no HEAD for any tag the Hub listed', () => {
+    expect(heads(log).filter((p) => p.startsWith('/v2/library/debian/'))).toEqual([]);
+    expect(heads(log).filter((p) => /\/manifests\/v0\d\d$/.test(p))).toEqual([]);
+  });
+
+  it('falls back to tags/list past the anonymous offset cap and HEADs exactly the tags the Hub did not list', () => {
+    const capped = hub.requests.filter(
+      (r) => r.path.endsWith('/library/repositories/many/tags') && r.query.page === '2',
+    );
+    expect(capped).toHaveLength(1);
+    expect(
+      log.filter((e) => e.method === 'GET' && e.path.startsWith('/v2/library/many/tags/list')),
+    ).toHaveLength(1);
+    const expected = Array.from(
+      { length: MANY_TAGS - OFFSET_CAP },
+      (_, i) => `/v2/library/many/manifests/${manyTag(OFFSET_CAP + i)}`,
+    );
+    expect(heads(log).sort()).toEqual(expected);
+    const observed = queryDataset<{ n: number; dated: number }>(
+      dbPath,
+      `SELECT count(*) AS n, count(t.pushed_at) AS dated FROM tag_observations t
+         JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/many'`,
+    );
+    // Every tag observed; only the Hub-listed ones carry a push date.
+    expect(observed).toEqual([{ n: MANY_TAGS, dated: OFFSET_CAP }]);
+  });
+
+  it('applies the tag regex and pushed-after/before filters to Hub push dates', () => {
+    const tags = queryDataset<{ tag: string; digest: string; pushed_at: string | null }>(
+      dbPath,
+      `SELECT t.tag, t.digest, t.pushed_at FROM tag_observations t
+         JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/debian' ORDER BY t.tag`,
+    );
+    expect(tags).toEqual([
+      // The digest seed: untagged, no push date.
+      { tag: '', digest: s.sig.digest, pushed_at: null },
+      { tag: '12', digest: s.clean.digest, pushed_at: '2024-03-01T00:00:00.000000Z' },
+      { tag: 'sid-20240311', digest: s.multi.digest, pushed_at: '2024-03-11T09:00:00.000000Z' },
+    ]);
+    for (const filtered of [s.app, s.removed]) {
+      expect(log.filter((e) => e.path.includes(filtered.digest))).toEqual([]);
+    }
+  });
+
+  it('spends one counted pull per new manifest, and none on HEADs or attestation manifests', () => {
+    const expected = [
+      `/v2/library/debian/manifests/${s.clean.digest}`,
+      `/v2/library/debian/manifests/${s.multi.digest}`,
+      `/v2/library/debian/manifests/${s.multiAmd64.digest}`,
+      `/v2/library/debian/manifests/${s.multiArm64.digest}`,
+      `/v2/library/debian/manifests/${s.sig.digest}`,
+      `/v2/library/many/manifests/${tiny.digest}`,
+    ].sort();
+    expect(manifestGets(log).sort()).toEqual(expected);
+    expect((outcome.stats.http as { countedPulls: number }).countedPulls).toBe(expected.length);
+  });
+
+  it('reports Hub metadata (pull count, push date) and the untagged digest seed with an empty tag', () => {
+    const rows = queryDataset<Record<string, unknown>>(
+      dbPath,
+      `SELECT registry, repository, tag, platform, manifest_digest, index_digest, rule_id, evidence_kind, path,
+              evidence, in_final_fs, last_pushed, pull_count
+         FROM report_rows ORDER BY tag, rule_id`,
+    );
+    const sid = (rule_id: string, evidence: string) => ({
+      registry: 'docker.io',
+      repository: 'library/debian',
+      tag: 'sid-20240311',
+      platform: 'linux/amd64',
+      manifest_digest: s.multiAmd64.digest,
+      index_digest: s.multi.digest,
+      rule_id,
+      evidence_kind: 'dpkg-version',
+      path: '/var/lib/dpkg/status',
+      evidence,
+      in_final_fs: 'true',
+      last_pushed: '2024-03-11T09:00:00.000000Z',
+      pull_count: 123_456_789,
+    });
+    expect(rows).toEqual([
+      {
+        registry: 'docker.io',
+        repository: 'library/debian',
+        tag: '',
+        platform: 'linux/amd64',
+        manifest_digest: s.sig.digest,
+        index_digest: '',
+        rule_id: 'sig-detect-sh-prologue',
+        evidence_kind: 'byte-signature',
+        path: SIG_LIB_PATH,
+        evidence: 'offset=4008',
+        in_final_fs: 'true',
+        last_pushed: '',
+        pull_count: 123_456_789,
+      },
+      sid('dpkg-liblzma5-affected', 'liblzma5=5.6.1-1'),
+      sid('dpkg-liblzma5-payload-expected', 'liblzma5=5.6.1-1'),
+      sid('dpkg-xz-utils-affected', 'xz-utils=5.6.1-1'),
+    ]);
+    const repo = queryDataset(
+      dbPath,
+      `SELECT full_name, pull_count, star_count, is_official, description FROM repositories ORDER BY full_name`,
+    );
+    expect(repo).toEqual([
+      {
+        full_name: 'library/debian',
+        pull_count: 123_456_789,
+        star_count: 42,
+        is_official: 1,
+        description: 'Debian is a Linux distribution',
+      },
+      { full_name: 'library/many', pull_count: 7, star_count: 0, is_official: 1, description: '' },
+    ]);
+  });
+
+  it('stops at maxPulls with status aborted, and a resumed run spends exactly the remaining pulls', async () => {
+    const budgetDb = ws.dbPath('budget');
+    const total = manifestGets(log).length;
+    const budget = 2;
+    const stopped = await runTestCrawl(budgetDb, ws.iocFile, settings({ maxPulls: budget }));
+    expect(stopped.status).toBe('aborted');
+    expect(stopped.abortReason).toMatch(/budget/);
+    expect((stopped.stats.http as { countedPulls: number }).countedPulls).toBe(budget);
+    const resumed = await runTestCrawl(budgetDb, ws.iocFile, settings());
+    expect(resumed.resumed).toBe(true);
+    expect(resumed.runId).toBe(stopped.runId);
+    expect(resumed.status).toBe('completed');
+    expect((resumed.stats.http as { countedPulls: number }).countedPulls).toBe(total - budget);
+    // The same dataset as the uninterrupted crawl's.
+    expect(datasetSnapshot(budgetDb)).toEqual(datasetSnapshot(dbPath));
+  });
+});
