@@ -40,6 +40,8 @@ export interface ManifestPayload {
   digest: string;
   /** Set for the platform images of an index. */
   platform: { os: string; architecture: string; variant?: string } | null;
+  /** How many indexes lead here from the tag (absent: 0); bounded by MAX_INDEX_DEPTH. */
+  depth?: number;
 }
 
 /** A layer blob to analyze. */

@@ -1,6 +1,6 @@
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { type Digest, parseDigest } from '../../core/digest.js';
-import { CorruptInputError } from '../../core/errors.js';
+import { CorruptInputError, LimitExceededError } from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
 import { type ParsedManifest, parseManifest, selectPlatforms } from '../../crawler/registry/manifests.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
@@ -9,6 +9,11 @@ import { layerKey, manifestKey } from '../keys.js';
 import type { LayerPayload, ManifestPayload } from '../payloads.js';
 
 type ImageManifest = Extract<ParsedManifest, { kind: 'image' }>;
+
+/** Indexes below a tag: Docker Hub serves one level; OCI allows nesting, a hostile registry endless fresh digests. */
+export const MAX_INDEX_DEPTH = 4;
+/** Docker's overlay2 stops near 128 layers; thousands are a broken or hostile manifest, not an image. */
+export const MAX_LAYERS_PER_IMAGE = 1000;
 
 /** The image config's platform fields (the config blob is small and its GET is not a counted pull). */
 async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageManifest): Promise<Platform> {
@@ -93,6 +98,14 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   }
 
   if (parsed.kind === 'index') {
+    const depth = p.depth ?? 0;
+    if (depth >= MAX_INDEX_DEPTH) {
+      throw new LimitExceededError(
+        'maxIndexDepth',
+        depth + 1,
+        `${source} is an index nested ${depth + 1} levels deep, more than ${MAX_INDEX_DEPTH}; not following it`,
+      );
+    }
     const selected = selectPlatforms(parsed, ctx.platforms);
     const children: NewFrontierItem[] = selected.map((e) => {
       const payload: ManifestPayload = {
@@ -106,6 +119,7 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
               ...(e.platform.variant ? { variant: e.platform.variant } : {}),
             }
           : null,
+        depth: depth + 1,
       };
       return { kind: 'manifest', key: manifestKey(ctx.runId, p.registry, p.repository, e.digest), payload };
     });
@@ -125,6 +139,13 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     return { children, write };
   }
 
+  if (parsed.layers.length > MAX_LAYERS_PER_IMAGE) {
+    throw new LimitExceededError(
+      'maxLayersPerImage',
+      parsed.layers.length,
+      `${source} lists ${parsed.layers.length} layers, more than ${MAX_LAYERS_PER_IMAGE}; refusing the image`,
+    );
+  }
   // A recorded image keeps the platform read from its config (content-addressed): no second config GET.
   const known = stored ? ctx.images.get(digest) : undefined;
   const platform =
