@@ -1,0 +1,211 @@
+/**
+ * The commands a researcher runs after a crawl — scan, stats, export, iocs, rematch — as a user runs
+ * them: the built CLI against a real registry holding the demo images.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { parseCsv } from './helpers/csv.js';
+import {
+  builtinSetLabel,
+  type DemoRegistry,
+  expectedDemoRows,
+  recordsToObjects,
+  stable,
+  startDemoRegistry,
+} from './helpers/demo.js';
+
+const execFileP = promisify(execFile);
+
+let demo: DemoRegistry;
+let dir: string;
+let db: string;
+let registryStopped = false;
+
+beforeAll(async () => {
+  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  dir = tempDir('dataset');
+  db = join(dir, 'demo.sqlite');
+  const crawl = await runCli(['crawl', '--catalog', demo.registry.url, '--db', db, '--quiet']);
+  if (crawl.code !== 0) throw new Error(`setup crawl failed (${crawl.code}): ${crawl.stderr}`);
+}, 180_000);
+
+afterAll(async () => {
+  if (!registryStopped) await demo?.registry.stop();
+});
+
+/** A user IOC set that only dpkg facts can answer: stored for every layer, so rematch needs no bytes. */
+const EXTRA_SET = {
+  id: 'e2e-bookworm-liblzma',
+  version: '1',
+  title: 'The bookworm liblzma5 of the demo base (a stand-in for a newly published indicator)',
+  references: [],
+  rules: [{ id: 'liblzma5-5.4.1-0.2', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.4.1-0.2'] }],
+};
+
+function files(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort();
+}
+
+describe('hubcrawl scan', () => {
+  it('prints a verdict per image: AFFECTED, lower layer only, clean', async () => {
+    const h = demo.registry.host;
+    const r = await runCli([
+      'scan',
+      `${h}/demo/sig-lib:latest`,
+      `${h}/demo/removed:latest`,
+      `${h}/demo/debian-clean:12`,
+      '--db',
+      join(dir, 'scan.sqlite'),
+      '--quiet',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^reference +platform +manifest_digest +os +debian +verdict +rules$/);
+    const verdict = (ref: string) => lines.find((l) => l.startsWith(`${h}/${ref} `));
+    expect(verdict('demo/sig-lib:latest')).toMatch(/ linux\/amd64 .* AFFECTED +sig-detect-sh-prologue$/);
+    expect(verdict('demo/removed:latest')).toMatch(
+      / linux\/amd64 .* lower layer only +sig-detect-sh-prologue$/,
+    );
+    expect(verdict('demo/debian-clean:12')).toMatch(/ linux\/amd64 .* debian +yes +clean$/);
+    expect(r.stdout).toMatch(/\(3 rows\)\n$/);
+  });
+});
+
+describe('hubcrawl stats --json', () => {
+  it('parses and counts what the crawl stored', async () => {
+    const r = await runCli(['stats', '--db', db, '--json']);
+    expect(r.code).toBe(0);
+    const stats = JSON.parse(r.stdout) as {
+      holds: Record<string, unknown>;
+      lastRun: { id: number; status: string; stats: { itemsFailed: number } };
+    };
+    expect(stats.holds).toMatchObject({
+      runs: 1,
+      registries: 1,
+      repositories: 7,
+      tagObservations: 7,
+      images: 7,
+      debianDerivedImages: 7,
+      layers: 7,
+      layersAnalyzed: 7,
+      layersFailed: 0,
+      findings: 8,
+      affectedImages: 4,
+      affectedImagesFinalFs: 3,
+      iocSets: [builtinSetLabel()],
+    });
+    expect(stats.lastRun).toMatchObject({ id: 1, status: 'completed', stats: { itemsFailed: 0 } });
+  });
+});
+
+describe('hubcrawl export', () => {
+  it('writes report.csv, a CSV per table, the SQLite file and a MANIFEST.json whose sha256 values sha256sum confirms', async () => {
+    const out = join(dir, 'bundle');
+    const r = await runCli(['export', '--db', db, '--out', out]);
+    expect(r.code).toBe(0);
+    const written = files(out);
+    expect(written).toContain('report.csv');
+    expect(written).toContain('hubcrawl.sqlite');
+    expect(written).toContain('MANIFEST.json');
+    expect(written).toEqual(
+      expect.arrayContaining(['tables/findings.csv', 'tables/images.csv', 'tables/layers.csv']),
+    );
+    const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as {
+      sha256: Record<string, string>;
+      rowCounts: Record<string, number>;
+      iocSets: Array<{ id: string; version: string }>;
+    };
+    // Every file but the manifest itself is listed, and sha256sum (an outside tool) agrees on each.
+    expect(Object.keys(manifest.sha256).sort()).toEqual(written.filter((f) => f !== 'MANIFEST.json'));
+    const { stdout } = await execFileP('sha256sum', Object.keys(manifest.sha256), { cwd: out });
+    const oracle = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [hash, name] = l.split(/ [ *]/) as [string, string];
+          return [name, hash];
+        }),
+    );
+    expect(manifest.sha256).toEqual(oracle);
+    expect(manifest.rowCounts.report).toBe(12);
+    expect(manifest.rowCounts.findings).toBe(8);
+    expect(manifest.iocSets.map((s) => `${s.id}@${s.version}`)).toEqual([builtinSetLabel()]);
+    const report = recordsToObjects(parseCsv(readFileSync(join(out, 'report.csv'), 'utf8')).records);
+    expect(stable(report)).toEqual(stable(expectedDemoRows(demo)));
+  });
+});
+
+describe('hubcrawl iocs', () => {
+  it('list shows the built-in set with its version', async () => {
+    const r = await runCli(['iocs', 'list']);
+    expect(r.code).toBe(0);
+    const [id, version] = builtinSetLabel().split('@') as [string, string];
+    expect(r.stdout).toMatch(new RegExp(`^${id} +${version.replace(/\./g, '\\.')} +\\d+ .*built-in$`, 'm'));
+  });
+
+  it('check accepts a valid set file and names it', async () => {
+    const file = join(dir, 'extra.json');
+    writeFileSync(file, JSON.stringify(EXTRA_SET));
+    const r = await runCli(['iocs', 'check', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`valid IOC set ${EXTRA_SET.id}@1 with 1 rules`);
+  });
+
+  it('check refuses an invalid set with exit 2, naming the file and the field', async () => {
+    const file = join(dir, 'broken.json');
+    const broken = {
+      ...EXTRA_SET,
+      rules: [{ id: 'bad-hash', kind: 'file-sha256', sha256: 'not-a-hash' }],
+    };
+    writeFileSync(file, JSON.stringify(broken));
+    const r = await runCli(['iocs', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^hubcrawl: .*broken\.json: rules\[0\]\.sha256: [^\n]+\n$/);
+  });
+});
+
+describe('hubcrawl rematch', () => {
+  it('--ioc FILE adds the findings of a new set without network (the registry is stopped first)', async () => {
+    await demo.registry.stop();
+    registryStopped = true;
+    const file = join(dir, 'extra.json');
+    writeFileSync(file, JSON.stringify(EXTRA_SET));
+    const r = await runCli(['rematch', '--db', db, '--ioc', file, '--quiet']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = await runCli(['report', '--db', db]);
+    const rows = recordsToObjects(parseCsv(report.stdout).records);
+    const added = rows.filter((row) => row.ioc_set === `${EXTRA_SET.id}@1`);
+    // The five images on the bookworm base: clean, app-one, app-two, sig-lib, removed.
+    expect(added.map((row) => row.repository).sort()).toEqual([
+      'demo/app-one',
+      'demo/app-two',
+      'demo/debian-clean',
+      'demo/removed',
+      'demo/sig-lib',
+    ]);
+    for (const row of added) {
+      expect(row).toMatchObject({
+        rule_id: 'liblzma5-5.4.1-0.2',
+        evidence_kind: 'dpkg-version',
+        path: '/var/lib/dpkg/status',
+        evidence: 'liblzma5=5.4.1-0.2',
+        in_final_fs: 'true',
+      });
+    }
+    // The built-in set's evidence is still all there.
+    expect(stable(rows.filter((row) => row.ioc_set === builtinSetLabel()))).toEqual(
+      stable(expectedDemoRows(demo)),
+    );
+  });
+});

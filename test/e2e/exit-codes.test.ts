@@ -1,0 +1,140 @@
+/**
+ * Exit codes and error messages as a script or a cron job sees them: 1 when some items failed
+ * (the crawl still finishes the rest), 2 for usage and config errors, one sentence without a stack
+ * unless --log-level debug.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
+import { blobOf, buildImage, MEDIA_TYPES, sha256 } from '../../scripts/lib/image-builder.js';
+import { pushImage, registryFetch } from '../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
+import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { parseCsv } from './helpers/csv.js';
+import { recordsToObjects } from './helpers/demo.js';
+
+let registry: RunningRegistry;
+let dir: string;
+let missingLayer: string;
+let corruptLayer: string;
+
+beforeAll(async () => {
+  dir = tempDir('exit');
+  const setup = async () => {
+    registry = await startRegistry({ auth: 'none', installIfMissing: true });
+    // An affected image that must still be crawled while its neighbours fail.
+    const good = await buildImage({
+      layers: [{ entries: debianBaseEntries({ codename: 'sid', liblzmaVersion: '5.6.1-1' }) }],
+    });
+    await pushImage(registry, 'e2e/good', '1', good);
+    // gzip magic, then bytes that are no deflate stream: the registry stores it, the analyzer must refuse it.
+    const garbage = Buffer.from(`1f8b0800${'de'.repeat(200)}`, 'hex');
+    const corrupt = await buildImage({
+      layers: [blobOf(garbage, MEDIA_TYPES.dockerLayerGzip, sha256('not a tar'))],
+    });
+    corruptLayer = corrupt.layers[0]!.digest;
+    await pushImage(registry, 'e2e/corrupt', '1', corrupt);
+    // A manifest whose layer the registry no longer has (deleted through the registry's API).
+    const gone = await buildImage({
+      layers: [{ entries: [{ type: 'file', path: 'etc/e2e-gone', content: 'deleted after push\n' }] }],
+    });
+    missingLayer = gone.layers[0]!.digest;
+    await pushImage(registry, 'e2e/missing', '1', gone);
+    const del = await registryFetch(
+      registry,
+      'e2e/missing',
+      `${registry.url}/v2/e2e/missing/blobs/${missingLayer}`,
+      { method: 'DELETE' },
+    );
+    if (del.status !== 202) throw new Error(`blob DELETE answered ${del.status}`);
+  };
+  await Promise.all([setup(), buildCliOnce()]);
+}, 180_000);
+
+afterAll(async () => {
+  await registry?.stop();
+});
+
+describe('exit code 1: finished, but some items failed', () => {
+  it('a corrupt layer and a deleted layer fail their items, the crawl finishes the good image and exits 1', async () => {
+    const db = join(dir, 'partial.sqlite');
+    const r = await runCli(['crawl', '--catalog', registry.url, '--db', db, '--log-level', 'warn']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^run 1 completed-with-failures: .* 2 failed items\n$/);
+    // The failures are logged (JSON on stderr) with the item that failed.
+    expect(r.stderr).toContain(corruptLayer.slice(7, 19));
+    expect(r.stderr).toContain(missingLayer.slice(7, 19));
+    const failed = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'json',
+      `SELECT digest, status FROM layers WHERE status <> 'analyzed' ORDER BY digest`,
+    ]);
+    expect(JSON.parse(failed.stdout)).toEqual(
+      [corruptLayer, missingLayer].sort().map((digest) => ({ digest, status: 'failed' })),
+    );
+    const report = await runCli(['report', '--db', db]);
+    const repos = new Set(recordsToObjects(parseCsv(report.stdout).records).map((row) => row.repository));
+    expect([...repos]).toEqual(['e2e/good']);
+  });
+});
+
+describe('exit code 2: usage and config errors', () => {
+  it('an unknown flag exits 2 and points at --help', async () => {
+    const r = await runCli(['crawl', '--imagez', 'debian:12', '--db', join(dir, 'x.sqlite')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--imagez'");
+    expect(r.stderr).toContain('--help');
+  });
+
+  it('a crawl without seeds exits 2 and names the seed flags', async () => {
+    const r = await runCli(['crawl', '--db', join(dir, 'x.sqlite')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hubcrawl: nothing to crawl: .*--image.*--catalog[^\n]*\n$/);
+  });
+
+  it('a --platform that is not os/arch exits 2 and says what is expected', async () => {
+    const r = await runCli([
+      'crawl',
+      '--image',
+      `${registry.host}/e2e/good:1`,
+      '--platform',
+      'amd64',
+      '--db',
+      join(dir, 'x.sqlite'),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('platforms[0]');
+    expect(r.stderr).toContain('os/arch');
+  });
+
+  it('a config file with a misspelt field exits 2, naming the file and the field', async () => {
+    const file = join(dir, 'study.yml');
+    writeFileSync(file, `db: study.sqlite\nseeds:\n  imagez:\n    - ${registry.host}/e2e/good:1\n`);
+    const r = await runCli(['crawl', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(file);
+    // The field named in full: the section and the unknown key.
+    expect(r.stderr).toMatch(/seeds(\.imagez|: [^\n]*"imagez")/);
+  });
+});
+
+describe('error messages', () => {
+  it('are one sentence on stderr, without a stack, by default', async () => {
+    const r = await runCli(['report', '--db', join(dir, 'no-such-dataset.sqlite')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hubcrawl: no dataset at [^\n]+\n$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('carry the stack with --log-level debug', async () => {
+    const r = await runCli(['report', '--db', join(dir, 'no-such-dataset.sqlite'), '--log-level', 'debug']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hubcrawl: no dataset at [^\n]+\n/);
+    expect(r.stderr).toMatch(/\n\s+at \S+ \(file:\/\/[^\n]+dist\/[^\n]+\.js:\d+:\d+\)/);
+  });
+});

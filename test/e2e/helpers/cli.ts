@@ -1,0 +1,144 @@
+/**
+ * Runs the BUILT command line as a user would: `node bin/hubcrawl.js …` in a child process, with a
+ * clean environment (no HUBCRAWL_* from the developer's shell, a temp HOME so no ~/.docker/config.json).
+ * The child is spawned asynchronously, so fakes served from the test process keep answering.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'hubcrawl.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Upper bound so a hung child never hangs the suite; not a performance threshold. */
+  killAfterMs?: number;
+}
+
+const home = mkdtempSync(join(tmpdir(), 'hubcrawl-e2e-home-'));
+
+/** The environment a user's shell would give, minus anything hubcrawl reads. */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    TMPDIR: tmpdir(),
+    LANG: 'C.UTF-8',
+    ...extra,
+  };
+}
+
+/** Starts the CLI; `done` settles when it exits (with its whole stdout and stderr). */
+export function startCli(
+  args: string[],
+  opts: CliOptions = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: cleanEnv(opts.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 90_000);
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, opts).done;
+}
+
+const execFileP = promisify(execFile);
+
+/** The first line of stderr that is not a JSON log line (the CLI's own one-sentence message). */
+export function messageLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `npm run build` once per vitest run, however many e2e files call it: test files run in forks of
+ * one vitest process, so its pid (our ppid) names the run. A mkdir lock makes the others wait.
+ */
+export async function buildCliOnce(): Promise<void> {
+  const stamp = join(ROOT, 'dist', '.e2e-built-for');
+  const lock = join(tmpdir(), 'hubcrawl-e2e-build.lock');
+  const key = String(process.ppid);
+  const built = () => {
+    try {
+      return readFileSync(stamp, 'utf8') === key;
+    } catch {
+      return false;
+    }
+  };
+  // Bounded wait: 900 × 200 ms = 3 min, far more than a build takes on a loaded machine.
+  for (let i = 0; i < 900; i++) {
+    if (built()) return;
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+    } catch {
+      // Held by another file's build, or left by a killed run: take it over when its pid is gone.
+      // (No pid file yet means its holder is between mkdir and write: wait.)
+      let holder: number | undefined;
+      try {
+        holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {
+        holder = undefined;
+      }
+      if (holder !== undefined && !isAlive(holder)) rmSync(lock, { recursive: true, force: true });
+      await sleep(200);
+      continue;
+    }
+    try {
+      if (!built()) {
+        await execFileP('npm', ['run', 'build'], { cwd: ROOT });
+        writeFileSync(stamp, key);
+      }
+      return;
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  throw new Error('timed out waiting for another test file to build the CLI');
+}
+
+/** A fresh temp folder for one suite's datasets and files. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `hubcrawl-e2e-${prefix}-`));
+}

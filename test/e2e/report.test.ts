@@ -1,0 +1,167 @@
+/**
+ * crawl → report as a user runs them: the built CLI against the real registry holding the demo
+ * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
+import {
+  type DemoRegistry,
+  expectedDemoRows,
+  ISO_TIME,
+  REPORT_HEADER,
+  recordsToObjects,
+  stable,
+  startDemoRegistry,
+} from './helpers/demo.js';
+
+let demo: DemoRegistry;
+let dir: string;
+let db: string;
+let crawl: Awaited<ReturnType<typeof runCli>>;
+
+beforeAll(async () => {
+  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  dir = tempDir('report');
+  db = join(dir, 'demo.sqlite');
+  crawl = await runCli(['crawl', '--catalog', demo.registry.url, '--db', db, '--log-level', 'warn']);
+}, 180_000);
+
+afterAll(async () => {
+  await demo?.registry.stop();
+});
+
+describe('hubcrawl crawl --catalog, then hubcrawl report', () => {
+  it('a clean crawl of the demo registry exits 0 and says what it did on stdout', () => {
+    expect(crawl.stderr).toBe('');
+    expect(crawl.code).toBe(0);
+    // Eight platform images (demo/multi's amd64 child is demo/sid-xz's image), seven distinct layers.
+    expect(crawl.stdout).toBe(
+      'run 1 completed: 8 images, 7 layers analyzed (0 already known), 8 findings, 0 failed items\n',
+    );
+  });
+
+  it('the report CSV has the exact header, CRLF record ends and the twelve expected rows', async () => {
+    const r = await runCli(['report', '--db', db]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith(`${REPORT_HEADER}\r\n`)).toBe(true);
+    const { records, terminators } = parseCsv(r.stdout);
+    expect(terminators.every((t) => t === '\r\n')).toBe(true);
+    const rows = recordsToObjects(records);
+    expect(stable(rows)).toEqual(stable(expectedDemoRows(demo)));
+    for (const row of rows) {
+      // A plain registry knows no push dates or pull counts; the crawl stamps when it saw each tag.
+      expect(row.last_pushed).toBe('');
+      expect(row.pull_count).toBe('');
+      expect(row.first_seen).toMatch(ISO_TIME);
+      expect(row.last_seen).toMatch(ISO_TIME);
+    }
+  });
+
+  it('python3 csv reads the report file written by --out exactly as our strict reader does, 17 fields a row', async () => {
+    const out = join(dir, 'report.csv');
+    const r = await runCli(['report', '--db', db, '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    const text = readFileSync(out, 'utf8');
+    const ours = parseCsv(text).records;
+    const python = await pythonCsvRecords(out);
+    expect(python).toEqual(ours);
+    expect(python).toHaveLength(13);
+    expect(python.every((rec) => rec.length === 17)).toBe(true);
+  });
+
+  it('--format jsonl gives the same records as the CSV, one JSON object a line', async () => {
+    const [csv, jsonl] = await Promise.all([
+      runCli(['report', '--db', db]),
+      runCli(['report', '--db', db, '--format', 'jsonl']),
+    ]);
+    expect(jsonl.code).toBe(0);
+    const lines = jsonl.stdout.trimEnd().split('\n');
+    const objects = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const o of objects) expect(Object.keys(o)).toEqual(REPORT_HEADER.split(','));
+    const asText = objects.map((o) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === null ? '' : String(v)])),
+    );
+    expect(asText).toEqual(recordsToObjects(parseCsv(csv.stdout).records));
+  });
+
+  it('--final-only drops the evidence that a whiteout hid from the final filesystem', async () => {
+    const r = await runCli(['report', '--db', db, '--final-only']);
+    expect(r.code).toBe(0);
+    const rows = recordsToObjects(parseCsv(r.stdout).records);
+    const expected = expectedDemoRows(demo).filter((e) => e.in_final_fs === 'true');
+    expect(expected).toHaveLength(11);
+    expect(stable(rows)).toEqual(stable(expected));
+    expect(rows.some((row) => row.repository === 'demo/removed')).toBe(false);
+  });
+});
+
+describe('hubcrawl query is read-only', () => {
+  const fingerprint = async () => {
+    const r = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'json',
+      'SELECT (SELECT count(*) FROM findings) AS findings, (SELECT count(*) FROM registries) AS registries, (SELECT user_version FROM pragma_user_version) AS user_version',
+    ]);
+    expect(r.code).toBe(0);
+    return {
+      rows: JSON.parse(r.stdout) as unknown,
+      file: createHash('sha256').update(readFileSync(db)).digest('hex'),
+    };
+  };
+
+  it.each([
+    ['DELETE FROM findings'],
+    ["INSERT INTO registries (host) VALUES ('evil.example') RETURNING id"],
+    ['PRAGMA user_version = 9'],
+  ])('%s exits 2 with one sentence and leaves the dataset as it was', async (sql) => {
+    const before = await fingerprint();
+    const r = await runCli(['query', '--db', db, sql]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^hubcrawl: [^\n]*read-only[^\n]*\n$/);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('--format csv prints an RFC 4180 table with a header and CRLF record ends', async () => {
+    const r = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'csv',
+      'SELECT repository, count(*) AS n FROM report_rows GROUP BY repository ORDER BY repository',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      'repository,n\r\ndemo/multi,6\r\ndemo/removed,1\r\ndemo/sid-xz,4\r\ndemo/sig-lib,1\r\n',
+    );
+  });
+
+  it('--format json prints an array of row objects with SQL types kept', async () => {
+    const r = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'json',
+      'SELECT count(*) AS findings, count(DISTINCT image_digest) AS images FROM findings',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([{ findings: 8, images: 4 }]);
+  });
+
+  it('--format table (the default) prints aligned columns and the row count', async () => {
+    const r = await runCli(['query', '--db', db, 'SELECT id, host FROM registries']);
+    expect(r.code).toBe(0);
+    const h = demo.registry.host;
+    expect(r.stdout).toBe(`id  host\n--  ${'-'.repeat(h.length)}\n1   ${h}\n(1 row)\n`);
+  });
+});
