@@ -122,6 +122,20 @@ describe('Frontier', () => {
     expect(f.get(a)?.state).toBe('failed');
   });
 
+  it('gives failed items of one kind a fresh attempt budget only when their last error was retryable', () => {
+    const net = f.enqueue('layer', 'net');
+    const bad = f.enqueue('layer', 'bad');
+    const ref = f.enqueue('reference', 'r');
+    f.claim(['layer', 'reference'], 3);
+    f.fail(net, { message: 'reset' }, { retryable: true, maxAttempts: 1 });
+    f.fail(bad, { message: 'digest mismatch' }, { retryable: false, maxAttempts: 1 });
+    f.fail(ref, { message: 'reset' }, { retryable: true, maxAttempts: 1 });
+    expect(f.reviveRetryable('layer')).toBe(1);
+    expect(f.get(net)).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(f.get(bad)?.state).toBe('failed');
+    expect(f.get(ref)?.state).toBe('failed');
+  });
+
   it('returns items a killed run had claimed to pending without counting an attempt', () => {
     f.enqueue('layer', 'a');
     f.enqueue('layer', 'b');

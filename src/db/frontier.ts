@@ -153,6 +153,10 @@ function prepareStatements(db: Database) {
       `UPDATE frontier SET state = 'pending', updated_at = ?
         WHERE state = 'failed' AND attempts < ? AND retryable = 1`,
     ),
+    reviveRetryable: db.prepare(
+      `UPDATE frontier SET state = 'pending', attempts = 0, updated_at = ?
+        WHERE state = 'failed' AND retryable = 1 AND kind = ?`,
+    ),
     counts: db.prepare(
       'SELECT kind, state, count(*) AS count FROM frontier GROUP BY kind, state ORDER BY kind, state',
     ),
@@ -276,6 +280,16 @@ export class Frontier {
   retryFailed(maxAttempts: number, opts: { onlyRetryable?: boolean } = {}): number {
     const stmt = opts.onlyRetryable ? this.s.retryFailedRetryable : this.s.retryFailed;
     return guardWrite(this.db, () => stmt.run(this.now(), maxAttempts).changes);
+  }
+
+  /**
+   * For a new run: failed items of a content-keyed kind (layers, shared by every run) whose last error
+   * was retryable get a fresh attempt budget. A new run re-creates its run-keyed items under its own
+   * keys, but finds a content-keyed one already there (enqueue is a no-op), so without this a layer that
+   * spent its attempts in one run's network outage would never be analyzed by any later run.
+   */
+  reviveRetryable(kind: FrontierKind): number {
+    return guardWrite(this.db, () => this.s.reviveRetryable.run(this.now(), kind).changes);
   }
 
   /** One item by id. */
