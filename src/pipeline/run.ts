@@ -190,6 +190,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // A killed run left items in progress; failed items get another chance up to maxAttempts.
   ctx.frontier.resetInProgress();
   ctx.frontier.retryFailed(config.maxAttempts);
+  // Layers are keyed by content, not by run: a new run gets another go at those a network fault failed.
+  if (!resumed) ctx.frontier.reviveRetryable('layer');
   for (const seed of seedItems(config as Config, runId))
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 
