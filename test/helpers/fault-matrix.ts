@@ -161,6 +161,17 @@ export function comparableDataset(dbPath: string): DatasetSnapshot {
   return snap;
 }
 
+/** Rows with exact duplicates dropped (order kept): the same observation made by two runs. */
+export function distinctRows<T>(rows: readonly T[] | undefined): T[] {
+  const seen = new Set<string>();
+  return (rows ?? []).filter((r) => {
+    const k = JSON.stringify(r);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 /** One row of the matrix summary. */
 export interface MatrixRow {
   cell: string;

@@ -14,6 +14,7 @@ import {
   buildFaultImages,
   comparableDataset,
   crawlWithFaults,
+  distinctRows,
   MatrixReport,
   pushFaultImages,
   repoSeeds,
@@ -258,6 +259,37 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       expect(comparableDataset(db)).toEqual(clean);
       report.addCrawl('short body (blob ×1, manifest ×2)', run, 3);
     });
+  });
+
+  it('analyzes in the next run a layer whose every attempt failed in this run, ending with the clean dataset', async () => {
+    reset();
+    proxy.addRule({
+      method: 'GET',
+      path: bigLayerPath,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'respond', status: 503, body: 'blob store down' },
+    });
+    const db = newDb();
+    const first = await crawlWithFaults(db, { ...settings(), http: { maxRetries: 1 } });
+    const served = hits((e) => e.status === 503);
+    expect(served).toBeGreaterThanOrEqual(2);
+    expect(first.outcome.status).toBe('completed-with-failures');
+    expect(first.itemsFailed).toBeGreaterThan(0);
+    reset();
+    const second = await crawlWithFaults(db, settings());
+    expect(second.outcome.status).toBe('completed');
+    expect(hits((e) => e.method === 'GET' && bigLayerPath.test(e.path) && e.status === 200)).toBe(1);
+    const { frontier_states: states, tag_observations: seen, ...rest } = comparableDataset(db);
+    const { frontier_states: cleanStates, tag_observations: cleanSeen, ...cleanRest } = clean;
+    expect(rest).toEqual(cleanRest);
+    // Two runs each observed every tag (tag history is per run): the same observations, twice.
+    expect(distinctRows(seen)).toEqual(cleanSeen);
+    expect(seen).toHaveLength(2 * (cleanSeen?.length ?? 0));
+    // Run 1's items are history (run-keyed, done twice over); the layer, shared by all runs, is done.
+    expect(states?.filter((s) => s.state !== 'done')).toEqual([]);
+    expect(states?.find((s) => s.kind === 'layer')).toEqual(cleanStates?.find((s) => s.kind === 'layer'));
+    report.addCrawl('blob 503 in every attempt (run 1)', first, served, 'items failed');
+    report.addCrawl('  … next run, blob served', second, 0);
   });
 
   describe('a blob redirected to another host', () => {
