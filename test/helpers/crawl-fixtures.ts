@@ -152,7 +152,8 @@ export async function buildAlpineImage(): Promise<BuiltImage> {
   return buildImage({
     layers: [
       { entries: alpineEntries() },
-      { entries: dropperEntries() },
+      // Not the Debian images' dropper layer byte for byte: this blob must only be reachable from Alpine.
+      { entries: [...dropperEntries(), { type: 'file', path: 'opt/tools/alpine-note', content: 'apk\n' }] },
       { entries: [{ type: 'file', path: 'etc/motd', content: 'alpine upper\n' }] },
     ],
   });

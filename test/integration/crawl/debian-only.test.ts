@@ -1,0 +1,115 @@
+/**
+ * `debianOnly`: the base layer decides. Images on an Alpine base get their base layer analyzed and
+ * nothing else downloaded; images on a Debian base get every layer analyzed. The Alpine images carry
+ * the test dropper in an upper layer, so a crawl without the option shows what would have been found.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
+import { pushImage } from '../../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import {
+  buildAlpineImage,
+  buildCrawlScenario,
+  type CrawlScenario,
+  DROPPER_PATH,
+  makeWorkspace,
+  runTestCrawl,
+  TEST_RULE_ID,
+  type Workspace,
+} from '../../helpers/crawl-fixtures.js';
+import { queryDataset } from '../../helpers/dataset.js';
+import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
+
+let registry: RunningRegistry;
+let proxy: FaultProxy;
+let ws: Workspace;
+let s: CrawlScenario;
+let alpine: BuiltImage;
+/** A second Alpine image on the same base, with its own upper layer. */
+let alpine2: BuiltImage;
+
+const settings = (debianOnly: boolean) => ({
+  debianOnly,
+  seeds: { repos: ['acme/alpine', 'acme/alpine2', 'acme/app'].map((r) => `${registry.host}/${r}`) },
+  registries: { [registry.host]: { endpoint: proxy.url } },
+});
+
+let onlyDb: string;
+let onlyLog: FaultProxy['log'];
+
+const layerGets = (digest: string, log: FaultProxy['log'] = proxy.log) =>
+  log.filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${digest}`));
+
+const dropperFindings = (dbPath: string) =>
+  queryDataset<{ image_digest: string }>(
+    dbPath,
+    'SELECT image_digest FROM findings WHERE rule_id = ? AND path = ? ORDER BY image_digest',
+    TEST_RULE_ID,
+    DROPPER_PATH,
+  ).map((r) => r.image_digest);
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  s = await buildCrawlScenario();
+  alpine = await buildAlpineImage();
+  alpine2 = await buildImage({
+    layers: [alpine.layers[0]!, { entries: [{ type: 'file', path: 'opt/other', content: 'x\n' }] }],
+  });
+  await pushImage(registry, 'acme/alpine', '3.19', alpine);
+  await pushImage(registry, 'acme/alpine2', '1', alpine2);
+  await pushImage(registry, 'acme/app', '1.0', s.app);
+  proxy = await startFaultProxy(registry.url);
+  ws = makeWorkspace();
+  onlyDb = ws.dbPath('debian-only');
+  const out = await runTestCrawl(onlyDb, ws.iocFile, settings(true));
+  expect(out.status).toBe('completed');
+  onlyLog = [...proxy.log];
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  ws?.cleanup();
+});
+
+describe('debianOnly', () => {
+  it('analyzes a non-Debian base layer and never downloads the layers above it', async () => {
+    const dbPath = onlyDb;
+    expect(layerGets(alpine.layers[0]!.digest, onlyLog)).toHaveLength(1);
+    for (const upper of [...alpine.layers.slice(1), ...alpine2.layers.slice(1)]) {
+      expect(layerGets(upper.digest, onlyLog), upper.digest).toEqual([]);
+    }
+    const layers = queryDataset<{ digest: string; status: string }>(
+      dbPath,
+      'SELECT digest, status FROM layers ORDER BY digest',
+    );
+    const status = new Map(layers.map((l) => [l.digest, l.status]));
+    expect(status.get(alpine.layers[0]!.digest)).toBe('analyzed');
+    for (const upper of [...alpine.layers.slice(1), ...alpine2.layers.slice(1)]) {
+      expect(status.get(upper.digest)).toBe('pending');
+    }
+  });
+
+  it('analyzes every layer of an image on a Debian base', async () => {
+    const dbPath = onlyDb;
+    for (const layer of s.app.layers) expect(layerGets(layer.digest, onlyLog), layer.digest).toHaveLength(1);
+    const analyzed = queryDataset<{ layer_digest: string; status: string }>(
+      dbPath,
+      `SELECT il.layer_digest, l.status FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+        WHERE il.image_digest = ? ORDER BY il.position`,
+      s.app.digest,
+    );
+    expect(analyzed).toEqual(s.app.layers.map((l) => ({ layer_digest: l.digest, status: 'analyzed' })));
+    expect(dropperFindings(dbPath)).toEqual([s.app.digest]);
+  });
+
+  it('without debianOnly, the same crawl analyzes the Alpine upper layers and finds the dropper there', async () => {
+    proxy.log.length = 0;
+    const dbPath = ws.dbPath('all');
+    await runTestCrawl(dbPath, ws.iocFile, settings(false));
+    for (const upper of [...alpine.layers.slice(1), ...alpine2.layers.slice(1)]) {
+      expect(layerGets(upper.digest), upper.digest).toHaveLength(1);
+    }
+    expect(dropperFindings(dbPath)).toEqual([alpine.digest, s.app.digest].sort());
+  });
+});
