@@ -140,6 +140,18 @@ describe('analyzeLayer on GNU tar output', () => {
     expect(link?.sha256).toBe(target?.sha256);
   });
 
+  it('records a candidate hardlink to an unrecorded file with null hashes, as one pass cannot go back', async () => {
+    const tar = Buffer.concat([
+      rawMember(rawHeader({ name: 'opt/blob', size: 4 }), 'data'),
+      rawHeader({ name: 'usr/lib/liblzma.so.5', size: 0, typeflag: '1', linkname: 'opt/blob' }),
+      END_OF_ARCHIVE,
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.files).toEqual([
+      { path: '/usr/lib/liblzma.so.5', size: 0, mode: 0o644, sha256: null, md5: null },
+    ]);
+  });
+
   it('records symlinks as nothing: /etc/os-release links to /usr/lib/os-release', async () => {
     const facts = await analyze(tars.gnu as Buffer);
     expect(fileByPath(facts, '/etc/os-release')).toBeUndefined();
