@@ -9,9 +9,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startTokenService, type TokenServiceHandle } from '../../test/helpers/token-service.js';
+import {
+  type StartedTokenService,
+  startTokenService,
+  type TokenServiceHandle,
+} from '../../test/helpers/token-service.js';
 
-export type { TokenServiceHandle };
+export type { StartedTokenService, TokenServiceHandle };
 export type RegistryAuth = 'none' | 'htpasswd' | 'token';
 
 export interface RunningRegistry {
@@ -23,8 +27,8 @@ export interface RunningRegistry {
   /** Credentials for the htpasswd and token flavours (the token service accepts them via Basic). */
   username?: string;
   password?: string;
-  /** Token flavour: the running token service the registry trusts. */
-  token?: TokenServiceHandle;
+  /** Token flavour: the running token service the registry trusts (with its counters and logs). */
+  token?: StartedTokenService;
   dataDir: string;
   /** Kills the process and removes the temp dirs this launcher created. */
   stop(): Promise<void>;
@@ -130,7 +134,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
   ensureBinary(opts.installIfMissing ?? false);
   const workDir = await mkdtemp(join(tmpdir(), 'hubcrawl-registry-'));
   const dataDir = opts.dataDir ?? join(workDir, 'data');
-  let token: Awaited<ReturnType<typeof startTokenService>> | undefined;
+  let token: StartedTokenService | undefined;
   let authBlock = '';
   if (auth === 'htpasswd') {
     const line = execFileSync('htpasswd', ['-Bbn', TEST_USERNAME, TEST_PASSWORD], { encoding: 'utf8' });

@@ -15,7 +15,8 @@ let svc: StartedTokenService;
 
 beforeAll(async () => {
   reg = await startRegistry({ auth: 'token' });
-  svc = reg.token as StartedTokenService;
+  if (!reg.token) throw new Error('token flavour started without a token service');
+  svc = reg.token;
 });
 afterAll(async () => {
   await reg.stop();
