@@ -410,6 +410,12 @@ export class HttpClient {
             decision.pauseMs,
           );
         }
+        if (decision.extended) {
+          // The request that started the pause sleeps exactly what was asked; others queue behind it.
+          const until = this.rateLimiter.pausedUntil(host);
+          await this.sleep(decision.pauseMs, req.signal);
+          this.rateLimiter.pauseServed(host, until);
+        }
         continue;
       }
 
