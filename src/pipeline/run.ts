@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { Agent } from 'undici';
 import { compileRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
@@ -136,7 +137,14 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
   let rateLimitedUntil: number | null = null;
+  // Our own connection pool, so an abort can end every in-flight request at once: handlers other than
+  // the layer's pass no signal, and a SIGTERM during a stalled manifest or config GET otherwise waited
+  // out the timeout and its retries (test/e2e/interrupt.test.ts).
+  const ownDispatcher = opts.httpOptions?.dispatcher
+    ? null
+    : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
   const http = new HttpClient({
+    ...(ownDispatcher ? { dispatcher: ownDispatcher } : {}),
     concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
     requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
     maxRetries: config.http.maxRetries,
@@ -196,6 +204,9 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 
   const controller = new AbortController();
+  controller.signal.addEventListener('abort', () => void ownDispatcher?.destroy().catch(() => {}), {
+    once: true,
+  });
   const onAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let abortReason: string | null = opts.signal?.aborted ? 'interrupted' : null;
@@ -302,5 +313,6 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     progress();
     opts.signal?.removeEventListener('abort', onAbort);
     await http.close();
+    if (ownDispatcher && !ownDispatcher.destroyed) await ownDispatcher.close();
   }
 }

@@ -1,0 +1,79 @@
+/**
+ * What a scheduled crawl meets: a SIGTERM mid-crawl (exit 3, then the same command resumes to the
+ * same dataset) and a second crawl on the same database (refused with a lock message, exit 2). A
+ * gate proxy in front of the real registry holds blob downloads, so "mid-crawl" is a known moment.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCliOnce, runCli, startCli, tempDir } from './helpers/cli.js';
+import { parseCsv } from './helpers/csv.js';
+import {
+  type DemoRegistry,
+  expectedDemoRows,
+  recordsToObjects,
+  stable,
+  startDemoRegistry,
+} from './helpers/demo.js';
+import { type GateProxy, startGateProxy } from './helpers/gate-proxy.js';
+
+let demo: DemoRegistry;
+let gate: GateProxy;
+let dir: string;
+
+beforeAll(async () => {
+  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  gate = await startGateProxy(demo.registry.url, /\/blobs\/sha256:/);
+  dir = tempDir('interrupt');
+}, 180_000);
+
+afterAll(async () => {
+  gate?.open();
+  await Promise.allSettled([gate?.stop(), demo?.registry.stop()]);
+});
+
+describe('SIGTERM mid-crawl', () => {
+  it('exits 3 after finishing in-flight writes, and the same command then resumes the run to the full dataset', async () => {
+    gate.close();
+    const db = join(dir, 'term.sqlite');
+    const args = ['crawl', '--catalog', gate.url, '--db', db, '--log-level', 'warn'];
+    const first = startCli(args);
+    await gate.held();
+    first.child.kill('SIGTERM');
+    const stopped = await first.done;
+    expect(stopped.code).toBe(3);
+    expect(stopped.stderr).toContain('run the same command again to resume');
+    expect(stopped.stdout).toMatch(/^run 1 aborted/);
+
+    gate.open();
+    const resumed = await runCli(args);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^run 1 completed \(resumed\): /);
+    const report = await runCli(['report', '--db', db]);
+    expect(stable(recordsToObjects(parseCsv(report.stdout).records))).toEqual(
+      stable(expectedDemoRows(demo, gate.host)),
+    );
+  });
+});
+
+describe('two crawls on one database', () => {
+  it('the second is refused with exit 2 and a message naming the first, which then finishes', async () => {
+    gate.close();
+    const db = join(dir, 'locked.sqlite');
+    const args = ['crawl', '--catalog', gate.url, '--db', db, '--quiet'];
+    const first = startCli(args);
+    await gate.held();
+    const second = await runCli(args);
+    expect(second.code).toBe(2);
+    expect(second.stdout).toBe('');
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `^hubcrawl: another crawl \\(pid ${first.child.pid}, since [^)]+\\) is using [^\\n]*locked\\.sqlite[^\\n]*\\n$`,
+      ),
+    );
+    gate.open();
+    const done = await first.done;
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^run 1 completed: /);
+  });
+});
