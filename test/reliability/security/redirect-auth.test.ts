@@ -1,0 +1,73 @@
+/**
+ * `Authorization` goes only to the origin that challenged for it. The real htpasswd and token
+ * registries sit behind a fault proxy that answers the layer blob GET with a 307 to a second
+ * listener (test/helpers/blob-host.ts) serving the same bytes, as Docker Hub does with its CDN.
+ * Another port of 127.0.0.1 is another origin, and so is `localhost` on the same port.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
+import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
+import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
+import { crawl, imageFullyAnalyzed, pushImage } from '../hostile/harness.js';
+
+const regs = inject('registries');
+let image: BuiltImage;
+let blobHost: BlobHost;
+const proxies: FaultProxy[] = [];
+
+beforeAll(async () => {
+  image = await buildImage({
+    layers: [
+      { entries: [{ type: 'file', path: 'usr/lib/x86_64-linux-gnu/liblzma.so.5.4.5', content: 'ok' }] },
+    ],
+  });
+  for (const r of [regs.htpasswd, regs.token]) await pushImage(r, 'redirect/app', '1', image);
+  blobHost = await startBlobHost(image.layers[0]!.data);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([...proxies.map((p) => p.stop()), blobHost?.stop()]);
+});
+
+describe('Authorization on a redirected blob download', () => {
+  for (const flavour of ['htpasswd', 'token'] as const) {
+    for (const [where, location] of [
+      ['another port of 127.0.0.1', () => blobHost.url],
+      ['localhost instead of 127.0.0.1', () => blobHost.url.replace('127.0.0.1', 'localhost')],
+    ] as const) {
+      it(`is not sent to ${where} when the ${flavour} registry redirects a layer there`, async () => {
+        const reg = regs[flavour];
+        const proxy = await startFaultProxy(reg.url);
+        proxies.push(proxy);
+        const layer = image.layers[0]!.digest;
+        proxy.addRule({
+          method: 'GET',
+          path: new RegExp(`/blobs/${layer}`),
+          times: Number.POSITIVE_INFINITY,
+          action: {
+            kind: 'respond',
+            status: 307,
+            headers: { location: `${location()}/cdn/${layer}?X-Amz-Signature=fixture` },
+          },
+        });
+        const before = blobHost.requests.length;
+        const r = await crawl({
+          seeds: { images: [`${proxy.host}/redirect/app:1`] },
+          registries: { [proxy.host]: { username: reg.username!, password: reg.password! } },
+        });
+        try {
+          expect(r.outcome.status).toBe('completed');
+          expect(imageFullyAnalyzed(r.db, image.digest)).toBe(true);
+          // The registry's own blob GET carried credentials: there was a header to leak.
+          const layerGets = proxy.log.filter((e) => e.path.includes(`/blobs/${layer}`));
+          expect(layerGets.some((e) => typeof e.headers.authorization === 'string')).toBe(true);
+          const seen = blobHost.requests.slice(before);
+          expect(seen.length).toBeGreaterThan(0);
+          expect(seen.map((q) => q.headers.authorization)).toEqual(seen.map(() => undefined));
+        } finally {
+          r.close();
+        }
+      });
+    }
+  }
+});
