@@ -206,6 +206,59 @@ describe('HttpClient', () => {
     expect(client.stats.countedPulls).toBe(2);
   });
 
+  it('refuses a counted request only once the in-flight pulls have really spent the budget', async () => {
+    const held: ServerResponse[] = [];
+    const base = await serve((q, res) => {
+      held.push(res);
+      if (held.length === 2) {
+        // Let the third request reach the budget check while both pulls are still in flight.
+        setTimeout(() => {
+          for (const r of held) {
+            r.statusCode = q.url === '/missing' ? 404 : 200;
+            r.end('{}');
+          }
+        }, 50);
+      }
+    });
+    const { client } = makeClient({ maxPulls: 2 });
+    const results = await Promise.allSettled([
+      client.request({ url: `${base}/a`, counted: true }),
+      client.request({ url: `${base}/b`, counted: true }),
+      client.request({ url: `${base}/c`, counted: true }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(BudgetExhaustedError);
+    expect(client.stats.countedPulls).toBe(2);
+  });
+
+  it('lets a waiting counted request through when an in-flight pull fails', async () => {
+    let n = 0;
+    const held: ServerResponse[] = [];
+    const base = await serve((_q, res) => {
+      n += 1;
+      if (n > 2) {
+        res.end('{}');
+        return;
+      }
+      held.push(res);
+      if (held.length === 2) {
+        setTimeout(() => {
+          held[0]!.statusCode = 404;
+          held[0]!.end();
+          held[1]!.end('{}');
+        }, 50);
+      }
+    });
+    const { client } = makeClient({ maxPulls: 2 });
+    const results = await Promise.allSettled([
+      client.request({ url: `${base}/a`, counted: true }),
+      client.request({ url: `${base}/b`, counted: true }),
+      client.request({ url: `${base}/c`, counted: true }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    expect(client.stats.countedPulls).toBe(2);
+  });
+
   it('ends counted requests once the registry reports ratelimit-remaining 0', async () => {
     const base = await serve((_q, res) => {
       res.writeHead(200, { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '0;w=21600' });

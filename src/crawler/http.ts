@@ -280,6 +280,7 @@ export class HttpClient {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
   private pullsReserved = 0;
+  private readonly pullWaiters: Array<() => void> = [];
 
   constructor(opts: HttpClientOptions = {}) {
     this.opts = {
@@ -335,15 +336,29 @@ export class HttpClient {
     }
   }
 
-  private reservePull(host: string): void {
-    this.rateLimiter.assertPullsAvailable(host);
+  /**
+   * Reserves one counted pull. While other pulls are in flight the outcome is not known yet, so a
+   * request that would exceed the budget waits for them: refused only once the budget is truly spent.
+   */
+  private async reservePull(host: string, signal?: AbortSignal): Promise<void> {
     const max = this.opts.maxPulls;
-    if (max !== undefined && this.stats.countedPulls + this.pullsReserved >= max) {
-      throw new BudgetExhaustedError(
-        `the budget of ${max} counted pulls for this run is spent; resume in a later run`,
-      );
+    for (;;) {
+      this.rateLimiter.assertPullsAvailable(host);
+      if (max === undefined || this.stats.countedPulls + this.pullsReserved < max) break;
+      if (this.pullsReserved === 0 || signal?.aborted) {
+        throw new BudgetExhaustedError(
+          `the budget of ${max} counted pulls for this run is spent; resume in a later run`,
+        );
+      }
+      await new Promise<void>((resolve) => this.pullWaiters.push(resolve));
     }
     this.pullsReserved += 1;
+  }
+
+  /** Wakes requests waiting for the outcome of in-flight pulls. */
+  private settlePull(): void {
+    this.pullsReserved -= 1;
+    for (const wake of this.pullWaiters.splice(0)) wake();
   }
 
   /** Sends one request with queueing, retries and rate-limit handling; see the module comment. */
@@ -355,10 +370,10 @@ export class HttpClient {
     let failures = 0;
     let waits429 = 0;
     for (let attempt = 1; ; attempt++) {
-      if (req.counted) this.reservePull(host);
+      if (req.counted) await this.reservePull(host, req.signal);
       let reserved = req.counted === true;
       const release = () => {
-        if (reserved) this.pullsReserved -= 1;
+        if (reserved) this.settlePull();
         reserved = false;
       };
       let res: Response;
@@ -444,8 +459,9 @@ export class HttpClient {
         throw new HttpStatusError(href, status, body, res.headers);
       }
       if (reserved && status >= 200 && status < 300) {
-        release();
+        // Counted before the reservation is released, so waiters see the spent pull.
         this.stats.recordPull(host, href, this.opts.maxPulls);
+        release();
       }
       release();
 
