@@ -1,6 +1,6 @@
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, FatalError } from '../core/errors.js';
 
 /** A held crawl lock. */
 export interface CrawlLock {
@@ -50,7 +50,11 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
   try {
     writeFileSync(tmp, JSON.stringify(me));
   } catch (err) {
-    throw new ConfigError(`cannot create the crawl lock ${path}; check that its directory is writable`, {
+    // A wrong path is a usage error; an unwritable (read-only, full) place is, like an unwritable
+    // dataset (sqlite-errors.ts), a FatalError: exit 3.
+    const code = (err as NodeJS.ErrnoException).code;
+    const Err = code === 'ENOENT' || code === 'ENOTDIR' ? ConfigError : FatalError;
+    throw new Err(`cannot create the crawl lock ${path}; check that its directory exists and is writable`, {
       cause: err,
     });
   }
@@ -61,12 +65,9 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
         return heldLock(path, me.pid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new ConfigError(
-            `cannot create the crawl lock ${path}; check that its directory is writable`,
-            {
-              cause: err,
-            },
-          );
+          throw new FatalError(`cannot create the crawl lock ${path}; check that its directory is writable`, {
+            cause: err,
+          });
         }
       }
       const holder = readLock(path);
