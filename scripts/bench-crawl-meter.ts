@@ -34,16 +34,12 @@ export async function startMeter(registryUrl: string): Promise<Meter> {
     upstream.on('data', (c: Buffer) => {
       down += c.length;
     });
+    // pipe() half-closes the other side after the bytes in flight are written; destroying it on
+    // 'close' instead would drop what a slow reader has not taken yet (a truncated blob).
     client.pipe(upstream);
     upstream.pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
+    client.on('error', () => upstream.destroy()).on('close', () => sockets.delete(client));
+    upstream.on('error', () => client.destroy()).on('close', () => sockets.delete(upstream));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
