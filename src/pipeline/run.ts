@@ -303,7 +303,10 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     return { runId, resumed, status, abortReason, failedItems, stats };
   } catch (err) {
     try {
-      new RunStore(db).finish(runId, 'failed', { ...ctx.counters.snapshot(), error: describeError(err) });
+      // A FatalError (disk full, read-only dataset) ends the run resumably, as its message promises:
+      // the next run continues this one instead of re-crawling everything as a new run.
+      const status = err instanceof FatalError ? 'aborted' : 'failed';
+      new RunStore(db).finish(runId, status, { ...ctx.counters.snapshot(), error: describeError(err) });
     } catch {
       // The database itself may be what failed (disk full); the original error says why.
     }
