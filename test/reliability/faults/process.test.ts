@@ -18,7 +18,6 @@ import {
   buildFaultImages,
   comparableDataset,
   crawlWithFaults,
-  distinctRows,
   MatrixReport,
   pushFaultImages,
   repoSeeds,
@@ -257,12 +256,10 @@ describe('the built CLI through a fault proxy to the real registry', () => {
       execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
       const roomy = await runCli(config);
       expect(roomy.code, roomy.stderr).toBe(0);
+      // The full disk stopped the run resumably: the next one continues it, so nothing is observed twice.
+      expect(roomy.stdout).toMatch(/^run 1 completed \(resumed\)/);
       expect(integrityCheck(dbPath)).toBe('ok');
-      const { tag_observations: seen, frontier_states: states, ...rest } = comparableDataset(dbPath);
-      const { tag_observations: cleanSeen, frontier_states: _cleanStates, ...cleanRest } = clean;
-      expect(rest).toEqual(cleanRest);
-      expect(distinctRows(seen)).toEqual(cleanSeen);
-      expect(states?.filter((s) => s.state !== 'done')).toEqual([]);
+      expect(comparableDataset(dbPath)).toEqual(clean);
       const s = lastRunStats(dbPath);
       report.add({
         cell: 'disk full (tmpfs 1200k), exit 3; then room',
