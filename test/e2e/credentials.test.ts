@@ -1,0 +1,80 @@
+/**
+ * Credentials given by environment reach the registry and nothing else: a crawl of an htpasswd
+ * registry succeeds with HUBCRAWL_REGISTRY_USERNAME/PASSWORD, and neither the password nor the Basic
+ * header built from it appears in the debug logs, the dataset or any file of the export bundle.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
+import { buildImage } from '../../scripts/lib/image-builder.js';
+import { pushImage } from '../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
+import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+
+let registry: RunningRegistry;
+let dir: string;
+
+beforeAll(async () => {
+  dir = tempDir('creds');
+  const setup = async () => {
+    registry = await startRegistry({ auth: 'htpasswd', installIfMissing: true });
+    const image = await buildImage({
+      layers: [{ entries: debianBaseEntries({ codename: 'sid', liblzmaVersion: '5.6.1-1' }) }],
+    });
+    await pushImage(registry, 'private/app', '1', image);
+  };
+  await Promise.all([setup(), buildCliOnce()]);
+}, 180_000);
+
+afterAll(async () => {
+  await registry?.stop();
+});
+
+function allFiles(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+describe('registry credentials from the environment', () => {
+  it('authenticate the crawl and appear in no log line, dataset or exported file', async () => {
+    const password = registry.password!;
+    const basic = Buffer.from(`${registry.username}:${password}`).toString('base64');
+    const db = join(dir, 'private.sqlite');
+    const env = {
+      HUBCRAWL_REGISTRY_USERNAME: registry.username!,
+      HUBCRAWL_REGISTRY_PASSWORD: password,
+      HUBCRAWL_REGISTRY_HOST: registry.host,
+    };
+    const crawl = await runCli(['crawl', '--catalog', registry.url, '--db', db, '--log-level', 'debug'], {
+      env,
+    });
+    expect(crawl.code).toBe(0);
+    expect(crawl.stdout).toMatch(
+      /^run 1 completed: 1 images, 1 layers analyzed .* 3 findings, 0 failed items\n$/,
+    );
+    const out = join(dir, 'bundle');
+    const exported = await runCli(['export', '--db', db, '--out', out, '--log-level', 'debug'], { env });
+    expect(exported.code).toBe(0);
+
+    const files = [...allFiles(out), ...allFiles(dir).filter((f) => f.startsWith(db))];
+    expect(files.length).toBeGreaterThan(20);
+    const leaks: string[] = [];
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      if (bytes.includes(password) || bytes.includes(basic)) leaks.push(f);
+    }
+    for (const [name, text] of [
+      ['crawl stderr', crawl.stderr],
+      ['crawl stdout', crawl.stdout],
+      ['export stderr', exported.stderr],
+      ['export stdout', exported.stdout],
+    ] as const) {
+      if (text.includes(password) || text.includes(basic)) leaks.push(name);
+    }
+    expect(leaks).toEqual([]);
+    // The debug log did talk about the requests (so an absent password is not an absent log).
+    expect(crawl.stderr.split('\n').filter((l) => l.startsWith('{')).length).toBeGreaterThan(0);
+  });
+});
