@@ -204,9 +204,16 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 
   const controller = new AbortController();
-  controller.signal.addEventListener('abort', () => void ownDispatcher?.destroy().catch(() => {}), {
-    once: true,
-  });
+  controller.signal.addEventListener(
+    'abort',
+    () => {
+      // Out of pull budget, in-flight work has already paid its pulls: let it finish and be kept, or the
+      // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts).
+      if (controller.signal.reason instanceof BudgetExhaustedError) return;
+      void ownDispatcher?.destroy().catch(() => {});
+    },
+    { once: true },
+  );
   const onAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let abortReason: string | null = opts.signal?.aborted ? 'interrupted' : null;
