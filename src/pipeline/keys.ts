@@ -28,8 +28,12 @@ export function referenceKey(runId: number, p: ReferencePayload): string {
   return `${runId}|${p.registry}/${p.repository}:${tag}@${p.digest ?? ''}`;
 }
 
-export function manifestKey(runId: number, registry: string, repository: string, digest: string): string {
-  return `${runId}|${registry}/${repository}@${digest}`;
+/**
+ * One manifest item per digest and registry in a run, whichever repositories reference it: the frontier's
+ * unique key is then what makes a manifest fetched once, even when several tags reach it at the same time.
+ */
+export function manifestKey(runId: number, registry: string, _repository: string, digest: string): string {
+  return `${runId}|${registry}@${digest}`;
 }
 
 export function layerKey(digest: string, analyzerVersion: string, selection: string): string {
