@@ -72,7 +72,7 @@ function crawlOptions(cmd: Command): Command {
 function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('hubcrawl')
     .description(
-      'Crawl Docker Hub and OCI registries for Debian-derived images, stream every layer through an indicator\n' +
+      'Crawl Docker Hub and OCI registries for Debian-derived images, stream every layer through an indicator ' +
         'analyzer (the XZ backdoor set CVE-2024-3094 is built in), and record every observation in SQLite.',
     )
     .version(TOOL_VERSION)

@@ -61,6 +61,13 @@ describe('hubcrawl --help', () => {
     for (const c of COMMANDS) expect(top.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
+  it('wraps its description as one paragraph (no hard line break mid-sentence)', () => {
+    const paragraph = help.get('')!.stdout.split('\n\n')[1]!.split('\n');
+    expect(paragraph.length).toBeGreaterThan(1);
+    // Commander wraps at 80 columns off a terminal: every line but the last is nearly full.
+    expect(paragraph.slice(0, -1).filter((l) => l.length < 60)).toEqual([]);
+  });
+
   it.each([...COMMANDS, 'iocs list', 'iocs check'])('%s --help exits 0 with a usage line', (cmd) => {
     const h = help.get(cmd)!;
     expect(h.code).toBe(0);
