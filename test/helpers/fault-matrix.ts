@@ -4,7 +4,7 @@
  * in-process crawl with fast retries and recorded sleeps and HTTP events, the dataset comparison,
  * and the matrix summary (requests, retries, pauses, items failed) printed at the end of a file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDemoImages, type DemoImage } from '../../scripts/demo-images.js';
@@ -188,7 +188,11 @@ export interface MatrixRow {
 export class MatrixReport {
   readonly rows: MatrixRow[] = [];
 
-  constructor(readonly title: string) {}
+  /** `short` prefixes this file's cells in the whole-matrix table. */
+  constructor(
+    readonly title: string,
+    readonly short = '',
+  ) {}
 
   add(row: MatrixRow): void {
     this.rows.push(row);
@@ -266,7 +270,27 @@ export class MatrixReport {
     ].join('\n');
   }
 
+  /**
+   * Prints this file's table, then the whole matrix so far: rows of every fault-matrix file of this
+   * vitest run (test files run in forks of one vitest process, whose pid, our ppid, names the run).
+   * The file that finishes last prints the complete matrix.
+   */
   print(): void {
     console.log(this.format());
+    const shared = join(tmpdir(), `hubcrawl-fault-matrix-${process.ppid}.jsonl`);
+    try {
+      for (const r of this.rows)
+        appendFileSync(
+          shared,
+          `${JSON.stringify({ ...r, cell: this.short ? `${this.short}: ${r.cell}` : r.cell })}\n`,
+        );
+      const all = new MatrixReport('Fault matrix — WHOLE MATRIX so far in this test run (all fault files)');
+      for (const line of readFileSync(shared, 'utf8').split('\n')) {
+        if (line.trim()) all.add(JSON.parse(line) as MatrixRow);
+      }
+      console.log(all.format());
+    } catch (err) {
+      console.log(`(whole-matrix summary unavailable: ${(err as Error).message})`);
+    }
   }
 }

@@ -24,6 +24,7 @@ import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const report = new MatrixReport(
   'Fault matrix — Docker Hub API, pull quota and token service (in-process crawl)',
+  'hub/token',
 );
 
 function hubRepos(images: readonly DemoImage[]): FakeHubRepo[] {

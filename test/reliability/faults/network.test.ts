@@ -22,7 +22,10 @@ import {
 } from '../../helpers/fault-matrix.js';
 import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
-const report = new MatrixReport('Fault matrix — network faults against the real registry (in-process crawl)');
+const report = new MatrixReport(
+  'Fault matrix — network faults against the real registry (in-process crawl)',
+  'net',
+);
 
 describe('a whole crawl through a faulty network to the real registry', () => {
   let registry: RunningRegistry;

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import { buildCliOnce } from '../../e2e/helpers/cli.js';
 import { type DatasetSnapshot, integrityCheck, queryDataset } from '../../helpers/dataset.js';
 import {
   buildFaultImages,
@@ -27,7 +28,7 @@ import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'bin/hubcrawl.js');
-const report = new MatrixReport('Fault matrix — the built CLI killed, out of disk, read-only');
+const report = new MatrixReport('Fault matrix — the built CLI killed, out of disk, read-only', 'cli');
 
 /** A seeded PRNG (mulberry32): "random" kill points that a failure report can reproduce. */
 function prng(seed: number): () => number {
@@ -135,7 +136,8 @@ describe('the built CLI through a fault proxy to the real registry', () => {
   };
 
   beforeAll(async () => {
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'pipe' });
+    // Shared with the e2e suites: one build per vitest run, never two tsc writing dist/ at once.
+    await buildCliOnce();
     images = await buildFaultImages();
     registry = await startRegistry({ auth: 'none' });
     await pushFaultImages(registry, images);
