@@ -198,4 +198,20 @@ export class ImageStore {
   allDigests(): string[] {
     return this.selectAll.all() as string[];
   }
+
+  /**
+   * Images with no OS verdict yet (never matched: some layer pending or failed) whose base layer is
+   * analyzed, with that layer's digest. Prepared per call: it runs once at the end of a crawl.
+   */
+  undecidedWithAnalyzedBase(): Array<{ digest: string; baseLayer: string }> {
+    return this.db
+      .prepare(
+        `SELECT i.digest, il.layer_digest AS baseLayer FROM images i
+           JOIN image_layers il ON il.image_digest = i.digest AND il.position = 0
+           JOIN layers l ON l.digest = il.layer_digest
+          WHERE i.is_debian_derived IS NULL AND l.status = 'analyzed'
+          ORDER BY i.digest`,
+      )
+      .all() as Array<{ digest: string; baseLayer: string }>;
+  }
 }

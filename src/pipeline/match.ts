@@ -6,6 +6,7 @@ import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { isDebianDerived } from '../analyzer/os-release.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
+import { LayerStore } from '../db/layer-store.js';
 import { type RematchResult, rematchAll } from '../db/rematch.js';
 
 /** Identifies the IOC sets (ids and versions) and analyzer version that findings were computed with. */
@@ -57,7 +58,7 @@ export function matchImages(
   const images: ImageStore = new Images(db);
   const fingerprint = matchFingerprint(sets);
   const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint).map((i) => i.digest);
-  return rematchAll(
+  const result = rematchAll(
     db,
     (layers, image) => {
       images.setOsFacts(image.digest, osFactsOf(layers));
@@ -66,4 +67,12 @@ export function matchImages(
     runId,
     { matchFingerprint: fingerprint, ...(imageDigests ? { imageDigests } : {}) },
   );
+  // An image left unmatched (debianOnly never analyzes the upper layers of a non-Debian base) still gets
+  // the verdict of its analyzed base layer, so `is_debian_derived = 0` lists the images it excluded.
+  const layerStore = new LayerStore(db);
+  for (const { digest, baseLayer } of images.undecidedWithAnalyzedBase()) {
+    const facts = layerStore.loadFacts(baseLayer);
+    if (facts) images.setOsFacts(digest, osFactsOf([{ facts }]));
+  }
+  return result;
 }

@@ -90,6 +90,20 @@ describe('debianOnly', () => {
     }
   });
 
+  it('records the excluded images as not Debian-derived, from their base layer', () => {
+    const images = queryDataset(
+      onlyDb,
+      'SELECT digest, is_debian_derived, os_id FROM images ORDER BY digest',
+    );
+    expect(images).toEqual(
+      [
+        { digest: alpine.digest, is_debian_derived: 0, os_id: 'alpine' },
+        { digest: alpine2.digest, is_debian_derived: 0, os_id: 'alpine' },
+        { digest: s.app.digest, is_debian_derived: 1, os_id: 'debian' },
+      ].sort((a, b) => a.digest.localeCompare(b.digest)),
+    );
+  });
+
   it('analyzes every layer of an image on a Debian base', async () => {
     const dbPath = onlyDb;
     for (const layer of s.app.layers) expect(layerGets(layer.digest, onlyLog), layer.digest).toHaveLength(1);
