@@ -103,7 +103,9 @@ export async function pushBlob(registry: PushTarget, repository: string, blob: B
   put.searchParams.set('digest', blob.digest);
   const done = await registryFetch(registry, repository, put.toString(), {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
+    // No hand-set Content-Length: fetch computes it from the Buffer, and once undici 7 is loaded in the
+    // process Node 20's fetch sends a caller-set one twice, which undici rejects (nodejs/undici#5500).
+    headers: { 'content-type': 'application/octet-stream' },
     body: blob.data,
   });
   await (await expectOk(done, `upload of ${blob.digest} to ${repository}`, 201)).arrayBuffer();

@@ -207,8 +207,9 @@ async function pipeBody(
     for await (const c of upRes) chunks.push(c as Buffer);
     const all = Buffer.concat(chunks);
     await write(all.subarray(0, Math.max(0, all.length - action.dropBytes)));
-    // Close instead of ending the message: the client is still owed bytes it will never get.
-    res.socket?.end();
+    // Destroy instead of ending the message: the client is still owed bytes it will never get, and a
+    // half-closed keep-alive socket could hang the next request on it until the headers timeout.
+    res.socket?.destroy();
     return;
   }
   let sent = 0;

@@ -18,30 +18,9 @@ export interface Fixtures {
   repositories: string[];
 }
 
-/**
- * Importing undici 7 claims Node's legacy global dispatcher, and Node 20's bundled fetch then sends a
- * caller-set Content-Length twice ("66, 66"), which undici 7 rejects (nodejs/undici#5500). push.ts sets
- * Content-Length by hand, so strip it while pushing: fetch computes it from the Buffer anyway.
- */
-async function withFetchContentLengthFix<T>(fn: () => Promise<T>): Promise<T> {
-  const original = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    if (init?.headers && !(init.headers instanceof Headers) && !Array.isArray(init.headers)) {
-      const { 'content-length': _drop, ...rest } = init.headers as Record<string, string>;
-      return original(input, { ...init, headers: rest });
-    }
-    return original(input, init);
-  };
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = original;
-  }
-}
-
 /** Builds the fixture images and pushes them into `target`. */
 export function pushFixtures(target: PushTarget): Promise<Fixtures> {
-  return withFetchContentLengthFix(() => buildAndPush(target));
+  return buildAndPush(target);
 }
 
 async function buildAndPush(target: PushTarget): Promise<Fixtures> {
