@@ -68,7 +68,7 @@ export const httpSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(60_000),
   /** Retries of a request after 5xx, resets or timeouts. */
   maxRetries: z.number().int().min(0).max(20).default(5),
-  /** Request rate per host. */
+  /** Request rate per remote host (a registry on loopback is not throttled). */
   requestsPerSecondPerHost: z.number().positive().default(10),
   /** A rate-limit pause longer than this stops the run (resumable) instead of sleeping. */
   maxPauseMs: z

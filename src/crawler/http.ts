@@ -26,6 +26,7 @@ import {
   RateLimiter,
   retryAfterMs,
 } from './rate-limit.js';
+import { isLoopbackHost } from './registry/reference.js';
 import { type HttpEvent, RequestStats } from './stats.js';
 
 export type { HttpEvent } from './stats.js';
@@ -67,7 +68,7 @@ export interface HttpResponse {
 export interface HttpClientOptions {
   /** In-flight requests per host (until response headers). Default 8. */
   concurrencyPerHost?: number;
-  /** Requests started per second per host. Default unlimited. */
+  /** Requests started per second per host (loopback hosts are exempt). Default unlimited. */
   requestsPerSecondPerHost?: number;
   /** Retries after a network error or 5xx (429s are not failures and do not use these). Default 4. */
   maxRetries?: number;
@@ -305,7 +306,8 @@ export class HttpClient {
   private slot(host: string): HostSlot {
     let s = this.hosts.get(host);
     if (!s) {
-      const rps = this.opts.requestsPerSecondPerHost;
+      // The request rate is politeness towards remote services; a registry on loopback is our own.
+      const rps = isLoopbackHost(host) ? undefined : this.opts.requestsPerSecondPerHost;
       s = {
         queue: new PQueue({
           concurrency: this.opts.concurrencyPerHost,
