@@ -315,10 +315,11 @@ async function main(): Promise<void> {
     `hubcrawl: node bin/hubcrawl.js crawl --catalog <counter> --db <fresh tmp> --log-level info${extra.length ? ` ${extra.join(' ')}` : ''} (defaults otherwise)` +
       (rps !== '' ? `; config: http.requestsPerSecondPerHost = ${rps}` : ''),
   );
-  // The HTTP client starts at most requestsPerSecondPerHost requests per second on one host.
+  // The HTTP client starts at most requestsPerSecondPerHost requests per second on one host
+  // (p-queue windows of 1 s), so a crawl of one registry cannot take much less than this.
   const floorS = h.traffic.requests / (rps !== '' ? Number(rps) : 10);
   console.log(
-    `hubcrawl pacing floor: ${h.traffic.requests} requests to one host at ${rps !== '' ? rps : '10 (default)'} per second ≥ ${floorS.toFixed(1)} s`,
+    `hubcrawl pacing floor: ${h.traffic.requests} requests to one host at ${rps !== '' ? rps : '10 (default)'} per second ≈ ${floorS.toFixed(1)} s`,
   );
   console.log(
     `skopeo: skopeo copy --src-tls-verify=false docker://<counter>/repo:tag dir:<tmp>/i, ${jobs === 1 ? 'one image after another' : `${jobs} at a time`}`,
