@@ -165,7 +165,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     proxy.clearRules();
     proxy.log.length = 0;
     // Slow every request down so the crawl spans many kill points (manifests, blobs, analysis, commits).
-    proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 400 } });
+    proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 600 } });
     const dbPath = join(work.dir, 'killed.sqlite');
     const config = configFor(dbPath);
     const seed = 20261128;
