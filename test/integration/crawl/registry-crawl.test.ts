@@ -70,6 +70,7 @@ beforeAll(async () => {
     ],
   });
   await preloadBlobs(registry, 'acme/app', appV2);
+  await preloadBlobs(registry, 'acme/clean', s.sig);
   proxy = await startFaultProxy(registry.url);
   ws = makeWorkspace();
   dbPath = ws.dbPath('crawl');
@@ -294,5 +295,28 @@ describe('a crawl of a local registry with planted indicators', () => {
         final: true,
       }),
     ]);
+  });
+
+  it('keeps the history of a moved tag, and a tag moved onto a known digest costs no manifest GET', async () => {
+    await pushImage(registry, 'acme/clean', 'latest', s.sig);
+    proxy.log.length = 0;
+    const fourth = await runTestCrawl(dbPath, ws.iocFile, settings());
+    expect(fourth.status).toBe('completed');
+    expect(manifestGets(proxy.log)).toEqual([]);
+    const history = queryDataset<{ digest: string; run_id: number }>(
+      dbPath,
+      `SELECT t.digest, t.run_id FROM tag_observations t JOIN repositories r ON r.id = t.repository_id
+        WHERE r.full_name = 'acme/clean' AND t.tag = 'latest' ORDER BY t.run_id`,
+    );
+    expect(history).toEqual([
+      { digest: s.clean.digest, run_id: fourth.runId - 1 },
+      { digest: s.sig.digest, run_id: fourth.runId },
+    ]);
+    // The signature finding is now also reported under the tag that moved onto its image.
+    const sigRows = reportRows()
+      .filter((r) => r.manifest_digest === s.sig.digest)
+      .map((r) => `${r.repository}:${r.tag}`)
+      .sort();
+    expect(sigRows).toEqual(['acme/clean:latest', 'acme/sig:1']);
   });
 });
