@@ -276,6 +276,54 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     }, 120_000);
   });
 
+  describe('a dataset file bind-mounted read-only in a writable directory', () => {
+    it('stops with exit 3 and one sentence, changes nothing, and completes once the file is writable', async () => {
+      proxy.clearRules();
+      proxy.log.length = 0;
+      const dir = join(work.dir, 'rofile');
+      mkdirSync(dir);
+      const dbPath = join(dir, 'rofile.sqlite');
+      const config = configFor(dbPath);
+      // An interrupted crawl leaves a dataset with work pending.
+      proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 150 } });
+      const { child, done } = startCrawl(config);
+      for (let i = 0; i < 300 && doneItems(dbPath) < 5; i++) await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGKILL');
+      await done;
+      proxy.clearRules();
+      const before = comparableDataset(dbPath);
+      execFileSync('mount', ['--bind', dbPath, dbPath]);
+      let ro: CliResult;
+      try {
+        execFileSync('mount', ['-o', 'remount,ro,bind', dbPath]);
+        ro = await runCli(config);
+      } finally {
+        execFileSync('umount', [dbPath]);
+      }
+      expect(ro.code, ro.stderr).toBe(3);
+      const errorLines = ro.stderr.split('\n').filter((l) => l.startsWith('hubcrawl:'));
+      expect(errorLines, ro.stderr).toHaveLength(1);
+      expect(errorLines[0]).toMatch(/cannot be written/);
+      expect(integrityCheck(dbPath)).toBe('ok');
+      expect(comparableDataset(dbPath)).toEqual(before);
+      const rw = await runCli(config);
+      expect(rw.code, rw.stderr).toBe(0);
+      expect(integrityCheck(dbPath)).toBe('ok');
+      expect(comparableDataset(dbPath)).toEqual(clean);
+      const s = lastRunStats(dbPath);
+      report.add({
+        cell: 'read-only dataset file, exit 3; then writable',
+        requests: proxy.log.length,
+        retries: s.retries,
+        pauses: s.rateLimitPauses,
+        pauseMs: s.rateLimitPauseMs,
+        itemsFailed: s.itemsFailed,
+        faultsHit: 1,
+        result: 'equal',
+      });
+    }, 120_000);
+  });
+
   describe('a dataset on a filesystem remounted read-only', () => {
     let mnt: string;
     let mounted = false;
