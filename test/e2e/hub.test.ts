@@ -76,12 +76,24 @@ describe('a docker.io crawl through --hub-api and --registry-mirror', () => {
     const r = await runCli(['report', '--db', db, '--out', out]);
     expect(r.code).toBe(0);
     const rows = recordsToObjects(await pythonCsvRecords(out));
-    expect(rows.length).toBeGreaterThan(0);
     const pushed = new Map(rows.map((row) => [row.tag, row.last_pushed]));
     expect(pushed.get('1.0')).toBe(`'${FORMULA_PUSHED}`);
     expect(pushed.get('2.0')).toBe(`'${AT_PUSHED}`);
+    // One image reached by two tags: one row per tag for each of its three findings.
+    expect(rows.map((row) => `${row.tag} ${row.rule_id}`).sort()).toEqual(
+      ['1.0', '2.0'].flatMap((tag) =>
+        ['dpkg-liblzma5-affected', 'dpkg-liblzma5-payload-expected', 'dpkg-xz-utils-affected'].map(
+          (rule) => `${tag} ${rule}`,
+        ),
+      ),
+    );
     for (const row of rows) {
-      expect(row).toMatchObject({ registry: 'docker.io', repository: 'evil/app', pull_count: '1234' });
+      expect(row).toMatchObject({
+        registry: 'docker.io',
+        repository: 'evil/app',
+        manifest_digest: image.digest,
+        pull_count: '1234',
+      });
       // No cell of the report may start a formula.
       for (const cell of Object.values(row)) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
     }

@@ -101,6 +101,23 @@ describe('hubcrawl crawl --catalog, then hubcrawl report', () => {
   });
 });
 
+describe('hubcrawl report on an image crawled by digest', () => {
+  it('gives an untagged digest an empty tag cell', async () => {
+    const sidXz = demo.images.get('demo/sid-xz')!.image;
+    const byDigest = join(dir, 'by-digest.sqlite');
+    const ref = `${demo.registry.host}/demo/sid-xz@${sidXz.digest}`;
+    const c = await runCli(['crawl', '--image', ref, '--db', byDigest, '--quiet']);
+    expect(c.code).toBe(0);
+    const r = await runCli(['report', '--db', byDigest]);
+    const rows = recordsToObjects(parseCsv(r.stdout).records);
+    const expected = expectedDemoRows(demo)
+      .filter((e) => e.repository === 'demo/sid-xz')
+      .map((e) => ({ ...e, tag: '' }));
+    expect(expected).toHaveLength(4);
+    expect(stable(rows)).toEqual(stable(expected));
+  });
+});
+
 describe('hubcrawl query is read-only', () => {
   const fingerprint = async () => {
     const r = await runCli([

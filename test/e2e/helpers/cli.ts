@@ -77,11 +77,6 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
 
 const execFileP = promisify(execFile);
 
-/** The first line of stderr that is not a JSON log line (the CLI's own one-sentence message). */
-export function messageLines(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
-}
-
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -127,7 +122,13 @@ export async function buildCliOnce(): Promise<void> {
     }
     try {
       if (!built()) {
-        await execFileP('npm', ['run', 'build'], { cwd: ROOT });
+        try {
+          await execFileP('npm', ['run', 'build'], { cwd: ROOT });
+        } catch (err) {
+          // tsc prints its errors on stdout; say them, not just "Command failed".
+          const e = err as { stdout?: string; stderr?: string };
+          throw new Error(`npm run build failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+        }
         writeFileSync(stamp, key);
       }
       return;
