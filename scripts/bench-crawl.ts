@@ -4,18 +4,18 @@
  * side in the same run, each through its own byte counter + fault proxy (no faults).
  *
  *   npm run build && npx tsx scripts/bench-crawl.ts [--images 50] [--base-mb 24] [--tags-per-repo 5]
- *     [--skopeo-jobs 1] [--runs 3] [--rps N] [--hubcrawl-arg=--layer-concurrency=4 …]
+ *     [--skopeo-jobs 1] [--runs 3]
+ *     [--hubcrawl-arg=--layer-concurrency=4 …]
  *
  * hubcrawl runs as the built CLI (`node bin/hubcrawl.js crawl --catalog …`) in a child process, as a
  * user runs it, so its peak RSS is its own; both children run under /usr/bin/time for peak RSS and
  * CPU time. skopeo copies one image after another by default, as a user scripting it would. Runs
- * alternate (hubcrawl, skopeo, hubcrawl, …) and times are medians; `--rps N` sets hubcrawl's
- * http.requestsPerSecondPerHost (default 10, a Docker Hub politeness pace) through a config file.
+ * alternate (hubcrawl, skopeo, hubcrawl, …) and times are medians.
  * Everything started here (registry, proxies, children, temp dirs) is stopped on exit, error or signal.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBenchImages, pushBenchImages } from './bench-crawl-images.js';
@@ -30,13 +30,9 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
 }
 
-/** Set by `--rps N`: a config file raising hubcrawl's per-host request rate (default 10/s). */
-let rpsConfigFile: string | undefined;
-
-/** Extra crawl flags, e.g. `--hubcrawl-arg=--layer-concurrency=4` (repeatable), and the --rps config. */
+/** Extra crawl flags, e.g. `--hubcrawl-arg=--layer-concurrency=4` (repeatable). */
 function hubcrawlExtraArgs(): string[] {
-  const extra = process.argv.filter((a) => a.startsWith('--hubcrawl-arg=')).map((a) => a.slice(15));
-  return rpsConfigFile ? ['--config', rpsConfigFile, ...extra] : extra;
+  return process.argv.filter((a) => a.startsWith('--hubcrawl-arg=')).map((a) => a.slice(15));
 }
 
 interface Timed {
@@ -241,10 +237,9 @@ async function main(): Promise<void> {
   const tagsPerRepo = Number(arg('tags-per-repo', '5'));
   const jobs = Number(arg('skopeo-jobs', '1'));
   const runs = Number(arg('runs', '3'));
-  const rps = arg('rps', '');
   if (!(images >= 1 && baseMiB >= 0 && tagsPerRepo >= 1 && jobs >= 1 && runs >= 1)) {
     throw new Error(
-      'usage: bench-crawl.ts [--images N≥1] [--base-mb M≥0] [--tags-per-repo T≥1] [--skopeo-jobs J≥1] [--runs R≥1] [--rps N] [--hubcrawl-arg=--flag=value …]',
+      'usage: bench-crawl.ts [--images N≥1] [--base-mb M≥0] [--tags-per-repo T≥1] [--skopeo-jobs J≥1] [--runs R≥1] [--hubcrawl-arg=--flag=value …]',
     );
   }
   if (!existsSync(join(ROOT, 'dist/cli/main.js')))
@@ -252,10 +247,6 @@ async function main(): Promise<void> {
 
   const work = await mkdtemp('/tmp/hubcrawl-bench-crawl-');
   cleanups.push(() => rm(work, { recursive: true, force: true }));
-  if (rps !== '') {
-    rpsConfigFile = join(work, 'hubcrawl-config.json');
-    await writeFile(rpsConfigFile, JSON.stringify({ http: { requestsPerSecondPerHost: Number(rps) } }));
-  }
   const t0 = Date.now();
   const set = await buildBenchImages(images, baseMiB, tagsPerRepo);
   const registry: RunningRegistry = await startRegistry({ auth: 'none' });
@@ -312,14 +303,7 @@ async function main(): Promise<void> {
       `${(set.uniqueLayerBytes / MiB).toFixed(1)} MiB; manifests ${(manifestBytes / 1024).toFixed(1)} KiB, configs ${(configBytes / 1024).toFixed(1)} KiB`,
   );
   console.log(
-    `hubcrawl: node bin/hubcrawl.js crawl --catalog <counter> --db <fresh tmp> --log-level info${extra.length ? ` ${extra.join(' ')}` : ''} (defaults otherwise)` +
-      (rps !== '' ? `; config: http.requestsPerSecondPerHost = ${rps}` : ''),
-  );
-  // The HTTP client starts at most requestsPerSecondPerHost requests per second on one host
-  // (p-queue windows of 1 s), so a crawl of one registry cannot take much less than this.
-  const floorS = h.traffic.requests / (rps !== '' ? Number(rps) : 10);
-  console.log(
-    `hubcrawl pacing floor: ${h.traffic.requests} requests to one host at ${rps !== '' ? rps : '10 (default)'} per second ≈ ${floorS.toFixed(1)} s`,
+    `hubcrawl: node bin/hubcrawl.js crawl --catalog <counter> --db <fresh tmp> --log-level info${extra.length ? ` ${extra.join(' ')}` : ''} (defaults otherwise; loopback is not paced by http.requestsPerSecondPerHost)`,
   );
   console.log(
     `skopeo: skopeo copy --src-tls-verify=false docker://<counter>/repo:tag dir:<tmp>/i, ${jobs === 1 ? 'one image after another' : `${jobs} at a time`}`,
