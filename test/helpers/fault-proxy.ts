@@ -197,8 +197,14 @@ async function pipeBody(
       // A client that went away never drains: resolve on close too, so the loop ends.
       if (res.destroyed || res.write(chunk)) resolve();
       else {
-        res.once('drain', resolve);
-        res.once('close', resolve);
+        // Whichever comes first removes the other, so a long body does not pile up listeners.
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.once('drain', done);
+        res.once('close', done);
       }
     });
   if (action?.kind === 'short-body') {
