@@ -211,8 +211,8 @@ export type TestCrawlOutcome = Awaited<ReturnType<typeof import('../../src/pipel
 
 /**
  * One in-process crawl on a temp-file database: config from loadConfig (flags = `settings`), the
- * built-in IOC sets plus the test set file. The crawler modules are imported lazily: importing undici
- * makes it Node's global fetch dispatcher, which refuses the explicit content-length the pusher sends.
+ * built-in IOC sets plus the test set file. The crawler modules are imported lazily, so a test file
+ * pushes its images before undici is loaded into the process (it becomes Node's fetch dispatcher).
  */
 export async function runTestCrawl(
   dbPath: string,

@@ -242,4 +242,18 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
     // The same dataset as the uninterrupted crawl's.
     expect(datasetSnapshot(budgetDb)).toEqual(datasetSnapshot(dbPath));
   });
+
+  it("pauses on the Hub API's 429 + Retry-After and still ends with the same dataset", async () => {
+    const limitedDb = ws.dbPath('hub-429');
+    const before = hub.rateLimitedCount;
+    hub.rateLimit = { limitPerWindow: 2, retryAfterSec: 1, windowSec: 1 };
+    try {
+      const out = await runTestCrawl(limitedDb, ws.iocFile, settings());
+      expect(out.status).toBe('completed');
+      expect(hub.rateLimitedCount).toBeGreaterThan(before);
+    } finally {
+      hub.rateLimit = { limitPerWindow: null, retryAfterSec: 60, windowSec: 60 };
+    }
+    expect(datasetSnapshot(limitedDb)).toEqual(datasetSnapshot(dbPath));
+  });
 });
