@@ -1,7 +1,8 @@
 /**
- * kill -9: a crawl in a child process is SIGKILLed while a layer blob is in flight (the fault proxy
- * stalls every layer body after its first byte, which only widens the window — nothing is timed), three
- * times at growing depths; the next crawl on the same database resumes the same run and finishes. The
+ * kill -9: a crawl in a child process is SIGKILLed while a manifest body is in flight, then three times
+ * while a layer blob is (the fault proxy stalls bodies after their first byte, which only widens the
+ * window — nothing is timed), at growing depths; the next crawl on the same database resumes the same run
+ * and finishes. The
  * dataset must equal a clean uninterrupted crawl's, table by table, and the file must pass
  * `PRAGMA integrity_check`.
  */
@@ -86,25 +87,48 @@ function startChild(
 const isLayerGet = (e: FaultProxy['log'][number]) =>
   e.method === 'GET' && layerDigests.some((d) => e.path.endsWith(`/blobs/${d}`));
 
-/** Waits (bounded) until `n` layer GETs made since log index `from` have their headers from upstream. */
-async function waitForLayerGets(
+const isManifestGet = (e: FaultProxy['log'][number]) => e.method === 'GET' && e.path.includes('/manifests/');
+
+/** Waits (bounded) until `n` requests matching `which`, made since log index `from`, have their upstream headers. */
+async function waitForGets(
+  which: (e: FaultProxy['log'][number]) => boolean,
   from: number,
   n: number,
   child: ChildProcess,
   stderr: () => string,
 ): Promise<void> {
   for (let i = 0; i < 3000; i++) {
-    const started = proxy.log.slice(from).filter((e) => isLayerGet(e) && e.status === 200).length;
+    const started = proxy.log.slice(from).filter((e) => which(e) && e.status === 200).length;
     if (started >= n) return;
-    if (child.exitCode !== null)
+    if (child.exitCode !== null) {
       throw new Error(`the crawl exited (${child.exitCode}) before it was killed: ${stderr()}`);
+    }
     await sleep(20);
   }
-  throw new Error(`no ${n} layer GETs within 60 s: ${stderr()}`);
+  throw new Error(`no ${n} matching GETs within 60 s: ${stderr()}`);
 }
 
-describe('kill -9 in the middle of a layer', () => {
-  it('resumes after three SIGKILLs to the same dataset as an uninterrupted crawl, and the file is sound', async () => {
+/** Starts a crawl process, SIGKILLs it once `n` GETs matching `which` are in flight or done, checks the file. */
+async function crawlAndKill(
+  dbPath: string,
+  settings: Record<string, unknown>,
+  which: (e: FaultProxy['log'][number]) => boolean,
+  n: number,
+): Promise<void> {
+  const from = proxy.log.length;
+  const { child, stderr } = startChild(dbPath, settings);
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (_c, sig) => resolve(sig)),
+  );
+  await waitForGets(which, from, n, child, stderr);
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  expect(integrityCheck(dbPath)).toBe('ok');
+  expect(queryDataset(dbPath, 'SELECT id, status FROM crawl_runs')).toEqual([{ id: 1, status: 'running' }]);
+}
+
+describe('kill -9 in the middle of a crawl', () => {
+  it('resumes after four SIGKILLs (mid-manifest, then mid-layer) to the same dataset as an uninterrupted crawl, and the file is sound', async () => {
     const dbPath = ws.dbPath('killed');
     const settings = { seeds: seeds(), registries: { [registry.host]: { endpoint: proxy.url } } };
     // Every layer body stalls after its first byte: a kill then always lands mid-layer.
@@ -114,21 +138,18 @@ describe('kill -9 in the middle of a layer', () => {
       times: Number.POSITIVE_INFINITY,
       action: { kind: 'stall-body', afterBytes: 1, stallMs: 700 },
     });
+    // First a kill while a manifest body is stalled (one rule use), before any layer.
+    proxy.addRule({
+      method: 'GET',
+      path: /\/manifests\/sha256:/,
+      action: { kind: 'stall-body', afterBytes: 1, stallMs: 700 },
+    });
+    await crawlAndKill(dbPath, settings, isManifestGet, 1);
     const analyzedAfterKill: number[] = [];
     for (let k = 1; k <= KILLS; k++) {
-      const from = proxy.log.length;
-      const { child, stderr } = startChild(dbPath, settings);
-      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-        child.once('exit', (_c, sig) => resolve(sig)),
-      );
       // Kill 1 in the first layer; later kills after 2 and 4 more layer GETs (so some layers finished
       // in that process: with two layers at a time, the third GET starts only when one is done).
-      await waitForLayerGets(from, 2 * k - 1, child, stderr);
-      child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
-      expect(integrityCheck(dbPath)).toBe('ok');
-      const [run] = queryDataset<{ id: number; status: string }>(dbPath, 'SELECT id, status FROM crawl_runs');
-      expect(run).toEqual({ id: 1, status: 'running' });
+      await crawlAndKill(dbPath, settings, isLayerGet, 2 * k - 1);
       analyzedAfterKill.push(
         queryDataset<{ n: number }>(dbPath, `SELECT count(*) AS n FROM layers WHERE status = 'analyzed'`)[0]!
           .n,
