@@ -14,7 +14,7 @@ import {
   sha256,
 } from '../../../scripts/lib/image-builder.js';
 import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
-import { crawl, failuresOf, imageFullyAnalyzed, pushImage, putRawManifest } from './harness.js';
+import { crawl, failures, failuresOf, imageFullyAnalyzed, pushImage, putRawManifest } from './harness.js';
 
 const registry = inject('registries').none;
 const REPO = 'hostile-manifests';
@@ -70,8 +70,10 @@ async function expectManifestFailure(name: string, code: string, limits: Record<
   const r = await crawlWithGood(name, limits);
   try {
     expect(r.outcome.status).toBe('completed-with-failures');
-    const f = failuresOf(r.db, `/${name}@`);
+    // Manifest keys name the digest only (one fetch per digest whatever the repository): find it by the message.
+    const f = failures(r.db);
     expect(f.map((x) => [x.kind, x.error_code])).toEqual([['manifest', code]]);
+    expect(f[0]?.message).toContain(`/${REPO}/${name}`);
     expect(r.outcome.failedItems).toBe(1);
     return f[0]!.message;
   } finally {
@@ -88,7 +90,9 @@ describe('hostile manifests in a crawl', () => {
   });
 
   it('refuses a manifest served with a media type that is not a manifest as unsupported', async () => {
-    serve('html', good.manifest, 'text/html; charset=utf-8');
+    // Not good.manifest itself: one manifest item per digest would make the two crawls one.
+    const body = JSON.stringify({ ...goodManifest(), annotations: { served: 'as html' } });
+    serve('html', body, 'text/html; charset=utf-8');
     expect(await expectManifestFailure('html', 'UNSUPPORTED')).toMatch(/text\/html/);
   });
 
@@ -148,7 +152,7 @@ describe('hostile manifests in a crawl', () => {
     });
     const r = await crawlWithGood('self');
     try {
-      const f = failuresOf(r.db, `/self@${child.digest}`);
+      const f = failuresOf(r.db, `@${child.digest}`);
       expect(f.map((x) => [x.kind, x.error_code])).toEqual([['manifest', 'DIGEST_MISMATCH']]);
       // The index itself was read once, and no image came out of the loop.
       const manifests = r.db.prepare('SELECT digest FROM manifests WHERE digest = ?').all(index.digest);
@@ -211,5 +215,33 @@ describe('hostile manifests in a crawl', () => {
     const put = await putRawManifest(registry, `${REPO}/configured`, '1', body, MEDIA_TYPES.dockerManifest);
     expect(put.status).toBe(201);
     await expectManifestFailure('configured', 'LIMIT_EXCEEDED', { maxManifestBytes: 2048 });
+  });
+
+  // KNOWN BUG (reported to the lead; flip `it.fails` to `it` once fixed): manifest items are keyed by
+  // (run, registry, digest) since dafa205, and carry the repository of whichever reference enqueued
+  // them first. When that repository refuses the manifest (404, 401: a private or deleted repository,
+  // or a hostile one), the same digest is never fetched from another repository that serves it.
+  it.fails('still records an image whose manifest digest another repository refused first', async () => {
+    await pushImage(registry, `${REPO}/refused`, '1', good);
+    proxy.addRule({
+      method: 'GET',
+      path: new RegExp(`^/v2/${REPO}/refused/manifests/sha256:`),
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'respond', status: 404, body: '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}' },
+    });
+    // The honest tag resolves later, so the refusing repository's reference enqueues the digest first.
+    proxy.addRule({
+      method: 'HEAD',
+      path: new RegExp(`^/v2/${REPO}/good/manifests/1`),
+      action: { kind: 'delay', ms: 300 },
+    });
+    const r = await crawl({
+      seeds: { images: [`${proxy.host}/${REPO}/refused:1`, `${proxy.host}/${REPO}/good:1`] },
+    });
+    try {
+      expect(imageFullyAnalyzed(r.db, good.digest)).toBe(true);
+    } finally {
+      r.close();
+    }
   });
 });
