@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
+import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
 import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { pushImage } from '../hostile/harness.js';
 import { datasetText, folderText, leaks, runCli } from './cli-run.js';
@@ -24,19 +25,27 @@ let work: string;
 let image: BuiltImage;
 let basicProxy: FaultProxy;
 let tokenProxy: FaultProxy;
+let hub: FakeHub;
+const HUB_USER = 'researcher';
+const HUB_PAT = 'dckr_pat_SECRET-personal-access-token-0123456789';
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'hubcrawl-secrets-'));
   image = await buildImage({
     layers: [{ entries: [{ type: 'file', path: 'etc/os-release', content: 'ID=debian\n' }] }],
   });
-  for (const r of [regs.htpasswd, regs.token]) await pushImage(r, 'secrets/app', '1', image);
+  for (const r of [regs.htpasswd, regs.token, regs.none]) await pushImage(r, 'secrets/app', '1', image);
+  hub = await startFakeHub({
+    anonymousOffsetCap: null,
+    users: { [HUB_USER]: HUB_PAT },
+    repos: [{ namespace: 'secrets', name: 'app', tags: [fakeHubTagFor('1', image)] }],
+  });
   basicProxy = await startFaultProxy(regs.htpasswd.url);
   tokenProxy = await startFaultProxy(regs.token.url);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([basicProxy?.stop(), tokenProxy?.stop()]);
+  await Promise.allSettled([basicProxy?.stop(), tokenProxy?.stop(), hub?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -123,6 +132,27 @@ describe('secrets stay out of logs, the dataset, exports and errors', () => {
     expect(analyzedImages(r.db)).toBe(true);
     const secrets = { password: PASSWORD, basic: b64(`${USER}:${PASSWORD}`) };
     expect(leaks(r.crawl.stderr + r.crawl.stdout, secrets)).toEqual([]);
+    expect(leaks(datasetText(r.db), secrets)).toEqual([]);
+    expect(leaks(folderText(r.out), secrets)).toEqual([]);
+  });
+
+  it('leaks neither the Docker Hub personal access token nor the Hub access tokens it was issued', async () => {
+    const r = await crawlAndExport(
+      'hub-login',
+      ['--namespace', 'secrets', '--hub-api', hub.url, '--registry-mirror', regs.none.url],
+      { HUBCRAWL_DOCKERHUB_USERNAME: HUB_USER, HUBCRAWL_DOCKERHUB_TOKEN: HUB_PAT },
+    );
+    expect(r.crawl.code, r.crawl.stderr.slice(-2000)).toBe(0);
+    expect(analyzedImages(r.db)).toBe(true);
+    // The crawl signed in and used what it was given.
+    expect(hub.issuedTokens.length).toBeGreaterThan(0);
+    expect(hub.requests.some((q) => q.authorization?.startsWith('Bearer '))).toBe(true);
+    const secrets: Record<string, string> = { pat: HUB_PAT, basic: b64(`${HUB_USER}:${HUB_PAT}`) };
+    hub.issuedTokens.forEach((t, i) => {
+      secrets[`hub token ${i}`] = t;
+      secrets[`hub token ${i} signature`] = t.split('.')[2] ?? t;
+    });
+    expect(leaks(r.crawl.stderr + r.crawl.stdout + r.exp.stderr + r.exp.stdout, secrets)).toEqual([]);
     expect(leaks(datasetText(r.db), secrets)).toEqual([]);
     expect(leaks(folderText(r.out), secrets)).toEqual([]);
   });
