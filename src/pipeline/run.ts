@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import { Agent } from 'undici';
 import { compileRules } from '../analyzer/iocs/compile.js';
@@ -143,8 +144,13 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const ownDispatcher = opts.httpOptions?.dispatcher
     ? null
     : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+  // Aborted with the pool: backoff and pause sleeps end too, since a retry would only meet the
+  // destroyed pool and delay the exit (test/e2e/interrupt.test.ts saw 5 futile attempts, ~10 s).
+  const cut = new AbortController();
+  const sleep = (ms: number, signal?: AbortSignal) =>
+    delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut.signal]) : cut.signal });
   const http = new HttpClient({
-    ...(ownDispatcher ? { dispatcher: ownDispatcher } : {}),
+    ...(ownDispatcher ? { dispatcher: ownDispatcher, sleep } : {}),
     concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
     requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
     maxRetries: config.http.maxRetries,
@@ -210,6 +216,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       // Out of pull budget, in-flight work has already paid its pulls: let it finish and be kept, or the
       // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts).
       if (controller.signal.reason instanceof BudgetExhaustedError) return;
+      cut.abort();
       void ownDispatcher?.destroy().catch(() => {});
     },
     { once: true },

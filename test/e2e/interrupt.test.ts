@@ -55,6 +55,28 @@ describe('SIGTERM mid-crawl', () => {
   });
 });
 
+describe('SIGTERM while requests are held', () => {
+  it('cuts them without retrying: no retry after the stop goes past its first attempt', async () => {
+    gate.close();
+    const db = join(dir, 'cut.sqlite');
+    const first = startCli(['crawl', '--catalog', gate.url, '--db', db, '--log-level', 'debug']);
+    await gate.held();
+    first.child.kill('SIGTERM');
+    const stopped = await first.done;
+    expect(stopped.code).toBe(3);
+    const lines = stopped.stderr.split('\n').filter((l) => l.startsWith('{'));
+    const stop = lines.findIndex((l) => l.includes('"signal":"SIGTERM"'));
+    expect(stop).toBeGreaterThanOrEqual(0);
+    // A cut request may note one retry, but its backoff must end with the run: a second attempt would
+    // only meet the closed connection pool, and each one delays the exit a systemd stop waits for.
+    const retries = lines
+      .slice(stop)
+      .map((l) => JSON.parse(l) as { msg?: string; attempt?: number })
+      .filter((l) => l.msg === 'retrying' && (l.attempt ?? 0) >= 2);
+    expect(retries).toEqual([]);
+  });
+});
+
 describe('two crawls on one database', () => {
   it('the second is refused with exit 2 and a message naming the first, which then finishes', async () => {
     gate.close();
