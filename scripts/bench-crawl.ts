@@ -327,22 +327,6 @@ async function main(): Promise<void> {
   console.log(`\ntargets: ${targets.map(([n, ok]) => `${ok ? 'MET' : 'MISSED'}: ${n}`).join('; ')}`);
 }
 
-// test/helpers/fault-proxy.ts leaves a 'close' listener behind on each backpressured write of a
-// body (reported to its owner); for 25 MiB blobs that is a flood of identical warnings. Count them.
-let listenerWarnings = 0;
-process.removeAllListeners('warning');
-process.on('warning', (w) => {
-  if (w.name === 'MaxListenersExceededWarning') listenerWarnings++;
-  else process.stderr.write(`${w.name}: ${w.message}\n`);
-});
-process.on('exit', () => {
-  if (listenerWarnings > 0) {
-    process.stderr.write(
-      `(${listenerWarnings} MaxListenersExceededWarning from the fault proxy's body pipe suppressed)\n`,
-    );
-  }
-});
-
 const onSignal = (signal: NodeJS.Signals) => {
   process.stderr.write(`\n${signal}: stopping everything the benchmark started\n`);
   void cleanup().finally(() => process.exit(130));
