@@ -100,6 +100,49 @@ describe('limits on what is read from the network', () => {
     }
   });
 
+  it('gives up on a token service that never answers after the request timeout, and finishes the rest', async () => {
+    // Accepts connections and requests, never sends a byte back.
+    const held: Array<{ destroy(): void }> = [];
+    const silent: Server = createServer((req) => {
+      held.push(req.socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    stops.push(
+      () =>
+        new Promise((resolve) => {
+          for (const s of held) s.destroy();
+          silent.close(resolve);
+        }),
+    );
+    const realm = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/token`;
+    const proxy = await startFaultProxy(registry.url);
+    stops.push(() => proxy.stop());
+    proxy.addRule({
+      path: /^\/v2\//,
+      times: Number.POSITIVE_INFINITY,
+      action: {
+        kind: 'respond',
+        status: 401,
+        headers: { 'www-authenticate': `Bearer realm="${realm}",service="silent"` },
+      },
+    });
+    const r = await crawl({
+      seeds: { images: [`${proxy.host}/limits/good:1`, goodRef()] },
+      http: { timeoutMs: 500, maxRetries: 1 },
+      // A timeout is retryable: one attempt keeps the test to one failure row.
+      maxAttempts: 1,
+    });
+    try {
+      expect(r.outcome.status).toBe('completed-with-failures');
+      const f = failures(r.db);
+      expect(f.map((x) => x.kind)).toEqual(['reference']);
+      expect(f[0]?.error_code).toBe('RETRYABLE');
+      expect(imageFullyAnalyzed(r.db, good.digest)).toBe(true);
+    } finally {
+      r.close();
+    }
+  });
+
   it('fails the namespace whose Hub page is larger than the 32 MiB page limit, and crawls the other', async () => {
     const image = await buildImage({ layers: [{ entries: [{ type: 'file', path: 'hub', content: 'h' }] }] });
     await pushImage(registry, 'limitsok/app', '1', image);
