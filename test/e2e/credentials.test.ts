@@ -10,7 +10,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
 
 let registry: RunningRegistry;
 let dir: string;
@@ -24,7 +24,7 @@ beforeAll(async () => {
     });
     await pushImage(registry, 'private/app', '1', image);
   };
-  await Promise.all([setup(), buildCliOnce()]);
+  await settle(setup(), buildCliOnce());
 }, 180_000);
 
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   builtinSetLabel,
@@ -26,7 +26,12 @@ let db: string;
 let registryStopped = false;
 
 beforeAll(async () => {
-  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  await settle(
+    startDemoRegistry().then((d) => {
+      demo = d;
+    }),
+    buildCliOnce(),
+  );
   dir = tempDir('dataset');
   db = join(dir, 'demo.sqlite');
   const crawl = await runCli(['crawl', '--catalog', demo.registry.url, '--db', db, '--quiet']);

@@ -10,7 +10,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { blobOf, buildImage, MEDIA_TYPES, sha256 } from '../../scripts/lib/image-builder.js';
 import { pushImage, registryFetch } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import { recordsToObjects } from './helpers/demo.js';
 
@@ -49,7 +49,7 @@ beforeAll(async () => {
     );
     if (del.status !== 202) throw new Error(`blob DELETE answered ${del.status}`);
   };
-  await Promise.all([setup(), buildCliOnce()]);
+  await settle(setup(), buildCliOnce());
 }, 180_000);
 
 afterAll(async () => {

@@ -12,7 +12,7 @@ import { type BuiltImage, buildImage } from '../../scripts/lib/image-builder.js'
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../helpers/fake-hub.js';
-import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import { recordsToObjects } from './helpers/demo.js';
 
@@ -48,7 +48,7 @@ beforeAll(async () => {
       ],
     });
   };
-  await Promise.all([setup(), buildCliOnce()]);
+  await settle(setup(), buildCliOnce());
   args = ['crawl', '--repo', 'evil/app', '--hub-api', hub.url, '--registry-mirror', registry.url, '--db', db];
 }, 180_000);
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, startCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   type DemoRegistry,
@@ -21,7 +21,12 @@ let gate: GateProxy;
 let dir: string;
 
 beforeAll(async () => {
-  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  await settle(
+    startDemoRegistry().then((d) => {
+      demo = d;
+    }),
+    buildCliOnce(),
+  );
   gate = await startGateProxy(demo.registry.url, /\/blobs\/sha256:/);
   dir = tempDir('interrupt');
 }, 180_000);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import {
   type DemoRegistry,
@@ -24,7 +24,12 @@ let db: string;
 let crawl: Awaited<ReturnType<typeof runCli>>;
 
 beforeAll(async () => {
-  [demo] = await Promise.all([startDemoRegistry(), buildCliOnce()]);
+  await settle(
+    startDemoRegistry().then((d) => {
+      demo = d;
+    }),
+    buildCliOnce(),
+  );
   dir = tempDir('report');
   db = join(dir, 'demo.sqlite');
   crawl = await runCli(['crawl', '--catalog', demo.registry.url, '--db', db, '--log-level', 'warn']);

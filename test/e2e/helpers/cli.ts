@@ -143,3 +143,12 @@ export async function buildCliOnce(): Promise<void> {
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `hubcrawl-e2e-${prefix}-`));
 }
+
+/**
+ * Waits for all setup work even when one part fails (then throws the first failure), so a failed
+ * build never leaves a registry started beside it unassigned and running past afterAll.
+ */
+export async function settle(...work: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
