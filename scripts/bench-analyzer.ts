@@ -3,6 +3,7 @@
  * analyzeLayer, side by side in the same run with `gzip -dc | tar -t` (and `zstd -dc | tar -t`).
  *
  *   npx tsx scripts/bench-analyzer.ts [--inflate-mb 1024] [--runs 3] [--suite bookworm]
+ *                                     [--variants default,napi/main,cli/worker] [--no-hash-all] [--only zstd]
  *
  * Builds once into .cache/bench (git-ignored): `debootstrap --variant=minbase <suite>` (needs root
  * and the Debian mirror that debootstrap resolves by default), then `tar -C rootfs -c .`, gzip and
@@ -11,6 +12,12 @@
  * child is this script bundled by esbuild and run by plain node, as an installed hubcrawl runs
  * compiled JS (tsx's loader alone adds ~35 MiB of RSS). Wall time and CPU time are both reported:
  * on a busy machine the CPU ratio is the steadier figure.
+ *
+ * `--variants` measures the zstd layer once per listed configuration: `<zstdDecoder>/<digestThread>`
+ * (napi|cli|auto / main|worker), or `default` for analyzeLayer's own choice. The analyzer's CPU
+ * time then counts its threads and, for `cli`, the zstd child (its rusage), as the baseline's
+ * counts both of its processes. Baseline and variants are interleaved run by run, so a change in
+ * the machine's load hits them alike.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -18,9 +25,11 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DigestThread } from '../src/analyzer/digest-worker.js';
 import { compileRules } from '../src/analyzer/iocs/compile.js';
 import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
-import { analyzeLayer } from '../src/analyzer/layer-stream.js';
+import { type AnalyzeOptions, analyzeLayer } from '../src/analyzer/layer-stream.js';
+import type { ZstdDecoder } from '../src/analyzer/zstd.js';
 
 // The child runs from a bundle in .cache/bench with cwd = the repo, so paths hang off cwd.
 const ROOT = resolve(process.cwd());
@@ -42,8 +51,15 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
 }
 
+/** `napi/worker` → the options it names; `default` → none (analyzeLayer decides). */
+function variantOptions(variant: string): Pick<AnalyzeOptions, 'zstdDecoder' | 'digestThread'> {
+  if (variant === 'default') return {};
+  const [zstdDecoder, digestThread] = variant.split('/') as [ZstdDecoder | 'auto', DigestThread];
+  return { zstdDecoder, digestThread };
+}
+
 /** Child mode: analyze one file and print timings and peak RSS as JSON. */
-async function child(file: string, hashAll: boolean): Promise<void> {
+async function child(file: string, hashAll: boolean, variant: string): Promise<void> {
   const digest = await fileDigest(file);
   const iocDir = join(ROOT, 'iocs');
   const sets = await Promise.all(
@@ -53,16 +69,19 @@ async function child(file: string, hashAll: boolean): Promise<void> {
   );
   const rules = hashAll ? compileRules([], { hashAllFiles: true }) : compileRules(sets);
   const cpu0 = process.cpuUsage();
+  const kids0 = childrenCpuMs();
   const start = process.hrtime.bigint();
   const facts = await analyzeLayer(createReadStream(file, { highWaterMark: MiB }), {
     rules,
     expectedDigest: digest,
+    ...variantOptions(variant),
   });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  // process.cpuUsage covers every thread of this process (the digest worker too).
   const cpu = process.cpuUsage(cpu0);
   const result: ChildResult = {
     ms,
-    cpuMs: (cpu.user + cpu.system) / 1000,
+    cpuMs: (cpu.user + cpu.system) / 1000 + (childrenCpuMs() - kids0),
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     entries: facts.entryCount,
     uncompressedBytes: facts.uncompressedBytes,
@@ -70,6 +89,15 @@ async function child(file: string, hashAll: boolean): Promise<void> {
     packages: facts.packages.length,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** user + sys of this process's waited-for children (the zstd decoder), from /proc/self/stat. */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // cutime and cstime are fields 16 and 17 of stat(5); fields here start at field 3.
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 /** The digest a registry would give us; computed before the timed run, as the manifest does. */
@@ -148,8 +176,8 @@ function bundleChild(): string {
 
 let childScript = '';
 
-function runChild(file: string, hashAll: boolean): ChildResult {
-  const args = [childScript, '--child', file];
+function runChild(file: string, hashAll: boolean, variant = 'default'): ChildResult {
+  const args = [childScript, '--child', file, '--variant', variant];
   if (hashAll) args.push('--hash-all');
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`analyzer child failed: ${r.stderr}`);
@@ -167,7 +195,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const childFile = arg('child', '');
-  if (childFile !== '') return child(childFile, process.argv.includes('--hash-all'));
+  if (childFile !== '') {
+    return child(childFile, process.argv.includes('--hash-all'), arg('variant', 'default'));
+  }
 
   const osRelease = readFileSync('/etc/os-release', 'utf8');
   const suite = arg('suite', /^VERSION_CODENAME=(.*)$/m.exec(osRelease)?.[1] ?? 'bookworm');
@@ -187,29 +217,38 @@ async function main(): Promise<void> {
     '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer MB/s in | entries/s | peak RSS MiB | hash-all wall s |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const variants = arg('variants', 'default').split(',');
+  const hashAll = !process.argv.includes('--no-hash-all');
+  const only = arg('only', '');
   for (const [compression, file] of Object.entries(files)) {
+    if (only !== '' && only !== compression) continue;
     const size = statSync(file).size;
     const tool = compression === 'gzip' ? 'gzip -dc' : 'zstd -dc';
     const baseline = `${tool} ${file} | tar -t > /dev/null`;
+    // The decoder and digest choices only matter for zstd; gzip runs analyzeLayer's defaults.
+    const mine = compression === 'zstd' ? variants : ['default'];
     timeShell(baseline); // warm the page cache
     const base: Array<{ ms: number; cpuMs: number }> = [];
-    const ana: ChildResult[] = [];
+    const ana = new Map<string, ChildResult[]>(mine.map((v) => [v, []]));
     const all: number[] = [];
     for (let i = 0; i < runs; i++) {
       base.push(timeShell(baseline));
-      ana.push(runChild(file, false));
-      all.push(runChild(file, true).ms);
+      for (const v of mine) ana.get(v)?.push(runChild(file, false, v));
+      if (hashAll) all.push(runChild(file, true).ms);
     }
     const bw = median(base.map((r) => r.ms));
     const bc = median(base.map((r) => r.cpuMs));
-    const aw = median(ana.map((r) => r.ms));
-    const ac = median(ana.map((r) => r.cpuMs));
-    const first = ana[0] as ChildResult;
-    const rss = Math.max(...ana.map((r) => r.maxRssMiB));
     const sec = (ms: number) => (ms / 1000).toFixed(2);
-    console.log(
-      `| ${name}.tar.${compression === 'gzip' ? 'gz' : 'zst'} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${sec(median(all))} |`,
-    );
+    for (const [v, rs] of ana) {
+      const aw = median(rs.map((r) => r.ms));
+      const ac = median(rs.map((r) => r.cpuMs));
+      const first = rs[0] as ChildResult;
+      const rss = Math.max(...rs.map((r) => r.maxRssMiB));
+      const label = `${name}.tar.${compression === 'gzip' ? 'gz' : 'zst'}${v === 'default' ? '' : ` (${v})`}`;
+      console.log(
+        `| ${label} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${hashAll ? sec(median(all)) : '–'} |`,
+      );
+    }
   }
   console.log(
     `\n(an idle \`node -e\` peaks at ${idleRssMiB()} MiB RSS here, for scale; files recorded with the built-in rules: ${runChild(files.gzip as string, false).files}; baseline = \`gzip -dc | tar -t > /dev/null\` / \`zstd -dc | tar -t > /dev/null\`)`,

@@ -6,22 +6,24 @@
  */
 
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { createGunzip } from 'node:zlib';
-import type * as ZstdBinding from 'zstd-napi/binding.js';
-import type { DigestVerifier } from '../core/digest.js';
-import { CorruptInputError, UnsupportedError } from '../core/errors.js';
+import { CorruptInputError, RetryableError, UnsupportedError } from '../core/errors.js';
+import type { LayerDigest } from './digest-worker.js';
 import type { Compression } from './facts.js';
+import {
+  OUT_CHUNK,
+  TruncatedStreamError,
+  type ZstdDecoder,
+  zstdCliInto,
+  zstdCliPath,
+  zstdNapiDecode,
+} from './zstd.js';
 
-// zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
-// small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
-// fixed-size pieces instead.
-const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
-
-/** Size of each decompressed piece handed to the sink. */
-const OUT_CHUNK = 128 * 1024;
-
-/** Reads a layer source once, feeding every byte to the digest and byte counter in order. */
+/**
+ * Reads a layer source once, feeding every byte to the digest and byte counter in order. The
+ * digest can be attached after the first chunks were read (once the compression is known, which
+ * decides where it runs): those chunks are fed to it first.
+ */
 export class SourceReader {
   compressedBytes = 0;
   /** The error the source itself threw (a network failure is not corrupt input), if any. */
@@ -29,13 +31,22 @@ export class SourceReader {
   private done = false;
   private readonly it: AsyncIterator<Uint8Array>;
   private inflight: Promise<unknown> = Promise.resolve();
+  private verifier: LayerDigest | null = null;
+  private unverified: Uint8Array[] | null = [];
 
   constructor(
     source: AsyncIterable<Uint8Array>,
-    private readonly verifier: DigestVerifier | null,
     private readonly signal: AbortSignal | undefined,
   ) {
     this.it = source[Symbol.asyncIterator]();
+  }
+
+  /** Starts digesting: the chunks read so far, then every later one. Call at most once. */
+  async attachDigest(verifier: LayerDigest | null): Promise<void> {
+    const held = this.unverified ?? [];
+    this.unverified = null;
+    this.verifier = verifier;
+    for (const c of held) await verifier?.update(c);
   }
 
   /** The next chunk, or null at the end of the source. */
@@ -63,7 +74,11 @@ export class SourceReader {
     const chunk = r.value;
     if (!(chunk instanceof Uint8Array)) throw new TypeError('a layer source must yield Uint8Array chunks');
     this.compressedBytes += chunk.length;
-    this.verifier?.update(chunk);
+    if (this.unverified !== null) this.unverified.push(chunk);
+    else if (this.verifier !== null) {
+      const wait = this.verifier.update(chunk);
+      if (wait !== undefined) await wait;
+    }
     return chunk;
   }
 
@@ -128,6 +143,19 @@ export interface DecompressOptions {
   signal?: AbortSignal | undefined;
   /** True once the consumer has everything it needs; a decoder error after that is trailing garbage. */
   complete(): boolean;
+  /** zstd decoder; 'napi' unless given (see resolveZstdDecoder for the analyzer's default). */
+  zstd?: ZstdDecoder | undefined;
+}
+
+/**
+ * The zstd decoder to use (default zstd-napi): 'auto' is the `zstd` binary when it is on PATH,
+ * else zstd-napi. Asking for 'cli' without the binary is refused rather than silently ignored.
+ */
+export function resolveZstdDecoder(choice: ZstdDecoder | 'auto' = 'napi'): ZstdDecoder {
+  if (choice === 'napi') return 'napi';
+  if (zstdCliPath() !== null) return 'cli';
+  if (choice === 'cli') throw new UnsupportedError('zstdDecoder "cli" needs the zstd binary on PATH');
+  return 'napi';
 }
 
 /**
@@ -169,14 +197,18 @@ export async function decompressInto(
   };
   try {
     if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink, options.signal);
-    else {
-      const decoded = compression === 'zstd' ? zstdDecode(guardedInput) : guardedInput;
+    else if (compression === 'zstd' && options.zstd === 'cli') {
+      await zstdCliInto(zstdCliPath() ?? 'zstd', guardedInput, guardedSink, options.signal);
+    } else {
+      const decoded = compression === 'zstd' ? zstdNapiDecode(guardedInput) : guardedInput;
       for await (const chunk of decoded) guardedSink(chunk);
     }
     return 'ok';
   } catch (err) {
     const known = passThrough as { err: unknown } | null;
     if (known !== null) throw known.err;
+    // The decoder process failing (killed, could not start) says nothing about the layer.
+    if (err instanceof RetryableError) throw err;
     if (options.signal?.aborted) throw options.signal.reason;
     // A decoder that fails after the archive is complete met trailing bytes; a stream that merely
     // stops early is still truncated, whatever the tar parser has seen.
@@ -185,8 +217,6 @@ export async function decompressInto(
     throw new CorruptInputError(`${compression} stream is corrupt or truncated: ${what}`, { cause: err });
   }
 }
-
-class TruncatedStreamError extends Error {}
 
 /** zlib says Z_BUF_ERROR ("unexpected end of file") when the input stops inside a member. */
 function isTruncation(err: unknown): boolean {
@@ -237,29 +267,4 @@ async function gunzipInto(
   }
   const f = failure as { err: unknown } | null;
   if (f !== null) throw f.err;
-}
-
-/**
- * Streaming zstd: every call to the native decoder writes at most OUT_CHUNK bytes into one reused
- * buffer. Reuse is safe because the consumer handles each piece synchronously before asking for
- * the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
- */
-async function* zstdDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  const dctx = new zstd.DCtx();
-  let inFrame = false;
-  const out = Buffer.allocUnsafe(OUT_CHUNK);
-  for await (const chunk of input) {
-    let src = chunk;
-    for (;;) {
-      const [ret, produced, consumed] = dctx.decompressStream(out, src);
-      src = src.subarray(consumed);
-      // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
-      // next frame's header as pending, so only calls that did something update the state.
-      if (produced > 0 || consumed > 0) inFrame = ret !== 0;
-      if (produced > 0) yield out.subarray(0, produced);
-      if (src.length === 0 && (produced < out.length || ret === 0)) break;
-      if (produced === 0 && consumed === 0) throw new Error('the zstd decoder made no progress');
-    }
-  }
-  if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
 }

@@ -3,9 +3,10 @@
  * per-entry hooks (whiteouts, candidate hashing, signatures, dpkg and os-release capture).
  * Nothing is written to disk and memory stays bounded by the limits whatever the layer size.
  */
-import { type Digest, DigestVerifier } from '../core/digest.js';
+import type { Digest } from '../core/digest.js';
 import { CorruptInputError, HubcrawlError, LimitExceededError } from '../core/errors.js';
-import { decompressInto, detectCompression, SourceReader } from './decompress.js';
+import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
+import { type DigestThread, type LayerDigest, layerDigest } from './digest-worker.js';
 import { parseMd5sums } from './dpkg/md5sums.js';
 import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
@@ -16,6 +17,7 @@ import { parseOsRelease } from './os-release.js';
 import { normalizeTarPath, whiteoutOf } from './paths.js';
 import { SignatureScanner } from './signatures.js';
 import { type TarEntry, type TarEntrySink, TarParser, type TarVisitor } from './tar.js';
+import type { ZstdDecoder } from './zstd.js';
 
 /**
  * Version of what the facts mean. Bump it whenever a change would make the same layer yield
@@ -29,6 +31,19 @@ export interface AnalyzeOptions {
   /** Verify the compressed bytes as they stream; a mismatch rejects with DigestMismatchError. */
   expectedDigest?: Digest;
   signal?: AbortSignal;
+  /**
+   * zstd decoder: 'napi' (the default, zstd-napi in this thread) or 'cli' (the `zstd` binary as a
+   * child process; UnsupportedError when it is not on PATH). 'auto' is 'cli' when the binary is
+   * on PATH, else 'napi'. All yield the same facts; docs/benchmarks.md says why 'napi' is the default.
+   */
+  zstdDecoder?: ZstdDecoder | 'auto';
+  /**
+   * Where the digest of the compressed bytes is computed: 'worker' (a worker thread, overlapping
+   * with decoding and parsing), 'main', or 'auto' (a worker once the blob passes 4 MiB). Defaults
+   * to 'auto' for zstd, whose decoder runs on this thread, and 'main' for gzip (already inflated
+   * on the libuv pool, so this thread has room for the digest) and plain tars.
+   */
+  digestThread?: DigestThread;
 }
 
 /** Analyzes one layer blob in a single streaming pass; rejects with a typed error rather than returning partial facts. */
@@ -37,13 +52,18 @@ export async function analyzeLayer(
   options: AnalyzeOptions,
 ): Promise<LayerFacts> {
   const limits = resolveLimits(options.limits);
-  const verifier = options.expectedDigest ? new DigestVerifier(options.expectedDigest, 'layer blob') : null;
-  const reader = new SourceReader(source, verifier, options.signal);
+  const reader = new SourceReader(source, options.signal);
+  let digest: LayerDigest | null = null;
   try {
     const head = await reader.peek(6);
     const compression: Compression = detectCompression(
       head.length === 1 ? (head[0] as Uint8Array) : concat(head),
     );
+    if (options.expectedDigest !== undefined) {
+      const where = options.digestThread ?? (compression === 'zstd' ? 'auto' : 'main');
+      digest = layerDigest(options.expectedDigest, 'layer blob', where);
+    }
+    await reader.attachDigest(digest);
     const collector = new FactCollector(options.rules, limits);
     const parser = new TarParser(collector, limits);
     let uncompressed = 0;
@@ -55,12 +75,16 @@ export async function analyzeLayer(
         checkInflation(reader.compressedBytes, uncompressed, limits);
         parser.push(chunk);
       },
-      { signal: options.signal, complete: () => parser.finished },
+      {
+        signal: options.signal,
+        complete: () => parser.finished,
+        zstd: compression === 'zstd' ? resolveZstdDecoder(options.zstdDecoder) : undefined,
+      },
     );
     // Bytes after the archive (or after a decoder stopped on trailing garbage) still count for the digest.
     await reader.drain();
     parser.end();
-    verifier?.verify();
+    await digest?.verify();
     return {
       compression,
       compressedBytes: reader.compressedBytes,
@@ -72,6 +96,8 @@ export async function analyzeLayer(
   } finally {
     // Destroys the source when we stop early; a no-op once it was read to the end.
     reader.close();
+    // The digest worker is gone by the time the caller hears back, whatever happened.
+    await digest?.close();
   }
 }
 

@@ -1,0 +1,171 @@
+/**
+ * The two zstd decoders: zstd-napi in this thread (always available), and the `zstd` binary as a
+ * child process (an accelerator: it decodes on the other core while this thread reads, digests
+ * and parses, which is what lets a zstd layer approach `zstd -dc | tar -t`). Both hand the sink
+ * pieces that are valid only during the call, and both report a stream that stops inside a frame
+ * as TruncatedStreamError, so the caller classifies their failures the same way.
+ */
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type * as ZstdBinding from 'zstd-napi/binding.js';
+import { RetryableError } from '../core/errors.js';
+
+// zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
+// small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
+// fixed-size pieces instead.
+const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
+
+/** Which zstd decoder to use: zstd-napi in-process, or the `zstd` binary as a child process. */
+export type ZstdDecoder = 'napi' | 'cli';
+
+/** The input stopped in the middle of a compressed member (as opposed to garbage after the last one). */
+export class TruncatedStreamError extends Error {}
+
+/** Size of each decompressed piece handed to the sink. */
+export const OUT_CHUNK = 128 * 1024;
+
+/**
+ * Streaming zstd-napi: every call to the native decoder writes at most OUT_CHUNK bytes into one
+ * reused buffer. Reuse is safe because the consumer handles each piece synchronously before
+ * asking for the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
+ */
+export async function* zstdNapiDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const dctx = new zstd.DCtx();
+  let inFrame = false;
+  const out = Buffer.allocUnsafe(OUT_CHUNK);
+  for await (const chunk of input) {
+    let src = chunk;
+    for (;;) {
+      const [ret, produced, consumed] = dctx.decompressStream(out, src);
+      src = src.subarray(consumed);
+      // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
+      // next frame's header as pending, so only calls that did something update the state.
+      if (produced > 0 || consumed > 0) inFrame = ret !== 0;
+      if (produced > 0) yield out.subarray(0, produced);
+      if (src.length === 0 && (produced < out.length || ret === 0)) break;
+      if (produced === 0 && consumed === 0) throw new Error('the zstd decoder made no progress');
+    }
+  }
+  if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
+}
+
+let cliPath: string | null | undefined;
+
+/** Absolute path of the `zstd` binary on PATH, or null; looked up once per process. */
+export function zstdCliPath(): string | null {
+  if (cliPath === undefined) {
+    cliPath = null;
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (dir === '') continue;
+      try {
+        accessSync(join(dir, 'zstd'), constants.X_OK);
+        cliPath = join(dir, 'zstd');
+        break;
+      } catch {
+        // not in this directory
+      }
+    }
+  }
+  return cliPath;
+}
+
+/** The CLI's last words on stderr are kept for the error message, bounded. */
+const STDERR_KEEP = 4096;
+
+/**
+ * Decodes through `zstd -dc` on stdin/stdout. Input is written with back-pressure (the next
+ * chunk is pulled once the pipe took the previous one); output is handed to the sink as each
+ * pipe read arrives (at most 64 KiB), so memory is bounded by the pipe buffers whatever the
+ * ratio. The child is always gone when this settles: killed on a sink error, an input error or
+ * an abort, and waited for in every case.
+ */
+export async function zstdCliInto(
+  binary: string,
+  input: AsyncIterable<Uint8Array>,
+  sink: (chunk: Uint8Array) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  signal?.throwIfAborted();
+  // -q: no progress or summary on stderr; the environment is empty so no ZSTD_* variable applies.
+  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
+    binary,
+    ['-d', '-c', '-q', '--no-progress'],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: {} },
+  );
+  let failure: { err: unknown } | null = null;
+  let stderr = '';
+  let gone = false;
+  const fail = (err: unknown) => {
+    failure ??= { err };
+    child.kill('SIGKILL');
+  };
+  const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, sig) => resolve({ code, sig }));
+  });
+  child.once('exit', () => {
+    gone = true;
+  });
+  child.once('error', (err) =>
+    fail(new RetryableError(`the zstd decoder process could not run (${err.message})`, { cause: err })),
+  );
+  // EPIPE when the child died before reading everything; its exit status says why.
+  child.stdin.on('error', () => undefined);
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-STDERR_KEEP);
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (failure !== null) return;
+    try {
+      sink(chunk);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  const onAbort = () => fail(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      for await (const chunk of input) {
+        // A child that exited (garbage after the last frame) reads nothing more; the caller drains the source.
+        if (failure !== null || gone) break;
+        if (!child.stdin.write(chunk)) {
+          await Promise.race([waitFor(child.stdin, 'drain'), exited]);
+        }
+      }
+      child.stdin.end();
+    } catch (err) {
+      fail(err);
+    }
+    const { code, sig } = await exited;
+    const f = failure as { err: unknown } | null;
+    if (f !== null) throw f.err;
+    if (code === 0) return;
+    const what = stderr.trim().replace(/^zstd: /, '') || `zstd exited with ${code ?? sig}`;
+    if (/premature end|unexpected end of file|truncated/i.test(stderr)) throw new TruncatedStreamError(what);
+    if (code === null) {
+      // Killed from outside (OOM killer, an operator): nothing says the layer is bad.
+      throw new RetryableError(`the zstd decoder process was killed by ${sig}; the layer can be retried`);
+    }
+    throw new Error(what);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+function waitFor(stream: Writable, event: string): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off(event, done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once(event, done);
+    stream.once('close', done);
+  });
+}
