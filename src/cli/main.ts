@@ -1,14 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeError, HubcrawlError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
-import { crawlCommand } from './commands/crawl.js';
-import { exportCommand } from './commands/export.js';
-import { iocsCheckCommand, iocsListCommand } from './commands/iocs.js';
-import { queryCommand } from './commands/query.js';
-import { rematchCommand } from './commands/rematch.js';
-import { reportCommand } from './commands/report.js';
-import { scanCommand } from './commands/scan.js';
-import { statsCommand } from './commands/stats.js';
 import { EXIT } from './exit.js';
 
 export { EXIT };
@@ -85,10 +77,13 @@ function buildProgram(setCode: (code: number) => void): Command {
         'Credentials: HUBCRAWL_DOCKERHUB_USERNAME / HUBCRAWL_DOCKERHUB_TOKEN, or ~/.docker/config.json auths.',
     );
 
+  // Commands are loaded when they run: `--help`, `report` or `query` need not load the crawler's HTTP
+  // stack, and start-up time is most of a small crawl's wall time.
+  type CommandFn = (...a: unknown[]) => Promise<number>;
   const run =
-    (fn: (...args: never[]) => Promise<number>) =>
+    <M>(load: () => Promise<M>, pick: (m: M) => unknown) =>
     async (...args: unknown[]) =>
-      setCode(await (fn as (...a: unknown[]) => Promise<number>)(...args));
+      setCode(await (pick(await load()) as CommandFn)(...args));
 
   crawlOptions(
     common(program.command('crawl').description('run or resume a crawl into the dataset'), { config: true }),
@@ -104,7 +99,12 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--pushed-before <date>', 'only tags pushed before this date')
     .option('--max-tags <n>', 'at most this many tags per repository (newest first)', int('--max-tags', 1))
     .option('--fresh', 'start a new run even if the last one did not finish')
-    .action(run(crawlCommand as never));
+    .action(
+      run(
+        () => import('./commands/crawl.js'),
+        (m) => m.crawlCommand,
+      ),
+    );
 
   crawlOptions(
     common(
@@ -117,13 +117,23 @@ function buildProgram(setCode: (code: number) => void): Command {
     .argument('<ref...>', 'image references (tag or digest)')
     .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'jsonl']).default('table'))
     .option('--out <file>', 'write the output to a file instead of stdout')
-    .action(run(scanCommand as never));
+    .action(
+      run(
+        () => import('./commands/scan.js'),
+        (m) => m.scanCommand,
+      ),
+    );
 
   common(program.command('report').description('evidence of affected images, as the publication CSV'))
     .addOption(new Option('--format <format>', 'output').choices(['csv', 'jsonl']).default('csv'))
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--final-only', 'only evidence that survives in the final filesystem')
-    .action(run(reportCommand as never));
+    .action(
+      run(
+        () => import('./commands/report.js'),
+        (m) => m.reportCommand,
+      ),
+    );
 
   common(program.command('query').description('read-only SQL over the dataset'))
     .argument('<sql>', 'one SQL statement that returns rows')
@@ -131,34 +141,64 @@ function buildProgram(setCode: (code: number) => void): Command {
       new Option('--format <format>', 'output').choices(['table', 'csv', 'json', 'jsonl']).default('table'),
     )
     .option('--out <file>', 'write to a file instead of stdout')
-    .action(run(queryCommand as never));
+    .action(
+      run(
+        () => import('./commands/query.js'),
+        (m) => m.queryCommand,
+      ),
+    );
 
   common(program.command('rematch').description('re-apply IOC sets to stored facts (no network)'), {
     config: true,
   })
     .option('--ioc <file>', 'add an IOC set file, repeatable', collect)
     .option('--no-builtin-iocs', 'leave the built-in sets out')
-    .action(run(rematchCommand as never));
+    .action(
+      run(
+        () => import('./commands/rematch.js'),
+        (m) => m.rematchCommand,
+      ),
+    );
 
   common(program.command('stats').description('what the dataset holds, what the last run did'))
     .option('--json', 'machine-readable output')
-    .action(run(statsCommand as never));
+    .action(
+      run(
+        () => import('./commands/stats.js'),
+        (m) => m.statsCommand,
+      ),
+    );
 
   common(program.command('export').description('dataset bundle for publication (CSV, SQLite, MANIFEST.json)'))
     .requiredOption('--out <dir>', 'a new or empty folder')
-    .action(run(exportCommand as never));
+    .action(
+      run(
+        () => import('./commands/export.js'),
+        (m) => m.exportCommand,
+      ),
+    );
 
   const iocs = program.command('iocs').description('built-in and user IOC sets');
   iocs
     .command('list')
     .description('list the built-in sets (and --ioc files)')
     .option('--ioc <file>', 'also list this file, repeatable', collect)
-    .action(run(iocsListCommand as never));
+    .action(
+      run(
+        () => import('./commands/iocs.js'),
+        (m) => m.iocsListCommand,
+      ),
+    );
   iocs
     .command('check')
     .description('validate an IOC set file')
     .argument('<file>')
-    .action(run(iocsCheckCommand as never));
+    .action(
+      run(
+        () => import('./commands/iocs.js'),
+        (m) => m.iocsCheckCommand,
+      ),
+    );
 
   return program;
 }
