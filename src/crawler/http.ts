@@ -436,7 +436,8 @@ export class HttpClient {
         continue;
       }
 
-      this.rateLimiter.observe(host, res.headers);
+      const pausedMs = this.rateLimiter.observe(host, res.headers);
+      if (pausedMs > 0) this.stats.recordRateLimit(host, href, pausedMs, 'X-RateLimit-Remaining: 0', true);
       if (status >= 500) {
         release();
         const body = await res.snippet();

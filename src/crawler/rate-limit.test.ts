@@ -141,6 +141,14 @@ describe('RateLimiter', () => {
     expect(rl.remainingPauseMs('h')).toBe(30_000);
   });
 
+  it('reports a proactive pause it starts once, so stats count it like a 429', () => {
+    const { rl } = limiter();
+    const reset = String(NOW / 1000 + 30);
+    expect(rl.observe('h', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe(30_000);
+    expect(rl.observe('h', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe(0);
+    expect(rl.observe('h', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': reset })).toBe(0);
+  });
+
   it('refuses counted pulls until the registry window resets', () => {
     const { rl, advance } = limiter();
     rl.observe('h', { 'ratelimit-remaining': '0;w=600' });

@@ -252,15 +252,22 @@ export class RateLimiter {
   /**
    * Learns from any response's quota headers: the Hub API's `X-RateLimit-Remaining: 0` pauses the host
    * until the reset; the registry's `ratelimit-remaining: 0` stops counted pulls until the window ends.
+   * Returns the length of a pause this answer started (0 when none), so it is counted like a 429's.
    */
-  observe(host: string, headers: Headers): void {
+  observe(host: string, headers: Headers): number {
+    let startedMs = 0;
     const api = parseApiQuota(headers);
     if (api?.remaining === 0 && api.resetAtMs !== undefined) {
       const ms = api.resetAtMs - this.now();
-      if (ms > 0 && ms <= this.maxPauseMs) this.pause(host, ms);
+      if (ms > 0 && ms <= this.maxPauseMs) {
+        // Only a pause that reaches past the current one is new (concurrent answers share it).
+        if (this.now() + ms > this.state(host).pausedUntil) startedMs = ms;
+        this.pause(host, ms);
+      }
     }
     const pulls = parsePullQuota(headers);
     if (pulls?.remaining === 0) this.exhaustPulls(host, pulls.windowSeconds);
+    return startedMs;
   }
 
   /** Marks the host's pull quota as spent for `windowSeconds` (or for the rest of the run when unknown). */
