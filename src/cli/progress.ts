@@ -38,7 +38,8 @@ export function createProgressReporter(opts: {
     let drawn = false;
     return {
       update(p) {
-        const width = opts.stream.columns ?? 120;
+        // A pty that reports no size says 0 columns: unknown width, not "cut everything".
+        const width = opts.stream.columns || 120;
         opts.stream.write(`\r\x1b[K${progressLine(p).slice(0, width - 1)}`);
         drawn = true;
       },
