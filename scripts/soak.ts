@@ -17,8 +17,8 @@ import { silentLogger } from '../src/core/log.js';
 import { openDatabase } from '../src/db/open.js';
 import { runCrawl } from '../src/pipeline/run.js';
 import { type FaultAction, type FaultProxy, startFaultProxy } from '../test/helpers/fault-proxy.js';
-import { pushImage } from '../test/reliability/hostile/harness.js';
 import { type BuiltBlob, type BuiltImage, buildImage, buildLayer } from './lib/image-builder.js';
+import { pushImage } from './lib/push.js';
 import { type RunningRegistry, startRegistry } from './lib/registry.js';
 
 const IMAGES = Number(process.env.SOAK_IMAGES ?? 500);
@@ -118,7 +118,9 @@ async function main(): Promise<number> {
     registry = await startRegistry({ auth: 'none', installIfMissing: process.getuid?.() === 0 });
     const images = await buildImages();
     const pushStart = Date.now();
-    await pool(images, 8, (i) => pushImage(registry!, i.repository, i.tag, i.image));
+    await pool(images, 8, async (i) => {
+      await pushImage(registry!, i.repository, i.tag, i.image);
+    });
     process.stdout.write(
       `pushed ${images.length} images in ${REPOSITORIES} repositories (${((Date.now() - pushStart) / 1000).toFixed(1)} s)\n`,
     );

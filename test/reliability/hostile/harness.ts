@@ -6,14 +6,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BuiltBlob, BuiltImage, BuiltIndex } from '../../../scripts/lib/image-builder.js';
 import { sha256 } from '../../../scripts/lib/image-builder.js';
-import { type PushTarget, registryFetch } from '../../../scripts/lib/push.js';
+import { type PushTarget, pushBlob, registryFetch } from '../../../scripts/lib/push.js';
 import { builtinIocSets } from '../../../src/analyzer/iocs/builtin.js';
 import { type ConfigInput, configSchema } from '../../../src/config/schema.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { type Database, openDatabase } from '../../../src/db/open.js';
 import { type CrawlOptions, type CrawlOutcome, runCrawl } from '../../../src/pipeline/run.js';
+
+export { pushBlob, pushImage } from '../../../scripts/lib/push.js';
 
 export interface CrawlResult {
   db: Database;
@@ -101,48 +102,6 @@ export function imageFullyAnalyzed(db: Database, imageDigest: string): boolean {
     )
     .get(imageDigest) as { n: number; ok: number | null };
   return row.n > 0 && row.ok === row.n;
-}
-
-/**
- * Uploads one blob unless present. Like scripts/lib/push.ts pushBlob, minus its explicit
- * content-length header, which global fetch refuses once undici 7 is loaded in the process (the
- * crawler loads it): fetch computes the length from the Buffer body anyway.
- */
-export async function pushBlob(target: PushTarget, repository: string, blob: BuiltBlob): Promise<void> {
-  const base = `${target.url}/v2/${repository}`;
-  const head = await registryFetch(target, repository, `${base}/blobs/${blob.digest}`, { method: 'HEAD' });
-  if (head.status === 200) return;
-  const start = await registryFetch(target, repository, `${base}/blobs/uploads/`, { method: 'POST' });
-  await start.arrayBuffer();
-  const location = start.headers.get('location');
-  if (start.status !== 202 || !location) throw new Error(`upload start for ${repository}: ${start.status}`);
-  const put = new URL(location, target.url);
-  put.searchParams.set('digest', blob.digest);
-  const done = await registryFetch(target, repository, put.toString(), {
-    method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: blob.data,
-  });
-  const text = await done.text();
-  if (done.status !== 201)
-    throw new Error(`upload of ${blob.digest} to ${repository}: ${done.status} ${text}`);
-}
-
-/** Pushes an image or index (children first), tagged `ref` (or by digest when undefined). */
-export async function pushImage(
-  target: PushTarget,
-  repository: string,
-  ref: string | undefined,
-  image: BuiltImage | BuiltIndex,
-): Promise<void> {
-  if (image.kind === 'index') {
-    for (const child of [...image.children, ...image.extraChildren])
-      await pushImage(target, repository, undefined, child);
-  } else {
-    for (const blob of [image.config, ...image.layers]) await pushBlob(target, repository, blob);
-  }
-  const r = await putRawManifest(target, repository, ref ?? image.digest, image.manifest, image.mediaType);
-  if (r.status !== 201) throw new Error(`PUT manifest ${repository}:${ref}: ${r.status}`);
 }
 
 /** Uploads arbitrary bytes as a blob; returns its digest. */
