@@ -52,24 +52,26 @@ export async function* zstdNapiDecode(input: AsyncIterable<Uint8Array>): AsyncGe
   if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
 }
 
-let cliPath: string | null | undefined;
+let cliLookup: { path: string; found: string | null } | null = null;
 
-/** Absolute path of the `zstd` binary on PATH, or null; looked up once per process. */
+/** Absolute path of the `zstd` binary on PATH, or null; looked up again only when PATH changes. */
 export function zstdCliPath(): string | null {
-  if (cliPath === undefined) {
-    cliPath = null;
-    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  const path = process.env.PATH ?? '';
+  if (cliLookup?.path !== path) {
+    let found: string | null = null;
+    for (const dir of path.split(delimiter)) {
       if (dir === '') continue;
       try {
         accessSync(join(dir, 'zstd'), constants.X_OK);
-        cliPath = join(dir, 'zstd');
+        found = join(dir, 'zstd');
         break;
       } catch {
         // not in this directory
       }
     }
+    cliLookup = { path, found };
   }
-  return cliPath;
+  return cliLookup.found;
 }
 
 /** The CLI's last words on stderr are kept for the error message, bounded. */

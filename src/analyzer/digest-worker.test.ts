@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Digest } from '../core/digest.js';
+import { CorruptInputError, DigestMismatchError } from '../core/errors.js';
+import { AUTO_WORKER_BYTES, layerDigest, liveDigestWorkers, WorkerDigest } from './digest-worker.js';
+import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
+import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
+
+const MiB = 1024 * 1024;
+
+async function feed(d: { update(c: Uint8Array): void | Promise<void> }, data: Uint8Array, size: number) {
+  for (let i = 0; i < data.length; i += size) await d.update(data.subarray(i, i + size));
+}
+
+describe('WorkerDigest', () => {
+  it('accepts the bytes of its digest fed in chunks that do not line up with its 1 MiB buffers', async () => {
+    const data = randomBytes(20 * MiB + 12345);
+    for (const size of [MiB + 1, 333_333, 7]) {
+      const d = new WorkerDigest(sha256Digest(data), 'test blob');
+      try {
+        await feed(d, size === 7 ? data.subarray(0, 100_000) : data, size);
+        if (size === 7) await feed(d, data.subarray(100_000), MiB);
+        await d.verify();
+      } finally {
+        await d.close();
+      }
+    }
+    expect(liveDigestWorkers()).toBe(0);
+  });
+
+  it('rejects bytes that differ in one bit with DigestMismatchError', async () => {
+    const data = randomBytes(3 * MiB);
+    const d = new WorkerDigest(sha256Digest(data), 'test blob');
+    const flipped = Buffer.from(data);
+    flipped[MiB + 5] = (flipped[MiB + 5] as number) ^ 1;
+    try {
+      await feed(d, flipped, 64 * 1024);
+      await expect(d.verify()).rejects.toBeInstanceOf(DigestMismatchError);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it("'auto' hashes a blob below 4 MiB on this thread and starts a worker only once past it", async () => {
+    const data = randomBytes(AUTO_WORKER_BYTES + MiB);
+    const small = layerDigest(sha256Digest(data.subarray(0, MiB)), 'small', 'auto');
+    await feed(small, data.subarray(0, MiB), 64 * 1024);
+    expect(liveDigestWorkers()).toBe(0);
+    await small.verify();
+    await small.close();
+
+    const big = layerDigest(sha256Digest(data), 'big', 'auto');
+    await feed(big, data.subarray(0, AUTO_WORKER_BYTES - 1), 64 * 1024);
+    expect(liveDigestWorkers()).toBe(0);
+    await feed(big, data.subarray(AUTO_WORKER_BYTES - 1), 64 * 1024);
+    expect(liveDigestWorkers()).toBe(1);
+    await big.verify();
+    await big.close();
+    expect(liveDigestWorkers()).toBe(0);
+  });
+});
+
+describe('analyzeLayer with the digest on a worker thread', () => {
+  const rules = testRules((p) => p.includes('liblzma') || p.endsWith('.so') || p.startsWith('/deep/'));
+  const analyze = (data: Uint8Array, opts: Partial<AnalyzeOptions> = {}, chunk?: number) =>
+    analyzeLayer(chunked(data, chunk), { rules, ...opts });
+  let tree: string;
+  let blob: Buffer;
+  /** A zstd layer past the 'auto' threshold: the fixture tree plus 6 MiB of incompressible bytes. */
+  let bigBlob: Buffer;
+
+  beforeAll(() => {
+    tree = buildTree();
+    blob = zstdCli(tarCli(tree, 'gnu', ['--sparse']));
+    const tar = tarCli(tree, 'gnu', ['--sparse']);
+    bigBlob = Buffer.concat([zstdCli(tar), zstdCli(randomBytes(6 * MiB))]);
+  });
+
+  afterAll(() => rmSync(tree, { recursive: true, force: true }));
+
+  it('yields the same facts as the digest on this thread, fed whole and one byte at a time', async () => {
+    const digest = sha256Digest(blob);
+    const main = await analyze(blob, { expectedDigest: digest, digestThread: 'main' });
+    expect(await analyze(blob, { expectedDigest: digest, digestThread: 'worker' })).toEqual(main);
+    expect(await analyze(blob, { expectedDigest: digest, digestThread: 'worker' }, 1)).toEqual(main);
+    expect(main.files.some((f) => f.path === LIBLZMA)).toBe(true);
+  });
+
+  it('rejects a zstd layer past 4 MiB whose digest differs with DigestMismatchError, by default', async () => {
+    const other = sha256Digest(Buffer.concat([bigBlob, Buffer.from([0])]));
+    await expect(analyze(bigBlob, { expectedDigest: other }, 64 * 1024)).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
+    const facts = await analyze(bigBlob, { expectedDigest: sha256Digest(bigBlob) }, 64 * 1024);
+    expect(facts.compressedBytes).toBe(bigBlob.length);
+    expect(liveDigestWorkers()).toBe(0);
+  });
+
+  it('leaves no worker running after a success, a digest mismatch, corrupt input and an abort', async () => {
+    const digest = sha256Digest(blob);
+    await analyze(blob, { expectedDigest: digest, digestThread: 'worker' });
+    expect(liveDigestWorkers()).toBe(0);
+
+    await expect(
+      analyze(blob, { expectedDigest: sha256Digest('other'), digestThread: 'worker' }),
+    ).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(liveDigestWorkers()).toBe(0);
+
+    const corrupt = Buffer.from(blob);
+    corrupt.fill(0x55, 100, 400);
+    await expect(analyze(corrupt, { expectedDigest: digest, digestThread: 'worker' })).rejects.toBeInstanceOf(
+      CorruptInputError,
+    );
+    expect(liveDigestWorkers()).toBe(0);
+
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    let during = -1;
+    async function* slow() {
+      yield bigBlob.subarray(0, AUTO_WORKER_BYTES + 1000);
+      during = liveDigestWorkers();
+      controller.abort(reason);
+      yield bigBlob.subarray(AUTO_WORKER_BYTES + 1000);
+    }
+    const aborted = analyzeLayer(slow(), {
+      rules,
+      expectedDigest: sha256Digest(bigBlob),
+      signal: controller.signal,
+    });
+    await expect(aborted).rejects.toBe(reason);
+    expect(during).toBe(1);
+    expect(liveDigestWorkers()).toBe(0);
+  });
+});

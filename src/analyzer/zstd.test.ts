@@ -1,0 +1,155 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Digest } from '../core/digest.js';
+import { CorruptInputError, RetryableError, UnsupportedError } from '../core/errors.js';
+import { decompressInto } from './decompress.js';
+import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
+import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
+
+const rules = testRules((p) => p.includes('liblzma') || p.endsWith('.so') || p.startsWith('/deep/'));
+const analyze = (data: Uint8Array, opts: Partial<AnalyzeOptions> = {}, chunk?: number) =>
+  analyzeLayer(chunked(data, chunk), { rules, ...opts });
+
+/** Pids of this process's children running the zstd binary (vitest runs each file in its own fork). */
+function zstdChildren(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === 'zstd' && ppid === process.pid) pids.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+let tree: string;
+const tars: Record<string, Buffer> = {};
+
+beforeAll(() => {
+  tree = buildTree();
+  tars.gnu = tarCli(tree, 'gnu', ['--sparse']);
+  tars.pax = tarCli(tree, 'pax', ['--sparse']);
+});
+
+afterAll(() => rmSync(tree, { recursive: true, force: true }));
+
+describe('the zstd CLI decoder', () => {
+  for (const format of ['gnu', 'pax'] as const) {
+    it(`yields the same facts as zstd-napi for a ${format} tar, fed whole and one byte at a time`, async () => {
+      const blob = zstdCli(tars[format] as Buffer);
+      const napi = await analyze(blob, { zstdDecoder: 'napi' });
+      expect(await analyze(blob, { zstdDecoder: 'cli' })).toEqual(napi);
+      expect(await analyze(blob, { zstdDecoder: 'cli' }, 1)).toEqual(napi);
+      expect(napi.files.some((f) => f.path === LIBLZMA)).toBe(true);
+    });
+  }
+
+  it('rejects a truncated zstd layer with CorruptInputError', async () => {
+    const blob = zstdCli(tars.gnu as Buffer);
+    const cut = blob.subarray(0, Math.floor(blob.length * 0.6));
+    await expect(analyze(cut, { zstdDecoder: 'cli' })).rejects.toBeInstanceOf(CorruptInputError);
+  });
+
+  it('reports a stream cut inside its last frame as corrupt even when the consumer is complete', async () => {
+    const blob = zstdCli(tars.gnu as Buffer);
+    const run = decompressInto('zstd', chunked(blob.subarray(0, blob.length - 3)), () => {}, {
+      complete: () => true,
+      zstd: 'cli',
+    });
+    await expect(run).rejects.toBeInstanceOf(CorruptInputError);
+  });
+
+  it('tolerates garbage after the last frame and verifies the digest over it', async () => {
+    const blob = Buffer.concat([
+      zstdCli(tars.gnu as Buffer),
+      Buffer.from('trailing garbage after the frame'),
+    ]);
+    const facts = await analyze(blob, { zstdDecoder: 'cli', expectedDigest: sha256Digest(blob) }, 1000);
+    expect(facts).toEqual(await analyze(blob, { zstdDecoder: 'napi' }, 1000));
+  });
+
+  it('hands the sink pieces of at most 128 KiB and stops when the sink throws', async () => {
+    const bomb = execFileSync('sh', ['-c', 'head -c 67108864 /dev/zero | zstd -c -q'], {
+      maxBuffer: 1 << 24,
+    });
+    let largest = 0;
+    let calls = 0;
+    const stop = new Error('enough');
+    const run = decompressInto(
+      'zstd',
+      chunked(bomb),
+      (c) => {
+        largest = Math.max(largest, c.length);
+        if (++calls === 20) throw stop;
+      },
+      { complete: () => false, zstd: 'cli' },
+    );
+    await expect(run).rejects.toBe(stop);
+    expect(calls).toBe(20);
+    expect(largest).toBeLessThanOrEqual(128 * 1024);
+    expect(zstdChildren()).toEqual([]);
+  });
+
+  it('rejects with RetryableError when the decoder process is killed, and leaves none behind', async () => {
+    const blob = zstdCli(Buffer.concat([tars.gnu as Buffer, tars.pax as Buffer]));
+    const half = Math.floor(blob.length / 2);
+    let killed: number[] = [];
+    async function* source() {
+      yield blob.subarray(0, half);
+      // Let the child start and take the first half before it is killed from outside.
+      await new Promise((r) => setTimeout(r, 200));
+      killed = zstdChildren();
+      for (const pid of killed) process.kill(pid, 'SIGKILL');
+      yield blob.subarray(half);
+    }
+    const err = await analyzeLayer(source(), { rules, zstdDecoder: 'cli' }).catch((e: unknown) => e);
+    expect(killed).toHaveLength(1);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(zstdChildren()).toEqual([]);
+  });
+
+  it('leaves no zstd process running after a success, a corrupt layer and an abort', async () => {
+    const blob = zstdCli(tars.gnu as Buffer);
+    await analyze(blob, { zstdDecoder: 'cli' });
+    expect(zstdChildren()).toEqual([]);
+
+    const corrupt = Buffer.from(blob);
+    corrupt.fill(0x55, 100, 400);
+    await expect(analyze(corrupt, { zstdDecoder: 'cli' })).rejects.toBeInstanceOf(CorruptInputError);
+    expect(zstdChildren()).toEqual([]);
+
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    let running: number[] = [];
+    async function* slow() {
+      yield blob.subarray(0, 1000);
+      await new Promise((r) => setTimeout(r, 100));
+      running = zstdChildren();
+      controller.abort(reason);
+      yield blob.subarray(1000);
+    }
+    const aborted = analyzeLayer(slow(), { rules, zstdDecoder: 'cli', signal: controller.signal });
+    await expect(aborted).rejects.toBe(reason);
+    expect(running).toHaveLength(1);
+    expect(zstdChildren()).toEqual([]);
+  });
+
+  it("refuses zstdDecoder 'cli' with UnsupportedError when zstd is not on PATH, and 'auto' falls back to zstd-napi", async () => {
+    const blob = zstdCli(tars.gnu as Buffer);
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(analyze(blob, { zstdDecoder: 'cli' })).rejects.toBeInstanceOf(UnsupportedError);
+      const facts = await analyze(blob, { zstdDecoder: 'auto' });
+      expect(facts.files.some((f) => f.path === LIBLZMA)).toBe(true);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
