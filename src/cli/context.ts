@@ -42,6 +42,11 @@ function resolveFilePaths(file: string): Record<string, unknown> {
   return out;
 }
 
+/** The dataset a reading command opens: --db, else HUBCRAWL_DB (as for crawl), else ./hubcrawl.sqlite. */
+export function datasetPath(opts: Pick<CommonOptions, 'db'>, env: NodeJS.ProcessEnv = process.env): string {
+  return opts.db ?? (env.HUBCRAWL_DB || './hubcrawl.sqlite');
+}
+
 /** Loads the config: flags over env over the file over defaults; file-relative paths resolved. */
 export function configFor(opts: CommonOptions, flagSettings: Record<string, unknown>): Readonly<Config> {
   return loadConfig({

@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { openDatabase } from '../../db/open.js';
-import type { CommonOptions } from '../context.js';
+import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv } from '../output.js';
 import { REPORT_COLUMNS, renderReport, reportRows } from './report.js';
@@ -54,7 +54,7 @@ function columnsOf(rows: Row[], db: ReturnType<typeof openDatabase>, table: stri
  */
 export async function exportCommand(opts: ExportOptions): Promise<number> {
   if (!opts.out) throw new ConfigError('export needs --out DIR');
-  const dbPath = opts.db ?? './hubcrawl.sqlite';
+  const dbPath = datasetPath(opts);
   const out = opts.out;
   mkdirSync(out, { recursive: true });
   if (readdirSync(out).length > 0) {

@@ -2,7 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
-import type { CommonOptions } from '../context.js';
+import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines, toTable } from '../output.js';
 import { writeResult } from './report.js';
@@ -21,7 +21,7 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
   if (!['table', 'csv', 'json', 'jsonl'].includes(format)) {
     throw new ConfigError(`query format "${format}" is not one of table, csv, json, jsonl`);
   }
-  const db = openDatabase(opts.db ?? './hubcrawl.sqlite', { readonly: true });
+  const db = openDatabase(datasetPath(opts), { readonly: true });
   try {
     let stmt: Statement;
     try {

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
-import type { CommonOptions } from '../context.js';
+import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines } from '../output.js';
 
@@ -64,7 +64,7 @@ export async function writeResult(text: string, out: string | undefined): Promis
 /** `hubcrawl report`: evidence of affected images as the publication CSV (or JSON lines). */
 export async function reportCommand(opts: ReportOptions): Promise<number> {
   const format = opts.format ?? 'csv';
-  const text = renderReport(reportRows(opts.db ?? './hubcrawl.sqlite', opts), format);
+  const text = renderReport(reportRows(datasetPath(opts), opts), format);
   await writeResult(text, opts.out);
   return EXIT.ok;
 }

@@ -1,5 +1,5 @@
 import { openDatabase } from '../../db/open.js';
-import type { CommonOptions } from '../context.js';
+import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toTable } from '../output.js';
 import { writeResult } from './report.js';
@@ -55,7 +55,7 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
 
 /** `hubcrawl stats`: a human summary, or the same as JSON with --json. */
 export async function statsCommand(opts: StatsOptions): Promise<number> {
-  const stats = datasetStats(opts.db ?? './hubcrawl.sqlite');
+  const stats = datasetStats(datasetPath(opts));
   if (opts.json) {
     await writeResult(`${JSON.stringify(stats, null, 2)}\n`, undefined);
     return EXIT.ok;
