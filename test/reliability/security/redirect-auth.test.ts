@@ -4,16 +4,34 @@
  * listener (test/helpers/blob-host.ts) serving the same bytes, as Docker Hub does with its CDN.
  * Another port of 127.0.0.1 is another origin, and so is `localhost` on the same port.
  */
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
 import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
-import { crawl, imageFullyAnalyzed, pushImage } from '../hostile/harness.js';
+import { crawl, failures, imageFullyAnalyzed, pushImage } from '../hostile/harness.js';
 
 const regs = inject('registries');
 let image: BuiltImage;
 let blobHost: BlobHost;
 const proxies: FaultProxy[] = [];
+const servers: Server[] = [];
+
+/** A loopback listener that answers every request with `answer` and records the request headers. */
+async function recordingServer(
+  answer: (res: ServerResponse) => void,
+): Promise<{ url: string; seen: IncomingHttpHeaders[] }> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    answer(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
 
 beforeAll(async () => {
   image = await buildImage({
@@ -26,7 +44,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled([...proxies.map((p) => p.stop()), blobHost?.stop()]);
+  await Promise.allSettled([
+    ...proxies.map((p) => p.stop()),
+    blobHost?.stop(),
+    ...servers.map((srv) => new Promise((resolve) => srv.close(resolve))),
+  ]);
 });
 
 describe('Authorization on a redirected blob download', () => {
@@ -69,5 +91,45 @@ describe('Authorization on a redirected blob download', () => {
         }
       });
     }
+  }
+
+  for (const scheme of ['Basic', 'Bearer'] as const) {
+    it(`answers no ${scheme} challenge from the host a blob was redirected to`, async () => {
+      const reg = regs.htpasswd;
+      // A realm on yet another listener: a token request there would carry the registry's password.
+      const realm = await recordingServer((res) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}'),
+      );
+      const cdn = await recordingServer((res) =>
+        res
+          .writeHead(401, {
+            'www-authenticate':
+              scheme === 'Basic' ? 'Basic realm="cdn"' : `Bearer realm="${realm.url}/token",service="cdn"`,
+          })
+          .end(),
+      );
+      const proxy = await startFaultProxy(reg.url);
+      proxies.push(proxy);
+      const layer = image.layers[0]!.digest;
+      proxy.addRule({
+        method: 'GET',
+        path: new RegExp(`/blobs/${layer}`),
+        times: Number.POSITIVE_INFINITY,
+        action: { kind: 'respond', status: 307, headers: { location: `${cdn.url}/cdn/${layer}` } },
+      });
+      const r = await crawl({
+        seeds: { images: [`${proxy.host}/redirect/app:1`] },
+        registries: { [proxy.host]: { username: reg.username!, password: reg.password! } },
+        maxAttempts: 1,
+      });
+      try {
+        expect(cdn.seen.length).toBeGreaterThan(0);
+        expect(cdn.seen.map((h) => h.authorization)).toEqual(cdn.seen.map(() => undefined));
+        expect(realm.seen.map((h) => h.authorization)).toEqual(realm.seen.map(() => undefined));
+        expect(failures(r.db).map((f) => f.kind)).toEqual(['layer']);
+      } finally {
+        r.close();
+      }
+    });
   }
 });
