@@ -134,6 +134,9 @@ function openRun(db: Database, opts: CrawlOptions): { runId: number; resumed: bo
 export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlOutcome> {
   const { config, log } = opts;
   const env = opts.env ?? process.env;
+  // Every seed is checked before a run row exists: a typo must not leave a phantom 'running' run for the
+  // next crawl to resume (test/e2e/exit-codes.test.ts). The keys need the run id, so this pass is thrown away.
+  seedItems(config as Config, 0);
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 

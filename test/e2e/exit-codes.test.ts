@@ -123,6 +123,19 @@ describe('exit code 2: usage and config errors', () => {
   });
 });
 
+describe('a usage error in the seeds', () => {
+  it('starts no run: the next crawl of the dataset is a fresh run 1, not a resumed phantom', async () => {
+    const db = join(dir, 'typo.sqlite');
+    const bad = await runCli(['crawl', '--image', 'Not!A/Reference', '--db', db]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/hubcrawl: seed image "Not!A\/Reference": [^\n]+\n$/);
+    expect(bad.stderr).not.toContain('crawl run started');
+    const good = await runCli(['crawl', '--image', `${registry.host}/e2e/good:1`, '--db', db, '--quiet']);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/^run 1 completed: /);
+  });
+});
+
 describe('error messages', () => {
   it('are one sentence on stderr, without a stack, by default', async () => {
     const r = await runCli(['report', '--db', join(dir, 'no-such-dataset.sqlite')]);
