@@ -137,6 +137,16 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // Every seed is checked before a run row exists: a typo must not leave a phantom 'running' run for the
   // next crawl to resume (test/e2e/exit-codes.test.ts). The keys need the run id, so this pass is thrown away.
   seedItems(config as Config, 0);
+  // Likewise a Docker config file that cannot be read.
+  const explicit: Record<string, { username: string; password: string }> = {};
+  for (const [host, s] of Object.entries(config.registries)) {
+    if (s.username && s.password) explicit[host] = { username: s.username, password: s.password };
+  }
+  const credentials = CredentialStore.fromSources({
+    env,
+    explicit,
+    ...(config.dockerConfig !== undefined ? { dockerConfigPath: config.dockerConfig } : {}),
+  });
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
@@ -180,15 +190,6 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       ['login', 'fallback'].includes(e.type)
         ? log.debug({ hub: e }, `docker hub: ${e.type}`)
         : log.warn({ hub: e }, `docker hub: ${e.type}`),
-  });
-  const explicit: Record<string, { username: string; password: string }> = {};
-  for (const [host, s] of Object.entries(config.registries)) {
-    if (s.username && s.password) explicit[host] = { username: s.username, password: s.password };
-  }
-  const credentials = CredentialStore.fromSources({
-    env,
-    explicit,
-    ...(config.dockerConfig !== undefined ? { dockerConfigPath: config.dockerConfig } : {}),
   });
   new IocStore(db).putSets(opts.iocSets);
   const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });

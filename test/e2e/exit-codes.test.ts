@@ -123,13 +123,33 @@ describe('exit code 2: usage and config errors', () => {
   });
 });
 
-describe('a usage error in the seeds', () => {
+describe('a usage error found as the crawl starts', () => {
   it('starts no run: the next crawl of the dataset is a fresh run 1, not a resumed phantom', async () => {
     const db = join(dir, 'typo.sqlite');
     const bad = await runCli(['crawl', '--image', 'Not!A/Reference', '--db', db]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/hubcrawl: seed image "Not!A\/Reference": [^\n]+\n$/);
     expect(bad.stderr).not.toContain('crawl run started');
+    const good = await runCli(['crawl', '--image', `${registry.host}/e2e/good:1`, '--db', db, '--quiet']);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/^run 1 completed: /);
+  });
+
+  it('in the Docker config file starts no run either', async () => {
+    const db = join(dir, 'docker-config.sqlite');
+    const file = join(dir, 'docker-config.json');
+    writeFileSync(file, '{ "auths": ');
+    const bad = await runCli([
+      'crawl',
+      '--image',
+      `${registry.host}/e2e/good:1`,
+      '--docker-config',
+      file,
+      '--db',
+      db,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/hubcrawl: Docker config [^\n]*docker-config\.json[^\n]*\n$/);
     const good = await runCli(['crawl', '--image', `${registry.host}/e2e/good:1`, '--db', db, '--quiet']);
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(/^run 1 completed: /);
