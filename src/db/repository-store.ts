@@ -56,6 +56,8 @@ export class RepositoryStore {
   private readonly selectRepoId: Statement;
   private readonly selectRepo: Statement;
   private readonly selectById: Statement;
+  private readonly selectReachingManifest: Statement;
+  private readonly selectHoldingLayer: Statement;
   private readonly registryIds = new Map<string, number>();
 
   constructor(private readonly db: Database) {
@@ -81,6 +83,36 @@ export class RepositoryStore {
                       FROM repositories r JOIN registries g ON g.id = r.registry_id`;
     this.selectRepo = db.prepare(`${select} WHERE g.host = ? AND r.namespace = ? AND r.name = ?`);
     this.selectById = db.prepare(`${select} WHERE r.id = ?`);
+    // A manifest is reachable from a repository whose tag (or digest seed) pointed at it or at an index
+    // listing it; a layer from a repository holding an image built on it.
+    this.selectReachingManifest = db
+      .prepare(
+        `SELECT DISTINCT r.full_name FROM tag_observations t
+           JOIN repositories r ON r.id = t.repository_id JOIN registries g ON g.id = r.registry_id
+          WHERE g.host = ?1
+            AND (t.digest = ?2 OR t.digest IN (SELECT index_digest FROM index_children WHERE child_digest = ?2))
+          ORDER BY r.full_name`,
+      )
+      .pluck();
+    this.selectHoldingLayer = db
+      .prepare(
+        `SELECT DISTINCT r.full_name FROM image_layers il
+           JOIN image_observations o ON o.image_digest = il.image_digest
+           JOIN repositories r ON r.id = o.repository_id JOIN registries g ON g.id = r.registry_id
+          WHERE g.host = ? AND il.layer_digest = ?
+          ORDER BY r.full_name`,
+      )
+      .pluck();
+  }
+
+  /** Repositories of `registry` known to reach manifest `digest` (directly or through an index). */
+  reachingManifest(registry: string, digest: string): string[] {
+    return this.selectReachingManifest.all(registry, digest) as string[];
+  }
+
+  /** Repositories of `registry` known to hold an image with layer `digest`. */
+  holdingLayer(registry: string, digest: string): string[] {
+    return this.selectHoldingLayer.all(registry, digest) as string[];
   }
 
   /** The id of a registry host, created on first use. */

@@ -3,14 +3,16 @@ import { isDebianDerived } from '../../analyzer/os-release.js';
 import { parseDigest } from '../../core/digest.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
 import type { CrawlContext } from '../context.js';
+import { fromAnyRepository } from '../fallback.js';
 import type { LayerPayload } from '../payloads.js';
 import { layerItemsFor } from './manifest.js';
 
 /**
  * Streams one layer blob through the analyzer (digest verified as it streams, nothing on disk) and
  * records its facts. A layer is analyzed once per analyzer version and candidate selection; a later
- * image sharing it finds it done. A debianOnly gate layer, once analyzed, releases the upper layers of
- * every image built on it.
+ * image sharing it finds it done. The blob is fetched from the repository that first reached it, or from
+ * another holding it when that one refuses. A debianOnly gate layer, once analyzed, releases the upper
+ * layers of every image built on it (fetched, like any layer, from whichever repository serves them).
  */
 export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPayload>, signal: AbortSignal) {
   const p = item.payload;
@@ -29,17 +31,23 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
     ctx.counters.layersReused += 1;
     return { children: gateChildren };
   }
-  const blob = await ctx.registry(p.registry).openBlob(p.repository, digest, {
-    maxBytes: ctx.config.limits.maxLayerBytes,
-    signal,
-  });
   const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
-  const facts = await analyzeLayer(blob, {
-    rules: ctx.rules,
-    limits: Object.fromEntries(Object.entries(analyzerLimits).filter(([, v]) => v !== undefined)),
-    expectedDigest: digest,
-    signal,
-  });
+  const facts = await fromAnyRepository(
+    p.repository,
+    () => ctx.repositories.holdingLayer(p.registry, digest),
+    async (repository) => {
+      const blob = await ctx.registry(p.registry).openBlob(repository, digest, {
+        maxBytes: ctx.config.limits.maxLayerBytes,
+        signal,
+      });
+      return analyzeLayer(blob, {
+        rules: ctx.rules,
+        limits: Object.fromEntries(Object.entries(analyzerLimits).filter(([, v]) => v !== undefined)),
+        expectedDigest: digest,
+        signal,
+      });
+    },
+  );
   ctx.counters.layersAnalyzed += 1;
   ctx.counters.layerBytes += facts.compressedBytes;
   const write = () => {

@@ -5,6 +5,7 @@ import type { Platform } from '../../core/platform.js';
 import { type ParsedManifest, parseManifest, selectPlatforms } from '../../crawler/registry/manifests.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
 import type { CrawlContext } from '../context.js';
+import { fromAnyRepository, itemForRepository } from '../fallback.js';
 import { layerKey, manifestKey } from '../keys.js';
 import type { LayerPayload, ManifestPayload } from '../payloads.js';
 
@@ -58,8 +59,16 @@ export function layerItemsFor(
   const fingerprint = ctx.rules.fingerprint;
   const needed = (digest: string) => ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, fingerprint);
   const item = (l: (typeof layers)[number], gate: boolean): NewFrontierItem => {
-    const payload: LayerPayload = { ...p, digest: l.digest, mediaType: l.mediaType, size: l.size, gate };
-    return { kind: 'layer', key: layerKey(l.digest, ANALYZER_VERSION, fingerprint), payload };
+    const payload: LayerPayload = {
+      registry: p.registry,
+      repository: p.repository,
+      digest: l.digest,
+      mediaType: l.mediaType,
+      size: l.size,
+      gate,
+    };
+    const key = layerKey(l.digest, ANALYZER_VERSION, fingerprint);
+    return itemForRepository(ctx, { kind: 'layer', key, payload }, p.repository);
   };
   const base = layers[0];
   if (!base) return [];
@@ -92,7 +101,11 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     parsed = parseManifest({ raw, contentType: mediaType, requestedDigest: digest, source }).parsed;
     ctx.counters.manifestsReused += 1;
   } else {
-    const fetched = await ctx.registry(p.registry).getManifest(p.repository, digest);
+    const fetched = await fromAnyRepository(
+      p.repository,
+      () => ctx.repositories.reachingManifest(p.registry, digest),
+      (repository) => ctx.registry(p.registry).getManifest(repository, digest),
+    );
     ({ raw, mediaType, parsed } = fetched);
     ctx.counters.manifestsFetched += 1;
   }
@@ -121,7 +134,8 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
           : null,
         depth: depth + 1,
       };
-      return { kind: 'manifest', key: manifestKey(ctx.runId, p.registry, p.repository, e.digest), payload };
+      const key = manifestKey(ctx.runId, p.registry, p.repository, e.digest);
+      return itemForRepository(ctx, { kind: 'manifest', key, payload }, p.repository);
     });
     const write = () =>
       ctx.manifests.put(

@@ -1,6 +1,7 @@
 import { isDigest } from '../../core/digest.js';
-import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { FrontierItem } from '../../db/frontier.js';
 import type { CrawlContext } from '../context.js';
+import { itemForRepository } from '../fallback.js';
 import { manifestKey } from '../keys.js';
 import type { ManifestPayload, ReferencePayload } from '../payloads.js';
 
@@ -19,10 +20,10 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
   ctx.tags.observe({ repositoryId, tag: tag ?? '', digest, pushedAt, runId: ctx.runId });
   ctx.counters.tags += 1;
   const payload: ManifestPayload = { registry, repository, digest, platform: null };
-  const child: NewFrontierItem = {
-    kind: 'manifest',
-    key: manifestKey(ctx.runId, registry, repository, digest),
-    payload,
-  };
+  const child = itemForRepository(
+    ctx,
+    { kind: 'manifest', key: manifestKey(ctx.runId, registry, repository, digest), payload },
+    repository,
+  );
   return { children: [child] };
 }

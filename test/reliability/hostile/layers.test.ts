@@ -210,11 +210,10 @@ describe('hostile layers in a crawl', () => {
     }
   });
 
-  // KNOWN BUG (reported; flip `it.fails` to `it` once fixed): a layer item is keyed by digest (across
-  // runs) and carries the repository of the first image that enqueued it. When that repository will
-  // not serve the blob (404/401: deleted, private, hostile), the layer is never fetched from another
-  // repository whose image shares it, and later runs retry the same repository up to maxAttempts.
-  it.fails('still analyzes a shared layer that the first repository to reach it refused', async () => {
+  // A layer item is keyed by digest (across runs) and carries the repository of the first image that
+  // enqueued it. When that repository will not serve the blob (404/401: deleted, private, hostile), the
+  // layer must still be fetched from another repository whose image shares it (src/pipeline/fallback.ts).
+  it('still analyzes a shared layer that the first repository to reach it refused', async () => {
     let proxy: FaultProxy | undefined;
     try {
       proxy = await startFaultProxy(registry.url);

@@ -217,11 +217,10 @@ describe('hostile manifests in a crawl', () => {
     await expectManifestFailure('configured', 'LIMIT_EXCEEDED', { maxManifestBytes: 2048 });
   });
 
-  // KNOWN BUG (reported to the lead; flip `it.fails` to `it` once fixed): manifest items are keyed by
-  // (run, registry, digest) since dafa205, and carry the repository of whichever reference enqueued
-  // them first. When that repository refuses the manifest (404, 401: a private or deleted repository,
-  // or a hostile one), the same digest is never fetched from another repository that serves it.
-  it.fails('still records an image whose manifest digest another repository refused first', async () => {
+  // Manifest items are keyed by (run, registry, digest) and carry the repository of whichever reference
+  // enqueued them first. When that repository refuses the manifest (404, 401: private, deleted, hostile),
+  // the same digest must still be fetched from another repository that serves it (src/pipeline/fallback.ts).
+  it('still records an image whose manifest digest another repository refused first', async () => {
     await pushImage(registry, `${REPO}/refused`, '1', good);
     proxy.addRule({
       method: 'GET',
