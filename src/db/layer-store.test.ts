@@ -127,19 +127,29 @@ describe('LayerStore', () => {
     expect(layers.needsAnalysis(L, 'analyzer-1', 'other')).toBe(true);
   });
 
-  it('records a failure with its error, counts the attempt and drops stale facts', () => {
-    layers.markAnalyzed(L, facts(), 'analyzer-1');
+  it('records a failure of a layer never analyzed with its error and attempt, and no facts', () => {
     layers.markFailed(L, 'CORRUPT_INPUT', 'truncated gzip stream');
-    const row = layers.get(L);
-    expect(row).toMatchObject({
+    expect(layers.get(L)).toMatchObject({
       status: 'failed',
       errorCode: 'CORRUPT_INPUT',
       errorMessage: 'truncated gzip stream',
-      attempts: 2,
+      attempts: 1,
     });
     expect(layers.loadFacts(L)).toBeUndefined();
     expect(layers.needsAnalysis(L, 'analyzer-1', facts().selection)).toBe(true);
-    expect(db.prepare('SELECT count(*) FROM layer_packages').pluck().get()).toBe(0);
+  });
+
+  it('keeps the facts of an analyzed layer whose re-analysis failed, noting the error', () => {
+    layers.markAnalyzed(L, facts(), 'analyzer-1');
+    layers.markFailed(L, 'PERMANENT', 'GET …/blobs/… answered 404');
+    expect(layers.get(L)).toMatchObject({
+      status: 'analyzed',
+      errorCode: 'PERMANENT',
+      errorMessage: 'GET …/blobs/… answered 404',
+      attempts: 2,
+    });
+    expect(layers.loadFacts(L)).toStrictEqual(facts());
+    expect(db.prepare('SELECT count(*) FROM layer_packages').pluck().get()).toBeGreaterThan(0);
   });
 
   it('marks images using a re-analyzed layer as needing a new match', () => {

@@ -45,6 +45,7 @@ export class LayerStore {
   private readonly deleteFacts: Statement[];
   private readonly updateAnalyzed: Statement;
   private readonly updateFailed: Statement;
+  private readonly noteFailedReanalysis: Statement;
   private readonly staleImages: Statement;
   private readonly ins: Record<(typeof FACT_TABLES)[number], Statement>;
   private readonly sel: Record<(typeof FACT_TABLES)[number], Statement>;
@@ -68,6 +69,10 @@ export class LayerStore {
               analyzer_version = @analyzerVersion, analyzed_at = @at, error_code = NULL, error_message = NULL,
               attempts = attempts + 1
         WHERE digest = @digest`,
+    );
+    this.noteFailedReanalysis = db.prepare(
+      `UPDATE layers SET error_code = ?, error_message = ?, attempts = attempts + 1
+        WHERE digest = ? AND status = 'analyzed'`,
     );
     this.updateFailed = db.prepare(
       `UPDATE layers SET status = 'failed', error_code = ?, error_message = ?, analyzed_at = ?, attempts = attempts + 1
@@ -161,6 +166,9 @@ export class LayerStore {
       },
     );
     this.failedTx = writeTransaction(db, (digest: string, code: string, message: string, at: string) => {
+      // A failed re-analysis (new IOC selection, new analyzer version) keeps the facts it would have
+      // replaced: they are still true of the layer, and may be the only copy once the blob is gone.
+      if (this.noteFailedReanalysis.run(code, message, digest).changes > 0) return;
       this.insertPending.run(digest, null, null);
       for (const d of this.deleteFacts) d.run(digest);
       this.updateFailed.run(code, message, at, digest);
@@ -192,7 +200,10 @@ export class LayerStore {
     this.analyzedTx(digest, facts, analyzerVersion, at);
   }
 
-  /** Marks the layer failed with the error's code and message; its facts are removed (see the invariant). */
+  /**
+   * Records a failed analysis. A layer never analyzed becomes `failed` (no facts); a layer analyzed
+   * before keeps its status and facts and only notes the error, so a failed re-download loses nothing.
+   */
   markFailed(digest: string, errorCode: string, errorMessage: string, at: string = nowIso()): void {
     this.failedTx(digest, errorCode, errorMessage, at);
   }
