@@ -9,7 +9,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { REPORT_HEADER } from './helpers/demo.js';
 
 let registry: RunningRegistry;
@@ -29,6 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop();
+  removeTempDirs();
 });
 
 /** A study folder: config.yml with a relative db path and a relative seed file. */

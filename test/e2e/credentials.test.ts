@@ -10,7 +10,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 
 let registry: RunningRegistry;
 let dir: string;
@@ -29,6 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop();
+  removeTempDirs();
 });
 
 function allFiles(root: string): string[] {

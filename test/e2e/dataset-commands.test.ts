@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   builtinSetLabel,
@@ -40,6 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!registryStopped) await demo?.registry.stop();
+  removeTempDirs();
 });
 
 /** A user IOC set that only dpkg facts can answer: stored for every layer, so rematch needs no bytes. */

@@ -10,7 +10,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { blobOf, buildImage, MEDIA_TYPES, sha256 } from '../../scripts/lib/image-builder.js';
 import { pushImage, registryFetch } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import { recordsToObjects } from './helpers/demo.js';
 
@@ -54,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop();
+  removeTempDirs();
 });
 
 describe('exit code 1: finished, but some items failed', () => {

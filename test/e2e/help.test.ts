@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, ROOT, runCli } from './helpers/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCliOnce, ROOT, removeTempDirs, runCli } from './helpers/cli.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -52,6 +52,10 @@ beforeAll(async () => {
   const results = await Promise.all(runs.map((args) => runCli([...args, '--help'])));
   for (const [i, args] of runs.entries()) help.set(args.join(' '), results[i]!);
 }, 180_000);
+
+afterAll(() => {
+  removeTempDirs();
+});
 
 describe('hubcrawl --help', () => {
   it('exits 0 and lists every command of the README synopsis', () => {

@@ -12,7 +12,7 @@ import { type BuiltImage, buildImage } from '../../scripts/lib/image-builder.js'
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../helpers/fake-hub.js';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import { recordsToObjects } from './helpers/demo.js';
 
@@ -54,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled([registry?.stop(), hub?.stop()]);
+  removeTempDirs();
 });
 
 describe('a docker.io crawl through --hub-api and --registry-mirror', () => {

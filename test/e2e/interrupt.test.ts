@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, settle, startCli, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   type DemoRegistry,
@@ -34,6 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   gate?.open();
   await Promise.allSettled([gate?.stop(), demo?.registry.stop()]);
+  removeTempDirs();
 });
 
 describe('SIGTERM mid-crawl', () => {

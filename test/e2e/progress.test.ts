@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, buildCliOnce, cleanEnv, runCli, settle, tempDir } from './helpers/cli.js';
+import { BIN, buildCliOnce, cleanEnv, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { type DemoRegistry, startDemoRegistry } from './helpers/demo.js';
 
 let demo: DemoRegistry;
@@ -23,6 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await demo?.registry.stop();
+  removeTempDirs();
 });
 
 /** Runs a shell command line on a fresh pty; returns what the terminal received (stdout and stderr). */

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import {
   type DemoRegistry,
@@ -37,6 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await demo?.registry.stop();
+  removeTempDirs();
 });
 
 describe('hubcrawl crawl --catalog, then hubcrawl report', () => {

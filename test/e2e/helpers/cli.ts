@@ -4,6 +4,7 @@
  * The child is spawned asynchronously, so fakes served from the test process keep answering.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +29,22 @@ export interface CliOptions {
   killAfterMs?: number;
 }
 
-const home = mkdtempSync(join(tmpdir(), 'hubcrawl-e2e-home-'));
+// Temp folders of this test file; its afterAll removes them with removeTempDirs().
+const created: string[] = [];
+
+/** Removes every folder tempDir() made (and the temp HOME); call it in the file's afterAll. */
+export function removeTempDirs(): void {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
+  home = undefined;
+}
+
+let home: string | undefined;
 
 /** The environment a user's shell would give, minus anything hubcrawl reads. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: home,
+    HOME: (home ??= tempDir('home')),
     TMPDIR: tmpdir(),
     LANG: 'C.UTF-8',
     ...extra,
@@ -91,8 +101,10 @@ function isAlive(pid: number): boolean {
  * one vitest process, so its pid (our ppid) names the run. A mkdir lock makes the others wait.
  */
 export async function buildCliOnce(): Promise<void> {
-  const stamp = join(ROOT, 'dist', '.e2e-built-for');
-  const lock = join(tmpdir(), 'hubcrawl-e2e-build.lock');
+  // Outside dist/ (which `npm pack` ships), one pair per checkout.
+  const checkout = createHash('sha256').update(ROOT).digest('hex').slice(0, 12);
+  const stamp = join(tmpdir(), `hubcrawl-e2e-built-${checkout}`);
+  const lock = join(tmpdir(), `hubcrawl-e2e-build-${checkout}.lock`);
   const key = String(process.ppid);
   const built = () => {
     try {
@@ -141,7 +153,9 @@ export async function buildCliOnce(): Promise<void> {
 
 /** A fresh temp folder for one suite's datasets and files. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `hubcrawl-e2e-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `hubcrawl-e2e-${prefix}-`));
+  created.push(dir);
+  return dir;
 }
 
 /**
