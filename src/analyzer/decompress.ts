@@ -18,6 +18,7 @@ import {
   zstdCliPath,
   zstdNapiDecode,
 } from './zstd.js';
+import { zstdWorkerInto } from './zstd-worker.js';
 
 /**
  * Reads a layer source once, feeding every byte to the digest and byte counter in order. The
@@ -152,7 +153,7 @@ export interface DecompressOptions {
  * else zstd-napi. Asking for 'cli' without the binary is refused rather than silently ignored.
  */
 export function resolveZstdDecoder(choice: ZstdDecoder | 'auto' = 'napi'): ZstdDecoder {
-  if (choice === 'napi') return 'napi';
+  if (choice === 'napi' || choice === 'worker') return choice;
   if (zstdCliPath() !== null) return 'cli';
   if (choice === 'cli') throw new UnsupportedError('zstdDecoder "cli" needs the zstd binary on PATH');
   return 'napi';
@@ -199,6 +200,8 @@ export async function decompressInto(
     if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink, options.signal);
     else if (compression === 'zstd' && options.zstd === 'cli') {
       await zstdCliInto(zstdCliPath() ?? 'zstd', guardedInput, guardedSink, options.signal);
+    } else if (compression === 'zstd' && options.zstd === 'worker') {
+      await zstdWorkerInto(guardedInput, guardedSink, options.signal);
     } else {
       const decoded = compression === 'zstd' ? zstdNapiDecode(guardedInput) : guardedInput;
       for await (const chunk of decoded) guardedSink(chunk);

@@ -18,8 +18,11 @@ import { RetryableError } from '../core/errors.js';
 // fixed-size pieces instead.
 const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
 
-/** Which zstd decoder to use: zstd-napi in-process, or the `zstd` binary as a child process. */
-export type ZstdDecoder = 'napi' | 'cli';
+/**
+ * Which zstd decoder to use: zstd-napi on this thread ('napi') or on a worker thread ('worker',
+ * src/analyzer/zstd-worker.ts), or the `zstd` binary as a child process ('cli').
+ */
+export type ZstdDecoder = 'napi' | 'worker' | 'cli';
 
 /** The input stopped in the middle of a compressed member (as opposed to garbage after the last one). */
 export class TruncatedStreamError extends Error {}
