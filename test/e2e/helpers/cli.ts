@@ -42,9 +42,10 @@ let home: string | undefined;
 
 /** The environment a user's shell would give, minus anything hubcrawl reads. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  home ??= tempDir('home');
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: (home ??= tempDir('home')),
+    HOME: home,
     TMPDIR: tmpdir(),
     LANG: 'C.UTF-8',
     ...extra,
