@@ -6,6 +6,8 @@ import { loadConfig, readConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
+import type { Database } from '../db/open.js';
+import { RunStore } from '../db/run-store.js';
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -75,4 +77,19 @@ export async function iocSetsFor(config: Readonly<Config>): Promise<IocSet[]> {
   if (sets.length === 0)
     throw new ConfigError('no IOC sets to match: drop --no-builtin-iocs or add --ioc FILE');
   return sets;
+}
+
+/**
+ * Another run (a scan, a rematch) would make an unfinished crawl no longer the latest run, so the next
+ * `crawl` would not resume it, and a fresh run would claim its pending work (the frontier is shared)
+ * under the wrong run id: those commands refuse instead. Closes `db` before throwing.
+ */
+export function refuseUnfinishedRun(db: Database, path: string): void {
+  const last = new RunStore(db).latest();
+  if (last && (last.status === 'running' || last.status === 'aborted')) {
+    db.close();
+    throw new ConfigError(
+      `the dataset ${path} holds unfinished crawl run ${last.id}; resume it with \`hubcrawl crawl\` first, or scan into another --db`,
+    );
+  }
 }

@@ -126,6 +126,14 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof RetryableError || err instanceof RateLimitedError;
 }
 
+/**
+ * Errors that end a whole run (resumably) rather than fail one item: the pull budget is spent, the
+ * registry rate-limits for longer than we wait, or the dataset cannot be written.
+ */
+export function stopsTheRun(err: unknown): boolean {
+  return err instanceof BudgetExhaustedError || err instanceof RateLimitedError || err instanceof FatalError;
+}
+
 /** One line for a user: the message of the error, never a stack. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -12,7 +12,7 @@ import {
   FatalError,
   HubcrawlError,
   isRetryable,
-  RateLimitedError,
+  stopsTheRun,
 } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { TOOL_VERSION } from '../core/version.js';
@@ -80,11 +80,6 @@ const OTHER_KINDS: readonly FrontierKind[] = [
   'reference',
   'manifest',
 ];
-
-/** Errors that end the run (resumably) rather than fail one item. */
-function stopsTheRun(err: unknown): boolean {
-  return err instanceof BudgetExhaustedError || err instanceof RateLimitedError || err instanceof FatalError;
-}
 
 function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): Promise<HandlerResult> {
   switch (item.kind) {
@@ -291,10 +286,18 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       for (const item of claimed) {
         const isLayer = item.kind === 'layer';
         if (isLayer) layersInFlight += 1;
-        const p = processItem(item).finally(() => {
-          inFlight.delete(item.id);
-          if (isLayer) layersInFlight -= 1;
-        });
+        const p = processItem(item)
+          .catch((err: unknown) => {
+            // Recording the item's outcome itself failed (disk full, database gone): stop claiming, let
+            // the other items settle, then fail the run with this error — never return under live work.
+            fatal ??= err;
+            abortReason ??= describeError(err);
+            controller.abort(err);
+          })
+          .finally(() => {
+            inFlight.delete(item.id);
+            if (isLayer) layersInFlight -= 1;
+          });
         inFlight.set(item.id, p);
       }
     }

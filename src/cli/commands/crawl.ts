@@ -2,7 +2,14 @@ import { ConfigError } from '../../core/errors.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
-import { type CommonOptions, commandLogger, configFor, iocSetsFor, stripUndefined } from '../context.js';
+import {
+  type CommonOptions,
+  commandLogger,
+  configFor,
+  iocSetsFor,
+  refuseUnfinishedRun,
+  stripUndefined,
+} from '../context.js';
 import { EXIT } from '../exit.js';
 import { createProgressReporter } from '../progress.js';
 
@@ -84,6 +91,7 @@ export function crawlExitCode(o: CrawlOutcome): number {
 export async function crawlWith(
   f: CrawlFlags,
   extraSettings: Record<string, unknown> = {},
+  opts: { refuseUnfinished?: boolean } = {},
 ): Promise<{
   outcome: CrawlOutcome;
   dbPath: string;
@@ -106,7 +114,15 @@ export async function crawlWith(
   const log = commandLogger(f, config);
   const iocSets = await iocSetsFor(config);
   const lock = acquireCrawlLock(config.db);
-  const db = openDatabase(config.db);
+  let db: ReturnType<typeof openDatabase>;
+  try {
+    db = openDatabase(config.db);
+    if (opts.refuseUnfinished) refuseUnfinishedRun(db, config.db);
+  } catch (err) {
+    // A dataset that cannot be opened (newer schema, damaged) must not leave the lock behind.
+    lock.release();
+    throw err;
+  }
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) return;

@@ -1,8 +1,14 @@
+import { compileRules } from '../../analyzer/iocs/compile.js';
+import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
+import { redactConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { TOOL_VERSION } from '../../core/version.js';
 import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
+import { RunStore } from '../../db/run-store.js';
 import { matchImages } from '../../pipeline/match.js';
-import { type CommonOptions, commandLogger, configFor, iocSetsFor } from '../context.js';
+import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
 
 export interface RematchOptions extends CommonOptions {
@@ -13,7 +19,8 @@ export interface RematchOptions extends CommonOptions {
 /**
  * `hubcrawl rematch`: re-applies the IOC sets (built-in plus --ioc files) to the stored facts of every
  * image and replaces its findings, without one network request. Candidate files and signatures were
- * chosen at analysis time; the command warns when a set asks for files the stored facts may lack.
+ * chosen at analysis time: it warns when layers were analyzed with another candidate selection, since
+ * a new hash rule can only match files that were hashed then (or every file with --hash-all-files).
  */
 export async function rematchCommand(opts: RematchOptions): Promise<number> {
   const config = configFor(opts, {
@@ -23,10 +30,42 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
   const log = commandLogger(opts, config);
   const sets = await iocSetsFor(config);
   const lock = acquireCrawlLock(config.db);
-  const db = openDatabase(config.db);
+  let db: ReturnType<typeof openDatabase>;
+  try {
+    db = openDatabase(config.db);
+    refuseUnfinishedRun(db, config.db);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   try {
     new IocStore(db).putSets(sets);
-    const result = matchImages(db, sets, null, { all: true });
+    // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
+    const runs = new RunStore(db);
+    const runId = runs.start({
+      config: { command: 'rematch', ...redactConfig(config as Config) },
+      toolVersion: TOOL_VERSION,
+      analyzerVersion: ANALYZER_VERSION,
+      iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
+    });
+    const selection = compileRules(sets, { hashAllFiles: config.hashAllFiles }).fingerprint;
+    const otherSelection = db
+      .prepare(`SELECT count(*) FROM layers WHERE status = 'analyzed' AND selection IS NOT ?`)
+      .pluck()
+      .get(selection) as number;
+    if (otherSelection > 0) {
+      log.warn(
+        { layers: otherSelection },
+        'layers were analyzed with another candidate selection: new file rules match only files hashed then; crawl again (or use --hash-all-files) to re-analyze them',
+      );
+    }
+    const result = matchImages(db, sets, runId, { all: true });
+    runs.finish(runId, 'completed', {
+      rematch: true,
+      imagesMatched: result.images,
+      imagesIncomplete: result.skipped.length,
+      findings: result.findings,
+    });
     if (result.skipped.length > 0) {
       log.warn(
         { images: result.skipped.length },

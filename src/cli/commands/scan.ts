@@ -55,6 +55,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   const { outcome, dbPath } = await crawlWith(
     { ...opts, fresh: true },
     { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
+    { refuseUnfinished: true },
   );
   const { images, evidence } = scanSummary(dbPath, outcome.runId);
   const text =

@@ -1,3 +1,4 @@
+import { stopsTheRun } from '../../core/errors.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
 import { DOCKER_HUB } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
@@ -80,6 +81,7 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
       const meta = await ctx.hub.getRepository(namespace, name);
       ctx.repositories.upsertRepository(registry, repository, hubMetadata(meta));
     } catch (err) {
+      if (stopsTheRun(err)) throw err;
       // Metadata enriches the report; the tags are what the crawl needs, so go on without it.
       ctx.log.warn({ repository, err: (err as Error).message }, 'repository details unavailable');
       ctx.repositories.upsertRepository(registry, repository);
