@@ -18,6 +18,7 @@ import {
   RateLimitedError,
   RetryableError,
 } from '../core/errors.js';
+import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import {
   headerValue,
@@ -126,6 +127,8 @@ function isAbort(err: unknown, signal?: AbortSignal): boolean {
   return signal?.aborted === true || (err instanceof Error && err.name === 'AbortError');
 }
 
+const BUG_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_RETURN_VALUE']);
+
 /** Turns a transport error into RetryableError (anything else passes through). */
 function classify(err: unknown, url: string, signal?: AbortSignal): unknown {
   if (err instanceof HubcrawlError || isAbort(err, signal)) return err;
@@ -133,7 +136,14 @@ function classify(err: unknown, url: string, signal?: AbortSignal): unknown {
   if (typeof code === 'string' && RETRYABLE_CODES.has(code)) {
     return new RetryableError(`${url}: connection failed (${code})`, { cause: err });
   }
-  if (err instanceof Error) return new RetryableError(`${url}: ${err.message}`, { cause: err });
+  // Other errno-style (ECONNABORTED, EHOSTUNREACH…) and undici transport codes are transient too; a
+  // TypeError or an invalid-argument error is a bug, and retrying it would only hide it.
+  if (
+    typeof code === 'string' &&
+    (/^E[A-Z]+$/.test(code) || (code.startsWith('UND_ERR_') && !BUG_CODES.has(code)))
+  ) {
+    return new RetryableError(`${url}: ${err instanceof Error ? err.message : code}`, { cause: err });
+  }
   return err;
 }
 
@@ -167,7 +177,7 @@ class Response implements HttpResponse {
   }
 
   private async *iterate(limit: number | undefined): AsyncGenerator<Uint8Array> {
-    if (this.consumed) throw new Error(`body of ${this.url.href} was already read`);
+    if (this.consumed) throw new Error(`body of ${redactUrl(this.url)} was already read`);
     this.consumed = true;
     if (this.buffered) {
       yield this.buffered;
@@ -179,7 +189,7 @@ class Response implements HttpResponse {
       throw new LimitExceededError(
         'maxBodyBytes',
         declared,
-        `${this.url.href} declares ${declared} bytes, over the ${limit}-byte limit`,
+        `${redactUrl(this.url)} declares ${declared} bytes, over the ${limit}-byte limit`,
       );
     }
     let seen = 0;
@@ -192,14 +202,14 @@ class Response implements HttpResponse {
           throw new LimitExceededError(
             'maxBodyBytes',
             seen,
-            `${this.url.href} sent more than the ${limit}-byte limit`,
+            `${redactUrl(this.url)} sent more than the ${limit}-byte limit`,
           );
         }
         yield chunk;
       }
       done = true;
     } catch (err) {
-      throw classify(err, this.url.href, this.signal);
+      throw classify(err, redactUrl(this.url), this.signal);
     } finally {
       if (!done) discard(this.source);
     }
@@ -224,7 +234,7 @@ class Response implements HttpResponse {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new CorruptInputError(`${this.url.href} returned malformed JSON`, { cause: err });
+      throw new CorruptInputError(`${redactUrl(this.url)} returned malformed JSON`, { cause: err });
     }
   }
 
@@ -368,7 +378,8 @@ export class HttpClient {
     const url = new URL(req.url);
     const host = url.host;
     const method = req.method ?? 'GET';
-    const href = url.href;
+    // Messages, events and recorded errors never carry a pre-signed URL's signature or userinfo.
+    const href = redactUrl(url);
     let failures = 0;
     let waits429 = 0;
     for (let attempt = 1; ; attempt++) {

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { isDigest } from '../../core/digest.js';
 import { CorruptInputError } from '../../core/errors.js';
+import { redactUrl } from '../../core/url.js';
 
 /** `next`/`previous`: an absolute URL, `null`, or `""` (seen in tests) which also means "no more". */
 const pageLink = z
@@ -152,20 +153,8 @@ export function parseHubJson<T extends z.ZodType>(schema: T, body: unknown, url:
   );
 }
 
-/** A URL fit for messages: query values that look like credentials are blanked. */
-export function redactUrl(url: string | URL): string {
-  try {
-    const u = new URL(String(url));
-    for (const key of [...u.searchParams.keys()]) {
-      if (/token|secret|password/i.test(key)) u.searchParams.set(key, '[redacted]');
-    }
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return String(url).slice(0, 200);
-  }
-}
+/** A URL fit for messages (shared with the registry client). */
+export { redactUrl } from '../../core/url.js';
 
 /**
  * Reads the rounded pull counts of the v4 search ("1B+", "500M+", "10K+", "523").
