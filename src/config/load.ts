@@ -4,15 +4,27 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { type Config, type ConfigInput, configSchema } from './schema.js';
 
-/** Formats zod issues as `where: field.path: message` lines, one issue per line. */
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.length > 0
+    ? path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[')
+    : '(root)';
+}
+
+/**
+ * Formats zod issues as `where: field.path: message`, joined with `; ` so the error stays one line.
+ * An unknown key is named with its full path (`seeds.imagez: unknown setting`), as a typo should be.
+ */
 export function formatIssues(where: string, issues: z.core.$ZodIssue[]): string {
   return issues
-    .map((i) => {
-      const path =
-        i.path.length > 0 ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.') : '(root)';
-      return `${where}: ${path.replace(/\.\[/g, '[')}: ${i.message}`;
-    })
-    .join('\n');
+    .flatMap((i) =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => `${where}: ${fieldPath([...i.path, k])}: unknown setting`)
+        : [`${where}: ${fieldPath(i.path)}: ${i.message}`],
+    )
+    .join('; ');
 }
 
 /** Reads a YAML or JSON config file into a plain object (not yet validated). */
@@ -80,7 +92,7 @@ export function loadConfig(opts: {
   const fromFile = opts.fileSettings ?? (opts.file ? readConfigFile(opts.file) : {});
   const fileCheck = configSchema.safeParse(fromFile);
   if (opts.file && !fileCheck.success) {
-    throw new ConfigError(`invalid config file\n${formatIssues(opts.file, fileCheck.error.issues)}`);
+    throw new ConfigError(`invalid config file ${formatIssues(opts.file, fileCheck.error.issues)}`);
   }
   const merged = mergeSettings(
     mergeSettings(fromFile, settingsFromEnv(opts.env ?? process.env)),
@@ -88,7 +100,7 @@ export function loadConfig(opts: {
   );
   const result = configSchema.safeParse(merged as ConfigInput);
   if (!result.success) {
-    throw new ConfigError(`invalid settings\n${formatIssues('flags', result.error.issues)}`);
+    throw new ConfigError(`invalid settings: ${formatIssues('flags', result.error.issues)}`);
   }
   return Object.freeze(result.data);
 }

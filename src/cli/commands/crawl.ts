@@ -143,9 +143,9 @@ export async function crawlWith(
     });
     reporter.done();
     if (outcome.abortReason) {
-      process.stderr.write(
-        `hubcrawl: run ${outcome.runId} stopped early: ${outcome.abortReason}; run the same command again to resume\n`,
-      );
+      // Budget and rate-limit errors already say how to go on; others get the resume hint.
+      const hint = /resume/i.test(outcome.abortReason) ? '' : '; run the same command again to resume';
+      process.stderr.write(`hubcrawl: run ${outcome.runId} stopped early: ${outcome.abortReason}${hint}\n`);
     }
     return { outcome, dbPath: config.db };
   } finally {
