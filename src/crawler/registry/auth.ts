@@ -94,6 +94,8 @@ function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
+const MAX_CACHED_TOKENS = 256;
+
 /** Auth state for one registry: its challenge once seen, and the token cache. */
 export class RegistryAuth {
   /** Requests made to token services (for stats and tests). */
@@ -177,7 +179,18 @@ export class RegistryAuth {
     }
     const t = await p;
     this.cache.set(key, t);
+    this.pruneExpired();
     return t;
+  }
+
+  /**
+   * Tokens are per repository scope, so a namespace or catalog crawl meets thousands of scopes: once the
+   * cache is larger than any one moment needs, expired tokens are dropped.
+   */
+  private pruneExpired(): void {
+    if (this.cache.size <= MAX_CACHED_TOKENS) return;
+    const now = this.now();
+    for (const [k, v] of this.cache) if (v.expiresAt <= now) this.cache.delete(k);
   }
 
   private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<CachedToken> {
