@@ -32,9 +32,11 @@ export interface AnalyzeOptions {
   expectedDigest?: Digest;
   signal?: AbortSignal;
   /**
-   * zstd decoder: 'napi' (the default, zstd-napi in this thread) or 'cli' (the `zstd` binary as a
-   * child process; UnsupportedError when it is not on PATH). 'auto' is 'cli' when the binary is
-   * on PATH, else 'napi'. All yield the same facts; docs/benchmarks.md says why 'napi' is the default.
+   * zstd decoder: 'napi' (the default, zstd-napi on this thread), 'worker' (zstd-napi on a worker
+   * thread: less main-thread CPU, more CPU and RSS overall) or 'cli' (the `zstd` binary as a child
+   * process, independent of the native addon; UnsupportedError when it is not on PATH). 'auto' is
+   * 'cli' when the binary is on PATH, else 'napi'. All yield the same facts; docs/benchmarks.md
+   * (Analyzer) has the measurements behind the default.
    */
   zstdDecoder?: ZstdDecoder | 'auto';
   /**

@@ -18,8 +18,6 @@ const IN_HIGH_WATER = 4 * STAGE;
 const OUT_BUFFER = 1024 * 1024;
 const OUT_BUFFERS = 4;
 
-const BINDING = createRequire(import.meta.url).resolve('zstd-napi/binding.js');
-
 // Plain CommonJS evaluated in the worker, so it runs the same under tsx, vitest and compiled JS.
 // The decode loop is zstdNapiDecode's (src/analyzer/zstd.ts), over transferred buffers.
 const WORKER_SOURCE = `
@@ -106,7 +104,10 @@ export async function zstdWorkerInto(
   signal?.throwIfAborted();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { binding: BINDING, outBuffer: OUT_BUFFER },
+    workerData: {
+      binding: createRequire(import.meta.url).resolve('zstd-napi/binding.js'),
+      outBuffer: OUT_BUFFER,
+    },
     resourceLimits: { maxOldGenerationSizeMb: 32 },
   });
   liveWorkers++;

@@ -1,9 +1,10 @@
 /**
- * The two zstd decoders: zstd-napi in this thread (always available), and the `zstd` binary as a
- * child process (an accelerator: it decodes on the other core while this thread reads, digests
- * and parses, which is what lets a zstd layer approach `zstd -dc | tar -t`). Both hand the sink
- * pieces that are valid only during the call, and both report a stream that stops inside a frame
- * as TruncatedStreamError, so the caller classifies their failures the same way.
+ * The in-thread zstd decoder (zstd-napi) and the `zstd` binary as a child process. The child was
+ * meant as an accelerator (decoding on the other core); measured, Node's reading of its output
+ * pipe costs this thread more than zstd-napi's decoding does (docs/benchmarks.md), so it is an
+ * option, useful where the native addon is unavailable or suspect. Both hand the sink pieces that
+ * are valid only during the call, and both report a stream that stops inside a frame as
+ * TruncatedStreamError, so the caller classifies their failures the same way.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -15,8 +16,12 @@ import { RetryableError } from '../core/errors.js';
 
 // zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
 // small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
-// fixed-size pieces instead.
-const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
+// fixed-size pieces instead. Loaded on first use, so the 'cli' decoder works without the addon.
+let binding: typeof ZstdBinding | null = null;
+const napi = (): typeof ZstdBinding => {
+  binding ??= createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
+  return binding;
+};
 
 /**
  * Which zstd decoder to use: zstd-napi on this thread ('napi') or on a worker thread ('worker',
@@ -36,7 +41,7 @@ export const OUT_CHUNK = 128 * 1024;
  * asking for the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
  */
 export async function* zstdNapiDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  const dctx = new zstd.DCtx();
+  const dctx = new (napi().DCtx)();
   let inFrame = false;
   const out = Buffer.allocUnsafe(OUT_CHUNK);
   for await (const chunk of input) {
