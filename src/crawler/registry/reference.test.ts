@@ -91,3 +91,16 @@ describe('isLoopbackHost', () => {
     expect(isLoopbackHost(host)).toBe(expected);
   });
 });
+
+describe('names listed by a server', () => {
+  it('accepts repository paths and tags of the reference grammar only', async () => {
+    const { isValidRepositoryPath, isValidTag } = await import('./reference.js');
+    expect(isValidRepositoryPath('library/debian')).toBe(true);
+    expect(isValidRepositoryPath('team/sub/app_x.y-z')).toBe(true);
+    for (const bad of ['', '../etc', 'a//b', 'A/b', 'a/b?x', 'a/b#c', 'a/.b'])
+      expect(isValidRepositoryPath(bad)).toBe(false);
+    expect(isValidTag('sid-20240311-slim')).toBe(true);
+    for (const bad of ['', '-x', '.x', 'a/b', 'a?b', 'a#b', 'x'.repeat(129)])
+      expect(isValidTag(bad)).toBe(false);
+  });
+});

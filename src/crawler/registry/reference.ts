@@ -73,6 +73,19 @@ function splitName(input: string, name: string): { registry: string; repository:
   return { registry, repository: path };
 }
 
+/**
+ * Whether a repository path (no registry) and a tag from the network are valid names. Registries and the
+ * Hub list names we then put into URLs: a `..`, `?` or `#` would steer our authenticated requests elsewhere
+ * on the origin, so discovery drops what the reference grammar would refuse.
+ */
+export function isValidRepositoryPath(path: string): boolean {
+  return path.length > 0 && path.length <= MAX_NAME && path.split('/').every((c) => COMPONENT.test(c));
+}
+
+export function isValidTag(tag: string): boolean {
+  return TAG.test(tag);
+}
+
 /** Parses a user-typed reference; no tag and no digest means `:latest`. Invalid → ConfigError. */
 export function parseReference(s: string): ImageReference {
   const input = s.trim();

@@ -1,6 +1,6 @@
 import { stopsTheRun } from '../../core/errors.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
-import { DOCKER_HUB } from '../../crawler/registry/reference.js';
+import { DOCKER_HUB, isValidRepositoryPath, isValidTag } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
 import type { HubMetadata } from '../../db/repository-store.js';
 import type { CrawlContext } from '../context.js';
@@ -19,6 +19,17 @@ function repositoryItem(ctx: CrawlContext, registry: string, repository: string)
   return { kind: 'repository', key: repositoryKey(ctx.runId, payload), payload };
 }
 
+/**
+ * Names a registry or the Hub listed, kept only when the reference grammar accepts them: they go into
+ * request URLs, where `..`, `?` or `#` would steer our authenticated requests to other paths.
+ */
+function acceptedName(ctx: CrawlContext, what: 'repository' | 'tag', name: string, where: string): boolean {
+  const ok = what === 'repository' ? isValidRepositoryPath(name) : isValidTag(name);
+  if (!ok)
+    ctx.log.warn({ where, name: name.slice(0, 200) }, `dropped an invalid ${what} name the server listed`);
+  return ok;
+}
+
 function hubMetadata(r: HubRepository): HubMetadata {
   return {
     pullCount: r.pullCount,
@@ -34,6 +45,7 @@ export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<Name
   const children: NewFrontierItem[] = [];
   for await (const repo of ctx.hub.listRepositories(item.payload.namespace)) {
     const full = `${repo.namespace}/${repo.name}`;
+    if (!acceptedName(ctx, 'repository', full, `namespace ${item.payload.namespace}`)) continue;
     ctx.repositories.upsertRepository(DOCKER_HUB, full, hubMetadata(repo));
     children.push(repositoryItem(ctx, DOCKER_HUB, full));
   }
@@ -44,7 +56,10 @@ export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<Name
 export async function handleSearch(ctx: CrawlContext, item: FrontierItem<SearchPayload>) {
   const children: NewFrontierItem[] = [];
   for await (const hit of ctx.hub.search(item.payload.query)) {
-    children.push(repositoryItem(ctx, DOCKER_HUB, `${hit.namespace || 'library'}/${hit.name}`));
+    const full = `${hit.namespace || 'library'}/${hit.name}`;
+    if (acceptedName(ctx, 'repository', full, `search ${item.payload.query}`)) {
+      children.push(repositoryItem(ctx, DOCKER_HUB, full));
+    }
   }
   return { children };
 }
@@ -53,7 +68,9 @@ export async function handleSearch(ctx: CrawlContext, item: FrontierItem<SearchP
 export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<CatalogPayload>) {
   const children: NewFrontierItem[] = [];
   for await (const name of ctx.registry(item.payload.registry).catalog()) {
-    children.push(repositoryItem(ctx, item.payload.registry, name));
+    if (acceptedName(ctx, 'repository', name, `${item.payload.registry} catalog`)) {
+      children.push(repositoryItem(ctx, item.payload.registry, name));
+    }
   }
   return { children };
 }
@@ -99,7 +116,8 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
       tags.push({ name, digest: null, pushedAt: null });
     }
   }
-  const children: NewFrontierItem[] = filterTags(tags, ctx.config.filters).map((t) => {
+  const named = tags.filter((t) => acceptedName(ctx, 'tag', t.name, `${registry}/${repository}`));
+  const children: NewFrontierItem[] = filterTags(named, ctx.config.filters).map((t) => {
     const payload: ReferencePayload = {
       registry,
       repository,

@@ -92,4 +92,17 @@ describe('hostile registry listings in a crawl', () => {
       r.close();
     }
   });
+
+  it('drops listed tag names that would steer a request elsewhere, and crawls the valid ones', async () => {
+    badListing({ name: `${REPO}/bad`, tags: ['1', '../../../v2/_catalog', 'x?n=1', '#frag'] });
+    const r = await crawlBoth();
+    try {
+      expect(failures(r.db)).toEqual([]);
+      const tags = r.db.prepare(`SELECT DISTINCT tag FROM tag_observations WHERE tag <> '1'`).pluck().all();
+      expect(tags).toEqual([]);
+      expect(proxy.log.some((e) => e.path.includes('_catalog') || e.path.includes('%23'))).toBe(false);
+    } finally {
+      r.close();
+    }
+  });
 });
