@@ -18,6 +18,7 @@ import {
   RateLimitedError,
   RetryableError,
 } from '../core/errors.js';
+import { isLoopbackHost } from '../core/host.js';
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import {
@@ -27,7 +28,6 @@ import {
   RateLimiter,
   retryAfterMs,
 } from './rate-limit.js';
-import { isLoopbackHost } from './registry/reference.js';
 import { type HttpEvent, RequestStats } from './stats.js';
 
 export type { HttpEvent } from './stats.js';

@@ -136,9 +136,4 @@ export function manifestRef(r: ImageReference): string {
   return r.digest ?? r.tag ?? 'latest';
 }
 
-/** True for hosts that get plain HTTP by default: localhost, 127.0.0.0/8 and ::1. */
-export function isLoopbackHost(registry: string): boolean {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(registry);
-  const host = (m?.[1] ?? registry).toLowerCase();
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost } from '../../core/host.js';
