@@ -171,6 +171,13 @@ class FactCollector implements TarVisitor {
       );
     }
     const hashable = entry.size <= this.limits.maxHashBytesPerFile;
+    if (!hashable && capture === null) {
+      // Too large to hash: record that it is there (it may hide a lower layer's file) and read nothing.
+      const fact: FileFact = { path, size: entry.size, mode: entry.mode & 0o7777, sha256: null, md5: null };
+      this.files.push(fact);
+      this.byPath.set(path, { fact, hits: [] });
+      return null;
+    }
     const sigs = hashable ? this.rules.signatureRulesFor(path) : [];
     return new EntryWork(
       path,

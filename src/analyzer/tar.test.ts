@@ -166,4 +166,37 @@ describe('TarParser', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('counts the holes a sparse member expands into against maxUncompressedBytes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-sparse-'));
+    try {
+      // 64 MiB of holes around a few bytes: a tiny archive that would hand 64 MiB to a hasher.
+      const path = join(dir, 'xz-5.6.0.tar.gz');
+      execFileSync('truncate', ['-s', '64M', path]);
+      execFileSync('dd', [`of=${path}`, 'bs=1', 'seek=1000', 'conv=notrunc'], {
+        input: 'data',
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      const tar = execFileSync('tar', ['--format=gnu', '--sparse', '-C', dir, '-cf', '-', 'xz-5.6.0.tar.gz']);
+      expect(tar.length).toBeLessThan(64 * 1024);
+      const limits = { ...DEFAULT_LIMITS, maxUncompressedBytes: 8 * 1024 * 1024 };
+      const parser = new TarParser({ onEntry: () => ({ write: () => {}, end: () => {} }) }, limits);
+      let error: unknown;
+      try {
+        parser.push(tar);
+        parser.end();
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(LimitExceededError);
+      expect((error as LimitExceededError).limit).toBe('maxUncompressedBytes');
+      // A member nobody reads expands into nothing and costs nothing.
+      const skipping = new TarParser({ onEntry: () => null }, limits);
+      skipping.push(tar);
+      skipping.end();
+      expect(skipping.entryCount).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -49,7 +49,10 @@ export interface TarVisitor {
   onEntry(entry: TarEntry): TarEntrySink | null;
 }
 
-type Limits = Pick<AnalyzerLimits, 'maxHeaderBytes' | 'maxEntries' | 'maxPathLength'>;
+type Limits = Pick<
+  AnalyzerLimits,
+  'maxHeaderBytes' | 'maxEntries' | 'maxPathLength' | 'maxUncompressedBytes'
+>;
 
 /** Metadata records waiting for the entry they describe. */
 interface Pending {
@@ -88,6 +91,8 @@ export class TarParser {
   private headerOffset = 0;
   /** Uncompressed bytes consumed so far. */
   position = 0;
+  /** Bytes of sparse holes handed to consumers so far (see chargeHoles). */
+  private holeBytes = 0;
   /** Archive members seen (metadata records not counted). */
   entryCount = 0;
 
@@ -338,8 +343,25 @@ export class TarParser {
     this.startSparseData(s.entry, s.map, s.stored);
   }
 
+  /**
+   * Holes a sparse member expands into are bytes a consumer reads although no decompressor produced
+   * them: they count against maxUncompressedBytes, or a few-KB member declaring a huge real size keeps
+   * the hasher busy for hours.
+   */
+  private chargeHoles(realSize: number, stored: number): void {
+    this.holeBytes += Math.max(0, realSize - stored);
+    if (this.position + this.holeBytes > this.limits.maxUncompressedBytes) {
+      throw new LimitExceededError(
+        'maxUncompressedBytes',
+        this.position + this.holeBytes,
+        `sparse member at byte ${this.headerOffset} would expand the layer past maxUncompressedBytes (${this.limits.maxUncompressedBytes})`,
+      );
+    }
+  }
+
   private startSparseData(entry: TarEntry, map: SparseSegment[], stored: number): void {
     const sink = this.visitor.onEntry(entry);
+    if (sink !== null) this.chargeHoles(entry.size, stored);
     const target: Target =
       sink === null
         ? { kind: 'skip' }
@@ -360,6 +382,7 @@ export class TarParser {
     const map = parseSparseV1Map(Buffer.concat(t.chunks, t.bytes), this);
     if (map === null) return;
     // What is left of the member after the map is the stored data.
+    if (t.sink !== null) this.chargeHoles(t.size, this.remaining);
     this.target =
       t.sink === null
         ? { kind: 'skip' }
