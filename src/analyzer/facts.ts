@@ -12,7 +12,11 @@ export interface FileFact {
   path: string;
   size: number;
   mode: number;
-  /** Lowercase hex; null when the file was larger than `maxHashBytes` and was not hashed. */
+  /**
+   * Lowercase hex; null when the file was not read: larger than `maxHashBytesPerFile`, or recorded for
+   * its presence only (a rule's path glob names it but its size rules it out, or it is a symlink, size 0),
+   * so that an upper layer replacing a lower layer's finding is seen.
+   */
   sha256: string | null;
   md5: string | null;
 }

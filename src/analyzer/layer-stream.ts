@@ -23,7 +23,7 @@ import type { ZstdDecoder } from './zstd.js';
  * Version of what the facts mean. Bump it whenever a change would make the same layer yield
  * different facts (new capture, different path normalization…); it is stored with every layer.
  */
-export const ANALYZER_VERSION = '1';
+export const ANALYZER_VERSION = '2';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;
@@ -160,9 +160,16 @@ class FactCollector implements TarVisitor {
       this.recordHardlink(path, normalizeTarPath(entry.linkname), entry.mode);
       return null;
     }
-    if (entry.type !== 'file') return null;
+    const watched = (entry.type === 'file' || entry.type === 'symlink') && this.rules.isWatchedPath(path);
+    if (entry.type !== 'file') {
+      if (watched) this.recordPresence(path, 0, entry.mode);
+      return null;
+    }
     const capture = captureKind(path);
-    if (capture === null && !this.rules.isCandidate(path, entry.size)) return null;
+    if (capture === null && !this.rules.isCandidate(path, entry.size)) {
+      if (watched) this.recordPresence(path, entry.size, entry.mode);
+      return null;
+    }
     if (capture !== null && entry.size > this.limits.maxCaptureBytes) {
       throw new LimitExceededError(
         'maxCaptureBytes',
@@ -173,9 +180,7 @@ class FactCollector implements TarVisitor {
     const hashable = entry.size <= this.limits.maxHashBytesPerFile;
     if (!hashable && capture === null) {
       // Too large to hash: record that it is there (it may hide a lower layer's file) and read nothing.
-      const fact: FileFact = { path, size: entry.size, mode: entry.mode & 0o7777, sha256: null, md5: null };
-      this.files.push(fact);
-      this.byPath.set(path, { fact, hits: [] });
+      this.recordPresence(path, entry.size, entry.mode);
       return null;
     }
     const sigs = hashable ? this.rules.signatureRulesFor(path) : [];
@@ -187,6 +192,13 @@ class FactCollector implements TarVisitor {
       capture === null ? null : new CaptureBuffer(path, this.limits.maxCaptureBytes),
       (work) => this.finishEntry(work, capture),
     );
+  }
+
+  /** A file (or symlink, size 0) recorded without its bytes: only that the path exists in this layer. */
+  private recordPresence(path: string, size: number, mode: number): void {
+    const fact: FileFact = { path, size, mode: mode & 0o7777, sha256: null, md5: null };
+    this.files.push(fact);
+    this.byPath.set(path, { fact, hits: [] });
   }
 
   private finishEntry(work: EntryWork, capture: CaptureKind | null): void {

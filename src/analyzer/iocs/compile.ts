@@ -18,6 +18,12 @@ export interface CompiledRules {
   signatureRulesFor(path: string): CompiledSignature[];
   /** Whether any signature rule exists at all (lets the stream skip the scanner entirely). */
   readonly hasSignatures: boolean;
+  /**
+   * Whether some rule's path glob names this path, whatever the size: a file or symlink there that is
+   * not a candidate is still recorded (without hashes), so a finding in a lower layer is known to be
+   * replaced rather than wrongly reported as surviving in the final filesystem.
+   */
+  isWatchedPath(path: string): boolean;
 }
 
 interface Selector {
@@ -89,6 +95,8 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
     )
     .digest('hex');
 
+  const watched = compileGlobSet([...selectors.values()].flatMap((sel) => sel.paths ?? []));
+
   const matchBucket = (b: { any: boolean; re: GlobSet } | undefined, path: string) =>
     b !== undefined && (b.any || b.re.test(path));
 
@@ -98,6 +106,9 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
     isCandidate(path: string, size: number): boolean {
       if (hashAll) return true;
       return matchBucket(anySize, path) || matchBucket(buckets.get(size), path);
+    },
+    isWatchedPath(path: string): boolean {
+      return watched.test(path);
     },
     signatureRulesFor(path: string): CompiledSignature[] {
       if (!anySig.test(path)) return NONE;

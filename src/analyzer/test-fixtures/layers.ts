@@ -131,6 +131,7 @@ export function testRules(
     fingerprint,
     hasSignatures: signatures.length > 0,
     isCandidate,
+    isWatchedPath: () => false,
     signatureRulesFor: (path) => (path.includes('liblzma') ? signatures : []),
   };
 }
