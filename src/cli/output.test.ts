@@ -36,3 +36,18 @@ describe('other formats', () => {
     );
   });
 });
+
+describe('CSV in batches', () => {
+  it('writes the same bytes as one toCsv call when records follow a header-only toCsv', async () => {
+    const { csvRecords } = await import('./output.js');
+    const rows = [
+      { a: '=x', b: 'p,q' },
+      { a: 'y', b: null },
+    ];
+    expect(
+      toCsv(['a', 'b'], []) +
+        csvRecords(['a', 'b'], rows.slice(0, 1)) +
+        csvRecords(['a', 'b'], rows.slice(1)),
+    ).toBe(toCsv(['a', 'b'], rows));
+  });
+});

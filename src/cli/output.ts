@@ -20,10 +20,15 @@ function cellText(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** CSV records (no header) for `rows`, in the same dialect as toCsv; for writing large tables in batches. */
+export function csvRecords(columns: string[], rows: Row[]): string {
+  const records = rows.map((r) => columns.map((c) => neutralizeFormula(cellText(r[c]))));
+  return stringify(records, { record_delimiter: '\r\n', quoted_match: /[\r\n",]/ });
+}
+
 /** RFC 4180 CSV (CRLF line ends, quoted as needed) with formula neutralization; header from `columns`. */
 export function toCsv(columns: string[], rows: Row[]): string {
-  const records = rows.map((r) => columns.map((c) => neutralizeFormula(cellText(r[c]))));
-  return stringify([columns, ...records], { record_delimiter: '\r\n', quoted_match: /[\r\n",]/ });
+  return csvRecords(columns, [Object.fromEntries(columns.map((c) => [c, c]))]) + csvRecords(columns, rows);
 }
 
 /** One JSON object a line, values as stored (no formula neutralization: JSON is not opened by spreadsheets). */

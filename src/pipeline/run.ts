@@ -72,6 +72,7 @@ export interface CrawlOutcome {
 }
 
 const LAYER_KINDS: readonly FrontierKind[] = ['layer'];
+const STATS_INTERVAL_MS = 15_000;
 const OTHER_KINDS: readonly FrontierKind[] = [
   'namespace',
   'search',
@@ -237,6 +238,15 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       rateLimitedUntil: rateLimitedUntil !== null && rateLimitedUntil > Date.now() ? rateLimitedUntil : null,
     });
   const timer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : null;
+  // The run's stats are kept current in the dataset, so `stats` shows what a killed run had done.
+  const runs = new RunStore(db);
+  const statsTimer = setInterval(() => {
+    try {
+      runs.recordStats(runId, { ...ctx.counters.snapshot(), http: http.stats.snapshot() });
+    } catch {
+      // Best effort: a write that fails here fails again, with its error, where the run records items.
+    }
+  }, STATS_INTERVAL_MS);
 
   const processItem = async (item: FrontierItem): Promise<void> => {
     try {
@@ -334,6 +344,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     throw err;
   } finally {
     if (timer) clearInterval(timer);
+    clearInterval(statsTimer);
     progress();
     opts.signal?.removeEventListener('abort', onAbort);
     await http.close();

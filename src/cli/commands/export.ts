@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { type Row, toCsv } from '../output.js';
+import { csvRecords, type Row, toCsv, writeOut } from '../output.js';
 import { REPORT_COLUMNS, renderReport, reportRows } from './report.js';
 
 export interface ExportOptions extends CommonOptions {
@@ -42,9 +42,40 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function columnsOf(rows: Row[], db: ReturnType<typeof openDatabase>, table: string): string[] {
-  if (rows[0]) return Object.keys(rows[0]);
-  return (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+/**
+ * One table as CSV, streamed in batches (a dataset's fact tables can hold tens of millions of rows) and
+ * in rowid order, so two exports of the same dataset are byte-identical. Raw manifest bytes are written
+ * as hex; the SQLite copy keeps them as they are.
+ */
+async function exportTable(
+  db: ReturnType<typeof openDatabase>,
+  table: string,
+  path: string,
+): Promise<number> {
+  const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map(
+    (c) => c.name,
+  );
+  const stream = createWriteStream(path);
+  const done = new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('finish', resolve);
+  });
+  let count = 0;
+  let batch: Row[] = [];
+  const flush = async () => {
+    await writeOut(stream, csvRecords(columns, batch));
+    batch = [];
+  };
+  await writeOut(stream, toCsv(columns, []));
+  for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).iterate() as Iterable<Row>) {
+    batch.push(row);
+    count += 1;
+    if (batch.length === 1000) await flush();
+  }
+  await flush();
+  stream.end();
+  await done;
+  return count;
 }
 
 /**
@@ -69,10 +100,7 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   try {
     mkdirSync(join(out, 'tables'));
     for (const table of EXPORTED_TABLES) {
-      // Raw manifest bytes are in the SQLite copy; the CSV keeps them readable as hex.
-      const rows = db.prepare(`SELECT * FROM ${table}`).all() as Row[];
-      writeFileSync(join(out, 'tables', `${table}.csv`), toCsv(columnsOf(rows, db, table), rows));
-      rowCounts[table] = rows.length;
+      rowCounts[table] = await exportTable(db, table, join(out, 'tables', `${table}.csv`));
     }
     runs = db
       .prepare(
