@@ -79,12 +79,21 @@ export const httpSchema = z.strictObject({
 });
 
 export const limitsSchema = z.strictObject({
+  // Analyzer limits: a layer past one fails with LimitExceededError naming it. Defaults in
+  // src/analyzer/limits.ts (DEFAULT_LIMITS), repeated here for readers of a config file.
+  /** Uncompressed bytes per layer (default 8 GiB; sparse holes count). */
   maxUncompressedBytes: z.number().int().positive().optional(),
+  /** Tar entries per layer (default 1 000 000). */
   maxEntries: z.number().int().positive().optional(),
+  /** Larger candidate files are recorded without hashes (default 512 MiB). */
   maxHashBytesPerFile: z.number().int().positive().optional(),
+  /** PAX / GNU long-name records and sparse maps (default 1 MiB). */
   maxHeaderBytes: z.number().int().positive().optional(),
+  /** Path length after normalization (default 4096). */
   maxPathLength: z.number().int().positive().optional(),
+  /** dpkg status, md5sums and os-release files read into memory (default 64 MiB). */
   maxCaptureBytes: z.number().int().positive().optional(),
+  /** Decompression-bomb guard: uncompressed/compressed past 64 MiB of output (default 200). */
   maxCompressionRatio: z.number().positive().optional(),
   /** Largest manifest body accepted. */
   maxManifestBytes: z
