@@ -4,8 +4,8 @@
  * in front of the real registry. Client → counter → fault proxy → registry.
  */
 import { connect, createServer, type Socket } from 'node:net';
-import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../test/helpers/fault-proxy.js';
 import type { BenchImageSet } from './bench-crawl-images.js';
+import { type FaultLogEntry, type FaultProxy, startFaultProxy } from './lib/fault-proxy.js';
 
 export interface Meter {
   /** http://127.0.0.1:PORT of the counter: what the client is pointed at. */

@@ -16,7 +16,7 @@ import { configSchema } from '../src/config/schema.js';
 import { silentLogger } from '../src/core/log.js';
 import { openDatabase } from '../src/db/open.js';
 import { runCrawl } from '../src/pipeline/run.js';
-import { type FaultAction, type FaultProxy, startFaultProxy } from '../test/helpers/fault-proxy.js';
+import { type FaultAction, type FaultProxy, startFaultProxy } from './lib/fault-proxy.js';
 import { type BuiltBlob, type BuiltImage, buildImage, buildLayer } from './lib/image-builder.js';
 import { pushImage } from './lib/push.js';
 import { type RunningRegistry, startRegistry } from './lib/registry.js';

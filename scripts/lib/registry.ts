@@ -9,11 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type StartedTokenService,
-  startTokenService,
-  type TokenServiceHandle,
-} from '../../test/helpers/token-service.js';
+import { type StartedTokenService, startTokenService, type TokenServiceHandle } from './token-service.js';
 
 export type { StartedTokenService, TokenServiceHandle };
 export type RegistryAuth = 'none' | 'htpasswd' | 'token';

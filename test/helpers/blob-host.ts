@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FaultProxy } from './fault-proxy.js';
+import type { FaultProxy } from '../../scripts/lib/fault-proxy.js';
 
 export interface BlobHostRequest {
   method: string;

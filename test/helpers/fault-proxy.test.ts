@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../scripts/lib/fault-proxy.js';
 import { type BuiltBlob, blobOf, sha256 } from '../../scripts/lib/image-builder.js';
 import { pushBlob } from '../../scripts/lib/push.js';
 import { type BlobHost, redirectBlobsTo, startBlobHost } from './blob-host.js';
-import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 
 const registries = inject('registries');
 const REPO = 'selftest/faults';

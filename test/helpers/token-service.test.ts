@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
-import type { StartedTokenService } from './token-service.js';
+import type { StartedTokenService } from '../../scripts/lib/token-service.js';
 
 let reg: RunningRegistry;
 let svc: StartedTokenService;

@@ -4,6 +4,7 @@
  * the test dropper in an upper layer, so a crawl without the option shows what would have been found.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
@@ -18,7 +19,6 @@ import {
   type Workspace,
 } from '../../helpers/crawl-fixtures.js';
 import { queryDataset } from '../../helpers/dataset.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 let registry: RunningRegistry;
 let proxy: FaultProxy;

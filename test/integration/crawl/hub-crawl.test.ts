@@ -5,6 +5,7 @@
  * proxy log says which tags cost a HEAD and which manifests cost a counted pull.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
@@ -19,7 +20,6 @@ import {
 } from '../../helpers/crawl-fixtures.js';
 import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
 import { type FakeHub, type FakeHubTag, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const MANY_TAGS = 105;
 /** The fake Hub's anonymous cap: page 2 (offset 100) of the 100-per-page tag listing is refused. */

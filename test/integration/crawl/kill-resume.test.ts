@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import {
   buildCrawlScenario,
@@ -20,7 +21,6 @@ import {
   type Workspace,
 } from '../../helpers/crawl-fixtures.js';
 import { datasetSnapshot, integrityCheck, queryDataset } from '../../helpers/dataset.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RUNNER = fileURLToPath(new URL('./crawl-child.ts', import.meta.url));

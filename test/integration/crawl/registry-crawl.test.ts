@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
@@ -27,7 +28,6 @@ import {
   type Workspace,
 } from '../../helpers/crawl-fixtures.js';
 import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const XZ = JSON.parse(
   readFileSync(new URL('../../../iocs/xz-cve-2024-3094.json', import.meta.url), 'utf8'),

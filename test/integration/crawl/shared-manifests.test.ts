@@ -4,6 +4,7 @@
  * under every repository that carries the image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import {
@@ -15,7 +16,6 @@ import {
   type Workspace,
 } from '../../helpers/crawl-fixtures.js';
 import { queryDataset } from '../../helpers/dataset.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const REPOS = ['mirror/one', 'mirror/two', 'mirror/three', 'mirror/four'];
 

@@ -4,6 +4,7 @@
  * Sleeps are injected, so pauses are asserted on the values asked for, never on the wall clock.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import type { Digest } from '../../../src/core/digest.js';
 import {
@@ -19,7 +20,6 @@ import { RegistryClient } from '../../../src/crawler/registry/client.js';
 import { CredentialStore } from '../../../src/crawler/registry/credentials.js';
 import { OCI_MANIFEST } from '../../../src/crawler/registry/media-types.js';
 import { type BlobHost, redirectBlobsTo, startBlobHost } from '../../helpers/blob-host.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { drain, type Fixtures, pushFixtures } from './fixtures.js';
 
 const MANIFEST = /\/v2\/fixtures\/schema2\/manifests\//;

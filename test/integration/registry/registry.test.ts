@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import type { StartedTokenService } from '../../../scripts/lib/token-service.js';
 import { sha256Digest } from '../../../src/core/digest.js';
 import { AuthError, HubcrawlError, LimitExceededError, PermanentError } from '../../../src/core/errors.js';
 import { HttpClient } from '../../../src/crawler/http.js';
@@ -16,7 +17,6 @@ import {
   OCI_LAYER_ZSTD,
   OCI_MANIFEST,
 } from '../../../src/crawler/registry/media-types.js';
-import type { StartedTokenService } from '../../helpers/token-service.js';
 import { collect, drain, type Fixtures, pushFixtures } from './fixtures.js';
 
 const noSleep = async () => {};

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import type { DatasetSnapshot } from '../../helpers/dataset.js';
 import { type FakeHub, type FakeHubRepo, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
@@ -20,7 +21,6 @@ import {
   repoSeeds,
   tempDir,
 } from '../../helpers/fault-matrix.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const report = new MatrixReport(
   'Fault matrix — Docker Hub API, pull quota and token service (in-process crawl)',

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
+import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
 import type { DatasetSnapshot } from '../../helpers/dataset.js';
@@ -20,7 +21,6 @@ import {
   repoSeeds,
   tempDir,
 } from '../../helpers/fault-matrix.js';
-import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const report = new MatrixReport(
   'Fault matrix — network faults against the real registry (in-process crawl)',

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import { buildCliOnce } from '../../e2e/helpers/cli.js';
 import { type DatasetSnapshot, integrityCheck, queryDataset } from '../../helpers/dataset.js';
@@ -24,7 +25,6 @@ import {
   repoSeeds,
   tempDir,
 } from '../../helpers/fault-matrix.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'bin/hubcrawl.js');

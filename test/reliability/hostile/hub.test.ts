@@ -6,11 +6,11 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { createLogger } from '../../../src/core/log.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { crawl, failures, imageFullyAnalyzed, pushImage } from './harness.js';
 
 const registry = inject('registries').none;

@@ -6,6 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { compress as zstdCompress } from 'zstd-napi';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import {
   type BuiltImage,
   blobOf,
@@ -14,7 +15,6 @@ import {
   MEDIA_TYPES,
   sha256,
 } from '../../../scripts/lib/image-builder.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { crawl, failuresOf, imageFullyAnalyzed, layerRow, pushImage } from './harness.js';
 import { type RawEntry, rawTar } from './raw-tar.js';
 

@@ -6,6 +6,7 @@
  * table, and the honest image seeded in the same crawl is finished.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import {
   type BuiltImage,
   buildImage,
@@ -13,7 +14,6 @@ import {
   MEDIA_TYPES,
   sha256,
 } from '../../../scripts/lib/image-builder.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { crawl, failures, failuresOf, imageFullyAnalyzed, pushImage, putRawManifest } from './harness.js';
 
 const registry = inject('registries').none;

@@ -5,9 +5,9 @@
  * corrupt input; names of the wrong type fail it too. The other repository seeded next to it finishes.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { crawl, failures, imageFullyAnalyzed, pushImage } from './harness.js';
 
 const registry = inject('registries').none;

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import {
   type BuiltImage,
   blobOf,
@@ -16,7 +17,6 @@ import {
   sha256,
 } from '../../../scripts/lib/image-builder.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
-import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import {
   crawl,
   failures,

@@ -7,9 +7,9 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { crawl, failures, imageFullyAnalyzed, pushImage } from '../hostile/harness.js';
 
 const regs = inject('registries');

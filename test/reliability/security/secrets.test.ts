@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.js';
 import { pushImage } from '../hostile/harness.js';
 import { datasetText, folderText, leaks, runCli } from './cli-run.js';
 
