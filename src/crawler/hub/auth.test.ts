@@ -13,6 +13,12 @@ afterEach(async () => {
 });
 
 describe('HubAuth', () => {
+  it('refuses to send the PAT over plain HTTP to another machine, before any request', async () => {
+    const auth = new HubAuth({ baseUrl: new URL('http://hub.example.invalid'), credentials: creds });
+    await expect(auth.authorization()).rejects.toThrowError(AuthError);
+    await expect(auth.authorization()).rejects.toThrowError(/plain HTTP/);
+  });
+
   it('exchanges the PAT at /v2/auth/token for a Bearer access token', async () => {
     hub = await startFakeHub({ users: { alice: creds.token } });
     const auth = new HubAuth({ baseUrl: new URL(hub.url), credentials: creds });

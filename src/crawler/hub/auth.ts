@@ -7,6 +7,7 @@
  */
 import { request } from 'undici';
 import { AuthError, RateLimitedError, RetryableError } from '../../core/errors.js';
+import { isLoopbackHost } from '../../core/host.js';
 import { retryAfterMs } from '../rate-limit.js';
 import { hubAuthTokenSchema, hubErrorBodySchema, hubLegacyLoginSchema, parseHubJson } from './schemas.js';
 
@@ -40,6 +41,26 @@ export interface HubAuthOptions {
   timeoutMs?: number;
   now?: () => number;
   onLogin?: (e: { endpoint: '/v2/auth/token' | '/v2/users/login'; username: string }) => void;
+}
+
+const MAX_LOGIN_BODY_BYTES = 64 * 1024;
+
+/** Reads at most `limit` bytes of a body and drops the rest (a hostile endpoint may send gigabytes). */
+async function boundedText(
+  body: AsyncIterable<Uint8Array> & { destroy(): unknown },
+  limit: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(Buffer.from(chunk));
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /**
@@ -105,6 +126,12 @@ export class HubAuth {
   private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
     const url = this.url(path);
     const { username, token: secret } = this.#opts.credentials;
+    if (url.protocol !== 'https:' && !isLoopbackHost(url.host)) {
+      // A personal access token is a password: never over plain HTTP to another machine.
+      throw new AuthError(
+        `refusing to send Docker Hub credentials to ${url.origin} over plain HTTP; use an https:// --hub-api URL`,
+      );
+    }
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(url, {
@@ -119,7 +146,7 @@ export class HubAuth {
         cause: err,
       });
     }
-    const text = (await res.body.text()).slice(0, 64 * 1024);
+    const text = await boundedText(res.body, MAX_LOGIN_BODY_BYTES);
     const status = res.statusCode;
     let json: unknown = null;
     try {
