@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, describeError, HubcrawlError } from '../core/errors.js';
+import { ConfigError, describeError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { EXIT } from './exit.js';
 
@@ -234,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hubcrawl: ${describeError(err)}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     if (err instanceof ConfigError) return EXIT.usage;
-    if (err instanceof HubcrawlError) return EXIT.aborted;
+    // Anything else — a typed stop (budget, disk full) or an unexpected error — aborted the command.
     return EXIT.aborted;
   }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import { Agent } from 'undici';
@@ -210,6 +211,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 
   const controller = new AbortController();
+  // Every queued request listens to this signal (p-queue adds one listener per waiting task).
+  setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal);
   controller.signal.addEventListener(
     'abort',
     () => {
