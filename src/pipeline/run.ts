@@ -31,6 +31,7 @@ import { handleManifest } from './handlers/manifest.js';
 import { handleReference } from './handlers/reference.js';
 import { matchImages } from './match.js';
 import { seedItems } from './seeds.js';
+import { sameStudy } from './study.js';
 
 /** What a handler hands back: dataset rows to write and child items, committed with its completion. */
 export interface HandlerResult {
@@ -111,8 +112,14 @@ function openRun(db: Database, opts: CrawlOptions): { runId: number; resumed: bo
   const runs = new RunStore(db);
   const last = runs.latest();
   if (!opts.fresh && last && (last.status === 'running' || last.status === 'aborted')) {
-    runs.reopen(last.id);
-    return { runId: last.id, resumed: true };
+    if (sameStudy(last, opts.config, opts.iocSets)) {
+      runs.reopen(last.id);
+      return { runId: last.id, resumed: true };
+    }
+    opts.log.warn(
+      { unfinishedRun: last.id },
+      'the last run did not finish but seeds, filters or IOC sets changed: starting a new run (its pending work carries over)',
+    );
   }
   const runId = runs.start({
     config: redactConfig(opts.config as Config),

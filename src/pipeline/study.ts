@@ -1,0 +1,43 @@
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
+import type { Config } from '../config/schema.js';
+import type { RunRow } from '../db/run-store.js';
+
+/**
+ * The settings that decide what a run observes: seeds, filters, what is analyzed and matched. Budgets,
+ * concurrency, timeouts and logging are left out, since resuming with a larger pull budget or another
+ * log level is the point of resuming.
+ */
+const STUDY_KEYS = [
+  'seeds',
+  'filters',
+  'iocFiles',
+  'noBuiltinIocs',
+  'hashAllFiles',
+  'debianOnly',
+  'hubApiUrl',
+  'registryMirror',
+] as const;
+
+function studyOf(
+  config: Record<string, unknown>,
+  iocSets: ReadonlyArray<{ id: string; version: string }>,
+  analyzer: string,
+) {
+  const picked = Object.fromEntries(STUDY_KEYS.map((k) => [k, config[k] ?? null]));
+  const sets = iocSets.map((s) => `${s.id}@${s.version}`).sort();
+  return JSON.stringify({ ...picked, sets, analyzer });
+}
+
+/**
+ * Whether an unfinished run can be resumed with this configuration: same seeds, filters, IOC sets and
+ * analyzer. Otherwise its recorded provenance (config, IOC sets) would describe another study than the
+ * one its findings come from, so a new run starts instead (the unfinished run's pending work is shared).
+ */
+export function sameStudy(last: RunRow, config: Readonly<Config>, iocSets: readonly IocSet[]): boolean {
+  if (typeof last.config !== 'object' || last.config === null) return false;
+  return (
+    studyOf(last.config as Record<string, unknown>, last.iocSets, last.analyzerVersion) ===
+    studyOf(JSON.parse(JSON.stringify(config)) as Record<string, unknown>, iocSets, ANALYZER_VERSION)
+  );
+}
