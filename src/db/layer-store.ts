@@ -25,7 +25,8 @@ const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compr
   uncompressed_size AS uncompressedSize, entry_count AS entryCount, compression, analyzer_version AS analyzerVersion,
   selection, status, error_code AS errorCode, error_message AS errorMessage, analyzed_at AS analyzedAt, attempts`;
 
-const FACT_TABLES = [
+/** The tables that hold a layer's facts, in the order facts are written. */
+export const FACT_TABLES = [
   'layer_files',
   'layer_packages',
   'layer_md5sums',

@@ -5,6 +5,7 @@
  * network — must give equal snapshots: nothing lost, nothing duplicated.
  */
 import BetterSqlite3 from 'better-sqlite3';
+import { REPORT_COLUMNS } from '../../src/cli/commands/report.js';
 
 /** Table (or view) → the stable columns selected, as SQL expressions over the table's rows. */
 const STABLE: Record<string, { from: string; columns: string[] }> = {
@@ -116,23 +117,8 @@ const STABLE: Record<string, { from: string; columns: string[] }> = {
   },
   report_rows: {
     from: 'report_rows',
-    columns: [
-      'registry',
-      'repository',
-      'tag',
-      'platform',
-      'manifest_digest',
-      'index_digest',
-      'ioc_set',
-      'rule_id',
-      'evidence_kind',
-      'path',
-      'evidence',
-      'layer_digest',
-      'in_final_fs',
-      'last_pushed',
-      'pull_count',
-    ],
+    // The publication columns but the observation times, which differ from run to run.
+    columns: REPORT_COLUMNS.filter((c) => c !== 'first_seen' && c !== 'last_seen'),
   },
   // Work left over: a finished crawl has every item done, whatever happened on the way.
   frontier_states: { from: 'frontier', columns: ['kind', 'state', 'count(*)'] },

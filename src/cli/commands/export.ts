@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream, mkdirSync, readdirSync, writeFileS
 import { basename, join } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
+import { FACT_TABLES } from '../../db/layer-store.js';
 import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -25,12 +26,7 @@ const EXPORTED_TABLES = [
   'images',
   'image_layers',
   'layers',
-  'layer_files',
-  'layer_packages',
-  'layer_md5sums',
-  'layer_os_release',
-  'layer_whiteouts',
-  'layer_signature_hits',
+  ...FACT_TABLES,
   'ioc_sets',
   'ioc_rules',
   'findings',
