@@ -52,11 +52,12 @@ describe('CredentialStore', () => {
     ).toBe('cfg');
   });
 
-  it('applies generic registry env credentials to other registries but never to docker.io', () => {
+  it('refuses generic registry env credentials without the host they belong to', () => {
     const env = { HUBCRAWL_REGISTRY_USERNAME: 'g', HUBCRAWL_REGISTRY_PASSWORD: 'p' };
-    const s = CredentialStore.fromSources({ dockerConfigPath: null, env });
-    expect(s.get('ghcr.io')?.username).toBe('g');
-    expect(s.get('docker.io')).toBeUndefined();
+    expect(() => CredentialStore.fromSources({ dockerConfigPath: null, env })).toThrowError(ConfigError);
+    expect(() => CredentialStore.fromSources({ dockerConfigPath: null, env })).toThrowError(
+      /HUBCRAWL_REGISTRY_HOST/,
+    );
   });
 
   it('scopes generic env credentials to HUBCRAWL_REGISTRY_HOST when set', () => {

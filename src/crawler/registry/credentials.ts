@@ -99,19 +99,16 @@ export interface CredentialSources {
 
 /** Looks up credentials per registry host. */
 export class CredentialStore {
-  private constructor(
-    private readonly byRegistry: Map<string, Credential>,
-    private readonly fallback: Credential | undefined,
-  ) {}
+  private constructor(private readonly byRegistry: Map<string, Credential>) {}
 
   /** No credentials at all (anonymous everywhere). */
   static empty(): CredentialStore {
-    return new CredentialStore(new Map(), undefined);
+    return new CredentialStore(new Map());
   }
 
   /**
    * Builds a store. Env: HUBCRAWL_DOCKERHUB_USERNAME/HUBCRAWL_DOCKERHUB_TOKEN for docker.io;
-   * HUBCRAWL_REGISTRY_USERNAME/PASSWORD for HUBCRAWL_REGISTRY_HOST, or for every other registry when no host is set.
+   * HUBCRAWL_REGISTRY_USERNAME/PASSWORD for HUBCRAWL_REGISTRY_HOST (required with them).
    */
   static fromSources(opts: CredentialSources): CredentialStore {
     const env = opts.env ?? {};
@@ -122,13 +119,18 @@ export class CredentialStore {
         : (opts.dockerConfigPath ?? join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json'));
     if (configPath) for (const [k, v] of readDockerConfig(configPath)) map.set(k, v);
 
-    let fallback: Credential | undefined;
     const ru = env.HUBCRAWL_REGISTRY_USERNAME;
     const rp = env.HUBCRAWL_REGISTRY_PASSWORD;
     if (ru && rp) {
       const host = env.HUBCRAWL_REGISTRY_HOST;
-      if (host) map.set(normalizeRegistryKey(host), sealed(ru, rp));
-      else fallback = sealed(ru, rp);
+      if (!host) {
+        // Without a host the password would go to every registry the crawl meets, including ones a
+        // catalog or seed file names: a password is for one registry.
+        throw new ConfigError(
+          'HUBCRAWL_REGISTRY_USERNAME/PASSWORD need HUBCRAWL_REGISTRY_HOST, the registry host[:port] they belong to',
+        );
+      }
+      map.set(normalizeRegistryKey(host), sealed(ru, rp));
     }
     const hu = env.HUBCRAWL_DOCKERHUB_USERNAME;
     const ht = env.HUBCRAWL_DOCKERHUB_TOKEN;
@@ -137,13 +139,12 @@ export class CredentialStore {
     for (const [k, v] of Object.entries(opts.explicit ?? {})) {
       map.set(normalizeRegistryKey(k), sealed(v.username, v.password));
     }
-    return new CredentialStore(map, fallback);
+    return new CredentialStore(map);
   }
 
   /** Credentials for a registry host (`docker.io`, `host:port`), if any. */
   get(registry: string): Credential | undefined {
-    const key = normalizeRegistryKey(registry);
-    return this.byRegistry.get(key) ?? (key === DOCKER_HUB ? undefined : this.fallback);
+    return this.byRegistry.get(normalizeRegistryKey(registry));
   }
 
   /** Registry hosts that have credentials (no secrets). */
@@ -152,7 +153,7 @@ export class CredentialStore {
   }
 
   toJSON(): unknown {
-    return { registries: this.registries(), fallback: this.fallback !== undefined };
+    return { registries: this.registries() };
   }
 
   [inspect.custom](): unknown {

@@ -82,6 +82,7 @@ describe('secrets stay out of logs, the dataset, exports and errors', () => {
     const r = await crawlAndExport('basic-env', ['--image', `${basicProxy.host}/secrets/app:1`], {
       HUBCRAWL_REGISTRY_USERNAME: USER,
       HUBCRAWL_REGISTRY_PASSWORD: PASSWORD,
+      HUBCRAWL_REGISTRY_HOST: basicProxy.host,
     });
     expect(r.crawl.code, r.crawl.stderr.slice(-2000)).toBe(0);
     expect(analyzedImages(r.db)).toBe(true);
@@ -163,7 +164,11 @@ describe('secrets stay out of logs, the dataset, exports and errors', () => {
       const db = join(work, `wrong-${flavour}.sqlite`);
       const r = await runCli(
         ['crawl', '--db', db, '--log-level', 'trace', '--image', `${proxy.host}/secrets/app:1`],
-        { HUBCRAWL_REGISTRY_USERNAME: USER, HUBCRAWL_REGISTRY_PASSWORD: WRONG },
+        {
+          HUBCRAWL_REGISTRY_USERNAME: USER,
+          HUBCRAWL_REGISTRY_PASSWORD: WRONG,
+          HUBCRAWL_REGISTRY_HOST: proxy.host,
+        },
       );
       expect(r.code).toBe(1);
       const failed = datasetText(db);
