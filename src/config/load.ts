@@ -2,16 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { fieldPath } from '../core/field-path.js';
 import { type Config, type ConfigInput, configSchema } from './schema.js';
-
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.length > 0
-    ? path
-        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
-        .join('.')
-        .replace(/\.\[/g, '[')
-    : '(root)';
-}
 
 /**
  * Formats zod issues as `where: field.path: message`, joined with `; ` so the error stays one line.
@@ -22,7 +14,7 @@ export function formatIssues(where: string, issues: z.core.$ZodIssue[]): string 
     .flatMap((i) =>
       i.code === 'unrecognized_keys'
         ? i.keys.map((k) => `${where}: ${fieldPath([...i.path, k])}: unknown setting`)
-        : [`${where}: ${fieldPath(i.path)}: ${i.message}`],
+        : [`${where}: ${fieldPath(i.path) || '(root)'}: ${i.message}`],
     )
     .join('; ');
 }

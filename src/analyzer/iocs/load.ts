@@ -5,16 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
+import { fieldPath } from '../../core/field-path.js';
 import { type IocSet, iocSetSchema } from './schema.js';
 
 /** `['rules', 3, 'sha256']` → `rules[3].sha256`. */
 export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
-  }
-  return out === '' ? '(top level)' : out;
+  return fieldPath(path) || '(top level)';
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
