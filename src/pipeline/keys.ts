@@ -32,7 +32,7 @@ export function referenceKey(runId: number, p: ReferencePayload): string {
  * One manifest item per digest and registry in a run, whichever repositories reference it: the frontier's
  * unique key is then what makes a manifest fetched once, even when several tags reach it at the same time.
  */
-export function manifestKey(runId: number, registry: string, _repository: string, digest: string): string {
+export function manifestKey(runId: number, registry: string, digest: string): string {
   return `${runId}|${registry}@${digest}`;
 }
 

@@ -1,6 +1,5 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
-import { EXIT } from '../exit.js';
 import { type Row, toTable } from '../output.js';
 import { type CrawlFlags, crawlExitCode, crawlWith } from './crawl.js';
 import { REPORT_COLUMNS, renderReport, writeResult } from './report.js';
@@ -63,5 +62,5 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
       ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)
       : renderReport(evidence, format);
   await writeResult(text, opts.out);
-  return outcome.status === 'completed' ? EXIT.ok : crawlExitCode(outcome);
+  return crawlExitCode(outcome);
 }

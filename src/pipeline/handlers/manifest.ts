@@ -134,7 +134,7 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
           : null,
         depth: depth + 1,
       };
-      const key = manifestKey(ctx.runId, p.registry, p.repository, e.digest);
+      const key = manifestKey(ctx.runId, p.registry, e.digest);
       return itemForRepository(ctx, { kind: 'manifest', key, payload }, p.repository);
     });
     const write = () =>

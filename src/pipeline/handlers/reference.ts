@@ -22,7 +22,7 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
   const payload: ManifestPayload = { registry, repository, digest, platform: null };
   const child = itemForRepository(
     ctx,
-    { kind: 'manifest', key: manifestKey(ctx.runId, registry, repository, digest), payload },
+    { kind: 'manifest', key: manifestKey(ctx.runId, registry, digest), payload },
     repository,
   );
   return { children: [child] };
