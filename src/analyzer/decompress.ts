@@ -7,7 +7,7 @@
 
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import { CorruptInputError, RetryableError, UnsupportedError } from '../core/errors.js';
+import { CorruptInputError, LimitExceededError, RetryableError, UnsupportedError } from '../core/errors.js';
 import type { LayerDigest } from './digest-worker.js';
 import type { Compression } from './facts.js';
 import {
@@ -146,6 +146,8 @@ export interface DecompressOptions {
   complete(): boolean;
   /** zstd decoder; 'napi' unless given (see resolveZstdDecoder for the analyzer's default). */
   zstd?: ZstdDecoder | undefined;
+  /** windowLogMax for zstd (see zstdWindowLog in limits.ts); zstd's own default (27) unless given. */
+  zstdWindowLog?: number | undefined;
 }
 
 /**
@@ -171,6 +173,8 @@ export async function decompressInto(
   sink: (chunk: Uint8Array) => void,
   options: DecompressOptions,
 ): Promise<'ok' | 'garbage'> {
+  // zstd's default window limit (2^27, 128 MiB) when the caller sets none.
+  const windowLog = options.zstdWindowLog ?? 27;
   let passThrough: { err: unknown } | null = null;
   const guardedSink = (chunk: Uint8Array) => {
     try {
@@ -199,11 +203,11 @@ export async function decompressInto(
   try {
     if (compression === 'gzip') await gunzipInto(guardedInput, guardedSink, options.signal);
     else if (compression === 'zstd' && options.zstd === 'cli') {
-      await zstdCliInto(zstdCliPath() ?? 'zstd', guardedInput, guardedSink, options.signal);
+      await zstdCliInto(zstdCliPath() ?? 'zstd', guardedInput, guardedSink, options.signal, windowLog);
     } else if (compression === 'zstd' && options.zstd === 'worker') {
-      await zstdWorkerInto(guardedInput, guardedSink, options.signal);
+      await zstdWorkerInto(guardedInput, guardedSink, options.signal, windowLog);
     } else {
-      const decoded = compression === 'zstd' ? zstdNapiDecode(guardedInput) : guardedInput;
+      const decoded = compression === 'zstd' ? zstdNapiDecode(guardedInput, windowLog) : guardedInput;
       for await (const chunk of decoded) guardedSink(chunk);
     }
     return 'ok';
@@ -216,6 +220,8 @@ export async function decompressInto(
     // A decoder that fails after the archive is complete met trailing bytes; a stream that merely
     // stops early is still truncated, whatever the tar parser has seen.
     if (options.complete() && !isTruncation(err)) return 'garbage';
+    // A frame that wants more memory than allowed is refused by choice, not corrupt.
+    if (err instanceof LimitExceededError) throw err;
     const what = err instanceof Error ? err.message : String(err);
     throw new CorruptInputError(`${compression} stream is corrupt or truncated: ${what}`, { cause: err });
   }

@@ -12,7 +12,7 @@ import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
 import { CaptureBuffer, FileHasher } from './file-hasher.js';
 import type { CompiledRules } from './iocs/compile.js';
-import { type AnalyzerLimits, checkInflation, resolveLimits } from './limits.js';
+import { type AnalyzerLimits, checkInflation, resolveLimits, zstdWindowLog } from './limits.js';
 import { parseOsRelease } from './os-release.js';
 import { normalizeTarPath, whiteoutOf } from './paths.js';
 import { SignatureScanner } from './signatures.js';
@@ -81,6 +81,7 @@ export async function analyzeLayer(
         signal: options.signal,
         complete: () => parser.finished,
         zstd: compression === 'zstd' ? resolveZstdDecoder(options.zstdDecoder) : undefined,
+        zstdWindowLog: zstdWindowLog(limits.maxZstdWindowBytes),
       },
     );
     // Bytes after the archive (or after a decoder stopped on trailing garbage) still count for the digest.

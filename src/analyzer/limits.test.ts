@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { limitsSchema } from '../config/schema.js';
 import { LimitExceededError } from '../core/errors.js';
-import { checkInflation, DEFAULT_LIMITS, RATIO_GUARD_FLOOR_BYTES, resolveLimits } from './limits.js';
+import {
+  checkInflation,
+  DEFAULT_LIMITS,
+  RATIO_GUARD_FLOOR_BYTES,
+  resolveLimits,
+  zstdWindowLog,
+} from './limits.js';
 
 describe('resolveLimits', () => {
   it('overlays the given values on the defaults', () => {
@@ -13,6 +20,25 @@ describe('resolveLimits', () => {
     expect(() => resolveLimits({ maxEntries: 0 })).toThrow(RangeError);
     expect(() => resolveLimits({ maxHeaderBytes: Number.NaN })).toThrow(RangeError);
     expect(() => resolveLimits({ maxEntriez: 1 } as never)).toThrow(TypeError);
+  });
+
+  it('has a setting in the config file for every analyzer limit, and the reverse', () => {
+    const download = ['maxLayerBytes', 'maxManifestBytes'];
+    const configurable = Object.keys(limitsSchema.shape).filter((k) => !download.includes(k));
+    expect(configurable.sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());
+  });
+});
+
+describe('zstdWindowLog', () => {
+  it('rounds the window down to a power of two', () => {
+    expect(zstdWindowLog(32 * 1024 * 1024)).toBe(25);
+    expect(zstdWindowLog(48 * 1024 * 1024)).toBe(25);
+    expect(zstdWindowLog(DEFAULT_LIMITS.maxZstdWindowBytes)).toBe(25);
+  });
+
+  it("keeps the result within zstd's bounds of 2^10 and 2^31", () => {
+    expect(zstdWindowLog(1)).toBe(10);
+    expect(zstdWindowLog(2 ** 40)).toBe(31);
   });
 });
 

@@ -22,6 +22,12 @@ export interface AnalyzerLimits {
   maxCaptureBytes: number;
   /** Decompression-bomb guard: uncompressed/compressed ratio allowed once past 64 MiB of output (default 200). */
   maxCompressionRatio: number;
+  /**
+   * Largest window a zstd frame may ask the decoder to allocate (default 32 MiB; rounded down to a
+   * power of two between 1 KiB and 2 GiB). A frame header alone can demand 128 MiB or more
+   * (`zstd --long`, levels 20–22); image builders write 8 MiB at most.
+   */
+  maxZstdWindowBytes: number;
 }
 
 /** Output below which the ratio guard stays quiet: small, highly compressible layers are normal. */
@@ -35,7 +41,18 @@ export const DEFAULT_LIMITS: AnalyzerLimits = Object.freeze({
   maxPathLength: 4096,
   maxCaptureBytes: 64 * MiB,
   maxCompressionRatio: 200,
+  maxZstdWindowBytes: 32 * MiB,
 });
+
+/** zstd's bounds on windowLogMax (ZSTD_WINDOWLOG_ABSOLUTEMIN / _MAX_64). */
+const ZSTD_WINDOW_LOG_MIN = 10;
+const ZSTD_WINDOW_LOG_MAX = 31;
+
+/** The zstd windowLogMax for a maxZstdWindowBytes value: log2 rounded down, within zstd's bounds. */
+export function zstdWindowLog(maxWindowBytes: number): number {
+  const log = Math.floor(Math.log2(maxWindowBytes));
+  return Math.min(ZSTD_WINDOW_LOG_MAX, Math.max(ZSTD_WINDOW_LOG_MIN, log));
+}
 
 /** Defaults overlaid with the caller's values; rejects values that would disable a guard by accident. */
 export function resolveLimits(partial: Partial<AnalyzerLimits> | undefined): AnalyzerLimits {

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RetryableError } from '../core/errors.js';
-import { OUT_CHUNK, TruncatedStreamError } from './zstd.js';
+import { OUT_CHUNK, TruncatedStreamError, zstdWindowError } from './zstd.js';
 
 const STAGE = 1024 * 1024;
 const IN_HIGH_WATER = 4 * STAGE;
@@ -24,6 +24,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zstd = require(workerData.binding);
 const dctx = new zstd.DCtx();
+dctx.setParameter(zstd.DParameter.windowLogMax, workerData.windowLog);
 const OUT = workerData.outBuffer;
 const inputs = [];
 const free = [];
@@ -100,6 +101,7 @@ export async function zstdWorkerInto(
   input: AsyncIterable<Uint8Array>,
   sink: (chunk: Uint8Array) => void,
   signal: AbortSignal | undefined,
+  windowLog: number,
 ): Promise<void> {
   signal?.throwIfAborted();
   const worker = new Worker(WORKER_SOURCE, {
@@ -107,6 +109,7 @@ export async function zstdWorkerInto(
     workerData: {
       binding: createRequire(import.meta.url).resolve('zstd-napi/binding.js'),
       outBuffer: OUT_BUFFER,
+      windowLog,
     },
     resourceLimits: { maxOldGenerationSizeMb: 32 },
   });
@@ -211,6 +214,6 @@ export async function zstdWorkerInto(
   const f = failure as { err: unknown } | null;
   if (f !== null) throw f.err;
   const d = done as { truncated: boolean } | { message: string } | null;
-  if (d !== null && 'message' in d) throw new Error(d.message);
+  if (d !== null && 'message' in d) throw zstdWindowError(d.message, windowLog) ?? new Error(d.message);
   if (d?.truncated) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../core/digest.js';
-import { CorruptInputError, RetryableError, UnsupportedError } from '../core/errors.js';
+import { CorruptInputError, LimitExceededError, RetryableError, UnsupportedError } from '../core/errors.js';
 import { decompressInto } from './decompress.js';
 import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
 import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
@@ -151,5 +151,34 @@ describe('the zstd CLI decoder', () => {
     } finally {
       process.env.PATH = path;
     }
+  });
+});
+
+describe('the zstd window limit', () => {
+  // From stdin zstd cannot size the window to the input, so --long=27 declares the full 128 MiB.
+  const bigWindow = () => zstdCli(tars.gnu as Buffer, ['-3', '--long=27']);
+  const MiB = 1024 * 1024;
+
+  for (const zstdDecoder of ['napi', 'worker', 'cli'] as const) {
+    it(`refuses a frame asking for a 128 MiB window by default with LimitExceededError (${zstdDecoder})`, async () => {
+      const err = await analyze(bigWindow(), { zstdDecoder }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LimitExceededError);
+      expect((err as LimitExceededError).limit).toBe('maxZstdWindowBytes');
+      expect((err as Error).message).toMatch(/raise the limit/);
+      if (zstdDecoder === 'cli') expect((err as LimitExceededError).value).toBe(128 * MiB);
+    });
+
+    it(`decodes the same frame once maxZstdWindowBytes allows 128 MiB (${zstdDecoder})`, async () => {
+      const expected = await analyze(zstdCli(tars.gnu as Buffer));
+      const blob = bigWindow();
+      const facts = await analyze(blob, { zstdDecoder, limits: { maxZstdWindowBytes: 128 * MiB } });
+      expect(facts).toEqual({ ...expected, compressedBytes: blob.length });
+    });
+  }
+
+  it('treats a big-window frame after a complete archive as trailing garbage, not as a refused layer', async () => {
+    const blob = Buffer.concat([zstdCli(tars.gnu as Buffer), bigWindow()]);
+    const facts = await analyze(blob, { expectedDigest: sha256Digest(blob) });
+    expect(facts.entryCount).toBe((await analyze(zstdCli(tars.gnu as Buffer))).entryCount);
   });
 });

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
-import { RetryableError } from '../core/errors.js';
+import { LimitExceededError, RetryableError } from '../core/errors.js';
 
 // zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
 // small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
@@ -36,18 +36,46 @@ export class TruncatedStreamError extends Error {}
 export const OUT_CHUNK = 128 * 1024;
 
 /**
+ * The error for a frame that asks for a larger window than `windowLog` allows, or null when
+ * `message` (from zstd-napi, the worker or the CLI's stderr) says something else. The CLI names
+ * the window it wanted ("Window size larger than maximum : 134217728 > 33554432"); the library
+ * only says "Frame requires too much memory for decoding".
+ */
+export function zstdWindowError(message: string, windowLog: number): LimitExceededError | null {
+  if (!/too much memory|window size larger than maximum/i.test(message)) return null;
+  const limit = 2 ** windowLog;
+  const wanted = Number(/maximum\s*:\s*(\d+)\s*>/i.exec(message)?.[1] ?? Number.NaN);
+  const asked = Number.isFinite(wanted) ? `a ${wanted}-byte window` : 'a window';
+  return new LimitExceededError(
+    'maxZstdWindowBytes',
+    Number.isFinite(wanted) ? wanted : limit,
+    `zstd frame asks for ${asked}, more than maxZstdWindowBytes allows (${limit} bytes); raise the limit to analyze this layer`,
+  );
+}
+
+/**
  * Streaming zstd-napi: every call to the native decoder writes at most OUT_CHUNK bytes into one
  * reused buffer. Reuse is safe because the consumer handles each piece synchronously before
  * asking for the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
  */
-export async function* zstdNapiDecode(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+export async function* zstdNapiDecode(
+  input: AsyncIterable<Uint8Array>,
+  windowLog: number,
+): AsyncGenerator<Buffer> {
   const dctx = new (napi().DCtx)();
+  dctx.setParameter(napi().DParameter.windowLogMax, windowLog);
   let inFrame = false;
   const out = Buffer.allocUnsafe(OUT_CHUNK);
   for await (const chunk of input) {
     let src = chunk;
     for (;;) {
-      const [ret, produced, consumed] = dctx.decompressStream(out, src);
+      let step: [number, number, number];
+      try {
+        step = dctx.decompressStream(out, src);
+      } catch (err) {
+        throw zstdWindowError((err as Error).message, windowLog) ?? err;
+      }
+      const [ret, produced, consumed] = step;
       src = src.subarray(consumed);
       // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
       // next frame's header as pending, so only calls that did something update the state.
@@ -97,12 +125,14 @@ export async function zstdCliInto(
   input: AsyncIterable<Uint8Array>,
   sink: (chunk: Uint8Array) => void,
   signal: AbortSignal | undefined,
+  windowLog: number,
 ): Promise<void> {
   signal?.throwIfAborted();
   // -q: no progress or summary on stderr; the environment is empty so no ZSTD_* variable applies.
   const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
     binary,
-    ['-d', '-c', '-q', '--no-progress'],
+    // --memory caps the window a frame may ask for, as windowLogMax does for zstd-napi.
+    ['-d', '-c', '-q', '--no-progress', `--memory=${2 ** windowLog}`],
     { stdio: ['pipe', 'pipe', 'pipe'], env: {} },
   );
   let failure: { err: unknown } | null = null;
@@ -156,6 +186,8 @@ export async function zstdCliInto(
     if (code === 0) return;
     const what = stderr.trim().replace(/^zstd: /, '') || `zstd exited with ${code ?? sig}`;
     if (/premature end|unexpected end of file|truncated/i.test(stderr)) throw new TruncatedStreamError(what);
+    const tooLarge = zstdWindowError(stderr, windowLog);
+    if (tooLarge !== null) throw tooLarge;
     if (code === null) {
       // Killed from outside (OOM killer, an operator): nothing says the layer is bad.
       throw new RetryableError(`the zstd decoder process was killed by ${sig}; the layer can be retried`);

@@ -95,6 +95,8 @@ export const limitsSchema = z.strictObject({
   maxCaptureBytes: z.number().int().positive().optional(),
   /** Decompression-bomb guard: uncompressed/compressed past 64 MiB of output (default 200). */
   maxCompressionRatio: z.number().positive().optional(),
+  /** Window a zstd frame may make the decoder allocate (default 32 MiB, rounded down to a power of two). */
+  maxZstdWindowBytes: z.number().int().positive().optional(),
   /** Largest manifest body accepted. */
   maxManifestBytes: z
     .number()

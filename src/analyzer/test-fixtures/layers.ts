@@ -75,8 +75,8 @@ export function gzipCli(data: Buffer): Buffer {
   return execFileSync('gzip', ['-c', '-6'], { input: data, maxBuffer: 1 << 30 });
 }
 
-export function zstdCli(data: Buffer): Buffer {
-  return execFileSync('zstd', ['-c', '-q', '-3'], { input: data, maxBuffer: 1 << 30 });
+export function zstdCli(data: Buffer, args: string[] = ['-3']): Buffer {
+  return execFileSync('zstd', ['-c', '-q', ...args], { input: data, maxBuffer: 1 << 30 });
 }
 
 /** sha256sum and md5sum of a file on disk, from the coreutils binaries. */
