@@ -10,8 +10,17 @@
  */
 import { CorruptInputError, LimitExceededError } from '../core/errors.js';
 import type { AnalyzerLimits } from './limits.js';
-
-const BLOCK = 512;
+import {
+  BLOCK,
+  cString,
+  type HasCorrupt,
+  headerName,
+  isZeroBlock,
+  parseDecimal,
+  parseNumeric,
+  parseNumericLenient,
+  verifyChecksum,
+} from './tar-fields.js';
 
 export type TarEntryType =
   | 'file'
@@ -267,16 +276,7 @@ export class TarParser {
 
   private buildEntry(blk: Buffer, typeflag: string, rawSize: number): TarEntry {
     const p = this.pending;
-    const magic = blk.toString('latin1', 257, 263);
-    let name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName;
-    if (name === undefined || name === null) {
-      name = cString(blk, 0, 100);
-      // The prefix field exists only in POSIX ustar; GNU headers keep atime/ctime there.
-      if (magic === 'ustar\0') {
-        const prefix = cString(blk, 345, 155);
-        if (prefix !== '') name = `${prefix}/${name}`;
-      }
-    }
+    const name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName ?? headerName(blk);
     const linkname = p.pax.get('linkpath') ?? p.longLink ?? cString(blk, 157, 100);
     for (const [what, value] of [
       ['name', name],
@@ -425,87 +425,6 @@ function entryType(typeflag: string): TarEntryType {
     default:
       return 'other';
   }
-}
-
-function isZeroBlock(blk: Buffer): boolean {
-  for (let i = 0; i < BLOCK; i++) if (blk[i] !== 0) return false;
-  return true;
-}
-
-interface HasCorrupt {
-  corrupt(what: string): CorruptInputError;
-}
-
-/** Checksum over the header with its checksum field read as spaces; old writers summed signed bytes. */
-function verifyChecksum(blk: Buffer, ctx: HasCorrupt): void {
-  let unsigned = 8 * 0x20;
-  for (let i = 0; i < 148; i++) unsigned += blk[i] as number;
-  for (let i = 156; i < BLOCK; i++) unsigned += blk[i] as number;
-  const stored = parseNumeric(blk, 148, 8, 'checksum', ctx);
-  if (stored === unsigned) return;
-  let signed = 8 * 0x20;
-  for (let i = 0; i < BLOCK; i++) {
-    if (i >= 148 && i < 156) continue;
-    const b = blk[i] as number;
-    signed += b > 127 ? b - 256 : b;
-  }
-  if (stored !== signed) throw ctx.corrupt(`checksum ${stored} does not match the header (${unsigned})`);
-}
-
-/** Octal (NUL/space padded) or GNU base-256 numbers. */
-function parseNumeric(blk: Buffer, off: number, len: number, what: string, ctx: HasCorrupt): number {
-  const first = blk[off] as number;
-  if (first & 0x80) {
-    if (first === 0xff) throw ctx.corrupt(`negative base-256 ${what}`);
-    let v = first & 0x7f;
-    for (let i = off + 1; i < off + len; i++) {
-      v = v * 256 + (blk[i] as number);
-      if (v > Number.MAX_SAFE_INTEGER) throw ctx.corrupt(`${what} is too large`);
-    }
-    return v;
-  }
-  let i = off;
-  const end = off + len;
-  while (i < end && (blk[i] === 0x20 || blk[i] === 0)) i++;
-  let v = 0;
-  let digits = 0;
-  for (; i < end; i++) {
-    const c = blk[i] as number;
-    if (c === 0 || c === 0x20) break;
-    if (c < 0x30 || c > 0x37) throw ctx.corrupt(`${what} field is not an octal number`);
-    v = v * 8 + (c - 0x30);
-    digits++;
-  }
-  for (; i < end; i++) {
-    if (blk[i] !== 0 && blk[i] !== 0x20) throw ctx.corrupt(`${what} field is not an octal number`);
-  }
-  if (digits === 0 && what === 'checksum') throw ctx.corrupt('empty checksum field');
-  return v;
-}
-
-/** The mode is informational: a malformed one becomes 0 instead of failing the layer. */
-function parseNumericLenient(blk: Buffer, off: number, len: number): number {
-  try {
-    return parseNumeric(blk, off, len, 'mode', {
-      corrupt: (w) => new CorruptInputError(w),
-    });
-  } catch {
-    return 0;
-  }
-}
-
-function parseDecimal(s: string, what: string, ctx: HasCorrupt): number {
-  if (!/^\d{1,16}$/.test(s)) throw ctx.corrupt(`${what} "${s.slice(0, 32)}" is not a decimal number`);
-  const v = Number(s);
-  if (!Number.isSafeInteger(v)) throw ctx.corrupt(`${what} is too large`);
-  return v;
-}
-
-/** A NUL-terminated field as UTF-8 (invalid bytes become U+FFFD; paths are keys, never opened). */
-function cString(buf: Buffer, off: number, len: number): string {
-  let end = buf.indexOf(0, off);
-  if (end === -1 || end > off + len) end = off + len;
-  return buf.toString('utf8', off, end);
 }
 
 function readSparseEntries(

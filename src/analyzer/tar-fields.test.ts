@@ -1,0 +1,131 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CorruptInputError } from '../core/errors.js';
+import {
+  cString,
+  headerName,
+  parseDecimal,
+  parseNumeric,
+  parseNumericLenient,
+  verifyChecksum,
+} from './tar-fields.js';
+
+const ctx = { corrupt: (what: string) => new CorruptInputError(what) };
+
+/** The first header block GNU tar writes for `name`, after `setup` created it in a temp dir. */
+function firstHeader(name: string, tarArgs: string[], setup: (path: string) => void): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-tar-fields-'));
+  try {
+    setup(join(dir, name));
+    return execFileSync('tar', [...tarArgs, '-C', dir, '-cf', '-', name]).subarray(0, 512);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const plainFile = (path: string) => writeFileSync(path, 'hi\n');
+
+describe('parseNumeric', () => {
+  it('reads the octal size field GNU tar writes', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    expect(parseNumeric(blk, 124, 12, 'size', ctx)).toBe(3);
+  });
+
+  it('reads the base-256 real size GNU tar writes for a sparse file of 9 GiB', () => {
+    const blk = firstHeader('big', ['--format=gnu', '--sparse'], (path) =>
+      execFileSync('truncate', ['-s', '9G', path]),
+    );
+    expect(blk[483]).toBe(0x80); // octal stops at 8 GiB: GNU tar really switched to base-256
+    expect(parseNumeric(blk, 483, 12, 'sparse real size', ctx)).toBe(9 * 2 ** 30);
+  });
+
+  it('rejects the negative base-256 mtime GNU tar writes for a file from 1900', () => {
+    const blk = firstHeader('old', ['--format=gnu'], (path) => {
+      plainFile(path);
+      execFileSync('touch', ['-d', '1900-01-01', path]);
+    });
+    expect(() => parseNumeric(blk, 136, 12, 'mtime', ctx)).toThrow(/negative base-256 mtime/);
+  });
+
+  it('rejects a checksum field of spaces only', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    blk.fill(0x20, 148, 156);
+    expect(() => parseNumeric(blk, 148, 8, 'checksum', ctx)).toThrow(/empty checksum field/);
+  });
+});
+
+describe('parseNumericLenient', () => {
+  it('reads a malformed mode field as 0 instead of throwing', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    expect(parseNumericLenient(blk, 100, 8)).toBe(0o644);
+    blk.write('06x4\0', 100, 'latin1');
+    expect(parseNumericLenient(blk, 100, 8)).toBe(0);
+  });
+});
+
+describe('verifyChecksum', () => {
+  it('accepts the checksum GNU tar writes', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    expect(() => verifyChecksum(blk, ctx)).not.toThrow();
+  });
+
+  it('rejects a header changed after it was checksummed', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    blk[0] = 'g'.charCodeAt(0);
+    expect(() => verifyChecksum(blk, ctx)).toThrow(/checksum \d+ does not match/);
+  });
+
+  it('accepts the signed-byte sum old writers stored for a non-ASCII name', () => {
+    const blk = firstHeader('café', ['--format=gnu'], plainFile);
+    let signed = 8 * 0x20;
+    blk.forEach((b, i) => {
+      if (i < 148 || i >= 156) signed += b > 127 ? b - 256 : b;
+    });
+    const unsigned = parseNumeric(blk, 148, 8, 'checksum', ctx);
+    expect(signed).not.toBe(unsigned);
+    blk.write(`${signed.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    expect(() => verifyChecksum(blk, ctx)).not.toThrow();
+  });
+});
+
+describe('parseDecimal', () => {
+  it('reads the decimal numbers pax records carry', () => {
+    expect(parseDecimal('9663676416', 'size', ctx)).toBe(9 * 2 ** 30);
+  });
+
+  it('rejects signs, blanks and more than 16 digits', () => {
+    for (const bad of ['-1', '+1', ' 1', '1 ', '', '1'.repeat(17)]) {
+      expect(() => parseDecimal(bad, 'size', ctx), bad).toThrow(/not a decimal number/);
+    }
+  });
+});
+
+describe('cString', () => {
+  it('reads a ustar name that fills its whole field without a NUL', () => {
+    const name = 'n'.repeat(100);
+    const blk = firstHeader(name, ['--format=ustar'], plainFile);
+    expect(blk[100]).not.toBe(0); // the mode field follows the name directly
+    expect(cString(blk, 0, 100)).toBe(name);
+  });
+});
+
+describe('headerName', () => {
+  it('joins the prefix and name GNU tar splits a long ustar path into', () => {
+    const rel = `${'d'.repeat(120)}/${'f'.repeat(50)}`;
+    const blk = firstHeader(rel, ['--format=ustar'], (path) => {
+      mkdirSync(dirname(path));
+      plainFile(path);
+    });
+    expect(cString(blk, 0, 100)).toBe('f'.repeat(50));
+    expect(headerName(blk)).toBe(rel);
+  });
+
+  it('ignores the atime and ctime GNU incremental dumps keep where ustar has its prefix', () => {
+    const blk = firstHeader('f', ['--format=gnu', '--incremental'], plainFile);
+    expect(blk[345]).not.toBe(0);
+    expect(headerName(blk)).toBe('f');
+  });
+});
