@@ -430,6 +430,15 @@ describe('HubClient.search', () => {
     expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'offset-cap', offset: 100 }));
   });
 
+  it('skips a hit whose name the reference grammar refuses and reports it', async () => {
+    await setup([...repos, repo(0, 'acme', 'debian..x', 5_000)]);
+    const hits = await collect(client().search('debian'));
+    expect(hits.map((h) => `${h.namespace}/${h.name}`)).toEqual(['library/debian', 'acme/debian-slim']);
+    expect(hubEvents).toContainEqual(
+      expect.objectContaining({ type: 'invalid-name', name: 'acme/debian..x' }),
+    );
+  });
+
   it('falls back to /v2/search/repositories when v4 is missing, with exact pull counts', async () => {
     await setup(repos);
     hub.searchV4Disabled = true;

@@ -18,6 +18,8 @@ export type HubEvent =
   | { type: 'offset-cap'; url: string; offset: number }
   /** Tag listing switched to the registry's tags/list at the offset cap; `message` says how to lift it. */
   | { type: 'tags-fallback'; url: string; offset: number; message: string }
+  /** A listed repository name the reference grammar refuses: skipped, never put into a URL. */
+  | { type: 'invalid-name'; url: string; name: string }
   | { type: 'fallback'; what: 'repositories' | 'repository' | 'tags' | 'search'; from: string; to: string }
   | { type: 'login'; endpoint: string; username: string };
 

@@ -7,6 +7,7 @@
  * back to, and the hits so far are still good.
  */
 import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import { type RepositoryName, splitRepositoryName } from '../../core/repository-name.js';
 import { HubOffsetCapError } from './errors.js';
 import { type HubApi, hubUrl, walkPages } from './paging.js';
 import { hubV2SearchPageSchema, hubV4SearchPageSchema, parsePullCountText } from './schemas.js';
@@ -76,12 +77,18 @@ async function* searchAny(
   yield* searchV2(api, query, limit);
 }
 
-/** `id` is `namespace/name`; official images are `library/<name>`. */
-function splitRepoName(full: string, fallbackNamespace: string): { namespace: string; name: string } {
-  const i = full.indexOf('/');
-  return i > 0
-    ? { namespace: full.slice(0, i), name: full.slice(i + 1) }
-    : { namespace: fallbackNamespace, name: full };
+/**
+ * `full` is `namespace/name`; the v2 search gives official images bare (`nginx`), hence the fallback.
+ * A name the reference grammar refuses is reported and skipped: it would go into request URLs.
+ */
+function hitName(api: HubApi, url: string, full: string, fallbackNamespace: string): RepositoryName | null {
+  try {
+    return splitRepositoryName(full, fallbackNamespace);
+  } catch (err) {
+    if (!(err instanceof CorruptInputError)) throw err;
+    api.emit({ type: 'invalid-name', url, name: full.slice(0, 200) });
+    return null;
+  }
 }
 
 async function* searchV4(api: HubApi, query: string, limit: number): AsyncGenerator<HubSearchHit> {
@@ -94,7 +101,9 @@ async function* searchV4(api: HubApi, query: string, limit: number): AsyncGenera
     for (const r of page.results) {
       // v4 also lists extensions and plugins; only images have registry content.
       if (r.type && r.type !== 'image') continue;
-      const { namespace, name } = splitRepoName(r.id, r.publisher?.name ?? 'library');
+      const repo = hitName(api, url.href, r.id, r.publisher?.name ?? 'library');
+      if (!repo) continue;
+      const { namespace, name } = repo;
       const exact = typeof r.pull_count === 'number' || /^\d+$/.test(r.pull_count ?? '');
       yield {
         namespace,
@@ -119,7 +128,9 @@ async function* searchV2(api: HubApi, query: string, limit: number): AsyncGenera
   let yielded = 0;
   for await (const page of walkPages(api, first, hubV2SearchPageSchema)) {
     for (const r of page.results) {
-      const { namespace, name } = splitRepoName(r.repo_name, 'library');
+      const repo = hitName(api, page.url, r.repo_name, 'library');
+      if (!repo) continue;
+      const { namespace, name } = repo;
       yield {
         namespace,
         name,
