@@ -21,6 +21,7 @@ import {
   parseNumericLenient,
   verifyChecksum,
 } from './tar-fields.js';
+import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
 
 export type TarEntryType =
   | 'file'
@@ -62,20 +63,6 @@ type Limits = Pick<
   AnalyzerLimits,
   'maxHeaderBytes' | 'maxEntries' | 'maxPathLength' | 'maxUncompressedBytes'
 >;
-
-/** Metadata records waiting for the entry they describe. */
-interface Pending {
-  pax: Map<string, string>;
-  sparseOffsets: number[];
-  sparseNumbytes: number[];
-  longName: string | null;
-  longLink: string | null;
-  bytes: number;
-}
-
-function freshPending(): Pending {
-  return { pax: new Map(), sparseOffsets: [], sparseNumbytes: [], longName: null, longLink: null, bytes: 0 };
-}
 
 type State = 'header' | 'data' | 'sparse-ext' | 'end';
 
@@ -208,7 +195,7 @@ export class TarParser {
     this.target = { kind: 'skip' };
     this.state = 'header';
     if (t.kind === 'sink') t.sink.end();
-    else if (t.kind === 'meta') this.applyMeta(t.typeflag, Buffer.concat(t.chunks, t.bytes));
+    else if (t.kind === 'meta') applyMeta(this.pending, t.typeflag, Buffer.concat(t.chunks, t.bytes), this);
     else if (t.kind === 'sparse-v1-map') {
       throw this.corrupt('pax sparse map (GNU 1.0) runs past the end of its member');
     }
@@ -229,7 +216,7 @@ export class TarParser {
     const typeflag = blk[156] === 0 ? '0' : String.fromCharCode(blk[156] ?? 0);
     const rawSize = parseNumeric(blk, 124, 12, 'size', this);
     const p = this.pending;
-    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+    if (isMetaTypeflag(typeflag)) {
       p.bytes += rawSize;
       if (p.bytes > this.limits.maxHeaderBytes) {
         throw new LimitExceededError(
@@ -388,14 +375,6 @@ export class TarParser {
         ? { kind: 'skip' }
         : { kind: 'sink', sink: new SparseExpander(map, t.size, this.remaining, t.sink, this) };
   }
-
-  private applyMeta(typeflag: string, data: Buffer): void {
-    const p = this.pending;
-    if (typeflag === 'L') p.longName = cString(data, 0, data.length);
-    else if (typeflag === 'K') p.longLink = cString(data, 0, data.length);
-    else if (typeflag === 'x') parsePax(data, p, this);
-    // 'g' (pax global) records are bounded and skipped: no writer we meet puts paths in them.
-  }
 }
 
 /** Member data bytes that follow the header; header-only types carry none whatever `size` says (as Go's archive/tar). */
@@ -440,33 +419,6 @@ function readSparseEntries(
     const offset = parseNumeric(blk, at, 12, 'sparse offset', ctx);
     const length = parseNumeric(blk, at + 12, 12, 'sparse length', ctx);
     map.push({ offset, length });
-  }
-}
-
-/** pax extended header records: `<len> <key>=<value>\n`, where len counts the whole record. */
-function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
-  let off = 0;
-  while (off < data.length) {
-    if (data[off] === 0) break; // some writers pad the record block with NULs
-    const space = data.indexOf(0x20, off);
-    if (space === -1 || space - off > 8) throw ctx.corrupt('pax record without a length');
-    const lenText = data.toString('latin1', off, space);
-    if (!/^\d+$/.test(lenText)) throw ctx.corrupt(`pax record length "${lenText}" is not a number`);
-    const len = Number(lenText);
-    const end = off + len;
-    if (len <= space - off + 1 || end > data.length || data[end - 1] !== 0x0a) {
-      throw ctx.corrupt('pax record length does not match its contents');
-    }
-    const record = data.toString('utf8', space + 1, end - 1);
-    const eq = record.indexOf('=');
-    if (eq <= 0) throw ctx.corrupt('pax record without a key');
-    const key = record.slice(0, eq);
-    const value = record.slice(eq + 1);
-    // GNU sparse 0.0 repeats these two keys once per segment, in order.
-    if (key === 'GNU.sparse.offset') p.sparseOffsets.push(parseDecimal(value, key, ctx));
-    else if (key === 'GNU.sparse.numbytes') p.sparseNumbytes.push(parseDecimal(value, key, ctx));
-    else p.pax.set(key, value);
-    off = end;
   }
 }
 
