@@ -6,6 +6,7 @@
 
 import { type Digest, isDigest } from '../../core/digest.js';
 import { ConfigError } from '../../core/errors.js';
+import { isValidPathComponent, MAX_NAME_LENGTH } from '../../core/repository-name.js';
 
 export interface ImageReference {
   /** `docker.io` or `host[:port]`. */
@@ -18,12 +19,10 @@ export interface ImageReference {
 
 export const DOCKER_HUB = 'docker.io';
 
-// distribution/reference grammar (regexp.go).
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+// distribution/reference grammar (regexp.go); path components and the length cap live in core/repository-name.
 const TAG = /^[\w][\w.-]{0,127}$/;
 const HOST_PART = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const IPV6 = /^\[[a-fA-F0-9:]+\]$/;
-const MAX_NAME = 255;
 
 /** `docker.io` and its legacy aliases. */
 const HUB_ALIASES = new Set([
@@ -65,23 +64,20 @@ function splitName(input: string, name: string): { registry: string; repository:
   if (registry === DOCKER_HUB && !path.includes('/')) path = `library/${path}`;
   if (path.toLowerCase() !== path) fail(input, 'repository names must be lowercase');
   for (const c of path.split('/')) {
-    if (!COMPONENT.test(c)) {
+    if (!isValidPathComponent(c)) {
       fail(input, `path component "${c}" must be lowercase letters, digits and single separators (. _ __ -)`);
     }
   }
-  if (`${registry}/${path}`.length > MAX_NAME) fail(input, `the name is longer than ${MAX_NAME} characters`);
+  if (`${registry}/${path}`.length > MAX_NAME_LENGTH) {
+    fail(input, `the name is longer than ${MAX_NAME_LENGTH} characters`);
+  }
   return { registry, repository: path };
 }
 
 /**
- * Whether a repository path (no registry) and a tag from the network are valid names. Registries and the
- * Hub list names we then put into URLs: a `..`, `?` or `#` would steer our authenticated requests elsewhere
- * on the origin, so discovery drops what the reference grammar would refuse.
+ * Whether a tag from the network is valid: registries list tags we then put into URLs, so discovery drops
+ * what the reference grammar would refuse (repository paths: `isValidRepositoryPath`, re-exported below).
  */
-export function isValidRepositoryPath(path: string): boolean {
-  return path.length > 0 && path.length <= MAX_NAME && path.split('/').every((c) => COMPONENT.test(c));
-}
-
 export function isValidTag(tag: string): boolean {
   return TAG.test(tag);
 }
@@ -137,3 +133,4 @@ export function manifestRef(r: ImageReference): string {
 }
 
 export { isLoopbackHost } from '../../core/host.js';
+export { isValidRepositoryPath } from '../../core/repository-name.js';
