@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { splitRepositoryName } from '../core/repository-name.js';
 import { nowIso, toBool, toInt } from './rows.js';
 import { guardWrite } from './sqlite-errors.js';
 
@@ -38,15 +39,10 @@ interface RawRepository {
   fetched_at: string | null;
 }
 
-/** Splits a repository path at its last `/`: `library/debian` → [`library`, `debian`], `debian` → [``, `debian`]. */
-export function splitRepositoryName(fullName: string): [namespace: string, name: string] {
-  const i = fullName.lastIndexOf('/');
-  return i < 0 ? ['', fullName] : [fullName.slice(0, i), fullName.slice(i + 1)];
-}
-
 /**
  * Registries and repositories. Names are stored as the registry API spells them: the caller normalises
  * Docker Hub short names (`debian` → `library/debian`) and hosts (`registry-1.docker.io` → `docker.io`).
+ * `splitRepositoryName` gives the stored namespace and name; a name it refuses throws CorruptInputError.
  */
 export class RepositoryStore {
   private readonly insertRegistry: Statement;
@@ -137,8 +133,8 @@ export class RepositoryStore {
     hub?: HubMetadata,
     fetchedAt: string = nowIso(),
   ): number {
+    const { namespace, name } = splitRepositoryName(fullName);
     const registryId = this.upsertRegistry(registry);
-    const [namespace, name] = splitRepositoryName(fullName);
     return guardWrite(this.db, () => {
       if (hub) {
         this.upsertRepoMeta.run({
@@ -161,7 +157,8 @@ export class RepositoryStore {
 
   /** A repository by registry host and full name. */
   get(registry: string, fullName: string): RepositoryRow | undefined {
-    const raw = this.selectRepo.get(registry, ...splitRepositoryName(fullName)) as RawRepository | undefined;
+    const { namespace, name } = splitRepositoryName(fullName);
+    const raw = this.selectRepo.get(registry, namespace, name) as RawRepository | undefined;
     return raw && toRow(raw);
   }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CorruptInputError } from '../core/errors.js';
 import { openDatabase } from './open.js';
 import { redactSecrets } from './run-store.js';
 import { createStores, type Stores } from './stores.js';
@@ -98,6 +99,12 @@ describe('RepositoryStore', () => {
       fullName: 'org/team/tool',
     });
     expect(s.repositories.getById(b)).toMatchObject({ namespace: '', name: 'plain', fullName: 'plain' });
+  });
+
+  it('refuses a name the reference grammar refuses and stores nothing for it', () => {
+    expect(() => s.repositories.upsertRepository('ghcr.io', 'Org/tool')).toThrow(CorruptInputError);
+    expect(db.prepare('SELECT count(*) FROM registries').pluck().get()).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM repositories').pluck().get()).toBe(0);
   });
 });
 
