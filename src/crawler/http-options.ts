@@ -1,0 +1,50 @@
+/** The options of one request and of an HttpClient (http.ts re-exports both). */
+import type { Dispatcher } from 'undici';
+import type { HttpEvent } from './stats.js';
+
+export interface HttpRequest {
+  method?: 'GET' | 'HEAD';
+  url: string | URL;
+  headers?: Record<string, string>;
+  /** A Docker Hub pull (manifest GET): checked against maxPulls and the registry's remaining quota. */
+  counted?: boolean;
+  /** Upper bound on the body; text()/json()/bytes() default to 16 MiB when unset, the stream is unbounded. */
+  maxBodyBytes?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /**
+   * Read the whole body (bounded by maxBodyBytes) before returning, so a connection reset mid-body is
+   * retried here. Right for JSON endpoints; wrong for layers.
+   */
+  buffer?: boolean;
+  /** 4xx statuses returned as responses instead of thrown as PermanentError (401 always is). */
+  passStatuses?: number[];
+}
+
+export interface HttpClientOptions {
+  /** In-flight requests per host (until response headers). Default 8. */
+  concurrencyPerHost?: number;
+  /** Requests started per second per host (loopback hosts are exempt). Default unlimited. */
+  requestsPerSecondPerHost?: number;
+  /** Retries after a network error or 5xx (429s are not failures and do not use these). Default 4. */
+  maxRetries?: number;
+  /** Backoff ceiling for the first retry; doubles per retry (full jitter). Default 500. */
+  retryBaseMs?: number;
+  /** Largest backoff between retries. Default 30 000. */
+  retryMaxMs?: number;
+  /** Counted pulls allowed for this client's lifetime (a run). Default unlimited. */
+  maxPulls?: number;
+  /** Longest 429 pause waited out in-run; longer throws RateLimitedError. Default 120 000. */
+  maxPauseMs?: number;
+  /** Consecutive 429s tolerated for one request before giving up with RateLimitedError. Default 8. */
+  max429Waits?: number;
+  /** Headers timeout and body idle timeout. Default 30 000. */
+  timeoutMs?: number;
+  userAgent?: string;
+  /** Undici dispatcher (not closed by close()); default a private Agent. */
+  dispatcher?: Dispatcher;
+  onEvent?: (e: HttpEvent) => void;
+  /** Injected in tests so backoffs take no wall-clock time. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
