@@ -43,13 +43,17 @@ function hubMetadata(r: HubRepository): HubMetadata {
 /** Every repository of a Docker Hub namespace. */
 export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<NamespacePayload>) {
   const children: NewFrontierItem[] = [];
+  const listed: Array<[full: string, meta: HubMetadata]> = [];
   for await (const repo of ctx.hub.listRepositories(item.payload.namespace)) {
     const full = `${repo.namespace}/${repo.name}`;
     if (!acceptedName(ctx, 'repository', full, `namespace ${item.payload.namespace}`)) continue;
-    ctx.repositories.upsertRepository(DOCKER_HUB, full, hubMetadata(repo));
+    listed.push([full, hubMetadata(repo)]);
     children.push(repositoryItem(ctx, DOCKER_HUB, full));
   }
-  return { children };
+  const write = () => {
+    for (const [full, meta] of listed) ctx.repositories.upsertRepository(DOCKER_HUB, full, meta);
+  };
+  return { write, children };
 }
 
 /** Docker Hub search hits, each crawled as a repository. */
@@ -92,21 +96,17 @@ async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandid
 /** A repository: its Hub metadata (Docker Hub only) and its filtered tags as references to resolve. */
 export async function handleRepository(ctx: CrawlContext, item: FrontierItem<RepositoryPayload>) {
   const { registry, repository } = item.payload;
+  let meta: HubMetadata | undefined;
   if (registry === DOCKER_HUB) {
     const [namespace, name] = repository.split('/') as [string, string];
     try {
-      const meta = await ctx.hub.getRepository(namespace, name);
-      ctx.repositories.upsertRepository(registry, repository, hubMetadata(meta));
+      meta = hubMetadata(await ctx.hub.getRepository(namespace, name));
     } catch (err) {
       if (stopsTheRun(err)) throw err;
       // Metadata enriches the report; the tags are what the crawl needs, so go on without it.
       ctx.log.warn({ repository, err: (err as Error).message }, 'repository details unavailable');
-      ctx.repositories.upsertRepository(registry, repository);
     }
-  } else {
-    ctx.repositories.upsertRepository(registry, repository);
   }
-  ctx.counters.repositories += 1;
 
   let tags: TagCandidate[];
   if (registry === DOCKER_HUB) tags = await hubTags(ctx, repository);
@@ -127,5 +127,9 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     };
     return { kind: 'reference', key: referenceKey(ctx.runId, payload), payload };
   });
-  return { children };
+  const write = () => {
+    ctx.repositories.upsertRepository(registry, repository, meta);
+    ctx.counters.repositories += 1;
+  };
+  return { write, children };
 }

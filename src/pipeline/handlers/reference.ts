@@ -16,14 +16,17 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
     const head = await ctx.registry(registry).headManifest(repository, tag ?? 'latest');
     digest = head.digest;
   }
-  const repositoryId = ctx.repositories.upsertRepository(registry, repository);
-  ctx.tags.observe({ repositoryId, tag: tag ?? '', digest, pushedAt, runId: ctx.runId });
-  ctx.counters.tags += 1;
+  const resolved = digest;
+  const write = () => {
+    const repositoryId = ctx.repositories.upsertRepository(registry, repository);
+    ctx.tags.observe({ repositoryId, tag: tag ?? '', digest: resolved, pushedAt, runId: ctx.runId });
+    ctx.counters.tags += 1;
+  };
   const payload: ManifestPayload = { registry, repository, digest, platform: null };
   const child = itemForRepository(
     ctx,
     { kind: 'manifest', key: manifestKey(ctx.runId, registry, digest), payload },
     repository,
   );
-  return { children: [child] };
+  return { write, children: [child] };
 }
