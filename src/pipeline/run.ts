@@ -29,6 +29,7 @@ import { handleCatalog, handleNamespace, handleRepository, handleSearch } from '
 import { handleLayer } from './handlers/layer.js';
 import { handleManifest } from './handlers/manifest.js';
 import { handleReference } from './handlers/reference.js';
+import { incompleteListing, ListingCuts } from './listing-cuts.js';
 import { matchImages } from './match.js';
 import { seedItems } from './seeds.js';
 import { sameStudy } from './study.js';
@@ -185,15 +186,18 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ...opts.httpOptions,
   });
   const hubCredentials = hubCredentialsFromEnv(env);
+  const listingCuts = new ListingCuts();
   const hub = new HubClient({
     http,
     baseUrl: config.hubApiUrl,
     ...(hubCredentials ? { credentials: hubCredentials } : {}),
     // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
-    onEvent: (e) =>
-      ['login', 'fallback'].includes(e.type)
-        ? log.debug({ hub: e }, `docker hub: ${e.type}`)
-        : log.warn({ hub: e }, `docker hub: ${e.type}`),
+    // A walk cut short also fails the item that listed (processItem), so the run cannot end `completed`.
+    onEvent: (e) => {
+      listingCuts.note(e);
+      if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, `docker hub: ${e.type}`);
+      else log.warn({ hub: e }, `docker hub: ${e.type}`);
+    },
   });
   new IocStore(db).putSets(opts.iocSets);
   const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
@@ -258,14 +262,28 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     }
   }, STATS_INTERVAL_MS);
 
+  const countFailure = (item: FrontierItem, code: string, message: string) => {
+    failedItems += 1;
+    ctx.counters.itemsFailed += 1;
+    log.warn({ kind: item.kind, key: item.key, code, err: message }, 'item failed');
+  };
+
   const processItem = async (item: FrontierItem): Promise<void> => {
     try {
-      const result = await dispatch(ctx, item, controller.signal);
+      const { result, cuts } = await listingCuts.track(() => dispatch(ctx, item, controller.signal));
+      // A listing cut short keeps what it listed (the children below) but fails its item, so the run ends
+      // completed-with-failures (exit 1) instead of passing a partial listing off as complete.
+      const incomplete = cuts.length > 0 ? incompleteListing(cuts) : null;
+      // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
+      // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
       db.transaction(() => {
         result.write?.();
         const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
         ctx.frontier.complete(item.id, kids);
+        if (incomplete)
+          ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
       })();
+      if (incomplete) countFailure(item, incomplete.code, incomplete.message);
     } catch (err) {
       if (controller.signal.aborted || stopsTheRun(err)) {
         // Not the item's fault: it goes back to pending for the resumed run.
@@ -278,17 +296,18 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
         }
         return;
       }
-      failedItems += 1;
-      ctx.counters.itemsFailed += 1;
       const code = err instanceof HubcrawlError ? err.code : 'ERROR';
-      log.warn({ kind: item.kind, key: item.key, code, err: describeError(err) }, 'item failed');
-      if (item.kind === 'layer') {
-        ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
-      }
-      ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
-        retryable: isRetryable(err),
-        maxAttempts: config.maxAttempts,
-      });
+      // A failed layer's own row and its frontier item say the same thing, or neither does.
+      db.transaction(() => {
+        if (item.kind === 'layer') {
+          ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
+        }
+        ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
+          retryable: isRetryable(err),
+          maxAttempts: config.maxAttempts,
+        });
+      })();
+      countFailure(item, code, describeError(err));
     }
   };
 

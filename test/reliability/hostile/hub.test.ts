@@ -2,7 +2,8 @@
  * A hostile Docker Hub web API in a real crawl: the fake Hub (test/helpers/fake-hub.ts) behind a
  * fault proxy whose `respond` rules rewrite single pages, over the real registry as the docker.io
  * mirror. A `next` to another origin is never fetched (a second listener counts requests), a loop
- * of `next` ends the walk, and fields of the wrong type fail the one item that read them.
+ * of `next` ends the walk (either way the listing's item fails as LISTING_INCOMPLETE, so the run does not
+ * pass for complete), and fields of the wrong type fail the one item that read them.
  */
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -80,7 +81,7 @@ describe('a hostile Docker Hub API in a crawl', () => {
     ['another port of 127.0.0.1', () => other.url],
     ['another host name', () => other.url.replace('127.0.0.1', 'localhost')],
   ] as const) {
-    it(`never follows a next link to ${what}, and crawls the repositories listed so far`, async () => {
+    it(`never follows a next link to ${what}, crawls the repositories listed so far and fails the namespace as incomplete`, async () => {
       const page = await realFirstPage();
       const before = other.requests.length;
       hubProxy.addRule({
@@ -101,7 +102,10 @@ describe('a hostile Docker Hub API in a crawl', () => {
       const r = await crawl(hubConfig({ namespaces: [NS] }), { log });
       try {
         expect(other.requests.length).toBe(before);
-        expect(r.outcome.status).toBe('completed');
+        expect(r.outcome.status).toBe('completed-with-failures');
+        expect(failures(r.db).map((f) => [f.kind, f.error_code])).toEqual([
+          ['namespace', 'LISTING_INCOMPLETE'],
+        ]);
         const listed = (page.results[0] as { name: string }).name;
         expect(imageFullyAnalyzed(r.db, images[listed]!.digest)).toBe(true);
         expect(lines.some((l) => (l.hub as { type?: string } | undefined)?.type === 'foreign-next')).toBe(
@@ -113,13 +117,17 @@ describe('a hostile Docker Hub API in a crawl', () => {
     });
   }
 
-  it('ends a loop of next links after one pass and crawls every repository once', async () => {
+  it('ends a loop of next links after one pass, crawls every repository once and fails the looping listings as incomplete', async () => {
     hub.injectNextLoop = true;
     const start = hub.requests.length;
     const { log, lines } = capturingLogger();
     const r = await crawl(hubConfig({ namespaces: [NS] }, true), { log });
     try {
-      expect(r.outcome.status).toBe('completed');
+      // The fake loops every listing: the namespace's and each repository's tags.
+      expect(r.outcome.status).toBe('completed-with-failures');
+      expect(new Set(failures(r.db).map((f) => `${f.kind} ${f.error_code}`))).toEqual(
+        new Set(['namespace LISTING_INCOMPLETE', 'repository LISTING_INCOMPLETE']),
+      );
       for (const img of Object.values(images)) expect(imageFullyAnalyzed(r.db, img.digest)).toBe(true);
       const listingRequests = hub.requests
         .slice(start)

@@ -1,0 +1,64 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { HubEvent } from '../crawler/hub/client.js';
+
+/** Hub events that end a page walk before its last page (crawler/hub/paging.ts): what was listed may not be all. */
+export type ListingCut = Extract<HubEvent, { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' }>;
+
+/** Recorded with the item (frontier `last_error_code`, `failures.error_code`) whose listing was cut short. */
+export const LISTING_INCOMPLETE = 'LISTING_INCOMPLETE';
+
+const CUT_TYPES: ReadonlySet<HubEvent['type']> = new Set([
+  'foreign-next',
+  'next-loop',
+  'bad-next',
+  'page-cap',
+]);
+
+function isCut(e: HubEvent): e is ListingCut {
+  return CUT_TYPES.has(e.type);
+}
+
+/**
+ * Ties the Hub client's paging events to the frontier item whose handler met them. One client serves every
+ * item in flight and reports through one callback, so each handler runs in its own async scope and an event
+ * lands in the scope it was emitted from — no listener threaded through the crawler's listing API.
+ */
+export class ListingCuts {
+  private readonly scope = new AsyncLocalStorage<ListingCut[]>();
+
+  /** Runs one item's handler and returns its result with the cuts its listings met. */
+  async track<T>(handler: () => Promise<T>): Promise<{ result: T; cuts: ListingCut[] }> {
+    const cuts: ListingCut[] = [];
+    const result = await this.scope.run(cuts, handler);
+    return { result, cuts };
+  }
+
+  /** For the Hub client's onEvent: remembers a cut for the item whose handler emitted it. */
+  note(e: HubEvent): void {
+    if (isCut(e)) this.scope.getStore()?.push(e);
+  }
+}
+
+function why(cut: ListingCut): string {
+  switch (cut.type) {
+    case 'foreign-next':
+      return `its next page is on another origin (${cut.next}), which is never followed`;
+    case 'next-loop':
+      return `its next page ${cut.next} was listed before (a paging loop)`;
+    case 'bad-next':
+      return `its next link is not a URL (${cut.next})`;
+    case 'page-cap':
+      return `it reached the cap of ${cut.maxPages} pages`;
+  }
+}
+
+/** The failure recorded for an item whose listing stopped early: the first cut, and how many there were. */
+export function incompleteListing(cuts: readonly ListingCut[]): { code: string; message: string } {
+  const [first] = cuts;
+  if (!first) throw new Error('incompleteListing needs at least one cut');
+  const more = cuts.length > 1 ? ` (and ${cuts.length - 1} more listing cut short)` : '';
+  return {
+    code: LISTING_INCOMPLETE,
+    message: `Docker Hub listing stopped at ${first.url}: ${why(first)}; what it listed was crawled, the rest may be missing${more}`,
+  };
+}
