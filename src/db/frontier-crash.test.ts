@@ -30,9 +30,9 @@ const log = db.prepare('INSERT INTO work_log (node) VALUES (?)');
 const f = new Frontier(db);
 f.resetInProgress();
 f.retryFailed(100);
-f.enqueue('tags', '0', { n: 0 });
+f.enqueue('repository', '0', { n: 0 });
 for (let round = 0; round < nodes * 10; round++) {
-  const items = f.claim(['tags', 'layer'], 3);
+  const items = f.claim(['repository', 'layer'], 3);
   if (items.length === 0) break;
   for (const item of items) {
     const n = item.payload.n;
@@ -43,7 +43,7 @@ for (let round = 0; round < nodes * 10; round++) {
     }
     const children = [2 * n + 1, 2 * n + 2]
       .filter((c) => c < nodes)
-      .map((c) => ({ kind: c % 3 === 0 ? 'layer' : 'tags', key: String(c), payload: { n: c } }));
+      .map((c) => ({ kind: c % 3 === 0 ? 'layer' : 'repository', key: String(c), payload: { n: c } }));
     db.transaction(() => {
       log.run(n);
       f.complete(item.id, children);

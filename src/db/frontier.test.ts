@@ -24,7 +24,7 @@ describe('Frontier', () => {
   it('enqueues an item once per kind and key and keeps the first payload', () => {
     const id = f.enqueue('repository', 'docker.io/library/debian', { n: 1 });
     expect(f.enqueue('repository', 'docker.io/library/debian', { n: 2 })).toBe(id);
-    expect(f.enqueue('tags', 'docker.io/library/debian')).not.toBe(id);
+    expect(f.enqueue('reference', 'docker.io/library/debian')).not.toBe(id);
     expect(f.get(id)).toMatchObject({ kind: 'repository', state: 'pending', payload: { n: 1 }, attempts: 0 });
   });
 
@@ -43,9 +43,9 @@ describe('Frontier', () => {
   });
 
   it('completes an item and enqueues its children in the same step, skipping children that exist', () => {
-    const parent = f.enqueue('tags', 'repo');
+    const parent = f.enqueue('repository', 'repo');
     f.enqueue('manifest', 'sha256:old');
-    f.claim(['tags'], 1);
+    f.claim(['repository'], 1);
     f.complete(parent, [
       { kind: 'manifest', key: 'sha256:old', payload: { again: true } },
       { kind: 'manifest', key: 'sha256:new', payload: { tag: 'latest' } },
@@ -59,7 +59,7 @@ describe('Frontier', () => {
     expect(f.find('manifest', 'sha256:old')?.payload).toBeNull();
     expect(f.counts()).toEqual([
       { kind: 'manifest', state: 'pending', count: 2 },
-      { kind: 'tags', state: 'done', count: 1 },
+      { kind: 'repository', state: 'done', count: 1 },
     ]);
   });
 
@@ -69,12 +69,12 @@ describe('Frontier', () => {
   });
 
   it('does not re-open a done item unless forced', () => {
-    const id = f.enqueue('tags', 'repo', { page: 1 });
-    f.claim(['tags'], 1);
+    const id = f.enqueue('repository', 'repo', { page: 1 });
+    f.claim(['repository'], 1);
     f.complete(id);
-    f.enqueue('tags', 'repo', { page: 1 });
+    f.enqueue('repository', 'repo', { page: 1 });
     expect(f.get(id)?.state).toBe('done');
-    f.enqueue('tags', 'repo', { page: 2 }, null, { force: true });
+    f.enqueue('repository', 'repo', { page: 2 }, null, { force: true });
     expect(f.get(id)).toMatchObject({ state: 'pending', payload: { page: 2 }, attempts: 0 });
   });
 

@@ -32,11 +32,8 @@ export type FrontierKind =
   | 'search'
   | 'catalog'
   | 'repository'
-  | 'tag-page'
-  | 'tags'
   | 'reference'
   | 'manifest'
-  | 'image'
   | 'layer';
 
 export type FrontierState = 'pending' | 'in-progress' | 'done' | 'failed';
