@@ -10,54 +10,18 @@
  */
 import { CorruptInputError, LimitExceededError } from '../core/errors.js';
 import type { AnalyzerLimits } from './limits.js';
+import { buildEntry, entryDataSize, type TarEntry, type TarEntrySink, type TarVisitor } from './tar-entry.js';
 import {
   BLOCK,
-  cString,
   type HasCorrupt,
-  headerName,
   isZeroBlock,
   parseDecimal,
   parseNumeric,
-  parseNumericLenient,
   verifyChecksum,
 } from './tar-fields.js';
 import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
 
-export type TarEntryType =
-  | 'file'
-  | 'hardlink'
-  | 'symlink'
-  | 'char-device'
-  | 'block-device'
-  | 'directory'
-  | 'fifo'
-  | 'other';
-
-/** One archive member as the visitor sees it; metadata records (pax, GNU L/K) are already applied. */
-export interface TarEntry {
-  /** The stored name (pax `path`, GNU long name or ustar prefix/name), not yet normalized. */
-  name: string;
-  /** Link target for hardlinks and symlinks, as stored. */
-  linkname: string;
-  type: TarEntryType;
-  /** The raw typeflag character (`'0'`, `'S'`, …). */
-  typeflag: string;
-  /** Logical size of the content; for sparse files the expanded size, holes included. */
-  size: number;
-  mode: number;
-  sparse: boolean;
-}
-
-/** Receives one entry's logical content. Chunks are views valid only during the call. */
-export interface TarEntrySink {
-  write(chunk: Uint8Array): void;
-  end(): void;
-}
-
-/** Called for each member; return a sink to receive its content, or null to skip it unread. */
-export interface TarVisitor {
-  onEntry(entry: TarEntry): TarEntrySink | null;
-}
+export type { TarEntry, TarEntrySink, TarEntryType, TarVisitor } from './tar-entry.js';
 
 type Limits = Pick<
   AnalyzerLimits,
@@ -83,8 +47,8 @@ export class TarParser {
   private pending: Pending = freshPending();
   /** Old-GNU sparse: the entry waiting for its extension blocks, and the map so far. */
   private sparseEntry: { entry: TarEntry; map: SparseSegment[]; stored: number } | null = null;
-  /** Offset of the current header in the uncompressed stream, for error messages. */
-  private headerOffset = 0;
+  /** @internal Offset of the current header in the uncompressed stream, for error messages. */
+  headerOffset = 0;
   /** Uncompressed bytes consumed so far. */
   position = 0;
   /** Bytes of sparse holes handed to consumers so far (see chargeHoles). */
@@ -236,7 +200,7 @@ export class TarParser {
         `layer has more than maxEntries (${this.limits.maxEntries}) tar entries`,
       );
     }
-    const entry = this.buildEntry(blk, typeflag, rawSize);
+    const entry = buildEntry(blk, typeflag, rawSize, p, this.limits.maxPathLength, this);
     this.pending = freshPending();
     if (typeflag === 'S') {
       this.startOldGnuSparse(blk, entry, rawSize);
@@ -259,40 +223,6 @@ export class TarParser {
       return;
     }
     this.startSparseData(entry, sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, this), stored);
-  }
-
-  private buildEntry(blk: Buffer, typeflag: string, rawSize: number): TarEntry {
-    const p = this.pending;
-    const name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName ?? headerName(blk);
-    const linkname = p.pax.get('linkpath') ?? p.longLink ?? cString(blk, 157, 100);
-    for (const [what, value] of [
-      ['name', name],
-      ['link target', linkname],
-    ] as const) {
-      if (value.length > this.limits.maxPathLength) {
-        throw new LimitExceededError(
-          'maxPathLength',
-          value.length,
-          `tar member at byte ${this.headerOffset} has a ${what} of ${value.length} characters, more than maxPathLength (${this.limits.maxPathLength})`,
-        );
-      }
-    }
-    let size = rawSize;
-    const paxSize = p.pax.get('size');
-    if (paxSize !== undefined) size = parseDecimal(paxSize, 'pax size', this);
-    const sparse =
-      typeflag === 'S' ||
-      p.pax.has('GNU.sparse.major') ||
-      p.pax.has('GNU.sparse.map') ||
-      p.sparseOffsets.length > 0;
-    if (sparse && typeflag !== 'S') {
-      const real = p.pax.get('GNU.sparse.realsize') ?? p.pax.get('GNU.sparse.size');
-      if (real === undefined) throw this.corrupt('pax sparse member without GNU.sparse.realsize/size');
-      size = parseDecimal(real, 'sparse real size', this);
-    }
-    if (typeflag === 'S') size = parseNumeric(blk, 483, 12, 'sparse real size', this);
-    const mode = parseNumericLenient(blk, 100, 8);
-    return { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse };
   }
 
   private startOldGnuSparse(blk: Buffer, entry: TarEntry, stored: number): void {
@@ -374,35 +304,6 @@ export class TarParser {
       t.sink === null
         ? { kind: 'skip' }
         : { kind: 'sink', sink: new SparseExpander(map, t.size, this.remaining, t.sink, this) };
-  }
-}
-
-/** Member data bytes that follow the header; header-only types carry none whatever `size` says (as Go's archive/tar). */
-function entryDataSize(typeflag: string, size: number): number {
-  return '123456'.includes(typeflag) ? 0 : size;
-}
-
-function entryType(typeflag: string): TarEntryType {
-  switch (typeflag) {
-    case '0':
-    case '7':
-    case 'S':
-      return 'file';
-    case '1':
-      return 'hardlink';
-    case '2':
-      return 'symlink';
-    case '3':
-      return 'char-device';
-    case '4':
-      return 'block-device';
-    case '5':
-    case 'D':
-      return 'directory';
-    case '6':
-      return 'fifo';
-    default:
-      return 'other';
   }
 }
 
