@@ -3,7 +3,7 @@ import { type LevelWithSilent, type Logger, pino } from 'pino';
 export type { Logger };
 
 /** Paths pino blanks out wherever they appear, so credentials never reach a log line. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'authorization',
   'Authorization',
   '*.authorization',

@@ -3,9 +3,6 @@ import { splitRepositoryName } from '../core/repository-name.js';
 import { nowIso, toBool, toInt } from './rows.js';
 import { guardWrite } from './sqlite-errors.js';
 
-/** Docker Hub's registry as recorded in the dataset and exports. */
-export const DOCKER_HUB_REGISTRY = 'docker.io';
-
 /** Repository metadata from the Docker Hub web API. */
 export interface HubMetadata {
   pullCount: number | null;
