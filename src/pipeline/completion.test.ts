@@ -69,8 +69,13 @@ async function crawlWith(kind: Kind, name: string, failing: boolean) {
     `SELECT count(*) AS n FROM frontier WHERE parent_id IN (SELECT id FROM frontier WHERE kind = ?)`,
     kind,
   )[0]!.n;
+  const hubRows = queryDataset<{ full_name: string; pull_count: number | null }>(
+    dbPath,
+    'SELECT full_name, pull_count FROM repositories',
+  );
   return {
     outcome,
+    hubRows,
     failed,
     children,
     registries: count('registries'),
@@ -93,6 +98,8 @@ describe('an item whose completing transaction fails', () => {
       expect(r.outcome.status).toBe('completed');
       expect(r.registries).toBe(1);
       expect(r.repositories).toBe(1);
+      // The Hub's metadata, asked for by namespace and name (a reference alone does not ask).
+      expect(r.hubRows).toEqual([{ full_name: `${NS}/app`, pull_count: kind === 'reference' ? null : 5 }]);
       expect(r.tags).toBe(1);
       expect(r.children).toBeGreaterThan(0);
     });

@@ -1,6 +1,7 @@
 import { stopsTheRun } from '../../core/errors.js';
+import { isValidRepositoryPath, splitRepositoryName } from '../../core/repository-name.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
-import { DOCKER_HUB, isValidRepositoryPath, isValidTag } from '../../crawler/registry/reference.js';
+import { DOCKER_HUB, isValidTag } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
 import type { HubMetadata } from '../../db/repository-store.js';
 import type { CrawlContext } from '../context.js';
@@ -84,7 +85,7 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
  * offset cap, the rest by name from the registry's tags/list (no cap, no pull), resolved later by HEAD.
  */
 async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandidate[]> {
-  const [namespace, name] = repository.split('/') as [string, string];
+  const { namespace, name } = splitRepositoryName(repository);
   const out: TagCandidate[] = [];
   const registryTags = () => ctx.registry(DOCKER_HUB).listTags(repository);
   for await (const { tag } of ctx.hub.listTagsWithFallback(namespace, name, registryTags)) {
@@ -98,7 +99,7 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
   const { registry, repository } = item.payload;
   let meta: HubMetadata | undefined;
   if (registry === DOCKER_HUB) {
-    const [namespace, name] = repository.split('/') as [string, string];
+    const { namespace, name } = splitRepositoryName(repository);
     try {
       meta = hubMetadata(await ctx.hub.getRepository(namespace, name));
     } catch (err) {
