@@ -7,12 +7,11 @@
  * TruncatedStreamError, so the caller classifies their failures the same way.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { LimitExceededError, RetryableError } from '../core/errors.js';
+import { findOnPath } from '../core/find-on-path.js';
 
 // zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
 // small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
@@ -93,20 +92,7 @@ let cliLookup: { path: string; found: string | null } | null = null;
 /** Absolute path of the `zstd` binary on PATH, or null; looked up again only when PATH changes. */
 export function zstdCliPath(): string | null {
   const path = process.env.PATH ?? '';
-  if (cliLookup?.path !== path) {
-    let found: string | null = null;
-    for (const dir of path.split(delimiter)) {
-      if (dir === '') continue;
-      try {
-        accessSync(join(dir, 'zstd'), constants.X_OK);
-        found = join(dir, 'zstd');
-        break;
-      } catch {
-        // not in this directory
-      }
-    }
-    cliLookup = { path, found };
-  }
+  if (cliLookup?.path !== path) cliLookup = { path, found: findOnPath('zstd', path) };
   return cliLookup.found;
 }
 

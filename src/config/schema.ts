@@ -136,7 +136,7 @@ export const configSchema = z.strictObject({
   hubApiUrl: z.url().default('https://hub.docker.com'),
   /** Registry base URL used for docker.io instead of https://registry-1.docker.io. */
   registryMirror: z.url().optional(),
-  /** Path of the Docker client config with `auths` (credentials); null to ignore it. */
+  /** Path of the Docker client config (`auths`, `credsStore`, `credHelpers`); null to ignore it. */
   dockerConfig: z.string().nullable().optional(),
   /** Per-registry settings keyed by host[:port] (`docker.io`, `127.0.0.1:5000`). */
   registries: z.record(z.string(), registrySettingsSchema).default({}),

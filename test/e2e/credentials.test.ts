@@ -2,8 +2,9 @@
  * Credentials given by environment reach the registry and nothing else: a crawl of an htpasswd
  * registry succeeds with HUBCRAWL_REGISTRY_USERNAME/PASSWORD, and neither the password nor the Basic
  * header built from it appears in the debug logs, the dataset or any file of the export bundle.
+ * The same crawl authenticates through a Docker credential helper named by `credsStore`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
@@ -77,5 +78,64 @@ describe('registry credentials from the environment', () => {
     expect(leaks).toEqual([]);
     // The debug log did talk about the requests (so an absent password is not an absent log).
     expect(crawl.stderr.split('\n').filter((l) => l.startsWith('{')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('registry credentials from a Docker credential helper', () => {
+  /** A Docker config naming `credsStore: <name>`, and the helper itself on a PATH of its own. */
+  function dockerSetup(name: string, script: string): { config: string; path: string } {
+    const home = tempDir(`helper-${name}`);
+    const bin = join(home, 'bin');
+    mkdirSync(bin);
+    const helper = join(bin, `docker-credential-${name}`);
+    writeFileSync(helper, `#!/bin/sh\n[ "$1" = get ] || exit 3\nread -r url\n${script}\n`);
+    chmodSync(helper, 0o755);
+    const config = join(home, 'config.json');
+    writeFileSync(config, JSON.stringify({ credsStore: name, auths: { [registry.host]: {} } }));
+    return { config, path: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  }
+
+  it('authenticate a crawl named by credsStore, without the password reaching the logs', async () => {
+    const password = registry.password!;
+    const { config, path } = dockerSetup(
+      'e2e',
+      `[ "$url" = "${registry.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\n` +
+        `echo '{"ServerURL":"${registry.host}","Username":"${registry.username}","Secret":"${password}"}'`,
+    );
+    const db = join(dir, 'helper.sqlite');
+    const args = [
+      'crawl',
+      '--catalog',
+      registry.url,
+      '--db',
+      db,
+      '--docker-config',
+      config,
+      '--log-level',
+      'debug',
+    ];
+    const crawl = await runCli(args, { env: { PATH: path } });
+    expect(crawl.code).toBe(0);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(crawl.stderr).not.toContain(password);
+  });
+
+  it('stops before crawling (exit 2) when the named helper is not installed, saying how to go on', async () => {
+    const { config } = dockerSetup('e2e-gone', 'exit 0');
+    const db = join(dir, 'missing-helper.sqlite');
+    const crawl = await runCli(['crawl', '--catalog', registry.url, '--db', db, '--docker-config', config]);
+    expect(crawl.code).toBe(2);
+    expect(crawl.stderr).toMatch(/docker-credential-e2e-gone is not on PATH; install it, or crawl without/);
+  });
+
+  it('ends the run resumably (exit 3) when the helper fails, naming it', async () => {
+    const { config, path } = dockerSetup('e2e-locked', 'echo "the keychain is locked" >&2; exit 2');
+    const db = join(dir, 'failing-helper.sqlite');
+    const args = ['crawl', '--catalog', registry.url, '--db', db, '--docker-config', config];
+    const crawl = await runCli(args, { env: { PATH: path } });
+    expect(crawl.code).toBe(3);
+    expect(`${crawl.stdout}${crawl.stderr}`).toMatch(
+      /docker-credential-e2e-locked .* the keychain is locked/,
+    );
   });
 });

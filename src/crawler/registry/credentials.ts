@@ -1,6 +1,8 @@
 /**
- * Registry credentials from an explicit config map, env vars, and ~/.docker/config.json `auths`
- * (precedence in that order). A credential never prints: its toJSON and inspect forms are redacted.
+ * Registry credentials from an explicit config map, env vars, and ~/.docker/config.json
+ * (precedence in that order; within the Docker config, as the docker CLI does: `credHelpers` for
+ * the registry, else `credsStore`, else `auths`). A credential never prints: its toJSON and
+ * inspect forms are redacted.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -8,6 +10,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
+import { assertHelperInstalled, type HelperContext, helperGet } from './credential-helpers.js';
 import { DOCKER_HUB } from './reference.js';
 
 export interface Credential {
@@ -43,6 +46,8 @@ function sealed(username: string, password: string): Credential {
 }
 
 const dockerConfigSchema = z.object({
+  credsStore: z.string().optional(),
+  credHelpers: z.record(z.string(), z.string()).optional(),
   auths: z
     .record(
       z.string(),
@@ -55,9 +60,18 @@ const dockerConfigSchema = z.object({
     .optional(),
 });
 
-/** Reads `auths` from a Docker config file; a missing file is fine, a malformed one is a ConfigError. */
-function readDockerConfig(path: string): Map<string, Credential> {
-  const out = new Map<string, Credential>();
+/** What a Docker config file says about credentials. */
+interface DockerConfigCredentials {
+  auths: Map<string, Credential>;
+  /** `credsStore`: the helper for every registry without a `credHelpers` entry. */
+  store: string | undefined;
+  /** `credHelpers`, keyed by normalized registry. */
+  helpers: Map<string, string>;
+}
+
+/** Reads a Docker config file; a missing file is fine, a malformed one is a ConfigError. */
+function readDockerConfig(path: string): DockerConfigCredentials {
+  const out: DockerConfigCredentials = { auths: new Map(), store: undefined, helpers: new Map() };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -72,7 +86,16 @@ function readDockerConfig(path: string): Map<string, Credential> {
     throw new ConfigError(`Docker config ${path} is not valid JSON`, { cause: err });
   }
   const parsed = dockerConfigSchema.safeParse(json);
-  if (!parsed.success) throw new ConfigError(`Docker config ${path} has an unexpected "auths" section`);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Docker config ${path} has an unexpected "auths", "credsStore" or "credHelpers" section`,
+    );
+  }
+  // An empty credsStore is what `docker logout` of the last registry can leave: no store.
+  out.store = parsed.data.credsStore || undefined;
+  for (const [key, helper] of Object.entries(parsed.data.credHelpers ?? {})) {
+    out.helpers.set(normalizeRegistryKey(key), helper);
+  }
   for (const [key, entry] of Object.entries(parsed.data.auths ?? {})) {
     let username = entry.username;
     let password = entry.password;
@@ -85,25 +108,37 @@ function readDockerConfig(path: string): Map<string, Credential> {
         password = decoded.slice(i + 1);
       }
     }
-    if (username && password) out.set(normalizeRegistryKey(key), sealed(username, password));
+    if (username && password) out.auths.set(normalizeRegistryKey(key), sealed(username, password));
   }
   return out;
 }
+
+const NO_DOCKER_CONFIG: DockerConfigCredentials = { auths: new Map(), store: undefined, helpers: new Map() };
 
 export interface CredentialSources {
   env?: NodeJS.ProcessEnv;
   /** Path to a Docker config.json; default ~/.docker/config.json (or $DOCKER_CONFIG/config.json); null to skip. */
   dockerConfigPath?: string | null;
   explicit?: Record<string, { username: string; password: string }>;
+  /** How long a credential helper may take to answer (default 30 s, enough for a keychain prompt). */
+  helperTimeoutMs?: number;
 }
 
 /** Looks up credentials per registry host. */
 export class CredentialStore {
-  private constructor(private readonly byRegistry: Map<string, Credential>) {}
+  /** Answers of credential helpers, by registry (null: the helper holds none). */
+  private readonly fromHelpers = new Map<string, Credential | null>();
+
+  private constructor(
+    /** Explicit and env credentials: they win over anything in the Docker config. */
+    private readonly overrides: Map<string, Credential>,
+    private readonly docker: DockerConfigCredentials,
+    private readonly helperContext: HelperContext | null,
+  ) {}
 
   /** No credentials at all (anonymous everywhere). */
   static empty(): CredentialStore {
-    return new CredentialStore(new Map());
+    return new CredentialStore(new Map(), NO_DOCKER_CONFIG, null);
   }
 
   /**
@@ -117,7 +152,18 @@ export class CredentialStore {
       opts.dockerConfigPath === null
         ? undefined
         : (opts.dockerConfigPath ?? join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json'));
-    if (configPath) for (const [k, v] of readDockerConfig(configPath)) map.set(k, v);
+    const docker = configPath ? readDockerConfig(configPath) : NO_DOCKER_CONFIG;
+    // Helpers see the caller's environment (a keychain needs its session variables) and are found on its PATH.
+    const helperContext = configPath
+      ? { env: { ...process.env, ...env }, configPath, timeoutMs: opts.helperTimeoutMs }
+      : null;
+    if (helperContext !== null) {
+      // A helper named but missing fails now, before the crawl, rather than at its first registry.
+      if (docker.store) assertHelperInstalled(docker.store, helperContext, 'credsStore');
+      for (const [registry, helper] of docker.helpers) {
+        assertHelperInstalled(helper, helperContext, `credHelpers["${registry}"]`);
+      }
+    }
 
     const ru = env.HUBCRAWL_REGISTRY_USERNAME;
     const rp = env.HUBCRAWL_REGISTRY_PASSWORD;
@@ -139,17 +185,37 @@ export class CredentialStore {
     for (const [k, v] of Object.entries(opts.explicit ?? {})) {
       map.set(normalizeRegistryKey(k), sealed(v.username, v.password));
     }
-    return new CredentialStore(map);
+    return new CredentialStore(map, docker, helperContext);
   }
 
-  /** Credentials for a registry host (`docker.io`, `host:port`), if any. */
+  /**
+   * Credentials for a registry host (`docker.io`, `host:port`), if any. The first lookup of a
+   * registry served by a credential helper runs the helper (FatalError if it fails; see
+   * credential-helpers.ts); later lookups use its answer.
+   */
   get(registry: string): Credential | undefined {
-    return this.byRegistry.get(normalizeRegistryKey(registry));
+    const key = normalizeRegistryKey(registry);
+    const override = this.overrides.get(key);
+    if (override !== undefined) return override;
+    const helper = this.docker.helpers.get(key) ?? this.docker.store;
+    if (helper === undefined || this.helperContext === null) return this.docker.auths.get(key);
+    if (!this.fromHelpers.has(key)) {
+      const answer = helperGet(helper, key, this.helperContext);
+      this.fromHelpers.set(key, answer === null ? null : sealed(answer.username, answer.secret));
+    }
+    // A credential the helper lacks may still sit in `auths` (written before the helper was set up).
+    return this.fromHelpers.get(key) ?? this.docker.auths.get(key);
   }
 
-  /** Registry hosts that have credentials (no secrets). */
+  /** Registry hosts with a credential or a credential helper (no secrets); `*` stands for a `credsStore`. */
   registries(): string[] {
-    return [...this.byRegistry.keys()];
+    const hosts = new Set([
+      ...this.overrides.keys(),
+      ...this.docker.auths.keys(),
+      ...this.docker.helpers.keys(),
+    ]);
+    if (this.docker.store !== undefined) hosts.add('*');
+    return [...hosts];
   }
 
   toJSON(): unknown {
