@@ -1,6 +1,7 @@
 /**
  * How the HTTP layer names what went wrong: transport errors become RetryableError (or pass through
- * as the bugs they are), and a 4xx becomes HttpStatusError.
+ * as the bugs they are), a 4xx becomes HttpStatusError, and `mayResend` is the one place that says
+ * which failed attempts may be sent again.
  */
 import { HubcrawlError, PermanentError, RetryableError } from '../core/errors.js';
 
@@ -35,6 +36,19 @@ const RETRYABLE_CODES = new Set([
 
 const BUG_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_RETURN_VALUE']);
 
+/**
+ * Failures before a connection exists (refused, no route, name not resolved, connect timeout): the
+ * request cannot have reached the server. ETIMEDOUT is not here: it also ends established sockets.
+ */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 export function isAbort(err: unknown, signal?: AbortSignal): boolean {
   return signal?.aborted === true || (err instanceof Error && err.name === 'AbortError');
 }
@@ -60,4 +74,27 @@ export function classify(err: unknown, url: string, signal?: AbortSignal): unkno
     return new RetryableError(`${url}: ${err instanceof Error ? err.message : code}`, { cause: err });
   }
   return err;
+}
+
+/** A transiently failed attempt: a 5xx, a transport error before the headers, or a body cut short. */
+export type FailedAttempt =
+  | { kind: 'status'; status: number }
+  | { kind: 'transport'; error: unknown }
+  | { kind: 'body' };
+
+/**
+ * Whether a transiently failed attempt may be sent again. GET and HEAD are idempotent: every transport
+ * error, 5xx and cut body retries. A POST (the Hub login) may have been acted on once it reached the
+ * server, so it is sent again only when it cannot have been: the connection never opened
+ * (NOT_SENT_CODES), or the server answered 503, "currently unable to handle the request" (RFC 9110
+ * §15.6.4). A reset, a timeout, a 500/502/504 or a body cut short after the headers end a POST with
+ * RetryableError for the caller to decide. 429s are not failures and never come here: they always wait
+ * and retry, because the server refused the request (RFC 6585 §4).
+ */
+export function mayResend(method: string, failure: FailedAttempt): boolean {
+  if (method !== 'POST') return true;
+  if (failure.kind === 'status') return failure.status === 503;
+  if (failure.kind === 'body') return false;
+  const code = errorCode(failure.error);
+  return code !== undefined && NOT_SENT_CODES.has(code);
 }

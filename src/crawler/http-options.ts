@@ -3,7 +3,16 @@ import type { Dispatcher } from 'undici';
 import type { HttpEvent } from './stats.js';
 
 export interface HttpRequest {
-  method?: 'GET' | 'HEAD';
+  /**
+   * GET and HEAD retry every transient failure. POST is not idempotent: it is sent again only when it
+   * cannot have reached the server or was refused (connection never opened, 503, 429); see mayResend.
+   */
+  method?: 'GET' | 'HEAD' | 'POST';
+  /**
+   * POST only: the body, sent as JSON (`content-type: application/json` unless headers say otherwise).
+   * It may hold credentials, so neither it nor a POST's answer is quoted in messages, events or errors.
+   */
+  json?: unknown;
   url: string | URL;
   headers?: Record<string, string>;
   /** A Docker Hub pull (manifest GET): checked against maxPulls and the registry's remaining quota. */

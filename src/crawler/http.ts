@@ -1,7 +1,8 @@
 /**
  * The HTTP layer every registry and Hub API call goes through: per-host queueing (concurrency and
- * request rate), retries for network errors and 5xx with bounded full-jitter backoff, 429s handed to
- * rate-limit.ts, a budget on counted pulls, typed errors, and counters for every outcome.
+ * request rate), retries for network errors and 5xx with bounded full-jitter backoff (a POST only when
+ * it cannot have been acted on: http-errors.ts `mayResend`), 429s handed to rate-limit.ts, a budget on
+ * counted pulls, typed errors, and counters for every outcome.
  *
  * Redirects are never followed here: callers that expect one (blob GETs) follow it themselves, so they
  * decide which headers go to the other origin.
@@ -15,7 +16,7 @@ import { Agent, type Dispatcher, request as undiciRequest } from 'undici';
 import { RateLimitedError, RetryableError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
-import { classify, HttpStatusError } from './http-errors.js';
+import { classify, HttpStatusError, mayResend } from './http-errors.js';
 import { HostQueues } from './http-hosts.js';
 import type { HttpClientOptions, HttpRequest } from './http-options.js';
 import { type BodySource, BoundedResponse, type HttpResponse } from './http-response.js';
@@ -35,6 +36,8 @@ interface RequestState {
   method: string;
   /** The URL fit for messages, events and recorded errors: no pre-signed signature, no userinfo. */
   href: string;
+  /** The serialized JSON body of a POST. */
+  body: string | undefined;
   /** Network errors and 5xx so far (they spend maxRetries). */
   failures: number;
   /** 429s so far (they spend max429Waits). */
@@ -98,11 +101,14 @@ export class HttpClient {
   /** Sends one request with queueing, retries and rate-limit handling; see the module comment. */
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
+    const method = req.method ?? 'GET';
+    if (req.json !== undefined && method !== 'POST') throw new TypeError(`a ${method} request has no body`);
     const s: RequestState = {
       url,
       host: url.host,
-      method: req.method ?? 'GET',
+      method,
       href: redactUrl(url),
+      body: req.json === undefined ? undefined : JSON.stringify(req.json),
       failures: 0,
       waits429: 0,
     };
@@ -126,7 +132,7 @@ export class HttpClient {
         async () => {
           await this.hosts.waitForHost(s.host, req.signal);
           startedAt = Date.now();
-          return this.send(s.url, s.method, req);
+          return this.send(s, req);
         },
         req.signal ? { signal: req.signal } : {},
       );
@@ -151,7 +157,7 @@ export class HttpClient {
       pull?.release();
       const body = await res.snippet();
       this.stats.recordFailure(s.method, s.host, s.href, `status ${status}`);
-      throw new HttpStatusError(s.href, status, body, res.headers);
+      throw new HttpStatusError(s.href, status, quotable(s.method, body), res.headers);
     }
     if (status >= 200 && status < 300) pull?.spend(s.host, s.href);
     pull?.release();
@@ -170,11 +176,11 @@ export class HttpClient {
     if (!(e instanceof RetryableError)) throw e;
     this.stats.recordNetworkError(s.method);
     s.failures += 1;
-    if (s.failures > this.opts.maxRetries) {
+    const resend = mayResend(s.method, { kind: 'transport', error: err });
+    if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
-      throw new RetryableError(`${s.method} ${s.href} failed after ${s.failures} attempts: ${e.message}`, {
-        cause: err,
-      });
+      const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
+      throw new RetryableError(`${s.method} ${s.href} ${outcome}: ${e.message}`, { cause: err });
     }
     return this.retryAfter(req, s, attempt, this.backoffMs(s.failures), e.message);
   }
@@ -219,12 +225,14 @@ export class HttpClient {
     res: BoundedResponse,
   ): Promise<typeof AGAIN> {
     const status = res.status;
-    const body = await res.snippet();
+    const body = quotable(s.method, await res.snippet());
     s.failures += 1;
     const msg = `${s.method} ${s.href} answered ${status}${body ? `: ${body.slice(0, 200)}` : ''}`;
-    if (s.failures > this.opts.maxRetries) {
+    const resend = mayResend(s.method, { kind: 'status', status });
+    if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, msg);
-      throw new RetryableError(`${msg} (after ${s.failures} attempts)`, { status });
+      const outcome = resend ? `after ${s.failures} attempts` : 'not sent again';
+      throw new RetryableError(`${msg} (${outcome})`, { status });
     }
     const asked = retryAfterMs(res.headers);
     const wait = asked !== undefined ? Math.min(asked, this.opts.retryMaxMs) : this.backoffMs(s.failures);
@@ -243,7 +251,7 @@ export class HttpClient {
     } catch (err) {
       if (!(err instanceof RetryableError)) throw err;
       s.failures += 1;
-      if (s.failures > this.opts.maxRetries) {
+      if (s.failures > this.opts.maxRetries || !mayResend(s.method, { kind: 'body' })) {
         this.stats.recordFailure(s.method, s.host, s.href, err.message);
         throw err;
       }
@@ -264,15 +272,17 @@ export class HttpClient {
     return AGAIN;
   }
 
-  private async send(url: URL, method: string, req: HttpRequest): Promise<BoundedResponse> {
+  private async send(s: RequestState, req: HttpRequest): Promise<BoundedResponse> {
     const timeout = req.timeoutMs ?? this.opts.timeoutMs;
     const headers: Record<string, string> = {
       'user-agent': this.opts.userAgent ?? `hubcrawl/${TOOL_VERSION}`,
+      ...(s.body !== undefined ? { 'content-type': 'application/json' } : {}),
       ...req.headers,
     };
-    const r = await undiciRequest(url, {
-      method,
+    const r = await undiciRequest(s.url, {
+      method: s.method,
       headers,
+      ...(s.body !== undefined ? { body: s.body } : {}),
       dispatcher: this.dispatcher,
       headersTimeout: timeout,
       bodyTimeout: timeout,
@@ -281,7 +291,7 @@ export class HttpClient {
     return new BoundedResponse(
       r.statusCode,
       r.headers,
-      url,
+      s.url,
       r.body as unknown as BodySource,
       req.maxBodyBytes,
       this.stats,
@@ -293,4 +303,9 @@ export class HttpClient {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** A response body fit for a message: a POST's answer may echo its credentials, so it is never quoted. */
+function quotable(method: string, body: string): string {
+  return method === 'POST' ? '' : body;
 }
