@@ -70,6 +70,16 @@ export interface FailOptions {
   maxAttempts: number;
 }
 
+/** Which failed items retryFailed puts back to pending (every one under the attempt limit by default). */
+export interface RetryFailedOptions {
+  /** Only items whose last error was retryable. */
+  onlyRetryable?: boolean;
+  /** Only items of these kinds. */
+  kinds?: readonly FrontierKind[];
+  /** Only items whose key starts with this (a run's own run-keyed items: `<run id>|`). */
+  keyPrefix?: string;
+}
+
 /** The error recorded with a failure: a HubcrawlError, any Error, or a plain code and message. */
 export type FrontierError = { code?: string; message: string } | Error;
 
@@ -143,12 +153,12 @@ function prepareStatements(db: Database) {
     resetInProgress: db.prepare(
       `UPDATE frontier SET state = 'pending', updated_at = ? WHERE state = 'in-progress'`,
     ),
+    // A NULL filter matches every row.
     retryFailed: db.prepare(
-      `UPDATE frontier SET state = 'pending', updated_at = ? WHERE state = 'failed' AND attempts < ?`,
-    ),
-    retryFailedRetryable: db.prepare(
-      `UPDATE frontier SET state = 'pending', updated_at = ?
-        WHERE state = 'failed' AND attempts < ? AND retryable = 1`,
+      `UPDATE frontier SET state = 'pending', updated_at = @at
+        WHERE state = 'failed' AND attempts < @maxAttempts AND (@onlyRetryable = 0 OR retryable = 1)
+          AND (@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))
+          AND (@keyPrefix IS NULL OR substr(key, 1, length(@keyPrefix)) = @keyPrefix)`,
     ),
     reviveRetryable: db.prepare(
       `UPDATE frontier SET state = 'pending', attempts = 0, updated_at = ?
@@ -271,12 +281,19 @@ export class Frontier {
   }
 
   /**
-   * For a new run: failed items with fewer than `maxAttempts` attempts go back to pending. With
-   * `onlyRetryable`, items whose last error was permanent (404, unsupported) stay failed.
+   * At start-up: failed items with fewer than `maxAttempts` attempts go back to pending. With
+   * `onlyRetryable`, items whose last error was permanent (404, unsupported) stay failed; `kinds` and
+   * `keyPrefix` limit it to those kinds and keys (the pipeline retries run-keyed items only in their own run).
    */
-  retryFailed(maxAttempts: number, opts: { onlyRetryable?: boolean } = {}): number {
-    const stmt = opts.onlyRetryable ? this.s.retryFailedRetryable : this.s.retryFailed;
-    return guardWrite(this.db, () => stmt.run(this.now(), maxAttempts).changes);
+  retryFailed(maxAttempts: number, opts: RetryFailedOptions = {}): number {
+    const params = {
+      at: this.now(),
+      maxAttempts,
+      onlyRetryable: opts.onlyRetryable ? 1 : 0,
+      kinds: opts.kinds ? JSON.stringify(opts.kinds) : null,
+      keyPrefix: opts.keyPrefix ?? null,
+    };
+    return guardWrite(this.db, () => this.s.retryFailed.run(params).changes);
   }
 
   /**
