@@ -7,21 +7,26 @@
  * entry data to synchronous hooks as zero-copy views, with no per-entry stream objects, and (3)
  * turn every malformation into a typed error at a known offset. Member data that no hook wants is
  * skipped without being looked at.
+ *
+ * This file is the state machine: it bounds what is buffered and counted before it hands bytes to
+ * the decoding in tar-fields.ts (header fields), tar-pax.ts (pax and GNU long-name records),
+ * tar-entry.ts (entry types, header-to-entry decoding) and tar-sparse.ts (sparse maps and holes).
  */
 import { CorruptInputError, LimitExceededError } from '../core/errors.js';
 import type { AnalyzerLimits } from './limits.js';
 import { buildEntry, entryDataSize, type TarEntry, type TarEntrySink, type TarVisitor } from './tar-entry.js';
-import {
-  BLOCK,
-  type HasCorrupt,
-  isZeroBlock,
-  parseDecimal,
-  parseNumeric,
-  verifyChecksum,
-} from './tar-fields.js';
+import { BLOCK, isZeroBlock, parseDecimal, parseNumeric, verifyChecksum } from './tar-fields.js';
 import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
+import {
+  parseSparseV1Map,
+  readSparseEntries,
+  SparseExpander,
+  type SparseSegment,
+  sparseFromPax,
+} from './tar-sparse.js';
 
 export type { TarEntry, TarEntrySink, TarEntryType, TarVisitor } from './tar-entry.js';
+export type { SparseSegment } from './tar-sparse.js';
 
 type Limits = Pick<
   AnalyzerLimits,
@@ -37,6 +42,7 @@ type Target =
   | { kind: 'meta'; typeflag: string; chunks: Buffer[]; bytes: number }
   | { kind: 'sparse-v1-map'; chunks: Buffer[]; bytes: number; size: number; sink: TarEntrySink | null };
 
+/** Reads one uncompressed tar stream pushed in chunks of any size, calling the visitor per member. */
 export class TarParser {
   private state: State = 'header';
   private readonly block = Buffer.alloc(BLOCK);
@@ -304,129 +310,5 @@ export class TarParser {
       t.sink === null
         ? { kind: 'skip' }
         : { kind: 'sink', sink: new SparseExpander(map, t.size, this.remaining, t.sink, this) };
-  }
-}
-
-function readSparseEntries(
-  blk: Buffer,
-  off: number,
-  count: number,
-  map: SparseSegment[],
-  ctx: HasCorrupt,
-): void {
-  for (let i = 0; i < count; i++) {
-    const at = off + i * 24;
-    if (blk[at] === 0) break;
-    const offset = parseNumeric(blk, at, 12, 'sparse offset', ctx);
-    const length = parseNumeric(blk, at + 12, 12, 'sparse length', ctx);
-    map.push({ offset, length });
-  }
-}
-
-/** One stored run of a sparse file: `length` bytes that belong at logical `offset`. */
-export interface SparseSegment {
-  offset: number;
-  length: number;
-}
-
-/** The sparse map of a pax 0.0 (repeated offset/numbytes) or 0.1 (`GNU.sparse.map`) member. */
-function sparseFromPax(
-  pax: Map<string, string>,
-  offsets: number[],
-  numbytes: number[],
-  ctx: HasCorrupt,
-): SparseSegment[] {
-  if (offsets.length > 0 || numbytes.length > 0) {
-    if (offsets.length !== numbytes.length)
-      throw ctx.corrupt('GNU sparse 0.0 offsets and sizes do not pair up');
-    return offsets.map((offset, i) => ({ offset, length: numbytes[i] as number }));
-  }
-  const text = pax.get('GNU.sparse.map');
-  if (text === undefined) throw ctx.corrupt('pax sparse member without a sparse map');
-  const nums = text === '' ? [] : text.split(',').map((n) => parseDecimal(n, 'GNU.sparse.map value', ctx));
-  if (nums.length % 2 !== 0) throw ctx.corrupt('GNU.sparse.map has an odd number of values');
-  const map: SparseSegment[] = [];
-  for (let i = 0; i < nums.length; i += 2)
-    map.push({ offset: nums[i] as number, length: nums[i + 1] as number });
-  return map;
-}
-
-/** GNU sparse 1.0 map: decimal lines (count, then offset/length pairs); null while incomplete. */
-function parseSparseV1Map(buf: Buffer, ctx: HasCorrupt): SparseSegment[] | null {
-  const nums: number[] = [];
-  let start = 0;
-  for (let i = 0; i < buf.length; i++) {
-    if (buf[i] !== 0x0a) continue;
-    nums.push(parseDecimal(buf.toString('latin1', start, i), 'GNU sparse 1.0 map value', ctx));
-    start = i + 1;
-    const count = nums[0] as number;
-    if (nums.length === 1 + 2 * count) {
-      const map: SparseSegment[] = [];
-      for (let j = 1; j < nums.length; j += 2)
-        map.push({ offset: nums[j] as number, length: nums[j + 1] as number });
-      return map;
-    }
-  }
-  return null;
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-/** Turns a sparse file's stored runs back into its logical content, writing zeros for the holes. */
-class SparseExpander implements TarEntrySink {
-  private seg = 0;
-  private segDone = 0;
-  private pos = 0;
-
-  constructor(
-    private readonly map: SparseSegment[],
-    private readonly realSize: number,
-    stored: number,
-    private readonly sink: TarEntrySink,
-    ctx: HasCorrupt,
-  ) {
-    let end = 0;
-    let total = 0;
-    for (const s of map) {
-      if (s.offset < end || s.offset + s.length > realSize)
-        throw ctx.corrupt('sparse map runs overlap or pass the file size');
-      end = s.offset + s.length;
-      total += s.length;
-    }
-    if (total !== stored)
-      throw ctx.corrupt(`sparse map covers ${total} bytes but the member stores ${stored}`);
-  }
-
-  write(chunk: Uint8Array): void {
-    let off = 0;
-    while (off < chunk.length) {
-      let s = this.map[this.seg] as SparseSegment;
-      while (this.segDone === s.length) {
-        this.seg++;
-        this.segDone = 0;
-        s = this.map[this.seg] as SparseSegment;
-      }
-      if (this.pos < s.offset) this.zeros(s.offset - this.pos);
-      const n = Math.min(s.length - this.segDone, chunk.length - off);
-      this.sink.write(chunk.subarray(off, off + n));
-      off += n;
-      this.segDone += n;
-      this.pos += n;
-    }
-  }
-
-  end(): void {
-    this.zeros(this.realSize - this.pos);
-    this.sink.end();
-  }
-
-  private zeros(n: number): void {
-    let left = n;
-    while (left > 0) {
-      const k = Math.min(left, ZEROS.length);
-      this.sink.write(ZEROS.subarray(0, k));
-      left -= k;
-    }
-    this.pos += n;
   }
 }
