@@ -1,3 +1,4 @@
+import type { FrontierKind } from '../db/frontier.js';
 import type { ReferencePayload, RepositoryPayload } from './payloads.js';
 
 /**
@@ -7,25 +8,33 @@ import type { ReferencePayload, RepositoryPayload } from './payloads.js';
  * candidate selection, however many runs and images share it.
  */
 
+/** The kinds keyed by content, shared by every run; every other kind is keyed by run (runKeyPrefix). */
+export const CONTENT_KEYED_KINDS: readonly FrontierKind[] = ['layer'];
+
+/** How every run-keyed item of a run begins. */
+export function runKeyPrefix(runId: number): string {
+  return `${runId}|`;
+}
+
 export function namespaceKey(runId: number, ns: string): string {
-  return `${runId}|${ns}`;
+  return `${runKeyPrefix(runId)}${ns}`;
 }
 
 export function searchKey(runId: number, query: string): string {
-  return `${runId}|${query}`;
+  return `${runKeyPrefix(runId)}${query}`;
 }
 
 export function catalogKey(runId: number, url: string): string {
-  return `${runId}|${url}`;
+  return `${runKeyPrefix(runId)}${url}`;
 }
 
 export function repositoryKey(runId: number, p: RepositoryPayload): string {
-  return `${runId}|${p.registry}/${p.repository}`;
+  return `${runKeyPrefix(runId)}${p.registry}/${p.repository}`;
 }
 
 export function referenceKey(runId: number, p: ReferencePayload): string {
   const tag = p.tag ?? '';
-  return `${runId}|${p.registry}/${p.repository}:${tag}@${p.digest ?? ''}`;
+  return `${runKeyPrefix(runId)}${p.registry}/${p.repository}:${tag}@${p.digest ?? ''}`;
 }
 
 /**
@@ -33,7 +42,7 @@ export function referenceKey(runId: number, p: ReferencePayload): string {
  * unique key is then what makes a manifest fetched once, even when several tags reach it at the same time.
  */
 export function manifestKey(runId: number, registry: string, digest: string): string {
-  return `${runId}|${registry}@${digest}`;
+  return `${runKeyPrefix(runId)}${registry}@${digest}`;
 }
 
 export function layerKey(digest: string, analyzerVersion: string, selection: string): string {

@@ -29,6 +29,7 @@ import { handleCatalog, handleNamespace, handleRepository, handleSearch } from '
 import { handleLayer } from './handlers/layer.js';
 import { handleManifest } from './handlers/manifest.js';
 import { handleReference } from './handlers/reference.js';
+import { CONTENT_KEYED_KINDS, runKeyPrefix } from './keys.js';
 import { incompleteListing, ListingCuts } from './listing-cuts.js';
 import { matchImages } from './match.js';
 import { seedItems } from './seeds.js';
@@ -213,11 +214,15 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     log.child({ runId }),
   );
 
-  // A killed run left items in progress; failed items get another chance up to maxAttempts.
+  // A killed run left items in progress; failed items get another chance up to maxAttempts: content-keyed
+  // ones whichever run failed them, run-keyed ones only in their own run (when it resumes). A new run
+  // re-creates the run-keyed work its seeds still reach under its own keys, so reviving an earlier run's did
+  // that work twice and counted its failure once per run (docs/schema.md, `frontier`).
   ctx.frontier.resetInProgress();
-  ctx.frontier.retryFailed(config.maxAttempts);
+  ctx.frontier.retryFailed(config.maxAttempts, { kinds: CONTENT_KEYED_KINDS });
+  ctx.frontier.retryFailed(config.maxAttempts, { keyPrefix: runKeyPrefix(runId) });
   // Layers are keyed by content, not by run: a new run gets another go at those a network fault failed.
-  if (!resumed) ctx.frontier.reviveRetryable('layer');
+  if (!resumed) for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
   for (const seed of seedItems(config as Config, runId))
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 
