@@ -4,11 +4,14 @@
  * back to the deprecated `POST /v2/users/login {username, password}` → `{token}` when the new
  * route is missing. The token is cached until shortly before its JWT `exp` (at most 9 minutes)
  * and never appears in an error message or event.
+ *
+ * The login goes through the shared HttpClient, so it waits in the Hub host's queue, is paced by its
+ * 429s (Retry-After) and counted in the run's request stats. A login is sent again only when it
+ * cannot have reached the Hub or was refused (429, 503, connection never opened): see `mayResend`.
  */
-import { request } from 'undici';
-import { AuthError, RateLimitedError, RetryableError } from '../../core/errors.js';
+import { AuthError, LimitExceededError, RateLimitedError, RetryableError } from '../../core/errors.js';
 import { isLoopbackHost } from '../../core/host.js';
-import { retryAfterMs } from '../rate-limit.js';
+import type { HttpClient, HttpResponse } from '../http.js';
 import { hubAuthTokenSchema, hubErrorBodySchema, hubLegacyLoginSchema, parseHubJson } from './schemas.js';
 
 /** A Docker Hub username and a personal access token (read-only is enough to crawl). */
@@ -38,30 +41,18 @@ const EXPIRY_MARGIN_MS = 60_000;
 export interface HubAuthOptions {
   baseUrl: URL;
   credentials: HubCredentials;
+  /** The run's client: the login shares its host queue, 429 pacing, retries and stats. */
+  http: HttpClient;
+  /** Headers and body idle timeout of the login request; default the client's. */
   timeoutMs?: number;
   now?: () => number;
   onLogin?: (e: { endpoint: '/v2/auth/token' | '/v2/users/login'; username: string }) => void;
 }
 
+/** A login answer is a few hundred bytes; a hostile endpoint may send gigabytes. */
 const MAX_LOGIN_BODY_BYTES = 64 * 1024;
-
-/** Reads at most `limit` bytes of a body and drops the rest (a hostile endpoint may send gigabytes). */
-async function boundedText(
-  body: AsyncIterable<Uint8Array> & { destroy(): unknown },
-  limit: number,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(Buffer.from(chunk));
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
-}
+/** Every 4xx comes back as a response, so its message is built here, where the secret is scrubbed. */
+const LOGIN_ANSWERS = Array.from({ length: 100 }, (_, i) => 400 + i);
 
 /**
  * Holds one Hub access token and renews it; concurrent callers share one login.
@@ -132,22 +123,23 @@ export class HubAuth {
         `refusing to send Docker Hub credentials to ${url.origin} over plain HTTP; use an https:// --hub-api URL`,
       );
     }
-    let res: Awaited<ReturnType<typeof request>>;
+    let status: number;
+    let text: string;
     try {
-      res = await request(url, {
+      const res = await this.#opts.http.request({
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        headersTimeout: this.#opts.timeoutMs ?? 30_000,
-        bodyTimeout: this.#opts.timeoutMs ?? 30_000,
+        url,
+        json: body,
+        headers: { accept: 'application/json' },
+        maxBodyBytes: MAX_LOGIN_BODY_BYTES,
+        passStatuses: LOGIN_ANSWERS,
+        ...(this.#opts.timeoutMs !== undefined ? { timeoutMs: this.#opts.timeoutMs } : {}),
       });
+      status = res.status;
+      text = await boundedText(res);
     } catch (err) {
-      throw new RetryableError(`Docker Hub login at ${url} failed: ${scrub(String(err), secret)}`, {
-        cause: err,
-      });
+      throw loginFailure(err, secret);
     }
-    const text = await boundedText(res.body, MAX_LOGIN_BODY_BYTES);
-    const status = res.statusCode;
     let json: unknown = null;
     try {
       json = JSON.parse(text);
@@ -161,17 +153,42 @@ export class HubAuth {
       secret,
     );
     const said = detail ? ` (the Hub says: ${detail.slice(0, 200)})` : '';
-    if (status === 429) {
-      const wait = retryAfterMs(res.headers) ?? 60_000;
-      throw new RateLimitedError(`Docker Hub login at ${url} was rate limited${said}`, wait);
-    }
-    if (status >= 500)
-      throw new RetryableError(`Docker Hub login at ${url} answered ${status}${said}`, { status });
     throw new AuthError(
       `Docker Hub refused the login of "${username}" at ${url} with ${status}${said}; check ` +
         `${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a personal access token, not a password with 2FA)`,
     );
   }
+}
+
+/**
+ * The answer's text. Over the bound, a success is refused (LimitExceededError) and a refusal keeps its
+ * status without the Hub's detail.
+ */
+async function boundedText(res: HttpResponse): Promise<string> {
+  try {
+    return await res.text();
+  } catch (err) {
+    if (err instanceof LimitExceededError && (res.status < 200 || res.status >= 300)) return '';
+    throw err;
+  }
+}
+
+/** The HTTP layer's 429 and transient errors, named as a login's; no message carries the secret. */
+function loginFailure(err: unknown, secret: string): unknown {
+  if (err instanceof RateLimitedError) {
+    return new RateLimitedError(
+      `Docker Hub login was rate limited: ${scrub(err.message, secret)}`,
+      err.retryAfterMs,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (err instanceof RetryableError) {
+    const options = err.status !== undefined ? { cause: err, status: err.status } : { cause: err };
+    return new RetryableError(`Docker Hub login failed: ${scrub(err.message, secret)}`, options);
+  }
+  return err;
 }
 
 /** `exp` of a JWT in ms, or undefined when the token is not a JWT we can read. */

@@ -70,6 +70,7 @@ export class HubClient implements HubApi {
       ? new HubAuth({
           baseUrl: this.baseUrl,
           credentials: opts.credentials,
+          http: this.http,
           ...(opts.now ? { now: opts.now } : {}),
           onLogin: (e) => this.emit({ type: 'login', ...e }),
         })
