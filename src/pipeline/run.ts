@@ -24,6 +24,7 @@ import { CredentialStore } from '../crawler/registry/credentials.js';
 import type { FrontierItem, FrontierKind, NewFrontierItem } from '../db/frontier.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
+import { writeTransaction } from '../db/sqlite-errors.js';
 import { CrawlContext } from './context.js';
 import { handleCatalog, handleNamespace, handleRepository, handleSearch } from './handlers/discovery.js';
 import { handleLayer } from './handlers/layer.js';
@@ -281,7 +282,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       const incomplete = cuts.length > 0 ? incompleteListing(cuts) : null;
       // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
       // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
-      db.transaction(() => {
+      // writeTransaction: a full disk met at COMMIT stops the run (FatalError) like one met by a statement.
+      writeTransaction(db, () => {
         result.write?.();
         const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
         ctx.frontier.complete(item.id, kids);
@@ -303,7 +305,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       }
       const code = err instanceof HubcrawlError ? err.code : 'ERROR';
       // A failed layer's own row and its frontier item say the same thing, or neither does.
-      db.transaction(() => {
+      writeTransaction(db, () => {
         if (item.kind === 'layer') {
           ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
         }
