@@ -94,7 +94,8 @@ describe('isLoopbackHost', () => {
 
 describe('names listed by a server', () => {
   it('accepts repository paths and tags of the reference grammar only', async () => {
-    const { isValidRepositoryPath, isValidTag } = await import('./reference.js');
+    const { isValidTag } = await import('./reference.js');
+    const { isValidRepositoryPath } = await import('../../core/repository-name.js');
     expect(isValidRepositoryPath('library/debian')).toBe(true);
     expect(isValidRepositoryPath('team/sub/app_x.y-z')).toBe(true);
     for (const bad of ['', '../etc', 'a//b', 'A/b', 'a/b?x', 'a/b#c', 'a/.b'])

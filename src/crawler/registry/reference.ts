@@ -76,7 +76,7 @@ function splitName(input: string, name: string): { registry: string; repository:
 
 /**
  * Whether a tag from the network is valid: registries list tags we then put into URLs, so discovery drops
- * what the reference grammar would refuse (repository paths: `isValidRepositoryPath`, re-exported below).
+ * what the reference grammar would refuse (repository paths: `isValidRepositoryPath` in core/repository-name.ts).
  */
 export function isValidTag(tag: string): boolean {
   return TAG.test(tag);
@@ -133,4 +133,3 @@ export function manifestRef(r: ImageReference): string {
 }
 
 export { isLoopbackHost } from '../../core/host.js';
-export { isValidRepositoryPath } from '../../core/repository-name.js';
