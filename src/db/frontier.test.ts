@@ -122,6 +122,28 @@ describe('Frontier', () => {
     expect(f.get(a)?.state).toBe('failed');
   });
 
+  it('retries only the failed items of the given kinds whose key starts with the given prefix', () => {
+    const mine = f.enqueue('reference', '7|docker.io/library/debian:sid');
+    const other = f.enqueue('reference', '17|docker.io/library/debian:sid');
+    const layer = f.enqueue('layer', 'sha256:aa');
+    const literal = f.enqueue('repository', '7|%');
+    f.claim(['reference', 'layer', 'repository'], 4);
+    for (const id of [mine, other, layer, literal]) {
+      f.fail(id, { message: 'gone' }, { retryable: false, maxAttempts: 1 });
+    }
+    // `%` and `_` in a prefix are characters, not LIKE patterns; kinds narrow the prefix's matches.
+    expect(f.retryFailed(3, { keyPrefix: '7|_' })).toBe(0);
+    expect(f.retryFailed(3, { kinds: ['reference'], keyPrefix: '7|' })).toBe(1);
+    expect([mine, other, layer, literal].map((id) => f.get(id)?.state)).toEqual([
+      'pending',
+      'failed',
+      'failed',
+      'failed',
+    ]);
+    expect(f.retryFailed(3, { kinds: ['layer', 'repository'] })).toBe(2);
+    expect(f.get(other)?.state).toBe('failed');
+  });
+
   it('gives failed items of one kind a fresh attempt budget only when their last error was retryable', () => {
     const net = f.enqueue('layer', 'net');
     const bad = f.enqueue('layer', 'bad');
