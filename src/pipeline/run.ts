@@ -7,40 +7,23 @@ import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { redactConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import {
-  BudgetExhaustedError,
-  describeError,
-  FatalError,
-  HubcrawlError,
-  isRetryable,
-  stopsTheRun,
-} from '../core/errors.js';
+import { BudgetExhaustedError, describeError, FatalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { HttpClient, type HttpEvent } from '../crawler/http.js';
 import { hubCredentialsFromEnv } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
 import { CredentialStore } from '../crawler/registry/credentials.js';
-import type { FrontierItem, FrontierKind, NewFrontierItem } from '../db/frontier.js';
+import type { FrontierKind } from '../db/frontier.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
-import { writeTransaction } from '../db/sqlite-errors.js';
 import { CrawlContext } from './context.js';
-import { handleCatalog, handleNamespace, handleRepository, handleSearch } from './handlers/discovery.js';
-import { handleLayer } from './handlers/layer.js';
-import { handleManifest } from './handlers/manifest.js';
-import { handleReference } from './handlers/reference.js';
 import { CONTENT_KEYED_KINDS, runKeyPrefix } from './keys.js';
-import { incompleteListing, ListingCuts } from './listing-cuts.js';
+import { ListingCuts } from './listing-cuts.js';
 import { matchImages } from './match.js';
+import { itemProcessor } from './process-item.js';
 import { seedItems } from './seeds.js';
 import { sameStudy } from './study.js';
-
-/** What a handler hands back: dataset rows to write and child items, committed with its completion. */
-export interface HandlerResult {
-  write?: () => void;
-  children?: NewFrontierItem[] | (() => NewFrontierItem[]);
-}
 
 export interface CrawlProgress {
   counters: Record<string, number>;
@@ -86,29 +69,6 @@ const OTHER_KINDS: readonly FrontierKind[] = [
   'reference',
   'manifest',
 ];
-
-function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): Promise<HandlerResult> {
-  switch (item.kind) {
-    case 'namespace':
-      return handleNamespace(ctx, item as never);
-    case 'search':
-      return handleSearch(ctx, item as never);
-    case 'catalog':
-      return handleCatalog(ctx, item as never);
-    case 'repository':
-      return handleRepository(ctx, item as never);
-    case 'reference':
-      return handleReference(ctx, item as never);
-    case 'manifest':
-      return handleManifest(ctx, item as never);
-    case 'layer':
-      return handleLayer(ctx, item as never, signal);
-    default:
-      throw new FatalError(
-        `frontier holds an item of unknown kind "${item.kind}"; was it written by another tool?`,
-      );
-  }
-}
 
 /** Starts a new run, or resumes the last one when it did not finish (killed, interrupted, out of budget). */
 function openRun(db: Database, opts: CrawlOptions): { runId: number; resumed: boolean } {
@@ -194,7 +154,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     baseUrl: config.hubApiUrl,
     ...(hubCredentials ? { credentials: hubCredentials } : {}),
     // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
-    // A walk cut short also fails the item that listed (processItem), so the run cannot end `completed`.
+    // A walk cut short also fails the item that listed (process-item.ts), so the run cannot end `completed`.
     onEvent: (e) => {
       listingCuts.note(e);
       if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, `docker hub: ${e.type}`);
@@ -245,7 +205,6 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let abortReason: string | null = opts.signal?.aborted ? 'interrupted' : null;
   let fatal: unknown = null;
-  let failedItems = 0;
 
   const inFlight = new Map<number, Promise<void>>();
   let layersInFlight = 0;
@@ -268,55 +227,18 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     }
   }, STATS_INTERVAL_MS);
 
-  const countFailure = (item: FrontierItem, code: string, message: string) => {
-    failedItems += 1;
-    ctx.counters.itemsFailed += 1;
-    log.warn({ kind: item.kind, key: item.key, code, err: message }, 'item failed');
-  };
-
-  const processItem = async (item: FrontierItem): Promise<void> => {
-    try {
-      const { result, cuts } = await listingCuts.track(() => dispatch(ctx, item, controller.signal));
-      // A listing cut short keeps what it listed (the children below) but fails its item, so the run ends
-      // completed-with-failures (exit 1) instead of passing a partial listing off as complete.
-      const incomplete = cuts.length > 0 ? incompleteListing(cuts) : null;
-      // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
-      // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
-      // writeTransaction: a full disk met at COMMIT stops the run (FatalError) like one met by a statement.
-      writeTransaction(db, () => {
-        result.write?.();
-        const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
-        ctx.frontier.complete(item.id, kids);
-        if (incomplete)
-          ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
-      })();
-      if (incomplete) countFailure(item, incomplete.code, incomplete.message);
-    } catch (err) {
-      if (controller.signal.aborted || stopsTheRun(err)) {
-        // Not the item's fault: it goes back to pending for the resumed run.
-        ctx.frontier.requeue(item.id);
-        if (stopsTheRun(err) && !controller.signal.aborted) {
-          if (err instanceof FatalError) fatal = err;
-          abortReason = describeError(err);
-          log.warn({ err: abortReason }, 'stopping the run; it resumes where it stopped');
-          controller.abort(err);
-        }
-        return;
-      }
-      const code = err instanceof HubcrawlError ? err.code : 'ERROR';
-      // A failed layer's own row and its frontier item say the same thing, or neither does.
-      writeTransaction(db, () => {
-        if (item.kind === 'layer') {
-          ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
-        }
-        ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
-          retryable: isRetryable(err),
-          maxAttempts: config.maxAttempts,
-        });
-      })();
-      countFailure(item, code, describeError(err));
-    }
-  };
+  const processItem = itemProcessor({
+    ctx,
+    listingCuts,
+    signal: controller.signal,
+    log,
+    stopRun: (err) => {
+      if (err instanceof FatalError) fatal = err;
+      abortReason = describeError(err);
+      log.warn({ err: abortReason }, 'stopping the run; it resumes where it stopped');
+      controller.abort(err);
+    },
+  });
 
   try {
     while (!controller.signal.aborted) {
@@ -360,6 +282,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       http: http.stats.snapshot(),
       frontier: ctx.frontier.counts(),
     };
+    const failedItems = ctx.counters.itemsFailed;
     const status: CrawlOutcome['status'] = abortReason
       ? 'aborted'
       : failedItems > 0

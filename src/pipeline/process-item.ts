@@ -1,0 +1,106 @@
+import { describeError, FatalError, HubcrawlError, isRetryable, stopsTheRun } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { FrontierItem, NewFrontierItem } from '../db/frontier.js';
+import { writeTransaction } from '../db/sqlite-errors.js';
+import type { CrawlContext } from './context.js';
+import { handleCatalog, handleNamespace, handleRepository, handleSearch } from './handlers/discovery.js';
+import { handleLayer } from './handlers/layer.js';
+import { handleManifest } from './handlers/manifest.js';
+import { handleReference } from './handlers/reference.js';
+import { incompleteListing, type ListingCuts } from './listing-cuts.js';
+
+/** What a handler hands back: dataset rows to write and child items, committed with its completion. */
+export interface HandlerResult {
+  write?: () => void;
+  children?: NewFrontierItem[] | (() => NewFrontierItem[]);
+}
+
+function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): Promise<HandlerResult> {
+  switch (item.kind) {
+    case 'namespace':
+      return handleNamespace(ctx, item as never);
+    case 'search':
+      return handleSearch(ctx, item as never);
+    case 'catalog':
+      return handleCatalog(ctx, item as never);
+    case 'repository':
+      return handleRepository(ctx, item as never);
+    case 'reference':
+      return handleReference(ctx, item as never);
+    case 'manifest':
+      return handleManifest(ctx, item as never);
+    case 'layer':
+      return handleLayer(ctx, item as never, signal);
+    default:
+      throw new FatalError(
+        `frontier holds an item of unknown kind "${item.kind}"; was it written by another tool?`,
+      );
+  }
+}
+
+/** What one item's processing needs from its run. */
+export interface ItemProcessing {
+  ctx: CrawlContext;
+  /** Fed by the run's Hub client: which of this item's listings were cut short. */
+  listingCuts: ListingCuts;
+  /** The run's signal: once it is aborted, an item's error belongs to the stop, not to the item. */
+  signal: AbortSignal;
+  log: Logger;
+  /** Stops the run, resumably, for an error that is no item's fault (stopsTheRun). */
+  stopRun: (err: unknown) => void;
+}
+
+/**
+ * Processes one claimed item to a recorded outcome: completed (its rows and children with it), failed
+ * (retryable or not, counted in `ctx.counters.itemsFailed`), or back to pending when the run is stopping.
+ * Rejects only when that outcome itself cannot be recorded (disk full, database gone): the run must stop.
+ */
+export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promise<void> {
+  const { ctx, listingCuts, signal, log } = p;
+  const { db, config } = ctx;
+
+  const countFailure = (item: FrontierItem, code: string, message: string) => {
+    ctx.counters.itemsFailed += 1;
+    log.warn({ kind: item.kind, key: item.key, code, err: message }, 'item failed');
+  };
+
+  return async (item) => {
+    try {
+      const { result, cuts } = await listingCuts.track(() => dispatch(ctx, item, signal));
+      // A listing cut short keeps what it listed (the children below) but fails its item, so the run ends
+      // completed-with-failures (exit 1) instead of passing a partial listing off as complete.
+      const incomplete = cuts.length > 0 ? incompleteListing(cuts) : null;
+      // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
+      // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
+      // writeTransaction: a full disk met at COMMIT stops the run (FatalError) like one met by a statement.
+      writeTransaction(db, () => {
+        result.write?.();
+        const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
+        ctx.frontier.complete(item.id, kids);
+        if (incomplete)
+          ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
+      })();
+      if (incomplete) countFailure(item, incomplete.code, incomplete.message);
+    } catch (err) {
+      if (signal.aborted || stopsTheRun(err)) {
+        // Not the item's fault: it goes back to pending for the resumed run.
+        ctx.frontier.requeue(item.id);
+        // The first error to stop the run names why; items failing after it only follow the stop.
+        if (stopsTheRun(err) && !signal.aborted) p.stopRun(err);
+        return;
+      }
+      const code = err instanceof HubcrawlError ? err.code : 'ERROR';
+      // A failed layer's own row and its frontier item say the same thing, or neither does.
+      writeTransaction(db, () => {
+        if (item.kind === 'layer') {
+          ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
+        }
+        ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
+          retryable: isRetryable(err),
+          maxAttempts: config.maxAttempts,
+        });
+      })();
+      countFailure(item, code, describeError(err));
+    }
+  };
+}
