@@ -1,0 +1,60 @@
+import type { Database } from 'better-sqlite3';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
+import { redactConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import { TOOL_VERSION } from '../core/version.js';
+import { RunStore } from '../db/run-store.js';
+import type { CrawlContext } from './context.js';
+import { CONTENT_KEYED_KINDS, runKeyPrefix } from './keys.js';
+import { seedItems } from './seeds.js';
+import { sameStudy } from './study.js';
+
+/** What decides whether a run is new or resumed. */
+export interface RunRequest {
+  config: Readonly<Config>;
+  iocSets: IocSet[];
+  log: Logger;
+  /** Start a new run even if the last one did not finish. */
+  fresh?: boolean;
+}
+
+/** Starts a new run, or resumes the last one when it did not finish (killed, interrupted, out of budget). */
+export function openRun(db: Database, opts: RunRequest): { runId: number; resumed: boolean } {
+  const runs = new RunStore(db);
+  const last = runs.latest();
+  if (!opts.fresh && last && (last.status === 'running' || last.status === 'aborted')) {
+    if (sameStudy(last, opts.config, opts.iocSets)) {
+      runs.reopen(last.id);
+      return { runId: last.id, resumed: true };
+    }
+    opts.log.warn(
+      { unfinishedRun: last.id },
+      'the last run did not finish but seeds, filters or IOC sets changed: starting a new run (its pending work carries over)',
+    );
+  }
+  const runId = runs.start({
+    config: redactConfig(opts.config as Config),
+    toolVersion: TOOL_VERSION,
+    analyzerVersion: ANALYZER_VERSION,
+    iocSets: opts.iocSets.map((s) => ({ id: s.id, version: s.version })),
+  });
+  return { runId, resumed: false };
+}
+
+/** Queues the run's work: what a killed or failed attempt left pending, then the seeds. */
+export function prepareFrontier(ctx: CrawlContext, resumed: boolean): void {
+  const { config, runId } = ctx;
+  // A killed run left items in progress; failed items get another chance up to maxAttempts: content-keyed
+  // ones whichever run failed them, run-keyed ones only in their own run (when it resumes). A new run
+  // re-creates the run-keyed work its seeds still reach under its own keys, so reviving an earlier run's did
+  // that work twice and counted its failure once per run (docs/schema.md, `frontier`).
+  ctx.frontier.resetInProgress();
+  ctx.frontier.retryFailed(config.maxAttempts, { kinds: CONTENT_KEYED_KINDS });
+  ctx.frontier.retryFailed(config.maxAttempts, { keyPrefix: runKeyPrefix(runId) });
+  // Layers are keyed by content, not by run: a new run gets another go at those a network fault failed.
+  if (!resumed) for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
+  for (const seed of seedItems(config as Config, runId))
+    ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
+}
