@@ -1,22 +1,17 @@
 import { setMaxListeners } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
-import { Agent } from 'undici';
 import { compileRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import type { Config } from '../config/schema.js';
 import { BudgetExhaustedError, describeError, FatalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { HttpClient, type HttpEvent } from '../crawler/http.js';
-import { hubCredentialsFromEnv } from '../crawler/hub/auth.js';
-import { HubClient } from '../crawler/hub/client.js';
-import { CredentialStore } from '../crawler/registry/credentials.js';
+import type { HttpClient } from '../crawler/http.js';
 import type { FrontierKind } from '../db/frontier.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { CrawlContext } from './context.js';
-import { ListingCuts } from './listing-cuts.js';
 import { matchImages } from './match.js';
+import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
 import { seedItems } from './seeds.js';
@@ -78,62 +73,12 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // next crawl to resume (test/e2e/exit-codes.test.ts). The keys need the run id, so this pass is thrown away.
   seedItems(config as Config, 0);
   // Likewise a Docker config file that cannot be read.
-  const explicit: Record<string, { username: string; password: string }> = {};
-  for (const [host, s] of Object.entries(config.registries)) {
-    if (s.username && s.password) explicit[host] = { username: s.username, password: s.password };
-  }
-  const credentials = CredentialStore.fromSources({
-    env,
-    explicit,
-    ...(config.dockerConfig !== undefined ? { dockerConfigPath: config.dockerConfig } : {}),
-  });
+  const credentials = registryCredentials(config, env);
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
-  let rateLimitedUntil: number | null = null;
-  // Our own connection pool, so an abort can end every in-flight request at once: handlers other than
-  // the layer's pass no signal, and a SIGTERM during a stalled manifest or config GET otherwise waited
-  // out the timeout and its retries (test/e2e/interrupt.test.ts).
-  const ownDispatcher = opts.httpOptions?.dispatcher
-    ? null
-    : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
-  // Aborted with the pool: backoff and pause sleeps end too, since a retry would only meet the
-  // destroyed pool and delay the exit (test/e2e/interrupt.test.ts saw 5 futile attempts, ~10 s).
-  const cut = new AbortController();
-  const sleep = (ms: number, signal?: AbortSignal) =>
-    delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut.signal]) : cut.signal });
-  const http = new HttpClient({
-    ...(ownDispatcher ? { dispatcher: ownDispatcher, sleep } : {}),
-    concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
-    requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
-    maxRetries: config.http.maxRetries,
-    timeoutMs: config.http.timeoutMs,
-    maxPauseMs: config.http.maxPauseMs,
-    ...(config.maxPulls !== undefined ? { maxPulls: config.maxPulls } : {}),
-    onEvent: (e: HttpEvent) => {
-      if (e.type === 'rate-limited') {
-        rateLimitedUntil = Date.now() + e.pauseMs;
-        log.warn({ host: e.host, pauseMs: e.pauseMs, reason: e.reason }, 'rate limited; pausing the host');
-      } else if (e.type === 'retry') {
-        log.debug({ host: e.host, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }, 'retrying');
-      }
-    },
-    ...opts.httpOptions,
-  });
-  const hubCredentials = hubCredentialsFromEnv(env);
-  const listingCuts = new ListingCuts();
-  const hub = new HubClient({
-    http,
-    baseUrl: config.hubApiUrl,
-    ...(hubCredentials ? { credentials: hubCredentials } : {}),
-    // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
-    // A walk cut short also fails the item that listed (process-item.ts), so the run cannot end `completed`.
-    onEvent: (e) => {
-      listingCuts.note(e);
-      if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, `docker hub: ${e.type}`);
-      else log.warn({ hub: e }, `docker hub: ${e.type}`);
-    },
-  });
+  const net = new RunNetwork({ config, env, log, httpOptions: opts.httpOptions });
+  const { http, hub } = net;
   new IocStore(db).putSets(opts.iocSets);
   const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
   const ctx = new CrawlContext(
@@ -159,8 +104,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       // Out of pull budget, in-flight work has already paid its pulls: let it finish and be kept, or the
       // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts).
       if (controller.signal.reason instanceof BudgetExhaustedError) return;
-      cut.abort();
-      void ownDispatcher?.destroy().catch(() => {});
+      net.cutOff();
     },
     { once: true },
   );
@@ -177,7 +121,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       http: http.stats.snapshot(),
       open: ctx.frontier.openCount(),
       inFlight: inFlight.size,
-      rateLimitedUntil: rateLimitedUntil !== null && rateLimitedUntil > Date.now() ? rateLimitedUntil : null,
+      rateLimitedUntil: net.pausedUntil(),
     });
   const timer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : null;
   // The run's stats are kept current in the dataset, so `stats` shows what a killed run had done.
@@ -192,7 +136,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
 
   const processItem = itemProcessor({
     ctx,
-    listingCuts,
+    listingCuts: net.listingCuts,
     signal: controller.signal,
     log,
     stopRun: (err) => {
@@ -269,7 +213,6 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     clearInterval(statsTimer);
     progress();
     opts.signal?.removeEventListener('abort', onAbort);
-    await http.close();
-    if (ownDispatcher && !ownDispatcher.destroyed) await ownDispatcher.close();
+    await net.close();
   }
 }

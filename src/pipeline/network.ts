@@ -1,0 +1,110 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { Agent } from 'undici';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import { HttpClient, type HttpEvent } from '../crawler/http.js';
+import { hubCredentialsFromEnv } from '../crawler/hub/auth.js';
+import { HubClient } from '../crawler/hub/client.js';
+import { CredentialStore } from '../crawler/registry/credentials.js';
+import { ListingCuts } from './listing-cuts.js';
+
+/**
+ * Registry credentials from the config, the environment and the Docker config file. The file is read
+ * here, so a run calls this before it has a row: an unreadable file must not leave a phantom run.
+ */
+export function registryCredentials(config: Readonly<Config>, env: NodeJS.ProcessEnv): CredentialStore {
+  const explicit: Record<string, { username: string; password: string }> = {};
+  for (const [host, s] of Object.entries(config.registries)) {
+    if (s.username && s.password) explicit[host] = { username: s.username, password: s.password };
+  }
+  return CredentialStore.fromSources({
+    env,
+    explicit,
+    ...(config.dockerConfig !== undefined ? { dockerConfigPath: config.dockerConfig } : {}),
+  });
+}
+
+export interface RunNetworkOptions {
+  config: Readonly<Config>;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  /** Injected in tests (fault proxies, fast retries); a dispatcher given here is the caller's to close. */
+  httpOptions?: ConstructorParameters<typeof HttpClient>[0];
+}
+
+/**
+ * A run's HTTP side: one client for registries and one for the Docker Hub web API over it, the listing cuts
+ * the Hub client reports, and the means to end every request at once when the run stops.
+ */
+export class RunNetwork {
+  readonly http: HttpClient;
+  readonly hub: HubClient;
+  /** Which item's listings were cut short: the Hub client notes them, process-item.ts fails that item. */
+  readonly listingCuts = new ListingCuts();
+  private readonly ownDispatcher: Agent | null;
+  // Aborted with the pool: backoff and pause sleeps end too, since a retry would only meet the
+  // destroyed pool and delay the exit (test/e2e/interrupt.test.ts saw 5 futile attempts, ~10 s).
+  private readonly cut = new AbortController();
+  private rateLimitedUntil: number | null = null;
+
+  constructor({ config, env, log, httpOptions }: RunNetworkOptions) {
+    // Our own connection pool, so an abort can end every in-flight request at once: handlers other than
+    // the layer's pass no signal, and a SIGTERM during a stalled manifest or config GET otherwise waited
+    // out the timeout and its retries (test/e2e/interrupt.test.ts).
+    this.ownDispatcher = httpOptions?.dispatcher
+      ? null
+      : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+    const cut = this.cut.signal;
+    const sleep = (ms: number, signal?: AbortSignal) =>
+      delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut]) : cut });
+    this.http = new HttpClient({
+      ...(this.ownDispatcher ? { dispatcher: this.ownDispatcher, sleep } : {}),
+      concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
+      requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
+      maxRetries: config.http.maxRetries,
+      timeoutMs: config.http.timeoutMs,
+      maxPauseMs: config.http.maxPauseMs,
+      ...(config.maxPulls !== undefined ? { maxPulls: config.maxPulls } : {}),
+      onEvent: (e: HttpEvent) => {
+        if (e.type === 'rate-limited') {
+          this.rateLimitedUntil = Date.now() + e.pauseMs;
+          log.warn({ host: e.host, pauseMs: e.pauseMs, reason: e.reason }, 'rate limited; pausing the host');
+        } else if (e.type === 'retry') {
+          log.debug({ host: e.host, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }, 'retrying');
+        }
+      },
+      ...httpOptions,
+    });
+    const hubCredentials = hubCredentialsFromEnv(env);
+    this.hub = new HubClient({
+      http: this.http,
+      baseUrl: config.hubApiUrl,
+      ...(hubCredentials ? { credentials: hubCredentials } : {}),
+      // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
+      // A walk cut short also fails the item that listed (process-item.ts), so the run cannot end `completed`.
+      onEvent: (e) => {
+        this.listingCuts.note(e);
+        if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, `docker hub: ${e.type}`);
+        else log.warn({ hub: e }, `docker hub: ${e.type}`);
+      },
+    });
+  }
+
+  /** When the rate-limited host resumes, while one is paused; else null. */
+  pausedUntil(): number | null {
+    const until = this.rateLimitedUntil;
+    return until !== null && until > Date.now() ? until : null;
+  }
+
+  /** Ends every in-flight request and every backoff or pause sleep now, for a run that is stopping. */
+  cutOff(): void {
+    this.cut.abort();
+    void this.ownDispatcher?.destroy().catch(() => {});
+  }
+
+  /** Closes the clients and the run's own pool (unless cutOff already destroyed it). */
+  async close(): Promise<void> {
+    await this.http.close();
+    if (this.ownDispatcher && !this.ownDispatcher.destroyed) await this.ownDispatcher.close();
+  }
+}
