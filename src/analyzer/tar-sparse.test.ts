@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { CorruptInputError } from '../core/errors.js';
 import { freshPending, parsePax } from './tar-pax.js';
 import {
-  parseSparseV1Map,
   readSparseEntries,
   SparseExpander,
   type SparseSegment,
+  SparseV1MapReader,
   sparseFromPax,
 } from './tar-sparse.js';
 
@@ -79,7 +79,7 @@ describe('sparseFromPax', () => {
   });
 });
 
-describe('parseSparseV1Map', () => {
+describe('SparseV1MapReader', () => {
   /** The block of decimal lines a GNU sparse 1.0 member's data starts with. */
   const v1MapBlock = () => {
     const tar = sparseArchive(['--format=pax', '--sparse-version=1.0']);
@@ -89,18 +89,25 @@ describe('parseSparseV1Map', () => {
   };
 
   it('reads the map GNU tar writes at the start of a 1.0 member', () => {
-    expect(parseSparseV1Map(v1MapBlock(), ctx)).toEqual(GNU_MAP);
+    const reader = new SparseV1MapReader(ctx);
+    reader.append(v1MapBlock());
+    expect(reader.take()).toEqual(GNU_MAP);
   });
 
-  it('returns null while the last line of the map is still missing', () => {
+  it('returns null until the last line arrives, then the map, even when lines are cut', () => {
     const block = v1MapBlock();
-    const text = block.toString('latin1');
-    const lastNewline = text.lastIndexOf('\n');
-    expect(parseSparseV1Map(block.subarray(0, lastNewline), ctx)).toBeNull();
+    const lastNewline = block.toString('latin1').lastIndexOf('\n');
+    const reader = new SparseV1MapReader(ctx);
+    for (let i = 0; i < lastNewline; i += 5) reader.append(block.subarray(i, Math.min(i + 5, lastNewline)));
+    expect(reader.take()).toBeNull();
+    reader.append(block.subarray(lastNewline));
+    expect(reader.take()).toEqual(GNU_MAP);
   });
 
   it('rejects a map line that is not a decimal number', () => {
-    expect(() => parseSparseV1Map(Buffer.from('1\n0x10\n4\n'), ctx)).toThrow(/not a decimal number/);
+    const reader = new SparseV1MapReader(ctx);
+    reader.append(Buffer.from('1\n0x10\n4\n'));
+    expect(() => reader.take()).toThrow(/not a decimal number/);
   });
 });
 

@@ -18,10 +18,10 @@ import { buildEntry, entryDataSize, type TarEntry, type TarEntrySink, type TarVi
 import { BLOCK, isZeroBlock, parseDecimal, parseNumeric, verifyChecksum } from './tar-fields.js';
 import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
 import {
-  parseSparseV1Map,
   readSparseEntries,
   SparseExpander,
   type SparseSegment,
+  SparseV1MapReader,
   sparseFromPax,
 } from './tar-sparse.js';
 
@@ -40,7 +40,13 @@ type Target =
   | { kind: 'skip' }
   | { kind: 'sink'; sink: TarEntrySink }
   | { kind: 'meta'; typeflag: string; chunks: Buffer[]; bytes: number }
-  | { kind: 'sparse-v1-map'; chunks: Buffer[]; bytes: number; size: number; sink: TarEntrySink | null };
+  | {
+      kind: 'sparse-v1-map';
+      reader: SparseV1MapReader;
+      bytes: number;
+      size: number;
+      sink: TarEntrySink | null;
+    };
 
 /** Reads one uncompressed tar stream pushed in chunks of any size, calling the visitor per member. */
 export class TarParser {
@@ -145,10 +151,13 @@ export class TarParser {
   private deliver(view: Buffer): void {
     const t = this.target;
     if (t.kind === 'sink') t.sink.write(view);
-    else if (t.kind === 'meta' || t.kind === 'sparse-v1-map') {
+    else if (t.kind === 'meta') {
       t.chunks.push(Buffer.from(view));
       t.bytes += view.length;
-      if (t.kind === 'sparse-v1-map') this.trySparseV1Map(t);
+    } else if (t.kind === 'sparse-v1-map') {
+      t.reader.append(view);
+      t.bytes += view.length;
+      this.trySparseV1Map(t);
     }
   }
 
@@ -225,7 +234,8 @@ export class TarParser {
     const stored = paxSize === undefined ? rawSize : parseDecimal(paxSize, 'pax size', this);
     if (p.pax.get('GNU.sparse.major') === '1') {
       const sink = this.visitor.onEntry(entry);
-      this.startData(stored, { kind: 'sparse-v1-map', chunks: [], bytes: 0, size: entry.size, sink });
+      const reader = new SparseV1MapReader(this);
+      this.startData(stored, { kind: 'sparse-v1-map', reader, bytes: 0, size: entry.size, sink });
       return;
     }
     this.startSparseData(entry, sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, this), stored);
@@ -302,7 +312,7 @@ export class TarParser {
       );
     }
     if (t.bytes % BLOCK !== 0) return;
-    const map = parseSparseV1Map(Buffer.concat(t.chunks, t.bytes), this);
+    const map = t.reader.take();
     if (map === null) return;
     // What is left of the member after the map is the stored data.
     if (t.sink !== null) this.chargeHoles(t.size, this.remaining);
