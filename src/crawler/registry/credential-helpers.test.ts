@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, FatalError } from '../../core/errors.js';
 import { CredentialStore } from './credentials.js';
@@ -74,13 +75,25 @@ describe('credential helpers', () => {
     expect(asked()).toEqual(['ecr 127.0.0.1:5000', 'vault https://index.docker.io/v1/']);
   });
 
-  it('falls back to auths, then to anonymous, when the helper holds no credential', () => {
+  it('crawls anonymously where the helper holds nothing, as docker does, without falling back to auths', () => {
     keychain('vault', {});
     const auth = Buffer.from('bob:old-pw').toString('base64');
     const creds = store({ credsStore: 'vault', auths: { 'quay.io': { auth } } });
-    expect(creds.get('quay.io')?.password).toBe('old-pw');
+    expect(creds.get('quay.io')).toBeUndefined();
     expect(creds.get('ghcr.io')).toBeUndefined();
     expect(asked()).toEqual(['vault quay.io', 'vault ghcr.io']);
+  });
+
+  it('reads auths for a registry whose credHelpers entry is empty, without asking credsStore', () => {
+    keychain('vault', {});
+    const auth = Buffer.from('bob:file-pw').toString('base64');
+    const creds = store({
+      credsStore: 'vault',
+      credHelpers: { 'quay.io': '' },
+      auths: { 'quay.io': { auth } },
+    });
+    expect(creds.get('quay.io')?.password).toBe('file-pw');
+    expect(asked()).toEqual([]);
   });
 
   it('does not run a helper for a registry whose credential comes from the environment', () => {
@@ -101,24 +114,79 @@ describe('credential helpers', () => {
     expect(JSON.stringify(creds)).toBe('{"registries":["gcr.io","*"]}');
   });
 
-  it('refuses at start, with a ConfigError saying how to crawl without it, a helper that is not on PATH', () => {
-    expect(() => store({ credsStore: 'not-installed-desktop' })).toThrow(ConfigError);
-    expect(() => store({ credsStore: 'not-installed-desktop' })).toThrow(
-      /docker-credential-not-installed-desktop is not on PATH; install it, or crawl without .*dockerConfig: null/,
+  it('stops the run (FatalError) at the first registry that needs a helper which is not installed, saying how to go on', () => {
+    const creds = store({ credsStore: 'not-installed-desktop' });
+    expect(() => creds.get('docker.io')).toThrow(FatalError);
+    expect(() => creds.get('docker.io')).toThrow(
+      /docker-credential-not-installed-desktop .* is not on PATH; install it, or crawl without .*dockerConfig: null/,
     );
-    expect(() => store({ credHelpers: { 'gcr.io': 'not-installed-here' } })).toThrow(/credHelpers\["gcr.io"\]/);
+  });
+
+  it('lets a crawl whose registries have credentials from elsewhere run despite a missing helper', () => {
+    const creds = store(
+      { credsStore: 'not-installed-desktop' },
+      { env: { HUBCRAWL_DOCKERHUB_USERNAME: 'carol', HUBCRAWL_DOCKERHUB_TOKEN: 'pat' } },
+    );
+    expect(creds.get('docker.io')?.username).toBe('carol');
   });
 
   it('refuses a helper name that is a path, so a config file cannot run an arbitrary program', () => {
     helper('x', 'exit 0');
-    expect(() => store({ credsStore: '../../bin/sh' })).toThrow(/is not a credential helper name/);
+    expect(() => store({ credsStore: '../../bin/sh' })).toThrow(ConfigError);
+    expect(() => store({ credHelpers: { 'gcr.io': 'a/b' } })).toThrow(
+      /credHelpers\["gcr.io"\] "a\/b" is not a credential helper name/,
+    );
   });
 
-  it('stops the run with FatalError when the helper fails, quoting its first line', () => {
+  it('stops the run with FatalError when the helper fails, quoting the first line of its stderr, and runs it once', () => {
     helper('broken', 'echo "keychain is locked" >&2; exit 2');
     const creds = store({ credsStore: 'broken' });
     expect(() => creds.get('docker.io')).toThrow(FatalError);
-    expect(() => creds.get('docker.io')).toThrow(/exit status 2: keychain is locked/);
+    expect(() => creds.get('registry-1.docker.io')).toThrow(/exit status 2: keychain is locked/);
+    expect(asked()).toEqual(['broken https://index.docker.io/v1/']);
+  });
+
+  it('keeps the secret out of the error when a helper prints its credential and then fails', () => {
+    helper(
+      'wrapper',
+      `echo '{"ServerURL":"x","Username":"alice","Secret":"TOPSECRET"}'; echo '{"Secret":"TOPSECRET"}' >&2; exit 2`,
+    );
+    const err = (() => {
+      try {
+        store({ credsStore: 'wrapper' }).get('docker.io');
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err?.message).toMatch(/exit status 2: its message is withheld/);
+    expect(inspect(err, { depth: 10 })).not.toContain('TOPSECRET');
+  });
+
+  it('names a helper killed by a signal and one printing too much, rather than calling them slow', () => {
+    helper('crash', 'kill -SEGV $$');
+    expect(() => store({ credsStore: 'crash' }).get('docker.io')).toThrow(/was killed by SIGSEGV/);
+    helper('chatty', 'head -c 100000 /dev/zero | tr "\\0" x');
+    expect(() => store({ credsStore: 'chatty' }).get('docker.io')).toThrow(/printed more than 65536 bytes/);
+  });
+
+  it('treats only the exact not-found answer on stdout as "no credential"', () => {
+    helper('vague', 'echo "credentials not found: the keychain daemon is down" >&2; exit 1');
+    expect(() => store({ credsStore: 'vague' }).get('docker.io')).toThrow(FatalError);
+  });
+
+  it("does not hand hubcrawl's own secrets to a helper", () => {
+    helper('env', 'env > "$(dirname "$0")/env.txt"; echo "credentials not found in native keychain"; exit 1');
+    const env = {
+      HUBCRAWL_REGISTRY_HOST: 'a.example',
+      HUBCRAWL_REGISTRY_USERNAME: 'u',
+      HUBCRAWL_REGISTRY_PASSWORD: 'registry-a-pw',
+      KEYRING_SESSION: 'kept',
+    };
+    expect(store({ credsStore: 'env' }, { env }).get('b.example')).toBeUndefined();
+    const seen = readFileSync(join(bin, 'env.txt'), 'utf8');
+    expect(seen).toContain('KEYRING_SESSION=kept');
+    expect(seen).not.toContain('registry-a-pw');
   });
 
   it('never quotes output that is not a credential, which may hold a secret', () => {

@@ -2,12 +2,12 @@
  * Docker credential helpers (`credsStore` and `credHelpers` in ~/.docker/config.json): the
  * `docker-credential-<name>` programs that keep registry passwords in a keychain instead of the
  * file. Protocol (github.com/docker/docker-credential-helpers): `get` reads the server URL on
- * stdin and prints `{"ServerURL","Username","Secret"}`; a credential it does not hold is an exit
- * status of 1 with "credentials not found" on stdout.
+ * stdin and prints `{"ServerURL","Username","Secret"}`; a credential it does not hold is a
+ * non-zero exit with exactly "credentials not found in native keychain" on stdout.
  *
- * A helper runs synchronously, once per registry (the store caches the answer): a keychain answers
- * in milliseconds, and keeping lookups synchronous spares every caller of CredentialStore.get an
- * await for the rare case of a helper.
+ * A helper runs synchronously, once per registry (the store caches the answer, a failure
+ * included): a keychain answers in milliseconds, and keeping lookups synchronous spares every
+ * caller of CredentialStore.get an await for the rare case of a helper.
  */
 import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
@@ -45,16 +45,23 @@ export interface HelperContext {
 const howToSkip = (configPath: string) =>
   `or crawl without ${configPath} (config \`dockerConfig: null\`, or --docker-config naming another file)`;
 
-/** Throws ConfigError unless `name` is a valid helper name found on PATH as docker-credential-<name>. */
-export function assertHelperInstalled(name: string, ctx: HelperContext, field: string): void {
+/**
+ * Throws ConfigError unless `name` can be a helper name. Whether it is installed is found out when
+ * a registry needs it: a `credsStore` left behind by Docker Desktop must not stop a crawl whose
+ * registries all have credentials from elsewhere.
+ */
+export function assertHelperName(name: string, ctx: HelperContext, field: string): void {
   if (!HELPER_NAME.test(name)) {
     throw new ConfigError(`${ctx.configPath}: ${field} "${name}" is not a credential helper name`);
   }
-  if (helperPath(name, ctx.env) === null) {
-    throw new ConfigError(
-      `${ctx.configPath}: ${field} names the credential helper "${name}", but docker-credential-${name} is not on PATH; install it, ${howToSkip(ctx.configPath)}`,
-    );
-  }
+}
+
+/** Variables that carry hubcrawl's own secrets: a helper for one registry has no business with another's password. */
+const OWN_SECRETS = /^HUBCRAWL_.*(PASSWORD|TOKEN)$/;
+
+/** The environment a helper runs in: the caller's, minus hubcrawl's own secrets. */
+export function helperEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !OWN_SECRETS.test(k)));
 }
 
 function helperPath(name: string, env: NodeJS.ProcessEnv): string | null {
@@ -66,17 +73,24 @@ export function helperServerUrl(registry: string): string {
   return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
 }
 
+/** What a helper prints when it holds nothing for the server URL (docker-credential-helpers' ErrCredentialsNotFound). */
+const NOT_FOUND = 'credentials not found in native keychain';
+
 /**
  * Asks helper `name` for the credential of `registry`: null when it holds none. A helper that
- * cannot run, times out, answers something else than a credential, or hands out an identity token
- * (which only Docker's own login flow can use) stops the run with FatalError: continuing
- * anonymously would quietly spend the anonymous pull quota of a user who set up a login.
+ * is missing, cannot run, times out, answers something else than a credential, or hands out an
+ * identity token (which only Docker's own login flow can use) stops the run with FatalError:
+ * continuing anonymously would quietly spend the anonymous pull quota of a user who set up a login.
+ *
+ * A helper's stdout is never quoted, on success or failure: it is where the secret is printed,
+ * and a wrapper script can print the credential and still exit non-zero. Only the first line of
+ * its stderr is, and only when it does not look like a credential.
  */
 export function helperGet(name: string, registry: string, ctx: HelperContext): HelperAnswer | null {
   const path = helperPath(name, ctx.env);
   const who = `the credential helper docker-credential-${name} (for ${registry})`;
   if (path === null) {
-    throw new FatalError(`${who} is no longer on PATH; install it, ${howToSkip(ctx.configPath)}`);
+    throw new FatalError(`${who} is not on PATH; install it, ${howToSkip(ctx.configPath)}`);
   }
   const timeout = ctx.timeoutMs ?? HELPER_TIMEOUT_MS;
   let stdout: string;
@@ -90,21 +104,23 @@ export function helperGet(name: string, registry: string, ctx: HelperContext): H
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   } catch (err) {
-    const e = err as { status?: number | null; stdout?: string; stderr?: string; code?: string };
-    const said = `${e.stdout ?? ''} ${e.stderr ?? ''}`.trim();
-    if (e.status === 1 && /credentials not found/i.test(said)) return null;
-    const why =
-      e.code === 'ETIMEDOUT' || e.status === null
-        ? `did not answer within ${timeout / 1000} s`
-        : `failed (exit status ${e.status ?? e.code}: ${oneLine(said)})`;
-    throw new FatalError(`${who} ${why}; fix it, ${howToSkip(ctx.configPath)}`, { cause: err });
+    const e = err as {
+      status?: number | null;
+      signal?: string | null;
+      stdout?: string;
+      stderr?: string;
+      code?: string;
+    };
+    // Docker matches the whole of stdout, so a failure that merely mentions the words is still a failure.
+    if (typeof e.status === 'number' && (e.stdout ?? '').trim() === NOT_FOUND) return null;
+    // No cause: the error of execFileSync carries the helper's stdout and stderr.
+    throw new FatalError(`${who} ${helperFailure(e, timeout)}; fix it, ${howToSkip(ctx.configPath)}`);
   }
   let answer: z.infer<typeof answerSchema>;
   try {
     answer = answerSchema.parse(JSON.parse(stdout));
   } catch {
-    // The output may hold a secret in a shape we do not know, and JSON.parse quotes what it could
-    // not parse: neither the output nor the parse error goes into the message or its cause.
+    // JSON.parse quotes what it could not parse: neither the output nor the parse error goes into the message.
     throw new FatalError(`${who} printed something other than a credential; ${howToSkip(ctx.configPath)}`);
   }
   if (answer.Username === IDENTITY_TOKEN_USERNAME) {
@@ -116,8 +132,23 @@ export function helperGet(name: string, registry: string, ctx: HelperContext): H
   return { username: answer.Username, secret: answer.Secret };
 }
 
-/** The first line of a helper's message, bounded: helpers are not ours and may be chatty. */
-function oneLine(text: string): string {
-  const first = text.split('\n')[0] ?? '';
-  return first.length > 200 ? `${first.slice(0, 200)}…` : first || 'no message';
+/** Why a helper run failed, in words that quote nothing of its stdout. */
+function helperFailure(
+  e: { status?: number | null; signal?: string | null; stderr?: string; code?: string },
+  timeoutMs: number,
+): string {
+  if (e.code === 'ETIMEDOUT') return `did not answer within ${timeoutMs / 1000} s`;
+  if (e.code === 'ENOBUFS') return `printed more than ${HELPER_MAX_OUTPUT} bytes`;
+  if (e.signal) return `was killed by ${e.signal}`;
+  if (typeof e.status !== 'number') return `could not run (${e.code ?? 'unknown error'})`;
+  return `failed (exit status ${e.status}: ${stderrLine(e.stderr ?? '')})`;
+}
+
+/** The first line of a helper's stderr, bounded; withheld when it looks like it could hold a credential. */
+function stderrLine(text: string): string {
+  const first = text.trim().split('\n')[0] ?? '';
+  if (first === '') return 'no message on stderr';
+  if (/[{}"]|secret|password|token/i.test(first))
+    return 'its message is withheld as it may hold a credential';
+  return first.length > 200 ? `${first.slice(0, 200)}…` : first;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
-import { assertHelperInstalled, type HelperContext, helperGet } from './credential-helpers.js';
+import { assertHelperName, type HelperContext, helperEnvironment, helperGet } from './credential-helpers.js';
 import { DOCKER_HUB } from './reference.js';
 
 export interface Credential {
@@ -65,7 +65,7 @@ interface DockerConfigCredentials {
   auths: Map<string, Credential>;
   /** `credsStore`: the helper for every registry without a `credHelpers` entry. */
   store: string | undefined;
-  /** `credHelpers`, keyed by normalized registry. */
+  /** `credHelpers`, keyed by normalized registry; '' means "this registry uses `auths`, not `credsStore`". */
   helpers: Map<string, string>;
 }
 
@@ -126,8 +126,11 @@ export interface CredentialSources {
 
 /** Looks up credentials per registry host. */
 export class CredentialStore {
-  /** Answers of credential helpers, by registry (null: the helper holds none). */
-  private readonly fromHelpers = new Map<string, Credential | null>();
+  /**
+   * Answers of credential helpers by registry: the credential, null (the helper holds none), or
+   * the helper's failure, rethrown without running it again (a hung helper blocks for its timeout).
+   */
+  private readonly fromHelpers = new Map<string, Credential | null | { failure: unknown }>();
 
   private constructor(
     /** Explicit and env credentials: they win over anything in the Docker config. */
@@ -155,13 +158,12 @@ export class CredentialStore {
     const docker = configPath ? readDockerConfig(configPath) : NO_DOCKER_CONFIG;
     // Helpers see the caller's environment (a keychain needs its session variables) and are found on its PATH.
     const helperContext = configPath
-      ? { env: { ...process.env, ...env }, configPath, timeoutMs: opts.helperTimeoutMs }
+      ? { env: helperEnvironment({ ...process.env, ...env }), configPath, timeoutMs: opts.helperTimeoutMs }
       : null;
     if (helperContext !== null) {
-      // A helper named but missing fails now, before the crawl, rather than at its first registry.
-      if (docker.store) assertHelperInstalled(docker.store, helperContext, 'credsStore');
+      if (docker.store) assertHelperName(docker.store, helperContext, 'credsStore');
       for (const [registry, helper] of docker.helpers) {
-        assertHelperInstalled(helper, helperContext, `credHelpers["${registry}"]`);
+        if (helper !== '') assertHelperName(helper, helperContext, `credHelpers["${registry}"]`);
       }
     }
 
@@ -198,13 +200,20 @@ export class CredentialStore {
     const override = this.overrides.get(key);
     if (override !== undefined) return override;
     const helper = this.docker.helpers.get(key) ?? this.docker.store;
-    if (helper === undefined || this.helperContext === null) return this.docker.auths.get(key);
+    // As the docker CLI: a registry served by a helper takes its answer alone, `auths` is not consulted.
+    if (helper === undefined || helper === '' || this.helperContext === null)
+      return this.docker.auths.get(key);
     if (!this.fromHelpers.has(key)) {
-      const answer = helperGet(helper, key, this.helperContext);
-      this.fromHelpers.set(key, answer === null ? null : sealed(answer.username, answer.secret));
+      try {
+        const answer = helperGet(helper, key, this.helperContext);
+        this.fromHelpers.set(key, answer === null ? null : sealed(answer.username, answer.secret));
+      } catch (failure) {
+        this.fromHelpers.set(key, { failure });
+      }
     }
-    // A credential the helper lacks may still sit in `auths` (written before the helper was set up).
-    return this.fromHelpers.get(key) ?? this.docker.auths.get(key);
+    const cached = this.fromHelpers.get(key);
+    if (cached !== null && cached !== undefined && 'failure' in cached) throw cached.failure;
+    return cached ?? undefined;
   }
 
   /** Registry hosts with a credential or a credential helper (no secrets); `*` stands for a `credsStore`. */
