@@ -87,6 +87,16 @@ describe('HubAuth', () => {
     for (const secret of [creds.token, ...hub.issuedTokens]) expect(text).not.toContain(secret);
   });
 
+  it('asks the Hub once: a refused login is rethrown to every later caller without posting the token again', async () => {
+    const hub = await startHub({ users: { alice: 'other' } });
+    const auth = makeAuth(hub.url);
+    const first = await auth.authorization().catch((e: unknown) => e);
+    const later = await Promise.all([1, 2, 3].map(() => auth.authorization().catch((e: unknown) => e)));
+    expect(first).toBeInstanceOf(AuthError);
+    for (const err of later) expect(err).toBe(first);
+    expect(hub.requests).toHaveLength(1);
+  });
+
   it('refuses wrong credentials with an AuthError that names the user, the status and the env variables', async () => {
     const hub = await startHub({ users: { alice: 'other' } });
     const err = await makeAuth(hub.url)

@@ -61,6 +61,12 @@ const LOGIN_ANSWERS = Array.from({ length: 100 }, (_, i) => 400 + i);
 export class HubAuth {
   #token: { value: string; expiresAt: number } | undefined;
   #pending: Promise<string> | undefined;
+  /**
+   * The Hub's refusal of these credentials, rethrown without asking again: every Hub request of a
+   * crawl would otherwise post the wrong token anew, thousands of failed logins that can lock the
+   * account. Rate limits and transient failures are not kept.
+   */
+  #refused: AuthError | undefined;
   readonly #opts: HubAuthOptions;
   private readonly now: () => number;
 
@@ -77,9 +83,15 @@ export class HubAuth {
   /** The `Authorization` header value, logging in first when no fresh token is cached. */
   async authorization(): Promise<string> {
     if (this.#token && this.#token.expiresAt > this.now()) return `Bearer ${this.#token.value}`;
-    this.#pending ??= this.login().finally(() => {
-      this.#pending = undefined;
-    });
+    if (this.#refused !== undefined) throw this.#refused;
+    this.#pending ??= this.login()
+      .catch((err: unknown) => {
+        if (err instanceof AuthError) this.#refused = err;
+        throw err;
+      })
+      .finally(() => {
+        this.#pending = undefined;
+      });
     return `Bearer ${await this.#pending}`;
   }
 
