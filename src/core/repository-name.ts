@@ -8,7 +8,12 @@ import { CorruptInputError } from './errors.js';
 // distribution/reference `path-component`: lowercase alphanumerics joined by single separators.
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
-/** distribution/reference `NameTotalLengthMax`: the whole name, registry included, is at most this long. */
+/**
+ * distribution/reference `NameTotalLengthMax` (255). The reference parser (crawler/registry/reference.ts)
+ * applies it to registry + path, as docker does; `isValidRepositoryPath` applies it to the path alone, as a
+ * registry server does for the names it lists. So a 250-character path listed by a catalog is crawled,
+ * while the same path written as a seed with its registry in front can be refused.
+ */
 export const MAX_NAME_LENGTH = 255;
 
 /** A repository path split the way the dataset stores it (`repositories.namespace`, `repositories.name`). */

@@ -74,7 +74,7 @@ export interface FailOptions {
 export interface RetryFailedOptions {
   /** Only items whose last error was retryable. */
   onlyRetryable?: boolean;
-  /** Only items of these kinds. */
+  /** Only items of these kinds (an empty list matches none; leave it out for every kind). */
   kinds?: readonly FrontierKind[];
   /** Only items whose key starts with this (a run's own run-keyed items: `<run id>|`). */
   keyPrefix?: string;
