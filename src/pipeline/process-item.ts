@@ -51,9 +51,10 @@ export interface ItemProcessing {
 }
 
 /**
- * Processes one claimed item to a recorded outcome: completed (its rows and children with it), failed
- * (retryable or not, counted in `ctx.counters.itemsFailed`), or back to pending when the run is stopping.
- * Rejects only when that outcome itself cannot be recorded (disk full, database gone): the run must stop.
+ * The run's processor of one claimed item. It takes the item to a recorded outcome: completed (its rows and
+ * children with it), failed (retryable or not, counted in `ctx.counters.itemsFailed`), or back to pending
+ * when the run is stopping. It rejects only when that outcome itself cannot be recorded (disk full,
+ * database gone), which must stop the run.
  */
 export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promise<void> {
   const { ctx, listingCuts, signal, log } = p;
