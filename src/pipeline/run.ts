@@ -74,13 +74,14 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   seedItems(config as Config, 0);
   // Likewise a Docker config file that cannot be read.
   const credentials = registryCredentials(config, env);
+  // So are the rules, and the IOC sets the run row will name are stored first.
+  const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
+  new IocStore(db).putSets(opts.iocSets);
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
   const net = new RunNetwork({ config, env, log, httpOptions: opts.httpOptions });
   const { http, hub } = net;
-  new IocStore(db).putSets(opts.iocSets);
-  const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
   const ctx = new CrawlContext(
     db,
     config,
@@ -93,7 +94,13 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     log.child({ runId }),
   );
 
-  prepareFrontier(ctx, resumed);
+  try {
+    prepareFrontier(ctx, resumed);
+  } catch (err) {
+    // A full disk can fail the frontier's first writes; the run stays resumable, the pool must not stay open.
+    await net.close();
+    throw err;
+  }
 
   const controller = new AbortController();
   // Every queued request listens to this signal (p-queue adds one listener per waiting task).
