@@ -56,7 +56,10 @@ function crawlOptions(cmd: Command): Command {
     .option('--hub-api <url>', 'Docker Hub web API base URL (default https://hub.docker.com)')
     .option('--registry-mirror <url>', 'registry base URL to use for docker.io (a mirror)')
     .option('--insecure-registry <host>', 'speak plain HTTP to this registry host, repeatable', collect)
-    .option('--docker-config <file>', 'Docker client config: auths, credsStore, credHelpers (default ~/.docker/config.json)')
+    .option(
+      '--docker-config <file>',
+      'Docker client config with auths or credential helpers (default ~/.docker/config.json)',
+    )
     .option('--debian-only', 'analyze upper layers only of images whose base layer is Debian-derived')
     .option('--hash-all-files', 'hash every regular file, not only IOC candidates (slower; richer rematch)');
 }
