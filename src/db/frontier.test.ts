@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RetryableError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
 import { openDatabase } from './open.js';
+import { RunStore } from './run-store.js';
 
 let dir: string;
 let db: Database;
@@ -120,6 +121,34 @@ describe('Frontier', () => {
     expect(f.retryFailed(3)).toBe(1);
     expect(f.get(p)?.state).toBe('pending');
     expect(f.get(a)?.state).toBe('failed');
+  });
+
+  it("closes an earlier run's pending items of the given kinds as failed, logged under that run", () => {
+    new RunStore(db).start({ config: {}, toolVersion: 't', analyzerVersion: '2' });
+    const earlier = f.enqueue('reference', '1|r/a:1@');
+    const unkeyed = f.enqueue('repository', 'r/b');
+    const done = f.enqueue('manifest', '1|m');
+    f.claim(['manifest'], 1);
+    f.complete(done, []);
+    const layer = f.enqueue('layer', 'sha256:aa|x');
+    const mine = f.enqueue('reference', '2|r/c:1@');
+    const error = { code: 'SUPERSEDED', message: 'run 2 started a new study' };
+    expect(f.supersede(['reference', 'repository', 'manifest'], '2|', error)).toBe(2);
+    expect([earlier, unkeyed, done, layer, mine].map((id) => f.get(id)?.state)).toEqual([
+      'failed',
+      'failed',
+      'done',
+      'pending',
+      'pending',
+    ]);
+    expect(f.get(earlier)).toMatchObject({ lastErrorCode: 'SUPERSEDED', lastError: error.message });
+    const logged = db.prepare('SELECT key, run_id, error_code, retryable FROM failures ORDER BY id').all();
+    expect(logged).toEqual([
+      { key: '1|r/a:1@', run_id: 1, error_code: 'SUPERSEDED', retryable: 0 },
+      { key: 'r/b', run_id: null, error_code: 'SUPERSEDED', retryable: 0 },
+    ]);
+    // Superseded items are not retryable, so no later run brings them back.
+    expect(f.retryFailed(5, { onlyRetryable: true })).toBe(0);
   });
 
   it('retries only the failed items of the given kinds whose key starts with the given prefix', () => {

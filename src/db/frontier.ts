@@ -150,6 +150,23 @@ function prepareStatements(db: Database) {
       `INSERT INTO failures (frontier_id, kind, key, run_id, error_code, message, retryable, at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // The run an item belongs to is its key's `<run>|` prefix (pipeline/keys.ts), when that run exists.
+    logSuperseded: db.prepare(
+      `INSERT INTO failures (frontier_id, kind, key, run_id, error_code, message, retryable, at)
+       SELECT id, kind, key,
+              (SELECT r.id FROM crawl_runs r WHERE instr(key, '|') > 1
+                 AND r.id = CAST(substr(key, 1, instr(key, '|') - 1) AS INTEGER)),
+              @code, @message, 0, @at
+         FROM frontier
+        WHERE state = 'pending' AND kind IN (SELECT value FROM json_each(@kinds))
+          AND substr(key, 1, length(@keep)) != @keep`,
+    ),
+    supersede: db.prepare(
+      `UPDATE frontier SET state = 'failed', last_error = @message, last_error_code = @code, retryable = 0,
+              updated_at = @at
+        WHERE state = 'pending' AND kind IN (SELECT value FROM json_each(@kinds))
+          AND substr(key, 1, length(@keep)) != @keep`,
+    ),
     resetInProgress: db.prepare(
       `UPDATE frontier SET state = 'pending', updated_at = ? WHERE state = 'in-progress'`,
     ),
@@ -181,6 +198,7 @@ export class Frontier {
   private readonly claimTx: (kinds: readonly FrontierKind[], limit: number) => RawItem[];
   private readonly completeTx: (id: number, children: readonly NewFrontierItem[]) => void;
   private readonly failTx: (id: number, err: FrontierError, opts: FailOptions) => FrontierState;
+  private readonly supersedeTx: (params: Record<string, string>) => number;
 
   constructor(
     private readonly db: Database,
@@ -235,6 +253,10 @@ export class Frontier {
       st.fail.run(state, attempts, err.message, code, opts.retryable ? 1 : 0, at, id);
       st.logFailure.run(id, row.kind, row.key, this.runId, code, err.message, opts.retryable ? 1 : 0, at);
       return state;
+    });
+    this.supersedeTx = writeTransaction(db, (params: Record<string, string>) => {
+      st.logSuperseded.run(params);
+      return st.supersede.run(params).changes;
     });
   }
 
@@ -294,6 +316,20 @@ export class Frontier {
       keyPrefix: opts.keyPrefix ?? null,
     };
     return guardWrite(this.db, () => this.s.retryFailed.run(params).changes);
+  }
+
+  /**
+   * For a new run: pending items of `kinds` whose key does not start with `keepKeyPrefix` (an earlier
+   * run's own work) become failed, not retryable, with `error`, logged in `failures` under the run their
+   * key names. A new study must not crawl, and record as its own, what an earlier one queued. Returns how
+   * many items it closed.
+   */
+  supersede(
+    kinds: readonly FrontierKind[],
+    keepKeyPrefix: string,
+    error: { code: string; message: string },
+  ): number {
+    return this.supersedeTx({ kinds: JSON.stringify(kinds), keep: keepKeyPrefix, ...error, at: this.now() });
   }
 
   /**

@@ -11,6 +11,16 @@ import type { ReferencePayload, RepositoryPayload } from './payloads.js';
 /** The kinds keyed by content, shared by every run; every other kind is keyed by run (runKeyPrefix). */
 export const CONTENT_KEYED_KINDS: readonly FrontierKind[] = ['layer'];
 
+/** The kinds keyed by run: discovery and resolution, which each run (each study) does for itself. */
+export const RUN_KEYED_KINDS: readonly FrontierKind[] = [
+  'namespace',
+  'search',
+  'catalog',
+  'repository',
+  'reference',
+  'manifest',
+];
+
 /** How every run-keyed item of a run begins. */
 export function runKeyPrefix(runId: number): string {
   return `${runId}|`;

@@ -7,9 +7,12 @@ import type { Logger } from '../core/log.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { RunStore } from '../db/run-store.js';
 import type { CrawlContext } from './context.js';
-import { CONTENT_KEYED_KINDS, runKeyPrefix } from './keys.js';
+import { CONTENT_KEYED_KINDS, RUN_KEYED_KINDS, runKeyPrefix } from './keys.js';
 import { seedItems } from './seeds.js';
 import { sameStudy } from './study.js';
+
+/** The failure code of an earlier run's discovery that a new run closed (docs/schema.md, `failures`). */
+export const SUPERSEDED = 'SUPERSEDED';
 
 /** What decides whether a run is new or resumed. */
 export interface RunRequest {
@@ -31,7 +34,7 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
     }
     opts.log.warn(
       { unfinishedRun: last.id },
-      'the last run did not finish but seeds, filters or IOC sets changed: starting a new run (its pending work carries over)',
+      'the last run did not finish but seeds, filters or IOC sets changed: starting a new run (its pending discovery is closed as SUPERSEDED; pending layers carry over)',
     );
   }
   const runId = runs.start({
@@ -53,8 +56,17 @@ export function prepareFrontier(ctx: CrawlContext, resumed: boolean): void {
   ctx.frontier.resetInProgress();
   ctx.frontier.retryFailed(config.maxAttempts, { kinds: CONTENT_KEYED_KINDS });
   ctx.frontier.retryFailed(config.maxAttempts, { keyPrefix: runKeyPrefix(runId) });
-  // Layers are keyed by content, not by run: a new run gets another go at those a network fault failed.
-  if (!resumed) for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
+  if (!resumed) {
+    // An unfinished earlier run (a changed study, or --fresh) left discovery and resolution pending under
+    // its keys: the new study neither crawls them nor records them as its own; they stay as that run's
+    // failures. Layers are keyed by content, not by run: pending ones carry over, and a new run gets
+    // another go at those a network fault failed.
+    ctx.frontier.supersede(RUN_KEYED_KINDS, runKeyPrefix(runId), {
+      code: SUPERSEDED,
+      message: `left uncrawled: run ${runId} started a new study (seeds, filters or IOC sets changed, or --fresh)`,
+    });
+    for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
+  }
   for (const seed of seedItems(config as Config, runId))
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);
 }

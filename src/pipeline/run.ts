@@ -10,6 +10,7 @@ import type { FrontierKind } from '../db/frontier.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { CrawlContext } from './context.js';
+import { RUN_KEYED_KINDS } from './keys.js';
 import { matchImages } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
@@ -52,14 +53,8 @@ export interface CrawlOutcome {
 
 const LAYER_KINDS: readonly FrontierKind[] = ['layer'];
 const STATS_INTERVAL_MS = 15_000;
-const OTHER_KINDS: readonly FrontierKind[] = [
-  'namespace',
-  'search',
-  'catalog',
-  'repository',
-  'reference',
-  'manifest',
-];
+/** Everything but layers, scheduled under `concurrency`: discovery and resolution, the run-keyed kinds. */
+const OTHER_KINDS = RUN_KEYED_KINDS;
 
 /**
  * One crawl run: seeds → frontier → handlers → dataset, then matching. Every completed item is one
@@ -117,6 +112,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   );
   const onAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // An 'abort' that happened before the listener (a SIGINT during start-up) fires no event.
+  if (opts.signal?.aborted) onAbort();
   let abortReason: string | null = opts.signal?.aborted ? 'interrupted' : null;
   let fatal: unknown = null;
 
