@@ -3,7 +3,7 @@ import { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { HttpClient, type HttpEvent } from '../crawler/http.js';
-import { hubCredentialsFromEnv } from '../crawler/hub/auth.js';
+import { hubCredentialsFromEnv, hubCredentialsFromStore } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
 import { CredentialStore } from '../crawler/registry/credentials.js';
 import { ListingCuts } from './listing-cuts.js';
@@ -27,6 +27,8 @@ export function registryCredentials(config: Readonly<Config>, env: NodeJS.Proces
 export interface RunNetworkOptions {
   config: Readonly<Config>;
   env: NodeJS.ProcessEnv;
+  /** The run's registry credentials: their docker.io entry also signs in to the Hub API (see below). */
+  credentials: CredentialStore;
   log: Logger;
   /** Injected in tests (fault proxies, fast retries); a dispatcher given here is the caller's to close. */
   httpOptions?: ConstructorParameters<typeof HttpClient>[0];
@@ -47,7 +49,7 @@ export class RunNetwork {
   private readonly cut = new AbortController();
   private rateLimitedUntil: number | null = null;
 
-  constructor({ config, env, log, httpOptions }: RunNetworkOptions) {
+  constructor({ config, env, credentials, log, httpOptions }: RunNetworkOptions) {
     // Our own connection pool, so an abort can end every in-flight request at once: handlers other than
     // the layer's pass no signal, and a SIGTERM during a stalled manifest or config GET otherwise waited
     // out the timeout and its retries (test/e2e/interrupt.test.ts).
@@ -75,11 +77,13 @@ export class RunNetwork {
       },
       ...httpOptions,
     });
-    const hubCredentials = hubCredentialsFromEnv(env);
+    // HUBCRAWL_DOCKERHUB_* first; else what `docker login` left, asked only once the Hub API is used.
+    const hubCredentials =
+      hubCredentialsFromEnv(env) ?? (() => hubCredentialsFromStore(credentials, config.hubApiUrl));
     this.hub = new HubClient({
       http: this.http,
       baseUrl: config.hubApiUrl,
-      ...(hubCredentials ? { credentials: hubCredentials } : {}),
+      credentials: hubCredentials,
       // Paging that stopped early or changed source is worth a warning: the listing may be incomplete.
       // A walk cut short also fails the item that listed (process-item.ts), so the run cannot end `completed`.
       onEvent: (e) => {

@@ -75,7 +75,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
-  const net = new RunNetwork({ config, env, log, httpOptions: opts.httpOptions });
+  const net = new RunNetwork({ config, env, credentials, log, httpOptions: opts.httpOptions });
   const { http, hub } = net;
   const ctx = new CrawlContext(
     db,

@@ -6,7 +6,14 @@ import { type FakeHub, startFakeHub } from '../../../test/helpers/fake-hub.js';
 import { AuthError, LimitExceededError, RateLimitedError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { HttpClient, type HttpClientOptions, type HttpEvent } from '../http.js';
-import { HubAuth, type HubAuthOptions, hubCredentialsFromEnv, jwtExpiryMs } from './auth.js';
+import { CredentialStore } from '../registry/credentials.js';
+import {
+  HubAuth,
+  type HubAuthOptions,
+  hubCredentialsFromEnv,
+  hubCredentialsFromStore,
+  jwtExpiryMs,
+} from './auth.js';
 
 const creds = { username: 'alice', token: 'dckr_pat_s3cr3t' };
 let hub: FakeHub | undefined;
@@ -206,5 +213,41 @@ describe('hubCredentialsFromEnv', () => {
 
   it('reads no exp from a token that is not a JWT', () => {
     expect(jwtExpiryMs('opaque-token')).toBeUndefined();
+  });
+});
+
+describe('hubCredentialsFromStore', () => {
+  const store = CredentialStore.fromSources({
+    dockerConfigPath: null,
+    explicit: { 'index.docker.io': { username: 'bob', password: 'dckr_pat_from_config' } },
+  });
+
+  it("signs in to the official Hub API, or a loopback test server, with the store's docker.io credential", () => {
+    expect(hubCredentialsFromStore(store, 'https://hub.docker.com')).toMatchObject({
+      username: 'bob',
+      token: 'dckr_pat_from_config',
+      source: expect.stringContaining('docker login'),
+    });
+    expect(hubCredentialsFromStore(store, 'http://127.0.0.1:8080')?.username).toBe('bob');
+  });
+
+  it('never hands a docker.io password to another Hub API URL, such as a mirror', () => {
+    expect(hubCredentialsFromStore(store, 'https://hub-mirror.example.com')).toBeUndefined();
+    expect(hubCredentialsFromStore(store, 'http://hub.docker.com')).toBeUndefined();
+  });
+
+  it('is anonymous when the store has no docker.io credential', () => {
+    expect(hubCredentialsFromStore(CredentialStore.empty(), 'https://hub.docker.com')).toBeUndefined();
+  });
+
+  it('names its source when the Hub refuses the login', async () => {
+    await startHub({ users: { bob: 'another' } });
+    const fromConfig = hubCredentialsFromStore(store, hub!.url)!;
+    const err = await makeAuth(hub!.url, { credentials: fromConfig })
+      .authorization()
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /refused the login of "bob" .*check the docker.io login of the Docker config/,
+    );
   });
 });

@@ -12,12 +12,16 @@
 import { AuthError, LimitExceededError, RateLimitedError, RetryableError } from '../../core/errors.js';
 import { isLoopbackHost } from '../../core/host.js';
 import type { HttpClient, HttpResponse } from '../http.js';
+import type { CredentialStore } from '../registry/credentials.js';
+import { DOCKER_HUB } from '../registry/reference.js';
 import { hubAuthTokenSchema, hubErrorBodySchema, hubLegacyLoginSchema, parseHubJson } from './schemas.js';
 
 /** A Docker Hub username and a personal access token (read-only is enough to crawl). */
 export interface HubCredentials {
   username: string;
   token: string;
+  /** Where they came from, for messages that say what to fix (default: the HUBCRAWL_DOCKERHUB_* variables). */
+  source?: string;
 }
 
 /** Environment variables that carry Hub credentials; they never enter the recorded config. */
@@ -31,6 +35,31 @@ export function hubCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Hub
   const username = env[HUB_CREDENTIAL_ENV.username]?.trim();
   const token = env[HUB_CREDENTIAL_ENV.token]?.trim();
   return username && token ? { username, token } : undefined;
+}
+
+/** Where a Docker config's credentials may go: the official Hub API, or a test server on this machine. */
+const OFFICIAL_HUB_API = 'https://hub.docker.com';
+
+/**
+ * The docker.io credential of `store` (a `registries.docker.io` setting, or the Docker config's `auths`
+ * or credential helper, as `docker login` left it) for signing in to the Hub web API at `hubApiUrl`.
+ * Only for the official API (or loopback): a mirror or another `--hub-api` never gets a password that
+ * was given for Docker Hub. May run a credential helper (FatalError when it fails).
+ */
+export function hubCredentialsFromStore(
+  store: CredentialStore,
+  hubApiUrl: string,
+): HubCredentials | undefined {
+  const url = new URL(hubApiUrl);
+  if (url.origin !== OFFICIAL_HUB_API && !isLoopbackHost(url.host)) return undefined;
+  const credential = store.get(DOCKER_HUB);
+  if (credential === undefined) return undefined;
+  return {
+    username: credential.username,
+    token: credential.password,
+    source:
+      'the docker.io login of the Docker config (docker login) or registries["docker.io"] in the config file',
+  };
 }
 
 /** Longest we reuse a token: the Hub says 10 minutes, keep a minute of slack. */
@@ -78,6 +107,11 @@ export class HubAuth {
   /** Who we sign in as (for messages; never the token). */
   get username(): string {
     return this.#opts.credentials.username;
+  }
+
+  /** Where the credentials came from, for messages that say what to fix. */
+  get source(): string {
+    return this.#opts.credentials.source ?? `${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token}`;
   }
 
   /** The `Authorization` header value, logging in first when no fresh token is cached. */
@@ -167,7 +201,7 @@ export class HubAuth {
     const said = detail ? ` (the Hub says: ${detail.slice(0, 200)})` : '';
     throw new AuthError(
       `Docker Hub refused the login of "${username}" at ${url} with ${status}${said}; check ` +
-        `${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a personal access token, not a password with 2FA)`,
+        `${this.source} (a personal access token, not a password with 2FA)`,
     );
   }
 }

@@ -252,6 +252,35 @@ describe('HubClient with a personal access token', () => {
     expect(tagGets().every((r) => r.authorization === `Bearer ${hub.issuedTokens[0]}`)).toBe(true);
   });
 
+  it('asks a credentials function once, at the first request, and not at all for a client never used', async () => {
+    await setup([repo(120)], { users: { alice: creds.token } });
+    let asked = 0;
+    const lazy = () => {
+      asked++;
+      return creds;
+    };
+    client({ credentials: lazy });
+    const hc = client({ credentials: lazy });
+    expect(asked).toBe(0);
+    expect(await collect(hc.listTags('acme', 'app'))).toHaveLength(120);
+    expect(asked).toBe(1);
+    expect(hub.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+  });
+
+  it('surfaces a credentials function that fails at the request that needed it, and stays anonymous on undefined', async () => {
+    await setup([repo(3)]);
+    const failing = client({
+      credentials: () => {
+        throw new Error('the credential helper failed');
+      },
+    });
+    await expect(collect(failing.listTags('acme', 'app'))).rejects.toThrow('the credential helper failed');
+    const anonymous = client({ credentials: () => undefined });
+    expect(await collect(anonymous.listTags('acme', 'app'))).toHaveLength(3);
+    expect(anonymous.authenticated).toBe(false);
+    expect(hub.requests.every((r) => r.authorization === undefined)).toBe(true);
+  });
+
   it('never puts the PAT or the access token into events or errors', async () => {
     await setup([repo(3)], { users: { alice: creds.token } });
     const hc = client({ credentials: creds });

@@ -39,7 +39,12 @@ export interface HubClientOptions {
   http: HttpClient;
   /** Default https://hub.docker.com; tests pass the fake's URL. */
   baseUrl?: string;
-  credentials?: HubCredentials;
+  /**
+   * Who to sign in as, or a function that says so (or undefined: anonymous), asked once, at the first
+   * Hub request: a Docker config credential may need a credential helper, which a crawl that never
+   * reaches the Hub API must not run.
+   */
+  credentials?: HubCredentials | (() => HubCredentials | undefined);
   /** Pages fetched per listing before stopping with a `page-cap` event. Default 1000. */
   maxPages?: number;
   /** Items per page, 1..100. Default 100. */
@@ -55,7 +60,10 @@ export class HubClient implements HubApi {
   readonly pageSize: number;
   readonly maxPages: number;
   private readonly http: HttpClient;
-  private readonly auth: HubAuth | undefined;
+  private readonly credentials: HubClientOptions['credentials'];
+  /** The signed-in session, made on first use (undefined: not yet decided; null: anonymous). */
+  private session: HubAuth | null | undefined;
+  private readonly now: (() => number) | undefined;
   private readonly onEvent: ((e: HubEvent) => void) | undefined;
   preferLegacy = false;
   searchV4Unavailable = false;
@@ -66,19 +74,30 @@ export class HubClient implements HubApi {
     this.pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(opts.pageSize ?? MAX_PAGE_SIZE)));
     this.maxPages = Math.max(1, Math.floor(opts.maxPages ?? 1000));
     this.onEvent = opts.onEvent;
-    this.auth = opts.credentials
-      ? new HubAuth({
-          baseUrl: this.baseUrl,
-          credentials: opts.credentials,
-          http: this.http,
-          ...(opts.now ? { now: opts.now } : {}),
-          onLogin: (e) => this.emit({ type: 'login', ...e }),
-        })
-      : undefined;
+    this.credentials = opts.credentials;
+    this.now = opts.now;
   }
 
+  /** Whether requests are signed in (decides the credentials on first call). */
   get authenticated(): boolean {
-    return this.auth !== undefined;
+    return this.auth !== null;
+  }
+
+  /** The signed-in session, or null when anonymous. */
+  private get auth(): HubAuth | null {
+    if (this.session === undefined) {
+      const credentials = typeof this.credentials === 'function' ? this.credentials() : this.credentials;
+      this.session = credentials
+        ? new HubAuth({
+            baseUrl: this.baseUrl,
+            credentials,
+            http: this.http,
+            ...(this.now ? { now: this.now } : {}),
+            onLogin: (e) => this.emit({ type: 'login', ...e }),
+          })
+        : null;
+    }
+    return this.session;
   }
 
   /** Repositories of `namespace` (`library` for official images), every page. */
@@ -153,7 +172,7 @@ export class HubClient implements HubApi {
         }
         throw new AuthError(
           this.auth
-            ? `Docker Hub refused our access token at ${url.href}; check ${HUB_CREDENTIAL_ENV.token}`
+            ? `Docker Hub refused our access token at ${url.href}; check ${this.auth.source}`
             : `Docker Hub asks for authentication at ${url.href}; set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token}`,
         );
       }

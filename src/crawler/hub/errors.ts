@@ -22,7 +22,7 @@ export class HubOffsetCapError extends PermanentError {
         ? `Docker Hub refused to page past item ${offset} at ${url} although we signed in ` +
             '(pagination offset too large); check that the token is valid, or fall back to the registry tags/list'
         : `Docker Hub refuses anonymous paging past item ${offset} at ${url} (pagination offset too large); ` +
-            `set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a read-only personal access token) ` +
+            `set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a read-only personal access token), or docker login, ` +
             "to page further; the registry's tags/list still lists the remaining tag names",
       { ...options, status: 403 },
     );

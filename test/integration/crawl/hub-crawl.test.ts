@@ -4,6 +4,8 @@
  * web API describes the same images (same digests) with push dates and repository metadata. The
  * proxy log says which tags cost a HEAD and which manifests cost a counted pull.
  */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
@@ -22,6 +24,8 @@ import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
 import { type FakeHub, type FakeHubTag, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
 
 const MANY_TAGS = 105;
+/** What `docker login` left in a Docker config: signs the crawl in to the Hub API too. */
+const DOCKER_LOGIN = { user: 'carol', pat: 'dckr_pat_from_docker_login' };
 /** The fake Hub's anonymous cap: page 2 (offset 100) of the 100-per-page tag listing is refused. */
 const OFFSET_CAP = 100;
 const manyTag = (i: number) => `v${String(i).padStart(3, '0')}`;
@@ -78,6 +82,7 @@ beforeAll(async () => {
   }
   hub = await startFakeHub({
     anonymousOffsetCap: OFFSET_CAP,
+    users: { [DOCKER_LOGIN.user]: DOCKER_LOGIN.pat },
     repos: [
       {
         namespace: 'library',
@@ -241,6 +246,24 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
     expect((resumed.stats.http as { countedPulls: number }).countedPulls).toBe(total - budget);
     // The same dataset as the uninterrupted crawl's.
     expect(datasetSnapshot(budgetDb)).toEqual(datasetSnapshot(dbPath));
+  });
+
+  it('signs in to the Hub API with the docker.io login of the Docker config, and lists past the anonymous cap', async () => {
+    const loginDb = ws.dbPath('docker-login');
+    const dockerConfig = join(dirname(loginDb), 'docker-config.json');
+    const auth = Buffer.from(`${DOCKER_LOGIN.user}:${DOCKER_LOGIN.pat}`).toString('base64');
+    writeFileSync(dockerConfig, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth } } }));
+    const logins = hub.issuedTokens.length;
+    const out = await runTestCrawl(loginDb, ws.iocFile, settings({ dockerConfig }));
+    expect(out.status).toBe('completed');
+    expect(hub.issuedTokens.length).toBeGreaterThan(logins);
+    // Signed in, the listing of library/many has no cap: every tag comes with its Hub push date.
+    const observed = queryDataset<{ n: number; dated: number }>(
+      loginDb,
+      `SELECT count(*) AS n, count(t.pushed_at) AS dated FROM tag_observations t
+         JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/many'`,
+    );
+    expect(observed).toEqual([{ n: MANY_TAGS, dated: MANY_TAGS }]);
   });
 
   it("pauses on the Hub API's 429 + Retry-After and still ends with the same dataset", async () => {
