@@ -3,7 +3,7 @@
  * analyzeLayer, side by side in the same run with `gzip -dc | tar -t` (and `zstd -dc | tar -t`).
  *
  *   npx tsx scripts/bench-analyzer.ts [--inflate-mb 1024] [--runs 3] [--suite bookworm]
- *                                     [--variants default,napi/main,worker/worker] [--no-hash-all] [--only zstd]
+ *                                     [--variants default,default@,napi/main] [--no-hash-all] [--only zstd] [--warm]
  *
  * Builds once into .cache/bench (git-ignored): `debootstrap --variant=minbase <suite>` (needs root
  * and the Debian mirror that debootstrap resolves by default), then `tar -C rootfs -c .`, gzip and
@@ -16,8 +16,13 @@
  * `--variants` measures the zstd layer once per listed configuration: `<zstdDecoder>/<digestThread>`
  * (napi|cli|auto / main|worker), or `default` for analyzeLayer's own choice. The analyzer's CPU
  * time then counts its threads and, for `cli`, the zstd child (its rusage), as the baseline's
- * counts both of its processes. Baseline and variants are interleaved run by run, so a change in
- * the machine's load hits them alike.
+ * counts both of its processes. Children run with the launcher's V8 flags (bin/hubcrawl.js's
+ * shebang), as `npx hubcrawl` does; a variant ending in `@<v8-flag>` (repeatable, without the leading
+ * dashes: `default@initial-heap-size=96`) runs with those instead, `default@` with none. Baseline and
+ * variants are interleaved run by run, so a change in the machine's load hits them alike.
+ *
+ * Each child times its first analysis (cold: the native addon loads, the JIT has compiled nothing
+ * yet); `--warm` times the second, as every layer after the first of a crawl runs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -30,6 +35,7 @@ import { compileRules } from '../src/analyzer/iocs/compile.js';
 import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
 import { type AnalyzeOptions, analyzeLayer } from '../src/analyzer/layer-stream.js';
 import type { ZstdDecoder } from '../src/analyzer/zstd.js';
+import { launcherNodeFlags } from './lib/launcher.js';
 
 // The child runs from a bundle in .cache/bench with cwd = the repo, so paths hang off cwd.
 const ROOT = resolve(process.cwd());
@@ -60,8 +66,11 @@ function variantOptions(variant: string): Pick<AnalyzeOptions, 'zstdDecoder' | '
   return { zstdDecoder, digestThread };
 }
 
-/** Child mode: analyze one file and print timings and peak RSS as JSON. */
-async function child(file: string, hashAll: boolean, variant: string): Promise<void> {
+/**
+ * Child mode: analyze one file and print timings and peak RSS as JSON. `warm`: analyze it once first,
+ * untimed, as a crawl's later layers run (native addon loaded, analyzer code compiled by the JIT).
+ */
+async function child(file: string, hashAll: boolean, variant: string, warm: boolean): Promise<void> {
   const digest = await fileDigest(file);
   const iocDir = join(ROOT, 'iocs');
   const sets = await Promise.all(
@@ -70,15 +79,18 @@ async function child(file: string, hashAll: boolean, variant: string): Promise<v
       .map((f) => loadIocSetFile(join(iocDir, f))),
   );
   const rules = hashAll ? compileRules([], { hashAllFiles: true }) : compileRules(sets);
+  const analyze = () =>
+    analyzeLayer(createReadStream(file, { highWaterMark: MiB }), {
+      rules,
+      expectedDigest: digest,
+      ...variantOptions(variant),
+    });
+  if (warm) await analyze();
   const cpu0 = process.cpuUsage();
   const kids0 = childrenCpuMs();
   const main0 = mainThreadCpuMs();
   const start = process.hrtime.bigint();
-  const facts = await analyzeLayer(createReadStream(file, { highWaterMark: MiB }), {
-    rules,
-    expectedDigest: digest,
-    ...variantOptions(variant),
-  });
+  const facts = await analyze();
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   // process.cpuUsage covers every thread of this process (the digest worker too).
   const cpu = process.cpuUsage(cpu0);
@@ -187,10 +199,24 @@ function bundleChild(): string {
 }
 
 let childScript = '';
+const WARM = process.argv.includes('--warm');
+
+/**
+ * `napi/main@initial-heap-size=96` → the variant and the V8 flags its child runs with
+ * (`--initial-heap-size=96`). Without `@`, the launcher's own flags (bin/hubcrawl.js's shebang), as
+ * `npx hubcrawl` runs; a bare `@` (`default@`) runs with none.
+ */
+function splitVariant(variant: string): { options: string; nodeFlags: string[] } {
+  const [options, ...flags] = variant.split('@');
+  const nodeFlags = flags.length === 0 ? launcherNodeFlags() : flags.filter(Boolean).map((f) => `--${f}`);
+  return { options: options as string, nodeFlags };
+}
 
 function runChild(file: string, hashAll: boolean, variant = 'default'): ChildResult {
-  const args = [childScript, '--child', file, '--variant', variant];
+  const { options, nodeFlags } = splitVariant(variant);
+  const args = [...nodeFlags, childScript, '--child', file, '--variant', options];
   if (hashAll) args.push('--hash-all');
+  if (WARM) args.push('--warm');
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`analyzer child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ChildResult;
@@ -208,7 +234,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const childFile = arg('child', '');
   if (childFile !== '') {
-    return child(childFile, process.argv.includes('--hash-all'), arg('variant', 'default'));
+    return child(childFile, process.argv.includes('--hash-all'), arg('variant', 'default'), WARM);
   }
 
   const osRelease = readFileSync('/etc/os-release', 'utf8');
@@ -221,6 +247,9 @@ async function main(): Promise<void> {
   console.log(`# analyzer benchmark ${new Date().toISOString()}`);
   console.log(
     `machine: ${cpus().length} CPUs (nproc ${execFileSync('nproc').toString().trim()}), ${cpu}, node ${process.version}`,
+  );
+  console.log(
+    `analyzer child: node ${launcherNodeFlags().join(' ')} (bin/hubcrawl.js's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}`,
   );
   console.log(
     `layer: ${name} from debootstrap --variant=minbase ${suite}${inflate ? ` + ${inflate} MiB random files` : ''}; median of ${runs} runs\n`,
@@ -237,8 +266,12 @@ async function main(): Promise<void> {
     const size = statSync(file).size;
     const tool = compression === 'gzip' ? 'gzip -dc' : 'zstd -dc';
     const baseline = `${tool} ${file} | tar -t > /dev/null`;
-    // The decoder and digest choices only matter for zstd; gzip runs analyzeLayer's defaults.
-    const mine = compression === 'zstd' ? variants : ['default'];
+    // The decoder and digest choices only matter for zstd; gzip runs analyzeLayer's defaults, under each
+    // variant's V8 flags.
+    const mine =
+      compression === 'zstd'
+        ? variants
+        : [...new Set(variants.map((v) => ['default', ...v.split('@').slice(1)].join('@')))];
     timeShell(baseline); // warm the page cache
     const base: Array<{ ms: number; cpuMs: number }> = [];
     const ana = new Map<string, ChildResult[]>(mine.map((v) => [v, []]));

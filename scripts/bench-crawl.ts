@@ -7,8 +7,8 @@
  *     [--skopeo-jobs 1] [--runs 3]
  *     [--hubcrawl-arg=--layer-concurrency=4 …]
  *
- * hubcrawl runs as the built CLI (`node bin/hubcrawl.js crawl --catalog …`) in a child process, as a
- * user runs it, so its peak RSS is its own; both children run under /usr/bin/time for peak RSS and
+ * hubcrawl runs as the built CLI (`node <launcher flags> bin/hubcrawl.js crawl --catalog …`) in a child
+ * process, as a user runs it, so its peak RSS is its own; both children run under /usr/bin/time for peak RSS and
  * CPU time. skopeo copies one image after another by default, as a user scripting it would. Runs
  * alternate (hubcrawl, skopeo, hubcrawl, …) and times are medians.
  * Everything started here (registry, proxies, children, temp dirs) is stopped on exit, error or signal.
@@ -20,6 +20,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBenchImages, pushBenchImages } from './bench-crawl-images.js';
 import { type Meter, startMeter, summarize, type Traffic } from './bench-crawl-meter.js';
+import { LAUNCHER, launcherNodeFlags } from './lib/launcher.js';
 import { type RunningRegistry, startRegistry } from './lib/registry.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -115,8 +116,10 @@ async function timed(cmd: string, args: string[], timeFile: string): Promise<Tim
 }
 
 async function runHubcrawl(meter: Meter, work: string, images: number): Promise<Timed> {
+  // As `npx hubcrawl` runs it: the launcher's V8 flags on this Node.
   const args = [
-    join(ROOT, 'bin/hubcrawl.js'),
+    ...launcherNodeFlags(),
+    LAUNCHER,
     'crawl',
     '--catalog',
     meter.url,
@@ -303,7 +306,7 @@ async function main(): Promise<void> {
       `${(set.uniqueLayerBytes / MiB).toFixed(1)} MiB; manifests ${(manifestBytes / 1024).toFixed(1)} KiB, configs ${(configBytes / 1024).toFixed(1)} KiB`,
   );
   console.log(
-    `hubcrawl: node bin/hubcrawl.js crawl --catalog <counter> --db <fresh tmp> --log-level info${extra.length ? ` ${extra.join(' ')}` : ''} (defaults otherwise; loopback is not paced by http.requestsPerSecondPerHost)`,
+    `hubcrawl: node ${launcherNodeFlags().join(' ')} bin/hubcrawl.js crawl --catalog <counter> --db <fresh tmp> --log-level info${extra.length ? ` ${extra.join(' ')}` : ''} (defaults otherwise; loopback is not paced by http.requestsPerSecondPerHost)`,
   );
   console.log(
     `skopeo: skopeo copy --src-tls-verify=false docker://<counter>/repo:tag dir:<tmp>/i, ${jobs === 1 ? 'one image after another' : `${jobs} at a time`}`,

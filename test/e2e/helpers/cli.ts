@@ -1,5 +1,5 @@
 /**
- * Runs the BUILT command line as a user would: `node bin/hubcrawl.js …` in a child process, with a
+ * Runs the BUILT command line as a user would: `node <launcher flags> bin/hubcrawl.js …` in a child process, with a
  * clean environment (no HUBCRAWL_* from the developer's shell, a temp HOME so no ~/.docker/config.json).
  * The child is spawned asynchronously, so fakes served from the test process keep answering.
  */
@@ -11,9 +11,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { launcherNodeFlags } from '../../../scripts/lib/launcher.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'hubcrawl.js');
+/** The launcher's V8 flags, so the suite runs the CLI as `npx hubcrawl` does (test/e2e/launcher.test.ts). */
+const NODE_FLAGS = launcherNodeFlags();
 
 export interface CliResult {
   code: number | null;
@@ -57,7 +60,7 @@ export function startCli(
   args: string[],
   opts: CliOptions = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: cleanEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
