@@ -13,6 +13,11 @@ export interface HttpRequest {
    * It may hold credentials, so neither it nor a POST's answer is quoted in messages, events or errors.
    */
   json?: unknown;
+  /**
+   * POST only, instead of `json`: the body as `application/x-www-form-urlencoded`, which OAuth2 token
+   * endpoints take (distribution docs/spec/auth/oauth.md). Never quoted either.
+   */
+  form?: URLSearchParams;
   url: string | URL;
   headers?: Record<string, string>;
   /** A Docker Hub pull (manifest GET): checked against maxPulls and the registry's remaining quota. */

@@ -36,8 +36,8 @@ interface RequestState {
   method: string;
   /** The URL fit for messages, events and recorded errors: no pre-signed signature, no userinfo. */
   href: string;
-  /** The serialized JSON body of a POST. */
-  body: string | undefined;
+  /** The serialized body of a POST (JSON or form) and its content type. */
+  body: { text: string; contentType: string } | undefined;
   /** Network errors and 5xx so far (they spend maxRetries). */
   failures: number;
   /** 429s so far (they spend max429Waits). */
@@ -102,13 +102,16 @@ export class HttpClient {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     const method = req.method ?? 'GET';
-    if (req.json !== undefined && method !== 'POST') throw new TypeError(`a ${method} request has no body`);
+    if ((req.json !== undefined || req.form !== undefined) && method !== 'POST')
+      throw new TypeError(`a ${method} request has no body`);
+    if (req.json !== undefined && req.form !== undefined)
+      throw new TypeError('a POST has one body: json or form');
     const s: RequestState = {
       url,
       host: url.host,
       method,
       href: redactUrl(url),
-      body: req.json === undefined ? undefined : JSON.stringify(req.json),
+      body: serializeBody(req),
       failures: 0,
       waits429: 0,
     };
@@ -276,13 +279,13 @@ export class HttpClient {
     const timeout = req.timeoutMs ?? this.opts.timeoutMs;
     const headers: Record<string, string> = {
       'user-agent': this.opts.userAgent ?? `hubcrawl/${TOOL_VERSION}`,
-      ...(s.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(s.body !== undefined ? { 'content-type': s.body.contentType } : {}),
       ...req.headers,
     };
     const r = await undiciRequest(s.url, {
       method: s.method,
       headers,
-      ...(s.body !== undefined ? { body: s.body } : {}),
+      ...(s.body !== undefined ? { body: s.body.text } : {}),
       dispatcher: this.dispatcher,
       headersTimeout: timeout,
       bodyTimeout: timeout,
@@ -303,6 +306,14 @@ export class HttpClient {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** A POST's body as sent: JSON, or a form for OAuth2 token endpoints. */
+function serializeBody(req: HttpRequest): RequestState['body'] {
+  if (req.form !== undefined)
+    return { text: req.form.toString(), contentType: 'application/x-www-form-urlencoded' };
+  if (req.json !== undefined) return { text: JSON.stringify(req.json), contentType: 'application/json' };
+  return undefined;
 }
 
 /** A response body fit for a message: a POST's answer may echo its credentials, so it is never quoted. */
