@@ -3,11 +3,21 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../core/digest.js';
 import { CorruptInputError, DigestMismatchError } from '../core/errors.js';
-import { AUTO_WORKER_BYTES, layerDigest, liveDigestWorkers, WorkerDigest } from './digest-worker.js';
+import {
+  AUTO_WORKER_BYTES,
+  busyDigestWorkers,
+  closeIdleDigestWorkers,
+  layerDigest,
+  liveDigestWorkers,
+  startedDigestWorkers,
+  WorkerDigest,
+} from './digest-worker.js';
 import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
 import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
 
 const MiB = 1024 * 1024;
+
+afterAll(closeIdleDigestWorkers);
 
 async function feed(d: { update(c: Uint8Array): void | Promise<void> }, data: Uint8Array, size: number) {
   for (let i = 0; i < data.length; i += size) await d.update(data.subarray(i, i + size));
@@ -26,7 +36,7 @@ describe('WorkerDigest', () => {
         await d.close();
       }
     }
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
   });
 
   it('rejects bytes that differ in one bit with DigestMismatchError', async () => {
@@ -42,22 +52,71 @@ describe('WorkerDigest', () => {
     }
   });
 
+  it('reuses the worker of a finished layer for the next one, and parks at most two', async () => {
+    await closeIdleDigestWorkers();
+    const data = randomBytes(2 * MiB);
+    const started = startedDigestWorkers();
+    for (let i = 0; i < 3; i++) {
+      const d = new WorkerDigest(sha256Digest(data), `layer ${i}`);
+      await feed(d, data, 256 * 1024);
+      await d.verify();
+      await d.close();
+    }
+    // One thread served three layers in turn.
+    expect(startedDigestWorkers() - started).toBe(1);
+    expect(liveDigestWorkers()).toBe(1);
+
+    // Three at once need three threads; two of them stay for later layers, the third ends.
+    const at = startedDigestWorkers();
+    const three = [0, 1, 2].map((i) => new WorkerDigest(sha256Digest(data), `parallel ${i}`));
+    await Promise.all(three.map((d) => feed(d, data, MiB)));
+    await Promise.all(three.map((d) => d.verify()));
+    await Promise.all(three.map((d) => d.close()));
+    expect(startedDigestWorkers() - at).toBe(2);
+    expect(busyDigestWorkers()).toBe(0);
+    expect(liveDigestWorkers()).toBe(2);
+  });
+
+  it('parks a worker after a digest mismatch (its hash ended) but ends one left mid-layer', async () => {
+    await closeIdleDigestWorkers();
+    const data = randomBytes(2 * MiB);
+    const mismatch = new WorkerDigest(sha256Digest('other'), 'mismatch');
+    await feed(mismatch, data, MiB);
+    await expect(mismatch.verify()).rejects.toBeInstanceOf(DigestMismatchError);
+    await mismatch.close();
+    expect(liveDigestWorkers()).toBe(1);
+
+    // The parked worker serves the next layer, which is abandoned half-fed: that worker must not return.
+    const started = startedDigestWorkers();
+    const abandoned = new WorkerDigest(sha256Digest(data), 'abandoned');
+    await feed(abandoned, data.subarray(0, MiB), MiB);
+    await abandoned.close();
+    expect(startedDigestWorkers()).toBe(started);
+    expect(liveDigestWorkers()).toBe(0);
+
+    // And a fresh one hashes correctly from its first byte.
+    const next = new WorkerDigest(sha256Digest(data), 'next');
+    await feed(next, data, 100_000);
+    await next.verify();
+    await next.close();
+  });
+
   it("'auto' hashes a blob below 4 MiB on this thread and starts a worker only once past it", async () => {
     const data = randomBytes(AUTO_WORKER_BYTES + MiB);
     const small = layerDigest(sha256Digest(data.subarray(0, MiB)), 'small', 'auto');
     await feed(small, data.subarray(0, MiB), 64 * 1024);
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
     await small.verify();
     await small.close();
 
     const big = layerDigest(sha256Digest(data), 'big', 'auto');
     await feed(big, data.subarray(0, AUTO_WORKER_BYTES - 1), 64 * 1024);
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
     await feed(big, data.subarray(AUTO_WORKER_BYTES - 1), 64 * 1024);
-    expect(liveDigestWorkers()).toBe(1);
+    expect(busyDigestWorkers()).toBe(1);
     await big.verify();
     await big.close();
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
   });
 });
 
@@ -94,32 +153,32 @@ describe('analyzeLayer with the digest on a worker thread', () => {
     );
     const facts = await analyze(bigBlob, { expectedDigest: sha256Digest(bigBlob) }, 64 * 1024);
     expect(facts.compressedBytes).toBe(bigBlob.length);
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
   });
 
   it('leaves no worker running after a success, a digest mismatch, corrupt input and an abort', async () => {
     const digest = sha256Digest(blob);
     await analyze(blob, { expectedDigest: digest, digestThread: 'worker' });
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
 
     await expect(
       analyze(blob, { expectedDigest: sha256Digest('other'), digestThread: 'worker' }),
     ).rejects.toBeInstanceOf(DigestMismatchError);
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
 
     const corrupt = Buffer.from(blob);
     corrupt.fill(0x55, 100, 400);
     await expect(analyze(corrupt, { expectedDigest: digest, digestThread: 'worker' })).rejects.toBeInstanceOf(
       CorruptInputError,
     );
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
 
     const controller = new AbortController();
     const reason = new Error('stop');
     let during = -1;
     async function* slow() {
       yield bigBlob.subarray(0, AUTO_WORKER_BYTES + 1000);
-      during = liveDigestWorkers();
+      during = busyDigestWorkers();
       controller.abort(reason);
       yield bigBlob.subarray(AUTO_WORKER_BYTES + 1000);
     }
@@ -130,6 +189,6 @@ describe('analyzeLayer with the digest on a worker thread', () => {
     });
     await expect(aborted).rejects.toBe(reason);
     expect(during).toBe(1);
-    expect(liveDigestWorkers()).toBe(0);
+    expect(busyDigestWorkers()).toBe(0);
   });
 });

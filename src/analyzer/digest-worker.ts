@@ -7,6 +7,7 @@
  * the decoder still needs them), each buffer is transferred to the worker, hashed there and
  * transferred back for reuse: no allocation per chunk, one message per MiB whatever the chunk
  * size, and at most HIGH_WATER bytes in flight, so memory stays bounded when the worker lags.
+ * A worker that finished a layer waits, unref'd, for the next one (MAX_IDLE_WORKERS).
  */
 import { Worker } from 'node:worker_threads';
 import { type Digest, DigestVerifier, digestAlgorithm } from '../core/digest.js';
@@ -92,30 +93,99 @@ class DeferredDigest implements LayerDigest {
   }
 }
 
-let liveWorkers = 0;
-
-/** Digest worker threads currently alive in this process (for tests: none may outlive a layer). */
-export function liveDigestWorkers(): number {
-  return liveWorkers;
-}
-
 const STAGE = 1024 * 1024;
 const HIGH_WATER = 8 * STAGE;
 
-// Plain CommonJS evaluated in the worker, so it runs the same under tsx, vitest and compiled JS.
+// Plain CommonJS evaluated in the worker, so it runs the same under tsx, vitest and compiled JS. One
+// worker serves one layer at a time: `start` opens a hash, buffers feed it, `end` answers its digest.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const hash = createHash(workerData.algorithm);
+let hash = null;
 parentPort.on('message', (m) => {
+  if (m.start) {
+    hash = createHash(m.start);
+    return;
+  }
   if (m.end) {
     parentPort.postMessage({ hex: hash.digest('hex') });
+    hash = null;
     return;
   }
   hash.update(new Uint8Array(m.buf, 0, m.len));
   parentPort.postMessage({ buf: m.buf, len: m.len }, [m.buf]);
 });
 `;
+
+/**
+ * Idle digest workers kept for the next layer. Starting a worker thread costs about 60 ms of CPU
+ * and, until it answers, stalls the layer once 8 MiB wait for it (docs/benchmarks.md): real money
+ * over the thousands of layers of a crawl. A worker goes back to the pool only after a layer whose
+ * digest it finished; any other end (an error, an abort) terminates it, so no half-fed hash is ever
+ * reused. Idle workers are unref'd: they never keep the process alive.
+ */
+const MAX_IDLE_WORKERS = 2;
+const idle: Worker[] = [];
+let liveWorkers = 0;
+let startedWorkers = 0;
+
+/** Digest worker threads alive in this process, busy or idle (for tests). */
+export function liveDigestWorkers(): number {
+  return liveWorkers;
+}
+
+/** Digest worker threads serving a layer right now (for tests: none may outlive its layer). */
+export function busyDigestWorkers(): number {
+  return liveWorkers - idle.length;
+}
+
+/** Digest worker threads started since the process began (for tests: idle ones are reused). */
+export function startedDigestWorkers(): number {
+  return startedWorkers;
+}
+
+/** Terminates the idle workers (tests; a long-lived embedder that is done analyzing). */
+export async function closeIdleDigestWorkers(): Promise<void> {
+  await Promise.all(idle.splice(0).map((w) => w.terminate()));
+}
+
+function takeWorker(): Worker {
+  let worker = idle.pop();
+  if (worker !== undefined) {
+    // Drops the idle-time exit listener; the busy-time one is added below.
+    worker.removeAllListeners('exit');
+    worker.ref();
+  } else {
+    worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // A hashing loop needs little heap; keeps a stray worker from growing RSS.
+      resourceLimits: { maxOldGenerationSizeMb: 32 },
+    });
+    liveWorkers++;
+    startedWorkers++;
+  }
+  worker.once('exit', () => {
+    liveWorkers--;
+  });
+  return worker;
+}
+
+/** Parks a worker whose last job ended cleanly, or terminates it when the pool is full. */
+function returnWorker(worker: Worker): Promise<void> {
+  worker.removeAllListeners('message');
+  worker.removeAllListeners('error');
+  if (idle.length >= MAX_IDLE_WORKERS) return worker.terminate().then(() => undefined);
+  // The job's listeners and the busy-time count go; an idle worker that dies also leaves the pool.
+  worker.removeAllListeners('exit');
+  worker.once('exit', () => {
+    liveWorkers--;
+    const i = idle.indexOf(worker);
+    if (i >= 0) idle.splice(i, 1);
+  });
+  worker.unref();
+  idle.push(worker);
+  return Promise.resolve();
+}
 
 /** sha256/sha512 of the fed bytes on a worker thread, checked against `expected`. */
 export class WorkerDigest implements LayerDigest {
@@ -128,21 +198,14 @@ export class WorkerDigest implements LayerDigest {
   private wake: (() => void) | null = null;
   private result: ((hex: string) => void) | null = null;
   private closed: Promise<void> | null = null;
+  /** The worker answered this layer's digest: it may serve the next layer. */
+  private finished = false;
 
   constructor(
     readonly expected: Digest,
     readonly what: string,
   ) {
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { algorithm: digestAlgorithm(expected) },
-      // A hashing loop needs little heap; keeps a stray worker from growing RSS.
-      resourceLimits: { maxOldGenerationSizeMb: 32 },
-    });
-    liveWorkers++;
-    this.worker.once('exit', () => {
-      liveWorkers--;
-    });
+    this.worker = takeWorker();
     this.worker.on('message', (m: { buf?: ArrayBuffer; len?: number; hex?: string }) => {
       if (m.hex !== undefined) {
         this.result?.(m.hex);
@@ -154,6 +217,7 @@ export class WorkerDigest implements LayerDigest {
     });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`the digest worker exited with code ${code}`)));
+    this.worker.postMessage({ start: digestAlgorithm(expected) });
   }
 
   update(chunk: Uint8Array): void | Promise<void> {
@@ -184,12 +248,13 @@ export class WorkerDigest implements LayerDigest {
       };
       this.worker.postMessage({ end: true });
     });
+    this.finished = true;
     const actual: Digest = `${digestAlgorithm(this.expected)}:${hex}`;
     if (actual !== this.expected) throw new DigestMismatchError(this.expected, actual, this.what);
   }
 
   close(): Promise<void> {
-    this.closed ??= this.worker.terminate().then(() => undefined);
+    this.closed ??= this.finished ? returnWorker(this.worker) : this.worker.terminate().then(() => undefined);
     return this.closed;
   }
 
