@@ -6,6 +6,10 @@
  * carries `x5c: [<that certificate>]`: distribution 2.8 verifies the chain against the bundle
  * and then the signature with the leaf's key (it also accepts a libtrust `kid`, which we add
  * as well so either lookup path works).
+ *
+ * Besides the token GET (anonymous, or Basic with the configured user) it takes the OAuth2 `POST`
+ * of a real token server (token-oauth.ts): the password grant that gives `docker login` an identity
+ * token, and the refresh-token grant that trades one for access tokens.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, randomUUID, sign } from 'node:crypto';
@@ -13,6 +17,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { decideGrant, readForm } from './token-oauth.js';
 
 export interface TokenServiceHandle {
   realm: string;
@@ -31,6 +36,13 @@ export interface StartedTokenService extends TokenServiceHandle {
   authorizations: Array<string | undefined>;
   /** Scopes requested, in order (one entry per request, space-joined when several). */
   scopes: string[];
+  /** How each request asked: `get`, or the `grant_type` of a POST (`refresh_token`, `password`…), in order. */
+  grants: string[];
+  /**
+   * Whether anonymous callers may pull (default true, as on Docker Hub). Off, they get tokens without
+   * access, as for a private repository: only a login pulls.
+   */
+  setAnonymousPull(allowed: boolean): void;
 }
 
 export const TOKEN_SERVICE_NAME = 'hubcrawl-test-registry';
@@ -76,6 +88,8 @@ function parseScope(scope: string): Access | undefined {
       .filter(Boolean),
   };
 }
+
+type Send = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
 function checkBasic(header: string | undefined, username: string, password: string): 'ok' | 'bad' | 'absent' {
   if (!header) return 'absent';
@@ -123,6 +137,7 @@ export async function startTokenService(opts: {
 
   let down = false;
   let expiresInSec = opts.expiresInSec ?? 300;
+  let anonymousPull = true;
 
   const mint = (subject: string, access: Access[]): string => {
     const now = Math.floor(Date.now() / 1000);
@@ -142,25 +157,72 @@ export async function startTokenService(opts: {
     return `${signingInput}.${b64url(sign('sha256', Buffer.from(signingInput), privateKey))}`;
   };
 
+  /** Like Docker Hub: anonymous callers get pull only (or nothing); the configured user gets what it asks for. */
+  const grantAccess = (scopes: string[], asUser: boolean): Access[] => {
+    const granted: Access[] = [];
+    for (const s of scopes.flatMap((x) => x.split(' ')).filter(Boolean)) {
+      const a = parseScope(s);
+      if (a?.type !== 'repository') continue;
+      const anonymous = anonymousPull ? a.actions.filter((x) => x === 'pull') : [];
+      granted.push({ ...a, actions: asUser ? a.actions : anonymous });
+    }
+    return granted;
+  };
+  const refreshTokens = new Map<string, string>();
+
+  /** The OAuth2 grants; their answer carries `access_token` (and `scope`, as oauth.md requires). */
+  const handlePost = async (req: IncomingMessage, url: URL, send: Send): Promise<void> => {
+    const form = await readForm(req);
+    state.grants.push(form?.get('grant_type') ?? '');
+    state.scopes.push(form?.get('scope') ?? '');
+    if (unavailable(url, send)) return;
+    if (form === undefined) {
+      send(400, { error: 'invalid_request', error_description: 'expected a url-encoded form' });
+      return;
+    }
+    const ctx = {
+      service: TOKEN_SERVICE_NAME,
+      username: opts.username,
+      password: opts.password,
+      refreshTokens,
+    };
+    const decided = decideGrant(form, ctx);
+    if ('status' in decided) {
+      send(decided.status, decided.body);
+      return;
+    }
+    const scope = form.get('scope') ?? '';
+    const token = mint(decided.subject, grantAccess([scope], true));
+    state.issued++;
+    const refresh = decided.refreshToken !== undefined ? { refresh_token: decided.refreshToken } : {};
+    send(200, { access_token: token, expires_in: expiresInSec, scope, ...refresh });
+  };
+
+  /** Answers 503 while set down and 404 off the token path; true when it did. */
+  const unavailable = (url: URL, send: Send): boolean => {
+    if (down) send(503, { details: 'token service is down (test)' });
+    else if (url.pathname !== '/token') send(404, { details: 'not found' });
+    else return false;
+    return true;
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     state.requests++;
     const auth = req.headers.authorization;
     state.authorizations.push(auth);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const scopes = url.searchParams.getAll('scope');
-    state.scopes.push(scopes.join(' '));
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
+    const send: Send = (status, body, headers = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    if (down) {
-      send(503, { details: 'token service is down (test)' });
+    if (req.method === 'POST') {
+      handlePost(req, url, send).catch(() => send(500, { details: 'token service failed (test)' }));
       return;
     }
-    if (url.pathname !== '/token') {
-      send(404, { details: 'not found' });
-      return;
-    }
+    const scopes = url.searchParams.getAll('scope');
+    state.scopes.push(scopes.join(' '));
+    state.grants.push('get');
+    if (unavailable(url, send)) return;
     if (url.searchParams.get('service') !== TOKEN_SERVICE_NAME) {
       send(400, { details: `unknown service ${url.searchParams.get('service')}` });
       return;
@@ -170,15 +232,7 @@ export async function startTokenService(opts: {
       send(401, { details: 'incorrect username or password' }, { 'www-authenticate': 'Basic realm="token"' });
       return;
     }
-    // Like Docker Hub: anonymous callers get pull only; the configured user gets what it asks for.
-    const granted: Access[] = [];
-    for (const s of scopes.flatMap((x) => x.split(' ')).filter(Boolean)) {
-      const a = parseScope(s);
-      if (a?.type !== 'repository') continue;
-      const actions = basic === 'ok' ? a.actions : a.actions.filter((x) => x === 'pull');
-      granted.push({ ...a, actions });
-    }
-    const token = mint(basic === 'ok' ? opts.username : '', granted);
+    const token = mint(basic === 'ok' ? opts.username : '', grantAccess(scopes, basic === 'ok'));
     state.issued++;
     send(200, { token, access_token: token, expires_in: expiresInSec, issued_at: new Date().toISOString() });
   };
@@ -199,11 +253,15 @@ export async function startTokenService(opts: {
     issued: 0,
     authorizations: [],
     scopes: [],
+    grants: [],
     setDown(d: boolean) {
       down = d;
     },
     setExpiresIn(sec: number) {
       expiresInSec = sec;
+    },
+    setAnonymousPull(allowed: boolean) {
+      anonymousPull = allowed;
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
+import { loginForIdentityToken } from '../../scripts/lib/token-oauth.js';
 import type { StartedTokenService } from '../../scripts/lib/token-service.js';
 
 let reg: RunningRegistry;
@@ -38,6 +39,23 @@ function claims(token: string): {
 } {
   return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString());
 }
+
+/** An OAuth2 token request (oauth.md): a url-encoded form POSTed to the realm. */
+async function postGrant(fields: Record<string, string>): Promise<Response> {
+  return fetch(svc.realm, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ service: svc.service, client_id: 'selftest', ...fields }),
+  });
+}
+
+const login = () =>
+  loginForIdentityToken({
+    realm: svc.realm,
+    service: svc.service,
+    username: reg.username!,
+    password: reg.password!,
+  });
 
 async function tokenFor(scope: string, authorization?: string): Promise<string> {
   const body = (await (await getToken(scope, authorization)).json()) as {
@@ -113,5 +131,76 @@ describe('token service', () => {
     });
     await pull.arrayBuffer();
     expect(pull.status).toBe(401);
+  });
+
+  it('gives docker login an identity token, which the refresh-token grant trades for access the registry accepts', async () => {
+    const image = await buildImage({ layers: [{ entries: [{ type: 'file', path: 'q', content: 'q' }] }] });
+    await pushImage(reg, 'selftest/private', 'v1', image);
+    const identityToken = await login();
+    const res = await postGrant({
+      grant_type: 'refresh_token',
+      refresh_token: identityToken,
+      scope: 'repository:selftest/private:pull',
+    });
+    const body = (await res.json()) as { access_token: string; scope: string; refresh_token?: string };
+    expect([res.status, body.scope, body.refresh_token]).toEqual([
+      200,
+      'repository:selftest/private:pull',
+      undefined,
+    ]);
+    expect(claims(body.access_token)).toMatchObject({ sub: reg.username });
+    svc.setAnonymousPull(false);
+    try {
+      const pull = await fetch(`${reg.url}/v2/selftest/private/manifests/v1`, {
+        headers: { authorization: `Bearer ${body.access_token}`, accept: image.mediaType },
+      });
+      await pull.arrayBuffer();
+      const anon = await tokenFor('repository:selftest/private:pull');
+      const refused = await fetch(`${reg.url}/v2/selftest/private/manifests/v1`, {
+        headers: { authorization: `Bearer ${anon}`, accept: image.mediaType },
+      });
+      await refused.arrayBuffer();
+      expect([pull.status, refused.status]).toEqual([200, 401]);
+    } finally {
+      svc.setAnonymousPull(true);
+    }
+  });
+
+  it('refuses an unknown refresh token with 401 invalid_grant, and records the grant', async () => {
+    const n = svc.grants.length;
+    const res = await postGrant({ grant_type: 'refresh_token', refresh_token: 'never-issued' });
+    expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([401, 'invalid_grant']);
+    expect(svc.grants.slice(n)).toEqual(['refresh_token']);
+  });
+
+  it('refuses a wrong password in the password grant', async () => {
+    const res = await postGrant({ grant_type: 'password', username: reg.username!, password: 'wrong' });
+    await res.arrayBuffer();
+    expect(res.status).toBe(401);
+  });
+
+  it('answers 400 to a grant without client_id, of an unknown type, or not sent as a form', async () => {
+    const identityToken = await login();
+    const noClient = await fetch(svc.realm, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: identityToken,
+        service: svc.service,
+      }),
+    });
+    const unknown = await postGrant({ grant_type: 'client_credentials' });
+    const json = await fetch(svc.realm, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: identityToken }),
+    });
+    const errors = await Promise.all([noClient, unknown, json].map(async (r) => [r.status, await r.json()]));
+    expect(errors.map(([status, body]) => [status, (body as { error: string }).error])).toEqual([
+      [400, 'invalid_request'],
+      [400, 'unsupported_grant_type'],
+      [400, 'invalid_request'],
+    ]);
   });
 });
