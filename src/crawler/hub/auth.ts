@@ -44,7 +44,10 @@ const OFFICIAL_HUB_API = 'https://hub.docker.com';
  * The docker.io credential of `store` (a `registries.docker.io` setting, or the Docker config's `auths`
  * or credential helper, as `docker login` left it) for signing in to the Hub web API at `hubApiUrl`.
  * Only for the official API (or loopback): a mirror or another `--hub-api` never gets a password that
- * was given for Docker Hub. May run a credential helper (FatalError when it fails).
+ * was given for Docker Hub. An identity token (the OAuth2 refresh token some logins keep instead of a
+ * password) is for the registry's token service alone and signs in nowhere here: the Hub API then
+ * stays anonymous, and HUBCRAWL_DOCKERHUB_* is the way to sign in to it. May run a credential
+ * helper (FatalError when it fails).
  */
 export function hubCredentialsFromStore(
   store: CredentialStore,
@@ -53,7 +56,9 @@ export function hubCredentialsFromStore(
   const url = new URL(hubApiUrl);
   if (url.origin !== OFFICIAL_HUB_API && !isLoopbackHost(url.host)) return undefined;
   const credential = store.get(DOCKER_HUB);
-  if (credential === undefined) return undefined;
+  // The web API takes a password or personal access token; a refresh token posted there as one would be
+  // refused at best, and handed to a service it was not issued for at worst.
+  if (credential === undefined || credential.kind !== 'basic') return undefined;
   return {
     username: credential.username,
     token: credential.password,

@@ -1,14 +1,22 @@
 /**
  * Registry authentication (distribution docs/spec/auth/token.md): probe, read the 401 challenge,
- * fetch a Bearer token for the scope (anonymous, or with Basic credentials), cache it per
- * (realm, service, scope) until `expires_in` runs out, and refresh it on a 401. Basic-only
- * registries get the Basic header directly.
+ * fetch a Bearer token for the scope (anonymous, with Basic credentials, or with an identity token
+ * through the OAuth2 refresh-token grant: token-request.ts), cache it per (realm, service, scope)
+ * until `expires_in` runs out, and refresh it on a 401. Basic-only registries get the Basic header
+ * directly.
  */
-import { z } from 'zod';
-import { AuthError, PermanentError } from '../../core/errors.js';
+import { AuthError } from '../../core/errors.js';
 import type { HttpClient, HttpHeaders } from '../http.js';
+import { basicAuthorization, type Credential } from './credential.js';
 import type { CredentialStore } from './credentials.js';
-import { isLoopbackHost } from './reference.js';
+import {
+  getToken,
+  type IssuedToken,
+  mayCarryCredentials,
+  refreshGrant,
+  type TokenQuery,
+  tokenRealm,
+} from './token-request.js';
 
 export interface Challenge {
   /** Lowercased scheme: `bearer`, `basic`, … */
@@ -66,21 +74,6 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Cha
   return out;
 }
 
-const tokenResponseSchema = z.object({
-  token: z.string().min(1).optional(),
-  access_token: z.string().min(1).optional(),
-  expires_in: z.number().positive().optional(),
-  issued_at: z.string().optional(),
-});
-
-/** Spec default when `expires_in` is omitted. */
-const DEFAULT_TOKEN_SECONDS = 60;
-
-interface CachedToken {
-  token: string;
-  expiresAt: number;
-}
-
 type Known = { scheme: 'bearer'; realm: string; service: string | undefined } | { scheme: 'basic' };
 
 export interface RegistryAuthOptions {
@@ -90,8 +83,15 @@ export interface RegistryAuthOptions {
   now?: () => number;
 }
 
-function basicHeader(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+/** The Basic header for a Basic-only registry; an identity token has no such form. */
+function basicHeader(registry: string, cred: Credential): string {
+  if (cred.kind === 'identity-token') {
+    throw new AuthError(
+      `${registry} asks for Basic auth, which cannot carry the identity token from docker login (that is for ` +
+        `a Bearer token service); give a username and password for ${registry} instead`,
+    );
+  }
+  return basicAuthorization(cred);
 }
 
 const MAX_CACHED_TOKENS = 256;
@@ -101,8 +101,18 @@ export class RegistryAuth {
   /** Requests made to token services (for stats and tests). */
   tokenRequests = 0;
   private known: Known | undefined;
-  private readonly cache = new Map<string, CachedToken>();
-  private readonly inflight = new Map<string, Promise<CachedToken>>();
+  private readonly cache = new Map<string, IssuedToken>();
+  private readonly inflight = new Map<string, Promise<IssuedToken>>();
+  /**
+   * The token service's refusal of the identity token, rethrown without asking again: a crawl meets
+   * thousands of scopes, and an expired token does not mend between them.
+   */
+  private identityTokenRefusal: AuthError | undefined;
+  /**
+   * Settles with the first refresh-token grant. Until then other scopes wait for it, so a refused token
+   * is sent once rather than once per request the crawl has in flight.
+   */
+  private firstGrant: Promise<unknown> | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: RegistryAuthOptions) {
@@ -115,7 +125,7 @@ export class RegistryAuth {
     if (!known) return undefined;
     if (known.scheme === 'basic') {
       const cred = this.opts.credentials?.get(this.opts.registry);
-      return cred ? basicHeader(cred.username, cred.password) : undefined;
+      return cred ? basicHeader(this.opts.registry, cred) : undefined;
     }
     const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
@@ -155,7 +165,7 @@ export class RegistryAuth {
         );
       if (sent?.startsWith('Basic '))
         throw new AuthError(`${this.opts.registry} refused the configured credentials`);
-      return basicHeader(cred.username, cred.password);
+      return basicHeader(this.opts.registry, cred);
     }
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
@@ -166,7 +176,7 @@ export class RegistryAuth {
     service: string | undefined,
     scope: string,
     refused: string | undefined,
-  ): Promise<CachedToken> {
+  ): Promise<IssuedToken> {
     const key = `${realm}\n${service ?? ''}\n${scope}`;
     const cached = this.cache.get(key);
     // Another request may have replaced the refused token already: use that one rather than fetch again.
@@ -193,51 +203,34 @@ export class RegistryAuth {
     for (const [k, v] of this.cache) if (v.expiresAt <= now) this.cache.delete(k);
   }
 
-  private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<CachedToken> {
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch (err) {
-      throw new AuthError(`${this.opts.registry} sent an invalid token realm "${realm.slice(0, 200)}"`, {
-        cause: err,
-      });
+  /** A new token: the refresh-token grant for an identity token, else the token GET. */
+  private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<IssuedToken> {
+    const { http, registry } = this.opts;
+    const q: TokenQuery = { registry, realm: tokenRealm(registry, realm), service, scope };
+    const cred = mayCarryCredentials(q.realm) ? this.opts.credentials?.get(registry) : undefined;
+    if (cred?.kind !== 'identity-token') {
+      this.tokenRequests += 1;
+      return getToken(http, q, cred, this.now);
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new AuthError(`token realm ${url.href} is not an http(s) URL`);
+    if (this.firstGrant === undefined) {
+      const grant = this.grantWithIdentityToken(q, cred.identityToken);
+      this.firstGrant = grant.catch(() => undefined);
+      return grant;
     }
-    if (service) url.searchParams.set('service', service);
-    for (const s of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', s);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    const cred = this.opts.credentials?.get(this.opts.registry);
-    // Credentials never travel in clear text except to a loopback token service (tests, local mirrors).
-    if (cred && (url.protocol === 'https:' || isLoopbackHost(url.host))) {
-      headers.authorization = basicHeader(cred.username, cred.password);
-    }
-    const startedAt = this.now();
+    await this.firstGrant;
+    return this.grantWithIdentityToken(q, cred.identityToken);
+  }
+
+  /** One refresh-token grant, unless the token service has refused the identity token already. */
+  private async grantWithIdentityToken(q: TokenQuery, identityToken: string): Promise<IssuedToken> {
+    if (this.identityTokenRefusal) throw this.identityTokenRefusal;
     this.tokenRequests += 1;
-    let body: unknown;
     try {
-      const res = await this.opts.http.request({ url, headers, buffer: true, maxBodyBytes: 1024 * 1024 });
-      if (res.status === 401)
-        throw new AuthError(`token service ${url.origin} refused the credentials for ${scope}`);
-      if (res.status !== 200)
-        throw new AuthError(`token service ${url.origin} answered ${res.status} for ${scope}`);
-      body = await res.json();
+      return await refreshGrant(this.opts.http, q, identityToken, this.now);
     } catch (err) {
-      if (err instanceof PermanentError) {
-        throw new AuthError(`token service ${url.origin} refused ${scope}: ${err.message}`, { cause: err });
-      }
+      if (err instanceof AuthError) this.identityTokenRefusal = err;
       throw err;
     }
-    const parsed = tokenResponseSchema.safeParse(body);
-    const token = parsed.success ? (parsed.data.token ?? parsed.data.access_token) : undefined;
-    if (!parsed.success || !token)
-      throw new AuthError(`token service ${url.origin} returned no token for ${scope}`);
-    const seconds = parsed.data.expires_in ?? DEFAULT_TOKEN_SECONDS;
-    // Lifetime counted from our own clock (issued_at is the server's and may be skewed); refresh early
-    // by a fifth of the lifetime, at most 30 s, so a token never expires in flight.
-    const early = Math.min(30_000, (seconds * 1000) / 5);
-    return { token, expiresAt: startedAt + seconds * 1000 - early };
   }
 }
 

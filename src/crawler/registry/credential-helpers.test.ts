@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, FatalError } from '../../core/errors.js';
-import { CredentialStore } from './credentials.js';
+import { hubCredentialsFromStore } from '../hub/auth.js';
+import { type Credential, CredentialStore } from './credentials.js';
+
+/** The password of a username-and-password credential. */
+const password = (c: Credential | undefined) => (c?.kind === 'basic' ? c.password : undefined);
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -61,7 +65,7 @@ describe('credential helpers', () => {
   it('asks the credsStore helper for Docker Hub under the v1 index URL, once per registry', () => {
     keychain('vault', { 'https://index.docker.io/v1/': ['alice', 's3cret'] });
     const creds = store({ credsStore: 'vault', auths: { 'https://index.docker.io/v1/': {} } });
-    expect(creds.get('registry-1.docker.io')?.password).toBe('s3cret');
+    expect(password(creds.get('registry-1.docker.io'))).toBe('s3cret');
     expect(creds.get('docker.io')?.username).toBe('alice');
     expect(asked()).toEqual(['vault https://index.docker.io/v1/']);
   });
@@ -70,8 +74,8 @@ describe('credential helpers', () => {
     keychain('vault', { 'https://index.docker.io/v1/': ['alice', 'hub-pw'] });
     keychain('ecr', { '127.0.0.1:5000': ['AWS', 'ecr-pw'] });
     const creds = store({ credsStore: 'vault', credHelpers: { '127.0.0.1:5000': 'ecr' } });
-    expect(creds.get('127.0.0.1:5000')?.password).toBe('ecr-pw');
-    expect(creds.get('docker.io')?.password).toBe('hub-pw');
+    expect(password(creds.get('127.0.0.1:5000'))).toBe('ecr-pw');
+    expect(password(creds.get('docker.io'))).toBe('hub-pw');
     expect(asked()).toEqual(['ecr 127.0.0.1:5000', 'vault https://index.docker.io/v1/']);
   });
 
@@ -92,7 +96,7 @@ describe('credential helpers', () => {
       credHelpers: { 'quay.io': '' },
       auths: { 'quay.io': { auth } },
     });
-    expect(creds.get('quay.io')?.password).toBe('file-pw');
+    expect(password(creds.get('quay.io'))).toBe('file-pw');
     expect(asked()).toEqual([]);
   });
 
@@ -203,9 +207,16 @@ describe('credential helpers', () => {
     expect(`${err?.message} ${String(err?.cause)}`).not.toContain('hunter2');
   });
 
-  it('refuses an identity token, which only Docker login flows can use', () => {
+  it('hands out a <token> answer as an identity token, which signs in to the registry but not the Hub web API', () => {
     keychain('vault', { 'https://index.docker.io/v1/': ['<token>', 'refresh-token'] });
-    expect(() => store({ credsStore: 'vault' }).get('docker.io')).toThrow(/identity token/);
+    const creds = store({ credsStore: 'vault' });
+    const c = creds.get('docker.io');
+    expect(c?.kind === 'identity-token' && [c.username, c.identityToken]).toEqual([
+      undefined,
+      'refresh-token',
+    ]);
+    expect(JSON.stringify(c)).not.toContain('refresh-token');
+    expect(hubCredentialsFromStore(creds, 'https://hub.docker.com')).toBeUndefined();
   });
 
   it('gives up on a helper that does not answer in time', () => {

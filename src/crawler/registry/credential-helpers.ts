@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { z } from 'zod';
 import { ConfigError, FatalError } from '../../core/errors.js';
 import { findOnPath } from '../../core/find-on-path.js';
+import { basicCredential, type Credential, identityTokenCredential } from './credential.js';
 import { DOCKER_HUB } from './reference.js';
 
 /** A helper has this long to answer (a keychain prompt included) before the crawl gives up on it. */
@@ -23,15 +24,10 @@ const HELPER_MAX_OUTPUT = 64 * 1024;
 /** Helper names are file-name suffixes: no path separators, so a config cannot run an arbitrary program. */
 const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** The identity-token marker: the Secret is an OAuth refresh token, not a password. */
+/** The identity-token marker: the Secret is an OAuth2 refresh token for the token service, not a password. */
 const IDENTITY_TOKEN_USERNAME = '<token>';
 
 const answerSchema = z.object({ Username: z.string(), Secret: z.string() });
-
-export interface HelperAnswer {
-  username: string;
-  secret: string;
-}
 
 /** How to run helpers: the environment they see (and whose PATH finds them) and the config they came from. */
 export interface HelperContext {
@@ -77,16 +73,16 @@ export function helperServerUrl(registry: string): string {
 const NOT_FOUND = 'credentials not found in native keychain';
 
 /**
- * Asks helper `name` for the credential of `registry`: null when it holds none. A helper that
- * is missing, cannot run, times out, answers something else than a credential, or hands out an
- * identity token (which only Docker's own login flow can use) stops the run with FatalError:
- * continuing anonymously would quietly spend the anonymous pull quota of a user who set up a login.
+ * Asks helper `name` for the credential of `registry`: null when it holds none, an identity token
+ * when it answers with the `<token>` username. A helper that is missing, cannot run, times out or
+ * answers something else than a credential stops the run with FatalError: continuing anonymously
+ * would quietly spend the anonymous pull quota of a user who set up a login.
  *
  * A helper's stdout is never quoted, on success or failure: it is where the secret is printed,
  * and a wrapper script can print the credential and still exit non-zero. Only the first line of
  * its stderr is, and only when it does not look like a credential.
  */
-export function helperGet(name: string, registry: string, ctx: HelperContext): HelperAnswer | null {
+export function helperGet(name: string, registry: string, ctx: HelperContext): Credential | null {
   const path = helperPath(name, ctx.env);
   const who = `the credential helper docker-credential-${name} (for ${registry})`;
   if (path === null) {
@@ -123,13 +119,9 @@ export function helperGet(name: string, registry: string, ctx: HelperContext): H
     // JSON.parse quotes what it could not parse: neither the output nor the parse error goes into the message.
     throw new FatalError(`${who} printed something other than a credential; ${howToSkip(ctx.configPath)}`);
   }
-  if (answer.Username === IDENTITY_TOKEN_USERNAME) {
-    throw new FatalError(
-      `${who} holds an identity token, which hubcrawl cannot use; give a username and password or access token instead (docker login -u, HUBCRAWL_* variables or registries.<host> in the config), ${howToSkip(ctx.configPath)}`,
-    );
-  }
   if (answer.Username === '' || answer.Secret === '') return null;
-  return { username: answer.Username, secret: answer.Secret };
+  if (answer.Username === IDENTITY_TOKEN_USERNAME) return identityTokenCredential(answer.Secret, undefined);
+  return basicCredential(answer.Username, answer.Secret);
 }
 
 /** Why a helper run failed, in words that quote nothing of its stdout. */

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/errors.js';
-import { CredentialStore, normalizeRegistryKey } from './credentials.js';
+import { type Credential, CredentialStore, normalizeRegistryKey } from './credentials.js';
+
+/** The password of a username-and-password credential. */
+const password = (c: Credential | undefined) => (c?.kind === 'basic' ? c.password : undefined);
 
 function dockerConfig(content: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-creds-'));
@@ -20,12 +23,34 @@ describe('CredentialStore', () => {
     });
     const c = CredentialStore.fromSources({ dockerConfigPath: path, env: {} }).get('docker.io');
     expect(c?.username).toBe('alice');
-    expect(c?.password).toBe('pa:ss');
+    expect(password(c)).toBe('pa:ss');
   });
 
   it('reads username/password entries keyed by host:port', () => {
     const path = dockerConfig({ auths: { 'http://127.0.0.1:5000/v2/': { username: 'u', password: 'p' } } });
-    expect(CredentialStore.fromSources({ dockerConfigPath: path }).get('127.0.0.1:5000')?.password).toBe('p');
+    expect(password(CredentialStore.fromSources({ dockerConfigPath: path }).get('127.0.0.1:5000'))).toBe('p');
+  });
+
+  it('reads an identitytoken entry as an identity token, which wins over a password beside it', () => {
+    const path = dockerConfig({
+      auths: {
+        'registry.example': { auth: Buffer.from('alice:').toString('base64'), identitytoken: 'refresh-1' },
+        'other.example': { username: 'bob', password: 'pw', identitytoken: 'refresh-2' },
+      },
+    });
+    const s = CredentialStore.fromSources({ dockerConfigPath: path, env: {} });
+    const a = s.get('registry.example');
+    const b = s.get('other.example');
+    expect(a?.kind === 'identity-token' && [a.username, a.identityToken]).toEqual(['alice', 'refresh-1']);
+    expect(b?.kind === 'identity-token' && [b.username, b.identityToken]).toEqual(['bob', 'refresh-2']);
+  });
+
+  it('never shows an identity token in JSON, inspect or string form', () => {
+    const path = dockerConfig({ auths: { 'registry.example': { identitytoken: 'REFRESHSECRET' } } });
+    const c = CredentialStore.fromSources({ dockerConfigPath: path, env: {} }).get('registry.example');
+    expect(c?.kind).toBe('identity-token');
+    for (const shown of [JSON.stringify(c), inspect(c), String(c)])
+      expect(shown).not.toContain('REFRESHSECRET');
   });
 
   it('treats a missing Docker config as empty', () => {

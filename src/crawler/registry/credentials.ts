@@ -1,8 +1,9 @@
 /**
  * Registry credentials from an explicit config map, env vars, and ~/.docker/config.json
  * (precedence in that order; within the Docker config, as the docker CLI does: `credHelpers` for
- * the registry, else `credsStore`, else `auths`). A credential never prints: its toJSON and
- * inspect forms are redacted.
+ * the registry, else `credsStore`, else `auths`). A credential is a username and password, or an
+ * identity token that `docker login` left (`auths.<host>.identitytoken`, or a helper's `<token>`
+ * answer). A credential never prints: its toJSON and inspect forms are redacted.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,13 +11,11 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
+import { basicCredential, type Credential, identityTokenCredential } from './credential.js';
 import { assertHelperName, type HelperContext, helperEnvironment, helperGet } from './credential-helpers.js';
 import { DOCKER_HUB } from './reference.js';
 
-export interface Credential {
-  username: string;
-  password: string;
-}
+export type { BasicCredential, Credential, IdentityTokenCredential } from './credential.js';
 
 const HUB_KEYS = new Set([
   'docker.io',
@@ -34,17 +33,6 @@ export function normalizeRegistryKey(key: string): string {
   return HUB_KEYS.has(k) ? DOCKER_HUB : k;
 }
 
-/** A credential object whose secret stays out of JSON, util.inspect and template strings. */
-function sealed(username: string, password: string): Credential {
-  const cred = { username } as Credential;
-  Object.defineProperty(cred, 'password', { value: password, enumerable: false });
-  const redacted = () => ({ username, password: '[redacted]' });
-  Object.defineProperty(cred, 'toJSON', { value: redacted, enumerable: false });
-  Object.defineProperty(cred, inspect.custom, { value: () => redacted(), enumerable: false });
-  Object.defineProperty(cred, 'toString', { value: () => `${username}:[redacted]`, enumerable: false });
-  return Object.freeze(cred);
-}
-
 const dockerConfigSchema = z.object({
   credsStore: z.string().optional(),
   credHelpers: z.record(z.string(), z.string()).optional(),
@@ -55,6 +43,7 @@ const dockerConfigSchema = z.object({
         auth: z.string().optional(),
         username: z.string().optional(),
         password: z.string().optional(),
+        identitytoken: z.string().optional(),
       }),
     )
     .optional(),
@@ -108,7 +97,16 @@ function readDockerConfig(path: string): DockerConfigCredentials {
         password = decoded.slice(i + 1);
       }
     }
-    if (username && password) out.auths.set(normalizeRegistryKey(key), sealed(username, password));
+    // As the docker CLI: an identity token wins over a password in the same entry (`auth` then only
+    // names the account, often as "user:" with no password at all).
+    if (entry.identitytoken) {
+      out.auths.set(
+        normalizeRegistryKey(key),
+        identityTokenCredential(entry.identitytoken, username || undefined),
+      );
+    } else if (username && password) {
+      out.auths.set(normalizeRegistryKey(key), basicCredential(username, password));
+    }
   }
   return out;
 }
@@ -178,14 +176,14 @@ export class CredentialStore {
           'HUBCRAWL_REGISTRY_USERNAME/PASSWORD need HUBCRAWL_REGISTRY_HOST, the registry host[:port] they belong to',
         );
       }
-      map.set(normalizeRegistryKey(host), sealed(ru, rp));
+      map.set(normalizeRegistryKey(host), basicCredential(ru, rp));
     }
     const hu = env.HUBCRAWL_DOCKERHUB_USERNAME;
     const ht = env.HUBCRAWL_DOCKERHUB_TOKEN;
-    if (hu && ht) map.set(DOCKER_HUB, sealed(hu, ht));
+    if (hu && ht) map.set(DOCKER_HUB, basicCredential(hu, ht));
 
     for (const [k, v] of Object.entries(opts.explicit ?? {})) {
-      map.set(normalizeRegistryKey(k), sealed(v.username, v.password));
+      map.set(normalizeRegistryKey(k), basicCredential(v.username, v.password));
     }
     return new CredentialStore(map, docker, helperContext);
   }
@@ -206,7 +204,7 @@ export class CredentialStore {
     if (!this.fromHelpers.has(key)) {
       try {
         const answer = helperGet(helper, key, this.helperContext);
-        this.fromHelpers.set(key, answer === null ? null : sealed(answer.username, answer.secret));
+        this.fromHelpers.set(key, answer);
       } catch (failure) {
         this.fromHelpers.set(key, { failure });
       }
