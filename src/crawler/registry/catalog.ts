@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { CorruptInputError } from '../../core/errors.js';
 import { CATALOG_SCOPE } from './auth.js';
-import { type PageOptions, paginate } from './tags.js';
+import { type PageOptions, paginate } from './paging.js';
 import type { RegistryTransport } from './transport.js';
 
 const catalogSchema = z.object({ repositories: z.array(z.string()).nullable().optional() });

@@ -13,9 +13,13 @@ import { catalog } from './catalog.js';
 import type { CredentialStore } from './credentials.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from './manifests.js';
 import { bareMediaType, MANIFEST_ACCEPT } from './media-types.js';
+import type { RegistryListingCut } from './paging.js';
 import { DOCKER_HUB, isLoopbackHost } from './reference.js';
 import { listTags } from './tags.js';
 import { AuthedTransport } from './transport.js';
+
+/** What a registry client reports as it goes: for now, a listing cut short (paging.ts). */
+export type RegistryEvent = RegistryListingCut;
 
 /** Docker Hub's registry API lives on another host than its name. */
 export const DOCKER_HUB_ENDPOINT = 'https://registry-1.docker.io';
@@ -37,6 +41,13 @@ export interface RegistryClientOptions {
   countPulls?: boolean;
   /** Clock for token expiry (tests). */
   now?: () => number;
+  /**
+   * Hears the client's events. Given, a tags/list or _catalog walk cut short (a next link to another
+   * origin, a loop, not a URL, the page cap) ends with what it listed and reports the cut here, as the
+   * Hub client does; not given, the cut throws (PermanentError, CorruptInputError, LimitExceededError),
+   * so a caller that did not ask never takes a partial listing for a complete one.
+   */
+  onEvent?: (e: RegistryEvent) => void;
 }
 
 export interface ManifestHead {
@@ -71,6 +82,7 @@ export class RegistryClient {
   private readonly maxManifestBytes: number;
   private readonly maxPages: number | undefined;
   private readonly countPulls: boolean;
+  private readonly onEvent: ((e: RegistryEvent) => void) | undefined;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
@@ -85,6 +97,7 @@ export class RegistryClient {
     this.maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
     this.maxPages = opts.maxPages;
     this.countPulls = opts.countPulls ?? opts.registry === DOCKER_HUB;
+    this.onEvent = opts.onEvent;
   }
 
   private manifestUrl(repository: string, ref: string): URL {
@@ -155,17 +168,17 @@ export class RegistryClient {
     return out;
   }
 
-  /** Tags of a repository via tags/list (n/last and Link paging, same origin, capped). */
+  /** Tags of a repository via tags/list (n/last and Link paging, same origin, capped; cuts: see onEvent). */
   listTags(
     repository: string,
     opts: { pageSize?: number; signal?: AbortSignal } = {},
   ): AsyncIterable<string> {
-    return listTags(this.transport, repository, { ...opts, ...this.pageCap() });
+    return listTags(this.transport, repository, { ...opts, ...this.paging() });
   }
 
   /** Repository names via _catalog (same paging rules). */
   catalog(opts: { pageSize?: number; signal?: AbortSignal } = {}): AsyncIterable<string> {
-    return catalog(this.transport, { ...opts, ...this.pageCap() });
+    return catalog(this.transport, { ...opts, ...this.paging() });
   }
 
   /** Streams a blob, verifying its digest as it goes; see blobs.ts. */
@@ -177,7 +190,21 @@ export class RegistryClient {
     return openBlob(this.transport, repository, digest, opts);
   }
 
-  private pageCap(): { maxPages?: number } {
-    return this.maxPages !== undefined ? { maxPages: this.maxPages } : {};
+  /** The page cap, and where a cut goes when someone listens (else paginate throws it). */
+  private paging(): { maxPages?: number; onCut?: (cut: RegistryListingCut) => void } {
+    const { onEvent } = this;
+    return {
+      ...(this.maxPages !== undefined ? { maxPages: this.maxPages } : {}),
+      ...(onEvent ? { onCut: (cut: RegistryListingCut) => emitSafely(onEvent, cut) } : {}),
+    };
+  }
+}
+
+/** A listener's failure must not break a crawl. */
+function emitSafely(onEvent: (e: RegistryEvent) => void, e: RegistryEvent): void {
+  try {
+    onEvent(e);
+  } catch {
+    // Ignored: the listing still ends at the cut.
   }
 }

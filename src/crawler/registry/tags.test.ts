@@ -1,26 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { parseLinkNext } from './tags.js';
+import { linkNext } from './paging.js';
 
 const base = new URL('http://127.0.0.1:5000/v2/a/tags/list?n=2');
 
-describe('parseLinkNext', () => {
+/** The next URL, or the invalid target, as a string. */
+function next(link: string | undefined): string | undefined {
+  const n = linkNext(link, base);
+  return n && ('url' in n ? n.url.href : `invalid: ${n.invalid}`);
+}
+
+describe('linkNext', () => {
   it('resolves the relative next link distribution sends', () => {
-    expect(parseLinkNext('</v2/a/tags/list?last=b&n=2>; rel="next"', base)?.href).toBe(
+    expect(next('</v2/a/tags/list?last=b&n=2>; rel="next"')).toBe(
       'http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2',
     );
   });
 
   it('finds next among several relations', () => {
-    expect(parseLinkNext('<http://x/prev>; rel="prev", <http://x/next>; rel=next', base)?.href).toBe(
-      'http://x/next',
-    );
+    expect(next('<http://x/prev>; rel="prev", <http://x/next>; rel=next')).toBe('http://x/next');
   });
 
   it('ignores links that are not next', () => {
-    expect(parseLinkNext('</v2/a/tags/list?last=b>; rel="prev"', base)).toBeUndefined();
+    expect(next('</v2/a/tags/list?last=b>; rel="prev"')).toBeUndefined();
   });
 
   it('returns nothing without a header', () => {
-    expect(parseLinkNext(undefined, base)).toBeUndefined();
+    expect(next(undefined)).toBeUndefined();
+  });
+
+  it('hands back a next target that is not a URL, so the walk can report it', () => {
+    expect(next('<http://[nope>; rel="next"')).toBe('invalid: http://[nope');
   });
 });
