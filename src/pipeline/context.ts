@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import { type Platform, parsePlatform } from '../core/platform.js';
 import type { HttpClient } from '../crawler/http.js';
 import type { HubClient } from '../crawler/hub/client.js';
-import { RegistryClient } from '../crawler/registry/client.js';
+import { RegistryClient, type RegistryEvent } from '../crawler/registry/client.js';
 import type { CredentialStore } from '../crawler/registry/credentials.js';
 import { DOCKER_HUB } from '../crawler/registry/reference.js';
 import { Frontier } from '../db/frontier.js';
@@ -29,6 +29,7 @@ export class CrawlContext {
   readonly platforms: Platform[] | 'all';
   readonly counters = new CrawlCounters();
   private readonly clients = new Map<string, RegistryClient>();
+  private registryListener: ((e: RegistryEvent) => void) | undefined;
 
   constructor(
     readonly db: Database,
@@ -69,6 +70,14 @@ export class CrawlContext {
     this.debianBase.set(layerDigest, isDebian);
   }
 
+  /**
+   * Who hears the registry clients' events besides the log: the run's item processor (process-item.ts),
+   * which notes a listing cut against the item that met it, as the Hub client's are (network.ts).
+   */
+  onRegistryEvent(listener: (e: RegistryEvent) => void): void {
+    this.registryListener = listener;
+  }
+
   /** One client per registry host, with the configured endpoint (a mirror, a proxy) and scheme. */
   registry(host: string): RegistryClient {
     let client = this.clients.get(host);
@@ -80,6 +89,11 @@ export class CrawlContext {
         http: this.http,
         credentials: this.credentials,
         maxManifestBytes: this.config.limits.maxManifestBytes,
+        // A tags/list or _catalog walk cut short keeps what it listed, and its item fails (listing-cuts.ts).
+        onEvent: (e) => {
+          this.log.warn({ registry: host, listing: e }, `registry: ${e.type}`);
+          this.registryListener?.(e);
+        },
         ...(settings?.scheme ? { scheme: settings.scheme } : {}),
         ...(endpoint ? { endpoint } : {}),
       });

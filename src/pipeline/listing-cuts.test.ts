@@ -109,4 +109,21 @@ describe('incompleteListing', () => {
     expect(e.message).toContain('cap of 1000 pages');
     expect(e.message).toContain('1 more listing cut short');
   });
+
+  it('names a registry listing by its URL, not as a Docker Hub listing', () => {
+    const e = incompleteListing([
+      {
+        type: 'next-loop',
+        listing: 'http://r.test/v2/_catalog',
+        url: 'http://r.test/v2/_catalog?last=a&n=100',
+        next: 'http://r.test/v2/_catalog',
+      },
+    ]);
+    expect(e.code).toBe(LISTING_INCOMPLETE);
+    expect(e.message).toMatch(
+      /^registry listing http:\/\/r\.test\/v2\/_catalog stopped at http:\/\/r\.test\/v2\/_catalog\?last=a&n=100: /,
+    );
+    expect(e.message).toContain('paging loop');
+    expect(e.message).not.toContain('Docker Hub');
+  });
 });

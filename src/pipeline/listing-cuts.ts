@@ -1,27 +1,35 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HubEvent } from '../crawler/hub/client.js';
+import type { RegistryEvent } from '../crawler/registry/client.js';
+import type { RegistryListingCut } from '../crawler/registry/paging.js';
 
 /** Hub events that end a page walk before its last page (crawler/hub/paging.ts): what was listed may not be all. */
-export type ListingCut = Extract<HubEvent, { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' }>;
+type HubListingCut = Extract<HubEvent, { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' }>;
+
+/**
+ * A listing that stopped before its last page: the Hub web API's (crawler/hub/paging.ts) or a registry's
+ * tags/list or _catalog (crawler/registry/paging.ts), which also names the listing it cut.
+ */
+export type ListingCut = HubListingCut | RegistryListingCut;
 
 /** Recorded with the item (frontier `last_error_code`, `failures.error_code`) whose listing was cut short. */
 export const LISTING_INCOMPLETE = 'LISTING_INCOMPLETE';
 
-const CUT_TYPES: ReadonlySet<HubEvent['type']> = new Set([
+const CUT_TYPES: ReadonlySet<string> = new Set<ListingCut['type']>([
   'foreign-next',
   'next-loop',
   'bad-next',
   'page-cap',
 ]);
 
-function isCut(e: HubEvent): e is ListingCut {
+function isCut(e: HubEvent | RegistryEvent): e is ListingCut {
   return CUT_TYPES.has(e.type);
 }
 
 /**
- * Ties the Hub client's paging events to the frontier item whose handler met them. One client serves every
- * item in flight and reports through one callback, so each handler runs in its own async scope and an event
- * lands in the scope it was emitted from — no listener threaded through the crawler's listing API.
+ * Ties the Hub and registry clients' paging events to the frontier item whose handler met them. One client
+ * serves every item in flight and reports through one callback, so each handler runs in its own async scope
+ * and an event lands in the scope it was emitted from — no listener threaded through the crawler's listing API.
  */
 export class ListingCuts {
   private readonly scope = new AsyncLocalStorage<ListingCut[]>();
@@ -33,8 +41,8 @@ export class ListingCuts {
     return { result, cuts };
   }
 
-  /** For the Hub client's onEvent: remembers a cut for the item whose handler emitted it. */
-  note(e: HubEvent): void {
+  /** For the Hub and registry clients' onEvent: remembers a cut for the item whose handler emitted it. */
+  note(e: HubEvent | RegistryEvent): void {
     if (isCut(e)) this.scope.getStore()?.push(e);
   }
 }
@@ -52,6 +60,11 @@ function why(cut: ListingCut): string {
   }
 }
 
+/** Which listing was cut: a registry's is named by its first URL (a repository's tags/list, the _catalog). */
+function which(cut: ListingCut): string {
+  return 'listing' in cut ? `registry listing ${cut.listing}` : 'Docker Hub listing';
+}
+
 /** The failure recorded for an item whose listing stopped early: the first cut, and how many there were. */
 export function incompleteListing(cuts: readonly ListingCut[]): { code: string; message: string } {
   const [first] = cuts;
@@ -59,6 +72,6 @@ export function incompleteListing(cuts: readonly ListingCut[]): { code: string; 
   const more = cuts.length > 1 ? ` (and ${cuts.length - 1} more listing cut short)` : '';
   return {
     code: LISTING_INCOMPLETE,
-    message: `Docker Hub listing stopped at ${first.url}: ${why(first)}; what it listed was crawled, the rest may be missing${more}`,
+    message: `${which(first)} stopped at ${first.url}: ${why(first)}; what it listed was crawled, the rest may be missing${more}`,
   };
 }

@@ -41,7 +41,10 @@ export interface RunNetworkOptions {
 export class RunNetwork {
   readonly http: HttpClient;
   readonly hub: HubClient;
-  /** Which item's listings were cut short: the Hub client notes them, process-item.ts fails that item. */
+  /**
+   * Which item's listings were cut short: the Hub client notes them here, the registry clients through the
+   * context (process-item.ts wires them), and process-item.ts fails that item.
+   */
   readonly listingCuts = new ListingCuts();
   private readonly ownDispatcher: Agent | null;
   // Aborted with the pool: backoff and pause sleeps end too, since a retry would only meet the

@@ -41,7 +41,7 @@ function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): P
 /** What one item's processing needs from its run. */
 export interface ItemProcessing {
   ctx: CrawlContext;
-  /** Fed by the run's Hub client: which of this item's listings were cut short. */
+  /** Fed by the run's Hub and registry clients: which of this item's listings were cut short. */
   listingCuts: ListingCuts;
   /** The run's signal: once it is aborted, an item's error belongs to the stop, not to the item. */
   signal: AbortSignal;
@@ -59,6 +59,8 @@ export interface ItemProcessing {
 export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promise<void> {
   const { ctx, listingCuts, signal, log } = p;
   const { db, config } = ctx;
+  // The Hub client reports to listingCuts from network.ts; the registry clients live in the context.
+  ctx.onRegistryEvent((e) => listingCuts.note(e));
 
   const countFailure = (item: FrontierItem, code: string, message: string) => {
     ctx.counters.itemsFailed += 1;

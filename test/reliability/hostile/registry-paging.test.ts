@@ -1,8 +1,8 @@
 /**
  * Hostile registry listings in a real crawl (the real registry's tags/list, rewritten by a fault-proxy
  * `respond` rule): a `Link: rel="next"` to another origin is never fetched (a second listener counts
- * requests) and fails the repository with a typed error; a Link back to the same page fails it as
- * corrupt input; names of the wrong type fail it too. The other repository seeded next to it finishes.
+ * requests) and a Link back to the same page ends the listing: the tags listed are crawled and the
+ * repository fails as LISTING_INCOMPLETE; names of the wrong type fail it as corrupt input. The other repository seeded next to it finishes.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
@@ -65,7 +65,7 @@ describe('hostile registry listings in a crawl', () => {
       try {
         expect(listener.requests.length).toBe(before);
         const f = failures(r.db);
-        expect(f.map((x) => [x.kind, x.error_code])).toEqual([['repository', 'PERMANENT']]);
+        expect(f.map((x) => [x.kind, x.error_code])).toEqual([['repository', 'LISTING_INCOMPLETE']]);
         expect(f[0]?.message).toMatch(/another origin/);
       } finally {
         r.close();
@@ -73,11 +73,13 @@ describe('hostile registry listings in a crawl', () => {
     });
   }
 
-  it('fails a repository whose tags/list links back to the same page as corrupt input', async () => {
+  it('fails a repository whose tags/list links back to the same page as an incomplete listing', async () => {
     badListing({ name: `${REPO}/bad`, tags: ['1'] }, `</v2/${REPO}/bad/tags/list>; rel="next"`);
     const r = await crawlBoth();
     try {
-      expect(failures(r.db).map((x) => [x.kind, x.error_code])).toEqual([['repository', 'CORRUPT_INPUT']]);
+      expect(failures(r.db).map((x) => [x.kind, x.error_code])).toEqual([
+        ['repository', 'LISTING_INCOMPLETE'],
+      ]);
     } finally {
       r.close();
     }
