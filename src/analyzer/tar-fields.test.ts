@@ -10,6 +10,7 @@ import {
   parseDecimal,
   parseNumeric,
   parseNumericLenient,
+  readNumeric,
   verifyChecksum,
 } from './tar-fields.js';
 
@@ -64,6 +65,45 @@ describe('parseNumericLenient', () => {
     blk.write('06x4\0', 100, 'latin1');
     expect(parseNumericLenient(blk, 100, 8)).toBe(0);
   });
+});
+
+describe('readNumeric', () => {
+  /** An 8-byte field (the size of mode) holding `bytes`, at offset 100 of a header block. */
+  const field = (bytes: string | number[]) => {
+    const blk = Buffer.alloc(512);
+    if (typeof bytes === 'string') blk.write(bytes, 100, 'latin1');
+    else Buffer.from(bytes).copy(blk, 100);
+    return blk;
+  };
+  const cases: [string, string | number[], number | string][] = [
+    ['zero-padded and NUL-terminated', '0000644\0', 0o644],
+    ['all eight digits, no terminator', '00000644', 0o644],
+    ['space-padded on both sides', '   644  ', 0o644],
+    ['NUL-padded after the digits', '644\0\0\0\0\0', 0o644],
+    ['a leading NUL before the digits', '\x00644\0\0\0\0', 0o644],
+    ['space then NUL after the digits', '000644 \0', 0o644],
+    ['all NULs', '\0\0\0\0\0\0\0\0', 'empty'],
+    ['all spaces', '        ', 'empty'],
+    ['a digit after the terminating space', '0006 44\0', 'not-octal'],
+    ['a non-octal digit', '0000648\0', 'not-octal'],
+    ['a letter', '06x4\0', 'not-octal'],
+    ['base-256', [0x80, 0, 0, 0, 0, 0, 0x01, 0xa4], 0o644],
+    ['base-256 at the largest safe integer', [0x80, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 2 ** 53 - 1],
+    ['base-256 past the largest safe integer', [0x80, 0x20, 0, 0, 0, 0, 0, 0], 'too-large'],
+    ['negative base-256', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 'negative'],
+  ];
+
+  for (const [what, bytes, expected] of cases) {
+    it(`reads ${what} as ${expected}, and the lenient and strict readers agree`, () => {
+      const blk = field(bytes);
+      expect(readNumeric(blk, 100, 8)).toBe(expected);
+      expect(parseNumericLenient(blk, 100, 8)).toBe(typeof expected === 'number' ? expected : 0);
+      const strict = () => parseNumeric(blk, 100, 8, 'mode', ctx);
+      if (typeof expected === 'number') expect(strict()).toBe(expected);
+      else if (expected === 'empty') expect(strict()).toBe(0);
+      else expect(strict).toThrow(CorruptInputError);
+    });
+  }
 });
 
 describe('verifyChecksum', () => {

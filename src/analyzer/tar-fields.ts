@@ -4,7 +4,7 @@
  * numbers pax records and sparse maps carry. Pure functions over bytes; every malformation becomes
  * a CorruptInputError made by the caller's `corrupt`, so the message names the header's offset.
  */
-import { CorruptInputError } from '../core/errors.js';
+import type { CorruptInputError } from '../core/errors.js';
 
 /** Tar's unit: headers, extension blocks and member data padding are all whole 512-byte blocks. */
 export const BLOCK = 512;
@@ -36,46 +36,63 @@ export function verifyChecksum(blk: Buffer, ctx: HasCorrupt): void {
   if (stored !== signed) throw ctx.corrupt(`checksum ${stored} does not match the header (${unsigned})`);
 }
 
-/** Octal (NUL/space padded) or GNU base-256 numbers. */
-export function parseNumeric(blk: Buffer, off: number, len: number, what: string, ctx: HasCorrupt): number {
+/** Why a numeric field holds no number ('empty' is read as 0 everywhere but in the checksum). */
+export type NumericFault = 'negative' | 'too-large' | 'not-octal' | 'empty';
+
+/**
+ * Octal (NUL/space padded) or GNU base-256 number, or the fault that keeps it from being one.
+ * Returns instead of throwing, so the lenient mode read (once per entry) costs no exception when a
+ * writer left the field malformed; parseNumeric turns the fault into the caller's typed error.
+ */
+export function readNumeric(blk: Buffer, off: number, len: number): number | NumericFault {
   const first = blk[off] as number;
   if (first & 0x80) {
-    if (first === 0xff) throw ctx.corrupt(`negative base-256 ${what}`);
+    if (first === 0xff) return 'negative';
     let v = first & 0x7f;
     for (let i = off + 1; i < off + len; i++) {
       v = v * 256 + (blk[i] as number);
-      if (v > Number.MAX_SAFE_INTEGER) throw ctx.corrupt(`${what} is too large`);
+      if (v > Number.MAX_SAFE_INTEGER) return 'too-large';
     }
     return v;
   }
   let i = off;
   const end = off + len;
   while (i < end && (blk[i] === 0x20 || blk[i] === 0)) i++;
+  if (i === end) return 'empty';
   let v = 0;
-  let digits = 0;
   for (; i < end; i++) {
     const c = blk[i] as number;
     if (c === 0 || c === 0x20) break;
-    if (c < 0x30 || c > 0x37) throw ctx.corrupt(`${what} field is not an octal number`);
+    if (c < 0x30 || c > 0x37) return 'not-octal';
     v = v * 8 + (c - 0x30);
-    digits++;
   }
   for (; i < end; i++) {
-    if (blk[i] !== 0 && blk[i] !== 0x20) throw ctx.corrupt(`${what} field is not an octal number`);
+    if (blk[i] !== 0 && blk[i] !== 0x20) return 'not-octal';
   }
-  if (digits === 0 && what === 'checksum') throw ctx.corrupt('empty checksum field');
   return v;
 }
 
-/** The mode is informational: a malformed one becomes 0 instead of failing the layer. */
-export function parseNumericLenient(blk: Buffer, off: number, len: number): number {
-  try {
-    return parseNumeric(blk, off, len, 'mode', {
-      corrupt: (w) => new CorruptInputError(w),
-    });
-  } catch {
-    return 0;
+/** Octal (NUL/space padded) or GNU base-256 numbers; an empty field is 0, except a checksum. */
+export function parseNumeric(blk: Buffer, off: number, len: number, what: string, ctx: HasCorrupt): number {
+  const v = readNumeric(blk, off, len);
+  if (typeof v === 'number') return v;
+  switch (v) {
+    case 'empty':
+      if (what === 'checksum') throw ctx.corrupt('empty checksum field');
+      return 0;
+    case 'negative':
+      throw ctx.corrupt(`negative base-256 ${what}`);
+    case 'too-large':
+      throw ctx.corrupt(`${what} is too large`);
+    default:
+      throw ctx.corrupt(`${what} field is not an octal number`);
   }
+}
+
+/** The mode is informational: a malformed (or empty) one becomes 0 instead of failing the layer. */
+export function parseNumericLenient(blk: Buffer, off: number, len: number): number {
+  const v = readNumeric(blk, off, len);
+  return typeof v === 'number' ? v : 0;
 }
 
 /** A decimal number as pax records and sparse maps write it: digits only, safe-integer sized. */
