@@ -47,12 +47,30 @@ describe('buildEntry', () => {
   it('names a pax 1.0 sparse member by GNU.sparse.name and sizes it by its real size', () => {
     const { blk, typeflag, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
     expect(blk.toString('latin1', 0, 40)).toMatch(/GNUSparseFile\.\d+\/sp\0/); // what old readers see
-    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx)).toMatchObject({
+    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx).entry).toMatchObject({
       name: 'sp',
       type: 'file',
       size: 3 * 2 ** 20,
       sparse: true,
     });
+  });
+
+  it('reports the stored size of a pax sparse member apart from its real size', () => {
+    const { blk, typeflag, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
+    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx).stored).toBe(rawSize);
+    // Past 8 GiB a writer puts the stored size in a pax record; that is what the member stores.
+    pending.pax.set('size', String(rawSize + 512));
+    const { entry, stored } = buildEntry(blk, typeflag, rawSize, pending, 4096, ctx);
+    expect(stored).toBe(rawSize + 512);
+    expect(entry.size).toBe(3 * 2 ** 20);
+  });
+
+  it('rejects a pax size record that is not a decimal number', () => {
+    const { blk, typeflag, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
+    pending.pax.set('size', '0x200');
+    expect(() => buildEntry(blk, typeflag, rawSize, pending, 4096, ctx)).toThrow(
+      /pax size "0x200" is not a decimal number/,
+    );
   });
 
   it('rejects a pax sparse member whose records lost the real size', () => {
@@ -69,7 +87,7 @@ describe('buildEntry', () => {
       symlinkSync(target, path),
     );
     expect(pending.longLink).toBe(target);
-    expect(buildEntry(blk, typeflag, rawSize, pending, 150, ctx).linkname).toBe(target);
+    expect(buildEntry(blk, typeflag, rawSize, pending, 150, ctx).entry.linkname).toBe(target);
     const err = (() => {
       try {
         buildEntry(blk, typeflag, rawSize, pending, 149, ctx);
@@ -87,7 +105,7 @@ describe('buildEntry', () => {
       writeFileSync(join(path, 'a'), 'x');
     });
     expect(typeflag).toBe('D');
-    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx)).toMatchObject({
+    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx).entry).toMatchObject({
       name: 'd/',
       type: 'directory',
       mode: 0o755,

@@ -54,6 +54,16 @@ export interface HeaderContext extends HasCorrupt {
   readonly headerOffset: number;
 }
 
+/** A decoded header: the entry the visitor sees and the size of the data stored after the header. */
+export interface HeaderEntry {
+  entry: TarEntry;
+  /**
+   * Data bytes the member stores: the pax `size` record, else the header's size field. For a pax
+   * sparse member these are the stored runs (and a 1.0 map), while entry.size is the real size.
+   */
+  stored: number;
+}
+
 /** The entry a header describes, with the pending records applied; sizes and names are checked. */
 export function buildEntry(
   blk: Buffer,
@@ -62,7 +72,7 @@ export function buildEntry(
   p: Pending,
   maxPathLength: number,
   ctx: HeaderContext,
-): TarEntry {
+): HeaderEntry {
   const name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName ?? headerName(blk);
   const linkname = p.pax.get('linkpath') ?? p.longLink ?? cString(blk, 157, 100);
   for (const [what, value] of [
@@ -77,9 +87,10 @@ export function buildEntry(
       );
     }
   }
-  let size = rawSize;
+  // The one reading of the pax `size` record: the parser takes the stored size from here too.
   const paxSize = p.pax.get('size');
-  if (paxSize !== undefined) size = parseDecimal(paxSize, 'pax size', ctx);
+  const stored = paxSize === undefined ? rawSize : parseDecimal(paxSize, 'pax size', ctx);
+  let size = stored;
   const sparse =
     typeflag === 'S' ||
     p.pax.has('GNU.sparse.major') ||
@@ -92,7 +103,7 @@ export function buildEntry(
   }
   if (typeflag === 'S') size = parseNumeric(blk, 483, 12, 'sparse real size', ctx);
   const mode = parseNumericLenient(blk, 100, 8);
-  return { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse };
+  return { entry: { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse }, stored };
 }
 
 /** Member data bytes that follow the header; header-only types carry none whatever `size` says (as Go's archive/tar). */

@@ -15,7 +15,7 @@
 import { CorruptInputError, LimitExceededError } from '../core/errors.js';
 import type { AnalyzerLimits } from './limits.js';
 import { buildEntry, entryDataSize, type TarEntry, type TarEntrySink, type TarVisitor } from './tar-entry.js';
-import { BLOCK, isZeroBlock, parseDecimal, parseNumeric, verifyChecksum } from './tar-fields.js';
+import { BLOCK, isZeroBlock, parseNumeric, verifyChecksum } from './tar-fields.js';
 import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
 import {
   readSparseEntries,
@@ -215,7 +215,7 @@ export class TarParser {
         `layer has more than maxEntries (${this.limits.maxEntries}) tar entries`,
       );
     }
-    const entry = buildEntry(blk, typeflag, rawSize, p, this.limits.maxPathLength, this);
+    const { entry, stored } = buildEntry(blk, typeflag, rawSize, p, this.limits.maxPathLength, this);
     this.pending = freshPending();
     if (typeflag === 'S') {
       this.startOldGnuSparse(blk, entry, rawSize);
@@ -224,14 +224,12 @@ export class TarParser {
     if (!entry.sparse) {
       const sink = this.visitor.onEntry(entry);
       this.startData(
-        entryDataSize(typeflag, entry.size),
+        entryDataSize(typeflag, stored),
         sink === null ? { kind: 'skip' } : { kind: 'sink', sink },
       );
       return;
     }
-    // pax sparse: `size` (pax or header) counts the stored bytes; entry.size is the real size.
-    const paxSize = p.pax.get('size');
-    const stored = paxSize === undefined ? rawSize : parseDecimal(paxSize, 'pax size', this);
+    // pax sparse: `stored` (pax or header size) counts the stored bytes; entry.size is the real size.
     if (p.pax.get('GNU.sparse.major') === '1') {
       const sink = this.visitor.onEntry(entry);
       const reader = new SparseV1MapReader(this);
