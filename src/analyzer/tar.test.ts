@@ -41,6 +41,39 @@ function parse(tar: Buffer, chunk = tar.length, limits = DEFAULT_LIMITS): Seen[]
   return seen;
 }
 
+/** What parsing `tar` in blocks under `limits` throws. */
+function parseError(tar: Buffer, limits: typeof DEFAULT_LIMITS): unknown {
+  try {
+    parse(tar, 512, limits);
+  } catch (err) {
+    return err;
+  }
+  throw new Error('the archive parsed without an error');
+}
+
+/**
+ * Runs `check` on a 4 MiB file with 30 runs of data among holes and GNU tar's old-GNU sparse
+ * archive of it, whose map of 31 runs needs two extension blocks after the header's 4.
+ */
+function withHoles(check: (path: string, tar: Buffer) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-sparse-'));
+  try {
+    const path = join(dir, 'holes');
+    execFileSync('truncate', ['-s', '4M', path]);
+    for (let i = 0; i < 30; i++) {
+      execFileSync('dd', [`of=${path}`, 'bs=1', `seek=${i * 131072 + 7}`, 'conv=notrunc'], {
+        input: `segment-${i}`,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+    }
+    const tar = execFileSync('tar', ['--format=gnu', '--sparse', '-C', dir, '-cf', '-', 'holes']);
+    expect(tar.length).toBeLessThan(512 * 1024); // really stored sparse, not 4 MiB
+    check(path, tar);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const file = (name: string, body: string, extra: Partial<Parameters<typeof rawHeader>[0]> = {}) =>
   rawMember(rawHeader({ name, size: Buffer.byteLength(body), ...extra }), body);
 
@@ -118,13 +151,7 @@ describe('TarParser', () => {
       rawHeader({ name: '././@LongLink', size: 5_000_000, typeflag: 'L' }),
       Buffer.alloc(1024),
     ]);
-    const err = (() => {
-      try {
-        parse(tar, 512, { ...DEFAULT_LIMITS, maxHeaderBytes: 4096 });
-      } catch (e) {
-        return e;
-      }
-    })();
+    const err = parseError(tar, { ...DEFAULT_LIMITS, maxHeaderBytes: 4096 });
     expect(err).toBeInstanceOf(LimitExceededError);
   });
 
@@ -142,18 +169,7 @@ describe('TarParser', () => {
   });
 
   it('reconstructs an old-GNU sparse file whose map needs extension blocks', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-sparse-'));
-    try {
-      const path = join(dir, 'holes');
-      execFileSync('truncate', ['-s', '4M', path]);
-      for (let i = 0; i < 30; i++) {
-        execFileSync('dd', [`of=${path}`, 'bs=1', `seek=${i * 131072 + 7}`, 'conv=notrunc'], {
-          input: `segment-${i}`,
-          stdio: ['pipe', 'ignore', 'ignore'],
-        });
-      }
-      const tar = execFileSync('tar', ['--format=gnu', '--sparse', '-C', dir, '-cf', '-', 'holes']);
-      expect(tar.length).toBeLessThan(512 * 1024); // really stored sparse, not 4 MiB
+    withHoles((path, tar) => {
       const hasher = new FileHasher();
       const parser = new TarParser(
         { onEntry: () => ({ write: (c) => hasher.update(c), end: () => {} }) },
@@ -162,9 +178,19 @@ describe('TarParser', () => {
       for (let i = 0; i < tar.length; i += 333) parser.push(tar.subarray(i, i + 333));
       parser.end();
       expect(hasher.digest()).toEqual(coreutilsHashes(path));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+  });
+
+  it('reports the size an old-GNU sparse map reaches when it passes maxHeaderBytes', () => {
+    withHoles((_path, tar) => {
+      // 4 runs in the header, 21 in the first extension block: the second block's 21 slots
+      // would take the map to 46 runs of 24 bytes.
+      const err = parseError(tar, { ...DEFAULT_LIMITS, maxHeaderBytes: 1000 });
+      expect(err).toBeInstanceOf(LimitExceededError);
+      expect((err as LimitExceededError).limit).toBe('maxHeaderBytes');
+      expect((err as LimitExceededError).value).toBe(46 * 24);
+      expect((err as Error).message).toMatch(/reaches 1104 bytes, more than maxHeaderBytes \(1000\)/);
+    });
   });
 
   it('counts the holes a sparse member expands into against maxUncompressedBytes', () => {

@@ -253,13 +253,8 @@ export class TarParser {
   private onSparseExtension(blk: Buffer): void {
     const s = this.sparseEntry;
     if (s === null) throw this.corrupt('unexpected sparse extension block');
-    if ((s.map.length + 21) * 24 > this.limits.maxHeaderBytes) {
-      throw new LimitExceededError(
-        'maxHeaderBytes',
-        s.map.length * 24,
-        `GNU sparse map before byte ${this.headerOffset} is larger than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
-      );
-    }
+    // Checked before the block is read: the map with this block's 21 entries of 24 bytes.
+    this.boundSparseMap((s.map.length + 21) * 24, `GNU sparse map continued at byte ${this.headerOffset}`);
     readSparseEntries(blk, 0, 21, s.map, this);
     if (blk[504] === 0) {
       this.state = 'header';
@@ -300,15 +295,19 @@ export class TarParser {
     this.startData(stored, target);
   }
 
+  /** A sparse map is metadata held before the data it describes: `bytes` of it count against maxHeaderBytes. */
+  private boundSparseMap(bytes: number, what: string): void {
+    if (bytes <= this.limits.maxHeaderBytes) return;
+    throw new LimitExceededError(
+      'maxHeaderBytes',
+      bytes,
+      `${what} reaches ${bytes} bytes, more than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
+    );
+  }
+
   /** GNU sparse 1.0 keeps its map as decimal lines at the start of the data, padded to a block. */
   private trySparseV1Map(t: Extract<Target, { kind: 'sparse-v1-map' }>): void {
-    if (t.bytes > this.limits.maxHeaderBytes) {
-      throw new LimitExceededError(
-        'maxHeaderBytes',
-        t.bytes,
-        `GNU sparse 1.0 map of the member at byte ${this.headerOffset} is larger than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
-      );
-    }
+    this.boundSparseMap(t.bytes, `GNU sparse 1.0 map of the member at byte ${this.headerOffset}`);
     if (t.bytes % BLOCK !== 0) return;
     const map = t.reader.take();
     if (map === null) return;
