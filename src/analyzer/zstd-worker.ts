@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RetryableError } from '../core/errors.js';
 import { OUT_CHUNK, TruncatedStreamError, zstdWindowError } from './zstd.js';
+import { FRAME_HEADER_MAX, joinHeader } from './zstd-frame.js';
 
 const STAGE = 1024 * 1024;
 const IN_HIGH_WATER = 4 * STAGE;
@@ -19,13 +20,18 @@ const OUT_BUFFER = 1024 * 1024;
 const OUT_BUFFERS = 4;
 
 // Plain CommonJS evaluated in the worker, so it runs the same under tsx, vitest and compiled JS.
-// The decode loop is zstdNapiDecode's (src/analyzer/zstd.ts), over transferred buffers.
+// The decode loop is zstdNapiDecode's (src/analyzer/zstd.ts), over transferred buffers, and it
+// keeps the current frame's first bytes as ZstdFrameHeader does (src/analyzer/zstd-frame.ts) so a
+// refused window can be read from the header on this side.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zstd = require(workerData.binding);
 const dctx = new zstd.DCtx();
 dctx.setParameter(zstd.DParameter.windowLogMax, workerData.windowLog);
 const OUT = workerData.outBuffer;
+const HEADER_MAX = workerData.headerMax;
+const header = new Uint8Array(HEADER_MAX);
+let headerFill = 0;
 const inputs = [];
 const free = [];
 let out = null;
@@ -40,6 +46,7 @@ function sendOut() {
 }
 function pump() {
   if (stopped) return;
+  let src = null;
   try {
     while (inputs.length > 0) {
       if (out === null) {
@@ -49,10 +56,10 @@ function pump() {
       }
       const inp = inputs[0];
       const space = OUT - outLen;
-      const [ret, produced, consumed] = dctx.decompressStream(
-        Buffer.from(out, outLen, space),
-        Buffer.from(inp.buf, inp.off, inp.len - inp.off),
-      );
+      src = Buffer.from(inp.buf, inp.off, inp.len - inp.off);
+      const [ret, produced, consumed] = dctx.decompressStream(Buffer.from(out, outLen, space), src);
+      for (let i = 0; i < consumed && headerFill < HEADER_MAX; i++) header[headerFill++] = src[i];
+      if (ret === 0) headerFill = 0;
       if (produced > 0 || consumed > 0) inFrame = ret !== 0;
       inp.off += consumed;
       outLen += produced;
@@ -72,7 +79,12 @@ function pump() {
   } catch (err) {
     stopped = true;
     if (out !== null && outLen > 0) sendOut();
-    parentPort.postMessage({ t: 'error', message: String((err && err.message) || err) });
+    parentPort.postMessage({
+      t: 'error',
+      message: String((err && err.message) || err),
+      seen: header.slice(0, headerFill),
+      next: new Uint8Array(src === null ? 0 : src.subarray(0, HEADER_MAX)),
+    });
   }
 }
 parentPort.on('message', (m) => {
@@ -94,7 +106,7 @@ type FromWorker =
   | { t: 'out'; buf: ArrayBuffer; len: number }
   | { t: 'in'; buf: ArrayBuffer; len: number }
   | { t: 'end'; truncated: boolean }
-  | { t: 'error'; message: string };
+  | { t: 'error'; message: string; seen: Uint8Array; next: Uint8Array };
 
 /** Decodes `input` on a worker thread into `sink` (pieces of at most OUT_CHUNK bytes, valid during the call). */
 export async function zstdWorkerInto(
@@ -109,6 +121,7 @@ export async function zstdWorkerInto(
     workerData: {
       binding: createRequire(import.meta.url).resolve('zstd-napi/binding.js'),
       outBuffer: OUT_BUFFER,
+      headerMax: FRAME_HEADER_MAX,
       windowLog,
     },
     resourceLimits: { maxOldGenerationSizeMb: 32 },
@@ -118,7 +131,7 @@ export async function zstdWorkerInto(
     liveWorkers--;
   });
   let failure: { err: unknown } | null = null;
-  let done: { truncated: boolean } | { message: string } | null = null;
+  let done: { truncated: boolean } | { message: string; header: Uint8Array } | null = null;
   let wake: (() => void) | null = null;
   const poke = () => {
     const w = wake;
@@ -154,7 +167,10 @@ export async function zstdWorkerInto(
       inFlight -= m.len;
       freeIn.push(m.buf);
     } else {
-      done = m.t === 'end' ? { truncated: m.truncated } : { message: m.message };
+      done =
+        m.t === 'end'
+          ? { truncated: m.truncated }
+          : { message: m.message, header: joinHeader(m.seen, m.next) };
     }
     poke();
   });
@@ -213,7 +229,9 @@ export async function zstdWorkerInto(
   }
   const f = failure as { err: unknown } | null;
   if (f !== null) throw f.err;
-  const d = done as { truncated: boolean } | { message: string } | null;
-  if (d !== null && 'message' in d) throw zstdWindowError(d.message, windowLog) ?? new Error(d.message);
+  const d = done as { truncated: boolean } | { message: string; header: Uint8Array } | null;
+  if (d !== null && 'message' in d) {
+    throw zstdWindowError(d.message, windowLog, d.header) ?? new Error(d.message);
+  }
   if (d?.truncated) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
 }

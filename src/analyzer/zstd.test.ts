@@ -6,6 +6,7 @@ import { CorruptInputError, LimitExceededError, RetryableError, UnsupportedError
 import { decompressInto } from './decompress.js';
 import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
 import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
+import { liveZstdWorkers } from './zstd-worker.js';
 
 const rules = testRules((p) => p.includes('liblzma') || p.endsWith('.so') || p.startsWith('/deep/'));
 const analyze = (data: Uint8Array, opts: Partial<AnalyzeOptions> = {}, chunk?: number) =>
@@ -160,12 +161,25 @@ describe('the zstd window limit', () => {
   const MiB = 1024 * 1024;
 
   for (const zstdDecoder of ['napi', 'worker', 'cli'] as const) {
-    it(`refuses a frame asking for a 128 MiB window by default with LimitExceededError (${zstdDecoder})`, async () => {
-      const err = await analyze(bigWindow(), { zstdDecoder }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(LimitExceededError);
-      expect((err as LimitExceededError).limit).toBe('maxZstdWindowBytes');
-      expect((err as Error).message).toMatch(/raise the limit/);
-      if (zstdDecoder === 'cli') expect((err as LimitExceededError).value).toBe(128 * MiB);
+    it(`refuses a frame asking for a 128 MiB window by default, naming that window, fed whole or one byte at a time (${zstdDecoder})`, async () => {
+      const blob = bigWindow();
+      for (const chunk of [undefined, 1]) {
+        const err = await analyze(blob, { zstdDecoder }, chunk).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LimitExceededError);
+        expect((err as LimitExceededError).limit).toBe('maxZstdWindowBytes');
+        expect((err as LimitExceededError).value).toBe(128 * MiB);
+        expect((err as Error).message).toMatch(
+          /asks for a 134217728-byte window, more than maxZstdWindowBytes allows \(33554432 bytes\); raise the limit/,
+        );
+      }
+    });
+
+    it(`names the content size as the window of a refused single-segment frame (${zstdDecoder})`, async () => {
+      // Knowing the size, zstd shrinks the window to 64 MiB and declares the 40 MiB content instead.
+      const blob = zstdCli(Buffer.alloc(40 * MiB), ['-1', '--long=27', `--stream-size=${40 * MiB}`]);
+      expect((blob[4] as number) & 0x20).toBe(0x20); // Single_Segment_flag
+      const err = await analyze(blob, { zstdDecoder }).catch((e: unknown) => e);
+      expect((err as LimitExceededError).value).toBe(40 * MiB);
     });
 
     it(`decodes the same frame once maxZstdWindowBytes allows 128 MiB (${zstdDecoder})`, async () => {
@@ -175,6 +189,51 @@ describe('the zstd window limit', () => {
       expect(facts).toEqual({ ...expected, compressedBytes: blob.length });
     });
   }
+
+  /** What decoding `blob` in `chunk`-byte pieces under a 32 MiB window limit throws, and the bytes it decoded before. */
+  async function refusal(blob: Buffer, chunk: number | undefined, zstd: 'napi' | 'worker') {
+    let decoded = 0;
+    const sink = (c: Uint8Array) => {
+      decoded += c.length;
+    };
+    const options = { complete: () => false, zstd, zstdWindowLog: 25 };
+    const err = await decompressInto('zstd', chunked(blob, chunk), sink, options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LimitExceededError);
+    return { value: (err as LimitExceededError).value, decoded };
+  }
+
+  for (const zstd of ['napi', 'worker'] as const) {
+    it(`names the window of a refused frame that follows other frames and a skippable one (${zstd})`, async () => {
+      const skippable = Buffer.concat([
+        Buffer.from([0x53, 0x2a, 0x4d, 0x18, 5, 0, 0, 0]),
+        Buffer.from('hello'),
+      ]);
+      const blob = Buffer.concat([
+        zstdCli(Buffer.alloc(300_000, 1)), // more than one output piece, so frame ends are flushed late
+        skippable,
+        zstdCli(Buffer.alloc(1000, 2), ['--stream-size=1000']),
+        zstdCli(Buffer.alloc(100_000), ['--long=28']),
+      ]);
+      for (const chunk of [undefined, 1, 7]) {
+        expect(await refusal(blob, chunk, zstd)).toEqual({ value: 256 * MiB, decoded: 301_000 });
+      }
+    });
+  }
+
+  it('names the window of a refused frame whose header straddles two staging buffers (worker)', async () => {
+    const first = zstdCli(Buffer.alloc(300_000, 1));
+    // A skippable frame pads the stream so the next frame's header starts 3 bytes before the
+    // worker's first 1 MiB staging buffer ends.
+    const pad = MiB - 3 - first.length - 8;
+    const skippable = Buffer.alloc(8 + pad);
+    skippable.writeUInt32LE(0x184d2a50, 0);
+    skippable.writeUInt32LE(pad, 4);
+    const blob = Buffer.concat([first, skippable, zstdCli(Buffer.alloc(100_000), ['--long=28'])]);
+    for (const chunk of [undefined, 4096]) {
+      expect(await refusal(blob, chunk, 'worker')).toEqual({ value: 256 * MiB, decoded: 300_000 });
+    }
+    expect(liveZstdWorkers()).toBe(0);
+  });
 
   it('treats a big-window frame after a complete archive as trailing garbage, not as a refused layer', async () => {
     const blob = Buffer.concat([zstdCli(tars.gnu as Buffer), bigWindow()]);

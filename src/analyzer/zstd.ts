@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { LimitExceededError, RetryableError } from '../core/errors.js';
 import { findOnPath } from '../core/find-on-path.js';
+import { ZstdFrameHeader, zstdFrameWindowSize } from './zstd-frame.js';
 
 // zstd-napi's stream class decompresses a whole input chunk in one synchronous burst, so one
 // small chunk of a zstd bomb could fill memory; its low-level context lets us pull output in
@@ -38,18 +39,31 @@ export const OUT_CHUNK = 128 * 1024;
  * The error for a frame that asks for a larger window than `windowLog` allows, or null when
  * `message` (from zstd-napi, the worker or the CLI's stderr) says something else. The CLI names
  * the window it wanted ("Window size larger than maximum : 134217728 > 33554432"); the library
- * only says "Frame requires too much memory for decoding".
+ * only says "Frame requires too much memory for decoding", so its callers pass the refused frame's
+ * header bytes and the window is read from there. The limit stands in only when neither says.
  */
-export function zstdWindowError(message: string, windowLog: number): LimitExceededError | null {
+export function zstdWindowError(
+  message: string,
+  windowLog: number,
+  frameHeader?: Uint8Array,
+): LimitExceededError | null {
   if (!/too much memory|window size larger than maximum/i.test(message)) return null;
   const limit = 2 ** windowLog;
-  const wanted = Number(/maximum\s*:\s*(\d+)\s*>/i.exec(message)?.[1] ?? Number.NaN);
-  const asked = Number.isFinite(wanted) ? `a ${wanted}-byte window` : 'a window';
+  const stated = /maximum\s*:\s*(\d+)\s*>/i.exec(message)?.[1];
+  const wanted = stated !== undefined ? Number(stated) : refusedWindow(frameHeader, limit);
+  const asked = wanted === null ? 'a window' : `a ${wanted}-byte window`;
   return new LimitExceededError(
     'maxZstdWindowBytes',
-    Number.isFinite(wanted) ? wanted : limit,
+    wanted ?? limit,
     `zstd frame asks for ${asked}, more than maxZstdWindowBytes allows (${limit} bytes); raise the limit to analyze this layer`,
   );
+}
+
+/** The window a refused frame's header declares, or null when it cannot be read from `frameHeader`. */
+function refusedWindow(frameHeader: Uint8Array | undefined, limit: number): number | null {
+  const declared = frameHeader === undefined ? null : zstdFrameWindowSize(frameHeader);
+  // A window within the limit cannot be why the frame was refused: those bytes were not its header.
+  return declared !== null && declared > limit ? declared : null;
 }
 
 /**
@@ -64,6 +78,7 @@ export async function* zstdNapiDecode(
   const dctx = new (napi().DCtx)();
   dctx.setParameter(napi().DParameter.windowLogMax, windowLog);
   let inFrame = false;
+  const header = new ZstdFrameHeader();
   const out = Buffer.allocUnsafe(OUT_CHUNK);
   for await (const chunk of input) {
     let src = chunk;
@@ -72,9 +87,10 @@ export async function* zstdNapiDecode(
       try {
         step = dctx.decompressStream(out, src);
       } catch (err) {
-        throw zstdWindowError((err as Error).message, windowLog) ?? err;
+        throw zstdWindowError((err as Error).message, windowLog, header.completedBy(src)) ?? err;
       }
       const [ret, produced, consumed] = step;
+      header.step(src, consumed, ret);
       src = src.subarray(consumed);
       // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
       // next frame's header as pending, so only calls that did something update the state.
