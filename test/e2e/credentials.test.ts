@@ -2,7 +2,9 @@
  * Credentials given by environment reach the registry and nothing else: a crawl of an htpasswd
  * registry succeeds with HUBCRAWL_REGISTRY_USERNAME/PASSWORD, and neither the password nor the Basic
  * header built from it appears in the debug logs, the dataset or any file of the export bundle.
- * The same crawl authenticates through a Docker credential helper named by `credsStore`.
+ * The same crawl authenticates through a Docker credential helper named by `credsStore`. An identity
+ * token that `docker login` left (in config.json or a helper) pulls a private image from the real
+ * registry behind the token service, through the OAuth2 refresh-token grant.
  */
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
 import { buildImage } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
+import { loginForIdentityToken } from '../../scripts/lib/token-oauth.js';
 import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 
 let registry: RunningRegistry;
@@ -139,5 +142,110 @@ describe('registry credentials from a Docker credential helper', () => {
     expect(`${crawl.stdout}${crawl.stderr}`).toMatch(
       /docker-credential-e2e-locked .* the keychain is locked/,
     );
+  });
+});
+
+describe('registry credentials from a docker login identity token', () => {
+  let tokenRegistry: RunningRegistry;
+  let identityToken: string;
+
+  beforeAll(async () => {
+    tokenRegistry = await startRegistry({ auth: 'token', installIfMissing: true });
+    const image = await buildImage({
+      layers: [{ entries: debianBaseEntries({ codename: 'sid', liblzmaVersion: '5.6.1-1' }) }],
+    });
+    await pushImage(tokenRegistry, 'private/app', '1', image);
+    // A private repository: an anonymous token grants nothing, so only the login pulls.
+    tokenRegistry.token!.setAnonymousPull(false);
+    // What docker login does against a token service that issues identity tokens.
+    identityToken = await loginForIdentityToken({
+      realm: tokenRegistry.token!.realm,
+      service: tokenRegistry.token!.service,
+      username: tokenRegistry.username!,
+      password: tokenRegistry.password!,
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await tokenRegistry?.stop();
+  });
+
+  /** Crawls the private image with `config` as the Docker config; the token service's grants of that crawl. */
+  async function crawlPrivate(name: string, config: unknown, env: Record<string, string> = {}) {
+    const home = tempDir(`idtoken-${name}`);
+    const configPath = join(home, 'config.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    const db = join(home, 'crawl.sqlite');
+    const image = `${tokenRegistry.host}/private/app:1`;
+    const svc = tokenRegistry.token!;
+    const n = svc.grants.length;
+    const args = [
+      'crawl',
+      '--image',
+      image,
+      '--db',
+      db,
+      '--docker-config',
+      configPath,
+      '--log-level',
+      'debug',
+    ];
+    // Async: the token service answers from this process while the CLI runs.
+    const result = await runCli(args, { env });
+    return { ...result, grants: svc.grants.slice(n) };
+  }
+
+  it('cannot pull the private image without a login, so the pulls below are the identity token doing it', async () => {
+    const crawl = await crawlPrivate('anonymous', {});
+    expect(crawl.code).toBe(1);
+    expect(crawl.stdout).toMatch(/1 failed items?\n$/);
+    expect(new Set(crawl.grants)).toEqual(new Set(['get']));
+  });
+
+  it('pulls a private image with the identitytoken of config.json, and logs the token nowhere', async () => {
+    const auth = Buffer.from(`${tokenRegistry.username}:`).toString('base64');
+    const crawl = await crawlPrivate('config', {
+      auths: { [tokenRegistry.host]: { auth, identitytoken: identityToken } },
+    });
+    expect(crawl.code).toBe(0);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(crawl.grants.length).toBeGreaterThan(0);
+    expect(new Set(crawl.grants)).toEqual(new Set(['refresh_token']));
+    expect(`${crawl.stdout}${crawl.stderr}`).not.toContain(identityToken);
+  });
+
+  it('pulls a private image with the identity token a credential helper hands out as <token>', async () => {
+    const home = tempDir('idtoken-helper-bin');
+    const helper = join(home, 'docker-credential-idtoken');
+    writeFileSync(
+      helper,
+      `#!/bin/sh\n[ "$1" = get ] || exit 3\nread -r url\n` +
+        `[ "$url" = "${tokenRegistry.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\n` +
+        `echo '{"ServerURL":"${tokenRegistry.host}","Username":"<token>","Secret":"${identityToken}"}'\n`,
+    );
+    chmodSync(helper, 0o755);
+    const crawl = await crawlPrivate(
+      'helper',
+      { credsStore: 'idtoken' },
+      { PATH: `${home}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    );
+    expect(crawl.code).toBe(0);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(new Set(crawl.grants)).toEqual(new Set(['refresh_token']));
+    expect(crawl.stderr).not.toContain(identityToken);
+  });
+
+  it('fails the image with a clear error when the token service refuses the identity token', async () => {
+    const crawl = await crawlPrivate('refused', {
+      auths: { [tokenRegistry.host]: { identitytoken: 'revoked-identity-token' } },
+    });
+    expect(crawl.code).toBe(1);
+    expect(crawl.stdout).toMatch(/1 failed items?\n$/);
+    expect(crawl.stderr).toContain(
+      `refused the identity token for ${tokenRegistry.host} (expired or revoked); run \`docker login ${tokenRegistry.host}\` again`,
+    );
+    // Refused once, not again for every request of the crawl.
+    expect(crawl.grants).toEqual(['refresh_token']);
+    expect(crawl.stderr).not.toContain('revoked-identity-token');
   });
 });
