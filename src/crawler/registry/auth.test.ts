@@ -165,6 +165,17 @@ describe('RegistryAuth with an identity token (the real token service, in this p
     expect(claims(header).sub).toBe('');
   });
 
+  it('names a token service without the refresh-token grant (404 to the POST) rather than calling the token refused', async () => {
+    const realm = svc.realm.replace(/\/token$/, '/no-oauth');
+    const err = await authWith(identityToken)
+      .onUnauthorized(bearer(realm), pullScope('team/a'), undefined)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(
+      /does not take the OAuth2 refresh-token grant \(POST answered 404\).*username and password for registry\.test:5000/,
+    );
+  });
+
   it('cannot answer a Basic challenge with it, and says to give a username and password', async () => {
     const err = await authWith(identityToken)
       .onUnauthorized({ 'www-authenticate': 'Basic realm="registry"' }, pullScope('team/a'), undefined)
