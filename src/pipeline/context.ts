@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import { type Platform, parsePlatform } from '../core/platform.js';
 import type { HttpClient } from '../crawler/http.js';
 import type { HubClient } from '../crawler/hub/client.js';
-import { RegistryClient, type RegistryEvent } from '../crawler/registry/client.js';
+import { RegistryClient } from '../crawler/registry/client.js';
 import type { CredentialStore } from '../crawler/registry/credentials.js';
 import { DOCKER_HUB } from '../crawler/registry/reference.js';
 import { Frontier } from '../db/frontier.js';
@@ -17,6 +17,7 @@ import { ManifestStore } from '../db/manifest-store.js';
 import { RepositoryStore } from '../db/repository-store.js';
 import { TagStore } from '../db/tag-store.js';
 import { CrawlCounters } from './counters.js';
+import type { ListingCuts } from './listing-cuts.js';
 
 /** Everything a handler needs: the run's config, its stores, and its network clients. */
 export class CrawlContext {
@@ -29,7 +30,6 @@ export class CrawlContext {
   readonly platforms: Platform[] | 'all';
   readonly counters = new CrawlCounters();
   private readonly clients = new Map<string, RegistryClient>();
-  private registryListener: ((e: RegistryEvent) => void) | undefined;
 
   constructor(
     readonly db: Database,
@@ -41,6 +41,8 @@ export class CrawlContext {
     readonly iocSets: IocSet[],
     readonly rules: CompiledRules,
     readonly log: Logger,
+    /** The run's listing cuts, which the registry clients report to as the Hub client does (network.ts). */
+    private readonly listingCuts: ListingCuts,
   ) {
     this.frontier = new Frontier(db, { runId });
     this.repositories = new RepositoryStore(db);
@@ -70,14 +72,6 @@ export class CrawlContext {
     this.debianBase.set(layerDigest, isDebian);
   }
 
-  /**
-   * Who hears the registry clients' events besides the log: the run's item processor (process-item.ts),
-   * which notes a listing cut against the item that met it, as the Hub client's are (network.ts).
-   */
-  onRegistryEvent(listener: (e: RegistryEvent) => void): void {
-    this.registryListener = listener;
-  }
-
   /** One client per registry host, with the configured endpoint (a mirror, a proxy) and scheme. */
   registry(host: string): RegistryClient {
     let client = this.clients.get(host);
@@ -92,7 +86,7 @@ export class CrawlContext {
         // A tags/list or _catalog walk cut short keeps what it listed, and its item fails (listing-cuts.ts).
         onEvent: (e) => {
           this.log.warn({ registry: host, listing: e }, `registry: ${e.type}`);
-          this.registryListener?.(e);
+          this.listingCuts.note(e);
         },
         ...(settings?.scheme ? { scheme: settings.scheme } : {}),
         ...(endpoint ? { endpoint } : {}),

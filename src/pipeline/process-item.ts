@@ -59,8 +59,6 @@ export interface ItemProcessing {
 export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promise<void> {
   const { ctx, listingCuts, signal, log } = p;
   const { db, config } = ctx;
-  // The Hub client reports to listingCuts from network.ts; the registry clients live in the context.
-  ctx.onRegistryEvent((e) => listingCuts.note(e));
 
   const countFailure = (item: FrontierItem, code: string, message: string) => {
     ctx.counters.itemsFailed += 1;

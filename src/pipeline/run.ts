@@ -87,6 +87,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     opts.iocSets,
     rules,
     log.child({ runId }),
+    net.listingCuts,
   );
 
   try {
