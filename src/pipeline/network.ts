@@ -6,6 +6,7 @@ import { HttpClient, type HttpEvent } from '../crawler/http.js';
 import { hubCredentialsFromEnv, hubCredentialsFromStore } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
 import { CredentialStore } from '../crawler/registry/credentials.js';
+import { DOCKER_HUB } from '../crawler/registry/reference.js';
 import { ListingCuts } from './listing-cuts.js';
 
 /**
@@ -82,7 +83,17 @@ export class RunNetwork {
     });
     // HUBCRAWL_DOCKERHUB_* first; else what `docker login` left, asked only once the Hub API is used.
     const hubCredentials =
-      hubCredentialsFromEnv(env) ?? (() => hubCredentialsFromStore(credentials, config.hubApiUrl));
+      hubCredentialsFromEnv(env) ??
+      (() => {
+        const fromStore = hubCredentialsFromStore(credentials, config.hubApiUrl);
+        // Said once, when the Hub API is first used: otherwise the anonymous offset cap would come as a surprise.
+        if (fromStore === undefined && credentials.get(DOCKER_HUB)?.kind === 'identity-token') {
+          log.warn(
+            'the docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously (set HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN to sign in)',
+          );
+        }
+        return fromStore;
+      });
     this.hub = new HubClient({
       http: this.http,
       baseUrl: config.hubApiUrl,
