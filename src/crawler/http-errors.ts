@@ -88,11 +88,12 @@ export type FailedAttempt =
  * server, so it is sent again only when it cannot have been: the connection never opened
  * (NOT_SENT_CODES), or the server answered 503, "currently unable to handle the request" (RFC 9110
  * §15.6.4). A reset, a timeout, a 500/502/504 or a body cut short after the headers end a POST with
- * RetryableError for the caller to decide. 429s are not failures and never come here: they always wait
+ * RetryableError for the caller to decide, unless the caller marked it `idempotent` (a login, which
+ * done twice only issues a second token). 429s are not failures and never come here: they always wait
  * and retry, because the server refused the request (RFC 6585 §4).
  */
-export function mayResend(method: string, failure: FailedAttempt): boolean {
-  if (method !== 'POST') return true;
+export function mayResend(method: string, failure: FailedAttempt, idempotent = false): boolean {
+  if (method !== 'POST' || idempotent) return true;
   if (failure.kind === 'status') return failure.status === 503;
   if (failure.kind === 'body') return false;
   const code = errorCode(failure.error);

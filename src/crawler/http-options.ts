@@ -18,6 +18,11 @@ export interface HttpRequest {
    * endpoints take (distribution docs/spec/auth/oauth.md). Never quoted either.
    */
   form?: URLSearchParams;
+  /**
+   * POST only: sending the request twice does no harm (a login, which only issues a second token), so
+   * it is sent again after any transient failure, as a GET is: a reset, a timeout, a 5xx, a cut body.
+   */
+  idempotent?: boolean;
   url: string | URL;
   headers?: Record<string, string>;
   /** A Docker Hub pull (manifest GET): checked against maxPulls and the registry's remaining quota. */

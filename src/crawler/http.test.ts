@@ -461,6 +461,23 @@ describe('HttpClient POST', () => {
     expect(sleeps).toEqual([]);
   });
 
+  it('sends an idempotent POST (a login) again after a drop after sending and after a 500, body intact', async () => {
+    const bodies: string[] = [];
+    const base = await serve(async (req, res, n) => {
+      bodies.push(await bodyOf(req));
+      if (n === 0) req.socket.destroy();
+      else if (n === 1) {
+        res.statusCode = 500;
+        res.end();
+      } else res.end('token');
+    });
+    const { client, sleeps } = makeClient();
+    const res = await client.request({ method: 'POST', idempotent: true, url: base, json: { n: 1 } });
+    expect(await res.text()).toBe('token');
+    expect(bodies).toEqual(['{"n":1}', '{"n":1}', '{"n":1}']);
+    expect(sleeps).toHaveLength(2);
+  });
+
   it('sends a POST again when the connection was refused, so it never reached the server', async () => {
     const probe = await serve(() => {});
     const port = new URL(probe).port;

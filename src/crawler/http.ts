@@ -179,7 +179,7 @@ export class HttpClient {
     if (!(e instanceof RetryableError)) throw e;
     this.stats.recordNetworkError(s.method);
     s.failures += 1;
-    const resend = mayResend(s.method, { kind: 'transport', error: err });
+    const resend = mayResend(s.method, { kind: 'transport', error: err }, req.idempotent);
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
@@ -231,7 +231,7 @@ export class HttpClient {
     const body = quotable(s.method, await res.snippet());
     s.failures += 1;
     const msg = `${s.method} ${s.href} answered ${status}${body ? `: ${body.slice(0, 200)}` : ''}`;
-    const resend = mayResend(s.method, { kind: 'status', status });
+    const resend = mayResend(s.method, { kind: 'status', status }, req.idempotent);
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, msg);
       const outcome = resend ? `after ${s.failures} attempts` : 'not sent again';
@@ -254,7 +254,7 @@ export class HttpClient {
     } catch (err) {
       if (!(err instanceof RetryableError)) throw err;
       s.failures += 1;
-      if (s.failures > this.opts.maxRetries || !mayResend(s.method, { kind: 'body' })) {
+      if (s.failures > this.opts.maxRetries || !mayResend(s.method, { kind: 'body' }, req.idempotent)) {
         this.stats.recordFailure(s.method, s.host, s.href, err.message);
         throw err;
       }

@@ -182,6 +182,23 @@ describe('HubAuth', () => {
     await expect(makeAuth(url).authorization()).rejects.toThrowError(/with 401; check/);
   });
 
+  it('logs in again when the connection drops after the login was sent (a second login only issues a second token)', async () => {
+    let logins = 0;
+    server = createServer((req, res) => {
+      logins += 1;
+      req.resume();
+      req.on('end', () => {
+        if (logins === 1) req.socket.destroy();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"second"}');
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await makeAuth(url).authorization()).toBe('Bearer second');
+    expect(logins).toBe(2);
+    expect(sleeps).toHaveLength(1);
+  });
+
   it('caches the token until a minute before its JWT exp when that comes sooner than 9 minutes', async () => {
     clock = 1_000_000_000_000;
     const exp = Math.floor(clock / 1000) + 300;

@@ -6,8 +6,8 @@
  * and never appears in an error message or event.
  *
  * The login goes through the shared HttpClient, so it waits in the Hub host's queue, is paced by its
- * 429s (Retry-After) and counted in the run's request stats. A login is sent again only when it
- * cannot have reached the Hub or was refused (429, 503, connection never opened): see `mayResend`.
+ * 429s (Retry-After) and counted in the run's request stats. It is `idempotent` (a second login only
+ * issues a second token), so a reset, a timeout or a 5xx retries it as it would a GET.
  */
 import { AuthError, LimitExceededError, RateLimitedError, RetryableError } from '../../core/errors.js';
 import { isLoopbackHost } from '../../core/host.js';
@@ -179,6 +179,8 @@ export class HubAuth {
     try {
       const res = await this.#opts.http.request({
         method: 'POST',
+        // A second login after a reset only issues a second token: retried like a GET.
+        idempotent: true,
         url,
         json: body,
         headers: { accept: 'application/json' },
