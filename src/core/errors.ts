@@ -100,6 +100,13 @@ export class AuthError extends HubcrawlError {
   }
 }
 
+/**
+ * A token service refused the credential itself (401, or OAuth2 `invalid_grant`: wrong, expired or
+ * revoked), or cannot take it at all (no refresh-token grant). Unlike other auth failures, asking again
+ * with the same credential cannot help, and repeating a wrong password may lock the account.
+ */
+export class CredentialRefusedError extends AuthError {}
+
 /** The counted-pull budget (or the registry's own remaining quota) is spent: stop cleanly, resume later. */
 export class BudgetExhaustedError extends HubcrawlError {
   constructor(message: string) {

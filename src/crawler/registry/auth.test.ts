@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { LookupFunction } from 'node:net';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginForIdentityToken } from '../../../scripts/lib/token-oauth.js';
 import { type StartedTokenService, startTokenService } from '../../../scripts/lib/token-service.js';
-import { AuthError } from '../../core/errors.js';
+import { AuthError, CredentialRefusedError } from '../../core/errors.js';
 import { HttpClient } from '../http.js';
 import { parseWwwAuthenticate, pullScope, RegistryAuth } from './auth.js';
 import { CredentialStore } from './credentials.js';
@@ -184,5 +185,176 @@ describe('RegistryAuth with an identity token (the real token service, in this p
     expect((err as Error).message).toMatch(
       /Basic auth, which cannot carry the identity token .*username and password/,
     );
+  });
+});
+
+describe('RegistryAuth with a username and password the token service refuses (the real token service)', () => {
+  const REGISTRY = 'registry.test:5000';
+  let dir: string;
+  let svc: StartedTokenService;
+  const http = new HttpClient({ maxRetries: 0 });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hubcrawl-basic-refused-'));
+    svc = await startTokenService({ username: 'alice', password: 'alice-pw', certDir: dir });
+  });
+  afterAll(async () => {
+    await http.close();
+    await svc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const authAs = (password: string) =>
+    new RegistryAuth({
+      http,
+      registry: REGISTRY,
+      credentials: CredentialStore.fromSources({
+        explicit: { [REGISTRY]: { username: 'alice', password } },
+        dockerConfigPath: null,
+        env: {},
+      }),
+    });
+  const challenge = () => ({ 'www-authenticate': `Bearer realm="${svc.realm}",service="${svc.service}"` });
+
+  it('sends a wrong password once for all the scopes in flight and after, and says where to fix it', async () => {
+    const auth = authAs('wrong-pw');
+    const n = svc.grants.length;
+    const scopes = ['a', 'b', 'c'].map((r) => pullScope(`team/${r}`));
+    const errors = await Promise.all(
+      scopes.map((scope) => auth.onUnauthorized(challenge(), scope, undefined).catch((e: unknown) => e)),
+    );
+    const later = await auth.onUnauthorized(challenge(), pullScope('team/d'), undefined).catch((e) => e);
+    for (const err of [...errors, later]) {
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as Error).message).toMatch(
+        /refused the username and password for registry\.test:5000; check the credentials configured for it/,
+      );
+      expect((err as Error).message).not.toContain('wrong-pw');
+    }
+    expect(svc.grants.slice(n)).toEqual(['get']);
+    expect(auth.tokenRequests).toBe(1);
+  });
+
+  it('keeps asking per scope with a password the service accepts', async () => {
+    const auth = authAs('alice-pw');
+    const n = svc.grants.length;
+    for (const r of ['a', 'b']) {
+      expect(await auth.onUnauthorized(challenge(), pullScope(`team/${r}`), undefined)).toMatch(/^Bearer /);
+    }
+    expect(svc.grants.slice(n)).toEqual(['get', 'get']);
+  });
+});
+
+/**
+ * A hand-written token service for faults no real server here injects: `answer` sees each request's
+ * query and body. Returns its realm URL and a stop function.
+ */
+async function startFaultyTokenService(
+  answer: (query: URLSearchParams, body: string, res: ServerResponse) => void,
+): Promise<{ realm: string; stop: () => Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => answer(new URL(req.url ?? '/', 'http://x').searchParams, body, res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+    stop: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('RegistryAuth: a refusal of one scope is not a refusal of the credential', () => {
+  // A token service that forbids one repository (403) and serves the rest.
+  let svc: Awaited<ReturnType<typeof startFaultyTokenService>>;
+  let realm: string;
+  const http = new HttpClient({ maxRetries: 0 });
+  beforeAll(async () => {
+    svc = await startFaultyTokenService((query, body, res) => {
+      const scope = query.get('scope') ?? new URLSearchParams(body).get('scope') ?? '';
+      if (scope.includes('secret/')) res.writeHead(403).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"ok","expires_in":300}');
+    });
+    realm = svc.realm;
+  });
+  afterAll(async () => {
+    await http.close();
+    await svc.stop();
+  });
+
+  it.each([
+    ['a username and password', { explicit: { 'registry.test': { username: 'alice', password: 'pw' } } }],
+    ['an identity token', { identityToken: 'refresh-me' }],
+  ])('with %s, a 403 for one repository leaves the others pulling', async (_what, source) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-403-'));
+    try {
+      const dockerConfigPath = join(dir, 'config.json');
+      const auths =
+        'identityToken' in source ? { 'registry.test': { identitytoken: source.identityToken } } : {};
+      writeFileSync(dockerConfigPath, JSON.stringify({ auths }));
+      const credentials = CredentialStore.fromSources({
+        ...('explicit' in source ? { explicit: source.explicit } : {}),
+        dockerConfigPath,
+        env: {},
+      });
+      const auth = new RegistryAuth({ http, registry: 'registry.test', credentials });
+      const challenge = { 'www-authenticate': `Bearer realm="${realm}",service="test"` };
+      const denied = await auth.onUnauthorized(challenge, pullScope('secret/x'), undefined).catch((e) => e);
+      expect(denied).toBeInstanceOf(AuthError);
+      expect(denied).not.toBeInstanceOf(CredentialRefusedError);
+      expect(await auth.onUnauthorized(challenge, pullScope('team/a'), undefined)).toBe('Bearer ok');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RegistryAuth with a token service that rotates refresh tokens', () => {
+  // Each grant hands out a new refresh token and forgets the one it was given, as some OAuth2 servers do.
+  let svc: Awaited<ReturnType<typeof startFaultyTokenService>>;
+  let realm: string;
+  let current = 'login-token';
+  const sent: string[] = [];
+  const http = new HttpClient({ maxRetries: 0 });
+  beforeAll(async () => {
+    svc = await startFaultyTokenService((_query, body, res) => {
+      const presented = new URLSearchParams(body).get('refresh_token') ?? '';
+      sent.push(presented);
+      if (presented !== current) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_grant"}');
+        return;
+      }
+      current = `rotated-${sent.length}`;
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: 'ok', expires_in: 300, refresh_token: current }));
+    });
+    realm = svc.realm;
+  });
+  afterAll(async () => {
+    await http.close();
+    await svc.stop();
+  });
+
+  it('sends the refresh token it was last given, not the docker login one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-rotate-'));
+    try {
+      const dockerConfigPath = join(dir, 'config.json');
+      writeFileSync(
+        dockerConfigPath,
+        JSON.stringify({ auths: { 'registry.test': { identitytoken: current } } }),
+      );
+      const credentials = CredentialStore.fromSources({ dockerConfigPath, env: {} });
+      const auth = new RegistryAuth({ http, registry: 'registry.test', credentials });
+      const challenge = { 'www-authenticate': `Bearer realm="${realm}",service="test"` };
+      for (const r of ['a', 'b', 'c']) {
+        expect(await auth.onUnauthorized(challenge, pullScope(`team/${r}`), undefined)).toBe('Bearer ok');
+      }
+      expect(sent).toEqual(['login-token', 'rotated-1', 'rotated-2']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

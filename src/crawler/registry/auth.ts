@@ -5,7 +5,7 @@
  * until `expires_in` runs out, and refresh it on a 401. Basic-only registries get the Basic header
  * directly.
  */
-import { AuthError } from '../../core/errors.js';
+import { AuthError, CredentialRefusedError } from '../../core/errors.js';
 import type { HttpClient, HttpHeaders } from '../http.js';
 import { basicAuthorization, type Credential } from './credential.js';
 import type { CredentialStore } from './credentials.js';
@@ -104,15 +104,18 @@ export class RegistryAuth {
   private readonly cache = new Map<string, IssuedToken>();
   private readonly inflight = new Map<string, Promise<IssuedToken>>();
   /**
-   * The token service's refusal of the identity token, rethrown without asking again: a crawl meets
-   * thousands of scopes, and an expired token does not mend between them.
+   * The token service's refusal of the credential (a password or an identity token), rethrown without
+   * asking again: a crawl meets thousands of scopes, a wrong password does not mend between them, and
+   * sending it thousands of times may lock the account.
    */
-  private identityTokenRefusal: AuthError | undefined;
+  private credentialRefusal: CredentialRefusedError | undefined;
   /**
-   * Settles with the first refresh-token grant. Until then other scopes wait for it, so a refused token
-   * is sent once rather than once per request the crawl has in flight.
+   * Settles with the first token request that carries the credential. Until then other scopes wait for
+   * it, so a refused credential is sent once rather than once per request the crawl has in flight.
    */
-  private firstGrant: Promise<unknown> | undefined;
+  private firstCredentialed: Promise<unknown> | undefined;
+  /** The refresh token a rotating token service handed out last, sent instead of the docker login's. */
+  private rotatedIdentityToken: string | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: RegistryAuthOptions) {
@@ -205,30 +208,34 @@ export class RegistryAuth {
 
   /** A new token: the refresh-token grant for an identity token, else the token GET. */
   private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<IssuedToken> {
-    const { http, registry } = this.opts;
+    const { registry } = this.opts;
     const q: TokenQuery = { registry, realm: tokenRealm(registry, realm), service, scope };
     const cred = mayCarryCredentials(q.realm) ? this.opts.credentials?.get(registry) : undefined;
-    if (cred?.kind !== 'identity-token') {
+    if (cred === undefined) {
       this.tokenRequests += 1;
-      return getToken(http, q, cred, this.now);
+      return getToken(this.opts.http, q, undefined, this.now);
     }
-    if (this.firstGrant === undefined) {
-      const grant = this.grantWithIdentityToken(q, cred.identityToken);
-      this.firstGrant = grant.catch(() => undefined);
-      return grant;
+    if (this.firstCredentialed === undefined) {
+      const first = this.requestWith(q, cred);
+      this.firstCredentialed = first.catch(() => undefined);
+      return first;
     }
-    await this.firstGrant;
-    return this.grantWithIdentityToken(q, cred.identityToken);
+    await this.firstCredentialed;
+    return this.requestWith(q, cred);
   }
 
-  /** One refresh-token grant, unless the token service has refused the identity token already. */
-  private async grantWithIdentityToken(q: TokenQuery, identityToken: string): Promise<IssuedToken> {
-    if (this.identityTokenRefusal) throw this.identityTokenRefusal;
+  /** One token request with the credential, unless the token service has refused it already. */
+  private async requestWith(q: TokenQuery, cred: Credential): Promise<IssuedToken> {
+    if (this.credentialRefusal) throw this.credentialRefusal;
     this.tokenRequests += 1;
     try {
-      return await refreshGrant(this.opts.http, q, identityToken, this.now);
+      if (cred.kind === 'basic') return await getToken(this.opts.http, q, cred, this.now);
+      const identityToken = this.rotatedIdentityToken ?? cred.identityToken;
+      const { rotated, ...issued } = await refreshGrant(this.opts.http, q, identityToken, this.now);
+      if (rotated !== undefined) this.rotatedIdentityToken = rotated;
+      return issued;
     } catch (err) {
-      if (err instanceof AuthError) this.identityTokenRefusal = err;
+      if (err instanceof CredentialRefusedError) this.credentialRefusal = err;
       throw err;
     }
   }

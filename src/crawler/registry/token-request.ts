@@ -9,7 +9,7 @@
  * loopback token service (`mayCarryCredentials`).
  */
 import { z } from 'zod';
-import { AuthError, PermanentError } from '../../core/errors.js';
+import { AuthError, CredentialRefusedError, PermanentError } from '../../core/errors.js';
 import { isLoopbackHost } from '../../core/host.js';
 import type { HttpClient, HttpRequest, HttpResponse } from '../http.js';
 import { type BasicCredential, basicAuthorization } from './credential.js';
@@ -18,6 +18,7 @@ const tokenAnswerSchema = z.object({
   token: z.string().min(1).optional(),
   access_token: z.string().min(1).optional(),
   expires_in: z.number().positive().optional(),
+  refresh_token: z.string().min(1).optional(),
   issued_at: z.string().optional(),
 });
 
@@ -84,8 +85,14 @@ export async function getToken(
   if (credential) headers.authorization = basicAuthorization(credential);
   const startedAt = now();
   const res = await send(http, q, { url, headers });
+  if (res.status === 401 && credential) {
+    throw new CredentialRefusedError(
+      `token service ${url.origin} refused the username and password for ${q.registry}; check the ` +
+        `credentials configured for it (HUBCRAWL_REGISTRY_*, registries.<host> in the config file, or docker login)`,
+    );
+  }
   if (res.status === 401)
-    throw new AuthError(`token service ${url.origin} refused the credentials for ${q.scope}`);
+    throw new AuthError(`token service ${url.origin} refused an anonymous token for ${q.scope}`);
   if (res.status !== 200)
     throw new AuthError(`token service ${url.origin} answered ${res.status} for ${q.scope}`);
   return issuedToken(q, await res.json(), startedAt);
@@ -93,14 +100,15 @@ export async function getToken(
 
 /**
  * The OAuth2 refresh-token grant with an identity token. A refusal (401, or 400 `invalid_grant`)
- * means the token expired or was revoked: only a new `docker login` mends that.
+ * means the token expired or was revoked: only a new `docker login` mends that. `rotated` is the new
+ * refresh token a service that rotates them hands out with the access token; later grants must send it.
  */
 export async function refreshGrant(
   http: HttpClient,
   q: TokenQuery,
   identityToken: string,
   now: () => number,
-): Promise<IssuedToken> {
+): Promise<IssuedToken & { rotated?: string }> {
   const form = new URLSearchParams({
     grant_type: 'refresh_token',
     refresh_token: identityToken,
@@ -120,19 +128,24 @@ export async function refreshGrant(
     passStatuses: [400, 404, 405],
   });
   const origin = q.realm.origin;
-  if (res.status === 200) return issuedToken(q, await res.json(), startedAt);
+  if (res.status === 200) {
+    const body = await res.json();
+    const rotated = tokenAnswerSchema.safeParse(body).data?.refresh_token;
+    const issued = issuedToken(q, body, startedAt);
+    return rotated !== undefined && rotated !== identityToken ? { ...issued, rotated } : issued;
+  }
   const error =
     res.status === 400 ? oauthErrorSchema.safeParse(await res.json().catch(() => null)) : undefined;
   const code = error?.success ? error.data.error : undefined;
   if (res.status === 401 || code === 'invalid_grant') {
     // The refresh token is never quoted: not here, and the HTTP layer quotes no POST's answer.
-    throw new AuthError(
+    throw new CredentialRefusedError(
       `token service ${origin} refused the identity token for ${q.registry} (expired or revoked); ` +
         `run \`docker login ${q.registry}\` again, or give a username and password for it`,
     );
   }
   if (res.status === 404 || res.status === 405) {
-    throw new AuthError(
+    throw new CredentialRefusedError(
       `token service ${origin} does not take the OAuth2 refresh-token grant (POST answered ${res.status}), ` +
         `so the identity token from docker login cannot be used; give a username and password for ${q.registry}`,
     );
@@ -158,8 +171,8 @@ async function send(http: HttpClient, q: TokenQuery, req: HttpRequest): Promise<
 
 /** The token of a 200 answer and how long to use it. */
 function issuedToken(q: TokenQuery, body: unknown, startedAt: number): IssuedToken {
-  // An OAuth2 answer may hand out a new refresh token too; it is not kept, as the Docker config holds the
-  // login and the grant (without access_type=offline) returns the same one (oauth.md).
+  // An OAuth2 answer may hand out a new refresh token too: refreshGrant passes it on to RegistryAuth,
+  // which sends it from then on (in memory only; the Docker config is never written).
   const parsed = tokenAnswerSchema.safeParse(body);
   const token = parsed.success ? (parsed.data.token ?? parsed.data.access_token) : undefined;
   if (!parsed.success || !token)
