@@ -101,6 +101,22 @@ describe('WorkerDigest', () => {
     await next.close();
   });
 
+  it('does not park a worker that died after answering: the next layer gets a live one', async () => {
+    await closeIdleDigestWorkers();
+    const data = randomBytes(2 * MiB);
+    const d = new WorkerDigest(sha256Digest(data), 'died after');
+    await feed(d, data, MiB);
+    await d.verify();
+    // Fault injection: the thread ends between its answer and close().
+    await (d as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await d.close();
+    expect([liveDigestWorkers(), busyDigestWorkers()]).toEqual([0, 0]);
+    const next = new WorkerDigest(sha256Digest(data), 'next');
+    await feed(next, data, MiB);
+    await next.verify();
+    await next.close();
+  });
+
   it("'auto' hashes a blob below 4 MiB on this thread and starts a worker only once past it", async () => {
     const data = randomBytes(AUTO_WORKER_BYTES + MiB);
     const small = layerDigest(sha256Digest(data.subarray(0, MiB)), 'small', 'auto');

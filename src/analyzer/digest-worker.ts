@@ -152,8 +152,9 @@ export async function closeIdleDigestWorkers(): Promise<void> {
 function takeWorker(): Worker {
   let worker = idle.pop();
   if (worker !== undefined) {
-    // Drops the idle-time exit listener; the busy-time one is added below.
+    // Drops the idle-time listeners; the busy-time ones are added below and by WorkerDigest.
     worker.removeAllListeners('exit');
+    worker.removeAllListeners('error');
     worker.ref();
   } else {
     worker = new Worker(WORKER_SOURCE, {
@@ -175,8 +176,10 @@ function returnWorker(worker: Worker): Promise<void> {
   worker.removeAllListeners('message');
   worker.removeAllListeners('error');
   if (idle.length >= MAX_IDLE_WORKERS) return worker.terminate().then(() => undefined);
-  // The job's listeners and the busy-time count go; an idle worker that dies also leaves the pool.
+  // The job's listeners and the busy-time count go; an idle worker that dies also leaves the pool, and
+  // its 'error' (an out-of-memory end, say) must have a listener or it would throw in this thread.
   worker.removeAllListeners('exit');
+  worker.on('error', () => undefined);
   worker.once('exit', () => {
     liveWorkers--;
     const i = idle.indexOf(worker);
@@ -254,7 +257,10 @@ export class WorkerDigest implements LayerDigest {
   }
 
   close(): Promise<void> {
-    this.closed ??= this.finished ? returnWorker(this.worker) : this.worker.terminate().then(() => undefined);
+    // A worker that failed or exited after answering (its exit listener recorded a failure) is not parked:
+    // the next layer would post to a dead thread and wait forever.
+    const reusable = this.finished && this.failure === undefined && this.worker.threadId !== -1;
+    this.closed ??= reusable ? returnWorker(this.worker) : this.worker.terminate().then(() => undefined);
     return this.closed;
   }
 

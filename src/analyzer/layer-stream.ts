@@ -99,7 +99,7 @@ export async function analyzeLayer(
   } finally {
     // Destroys the source when we stop early; a no-op once it was read to the end.
     reader.close();
-    // The digest worker is gone by the time the caller hears back, whatever happened.
+    // The digest worker is ended, or parked for the next layer, by the time the caller hears back.
     await digest?.close();
   }
 }
