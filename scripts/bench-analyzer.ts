@@ -16,8 +16,8 @@
  * `--variants` measures the zstd layer once per listed configuration: `<zstdDecoder>/<digestThread>`
  * (napi|cli|auto / main|worker), or `default` for analyzeLayer's own choice. The analyzer's CPU
  * time then counts its threads and, for `cli`, the zstd child (its rusage), as the baseline's
- * counts both of its processes. Children run with the launcher's V8 flags (bin/hubcrawl.js's
- * shebang), as `npx hubcrawl` does; a variant ending in `@<v8-flag>` (repeatable, without the leading
+ * counts both of its processes. Children run with the launcher's V8 flags (its exec line in
+ * bin/hubcrawl.js), as `npx hubcrawl` does; a variant ending in `@<v8-flag>` (repeatable, without the leading
  * dashes: `default@initial-heap-size=96`) runs with those instead, `default@` with none. Baseline and
  * variants are interleaved run by run, so a change in the machine's load hits them alike.
  *
@@ -203,7 +203,7 @@ const WARM = process.argv.includes('--warm');
 
 /**
  * `napi/main@initial-heap-size=96` → the variant and the V8 flags its child runs with
- * (`--initial-heap-size=96`). Without `@`, the launcher's own flags (bin/hubcrawl.js's shebang), as
+ * (`--initial-heap-size=96`). Without `@`, the launcher's own flags (its exec line in bin/hubcrawl.js), as
  * `npx hubcrawl` runs; a bare `@` (`default@`) runs with none.
  */
 function splitVariant(variant: string): { options: string; nodeFlags: string[] } {
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     `machine: ${cpus().length} CPUs (nproc ${execFileSync('nproc').toString().trim()}), ${cpu}, node ${process.version}`,
   );
   console.log(
-    `analyzer child: node ${launcherNodeFlags().join(' ')} (bin/hubcrawl.js's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}`,
+    `analyzer child: node ${launcherNodeFlags().join(' ')} (the launcher's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}`,
   );
   console.log(
     `layer: ${name} from debootstrap --variant=minbase ${suite}${inflate ? ` + ${inflate} MiB random files` : ''}; median of ${runs} runs\n`,

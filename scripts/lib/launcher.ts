@@ -1,5 +1,5 @@
 /**
- * The Node/V8 flags hubcrawl's launcher runs with, read from the shebang of bin/hubcrawl.js, so the
+ * The Node/V8 flags hubcrawl's launcher runs with, read from bin/hubcrawl.js's exec line, so the
  * benchmarks and the demo run the analyzer and the CLI under the same flags a user's `npx hubcrawl`
  * gets, and a change to the launcher changes what they measure.
  */
@@ -8,11 +8,13 @@ import { fileURLToPath } from 'node:url';
 
 export const LAUNCHER = fileURLToPath(new URL('../../bin/hubcrawl.js', import.meta.url));
 
-/** `#!/usr/bin/env -S node --a --b` → `['--a', '--b']`; `#!/usr/bin/env node` → `[]`. */
+/** The flags of the launcher's `exec node --a --b "$0" "$@"` line (its second; see the launcher). */
 export function launcherNodeFlags(): string[] {
-  const shebang = readFileSync(LAUNCHER, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node((?:\s+--\S+)*)\s*$/.exec(shebang);
+  const execLine = readFileSync(LAUNCHER, 'utf8').split('\n', 2)[1] ?? '';
+  const m = /^\/\/bin\/sh -c :; exec node((?: --\S+)*) "\$0" "\$@"$/.exec(execLine);
   if (!m)
-    throw new Error(`${LAUNCHER}: expected a "#!/usr/bin/env [-S] node [--flag…]" shebang, found ${shebang}`);
+    throw new Error(
+      `${LAUNCHER}: expected \`//bin/sh -c :; exec node [--flag…] "$0" "$@"\` on line 2, found ${execLine}`,
+    );
   return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }

@@ -1,34 +1,60 @@
 /**
- * bin/hubcrawl.js as `npx hubcrawl` runs it: executed through its shebang, which carries the V8 heap
- * flag the analyzer's speed depends on (docs/benchmarks.md, "launcher heap flag"). A shebang Node
- * rejects, a flag lost from it, or a launcher without its executable bit would slow or break every
- * installed hubcrawl while the rest of the suite, which starts the launcher with `node`, still passed.
+ * bin/hubcrawl.js as `npx hubcrawl` runs it: executed as a program, whose /bin/sh line starts Node with
+ * the V8 heap flag the analyzer's speed depends on (docs/benchmarks.md, "launcher heap flag"). A line a
+ * shell cannot run, a flag lost from it, or a launcher without its executable bit would slow or break
+ * every installed hubcrawl while the rest of the suite, which starts the launcher with `node`, passed.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LAUNCHER, launcherNodeFlags } from '../../scripts/lib/launcher.js';
+import { findOnPath } from '../../src/core/find-on-path.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-launcher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the launcher bin/hubcrawl.js', () => {
-  it('is executable and runs the CLI through its own shebang', async () => {
+  it('is executable and runs the CLI as a program', async () => {
     accessSync(LAUNCHER, constants.X_OK);
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     const { stdout } = await run(LAUNCHER, ['--version']);
     expect(stdout.trim()).toBe(pkg.version);
   });
 
+  it('runs through a symlink, as npm links it into node_modules/.bin', async () => {
+    const link = join(dir, 'hubcrawl');
+    symlinkSync(LAUNCHER, link);
+    const { stdout } = await run(link, ['--version']);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  // Alpine's /bin/sh, where `#!/usr/bin/env -S node --flag` would not start at all. Installed by .ci/run.
+  it.skipIf(findOnPath('busybox', process.env.PATH ?? '') === null)(
+    "runs under BusyBox's sh (Alpine's /bin/sh), with no error output",
+    async () => {
+      const { stdout, stderr } = await run('busybox', ['sh', LAUNCHER, '--version']);
+      expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      expect(stderr).toBe('');
+    },
+  );
+
   it('starts Node with the 64 MB initial heap that the benchmarks and the demo also use', async () => {
     expect(launcherNodeFlags()).toEqual(['--initial-heap-size=64']);
-    // A preloaded script reports the flags of the Node the shebang started.
+    // A preloaded script reports the flags of the Node the launcher's exec line started.
     const probe = join(dir, 'probe.cjs');
-    writeFileSync(probe, 'process.stderr.write(`execArgv=${JSON.stringify(process.execArgv)}\\n`);\n');
+    writeFileSync(probe, 'process.stderr.write("execArgv=" + JSON.stringify(process.execArgv) + "\\n");\n');
     const { stderr } = await run(LAUNCHER, ['--version'], {
       env: { ...process.env, NODE_OPTIONS: `--require ${probe}` },
     });
