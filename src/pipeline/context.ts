@@ -85,7 +85,7 @@ export class CrawlContext {
         maxManifestBytes: this.config.limits.maxManifestBytes,
         // A tags/list or _catalog walk cut short keeps what it listed, and its item fails (listing-cuts.ts).
         onEvent: (e) => {
-          this.log.warn({ registry: host, listing: e }, `registry: ${e.type}`);
+          this.log.warn({ registry: host, cut: e }, 'registry listing cut short');
           this.listingCuts.note(e);
         },
         ...(settings?.scheme ? { scheme: settings.scheme } : {}),

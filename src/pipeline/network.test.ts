@@ -12,7 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-network-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A run's network over a Docker config whose docker.io entry is `entry`, with its log lines. */
-function networkWith(entry: Record<string, string>) {
+function networkWith(entry: Record<string, string>, hubApiUrl?: string) {
   const dockerConfigPath = join(dir, `config-${Object.keys(entry).join('-')}.json`);
   writeFileSync(dockerConfigPath, JSON.stringify({ auths: { 'https://index.docker.io/v1/': entry } }));
   const lines: Array<{ level: number; msg: string }> = [];
@@ -23,7 +23,7 @@ function networkWith(entry: Record<string, string>) {
     },
   });
   const net = new RunNetwork({
-    config: configSchema.parse({}),
+    config: configSchema.parse(hubApiUrl ? { hubApiUrl } : {}),
     env: {},
     credentials: CredentialStore.fromSources({ dockerConfigPath, env: {} }),
     log: createLogger({ level: 'info', destination }),
@@ -46,6 +46,13 @@ describe('RunNetwork: the Docker Hub web API sign-in from the docker.io login', 
     expect(net.hub.authenticated).toBe(false);
     expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/identity token.*listing anonymously/)]);
     expect(JSON.stringify(lines)).not.toContain('refresh-me');
+    await net.close();
+  });
+
+  it('says nothing about the docker.io login to a Hub API mirror, which never gets it anyway', async () => {
+    const { net, lines } = networkWith({ identitytoken: 'refresh-me' }, 'https://hub-mirror.example');
+    expect(net.hub.authenticated).toBe(false);
+    expect(lines).toEqual([]);
     await net.close();
   });
 });

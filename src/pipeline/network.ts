@@ -3,7 +3,7 @@ import { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { HttpClient, type HttpEvent } from '../crawler/http.js';
-import { hubCredentialsFromEnv, hubCredentialsFromStore } from '../crawler/hub/auth.js';
+import { hubCredentialsFromEnv, hubCredentialsFromStore, hubTakesDockerLogin } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
 import { CredentialStore } from '../crawler/registry/credentials.js';
 import { DOCKER_HUB } from '../crawler/registry/reference.js';
@@ -87,10 +87,16 @@ export class RunNetwork {
       (() => {
         const fromStore = hubCredentialsFromStore(credentials, config.hubApiUrl);
         // Said once, when the Hub API is first used: otherwise the anonymous offset cap would come as a surprise.
-        if (fromStore === undefined && credentials.get(DOCKER_HUB)?.kind === 'identity-token') {
-          log.warn(
-            'the docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously (set HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN to sign in)',
-          );
+        if (fromStore === undefined && hubTakesDockerLogin(config.hubApiUrl)) {
+          if (credentials.get(DOCKER_HUB)?.kind === 'identity-token') {
+            log.warn(
+              {
+                hubApi: config.hubApiUrl,
+                signIn: 'HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN',
+              },
+              'docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously',
+            );
+          }
         }
         return fromStore;
       });
@@ -102,8 +108,8 @@ export class RunNetwork {
       // A walk cut short also fails the item that listed (process-item.ts), so the run cannot end `completed`.
       onEvent: (e) => {
         this.listingCuts.note(e);
-        if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, `docker hub: ${e.type}`);
-        else log.warn({ hub: e }, `docker hub: ${e.type}`);
+        if (['login', 'fallback'].includes(e.type)) log.debug({ hub: e }, 'docker hub api event');
+        else log.warn({ hub: e }, 'docker hub api listing warning');
       },
     });
   }

@@ -40,6 +40,12 @@ export function hubCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Hub
 /** Where a Docker config's credentials may go: the official Hub API, or a test server on this machine. */
 const OFFICIAL_HUB_API = 'https://hub.docker.com';
 
+/** Whether the docker.io login may go to this Hub API: the official one, or a loopback test server. */
+export function hubTakesDockerLogin(hubApiUrl: string): boolean {
+  const url = new URL(hubApiUrl);
+  return url.origin === OFFICIAL_HUB_API || isLoopbackHost(url.host);
+}
+
 /**
  * The docker.io credential of `store` (a `registries.docker.io` setting, or the Docker config's `auths`
  * or credential helper, as `docker login` left it) for signing in to the Hub web API at `hubApiUrl`.
@@ -53,8 +59,7 @@ export function hubCredentialsFromStore(
   store: CredentialStore,
   hubApiUrl: string,
 ): HubCredentials | undefined {
-  const url = new URL(hubApiUrl);
-  if (url.origin !== OFFICIAL_HUB_API && !isLoopbackHost(url.host)) return undefined;
+  if (!hubTakesDockerLogin(hubApiUrl)) return undefined;
   const credential = store.get(DOCKER_HUB);
   // The web API takes a password or personal access token; a refresh token posted there as one would be
   // refused at best, and handed to a service it was not issued for at worst.

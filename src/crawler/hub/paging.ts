@@ -6,6 +6,7 @@
  * A `next` seen before (a loop) and the page cap also end the walk with an event.
  */
 import type { z } from 'zod';
+import { redactUrl } from '../../core/url.js';
 import { isNotFound } from './errors.js';
 
 /** What the Hub client reports as it goes; library code emits, the caller logs. */
@@ -75,20 +76,20 @@ export async function* walkPages<T>(
     try {
       next = new URL(page.next, url);
     } catch {
-      api.emit({ type: 'bad-next', url: url.href, next: page.next.slice(0, 300) });
+      api.emit({ type: 'bad-next', url: redactUrl(url), next: page.next.slice(0, 300) });
       return;
     }
     if (next.origin !== api.baseUrl.origin) {
-      api.emit({ type: 'foreign-next', url: url.href, next: next.href.slice(0, 300) });
+      api.emit({ type: 'foreign-next', url: redactUrl(url), next: redactUrl(next).slice(0, 300) });
       return;
     }
     const key = pageKey(next);
     if (seen.has(key)) {
-      api.emit({ type: 'next-loop', url: url.href, next: next.href });
+      api.emit({ type: 'next-loop', url: redactUrl(url), next: redactUrl(next) });
       return;
     }
     if (index >= api.maxPages) {
-      api.emit({ type: 'page-cap', url: url.href, maxPages: api.maxPages });
+      api.emit({ type: 'page-cap', url: redactUrl(url), maxPages: api.maxPages });
       return;
     }
     seen.add(key);

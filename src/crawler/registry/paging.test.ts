@@ -135,6 +135,17 @@ describe('paginate with a cut listener', () => {
     expect(t.urls).toEqual(['https://r.test/l', 'https://r.test/l?p=2']);
   });
 
+  it('reports a cut without the userinfo of an endpoint or a token in a link: cuts reach logs and the dataset', async () => {
+    const t = fake({
+      'https://bob:pw@r.test/l': [['a'], '</l?p=2&token=t0p>; rel="next"'],
+      'https://bob:pw@r.test/l?p=2&token=t0p': [['b'], '</l?p=2&token=t0p>; rel="next"'],
+    });
+    const { names, cuts } = await walkHearingCuts(t, 'https://bob:pw@r.test/l');
+    expect(names).toEqual(['a', 'b']);
+    expect(cuts).toMatchObject([{ type: 'next-loop', listing: 'https://r.test/l' }]);
+    expect(JSON.stringify(cuts)).not.toMatch(/bob|pw@|t0p/);
+  });
+
   it('keeps the page listed before a next link to another origin and never fetches it', async () => {
     const t = fake({ 'https://r.test/l': [['a'], '<https://evil.test/l?last=a>; rel="next"'] });
     expect(await walkHearingCuts(t, 'https://r.test/l')).toEqual({

@@ -9,6 +9,7 @@
  * whole one without having asked for that.
  */
 import { CorruptInputError, LimitExceededError, PermanentError } from '../../core/errors.js';
+import { redactUrl } from '../../core/url.js';
 import type { RegistryTransport } from './transport.js';
 
 /** Default cap on pages followed for one listing. */
@@ -82,12 +83,13 @@ function refuseNext(w: {
   page: number;
   maxPages: number;
 }): RegistryListingCut | undefined {
-  const at = { listing: w.first.href, url: w.url.href };
+  // Cuts go to logs and to the dataset's failures: an endpoint's user:pass@ or a token in a link stays out.
+  const at = { listing: redactUrl(w.first), url: redactUrl(w.url) };
   if (w.link && 'invalid' in w.link) return { type: 'bad-next', ...at, next: w.link.invalid.slice(0, 300) };
   if (!w.next) return undefined;
   if (w.next.origin !== w.first.origin)
-    return { type: 'foreign-next', ...at, next: w.next.href.slice(0, 300) };
-  if (w.seen.has(w.next.href)) return { type: 'next-loop', ...at, next: w.next.href };
+    return { type: 'foreign-next', ...at, next: redactUrl(w.next).slice(0, 300) };
+  if (w.seen.has(w.next.href)) return { type: 'next-loop', ...at, next: redactUrl(w.next) };
   if (w.page >= w.maxPages) return { type: 'page-cap', ...at, maxPages: w.maxPages };
   return undefined;
 }
