@@ -1,5 +1,5 @@
 import { AuthError, PermanentError } from '../core/errors.js';
-import type { NewFrontierItem } from '../db/frontier.js';
+import type { NewFrontierItem } from '../db/frontier-types.js';
 import type { CrawlContext } from './context.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { FrontierKind } from '../db/frontier.js';
+import type { FrontierKind } from '../db/frontier-types.js';
 import type { ReferencePayload, RepositoryPayload } from './payloads.js';
 
 /**

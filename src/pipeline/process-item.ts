@@ -1,6 +1,6 @@
 import { describeError, FatalError, HubcrawlError, isRetryable, stopsTheRun } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { FrontierItem, NewFrontierItem } from '../db/frontier.js';
+import type { FrontierItem, NewFrontierItem } from '../db/frontier-types.js';
 import { writeTransaction } from '../db/sqlite-errors.js';
 import type { CrawlContext } from './context.js';
 import { handleCatalog, handleNamespace, handleRepository, handleSearch } from './handlers/discovery.js';

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import { BudgetExhaustedError, describeError, FatalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { HttpClient } from '../crawler/http.js';
-import type { FrontierKind } from '../db/frontier.js';
+import type { FrontierKind } from '../db/frontier-types.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { CrawlContext } from './context.js';

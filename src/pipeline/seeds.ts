@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { parseReference, parseRepository } from '../crawler/registry/reference.js';
-import type { NewFrontierItem } from '../db/frontier.js';
+import type { NewFrontierItem } from '../db/frontier-types.js';
 import { catalogKey, namespaceKey, referenceKey, repositoryKey, searchKey } from './keys.js';
 import type { ReferencePayload, RepositoryPayload } from './payloads.js';
 

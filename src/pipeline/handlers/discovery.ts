@@ -2,7 +2,7 @@ import { stopsTheRun } from '../../core/errors.js';
 import { isValidRepositoryPath, splitRepositoryName } from '../../core/repository-name.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
 import { DOCKER_HUB, isValidTag } from '../../crawler/registry/reference.js';
-import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { HubMetadata } from '../../db/repository-store.js';
 import type { CrawlContext } from '../context.js';
 import { filterTags, type TagCandidate } from '../filters.js';

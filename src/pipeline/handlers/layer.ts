@@ -1,7 +1,7 @@
 import { ANALYZER_VERSION, analyzeLayer } from '../../analyzer/layer-stream.js';
 import { isDebianDerived } from '../../analyzer/os-release.js';
 import { parseDigest } from '../../core/digest.js';
-import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { CrawlContext } from '../context.js';
 import { fromAnyRepository } from '../fallback.js';
 import type { LayerPayload } from '../payloads.js';

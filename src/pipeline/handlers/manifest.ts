@@ -3,7 +3,7 @@ import { type Digest, parseDigest } from '../../core/digest.js';
 import { CorruptInputError, LimitExceededError } from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
 import { type ParsedManifest, parseManifest, selectPlatforms } from '../../crawler/registry/manifests.js';
-import type { FrontierItem, NewFrontierItem } from '../../db/frontier.js';
+import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { CrawlContext } from '../context.js';
 import { fromAnyRepository, itemForRepository } from '../fallback.js';
 import { layerKey, manifestKey } from '../keys.js';

@@ -1,5 +1,5 @@
 import { isDigest } from '../../core/digest.js';
-import type { FrontierItem } from '../../db/frontier.js';
+import type { FrontierItem } from '../../db/frontier-types.js';
 import type { CrawlContext } from '../context.js';
 import { itemForRepository } from '../fallback.js';
 import { manifestKey } from '../keys.js';
