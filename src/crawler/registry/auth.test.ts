@@ -145,8 +145,11 @@ describe('RegistryAuth with an identity token (the real token service, in this p
     expect(svc.grants.slice(n)).toEqual(['refresh_token']);
   });
 
-  it('never sends it over plain http to a token service on another host: that request is anonymous', async () => {
-    // tokens.example resolves to this machine, so the real token service sees what would have left it.
+  /**
+   * The token service as `http://tokens.example:<port>`, a plain-http host that is not loopback to the
+   * client's eyes; the name resolves to this machine, so the real service sees what would have left it.
+   */
+  function viaPlainHttpHost(): { http: HttpClient; realm: string } {
     const toLoopback = ((_host, options, callback) => {
       if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
       else callback(null, '127.0.0.1', 4);
@@ -155,7 +158,11 @@ describe('RegistryAuth with an identity token (the real token service, in this p
       maxRetries: 0,
       dispatcher: new Agent({ connect: { lookup: toLoopback } }),
     });
-    const realm = svc.realm.replace('127.0.0.1', 'tokens.example');
+    return { http, realm: svc.realm.replace('127.0.0.1', 'tokens.example') };
+  }
+
+  it('never sends it over plain http to a token service on another host: that request is anonymous', async () => {
+    const { http, realm } = viaPlainHttpHost();
     const n = svc.grants.length;
     const header = await authWith(identityToken, http).onUnauthorized(
       bearer(realm),
@@ -164,6 +171,18 @@ describe('RegistryAuth with an identity token (the real token service, in this p
     );
     expect([svc.grants.slice(n), svc.authorizations.slice(n)]).toEqual([['get'], [undefined]]);
     expect(claims(header).sub).toBe('');
+  });
+
+  it('says, when access is then refused, that the credentials never went to the plain-http token service', async () => {
+    const { http, realm } = viaPlainHttpHost();
+    const auth = authWith(identityToken, http);
+    const anonymous = await auth.onUnauthorized(bearer(realm), pullScope('team/a'), undefined);
+    const tooWeak = { 'www-authenticate': `${bearer(realm)['www-authenticate']},error="insufficient_scope"` };
+    const err = await auth.onUnauthorized(tooWeak, pullScope('team/a'), anonymous).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(
+      /insufficient_scope\); credentials, if any are configured for registry\.test:5000, were not sent: its token service http:\/\/tokens\.example:\d+ is plain http/,
+    );
   });
 
   it('names a token service without the refresh-token grant (404 to the POST) rather than calling the token refused', async () => {

@@ -114,6 +114,11 @@ export class RegistryAuth {
    * it, so a refused credential is sent once rather than once per request the crawl has in flight.
    */
   private firstCredentialed: Promise<unknown> | undefined;
+  /**
+   * The plain-http, non-loopback token service that got anonymous requests because no credential travels
+   * in clear text: named in refusals, since "no access" is baffling when credentials are configured.
+   */
+  private plainRealm: string | undefined;
   /** The refresh token a rotating token service handed out last, sent instead of the docker login's. */
   private rotatedIdentityToken: string | undefined;
   private readonly now: () => number;
@@ -153,7 +158,7 @@ export class RegistryAuth {
       // (Docker Hub answers _catalog this way: it has no catalog).
       if (refused !== undefined && bearer.params.error === 'insufficient_scope') {
         throw new AuthError(
-          `${this.opts.registry} does not grant ${bearer.params.scope ?? scope} (insufficient_scope)`,
+          `${this.opts.registry} does not grant ${bearer.params.scope ?? scope} (insufficient_scope)${this.withheldHint()}`,
         );
       }
       const t = await this.token(realm, service, wanted, refused);
@@ -206,14 +211,32 @@ export class RegistryAuth {
     for (const [k, v] of this.cache) if (v.expiresAt <= now) this.cache.delete(k);
   }
 
+  /** Why a refusal may not be the credentials' fault: they were never sent to a plain-http token service. */
+  private withheldHint(): string {
+    if (this.plainRealm === undefined) return '';
+    return (
+      `; credentials, if any are configured for ${this.opts.registry}, were not sent: its token service ` +
+      `${this.plainRealm} is plain http, and they go only over https or to loopback`
+    );
+  }
+
   /** A new token: the refresh-token grant for an identity token, else the token GET. */
   private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<IssuedToken> {
     const { registry } = this.opts;
     const q: TokenQuery = { registry, realm: tokenRealm(registry, realm), service, scope };
     const cred = mayCarryCredentials(q.realm) ? this.opts.credentials?.get(registry) : undefined;
     if (cred === undefined) {
+      if (!mayCarryCredentials(q.realm) && this.opts.credentials !== undefined)
+        this.plainRealm = q.realm.origin;
       this.tokenRequests += 1;
-      return getToken(this.opts.http, q, undefined, this.now);
+      try {
+        return await getToken(this.opts.http, q, undefined, this.now);
+      } catch (err) {
+        if (err instanceof AuthError && this.plainRealm !== undefined) {
+          throw new AuthError(`${err.message}${this.withheldHint()}`, { cause: err });
+        }
+        throw err;
+      }
     }
     if (this.firstCredentialed === undefined) {
       const first = this.requestWith(q, cred);
