@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginForIdentityToken } from '../../../scripts/lib/token-oauth.js';
@@ -346,9 +347,9 @@ describe('RegistryAuth with a token service that rotates refresh tokens', () => 
         return;
       }
       current = `rotated-${sent.length}`;
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ access_token: 'ok', expires_in: 300, refresh_token: current }));
+      const answer = JSON.stringify({ access_token: 'ok', expires_in: 300, refresh_token: current });
+      // Slow enough that grants sent side by side would all carry the token this one replaces.
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(answer), 20);
     });
     realm = svc.realm;
   });
@@ -357,7 +358,7 @@ describe('RegistryAuth with a token service that rotates refresh tokens', () => 
     await svc.stop();
   });
 
-  it('sends the refresh token it was last given, not the docker login one', async () => {
+  it('sends the refresh token it was last given, one grant at a time, and never shows it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-rotate-'));
     try {
       const dockerConfigPath = join(dir, 'config.json');
@@ -368,10 +369,15 @@ describe('RegistryAuth with a token service that rotates refresh tokens', () => 
       const credentials = CredentialStore.fromSources({ dockerConfigPath, env: {} });
       const auth = new RegistryAuth({ http, registry: 'registry.test', credentials });
       const challenge = { 'www-authenticate': `Bearer realm="${realm}",service="test"` };
-      for (const r of ['a', 'b', 'c']) {
-        expect(await auth.onUnauthorized(challenge, pullScope(`team/${r}`), undefined)).toBe('Bearer ok');
-      }
+      // Three scopes at once, as a crawl asks: the grants go one after another, each with the latest token.
+      const headers = await Promise.all(
+        ['a', 'b', 'c'].map((r) => auth.onUnauthorized(challenge, pullScope(`team/${r}`), undefined)),
+      );
+      expect(headers).toEqual(['Bearer ok', 'Bearer ok', 'Bearer ok']);
       expect(sent).toEqual(['login-token', 'rotated-1', 'rotated-2']);
+      expect(await auth.onUnauthorized(challenge, pullScope('team/d'), undefined)).toBe('Bearer ok');
+      expect(sent.at(-1)).toBe('rotated-3');
+      expect(`${inspect(auth)} ${JSON.stringify(auth)}`).not.toMatch(/rotated-|login-token/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -119,8 +119,17 @@ export class RegistryAuth {
    * in clear text: named in refusals, since "no access" is baffling when credentials are configured.
    */
   private plainRealm: string | undefined;
-  /** The refresh token a rotating token service handed out last, sent instead of the docker login's. */
-  private rotatedIdentityToken: string | undefined;
+  /**
+   * The refresh token a rotating token service handed out last, sent instead of the docker login's.
+   * `#`-private: a long-lived secret must not show in inspect() or JSON of the client.
+   */
+  #rotatedIdentityToken: string | undefined;
+  /**
+   * Refresh-token grants run one at a time: a service that rotates refresh tokens refuses the one it
+   * just replaced, and some revoke the whole login when they see it again, so no two grants may carry
+   * the same token.
+   */
+  #grants: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
 
   constructor(private readonly opts: RegistryAuthOptions) {
@@ -247,16 +256,27 @@ export class RegistryAuth {
     return this.requestWith(q, cred);
   }
 
-  /** One token request with the credential, unless the token service has refused it already. */
-  private async requestWith(q: TokenQuery, cred: Credential): Promise<IssuedToken> {
+  /** One token request with the credential (grants queued behind each other), unless it was refused already. */
+  private requestWith(q: TokenQuery, cred: Credential): Promise<IssuedToken> {
+    if (cred.kind === 'basic') return this.refusalKept(() => getToken(this.opts.http, q, cred, this.now));
+    const grant = this.#grants.then(() =>
+      this.refusalKept(async () => {
+        const identityToken = this.#rotatedIdentityToken ?? cred.identityToken;
+        const { rotated, ...issued } = await refreshGrant(this.opts.http, q, identityToken, this.now);
+        if (rotated !== undefined) this.#rotatedIdentityToken = rotated;
+        return issued;
+      }),
+    );
+    this.#grants = grant.catch(() => undefined);
+    return grant;
+  }
+
+  /** Runs a credentialed request unless the credential was refused before; remembers a refusal. */
+  private async refusalKept(request: () => Promise<IssuedToken>): Promise<IssuedToken> {
     if (this.credentialRefusal) throw this.credentialRefusal;
     this.tokenRequests += 1;
     try {
-      if (cred.kind === 'basic') return await getToken(this.opts.http, q, cred, this.now);
-      const identityToken = this.rotatedIdentityToken ?? cred.identityToken;
-      const { rotated, ...issued } = await refreshGrant(this.opts.http, q, identityToken, this.now);
-      if (rotated !== undefined) this.rotatedIdentityToken = rotated;
-      return issued;
+      return await request();
     } catch (err) {
       if (err instanceof CredentialRefusedError) this.credentialRefusal = err;
       throw err;

@@ -88,7 +88,8 @@ export async function getToken(
   if (res.status === 401 && credential) {
     throw new CredentialRefusedError(
       `token service ${url.origin} refused the username and password for ${q.registry}; check the ` +
-        `credentials configured for it (HUBCRAWL_REGISTRY_*, registries.<host> in the config file, or docker login)`,
+        `credentials configured for it (HUBCRAWL_REGISTRY_* or HUBCRAWL_DOCKERHUB_*, registries.<host> in ` +
+        `the config file, or the docker login / credential helper of the Docker config)`,
     );
   }
   if (res.status === 401)
