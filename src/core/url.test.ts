@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from './url.js';
+import { redactUrl, redactUrlsIn } from './url.js';
 
 describe('redactUrl', () => {
   it("blanks the signature of Docker Hub's pre-signed CDN blob URLs", () => {
@@ -15,6 +15,18 @@ describe('redactUrl', () => {
       redactUrl('https://u:p@h.example/v2/x?page=2&page_size=100&access_token=abc&X-Amz-Signature=f00'),
     ).toBe(
       'https://h.example/v2/x?page=2&page_size=100&access_token=%5Bredacted%5D&X-Amz-Signature=%5Bredacted%5D',
+    );
+  });
+
+  it('scrubs userinfo and secret values from text that does not parse as a URL (a malformed link)', () => {
+    expect(redactUrl('http://u:p@[bad/v2/x?n=5&token=abc')).toBe('http://[bad/v2/x?n=5&token=[redacted]');
+  });
+});
+
+describe('redactUrlsIn', () => {
+  it('redacts each URL inside a message and leaves the words', () => {
+    expect(redactUrlsIn('offset cap at https://bob:pw@hub.example/v2/x?page=11&token=t; sign in')).toBe(
+      'offset cap at https://hub.example/v2/x?page=11&token=%5Bredacted%5D; sign in',
     );
   });
 });

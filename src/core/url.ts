@@ -15,6 +15,18 @@ export function redactUrl(url: string | URL): string {
     u.password = '';
     return u.toString();
   } catch {
-    return String(url).slice(0, 200);
+    // Not a URL (a malformed link a server sent): still no `user:pass@` and no secret-looking value.
+    return String(url)
+      .slice(0, 200)
+      .replace(/\/\/[^/?#\s]*@/g, '//')
+      .replace(/([?&;]([^=&#\s]*)=)([^&#\s]*)/g, (all, head: string, key: string) =>
+        SECRET_PARAM.test(key) ? `${head}[redacted]` : all,
+      );
   }
+}
+
+/** `text` with every http(s) URL in it passed through redactUrl (an error message that quotes one, say). */
+export function redactUrlsIn(text: string): string {
+  // A URL ends before whitespace or quotes, and not on the punctuation of the sentence around it.
+  return text.replace(/https?:\/\/[^\s"'<>]*[^\s"'<>.,;:!?)]/g, (u) => redactUrl(u));
 }

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
+import { redactUrl } from '../core/url.js';
 import { HttpClient, type HttpEvent } from '../crawler/http.js';
 import { hubCredentialsFromEnv, hubCredentialsFromStore, hubTakesDockerLogin } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
@@ -91,7 +92,7 @@ export class RunNetwork {
           if (credentials.get(DOCKER_HUB)?.kind === 'identity-token') {
             log.warn(
               {
-                hubApi: config.hubApiUrl,
+                hubApi: redactUrl(config.hubApiUrl),
                 signIn: 'HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN',
               },
               'docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously',

@@ -7,6 +7,7 @@
 
 import type { z } from 'zod';
 import { AuthError, PermanentError } from '../../core/errors.js';
+import { redactUrl, redactUrlsIn } from '../../core/url.js';
 import type { HttpClient, HttpResponse } from '../http.js';
 import { HUB_CREDENTIAL_ENV, HubAuth, type HubCredentials } from './auth.js';
 import { HubOffsetCapError, OFFSET_CAP_MESSAGE } from './errors.js';
@@ -144,7 +145,7 @@ export class HubClient implements HubApi {
 
   emit(e: HubEvent): void {
     try {
-      this.onEvent?.(e);
+      this.onEvent?.(redactedEvent(e));
     } catch {
       // A listener's failure must not break a crawl.
     }
@@ -209,4 +210,18 @@ function offsetOf(url: URL): number {
   const page = Number(url.searchParams.get('page') ?? '1');
   const size = Number(url.searchParams.get('page_size') ?? '10');
   return Number.isInteger(page) && Number.isInteger(size) ? Math.max(0, (page - 1) * size) : 0;
+}
+
+/**
+ * An event fit for logs and the dataset's failures (listing cuts end up there): its URLs through
+ * redactUrl, URLs quoted in its message too. A Hub API URL may carry `user:pass@`; a link, a token.
+ */
+function redactedEvent(e: HubEvent): HubEvent {
+  const out: Record<string, unknown> = { ...e };
+  for (const key of ['url', 'next', 'from', 'to', 'endpoint'] as const) {
+    const v = out[key];
+    if (typeof v === 'string') out[key] = redactUrl(v);
+  }
+  if (typeof out.message === 'string') out.message = redactUrlsIn(out.message);
+  return out as HubEvent;
 }

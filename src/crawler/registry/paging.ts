@@ -85,7 +85,7 @@ function refuseNext(w: {
 }): RegistryListingCut | undefined {
   // Cuts go to logs and to the dataset's failures: an endpoint's user:pass@ or a token in a link stays out.
   const at = { listing: redactUrl(w.first), url: redactUrl(w.url) };
-  if (w.link && 'invalid' in w.link) return { type: 'bad-next', ...at, next: w.link.invalid.slice(0, 300) };
+  if (w.link && 'invalid' in w.link) return { type: 'bad-next', ...at, next: redactUrl(w.link.invalid) };
   if (!w.next) return undefined;
   if (w.next.origin !== w.first.origin)
     return { type: 'foreign-next', ...at, next: redactUrl(w.next).slice(0, 300) };
