@@ -383,3 +383,40 @@ describe('RegistryAuth with a token service that rotates refresh tokens', () => 
     }
   });
 });
+
+describe('RegistryAuth with a Basic-only registry', () => {
+  const http = new HttpClient({ maxRetries: 0 });
+  afterAll(() => http.close());
+  const basicChallenge = { 'www-authenticate': 'Basic realm="registry"' };
+  const authAt = (endpoint: string) => {
+    const registry = new URL(endpoint).host;
+    const credentials = CredentialStore.fromSources({
+      explicit: { [registry]: { username: 'alice', password: 'alice-pw' } },
+      dockerConfigPath: null,
+      env: {},
+    });
+    return new RegistryAuth({ http, registry, credentials, endpoint: new URL(endpoint) });
+  };
+  const basic = `Basic ${Buffer.from('alice:alice-pw').toString('base64')}`;
+
+  it('sends the password over https and on loopback, never over plain http to another host', async () => {
+    for (const endpoint of ['https://registry.internal', 'http://127.0.0.1:5000', 'http://localhost:5000']) {
+      expect(await authAt(endpoint).onUnauthorized(basicChallenge, pullScope('a/b'), undefined)).toBe(basic);
+    }
+    const plain = authAt('http://registry.internal:5000');
+    const err = await plain.onUnauthorized(basicChallenge, pullScope('a/b'), undefined).catch((e) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(
+      /http:\/\/registry\.internal:5000, plain http: .*not sent in clear text/,
+    );
+    expect(String(err)).not.toContain('alice-pw');
+  });
+
+  it('offers a refused password no more: later requests fail before sending it', async () => {
+    const auth = authAt('https://registry.internal');
+    const refused = await auth.onUnauthorized(basicChallenge, pullScope('a/b'), basic).catch((e) => e);
+    expect(refused).toBeInstanceOf(CredentialRefusedError);
+    expect((refused as Error).message).toMatch(/refused the configured username and password/);
+    await expect(auth.headerFor(pullScope('c/d'))).rejects.toBe(refused);
+  });
+});

@@ -80,6 +80,8 @@ export interface RegistryAuthOptions {
   http: HttpClient;
   registry: string;
   credentials?: CredentialStore | undefined;
+  /** Where the registry is reached: a Basic password goes there only over https or on loopback. */
+  endpoint?: URL;
   now?: () => number;
 }
 
@@ -119,6 +121,8 @@ export class RegistryAuth {
    * in clear text: named in refusals, since "no access" is baffling when credentials are configured.
    */
   private plainRealm: string | undefined;
+  /** The registry's refusal of the Basic credentials, rethrown instead of sending them again. */
+  private basicRefusal: CredentialRefusedError | undefined;
   /**
    * The refresh token a rotating token service handed out last, sent instead of the docker login's.
    * `#`-private: a long-lived secret must not show in inspect() or JSON of the client.
@@ -142,7 +146,7 @@ export class RegistryAuth {
     if (!known) return undefined;
     if (known.scheme === 'basic') {
       const cred = this.opts.credentials?.get(this.opts.registry);
-      return cred ? basicHeader(this.opts.registry, cred) : undefined;
+      return cred ? this.basicFor(cred) : undefined;
     }
     const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
@@ -180,9 +184,15 @@ export class RegistryAuth {
         throw new AuthError(
           `${this.opts.registry} requires credentials (Basic auth) and none are configured`,
         );
-      if (sent?.startsWith('Basic '))
-        throw new AuthError(`${this.opts.registry} refused the configured credentials`);
-      return basicHeader(this.opts.registry, cred);
+      if (sent?.startsWith('Basic ')) {
+        // Every later request would send the same refused password: remembered, as a token service's refusal is.
+        this.basicRefusal ??= new CredentialRefusedError(
+          `${this.opts.registry} refused the configured username and password (Basic auth); check the ` +
+            `credentials configured for it`,
+        );
+        throw this.basicRefusal;
+      }
+      return this.basicFor(cred);
     }
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
@@ -218,6 +228,19 @@ export class RegistryAuth {
     if (this.cache.size <= MAX_CACHED_TOKENS) return;
     const now = this.now();
     for (const [k, v] of this.cache) if (v.expiresAt <= now) this.cache.delete(k);
+  }
+
+  /** The Basic header for `cred`, unless the registry refused it before or would get it in clear text. */
+  private basicFor(cred: Credential): string {
+    if (this.basicRefusal) throw this.basicRefusal;
+    const endpoint = this.opts.endpoint;
+    if (endpoint !== undefined && !mayCarryCredentials(endpoint)) {
+      throw new AuthError(
+        `${this.opts.registry} asks for Basic auth at ${endpoint.origin}, plain http: the configured password ` +
+          'is not sent in clear text; reach the registry over https, or through a tunnel to loopback',
+      );
+    }
+    return basicHeader(this.opts.registry, cred);
   }
 
   /** Why a refusal may not be the credentials' fault: they were never sent to a plain-http token service. */

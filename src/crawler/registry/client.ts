@@ -91,6 +91,7 @@ export class RegistryClient {
       http: opts.http,
       registry: opts.registry,
       credentials: opts.credentials,
+      endpoint: this.baseUrl,
       ...(opts.now ? { now: opts.now } : {}),
     });
     this.transport = new AuthedTransport(opts.registry, this.baseUrl, opts.http, this.auth);
