@@ -45,7 +45,7 @@ export class RunNetwork {
   readonly hub: HubClient;
   /**
    * Which item's listings were cut short: the Hub client notes them here, the registry clients through the
-   * context (process-item.ts wires them), and process-item.ts fails that item.
+   * CrawlContext that run.ts hands them to, and process-item.ts fails that item.
    */
   readonly listingCuts = new ListingCuts();
   private readonly ownDispatcher: Agent | null;
@@ -88,16 +88,18 @@ export class RunNetwork {
       (() => {
         const fromStore = hubCredentialsFromStore(credentials, config.hubApiUrl);
         // Said once, when the Hub API is first used: otherwise the anonymous offset cap would come as a surprise.
-        if (fromStore === undefined && hubTakesDockerLogin(config.hubApiUrl)) {
-          if (credentials.get(DOCKER_HUB)?.kind === 'identity-token') {
-            log.warn(
-              {
-                hubApi: redactUrl(config.hubApiUrl),
-                signIn: 'HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN',
-              },
-              'docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously',
-            );
-          }
+        const skipped =
+          fromStore === undefined &&
+          hubTakesDockerLogin(config.hubApiUrl) &&
+          credentials.get(DOCKER_HUB)?.kind === 'identity-token';
+        if (skipped) {
+          log.warn(
+            {
+              hubApi: redactUrl(config.hubApiUrl),
+              signIn: 'HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN',
+            },
+            'docker.io login is an identity token, which the Docker Hub web API does not take: listing anonymously',
+          );
         }
         return fromStore;
       });

@@ -6,7 +6,6 @@
  * A `next` seen before (a loop) and the page cap also end the walk with an event.
  */
 import type { z } from 'zod';
-import { redactUrl } from '../../core/url.js';
 import { isNotFound } from './errors.js';
 
 /** What the Hub client reports as it goes; library code emits, the caller logs. */
@@ -36,6 +35,7 @@ export interface HubApi {
   searchV4Unavailable: boolean;
   /** GET `url` and parse it with `schema`; typed errors for every failure (see client.ts). */
   getJson<T extends z.ZodType>(url: URL, schema: T): Promise<z.output<T>>;
+  /** Reports an event; HubClient redacts its URLs before any listener sees them. */
   emit(e: HubEvent): void;
 }
 
@@ -76,20 +76,20 @@ export async function* walkPages<T>(
     try {
       next = new URL(page.next, url);
     } catch {
-      api.emit({ type: 'bad-next', url: redactUrl(url), next: page.next.slice(0, 300) });
+      api.emit({ type: 'bad-next', url: url.href, next: page.next.slice(0, 300) });
       return;
     }
     if (next.origin !== api.baseUrl.origin) {
-      api.emit({ type: 'foreign-next', url: redactUrl(url), next: redactUrl(next).slice(0, 300) });
+      api.emit({ type: 'foreign-next', url: url.href, next: next.href.slice(0, 300) });
       return;
     }
     const key = pageKey(next);
     if (seen.has(key)) {
-      api.emit({ type: 'next-loop', url: redactUrl(url), next: redactUrl(next) });
+      api.emit({ type: 'next-loop', url: url.href, next: next.href });
       return;
     }
     if (index >= api.maxPages) {
-      api.emit({ type: 'page-cap', url: redactUrl(url), maxPages: api.maxPages });
+      api.emit({ type: 'page-cap', url: url.href, maxPages: api.maxPages });
       return;
     }
     seen.add(key);

@@ -106,9 +106,9 @@ export class RegistryAuth {
   private readonly cache = new Map<string, IssuedToken>();
   private readonly inflight = new Map<string, Promise<IssuedToken>>();
   /**
-   * The token service's refusal of the credential (a password or an identity token), rethrown without
-   * asking again: a crawl meets thousands of scopes, a wrong password does not mend between them, and
-   * sending it thousands of times may lock the account.
+   * The refusal of the credential (a password or an identity token) by the token service, or by a
+   * Basic-only registry, rethrown without offering it again: a crawl meets thousands of scopes, a wrong
+   * password does not mend between them, and sending it thousands of times may lock the account.
    */
   private credentialRefusal: CredentialRefusedError | undefined;
   /**
@@ -121,8 +121,6 @@ export class RegistryAuth {
    * in clear text: named in refusals, since "no access" is baffling when credentials are configured.
    */
   private plainRealm: string | undefined;
-  /** The registry's refusal of the Basic credentials, rethrown instead of sending them again. */
-  private basicRefusal: CredentialRefusedError | undefined;
   /**
    * The refresh token a rotating token service handed out last, sent instead of the docker login's.
    * `#`-private: a long-lived secret must not show in inspect() or JSON of the client.
@@ -186,11 +184,11 @@ export class RegistryAuth {
         );
       if (sent?.startsWith('Basic ')) {
         // Every later request would send the same refused password: remembered, as a token service's refusal is.
-        this.basicRefusal ??= new CredentialRefusedError(
+        this.credentialRefusal ??= new CredentialRefusedError(
           `${this.opts.registry} refused the configured username and password (Basic auth); check the ` +
             `credentials configured for it`,
         );
-        throw this.basicRefusal;
+        throw this.credentialRefusal;
       }
       return this.basicFor(cred);
     }
@@ -232,7 +230,7 @@ export class RegistryAuth {
 
   /** The Basic header for `cred`, unless the registry refused it before or would get it in clear text. */
   private basicFor(cred: Credential): string {
-    if (this.basicRefusal) throw this.basicRefusal;
+    if (this.credentialRefusal) throw this.credentialRefusal;
     const endpoint = this.opts.endpoint;
     if (endpoint !== undefined && !mayCarryCredentials(endpoint)) {
       throw new AuthError(
@@ -256,10 +254,10 @@ export class RegistryAuth {
   private async fetchToken(realm: string, service: string | undefined, scope: string): Promise<IssuedToken> {
     const { registry } = this.opts;
     const q: TokenQuery = { registry, realm: tokenRealm(registry, realm), service, scope };
-    const cred = mayCarryCredentials(q.realm) ? this.opts.credentials?.get(registry) : undefined;
+    const carries = mayCarryCredentials(q.realm);
+    const cred = carries ? this.opts.credentials?.get(registry) : undefined;
     if (cred === undefined) {
-      if (!mayCarryCredentials(q.realm) && this.opts.credentials !== undefined)
-        this.plainRealm = q.realm.origin;
+      if (!carries && this.opts.credentials !== undefined) this.plainRealm = q.realm.origin;
       this.tokenRequests += 1;
       try {
         return await getToken(this.opts.http, q, undefined, this.now);

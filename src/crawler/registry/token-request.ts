@@ -96,7 +96,7 @@ export async function getToken(
     throw new AuthError(`token service ${url.origin} refused an anonymous token for ${q.scope}`);
   if (res.status !== 200)
     throw new AuthError(`token service ${url.origin} answered ${res.status} for ${q.scope}`);
-  return issuedToken(q, await res.json(), startedAt);
+  return issuedToken(tokenAnswer(q, await res.json()), startedAt);
 }
 
 /**
@@ -130,9 +130,9 @@ export async function refreshGrant(
   });
   const origin = q.realm.origin;
   if (res.status === 200) {
-    const body = await res.json();
-    const rotated = tokenAnswerSchema.safeParse(body).data?.refresh_token;
-    const issued = issuedToken(q, body, startedAt);
+    const answer = tokenAnswer(q, await res.json());
+    const issued = issuedToken(answer, startedAt);
+    const rotated = answer.refresh_token;
     return rotated !== undefined && rotated !== identityToken ? { ...issued, rotated } : issued;
   }
   const error =
@@ -170,17 +170,25 @@ async function send(http: HttpClient, q: TokenQuery, req: HttpRequest): Promise<
   }
 }
 
-/** The token of a 200 answer and how long to use it. */
-function issuedToken(q: TokenQuery, body: unknown, startedAt: number): IssuedToken {
+/** A 200 answer checked: its fields, with the token under either name the spec allows. */
+function tokenAnswer(q: TokenQuery, body: unknown): z.output<typeof tokenAnswerSchema> & { token: string } {
   // An OAuth2 answer may hand out a new refresh token too: refreshGrant passes it on to RegistryAuth,
   // which sends it from then on (in memory only; the Docker config is never written).
   const parsed = tokenAnswerSchema.safeParse(body);
   const token = parsed.success ? (parsed.data.token ?? parsed.data.access_token) : undefined;
   if (!parsed.success || !token)
     throw new AuthError(`token service ${q.realm.origin} returned no token for ${q.scope}`);
-  const seconds = parsed.data.expires_in ?? DEFAULT_TOKEN_SECONDS;
+  return { ...parsed.data, token };
+}
+
+/** The token of a checked answer and how long to use it. */
+function issuedToken(
+  answer: { token: string; expires_in?: number | undefined },
+  startedAt: number,
+): IssuedToken {
+  const seconds = answer.expires_in ?? DEFAULT_TOKEN_SECONDS;
   // Lifetime counted from our own clock (issued_at is the server's and may be skewed); refresh early
   // by a fifth of the lifetime, at most 30 s, so a token never expires in flight.
   const early = Math.min(30_000, (seconds * 1000) / 5);
-  return { token, expiresAt: startedAt + seconds * 1000 - early };
+  return { token: answer.token, expiresAt: startedAt + seconds * 1000 - early };
 }
