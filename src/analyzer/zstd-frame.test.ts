@@ -80,6 +80,16 @@ describe('ZstdFrameHeader', () => {
     ]);
   });
 
+  it('remembers the largest window of the frames decoded to their end', () => {
+    const header = new ZstdFrameHeader();
+    const frame = (exponent: number) => Uint8Array.from([...MAGIC, 0x00, exponent << 3]);
+    header.step(frame(11), 6, 0); // 2 MiB, ended
+    header.step(Uint8Array.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]), 8, 0); // skippable: no window
+    header.step(frame(14), 6, 0); // 16 MiB, ended
+    header.step(frame(17), 6, 9); // 128 MiB, still open: not counted
+    expect(header.largestWindow).toBe(16 * 1024 * 1024);
+  });
+
   it('copies no more than FRAME_HEADER_MAX bytes of a frame', () => {
     const header = new ZstdFrameHeader();
     header.step(new Uint8Array(1000).fill(7), 1000, 3);

@@ -50,12 +50,17 @@ export function zstdFrameWindowSize(header: Uint8Array): number | null {
 export class ZstdFrameHeader {
   private readonly bytes = new Uint8Array(FRAME_HEADER_MAX);
   private fill = 0;
+  /** Largest window of the frames decoded to their end (0 for skippable frames). */
+  largestWindow = 0;
 
   /** Notes that the decoder consumed the first `n` bytes of `src`; a return of 0 ends the frame. */
   step(src: Uint8Array, n: number, ret: number): void {
     const k = Math.min(n, FRAME_HEADER_MAX - this.fill);
     for (let i = 0; i < k; i++) this.bytes[this.fill++] = src[i] as number;
-    if (ret === 0) this.fill = 0;
+    if (ret !== 0) return;
+    const window = zstdFrameWindowSize(this.bytes.subarray(0, this.fill)) ?? 0;
+    if (window > this.largestWindow) this.largestWindow = window;
+    this.fill = 0;
   }
 
   /** The current frame's header bytes, completed from `src`, the input of the call that failed. */

@@ -66,6 +66,52 @@ function refusedWindow(frameHeader: Uint8Array | undefined, limit: number): numb
   return declared !== null && declared > limit ? declared : null;
 }
 
+/** Loads zstd-napi now rather than at the first zstd layer; false when the addon cannot load (that layer will say why). */
+export function preloadZstdNapi(): boolean {
+  try {
+    napi();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A decoding context and output buffer that finished a layer cleanly, kept for the next one. A
+ * context holds its window (2 MiB for `zstd -3`) and workspace, and memory the process has not
+ * touched yet is slow to fault in (docs/benchmarks.md, 2026-12-06 second session): reusing them
+ * spares each layer a few MiB of it. One is kept, and only when its frames' windows were small, so
+ * a `--long` layer's 128 MiB window is not held while the crawl idles.
+ */
+interface NapiDecoder {
+  dctx: ZstdBinding.DCtx;
+  out: Buffer;
+}
+let idleDecoder: NapiDecoder | null = null;
+let createdDecoders = 0;
+/** Largest frame window whose context is kept for the next layer. */
+export const KEEP_WINDOW_MAX = 8 * 1024 * 1024;
+
+/** zstd-napi decoding contexts created since the process began (for tests: a clean layer's is reused). */
+export function createdZstdContexts(): number {
+  return createdDecoders;
+}
+
+function takeDecoder(windowLog: number): NapiDecoder {
+  const kept = idleDecoder;
+  idleDecoder = null;
+  const decoder = kept ?? newDecoder();
+  // sessionAndParameters: the last layer's limit must not carry over; the window buffers stay allocated.
+  if (kept !== null) decoder.dctx.reset(napi().ResetDirective.sessionAndParameters);
+  decoder.dctx.setParameter(napi().DParameter.windowLogMax, windowLog);
+  return decoder;
+}
+
+function newDecoder(): NapiDecoder {
+  createdDecoders++;
+  return { dctx: new (napi().DCtx)(), out: Buffer.allocUnsafe(OUT_CHUNK) };
+}
+
 /**
  * Streaming zstd-napi: every call to the native decoder writes at most OUT_CHUNK bytes into one
  * reused buffer. Reuse is safe because the consumer handles each piece synchronously before
@@ -75,11 +121,10 @@ export async function* zstdNapiDecode(
   input: AsyncIterable<Uint8Array>,
   windowLog: number,
 ): AsyncGenerator<Buffer> {
-  const dctx = new (napi().DCtx)();
-  dctx.setParameter(napi().DParameter.windowLogMax, windowLog);
+  const decoder = takeDecoder(windowLog);
+  const { dctx, out } = decoder;
   let inFrame = false;
   const header = new ZstdFrameHeader();
-  const out = Buffer.allocUnsafe(OUT_CHUNK);
   for await (const chunk of input) {
     let src = chunk;
     for (;;) {
@@ -101,6 +146,8 @@ export async function* zstdNapiDecode(
     }
   }
   if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
+  // Only a clean end returns the context: after an error or an early return its state is not worth trusting.
+  if (header.largestWindow <= KEEP_WINDOW_MAX) idleDecoder ??= decoder;
 }
 
 let cliLookup: { path: string; found: string | null } | null = null;
