@@ -9,10 +9,12 @@ import {
   closeIdleDigestWorkers,
   layerDigest,
   liveDigestWorkers,
+  prestartDigestWorker,
+  spareStagingBuffers,
   startedDigestWorkers,
   WorkerDigest,
 } from './digest-worker.js';
-import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
+import { type AnalyzeOptions, analyzeLayer, prepareAnalyzer } from './layer-stream.js';
 import { buildTree, chunked, LIBLZMA, tarCli, testRules, zstdCli } from './test-fixtures/layers.js';
 
 const MiB = 1024 * 1024;
@@ -117,6 +119,54 @@ describe('WorkerDigest', () => {
     await next.close();
   });
 
+  it('starts one parked worker ahead of the first layer, which that layer then uses', async () => {
+    await closeIdleDigestWorkers();
+    const started = startedDigestWorkers();
+    prestartDigestWorker();
+    prestartDigestWorker(); // one is idle already: no second thread
+    expect([startedDigestWorkers() - started, liveDigestWorkers(), busyDigestWorkers()]).toEqual([1, 1, 0]);
+    const data = randomBytes(2 * MiB);
+    const d = new WorkerDigest(sha256Digest(data), 'first layer');
+    expect(busyDigestWorkers()).toBe(1);
+    await feed(d, data, MiB);
+    await d.verify();
+    await d.close();
+    expect([startedDigestWorkers() - started, liveDigestWorkers()]).toEqual([1, 1]);
+  });
+
+  it("keeps a clean layer's staging buffers for the next layer, whose digest they do not taint", async () => {
+    await closeIdleDigestWorkers();
+    expect(spareStagingBuffers()).toBe(0);
+    const first = randomBytes(5 * MiB + 7);
+    const d = new WorkerDigest(sha256Digest(first), 'first');
+    await feed(d, first, MiB);
+    await d.verify();
+    await d.close();
+    const spares = spareStagingBuffers();
+    expect(spares).toBeGreaterThan(0);
+
+    // Shorter than the first: a stale tail in a reused buffer would change the digest.
+    const second = randomBytes(MiB + 3);
+    const ok = new WorkerDigest(sha256Digest(second), 'second');
+    await feed(ok, second, 4096);
+    await ok.verify();
+    await ok.close();
+    const flipped = Buffer.from(second);
+    flipped[MiB + 1] = (flipped[MiB + 1] as number) ^ 1;
+    const bad = new WorkerDigest(sha256Digest(second), 'flipped');
+    await feed(bad, flipped, MiB);
+    await expect(bad.verify()).rejects.toBeInstanceOf(DigestMismatchError);
+    await bad.close();
+
+    // A layer abandoned mid-way keeps its buffers out of the pool; none is ever counted twice.
+    const abandoned = new WorkerDigest(sha256Digest(first), 'abandoned');
+    await feed(abandoned, first.subarray(0, 3 * MiB), MiB);
+    await abandoned.close();
+    expect(spareStagingBuffers()).toBeLessThanOrEqual(spares);
+    await closeIdleDigestWorkers();
+    expect(spareStagingBuffers()).toBe(0);
+  });
+
   it("'auto' hashes a blob below 4 MiB on this thread and starts a worker only once past it", async () => {
     const data = randomBytes(AUTO_WORKER_BYTES + MiB);
     const small = layerDigest(sha256Digest(data.subarray(0, MiB)), 'small', 'auto');
@@ -160,6 +210,16 @@ describe('analyzeLayer with the digest on a worker thread', () => {
     expect(await analyze(blob, { expectedDigest: digest, digestThread: 'worker' })).toEqual(main);
     expect(await analyze(blob, { expectedDigest: digest, digestThread: 'worker' }, 1)).toEqual(main);
     expect(main.files.some((f) => f.path === LIBLZMA)).toBe(true);
+  });
+
+  it('prepareAnalyzer parks a worker that the first zstd layer past 4 MiB then uses', async () => {
+    await closeIdleDigestWorkers();
+    const started = startedDigestWorkers();
+    prepareAnalyzer();
+    expect([liveDigestWorkers(), busyDigestWorkers()]).toEqual([1, 0]);
+    const facts = await analyze(bigBlob, { expectedDigest: sha256Digest(bigBlob) }, 64 * 1024);
+    expect(facts.compressedBytes).toBe(bigBlob.length);
+    expect(startedDigestWorkers() - started).toBe(1);
   });
 
   it('rejects a zstd layer past 4 MiB whose digest differs with DigestMismatchError, by default', async () => {

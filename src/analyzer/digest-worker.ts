@@ -144,9 +144,32 @@ export function startedDigestWorkers(): number {
   return startedWorkers;
 }
 
-/** Terminates the idle workers (tests; a long-lived embedder that is done analyzing). */
+/** Terminates the idle workers and drops the spare staging buffers (tests; a long-lived embedder that is done analyzing). */
 export async function closeIdleDigestWorkers(): Promise<void> {
+  spareStages.length = 0;
   await Promise.all(idle.splice(0).map((w) => w.terminate()));
+}
+
+/**
+ * Starts a digest worker now and parks it, so the first layer of a crawl finds one ready instead of
+ * waiting for a thread to boot; does nothing when one is idle already. The worker is unref'd like
+ * any idle one, and one that fails to start just leaves the pool (the layer then starts its own).
+ */
+export function prestartDigestWorker(): void {
+  if (idle.length === 0) void returnWorker(takeWorker());
+}
+
+/**
+ * Staging buffers of layers that ended cleanly, for the next layer: memory the process has not
+ * touched yet is slow to fault in (docs/benchmarks.md, 2026-12-06 second session), and a layer
+ * would otherwise allocate up to HIGH_WATER of fresh buffers. Enough for one layer are kept.
+ */
+const spareStages: ArrayBuffer[] = [];
+const MAX_SPARE_STAGES = HIGH_WATER / STAGE + 1;
+
+/** Staging buffers kept for the next layer (for tests). */
+export function spareStagingBuffers(): number {
+  return spareStages.length;
 }
 
 function takeWorker(): Worker {
@@ -228,7 +251,7 @@ export class WorkerDigest implements LayerDigest {
     let src = chunk;
     while (src.length > 0) {
       if (this.stage === null) {
-        this.stage = new Uint8Array(this.free.pop() ?? new ArrayBuffer(STAGE));
+        this.stage = new Uint8Array(this.free.pop() ?? spareStages.pop() ?? new ArrayBuffer(STAGE));
         this.staged = 0;
       }
       const n = Math.min(src.length, STAGE - this.staged);
@@ -260,6 +283,10 @@ export class WorkerDigest implements LayerDigest {
     // A worker that failed or exited after answering (its exit listener recorded a failure) is not parked:
     // the next layer would post to a dead thread and wait forever.
     const reusable = this.finished && this.failure === undefined && this.worker.threadId !== -1;
+    if (this.finished) {
+      // Every staged buffer came back before the digest did (messages arrive in order).
+      spareStages.push(...this.free.splice(0, MAX_SPARE_STAGES - spareStages.length));
+    }
     this.closed ??= reusable ? returnWorker(this.worker) : this.worker.terminate().then(() => undefined);
     return this.closed;
   }
