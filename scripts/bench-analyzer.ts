@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import type { DigestThread } from '../src/analyzer/digest-worker.js';
 import { compileRules } from '../src/analyzer/iocs/compile.js';
 import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
-import { type AnalyzeOptions, analyzeLayer } from '../src/analyzer/layer-stream.js';
+import { type AnalyzeOptions, analyzeLayer, prepareAnalyzer } from '../src/analyzer/layer-stream.js';
 import type { ZstdDecoder } from '../src/analyzer/zstd.js';
 import { launcherNodeFlags } from './lib/launcher.js';
 
@@ -48,6 +48,8 @@ interface ChildResult {
   /** CPU of the main thread alone: what two layers analyzed at once in a crawl must share. */
   mainCpuMs: number;
   maxRssMiB: number;
+  /** Minor page faults during the timed analysis: fresh memory, slow to touch on some VMs (docs/benchmarks.md). */
+  pageFaults: number;
   entries: number;
   uncompressedBytes: number;
   files: number;
@@ -71,6 +73,8 @@ function variantOptions(variant: string): Pick<AnalyzeOptions, 'zstdDecoder' | '
  * untimed, as a crawl's later layers run (native addon loaded, analyzer code compiled by the JIT).
  */
 async function child(file: string, hashAll: boolean, variant: string, warm: boolean): Promise<void> {
+  // As a crawl does when it starts; here the digest and the IOC sets below stand for its first requests.
+  if (!UNPREPARED) prepareAnalyzer();
   const digest = await fileDigest(file);
   const iocDir = join(ROOT, 'iocs');
   const sets = await Promise.all(
@@ -86,6 +90,7 @@ async function child(file: string, hashAll: boolean, variant: string, warm: bool
       ...variantOptions(variant),
     });
   if (warm) await analyze();
+  const faults0 = process.resourceUsage().minorPageFault;
   const cpu0 = process.cpuUsage();
   const kids0 = childrenCpuMs();
   const main0 = mainThreadCpuMs();
@@ -99,6 +104,7 @@ async function child(file: string, hashAll: boolean, variant: string, warm: bool
     cpuMs: (cpu.user + cpu.system) / 1000 + (childrenCpuMs() - kids0),
     mainCpuMs: mainThreadCpuMs() - main0,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    pageFaults: process.resourceUsage().minorPageFault - faults0,
     entries: facts.entryCount,
     uncompressedBytes: facts.uncompressedBytes,
     files: facts.files.length,
@@ -200,6 +206,7 @@ function bundleChild(): string {
 
 let childScript = '';
 const WARM = process.argv.includes('--warm');
+const UNPREPARED = process.argv.includes('--unprepared');
 
 /**
  * `napi/main@initial-heap-size=96` → the variant and the V8 flags its child runs with
@@ -217,6 +224,7 @@ function runChild(file: string, hashAll: boolean, variant = 'default'): ChildRes
   const args = [...nodeFlags, childScript, '--child', file, '--variant', options];
   if (hashAll) args.push('--hash-all');
   if (WARM) args.push('--warm');
+  if (UNPREPARED) args.push('--unprepared');
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`analyzer child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ChildResult;
@@ -249,15 +257,15 @@ async function main(): Promise<void> {
     `machine: ${cpus().length} CPUs (nproc ${execFileSync('nproc').toString().trim()}), ${cpu}, node ${process.version}`,
   );
   console.log(
-    `analyzer child: node ${launcherNodeFlags().join(' ')} (the launcher's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}`,
+    `analyzer child: node ${launcherNodeFlags().join(' ')} (the launcher's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}; ${UNPREPARED ? 'unprepared (no prepareAnalyzer call)' : 'prepareAnalyzer called at start, as a crawl does'}`,
   );
   console.log(
     `layer: ${name} from debootstrap --variant=minbase ${suite}${inflate ? ` + ${inflate} MiB random files` : ''}; median of ${runs} runs\n`,
   );
   console.log(
-    '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer main-thread CPU s | analyzer MB/s in | entries/s | peak RSS MiB | hash-all wall s |',
+    '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer main-thread CPU s | analyzer MB/s in | entries/s | peak RSS MiB | page faults | hash-all wall s |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const variants = arg('variants', 'default').split(',');
   const hashAll = !process.argv.includes('--no-hash-all');
   const only = arg('only', '');
@@ -290,9 +298,10 @@ async function main(): Promise<void> {
       const am = median(rs.map((r) => r.mainCpuMs));
       const first = rs[0] as ChildResult;
       const rss = Math.max(...rs.map((r) => r.maxRssMiB));
+      const faults = median(rs.map((r) => r.pageFaults));
       const label = `${name}.tar.${compression === 'gzip' ? 'gz' : 'zst'}${v === 'default' ? '' : ` (${v})`}`;
       console.log(
-        `| ${label} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${sec(am)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${hashAll ? sec(median(all)) : '–'} |`,
+        `| ${label} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${sec(am)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${faults} | ${hashAll ? sec(median(all)) : '–'} |`,
       );
     }
   }

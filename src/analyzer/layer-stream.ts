@@ -6,7 +6,7 @@
 import type { Digest } from '../core/digest.js';
 import { CorruptInputError, HubcrawlError, LimitExceededError } from '../core/errors.js';
 import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
-import { type DigestThread, type LayerDigest, layerDigest } from './digest-worker.js';
+import { type DigestThread, type LayerDigest, layerDigest, prestartDigestWorker } from './digest-worker.js';
 import { parseMd5sums } from './dpkg/md5sums.js';
 import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
@@ -17,7 +17,7 @@ import { parseOsRelease } from './os-release.js';
 import { normalizeTarPath, whiteoutOf } from './paths.js';
 import { SignatureScanner } from './signatures.js';
 import { type TarEntry, type TarEntrySink, TarParser, type TarVisitor } from './tar.js';
-import type { ZstdDecoder } from './zstd.js';
+import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
 
 /**
  * Version of what the facts mean. Bump it whenever a change would make the same layer yield
@@ -46,6 +46,16 @@ export interface AnalyzeOptions {
    * on the libuv pool, so this thread has room for the digest) and plain tars.
    */
   digestThread?: DigestThread;
+}
+
+/**
+ * Sets up now what the first layer would otherwise set up while it streams: zstd-napi loaded and a
+ * digest worker booting on the other core. A crawl calls it as it starts, so this overlaps the
+ * requests that come before any layer (docs/benchmarks.md has what it saves).
+ */
+export function prepareAnalyzer(): void {
+  preloadZstdNapi();
+  prestartDigestWorker();
 }
 
 /** Analyzes one layer blob in a single streaming pass; rejects with a typed error rather than returning partial facts. */

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Database } from 'better-sqlite3';
 import { compileRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
+import { prepareAnalyzer } from '../analyzer/layer-stream.js';
 import type { Config } from '../config/schema.js';
 import { BudgetExhaustedError, describeError, FatalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -97,6 +98,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     await net.close();
     throw err;
   }
+  // The digest worker boots and zstd-napi loads while the first requests are in flight, not in the first layer.
+  prepareAnalyzer();
 
   const controller = new AbortController();
   // Every queued request listens to this signal (p-queue adds one listener per waiting task).
