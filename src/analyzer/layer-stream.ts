@@ -30,6 +30,8 @@ export interface AnalyzeOptions {
   limits?: Partial<AnalyzerLimits>;
   /** Verify the compressed bytes as they stream; a mismatch rejects with DigestMismatchError. */
   expectedDigest?: Digest;
+  /** What the blob is, for error messages (`blob registry/repo@sha256:…`); default 'layer blob'. */
+  blobName?: string;
   signal?: AbortSignal;
   /**
    * zstd decoder: 'napi' (the default, zstd-napi on this thread), 'worker' (zstd-napi on a worker
@@ -73,7 +75,7 @@ export async function analyzeLayer(
     );
     if (options.expectedDigest !== undefined) {
       const where = options.digestThread ?? (compression === 'zstd' ? 'auto' : 'main');
-      digest = layerDigest(options.expectedDigest, 'layer blob', where);
+      digest = layerDigest(options.expectedDigest, options.blobName ?? 'layer blob', where);
     }
     await reader.attachDigest(digest);
     const collector = new FactCollector(options.rules, limits);

@@ -123,4 +123,11 @@ describe('openBlob', () => {
     const { client } = await registry((_q, res) => res.end(bad));
     await expect(drain(await client.openBlob('a/b', digest))).rejects.toBeInstanceOf(DigestMismatchError);
   });
+
+  it('yields the bytes unhashed with verify: false, for a caller that checks the digest itself', async () => {
+    const bad = Buffer.from(data);
+    bad[100] = bad[100]! ^ 0xff;
+    const { client } = await registry((_q, res) => res.end(bad));
+    expect((await drain(await client.openBlob('a/b', digest, { verify: false }))).equals(bad)).toBe(true);
+  });
 });

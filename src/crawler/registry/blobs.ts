@@ -19,6 +19,12 @@ export interface OpenBlobOptions {
   /** Times a dropped body is resumed with Range. Default 3. */
   maxResumes?: number;
   signal?: AbortSignal;
+  /**
+   * false: the caller checks the digest of the bytes it reads, and this stream does not hash them a
+   * second time. The layer handler does so: analyzeLayer verifies a zstd layer's digest on a worker
+   * thread, where this stream would hash every byte on the main thread. Default true.
+   */
+  verify?: boolean;
 }
 
 /** `bytes 100-199/200` → 100. */
@@ -67,7 +73,10 @@ async function fetchBlob(
   }
 }
 
-/** Opens a verified stream of a blob; the iterator throws DigestMismatchError at the end on a mismatch. */
+/**
+ * Opens a verified stream of a blob; the iterator throws DigestMismatchError at the end on a mismatch
+ * (unless `opts.verify` is false: then the caller verifies).
+ */
 export async function openBlob(
   t: RegistryTransport,
   repository: string,
@@ -112,7 +121,7 @@ async function* stream(
   what: string,
   opts: OpenBlobOptions,
 ): AsyncGenerator<Uint8Array> {
-  const verifier = new DigestVerifier(digest, what);
+  const verifier = opts.verify === false ? null : new DigestVerifier(digest, what);
   const maxResumes = opts.maxResumes ?? 3;
   let res = first;
   let received = 0;
@@ -144,7 +153,7 @@ async function* stream(
             `${what} exceeds the ${opts.maxBytes}-byte limit`,
           );
         }
-        verifier.update(c);
+        verifier?.update(c);
         yield c;
       }
       break;
@@ -158,5 +167,5 @@ async function* stream(
       }
     }
   }
-  verifier.verify();
+  verifier?.verify();
 }
