@@ -16,7 +16,7 @@ import {
   type ZstdDecoder,
   zstdCliInto,
   zstdCliPath,
-  zstdNapiDecode,
+  zstdNapiInto,
 } from './zstd.js';
 import { zstdWorkerInto } from './zstd-worker.js';
 
@@ -206,9 +206,10 @@ export async function decompressInto(
       await zstdCliInto(zstdCliPath() ?? 'zstd', guardedInput, guardedSink, options.signal, windowLog);
     } else if (compression === 'zstd' && options.zstd === 'worker') {
       await zstdWorkerInto(guardedInput, guardedSink, options.signal, windowLog);
+    } else if (compression === 'zstd') {
+      await zstdNapiInto(guardedInput, guardedSink, windowLog);
     } else {
-      const decoded = compression === 'zstd' ? zstdNapiDecode(guardedInput, windowLog) : guardedInput;
-      for await (const chunk of decoded) guardedSink(chunk);
+      for await (const chunk of guardedInput) guardedSink(chunk);
     }
     return 'ok';
   } catch (err) {

@@ -20,7 +20,7 @@ const OUT_BUFFER = 1024 * 1024;
 const OUT_BUFFERS = 4;
 
 // Plain CommonJS evaluated in the worker, so it runs the same under tsx, vitest and compiled JS.
-// The decode loop is zstdNapiDecode's (src/analyzer/zstd.ts), over transferred buffers, and it
+// The decode loop is zstdNapiInto's (src/analyzer/zstd.ts), over transferred buffers, and it
 // keeps the current frame's first bytes as ZstdFrameHeader does (src/analyzer/zstd-frame.ts) so a
 // refused window can be read from the header on this side.
 const WORKER_SOURCE = `

@@ -113,14 +113,17 @@ function newDecoder(): NapiDecoder {
 }
 
 /**
- * Streaming zstd-napi: every call to the native decoder writes at most OUT_CHUNK bytes into one
- * reused buffer. Reuse is safe because the consumer handles each piece synchronously before
- * asking for the next (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
+ * Streaming zstd-napi into `sink`: every call to the native decoder writes at most OUT_CHUNK bytes
+ * into one reused buffer, handed to the sink at once. Reuse is safe because the sink handles each
+ * piece synchronously (the sink contract), and it spares the GC a fresh 128 KiB buffer per piece.
+ * The sink is called directly, not through an async generator: a layer arrives in 64 KiB network
+ * chunks and decodes to tens of thousands of pieces, and a generator's promise per piece added up.
  */
-export async function* zstdNapiDecode(
+export async function zstdNapiInto(
   input: AsyncIterable<Uint8Array>,
+  sink: (chunk: Uint8Array) => void,
   windowLog: number,
-): AsyncGenerator<Buffer> {
+): Promise<void> {
   const decoder = takeDecoder(windowLog);
   const { dctx, out } = decoder;
   let inFrame = false;
@@ -140,13 +143,13 @@ export async function* zstdNapiDecode(
       // ret is 0 once a frame is decoded and flushed; an idle call after that would report the
       // next frame's header as pending, so only calls that did something update the state.
       if (produced > 0 || consumed > 0) inFrame = ret !== 0;
-      if (produced > 0) yield out.subarray(0, produced);
+      if (produced > 0) sink(out.subarray(0, produced));
       if (src.length === 0 && (produced < out.length || ret === 0)) break;
       if (produced === 0 && consumed === 0) throw new Error('the zstd decoder made no progress');
     }
   }
   if (inFrame) throw new TruncatedStreamError('the stream ended in the middle of a zstd frame');
-  // Only a clean end returns the context: after an error or an early return its state is not worth trusting.
+  // Only a clean end returns the context: after an error its state is not worth trusting.
   if (header.largestWindow <= KEEP_WINDOW_MAX) idleDecoder ??= decoder;
 }
 
