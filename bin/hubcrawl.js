@@ -1,15 +1,22 @@
 #!/bin/sh
-//bin/sh -c :; exec node --initial-heap-size=64 "$0" "$@"
-// The line above is shell and JavaScript at once: /bin/sh runs it (a no-op, then exec), Node reads a
-// comment. It starts Node with a V8 flag in a way every POSIX sh understands,
-// where `#!/usr/bin/env -S node …` fails on BusyBox (Alpine) and the BSDs, and Node refuses this flag
-// in NODE_OPTIONS. `node bin/hubcrawl.js` runs without the flag: correct, slower on large layers.
+//bin/sh -c :; export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216}"; exec node --initial-heap-size=64 --max-semi-space-size=2 "$0" "$@"
+// The line above is shell and JavaScript at once: /bin/sh runs it (a no-op, an export, then exec), Node
+// reads a comment. It starts Node with V8 flags and malloc settings in a way every POSIX sh understands,
+// where `#!/usr/bin/env -S node …` fails on BusyBox (Alpine) and the BSDs, and Node refuses these flags
+// in NODE_OPTIONS. `node bin/hubcrawl.js` runs without them: correct, slower on large layers.
 //
-// Why the flag: every layer chunk a source hands the analyzer (an HTTP body's, a file's) is a fresh
-// buffer, and with V8's default 8 MB starting heap those buffers set off a full mark-compact about every
-// 50 MB of input: 20-40 per GB, a quarter of a zstd layer's CPU. Starting the heap at 64 MB removes them
-// (docs/benchmarks.md, "launcher heap flag"). scripts/lib/launcher.ts reads the flags from line 2 for
-// the benchmarks, the demo and the end-to-end tests.
+// Why (docs/benchmarks.md, "launcher heap flag" and "fresh memory"): every layer chunk a source hands the
+// analyzer (an HTTP body's, a file's) is a fresh buffer, so a layer churns through memory as fast as it
+// streams.
+// - --initial-heap-size=64: with V8's default 8 MB starting heap those buffers set off a full
+//   mark-compact about every 50 MB of input, a quarter of a zstd layer's CPU.
+// - --max-semi-space-size=2: a small young generation is scavenged, and its dead chunks freed, every
+//   2 MB instead of every 16, so malloc hands the same memory out again sooner. Memory a process has
+//   not touched before costs a page fault per 4 KiB, about 11 us each on the benchmark VM.
+// - GLIBC_TUNABLES (glibc only; musl ignores it; a value of your own replaces it): chunks under 4 MiB
+//   come from the heap rather than from mmap, and up to 16 MiB of freed heap is kept rather than given
+//   back, so each layer reuses the last one's pages instead of faulting in new ones.
+// scripts/lib/launcher.ts reads this line for the benchmarks, the demo and the end-to-end tests.
 //
 // The compiled CLI lives in dist/ (built by `npm run build`, run by `npm ci` via `prepare`).
 import { main } from '../dist/cli/main.js';

@@ -20,7 +20,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBenchImages, pushBenchImages } from './bench-crawl-images.js';
 import { type Meter, startMeter, summarize, type Traffic } from './bench-crawl-meter.js';
-import { LAUNCHER, launcherNodeFlags } from './lib/launcher.js';
+import { LAUNCHER, launcherEnv, launcherNodeFlags } from './lib/launcher.js';
 import { type RunningRegistry, startRegistry } from './lib/registry.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -66,11 +66,12 @@ async function cleanup(): Promise<void> {
 }
 
 /** Runs a command under /usr/bin/time; wall time measured here, peak RSS and CPU by time(1). */
-async function timed(cmd: string, args: string[], timeFile: string): Promise<Timed> {
+async function timed(cmd: string, args: string[], timeFile: string, env = process.env): Promise<Timed> {
   const start = process.hrtime.bigint();
   const spawnedAt = Date.now();
   const child = spawn('/usr/bin/time', ['-o', timeFile, '-f', '%M %U %S', cmd, ...args], {
     cwd: ROOT,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -116,7 +117,7 @@ async function timed(cmd: string, args: string[], timeFile: string): Promise<Tim
 }
 
 async function runHubcrawl(meter: Meter, work: string, images: number): Promise<Timed> {
-  // As `npx hubcrawl` runs it: the launcher's V8 flags on this Node.
+  // As `npx hubcrawl` runs it: the launcher's V8 flags and malloc settings on this Node.
   const args = [
     ...launcherNodeFlags(),
     LAUNCHER,
@@ -130,7 +131,7 @@ async function runHubcrawl(meter: Meter, work: string, images: number): Promise<
     'info',
     ...hubcrawlExtraArgs(),
   ];
-  const r = await timed(process.execPath, args, join(work, 'time-hubcrawl'));
+  const r = await timed(process.execPath, args, join(work, 'time-hubcrawl'), launcherEnv());
   const crawled = Number(/: (\d+) images/.exec(r.stdout)?.[1] ?? -1);
   if (r.code !== 0 || crawled !== images) {
     throw new Error(`hubcrawl crawl exited ${r.code} with ${crawled} images:\n${r.stdout}\n${r.stderr}`);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildDemoImages } from './demo-images.js';
-import { LAUNCHER, launcherNodeFlags } from './lib/launcher.js';
+import { LAUNCHER, launcherEnv, launcherNodeFlags } from './lib/launcher.js';
 import { pushImage } from './lib/push.js';
 import { startRegistry } from './lib/registry.js';
 
@@ -17,8 +17,11 @@ const db = `${outDir}/hubcrawl.sqlite`;
 
 function hubcrawl(args: string[]): number {
   process.stdout.write(`\n$ hubcrawl ${args.join(' ')}\n`);
-  // As `npx hubcrawl` runs it: this Node, the launcher's V8 flags.
-  const r = spawnSync(process.execPath, [...launcherNodeFlags(), LAUNCHER, ...args], { stdio: 'inherit' });
+  // As `npx hubcrawl` runs it: this Node, the launcher's V8 flags and malloc settings.
+  const r = spawnSync(process.execPath, [...launcherNodeFlags(), LAUNCHER, ...args], {
+    stdio: 'inherit',
+    env: launcherEnv(),
+  });
   return r.status ?? 3;
 }
 

@@ -1,20 +1,39 @@
 /**
- * The Node/V8 flags hubcrawl's launcher runs with, read from bin/hubcrawl.js's exec line, so the
- * benchmarks and the demo run the analyzer and the CLI under the same flags a user's `npx hubcrawl`
- * gets, and a change to the launcher changes what they measure.
+ * How hubcrawl's launcher starts Node, read from bin/hubcrawl.js's exec line: its V8 flags and the
+ * malloc settings it exports. The benchmarks, the demo and the end-to-end tests start the CLI and the
+ * analyzer the same way a user's `npx hubcrawl` does, and a change to the launcher changes what they
+ * measure.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const LAUNCHER = fileURLToPath(new URL('../../bin/hubcrawl.js', import.meta.url));
 
-/** The flags of the launcher's `exec node --a --b "$0" "$@"` line (its second; see the launcher). */
-export function launcherNodeFlags(): string[] {
-  const execLine = readFileSync(LAUNCHER, 'utf8').split('\n', 2)[1] ?? '';
-  const m = /^\/\/bin\/sh -c :; exec node((?: --\S+)*) "\$0" "\$@"$/.exec(execLine);
-  if (!m)
+const EXEC_LINE =
+  /^\/\/bin\/sh -c :; export GLIBC_TUNABLES="\$\{GLIBC_TUNABLES-([^}"]+)\}"; exec node((?: --\S+)*) "\$0" "\$@"$/;
+
+function execLine(): { tunables: string; nodeFlags: string[] } {
+  const line = readFileSync(LAUNCHER, 'utf8').split('\n', 2)[1] ?? '';
+  const m = EXEC_LINE.exec(line);
+  if (!m) {
     throw new Error(
-      `${LAUNCHER}: expected \`//bin/sh -c :; exec node [--flag…] "$0" "$@"\` on line 2, found ${execLine}`,
+      `${LAUNCHER}: expected \`//bin/sh -c :; export GLIBC_TUNABLES="\${GLIBC_TUNABLES-…}"; exec node [--flag…] "$0" "$@"\` on line 2, found ${line}`,
     );
-  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
+  }
+  return { tunables: m[1] as string, nodeFlags: (m[2] ?? '').trim().split(/\s+/).filter(Boolean) };
+}
+
+/** The V8 flags of the launcher's `exec node --a --b "$0" "$@"`. */
+export function launcherNodeFlags(): string[] {
+  return execLine().nodeFlags;
+}
+
+/** The launcher's default GLIBC_TUNABLES (malloc settings; see bin/hubcrawl.js). */
+export function launcherTunables(): string {
+  return execLine().tunables;
+}
+
+/** `env` as the launcher hands it to Node: GLIBC_TUNABLES set to its default unless `env` has its own. */
+export function launcherEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, GLIBC_TUNABLES: env.GLIBC_TUNABLES ?? launcherTunables() };
 }

@@ -1,7 +1,8 @@
 /**
  * bin/hubcrawl.js as `npx hubcrawl` runs it: executed as a program, whose /bin/sh line starts Node with
- * the V8 heap flag the analyzer's speed depends on (docs/benchmarks.md, "launcher heap flag"). A line a
- * shell cannot run, a flag lost from it, or a launcher without its executable bit would slow or break
+ * the V8 flags and malloc settings the analyzer's speed depends on (docs/benchmarks.md, "launcher heap
+ * flag" and "fresh memory"). A line a shell cannot run, a flag lost from it, or a launcher without its
+ * executable bit would slow or break
  * every installed hubcrawl while the rest of the suite, which starts the launcher with `node`, passed.
  */
 import { execFile } from 'node:child_process';
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LAUNCHER, launcherNodeFlags } from '../../scripts/lib/launcher.js';
+import { LAUNCHER, launcherEnv, launcherNodeFlags, launcherTunables } from '../../scripts/lib/launcher.js';
 import { findOnPath } from '../../src/core/find-on-path.js';
 
 const run = promisify(execFile);
@@ -50,15 +51,38 @@ describe('the launcher bin/hubcrawl.js', () => {
     },
   );
 
-  it('starts Node with the 64 MB initial heap that the benchmarks and the demo also use', async () => {
-    expect(launcherNodeFlags()).toEqual(['--initial-heap-size=64']);
-    // A preloaded script reports the flags of the Node the launcher's exec line started.
+  /** What the Node that the launcher's exec line started saw: its V8 flags and its GLIBC_TUNABLES. */
+  async function probeLauncher(
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ execArgv: string[]; tunables: string | null }> {
     const probe = join(dir, 'probe.cjs');
-    writeFileSync(probe, 'process.stderr.write("execArgv=" + JSON.stringify(process.execArgv) + "\\n");\n');
+    writeFileSync(
+      probe,
+      'process.stderr.write("probe=" + JSON.stringify({ execArgv: process.execArgv, tunables: process.env.GLIBC_TUNABLES ?? null }) + "\\n");\n',
+    );
     const { stderr } = await run(LAUNCHER, ['--version'], {
-      env: { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+      env: { ...env, NODE_OPTIONS: `--require ${probe}` },
     });
-    const execArgv = JSON.parse(/^execArgv=(.*)$/m.exec(stderr)?.[1] ?? 'null');
-    expect(execArgv).toEqual(['--initial-heap-size=64']);
+    return JSON.parse(/^probe=(.*)$/m.exec(stderr)?.[1] ?? 'null');
+  }
+
+  it('starts Node with the V8 flags and malloc settings that the benchmarks and the demo also use', async () => {
+    expect(launcherNodeFlags()).toEqual(['--initial-heap-size=64', '--max-semi-space-size=2']);
+    expect(launcherTunables()).toBe(
+      'glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216',
+    );
+    const { GLIBC_TUNABLES: _, ...withoutTunables } = process.env;
+    expect(await probeLauncher(withoutTunables)).toEqual({
+      execArgv: launcherNodeFlags(),
+      tunables: launcherTunables(),
+    });
+    expect(launcherEnv(withoutTunables).GLIBC_TUNABLES).toBe(launcherTunables());
+  });
+
+  it("leaves a GLIBC_TUNABLES of the user's own, even an empty one, as it is", async () => {
+    for (const own of ['glibc.malloc.arena_max=2', '']) {
+      expect((await probeLauncher({ ...process.env, GLIBC_TUNABLES: own })).tunables).toBe(own);
+      expect(launcherEnv({ GLIBC_TUNABLES: own }).GLIBC_TUNABLES).toBe(own);
+    }
   });
 });

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { launcherNodeFlags } from '../../../scripts/lib/launcher.js';
+import { launcherEnv, launcherNodeFlags } from '../../../scripts/lib/launcher.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'hubcrawl.js');
-/** The launcher's V8 flags, so the suite runs the CLI as `npx hubcrawl` does (test/e2e/launcher.test.ts). */
+/** The launcher's V8 flags (and env), so the suite runs the CLI as `npx hubcrawl` does (test/e2e/launcher.test.ts). */
 const NODE_FLAGS = launcherNodeFlags();
 
 export interface CliResult {
@@ -62,7 +62,7 @@ export function startCli(
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
-    env: cleanEnv(opts.env),
+    env: launcherEnv(cleanEnv(opts.env)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
