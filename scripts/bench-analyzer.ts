@@ -3,7 +3,8 @@
  * analyzeLayer, side by side in the same run with `gzip -dc | tar -t` (and `zstd -dc | tar -t`).
  *
  *   npx tsx scripts/bench-analyzer.ts [--inflate-mb 1024] [--runs 3] [--suite bookworm]
- *                                     [--variants default,default@,napi/main] [--no-hash-all] [--only zstd] [--warm]
+ *     [--variants default,default@,napi/main] [--no-hash-all] [--only zstd] [--warm] [--unprepared]
+ *     [--chunk-kib 1024]
  *
  * Builds once into .cache/bench (git-ignored): `debootstrap --variant=minbase <suite>` (needs root
  * and the Debian mirror that debootstrap resolves by default), then `tar -C rootfs -c .`, gzip and
@@ -16,13 +17,18 @@
  * `--variants` measures the zstd layer once per listed configuration: `<zstdDecoder>/<digestThread>`
  * (napi|cli|auto / main|worker), or `default` for analyzeLayer's own choice. The analyzer's CPU
  * time then counts its threads and, for `cli`, the zstd child (its rusage), as the baseline's
- * counts both of its processes. Children run with the launcher's V8 flags (its exec line in
- * bin/hubcrawl.js), as `npx hubcrawl` does; a variant ending in `@<v8-flag>` (repeatable, without the leading
- * dashes: `default@initial-heap-size=96`) runs with those instead, `default@` with none. Baseline and
+ * counts both of its processes. Children run as `npx hubcrawl` does, with the launcher's V8 flags
+ * and GLIBC_TUNABLES (its exec line in bin/hubcrawl.js; a GLIBC_TUNABLES of your own, even empty,
+ * replaces the latter); a variant ending in `@<v8-flag>` (repeatable, without the leading dashes:
+ * `default@initial-heap-size=96`) runs with those flags instead, `default@` with none. Baseline and
  * variants are interleaved run by run, so a change in the machine's load hits them alike.
  *
- * Each child times its first analysis (cold: the native addon loads, the JIT has compiled nothing
- * yet); `--warm` times the second, as every layer after the first of a crawl runs.
+ * Each child times its first analysis (cold: the JIT has compiled nothing yet, and every buffer the
+ * input is read into is memory the process has not touched before); `--warm` times the second, as
+ * every later layer of a crawl runs. Children call prepareAnalyzer at start as a crawl does
+ * (`--unprepared`: not). The layer's digest comes from the parent, as a manifest gives it. The file is
+ * read in 1 MiB chunks (`--chunk-kib`); "input read alone" is a child that only reads it, the share of
+ * the analyzer's time that is the input itself.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,11 +37,12 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DigestThread } from '../src/analyzer/digest-worker.js';
+import type { LayerFacts } from '../src/analyzer/facts.js';
 import { compileRules } from '../src/analyzer/iocs/compile.js';
 import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
 import { type AnalyzeOptions, analyzeLayer, prepareAnalyzer } from '../src/analyzer/layer-stream.js';
 import type { ZstdDecoder } from '../src/analyzer/zstd.js';
-import { launcherNodeFlags } from './lib/launcher.js';
+import { launcherEnv, launcherNodeFlags } from './lib/launcher.js';
 
 // The child runs from a bundle in .cache/bench with cwd = the repo, so paths hang off cwd.
 const ROOT = resolve(process.cwd());
@@ -75,7 +82,10 @@ function variantOptions(variant: string): Pick<AnalyzeOptions, 'zstdDecoder' | '
 async function child(file: string, hashAll: boolean, variant: string, warm: boolean): Promise<void> {
   // As a crawl does when it starts; here the digest and the IOC sets below stand for its first requests.
   if (!UNPREPARED) prepareAnalyzer();
-  const digest = await fileDigest(file);
+  // The parent passes the digest, as a manifest gives it: hashing the file here would read it through
+  // fresh buffers that the process then reuses, and the timed analysis would not be a first layer.
+  const given = arg('digest', '');
+  const digest = given !== '' ? (given as `sha256:${string}`) : await fileDigest(file);
   const iocDir = join(ROOT, 'iocs');
   const sets = await Promise.all(
     readdirSync(iocDir)
@@ -83,12 +93,11 @@ async function child(file: string, hashAll: boolean, variant: string, warm: bool
       .map((f) => loadIocSetFile(join(iocDir, f))),
   );
   const rules = hashAll ? compileRules([], { hashAllFiles: true }) : compileRules(sets);
-  const analyze = () =>
-    analyzeLayer(createReadStream(file, { highWaterMark: MiB }), {
-      rules,
-      expectedDigest: digest,
-      ...variantOptions(variant),
-    });
+  const source = () => createReadStream(file, { highWaterMark: CHUNK_KIB * 1024 });
+  const analyze: () => Promise<Counted> =
+    variant === READ_ONLY
+      ? () => readOnly(source())
+      : () => analyzeLayer(source(), { rules, expectedDigest: digest, ...variantOptions(variant) });
   if (warm) await analyze();
   const faults0 = process.resourceUsage().minorPageFault;
   const cpu0 = process.cpuUsage();
@@ -111,6 +120,23 @@ async function child(file: string, hashAll: boolean, variant: string, warm: bool
     packages: facts.packages.length,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/**
+ * The child's source read to its end and nothing else: how much of an analysis is the input itself.
+ * A process's first pass over its input is slow where fresh memory is (docs/benchmarks.md, "fresh
+ * memory"), and `zstd -dc` reading into one reused buffer never pays that.
+ */
+const READ_ONLY = 'read-only';
+
+/** What the child reports of an analysis. */
+type Counted = Pick<LayerFacts, 'entryCount' | 'uncompressedBytes' | 'files' | 'packages'>;
+
+async function readOnly(source: AsyncIterable<Uint8Array>): Promise<Counted> {
+  for await (const _ of source) {
+    // Only the reading is timed.
+  }
+  return { entryCount: 0, uncompressedBytes: 0, files: [], packages: [] };
 }
 
 /** user + sys of this process's waited-for children (the zstd decoder), from /proc/self/stat. */
@@ -205,7 +231,11 @@ function bundleChild(): string {
 }
 
 let childScript = '';
+/** Each layer file's digest, computed once by the parent. */
+const digests = new Map<string, string>();
 const WARM = process.argv.includes('--warm');
+/** Size of the chunks the file is read in: 1 MiB by default; 64 for what undici hands over on loopback. */
+const CHUNK_KIB = Number(arg('chunk-kib', '1024'));
 const UNPREPARED = process.argv.includes('--unprepared');
 
 /**
@@ -222,10 +252,18 @@ function splitVariant(variant: string): { options: string; nodeFlags: string[] }
 function runChild(file: string, hashAll: boolean, variant = 'default'): ChildResult {
   const { options, nodeFlags } = splitVariant(variant);
   const args = [...nodeFlags, childScript, '--child', file, '--variant', options];
+  const digest = digests.get(file);
+  if (digest !== undefined) args.push('--digest', digest);
   if (hashAll) args.push('--hash-all');
   if (WARM) args.push('--warm');
   if (UNPREPARED) args.push('--unprepared');
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
+  args.push('--chunk-kib', String(CHUNK_KIB));
+  const r = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    env: launcherEnv(),
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (r.status !== 0) throw new Error(`analyzer child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ChildResult;
 }
@@ -251,21 +289,22 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '3'));
   const { name, files } = buildLayers(suite, inflate);
   childScript = bundleChild();
+  for (const file of Object.values(files)) digests.set(file, await fileDigest(file));
   const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   console.log(`# analyzer benchmark ${new Date().toISOString()}`);
   console.log(
     `machine: ${cpus().length} CPUs (nproc ${execFileSync('nproc').toString().trim()}), ${cpu}, node ${process.version}`,
   );
   console.log(
-    `analyzer child: node ${launcherNodeFlags().join(' ')} (the launcher's flags) unless a variant sets its own; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}; ${UNPREPARED ? 'unprepared (no prepareAnalyzer call)' : 'prepareAnalyzer called at start, as a crawl does'}`,
+    `analyzer child: node ${launcherNodeFlags().join(' ')}, GLIBC_TUNABLES=${launcherEnv().GLIBC_TUNABLES} (the launcher's) unless a variant sets its own flags; input read in ${CHUNK_KIB} KiB chunks; ${WARM ? 'warm: the timed analysis is the second of its process' : 'cold: the timed analysis is the first of its process'}; ${UNPREPARED ? 'unprepared (no prepareAnalyzer call)' : 'prepareAnalyzer called at start, as a crawl does'}`,
   );
   console.log(
     `layer: ${name} from debootstrap --variant=minbase ${suite}${inflate ? ` + ${inflate} MiB random files` : ''}; median of ${runs} runs\n`,
   );
   console.log(
-    '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer main-thread CPU s | analyzer MB/s in | entries/s | peak RSS MiB | page faults | hash-all wall s |',
+    '| layer | compressed MiB | uncompressed MiB | entries | baseline wall s | analyzer wall s | wall ratio | baseline CPU s | analyzer CPU s | CPU ratio | analyzer main-thread CPU s | analyzer MB/s in | entries/s | peak RSS MiB | page faults | input read alone s | hash-all wall s |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const variants = arg('variants', 'default').split(',');
   const hashAll = !process.argv.includes('--no-hash-all');
   const only = arg('only', '');
@@ -284,10 +323,12 @@ async function main(): Promise<void> {
     const base: Array<{ ms: number; cpuMs: number }> = [];
     const ana = new Map<string, ChildResult[]>(mine.map((v) => [v, []]));
     const all: number[] = [];
+    const readAlone: number[] = [];
     for (let i = 0; i < runs; i++) {
       base.push(timeShell(baseline));
       for (const v of mine) ana.get(v)?.push(runChild(file, false, v));
       if (hashAll) all.push(runChild(file, true).ms);
+      readAlone.push(runChild(file, false, READ_ONLY).ms);
     }
     const bw = median(base.map((r) => r.ms));
     const bc = median(base.map((r) => r.cpuMs));
@@ -301,7 +342,7 @@ async function main(): Promise<void> {
       const faults = median(rs.map((r) => r.pageFaults));
       const label = `${name}.tar.${compression === 'gzip' ? 'gz' : 'zst'}${v === 'default' ? '' : ` (${v})`}`;
       console.log(
-        `| ${label} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${sec(am)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${faults} | ${hashAll ? sec(median(all)) : '–'} |`,
+        `| ${label} | ${(size / MiB).toFixed(1)} | ${(first.uncompressedBytes / MiB).toFixed(1)} | ${first.entries} | ${sec(bw)} | ${sec(aw)} | ${(aw / bw).toFixed(2)} | ${sec(bc)} | ${sec(ac)} | ${(ac / bc).toFixed(2)} | ${sec(am)} | ${(size / MiB / (aw / 1000)).toFixed(1)} | ${Math.round(first.entries / (aw / 1000))} | ${rss.toFixed(0)} | ${faults} | ${sec(median(readAlone))} | ${hashAll ? sec(median(all)) : '–'} |`,
       );
     }
   }
