@@ -30,6 +30,8 @@ export class SourceReader {
   /** The error the source itself threw (a network failure is not corrupt input), if any. */
   sourceError: unknown = undefined;
   private done = false;
+  /** The source was read to its end: every byte it had went through the digest. */
+  ended = false;
   private readonly it: AsyncIterator<Uint8Array>;
   private inflight: Promise<unknown> = Promise.resolve();
   private verifier: LayerDigest | null = null;
@@ -70,6 +72,7 @@ export class SourceReader {
     }
     if (r.done) {
       this.done = true;
+      this.ended = true;
       return null;
     }
     const chunk = r.value;

@@ -232,6 +232,28 @@ describe('analyzeLayer with the digest on a worker thread', () => {
     expect(busyDigestWorkers()).toBe(0);
   });
 
+  it('reports a blob read to its end with a wrong digest as DigestMismatchError, not as corrupt', async () => {
+    // Bytes missing at the end: the decoder or the tar parser fails only once the source has ended, and the
+    // digest says why (the bytes changed on the way), on the worker and on this thread alike.
+    const tar = tarCli(tree, 'gnu', []);
+    const cases: Array<[string, Buffer]> = [
+      ['zstd past 4 MiB, cut short', bigBlob.subarray(0, bigBlob.length - 3)],
+      ['plain tar, cut inside an entry', tar.subarray(0, 700)],
+    ];
+    for (const [what, bytes] of cases) {
+      const expectedDigest = sha256Digest(what.startsWith('zstd') ? bigBlob : tar);
+      for (const digestThread of ['worker', 'main'] as const) {
+        const err = await analyze(bytes, { expectedDigest, digestThread }, 64 * 1024).catch(
+          (e: unknown) => e,
+        );
+        expect(err, `${what}, ${digestThread}`).toBeInstanceOf(DigestMismatchError);
+      }
+      // Without a digest to check, the same bytes are corrupt input.
+      await expect(analyze(bytes, {}, 64 * 1024)).rejects.toBeInstanceOf(CorruptInputError);
+    }
+    expect(busyDigestWorkers()).toBe(0);
+  });
+
   it('leaves no worker running after a success, a digest mismatch, corrupt input and an abort', async () => {
     const digest = sha256Digest(blob);
     await analyze(blob, { expectedDigest: digest, digestThread: 'worker' });

@@ -4,7 +4,7 @@
  * Nothing is written to disk and memory stays bounded by the limits whatever the layer size.
  */
 import type { Digest } from '../core/digest.js';
-import { CorruptInputError, HubcrawlError, LimitExceededError } from '../core/errors.js';
+import { CorruptInputError, DigestMismatchError, HubcrawlError, LimitExceededError } from '../core/errors.js';
 import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
 import { type DigestThread, type LayerDigest, layerDigest, prestartDigestWorker } from './digest-worker.js';
 import { parseMd5sums } from './dpkg/md5sums.js';
@@ -81,25 +81,41 @@ export async function analyzeLayer(
     const collector = new FactCollector(options.rules, limits);
     const parser = new TarParser(collector, limits);
     let uncompressed = 0;
-    await decompressInto(
-      compression,
-      reader.iterable(head),
-      (chunk) => {
-        uncompressed += chunk.length;
-        checkInflation(reader.compressedBytes, uncompressed, limits);
-        parser.push(chunk);
-      },
-      {
-        signal: options.signal,
-        complete: () => parser.finished,
-        zstd: compression === 'zstd' ? resolveZstdDecoder(options.zstdDecoder) : undefined,
-        zstdWindowLog: zstdWindowLog(limits.maxZstdWindowBytes),
-      },
-    );
-    // Bytes after the archive (or after a decoder stopped on trailing garbage) still count for the digest.
-    await reader.drain();
-    parser.end();
-    await digest?.verify();
+    /** The digest is checked once: a second verify() would ask a worker that already answered. */
+    let verifying = false;
+    try {
+      await decompressInto(
+        compression,
+        reader.iterable(head),
+        (chunk) => {
+          uncompressed += chunk.length;
+          checkInflation(reader.compressedBytes, uncompressed, limits);
+          parser.push(chunk);
+        },
+        {
+          signal: options.signal,
+          complete: () => parser.finished,
+          zstd: compression === 'zstd' ? resolveZstdDecoder(options.zstdDecoder) : undefined,
+          zstdWindowLog: zstdWindowLog(limits.maxZstdWindowBytes),
+        },
+      );
+      // Bytes after the archive (or after a decoder stopped on trailing garbage) still count for the digest.
+      await reader.drain();
+      verifying = true;
+      await digest?.verify();
+      parser.end();
+    } catch (err) {
+      // A blob read to its end whose digest is wrong was changed on the way: that, not the decoder's or
+      // the tar parser's complaint about its last bytes, is what the dataset must record.
+      if (digest !== null && reader.ended && !verifying) {
+        const mismatch = await Promise.resolve(digest.verify()).then(
+          () => null,
+          (e: unknown) => (e instanceof DigestMismatchError ? e : null),
+        );
+        if (mismatch !== null) throw mismatch;
+      }
+      throw err;
+    }
     return {
       compression,
       compressedBytes: reader.compressedBytes,
