@@ -2,8 +2,9 @@
 //bin/sh -c :; export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216}"; exec node --initial-heap-size=64 --max-semi-space-size=2 "$0" "$@"
 // The line above is shell and JavaScript at once: /bin/sh runs it (a no-op, an export, then exec), Node
 // reads a comment. It starts Node with V8 flags and malloc settings in a way every POSIX sh understands,
-// where `#!/usr/bin/env -S node …` fails on BusyBox (Alpine) and the BSDs, and Node refuses these flags
-// in NODE_OPTIONS. `node bin/hubcrawl.js` runs without them: correct, slower on large layers.
+// where `#!/usr/bin/env -S node …` fails on BusyBox (Alpine) and the BSDs, and Node refuses
+// --initial-heap-size in NODE_OPTIONS. GLIBC_TUNABLES also reaches the processes Node starts (the
+// `zstd` decoder when chosen), which is harmless. `node bin/hubcrawl.js` runs without them: correct, slower on large layers.
 //
 // Why (docs/benchmarks.md, "launcher heap flag" and "fresh memory"): every layer chunk a source hands the
 // analyzer (an HTTP body's, a file's) is a fresh buffer, so a layer churns through memory as fast as it

@@ -20,7 +20,7 @@
  * counts both of its processes. Children run as `npx hubcrawl` does, with the launcher's V8 flags
  * and GLIBC_TUNABLES (its exec line in bin/hubcrawl.js; a GLIBC_TUNABLES of your own, even empty,
  * replaces the latter); a variant ending in `@<v8-flag>` (repeatable, without the leading dashes:
- * `default@initial-heap-size=96`) runs with those flags instead, `default@` with none. Baseline and
+ * `default@initial-heap-size=96`) runs with those flags instead, `default@` with no V8 flags (it keeps GLIBC_TUNABLES). Baseline and
  * variants are interleaved run by run, so a change in the machine's load hits them alike.
  *
  * Each child times its first analysis (cold: the JIT has compiled nothing yet, and every buffer the
@@ -81,7 +81,8 @@ function variantOptions(variant: string): Pick<AnalyzeOptions, 'zstdDecoder' | '
  */
 async function child(file: string, hashAll: boolean, variant: string, warm: boolean): Promise<void> {
   // As a crawl does when it starts; here the digest and the IOC sets below stand for its first requests.
-  if (!UNPREPARED) prepareAnalyzer();
+  // Not for the read-only child: a worker booting would share the two cores with the read it times.
+  if (!UNPREPARED && variant !== READ_ONLY) prepareAnalyzer();
   // The parent passes the digest, as a manifest gives it: hashing the file here would read it through
   // fresh buffers that the process then reuses, and the timed analysis would not be a first layer.
   const given = arg('digest', '');
