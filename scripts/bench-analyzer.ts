@@ -42,6 +42,7 @@ import { compileRules } from '../src/analyzer/iocs/compile.js';
 import { loadIocSetFile } from '../src/analyzer/iocs/load.js';
 import { type AnalyzeOptions, analyzeLayer, prepareAnalyzer } from '../src/analyzer/layer-stream.js';
 import type { ZstdDecoder } from '../src/analyzer/zstd.js';
+import { findOnPath } from '../src/core/find-on-path.js';
 import { launcherEnv, launcherNodeFlags } from './lib/launcher.js';
 
 // The child runs from a bundle in .cache/bench with cwd = the repo, so paths hang off cwd.
@@ -168,12 +169,24 @@ function sh(cmd: string): void {
   execFileSync('sh', ['-c', cmd], { stdio: 'inherit' });
 }
 
+/** Stops before any work if a program the benchmark runs is missing. */
+function requireTools(names: string[]): void {
+  const missing = names.filter((n) => findOnPath(n, process.env.PATH ?? '') === null);
+  // Each of them comes in the Debian package of the same name.
+  if (missing.length > 0)
+    throw new Error(
+      `the analyzer benchmark needs ${missing.join(', ')}: apt-get install ${missing.join(' ')}`,
+    );
+}
+
 function buildLayers(suite: string, inflateMiB: number): { name: string; files: Record<string, string> } {
   mkdirSync(CACHE, { recursive: true });
   const rootfs = join(CACHE, 'rootfs');
-  if (!existsSync(join(rootfs, 'var/lib/dpkg/status'))) {
-    if (process.getuid?.() !== 0)
-      throw new Error('debootstrap needs root: run the benchmark as root once to build the cache');
+  const needsRootfs = !existsSync(join(rootfs, 'var/lib/dpkg/status'));
+  if (needsRootfs && process.getuid?.() !== 0)
+    throw new Error('debootstrap needs root: run the benchmark as root once to build the cache');
+  requireTools(['tar', 'gzip', 'zstd', 'time', ...(needsRootfs ? ['debootstrap'] : [])]);
+  if (needsRootfs) {
     console.error(`building ${rootfs} with debootstrap --variant=minbase ${suite} …`);
     sh(`debootstrap --variant=minbase ${suite} ${rootfs}`);
   }
@@ -203,7 +216,7 @@ function buildLayers(suite: string, inflateMiB: number): { name: string; files: 
 
 /** Wall and CPU time (user + sys of the shell and the pipeline it waited for) of a shell command. */
 function timeShell(cmd: string): { ms: number; cpuMs: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'sh', '-c', cmd], {
+  const r = spawnSync('time', ['-f', '%e %U %S', 'sh', '-c', cmd], {
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
   });
