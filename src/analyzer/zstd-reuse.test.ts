@@ -38,6 +38,29 @@ describe('zstd-napi context reuse', () => {
     expect(createdZstdContexts()).toBe(created);
   });
 
+  it('decodes a different layer, then the first again, with the context each left', async () => {
+    // Other files, another tar format and another zstd level: history or parameters left over from
+    // the previous layer would garble this one.
+    const otherTree = buildTree({ longNames: false, sparse: false });
+    try {
+      const otherTar = tarCli(otherTree, 'pax', []);
+      const other = zstdCli(otherTar, ['-9']);
+      const otherExpected = {
+        ...(await analyzeLayer(chunked(otherTar), { rules })),
+        compression: 'zstd',
+        compressedBytes: other.length,
+      };
+      expect(otherExpected.files).not.toEqual(expected.files);
+      await analyze(layer);
+      const created = createdZstdContexts();
+      expect(await analyze(other, {}, 4096)).toEqual(otherExpected);
+      expect(await analyze(layer, {}, 1000)).toEqual(expected);
+      expect(createdZstdContexts()).toBe(created);
+    } finally {
+      rmSync(otherTree, { recursive: true, force: true });
+    }
+  });
+
   it("applies each layer's own window limit to a reused context", async () => {
     await analyze(layer);
     const created = createdZstdContexts();
