@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
@@ -62,6 +63,9 @@ export class RunNetwork {
       ? null
       : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
     const cut = this.cut.signal;
+    // Every request that sleeps without a signal of its own (waiting out a host's 429 pause) listens to
+    // `cut` itself, so up to a whole run's concurrency at once; each listener goes when its sleep ends.
+    setMaxListeners(Math.max(64, Math.max(config.concurrency, config.layerConcurrency) * 8), cut);
     const sleep = (ms: number, signal?: AbortSignal) =>
       delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut]) : cut });
     this.http = new HttpClient({
