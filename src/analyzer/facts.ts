@@ -6,7 +6,11 @@
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
-/** A regular file worth remembering: chosen by an IOC rule's path glob, or every file with `hashAllFiles`. */
+/**
+ * A path worth remembering in a layer: a regular file chosen by an IOC rule's path glob and size (or
+ * every file with `hashAllFiles`), a file parsed for facts (dpkg, os-release), or a symlink or hardlink
+ * at such a path (docs/schema.md, "Which files layer_files holds").
+ */
 export interface FileFact {
   /** Absolute, normalized path (`/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1`). */
   path: string;
@@ -14,8 +18,9 @@ export interface FileFact {
   mode: number;
   /**
    * Lowercase hex; null when the file was not read: larger than `maxHashBytesPerFile`, or recorded for
-   * its presence only (a rule's path glob names it but its size rules it out, or it is a symlink, size 0),
-   * so that an upper layer replacing a lower layer's finding is seen.
+   * its presence only (a rule's path glob names it but its size rules it out; a symlink, size 0; a
+   * hardlink to data stored earlier under a name that was not recorded, size 0), so that an upper
+   * layer replacing a lower layer's finding is seen.
    */
   sha256: string | null;
   md5: string | null;

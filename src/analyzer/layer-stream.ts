@@ -23,7 +23,7 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * Version of what the facts mean. Bump it whenever a change would make the same layer yield
  * different facts (new capture, different path normalization…); it is stored with every layer.
  */
-export const ANALYZER_VERSION = '2';
+export const ANALYZER_VERSION = '3';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;
@@ -259,13 +259,15 @@ class FactCollector implements TarVisitor {
   /**
    * A hardlink has no data of its own: it gets the facts of the file it names when that was
    * recorded. When it was not (the data sat under a non-candidate name earlier in the archive),
-   * a candidate link is still recorded, with null hashes: one pass cannot go back for the bytes.
+   * a link at a candidate or watched path is still recorded, with null hashes: one pass cannot go
+   * back for the bytes, and the path must still hide a lower layer's file there.
    */
   private recordHardlink(path: string, target: string, mode: number): void {
     const known = this.byPath.get(target);
     if (known === undefined) {
-      if (captureKind(path) === null && !this.rules.isCandidate(path, 0)) return;
-      this.files.push({ path, size: 0, mode: mode & 0o7777, sha256: null, md5: null });
+      const wanted =
+        captureKind(path) !== null || this.rules.isCandidate(path, 0) || this.rules.isWatchedPath(path);
+      if (wanted) this.recordPresence(path, 0, mode);
       return;
     }
     const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777 };

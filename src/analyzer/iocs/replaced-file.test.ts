@@ -83,6 +83,17 @@ describe('a lower-layer file replaced in an upper layer', () => {
     expect(matchImage([{ digest: 'sha256:lower', facts: lower }], [matching])[0]!.inFinalFs).toBe(true);
   });
 
+  it('is recorded when the replacement is a hardlink to data stored under another name', async () => {
+    // GNU tar keeps the bytes under the name it archives first; one pass cannot go back for them.
+    const upper = await analyze(
+      tarOf(
+        rawMember(rawHeader({ name: 'opt/blob', size: PAYLOAD.length }), PAYLOAD),
+        rawHeader({ name: LIB, size: 0, typeflag: '1', linkname: 'opt/blob' }),
+      ),
+    );
+    expect(upper.files).toEqual([{ path: `/${LIB}`, size: 0, mode: 0o644, sha256: null, md5: null }]);
+  });
+
   it('is not recorded for paths no rule names', async () => {
     const facts = await analyze(tarOf(rawMember(rawHeader({ name: 'etc/hostname', size: 3 }), 'box')));
     expect(facts.files).toEqual([]);
