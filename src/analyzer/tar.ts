@@ -187,7 +187,12 @@ export class TarParser {
 
   private onHeader(blk: Buffer): void {
     if (blk[0] === 0 && isZeroBlock(blk)) {
-      // GNU tar, Go and bsdtar all stop at the first zero block; whatever follows is ignored.
+      // The first zero block ends the archive here, as in GNU tar (which warns "A lone zero block" when
+      // no second one follows, and stops). Whatever follows is not parsed; the blob is still read to
+      // its end for the digest check. Go's archive/tar instead fails with ErrHeader when a zero block
+      // is followed by a non-zero block (only two zero blocks end an archive cleanly). Docker and
+      // containerd read layers with it, so such a layer cannot be pulled and run as is: the members
+      // after the lone zero block never reach a container, and stopping where GNU tar stops misses none.
       this.state = 'end';
       return;
     }

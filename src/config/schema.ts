@@ -89,7 +89,7 @@ export const limitsSchema = z.strictObject({
   maxHashBytesPerFile: z.number().int().positive().optional(),
   /** PAX / GNU long-name records and sparse maps (default 1 MiB). */
   maxHeaderBytes: z.number().int().positive().optional(),
-  /** Path length after normalization (default 4096). */
+  /** Longest member name or link target, in characters, as the tar stores it (default 4096). */
   maxPathLength: z.number().int().positive().optional(),
   /** dpkg status, md5sums and os-release files read into memory (default 64 MiB). */
   maxCaptureBytes: z.number().int().positive().optional(),
