@@ -98,7 +98,14 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   if (stored) {
     raw = ctx.manifests.getRaw(digest)!;
     mediaType = stored.mediaType;
-    parsed = parseManifest({ raw, contentType: mediaType, requestedDigest: digest, source }).parsed;
+    // Its size passed the limit of the run that fetched it; a later run's limit does not apply again.
+    parsed = parseManifest({
+      raw,
+      contentType: mediaType,
+      requestedDigest: digest,
+      source,
+      maxBytes: raw.length,
+    }).parsed;
     ctx.counters.manifestsReused += 1;
   } else {
     const fetched = await fromAnyRepository(

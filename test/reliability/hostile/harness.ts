@@ -34,18 +34,7 @@ export async function crawl(
 ): Promise<CrawlResult> {
   const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-hostile-'));
   const db = openDatabase(join(dir, 'data.sqlite'));
-  const parsed = configSchema.parse({
-    dockerConfig: null,
-    ...config,
-    http: { maxRetries: 2, timeoutMs: 10_000, requestsPerSecondPerHost: 1000, ...config.http },
-  });
-  const outcome = await runCrawl(db, {
-    config: parsed,
-    iocSets: builtinIocSets(),
-    log: extra.log ?? silentLogger(),
-    env: extra.env ?? {},
-    httpOptions: { retryBaseMs: 1, retryMaxMs: 5, sleep: async () => {}, ...extra.httpOptions },
-  });
+  const outcome = await crawlInto(db, config, extra);
   return {
     db,
     outcome,
@@ -55,6 +44,26 @@ export async function crawl(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** One more crawl, with the same defaults, into an existing dataset (a later run of a study). */
+export function crawlInto(
+  db: Database,
+  config: ConfigInput,
+  extra: Partial<Pick<CrawlOptions, 'httpOptions' | 'env' | 'log'>> = {},
+): Promise<CrawlOutcome> {
+  const parsed = configSchema.parse({
+    dockerConfig: null,
+    ...config,
+    http: { maxRetries: 2, timeoutMs: 10_000, requestsPerSecondPerHost: 1000, ...config.http },
+  });
+  return runCrawl(db, {
+    config: parsed,
+    iocSets: builtinIocSets(),
+    log: extra.log ?? silentLogger(),
+    env: extra.env ?? {},
+    httpOptions: { retryBaseMs: 1, retryMaxMs: 5, sleep: async () => {}, ...extra.httpOptions },
+  });
 }
 
 export interface FailureRow {

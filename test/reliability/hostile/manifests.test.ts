@@ -14,7 +14,15 @@ import {
   MEDIA_TYPES,
   sha256,
 } from '../../../scripts/lib/image-builder.js';
-import { crawl, failures, failuresOf, imageFullyAnalyzed, pushImage, putRawManifest } from './harness.js';
+import {
+  crawl,
+  crawlInto,
+  failures,
+  failuresOf,
+  imageFullyAnalyzed,
+  pushImage,
+  putRawManifest,
+} from './harness.js';
 
 const registry = inject('registries').none;
 const REPO = 'hostile-manifests';
@@ -206,6 +214,32 @@ describe('hostile manifests in a crawl', () => {
     const big = JSON.stringify({ ...goodManifest(), annotations: { pad: 'a'.repeat(5 * 1024 * 1024) } });
     serve('huge', big, MEDIA_TYPES.dockerManifest);
     expect(await expectManifestFailure('huge', 'LIMIT_EXCEEDED')).toMatch(/manifest/);
+  });
+
+  it('reads back, in a later crawl, a manifest it accepted under a raised maxManifestBytes', async () => {
+    // The registry refuses manifests over 4 MiB on PUT: the proxy serves it, over the image's real blobs.
+    await pushImage(registry, `${REPO}/huge-allowed`, undefined, good);
+    const big = JSON.stringify({ ...goodManifest(), annotations: { pad: 'b'.repeat(5 * 1024 * 1024) } });
+    const digest = serve('huge-allowed', big, MEDIA_TYPES.dockerManifest);
+    const limits = { maxManifestBytes: 8 * 1024 * 1024 };
+    const r = await crawlWithGood('huge-allowed', limits);
+    try {
+      expect(failures(r.db)).toEqual([]);
+      expect(r.outcome.status).toBe('completed');
+      expect(imageFullyAnalyzed(r.db, digest)).toBe(true);
+      const fetches = () => proxy.log.filter((e) => e.method === 'GET' && e.path.endsWith(digest)).length;
+      const fetched = fetches();
+      // The second run finds the manifest in the dataset: no GET, and the stored bytes are not limited again.
+      const again = await crawlInto(r.db, {
+        seeds: { images: [`${proxy.host}/${REPO}/huge-allowed:1`] },
+        limits,
+      });
+      expect(failures(r.db)).toEqual([]);
+      expect(again.status).toBe('completed');
+      expect(fetches()).toBe(fetched);
+    } finally {
+      r.close();
+    }
   });
 
   it('refuses a real stored manifest larger than a configured maxManifestBytes', async () => {
