@@ -1,4 +1,4 @@
-import { AuthError, PermanentError } from '../core/errors.js';
+import { AuthError, type ErrorCode, PermanentError } from '../core/errors.js';
 import type { NewFrontierItem } from '../db/frontier-types.js';
 import type { CrawlContext } from './context.js';
 
@@ -39,9 +39,20 @@ export async function fromAnyRepository<T>(
 }
 
 /**
+ * Failures of the content itself: the same bytes fail the same way from any repository (a digest names
+ * them), so fetching them again elsewhere would only spend bandwidth, or pulls for a manifest.
+ */
+const CONTENT_FAULTS: ReadonlySet<string> = new Set<ErrorCode>([
+  'DIGEST_MISMATCH',
+  'CORRUPT_INPUT',
+  'LIMIT_EXCEEDED',
+  'UNSUPPORTED',
+]);
+
+/**
  * The item to enqueue for content another repository also references. If the content-keyed item already
- * failed after a repository refused it, this repository gets an item of its own (keyed by it), so a
- * refusal by the first repository to reach a digest never hides it from the others.
+ * failed, other than on the content itself (a refusal, a network failure), this repository gets an item of
+ * its own (keyed by it), so a refusal by the first repository to reach a digest never hides it from the others.
  */
 export function itemForRepository(
   ctx: CrawlContext,
@@ -50,5 +61,6 @@ export function itemForRepository(
 ): NewFrontierItem {
   const existing = ctx.frontier.find<{ repository?: string }>(item.kind, item.key);
   if (existing?.state !== 'failed' || existing.payload.repository === repository) return item;
+  if (CONTENT_FAULTS.has(existing.lastErrorCode ?? '')) return item;
   return { ...item, key: `${item.key}|${repository}` };
 }

@@ -210,6 +210,43 @@ describe('hostile layers in a crawl', () => {
     }
   });
 
+  // The other side of the same fallback: a layer that failed on its own bytes fails the same from any
+  // repository, so a second repository reaching it in the same run must not download it again.
+  it('does not download again, for another repository, a shared layer that failed on its content', async () => {
+    let proxy: FaultProxy | undefined;
+    try {
+      proxy = await startFaultProxy(registry.url);
+      const files = ['a', 'b', 'c'].map((n) => ({ type: 'file' as const, path: `opt/${n}`, content: n }));
+      const first = await buildImage({ layers: [{ entries: files }] });
+      const second = await buildImage({ layers: [first.layers[0]!], created: '2024-04-01T00:00:00Z' });
+      await pushImage(registry, `${REPO}/content-fault-a`, '1', first);
+      await pushImage(registry, `${REPO}/content-fault-b`, '1', second);
+      // The second image's manifest arrives after the shared layer has failed.
+      proxy.addRule({
+        method: 'HEAD',
+        path: new RegExp(`^/v2/${REPO}/content-fault-b/manifests/1`),
+        action: { kind: 'delay', ms: 300 },
+      });
+      const layer = first.layers[0]!.digest;
+      const r = await crawl({
+        seeds: {
+          images: [`${proxy.host}/${REPO}/content-fault-a:1`, `${proxy.host}/${REPO}/content-fault-b:1`],
+        },
+        limits: { maxEntries: 2 },
+      });
+      try {
+        expect(layerRow(r.db, layer)?.error_code).toBe('LIMIT_EXCEEDED');
+        expect(failuresOf(r.db, layer).map((f) => f.error_code)).toEqual(['LIMIT_EXCEEDED']);
+        const gets = proxy.log.filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${layer}`));
+        expect(gets.map((e) => e.path.split('/')[3])).toEqual(['content-fault-a']);
+      } finally {
+        r.close();
+      }
+    } finally {
+      await proxy?.stop();
+    }
+  });
+
   // A layer item is keyed by digest (across runs) and carries the repository of the first image that
   // enqueued it. When that repository will not serve the blob (404/401: deleted, private, hostile), the
   // layer must still be fetched from another repository whose image shares it (src/pipeline/fallback.ts).
