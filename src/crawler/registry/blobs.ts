@@ -14,6 +14,8 @@ import type { RegistryTransport } from './transport.js';
 export interface OpenBlobOptions {
   /** Stop with LimitExceededError past this many bytes. */
   maxBytes?: number;
+  /** The setting maxBytes comes from, named in the error so the user knows what to raise. Default 'maxBytes'. */
+  maxBytesSetting?: string;
   /** Redirect hops allowed per request. Default 5. */
   maxRedirects?: number;
   /** Times a dropped body is resumed with Range. Default 3. */
@@ -96,10 +98,11 @@ export async function openBlob(
   const declared = Number(headerValue(first.headers, 'content-length'));
   if (opts.maxBytes !== undefined && Number.isFinite(declared) && declared > opts.maxBytes) {
     await first.dump();
+    const setting = opts.maxBytesSetting ?? 'maxBytes';
     throw new LimitExceededError(
-      'maxBytes',
+      setting,
       declared,
-      `${what} is ${declared} bytes, over the ${opts.maxBytes}-byte limit`,
+      `${what} is ${declared} bytes, more than ${setting} (${opts.maxBytes} bytes)`,
     );
   }
   let used = false;
@@ -147,10 +150,11 @@ async function* stream(
         }
         received += c.length;
         if (opts.maxBytes !== undefined && received > opts.maxBytes) {
+          const setting = opts.maxBytesSetting ?? 'maxBytes';
           throw new LimitExceededError(
-            'maxBytes',
+            setting,
             received,
-            `${what} exceeds the ${opts.maxBytes}-byte limit`,
+            `${what} sent more than ${setting} (${opts.maxBytes} bytes)`,
           );
         }
         verifier?.update(c);

@@ -4,7 +4,7 @@
  */
 import type { Digest } from '../../core/digest.js';
 import { isDigest } from '../../core/digest.js';
-import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import { CorruptInputError, LimitExceededError, PermanentError } from '../../core/errors.js';
 import type { HttpClient } from '../http.js';
 import { headerValue, type PullQuota, parsePullQuota } from '../rate-limit.js';
 import { pullScope, RegistryAuth } from './auth.js';
@@ -137,30 +137,42 @@ export class RegistryClient {
   /** GET and verify a manifest; a counted pull on Docker Hub. */
   async getManifest(repository: string, ref: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const url = this.manifestUrl(repository, ref);
-    const res = await this.transport.send(
-      {
-        url,
-        headers: { accept: MANIFEST_ACCEPT },
-        counted: this.countPulls,
-        buffer: true,
-        maxBodyBytes: this.maxManifestBytes,
-        ...(signal ? { signal } : {}),
-      },
-      pullScope(repository),
-    );
+    const source = `manifest ${this.registry}/${repository}:${ref}`;
+    // The body limit is this client's maxManifestBytes: the error names that, not the HTTP layer's maxBodyBytes.
+    const asManifestLimit = (err: unknown): never => {
+      if (!(err instanceof LimitExceededError) || err.limit !== 'maxBodyBytes') throw err;
+      throw new LimitExceededError(
+        'maxManifestBytes',
+        err.value,
+        `${source} is more than maxManifestBytes (${this.maxManifestBytes} bytes)`,
+      );
+    };
+    const res = await this.transport
+      .send(
+        {
+          url,
+          headers: { accept: MANIFEST_ACCEPT },
+          counted: this.countPulls,
+          buffer: true,
+          maxBodyBytes: this.maxManifestBytes,
+          ...(signal ? { signal } : {}),
+        },
+        pullScope(repository),
+      )
+      .catch(asManifestLimit);
     if (res.status !== 200) {
       await res.dump();
       throw new PermanentError(`GET ${url.href} answered ${res.status} where a manifest was expected`, {
         status: res.status,
       });
     }
-    const raw = await res.bytes();
+    const raw = await res.bytes().catch(asManifestLimit);
     const parsed = parseManifest({
       raw,
       contentType: headerValue(res.headers, 'content-type'),
       requestedDigest: isDigest(ref) ? ref : undefined,
       headerDigest: headerValue(res.headers, 'docker-content-digest'),
-      source: `manifest ${this.registry}/${repository}:${ref}`,
+      source,
       maxBytes: this.maxManifestBytes,
     });
     const out: FetchedManifest = { ...parsed, raw };

@@ -173,7 +173,7 @@ export function parseManifest(input: ManifestInput): {
     throw new LimitExceededError(
       'maxManifestBytes',
       raw.length,
-      `${source} is ${raw.length} bytes, over the ${max}-byte manifest limit`,
+      `${source} is ${raw.length} bytes, more than maxManifestBytes (${max} bytes)`,
     );
   }
   const header = input.headerDigest?.trim();

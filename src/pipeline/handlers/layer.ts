@@ -39,6 +39,7 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
       // The analyzer checks the digest (off the main thread for zstd); the blob stream need not hash it too.
       const blob = await ctx.registry(p.registry).openBlob(repository, digest, {
         maxBytes: ctx.config.limits.maxLayerBytes,
+        maxBytesSetting: 'maxLayerBytes',
         signal,
         verify: false,
       });

@@ -103,7 +103,10 @@ describe('registry client, anonymous registry', () => {
     const small = new RegistryClient({ registry: reg.host, http, maxManifestBytes: 100 });
     const err = await small.getManifest('fixtures/schema2', 'v1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LimitExceededError);
-    expect((err as Error).message).toMatch(/100-byte limit/);
+    expect(err).toMatchObject({ limit: 'maxManifestBytes' });
+    expect((err as Error).message).toBe(
+      `manifest ${reg.host}/fixtures/schema2:v1 is more than maxManifestBytes (100 bytes)`,
+    );
   });
 
   it('streams a zstd layer blob and verifies it', async () => {
@@ -124,13 +127,21 @@ describe('registry client, anonymous registry', () => {
     expect(chunks).toBeGreaterThan(1);
   });
 
-  it('refuses a blob larger than maxBytes', async () => {
+  it('refuses a blob larger than maxBytes, naming the setting it came from', async () => {
     const layer = fx.big.layers[0]!;
-    await expect(
-      client.openBlob('fixtures/big', layer.digest as `sha256:${string}`, { maxBytes: 1024 }),
-    ).rejects.toMatchObject({
+    const digest = layer.digest as `sha256:${string}`;
+    await expect(client.openBlob('fixtures/big', digest, { maxBytes: 1024 })).rejects.toMatchObject({
       code: 'LIMIT_EXCEEDED',
+      limit: 'maxBytes',
+      value: layer.size,
     });
+    const err = await client
+      .openBlob('fixtures/big', digest, { maxBytes: 1024, maxBytesSetting: 'maxLayerBytes' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'maxLayerBytes' });
+    expect((err as Error).message).toMatch(
+      new RegExp(`is ${layer.size} bytes, more than maxLayerBytes \\(1024 bytes\\)`),
+    );
   });
 
   it('lists every tag once even though distribution 2.8 ignores n and last on tags/list', async () => {

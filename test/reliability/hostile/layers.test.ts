@@ -3,6 +3,7 @@
  * fails with a typed error recorded against the layer (layers.error_code and the failures table),
  * and the same crawl still finishes the honest image seeded next to it.
  */
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { compress as zstdCompress } from 'zstd-napi';
@@ -79,6 +80,21 @@ describe('hostile layers in a crawl', () => {
     const bomb = gzipSync(tar, { level: 9 });
     const message = await expectLayerFailure('bomb', bomb, MEDIA_TYPES.dockerLayerGzip, 'LIMIT_EXCEEDED');
     expect(message).toMatch(/maxCompressionRatio/);
+  });
+
+  it('refuses a layer blob larger than maxLayerBytes before reading it, naming the setting', async () => {
+    // Random bytes do not compress: the blob is about as large as the file in it.
+    const blob = gzipSync(rawTar([{ name: 'noise', body: randomBytes(64 * 1024) }]));
+    const digest = await pushHostileLayer('too-large', blob, MEDIA_TYPES.dockerLayerGzip);
+    const r = await crawlWithGood('too-large', { maxLayerBytes: 32 * 1024 });
+    try {
+      expect(layerRow(r.db, digest)).toMatchObject({ status: 'failed', error_code: 'LIMIT_EXCEEDED' });
+      expect(layerRow(r.db, digest)?.error_message).toContain(
+        `is ${blob.length} bytes, more than maxLayerBytes (32768 bytes)`,
+      );
+    } finally {
+      r.close();
+    }
   });
 
   it('records a truncated gzip layer as corrupt input', async () => {
