@@ -163,7 +163,7 @@ describe('hubcrawl iocs', () => {
     writeFileSync(file, JSON.stringify(EXTRA_SET));
     const r = await runCli(['iocs', 'check', file]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`valid IOC set ${EXTRA_SET.id}@1 with 1 rules`);
+    expect(r.stdout).toContain(`valid IOC set ${EXTRA_SET.id}@1 with 1 rule (`);
   });
 
   it('check refuses an invalid set with exit 2, naming the file and the field', async () => {

@@ -28,6 +28,7 @@ export async function iocsListCommand(opts: { ioc?: string[] }): Promise<number>
 export async function iocsCheckCommand(file: string): Promise<number> {
   const set = await loadIocSetFile(file);
   const s = summary(set, file);
-  process.stdout.write(`${file}: valid IOC set ${s.id}@${s.version} with ${s.rules} rules (${s.kinds})\n`);
+  const rules = `${s.rules} rule${s.rules === 1 ? '' : 's'}`;
+  process.stdout.write(`${file}: valid IOC set ${s.id}@${s.version} with ${rules} (${s.kinds})\n`);
   return EXIT.ok;
 }
