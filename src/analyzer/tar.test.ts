@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,9 +125,23 @@ describe('TarParser', () => {
     expect(parse(tar).map((s) => s.data)).toEqual(['', 'still aligned']);
   });
 
-  it('stops at a lone zero block and ignores whatever follows it', () => {
-    const tar = Buffer.concat([file('a', '1'), Buffer.alloc(512), Buffer.from('junk'.repeat(300))]);
+  it('ignores whatever follows the two zero blocks that end the archive', () => {
+    const tar = Buffer.concat([file('a', '1'), END_OF_ARCHIVE, Buffer.from('junk'.repeat(300))]);
     expect(parse(tar).map((s) => s.entry.name)).toEqual(['a']);
+  });
+
+  it('refuses a member hidden after a lone zero block, in any chunking', () => {
+    const tar = Buffer.concat([file('a', '1'), Buffer.alloc(512), file('hidden', 'x'), END_OF_ARCHIVE]);
+    for (const chunk of [tar.length, 512, 7, 1]) {
+      expect(() => parse(tar, chunk)).toThrow(/lone zero block at byte 1024 is followed by more data/);
+    }
+  });
+
+  it('ends cleanly at a lone zero block followed by nothing, or by a short run of zeros', () => {
+    for (const tail of [Buffer.alloc(0), Buffer.alloc(100)]) {
+      const tar = Buffer.concat([file('a', '1'), Buffer.alloc(512), tail]);
+      expect(parse(tar, 7).map((s) => s.entry.name)).toEqual(['a']);
+    }
   });
 
   it('reports a stream that ends inside a member as truncated', () => {
@@ -224,5 +238,60 @@ describe('TarParser', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Whether Go's archive/tar, through `umoci unpack`, reads `tar` as a layer to its end. */
+function goUnpacks(tar: Buffer): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-umoci-'));
+  try {
+    writeFileSync(join(dir, 'layer.tar'), tar);
+    const umoci = (...args: string[]) => spawnSync('umoci', args, { cwd: dir, encoding: 'utf8' });
+    for (const step of [
+      ['init', '--layout', 'oci'],
+      ['new', '--image', 'oci:t'],
+      ['raw', 'add-layer', '--image', 'oci:t', 'layer.tar'],
+    ]) {
+      const r = umoci(...step);
+      if (r.status !== 0) throw new Error(`umoci ${step.join(' ')} failed: ${r.stderr}`);
+    }
+    return umoci('unpack', '--rootless', '--image', 'oci:t', 'bundle').status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether our parser reads `tar` to its end (false: a CorruptInputError). */
+function weParse(tar: Buffer): boolean {
+  try {
+    parse(tar, 512);
+    return true;
+  } catch (err) {
+    if (err instanceof CorruptInputError) return false;
+    throw err;
+  }
+}
+
+// Docker, containerd and Podman apply layers with Go's archive/tar; umoci unpacks with it too.
+describe("the end of an archive, as Go's archive/tar reads it (umoci unpack)", () => {
+  const zero = Buffer.alloc(512);
+  const cases: Record<string, Buffer> = {
+    'two zero blocks': Buffer.concat([file('a', '1'), zero, zero]),
+    'a lone zero block, then nothing': Buffer.concat([file('a', '1'), zero]),
+    'a lone zero block, then a member': Buffer.concat([
+      file('a', '1'),
+      zero,
+      file('hidden', 'x'),
+      zero,
+      zero,
+    ]),
+  };
+  for (const [name, tar] of Object.entries(cases)) {
+    it(`agrees on ${name}`, () => {
+      expect(weParse(tar)).toBe(goUnpacks(tar));
+    });
+  }
+  it('is not agreement by accident: Go refuses the hidden member', () => {
+    expect(goUnpacks(cases['a lone zero block, then a member'] as Buffer)).toBe(false);
   });
 });

@@ -33,7 +33,8 @@ type Limits = Pick<
   'maxHeaderBytes' | 'maxEntries' | 'maxPathLength' | 'maxUncompressedBytes'
 >;
 
-type State = 'header' | 'data' | 'sparse-ext' | 'end';
+/** `after-zero`: one zero block read; the next block says whether the archive ended cleanly. */
+type State = 'header' | 'data' | 'sparse-ext' | 'after-zero' | 'end';
 
 /** What to do with the current member's data bytes. */
 type Target =
@@ -94,7 +95,7 @@ export class TarParser {
         off += this.consumeData(chunk, off);
         continue;
       }
-      // header or sparse-ext: both need one whole block.
+      // header, sparse-ext, after-zero: each needs one whole block.
       let blk: Buffer;
       if (this.blockFill === 0 && len - off >= BLOCK) {
         blk = chunk.subarray(off, off + BLOCK);
@@ -112,12 +113,16 @@ export class TarParser {
       }
       this.headerOffset = this.position - BLOCK;
       if (this.state === 'header') this.onHeader(blk);
+      else if (this.state === 'after-zero') this.onBlockAfterZero(blk);
       else this.onSparseExtension(blk);
     }
   }
 
   /** Declares the end of input; throws when the archive stopped before its end-of-archive marker. */
   end(): void {
+    // One zero block and then nothing (or only zeros) is the end to Go's archive/tar too.
+    if (this.state === 'after-zero' && isZeroBlock(this.block.subarray(0, this.blockFill)))
+      this.state = 'end';
     if (this.state === 'end') return;
     const where =
       this.state === 'data' || this.state === 'sparse-ext'
@@ -187,13 +192,7 @@ export class TarParser {
 
   private onHeader(blk: Buffer): void {
     if (blk[0] === 0 && isZeroBlock(blk)) {
-      // The first zero block ends the archive here, as in GNU tar (which warns "A lone zero block" when
-      // no second one follows, and stops). Whatever follows is not parsed; the blob is still read to
-      // its end for the digest check. Go's archive/tar instead fails with ErrHeader when a zero block
-      // is followed by a non-zero block (only two zero blocks end an archive cleanly). Docker and
-      // containerd read layers with it, so such a layer cannot be pulled and run as is: the members
-      // after the lone zero block never reach a container, and stopping where GNU tar stops misses none.
-      this.state = 'end';
+      this.state = 'after-zero';
       return;
     }
     verifyChecksum(blk, this);
@@ -253,6 +252,22 @@ export class TarParser {
       return;
     }
     this.finishOldGnuSparse();
+  }
+
+  /**
+   * Two zero blocks end an archive. After a lone one, GNU tar stops (with a warning) and never reads the
+   * members that follow, while Go's archive/tar, which Docker, containerd and Podman read layers with,
+   * refuses the archive. Reading like GNU tar would record a layer as complete while members sit in it
+   * unseen; no runtime applies such a layer, so it is corrupt input, said plainly.
+   */
+  private onBlockAfterZero(blk: Buffer): void {
+    if (isZeroBlock(blk)) {
+      this.state = 'end';
+      return;
+    }
+    throw new CorruptInputError(
+      `corrupt tar archive: a lone zero block at byte ${this.headerOffset - BLOCK} is followed by more data; GNU tar stops there and Go's archive/tar (Docker, containerd) refuses the layer`,
+    );
   }
 
   private onSparseExtension(blk: Buffer): void {
