@@ -105,12 +105,13 @@ describe('analyzeLayer on hostile input', () => {
     });
   }
 
+  // Except right after the first zero block: Go's archive/tar (Docker, containerd) reads that as the end too.
   it('rejects every truncation of a plain tar layer that cuts before its end-of-archive marker', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: layers.none.length - 1 }), chunkSize, async (cut, chunk) => {
         const r = await outcome(layers.none.subarray(0, cut), chunk);
-        if (cut < endOfEntries + 512) expect(r).toBeInstanceOf(CorruptInputError);
-        else expect(r).not.toBeInstanceOf(HubcrawlError);
+        if (cut === endOfEntries + 512) expect(r).not.toBeInstanceOf(HubcrawlError);
+        else expect(r).toBeInstanceOf(CorruptInputError);
       }),
       { numRuns: 200 },
     );

@@ -291,6 +291,25 @@ describe('analyzeLayer limits and corrupt input', () => {
     });
   }
 
+  // Go's archive/tar reads the block after a lone zero block through the decompressor and fails on it.
+  for (const [compression, tail] of [
+    ['gzip', Buffer.from('trailing garbage after the gzip member, not zeros')],
+    ['zstd', Buffer.from('trailing garbage after the last frame')],
+  ] as const) {
+    it(`refuses a ${compression} stream with garbage after a tar that ends in a lone zero block`, async () => {
+      const tar = Buffer.concat([
+        rawMember(rawHeader({ name: LIBLZMA.slice(1), size: 4 }), 'data'),
+        Buffer.alloc(512),
+      ]);
+      const clean = compression === 'gzip' ? gzipCli(tar) : zstdCli(tar);
+      const err = await analyze(Buffer.concat([clean, tail]), {}, 1000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CorruptInputError);
+      expect((err as Error).message).toMatch(new RegExp(`^${compression} stream is corrupt`));
+      // The same tar without the garbage ends cleanly there.
+      expect(fileByPath(await analyze(clean, {}, 1000), LIBLZMA)).toBeDefined();
+    });
+  }
+
   it('refuses pax records larger than maxHeaderBytes', async () => {
     const tar = await packTar([{ header: { name: `a/${'x'.repeat(3000)}`, type: 'file' }, body: 'x' }]);
     const err = await analyze(tar, { limits: { maxHeaderBytes: 1024 } }).catch((e: unknown) => e);

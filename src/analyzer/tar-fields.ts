@@ -14,9 +14,9 @@ export interface HasCorrupt {
   corrupt(what: string): CorruptInputError;
 }
 
-/** True when every byte is zero: a whole block of them is half the end-of-archive marker. */
+/** True when all 512 bytes are zero (half the end-of-archive marker). */
 export function isZeroBlock(blk: Buffer): boolean {
-  for (let i = 0; i < blk.length; i++) if (blk[i] !== 0) return false;
+  for (let i = 0; i < BLOCK; i++) if (blk[i] !== 0) return false;
   return true;
 }
 

@@ -74,7 +74,10 @@ export class TarParser {
     private readonly limits: Limits,
   ) {}
 
-  /** True once the end-of-archive marker was read; anything after it is ignored. */
+  /**
+   * True once the end-of-archive marker (two zero blocks) was read; anything after it is ignored. A lone
+   * zero block is not the end yet: the block after it decides (onBlockAfterZero).
+   */
   get finished(): boolean {
     return this.state === 'end';
   }
@@ -120,14 +123,15 @@ export class TarParser {
 
   /** Declares the end of input; throws when the archive stopped before its end-of-archive marker. */
   end(): void {
-    // One zero block and then nothing (or only zeros) is the end to Go's archive/tar too.
-    if (this.state === 'after-zero' && isZeroBlock(this.block.subarray(0, this.blockFill)))
-      this.state = 'end';
+    // One zero block and then nothing is the end to Go's archive/tar too; part of a block after it is not.
+    if (this.state === 'after-zero' && this.blockFill === 0) this.state = 'end';
     if (this.state === 'end') return;
     const where =
       this.state === 'data' || this.state === 'sparse-ext'
         ? `inside a member (${this.remaining + this.padding} bytes missing)`
-        : 'before the end-of-archive marker';
+        : this.state === 'after-zero'
+          ? `in the block after a lone zero block (${this.blockFill} of 512 bytes)`
+          : 'before the end-of-archive marker';
     throw new CorruptInputError(`tar stream is truncated: it ended at byte ${this.position} ${where}`);
   }
 
