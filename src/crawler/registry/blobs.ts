@@ -5,7 +5,7 @@
  * Nothing is buffered beyond one chunk.
  */
 import { type Digest, DigestVerifier } from '../../core/digest.js';
-import { CorruptInputError, LimitExceededError, PermanentError, RetryableError } from '../../core/errors.js';
+import { LimitExceededError, PermanentError, RetryableError } from '../../core/errors.js';
 import type { HttpResponse } from '../http.js';
 import { headerValue } from '../rate-limit.js';
 import { pullScope } from './auth.js';
@@ -54,12 +54,14 @@ async function fetchBlob(
     if (res.status < 300 || res.status >= 400) return res;
     await res.dump();
     const location = headerValue(res.headers, 'location');
-    if (!location) throw new CorruptInputError(`${url.href} answered ${res.status} without a Location`);
+    // A broken redirect is the server's fault, not the blob's: PermanentError, so another repository
+    // holding the same digest still gets its try (src/pipeline/fallback.ts).
+    if (!location) throw new PermanentError(`${url.href} answered ${res.status} without a Location`);
     let next: URL;
     try {
       next = new URL(location, url);
     } catch (err) {
-      throw new CorruptInputError(`${url.href} redirected to an invalid URL`, { cause: err });
+      throw new PermanentError(`${url.href} redirected to an invalid URL`, { cause: err });
     }
     if (next.protocol !== 'https:' && next.protocol !== 'http:') {
       throw new PermanentError(`${url.href} redirected to a non-HTTP URL (${next.protocol})`);
@@ -134,7 +136,8 @@ async function* stream(
     const start = res.status === 206 ? rangeStart(headerValue(res.headers, 'content-range')) : 0;
     if (start === undefined || start > received) {
       await res.dump();
-      throw new CorruptInputError(`${what}: resumed response does not continue at byte ${received}`);
+      // The server answered the resume wrongly; the bytes may be fine, and a fresh download may succeed.
+      throw new RetryableError(`${what}: resumed response does not continue at byte ${received}`);
     }
     let skip = received - start;
     try {

@@ -18,9 +18,10 @@ export const MAX_LAYERS_PER_IMAGE = 1000;
 
 /** The image config's platform fields (the config blob is small and its GET is not a counted pull). */
 async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageManifest): Promise<Platform> {
-  const stream = await ctx
-    .registry(p.registry)
-    .openBlob(p.repository, m.config.digest, { maxBytes: 8 << 20 });
+  const stream = await ctx.registry(p.registry).openBlob(p.repository, m.config.digest, {
+    maxBytes: 8 << 20,
+    maxBytesSetting: 'the fixed image-config bound',
+  });
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c));
   let json: unknown;

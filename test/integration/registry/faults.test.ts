@@ -13,6 +13,7 @@ import {
   DigestMismatchError,
   LimitExceededError,
   PermanentError,
+  RetryableError,
   UnsupportedError,
 } from '../../../src/core/errors.js';
 import { HttpClient, type HttpClientOptions } from '../../../src/crawler/http.js';
@@ -192,6 +193,32 @@ describe('registry client behind a fault proxy (htpasswd registry)', () => {
     proxy.addRule({ method: 'GET', path: BLOBS, action: { kind: 'short-body', dropBytes: 1000 } });
     const bytes = await drain(await client.openBlob('fixtures/big', bigLayer.digest));
     expect(bytes.equals(bigLayer.data)).toBe(true);
+  });
+
+  it('gives up with a RetryableError when a resumed response starts past the bytes received', async () => {
+    await prime();
+    proxy.addRule({ method: 'GET', path: BLOBS, action: { kind: 'reset-mid-body', afterBytes: 100_000 } });
+    // The resume (the next GET) is answered from a later offset than was asked for.
+    proxy.addRule({
+      method: 'GET',
+      path: BLOBS,
+      action: {
+        kind: 'respond',
+        status: 206,
+        headers: { 'content-range': 'bytes 200000-200009/*' },
+        body: 'x'.repeat(10),
+      },
+    });
+    const err = await drain(await client.openBlob('fixtures/big', bigLayer.digest)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect((err as Error).message).toMatch(/resumed response does not continue at byte \d+/);
+  });
+
+  it('reports a redirect without a Location as a PermanentError, not as bad content', async () => {
+    proxy.addRule({ method: 'GET', path: BLOBS, action: { kind: 'respond', status: 307 } });
+    const err = await client.openBlob('fixtures/big', bigLayer.digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(/answered 307 without a Location/);
   });
 
   it('rejects a corrupt blob with DigestMismatchError', async () => {
