@@ -26,7 +26,9 @@ export type FaultAction =
   /** Flips every bit of the byte at offset `atByte` of the body (length unchanged). */
   | { kind: 'corrupt-body'; atByte: number }
   /** Waits, then proxies normally. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Holds the request until `until` resolves (a state the test waits for), then proxies normally. */
+  | { kind: 'hold'; until: () => Promise<void> };
 
 export interface FaultRule {
   method?: string;
@@ -112,6 +114,9 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     let action = take(method, path);
     if (action?.kind === 'delay') {
       await sleep(action.ms);
+      action = undefined;
+    } else if (action?.kind === 'hold') {
+      await action.until();
       action = undefined;
     }
     if (action?.kind === 'reset-before-headers') {

@@ -4,6 +4,10 @@
  * and the same crawl still finishes the honest image seeded next to it.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { compress as zstdCompress } from 'zstd-napi';
@@ -16,7 +20,8 @@ import {
   MEDIA_TYPES,
   sha256,
 } from '../../../scripts/lib/image-builder.js';
-import { crawl, failuresOf, imageFullyAnalyzed, layerRow, pushImage } from './harness.js';
+import { openDatabase } from '../../../src/db/open.js';
+import { crawl, crawlInto, failuresOf, imageFullyAnalyzed, layerRow, pushImage } from './harness.js';
 import { type RawEntry, rawTar } from './raw-tar.js';
 
 const registry = inject('registries').none;
@@ -230,6 +235,8 @@ describe('hostile layers in a crawl', () => {
   // repository, so a second repository reaching it in the same run must not download it again.
   it('does not download again, for another repository, a shared layer that failed on its content', async () => {
     let proxy: FaultProxy | undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-content-fault-'));
+    const db = openDatabase(join(dir, 'data.sqlite'));
     try {
       proxy = await startFaultProxy(registry.url);
       const files = ['a', 'b', 'c'].map((n) => ({ type: 'file' as const, path: `opt/${n}`, content: n }));
@@ -237,28 +244,36 @@ describe('hostile layers in a crawl', () => {
       const second = await buildImage({ layers: [first.layers[0]!], created: '2024-04-01T00:00:00Z' });
       await pushImage(registry, `${REPO}/content-fault-a`, '1', first);
       await pushImage(registry, `${REPO}/content-fault-b`, '1', second);
-      // The second image's manifest arrives after the shared layer has failed.
+      const layer = first.layers[0]!.digest;
+      // The second image's manifest is held until the shared layer has failed.
       proxy.addRule({
         method: 'HEAD',
         path: new RegExp(`^/v2/${REPO}/content-fault-b/manifests/1`),
-        action: { kind: 'delay', ms: 300 },
+        action: {
+          kind: 'hold',
+          until: async () => {
+            while (layerRow(db, layer)?.status !== 'failed') await setTimeout(10);
+          },
+        },
       });
-      const layer = first.layers[0]!.digest;
-      const r = await crawl({
+      const outcome = await crawlInto(db, {
         seeds: {
           images: [`${proxy.host}/${REPO}/content-fault-a:1`, `${proxy.host}/${REPO}/content-fault-b:1`],
         },
         limits: { maxEntries: 2 },
       });
-      try {
-        expect(layerRow(r.db, layer)?.error_code).toBe('LIMIT_EXCEEDED');
-        expect(failuresOf(r.db, layer).map((f) => f.error_code)).toEqual(['LIMIT_EXCEEDED']);
-        const gets = proxy.log.filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${layer}`));
-        expect(gets.map((e) => e.path.split('/')[3])).toEqual(['content-fault-a']);
-      } finally {
-        r.close();
-      }
+      expect(outcome.status).toBe('completed-with-failures');
+      expect(layerRow(db, layer)?.error_code).toBe('LIMIT_EXCEEDED');
+      expect(failuresOf(db, layer).map((f) => f.error_code)).toEqual(['LIMIT_EXCEEDED']);
+      const gets = proxy.log.filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${layer}`));
+      expect(gets.map((e) => e.path.split('/')[3])).toEqual(['content-fault-a']);
+      // Both images reached the layer: the second one only after it had failed.
+      expect(proxy.log.some((e) => e.path.startsWith(`/v2/${REPO}/content-fault-b/manifests/sha256:`))).toBe(
+        true,
+      );
     } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
       await proxy?.stop();
     }
   });
