@@ -20,6 +20,21 @@ let demo: DemoRegistry;
 let gate: GateProxy;
 let dir: string;
 
+// A hung CLI is killed well inside the test's 60 s, so a failure shows its output instead of a timeout.
+const CLI_LIMIT = { killAfterMs: 40_000 };
+
+/** Waits until the gate holds a request of `cli`; fails at once, with its output, if it exits first. */
+async function heldFor(cli: ReturnType<typeof startCli>): Promise<void> {
+  let waiting = true;
+  const exited = cli.done.then((r) => {
+    if (waiting)
+      throw new Error(`the crawl exited (code ${r.code}) before the gate held a request:\n${r.stderr}`);
+  });
+  exited.catch(() => {});
+  await Promise.race([gate.held(), exited]);
+  waiting = false;
+}
+
 beforeAll(async () => {
   await settle(
     startDemoRegistry().then((d) => {
@@ -42,17 +57,17 @@ describe('SIGTERM mid-crawl', () => {
     gate.close();
     const db = join(dir, 'term.sqlite');
     const args = ['crawl', '--catalog', gate.url, '--db', db, '--log-level', 'warn'];
-    const first = startCli(args);
-    await gate.held();
+    const first = startCli(args, CLI_LIMIT);
+    await heldFor(first);
     first.child.kill('SIGTERM');
     const stopped = await first.done;
-    expect(stopped.code).toBe(3);
+    expect(stopped).toMatchObject({ code: 3 });
     expect(stopped.stderr).toContain('run the same command again to resume');
     expect(stopped.stdout).toMatch(/^run 1 aborted/);
 
     gate.open();
-    const resumed = await runCli(args);
-    expect(resumed.code).toBe(0);
+    const resumed = await runCli(args, CLI_LIMIT);
+    expect(resumed).toMatchObject({ code: 0 });
     expect(resumed.stdout).toMatch(/^run 1 completed \(resumed\): /);
     const report = await runCli(['report', '--db', db]);
     expect(stable(recordsToObjects(parseCsv(report.stdout).records))).toEqual(
@@ -65,8 +80,8 @@ describe('SIGTERM while requests are held', () => {
   it('cuts them without retrying: no retry after the stop goes past its first attempt', async () => {
     gate.close();
     const db = join(dir, 'cut.sqlite');
-    const first = startCli(['crawl', '--catalog', gate.url, '--db', db, '--log-level', 'debug']);
-    await gate.held();
+    const first = startCli(['crawl', '--catalog', gate.url, '--db', db, '--log-level', 'debug'], CLI_LIMIT);
+    await heldFor(first);
     first.child.kill('SIGTERM');
     const stopped = await first.done;
     expect(stopped.code).toBe(3);
@@ -88,10 +103,10 @@ describe('two crawls on one database', () => {
     gate.close();
     const db = join(dir, 'locked.sqlite');
     const args = ['crawl', '--catalog', gate.url, '--db', db, '--quiet'];
-    const first = startCli(args);
-    await gate.held();
-    const second = await runCli(args);
-    expect(second.code).toBe(2);
+    const first = startCli(args, CLI_LIMIT);
+    await heldFor(first);
+    const second = await runCli(args, CLI_LIMIT);
+    expect(second).toMatchObject({ code: 2 });
     expect(second.stdout).toBe('');
     expect(second.stderr).toMatch(
       new RegExp(
@@ -100,8 +115,7 @@ describe('two crawls on one database', () => {
     );
     gate.open();
     const done = await first.done;
-    expect(done.stderr).toBe('');
-    expect(done.code).toBe(0);
+    expect(done).toMatchObject({ code: 0, stderr: '' });
     expect(done.stdout).toMatch(/^run 1 completed: /);
   });
 });
