@@ -16,12 +16,28 @@ import { type CrawlOptions, type CrawlOutcome, runCrawl } from '../../../src/pip
 
 export { pushBlob, pushImage } from '../../../scripts/lib/push.js';
 
-export interface CrawlResult {
+/** A fresh dataset in a temp folder; close() closes it and removes the folder. */
+export interface Dataset {
   db: Database;
-  outcome: CrawlOutcome;
   dir: string;
-  /** Closes the database and removes the temp folder. */
   close(): void;
+}
+
+export function openDataset(): Dataset {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-hostile-'));
+  const db = openDatabase(join(dir, 'data.sqlite'));
+  return {
+    db,
+    dir,
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CrawlResult extends Dataset {
+  outcome: CrawlOutcome;
 }
 
 /**
@@ -32,18 +48,8 @@ export async function crawl(
   config: ConfigInput,
   extra: Partial<Pick<CrawlOptions, 'httpOptions' | 'env' | 'log'>> = {},
 ): Promise<CrawlResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-hostile-'));
-  const db = openDatabase(join(dir, 'data.sqlite'));
-  const outcome = await crawlInto(db, config, extra);
-  return {
-    db,
-    outcome,
-    dir,
-    close() {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const dataset = openDataset();
+  return { ...dataset, outcome: await crawlInto(dataset.db, config, extra) };
 }
 
 /** One more crawl, with the same defaults, into an existing dataset (a later run of a study). */

@@ -4,9 +4,6 @@
  * and the same crawl still finishes the honest image seeded next to it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -20,8 +17,15 @@ import {
   MEDIA_TYPES,
   sha256,
 } from '../../../scripts/lib/image-builder.js';
-import { openDatabase } from '../../../src/db/open.js';
-import { crawl, crawlInto, failuresOf, imageFullyAnalyzed, layerRow, pushImage } from './harness.js';
+import {
+  crawl,
+  crawlInto,
+  failuresOf,
+  imageFullyAnalyzed,
+  layerRow,
+  openDataset,
+  pushImage,
+} from './harness.js';
 import { type RawEntry, rawTar } from './raw-tar.js';
 
 const registry = inject('registries').none;
@@ -235,8 +239,8 @@ describe('hostile layers in a crawl', () => {
   // repository, so a second repository reaching it in the same run must not download it again.
   it('does not download again, for another repository, a shared layer that failed on its content', async () => {
     let proxy: FaultProxy | undefined;
-    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-content-fault-'));
-    const db = openDatabase(join(dir, 'data.sqlite'));
+    const dataset = openDataset();
+    const db = dataset.db;
     try {
       proxy = await startFaultProxy(registry.url);
       const files = ['a', 'b', 'c'].map((n) => ({ type: 'file' as const, path: `opt/${n}`, content: n }));
@@ -272,8 +276,7 @@ describe('hostile layers in a crawl', () => {
         true,
       );
     } finally {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
+      dataset.close();
       await proxy?.stop();
     }
   });
