@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { limitsSchema } from '../config/schema.js';
 import { LimitExceededError } from '../core/errors.js';
@@ -26,6 +27,19 @@ describe('resolveLimits', () => {
     const download = ['maxLayerBytes', 'maxManifestBytes'];
     const configurable = Object.keys(limitsSchema.shape).filter((k) => !download.includes(k));
     expect(configurable.sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());
+  });
+
+  it('is listed in docs/limits.md with the default the code has, each limit once', () => {
+    const doc = readFileSync(new URL('../../docs/limits.md', import.meta.url), 'utf8');
+    const rows = [...doc.matchAll(/^\| `(max\w+)`\s*\| `([\d.]+)`/gm)].map((m) => [m[1], Number(m[2])]);
+    const download = limitsSchema.parse({});
+    const defaults = {
+      ...DEFAULT_LIMITS,
+      maxLayerBytes: download.maxLayerBytes,
+      maxManifestBytes: download.maxManifestBytes,
+    };
+    expect(Object.fromEntries(rows)).toEqual(defaults);
+    expect(rows).toHaveLength(Object.keys(defaults).length);
   });
 });
 
