@@ -20,8 +20,8 @@
  * (napi|cli|auto / main|worker), or `default` for analyzeLayer's own choice. The analyzer's CPU
  * time then counts its threads and, for `cli`, the zstd child (its rusage), as the baseline's
  * counts both of its processes. Children run as `npx hubcrawl` does, with the launcher's V8 flags
- * and GLIBC_TUNABLES (its exec line in bin/hubcrawl.js; a GLIBC_TUNABLES of your own, even empty,
- * replaces the latter); a variant ending in `@<v8-flag>` (repeatable, without the leading dashes:
+ * and GLIBC_TUNABLES (its exec line in bin/hubcrawl.js; a GLIBC_TUNABLES of your own is appended to the
+ * latter, and an empty one turns it off); a variant ending in `@<v8-flag>` (repeatable, without the leading dashes:
  * `default@initial-heap-size=96`) runs with those flags instead, `default@` with no V8 flags (it keeps GLIBC_TUNABLES). Baseline and
  * variants are interleaved run by run, so a change in the machine's load hits them alike.
  *

@@ -10,14 +10,14 @@ import { fileURLToPath } from 'node:url';
 export const LAUNCHER = fileURLToPath(new URL('../../bin/hubcrawl.js', import.meta.url));
 
 const EXEC_LINE =
-  /^\/\/bin\/sh -c :; export GLIBC_TUNABLES="\$\{GLIBC_TUNABLES-([^}"]+)\}"; exec node((?: --\S+)*) "\$0" "\$@"$/;
+  /^\/\/bin\/sh -c :; hubcrawl_malloc=([^;\s]+); export GLIBC_TUNABLES="\$\{GLIBC_TUNABLES:\+\$hubcrawl_malloc:\}\$\{GLIBC_TUNABLES-\$hubcrawl_malloc\}"; exec node((?: --\S+)*) "\$0" "\$@"$/;
 
 function execLine(): { tunables: string; nodeFlags: string[] } {
   const line = readFileSync(LAUNCHER, 'utf8').split('\n', 2)[1] ?? '';
   const m = EXEC_LINE.exec(line);
   if (!m) {
     throw new Error(
-      `${LAUNCHER}: expected \`//bin/sh -c :; export GLIBC_TUNABLES="\${GLIBC_TUNABLES-…}"; exec node [--flag…] "$0" "$@"\` on line 2, found ${line}`,
+      `${LAUNCHER}: expected \`//bin/sh -c :; hubcrawl_malloc=…; export GLIBC_TUNABLES="\${GLIBC_TUNABLES:+$hubcrawl_malloc:}\${GLIBC_TUNABLES-$hubcrawl_malloc}"; exec node [--flag…] "$0" "$@"\` on line 2, found ${line}`,
     );
   }
   return { tunables: m[1] as string, nodeFlags: (m[2] ?? '').trim().split(/\s+/).filter(Boolean) };
@@ -33,7 +33,12 @@ export function launcherTunables(): string {
   return execLine().tunables;
 }
 
-/** `env` as the launcher hands it to Node: GLIBC_TUNABLES set to its default unless `env` has its own. */
+/**
+ * `env` as the launcher hands it to Node: GLIBC_TUNABLES is the launcher's, followed by `env`'s own when
+ * it has one (glibc takes a tunable's last value, so those win), or empty when `env`'s is empty.
+ */
 export function launcherEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...env, GLIBC_TUNABLES: env.GLIBC_TUNABLES ?? launcherTunables() };
+  const own = env.GLIBC_TUNABLES;
+  const tunables = own === undefined ? launcherTunables() : own === '' ? '' : `${launcherTunables()}:${own}`;
+  return { ...env, GLIBC_TUNABLES: tunables };
 }

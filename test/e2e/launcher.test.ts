@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import {
   accessSync,
   constants,
+  existsSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -79,10 +80,29 @@ describe('the launcher bin/hubcrawl.js', () => {
     expect(launcherEnv(withoutTunables).GLIBC_TUNABLES).toBe(launcherTunables());
   });
 
-  it("leaves a GLIBC_TUNABLES of the user's own, even an empty one, as it is", async () => {
-    for (const own of ['glibc.malloc.arena_max=2', '']) {
-      expect((await probeLauncher({ ...process.env, GLIBC_TUNABLES: own })).tunables).toBe(own);
-      expect(launcherEnv({ GLIBC_TUNABLES: own }).GLIBC_TUNABLES).toBe(own);
-    }
+  it("puts a GLIBC_TUNABLES of the user's own after its malloc settings, and drops them for an empty one", async () => {
+    const own = 'glibc.malloc.arena_max=2';
+    const merged = `${launcherTunables()}:${own}`;
+    expect((await probeLauncher({ ...process.env, GLIBC_TUNABLES: own })).tunables).toBe(merged);
+    expect(launcherEnv({ GLIBC_TUNABLES: own }).GLIBC_TUNABLES).toBe(merged);
+    expect((await probeLauncher({ ...process.env, GLIBC_TUNABLES: '' })).tunables).toBe('');
+    expect(launcherEnv({ GLIBC_TUNABLES: '' }).GLIBC_TUNABLES).toBe('');
   });
+
+  // glibc's own loader is the oracle for "yours win where they overlap": it prints the tunables it ended up with.
+  const loader = ['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1'].find((p) => existsSync(p));
+  it.skipIf(loader === undefined)(
+    "lets the user's value of a tunable win over the launcher's, and keeps the launcher's others",
+    async () => {
+      const { tunables } = await probeLauncher({
+        ...process.env,
+        GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1048576',
+      });
+      const { stdout } = await run(loader as string, ['--list-tunables'], {
+        env: { ...process.env, GLIBC_TUNABLES: tunables ?? '' },
+      });
+      expect(/^glibc\.malloc\.trim_threshold: (\S+)/m.exec(stdout)?.[1]).toBe('0x100000');
+      expect(/^glibc\.malloc\.mmap_threshold: (\S+)/m.exec(stdout)?.[1]).toBe('0x400000');
+    },
+  );
 });
