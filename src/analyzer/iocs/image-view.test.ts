@@ -98,6 +98,21 @@ describe('matchImage', () => {
     expect(ev[0]!.inFinalFs).toBe(false);
   });
 
+  it('marks a file hidden by an opaque marker at the root of an upper layer', () => {
+    const ev = baseEvidence({ files: [badLib()] }, { whiteouts: [{ path: '/', opaque: true }] });
+    expect(ev[0]!.inFinalFs).toBe(false);
+  });
+
+  it('marks a file replaced by a directory that an upper layer records a file in', () => {
+    const ev = baseEvidence({ files: [badLib()] }, { files: [cleanFile(`${LIB}/README`)] });
+    expect(ev[0]!.inFinalFs).toBe(false);
+  });
+
+  it('does not treat a file below a sibling with a common prefix as replacing the file', () => {
+    const ev = baseEvidence({ files: [badLib()] }, { files: [cleanFile(`${LIB}.d/README`)] });
+    expect(ev[0]!.inFinalFs).toBe(true);
+  });
+
   it('does not let a layer hide its own files with its own opaque marker', () => {
     const ev = baseEvidence({ files: [badLib()], whiteouts: [{ path: '/usr/lib', opaque: true }] });
     expect(ev[0]!.inFinalFs).toBe(true);

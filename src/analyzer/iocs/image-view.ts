@@ -1,9 +1,10 @@
 /**
  * Image-level view over ordered layers (base first): evidence from layer i survives in the final
  * filesystem unless a layer above i removes or replaces its path — a `.wh.<name>` whiteout of the
- * path or an ancestor, an opaque `.wh..wh..opq` on an ancestor directory, or a file recorded at the
- * same path (or at an ancestor, a file replacing the directory). Layer i's own whiteouts only hide
- * lower layers, never its own entries (OCI image spec, "Whiteouts").
+ * path or an ancestor, an opaque `.wh..wh..opq` on an ancestor directory (the root included), or a
+ * file recorded at the same path (at an ancestor, a file replacing the directory; below it, a
+ * directory replacing the file). Layer i's own whiteouts only hide lower layers, never its own
+ * entries (OCI image spec, "Whiteouts").
  */
 import type { Evidence, LayerFacts } from '../facts.js';
 import { matchLayerLocated } from './match.js';
@@ -20,6 +21,8 @@ interface LayerPaths {
   present: Set<string>;
   whiteouts: Set<string>;
   opaque: Set<string>;
+  /** Proper ancestors of `present`: paths this layer makes directories. Built on first use. */
+  dirs(): Set<string>;
 }
 
 function layerPaths(facts: LayerFacts): LayerPaths {
@@ -32,7 +35,12 @@ function layerPaths(facts: LayerFacts): LayerPaths {
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
   for (const w of facts.whiteouts) (w.opaque ? opaque : whiteouts).add(stripSlash(w.path));
-  return { present, whiteouts, opaque };
+  let dirs: Set<string> | undefined;
+  const dirsOf = (): Set<string> => {
+    dirs ??= new Set([...present].flatMap(ancestors));
+    return dirs;
+  };
+  return { present, whiteouts, opaque, dirs: dirsOf };
 }
 
 function stripSlash(p: string): string {
@@ -48,10 +56,13 @@ function ancestors(path: string): string[] {
 
 function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: string[]): boolean {
   for (const p of overwritePaths) {
-    if (upper.present.has(p)) return true;
+    // A path recorded below p means this layer's archive made p a directory: a tar entry `p/x` needs a
+    // directory `p`, and unpacking the `p/` entry first clobbers a lower file there.
+    if (upper.present.has(p) || upper.dirs().has(p)) return true;
   }
   for (const p of whiteoutPaths) {
-    if (upper.whiteouts.has(p)) return true;
+    // `ancestors` leaves the root out; an opaque marker at the root hides every lower path.
+    if (upper.whiteouts.has(p) || upper.opaque.has('/')) return true;
     for (const a of ancestors(p)) {
       if (upper.whiteouts.has(a) || upper.opaque.has(a) || upper.present.has(a)) return true;
     }
