@@ -1,0 +1,307 @@
+/**
+ * `findings.in_final_fs` checked against a real implementation of OCI layer semantics: every image
+ * below is pushed to the real registry, crawled once, then copied back with skopeo and unpacked with
+ * umoci, which applies whiteouts and opaque markers per the OCI image spec ("Whiteouts"), including
+ * its rule that a whiteout hides lower layers only, wherever it sits in its own layer's archive. A
+ * file-sha256 finding must say it survives exactly when umoci's rootfs still holds that layer's copy.
+ *
+ * Which layer's copy: every planted indicator file gets the mode 0o600 + its layer index (images
+ * here have at most 8 layers). The bytes are the same in every layer (they must be, for the hash to
+ * match), so the mode is what tells an upper layer's identical copy from the one it replaced: the
+ * lower finding must say false, the upper one true. umoci keeps modes, and a hardlink shares its
+ * target's.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type BuiltImage, buildImage, type LayerEntry } from '../../../scripts/lib/image-builder.js';
+import { pushImage } from '../../../scripts/lib/push.js';
+import { DROPPER_CONTENT, DROPPER_SHA256, runTestCrawl } from '../../helpers/crawl-fixtures.js';
+import { queryDataset } from '../../helpers/dataset.js';
+import { copyToOciLayout, rootfsEntry, rootfsFiles, umociUnpack } from '../../helpers/oci-unpack.js';
+
+const registry = inject('registries').none;
+const REPO = 'final-fs-oracle';
+const SET_ID = 'final-fs-oracle';
+const P = '/opt/tools/dropper.bin';
+const MARK = 0o600;
+
+// Two rules for one hash: under /opt every path is watched (so a file or symlink replacing a
+// directory there is recorded); under /srv only `*.bin` paths are, which leaves the directories
+// holding them unwatched.
+const IOC_SET = {
+  id: SET_ID,
+  version: '1',
+  title: 'final-fs oracle test indicators',
+  references: [],
+  rules: [
+    { id: 'opt-any', kind: 'file-sha256', sha256: DROPPER_SHA256, paths: ['/opt/**'] },
+    { id: 'srv-bin', kind: 'file-sha256', sha256: DROPPER_SHA256, paths: ['/srv/**/*.bin'] },
+  ],
+};
+
+/** The directory entries above `path` (`/a/b/c` → `/a`, `/a/b`), as an image builder writes them. */
+const dirsOf = (path: string): LayerEntry[] => {
+  const parts = path.split('/').filter((p) => p !== '');
+  return parts.slice(0, -1).map((_, i) => ({ type: 'dir', path: `/${parts.slice(0, i + 1).join('/')}` }));
+};
+const file = (path: string, content = 'not an indicator\n'): LayerEntry[] => [
+  ...dirsOf(path),
+  { type: 'file', path, content },
+];
+const dir = (path: string): LayerEntry[] => [...dirsOf(path), { type: 'dir', path }];
+const whiteout = (path: string): LayerEntry[] => [...dirsOf(path), { type: 'whiteout', path }];
+const opaque = (path: string): LayerEntry[] => [
+  ...(path === '/' ? [] : dir(path)),
+  { type: 'opaque', dir: path },
+];
+const symlink = (path: string, target: string): LayerEntry[] => [
+  ...dirsOf(path),
+  { type: 'symlink', path, target },
+];
+const hardlink = (path: string, target: string): LayerEntry[] => [
+  ...dirsOf(path),
+  { type: 'hardlink', path, target },
+];
+
+/** A layer being written: `plant` puts the indicator file at a path, marked with this layer's index. */
+interface LayerCtx {
+  plant(path: string): LayerEntry[];
+}
+
+interface Case {
+  name: string;
+  layers: Array<(l: LayerCtx) => LayerEntry[]>;
+}
+
+const CASES: Case[] = [
+  { name: 'untouched', layers: [(l) => l.plant(P), () => file('/opt/app/run.sh')] },
+  { name: 'whiteout-of-file', layers: [(l) => l.plant(P), () => whiteout(P)] },
+  {
+    name: 'whiteout-of-ancestor',
+    layers: [(l) => l.plant(P), () => file('/etc/motd'), () => whiteout('/opt')],
+  },
+  {
+    name: 'opaque-ancestor-above',
+    layers: [(l) => l.plant(P), () => [...opaque('/opt/tools'), ...file('/opt/tools/README')]],
+  },
+  {
+    // The marker comes after the layer's own file in the archive: it still hides lower layers only.
+    name: 'own-opaque-marker',
+    layers: [(l) => l.plant('/opt/tools/older.bin'), (l) => [...l.plant(P), ...opaque('/opt/tools')]],
+  },
+  // `./.wh..wh..opq`: the root is a directory too, and its marker hides every lower path.
+  { name: 'opaque-root-above', layers: [(l) => l.plant(P), () => [...opaque('/'), ...file('/etc/motd')]] },
+  { name: 'overwritten-by-other-content', layers: [(l) => l.plant(P), () => file(P)] },
+  { name: 'overwritten-by-identical-content', layers: [(l) => l.plant(P), (l) => l.plant(P)] },
+  {
+    // The link points at an indicator file: the path itself is a symlink now, not the finding's file.
+    name: 'replaced-by-symlink',
+    layers: [(l) => l.plant(P), (l) => [...l.plant('/opt/tools/real.bin'), ...symlink(P, 'real.bin')]],
+  },
+  { name: 'parent-replaced-by-file', layers: [(l) => l.plant(P), () => file('/opt/tools')] },
+  {
+    name: 'parent-replaced-by-symlink',
+    layers: [(l) => [...l.plant(P), ...file('/opt/other/README')], () => symlink('/opt/tools', 'other')],
+  },
+  // The upper layer's `dropper.bin/` entry clobbers the file; the analyzer records only README below it.
+  { name: 'replaced-by-directory', layers: [(l) => l.plant(P), () => file(`${P}/README`)] },
+  { name: 'removed-then-re-added', layers: [(l) => l.plant(P), () => whiteout(P), (l) => l.plant(P)] },
+  {
+    // `/opt/ab` shares a prefix with `/opt/a`; `/opt/c` is one of `/opt/cd`.
+    name: 'prefix-siblings',
+    layers: [
+      (l) => ['/opt/a/x.bin', '/opt/ab/x.bin', '/opt/c/x.bin', '/opt/cd/x.bin'].flatMap(l.plant),
+      () => [...whiteout('/opt/ab'), ...whiteout('/opt/c')],
+    ],
+  },
+  {
+    name: 'hardlink-above',
+    layers: [(l) => l.plant(P), () => hardlink('/opt/tools/link.bin', P)],
+  },
+  {
+    name: 'hardlink-above-then-original-whited-out',
+    layers: [(l) => l.plant(P), () => hardlink('/opt/tools/link.bin', P), () => whiteout(P)],
+  },
+  {
+    // OCI: a whiteout applies to lower layers only, wherever it sits in its own layer's archive.
+    name: 'dir-whited-out-and-re-created-whiteout-last',
+    layers: [
+      (l) => [...l.plant(P), ...l.plant('/opt/tools/older.bin')],
+      (l) => [...l.plant(P), ...whiteout('/opt/tools')],
+    ],
+  },
+  {
+    name: 'dir-whited-out-and-re-created-whiteout-first',
+    layers: [
+      (l) => [...l.plant(P), ...l.plant('/opt/tools/older.bin')],
+      (l) => [...whiteout('/opt/tools'), ...l.plant(P)],
+    ],
+  },
+  {
+    name: 'unwatched-parent-replaced-by-file',
+    layers: [(l) => l.plant('/srv/tools/dropper.bin'), () => file('/srv/tools')],
+  },
+  {
+    name: 'unwatched-parent-replaced-by-symlink',
+    layers: [
+      (l) => [...l.plant('/srv/tools/dropper.bin'), ...file('/srv/other/README')],
+      () => symlink('/srv/tools', 'other'),
+    ],
+  },
+  { name: 'replaced-by-empty-directory', layers: [(l) => l.plant(P), () => dir(P)] },
+];
+
+/**
+ * Cases where hubcrawl and umoci disagree because the analyzer never records what replaced the path
+ * (src/analyzer/layer-stream.ts, FactCollector; docs/schema.md, "Which files layer_files holds"), so
+ * no image-level rule can see it. Each is checked below with `it.fails`: when the analyzer learns to
+ * record it, that test fails and the case moves into the agreeing table.
+ */
+const KNOWN_GAPS: Record<string, string> = {
+  // Only the `dropper.bin/` directory entry replaces the file, and directories are never recorded.
+  'replaced-by-empty-directory': 'directory entries are not recorded',
+  // `/srv/tools` (a file, then a symlink) matches no rule glob, `/srv/**/*.bin` needs a `.bin` name.
+  'unwatched-parent-replaced-by-file': 'a file outside every rule glob is not recorded',
+  'unwatched-parent-replaced-by-symlink': 'a symlink outside every rule glob is not recorded',
+};
+
+/**
+ * Indicator files in the final filesystem that no finding names: an upper layer's hardlink to a lower
+ * layer's file has no bytes in its own layer, so it is recorded without hashes (docs/schema.md,
+ * "Hardlinks"). The lower layer's finding at the original path is unaffected.
+ */
+const UNHASHED_LINKS = [
+  { image: 'hardlink-above', path: '/opt/tools/link.bin', layer: 0 },
+  { image: 'hardlink-above-then-original-whited-out', path: '/opt/tools/link.bin', layer: 0 },
+];
+
+/** Keeps the first entry of each directory, as a tar writer lists a directory once per layer. */
+const onceEachDir = (entries: LayerEntry[]): LayerEntry[] => {
+  const seen = new Set<string>();
+  return entries.filter((e) => e.type !== 'dir' || (!seen.has(e.path) && seen.add(e.path)));
+};
+
+/** One row of the compared table: a finding (or a planted copy) and whether it is in the final fs. */
+interface Row {
+  image: string;
+  path: string;
+  layer: number;
+  inFinalFs?: boolean;
+}
+
+const line = (r: Row): string =>
+  `${r.image.padEnd(44)} ${r.path.padEnd(24)} layer ${r.layer}${r.inFinalFs === undefined ? '' : `  in_final_fs=${r.inFinalFs}`}`;
+
+const work = mkdtempSync(join(tmpdir(), 'hubcrawl-final-fs-'));
+const images = new Map<string, BuiltImage>();
+/** Every planted copy: the finding each should give. */
+const planted: Row[] = [];
+/** Findings of the test set, as the dataset holds them. */
+let findings: Row[];
+/** Each image's rootfs as umoci unpacked it. */
+const rootfs = new Map<string, string>();
+
+beforeAll(async () => {
+  for (const c of CASES) {
+    const layers = c.layers.map((build, index) => ({
+      entries: onceEachDir(
+        build({
+          plant: (path) => {
+            planted.push({ image: c.name, path, layer: index });
+            return [...dirsOf(path), { type: 'file', path, content: DROPPER_CONTENT, mode: MARK + index }];
+          },
+        }),
+      ),
+    }));
+    const image = await buildImage({ layers });
+    images.set(c.name, image);
+    await pushImage(registry, `${REPO}/${c.name}`, '1', image);
+  }
+  const iocFile = join(work, 'iocs.json');
+  writeFileSync(iocFile, JSON.stringify(IOC_SET));
+  const dbPath = join(work, 'crawl.sqlite');
+  const outcome = await runTestCrawl(dbPath, iocFile, {
+    seeds: { images: CASES.map((c) => `${registry.host}/${REPO}/${c.name}:1`) },
+  });
+  expect(outcome.status).toBe('completed');
+
+  const nameOf = new Map([...images].map(([name, img]) => [img.digest, name]));
+  findings = queryDataset<{
+    image_digest: string;
+    path: string;
+    layer_position: number;
+    in_final_fs: number;
+  }>(
+    dbPath,
+    `SELECT image_digest, path, layer_position, in_final_fs FROM findings
+      WHERE ioc_set_id = ? AND evidence_kind = 'file-sha256'`,
+    SET_ID,
+  ).map((f) => ({
+    image: nameOf.get(f.image_digest) ?? f.image_digest,
+    path: f.path,
+    layer: f.layer_position,
+    inFinalFs: f.in_final_fs === 1,
+  }));
+
+  const layout = join(work, 'layout');
+  for (const c of CASES) {
+    copyToOciLayout(`${registry.host}/${REPO}/${c.name}:1`, layout, c.name);
+    rootfs.set(c.name, umociUnpack(layout, c.name, join(work, `bundle-${c.name}`)));
+  }
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The oracle: that layer's copy is still a regular file at the path, with the indicator's bytes. */
+function survives(r: Row): boolean {
+  const e = rootfsEntry(rootfs.get(r.image)!, r.path);
+  return e.kind === 'file' && e.sha256 === DROPPER_SHA256 && e.mode === MARK + r.layer;
+}
+
+const sorted = (rows: Row[]): string[] => rows.map(line).sort();
+const withOracle = (rows: Row[]): Row[] => rows.map((r) => ({ ...r, inFinalFs: survives(r) }));
+const agreeing = (rows: Row[]): Row[] => rows.filter((r) => !(r.image in KNOWN_GAPS));
+const key = (r: Row): string => `${r.image} ${r.path} ${r.layer}`;
+
+describe('in_final_fs against umoci unpack', () => {
+  it('every planted indicator copy gives exactly one file-sha256 finding', () => {
+    expect(sorted(findings.map(({ inFinalFs: _, ...r }) => r))).toEqual(sorted(planted));
+  });
+
+  it('the agreeing cases exercise both answers: umoci keeps some planted copies and removes others', () => {
+    const verdicts = new Set(withOracle(agreeing(planted)).map((r) => r.inFinalFs));
+    expect([...verdicts].sort()).toEqual([false, true]);
+  });
+
+  it('every finding says in_final_fs exactly when umoci’s rootfs still holds that layer’s copy', () => {
+    expect(sorted(agreeing(findings))).toEqual(sorted(withOracle(agreeing(findings))));
+  });
+
+  it('every indicator file in umoci’s rootfs has a finding that says it survives, but for hardlinks to lower layers', () => {
+    const surviving = agreeing(findings).filter((f) => f.inFinalFs);
+    const inRootfs: Row[] = [];
+    for (const [image, root] of rootfs) {
+      if (image in KNOWN_GAPS) continue;
+      for (const f of rootfsFiles(root)) {
+        if (f.sha256 === DROPPER_SHA256) inRootfs.push({ image, path: f.path, layer: f.mode - MARK });
+      }
+    }
+    const reported = new Set(surviving.map(key));
+    const present = new Set(inRootfs.map(key));
+    expect({
+      unreported: sorted(inRootfs.filter((r) => !reported.has(key(r)))),
+      notInRootfs: sorted(surviving.filter((r) => !present.has(key(r)))),
+    }).toEqual({ unreported: sorted(UNHASHED_LINKS), notInRootfs: [] });
+  });
+
+  for (const [image, why] of Object.entries(KNOWN_GAPS)) {
+    // Today hubcrawl says the file survives and umoci's rootfs does not hold it (see KNOWN_GAPS). The
+    // first test guarantees the finding exists, so this fails only on that disagreement.
+    it.fails(`${image}: the finding agrees with umoci’s rootfs (known gap: ${why})`, () => {
+      const rows = findings.filter((f) => f.image === image);
+      expect(sorted(rows)).toEqual(sorted(withOracle(rows)));
+    });
+  }
+});
