@@ -29,6 +29,23 @@ export interface FindingRow {
   runId: number | null;
 }
 
+/**
+ * One piece of evidence per (set, rule, kind, path, value, layer digest), the table's key, which has no
+ * layer position. An image that holds the same layer blob twice (a repeated COPY of the same files, a
+ * reproducible build step) has that evidence once per copy. Only the topmost copy can survive, as it
+ * sits at the same path above the others, so its row is kept: the first row inserted used to win, and
+ * that was the lower copy, recorded as removed, while the upper one survived in the image.
+ */
+function topmostCopies(evidence: readonly ImageEvidence[]): ImageEvidence[] {
+  const byKey = new Map<string, ImageEvidence>();
+  for (const e of evidence) {
+    const key = JSON.stringify([e.iocSetId, e.ruleId, e.kind, e.path, e.value, e.layerDigest]);
+    const kept = byKey.get(key);
+    if (kept === undefined || e.layerIndex > kept.layerIndex) byKey.set(key, e);
+  }
+  return [...byKey.values()];
+}
+
 /** Findings: evidence per image, replaced as a whole on every (re)match so the table is always current. */
 export class FindingStore {
   private readonly deleteAll: Statement;
@@ -65,7 +82,7 @@ export class FindingStore {
       if (opts.iocSetIds) for (const id of opts.iocSetIds) this.deleteSet.run(imageDigest, id);
       else this.deleteAll.run(imageDigest);
       let added = 0;
-      for (const e of evidence) {
+      for (const e of topmostCopies(evidence)) {
         if (opts.iocSetIds && !opts.iocSetIds.includes(e.iocSetId)) continue;
         added += this.insert.run(
           imageDigest,

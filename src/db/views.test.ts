@@ -353,6 +353,17 @@ describe('summary views', () => {
       }
     }
   });
+
+  it('names only IOC sets that exist in the example queries of docs/schema.md', () => {
+    // The fixture's set is 'xz', so a query filtering on it runs here and returns nothing on a real dataset.
+    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
+    const named = [...doc.matchAll(/ioc_set(?:_id)? = '([^']+)'/g)].map((m) => m[1]);
+    const builtIn = JSON.parse(
+      readFileSync(new URL('../../iocs/xz-cve-2024-3094.json', import.meta.url), 'utf8'),
+    );
+    expect(named.length).toBeGreaterThan(0);
+    expect(new Set(named)).toEqual(new Set([builtIn.id]));
+  });
 });
 
 describe('findings', () => {
@@ -363,6 +374,24 @@ describe('findings', () => {
     s.findings.replaceForImage(A, 'linux/amd64', [evR1(L0), evR2], 1);
     expect(s.findings.forImage(A)).toEqual(before);
     expect(db.prepare('SELECT count(*) FROM findings').pluck().get()).toBe(3);
+  });
+
+  it('keep the topmost copy of evidence from a layer the image holds twice, in whichever order it comes', () => {
+    // Layers [L1, L2, L1]: the lower copy of L1's file is replaced by the upper one, which survives.
+    const lower: ImageEvidence = { ...evR2, layerIndex: 0, inFinalFs: false };
+    const upper: ImageEvidence = { ...evR2, layerIndex: 2, inFinalFs: true };
+    for (const evidence of [
+      [lower, upper],
+      [upper, lower],
+    ]) {
+      s.findings.replaceForImage(C, 'linux/amd64', evidence, 1);
+      expect(s.findings.forImage(C).map((f) => [f.layerIndex, f.inFinalFs])).toEqual([[2, true]]);
+      const affected = db
+        .prepare(`SELECT in_final_fs FROM affected_images WHERE manifest_digest = ? AND rule_id = 'R2'`)
+        .pluck()
+        .get(C);
+      expect(affected).toBe(1);
+    }
   });
 
   it('replace only the named IOC sets when asked', () => {
