@@ -47,6 +47,7 @@ export class LayerStore {
   private readonly updateAnalyzed: Statement;
   private readonly updateFailed: Statement;
   private readonly noteFailedReanalysis: Statement;
+  private readonly countOtherSelection: Statement;
   private readonly staleImages: Statement;
   private readonly ins: Record<(typeof FACT_TABLES)[number], Statement>;
   private readonly sel: Record<(typeof FACT_TABLES)[number], Statement>;
@@ -60,6 +61,9 @@ export class LayerStore {
 
   constructor(db: Database) {
     this.selectOne = db.prepare(`SELECT ${LAYER_COLUMNS} FROM layers WHERE digest = ?`);
+    this.countOtherSelection = db.prepare(
+      `SELECT count(*) FROM layers WHERE status = 'analyzed' AND selection IS NOT ?`,
+    );
     this.insertPending = db.prepare(
       'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
     );
@@ -175,6 +179,11 @@ export class LayerStore {
       this.updateFailed.run(code, message, at, digest);
       this.staleImages.run(digest);
     });
+  }
+
+  /** Analyzed layers whose candidate files were chosen by another rule selection than `selection`. */
+  countWithOtherSelection(selection: string): number {
+    return this.countOtherSelection.pluck().get(selection) as number;
   }
 
   /** The layer row (status, sizes, error, attempts). */

@@ -5,13 +5,21 @@ import { matchImage } from '../analyzer/iocs/image-view.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { isDebianDerived } from '../analyzer/os-release.js';
+import type { Logger } from '../core/log.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
 import { LayerStore } from '../db/layer-store.js';
 import { type RematchResult, rematchAll } from '../db/rematch.js';
 
-/** Identifies the IOC sets (ids and versions) and analyzer version that findings were computed with. */
+/**
+ * Identifies the IOC sets and analyzer version that findings were computed with: each set by id, version
+ * and a hash of its rules. A set edited without a new version is stored over the old one (IocStore), so
+ * its rules must change the fingerprint too, or every image matched before would keep findings that the
+ * stored rules no longer produce.
+ */
 export function matchFingerprint(sets: readonly IocSet[]): string {
-  const ids = sets.map((s) => `${s.id}@${s.version}`).sort();
+  const ids = sets
+    .map((s) => `${s.id}@${s.version}#${createHash('sha256').update(JSON.stringify(s.rules)).digest('hex')}`)
+    .sort();
   return createHash('sha256')
     .update(JSON.stringify({ analyzer: ANALYZER_VERSION, sets: ids }))
     .digest('hex')
@@ -43,6 +51,23 @@ export function osFactsOf(layers: ReadonlyArray<{ facts: LayerFacts }>): OsFacts
 /** /usr/lib/os-release is the fallback for /etc/os-release, so it is applied first. */
 function rank(path: string): number {
   return path === '/usr/lib/os-release' ? 0 : 1;
+}
+
+/**
+ * Warns when analyzed layers had their candidate files chosen by other rules than `selection`: their images
+ * are matched from facts in which a new file or signature rule can find nothing (the file was not hashed
+ * then), so a clean verdict for them means less. A crawl re-analyzes the layers it reaches; the rest, and
+ * layers whose re-analysis failed, keep their old facts. Returns how many such layers the dataset holds.
+ */
+export function warnOfOtherSelection(db: Database, selection: string, log: Logger): number {
+  const layers = new LayerStore(db).countWithOtherSelection(selection);
+  if (layers > 0) {
+    log.warn(
+      { layers },
+      'layers were analyzed with another candidate selection: new file rules match only files hashed then; crawl their images again (or use --hash-all-files) to re-analyze them',
+    );
+  }
+  return layers;
 }
 
 /**

@@ -12,7 +12,7 @@ import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
-import { matchImages } from './match.js';
+import { matchImages, warnOfOtherSelection } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
@@ -190,10 +190,12 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
 
     const match = matchImages(db, opts.iocSets, runId);
     ctx.counters.findings += match.findings;
+    const layersWithOtherSelection = warnOfOtherSelection(db, rules.fingerprint, log);
     const stats = {
       ...ctx.counters.snapshot(),
       imagesMatched: match.images,
       imagesIncomplete: match.skipped.length,
+      layersWithOtherSelection,
       http: http.stats.snapshot(),
       frontier: ctx.frontier.counts(),
     };

@@ -7,7 +7,7 @@ import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
-import { matchImages } from '../../pipeline/match.js';
+import { matchImages, warnOfOtherSelection } from '../../pipeline/match.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -49,22 +49,14 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
     });
     const selection = compileRules(sets, { hashAllFiles: config.hashAllFiles }).fingerprint;
-    const otherSelection = db
-      .prepare(`SELECT count(*) FROM layers WHERE status = 'analyzed' AND selection IS NOT ?`)
-      .pluck()
-      .get(selection) as number;
-    if (otherSelection > 0) {
-      log.warn(
-        { layers: otherSelection },
-        'layers were analyzed with another candidate selection: new file rules match only files hashed then; crawl again (or use --hash-all-files) to re-analyze them',
-      );
-    }
+    const otherSelection = warnOfOtherSelection(db, selection, log);
     const result = matchImages(db, sets, runId, { all: true });
     runs.finish(runId, 'completed', {
       rematch: true,
       imagesMatched: result.images,
       imagesIncomplete: result.skipped.length,
       findings: result.findings,
+      layersWithOtherSelection: otherSelection,
     });
     if (result.skipped.length > 0) {
       log.warn(
