@@ -244,6 +244,105 @@ describe('HttpClient', () => {
     expect(client.stats.countedPulls).toBe(0);
   });
 
+  describe("Docker Hub's pull-limit 429 without quota headers", () => {
+    const PULL_LIMIT =
+      '{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"}]}';
+    /** Answers the pull limit on /manifests/, and 200 to everything else (blobs). */
+    const hub = () => {
+      const seen: string[] = [];
+      const start = serve((q, res) => {
+        seen.push(`${q.method} ${q.url}`);
+        if (q.url?.startsWith('/manifests/')) {
+          res.writeHead(429, { 'content-type': 'application/json' });
+          res.end(PULL_LIMIT);
+          return;
+        }
+        res.end('blob');
+      });
+      return { seen, start };
+    };
+
+    it('ends a counted request with BudgetExhaustedError after one GET, without pausing or backing off', async () => {
+      const { seen, start } = hub();
+      const base = await start;
+      const { client, sleeps, events } = makeClient();
+      const err = await client
+        .request({ url: `${base}/manifests/a`, counted: true })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BudgetExhaustedError);
+      expect(seen).toEqual(['GET /manifests/a']);
+      expect(sleeps).toEqual([]);
+      expect(events.filter((e) => e.type === 'rate-limited')).toEqual([]);
+      expect(client.rateLimiter.remainingPauseMs(new URL(base).host)).toBe(0);
+      expect(client.stats.countedPulls).toBe(0);
+      expect(client.stats.failures).toBe(0);
+    });
+
+    it('refuses the next counted request without sending it', async () => {
+      const { seen, start } = hub();
+      const base = await start;
+      const { client } = makeClient();
+      await client.request({ url: `${base}/manifests/a`, counted: true }).catch(() => {});
+      await expect(client.request({ url: `${base}/manifests/b`, counted: true })).rejects.toBeInstanceOf(
+        BudgetExhaustedError,
+      );
+      expect(seen).toEqual(['GET /manifests/a']);
+    });
+
+    it('lets uncounted requests to the same host go on at once', async () => {
+      const { start } = hub();
+      const base = await start;
+      const { client, sleeps } = makeClient();
+      await client.request({ url: `${base}/manifests/a`, counted: true }).catch(() => {});
+      expect(await (await client.request({ url: `${base}/blobs/x` })).text()).toBe('blob');
+      expect(await (await client.request({ url: `${base}/blobs/y`, method: 'HEAD' })).status).toBe(200);
+      expect(sleeps).toEqual([]);
+    });
+
+    it('ends an uncounted request with BudgetExhaustedError too, rather than backing off for hours', async () => {
+      const { seen, start } = hub();
+      const base = await start;
+      const { client, sleeps } = makeClient();
+      await expect(client.request({ url: `${base}/manifests/a` })).rejects.toBeInstanceOf(
+        BudgetExhaustedError,
+      );
+      expect(seen).toEqual(['GET /manifests/a']);
+      expect(sleeps).toEqual([]);
+    });
+  });
+
+  it('still pauses and retries a counted request on a generic TOOMANYREQUESTS 429 with Retry-After', async () => {
+    const base = await serve((_q, res, n) => {
+      if (n === 0) {
+        res.writeHead(429, { 'retry-after': '3', 'content-type': 'application/json' });
+        res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"too many requests"}]}');
+        return;
+      }
+      res.end('{}');
+    });
+    const { client, sleeps, events } = makeClient();
+    expect(await (await client.request({ url: base, counted: true })).text()).toBe('{}');
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]).toBeGreaterThan(2000);
+    expect(sleeps[0]).toBeLessThanOrEqual(3000);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'rate-limited', reason: 'TOOMANYREQUESTS' }),
+    );
+    expect(client.stats.countedPulls).toBe(1);
+  });
+
+  it('still pauses and retries a counted request on a bare 429 (the abuse limit)', async () => {
+    const base = await serve((_q, res, n) => {
+      res.statusCode = n === 0 ? 429 : 200;
+      res.end(n === 0 ? 'Too Many Requests' : '{}');
+    });
+    const { client, sleeps } = makeClient();
+    expect(await (await client.request({ url: base, counted: true })).text()).toBe('{}');
+    expect(sleeps).toHaveLength(1);
+    expect(client.stats.rateLimitPauses).toBe(1);
+    expect(client.stats.countedPulls).toBe(1);
+  });
+
   it('throws HttpStatusError (a PermanentError) with the status for a 404', async () => {
     const base = await serve((_q, res) => {
       res.statusCode = 404;

@@ -21,7 +21,7 @@ import { HostQueues } from './http-hosts.js';
 import type { HttpClientOptions, HttpRequest } from './http-options.js';
 import { type BodySource, BoundedResponse, type HttpResponse } from './http-response.js';
 import { PullBudget } from './pull-budget.js';
-import { isTooManyRequestsBody, parsePullQuota, RateLimiter, retryAfterMs } from './rate-limit.js';
+import { isTooManyRequestsBody, RateLimiter, retryAfterMs } from './rate-limit.js';
 import { RequestStats } from './stats.js';
 
 export { type HttpHeaders, HttpStatusError } from './http-errors.js';
@@ -196,10 +196,8 @@ export class HttpClient {
     startedAt: number,
   ): Promise<typeof AGAIN> {
     const body = await res.snippet();
-    // The registry's pull quota spent on a counted request waits hours: end the counted work now.
-    const pulls = parsePullQuota(res.headers);
-    if (pulls?.remaining === 0) this.rateLimiter.exhaustPulls(s.host, pulls.windowSeconds);
-    if (req.counted) this.rateLimiter.assertPullsAvailable(s.host);
+    // A spent pull quota (headers or body) waits hours: the limiter ends the pulls now, pausing nothing.
+    this.rateLimiter.onPullQuota429(s.host, res.headers, body, req.counted === true);
     // on429 reads X-RateLimit-Reset itself; observe() first would start the pause and hide this 429.
     const decision = this.rateLimiter.on429(s.host, res.headers, startedAt);
     const why = isTooManyRequestsBody(body) ? 'TOOMANYREQUESTS' : decision.reason;

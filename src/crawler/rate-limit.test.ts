@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BudgetExhaustedError, RateLimitedError } from '../core/errors.js';
 import {
+  isPullLimitBody,
   isTooManyRequestsBody,
   parseApiQuota,
   parsePullQuota,
@@ -87,6 +88,41 @@ describe('quota headers', () => {
   });
 });
 
+/** Docker Hub's pull-limit body as a real 429 carried it (docker-hub-api.md §2.4). */
+const HUB_PULL_LIMIT = JSON.stringify({
+  errors: [
+    {
+      code: 'TOOMANYREQUESTS',
+      message:
+        'You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit',
+    },
+  ],
+});
+/** The OCI code with distribution's own message: any registry's request-rate limit, not a pull quota. */
+const GENERIC_TOO_MANY = '{"errors":[{"code":"TOOMANYREQUESTS","message":"too many requests"}]}';
+
+describe('isPullLimitBody', () => {
+  it.each([
+    ['Hub JSON envelope', HUB_PULL_LIMIT, true],
+    [
+      'the 2026 unauthenticated variant',
+      'toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit',
+      true,
+    ],
+    [
+      'the plain text of the docs',
+      'You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limits',
+      true,
+    ],
+    ['a generic OCI TOOMANYREQUESTS', GENERIC_TOO_MANY, false],
+    ["the abuse limit's bare answer", 'Too Many Requests', false],
+    ["the Hub API's 429", '{"detail": "Rate limit exceeded", "error": false}', false],
+    ['an empty body', '', false],
+  ])('tells %s apart: %s', (_what, body, expected) => {
+    expect(isPullLimitBody(body)).toBe(expected);
+  });
+});
+
 describe('RateLimiter', () => {
   function limiter(maxPauseMs = 60_000) {
     let now = NOW;
@@ -147,6 +183,51 @@ describe('RateLimiter', () => {
     expect(rl.observe('h', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe(30_000);
     expect(rl.observe('h', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset })).toBe(0);
     expect(rl.observe('h', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': reset })).toBe(0);
+  });
+
+  it('ends a counted request on a pull-limit body without quota headers and pauses nothing', () => {
+    const { rl } = limiter();
+    const pull = () => rl.onPullQuota429('h', {}, HUB_PULL_LIMIT, true);
+    expect(pull).toThrow(BudgetExhaustedError);
+    expect(pull).toThrow(/pull quota is spent \(a 429 saying "pull rate limit"\); stop/);
+    expect(rl.remainingPauseMs('h')).toBe(0);
+  });
+
+  it('refuses later counted requests for the rest of the run after a pull-limit body with no window', () => {
+    const { rl, advance } = limiter();
+    expect(() => rl.onPullQuota429('h', {}, HUB_PULL_LIMIT, true)).toThrow(BudgetExhaustedError);
+    advance(7 * 24 * 3600_000);
+    expect(() => rl.assertPullsAvailable('h')).toThrow(BudgetExhaustedError);
+    expect(() => rl.assertPullsAvailable('other')).not.toThrow();
+  });
+
+  it('ends an uncounted request on a pull-limit body too, because no in-run wait can make it succeed', () => {
+    const { rl } = limiter();
+    expect(() => rl.onPullQuota429('h', {}, HUB_PULL_LIMIT, false)).toThrow(BudgetExhaustedError);
+    expect(rl.remainingPauseMs('h')).toBe(0);
+  });
+
+  it('takes the window of a pull-limit body from the quota headers when they come with it', () => {
+    const { rl, advance } = limiter();
+    const headers = { 'ratelimit-limit': '100;w=600' };
+    expect(() => rl.onPullQuota429('h', headers, HUB_PULL_LIMIT, true)).toThrow(/until about \d{4}-/);
+    advance(600_001);
+    expect(() => rl.assertPullsAvailable('h')).not.toThrow();
+  });
+
+  it('leaves a generic TOOMANYREQUESTS 429 to the pause, counted or not', () => {
+    const { rl } = limiter();
+    expect(() => rl.onPullQuota429('h', {}, GENERIC_TOO_MANY, true)).not.toThrow();
+    expect(() => rl.onPullQuota429('h', {}, GENERIC_TOO_MANY, false)).not.toThrow();
+    expect(() => rl.onPullQuota429('h', {}, '', true)).not.toThrow();
+    expect(() => rl.assertPullsAvailable('h')).not.toThrow();
+  });
+
+  it('ends a counted request on ratelimit-remaining 0 without a body, and leaves an uncounted one to the pause', () => {
+    const { rl } = limiter();
+    const headers = { 'ratelimit-remaining': '0;w=21600' };
+    expect(() => rl.onPullQuota429('h', headers, '', false)).not.toThrow();
+    expect(() => rl.onPullQuota429('h', headers, '', true)).toThrow(/\(ratelimit-remaining: 0\) until about/);
   });
 
   it('refuses counted pulls until the registry window resets', () => {

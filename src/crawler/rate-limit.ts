@@ -3,7 +3,8 @@
  *
  * Parsers for every form the registries and the Hub web API use (docker-hub-api.md §1.8, §2.3, §2.4),
  * and a per-host pause book: a 429 pauses the whole host, and other requests that were already in
- * flight when the pause began do not stretch it again.
+ * flight when the pause began do not stretch it again. A 429 for Docker Hub's pull quota pauses nothing:
+ * it ends the pulls (onPullQuota429), as a spent `--max-pulls` budget does.
  */
 import { BudgetExhaustedError, RateLimitedError } from '../core/errors.js';
 
@@ -115,8 +116,18 @@ export function parseApiQuota(headers: Headers): ApiQuota | undefined {
 
 /** True when a body is the registry's `TOOMANYREQUESTS` error (JSON envelope or the plain-text form). */
 export function isTooManyRequestsBody(body: string): boolean {
-  if (/toomanyrequests/i.test(body)) return true;
-  return /pull rate limit/i.test(body);
+  return /toomanyrequests/i.test(body) || isPullLimitBody(body);
+}
+
+/**
+ * True when a 429's body is Docker Hub's pull-limit answer: "You have reached your [unauthenticated]
+ * pull rate limit…", in the `TOOMANYREQUESTS` JSON envelope or as plain text (docker-hub-api.md §2.4).
+ * The phrase is what tells it apart, not the code: Hub's abuse limit answers a bare 429 with no `errors`
+ * JSON, the OCI `TOOMANYREQUESTS` code (distribution-spec code-14) is any "too many requests" a registry
+ * may send for a request-rate limit, and the Hub API's 429 says `{"detail":"Rate limit exceeded"}`.
+ */
+export function isPullLimitBody(body: string): boolean {
+  return /\bpull rate limit\b/i.test(body);
 }
 
 export interface RateLimiterOptions {
@@ -136,6 +147,8 @@ interface HostState {
   /** Counted requests on this host are refused until then (registry pull quota spent). */
   pullsExhaustedUntil: number;
   pullsExhaustedKnown: boolean;
+  /** What said the quota is spent, for the error that refuses a pull. */
+  pullsExhaustedBy: string;
 }
 
 /** What to do about one 429. */
@@ -170,6 +183,7 @@ export class RateLimiter {
         consecutive429: 0,
         pullsExhaustedUntil: 0,
         pullsExhaustedKnown: false,
+        pullsExhaustedBy: '',
       };
       this.hosts.set(host, s);
     }
@@ -270,12 +284,32 @@ export class RateLimiter {
     return startedMs;
   }
 
-  /** Marks the host's pull quota as spent for `windowSeconds` (or for the rest of the run when unknown). */
-  exhaustPulls(host: string, windowSeconds?: number): void {
+  /**
+   * Marks the host's pull quota as spent for `windowSeconds` (or for the rest of the run when unknown);
+   * `evidence` names what said so in the error that then refuses counted requests.
+   */
+  exhaustPulls(host: string, windowSeconds?: number, evidence = 'ratelimit-remaining: 0'): void {
     const s = this.state(host);
     s.pullsExhaustedKnown = windowSeconds !== undefined;
     s.pullsExhaustedUntil =
       windowSeconds !== undefined ? this.now() + windowSeconds * 1000 : Number.POSITIVE_INFINITY;
+    s.pullsExhaustedBy = evidence;
+  }
+
+  /**
+   * The pull-quota half of a 429, decided before any pause (on429). Docker Hub's quota window is hours,
+   * so neither `ratelimit-remaining: 0` nor the pull-limit body alone (Hub may send it without the
+   * headers) is waited out in-run: the host's pulls are marked spent and BudgetExhaustedError ends a
+   * counted request, or any request the body says hit the pull limit, since retrying it cannot succeed.
+   * The host is not paused: the quota counts manifest GETs only, so its blobs and HEADs go on. Returns
+   * when the 429 is to be paced like any other.
+   */
+  onPullQuota429(host: string, headers: Headers, body: string, counted: boolean): void {
+    const quota = parsePullQuota(headers);
+    const pullLimit = isPullLimitBody(body);
+    if (quota?.remaining === 0) this.exhaustPulls(host, quota.windowSeconds);
+    else if (pullLimit) this.exhaustPulls(host, quota?.windowSeconds, 'a 429 saying "pull rate limit"');
+    if (counted || pullLimit) this.assertPullsAvailable(host);
   }
 
   /** Throws BudgetExhaustedError when the host's pull quota is known to be spent. */
@@ -284,7 +318,7 @@ export class RateLimiter {
     if (s.pullsExhaustedUntil <= this.now()) return;
     const when = s.pullsExhaustedKnown ? ` until about ${new Date(s.pullsExhaustedUntil).toISOString()}` : '';
     throw new BudgetExhaustedError(
-      `${host} reports its pull quota is spent (ratelimit-remaining: 0)${when}; stop and resume later or authenticate`,
+      `${host} reports its pull quota is spent (${s.pullsExhaustedBy})${when}; stop and resume later or authenticate`,
     );
   }
 }

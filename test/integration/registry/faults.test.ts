@@ -112,9 +112,8 @@ describe('registry client behind a fault proxy (htpasswd registry)', () => {
   });
 
   it('backs off after a TOOMANYREQUESTS body without Retry-After', async () => {
-    const body = JSON.stringify({
-      errors: [{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit.' }],
-    });
+    // distribution's own request-rate message: Docker Hub's "pull rate limit" body ends the pulls instead.
+    const body = JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'too many requests' }] });
     proxy.addRule({
       path: MANIFEST,
       action: { kind: 'respond', status: 429, body, headers: { 'content-type': 'application/json' } },
