@@ -45,6 +45,11 @@ export interface ItemProcessing {
   listingCuts: ListingCuts;
   /** The run's signal: once it is aborted, an item's error belongs to the stop, not to the item. */
   signal: AbortSignal;
+  /**
+   * Aborts the item's own work (a layer download and its analysis). Aborted with `signal`, except when the
+   * run stops for a spent pull budget: work in flight then has paid its pulls and is finished and kept.
+   */
+  cutSignal: AbortSignal;
   log: Logger;
   /** Stops the run, resumably, for an error that is no item's fault (stopsTheRun). */
   stopRun: (err: unknown) => void;
@@ -67,7 +72,7 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
 
   return async (item) => {
     try {
-      const { result, cuts } = await listingCuts.track(() => dispatch(ctx, item, signal));
+      const { result, cuts } = await listingCuts.track(() => dispatch(ctx, item, p.cutSignal));
       // A listing cut short keeps what it listed (the children below) but fails its item, so the run ends
       // completed-with-failures (exit 1) instead of passing a partial listing off as complete.
       const incomplete = cuts.length > 0 ? incompleteListing(cuts) : null;

@@ -101,16 +101,20 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // The digest worker boots and zstd-napi loads while the first requests are in flight, not in the first layer.
   prepareAnalyzer();
 
+  // `controller` stops the run (no more claims); `cut` also aborts the work in flight. Every queued request
+  // listens to one of them (p-queue adds one listener per waiting task).
   const controller = new AbortController();
-  // Every queued request listens to this signal (p-queue adds one listener per waiting task).
-  setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal);
+  const cut = new AbortController();
+  setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal, cut.signal);
   controller.signal.addEventListener(
     'abort',
     () => {
       // Out of pull budget, in-flight work has already paid its pulls: let it finish and be kept, or the
-      // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts).
+      // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts,
+      // test/reliability/faults/pull-limit-body.test.ts). That includes layer downloads.
       if (controller.signal.reason instanceof BudgetExhaustedError) return;
       net.cutOff();
+      cut.abort(controller.signal.reason);
     },
     { once: true },
   );
@@ -146,6 +150,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx,
     listingCuts: net.listingCuts,
     signal: controller.signal,
+    cutSignal: cut.signal,
     log,
     stopRun: (err) => {
       if (err instanceof FatalError) fatal = err;

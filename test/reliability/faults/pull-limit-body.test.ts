@@ -200,6 +200,65 @@ describe("a docker.io crawl meeting Hub's pull-limit 429 without quota headers",
   });
 });
 
+describe('a layer download in flight when the pull limit stops the run', () => {
+  it('finishes, is analyzed and kept, and is not downloaded again by the resumed run', async () => {
+    reset();
+    const db = newDb();
+    const layerPath = `/v2/${NS}/paid/blobs/${paid.layers[0]!.digest}`;
+    let layerSent!: () => void;
+    const sent = new Promise<void>((resolve) => {
+      layerSent = resolve;
+    });
+    let layerInFlightAtStop = false;
+    // `refused` is listed only once `paid`'s layer download is on the wire.
+    hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
+    mirror.addRule({
+      method: 'GET',
+      path: REFUSED_MANIFEST,
+      times: Number.POSITIVE_INFINITY,
+      action: {
+        kind: 'respond',
+        status: 429,
+        headers: { 'content-type': 'application/json' },
+        body: PULL_LIMIT_BODY,
+      },
+    });
+    // Held until the run has stopped (the refused manifest's item back to pending marks the stop).
+    mirror.addRule({
+      method: 'GET',
+      path: new RegExp(`^${layerPath}$`),
+      action: {
+        kind: 'hold',
+        until: async () => {
+          layerSent();
+          for (let i = 0; i < 1000 && !layerInFlightAtStop; i++) {
+            await sleep(5);
+            layerInFlightAtStop =
+              queryDataset<{ state: string }>(
+                db,
+                `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
+                `%@${refused.digest}`,
+              )[0]?.state === 'pending';
+          }
+        },
+      },
+    });
+    const first = await crawlWithFaults(db, settings());
+    expect(first.outcome.status).toBe('aborted');
+    expect(layerInFlightAtStop).toBe(true);
+    expect(getsIn(mirror.log, layerPath).map((e) => e.status)).toEqual([200]);
+    expect(queryDataset(db, 'SELECT status FROM layers WHERE digest = ?', paid.layers[0]!.digest)).toEqual([
+      { status: 'analyzed' },
+    ]);
+
+    reset();
+    const second = await crawlWithFaults(db, settings());
+    expect(second.outcome).toMatchObject({ resumed: true, status: 'completed' });
+    expect(getsIn(mirror.log, layerPath)).toEqual([]);
+    expect(comparableDataset(db)).toEqual(clean);
+  });
+});
+
 describe('a docker.io crawl meeting a 429 that is not the pull limit', () => {
   it.each([
     ['a bare 429 (the abuse limit)', 'Too Many Requests'],
