@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { filterTags, type TagCandidate } from './filters.js';
+import { filterTags, pushDatesRequired, type TagCandidate } from './filters.js';
 
 const tags: TagCandidate[] = [
   { name: 'sid-20240311', digest: null, pushedAt: '2024-03-12T01:28:23Z' },
@@ -25,5 +25,13 @@ describe('tag filters', () => {
       'sid-20240330',
       'sid-20240311',
     ]);
+  });
+});
+
+describe('pushDatesRequired', () => {
+  it('is true when either date bound is set, and false for the other filters alone', () => {
+    expect(pushDatesRequired({ pushedAfter: '2024-02-24', platforms: [] })).toBe(true);
+    expect(pushDatesRequired({ pushedBefore: '2024-04-01', platforms: [] })).toBe(true);
+    expect(pushDatesRequired({ tags: '^sid-', maxTagsPerRepository: 5, platforms: [] })).toBe(false);
   });
 });

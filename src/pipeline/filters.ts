@@ -9,8 +9,18 @@ export interface TagCandidate {
 }
 
 /**
+ * Whether the filters keep tags by push date. Docker Hub's tag listing ends at the anonymous offset cap,
+ * and the registry's tags/list that names the rest gives no dates: with a date filter those tags are left
+ * out and the listing recorded as cut short (handlers/discovery.ts), never passed through undated here.
+ */
+export function pushDatesRequired(filters: Config['filters']): boolean {
+  return filters.pushedAfter !== undefined || filters.pushedBefore !== undefined;
+}
+
+/**
  * Applies the tag filters: name regex, pushed after/before (tags without a push date pass, because a
- * plain registry never says), then at most N tags per repository, newest first where dates are known.
+ * plain registry never says, and the Hub gives none for a few old pushes), then at most N tags per
+ * repository, newest first where dates are known.
  */
 export function filterTags(tags: readonly TagCandidate[], filters: Config['filters']): TagCandidate[] {
   const re = filters.tags ? new RegExp(filters.tags) : null;

@@ -10,7 +10,7 @@ import { pushImage } from '../../scripts/lib/push.js';
 import { makeWorkspace, runTestCrawl, type Workspace } from '../../test/helpers/crawl-fixtures.js';
 import { queryDataset } from '../../test/helpers/dataset.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../test/helpers/fake-hub.js';
-import { incompleteListing, LISTING_INCOMPLETE } from './listing-cuts.js';
+import { incompleteListing, LISTING_INCOMPLETE, ListingCuts } from './listing-cuts.js';
 
 const registry = inject('registries').none;
 const NS = 'cutshort';
@@ -125,5 +125,74 @@ describe('incompleteListing', () => {
     );
     expect(e.message).toContain('paging loop');
     expect(e.message).not.toContain('Docker Hub');
+  });
+
+  it('says of a namespace listing at the offset cap how far it got and how to sign in, and nothing of tags', () => {
+    const e = incompleteListing([
+      {
+        type: 'offset-cap',
+        what: 'repositories',
+        url: 'https://hub.example/v2/namespaces/acme/repositories?page=2&page_size=100',
+        offset: 100,
+        total: 250,
+        authenticated: false,
+      },
+    ]);
+    expect(e.code).toBe(LISTING_INCOMPLETE);
+    expect(e.message).toMatch(
+      /^Docker Hub repository listing stopped at https:\/\/hub\.example\/v2\/namespaces\/acme\/repositories\?page=2&page_size=100: /,
+    );
+    expect(e.message).toContain('refuses anonymous paging past item 100 of 250');
+    expect(e.message).toContain('HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN');
+    expect(e.message).toContain('to list the other repositories');
+    expect(e.message).not.toMatch(/tag/);
+  });
+
+  it('says of a tag listing at the offset cap that the undated rest was left out for the date filter', () => {
+    const e = incompleteListing([
+      {
+        type: 'offset-cap',
+        what: 'tags',
+        url: 'https://hub.example/v2/namespaces/rayproject/repositories/ray/tags?page=11&page_size=100',
+        offset: 1000,
+        total: 282_645,
+        authenticated: false,
+      },
+    ]);
+    expect(e.message).toMatch(/^Docker Hub tag listing stopped at /);
+    expect(e.message).toContain('past item 1000 of 282645');
+    expect(e.message).toContain(
+      '--pushed-after/--pushed-before cannot be applied to them and they were left out',
+    );
+    expect(e.message).toContain('HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN');
+  });
+
+  it('asks a signed-in crawl stopped at the offset cap to check its token rather than to sign in', () => {
+    const e = incompleteListing([
+      {
+        type: 'offset-cap',
+        what: 'search',
+        url: 'https://hub.example/api/search/v4?from=100',
+        offset: 100,
+        total: null,
+        authenticated: true,
+      },
+    ]);
+    expect(e.message).toMatch(/^Docker Hub search stopped at /);
+    expect(e.message).toContain('refused to page past item 100 although we signed in');
+    expect(e.message).toContain('check that the Docker Hub token is valid');
+    expect(e.message).not.toContain('HUBCRAWL_DOCKERHUB_USERNAME');
+  });
+});
+
+describe('ListingCuts', () => {
+  it("counts the Hub's offset cap as a cut, but not a tag listing that went on with the registry's tags/list", async () => {
+    const cuts = new ListingCuts();
+    const url = 'https://hub.example/v2/x?page=11';
+    const { cuts: seen } = await cuts.track(async () => {
+      cuts.note({ type: 'tags-fallback', url, offset: 1000, message: 'went on with tags/list' });
+      cuts.note({ type: 'offset-cap', what: 'search', url, offset: 1000, total: null, authenticated: false });
+    });
+    expect(seen.map((c) => c.type)).toEqual(['offset-cap']);
   });
 });

@@ -1,10 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HubEvent } from '../crawler/hub/client.js';
+import { SIGN_IN_ADVICE } from '../crawler/hub/errors.js';
 import type { RegistryEvent } from '../crawler/registry/client.js';
 import type { RegistryListingCut } from '../crawler/registry/paging.js';
 
-/** Hub events that end a page walk before its last page (crawler/hub/paging.ts): what was listed may not be all. */
-type HubListingCut = Extract<HubEvent, { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' }>;
+/**
+ * Hub events that end a listing before its last page (crawler/hub/paging.ts): what was listed may not be all.
+ * `offset-cap` is the Hub's anonymous offset cap where nothing lists the rest (search, a namespace, dated tags);
+ * a tag listing that goes on with the registry's tags/list (`tags-fallback`) is whole and is no cut.
+ */
+type HubListingCut = Extract<
+  HubEvent,
+  { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' | 'offset-cap' }
+>;
 
 /**
  * A listing that stopped before its last page: the Hub web API's (crawler/hub/paging.ts) or a registry's
@@ -20,6 +28,7 @@ const CUT_TYPES: ReadonlySet<string> = new Set<ListingCut['type']>([
   'next-loop',
   'bad-next',
   'page-cap',
+  'offset-cap',
 ]);
 
 function isCut(e: HubEvent | RegistryEvent): e is ListingCut {
@@ -57,12 +66,42 @@ function why(cut: ListingCut): string {
       return `its next link is not a URL (${cut.next})`;
     case 'page-cap':
       return `it reached the cap of ${cut.maxPages} pages`;
+    case 'offset-cap':
+      return offsetCapWhy(cut);
   }
+}
+
+/** The Hub's offset cap: how far it listed, why the rest is missing, and how to get it. */
+function offsetCapWhy(cut: Extract<ListingCut, { type: 'offset-cap' }>): string {
+  const of = cut.total !== null && cut.total > cut.offset ? ` of ${cut.total}` : '';
+  const things = { search: 'hits', repositories: 'repositories', tags: 'tags with their push dates' }[
+    cut.what
+  ];
+  const refused = cut.authenticated
+    ? `Docker Hub refused to page past item ${cut.offset}${of} although we signed in`
+    : `Docker Hub refuses anonymous paging past item ${cut.offset}${of} (its offset cap)`;
+  // Only tags have another source past the cap, the registry's tags/list; without push dates it cannot
+  // serve --pushed-after/--pushed-before, and letting every undated tag through would spend the pull quota.
+  const dates =
+    cut.what === 'tags'
+      ? "; the registry's tags/list names the other tags but without push dates, so --pushed-after/--pushed-before " +
+        'cannot be applied to them and they were left out'
+      : '';
+  const lift = cut.authenticated
+    ? `check that the Docker Hub token is valid to list the other ${things}`
+    : `${SIGN_IN_ADVICE} to list the other ${things}`;
+  return `${refused}${dates}; ${lift}`;
 }
 
 /** Which listing was cut: a registry's is named by its first URL (a repository's tags/list, the _catalog). */
 function which(cut: ListingCut): string {
-  return 'listing' in cut ? `registry listing ${cut.listing}` : 'Docker Hub listing';
+  if ('listing' in cut) return `registry listing ${cut.listing}`;
+  if (cut.type !== 'offset-cap') return 'Docker Hub listing';
+  return {
+    search: 'Docker Hub search',
+    repositories: 'Docker Hub repository listing',
+    tags: 'Docker Hub tag listing',
+  }[cut.what];
 }
 
 /** The failure recorded for an item whose listing stopped early: the first cut, and how many there were. */

@@ -39,7 +39,11 @@ export interface FakeHubRequest {
 
 export interface FakeHubOptions {
   repos?: FakeHubRepo[];
-  /** Anonymous paging stops at this offset ((page-1)*page_size); null = no cap. Default 1000, as on the Hub since 2026-08. */
+  /**
+   * Anonymous paging of repository and tag listings and of the v2 search stops at this offset
+   * ((page-1)*page_size); null = no cap. Default 1000, as on the Hub since 2026-08. The v4 search is not
+   * capped: docker-hub-api.md §1.5 names the other three as hitting the cap, v4 not.
+   */
   anonymousOffsetCap?: number | null;
   rateLimit?: { limitPerWindow?: number | null; retryAfterSec?: number; windowSec?: number };
   users?: Record<string, string>;

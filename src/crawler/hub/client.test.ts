@@ -203,6 +203,8 @@ describe('HubClient.listTags', () => {
     expect(error).toBeInstanceOf(PermanentError);
     expect(error).toMatchObject({ status: 403, offset: 1000, authenticated: false });
     expect((error as Error).message).toMatch(/HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN/);
+    // The error is shared by every capped listing; only the tag listing's fallback may mention tags/list.
+    expect((error as Error).message).not.toContain('tags/list');
   });
 
   it('continues past the offset cap with the registry tag names the Hub did not deliver', async () => {
@@ -217,7 +219,38 @@ describe('HubClient.listTags', () => {
       ['t1199', null],
       ['only-in-registry', null],
     ]);
-    expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'tags-fallback', offset: 1000 }));
+    expect(hubEvents).toContainEqual(
+      expect.objectContaining({
+        type: 'tags-fallback',
+        offset: 1000,
+        message: expect.stringContaining("the registry's tags/list"),
+      }),
+    );
+  });
+
+  it('with pushDatesRequired, ends at the offset cap with an offset-cap event and never asks the registry for undated names', async () => {
+    await setup([repo(1200)]);
+    let registryAsked = false;
+    const registryNames = async function* () {
+      registryAsked = true;
+      yield 't1000';
+    };
+    const out = await collect(
+      client().listTagsWithFallback('acme', 'app', registryNames, { pushDatesRequired: true }),
+    );
+    expect(out).toHaveLength(1000);
+    expect(out.every((t) => t.source === 'hub' && t.tag.lastPushed !== null)).toBe(true);
+    expect(registryAsked).toBe(false);
+    expect(hubEvents.filter((e) => e.type === 'offset-cap' || e.type === 'tags-fallback')).toEqual([
+      {
+        type: 'offset-cap',
+        what: 'tags',
+        url: `${hub.url}/v2/namespaces/acme/repositories/app/tags?page=11&page_size=100`,
+        offset: 1000,
+        total: 1200,
+        authenticated: false,
+      },
+    ]);
   });
 
   it('turns a wrongly typed field into CorruptInputError naming the URL and field, and goes on with the next repository', async () => {
@@ -374,6 +407,21 @@ describe('HubClient repositories', () => {
     });
   });
 
+  it('ends a namespace listing at the anonymous offset cap with the repositories so far and an offset-cap event', async () => {
+    const many = Array.from({ length: 150 }, (_, i) => repo(0, 'acme', `r${i}`));
+    await setup(many, { anonymousOffsetCap: 100 });
+    const repos = await collect(client().listRepositories('acme'));
+    expect(repos.map((r) => r.name)).toEqual(many.slice(0, 100).map((r) => r.name));
+    expect(hubEvents).toContainEqual({
+      type: 'offset-cap',
+      what: 'repositories',
+      url: `${hub.url}/v2/namespaces/acme/repositories?page=2&page_size=100`,
+      offset: 100,
+      total: 150,
+      authenticated: false,
+    });
+  });
+
   it('reads repository details and marks library images official', async () => {
     await setup([repo(1, 'library', 'debian', 5_000_000_000)]);
     expect(await client().getRepository('library', 'debian')).toMatchObject({
@@ -456,7 +504,9 @@ describe('HubClient.search', () => {
     );
     hub.searchV4Disabled = true;
     expect(await collect(client().search('debian'))).toHaveLength(100);
-    expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'offset-cap', offset: 100 }));
+    expect(hubEvents).toContainEqual(
+      expect.objectContaining({ type: 'offset-cap', what: 'search', offset: 100, authenticated: false }),
+    );
   });
 
   it('skips a hit whose name the reference grammar refuses and reports it', async () => {

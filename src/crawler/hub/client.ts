@@ -17,6 +17,7 @@ import { hubErrorBodySchema, parseHubJson } from './schemas.js';
 import { type HubSearchHit, type HubSearchOptions, search } from './search.js';
 import {
   type HubTag,
+  type HubTagFallbackOptions,
   type HubTagListOptions,
   listTagPages,
   listTagsWithFallback,
@@ -28,7 +29,7 @@ export { HubOffsetCapError } from './errors.js';
 export type { HubEvent } from './paging.js';
 export type { HubRepository } from './repositories.js';
 export type { HubSearchHit, HubSearchOptions } from './search.js';
-export type { HubTag, HubTagImage, HubTagListOptions, SourcedTag } from './tags.js';
+export type { HubTag, HubTagFallbackOptions, HubTagImage, HubTagListOptions, SourcedTag } from './tags.js';
 
 export const DEFAULT_HUB_URL = 'https://hub.docker.com';
 /** The Hub caps page_size at 100 for tags and namespace repositories (§1.7). */
@@ -101,7 +102,7 @@ export class HubClient implements HubApi {
     return this.session;
   }
 
-  /** Repositories of `namespace` (`library` for official images), every page. */
+  /** Repositories of `namespace` (`library` for official images), every page; an `offset-cap` event where anonymous paging ends. */
   listRepositories(namespace: string): AsyncIterable<HubRepository> {
     return listRepositories(this, namespace);
   }
@@ -127,13 +128,14 @@ export class HubClient implements HubApi {
 
   /**
    * Every tag: the Hub API, then at the anonymous offset cap the remaining names from
-   * `registryTags` (e.g. `() => registryClient.listTags('ns/name')`), without digests.
+   * `registryTags` (e.g. `() => registryClient.listTags('ns/name')`), without digests or dates;
+   * with `pushDatesRequired`, an `offset-cap` event there instead.
    */
   listTagsWithFallback(
     namespace: string,
     name: string,
     registryTags: () => AsyncIterable<string>,
-    opts: HubTagListOptions = {},
+    opts: HubTagFallbackOptions = {},
   ): AsyncIterable<SourcedTag> {
     return listTagsWithFallback(this, namespace, name, registryTags, opts);
   }

@@ -4,10 +4,16 @@ import { HUB_CREDENTIAL_ENV } from './auth.js';
 /** The Hub's exact 403 message for anonymous paging past its offset cap (docker-hub-api.md §1.7). */
 export const OFFSET_CAP_MESSAGE = 'pagination offset too large';
 
+/** How to lift the anonymous offset cap, for messages that end in "to …". */
+export const SIGN_IN_ADVICE =
+  `set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} ` +
+  '(a read-only personal access token), or docker login,';
+
 /**
  * Docker Hub refused to page further (`403 pagination offset too large for anonymous requests`).
- * The caller catches it to fall back to the registry's `tags/list` for the rest of the tags;
- * a personal access token lifts the cap.
+ * Tag listings catch it to go on with the registry's `tags/list`; search and namespace listings,
+ * which have no other source, end with an `offset-cap` event. A personal access token lifts the
+ * cap. The message names no fallback: it is thrown by whichever listing met the cap.
  */
 export class HubOffsetCapError extends PermanentError {
   constructor(
@@ -20,10 +26,9 @@ export class HubOffsetCapError extends PermanentError {
     super(
       authenticated
         ? `Docker Hub refused to page past item ${offset} at ${url} although we signed in ` +
-            '(pagination offset too large); check that the token is valid, or fall back to the registry tags/list'
+            '(pagination offset too large); check that the token is valid'
         : `Docker Hub refuses anonymous paging past item ${offset} at ${url} (pagination offset too large); ` +
-            `set ${HUB_CREDENTIAL_ENV.username} and ${HUB_CREDENTIAL_ENV.token} (a read-only personal access token), or docker login, ` +
-            "to page further; the registry's tags/list still lists the remaining tag names",
+            `${SIGN_IN_ADVICE} to page further`,
       { ...options, status: 403 },
     );
   }

@@ -6,7 +6,7 @@
  * A `next` seen before (a loop) and the page cap also end the walk with an event.
  */
 import type { z } from 'zod';
-import { isNotFound } from './errors.js';
+import { type HubOffsetCapError, isNotFound } from './errors.js';
 
 /** What the Hub client reports as it goes; library code emits, the caller logs. */
 export type HubEvent =
@@ -14,14 +14,41 @@ export type HubEvent =
   | { type: 'next-loop'; url: string; next: string }
   | { type: 'bad-next'; url: string; next: string }
   | { type: 'page-cap'; url: string; maxPages: number }
-  /** Search stopped at the Hub's anonymous offset cap (listings throw HubOffsetCapError instead). */
-  | { type: 'offset-cap'; url: string; offset: number }
+  /**
+   * A listing stopped at the Hub's offset cap (HubOffsetCapError) with nothing to list the rest: search and
+   * a namespace's repositories have no other source, and tags past the cap have no push date to filter by.
+   * `total` is the Hub's own count of the listing when its pages gave one.
+   */
+  | {
+      type: 'offset-cap';
+      what: 'search' | 'repositories' | 'tags';
+      url: string;
+      offset: number;
+      total: number | null;
+      authenticated: boolean;
+    }
   /** Tag listing switched to the registry's tags/list at the offset cap; `message` says how to lift it. */
   | { type: 'tags-fallback'; url: string; offset: number; message: string }
   /** A listed repository name the reference grammar refuses: skipped, never put into a URL. */
   | { type: 'invalid-name'; url: string; name: string }
   | { type: 'fallback'; what: 'repositories' | 'repository' | 'tags' | 'search'; from: string; to: string }
   | { type: 'login'; endpoint: string; username: string };
+
+/** The `offset-cap` event for a listing that ends at `err`, the Hub having said it holds `total` items. */
+export function offsetCapEvent(
+  what: Extract<HubEvent, { type: 'offset-cap' }>['what'],
+  err: HubOffsetCapError,
+  total: number | null,
+): HubEvent {
+  return {
+    type: 'offset-cap',
+    what,
+    url: err.url,
+    offset: err.offset,
+    total,
+    authenticated: err.authenticated,
+  };
+}
 
 /** What repositories.ts, tags.ts and search.ts need from the client. */
 export interface HubApi {

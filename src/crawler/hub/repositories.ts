@@ -2,8 +2,8 @@
  * Repositories of a namespace and repository details (docker-hub-api.md §1.2, §1.3), on the
  * current `/v2/namespaces/…` routes with the deprecated `/v2/repositories/…` ones as fallback.
  */
-import { isNotFound } from './errors.js';
-import { type HubApi, hubUrl, seg, walkWithFallback } from './paging.js';
+import { HubOffsetCapError, isNotFound } from './errors.js';
+import { type HubApi, hubUrl, offsetCapEvent, seg, walkWithFallback } from './paging.js';
 import { type HubRepositoryJson, hubRepositoryPageSchema, hubRepositorySchema } from './schemas.js';
 
 /** A repository as the Hub API describes it. */
@@ -35,15 +35,27 @@ export function toHubRepository(r: HubRepositoryJson): HubRepository {
   };
 }
 
-/** Every repository of `namespace`, page by page. */
+/**
+ * Every repository of `namespace`, page by page. Anonymous paging ends at the Hub's offset cap
+ * (§1.7; one report puts it at offset 100 for repository listings, lower than for tags) with an
+ * `offset-cap` event rather than an error: no other source lists a namespace, and the repositories
+ * delivered so far are good, so the caller keeps them and records the listing as cut short.
+ */
 export async function* listRepositories(api: HubApi, namespace: string): AsyncGenerator<HubRepository> {
   const page = { page: 1, page_size: api.pageSize };
   const routes = {
     current: hubUrl(api, `/v2/namespaces/${seg(namespace)}/repositories`, page),
     legacy: hubUrl(api, `/v2/repositories/${seg(namespace)}/`, page),
   };
-  for await (const p of walkWithFallback(api, 'repositories', routes, hubRepositoryPageSchema)) {
-    for (const r of p.results) yield toHubRepository(r);
+  let total: number | null = null;
+  try {
+    for await (const p of walkWithFallback(api, 'repositories', routes, hubRepositoryPageSchema)) {
+      total = p.count;
+      for (const r of p.results) yield toHubRepository(r);
+    }
+  } catch (err) {
+    if (!(err instanceof HubOffsetCapError)) throw err;
+    api.emit(offsetCapEvent('repositories', err, total));
   }
 }
 

@@ -4,12 +4,12 @@
  * older `/v2/search/repositories/` when v4 is missing or answers something we cannot read.
  * Results are capped by the Hub (about 10 000), by `limit`, and for anonymous callers by the
  * offset cap, where search ends with an `offset-cap` event: search has no other source to fall
- * back to, and the hits so far are still good.
+ * back to, and the hits so far are still good, but the pipeline records the search as cut short.
  */
 import { CorruptInputError, PermanentError } from '../../core/errors.js';
 import { type RepositoryName, splitRepositoryName } from '../../core/repository-name.js';
 import { HubOffsetCapError } from './errors.js';
-import { type HubApi, hubUrl, walkPages } from './paging.js';
+import { type HubApi, hubUrl, offsetCapEvent, walkPages } from './paging.js';
 import { hubV2SearchPageSchema, hubV4SearchPageSchema, parsePullCountText } from './schemas.js';
 
 /** A repository found by search. */
@@ -41,7 +41,8 @@ export async function* search(
     yield* searchAny(api, query, opts);
   } catch (err) {
     if (!(err instanceof HubOffsetCapError)) throw err;
-    api.emit({ type: 'offset-cap', url: err.url, offset: err.offset });
+    // Search totals saturate at 10 000 (§1.5): none is given as the size of what was left unlisted.
+    api.emit(offsetCapEvent('search', err, null));
   }
 }
 

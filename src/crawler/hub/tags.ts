@@ -1,12 +1,13 @@
 /**
  * Tags of a repository with the digest each points at, its per-platform manifest digests and push
  * dates (docker-hub-api.md §1.4) — the main crawl primitive: it learns digests without one counted
- * registry pull. Anonymous paging ends at the Hub's offset cap with HubOffsetCapError, which the
- * pipeline catches to continue with the registry's `tags/list`.
+ * registry pull. Anonymous paging ends at the Hub's offset cap with HubOffsetCapError, which
+ * listTagsWithFallback catches to continue with the registry's `tags/list` (or, where the caller
+ * filters by push date, to end the listing as cut short).
  */
 import type { Digest } from '../../core/digest.js';
 import { HubOffsetCapError } from './errors.js';
-import { type FetchedPage, type HubApi, hubUrl, seg, walkWithFallback } from './paging.js';
+import { type FetchedPage, type HubApi, hubUrl, offsetCapEvent, seg, walkWithFallback } from './paging.js';
 import { type HubTagJson, hubTagPageSchema } from './schemas.js';
 
 /** One platform image of a tag (attestation entries `unknown/unknown` are left out). */
@@ -94,21 +95,33 @@ export interface SourcedTag {
   source: 'hub' | 'registry';
 }
 
+export interface HubTagFallbackOptions extends HubTagListOptions {
+  /**
+   * The caller keeps tags by push date (`--pushed-after`/`--pushed-before`). The registry's tags/list
+   * gives names only, so past the offset cap there is nothing to filter by: the listing ends there
+   * with an `offset-cap` event instead of handing over undated names that every date filter would pass.
+   */
+  pushDatesRequired?: boolean;
+}
+
 /**
  * Every tag of a repository: the Hub API first, then — when it refuses to page further
  * anonymously — the names from `registryTags` (the registry's tags/list, which has no cap) that
  * the Hub did not deliver. Those come without digests or dates: HEAD them for the digest.
+ * With `pushDatesRequired` the registry is not asked (see HubTagFallbackOptions).
  */
 export async function* listTagsWithFallback(
   api: HubApi,
   namespace: string,
   name: string,
   registryTags: () => AsyncIterable<string>,
-  opts: HubTagListOptions = {},
+  opts: HubTagFallbackOptions = {},
 ): AsyncGenerator<SourcedTag> {
   const seen = new Set<string>();
+  let total: number | null = null;
   try {
     for await (const page of listTagPages(api, namespace, name, opts)) {
+      total = page.count;
       for (const tag of page.results) {
         seen.add(tag.name);
         yield { tag, source: 'hub' };
@@ -117,7 +130,22 @@ export async function* listTagsWithFallback(
     return;
   } catch (err) {
     if (!(err instanceof HubOffsetCapError)) throw err;
-    api.emit({ type: 'tags-fallback', url: err.url, offset: err.offset, message: err.message });
+    // Why not page newest first (`ordering=-last_updated`) and stop at the cutoff instead: that ordering
+    // is documented for namespace listings only, tag listings were seen with `ordering=last_updated` alone
+    // (docker-hub-api.md §1.2, §1.4); it sorts by `last_updated`, not the `tag_last_pushed` the filters
+    // use; and the cap would still end a walk where more tags than it lets through are newer than the
+    // cutoff. Leaving the rest out, as a listing cut short that says to sign in, is right whatever the
+    // Hub does with the parameter.
+    if (opts.pushDatesRequired) {
+      api.emit(offsetCapEvent('tags', err, total));
+      return;
+    }
+    api.emit({
+      type: 'tags-fallback',
+      url: err.url,
+      offset: err.offset,
+      message: `${err.message}; the rest of the tag names come from the registry's tags/list, without digests or push dates`,
+    });
   }
   for await (const tagName of registryTags()) {
     if (seen.has(tagName)) continue;

@@ -5,7 +5,7 @@ import { DOCKER_HUB, isValidTag } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { HubMetadata } from '../../db/repository-store.js';
 import type { CrawlContext } from '../context.js';
-import { filterTags, type TagCandidate } from '../filters.js';
+import { filterTags, pushDatesRequired, type TagCandidate } from '../filters.js';
 import { referenceKey, repositoryKey } from '../keys.js';
 import type {
   CatalogPayload,
@@ -41,7 +41,11 @@ function hubMetadata(r: HubRepository): HubMetadata {
   };
 }
 
-/** Every repository of a Docker Hub namespace. */
+/**
+ * Every repository of a Docker Hub namespace. Where anonymous paging hits the Hub's offset cap the
+ * listing ends with an `offset-cap` event: the repositories listed so far are still enqueued, and the
+ * item is recorded as a listing cut short (listing-cuts.ts) that says to sign in.
+ */
 export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<NamespacePayload>) {
   const children: NewFrontierItem[] = [];
   const listed: Array<[full: string, meta: HubMetadata]> = [];
@@ -57,7 +61,7 @@ export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<Name
   return { write, children };
 }
 
-/** Docker Hub search hits, each crawled as a repository. */
+/** Docker Hub search hits, each crawled as a repository; a search the offset cap ends is a listing cut short. */
 export async function handleSearch(ctx: CrawlContext, item: FrontierItem<SearchPayload>) {
   const children: NewFrontierItem[] = [];
   for await (const hit of ctx.hub.search(item.payload.query)) {
@@ -83,12 +87,16 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
 /**
  * Tags of a Docker Hub repository from the Hub API (with digests and push dates); past the anonymous
  * offset cap, the rest by name from the registry's tags/list (no cap, no pull), resolved later by HEAD.
+ * Under a date filter the undated rest is not listed: every one of them would pass the filter, and on a
+ * repository like rayproject/ray (282,645 tags) that is a HEAD each and a pull per new digest. The
+ * listing ends as cut short instead, saying to sign in (pushDatesRequired in filters.ts).
  */
 async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandidate[]> {
   const { namespace, name } = splitRepositoryName(repository);
   const out: TagCandidate[] = [];
   const registryTags = () => ctx.registry(DOCKER_HUB).listTags(repository);
-  for await (const { tag } of ctx.hub.listTagsWithFallback(namespace, name, registryTags)) {
+  const opts = { pushDatesRequired: pushDatesRequired(ctx.config.filters) };
+  for await (const { tag } of ctx.hub.listTagsWithFallback(namespace, name, registryTags, opts)) {
     out.push({ name: tag.name, digest: tag.digest, pushedAt: tag.lastPushed });
   }
   return out;

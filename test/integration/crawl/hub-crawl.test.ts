@@ -2,7 +2,8 @@
  * The Docker Hub path of a crawl: repositories named like Hub ones (`library/debian`) pushed into the
  * real registry, which stands in as the registry mirror behind a recording fault proxy; the fake Hub
  * web API describes the same images (same digests) with push dates and repository metadata. The
- * proxy log says which tags cost a HEAD and which manifests cost a counted pull.
+ * proxy log says which tags cost a HEAD and which manifests cost a counted pull. The fake's anonymous
+ * offset cap cuts a tag listing, a namespace listing and a search, each in crawls of their own.
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,6 +25,15 @@ import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
 import { type FakeHub, type FakeHubTag, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
 
 const MANY_TAGS = 105;
+/**
+ * The main crawl's second repository, under the cap: with library/many (past the cap) crawled on its own
+ * below, it keeps the main crawl at two repositories listing at once, which the 429 test needs.
+ */
+const FEW_TAGS = 3;
+/** A namespace with more repositories than the anonymous cap lets a listing or a search page through. */
+const CROWD = 'crowd';
+const CROWD_REPOS = 105;
+const crowdRepo = (i: number) => `r${String(i).padStart(3, '0')}`;
 /** What `docker login` left in a Docker config: signs the crawl in to the Hub API too. */
 const DOCKER_LOGIN = { user: 'carol', pat: 'dckr_pat_from_docker_login' };
 /** The fake Hub's anonymous cap: page 2 (offset 100) of the 100-per-page tag listing is refused. */
@@ -42,7 +52,7 @@ let log: FaultProxy['log'];
 
 const settings = (over: Record<string, unknown> = {}) => ({
   seeds: {
-    repos: ['debian', 'docker.io/library/many'],
+    repos: ['debian', 'docker.io/library/few'],
     // An untagged digest, as in Binarly's published list; its only tag is filtered out below.
     images: [`docker.io/library/debian@${s.sig.digest}`],
   },
@@ -73,6 +83,11 @@ beforeAll(async () => {
     await pushImage(registry, 'library/debian', tag, image);
     hubDebian.push(fakeHubTagFor(tag, image, pushed));
   }
+  const hubFew: FakeHubTag[] = [];
+  for (let i = 0; i < FEW_TAGS; i++) {
+    await pushImage(registry, 'library/few', `f${i}`, tiny);
+    hubFew.push(fakeHubTagFor(`f${i}`, tiny, '2024-04-01T00:00:00.000000Z'));
+  }
   const hubMany: FakeHubTag[] = [];
   for (let i = 0; i < MANY_TAGS; i++) {
     await pushImage(registry, 'library/many', manyTag(i), tiny);
@@ -93,7 +108,10 @@ beforeAll(async () => {
         lastUpdated: '2024-03-11T09:00:00.000000Z',
         tags: hubDebian,
       },
+      { namespace: 'library', name: 'few', pullCount: 7, tags: hubFew },
       { namespace: 'library', name: 'many', pullCount: 7, tags: hubMany },
+      // Tagless: their repository items only show which repositories a cut listing still enqueued.
+      ...Array.from({ length: CROWD_REPOS }, (_, i) => ({ namespace: CROWD, name: crowdRepo(i), tags: [] })),
     ],
   });
   proxy = await startFaultProxy(registry.url);
@@ -117,30 +135,7 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
   });
 
   it('takes tag digests from the Hub listing: no HEAD for any tag the Hub listed', () => {
-    expect(heads(log).filter((p) => p.startsWith('/v2/library/debian/'))).toEqual([]);
-    expect(heads(log).filter((p) => /\/manifests\/v0\d\d$/.test(p))).toEqual([]);
-  });
-
-  it('falls back to tags/list past the anonymous offset cap and HEADs exactly the tags the Hub did not list', () => {
-    const capped = hub.requests.filter(
-      (r) => r.path.endsWith('/library/repositories/many/tags') && r.query.page === '2',
-    );
-    expect(capped).toHaveLength(1);
-    expect(
-      log.filter((e) => e.method === 'GET' && e.path.startsWith('/v2/library/many/tags/list')),
-    ).toHaveLength(1);
-    const expected = Array.from(
-      { length: MANY_TAGS - OFFSET_CAP },
-      (_, i) => `/v2/library/many/manifests/${manyTag(OFFSET_CAP + i)}`,
-    );
-    expect(heads(log).sort()).toEqual(expected);
-    const observed = queryDataset<{ n: number; dated: number }>(
-      dbPath,
-      `SELECT count(*) AS n, count(t.pushed_at) AS dated FROM tag_observations t
-         JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/many'`,
-    );
-    // Every tag observed; only the Hub-listed ones carry a push date.
-    expect(observed).toEqual([{ n: MANY_TAGS, dated: OFFSET_CAP }]);
+    expect(heads(log)).toEqual([]);
   });
 
   it('applies the tag regex and pushed-after/before filters to Hub push dates', () => {
@@ -167,7 +162,7 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
       `/v2/library/debian/manifests/${s.multiAmd64.digest}`,
       `/v2/library/debian/manifests/${s.multiArm64.digest}`,
       `/v2/library/debian/manifests/${s.sig.digest}`,
-      `/v2/library/many/manifests/${tiny.digest}`,
+      `/v2/library/few/manifests/${tiny.digest}`,
     ].sort();
     expect(manifestGets(log).sort()).toEqual(expected);
     expect((outcome.stats.http as { countedPulls: number }).countedPulls).toBe(expected.length);
@@ -227,7 +222,7 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
         is_official: 1,
         description: 'Debian is a Linux distribution',
       },
-      { full_name: 'library/many', pull_count: 7, star_count: 0, is_official: 1, description: '' },
+      { full_name: 'library/few', pull_count: 7, star_count: 0, is_official: 1, description: '' },
     ]);
   });
 
@@ -248,24 +243,6 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
     expect(datasetSnapshot(budgetDb)).toEqual(datasetSnapshot(dbPath));
   });
 
-  it('signs in to the Hub API with the docker.io login of the Docker config, and lists past the anonymous cap', async () => {
-    const loginDb = ws.dbPath('docker-login');
-    const dockerConfig = join(dirname(loginDb), 'docker-config.json');
-    const auth = Buffer.from(`${DOCKER_LOGIN.user}:${DOCKER_LOGIN.pat}`).toString('base64');
-    writeFileSync(dockerConfig, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth } } }));
-    const logins = hub.issuedTokens.length;
-    const out = await runTestCrawl(loginDb, ws.iocFile, settings({ dockerConfig }));
-    expect(out.status).toBe('completed');
-    expect(hub.issuedTokens.length).toBeGreaterThan(logins);
-    // Signed in, the listing of library/many has no cap: every tag comes with its Hub push date.
-    const observed = queryDataset<{ n: number; dated: number }>(
-      loginDb,
-      `SELECT count(*) AS n, count(t.pushed_at) AS dated FROM tag_observations t
-         JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/many'`,
-    );
-    expect(observed).toEqual([{ n: MANY_TAGS, dated: MANY_TAGS }]);
-  });
-
   it("pauses on the Hub API's 429 + Retry-After and still ends with the same dataset", async () => {
     const limitedDb = ws.dbPath('hub-429');
     const before = hub.rateLimitedCount;
@@ -278,5 +255,155 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
       hub.rateLimit = { limitPerWindow: null, retryAfterSec: 60, windowSec: 60 };
     }
     expect(datasetSnapshot(limitedDb)).toEqual(datasetSnapshot(dbPath));
+  });
+});
+
+/** A crawl of its own on the shared fakes, with what the registry proxy and the Hub saw during it alone. */
+async function crawlAlone(name: string, over: Record<string, unknown>) {
+  const db = ws.dbPath(name);
+  const proxyFrom = proxy.log.length;
+  const hubFrom = hub.requests.length;
+  const out = await runTestCrawl(db, ws.iocFile, { hubApiUrl: hub.url, registryMirror: proxy.url, ...over });
+  return { db, out, log: proxy.log.slice(proxyFrom), hubRequests: hub.requests.slice(hubFrom) };
+}
+
+const failuresOf = (db: string) =>
+  queryDataset<{ kind: string; error_code: string; message: string }>(
+    db,
+    'SELECT kind, error_code, message FROM failures ORDER BY id',
+  );
+
+/** Tags of library/many observed by the crawl, and how many of them carry a Hub push date. */
+const manyObserved = (db: string) =>
+  queryDataset<{ tag: string; pushed_at: string | null }>(
+    db,
+    `SELECT t.tag, t.pushed_at FROM tag_observations t
+       JOIN repositories r ON r.id = t.repository_id WHERE r.full_name = 'library/many' ORDER BY t.tag`,
+  );
+
+/** The many tags pushed at or after second 30 of their minute: those a cutoff at :30 keeps. */
+const manyFrom30 = (upTo: number) =>
+  Array.from({ length: upTo }, (_, i) => i)
+    .filter((i) => i % 60 >= 30)
+    .map(manyTag);
+const CUTOFF = '2024-04-01T00:00:30Z';
+
+describe('a repository with more tags than the anonymous offset cap', () => {
+  it('without a date filter, falls back to tags/list past the cap and HEADs exactly the tags the Hub did not list', async () => {
+    const r = await crawlAlone('many-undated', { seeds: { repos: ['docker.io/library/many'] } });
+    expect(r.out.status).toBe('completed');
+    const capped = r.hubRequests.filter(
+      (q) => q.path.endsWith('/library/repositories/many/tags') && q.query.page === '2',
+    );
+    expect(capped).toHaveLength(1);
+    expect(
+      r.log.filter((e) => e.method === 'GET' && e.path.startsWith('/v2/library/many/tags/list')),
+    ).toHaveLength(1);
+    const expected = Array.from(
+      { length: MANY_TAGS - OFFSET_CAP },
+      (_, i) => `/v2/library/many/manifests/${manyTag(OFFSET_CAP + i)}`,
+    );
+    expect(heads(r.log).sort()).toEqual(expected);
+    expect(manifestGets(r.log)).toEqual([`/v2/library/many/manifests/${tiny.digest}`]);
+    const observed = manyObserved(r.db);
+    // Every tag observed; only the Hub-listed ones carry a push date.
+    expect(observed).toHaveLength(MANY_TAGS);
+    expect(observed.filter((t) => t.pushed_at !== null)).toHaveLength(OFFSET_CAP);
+  });
+
+  it('with --pushed-after, leaves the undated tags past the cap out instead of letting them all pass, and fails the listing as cut short', async () => {
+    const r = await crawlAlone('many-dated', {
+      seeds: { repos: ['docker.io/library/many'] },
+      filters: { pushedAfter: CUTOFF },
+    });
+    // The Hub-listed tags are filtered by their dates; none of the five past the cap is crawled.
+    expect(manyObserved(r.db).map((t) => t.tag)).toEqual(manyFrom30(OFFSET_CAP));
+    expect(heads(r.log)).toEqual([]);
+    // Names without dates are of no use to a date filter: the registry's tags/list is not even asked.
+    expect(r.log.filter((e) => e.path.includes('/tags/list'))).toEqual([]);
+    expect(r.out.status).toBe('completed-with-failures');
+    expect(r.out.failedItems).toBe(1);
+    const failures = failuresOf(r.db);
+    expect(failures.map((f) => [f.kind, f.error_code])).toEqual([['repository', 'LISTING_INCOMPLETE']]);
+    const message = failures[0]!.message;
+    expect(message).toContain('Docker Hub tag listing stopped at');
+    expect(message).toContain(`past item ${OFFSET_CAP} of ${MANY_TAGS}`);
+    expect(message).toContain('--pushed-after/--pushed-before cannot be applied to them');
+    expect(message).toContain('HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN');
+  });
+
+  it('signed in with the docker.io login of the Docker config, lists past the cap with push dates and filters every tag by them', async () => {
+    const loginDb = ws.dbPath('docker-login');
+    const dockerConfig = join(dirname(loginDb), 'docker-config.json');
+    const auth = Buffer.from(`${DOCKER_LOGIN.user}:${DOCKER_LOGIN.pat}`).toString('base64');
+    writeFileSync(dockerConfig, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth } } }));
+    const logins = hub.issuedTokens.length;
+    const r = await crawlAlone('docker-login', {
+      seeds: { repos: ['docker.io/library/many'] },
+      filters: { pushedAfter: CUTOFF },
+      dockerConfig,
+    });
+    expect(r.out.status).toBe('completed');
+    expect(hub.issuedTokens.length).toBeGreaterThan(logins);
+    // Signed in, the listing has no cap: the tags past offset 100 come with their Hub push dates too.
+    const observed = manyObserved(r.db);
+    expect(observed.map((t) => t.tag)).toEqual(manyFrom30(MANY_TAGS));
+    expect(observed.every((t) => t.pushed_at !== null)).toBe(true);
+    expect(heads(r.log)).toEqual([]);
+  });
+});
+
+describe('a namespace with more repositories than the anonymous offset cap', () => {
+  it('enqueues the repositories it listed and fails the namespace as a listing cut short, with advice to sign in', async () => {
+    const r = await crawlAlone('crowd-namespace', { seeds: { namespaces: [CROWD] } });
+    expect(r.out.status).toBe('completed-with-failures');
+    expect(r.out.failedItems).toBe(1);
+    const repos = queryDataset<{ name: string; state: string }>(
+      r.db,
+      `SELECT json_extract(payload_json, '$.repository') AS name, state FROM frontier
+        WHERE kind = 'repository' ORDER BY name`,
+    );
+    expect(repos).toEqual(
+      Array.from({ length: OFFSET_CAP }, (_, i) => ({ name: `${CROWD}/${crowdRepo(i)}`, state: 'done' })),
+    );
+    const failures = failuresOf(r.db);
+    expect(failures.map((f) => [f.kind, f.error_code])).toEqual([['namespace', 'LISTING_INCOMPLETE']]);
+    const message = failures[0]!.message;
+    expect(message).toContain(
+      `Docker Hub repository listing stopped at ${hub.url}/v2/namespaces/${CROWD}/repositories`,
+    );
+    expect(message).toContain(`past item ${OFFSET_CAP} of ${CROWD_REPOS}`);
+    expect(message).toContain('HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN');
+    expect(message).toContain('to list the other repositories');
+    // Tags have nothing to do with a namespace listing.
+    expect(message).not.toMatch(/tag/);
+  });
+});
+
+describe('a search cut short by the anonymous offset cap', () => {
+  it('ends the run completed-with-failures and shows the failed search in the stats', async () => {
+    // The v2 search is the one reported to hit the cap (docker-hub-api.md §1.5); the fake caps it, not v4.
+    hub.searchV4Disabled = true;
+    let r: Awaited<ReturnType<typeof crawlAlone>>;
+    try {
+      r = await crawlAlone('crowd-search', { seeds: { searches: [`${CROWD}/`] } });
+    } finally {
+      hub.searchV4Disabled = false;
+    }
+    expect(r.out.status).toBe('completed-with-failures');
+    const { datasetStats } = await import('../../../src/cli/commands/stats.js');
+    const stats = datasetStats(r.db) as {
+      lastRun: { status: string; stats: { itemsFailed: number } };
+      frontier: Array<{ kind: string; state: string; items: number }>;
+    };
+    expect(stats.lastRun.status).toBe('completed-with-failures');
+    expect(stats.lastRun.stats.itemsFailed).toBe(1);
+    expect(stats.frontier).toContainEqual({ kind: 'search', state: 'failed', items: 1 });
+    // The hits before the cap are still crawled.
+    expect(stats.frontier).toContainEqual({ kind: 'repository', state: 'done', items: OFFSET_CAP });
+    const failures = failuresOf(r.db);
+    expect(failures.map((f) => [f.kind, f.error_code])).toEqual([['search', 'LISTING_INCOMPLETE']]);
+    expect(failures[0]!.message).toContain('Docker Hub search stopped at');
+    expect(failures[0]!.message).toContain('HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN');
   });
 });
