@@ -136,6 +136,12 @@ function prepareStatements(db: Database) {
     ),
     open: db.prepare(`SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')`).pluck(),
     failedList: db.prepare(`SELECT * FROM frontier WHERE state = 'failed' ORDER BY id`),
+    failedInRun: db
+      .prepare(
+        `SELECT count(*) FROM frontier fr WHERE fr.state = 'failed'
+            AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ?)`,
+      )
+      .pluck(),
   };
 }
 
@@ -312,6 +318,11 @@ export class Frontier {
   /** How many items are pending or in-progress (0 means the crawl is finished). */
   openCount(): number {
     return this.s.open.get() as number;
+  }
+
+  /** Items that are failed, and failed at least once in run `runId` (not items an earlier run left failed). */
+  failedInRun(runId: number): number {
+    return this.s.failedInRun.get(runId) as number;
   }
 
   /** Every failed item, with its last error. */

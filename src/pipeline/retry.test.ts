@@ -83,3 +83,27 @@ describe('failed items across runs', () => {
     expect(attemptsAfter[2]).toEqual({ [missingKey(1)]: 1, [missingKey(2)]: 2, layer: 3 });
   });
 });
+
+describe('a resumed run whose earlier invocation failed items for good', () => {
+  it('ends completed-with-failures and counts them, though it retries none of them', async () => {
+    const dbPath = ws.dbPath('retry-exhausted');
+    // One attempt each: the failures of the first invocation are final, and the resumed one retries nothing.
+    const settings = {
+      seeds: { images: [`${registry.host}/${REPO}/missing:1`, `${registry.host}/${REPO}/broken:1`] },
+      maxAttempts: 1,
+    };
+    const first = await runTestCrawl(dbPath, ws.iocFile, settings);
+    expect(first).toMatchObject({ resumed: false, failedItems: 2, status: 'completed-with-failures' });
+    const db = openDatabase(dbPath);
+    db.prepare(`UPDATE crawl_runs SET status = 'aborted' WHERE id = ?`).run(first.runId);
+    db.close();
+    const resumed = await runTestCrawl(dbPath, ws.iocFile, settings);
+    expect(resumed).toMatchObject({
+      runId: first.runId,
+      resumed: true,
+      failedItems: 2,
+      status: 'completed-with-failures',
+    });
+    expect(resumed.stats).toMatchObject({ itemsFailed: 0, itemsFailedBeforeResume: 2 });
+  });
+});

@@ -91,8 +91,12 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     net.listingCuts,
   );
 
+  /** Items the run's earlier invocations failed for good: a resumed run's outcome counts them too. */
+  let failedBeforeResume = 0;
   try {
     prepareFrontier(ctx, resumed);
+    // After prepareFrontier: what it put back to pending is retried here and counted if it fails again.
+    if (resumed) failedBeforeResume = ctx.frontier.failedInRun(runId);
   } catch (err) {
     // A full disk can fail the frontier's first writes; the run stays resumable, the pool must not stay open.
     await net.close();
@@ -201,10 +205,11 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       imagesMatched: match.images,
       imagesIncomplete: match.skipped.length,
       layersWithOtherSelection,
+      ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),
       http: http.stats.snapshot(),
       frontier: ctx.frontier.counts(),
     };
-    const failedItems = ctx.counters.itemsFailed;
+    const failedItems = ctx.counters.itemsFailed + failedBeforeResume;
     const status: CrawlOutcome['status'] = abortReason
       ? 'aborted'
       : failedItems > 0
