@@ -128,7 +128,11 @@ export const configSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(64).default(4),
   /** Layers analyzed at once (CPU bound). */
   layerConcurrency: z.number().int().min(1).max(16).default(2),
-  /** Counted pulls (manifest GETs on Docker Hub) allowed in this run; unlimited when absent. */
+  /**
+   * Counted pulls (manifest GETs on Docker Hub) allowed in this invocation; unlimited when absent. A crawl
+   * that resumes an unfinished run gets the whole budget again: that is how a scheduled crawl spreads a
+   * study over several quota windows.
+   */
   maxPulls: z.number().int().min(0).optional(),
   /** Failed items are retried on later runs up to this many attempts in all. */
   maxAttempts: z.number().int().min(1).default(3),
