@@ -45,7 +45,7 @@ function crawlOptions(cmd: Command): Command {
     .option('--layer-concurrency <n>', 'layers analyzed at once (default 2)', int('--layer-concurrency', 1))
     .option(
       '--max-pulls <n>',
-      'counted pulls (Docker Hub manifest GETs) allowed this run',
+      'counted pulls (Docker Hub manifest GETs) allowed in this invocation; a resumed run gets them anew',
       int('--max-pulls', 0),
     )
     .option(
