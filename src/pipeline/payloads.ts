@@ -18,6 +18,11 @@ export interface CatalogPayload {
 export interface RepositoryPayload {
   registry: string;
   repository: string;
+  /**
+   * The Docker Hub namespace listing that found it stored its Hub metadata (the same fields the
+   * per-repository endpoint gives): no call of its own, where the Hub API allows about 180 a minute.
+   */
+  metadataListed?: boolean;
 }
 
 /** A tag or a digest of a repository, to resolve to a manifest digest. */

@@ -15,8 +15,13 @@ import type {
   SearchPayload,
 } from '../payloads.js';
 
-function repositoryItem(ctx: CrawlContext, registry: string, repository: string): NewFrontierItem {
-  const payload: RepositoryPayload = { registry, repository };
+function repositoryItem(
+  ctx: CrawlContext,
+  registry: string,
+  repository: string,
+  metadataListed = false,
+): NewFrontierItem {
+  const payload: RepositoryPayload = { registry, repository, ...(metadataListed ? { metadataListed } : {}) };
   return { kind: 'repository', key: repositoryKey(ctx.runId, payload), payload };
 }
 
@@ -53,7 +58,7 @@ export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<Name
     const full = `${repo.namespace}/${repo.name}`;
     if (!acceptedName(ctx, 'repository', full, `namespace ${item.payload.namespace}`)) continue;
     listed.push([full, hubMetadata(repo)]);
-    children.push(repositoryItem(ctx, DOCKER_HUB, full));
+    children.push(repositoryItem(ctx, DOCKER_HUB, full, true));
   }
   const write = () => {
     for (const [full, meta] of listed) ctx.repositories.upsertRepository(DOCKER_HUB, full, meta);
@@ -106,7 +111,7 @@ async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandid
 export async function handleRepository(ctx: CrawlContext, item: FrontierItem<RepositoryPayload>) {
   const { registry, repository } = item.payload;
   let meta: HubMetadata | undefined;
-  if (registry === DOCKER_HUB) {
+  if (registry === DOCKER_HUB && !item.payload.metadataListed) {
     const { namespace, name } = splitRepositoryName(repository);
     try {
       meta = hubMetadata(await ctx.hub.getRepository(namespace, name));

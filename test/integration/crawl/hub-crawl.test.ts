@@ -378,6 +378,20 @@ describe('a namespace with more repositories than the anonymous offset cap', () 
     // Tags have nothing to do with a namespace listing.
     expect(message).not.toMatch(/tag/);
   });
+
+  it('asks no repository for its details: the listing gave them', async () => {
+    const r = await crawlAlone('crowd-namespace-details', { seeds: { namespaces: [CROWD] } });
+    const detailGets = r.hubRequests.filter((q) =>
+      new RegExp(`^/v2/(namespaces/${CROWD}/repositories|repositories/${CROWD})/[^/]+/?$`).test(q.path),
+    );
+    expect(detailGets).toEqual([]);
+    const stored = queryDataset<{ n: number }>(
+      r.db,
+      `SELECT count(*) AS n FROM repositories WHERE full_name LIKE ? AND pull_count IS NOT NULL`,
+      `${CROWD}/%`,
+    );
+    expect(stored).toEqual([{ n: OFFSET_CAP }]);
+  });
 });
 
 describe('a search cut short by the anonymous offset cap', () => {
