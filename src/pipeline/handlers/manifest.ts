@@ -85,8 +85,8 @@ export function layerItemsFor(
 
 /**
  * A manifest by digest: read back from the dataset when it is already there (no GET, no pull),
- * else fetched once. An index fans out to its selected platforms; an image is recorded with its
- * ordered layers, and the layers that need analysis are enqueued.
+ * else fetched once and stored at once. An index fans out to its selected platforms; an image is
+ * recorded with its ordered layers, and the layers that need analysis are enqueued.
  */
 export async function handleManifest(ctx: CrawlContext, item: FrontierItem<ManifestPayload>) {
   const p = item.payload;
@@ -116,6 +116,19 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     );
     ({ raw, mediaType, parsed } = fetched);
     ctx.counters.manifestsFetched += 1;
+    // The GET is a counted pull and its bytes are verified: keep them now, in their own transaction, not
+    // with the item's completion. Whatever fails later (the config blob, a fixed bound, an interrupted
+    // run), the retry, the resumed run and the next run read them back instead of paying again. Only the
+    // content-addressed row is written here (idempotent by digest, frontier invariant 4); the image, its
+    // layers and an index's entries still wait for `write`, so a manifest whose item fails is no image.
+    ctx.manifests.put({
+      digest,
+      mediaType,
+      kind: parsed.kind,
+      raw,
+      configDigest: parsed.kind === 'image' ? parsed.config.digest : null,
+      runId: ctx.runId,
+    });
   }
 
   if (parsed.kind === 'index') {
@@ -146,8 +159,8 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       return itemForRepository(ctx, { kind: 'manifest', key, payload }, p.repository);
     });
     const write = () =>
-      ctx.manifests.put(
-        { digest, mediaType, kind: 'index', raw, configDigest: null, runId: ctx.runId },
+      ctx.manifests.putIndexChildren(
+        digest,
         parsed.manifests.map((e) => ({
           digest: e.digest,
           mediaType: e.mediaType,
@@ -169,22 +182,13 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     );
   }
   // A recorded image keeps the platform read from its config (content-addressed): no second config GET.
+  // A stored manifest without an image row is one whose item failed after the GET: its config is read now.
   const known = stored ? ctx.images.get(digest) : undefined;
   const platform =
     p.platform ?? (known ? storedPlatform(known.platform) : await configPlatform(ctx, p, parsed));
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   ctx.counters.images += 1;
-  const write = () => {
-    ctx.manifests.put({
-      digest,
-      mediaType,
-      kind: 'image',
-      raw,
-      configDigest: parsed.config.digest,
-      runId: ctx.runId,
-    });
-    ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
-  };
+  const write = () => ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
   // Layer items are computed after `write` so that the image's layers exist for the debianOnly gate.
   return { write, children: () => layerItemsFor(ctx, p, layers) };
 }
