@@ -9,7 +9,10 @@ export class CrawlCounters {
   layersReused = 0;
   layersSkippedNotDebian = 0;
   layerBytes = 0;
+  /** Items that failed for good in this invocation (no attempts left, or not retryable). */
   itemsFailed = 0;
+  /** Failed attempts that were put back to pending and tried again (the item may yet succeed). */
+  itemAttemptsRetried = 0;
   findings = 0;
 
   snapshot(): Record<string, number> {

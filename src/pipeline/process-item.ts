@@ -57,7 +57,8 @@ export interface ItemProcessing {
 
 /**
  * The run's processor of one claimed item. It takes the item to a recorded outcome: completed (its rows and
- * children with it), failed (retryable or not, counted in `ctx.counters.itemsFailed`), or back to pending
+ * children with it), failed for good (counted in `ctx.counters.itemsFailed`), back to pending for another
+ * attempt in this run (a retryable error with attempts left: `itemAttemptsRetried`), or back to pending
  * when the run is stopping. It rejects only when that outcome itself cannot be recorded (disk full,
  * database gone), which must stop the run.
  */
@@ -97,16 +98,20 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
       }
       const code = err instanceof HubcrawlError ? err.code : 'ERROR';
       // A failed layer's own row and its frontier item say the same thing, or neither does.
-      writeTransaction(db, () => {
+      const state = writeTransaction(db, () => {
         if (item.kind === 'layer') {
           ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
         }
-        ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
+        return ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
           retryable: isRetryable(err),
           maxAttempts: config.maxAttempts,
         });
       })();
-      countFailure(item, code, describeError(err));
+      // Back to pending: this run tries it again, and only an item that stays failed fails the run.
+      if (state === 'pending') {
+        ctx.counters.itemAttemptsRetried += 1;
+        log.info({ kind: item.kind, key: item.key, code, err: describeError(err) }, 'item failed; retrying');
+      } else countFailure(item, code, describeError(err));
     }
   };
 }

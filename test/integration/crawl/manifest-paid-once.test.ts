@@ -65,10 +65,13 @@ describe('a manifest paid for once', () => {
       times: 2,
       action: { kind: 'respond', status: 500, body: 'upstream trouble' },
     });
-    await runTestCrawl(dbPath, ws.iocFile, settings(name));
+    const out = await runTestCrawl(dbPath, ws.iocFile, settings(name));
     expect(gets(configPath(name, image))).toBe(3);
     expect(gets(manifestPath(name, image))).toBe(1);
     expect(rowsFor(dbPath, 'SELECT count(*) AS n FROM images WHERE digest = ?', image.digest)).toBe(1);
+    // The item failed twice and then succeeded: nothing failed, the run is complete.
+    expect(out).toMatchObject({ status: 'completed', failedItems: 0 });
+    expect(out.stats).toMatchObject({ itemsFailed: 0, itemAttemptsRetried: 2 });
   });
 
   describe('when its config blob keeps failing', () => {
