@@ -25,6 +25,16 @@ export interface ManifestRow {
   runId: number | null;
 }
 
+/** A manifest whose GET showed content hubcrawl does not read (unsupported_manifests). */
+export interface UnsupportedManifest {
+  digest: string;
+  /** The type it was served as, e.g. `application/vnd.docker.distribution.manifest.v1+prettyjws`. */
+  mediaType: string;
+  fetchedAt: string;
+  /** The run that paid the GET. */
+  runId: number | null;
+}
+
 /** One entry of an index, in index order. */
 export interface IndexChild {
   digest: string;
@@ -56,7 +66,10 @@ export class ManifestStore {
   private readonly insertChild: Statement;
   private readonly selectChildren: Statement;
   private readonly selectParents: Statement;
+  private readonly insertUnsupported: Statement;
+  private readonly selectUnsupported: Statement;
   private readonly putTx: (m: ManifestInput, children: readonly IndexChild[] | undefined) => boolean;
+  private readonly unsupportedTx: (m: UnsupportedManifest) => void;
   private readonly childrenTx: (indexDigest: string, children: readonly IndexChild[]) => void;
 
   constructor(db: Database) {
@@ -86,6 +99,17 @@ export class ManifestStore {
         'SELECT DISTINCT index_digest FROM index_children WHERE child_digest = ? ORDER BY index_digest',
       )
       .pluck();
+    // The first GET's verdict stands: the digest names the same bytes whoever serves them again.
+    this.insertUnsupported = db.prepare(
+      `INSERT OR IGNORE INTO unsupported_manifests (digest, media_type, fetched_at, run_id) VALUES (?, ?, ?, ?)`,
+    );
+    this.selectUnsupported = db.prepare(
+      `SELECT digest, media_type AS mediaType, fetched_at AS fetchedAt, run_id AS runId
+         FROM unsupported_manifests WHERE digest = ?`,
+    );
+    this.unsupportedTx = writeTransaction(db, (m: UnsupportedManifest) => {
+      this.insertUnsupported.run(m.digest, m.mediaType, m.fetchedAt, m.runId);
+    });
     this.childrenTx = writeTransaction(db, (indexDigest: string, children: readonly IndexChild[]) => {
       children.forEach((c, position) => {
         this.insertChild.run(
@@ -141,6 +165,19 @@ export class ManifestStore {
   /** A manifest's metadata. */
   get(digest: string): ManifestRow | undefined {
     return this.selectOne.get(digest) as ManifestRow | undefined;
+  }
+
+  /**
+   * Records that a fetched manifest's own bytes are of a kind hubcrawl does not read, so that no later
+   * GET is spent on its digest. Call it only with bytes verified against `digest`.
+   */
+  putUnsupported(m: Omit<UnsupportedManifest, 'fetchedAt'> & { fetchedAt?: string }): void {
+    this.unsupportedTx({ ...m, fetchedAt: m.fetchedAt ?? nowIso() });
+  }
+
+  /** The record of a manifest known to be unsupported, if any: then it costs no GET. */
+  unsupported(digest: string): UnsupportedManifest | undefined {
+    return this.selectUnsupported.get(digest) as UnsupportedManifest | undefined;
   }
 
   /** The entries of an index in index order (empty when unknown). */

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CorruptInputError } from '../core/errors.js';
+import { DEFAULT_MIGRATIONS_DIR, loadMigrations, schemaVersion } from './migrate.js';
 import { openDatabase } from './open.js';
 import { redactSecrets } from './run-store.js';
 import { createStores, type Stores } from './stores.js';
@@ -161,6 +162,42 @@ describe('ManifestStore', () => {
     expect(s.manifests.get(d('1'))).toMatchObject({ kind: 'index', size: raw.length });
     expect(s.manifests.children(d('1'))).toEqual(children);
     expect(s.manifests.parents(d('a'))).toEqual([d('1')]);
+  });
+
+  it('keeps the first record of an unsupported manifest, with the run that paid its GET', () => {
+    const run = s.runs.start({ config: {}, toolVersion: '0.1.0', analyzerVersion: 'a1' });
+    const schema1 = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+    expect(s.manifests.unsupported(d('5'))).toBeUndefined();
+    s.manifests.putUnsupported({ digest: d('5'), mediaType: schema1, runId: run, fetchedAt: 'T1' });
+    s.manifests.putUnsupported({ digest: d('5'), mediaType: 'other', runId: null, fetchedAt: 'T2' });
+    expect(s.manifests.unsupported(d('5'))).toEqual({
+      digest: d('5'),
+      mediaType: schema1,
+      fetchedAt: 'T1',
+      runId: run,
+    });
+    // It is no manifest: no image, view or count of fetched manifests takes it for one.
+    expect(s.manifests.has(d('5'))).toBe(false);
+  });
+});
+
+describe('schema 2 (unsupported_manifests)', () => {
+  it('is added to a dataset written at schema 1, which keeps its rows', () => {
+    const v1 = join(dir, 'migrations-v1');
+    mkdirSync(v1);
+    copyFileSync(join(DEFAULT_MIGRATIONS_DIR, '0001_init.sql'), join(v1, '0001_init.sql'));
+    const path = join(dir, 'old.db');
+    const old = openDatabase(path, { migrationsDir: v1 });
+    old.prepare(`INSERT INTO registries (host) VALUES ('docker.io')`).run();
+    old.close();
+    const upgraded = openDatabase(path);
+    try {
+      expect(schemaVersion(upgraded)).toBe(loadMigrations().length);
+      expect(upgraded.prepare('SELECT host FROM registries').pluck().all()).toEqual(['docker.io']);
+      expect(upgraded.prepare('SELECT count(*) FROM unsupported_manifests').pluck().get()).toBe(0);
+    } finally {
+      upgraded.close();
+    }
   });
 });
 

@@ -34,6 +34,11 @@ export interface ReferencePayload {
   /** Known digest (a digest seed, or the Hub API's listing); null → HEAD the tag (not a counted pull). */
   digest: string | null;
   pushedAt: string | null;
+  /**
+   * The type of what the tag points at, as the Docker Hub tag listing gave it (absent elsewhere): a
+   * schema1 type refuses the reference before any HEAD or GET.
+   */
+  mediaType?: string | null;
   /** Seeds are crawled even when filters would drop them. */
   seed?: boolean;
 }
@@ -47,6 +52,8 @@ export interface ManifestPayload {
   platform: { os: string; architecture: string; variant?: string } | null;
   /** How many indexes lead here from the tag (absent: 0); bounded by MAX_INDEX_DEPTH. */
   depth?: number;
+  /** The type the index listing it declares (absent for a tag's own manifest): schema1 costs no GET. */
+  mediaType?: string;
 }
 
 /** A layer blob to analyze. */

@@ -22,6 +22,7 @@ const EXPORTED_TABLES = [
   'repositories',
   'tag_observations',
   'manifests',
+  'unsupported_manifests',
   'index_children',
   'images',
   'image_layers',

@@ -1,7 +1,7 @@
 /**
  * Manifest parsing at the trust boundary: size limit, digest of the exact bytes, media type from the
  * Content-Type then the body, and zod validation of Docker schema2, Docker manifest list, OCI
- * manifest and OCI index. Schema1 is recognised and refused as unsupported.
+ * manifest and OCI index. Schema1 is recognised and refused as unsupported (schema1.ts).
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -24,6 +24,7 @@ import {
   OCI_MANIFEST,
   SCHEMA1_TYPES,
 } from './media-types.js';
+import { bodyIsSchema1, Schema1ManifestError, schema1MediaType, signedPayload } from './schema1.js';
 
 /** OCI spec: registries should accept manifests up to 4 MiB; more is suspicious. */
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -131,6 +132,45 @@ function issues(err: z.ZodError): string {
     .join('; ');
 }
 
+/** The JSON object `raw` holds, or the reason it holds none (not JSON, or JSON but not an object). */
+function jsonObject(
+  raw: Buffer,
+): { body: Record<string, unknown> } | { error: 'not-json' | 'not-object'; cause?: unknown } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (cause) {
+    return { error: 'not-json', cause };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { error: 'not-object' };
+  return { body: json as Record<string, unknown> };
+}
+
+/**
+ * Refuses, with Schema1ManifestError, a manifest whose bytes named by `expected` (the served bytes, or a
+ * signed one's payload: schema1.ts) are schema1 themselves. It runs before the digest checks, which would
+ * call a genuine signed one a mismatch. Anything else returns, for the checks below to judge: a schema1
+ * Content-Type over other content, or bytes that no expected digest names.
+ */
+function refuseSchema1(
+  raw: Buffer,
+  body: Record<string, unknown>,
+  contentType: string,
+  expected: Digest[],
+  source: string,
+): void {
+  if (!SCHEMA1_TYPES.has(contentType) && !bodyIsSchema1(body)) return;
+  const payload = signedPayload(raw, body);
+  for (const named of payload ? [raw, payload] : [raw]) {
+    if (!expected.every((d) => hashWith(named, d) === d)) continue;
+    // The verdict is on the bytes the digest names: a signed one's payload must be schema1 itself.
+    const own = named === raw ? { body } : jsonObject(named);
+    if (!('body' in own) || !bodyIsSchema1(own.body)) return;
+    const digest = expected[0] ?? hashWith(named, undefined);
+    throw new Schema1ManifestError(digest, schema1MediaType(contentType, payload !== undefined), source);
+  }
+}
+
 /** Decides the media type: a specific Content-Type wins; a generic one defers to the body, then the shape. */
 function decideMediaType(source: string, contentType: string, body: Record<string, unknown>): string {
   const bodyType = typeof body.mediaType === 'string' ? body.mediaType : undefined;
@@ -177,6 +217,12 @@ export function parseManifest(input: ManifestInput): {
     );
   }
   const header = input.headerDigest?.trim();
+  const contentType = bareMediaType(input.contentType);
+  const parsedJson = jsonObject(raw);
+  if ('body' in parsedJson && (!header || isDigest(header))) {
+    const expected = [input.requestedDigest, header].filter((d): d is Digest => d !== undefined && d !== '');
+    refuseSchema1(raw, parsedJson.body, contentType, expected, source);
+  }
   const digest = hashWith(raw, input.requestedDigest);
   if (input.requestedDigest && digest !== input.requestedDigest) {
     throw new DigestMismatchError(input.requestedDigest, digest, `manifest ${source}`);
@@ -190,8 +236,7 @@ export function parseManifest(input: ManifestInput): {
     if (own !== header)
       throw new DigestMismatchError(header, own, `manifest ${source} (Docker-Content-Digest)`);
   }
-  // A Content-Type that names something else settles it before the body is even parsed.
-  const contentType = bareMediaType(input.contentType);
+  // A Content-Type that names something else settles it before the body is looked at.
   if (SCHEMA1_TYPES.has(contentType)) {
     throw new UnsupportedError(
       `${source} is a Docker schema1 manifest, which is deprecated and not supported`,
@@ -202,16 +247,12 @@ export function parseManifest(input: ManifestInput): {
       `${source} has media type "${contentType}", which is not an image manifest or index`,
     );
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw new CorruptInputError(`${source} is not valid JSON`, { cause: err });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+  if (!('body' in parsedJson)) {
+    if (parsedJson.error === 'not-json')
+      throw new CorruptInputError(`${source} is not valid JSON`, { cause: parsedJson.cause });
     throw new CorruptInputError(`${source} is JSON but not an object`);
   }
-  const body = json as Record<string, unknown>;
+  const body = parsedJson.body;
   const mediaType = decideMediaType(source, contentType, body);
   if (typeof body.mediaType === 'string' && body.mediaType !== mediaType) {
     throw new CorruptInputError(`${source} is served as ${mediaType} but its body says ${body.mediaType}`);
@@ -252,4 +293,4 @@ export function selectPlatforms(
   });
 }
 
-export { DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, OCI_INDEX, OCI_MANIFEST };
+export { DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, OCI_INDEX, OCI_MANIFEST, Schema1ManifestError };

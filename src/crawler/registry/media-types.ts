@@ -29,6 +29,14 @@ export const IMAGE_TYPES: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MA
 /** Deprecated schema1, recognised so we can say it is unsupported. */
 export const SCHEMA1_TYPES: ReadonlySet<string> = new Set([DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED]);
 
+/**
+ * Whether a media type (a Content-Type, a Hub tag listing's `media_type`, an index entry's `mediaType`)
+ * names a schema1 manifest. Only these two exact types: an unknown, generic or missing type says nothing.
+ */
+export function isSchema1MediaType(mediaType: string | null | undefined): boolean {
+  return SCHEMA1_TYPES.has(bareMediaType(mediaType ?? undefined));
+}
+
 /** Content types that say nothing about the manifest kind, so the body's mediaType decides. */
 export const GENERIC_TYPES: ReadonlySet<string> = new Set([
   '',

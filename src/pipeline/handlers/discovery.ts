@@ -96,16 +96,19 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
  * repository like rayproject/ray (282,645 tags) that is a HEAD each and a pull per new digest. The
  * listing ends as cut short instead, saying to sign in (pushDatesRequired in filters.ts).
  */
-async function hubTags(ctx: CrawlContext, repository: string): Promise<TagCandidate[]> {
+async function hubTags(ctx: CrawlContext, repository: string): Promise<ListedTag[]> {
   const { namespace, name } = splitRepositoryName(repository);
-  const out: TagCandidate[] = [];
+  const out: ListedTag[] = [];
   const registryTags = () => ctx.registry(DOCKER_HUB).listTags(repository);
   const opts = { pushDatesRequired: pushDatesRequired(ctx.config.filters) };
   for await (const { tag } of ctx.hub.listTagsWithFallback(namespace, name, registryTags, opts)) {
-    out.push({ name: tag.name, digest: tag.digest, pushedAt: tag.lastPushed });
+    out.push({ name: tag.name, digest: tag.digest, pushedAt: tag.lastPushed, mediaType: tag.mediaType });
   }
   return out;
 }
+
+/** A tag candidate with the media type the Hub listed for it (none from a registry's tags/list). */
+type ListedTag = TagCandidate & { mediaType?: string | null };
 
 /** A repository: its Hub metadata (Docker Hub only) and its filtered tags as references to resolve. */
 export async function handleRepository(ctx: CrawlContext, item: FrontierItem<RepositoryPayload>) {
@@ -122,7 +125,7 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     }
   }
 
-  let tags: TagCandidate[];
+  let tags: ListedTag[];
   if (registry === DOCKER_HUB) tags = await hubTags(ctx, repository);
   else {
     tags = [];
@@ -131,13 +134,19 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     }
   }
   const named = tags.filter((t) => acceptedName(ctx, 'tag', t.name, `${registry}/${repository}`));
+  // filterTags returns TagCandidates: the listed media types are looked up again, by tag and digest
+  // (a tag that moved while the Hub listing was paged is listed twice).
+  const listedAs = (t: TagCandidate) => `${t.name}@${t.digest ?? ''}`;
+  const mediaTypes = new Map(named.map((t) => [listedAs(t), t.mediaType]));
   const children: NewFrontierItem[] = filterTags(named, ctx.config.filters).map((t) => {
+    const mediaType = mediaTypes.get(listedAs(t));
     const payload: ReferencePayload = {
       registry,
       repository,
       tag: t.name,
       digest: t.digest,
       pushedAt: t.pushedAt,
+      ...(mediaType ? { mediaType } : {}),
     };
     return { kind: 'reference', key: referenceKey(ctx.runId, payload), payload };
   });

@@ -1,8 +1,15 @@
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { type Digest, parseDigest } from '../../core/digest.js';
-import { CorruptInputError, LimitExceededError } from '../../core/errors.js';
+import { CorruptInputError, LimitExceededError, UnsupportedError } from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
-import { type ParsedManifest, parseManifest, selectPlatforms } from '../../crawler/registry/manifests.js';
+import {
+  type ParsedManifest,
+  parseManifest,
+  Schema1ManifestError,
+  selectPlatforms,
+} from '../../crawler/registry/manifests.js';
+import { isSchema1MediaType } from '../../crawler/registry/media-types.js';
+import { schema1Refusal } from '../../crawler/registry/schema1.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { CrawlContext } from '../context.js';
 import { fromAnyRepository, itemForRepository } from '../fallback.js';
@@ -84,6 +91,21 @@ export function layerItemsFor(
 }
 
 /**
+ * Refuses, before its GET, a manifest known to be schema1: from an earlier GET (unsupported_manifests),
+ * or from the type the index listing it declares (the manifest-v2-2 spec allows schema1 entries).
+ */
+function refuseKnownSchema1(ctx: CrawlContext, p: ManifestPayload, digest: Digest, source: string): void {
+  const known = ctx.manifests.unsupported(digest);
+  if (known) {
+    const run = known.runId === null ? 'an earlier GET' : `the GET of run ${known.runId}`;
+    throw schema1Refusal(source, known.mediaType, `as ${run} found (unsupported_manifests)`);
+  }
+  if (p.mediaType && isSchema1MediaType(p.mediaType)) {
+    throw schema1Refusal(source, p.mediaType, 'as the index that lists it says');
+  }
+}
+
+/**
  * A manifest by digest: read back from the dataset when it is already there (no GET, no pull),
  * else fetched once and stored at once. An index fans out to its selected platforms; an image is
  * recorded with its ordered layers, and the layers that need analysis are enqueued.
@@ -109,11 +131,18 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     }).parsed;
     ctx.counters.manifestsReused += 1;
   } else {
+    refuseKnownSchema1(ctx, p, digest, source);
     const fetched = await fromAnyRepository(
       p.repository,
       () => ctx.repositories.reachingManifest(p.registry, digest),
       (repository) => ctx.registry(p.registry).getManifest(repository, digest),
-    );
+    ).catch((err: unknown) => {
+      // A schema1 verdict on bytes checked against the digest holds for that digest everywhere: record it,
+      // now and in its own transaction (the item fails), so that no later run pays this pull again.
+      if (!(err instanceof Schema1ManifestError) || err.digest !== digest) throw err;
+      ctx.manifests.putUnsupported({ digest, mediaType: err.mediaType, runId: ctx.runId });
+      throw new UnsupportedError(`${err.message}; recorded, so no later run pulls it again`, { cause: err });
+    });
     ({ raw, mediaType, parsed } = fetched);
     ctx.counters.manifestsFetched += 1;
     // The GET is a counted pull and its bytes are verified: keep them now, in their own transaction, not
@@ -154,6 +183,7 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
             }
           : null,
         depth: depth + 1,
+        mediaType: e.mediaType,
       };
       const key = manifestKey(ctx.runId, p.registry, e.digest);
       return itemForRepository(ctx, { kind: 'manifest', key, payload }, p.repository);
