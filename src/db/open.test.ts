@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,48 @@ describe('read-only mode', () => {
     expect(() => db.pragma('user_version = 5')).toThrow(/opened read-only; query cannot write/);
     db.close();
   });
+
+  /** A dataset as the first schema left it (an older hubcrawl), with one run recorded. */
+  const olderDataset = (): string => {
+    const first = join(dir, 'first-schema');
+    mkdirSync(first);
+    const [init] = loadMigrations();
+    writeFileSync(join(first, init!.name), init!.sql);
+    const path = join(dir, 'older.db');
+    const db = openDatabase(path, { migrationsDir: first });
+    new RunStore(db).start(runInput);
+    db.close();
+    return path;
+  };
+
+  it('brings a dataset an older hubcrawl wrote up to date, keeping its rows, and reads it read-only', () => {
+    const path = olderDataset();
+    const db = openDatabase(path, { readonly: true });
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    expect(db.prepare('SELECT count(*) FROM crawl_runs').pluck().get()).toBe(1);
+    expect(() => db.prepare(`INSERT INTO registries (host) VALUES ('x')`)).toThrow(/opened read-only/);
+    db.close();
+  });
+
+  // A read-only bind mount stands for a published copy on read-only media (root only, as in CI).
+  it.skipIf(process.getuid?.() !== 0)(
+    'says to copy an older dataset somewhere writable when it cannot be upgraded in place',
+    () => {
+      const path = olderDataset();
+      execFileSync('mount', ['--bind', path, path]);
+      try {
+        execFileSync('mount', ['-o', 'remount,ro,bind', path]);
+        expect(() => openDatabase(path, { readonly: true })).toThrow(
+          /written by an older hubcrawl and needs a schema upgrade, but it cannot be written here .*copy it to a writable place/,
+        );
+      } finally {
+        execFileSync('umount', [path]);
+      }
+      const raw = new BetterSqlite3(path, { readonly: true });
+      expect(raw.pragma('user_version', { simple: true })).toBe(1);
+      raw.close();
+    },
+  );
 
   it('refuses to create a missing dataset', () => {
     expect(() => openDatabase(join(dir, 'missing.db'), { readonly: true })).toThrow(/no dataset at/);

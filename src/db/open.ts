@@ -1,5 +1,5 @@
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, FatalError } from '../core/errors.js';
 import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from './sqlite-errors.js';
 
@@ -22,6 +22,39 @@ export interface OpenOptions {
  * foreign_keys is per connection in SQLite, so it is set on every open.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
+  const db = openAtCurrentSchema(path, opts);
+  if (db !== OLDER_SCHEMA) return db;
+  // A read-only command met a dataset an older hubcrawl wrote: migrate it once, then read it.
+  upgradeForReading(path, opts);
+  const upgraded = openAtCurrentSchema(path, opts);
+  if (upgraded === OLDER_SCHEMA)
+    throw new FatalError(`the dataset ${path} is still at an older schema after its migration`);
+  return upgraded;
+}
+
+/** What openAtCurrentSchema returns for a read-only open of a dataset whose schema is older than the code's. */
+const OLDER_SCHEMA = Symbol('older schema');
+
+/**
+ * Migrations only add (forward-only files, each in its own transaction), so a dataset an older hubcrawl
+ * wrote is brought up to date even for a read-only command, as its next crawl would do; otherwise every
+ * `stats`, `report` and `query` after an upgrade would refuse it, and only a crawl could fix that. Where
+ * the file cannot be written (a published copy on read-only media), the error says what to do.
+ */
+function upgradeForReading(path: string, opts: OpenOptions): void {
+  let db: Database;
+  try {
+    db = openDatabase(path, { ...opts, readonly: false });
+  } catch (err) {
+    throw new ConfigError(
+      `the dataset ${path} was written by an older hubcrawl and needs a schema upgrade, but it cannot be written here (${(err as Error).message}); copy it to a writable place and open it there once`,
+      { cause: err },
+    );
+  }
+  db.close();
+}
+
+function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof OLDER_SCHEMA {
   const readonly = opts.readonly ?? false;
   const migrationsDir = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
   let db: Database;
@@ -44,11 +77,9 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
       db.pragma('query_only = ON');
       const codeVersion = loadMigrations(migrationsDir).length;
       assertNotNewer(db, codeVersion);
-      const fileVersion = schemaVersion(db);
-      if (fileVersion < codeVersion) {
-        throw new ConfigError(
-          `the dataset ${path} has schema ${fileVersion} but this hubcrawl needs ${codeVersion}; run any writing command (e.g. \`hubcrawl crawl\`) once to migrate it`,
-        );
+      if (schemaVersion(db) < codeVersion) {
+        db.close();
+        return OLDER_SCHEMA;
       }
       guardReadOnly(db);
     } else {
