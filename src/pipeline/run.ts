@@ -110,19 +110,19 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const controller = new AbortController();
   const cut = new AbortController();
   setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal, cut.signal);
-  controller.signal.addEventListener(
-    'abort',
-    () => {
-      // Out of pull budget, in-flight work has already paid its pulls: let it finish and be kept, or the
-      // resumed run pays them again (test/integration/crawl/hub-crawl.test.ts,
-      // test/reliability/faults/pull-limit-body.test.ts). That includes layer downloads.
-      if (controller.signal.reason instanceof BudgetExhaustedError) return;
-      net.cutOff();
-      cut.abort(controller.signal.reason);
-    },
-    { once: true },
-  );
-  const onAbort = () => controller.abort(opts.signal?.reason);
+  /**
+   * Stops the run for `reason`. Out of pull budget, in-flight work has already paid its pulls: it is let
+   * finish and kept, or the resumed run pays them again (test/integration/crawl/hub-crawl.test.ts,
+   * test/reliability/faults/pull-limit-body.test.ts), layer downloads included. Any other stop cuts it
+   * off, also one that comes after a budget stop (a SIGINT while the last layers download).
+   */
+  const stop = (reason: unknown) => {
+    if (!controller.signal.aborted) controller.abort(reason);
+    if (reason instanceof BudgetExhaustedError || cut.signal.aborted) return;
+    net.cutOff();
+    cut.abort(reason);
+  };
+  const onAbort = () => stop(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   // An 'abort' that happened before the listener (a SIGINT during start-up) fires no event.
   if (opts.signal?.aborted) onAbort();
@@ -160,7 +160,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       if (err instanceof FatalError) fatal = err;
       abortReason = describeError(err);
       log.warn({ err: abortReason }, 'stopping the run; it resumes where it stopped');
-      controller.abort(err);
+      stop(err);
     },
   });
 
@@ -184,7 +184,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
             // the other items settle, then fail the run with this error — never return under live work.
             fatal ??= err;
             abortReason ??= describeError(err);
-            controller.abort(err);
+            stop(err);
           })
           .finally(() => {
             inFlight.delete(item.id);

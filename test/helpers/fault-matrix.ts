@@ -101,7 +101,7 @@ export interface FaultCrawl {
 export async function crawlWithFaults(
   dbPath: string,
   over: ConfigInput,
-  opts: { onSleep?: (ms: number, n: number) => void; env?: NodeJS.ProcessEnv } = {},
+  opts: { onSleep?: (ms: number, n: number) => void; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
 ): Promise<FaultCrawl> {
   // Imported lazily: importing undici makes it Node's global fetch dispatcher, which refuses the
   // explicit content-length scripts/lib/push.ts sends; push every image before the first crawl.
@@ -119,6 +119,7 @@ export async function crawlWithFaults(
       iocSets: builtinIocSets(),
       log: silentLogger(),
       env: opts.env ?? {},
+      ...(opts.signal ? { signal: opts.signal } : {}),
       httpOptions: {
         retryBaseMs: 1,
         retryMaxMs: 5,

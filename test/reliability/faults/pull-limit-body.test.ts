@@ -259,6 +259,69 @@ describe('a layer download in flight when the pull limit stops the run', () => {
   });
 });
 
+describe('an interrupt after the pull limit stopped the run', () => {
+  it('still cuts off the layer download in flight, which the resumed run then completes', async () => {
+    reset();
+    const db = newDb();
+    const layerPath = `/v2/${NS}/paid/blobs/${paid.layers[0]!.digest}`;
+    const interrupt = new AbortController();
+    let layerSent!: () => void;
+    const sent = new Promise<void>((resolve) => {
+      layerSent = resolve;
+    });
+    let runReturned = false;
+    hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
+    mirror.addRule({
+      method: 'GET',
+      path: REFUSED_MANIFEST,
+      times: Number.POSITIVE_INFINITY,
+      action: {
+        kind: 'respond',
+        status: 429,
+        headers: { 'content-type': 'application/json' },
+        body: PULL_LIMIT_BODY,
+      },
+    });
+    // Held past the budget stop; the interrupt comes then. Released after the run returns, or after 10 s:
+    // a layer that was not cut off then completes, and the assertions below say so.
+    mirror.addRule({
+      method: 'GET',
+      path: new RegExp(`^${layerPath}$`),
+      action: {
+        kind: 'hold',
+        until: async () => {
+          layerSent();
+          for (let i = 0; i < 1000; i++) {
+            await sleep(5);
+            const stopped =
+              queryDataset<{ state: string }>(
+                db,
+                `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
+                `%@${refused.digest}`,
+              )[0]?.state === 'pending';
+            if (stopped) break;
+          }
+          interrupt.abort(new Error('SIGINT'));
+          for (let i = 0; i < 200 && !runReturned; i++) await sleep(50);
+        },
+      },
+    });
+    const first = await crawlWithFaults(db, settings(), { signal: interrupt.signal });
+    runReturned = true;
+    expect(first.outcome.status).toBe('aborted');
+    expect(interrupt.signal.aborted).toBe(true);
+    const layer = () =>
+      queryDataset(db, 'SELECT status FROM layers WHERE digest = ?', paid.layers[0]!.digest);
+    expect(layer()).toEqual([{ status: 'pending' }]);
+
+    reset();
+    const second = await crawlWithFaults(db, settings());
+    expect(second.outcome).toMatchObject({ resumed: true, status: 'completed' });
+    expect(getsIn(mirror.log, layerPath).map((e) => e.status)).toEqual([200]);
+    expect(comparableDataset(db)).toEqual(clean);
+  });
+});
+
 describe('a docker.io crawl meeting a 429 that is not the pull limit', () => {
   it.each([
     ['a bare 429 (the abuse limit)', 'Too Many Requests'],
