@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { blobOf, buildImage, buildLayerTar, MEDIA_TYPES, sha256 } from '../../scripts/lib/image-builder.js';
 import { pushImage } from '../../scripts/lib/push.js';
+import { buildCliOnce, runCli } from '../../test/e2e/helpers/cli.js';
 import {
   makeWorkspace,
   runTestCrawl,
@@ -105,5 +106,8 @@ describe('a resumed run whose earlier invocation failed items for good', () => {
       status: 'completed-with-failures',
     });
     expect(resumed.stats).toMatchObject({ itemsFailed: 0, itemsFailedBeforeResume: 2 });
+    await buildCliOnce();
+    const stats = await runCli(['stats', '--db', dbPath]);
+    expect(stats.stdout).toMatch(/failed items\s*│?\s*2 \(2 before the resume\)/);
   });
 });

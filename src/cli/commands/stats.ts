@@ -87,7 +87,13 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
         `${http.requests ?? 0} / ${http.retries ?? 0} / ${http.countedPulls ?? 0}`,
       ],
       ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
-      ['failed items', s.itemsFailed],
+      // A resumed run's outcome also counts what its earlier invocations failed for good (run.ts).
+      [
+        'failed items',
+        typeof s.itemsFailedBeforeResume === 'number' && s.itemsFailedBeforeResume > 0
+          ? `${Number(s.itemsFailed ?? 0) + s.itemsFailedBeforeResume} (${s.itemsFailedBeforeResume} before the resume)`
+          : s.itemsFailed,
+      ],
       ['findings', s.findings],
     ].map(([what, value]) => ({ what, value }));
     text += `\nLast run\n${toTable(['what', 'value'], lines)}`;
