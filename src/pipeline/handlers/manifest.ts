@@ -140,6 +140,8 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       // A schema1 verdict on bytes checked against the digest holds for that digest everywhere: record it,
       // now and in its own transaction (the item fails), so that no later run pays this pull again.
       if (!(err instanceof Schema1ManifestError) || err.digest !== digest) throw err;
+      // The GET was made (a counted pull on Docker Hub): the run's stats say so like any other fetch.
+      ctx.counters.manifestsFetched += 1;
       ctx.manifests.putUnsupported({ digest, mediaType: err.mediaType, runId: ctx.runId });
       throw new UnsupportedError(`${err.message}; recorded, so no later run pulls it again`, { cause: err });
     });

@@ -121,6 +121,8 @@ describe('a schema1 manifest', () => {
       expect(failuresOf(dbPath, runId).map((f) => [f.kind, f.error_code])).toEqual([
         ['manifest', 'UNSUPPORTED'],
       ]);
+      // Run 1 paid two GETs, the usable image's and the schema1 one's; later runs pay none.
+      expect(out.stats).toMatchObject({ manifestsFetched: runId === 1 ? 2 : 0 });
     }
     expect(seen('GET', manifestPath(repository, s1.digest))).toBe(1);
     // The verdict is kept by digest, with the run that paid for it; later runs say so without a GET.
