@@ -62,6 +62,11 @@ export interface HttpClientOptions {
   userAgent?: string;
   /** Undici dispatcher (not closed by close()); default a private Agent. */
   dispatcher?: Dispatcher;
+  /**
+   * Ends every request of this client once aborted — waiting for its headers, or its body — as if each
+   * request had passed it too (besides its own). A run's cut-off (src/pipeline/network.ts).
+   */
+  signal?: AbortSignal;
   onEvent?: (e: HttpEvent) => void;
   /** Injected in tests so backoffs take no wall-clock time. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;

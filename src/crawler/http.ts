@@ -36,6 +36,12 @@ interface RequestState {
   method: string;
   /** The URL fit for messages, events and recorded errors: no pre-signed signature, no userinfo. */
   href: string;
+  /**
+   * What ends the request on the wire and its body: its own signal and the client's (see `send`). Queue
+   * waits and sleeps keep the request's own: p-queue adds a listener per waiting task, a queued request
+   * meets the aborted signal in `send` anyway, and a run's sleeps listen to its cut themselves.
+   */
+  signal: AbortSignal | undefined;
   /** The serialized body of a POST (JSON or form) and its content type. */
   body: { text: string; contentType: string } | undefined;
   /** Network errors and 5xx so far (they spend maxRetries). */
@@ -111,6 +117,7 @@ export class HttpClient {
       host: url.host,
       method,
       href: redactUrl(url),
+      signal: eitherSignal(req.signal, this.opts.signal),
       body: serializeBody(req),
       failures: 0,
       waits429: 0,
@@ -175,7 +182,7 @@ export class HttpClient {
     attempt: number,
     err: unknown,
   ): Promise<typeof AGAIN> {
-    const e = classify(err, s.href, req.signal);
+    const e = classify(err, s.href, s.signal);
     if (!(e instanceof RetryableError)) throw e;
     this.stats.recordNetworkError(s.method);
     s.failures += 1;
@@ -273,6 +280,13 @@ export class HttpClient {
     return AGAIN;
   }
 
+  /**
+   * One request on the wire. The client's signal goes to undici with every request, not only to the
+   * dispatcher's destroy(): undici's Agent forgets a pool that still carries requests (the connection a HEAD
+   * leaves is closed, the origin's count of connections drops to 0, and a forgotten pool's later disconnect
+   * counts against the next pool of that origin; agent.js), and Agent.destroy() reaches only the pools it
+   * knows. A signal reaches its request wherever it is queued (test/integration/registry/run-network-cut.test.ts).
+   */
   private async send(s: RequestState, req: HttpRequest): Promise<BoundedResponse> {
     const timeout = req.timeoutMs ?? this.opts.timeoutMs;
     const headers: Record<string, string> = {
@@ -287,7 +301,7 @@ export class HttpClient {
       dispatcher: this.dispatcher,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      ...(req.signal ? { signal: req.signal } : {}),
+      ...(s.signal ? { signal: s.signal } : {}),
     });
     return new BoundedResponse(
       r.statusCode,
@@ -296,7 +310,7 @@ export class HttpClient {
       r.body as unknown as BodySource,
       req.maxBodyBytes,
       this.stats,
-      req.signal,
+      s.signal,
     );
   }
 
@@ -304,6 +318,15 @@ export class HttpClient {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** A signal aborted when either is; most requests have no signal of their own and share the client's. */
+function eitherSignal(
+  own: AbortSignal | undefined,
+  client: AbortSignal | undefined,
+): AbortSignal | undefined {
+  if (own === undefined || client === undefined) return own ?? client;
+  return AbortSignal.any([own, client]);
 }
 
 /** A POST's body as sent: JSON, or a form for OAuth2 token endpoints. */

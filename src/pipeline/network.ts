@@ -50,26 +50,30 @@ export class RunNetwork {
    */
   readonly listingCuts = new ListingCuts();
   private readonly ownDispatcher: Agent | null;
-  // Aborted with the pool: backoff and pause sleeps end too, since a retry would only meet the
-  // destroyed pool and delay the exit (test/e2e/interrupt.test.ts saw 5 futile attempts, ~10 s).
+  // Ends every request in flight (HttpClient's `signal`), and backoff and pause sleeps too, since a retry
+  // would only meet the cut and delay the exit (test/e2e/interrupt.test.ts saw 5 futile attempts, ~10 s).
   private readonly cut = new AbortController();
   private rateLimitedUntil: number | null = null;
 
   constructor({ config, env, credentials, log, httpOptions }: RunNetworkOptions) {
-    // Our own connection pool, so an abort can end every in-flight request at once: handlers other than
-    // the layer's pass no signal, and a SIGTERM during a stalled manifest or config GET otherwise waited
-    // out the timeout and its retries (test/e2e/interrupt.test.ts).
+    // Our own connection pool, closed with the run. Destroying it on a cut is not what ends the requests in
+    // flight: undici's Agent forgets pools that still carry requests (see HttpClient.send), so every request
+    // is sent with `cut` as its signal instead. Handlers other than the layer's pass no signal, and a SIGTERM
+    // during a stalled manifest or config GET otherwise waited out the timeout (test/e2e/interrupt.test.ts,
+    // test/integration/registry/run-network-cut.test.ts).
     this.ownDispatcher = httpOptions?.dispatcher
       ? null
       : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
     const cut = this.cut.signal;
-    // Every request that sleeps without a signal of its own (waiting out a host's 429 pause) listens to
-    // `cut` itself, so up to a whole run's concurrency at once; each listener goes when its sleep ends.
+    // Every request in flight (until its body ends) and every sleep without a signal of its own (waiting out
+    // a host's 429 pause) listens to `cut`: one of the two per item at a time, so up to a whole run's
+    // concurrency at once; each listener goes when its request or sleep ends.
     setMaxListeners(Math.max(64, Math.max(config.concurrency, config.layerConcurrency) * 8), cut);
     const sleep = (ms: number, signal?: AbortSignal) =>
       delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut]) : cut });
     this.http = new HttpClient({
       ...(this.ownDispatcher ? { dispatcher: this.ownDispatcher, sleep } : {}),
+      signal: cut,
       concurrencyPerHost: Math.max(config.concurrency, config.layerConcurrency),
       requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
       maxRetries: config.http.maxRetries,
@@ -130,6 +134,7 @@ export class RunNetwork {
   /** Ends every in-flight request and every backoff or pause sleep now, for a run that is stopping. */
   cutOff(): void {
     this.cut.abort();
+    // The requests end by their signal; this also closes the connections of every pool the Agent still knows.
     void this.ownDispatcher?.destroy().catch(() => {});
   }
 
