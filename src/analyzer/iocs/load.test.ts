@@ -91,6 +91,23 @@ describe('parseIocSet', () => {
     ).toBe('iocs/x.json: rules[0].versions[0]: expected a Debian version string');
   });
 
+  it('refuses an architecture named as uname or Docker names it, saying what dpkg calls it', () => {
+    const rule = (arch: string) => ({
+      id: `a-${arch}`,
+      kind: 'dpkg-version',
+      package: 'x1',
+      versions: ['1'],
+      architectures: [arch],
+    });
+    expect(errorOf(withRules([rule('x86_64')])).message).toBe(
+      'iocs/x.json: rules[0].architectures[0]: "x86_64" is not what dpkg calls an architecture; its Architecture: field says "amd64"',
+    );
+    expect(errorOf(withRules([rule('AMD64')])).message).toMatch(
+      /rules\[0\]\.architectures\[0\]: expected a Debian architecture name as dpkg writes it/,
+    );
+    expect(() => parseIocSet(withRules([rule('arm64'), rule('all')]), 'iocs/x.json')).not.toThrow();
+  });
+
   it('refuses bad hex patterns and relative path globs at their field', () => {
     expect(
       errorOf(withRules([{ id: 'a', kind: 'byte-signature', hex: '4', paths: ['/x'] }])).message,

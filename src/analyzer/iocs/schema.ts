@@ -19,6 +19,41 @@ const glob = z.string().superRefine((g, ctx) => {
 const paths = z.array(glob).min(1, 'expected at least one path glob (or leave "paths" out)');
 const debVersion = z.string().refine(isValidDebianVersion, 'expected a Debian version string');
 
+/**
+ * The names `uname -m`, Docker platforms or other distributions give some architectures, and what dpkg's
+ * `Architecture:` field calls them. Matching compares against that field exactly, so a rule written with
+ * one of these would silently never match.
+ */
+const DPKG_NAME_OF: Readonly<Record<string, string>> = {
+  x86_64: 'amd64',
+  'x86-64': 'amd64',
+  aarch64: 'arm64',
+  arm64v8: 'arm64',
+  armv7l: 'armhf',
+  armv7: 'armhf',
+  armv6l: 'armel',
+  i686: 'i386',
+  i586: 'i386',
+  x86: 'i386',
+  ppc64le: 'ppc64el',
+  mips64le: 'mips64el',
+};
+
+const dpkgArchitecture = z.string().superRefine((arch, ctx) => {
+  const dpkgName = DPKG_NAME_OF[arch];
+  if (dpkgName !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${arch}" is not what dpkg calls an architecture; its Architecture: field says "${dpkgName}"`,
+    });
+  } else if (!/^[a-z0-9][a-z0-9-]*$/.test(arch)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a Debian architecture name as dpkg writes it (e.g. "amd64")',
+    });
+  }
+});
+
 const common = {
   id: ruleId,
   /** What the rule means and how strong it is. */
@@ -53,7 +88,7 @@ const dpkgVersion = z
     fixed: debVersion.optional(),
     /** Informational: the first fixed version per the advisory; matching never uses it. */
     fixedIn: debVersion.optional(),
-    architectures: z.array(z.string().min(1)).min(1).optional(),
+    architectures: z.array(dpkgArchitecture).min(1).optional(),
   })
   .superRefine((r, ctx) => {
     const range = r.introduced !== undefined || r.fixed !== undefined;
