@@ -74,13 +74,19 @@ export function migrate(db: Database, dir: string = DEFAULT_MIGRATIONS_DIR): num
   const applied: number[] = [];
   for (const m of migrations) {
     if (m.version <= schemaVersion(db)) continue;
+    // IMMEDIATE takes the write lock first, and the version is read again under it: two processes opening
+    // the same older dataset at once (two `stats` from cron) must not both apply the file; the one that
+    // waited finds it applied.
     const apply = db.transaction(() => {
+      if (m.version <= schemaVersion(db)) return false;
       db.exec(m.sql);
       // PRAGMA cannot take a bound parameter; the version is an integer we parsed ourselves.
       db.pragma(`user_version = ${m.version}`);
+      return true;
     });
+    let ran: boolean;
     try {
-      apply();
+      ran = apply.immediate();
     } catch (err) {
       const mapped = mapSqliteError(err, db);
       if (mapped !== err) throw mapped;
@@ -88,7 +94,7 @@ export function migrate(db: Database, dir: string = DEFAULT_MIGRATIONS_DIR): num
         cause: err,
       });
     }
-    applied.push(m.version);
+    if (ran) applied.push(m.version);
   }
   return applied;
 }

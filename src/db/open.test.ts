@@ -140,6 +140,28 @@ describe('read-only mode', () => {
     db.close();
   });
 
+  it('says the dataset is locked, not to copy it, when another process holds it during the upgrade', () => {
+    const path = olderDataset();
+    const other = new BetterSqlite3(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      let message = '';
+      try {
+        openDatabase(path, { readonly: true, busyTimeoutMs: 50 });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/stayed locked by another process/);
+      expect(message).not.toMatch(/copy it/);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    const db = openDatabase(path, { readonly: true });
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    db.close();
+  });
+
   // A read-only bind mount stands for a published copy on read-only media (root only, as in CI).
   it.skipIf(process.getuid?.() !== 0)(
     'says to copy an older dataset somewhere writable when it cannot be upgraded in place',
@@ -149,7 +171,7 @@ describe('read-only mode', () => {
       try {
         execFileSync('mount', ['-o', 'remount,ro,bind', path]);
         expect(() => openDatabase(path, { readonly: true })).toThrow(
-          /written by an older hubcrawl and needs a schema upgrade, but it cannot be written here .*copy it to a writable place/,
+          /written by an older hubcrawl and needs a schema upgrade, which cannot be written there \(a read-only file or directory\); copy it to a writable place/,
         );
       } finally {
         execFileSync('umount', [path]);

@@ -46,12 +46,21 @@ function upgradeForReading(path: string, opts: OpenOptions): void {
   try {
     db = openDatabase(path, { ...opts, readonly: false });
   } catch (err) {
+    // Only a file that cannot be written gets the copy advice; a lock held too long or a failing migration
+    // says what it is itself.
+    if (!cannotWrite(err)) throw err;
     throw new ConfigError(
-      `the dataset ${path} was written by an older hubcrawl and needs a schema upgrade, but it cannot be written here (${(err as Error).message}); copy it to a writable place and open it there once`,
+      `the dataset ${path} was written by an older hubcrawl and needs a schema upgrade, which cannot be written there (a read-only file or directory); copy it to a writable place and open it there once`,
       { cause: err },
     );
   }
   db.close();
+}
+
+/** Whether opening for writing failed because the file or its directory cannot be written. */
+function cannotWrite(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN');
 }
 
 function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof OLDER_SCHEMA {
