@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   BudgetExhaustedError,
   CorruptInputError,
@@ -14,6 +14,25 @@ import { scriptedHttp } from './test-fixtures/scripted-http.js';
 const { serve, makeClient } = scriptedHttp();
 
 describe('HttpClient', () => {
+  it("combines a request's signal with the client's only when they differ", async () => {
+    // AbortSignal.any on Node 20 keeps an entry on the client's long-lived signal per call: a crawl's layer
+    // downloads pass the client's own signal, and must not add one each.
+    const base = await serve((_q, res) => res.end('ok'));
+    const cut = new AbortController();
+    const { client } = makeClient({ signal: cut.signal });
+    const any = vi.spyOn(AbortSignal, 'any');
+    try {
+      for (let i = 0; i < 3; i++)
+        await (await client.request({ url: `${base}/x`, signal: cut.signal })).text();
+      await (await client.request({ url: `${base}/x` })).text();
+      expect(any).not.toHaveBeenCalled();
+      await (await client.request({ url: `${base}/x`, signal: new AbortController().signal })).text();
+      expect(any).toHaveBeenCalledTimes(1);
+    } finally {
+      any.mockRestore();
+    }
+  });
+
   it('retries a 503 and returns the later success', async () => {
     const base = await serve((_q, res, n) => {
       res.statusCode = n < 2 ? 503 : 200;

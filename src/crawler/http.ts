@@ -320,12 +320,17 @@ export class HttpClient {
   }
 }
 
-/** A signal aborted when either is; most requests have no signal of their own and share the client's. */
+/**
+ * A signal aborted when either is. Most requests have no signal of their own and share the client's; a
+ * crawl's layer downloads pass the client's own (RunNetwork.cutSignal). Only two distinct signals are
+ * combined: AbortSignal.any on Node 20 keeps an entry on each source per call, and the client's lives as
+ * long as the client.
+ */
 function eitherSignal(
   own: AbortSignal | undefined,
   client: AbortSignal | undefined,
 ): AbortSignal | undefined {
-  if (own === undefined || client === undefined) return own ?? client;
+  if (own === undefined || client === undefined || own === client) return own ?? client;
   return AbortSignal.any([own, client]);
 }
 

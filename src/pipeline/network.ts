@@ -70,7 +70,8 @@ export class RunNetwork {
     // concurrency at once; each listener goes when its request or sleep ends.
     setMaxListeners(Math.max(64, Math.max(config.concurrency, config.layerConcurrency) * 8), cut);
     const sleep = (ms: number, signal?: AbortSignal) =>
-      delay(ms, undefined, { signal: signal ? AbortSignal.any([signal, cut]) : cut });
+      // Combined only when distinct: a layer download's own signal is `cut` (cutSignal; see eitherSignal in http.ts).
+      delay(ms, undefined, { signal: signal && signal !== cut ? AbortSignal.any([signal, cut]) : cut });
     this.http = new HttpClient({
       ...(this.ownDispatcher ? { dispatcher: this.ownDispatcher, sleep } : {}),
       signal: cut,
@@ -131,9 +132,19 @@ export class RunNetwork {
     return until !== null && until > Date.now() ? until : null;
   }
 
+  /**
+   * Aborted by cutOff. The run hands it to the work it may cut off (layer downloads and their analysis):
+   * one signal for the requests and that work, so the client need not combine two on every request
+   * (AbortSignal.any on Node 20 keeps an entry on its sources per call, for as long as the run lasts).
+   */
+  get cutSignal(): AbortSignal {
+    return this.cut.signal;
+  }
+
   /** Ends every in-flight request and every backoff or pause sleep now, for a run that is stopping. */
-  cutOff(): void {
-    this.cut.abort();
+  cutOff(reason?: unknown): void {
+    if (this.cut.signal.aborted) return;
+    this.cut.abort(reason);
     // The requests end by their signal; this also closes the connections of every pool the Agent still knows.
     void this.ownDispatcher?.destroy().catch(() => {});
   }

@@ -105,11 +105,10 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // The digest worker boots and zstd-napi loads while the first requests are in flight, not in the first layer.
   prepareAnalyzer();
 
-  // `controller` stops the run (no more claims); `cut` also aborts the work in flight. Every queued request
-  // listens to one of them (p-queue adds one listener per waiting task).
+  // `controller` stops the run (no more claims); the network's cut also aborts the work in flight. Every
+  // queued request listens to one of them (p-queue adds one listener per waiting task).
   const controller = new AbortController();
-  const cut = new AbortController();
-  setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal, cut.signal);
+  setMaxListeners(Math.max(64, config.concurrency * 8), controller.signal);
   /**
    * Stops the run for `reason`. Out of pull budget, in-flight work has already paid its pulls: it is let
    * finish and kept, or the resumed run pays them again (test/integration/crawl/hub-crawl.test.ts,
@@ -118,9 +117,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
    */
   const stop = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason);
-    if (reason instanceof BudgetExhaustedError || cut.signal.aborted) return;
-    net.cutOff();
-    cut.abort(reason);
+    if (reason instanceof BudgetExhaustedError) return;
+    net.cutOff(reason);
   };
   const onAbort = () => stop(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -154,7 +152,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx,
     listingCuts: net.listingCuts,
     signal: controller.signal,
-    cutSignal: cut.signal,
+    cutSignal: net.cutSignal,
     log,
     stopRun: (err) => {
       if (err instanceof FatalError) fatal = err;
