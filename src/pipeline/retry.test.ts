@@ -108,6 +108,6 @@ describe('a resumed run whose earlier invocation failed items for good', () => {
     expect(resumed.stats).toMatchObject({ itemsFailed: 0, itemsFailedBeforeResume: 2 });
     await buildCliOnce();
     const stats = await runCli(['stats', '--db', dbPath]);
-    expect(stats.stdout).toMatch(/failed items\s*│?\s*2 \(2 before the resume\)/);
+    expect(stats.stdout).toMatch(/failed items \(whole run\)\s*│?\s*2 \(2 before the resume\)/);
   });
 });

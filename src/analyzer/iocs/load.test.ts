@@ -102,6 +102,9 @@ describe('parseIocSet', () => {
     expect(errorOf(withRules([rule('x86_64')])).message).toBe(
       'iocs/x.json: rules[0].architectures[0]: "x86_64" is not what dpkg calls an architecture; its Architecture: field says "amd64"',
     );
+    expect(errorOf(withRules([rule('arm')])).message).toMatch(
+      /its Architecture: field says "armhf" or "armel"$/,
+    );
     expect(errorOf(withRules([rule('AMD64')])).message).toMatch(
       /rules\[0\]\.architectures\[0\]: expected a Debian architecture name as dpkg writes it/,
     );

@@ -24,27 +24,29 @@ const debVersion = z.string().refine(isValidDebianVersion, 'expected a Debian ve
  * `Architecture:` field calls them. Matching compares against that field exactly, so a rule written with
  * one of these would silently never match.
  */
-const DPKG_NAME_OF: Readonly<Record<string, string>> = {
-  x86_64: 'amd64',
-  'x86-64': 'amd64',
-  aarch64: 'arm64',
-  arm64v8: 'arm64',
-  armv7l: 'armhf',
-  armv7: 'armhf',
-  armv6l: 'armel',
-  i686: 'i386',
-  i586: 'i386',
-  x86: 'i386',
-  ppc64le: 'ppc64el',
-  mips64le: 'mips64el',
+const DPKG_NAME_OF: Readonly<Record<string, readonly string[]>> = {
+  x86_64: ['amd64'],
+  'x86-64': ['amd64'],
+  aarch64: ['arm64'],
+  arm64v8: ['arm64'],
+  // Docker's `arm` is either of Debian's two 32-bit ARM ports.
+  arm: ['armhf', 'armel'],
+  armv7l: ['armhf'],
+  armv7: ['armhf'],
+  armv6l: ['armel'],
+  i686: ['i386'],
+  i586: ['i386'],
+  x86: ['i386'],
+  ppc64le: ['ppc64el'],
+  mips64le: ['mips64el'],
 };
 
 const dpkgArchitecture = z.string().superRefine((arch, ctx) => {
-  const dpkgName = DPKG_NAME_OF[arch];
-  if (dpkgName !== undefined) {
+  const dpkgNames = DPKG_NAME_OF[arch];
+  if (dpkgNames !== undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: `"${arch}" is not what dpkg calls an architecture; its Architecture: field says "${dpkgName}"`,
+      message: `"${arch}" is not what dpkg calls an architecture; its Architecture: field says ${dpkgNames.map((n) => `"${n}"`).join(' or ')}`,
     });
   } else if (!/^[a-z0-9][a-z0-9-]*$/.test(arch)) {
     ctx.addIssue({

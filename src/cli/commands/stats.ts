@@ -89,7 +89,7 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
       // A resumed run's outcome also counts what its earlier invocations failed for good (run.ts).
       [
-        'failed items',
+        'failed items (whole run)',
         typeof s.itemsFailedBeforeResume === 'number' && s.itemsFailedBeforeResume > 0
           ? `${Number(s.itemsFailed ?? 0) + s.itemsFailedBeforeResume} (${s.itemsFailedBeforeResume} before the resume)`
           : s.itemsFailed,
