@@ -127,6 +127,7 @@ describe('hubcrawl export', () => {
     const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as {
       sha256: Record<string, string>;
       rowCounts: Record<string, number>;
+      imagesWithFailedLayers: number;
       iocSets: Array<{ id: string; version: string }>;
     };
     // Every file but the manifest itself is listed, and sha256sum (an outside tool) agrees on each.
@@ -143,6 +144,7 @@ describe('hubcrawl export', () => {
     );
     expect(manifest.sha256).toEqual(oracle);
     expect(manifest.rowCounts.report).toBe(12);
+    expect(manifest.imagesWithFailedLayers).toBe(0);
     expect(manifest.rowCounts.findings).toBe(8);
     expect(manifest.iocSets.map((s) => `${s.id}@${s.version}`)).toEqual([builtinSetLabel()]);
     const report = recordsToObjects(parseCsv(readFileSync(join(out, 'report.csv'), 'utf8')).records);

@@ -110,8 +110,8 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     db.close();
   }
   const report = reportRows(dbPath);
-  writeFileSync(join(out, 'report.csv'), renderReport(report, 'csv'));
-  rowCounts.report = report.length;
+  writeFileSync(join(out, 'report.csv'), renderReport(report.rows, 'csv'));
+  rowCounts.report = report.rows.length;
 
   const files: Record<string, string> = {};
   const walk = (dir: string, prefix: string) => {
@@ -134,6 +134,8 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     iocSets,
     runs,
     rowCounts,
+    // Images absent from report.csv whatever they hold: a layer of each failed analysis (docs/limits.md).
+    imagesWithFailedLayers: report.imagesWithFailedLayers,
     sha256,
   };
   writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
