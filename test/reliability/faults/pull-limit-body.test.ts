@@ -57,6 +57,55 @@ const paidManifestPath = () => `/v2/${NS}/paid/manifests/${paid.digest}`;
 const paidConfigPath = () => `/v2/${NS}/paid/blobs/${paid.config.digest}`;
 const getsIn = (log: FaultProxy['log'], path: RegExp | string) =>
   log.filter((e) => e.method === 'GET' && (typeof path === 'string' ? e.path === path : path.test(e.path)));
+const paidLayerPath = () => `/v2/${NS}/paid/blobs/${paid.layers[0]!.digest}`;
+
+/**
+ * Whether the run in `db` has stopped: process-item.ts puts the refused manifest's item back to pending
+ * right before it stops the run, so that state after the 429 marks the stop.
+ */
+const refusedBackToPending = (db: string) =>
+  queryDataset<{ state: string }>(
+    db,
+    `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
+    `%@${refused.digest}`,
+  )[0]?.state === 'pending';
+
+/** Polls `stopped` until it says so; bounded, so a regression fails the assertions instead of hanging the proxy. */
+async function waitUntil(stopped: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 1000; i++) {
+    if (stopped()) return true;
+    await sleep(5);
+  }
+  return stopped();
+}
+
+/**
+ * `refused` is listed only once `sent` resolves (a request of `paid`'s is on the wire), so the 429 surely
+ * comes while that request is in flight; its manifest GET then gets Hub's pull-limit answer every time.
+ */
+function refuseWhenSent(sent: Promise<void>): void {
+  hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
+  mirror.addRule({
+    method: 'GET',
+    path: REFUSED_MANIFEST,
+    times: Number.POSITIVE_INFINITY,
+    action: {
+      kind: 'respond',
+      status: 429,
+      headers: { 'content-type': 'application/json' },
+      body: PULL_LIMIT_BODY,
+    },
+  });
+}
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
 
 beforeAll(async () => {
   work = tempDir('hubcrawl-pull-limit-');
@@ -103,44 +152,20 @@ describe("a docker.io crawl meeting Hub's pull-limit 429 without quota headers",
   beforeAll(async () => {
     reset();
     db = newDb();
-    let paidPullSent!: () => void;
-    const sent = new Promise<void>((resolve) => {
-      paidPullSent = resolve;
-    });
-    // `refused` is listed only once `paid`'s manifest GET is on the wire, so the 429 surely comes while
-    // that pull is in flight.
-    hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
-    mirror.addRule({
-      method: 'GET',
-      path: REFUSED_MANIFEST,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 429,
-        headers: { 'content-type': 'application/json' },
-        body: PULL_LIMIT_BODY,
-      },
-    });
-    // The pull is held until the run has stopped: process-item.ts puts the refused manifest's item back
-    // to pending right before it stops the run, so that state after the 429 marks the stop.
+    const paidPullSent = signal();
+    refuseWhenSent(paidPullSent.promise);
+    // The pull is held until the run has stopped.
     mirror.addRule({
       method: 'GET',
       path: new RegExp(`^${paidManifestPath()}$`),
       action: {
         kind: 'hold',
         until: async () => {
-          paidPullSent();
-          // Bounded, so a regression fails the assertions below instead of hanging the proxy.
-          for (let i = 0; i < 1000 && !pullInFlightAtStop; i++) {
-            await sleep(5);
-            pullInFlightAtStop =
-              getsIn(mirror.log, REFUSED_MANIFEST).some((e) => e.status === 429) &&
-              queryDataset<{ state: string }>(
-                db,
-                `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
-                `%@${refused.digest}`,
-              )[0]?.state === 'pending';
-          }
+          paidPullSent.resolve();
+          pullInFlightAtStop = await waitUntil(
+            () =>
+              getsIn(mirror.log, REFUSED_MANIFEST).some((e) => e.status === 429) && refusedBackToPending(db),
+          );
         },
       },
     });
@@ -204,42 +229,19 @@ describe('a layer download in flight when the pull limit stops the run', () => {
   it('finishes, is analyzed and kept, and is not downloaded again by the resumed run', async () => {
     reset();
     const db = newDb();
-    const layerPath = `/v2/${NS}/paid/blobs/${paid.layers[0]!.digest}`;
-    let layerSent!: () => void;
-    const sent = new Promise<void>((resolve) => {
-      layerSent = resolve;
-    });
+    const layerPath = paidLayerPath();
+    const layerSent = signal();
     let layerInFlightAtStop = false;
-    // `refused` is listed only once `paid`'s layer download is on the wire.
-    hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
-    mirror.addRule({
-      method: 'GET',
-      path: REFUSED_MANIFEST,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 429,
-        headers: { 'content-type': 'application/json' },
-        body: PULL_LIMIT_BODY,
-      },
-    });
-    // Held until the run has stopped (the refused manifest's item back to pending marks the stop).
+    refuseWhenSent(layerSent.promise);
+    // Held until the run has stopped.
     mirror.addRule({
       method: 'GET',
       path: new RegExp(`^${layerPath}$`),
       action: {
         kind: 'hold',
         until: async () => {
-          layerSent();
-          for (let i = 0; i < 1000 && !layerInFlightAtStop; i++) {
-            await sleep(5);
-            layerInFlightAtStop =
-              queryDataset<{ state: string }>(
-                db,
-                `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
-                `%@${refused.digest}`,
-              )[0]?.state === 'pending';
-          }
+          layerSent.resolve();
+          layerInFlightAtStop = await waitUntil(() => refusedBackToPending(db));
         },
       },
     });
@@ -263,25 +265,11 @@ describe('an interrupt after the pull limit stopped the run', () => {
   it('still cuts off the layer download in flight, which the resumed run then completes', async () => {
     reset();
     const db = newDb();
-    const layerPath = `/v2/${NS}/paid/blobs/${paid.layers[0]!.digest}`;
+    const layerPath = paidLayerPath();
     const interrupt = new AbortController();
-    let layerSent!: () => void;
-    const sent = new Promise<void>((resolve) => {
-      layerSent = resolve;
-    });
+    const layerSent = signal();
     let runReturned = false;
-    hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
-    mirror.addRule({
-      method: 'GET',
-      path: REFUSED_MANIFEST,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 429,
-        headers: { 'content-type': 'application/json' },
-        body: PULL_LIMIT_BODY,
-      },
-    });
+    refuseWhenSent(layerSent.promise);
     // Held past the budget stop; the interrupt comes then. Released after the run returns, or after 10 s:
     // a layer that was not cut off then completes, and the assertions below say so.
     mirror.addRule({
@@ -290,17 +278,8 @@ describe('an interrupt after the pull limit stopped the run', () => {
       action: {
         kind: 'hold',
         until: async () => {
-          layerSent();
-          for (let i = 0; i < 1000; i++) {
-            await sleep(5);
-            const stopped =
-              queryDataset<{ state: string }>(
-                db,
-                `SELECT state FROM frontier WHERE kind = 'manifest' AND key LIKE ?`,
-                `%@${refused.digest}`,
-              )[0]?.state === 'pending';
-            if (stopped) break;
-          }
+          layerSent.resolve();
+          await waitUntil(() => refusedBackToPending(db));
           interrupt.abort(new Error('SIGINT'));
           for (let i = 0; i < 200 && !runReturned; i++) await sleep(50);
         },
