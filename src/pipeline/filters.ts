@@ -22,7 +22,7 @@ export function pushDatesRequired(filters: Config['filters']): boolean {
  * plain registry never says, and the Hub gives none for a few old pushes), then at most N tags per
  * repository, newest first where dates are known.
  */
-export function filterTags(tags: readonly TagCandidate[], filters: Config['filters']): TagCandidate[] {
+export function filterTags<T extends TagCandidate>(tags: readonly T[], filters: Config['filters']): T[] {
   const re = filters.tags ? new RegExp(filters.tags) : null;
   const after = filters.pushedAfter ? Date.parse(filters.pushedAfter) : null;
   const before = filters.pushedBefore ? Date.parse(filters.pushedBefore) : null;

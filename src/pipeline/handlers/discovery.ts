@@ -134,19 +134,14 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     }
   }
   const named = tags.filter((t) => acceptedName(ctx, 'tag', t.name, `${registry}/${repository}`));
-  // filterTags returns TagCandidates: the listed media types are looked up again, by tag and digest
-  // (a tag that moved while the Hub listing was paged is listed twice).
-  const listedAs = (t: TagCandidate) => `${t.name}@${t.digest ?? ''}`;
-  const mediaTypes = new Map(named.map((t) => [listedAs(t), t.mediaType]));
   const children: NewFrontierItem[] = filterTags(named, ctx.config.filters).map((t) => {
-    const mediaType = mediaTypes.get(listedAs(t));
     const payload: ReferencePayload = {
       registry,
       repository,
       tag: t.name,
       digest: t.digest,
       pushedAt: t.pushedAt,
-      ...(mediaType ? { mediaType } : {}),
+      ...(t.mediaType ? { mediaType: t.mediaType } : {}),
     };
     return { kind: 'reference', key: referenceKey(ctx.runId, payload), payload };
   });
