@@ -188,4 +188,20 @@ describe('matchImage', () => {
     expect(all).toHaveLength(1);
     expect(all[0]).toMatchObject({ layerIndex: 2, layerDigest: 'sha256:2', inFinalFs: true });
   });
+
+  it('matches the layers around one whose analysis failed, at their own positions, taking it to remove nothing', () => {
+    const all = matchImage(
+      [
+        { digest: 'sha256:0', facts: facts({ packages: [{ ...pkg, statusFile: STATUS }] }) },
+        { digest: 'sha256:1', facts: null },
+        { digest: 'sha256:2', facts: facts({ files: [badLib()] }) },
+        { digest: 'sha256:3', facts: null },
+      ],
+      sets,
+    );
+    expect(all.map((e) => [e.ruleId, e.layerIndex, e.layerDigest, e.inFinalFs])).toEqual([
+      ['ver', 0, 'sha256:0', true],
+      ['sha', 2, 'sha256:2', true],
+    ]);
+  });
 });

@@ -5,6 +5,12 @@
  * file recorded at the same path (at an ancestor, a file replacing the directory; below it, a
  * directory replacing the file). Layer i's own whiteouts only hide lower layers, never its own
  * entries (OCI image spec, "Whiteouts").
+ *
+ * A layer whose analysis failed has no facts (`facts: null`). The layers above and below it are still
+ * matched, so a backdoored base layer is reported however an upper layer fails; the failed layer itself
+ * is taken to remove nothing, as nothing is known of it. Evidence below it may therefore be recorded as
+ * surviving when that layer in fact deletes or replaces it: the dataset's views say "unknown" there
+ * (docs/schema.md, `findings_final_fs`).
  */
 import type { Evidence, LayerFacts } from '../facts.js';
 import { matchLayerLocated } from './match.js';
@@ -14,6 +20,7 @@ import type { IocSet } from './schema.js';
 export interface ImageEvidence extends Evidence {
   /** 0 = base layer. */
   layerIndex: number;
+  /** No layer above removes or replaces it; a failed layer above is taken to remove nothing. */
   inFinalFs: boolean;
 }
 
@@ -25,16 +32,25 @@ interface LayerPaths {
   dirs(): Set<string>;
 }
 
-function layerPaths(facts: LayerFacts): LayerPaths {
+/** An image's layer as the matcher sees it; `facts` is null for a layer whose analysis failed. */
+export interface ImageLayer {
+  digest: string;
+  facts: LayerFacts | null;
+}
+
+/** The paths a layer records; none for a failed layer, which is taken to remove nothing. */
+function layerPaths(facts: LayerFacts | null): LayerPaths {
   const present = new Set<string>();
-  // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
-  for (const f of facts.files) present.add(f.path);
-  for (const p of facts.packages) present.add(p.statusFile);
-  for (const m of facts.md5sums) present.add(m.infoFile);
-  for (const o of facts.osRelease) present.add(o.path);
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
-  for (const w of facts.whiteouts) (w.opaque ? opaque : whiteouts).add(stripSlash(w.path));
+  if (facts) {
+    // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
+    for (const f of facts.files) present.add(f.path);
+    for (const p of facts.packages) present.add(p.statusFile);
+    for (const m of facts.md5sums) present.add(m.infoFile);
+    for (const o of facts.osRelease) present.add(o.path);
+    for (const w of facts.whiteouts) (w.opaque ? opaque : whiteouts).add(stripSlash(w.path));
+  }
   let dirs: Set<string> | undefined;
   const dirsOf = (): Set<string> => {
     dirs ??= new Set([...present].flatMap(ancestors));
@@ -70,14 +86,12 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
   return false;
 }
 
-/** Match every layer and say, per piece of evidence, whether it survives in the final filesystem. */
-export function matchImage(
-  layers: Array<{ digest: string; facts: LayerFacts }>,
-  sets: IocSet[],
-): ImageEvidence[] {
+/** Match every layer that has facts and say, per piece of evidence, whether it survives in the final filesystem. */
+export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const paths = layers.map((l) => layerPaths(l.facts));
   const out: ImageEvidence[] = [];
   layers.forEach((layer, i) => {
+    if (!layer.facts) return;
     for (const located of matchLayerLocated(layer.facts, layer.digest, sets)) {
       let inFinalFs = true;
       for (let j = i + 1; j < layers.length && inFinalFs; j++) {
