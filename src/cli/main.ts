@@ -130,7 +130,10 @@ function buildProgram(setCode: (code: number) => void): Command {
   common(program.command('report').description('evidence of affected images, as the publication CSV'))
     .addOption(new Option('--format <format>', 'output').choices(['csv', 'jsonl']).default('csv'))
     .option('--out <file>', 'write to a file instead of stdout')
-    .option('--final-only', 'only evidence that survives in the final filesystem')
+    .option(
+      '--final-only',
+      'only evidence that survives in the final filesystem, or may (a layer above it failed analysis)',
+    )
     .action(
       run(
         () => import('./commands/report.js'),

@@ -5,13 +5,18 @@ import { type ImageRow, ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
 import type { ImageEvidence } from './rows.js';
 
-/** An image's layers, base first, with their stored facts: what the matcher needs, without network. */
-export type LayerStack = Array<{ digest: string; facts: LayerFacts }>;
+/**
+ * An image's layers, base first, with their stored facts: what the matcher needs, without network.
+ * `facts` is null for a layer whose analysis failed (`layers.status = 'failed'`).
+ */
+export type LayerStack = Array<{ digest: string; facts: LayerFacts | null }>;
 
 export interface RematchResult {
   /** Images whose findings were replaced. */
   images: number;
-  /** Images skipped because some layer has no facts (pending or failed analysis). */
+  /** Of those, images matched without some layer, whose analysis failed: their findings come from the rest. */
+  withFailedLayers: number;
+  /** Images skipped because some layer is still pending analysis: they are matched once it is analyzed. */
   skipped: string[];
   /** Findings rows written in total. */
   findings: number;
@@ -50,24 +55,30 @@ export function rematchAll(
     return facts;
   };
 
-  const result: RematchResult = { images: 0, skipped: [], findings: 0 };
+  const result: RematchResult = { images: 0, withFailedLayers: 0, skipped: [], findings: 0 };
   for (const digest of opts.imageDigests ?? images.allDigests()) {
     const image = images.get(digest);
     if (!image) continue;
     const stack: LayerStack = [];
-    let complete = true;
+    let pending = false;
+    let failed = false;
     for (const l of images.layers(digest)) {
-      const facts = factsOf(l.digest);
-      if (!facts) {
-        complete = false;
+      // A failed layer stays failed until a later crawl analyzes it (LayerStore then clears the image's
+      // fingerprint), so the image is matched without it now: a backdoored base layer must not go
+      // unreported because an upper layer was corrupt or over a limit. A pending layer will be analyzed.
+      const facts = l.status === 'failed' ? null : factsOf(l.digest);
+      if (facts === undefined) {
+        pending = true;
         break;
       }
+      if (facts === null) failed = true;
       stack.push({ digest: l.digest, facts });
     }
-    if (!complete) {
+    if (pending) {
       result.skipped.push(digest);
       continue;
     }
+    if (failed) result.withFailedLayers++;
     const evidence = match(stack, image);
     result.findings += findings.replaceForImage(
       digest,

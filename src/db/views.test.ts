@@ -323,6 +323,87 @@ describe('affected_images', () => {
   });
 });
 
+describe('evidence below a layer that failed analysis', () => {
+  // Image A is [L0, L1, L2]: R1 in L0 survives as far as the analyzed layers show, R2 in L1 is removed by L2.
+  const readSurvival = () => ({
+    rows: db
+      .prepare(
+        `SELECT rule_id, layer_digest, in_final_fs FROM findings_final_fs WHERE image_digest = ?
+          ORDER BY rule_id, layer_position, path`,
+      )
+      .all(A),
+    affected: db
+      .prepare('SELECT rule_id, in_final_fs FROM affected_images WHERE manifest_digest = ? ORDER BY rule_id')
+      .all(A),
+    report: db
+      .prepare(`SELECT DISTINCT rule_id, path, in_final_fs FROM report_rows WHERE manifest_digest = ?`)
+      .all(A),
+  });
+
+  it('is unknown in the views, while evidence an analyzed layer removed stays removed', () => {
+    s.layers.markFailed(L1, 'CORRUPT_INPUT', 'truncated');
+    const { rows, affected, report } = readSurvival();
+    expect(rows).toEqual([
+      { rule_id: 'R1', layer_digest: L0, in_final_fs: null },
+      { rule_id: 'R2', layer_digest: L1, in_final_fs: 0 },
+    ]);
+    expect(affected).toEqual([
+      { rule_id: 'R1', in_final_fs: null },
+      { rule_id: 'R2', in_final_fs: 0 },
+    ]);
+    expect(report).toEqual([
+      { rule_id: 'R1', path: '/var/lib/dpkg/status', in_final_fs: 'unknown' },
+      { rule_id: 'R2', path: LIB, in_final_fs: 'false' },
+    ]);
+  });
+
+  it('is known above the failed layer; a rule with only removed and unknown evidence is unknown, not removed', () => {
+    s.layers.markFailed(L1, 'CORRUPT_INPUT', 'truncated');
+    const r2 = (layer: string, layerIndex: number, at: string, inFinalFs: boolean): ImageEvidence => ({
+      ...evR2,
+      path: at,
+      layerDigest: layer,
+      layerIndex,
+      inFinalFs,
+    });
+    s.findings.replaceForImage(
+      A,
+      'linux/amd64',
+      [evR1(L0), r2(L0, 0, LIB, false), r2(L0, 0, `${LIB}.2`, true)],
+      1,
+    );
+    expect(readSurvival().affected).toEqual([
+      { rule_id: 'R1', in_final_fs: null },
+      { rule_id: 'R2', in_final_fs: null },
+    ]);
+    s.findings.replaceForImage(
+      A,
+      'linux/amd64',
+      [evR1(L0), r2(L0, 0, LIB, false), r2(L2, 2, `${LIB}.2`, true)],
+      1,
+    );
+    expect(readSurvival().affected).toEqual([
+      { rule_id: 'R1', in_final_fs: null },
+      { rule_id: 'R2', in_final_fs: 1 },
+    ]);
+  });
+
+  it('reads the same through the sqlite3 command-line shell', () => {
+    s.layers.markFailed(L2, 'CORRUPT_INPUT', 'truncated');
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const out = execFileSync(
+      'sqlite3',
+      [
+        '-readonly',
+        path,
+        `SELECT DISTINCT rule_id, in_final_fs FROM report_rows WHERE manifest_digest = '${A}'`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out.trim().split('\n')).toEqual(['R1|unknown', 'R2|false']);
+  });
+});
+
 describe('summary views', () => {
   it('counts images per layer and findings per run', () => {
     const base = db.prepare('SELECT image_count, finding_count FROM layer_summary WHERE digest = ?').get(L0);
@@ -408,7 +489,7 @@ describe('findings', () => {
 });
 
 describe('rematchAll', () => {
-  it('re-matches every fully analyzed image from stored facts and skips images with missing facts', () => {
+  it('re-matches every fully analyzed image from stored facts and skips images with a pending layer', () => {
     const withPkg: LayerFacts = {
       ...emptyFacts(),
       packages: [
@@ -429,7 +510,7 @@ describe('rematchAll', () => {
     const match = (stack: LayerStack): ImageEvidence[] => {
       seen.push(stack.map((l) => l.digest));
       return stack.flatMap((l, i) =>
-        l.facts.packages.map((p) => ({
+        (l.facts?.packages ?? []).map((p) => ({
           ...evR1(l.digest),
           iocSetVersion: '2',
           value: `${p.name}=${p.version}`,
@@ -438,10 +519,29 @@ describe('rematchAll', () => {
       );
     };
     const result = rematchAll(db, match, 2, { matchFingerprint: 'xz@2' });
-    expect(result).toEqual({ images: 3, skipped: [A], findings: 3 });
+    expect(result).toEqual({ images: 3, withFailedLayers: 0, skipped: [A], findings: 3 });
     expect(seen).toEqual([[L0], [L0], [L0]]);
     expect(s.findings.forImage(C).map((f) => f.iocSetVersion)).toEqual(['2']);
     expect(s.findings.forImage(A)).toHaveLength(2); // untouched
     expect(s.images.needingMatch('xz@2')).toEqual([]);
+  });
+
+  it('matches an image without its failed layer, keeping every layer position, and counts it', () => {
+    s.layers.markAnalyzed(L0, emptyFacts(), 'a');
+    s.layers.markFailed(L1, 'CORRUPT_INPUT', 'truncated');
+    s.layers.markAnalyzed(L2, emptyFacts(), 'a');
+    const stacks: Array<Array<[string, boolean]>> = [];
+    const match = (stack: LayerStack): ImageEvidence[] => {
+      stacks.push(stack.map((l) => [l.digest, l.facts !== null]));
+      return [];
+    };
+    const result = rematchAll(db, match, 2, { matchFingerprint: 'xz@2', imageDigests: [A, B] });
+    expect(result).toEqual({ images: 2, withFailedLayers: 1, skipped: [], findings: 0 });
+    expect(stacks[0]).toEqual([
+      [L0, true],
+      [L1, false],
+      [L2, true],
+    ]);
+    expect(s.images.needingMatch('xz@2').map((i) => i.digest)).toEqual([C, D]);
   });
 });

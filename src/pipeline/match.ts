@@ -26,8 +26,12 @@ export function matchFingerprint(sets: readonly IocSet[]): string {
     .slice(0, 16);
 }
 
-/** What an image's layers say about its OS: the uppermost os-release wins, as in the final filesystem. */
-export function osFactsOf(layers: ReadonlyArray<{ facts: LayerFacts }>): OsFacts {
+/**
+ * What an image's layers say about its OS: the uppermost os-release wins, as in the final filesystem.
+ * A failed layer (null facts) says nothing.
+ */
+export function osFactsOf(stack: ReadonlyArray<{ facts: LayerFacts | null }>): OsFacts {
+  const layers = stack.filter((l): l is { facts: LayerFacts } => l.facts !== null);
   let osId: string | null = null;
   let osVersion: string | null = null;
   let debianVersion: string | null = null;

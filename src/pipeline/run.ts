@@ -201,6 +201,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     const stats = {
       ...ctx.counters.snapshot(),
       imagesMatched: match.images,
+      // Matched from their other layers: a layer of each failed analysis (docs/limits.md).
+      imagesWithFailedLayers: match.withFailedLayers,
       imagesIncomplete: match.skipped.length,
       layersWithOtherSelection,
       ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),

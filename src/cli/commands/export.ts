@@ -8,7 +8,7 @@ import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { csvRecords, type Row, toCsv, writeOut } from '../output.js';
-import { REPORT_COLUMNS, renderReport, reportRows } from './report.js';
+import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows } from './report.js';
 
 export interface ExportOptions extends CommonOptions {
   out?: string;
@@ -134,11 +134,15 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     iocSets,
     runs,
     rowCounts,
-    // Images absent from report.csv whatever they hold: a layer of each failed analysis (docs/limits.md).
+    // Images matched without a layer whose analysis failed (docs/limits.md): report.csv alone cannot show
+    // them, and those with no rows at all would read as clean.
     imagesWithFailedLayers: report.imagesWithFailedLayers,
+    imagesWithFailedLayersNotInReport: report.imagesWithFailedLayersNotInReport,
     sha256,
   };
   writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   process.stdout.write(`exported ${Object.keys(files).length} files and MANIFEST.json to ${out}\n`);
+  const note = failedLayersNote(report);
+  if (note) process.stderr.write(`hubcrawl: ${note}\n`);
   return EXIT.ok;
 }

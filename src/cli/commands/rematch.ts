@@ -54,6 +54,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     runs.finish(runId, 'completed', {
       rematch: true,
       imagesMatched: result.images,
+      imagesWithFailedLayers: result.withFailedLayers,
       imagesIncomplete: result.skipped.length,
       findings: result.findings,
       layersWithOtherSelection: otherSelection,
@@ -61,12 +62,19 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     if (result.skipped.length > 0) {
       log.warn(
         { images: result.skipped.length },
-        'images with layers not (yet) analyzed were left as they were',
+        'images with a layer not yet analyzed were left as they were; a crawl analyzes it, then matches them',
+      );
+    }
+    if (result.withFailedLayers > 0) {
+      log.warn(
+        { images: result.withFailedLayers },
+        'images with a layer that failed analysis were matched from their other layers: evidence below that layer may be removed by it (in_final_fs unknown)',
       );
     }
     process.stdout.write(
       `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
-        `${result.findings} findings (${result.skipped.length} images incomplete)\n`,
+        `${result.findings} findings (${result.withFailedLayers} matched without a failed layer, ` +
+        `${result.skipped.length} waiting for a pending layer)\n`,
     );
     return EXIT.ok;
   } finally {

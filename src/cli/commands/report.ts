@@ -33,27 +33,38 @@ export interface ReportOptions extends CommonOptions {
   finalOnly?: boolean;
 }
 
+/** Images with a layer whose analysis failed: matched from their other layers only (docs/limits.md). */
+export interface FailedLayerImages {
+  /** Every such image. */
+  imagesWithFailedLayers: number;
+  /** Those with no evidence from their other layers either: absent from the report, yet not known clean. */
+  imagesWithFailedLayersNotInReport: number;
+}
+
 /**
  * The report rows (one per evidence item of an affected image, per tag), and how many images have a layer
- * that failed analysis: those are not matched at all (docs/limits.md), so they are absent from the rows
- * whatever their other layers hold.
+ * that failed analysis. `finalOnly` keeps the evidence that survives in the final filesystem and the
+ * evidence whose survival is unknown because a layer above it failed: leaving that out would drop a
+ * possibly backdoored image from the report without a trace.
  */
 export function reportRows(
   dbPath: string,
   opts: { finalOnly?: boolean } = {},
-): { rows: Row[]; imagesWithFailedLayers: number } {
+): { rows: Row[] } & FailedLayerImages {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    const where = opts.finalOnly ? ` WHERE in_final_fs = 'true'` : '';
+    const where = opts.finalOnly ? ` WHERE in_final_fs IN ('true', 'unknown')` : '';
     const rows = db.prepare(`SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows${where}`).all() as Row[];
-    const imagesWithFailedLayers = db
+    const counts = db
       .prepare(
-        `SELECT count(DISTINCT il.image_digest) FROM image_layers il
-           JOIN layers l ON l.digest = il.layer_digest WHERE l.status = 'failed'`,
+        `SELECT count(*) AS imagesWithFailedLayers,
+                coalesce(sum(NOT EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = x.image_digest)), 0)
+                  AS imagesWithFailedLayersNotInReport
+           FROM (SELECT DISTINCT il.image_digest FROM image_layers il
+                   JOIN layers l ON l.digest = il.layer_digest WHERE l.status = 'failed') x`,
       )
-      .pluck()
-      .get() as number;
-    return { rows, imagesWithFailedLayers };
+      .get() as FailedLayerImages;
+    return { rows, ...counts };
   } finally {
     db.close();
   }
@@ -76,16 +87,23 @@ export async function writeResult(text: string, out: string | undefined): Promis
   });
 }
 
+/** What a reader of the report must know about images with a failed layer; null when there are none. */
+export function failedLayersNote(failed: FailedLayerImages): string | null {
+  if (failed.imagesWithFailedLayers === 0) return null;
+  return (
+    `${failed.imagesWithFailedLayers} image(s) have a layer that failed analysis: their rows come from their other layers, ` +
+    `with in_final_fs 'unknown' below the failed layer. Not in this report, though not known clean (no rows from ` +
+    `their other layers): ${failed.imagesWithFailedLayersNotInReport}. The failures table says why each layer failed.`
+  );
+}
+
 /** `hubcrawl report`: evidence of affected images as the publication CSV (or JSON lines). */
 export async function reportCommand(opts: ReportOptions): Promise<number> {
   const format = opts.format ?? 'csv';
-  const { rows, imagesWithFailedLayers } = reportRows(datasetPath(opts), opts);
+  const { rows, ...failed } = reportRows(datasetPath(opts), opts);
   await writeResult(renderReport(rows, format), opts.out);
-  // On stderr, so the CSV stays exact: a reader of the file alone would take these images for clean.
-  if (imagesWithFailedLayers > 0) {
-    process.stderr.write(
-      `hubcrawl: ${imagesWithFailedLayers} image(s) are not in this report: a layer of each failed analysis, so none of their layers was matched; \`hubcrawl scan\` lists them as incomplete and the failures table says why\n`,
-    );
-  }
+  // On stderr, so the CSV stays exact: a reader of the file alone would take the absent images for clean.
+  const note = failedLayersNote(failed);
+  if (note) process.stderr.write(`hubcrawl: ${note}\n`);
   return EXIT.ok;
 }

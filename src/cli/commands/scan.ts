@@ -18,8 +18,11 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
         `SELECT reg.host || '/' || r.full_name || CASE WHEN o.tag <> '' THEN ':' || o.tag ELSE '' END AS reference,
                 i.platform, i.digest AS manifest_digest, coalesce(i.os_id, '') AS os,
                 CASE i.is_debian_derived WHEN 1 THEN 'yes' WHEN 0 THEN 'no' ELSE '' END AS debian,
-                CASE WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest AND f.in_final_fs = 1)
+                CASE WHEN EXISTS (SELECT 1 FROM findings_final_fs f WHERE f.image_digest = i.digest AND f.in_final_fs = 1)
                      THEN 'AFFECTED'
+                     WHEN EXISTS (SELECT 1 FROM findings_final_fs f
+                                   WHERE f.image_digest = i.digest AND f.in_final_fs IS NULL)
+                     THEN 'possibly AFFECTED'
                      WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest) THEN 'lower layer only'
                      WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
                                    WHERE il.image_digest = i.digest AND l.status <> 'analyzed') THEN 'incomplete'

@@ -29,7 +29,14 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       ),
       findings: count('SELECT count(*) FROM findings'),
       affectedImages: count('SELECT count(DISTINCT image_digest) FROM findings'),
-      affectedImagesFinalFs: count('SELECT count(DISTINCT image_digest) FROM findings WHERE in_final_fs = 1'),
+      affectedImagesFinalFs: count(
+        'SELECT count(DISTINCT image_digest) FROM findings_final_fs WHERE in_final_fs = 1',
+      ),
+      // Evidence under a layer that failed analysis, and none known to survive (docs/limits.md).
+      affectedImagesFinalFsUnknown: count(
+        `SELECT count(*) FROM (SELECT image_digest FROM findings_final_fs GROUP BY image_digest
+                                HAVING max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0)`,
+      ),
       iocSets: db.prepare(`SELECT id || '@' || version AS s FROM ioc_sets ORDER BY s`).pluck().all(),
     };
     const last = db.prepare('SELECT * FROM run_summary ORDER BY run_id DESC LIMIT 1').get() as
