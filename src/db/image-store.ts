@@ -200,7 +200,7 @@ export class ImageStore {
   }
 
   /**
-   * Images with no OS verdict yet (never matched: some layer pending or failed) whose base layer is
+   * Images with no OS verdict yet (never matched: some layer pending) whose base layer is
    * analyzed, with that layer's digest. Prepared per call: it runs once at the end of a crawl.
    */
   undecidedWithAnalyzedBase(): Array<{ digest: string; baseLayer: string }> {

@@ -204,4 +204,16 @@ describe('matchImage', () => {
       ['sha', 2, 'sha256:2', true],
     ]);
   });
+
+  it('still lets an analyzed layer above a failed one remove evidence below both', () => {
+    const all = matchImage(
+      [
+        { digest: 'sha256:0', facts: facts({ files: [badLib()] }) },
+        { digest: 'sha256:1', facts: null },
+        { digest: 'sha256:2', facts: facts({ whiteouts: [{ path: LIB, opaque: false }] }) },
+      ],
+      sets,
+    );
+    expect(all.map((e) => [e.layerIndex, e.inFinalFs])).toEqual([[0, false]]);
+  });
 });

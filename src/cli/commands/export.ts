@@ -138,6 +138,7 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     // them, and those with no rows at all would read as clean.
     imagesWithFailedLayers: report.imagesWithFailedLayers,
     imagesWithFailedLayersNotInReport: report.imagesWithFailedLayersNotInReport,
+    imagesWithFailedLayersUnmatched: report.imagesWithFailedLayersUnmatched,
     sha256,
   };
   writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -37,8 +37,13 @@ export interface ReportOptions extends CommonOptions {
 export interface FailedLayerImages {
   /** Every such image. */
   imagesWithFailedLayers: number;
-  /** Those with no evidence from their other layers either: absent from the report, yet not known clean. */
+  /** Those with no rows in the report (no evidence from their other layers), yet not known clean. */
   imagesWithFailedLayersNotInReport: number;
+  /**
+   * Those never matched: a dataset an older hubcrawl wrote (it left them unmatched) before the next
+   * `crawl` or `rematch`. Their other layers' evidence is not in the report yet.
+   */
+  imagesWithFailedLayersUnmatched: number;
 }
 
 /**
@@ -55,13 +60,18 @@ export function reportRows(
   try {
     const where = opts.finalOnly ? ` WHERE in_final_fs IN ('true', 'unknown')` : '';
     const rows = db.prepare(`SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows${where}`).all() as Row[];
+    // The rows the report holds for an image: with --final-only, evidence known removed is not among them.
+    const inReport = opts.finalOnly ? ' AND f.in_final_fs IS NOT 0' : '';
     const counts = db
       .prepare(
         `SELECT count(*) AS imagesWithFailedLayers,
-                coalesce(sum(NOT EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = x.image_digest)), 0)
-                  AS imagesWithFailedLayersNotInReport
+                coalesce(sum(NOT EXISTS (SELECT 1 FROM findings_final_fs f
+                                          WHERE f.image_digest = x.image_digest${inReport})), 0)
+                  AS imagesWithFailedLayersNotInReport,
+                coalesce(sum(i.match_fingerprint IS NULL), 0) AS imagesWithFailedLayersUnmatched
            FROM (SELECT DISTINCT il.image_digest FROM image_layers il
-                   JOIN layers l ON l.digest = il.layer_digest WHERE l.status = 'failed') x`,
+                   JOIN layers l ON l.digest = il.layer_digest WHERE l.status = 'failed') x
+           JOIN images i ON i.digest = x.image_digest`,
       )
       .get() as FailedLayerImages;
     return { rows, ...counts };
@@ -90,10 +100,14 @@ export async function writeResult(text: string, out: string | undefined): Promis
 /** What a reader of the report must know about images with a failed layer; null when there are none. */
 export function failedLayersNote(failed: FailedLayerImages): string | null {
   if (failed.imagesWithFailedLayers === 0) return null;
+  const unmatched =
+    failed.imagesWithFailedLayersUnmatched > 0
+      ? ` Not matched yet, so without rows from their other layers either: ${failed.imagesWithFailedLayersUnmatched} (a dataset from an older hubcrawl); \`hubcrawl rematch\` matches them.`
+      : '';
   return (
     `${failed.imagesWithFailedLayers} image(s) have a layer that failed analysis: their rows come from their other layers, ` +
     `with in_final_fs 'unknown' below the failed layer. Not in this report, though not known clean (no rows from ` +
-    `their other layers): ${failed.imagesWithFailedLayersNotInReport}. The failures table says why each layer failed.`
+    `their other layers): ${failed.imagesWithFailedLayersNotInReport}.${unmatched} The failures table says why each layer failed.`
   );
 }
 

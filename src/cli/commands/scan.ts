@@ -23,7 +23,10 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
                      WHEN EXISTS (SELECT 1 FROM findings_final_fs f
                                    WHERE f.image_digest = i.digest AND f.in_final_fs IS NULL)
                      THEN 'possibly AFFECTED'
-                     WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest) THEN 'lower layer only'
+                     WHEN EXISTS (SELECT 1 FROM findings f WHERE f.image_digest = i.digest)
+                     THEN CASE WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                                             WHERE il.image_digest = i.digest AND l.status <> 'analyzed')
+                               THEN 'lower layer only, incomplete' ELSE 'lower layer only' END
                      WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
                                    WHERE il.image_digest = i.digest AND l.status <> 'analyzed') THEN 'incomplete'
                      ELSE 'clean' END AS verdict,

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../db/open.js';
+import type { ImageEvidence } from '../../db/rows.js';
+import { createStores, type Stores } from '../../db/stores.js';
+import { failedLayersNote, reportRows } from './report.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+const IMAGE = d('a');
+const BASE = d('0');
+const FAILED = d('1');
+
+const evidence = (inFinalFs: boolean): ImageEvidence => ({
+  kind: 'dpkg-version',
+  iocSetId: 'xz',
+  iocSetVersion: '1',
+  ruleId: 'R1',
+  path: '/var/lib/dpkg/status',
+  value: 'liblzma5=5.6.1-1',
+  layerDigest: BASE,
+  layerIndex: 0,
+  inFinalFs,
+});
+
+let dir: string;
+let path: string;
+let s: Stores;
+let close: () => void;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-report-'));
+  path = join(dir, 'd.db');
+  const db = openDatabase(path);
+  close = () => db.close();
+  s = createStores(db);
+  s.iocs.putSets([{ id: 'xz', version: '1', title: 'XZ', rules: [{ id: 'R1', kind: 'dpkg-version' }] }]);
+  s.manifests.put({
+    digest: IMAGE,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    kind: 'image',
+    raw: Buffer.from('{}'),
+    configDigest: null,
+    runId: null,
+  });
+  const layer = (digest: string) => ({
+    digest,
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    size: 1,
+  });
+  s.images.put({
+    digest: IMAGE,
+    platform: { os: 'linux', architecture: 'amd64' },
+    configDigest: null,
+    layers: [layer(BASE), layer(FAILED)],
+  });
+  s.layers.markFailed(FAILED, 'CORRUPT_INPUT', 'truncated');
+});
+afterEach(() => {
+  close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('reportRows: images with a failed layer', () => {
+  it('counts an image an older hubcrawl left unmatched, and the note says to rematch', () => {
+    const counts = reportRows(path);
+    expect(counts).toMatchObject({
+      imagesWithFailedLayers: 1,
+      imagesWithFailedLayersNotInReport: 1,
+      imagesWithFailedLayersUnmatched: 1,
+    });
+    expect(failedLayersNote(counts)).toContain('`hubcrawl rematch` matches them');
+  });
+
+  it('counts an image with only removed evidence as absent from a --final-only report alone', () => {
+    s.findings.replaceForImage(IMAGE, 'linux/amd64', [evidence(false)], null, { matchFingerprint: 'f' });
+    const all = reportRows(path);
+    expect(all.rows).toHaveLength(1);
+    expect(all).toMatchObject({ imagesWithFailedLayersNotInReport: 0, imagesWithFailedLayersUnmatched: 0 });
+    expect(failedLayersNote(all)).not.toContain('rematch');
+    const finalOnly = reportRows(path, { finalOnly: true });
+    expect(finalOnly.rows).toHaveLength(0);
+    expect(finalOnly.imagesWithFailedLayersNotInReport).toBe(1);
+  });
+
+  it('keeps evidence below the failed layer in a --final-only report, as unknown', () => {
+    s.findings.replaceForImage(IMAGE, 'linux/amd64', [evidence(true)], null, { matchFingerprint: 'f' });
+    const { rows, imagesWithFailedLayersNotInReport } = reportRows(path, { finalOnly: true });
+    expect(rows.map((r) => r.in_final_fs)).toEqual(['unknown']);
+    expect(imagesWithFailedLayersNotInReport).toBe(0);
+  });
+
+  it('says nothing when no layer failed', () => {
+    expect(
+      failedLayersNote({
+        imagesWithFailedLayers: 0,
+        imagesWithFailedLayersNotInReport: 0,
+        imagesWithFailedLayersUnmatched: 0,
+      }),
+    ).toBeNull();
+  });
+});
