@@ -119,12 +119,20 @@ describe('LayerStore', () => {
     expect(db.prepare('SELECT count(*) FROM layer_files').pluck().get()).toBe(1);
   });
 
-  it('needs analysis until analyzed by the same analyzer version and selection', () => {
-    expect(layers.needsAnalysis(L, 'analyzer-1', 'sel')).toBe(true);
+  it('needs analysis until analyzed by the same analyzer version and one of the selections', () => {
+    expect(layers.needsAnalysis(L, 'analyzer-1', ['sel'])).toBe(true);
     layers.markAnalyzed(L, facts({ selection: 'sel' }), 'analyzer-1');
-    expect(layers.needsAnalysis(L, 'analyzer-1', 'sel')).toBe(false);
-    expect(layers.needsAnalysis(L, 'analyzer-2', 'sel')).toBe(true);
-    expect(layers.needsAnalysis(L, 'analyzer-1', 'other')).toBe(true);
+    expect(layers.needsAnalysis(L, 'analyzer-1', ['sel'])).toBe(false);
+    expect(layers.needsAnalysis(L, 'analyzer-1', ['other', 'sel'])).toBe(false);
+    expect(layers.needsAnalysis(L, 'analyzer-2', ['sel'])).toBe(true);
+    expect(layers.needsAnalysis(L, 'analyzer-1', ['other'])).toBe(true);
+  });
+
+  it('counts analyzed layers chosen by none of the selections', () => {
+    layers.markAnalyzed(L, facts({ selection: 'sel' }), 'analyzer-1');
+    expect(layers.countWithOtherSelection(['sel'])).toBe(0);
+    expect(layers.countWithOtherSelection(['other', 'sel'])).toBe(0);
+    expect(layers.countWithOtherSelection(['other'])).toBe(1);
   });
 
   it('records a failure of a layer never analyzed with its error and attempt, and no facts', () => {
@@ -136,7 +144,7 @@ describe('LayerStore', () => {
       attempts: 1,
     });
     expect(layers.loadFacts(L)).toBeUndefined();
-    expect(layers.needsAnalysis(L, 'analyzer-1', facts().selection)).toBe(true);
+    expect(layers.needsAnalysis(L, 'analyzer-1', [facts().selection])).toBe(true);
   });
 
   it('keeps the facts of an analyzed layer whose re-analysis failed, noting the error', () => {

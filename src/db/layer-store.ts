@@ -62,7 +62,8 @@ export class LayerStore {
   constructor(db: Database) {
     this.selectOne = db.prepare(`SELECT ${LAYER_COLUMNS} FROM layers WHERE digest = ?`);
     this.countOtherSelection = db.prepare(
-      `SELECT count(*) FROM layers WHERE status = 'analyzed' AND selection IS NOT ?`,
+      `SELECT count(*) FROM layers
+        WHERE status = 'analyzed' AND (selection IS NULL OR selection NOT IN (SELECT value FROM json_each(?)))`,
     );
     this.insertPending = db.prepare(
       'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
@@ -181,9 +182,9 @@ export class LayerStore {
     });
   }
 
-  /** Analyzed layers whose candidate files were chosen by another rule selection than `selection`. */
-  countWithOtherSelection(selection: string): number {
-    return this.countOtherSelection.pluck().get(selection) as number;
+  /** Analyzed layers whose candidate files were chosen by none of `selections` (CompiledRules.coveredBy). */
+  countWithOtherSelection(selections: readonly string[]): number {
+    return this.countOtherSelection.pluck().get(JSON.stringify(selections)) as number;
   }
 
   /** The layer row (status, sizes, error, attempts). */
@@ -192,16 +193,18 @@ export class LayerStore {
   }
 
   /**
-   * True unless the layer was analyzed by this analyzer version with this candidate selection: a layer is
-   * analyzed once per (analyzer version, selection), however many images share it. A failed layer needs
-   * analysis too; the frontier's attempt limit decides whether to try again.
+   * True unless the layer was analyzed by this analyzer version with one of `selections` (the current
+   * one and those whose facts cover it, CompiledRules.coveredBy): a layer is analyzed once per (analyzer
+   * version, selection), however many images share it. A failed layer needs analysis too; the frontier's
+   * attempt limit decides whether to try again.
    */
-  needsAnalysis(digest: string, analyzerVersion: string, selection: string): boolean {
+  needsAnalysis(digest: string, analyzerVersion: string, selections: readonly string[]): boolean {
     const row = this.get(digest);
     return !(
       row?.status === 'analyzed' &&
       row.analyzerVersion === analyzerVersion &&
-      row.selection === selection
+      row.selection !== null &&
+      selections.includes(row.selection)
     );
   }
 

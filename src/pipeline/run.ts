@@ -197,7 +197,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
 
     const match = matchImages(db, opts.iocSets, runId);
     ctx.counters.findings += match.findings;
-    const layersWithOtherSelection = warnOfOtherSelection(db, rules.fingerprint, log);
+    const layersWithOtherSelection = warnOfOtherSelection(db, rules.coveredBy, log);
     const stats = {
       ...ctx.counters.snapshot(),
       imagesMatched: match.images,

@@ -70,6 +70,18 @@ describe('compileRules', () => {
     expect(compileRules([otherGlob, two]).fingerprint).not.toBe(fp);
   });
 
+  it("is covered by the same sets' hash-all selection, and a hash-all selection only by itself", () => {
+    const sets = [set([{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/x'] }], '1', 'one')];
+    const plain = compileRules(sets);
+    const all = compileRules(sets, { hashAllFiles: true });
+    expect(plain.coveredBy).toEqual([plain.fingerprint, all.fingerprint]);
+    expect(all.coveredBy).toEqual([all.fingerprint]);
+    const newer = compileRules([
+      set([{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/x'] }], '2', 'one'),
+    ]);
+    expect(newer.coveredBy).not.toContain(all.fingerprint);
+  });
+
   it('selects the backdoored library paths with the built-in set and little else', () => {
     const c = compileRules(builtinIocSets());
     expect(c.isCandidate(LIB, 247800)).toBe(true);

@@ -12,6 +12,13 @@ import type { IocSet } from './schema.js';
 export interface CompiledRules {
   /** Stable hash of set ids + versions + candidate globs + signature rules + hashAllFiles. */
   readonly fingerprint: string;
+  /**
+   * The selections whose facts hold everything this one's do: this one, and without hashAllFiles also the
+   * same sets' hash-all selection (every regular file hashed; the same signatures and watched paths). A
+   * layer analyzed under any of them needs no new download: a crawl after a `--hash-all-files` crawl of
+   * the same sets must not pull every layer again.
+   */
+  readonly coveredBy: readonly string[];
   /** Whether to hash this regular file (sha256 + md5) and keep it as a FileFact. */
   isCandidate(path: string, size: number): boolean;
   /** Signatures to scan this file with (empty for most files). */
@@ -82,18 +89,20 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
   const groupList = [...groups.values()];
   const anySig = compileGlobSet(sigRules.flatMap((r) => r.paths));
 
-  const fingerprint = createHash('sha256')
-    .update(
-      JSON.stringify({
-        sets: sets.map((s) => [s.id, s.version]).sort(),
-        selectors: [...selectors.keys()].sort(),
-        signatures: sigRules
-          .map((r) => [r.sig.iocSetId, r.sig.ruleId, r.sig.hex, r.sig.elfOnly, r.paths])
-          .sort(),
-        hashAllFiles: hashAll,
-      }),
-    )
-    .digest('hex');
+  const fingerprintWith = (hashAllFiles: boolean) =>
+    createHash('sha256')
+      .update(
+        JSON.stringify({
+          sets: sets.map((s) => [s.id, s.version]).sort(),
+          selectors: [...selectors.keys()].sort(),
+          signatures: sigRules
+            .map((r) => [r.sig.iocSetId, r.sig.ruleId, r.sig.hex, r.sig.elfOnly, r.paths])
+            .sort(),
+          hashAllFiles,
+        }),
+      )
+      .digest('hex');
+  const fingerprint = fingerprintWith(hashAll);
 
   const watched = compileGlobSet([...selectors.values()].flatMap((sel) => sel.paths ?? []));
 
@@ -102,6 +111,7 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
 
   return {
     fingerprint,
+    coveredBy: hashAll ? [fingerprint] : [fingerprint, fingerprintWith(true)],
     hasSignatures: sigRules.length > 0,
     isCandidate(path: string, size: number): boolean {
       if (hashAll) return true;

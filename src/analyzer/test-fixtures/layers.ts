@@ -129,6 +129,7 @@ export function testRules(
 ): CompiledRules {
   return {
     fingerprint,
+    coveredBy: [fingerprint],
     hasSignatures: signatures.length > 0,
     isCandidate,
     isWatchedPath: () => false,

@@ -48,8 +48,8 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       analyzerVersion: ANALYZER_VERSION,
       iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
     });
-    const selection = compileRules(sets, { hashAllFiles: config.hashAllFiles }).fingerprint;
-    const otherSelection = warnOfOtherSelection(db, selection, log);
+    const selections = compileRules(sets, { hashAllFiles: config.hashAllFiles }).coveredBy;
+    const otherSelection = warnOfOtherSelection(db, selections, log);
     const result = matchImages(db, sets, runId, { all: true });
     runs.finish(runId, 'completed', {
       rematch: true,

@@ -27,7 +27,7 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
       .flatMap((image) => layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key));
   };
 
-  if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.fingerprint)) {
+  if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
     ctx.counters.layersReused += 1;
     return { children: gateChildren };
   }

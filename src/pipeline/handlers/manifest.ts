@@ -64,8 +64,8 @@ export function layerItemsFor(
   p: { registry: string; repository: string },
   layers: ReadonlyArray<{ digest: string; mediaType: string | null; size: number | null }>,
 ): NewFrontierItem[] {
-  const fingerprint = ctx.rules.fingerprint;
-  const needed = (digest: string) => ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, fingerprint);
+  const { fingerprint, coveredBy: selections } = ctx.rules;
+  const needed = (digest: string) => ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, selections);
   const item = (l: (typeof layers)[number], gate: boolean): NewFrontierItem => {
     const payload: LayerPayload = {
       registry: p.registry,
