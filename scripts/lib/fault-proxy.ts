@@ -52,6 +52,8 @@ export interface FaultProxy {
   host: string;
   addRule(r: FaultRule): void;
   clearRules(): void;
+  /** Clears the rules and the log: a clean proxy between tests that share it. */
+  reset(): void;
   log: FaultLogEntry[];
   stop(): Promise<void>;
 }
@@ -180,6 +182,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     },
     clearRules() {
       rules.length = 0;
+    },
+    reset() {
+      rules.length = 0;
+      log.length = 0;
     },
     log,
     stop: () =>

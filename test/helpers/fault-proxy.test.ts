@@ -181,6 +181,20 @@ describe('fault proxy', () => {
     statuses.push((await fetch(`${proxy.url}/v2/`)).status);
     expect(statuses).toEqual([503, 503, 503, 200]);
   });
+
+  it('forgets its rules and its log on reset', async () => {
+    proxy.addRule({
+      path: /^\/v2\/$/,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'respond', status: 503 },
+    });
+    expect((await fetch(`${proxy.url}/v2/`)).status).toBe(503);
+    expect(proxy.log.length).toBeGreaterThan(0);
+    proxy.reset();
+    expect(proxy.log).toEqual([]);
+    expect((await fetch(`${proxy.url}/v2/`)).status).toBe(200);
+    expect(proxy.log.map((e) => [e.path, e.status])).toEqual([['/v2/', 200]]);
+  });
 });
 
 describe('blob host behind a redirecting front', () => {

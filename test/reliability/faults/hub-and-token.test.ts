@@ -75,10 +75,7 @@ describe('docker.io through a mirror and the Hub API, both behind fault proxies'
     registryMirror: mirror.url,
   });
   const reset = () => {
-    for (const p of [hubProxy, mirror]) {
-      p.clearRules();
-      p.log.length = 0;
-    }
+    for (const p of [hubProxy, mirror]) p.reset();
   };
 
   beforeAll(async () => {
@@ -179,8 +176,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
   };
   const settings = () => ({ seeds: { repos: repoSeeds(proxy.host, images) } });
   const reset = () => {
-    proxy.clearRules();
-    proxy.log.length = 0;
+    proxy.reset();
     token().setDown(false);
     token().setExpiresIn(300);
   };

@@ -41,8 +41,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
   const newDb = () => `${work.dir}/cell-${++cellNo}.sqlite`;
   /** Starts a cell: no rules, empty log. */
   const reset = () => {
-    proxy.clearRules();
-    proxy.log.length = 0;
+    proxy.reset();
   };
   const hits = (pred: (e: FaultLogEntry) => boolean) => proxy.log.filter(pred).length;
 

@@ -162,8 +162,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
   });
 
   it('survives at least 20 SIGKILLs at random points, then resumes to a sound file and the clean dataset', async () => {
-    proxy.clearRules();
-    proxy.log.length = 0;
+    proxy.reset();
     // Slow every request down so the crawl spans many kill points (manifests, blobs, analysis, commits).
     proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 600 } });
     const dbPath = join(work.dir, 'killed.sqlite');
@@ -242,8 +241,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     });
 
     it('stops with exit 3 and one sentence when the disk fills, leaves a sound file, and completes to the clean dataset with room', async () => {
-      proxy.clearRules();
-      proxy.log.length = 0;
+      proxy.reset();
       const dbPath = join(mnt, 'full.sqlite');
       const config = configFor(dbPath);
       const full = await runCli(config);
@@ -278,8 +276,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
 
   describe('a dataset file bind-mounted read-only in a writable directory', () => {
     it('stops with exit 3 and one sentence, changes nothing, and completes once the file is writable', async () => {
-      proxy.clearRules();
-      proxy.log.length = 0;
+      proxy.reset();
       const dir = join(work.dir, 'rofile');
       mkdirSync(dir);
       const dbPath = join(dir, 'rofile.sqlite');
@@ -339,8 +336,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     });
 
     it('stops with exit 3 and one sentence on a read-only dataset, changes nothing, and completes once writable', async () => {
-      proxy.clearRules();
-      proxy.log.length = 0;
+      proxy.reset();
       const dbPath = join(mnt, 'ro.sqlite');
       // A first, interrupted crawl leaves a dataset with work pending (killed after its first commits).
       const config = configFor(dbPath);

@@ -47,10 +47,7 @@ const settings = () => ({
   registryMirror: mirror.url,
 });
 const reset = () => {
-  for (const p of [hubProxy, mirror]) {
-    p.clearRules();
-    p.log.length = 0;
-  }
+  for (const p of [hubProxy, mirror]) p.reset();
 };
 const REFUSED_MANIFEST = new RegExp(`^/v2/${NS}/refused/manifests/`);
 const paidManifestPath = () => `/v2/${NS}/paid/manifests/${paid.digest}`;
