@@ -77,13 +77,20 @@ export class RepositoryStore {
     this.selectRepo = db.prepare(`${select} WHERE g.host = ? AND r.namespace = ? AND r.name = ?`);
     this.selectById = db.prepare(`${select} WHERE r.id = ?`);
     // A manifest is reachable from a repository whose tag (or digest seed) pointed at it or at an index
-    // listing it; a layer from a repository holding an image built on it.
+    // listing it, at any depth of nesting (the crawler follows indexes of indexes); a layer from a
+    // repository holding an image built on it. Named parameters: better-sqlite3 refuses positional values
+    // for `?1`-style ones ("Too many parameter values"), which made every refused by-digest manifest fail.
     this.selectReachingManifest = db
       .prepare(
-        `SELECT DISTINCT r.full_name FROM tag_observations t
+        `WITH RECURSIVE reaching (digest, depth) AS (
+           SELECT @digest, 0
+           UNION
+           SELECT c.index_digest, r.depth + 1 FROM index_children c JOIN reaching r ON c.child_digest = r.digest
+            WHERE r.depth < 8 -- a guard only: the crawler follows 4 levels (MAX_INDEX_DEPTH)
+         )
+         SELECT DISTINCT r.full_name FROM tag_observations t
            JOIN repositories r ON r.id = t.repository_id JOIN registries g ON g.id = r.registry_id
-          WHERE g.host = ?1
-            AND (t.digest = ?2 OR t.digest IN (SELECT index_digest FROM index_children WHERE child_digest = ?2))
+          WHERE g.host = @registry AND t.digest IN (SELECT digest FROM reaching)
           ORDER BY r.full_name`,
       )
       .pluck();
@@ -100,7 +107,7 @@ export class RepositoryStore {
 
   /** Repositories of `registry` known to reach manifest `digest` (directly or through an index). */
   reachingManifest(registry: string, digest: string): string[] {
-    return this.selectReachingManifest.all(registry, digest) as string[];
+    return this.selectReachingManifest.all({ registry, digest }) as string[];
   }
 
   /** Repositories of `registry` known to hold an image with layer `digest`. */

@@ -102,6 +102,51 @@ describe('RepositoryStore', () => {
     expect(s.repositories.getById(b)).toMatchObject({ namespace: '', name: 'plain', fullName: 'plain' });
   });
 
+  it('finds the repositories reaching a manifest directly or through indexes at any depth, in its registry', () => {
+    const put = (digest: string, kind: 'image' | 'index', children: string[] = []) =>
+      s.manifests.put(
+        {
+          digest,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          kind,
+          raw: Buffer.from(digest),
+          configDigest: null,
+          runId: null,
+        },
+        children.map((c) => ({
+          digest: c,
+          mediaType: null,
+          size: 1,
+          os: 'linux',
+          architecture: 'amd64',
+          variant: null,
+          isAttestation: false,
+        })),
+      );
+    put(d('3'), 'index', [d('2')]); // top index → inner index → image
+    put(d('2'), 'index', [d('1')]);
+    const run = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
+    const observe = (registry: string, repo: string, digest: string) =>
+      s.tags.observeMany([
+        {
+          repositoryId: s.repositories.upsertRepository(registry, repo),
+          tag: 't',
+          digest,
+          pushedAt: null,
+          seenAt: 'S',
+          runId: run,
+        },
+      ]);
+    observe('r.example', 'a/direct', d('1'));
+    observe('r.example', 'a/inner', d('2'));
+    observe('r.example', 'a/nested', d('3'));
+    observe('r.example', 'a/other', d('9'));
+    observe('elsewhere.example', 'a/direct', d('1'));
+    expect(s.repositories.reachingManifest('r.example', d('1'))).toEqual(['a/direct', 'a/inner', 'a/nested']);
+    expect(s.repositories.reachingManifest('r.example', d('2'))).toEqual(['a/inner', 'a/nested']);
+    expect(s.repositories.reachingManifest('r.example', d('7'))).toEqual([]);
+  });
+
   it('refuses a name the reference grammar refuses and stores nothing for it', () => {
     expect(() => s.repositories.upsertRepository('ghcr.io', 'Org/tool')).toThrow(CorruptInputError);
     expect(db.prepare('SELECT count(*) FROM registries').pluck().get()).toBe(0);
