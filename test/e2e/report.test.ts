@@ -189,3 +189,42 @@ describe('hubcrawl query is read-only', () => {
     expect(r.stdout).toBe(`id  host\n--  ${'-'.repeat(h.length)}\n1   ${h}\n(1 row)\n`);
   });
 });
+
+describe('--out', () => {
+  const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+  it('refuses the dataset itself (or its WAL) as the output file, and leaves the dataset whole', async () => {
+    const before = sha(db);
+    for (const [command, out] of [
+      ['report', db],
+      ['query', db],
+      ['report', `${db}-wal`],
+    ] as const) {
+      const args =
+        command === 'query'
+          ? ['query', '--db', db, '--out', out, 'SELECT 1']
+          : [command, '--db', db, '--out', out];
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--out ${out} is the dataset's own file`);
+    }
+    expect(sha(db)).toBe(before);
+    expect((await runCli(['stats', '--db', db])).code).toBe(0);
+  });
+
+  it('fails with exit 2 and the path when the file cannot be written, instead of exiting 0 with nothing', async () => {
+    const missing = join(dir, 'no-such-folder', 'report.csv');
+    const report = await runCli(['report', '--db', db, '--out', missing]);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toContain(`cannot write --out ${missing} (ENOENT)`);
+    const query = await runCli(['query', '--db', db, '--out', dir, 'SELECT 1']);
+    expect(query.code).toBe(2);
+    expect(query.stderr).toContain(`cannot write --out ${dir} (EISDIR)`);
+  });
+
+  it('export names a file in the way of its folder instead of a raw EEXIST', async () => {
+    const r = await runCli(['export', '--db', db, '--out', join(dir, 'report.csv')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot create the export folder ${join(dir, 'report.csv')} (EEXIST)`);
+  });
+});

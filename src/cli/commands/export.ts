@@ -84,7 +84,14 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   if (!opts.out) throw new ConfigError('export needs --out DIR');
   const dbPath = datasetPath(opts);
   const out = opts.out;
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`cannot create the export folder ${out} (${reason}); give a new folder's path`, {
+      cause: err,
+    });
+  }
   if (readdirSync(out).length > 0) {
     throw new ConfigError(
       `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,

@@ -5,7 +5,7 @@ import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines, toTable } from '../output.js';
-import { writeResult } from './report.js';
+import { refuseDatasetAsOutput, writeResult } from '../write-result.js';
 
 export interface QueryOptions extends CommonOptions {
   format?: string;
@@ -21,7 +21,10 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
   if (!['table', 'csv', 'json', 'jsonl'].includes(format)) {
     throw new ConfigError(`query format "${format}" is not one of table, csv, json, jsonl`);
   }
-  const db = openDatabase(datasetPath(opts), { readonly: true });
+  const dataset = datasetPath(opts);
+  // Before the query runs: a long one should not end in a refusal.
+  if (opts.out !== undefined) refuseDatasetAsOutput(opts.out, dataset);
+  const db = openDatabase(dataset, { readonly: true });
   try {
     let stmt: Statement;
     try {
@@ -43,7 +46,7 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
     else if (format === 'json') text = `${JSON.stringify(rows, null, 2)}\n`;
     else if (format === 'jsonl') text = toJsonLines(rows);
     else text = toTable(columns, rows);
-    await writeResult(text, opts.out);
+    await writeResult(text, opts.out, { dataset });
     return EXIT.ok;
   } finally {
     db.close();

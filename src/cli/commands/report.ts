@@ -1,10 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines } from '../output.js';
+import { writeResult } from '../write-result.js';
 
 /** The publication CSV header, exactly; part of the contract (README "Report columns"). */
 export const REPORT_COLUMNS = [
@@ -87,16 +86,6 @@ export function renderReport(rows: Row[], format: string): string {
   throw new ConfigError(`report format "${format}" is not one of csv, jsonl`);
 }
 
-/** Writes to --out (atomically enough: the file is complete when the command returns) or stdout. */
-export async function writeResult(text: string, out: string | undefined): Promise<void> {
-  const stream: Writable = out ? createWriteStream(out) : process.stdout;
-  await new Promise<void>((resolve, reject) => {
-    stream.once('error', reject);
-    if (out) stream.end(text, () => resolve());
-    else stream.write(text, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
 /** What a reader of the report must know about images with a failed layer; null when there are none. */
 export function failedLayersNote(failed: FailedLayerImages): string | null {
   if (failed.imagesWithFailedLayers === 0) return null;
@@ -114,8 +103,9 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
 /** `hubcrawl report`: evidence of affected images as the publication CSV (or JSON lines). */
 export async function reportCommand(opts: ReportOptions): Promise<number> {
   const format = opts.format ?? 'csv';
-  const { rows, ...failed } = reportRows(datasetPath(opts), opts);
-  await writeResult(renderReport(rows, format), opts.out);
+  const dataset = datasetPath(opts);
+  const { rows, ...failed } = reportRows(dataset, opts);
+  await writeResult(renderReport(rows, format), opts.out, { dataset });
   // On stderr, so the CSV stays exact: a reader of the file alone would take the absent images for clean.
   const note = failedLayersNote(failed);
   if (note) process.stderr.write(`hubcrawl: ${note}\n`);

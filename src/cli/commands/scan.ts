@@ -1,8 +1,9 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
 import { type Row, toTable } from '../output.js';
+import { writeResult } from '../write-result.js';
 import { type CrawlFlags, crawlExitCode, crawlWith } from './crawl.js';
-import { REPORT_COLUMNS, renderReport, writeResult } from './report.js';
+import { REPORT_COLUMNS, renderReport } from './report.js';
 
 export interface ScanOptions extends CrawlFlags {
   format?: string;
@@ -67,6 +68,6 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
     format === 'table'
       ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)
       : renderReport(evidence, format);
-  await writeResult(text, opts.out);
+  await writeResult(text, opts.out, { dataset: dbPath });
   return crawlExitCode(outcome);
 }

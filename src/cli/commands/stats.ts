@@ -2,7 +2,7 @@ import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toTable } from '../output.js';
-import { writeResult } from './report.js';
+import { writeResult } from '../write-result.js';
 
 export interface StatsOptions extends CommonOptions {
   json?: boolean;
