@@ -8,7 +8,7 @@ import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { csvRecords, type Row, toCsv, writeOut } from '../output.js';
-import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows } from './report.js';
+import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows, unfinishedRunNote } from './report.js';
 
 export interface ExportOptions extends CommonOptions {
   out?: string;
@@ -146,11 +146,14 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     imagesWithFailedLayers: report.imagesWithFailedLayers,
     imagesWithFailedLayersNotInReport: report.imagesWithFailedLayersNotInReport,
     imagesWithFailedLayersUnmatched: report.imagesWithFailedLayersUnmatched,
+    // Frontier items not done when exported: a bundle of an unfinished crawl says so itself.
+    unfinishedItems: report.unfinishedItems,
     sha256,
   };
   writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   process.stdout.write(`exported ${Object.keys(files).length} files and MANIFEST.json to ${out}\n`);
-  const note = failedLayersNote(report);
-  if (note) process.stderr.write(`hubcrawl: ${note}\n`);
+  for (const note of [unfinishedRunNote(report), failedLayersNote(report)]) {
+    if (note) process.stderr.write(`hubcrawl: ${note}\n`);
+  }
   return EXIT.ok;
 }

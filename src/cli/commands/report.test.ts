@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/open.js';
 import type { ImageEvidence } from '../../db/rows.js';
 import { createStores, type Stores } from '../../db/stores.js';
-import { failedLayersNote, reportRows } from './report.js';
+import { failedLayersNote, reportRows, unfinishedRunNote } from './report.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const IMAGE = d('a');
@@ -28,11 +28,12 @@ let dir: string;
 let path: string;
 let s: Stores;
 let close: () => void;
+let db: ReturnType<typeof openDatabase>;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'hubcrawl-report-'));
   path = join(dir, 'd.db');
-  const db = openDatabase(path);
+  db = openDatabase(path);
   close = () => db.close();
   s = createStores(db);
   s.iocs.putSets([{ id: 'xz', version: '1', title: 'XZ', rules: [{ id: 'R1', kind: 'dpkg-version' }] }]);
@@ -99,5 +100,32 @@ describe('reportRows: images with a failed layer', () => {
         imagesWithFailedLayersUnmatched: 0,
       }),
     ).toBeNull();
+  });
+});
+
+describe('reportRows: the latest run', () => {
+  const run = () => s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
+  const frontierItem = (state: string) =>
+    db
+      .prepare(
+        `INSERT INTO frontier (kind, key, payload_json, state, created_at, updated_at)
+         VALUES ('layer', ?, '{}', ?, 'T', 'T')`,
+      )
+      .run(`k-${state}`, state);
+
+  it('says nothing without runs, or when the latest one completed', () => {
+    expect(unfinishedRunNote(reportRows(path))).toBeNull();
+    s.runs.finish(run(), 'completed', {});
+    expect(unfinishedRunNote(reportRows(path))).toBeNull();
+  });
+
+  it('says when the latest run was aborted or is still running, with the frontier items not done', () => {
+    const id = run();
+    for (const state of ['pending', 'in-progress', 'done', 'failed']) frontierItem(state);
+    expect(unfinishedRunNote(reportRows(path))).toBe(
+      `the latest run (${id}) is still marked running (a crawl in progress now, or one that was killed): 2 item(s) of its frontier are not done, so images it has not reached yet are not in this report; \`hubcrawl crawl\` on this dataset resumes it.`,
+    );
+    s.runs.finish(id, 'aborted', {});
+    expect(unfinishedRunNote(reportRows(path))).toContain(`the latest run (${id}) was aborted (pull budget`);
   });
 });

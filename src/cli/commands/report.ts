@@ -45,16 +45,24 @@ export interface FailedLayerImages {
   imagesWithFailedLayersUnmatched: number;
 }
 
+/** Whether the dataset's latest run finished: an aborted or running one leaves work in its frontier. */
+export interface LatestRun {
+  latestRunId: number | null;
+  latestRunStatus: string | null;
+  /** Frontier items not done: pending, or in progress (a crawl running now, or one killed). */
+  unfinishedItems: number;
+}
+
 /**
- * The report rows (one per evidence item of an affected image, per tag), and how many images have a layer
- * that failed analysis. `finalOnly` keeps the evidence that survives in the final filesystem and the
+ * The report rows (one per evidence item of an affected image, per tag), how many images have a layer
+ * that failed analysis, and the state of the latest run. `finalOnly` keeps the evidence that survives in the final filesystem and the
  * evidence whose survival is unknown because a layer above it failed: leaving that out would drop a
  * possibly backdoored image from the report without a trace.
  */
 export function reportRows(
   dbPath: string,
   opts: { finalOnly?: boolean } = {},
-): { rows: Row[] } & FailedLayerImages {
+): { rows: Row[] } & FailedLayerImages & LatestRun {
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const where = opts.finalOnly ? ` WHERE in_final_fs IN ('true', 'unknown')` : '';
@@ -73,7 +81,20 @@ export function reportRows(
            JOIN images i ON i.digest = x.image_digest`,
       )
       .get() as FailedLayerImages;
-    return { rows, ...counts };
+    const latest = db.prepare('SELECT id, status FROM crawl_runs ORDER BY id DESC LIMIT 1').get() as
+      | { id: number; status: string }
+      | undefined;
+    const unfinishedItems = db
+      .prepare(`SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')`)
+      .pluck()
+      .get() as number;
+    return {
+      rows,
+      ...counts,
+      latestRunId: latest?.id ?? null,
+      latestRunStatus: latest?.status ?? null,
+      unfinishedItems,
+    };
   } finally {
     db.close();
   }
@@ -100,6 +121,22 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
   );
 }
 
+/**
+ * What a reader must know when the latest run did not finish (aborted: budget, rate limit, interrupt; or
+ * still marked running): images its frontier still holds are not in the report yet. Null otherwise.
+ */
+export function unfinishedRunNote(run: LatestRun): string | null {
+  if (run.latestRunStatus !== 'aborted' && run.latestRunStatus !== 'running') return null;
+  const why =
+    run.latestRunStatus === 'running'
+      ? 'is still marked running (a crawl in progress now, or one that was killed)'
+      : 'was aborted (pull budget, rate limit or interrupt)';
+  return (
+    `the latest run (${run.latestRunId}) ${why}: ${run.unfinishedItems} item(s) of its frontier are not done, so ` +
+    'images it has not reached yet are not in this report; `hubcrawl crawl` on this dataset resumes it.'
+  );
+}
+
 /** `hubcrawl report`: evidence of affected images as the publication CSV (or JSON lines). */
 export async function reportCommand(opts: ReportOptions): Promise<number> {
   const format = opts.format ?? 'csv';
@@ -107,7 +144,8 @@ export async function reportCommand(opts: ReportOptions): Promise<number> {
   const { rows, ...failed } = reportRows(dataset, opts);
   await writeResult(renderReport(rows, format), opts.out, { dataset });
   // On stderr, so the CSV stays exact: a reader of the file alone would take the absent images for clean.
-  const note = failedLayersNote(failed);
-  if (note) process.stderr.write(`hubcrawl: ${note}\n`);
+  for (const note of [unfinishedRunNote(failed), failedLayersNote(failed)]) {
+    if (note) process.stderr.write(`hubcrawl: ${note}\n`);
+  }
   return EXIT.ok;
 }
