@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -194,6 +203,92 @@ describe('read-only mode', () => {
       'this is not sqlite, just some text long enough to fill a header......................',
     );
     expect(() => openDatabase(path, { readonly: true })).toThrow(/not a hubcrawl dataset/);
+  });
+});
+
+describe('a SQLite file that is not a hubcrawl dataset', () => {
+  /** Some other program's database (user_version 0, tables of its own), in the given journal mode. */
+  const foreignDatabase = (journal: 'delete' | 'wal'): string => {
+    const path = join(dir, `other-${journal}.db`);
+    const raw = new BetterSqlite3(path);
+    raw.pragma(`journal_mode = ${journal}`);
+    raw.exec(`CREATE TABLE foo (x); INSERT INTO foo VALUES (1); CREATE VIEW bar AS SELECT x FROM foo`);
+    raw.close();
+    return path;
+  };
+  /** The bytes of every file in the directory (the database and any -wal, -shm or -journal beside it). */
+  const snapshot = () => new Map(readdirSync(dir).map((name) => [name, readFileSync(join(dir, name))]));
+  const refusal = (path: string) =>
+    new ConfigError(
+      `${path} is a SQLite database but not a hubcrawl dataset (it has tables of its own and no hubcrawl schema version), so hubcrawl leaves it untouched; check the path, or give a new file for a new dataset`,
+    );
+
+  for (const readonly of [false, true]) {
+    it(`is refused untouched by a ${readonly ? 'read-only' : 'writable'} open, in either journal mode`, () => {
+      for (const journal of ['delete', 'wal'] as const) {
+        const path = foreignDatabase(journal);
+        const before = snapshot();
+        expect(() => openDatabase(path, { readonly })).toThrow(refusal(path));
+        expect(snapshot()).toEqual(before);
+        const raw = new BetterSqlite3(path, { readonly: true });
+        expect(raw.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).toEqual([
+          'bar',
+          'foo',
+        ]);
+        raw.close();
+      }
+    });
+  }
+
+  it('is told from an older hubcrawl dataset by its schema version, which is upgraded as before', () => {
+    // The same tables, once with the version the first schema recorded and once without any.
+    const first = join(dir, 'first-schema');
+    mkdirSync(first);
+    const [init] = loadMigrations();
+    writeFileSync(join(first, init!.name), init!.sql);
+    const older = join(dir, 'older.db');
+    const db = openDatabase(older, { migrationsDir: first });
+    new RunStore(db).start(runInput);
+    db.close();
+    const unversioned = join(dir, 'unversioned.db');
+    copyFileSync(older, unversioned);
+    const raw = new BetterSqlite3(unversioned);
+    raw.pragma('user_version = 0');
+    raw.close();
+
+    const upgraded = openDatabase(older, { readonly: true });
+    expect(schemaVersion(upgraded)).toBe(loadMigrations().length);
+    expect(upgraded.prepare('SELECT count(*) FROM crawl_runs').pluck().get()).toBe(1);
+    upgraded.close();
+    const writable = openDatabase(older);
+    expect(schemaVersion(writable)).toBe(loadMigrations().length);
+    writable.close();
+    expect(() => openDatabase(unversioned, { readonly: true })).toThrow(refusal(unversioned));
+    expect(() => openDatabase(unversioned)).toThrow(refusal(unversioned));
+  });
+
+  it('an empty file is initialised by a writable open, and read-only refused as no dataset yet', () => {
+    const zeroBytes = join(dir, 'zero.db');
+    writeFileSync(zeroBytes, '');
+    // A database with a header but no schema object, as `sqlite3 new.db 'VACUUM'` leaves it.
+    const headerOnly = join(dir, 'header-only.db');
+    const raw = new BetterSqlite3(headerOnly);
+    raw.exec('VACUUM');
+    raw.close();
+    expect(readFileSync(headerOnly).length).toBeGreaterThan(0);
+    for (const path of [zeroBytes, headerOnly]) {
+      const before = readFileSync(path);
+      expect(() => openDatabase(path, { readonly: true })).toThrow(
+        new ConfigError(
+          `no dataset at ${path} (an empty SQLite file); run \`hubcrawl crawl\` first or check the path`,
+        ),
+      );
+      expect(readFileSync(path)).toEqual(before);
+      openDatabase(path).close();
+      const db = openDatabase(path, { readonly: true });
+      expect(schemaVersion(db)).toBe(loadMigrations().length);
+      db.close();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
@@ -66,6 +67,8 @@ function cannotWrite(err: unknown): boolean {
 function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof OLDER_SCHEMA {
   const readonly = opts.readonly ?? false;
   const migrationsDir = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  // Whether SQLite's -wal/-shm files were there before this open (see tidyAfterRefusal).
+  const hadSidecars = readonly && (existsSync(`${path}-wal`) || existsSync(`${path}-shm`));
   let db: Database;
   try {
     db = new BetterSqlite3(path, readonly ? { readonly: true, fileMustExist: true } : {});
@@ -86,12 +89,25 @@ function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof
       db.pragma('query_only = ON');
       const codeVersion = loadMigrations(migrationsDir).length;
       assertNotNewer(db, codeVersion);
+      const contents = datasetContents(db);
+      if (contents === 'foreign') {
+        db.close();
+        if (!hadSidecars) tidyAfterRefusal(path);
+        throw notADataset(path);
+      }
+      if (contents === 'empty') {
+        throw new ConfigError(
+          `no dataset at ${path} (an empty SQLite file); run \`hubcrawl crawl\` first or check the path`,
+        );
+      }
       if (schemaVersion(db) < codeVersion) {
         db.close();
         return OLDER_SCHEMA;
       }
       guardReadOnly(db);
     } else {
+      // Before journal_mode: switching to WAL already rewrites the header of a file that is not ours.
+      if (datasetContents(db) === 'foreign') throw notADataset(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
@@ -105,6 +121,53 @@ function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof
     throw mapSqliteError(err, db);
   }
   return db;
+}
+
+/**
+ * What the file holds: a hubcrawl dataset (user_version from 1: only hubcrawl's migrations set it), nothing
+ * yet (version 0 and no schema object: a new file, which a writable open initialises), or objects of its
+ * own with version 0: some other program's database, which is refused untouched rather than filled with
+ * hubcrawl's tables.
+ *
+ * One statement reads both values from one snapshot, so a dataset another hubcrawl is creating at this
+ * moment is never taken for a foreign one: its first migration creates the tables and sets the version in
+ * one transaction, so no reader can see the tables with version 0. Reading takes no write lock, so a
+ * writable open runs it before switching to WAL, which would already rewrite a foreign file's header.
+ */
+function datasetContents(db: Database): 'dataset' | 'empty' | 'foreign' {
+  const { version, objects } = db
+    .prepare(
+      'SELECT (SELECT user_version FROM pragma_user_version) AS version, EXISTS (SELECT 1 FROM sqlite_master) AS objects',
+    )
+    .get() as { version: number; objects: number };
+  if (version !== 0) return 'dataset';
+  return objects === 0 ? 'empty' : 'foreign';
+}
+
+function notADataset(path: string): ConfigError {
+  return new ConfigError(
+    `${path} is a SQLite database but not a hubcrawl dataset (it has tables of its own and no hubcrawl schema version), so hubcrawl leaves it untouched; check the path, or give a new file for a new dataset`,
+  );
+}
+
+/**
+ * Reading a WAL-mode database, even read-only, makes SQLite create its -wal and -shm files, and only a
+ * connection that may write removes them when it closes last. When this open created them, one such
+ * connection that only reads lets SQLite remove them again (it leaves them while anyone else has the file
+ * open); on read-only media it simply cannot, which is harmless.
+ */
+function tidyAfterRefusal(path: string): void {
+  if (!existsSync(`${path}-wal`) && !existsSync(`${path}-shm`)) return;
+  try {
+    const db = new BetterSqlite3(path, { fileMustExist: true });
+    try {
+      db.pragma('user_version');
+    } finally {
+      db.close();
+    }
+  } catch {
+    // Best effort: the refusal is what the user needs to see.
+  }
 }
 
 /**
