@@ -61,10 +61,25 @@ export function stripUndefined<T extends Record<string, unknown>>(o: T): Partial
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The built-in IOC sets (unless turned off) plus every file named; duplicates of id are refused. */
+/**
+ * The built-in IOC sets (unless turned off) plus every file named; duplicates of id are refused, and so
+ * is a file that claims a built-in set's id and version with other rules: the dataset stores a set by id
+ * and version, so it would silently replace the built-in one there, and findings and exports would cite
+ * rules under a name and version that the built-in set does not have.
+ */
 export async function iocSetsFor(config: Readonly<Config>): Promise<IocSet[]> {
-  const sets = config.noBuiltinIocs ? [] : builtinIocSets();
-  for (const file of config.iocFiles) sets.push(await loadIocSetFile(file));
+  const builtin = builtinIocSets();
+  const sets = config.noBuiltinIocs ? [] : [...builtin];
+  for (const file of config.iocFiles) {
+    const set = await loadIocSetFile(file);
+    const twin = builtin.find((b) => b.id === set.id && b.version === set.version);
+    if (twin && JSON.stringify(twin.rules) !== JSON.stringify(set.rules)) {
+      throw new ConfigError(
+        `IOC set ${file} has the id and version of the built-in set ${set.id}@${set.version} but other rules; give it a version (or id) of its own, so the dataset keeps the two apart`,
+      );
+    }
+    sets.push(set);
+  }
   const seen = new Set<string>();
   for (const s of sets) {
     if (seen.has(s.id)) {

@@ -76,6 +76,26 @@ export function warnOfOtherSelection(db: Database, selections: readonly string[]
   return layers;
 }
 
+export interface MatchResult extends RematchResult {
+  /**
+   * Findings removed because their set is not among `sets` (`<id>@<version>` → rows): an image's findings
+   * are replaced as a whole, so a match without a set drops what that set had found in the images it
+   * re-matched. Callers warn: loading the set again (--ioc, or `iocFiles` in the config) brings them back.
+   */
+  removedOfUnloadedSets: Record<string, number>;
+}
+
+/** Findings per `<id>@<version>` of the sets not in `loaded`. */
+function findingsOfOtherSets(db: Database, loaded: readonly IocSet[]): Map<string, number> {
+  const rows = db
+    .prepare(
+      `SELECT ioc_set_id || '@' || ioc_set_version AS label, count(*) AS n FROM findings
+        WHERE ioc_set_id NOT IN (SELECT value FROM json_each(?)) GROUP BY label`,
+    )
+    .all(JSON.stringify(loaded.map((s) => s.id))) as Array<{ label: string; n: number }>;
+  return new Map(rows.map((r) => [r.label, r.n]));
+}
+
 /**
  * Matches images against the IOC sets from stored facts alone (no network) and records their OS facts.
  * By default only images whose findings are stale (new image, re-analyzed layer, other IOC sets).
@@ -85,7 +105,8 @@ export function matchImages(
   sets: IocSet[],
   runId: number | null,
   opts: { all?: boolean } = {},
-): RematchResult {
+): MatchResult {
+  const otherBefore = findingsOfOtherSets(db, sets);
   const images: ImageStore = new Images(db);
   const fingerprint = matchFingerprint(sets);
   const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint).map((i) => i.digest);
@@ -105,5 +126,22 @@ export function matchImages(
     const facts = layerStore.loadFacts(baseLayer);
     if (facts) images.setOsFacts(digest, osFactsOf([{ facts }]));
   }
-  return result;
+  const otherAfter = otherBefore.size === 0 ? otherBefore : findingsOfOtherSets(db, sets);
+  const removedOfUnloadedSets: Record<string, number> = {};
+  for (const [label, n] of otherBefore) {
+    const removed = n - (otherAfter.get(label) ?? 0);
+    if (removed > 0) removedOfUnloadedSets[label] = removed;
+  }
+  return { ...result, removedOfUnloadedSets };
+}
+
+/** Warns of findings a match removed with their set not loaded; the count of rows removed. */
+export function warnOfRemovedFindings(result: MatchResult, log: Logger): number {
+  const sets = Object.keys(result.removedOfUnloadedSets);
+  if (sets.length === 0) return 0;
+  log.warn(
+    { removed: result.removedOfUnloadedSets },
+    `findings of IOC sets not loaded now were removed from the images matched again (${sets.join(', ')}): load those sets (--ioc, or iocFiles in the config file) to keep them`,
+  );
+  return Object.values(result.removedOfUnloadedSets).reduce((a, b) => a + b, 0);
 }

@@ -12,7 +12,7 @@ import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
-import { matchImages, warnOfOtherSelection } from './match.js';
+import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
@@ -198,6 +198,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     const match = matchImages(db, opts.iocSets, runId);
     ctx.counters.findings += match.findings;
     const layersWithOtherSelection = warnOfOtherSelection(db, rules.coveredBy, log);
+    const findingsRemovedOfUnloadedSets = warnOfRemovedFindings(match, log);
     const stats = {
       ...ctx.counters.snapshot(),
       imagesMatched: match.images,
@@ -205,6 +206,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       imagesWithFailedLayers: match.withFailedLayers,
       imagesIncomplete: match.skipped.length,
       layersWithOtherSelection,
+      findingsRemovedOfUnloadedSets,
       ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),
       http: http.stats.snapshot(),
       frontier: ctx.frontier.counts(),

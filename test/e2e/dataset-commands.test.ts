@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, ROOT, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   builtinSetLabel,
@@ -215,5 +215,48 @@ describe('hubcrawl rematch', () => {
     expect(stable(rows.filter((row) => row.ioc_set === builtinSetLabel()))).toEqual(
       stable(expectedDemoRows(demo)),
     );
+  });
+
+  it('says so when a rematch without a set removes its findings, which the next rematch with it restores', async () => {
+    const file = join(dir, 'extra.json');
+    const [id] = builtinSetLabel().split('@');
+    const count = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'json',
+      `SELECT count(*) AS n FROM findings WHERE ioc_set_id = '${id}'`,
+    ]);
+    const removed = (JSON.parse(count.stdout) as Array<{ n: number }>)[0]!.n;
+    expect(removed).toBeGreaterThan(0);
+    const without = await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', file]);
+    expect(without.code).toBe(0);
+    expect(without.stdout).toContain(
+      `; removed ${removed} findings of sets not loaded now (see the warning)`,
+    );
+    expect(without.stderr).toContain('findings of IOC sets not loaded now were removed');
+    expect(without.stderr).toContain(builtinSetLabel());
+    const back = await runCli(['rematch', '--db', db, '--ioc', file, '--quiet']);
+    expect(back.code).toBe(0);
+    const rows = recordsToObjects(parseCsv((await runCli(['report', '--db', db])).stdout).records);
+    expect(stable(rows.filter((row) => row.ioc_set === builtinSetLabel()))).toEqual(
+      stable(expectedDemoRows(demo)),
+    );
+  });
+
+  it("refuses a file that claims the built-in set's id and version with other rules, before touching the dataset", async () => {
+    const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
+    const forged = join(dir, 'forged.json');
+    writeFileSync(forged, JSON.stringify({ ...builtin, rules: builtin.rules.slice(0, 1) }));
+    const r = await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', forged]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `has the id and version of the built-in set ${builtinSetLabel()} but other rules; give it a version (or id) of its own`,
+    );
+    const same = join(dir, 'copy.json');
+    writeFileSync(same, JSON.stringify(builtin));
+    const copy = await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', same, '--quiet']);
+    expect(copy.code).toBe(0);
   });
 });

@@ -7,7 +7,7 @@ import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
-import { matchImages, warnOfOtherSelection } from '../../pipeline/match.js';
+import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from '../../pipeline/match.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -51,6 +51,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     const selections = compileRules(sets, { hashAllFiles: config.hashAllFiles }).coveredBy;
     const otherSelection = warnOfOtherSelection(db, selections, log);
     const result = matchImages(db, sets, runId, { all: true });
+    const removed = warnOfRemovedFindings(result, log);
     runs.finish(runId, 'completed', {
       rematch: true,
       imagesMatched: result.images,
@@ -58,6 +59,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       imagesIncomplete: result.skipped.length,
       findings: result.findings,
       layersWithOtherSelection: otherSelection,
+      findingsRemovedOfUnloadedSets: removed,
     });
     if (result.skipped.length > 0) {
       log.warn(
@@ -74,7 +76,9 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     process.stdout.write(
       `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
         `${result.findings} findings (${result.withFailedLayers} matched without a failed layer, ` +
-        `${result.skipped.length} waiting for a pending layer)\n`,
+        `${result.skipped.length} waiting for a pending layer)` +
+        (removed > 0 ? `; removed ${removed} findings of sets not loaded now (see the warning)` : '') +
+        '\n',
     );
     return EXIT.ok;
   } finally {
