@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../facts.js';
+import { analyzeLayer } from '../layer-stream.js';
+import { DPKG_STATUS, END_OF_ARCHIVE, rawHeader, rawMember } from '../test-fixtures/layers.js';
+import { compileRules } from './compile.js';
 import { matchImage } from './image-view.js';
 import { parseIocSet } from './load.js';
 
@@ -215,5 +219,129 @@ describe('matchImage', () => {
       sets,
     );
     expect(all.map((e) => [e.layerIndex, e.inFinalFs])).toEqual([[0, false]]);
+  });
+
+  it('marks evidence a later entry of the same layer replaces, whatever the layers above', () => {
+    const status = { ...pkg, statusFile: STATUS };
+    const fixed = { ...status, version: '5.6.1+really5.4.5-1' };
+    const twice = { files: [badLib(), cleanFile(STATUS), cleanFile(LIB), cleanFile(STATUS)] };
+    const all = matchImage(
+      [
+        { digest: 'sha256:0', facts: facts({ ...twice, packages: [status, fixed] }) },
+        { digest: 'sha256:1', facts: facts({ files: [cleanFile('/etc/hostname')] }) },
+      ],
+      sets,
+    );
+    expect(all.map((e) => [e.ruleId, e.inFinalFs])).toEqual([
+      ['sha', false],
+      ['ver', false],
+    ]);
+    // The same facts without the later copies: both survive, so the test tells the two apart.
+    expect(
+      baseEvidence({ files: [badLib(), cleanFile(STATUS)], packages: [status] }).map((e) => e.inFinalFs),
+    ).toEqual([true, true]);
+  });
+
+  it('keeps the later copy of a path the same layer holds twice when both match', () => {
+    const all = baseEvidence({
+      files: [cleanFile(STATUS), badLib(), cleanFile(STATUS), badLib()],
+      packages: [
+        { ...pkg, statusFile: STATUS },
+        { ...pkg, statusFile: STATUS },
+      ],
+    });
+    expect(all.map((e) => [e.ruleId, e.inFinalFs])).toEqual([
+      ['sha', false],
+      ['sha', true],
+      ['ver', false],
+      ['ver', true],
+    ]);
+  });
+
+  describe('on a real layer holding liblzma and the dpkg status twice', () => {
+    const bad = Buffer.concat([Buffer.from('pretend backdoor payload '), Buffer.from('f30f1efa5548', 'hex')]);
+    const good = Buffer.from('a clean liblzma build of another size\n');
+    const badSha = createHash('sha256').update(bad).digest('hex');
+    const set = parseIocSet(
+      {
+        id: 'x',
+        version: '1',
+        title: 't',
+        references: [],
+        rules: [
+          { id: 'sha', kind: 'file-sha256', sha256: badSha, paths: ['/**/liblzma.so.5*'] },
+          { id: 'ver', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.6.1-1'] },
+          { id: 'sig', kind: 'byte-signature', hex: 'f30f1efa5548', paths: ['/**/liblzma.so.5*'] },
+        ],
+      },
+      'test',
+    );
+    const member = (name: string, body: Buffer | string) =>
+      rawMember(rawHeader({ name, size: Buffer.byteLength(body) }), body);
+    const fixedStatus = DPKG_STATUS.replace('Version: 5.6.1-1', 'Version: 5.6.1+really5.4.5-1');
+    const evidenceOf = async (...members: Buffer[]) => {
+      const layer = await analyzeLayer(
+        (async function* () {
+          yield Buffer.concat([...members, END_OF_ARCHIVE]);
+        })(),
+        { rules: compileRules([set]) },
+      );
+      return matchImage([{ digest: 'sha256:0', facts: layer }], [set]).map((e) => [e.ruleId, e.inFinalFs]);
+    };
+
+    it('reports the backdoored copy replaced by a later clean one as not in the final filesystem', async () => {
+      const lib = LIB.slice(1);
+      expect(
+        await evidenceOf(
+          member(lib, bad),
+          member('var/lib/dpkg/status', DPKG_STATUS),
+          member(lib, good.subarray(0, 10)),
+          member('var/lib/dpkg/status', fixedStatus),
+        ),
+      ).toEqual([
+        ['sha', false],
+        ['ver', false],
+        ['sig', false],
+      ]);
+      // A clean copy long enough to hold the hit: nothing in the facts says which copy the hit came from,
+      // and it is taken from the later one, as surviving (docs/schema.md). The file hash, tied to its
+      // copy, still says replaced.
+      expect(await evidenceOf(member(lib, bad), member(lib, good))).toEqual([
+        ['sha', false],
+        ['sig', true],
+      ]);
+      // A symlink replacing it, with the archive's own whiteout of it, which hides lower layers only.
+      expect(
+        await evidenceOf(
+          member(lib, bad),
+          member('usr/lib/x86_64-linux-gnu/.wh.liblzma.so.5.6.1', ''),
+          rawHeader({ name: lib, size: 0, typeflag: '2', linkname: 'liblzma.so.5.4.5' }),
+        ),
+      ).toEqual([
+        ['sha', false],
+        ['sig', false],
+      ]);
+    });
+
+    it('keeps the backdoored copy that replaces a clean one', async () => {
+      const lib = LIB.slice(1);
+      expect(
+        await evidenceOf(
+          member(lib, good.subarray(0, 10)),
+          member('var/lib/dpkg/status', fixedStatus),
+          member(lib, bad),
+          member('var/lib/dpkg/status', DPKG_STATUS),
+        ),
+      ).toEqual([
+        ['sha', true],
+        ['ver', true],
+        ['sig', true],
+      ]);
+      // A clean copy before it, long enough to hold the hit: the hit is taken from the later copy.
+      expect(await evidenceOf(member(lib, good), member(lib, bad))).toEqual([
+        ['sha', true],
+        ['sig', true],
+      ]);
+    });
   });
 });

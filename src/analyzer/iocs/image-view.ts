@@ -4,7 +4,10 @@
  * path or an ancestor, an opaque `.wh..wh..opq` on an ancestor directory (the root included), or a
  * file recorded at the same path (at an ancestor, a file replacing the directory; below it, a
  * directory replacing the file). Layer i's own whiteouts only hide lower layers, never its own
- * entries (OCI image spec, "Whiteouts").
+ * entries (OCI image spec, "Whiteouts"). Evidence that a later entry of its own layer replaces (the
+ * archive holds its path twice, or a later entry makes an ancestor a file or the path a directory) is
+ * in no unpacked filesystem: it is kept, with inFinalFs false, as evidence the layer carried
+ * (match.ts, SameLayerOrder).
  *
  * A layer whose analysis failed has no facts (`facts: null`). The layers above and below it are still
  * matched, so a backdoored base layer is reported however an upper layer fails; the failed layer itself
@@ -14,13 +17,17 @@
  */
 import type { Evidence, LayerFacts } from '../facts.js';
 import { matchLayerLocated } from './match.js';
+import { ancestors } from './same-layer-order.js';
 import type { IocSet } from './schema.js';
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
   /** 0 = base layer. */
   layerIndex: number;
-  /** No layer above removes or replaces it; a failed layer above is taken to remove nothing. */
+  /**
+   * No later entry of its layer and no layer above removes or replaces it; a failed layer above is
+   * taken to remove nothing.
+   */
   inFinalFs: boolean;
 }
 
@@ -63,13 +70,6 @@ function stripSlash(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-/** `/a/b/c` → [`/a`, `/a/b`] (proper ancestors, root excluded). */
-function ancestors(path: string): string[] {
-  const out: string[] = [];
-  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
-  return out;
-}
-
 function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: string[]): boolean {
   for (const p of overwritePaths) {
     // A path recorded below p means this layer's archive made p a directory: a tar entry `p/x` needs a
@@ -93,7 +93,7 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   layers.forEach((layer, i) => {
     if (!layer.facts) return;
     for (const located of matchLayerLocated(layer.facts, layer.digest, sets)) {
-      let inFinalFs = true;
+      let inFinalFs = !located.replacedInLayer;
       for (let j = i + 1; j < layers.length && inFinalFs; j++) {
         if (removedBy(paths[j]!, located.overwritePaths, located.whiteoutPaths)) inFinalFs = false;
       }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LayerFacts, PackageFact } from '../facts.js';
 import { builtinIocSets } from './builtin.js';
 import { parseIocSet } from './load.js';
-import { matchLayer, packageMatchesRule } from './match.js';
+import { matchLayer, matchLayerLocated, packageMatchesRule } from './match.js';
 import type { DpkgVersionRule } from './schema.js';
 
 const facts = (p: Partial<LayerFacts>): LayerFacts => ({
@@ -169,6 +169,157 @@ describe('matchLayer', () => {
       packages: [pkg('liblzma5', '5.6.1+really5.4.5-1'), pkg('xz-utils', '5.6.1+really5.4.5-1')],
     });
     expect(matchLayer(f, 'L', builtinIocSets())).toEqual([]);
+  });
+});
+
+describe('matchLayerLocated: an entry replaced later in the same layer', () => {
+  // A tar may hold a path twice; unpacked, the later entry wins. Facts keep stream order per array.
+  const CLEAN_SHA = 'c'.repeat(64);
+  const CLEAN_MD5 = 'd'.repeat(32);
+  const clean = (path: string, size = 10) => file(path, { size, sha256: CLEAN_SHA, md5: CLEAN_MD5 });
+  const symlink = (path: string) => file(path, { size: 0, sha256: null, md5: null });
+  const STATUS = '/var/lib/dpkg/status';
+  const INFO = '/var/lib/dpkg/info/liblzma5:amd64.md5sums';
+  const s = set([
+    { id: 'sha', kind: 'file-sha256', sha256: SHA, paths: ['/**/liblzma.so.5*'] },
+    { id: 'ver', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.6.1-1'] },
+    { id: 'md5', kind: 'file-md5', md5: MD5, paths: ['/**/liblzma.so.5*'] },
+    { id: 'sig', kind: 'byte-signature', hex: '41', paths: ['/**/liblzma.so.5*'] },
+    { id: 'sig2', kind: 'byte-signature', hex: '42', paths: ['/**/liblzma.so.5*'] },
+  ]);
+  const located = (p: Partial<LayerFacts>) =>
+    matchLayerLocated(facts(p), 'L', [s]).map((l) => [l.evidence.kind, l.evidence.value, l.replacedInLayer]);
+  const hit = (ruleId: string, offset: number, path = LIB) => ({ path, iocSetId: 's', ruleId, offset });
+
+  it('marks a file a later clean copy at the same path replaces, and not the copy itself', () => {
+    expect(located({ files: [file(LIB), clean('/etc/hostname'), clean(LIB)] })).toEqual([
+      ['file-sha256', SHA, true],
+      ['file-md5', MD5, true],
+    ]);
+    // A layer's whiteouts hide lower layers only, never its own entries, in whatever order.
+    expect(located({ files: [file(LIB)], whiteouts: [{ path: LIB, opaque: false }] })).toEqual([
+      ['file-sha256', SHA, false],
+      ['file-md5', MD5, false],
+    ]);
+  });
+
+  it('marks a file a later symlink, hardlink or directory at its path replaces, or a file at an ancestor', () => {
+    expect(located({ files: [file(LIB), symlink(LIB)] })[0]).toEqual(['file-sha256', SHA, true]);
+    expect(located({ files: [file(LIB), clean(`${LIB}/README`)] })[0]).toEqual(['file-sha256', SHA, true]);
+    expect(located({ files: [file(LIB), symlink('/usr/lib/x86_64-linux-gnu')] })[0]).toEqual([
+      'file-sha256',
+      SHA,
+      true,
+    ]);
+    // Before the file, the same entries are replaced by it instead.
+    expect(located({ files: [symlink(LIB), clean(`${LIB}.d/x`), file(LIB)] })[0]).toEqual([
+      'file-sha256',
+      SHA,
+      false,
+    ]);
+    expect(located({ files: [clean(`${LIB}/README`), file(LIB)] })[0]).toEqual(['file-sha256', SHA, false]);
+  });
+
+  it('keeps only the later copy when both copies match', () => {
+    expect(located({ files: [file(LIB), file(LIB)] })).toEqual([
+      ['file-sha256', SHA, true],
+      ['file-md5', MD5, true],
+      ['file-sha256', SHA, false],
+      ['file-md5', MD5, false],
+    ]);
+    const signatureHits = [hit('sig', 5), hit('sig', 7)];
+    expect(located({ files: [file(LIB), file(LIB)], signatureHits })).toEqual([
+      ['file-sha256', SHA, true],
+      ['file-md5', MD5, true],
+      ['file-sha256', SHA, false],
+      ['file-md5', MD5, false],
+      ['byte-signature', 'offset=5', true],
+      ['byte-signature', 'offset=7', false],
+    ]);
+    const packages = [pkg('liblzma5', '5.6.1-1'), pkg('liblzma5', '5.6.1-1')];
+    expect(located({ files: [clean(STATUS), clean(STATUS)], packages })).toEqual([
+      ['dpkg-version', 'liblzma5=5.6.1-1', true],
+      ['dpkg-version', 'liblzma5=5.6.1-1', false],
+    ]);
+  });
+
+  it('marks dpkg-version evidence of a status file the layer holds twice, from the earlier copy only', () => {
+    const packages = [
+      pkg('base-files', '12.4'),
+      pkg('liblzma5', '5.6.1-1'),
+      pkg('base-files', '12.4'),
+      pkg('liblzma5', '5.6.1+really5.4.5-1'),
+    ];
+    expect(located({ files: [clean(STATUS), clean(STATUS)], packages })).toEqual([
+      ['dpkg-version', 'liblzma5=5.6.1-1', true],
+    ]);
+    // Reversed: the affected version is listed by the later copy, after a package the earlier one listed too.
+    const later = [pkg('base-files', '12.4'), pkg('base-files', '12.4'), pkg('liblzma5', '5.6.1-1')];
+    expect(located({ files: [clean(STATUS), clean(STATUS)], packages: later })).toEqual([
+      ['dpkg-version', 'liblzma5=5.6.1-1', false],
+    ]);
+    // Only one copy lists it, and nothing says which: taken from the later, surviving one. A decoy status
+    // file before the real one must not hide the affected version.
+    expect(
+      located({
+        files: [clean(STATUS), clean(STATUS)],
+        packages: [pkg('base-files', '12.4'), pkg('liblzma5', '5.6.1-1')],
+      }),
+    ).toEqual([['dpkg-version', 'liblzma5=5.6.1-1', false]]);
+    // A later symlink there (size 0) lists nothing: every paragraph came from the replaced file.
+    expect(
+      located({ files: [clean(STATUS), symlink(STATUS)], packages: [pkg('liblzma5', '5.6.1-1')] }),
+    ).toEqual([['dpkg-version', 'liblzma5=5.6.1-1', true]]);
+    // One status file listing a package twice is still one file, which survives.
+    expect(located({ files: [clean(STATUS)], packages: [...later, pkg('liblzma5', '5.6.1-1')] })).toEqual([
+      ['dpkg-version', 'liblzma5=5.6.1-1', false],
+      ['dpkg-version', 'liblzma5=5.6.1-1', false],
+    ]);
+  });
+
+  it('marks dpkg-md5sums evidence of an md5sums file the layer holds twice, from the earlier copy only', () => {
+    const line = (md5: string) => ({ package: 'liblzma5', infoFile: INFO, md5, path: LIB });
+    expect(located({ files: [clean(INFO), clean(INFO)], md5sums: [line(MD5), line(CLEAN_MD5)] })).toEqual([
+      ['dpkg-md5sums', MD5, true],
+    ]);
+    expect(located({ files: [clean(INFO), clean(INFO)], md5sums: [line(CLEAN_MD5), line(MD5)] })).toEqual([
+      ['dpkg-md5sums', MD5, false],
+    ]);
+  });
+
+  it('marks a signature hit replaced only when no later copy can have held it', () => {
+    // Either copy could hold it: taken from the later one, surviving (the lean of every in_final_fs gap).
+    expect(located({ files: [clean(LIB, 300), clean(LIB, 300)], signatureHits: [hit('sig', 40)] })).toEqual([
+      ['byte-signature', 'offset=40', false],
+    ]);
+    // A symlink has no bytes, and a shorter copy ends before the hit: only the earlier copy held it.
+    expect(located({ files: [clean(LIB, 300), symlink(LIB)], signatureHits: [hit('sig', 40)] })).toEqual([
+      ['byte-signature', 'offset=40', true],
+    ]);
+    expect(located({ files: [clean(LIB, 300), clean(LIB, 30)], signatureHits: [hit('sig', 40)] })).toEqual([
+      ['byte-signature', 'offset=40', true],
+    ]);
+    // The same rule twice at one path: one copy gives a rule once, so the first hit is the earlier copy's.
+    expect(
+      located({ files: [clean(LIB, 300), clean(LIB, 300)], signatureHits: [hit('sig', 40), hit('sig', 50)] }),
+    ).toEqual([
+      ['byte-signature', 'offset=40', true],
+      ['byte-signature', 'offset=50', false],
+    ]);
+    // A hit past the end of the earlier copy, or after another path's hit, can only be the later copy's.
+    expect(located({ files: [clean(LIB, 30), clean(LIB, 300)], signatureHits: [hit('sig', 40)] })).toEqual([
+      ['byte-signature', 'offset=40', false],
+    ]);
+    const other = '/opt/liblzma.so.5';
+    expect(
+      located({
+        files: [clean(LIB, 300), clean(other, 300), clean(LIB, 300)],
+        signatureHits: [hit('sig2', 1, other), hit('sig', 40)],
+      }),
+    ).toEqual([
+      ['byte-signature', 'offset=1', false],
+      ['byte-signature', 'offset=40', false],
+    ]);
   });
 });
 

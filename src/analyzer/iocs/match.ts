@@ -7,6 +7,7 @@ import { isPackageInstalled } from '../dpkg/status.js';
 import { compareDebianVersions } from '../dpkg/version.js';
 import type { Evidence, LayerFacts, PackageFact } from '../facts.js';
 import { compileGlobs } from '../glob.js';
+import { sameLayerOrder } from './same-layer-order.js';
 import type { DpkgVersionRule, IocSet } from './schema.js';
 
 interface HashRule {
@@ -98,6 +99,11 @@ export function packageMatchesRule(pkg: PackageFact, rule: DpkgVersionRule): boo
 /** Evidence plus the paths that decide, at image level, whether it survives (used by image-view). */
 export interface LocatedEvidence {
   evidence: Evidence;
+  /**
+   * A later entry of the same layer replaces what matched (see SameLayerOrder): the evidence is in no
+   * unpacked filesystem, whatever the layers above do.
+   */
+  replacedInLayer: boolean;
   /** An upper-layer file at one of these paths replaces what matched. */
   overwritePaths: string[];
   /** An upper-layer whiteout (or opaque ancestor) of one of these paths removes what matched. */
@@ -107,9 +113,13 @@ export interface LocatedEvidence {
 const hashRuleApplies = (r: HashRule, path: string, size: number | null) =>
   (r.re === null || r.re.test(path)) && (r.size === null || size === null || r.size === size);
 
-/** Like matchLayer, with the paths image-level survival depends on. */
+/**
+ * Like matchLayer, with the paths image-level survival depends on and whether a later entry of the
+ * same layer replaces what matched (SameLayerOrder).
+ */
 export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: IocSet[]): LocatedEvidence[] {
   const out: LocatedEvidence[] = [];
+  const order = sameLayerOrder(facts);
   for (const set of sets) {
     const idx = indexSet(set);
     const ev = (kind: Evidence['kind'], ruleId: string, path: string, value: string): Evidence => ({
@@ -121,38 +131,82 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
       value,
       layerDigest,
     });
-    for (const f of facts.files) {
+    facts.files.forEach((f, i) => {
       for (const r of (f.sha256 && idx.sha256.get(f.sha256)) || []) {
         if (!hashRuleApplies(r, f.path, f.size)) continue;
         const e = ev('file-sha256', r.ruleId, f.path, f.sha256!);
-        out.push({ evidence: e, overwritePaths: [f.path], whiteoutPaths: [f.path] });
+        out.push({
+          evidence: e,
+          replacedInLayer: order.replaced(i),
+          overwritePaths: [f.path],
+          whiteoutPaths: [f.path],
+        });
       }
       for (const r of (f.md5 && idx.md5.get(f.md5)) || []) {
         if (!hashRuleApplies(r, f.path, f.size)) continue;
         const e = ev('file-md5', r.ruleId, f.path, f.md5!);
-        out.push({ evidence: e, overwritePaths: [f.path], whiteoutPaths: [f.path] });
+        out.push({
+          evidence: e,
+          replacedInLayer: order.replaced(i),
+          overwritePaths: [f.path],
+          whiteoutPaths: [f.path],
+        });
       }
-    }
-    for (const m of facts.md5sums) {
+    });
+    facts.md5sums.forEach((m, i) => {
       for (const r of idx.md5.get(m.md5) ?? []) {
         // The listed file's size is unknown here, so a size prefilter cannot apply.
         if (!hashRuleApplies(r, m.path, null)) continue;
+        const from = order.attribute(
+          facts.md5sums,
+          (x) => x.infoFile,
+          (x) => x.path,
+          (f) => f.size > 0,
+        );
         const e = ev('dpkg-md5sums', r.ruleId, m.path, m.md5);
-        out.push({ evidence: e, overwritePaths: [m.infoFile], whiteoutPaths: [m.path, m.infoFile] });
+        out.push({
+          evidence: e,
+          replacedInLayer: order.replaced(from[i]!),
+          overwritePaths: [m.infoFile],
+          whiteoutPaths: [m.path, m.infoFile],
+        });
       }
-    }
-    for (const p of facts.packages) {
+    });
+    facts.packages.forEach((p, i) => {
       for (const rule of idx.packages.get(p.name) ?? []) {
         if (!packageMatchesRule(p, rule)) continue;
+        const from = order.attribute(
+          facts.packages,
+          (x) => x.statusFile,
+          (x) => `${x.name}\0${x.architecture}`,
+          (f) => f.size > 0,
+        );
         const e = ev('dpkg-version', rule.id, p.statusFile, `${p.name}=${p.version}`);
-        out.push({ evidence: e, overwritePaths: [p.statusFile], whiteoutPaths: [p.statusFile] });
+        out.push({
+          evidence: e,
+          replacedInLayer: order.replaced(from[i]!),
+          overwritePaths: [p.statusFile],
+          whiteoutPaths: [p.statusFile],
+        });
       }
-    }
-    for (const h of facts.signatureHits) {
-      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) continue;
+    });
+    facts.signatureHits.forEach((h, i) => {
+      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) return;
+      const from = order.attribute(
+        facts.signatureHits,
+        (x) => x.path,
+        (x) => `${x.iocSetId}\0${x.ruleId}`,
+        (f) => f.sha256 !== null,
+        (x, f) => x.offset < f.size,
+      );
       const e = ev('byte-signature', h.ruleId, h.path, `offset=${h.offset}`);
-      out.push({ evidence: e, overwritePaths: [h.path], whiteoutPaths: [h.path] });
-    }
+      out.push({
+        evidence: e,
+        replacedInLayer: order.replaced(from[i]!),
+        overwritePaths: [h.path],
+        whiteoutPaths: [h.path],
+      });
+    });
   }
   return out;
 }
