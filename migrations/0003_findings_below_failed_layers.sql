@@ -6,6 +6,9 @@
 -- below a failed layer survives is then not known: that layer may delete or replace it. The views below
 -- say so instead of `findings.in_final_fs`, which records only what the analyzed layers show. Computed
 -- here, not stored, so it follows `layers.status`: failed means no facts (0001, table `layers`).
+--
+-- Also: image_observations follows nested indexes (tag → index → index → image), and report_rows no
+-- longer runs a quadratic join in Debian's sqlite3; both explained where they are defined.
 
 -- Every findings column, with in_final_fs 1 (survives), 0 (an analyzed layer above removes or replaces
 -- it) or NULL (unknown: no analyzed layer above removes it, but a layer above it failed analysis).
@@ -21,8 +24,54 @@ SELECT f.id, f.image_digest, f.platform, f.ioc_set_id, f.ioc_set_version, f.rule
               WHERE l.status = 'failed'
               GROUP BY il.image_digest) ft ON ft.image_digest = f.image_digest;
 
+-- Dependants first, then recreated bottom-up: SQLite cannot alter a view.
 DROP VIEW report_rows;
 DROP VIEW affected_images;
+DROP VIEW image_tags;
+DROP VIEW image_observations;
+
+-- 0001 followed one index level only, but the crawler follows indexes of indexes (MAX_INDEX_DEPTH, 4):
+-- an image below a nested index had findings but no repository or tag in any view, nor a line in `scan`.
+-- Same columns as 0001; index_digest stays the digest the tag pointed at (the top index). The direct
+-- and one-level arms are 0001's; `nested` walks down only from index entries that are indexes
+-- themselves, so a dataset without nesting (Docker Hub serves one level) pays one lookup per entry.
+-- UNION, not UNION ALL: an index listing one child many times would multiply the rows at every level.
+CREATE VIEW image_observations AS
+WITH RECURSIVE nested (index_digest, child_digest, depth) AS (
+  SELECT index_digest, child_digest, 1 FROM index_children
+   WHERE child_digest IN (SELECT index_digest FROM index_children)
+  UNION
+  SELECT n.index_digest, c.child_digest, n.depth + 1
+    FROM nested n JOIN index_children c ON c.index_digest = n.child_digest
+   -- A guard against a cycle or an endless chain in a hostile dataset: the crawler stores 4 levels at most.
+   WHERE n.depth < 8
+)
+SELECT t.repository_id, t.tag, t.digest AS observed_digest, i.digest AS image_digest, NULL AS index_digest,
+       t.pushed_at, t.seen_at, t.run_id
+  FROM tag_observations t JOIN images i ON i.digest = t.digest
+UNION ALL
+SELECT t.repository_id, t.tag, t.digest, i.digest, c.index_digest, t.pushed_at, t.seen_at, t.run_id
+  FROM tag_observations t
+  JOIN index_children c ON c.index_digest = t.digest
+  JOIN images i ON i.digest = c.child_digest
+UNION ALL
+SELECT t.repository_id, t.tag, t.digest, i.digest, n.index_digest, t.pushed_at, t.seen_at, t.run_id
+  FROM nested n
+  JOIN tag_observations t ON t.digest = n.index_digest
+  JOIN images i ON i.digest = n.child_digest
+ WHERE n.depth > 1;
+
+-- 0001's, unchanged: dropped above only because it reads image_observations.
+CREATE VIEW image_tags AS
+SELECT repository_id, tag, image_digest,
+       coalesce(group_concat(index_digest, ','), '') AS index_digests,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen, max(last_pushed) AS last_pushed
+  FROM (SELECT repository_id, tag, image_digest, index_digest,
+               min(seen_at) AS first_seen, max(seen_at) AS last_seen, max(pushed_at) AS last_pushed
+          FROM image_observations
+         GROUP BY repository_id, tag, image_digest, index_digest
+         ORDER BY repository_id, tag, image_digest, index_digest)
+ GROUP BY repository_id, tag, image_digest;
 
 -- report_rows also drops a quadratic join of 0001: it matched every tag row against the images' tagged
 -- rows with a LEFT JOIN that SQLite 3.40 (Debian bookworm's sqlite3) runs without an index, 25 s for

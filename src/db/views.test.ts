@@ -203,6 +203,24 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Full scans that are siblings (two or more under one parent) in an EXPLAIN QUERY PLAN tree from the sqlite3 shell. */
+function scansUnderOneParent(plan: string): string[][] {
+  const children = new Map<number, string[]>();
+  const parents: number[] = [];
+  plan.split('\n').forEach((line, n) => {
+    const m = /^([| ]*)[|`]--(.*)$/.exec(line);
+    if (!m) return;
+    const depth = m[1]!.length / 3;
+    parents.length = depth;
+    const parent = parents[depth - 1] ?? -1;
+    parents[depth] = n;
+    children.set(parent, [...(children.get(parent) ?? []), m[2]!]);
+  });
+  return [...children.values()]
+    .map((c) => c.filter((l) => l.startsWith('SCAN ')))
+    .filter((c) => c.length > 1);
+}
+
 const REPORT_COLUMNS =
   'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen';
 
@@ -274,6 +292,20 @@ describe('report_rows', () => {
     }
   });
 
+  it('joins by index inside image_observations and image_tags in the sqlite3 shell: no nested loop of two scans', () => {
+    // The same trap without a LEFT JOIN: two full scans under one parent of the plan tree are a nested
+    // loop, quadratic (0001's report_rows showed `SCAN it` then `SCAN tg LEFT-JOIN`). These views have
+    // inner joins and a recursive walk down nested indexes, which must look index_children up by key.
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    for (const view of ['image_observations', 'image_tags', 'report_rows', 'affected_images']) {
+      const plan = execFileSync('sqlite3', ['-readonly', path, `EXPLAIN QUERY PLAN SELECT * FROM ${view}`], {
+        encoding: 'utf8',
+      });
+      expect(plan).toContain('RECURSIVE STEP');
+      expect(scansUnderOneParent(plan), view).toEqual([]);
+    }
+  });
+
   it('reads the same through the sqlite3 command-line shell (views parse on older SQLite)', () => {
     db.pragma('wal_checkpoint(TRUNCATE)');
     const out = execFileSync(
@@ -333,6 +365,117 @@ describe('affected_images', () => {
         last_seen: T1,
       },
     ]);
+  });
+});
+
+describe('an image below an index of an index', () => {
+  // The crawler follows indexes of indexes (MAX_INDEX_DEPTH); 0001's view followed one level, so these
+  // findings had no repository or tag. OUTER lists INNER lists image E; DEEP lists OUTER.
+  const OUTER = d('4');
+  const INNER = d('5');
+  const E = d('6');
+  const DEEP = d('7');
+  let nested: number;
+  let deep: number;
+
+  beforeEach(() => {
+    const child = (digest: string, os = 'linux', architecture = 'amd64') => ({
+      digest,
+      mediaType: null,
+      size: 1,
+      os,
+      architecture,
+      variant: null,
+      isAttestation: false,
+    });
+    const man = (digest: string, kind: 'image' | 'index', children?: ReturnType<typeof child>[]) =>
+      s.manifests.put(
+        {
+          digest,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          kind,
+          raw: Buffer.from(digest),
+          configDigest: null,
+          runId: 2,
+        },
+        children,
+      );
+    man(DEEP, 'index', [child(OUTER)]);
+    man(OUTER, 'index', [child(INNER)]);
+    man(INNER, 'index', [child(E), child(d('8'), 'linux', 'arm64')]); // arm64 never fetched
+    man(E, 'image');
+    s.images.put({
+      digest: E,
+      platform: { os: 'linux', architecture: 'amd64' },
+      configDigest: null,
+      layers: [{ digest: L0, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 10 }],
+      seenAt: T2,
+    });
+    nested = s.repositories.upsertRepository('docker.io', 'acme/nested');
+    deep = s.repositories.upsertRepository('docker.io', 'acme/deep');
+    s.tags.observeMany([
+      { repositoryId: nested, tag: 'v1', digest: OUTER, pushedAt: PUSHED, seenAt: T2, runId: 2 },
+      { repositoryId: deep, tag: 'v2', digest: DEEP, pushedAt: null, seenAt: T2, runId: 2 },
+    ]);
+    s.findings.replaceForImage(E, 'linux/amd64', [evR1(L0)], 2);
+  });
+
+  it('reaches the image at any depth in image_observations and image_tags, index_digest being the top index', () => {
+    const observed = db
+      .prepare(
+        `SELECT repository_id, tag, observed_digest, index_digest, run_id FROM image_observations
+          WHERE image_digest = ? ORDER BY tag`,
+      )
+      .all(E);
+    expect(observed).toEqual([
+      { repository_id: nested, tag: 'v1', observed_digest: OUTER, index_digest: OUTER, run_id: 2 },
+      { repository_id: deep, tag: 'v2', observed_digest: DEEP, index_digest: DEEP, run_id: 2 },
+    ]);
+    const tags = db
+      .prepare('SELECT tag, index_digests, last_pushed FROM image_tags WHERE image_digest = ? ORDER BY tag')
+      .all(E);
+    expect(tags).toEqual([
+      { tag: 'v1', index_digests: OUTER, last_pushed: PUSHED },
+      { tag: 'v2', index_digests: DEEP, last_pushed: null },
+    ]);
+  });
+
+  it('gives report_rows and affected_images their repository and tag', () => {
+    const report = db
+      .prepare(
+        `SELECT registry, repository, tag, index_digest, rule_id, in_final_fs, last_pushed FROM report_rows
+          WHERE manifest_digest = ?`,
+      )
+      .all(E);
+    const r1 = { registry: 'docker.io', rule_id: 'R1', in_final_fs: 'true' };
+    expect(report).toEqual([
+      { ...r1, repository: 'acme/deep', tag: 'v2', index_digest: DEEP, last_pushed: '' },
+      { ...r1, repository: 'acme/nested', tag: 'v1', index_digest: OUTER, last_pushed: PUSHED },
+    ]);
+    const affected = db
+      .prepare(
+        `SELECT registry, repository, tags, index_digest, rule_id FROM affected_images
+          WHERE manifest_digest = ? ORDER BY repository`,
+      )
+      .all(E);
+    expect(affected).toEqual([
+      { registry: 'docker.io', repository: 'acme/deep', tags: 'v2', index_digest: DEEP, rule_id: 'R1' },
+      { registry: 'docker.io', repository: 'acme/nested', tags: 'v1', index_digest: OUTER, rule_id: 'R1' },
+    ]);
+  });
+
+  it('reads the same through the sqlite3 command-line shell', () => {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const out = execFileSync(
+      'sqlite3',
+      [
+        '-readonly',
+        path,
+        `SELECT repository, tag, index_digest FROM report_rows WHERE manifest_digest = '${E}'`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out.trim().split('\n')).toEqual([`acme/deep|v2|${DEEP}`, `acme/nested|v1|${OUTER}`]);
   });
 });
 
