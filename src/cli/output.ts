@@ -39,11 +39,26 @@ export function toJsonLines(rows: Row[]): string {
   );
 }
 
+/**
+ * Control characters shown as `\xNN` and bidirectional overrides as `\u{NNNN}`: a layer's file names are
+ * the image author's bytes, and an escape sequence printed raw would drive the researcher's terminal
+ * (retitle it, rewrite earlier lines, hide text), an override reorder what a line shows. Tabs and line
+ * ends become spaces so a row stays one line.
+ */
+function terminalSafe(text: string): string {
+  return text
+    .replace(/[\r\n\t]/g, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+      const code = c.charCodeAt(0);
+      return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+    });
+}
+
 /** A plain text table for terminals; long cells are cut so a row stays readable. */
 export function toTable(columns: string[], rows: Row[], maxCell = 72): string {
   const cells = rows.map((r) =>
     columns.map((c) => {
-      const t = cellText(r[c]).replace(/[\r\n\t]/g, ' ');
+      const t = terminalSafe(cellText(r[c]));
       return t.length > maxCell ? `${t.slice(0, maxCell - 1)}…` : t;
     }),
   );
