@@ -83,6 +83,36 @@ describe('hubcrawl scan', () => {
     expect(verdict('demo/debian-clean:12')).toMatch(/ linux\/amd64 .* debian +yes +clean$/);
     expect(r.stdout).toMatch(/\(3 rows\)\n$/);
   });
+
+  it('names a reference that reached no image, with its error, instead of leaving it out', async () => {
+    const h = demo.registry.host;
+    const missing = `${h}/demo/no-such-repo:1`;
+    const table = await runCli([
+      'scan',
+      `${h}/demo/sig-lib:latest`,
+      missing,
+      '--db',
+      join(dir, 'scan-missing.sqlite'),
+      '--quiet',
+    ]);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/ AFFECTED +sig-detect-sh-prologue\n\(1 row\)\n/);
+    expect(table.stdout).toContain('\nFailed, so not scanned (the failures table has every attempt):\n');
+    expect(table.stdout).toMatch(new RegExp(`\\n${missing.replaceAll('.', '\\.')} +PERMANENT +.*404`));
+    const csv = await runCli([
+      'scan',
+      missing,
+      '--format',
+      'csv',
+      '--db',
+      join(dir, 'scan-missing-csv.sqlite'),
+      '--quiet',
+    ]);
+    expect(csv.code).toBe(1);
+    expect(csv.stderr).toMatch(
+      new RegExp(`hubcrawl: not scanned: ${missing.replaceAll('.', '\\.')}: PERMANENT .*404`),
+    );
+  });
 });
 
 describe('hubcrawl stats --json', () => {

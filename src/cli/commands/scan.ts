@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
+import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type Row, toTable } from '../output.js';
 import { writeResult } from '../write-result.js';
 import { type CrawlFlags, crawlExitCode, crawlWith } from './crawl.js';
@@ -10,8 +11,33 @@ export interface ScanOptions extends CrawlFlags {
   out?: string;
 }
 
+/**
+ * The references and manifests of the run that failed for good (a tag that does not exist, a host that
+ * is down, an unsupported manifest): they reach no image, so the image table alone would not show them.
+ */
+function failedReferences(db: ReturnType<typeof openDatabase>, runId: number): Row[] {
+  const prefix = runKeyPrefix(runId);
+  const items = db
+    .prepare(
+      `SELECT payload_json, coalesce(last_error_code, '') AS code, coalesce(last_error, '') AS message FROM frontier
+        WHERE state = 'failed' AND kind IN ('reference', 'manifest') AND substr(key, 1, ?) = ?
+        ORDER BY id`,
+    )
+    .all(prefix.length, prefix) as Array<{ payload_json: string; code: string; message: string }>;
+  return items.map((item) => {
+    const p = JSON.parse(item.payload_json) as {
+      registry: string;
+      repository: string;
+      tag?: string | null;
+      digest?: string | null;
+    };
+    const reference = `${p.registry}/${p.repository}${p.tag ? `:${p.tag}` : ''}${p.digest ? `@${p.digest}` : ''}`;
+    return { reference, error: item.code, message: item.message };
+  });
+}
+
 /** One line per scanned platform image: what it is and whether any rule matched. */
-function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: Row[] } {
+function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: Row[]; failed: Row[] } {
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const images = db
@@ -45,7 +71,7 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
           WHERE manifest_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)`,
       )
       .all(runId) as Row[];
-    return { images, evidence };
+    return { images, evidence, failed: failedReferences(db, runId) };
   } finally {
     db.close();
   }
@@ -63,11 +89,19 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
     { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
     { refuseUnfinished: true },
   );
-  const { images, evidence } = scanSummary(dbPath, outcome.runId);
-  const text =
+  const { images, evidence, failed } = scanSummary(dbPath, outcome.runId);
+  let text =
     format === 'table'
       ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)
       : renderReport(evidence, format);
+  if (format === 'table' && failed.length > 0) {
+    text += `\nFailed, so not scanned (the failures table has every attempt):\n${toTable(['reference', 'error', 'message'], failed, 160)}`;
+  }
   await writeResult(text, opts.out, { dataset: dbPath });
+  // CSV and JSON lines carry evidence only: the references that reached no image are named beside them.
+  if (format !== 'table') {
+    for (const f of failed)
+      process.stderr.write(`hubcrawl: not scanned: ${f.reference}: ${f.error} ${f.message}\n`);
+  }
   return crawlExitCode(outcome);
 }
