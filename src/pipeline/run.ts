@@ -16,6 +16,7 @@ import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './matc
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
+import { addStats, earlierInvocations } from './run-totals.js';
 import { seedItems } from './seeds.js';
 
 export interface CrawlProgress {
@@ -138,11 +139,18 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       rateLimitedUntil: net.pausedUntil(),
     });
   const timer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : null;
-  // The run's stats are kept current in the dataset, so `stats` shows what a killed run had done.
+  // The run's stats are kept current in the dataset, so `stats` shows what a killed run had done. A
+  // resumed run's records also carry the whole run's counts (run-totals.ts), read before this
+  // invocation writes its first record over the last one.
   const runs = new RunStore(db);
+  const earlier = resumed
+    ? earlierInvocations(runs.get(runId)?.stats, Object.keys(ctx.counters.snapshot()))
+    : undefined;
+  const additive = () => ({ ...ctx.counters.snapshot(), http: http.stats.snapshot() });
+  const wholeRun = () => (earlier ? { wholeRun: addStats(earlier, { invocations: 1, ...additive() }) } : {});
   const statsTimer = setInterval(() => {
     try {
-      runs.recordStats(runId, { ...ctx.counters.snapshot(), http: http.stats.snapshot() });
+      runs.recordStats(runId, { ...additive(), ...wholeRun() });
     } catch {
       // Best effort: a write that fails here fails again, with its error, where the run records items.
     }
@@ -210,6 +218,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),
       http: http.stats.snapshot(),
       frontier: ctx.frontier.counts(),
+      ...wholeRun(),
     };
     const failedItems = ctx.counters.itemsFailed + failedBeforeResume;
     const status: CrawlOutcome['status'] = abortReason

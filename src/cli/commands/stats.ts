@@ -75,7 +75,9 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
   let text = `Dataset ${stats.dataset}\n${toTable(['what', 'value'], rows)}`;
   const last = stats.lastRun as Record<string, unknown> | null;
   if (last) {
-    const s = (last.stats ?? {}) as Record<string, unknown>;
+    const recorded = (last.stats ?? {}) as Record<string, unknown>;
+    // A resumed run's record holds the whole run's counts beside its last invocation's (run-totals.ts).
+    const s = (recorded.wholeRun ?? recorded) as Record<string, unknown>;
     const http = (s.http ?? {}) as Record<string, unknown>;
     const lines = [
       ['run', last.id],
@@ -83,6 +85,7 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       ['started', last.startedAt],
       ['finished', last.finishedAt ?? ''],
       ['tool version', last.toolVersion],
+      ...(typeof s.invocations === 'number' ? [['invocations (resumed)', s.invocations]] : []),
       ['IOC sets', last.iocSets],
       ['repositories', s.repositories],
       ['tags resolved', s.tags],
@@ -95,11 +98,12 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       ],
       ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
       // A resumed run's outcome also counts what its earlier invocations failed for good (run.ts).
+      // Items, not attempts: an item failed in an earlier invocation and again after the resume is one.
       [
         'failed items (whole run)',
-        typeof s.itemsFailedBeforeResume === 'number' && s.itemsFailedBeforeResume > 0
-          ? `${Number(s.itemsFailed ?? 0) + s.itemsFailedBeforeResume} (${s.itemsFailedBeforeResume} before the resume)`
-          : s.itemsFailed,
+        typeof recorded.itemsFailedBeforeResume === 'number' && recorded.itemsFailedBeforeResume > 0
+          ? `${Number(recorded.itemsFailed ?? 0) + recorded.itemsFailedBeforeResume} (${recorded.itemsFailedBeforeResume} before the resume)`
+          : recorded.itemsFailed,
       ],
       ['findings', s.findings],
     ].map(([what, value]) => ({ what, value }));

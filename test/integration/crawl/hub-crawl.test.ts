@@ -239,6 +239,14 @@ describe('a crawl of Docker Hub repositories (fake Hub API, local registry as th
     expect(resumed.runId).toBe(stopped.runId);
     expect(resumed.status).toBe('completed');
     expect((resumed.stats.http as { countedPulls: number }).countedPulls).toBe(total - budget);
+    // The run's record also holds what both invocations did together: the counts a study cites.
+    const analyzed = queryDataset(budgetDb, `SELECT digest FROM layers WHERE status = 'analyzed'`).length;
+    expect(resumed.stats.wholeRun).toMatchObject({
+      invocations: 2,
+      layersAnalyzed: analyzed,
+      http: { countedPulls: total },
+    });
+    expect(stopped.stats.wholeRun).toBeUndefined();
     // The same dataset as the uninterrupted crawl's.
     expect(datasetSnapshot(budgetDb)).toEqual(datasetSnapshot(dbPath));
   });

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { addStats, earlierInvocations } from './run-totals.js';
+
+describe('addStats', () => {
+  it('adds numbers at the same place, level by level, and keeps what only one side has', () => {
+    expect(
+      addStats(
+        { invocations: 1, layerBytes: 10, http: { requests: 3, byMethod: { GET: 2, HEAD: 1 } } },
+        { invocations: 1, layerBytes: 5, tags: 2, http: { requests: 4, byMethod: { GET: 4 } } },
+      ),
+    ).toEqual({
+      invocations: 2,
+      layerBytes: 15,
+      tags: 2,
+      http: { requests: 7, byMethod: { GET: 6, HEAD: 1 } },
+    });
+  });
+});
+
+describe('earlierInvocations', () => {
+  const counters = ['layersAnalyzed', 'findings'];
+
+  it("takes a first invocation's counters and HTTP counts, not its other fields", () => {
+    const recorded = {
+      layersAnalyzed: 4,
+      findings: 2,
+      imagesMatched: 9,
+      frontier: { pending: 3 },
+      http: { requests: 12 },
+    };
+    expect(earlierInvocations(recorded, counters)).toEqual({
+      invocations: 1,
+      layersAnalyzed: 4,
+      findings: 2,
+      http: { requests: 12 },
+    });
+  });
+
+  it('takes the whole-run sum an earlier resumed invocation recorded', () => {
+    const wholeRun = { invocations: 2, layersAnalyzed: 7, http: { requests: 30 } };
+    expect(earlierInvocations({ layersAnalyzed: 3, wholeRun }, counters)).toEqual(wholeRun);
+  });
+
+  it('counts an invocation killed before its first record, its work unknown', () => {
+    expect(earlierInvocations(null, counters)).toEqual({ invocations: 1 });
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * A run resumed after an interrupt, a spent pull budget or a kill is one run in the dataset, but each
+ * invocation counts only its own work. The whole run's counts, the ones a study cites, are the sum over
+ * its invocations: each invocation's recorded stats carry `wholeRun`, the earlier invocations' sum plus
+ * its own, so the last record of a run holds its totals whichever invocation wrote it.
+ */
+
+/** The counters that add up across invocations: the crawl counters and the HTTP counters. */
+export type AdditiveStats = Record<string, unknown>;
+
+/** Every number in `b` added to `a`'s at the same place; objects merged level by level. */
+export function addStats(a: AdditiveStats, b: AdditiveStats): AdditiveStats {
+  const out: AdditiveStats = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    const prior = out[key];
+    if (typeof value === 'number') out[key] = (typeof prior === 'number' ? prior : 0) + value;
+    else if (isObject(value)) out[key] = addStats(isObject(prior) ? prior : {}, value);
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is AdditiveStats {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * What the earlier invocations of a run add up to, read from the run's recorded stats: their `wholeRun`
+ * when an earlier resumed invocation wrote one; otherwise the first invocation's own counters (`counters`
+ * names them: a final record also holds counts that do not add up, such as the frontier's states). An
+ * invocation killed before its first record still counts as one, its work unknown.
+ */
+export function earlierInvocations(recorded: unknown, counters: readonly string[]): AdditiveStats {
+  if (!isObject(recorded)) return { invocations: 1 };
+  if (isObject(recorded.wholeRun)) return recorded.wholeRun;
+  const own: AdditiveStats = { invocations: 1 };
+  for (const key of [...counters, 'http']) if (key in recorded) own[key] = recorded[key];
+  return own;
+}
