@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'FATAL'
   | 'CONFIG'
   | 'BUDGET_EXHAUSTED'
+  | 'HOST_UNREACHABLE'
   | 'DIGEST_MISMATCH'
   | 'UNSUPPORTED'
   | 'LIMIT_EXCEEDED'
@@ -114,6 +115,17 @@ export class BudgetExhaustedError extends HubcrawlError {
   }
 }
 
+/**
+ * A host answers nothing any more: several requests in a row ended without a response after all their
+ * retries (refused, reset, timed out). No item's fault, so the run stops, resumably, instead of using
+ * up every item's attempts on it and recording them as failed for good.
+ */
+export class HostUnreachableError extends HubcrawlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HOST_UNREACHABLE', message, options);
+  }
+}
+
 /** The run cannot go on (database unwritable, disk full). */
 export class FatalError extends HubcrawlError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -135,10 +147,15 @@ export function isRetryable(err: unknown): boolean {
 
 /**
  * Errors that end a whole run (resumably) rather than fail one item: the pull budget is spent, the
- * registry rate-limits for longer than we wait, or the dataset cannot be written.
+ * registry rate-limits for longer than we wait, a host answers nothing, or the dataset cannot be written.
  */
 export function stopsTheRun(err: unknown): boolean {
-  return err instanceof BudgetExhaustedError || err instanceof RateLimitedError || err instanceof FatalError;
+  return (
+    err instanceof BudgetExhaustedError ||
+    err instanceof RateLimitedError ||
+    err instanceof HostUnreachableError ||
+    err instanceof FatalError
+  );
 }
 
 /** One line for a user: the message of the error, never a stack. */

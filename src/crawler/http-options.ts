@@ -59,6 +59,11 @@ export interface HttpClientOptions {
   max429Waits?: number;
   /** Headers timeout and body idle timeout. Default 30 000. */
   timeoutMs?: number;
+  /**
+   * Requests in a row to one host that end with no response after all their retries, before the host
+   * counts as unreachable (HostUnreachableError). Any response from the host starts the count again. Default 3.
+   */
+  unreachableAfter?: number;
   userAgent?: string;
   /** Undici dispatcher (not closed by close()); default a private Agent. */
   dispatcher?: Dispatcher;

@@ -3,10 +3,12 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   BudgetExhaustedError,
   CorruptInputError,
+  HostUnreachableError,
   LimitExceededError,
   PermanentError,
   RateLimitedError,
   RetryableError,
+  stopsTheRun,
 } from '../core/errors.js';
 import { HttpStatusError } from './http.js';
 import { scriptedHttp } from './test-fixtures/scripted-http.js';
@@ -72,6 +74,30 @@ describe('HttpClient', () => {
     expect(await (await client.request({ url: base })).text()).toBe('ok');
     expect(client.stats.retries).toBe(1);
     expect(client.stats.byStatusClass.network).toBe(1);
+  });
+
+  it('calls a host unreachable after requests in a row got no response, and any response starts the count again', async () => {
+    // A server that resets every connection before answering, except where `answer` says otherwise.
+    let answer = false;
+    const base = await serve((req, res) => {
+      if (answer) res.end('ok');
+      else req.socket.destroy();
+    });
+    const { client } = makeClient({ maxRetries: 1, unreachableAfter: 3 });
+    const fail = () => client.request({ url: `${base}/x` });
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    answer = true;
+    await (await fail()).text();
+    answer = false;
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    const third = fail();
+    await expect(third).rejects.toBeInstanceOf(HostUnreachableError);
+    await expect(third).rejects.toThrow(
+      /^127\.0\.0\.1:\d+ is unreachable: 3 requests in a row got no response after all their retries/,
+    );
+    expect(stopsTheRun(await third.catch((e: unknown) => e))).toBe(true);
   });
 
   it('waits out a 429 Retry-After in seconds and does not count a failure', async () => {

@@ -13,7 +13,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, type Dispatcher, request as undiciRequest } from 'undici';
-import { RateLimitedError, RetryableError } from '../core/errors.js';
+import { HostUnreachableError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { classify, HttpStatusError, mayResend } from './http-errors.js';
@@ -60,7 +60,13 @@ export class HttpClient {
   private readonly opts: Required<
     Pick<
       HttpClientOptions,
-      'concurrencyPerHost' | 'maxRetries' | 'retryBaseMs' | 'retryMaxMs' | 'timeoutMs' | 'max429Waits'
+      | 'concurrencyPerHost'
+      | 'maxRetries'
+      | 'retryBaseMs'
+      | 'retryMaxMs'
+      | 'timeoutMs'
+      | 'max429Waits'
+      | 'unreachableAfter'
     >
   > &
     HttpClientOptions;
@@ -70,6 +76,8 @@ export class HttpClient {
   private readonly pulls: PullBudget;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
+  /** Per host: requests in a row that got no response at all, all retries spent (see unreachableAfter). */
+  private readonly unanswered = new Map<string, number>();
 
   constructor(opts: HttpClientOptions = {}) {
     this.opts = {
@@ -79,6 +87,7 @@ export class HttpClient {
       retryMaxMs: 30_000,
       timeoutMs: 30_000,
       max429Waits: 8,
+      unreachableAfter: 3,
       ...opts,
     };
     this.stats = new RequestStats(opts.onEvent);
@@ -151,6 +160,7 @@ export class HttpClient {
       return this.onTransportError(req, s, attempt, err);
     }
     const status = res.status;
+    this.unanswered.delete(s.host);
     this.stats.recordResponse(s.method, s.host, s.href, status, attempt);
     if (status === 429) {
       pull?.release();
@@ -190,6 +200,14 @@ export class HttpClient {
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
+      const unanswered = (this.unanswered.get(s.host) ?? 0) + 1;
+      this.unanswered.set(s.host, unanswered);
+      if (unanswered >= this.opts.unreachableAfter) {
+        throw new HostUnreachableError(
+          `${s.host} is unreachable: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
+          { cause: err },
+        );
+      }
       throw new RetryableError(`${s.method} ${s.href} ${outcome}: ${e.message}`, { cause: err });
     }
     return this.retryAfter(req, s, attempt, this.backoffMs(s.failures), e.message);

@@ -294,6 +294,28 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     report.addCrawl('  … next run, blob served', second, 0);
   });
 
+  it('stops resumably when the registry answers nothing, fails no item for good, and the resume ends clean', async () => {
+    // Every connection reset before the headers, as a registry that went down: the first requests spend
+    // their retries, then the client calls the host unreachable and the run stops instead of using up
+    // every item's attempts and recording them as failed for good.
+    reset();
+    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    const db = newDb();
+    const down = await crawlWithFaults(db, settings());
+    const served = hits((e) => e.status === 'reset');
+    expect(down.outcome.status).toBe('aborted');
+    expect(down.outcome.abortReason).toMatch(
+      new RegExp(`^${proxy.host.replaceAll('.', '\\.')} is unreachable: 3 requests in a row got no response`),
+    );
+    expect(down.itemsFailed).toBe(0);
+    reset();
+    const back = await crawlWithFaults(db, settings());
+    expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
+    expect(comparableDataset(db)).toEqual(clean);
+    report.addCrawl('registry down: every connection reset (run 1)', down, served, 'stopped, resumable');
+    report.addCrawl('  … resumed, registry back', back, 0);
+  });
+
   describe('a blob redirected to another host', () => {
     let blobHost: BlobHost;
     let cdn: FaultProxy;
