@@ -91,6 +91,18 @@ describe('parseIocSet', () => {
     ).toBe('iocs/x.json: rules[0].versions[0]: expected a Debian version string');
   });
 
+  it('refuses a range whose fixed version is not after its introduced one, in Debian order', () => {
+    const range = (introduced: string, fixed: string) =>
+      withRules([{ id: 'a', kind: 'dpkg-version', package: 'x1', introduced, fixed }]);
+    expect(errorOf(range('5.6.0', '5.4.5')).message).toBe(
+      'iocs/x.json: rules[0].fixed: "fixed" (5.4.5) must be a later Debian version than "introduced" (5.6.0); the range holds no version',
+    );
+    expect(errorOf(range('1.0', '1.0')).message).toMatch(/the range holds no version/);
+    // Debian order, not text order: ~ sorts before the empty string, so 5.6.0~rc1 comes before 5.6.0.
+    expect(() => parseIocSet(range('5.6.0~rc1', '5.6.0'), 'x')).not.toThrow();
+    expect(() => parseIocSet(range('5.5.1alpha-0.1', '5.6.1+really5.4.5-1'), 'x')).not.toThrow();
+  });
+
   it('refuses an architecture named as uname or Docker names it, saying what dpkg calls it', () => {
     const rule = (arch: string) => ({
       id: `a-${arch}`,

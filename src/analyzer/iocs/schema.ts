@@ -3,7 +3,7 @@
  * loudly instead of silently weakening a rule.
  */
 import { z } from 'zod';
-import { isValidDebianVersion } from '../dpkg/version.js';
+import { compareDebianVersions, isValidDebianVersion } from '../dpkg/version.js';
 import { globProblem } from '../glob.js';
 import { hexProblem } from '../signatures.js';
 
@@ -98,6 +98,19 @@ const dpkgVersion = z
       ctx.addIssue({ code: 'custom', message: 'use either "versions" or "introduced"/"fixed", not both' });
     } else if (r.versions === undefined && !range) {
       ctx.addIssue({ code: 'custom', message: 'expected "versions" or "introduced"/"fixed"' });
+    } else if (
+      r.introduced !== undefined &&
+      r.fixed !== undefined &&
+      isValidDebianVersion(r.introduced) &&
+      isValidDebianVersion(r.fixed) &&
+      compareDebianVersions(r.introduced, r.fixed) >= 0
+    ) {
+      // introduced is inclusive, fixed exclusive: such a range holds no version, so the rule could never match.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fixed'],
+        message: `"fixed" (${r.fixed}) must be a later Debian version than "introduced" (${r.introduced}); the range holds no version`,
+      });
     }
   });
 
