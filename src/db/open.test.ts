@@ -191,6 +191,16 @@ describe('read-only mode', () => {
     },
   );
 
+  it('refuses a directory as the dataset, saying it is one', () => {
+    for (const readonly of [true, false]) {
+      expect(() => openDatabase(dir, { readonly })).toThrow(
+        new ConfigError(
+          `the dataset path ${dir} is a directory; give the dataset file (e.g. ${join(dir, 'hubcrawl.sqlite')})`,
+        ),
+      );
+    }
+  });
+
   it('refuses to create a missing dataset', () => {
     expect(() => openDatabase(join(dir, 'missing.db'), { readonly: true })).toThrow(/no dataset at/);
     expect(existsSync(join(dir, 'missing.db'))).toBe(false);

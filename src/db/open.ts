@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
@@ -23,6 +24,12 @@ export interface OpenOptions {
  * foreign_keys is per connection in SQLite, so it is set on every open.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
+  // SQLite reports a directory as a failed write ("I/O error … check the disk"), which misleads.
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ConfigError(
+      `the dataset path ${path} is a directory; give the dataset file (e.g. ${join(path, 'hubcrawl.sqlite')})`,
+    );
+  }
   const db = openAtCurrentSchema(path, opts);
   if (db !== OLDER_SCHEMA) return db;
   // A read-only command met a dataset an older hubcrawl wrote: migrate it once, then read it.
