@@ -64,6 +64,19 @@ describe('seed items', () => {
     ]);
   });
 
+  it('refuses a catalog URL of another scheme than http(s), and takes a bare host as https', () => {
+    const items = (catalogs: string[]) =>
+      seedItems(loadConfig({ env: {}, flagSettings: { seeds: { catalogs } } }), 1);
+    expect(() => items(['ftp://registry.example'])).toThrowError(
+      new ConfigError(
+        'seed catalog "ftp://registry.example" is not an http(s) URL; give https://host (or http:// for a plain-HTTP registry)',
+      ),
+    );
+    expect(items(['registry.example:5000']).map((i) => i.payload)).toEqual([
+      { url: 'https://registry.example:5000/', registry: 'registry.example:5000' },
+    ]);
+  });
+
   it('refuses a namespace that Docker Hub could not have', () => {
     const config = loadConfig({ env: {}, flagSettings: { seeds: { namespaces: ['Bad NS'] } } });
     expect(() => seedItems(config, 1)).toThrowError(ConfigError);

@@ -111,6 +111,12 @@ export function seedItems(config: Config, runId: number): NewFrontierItem[] {
     } catch (err) {
       throw new ConfigError(`seed catalog "${url}" is not a registry URL`, { cause: err });
     }
+    // The registry API is HTTP: another scheme would be crawled over HTTP as if it had been asked for.
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      throw new ConfigError(
+        `seed catalog "${url}" is not an http(s) URL; give https://host (or http:// for a plain-HTTP registry)`,
+      );
+    }
     items.push({
       kind: 'catalog',
       key: catalogKey(runId, u.href),
