@@ -58,10 +58,47 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Turns a transport error into RetryableError (anything else passes through). */
+/** Certificate verification failures (Node's tls codes): the same certificate fails every retry. */
+const CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A TLS failure that retrying cannot mend, said in words instead of OpenSSL's: a handshake the server
+ * did not understand (most often a plain-HTTP registry asked over https), or a certificate that is not
+ * trusted. Null for anything else.
+ */
+function tlsFailure(err: unknown, url: string, code: string | undefined): PermanentError | null {
+  const host = URL.canParse(url) ? new URL(url).host : url;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    return new PermanentError(
+      `${url}: the TLS handshake with ${host} failed (${code}); the server may speak plain HTTP: if so, set scheme: http for "${host}" under registries in the config file`,
+      { cause: err },
+    );
+  }
+  if (code !== undefined && CERT_CODES.has(code)) {
+    return new PermanentError(
+      `${url}: the TLS certificate of ${host} is not trusted (${code}); hubcrawl never skips verification: add its CA with NODE_EXTRA_CA_CERTS=ca.pem`,
+      { cause: err },
+    );
+  }
+  return null;
+}
+
+/** Turns a transport error into RetryableError, or PermanentError for a TLS failure (anything else passes through). */
 export function classify(err: unknown, url: string, signal?: AbortSignal): unknown {
   if (err instanceof HubcrawlError || isAbort(err, signal)) return err;
   const code = errorCode(err);
+  const tls = tlsFailure(err, url, code);
+  if (tls) return tls;
   if (code !== undefined && RETRYABLE_CODES.has(code)) {
     return new RetryableError(`${url}: connection failed (${code})`, { cause: err });
   }

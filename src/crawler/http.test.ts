@@ -100,6 +100,19 @@ describe('HttpClient', () => {
     expect(stopsTheRun(await third.catch((e: unknown) => e))).toBe(true);
   });
 
+  it('fails a TLS handshake with a plain-HTTP server at once, as a PermanentError that says what to set', async () => {
+    const base = await serve((_q, res) => res.end('plain HTTP'));
+    const https = base.replace('http://', 'https://');
+    const host = new URL(base).host;
+    const { client } = makeClient();
+    const err = await client.request({ url: `${https}/v2/` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toBe(
+      `${https}/v2/: the TLS handshake with ${host} failed (ERR_SSL_WRONG_VERSION_NUMBER); the server may speak plain HTTP: if so, set scheme: http for "${host}" under registries in the config file`,
+    );
+    expect(client.stats.retries).toBe(0);
+  });
+
   it('waits out a 429 Retry-After in seconds and does not count a failure', async () => {
     const base = await serve((_q, res, n) => {
       if (n === 0) {
