@@ -1,6 +1,7 @@
-import { statSync } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { ConfigError } from '../core/errors.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
@@ -53,4 +54,71 @@ export async function writeResult(
       },
     );
   }
+}
+
+/**
+ * Where a streamed result goes: `write` waits while the sink is full and says whether the reader still
+ * wants more (false once stdout's reader has gone, as `| head` does); `end` flushes and closes a file.
+ */
+export interface ResultSink {
+  write(text: string): Promise<boolean>;
+  end(): Promise<void>;
+}
+
+function isBrokenPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
+function cannotWrite(out: string, err: unknown): ConfigError {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return new ConfigError(
+    `cannot write --out ${out} (${reason}); check that its folder exists and is writable`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/**
+ * A sink for results too large to build in memory first (`query` over millions of rows): stdout, or the
+ * file `out`, written as rows arrive. The same refusals as writeResult; a write error ends the next call.
+ */
+export function openResultSink(out: string | undefined, opts: { dataset?: string } = {}): ResultSink {
+  if (out !== undefined && opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
+  const stream: Writable = out === undefined ? process.stdout : createWriteStream(out);
+  let failed: unknown;
+  stream.on('error', (err) => {
+    failed ??= err;
+  });
+  // Stdout's reader leaving early is no error: the rows it wanted were written.
+  const check = (): boolean => {
+    if (failed === undefined) return true;
+    if (out === undefined && isBrokenPipe(failed)) return false;
+    throw out === undefined ? failed : cannotWrite(out, failed);
+  };
+  return {
+    async write(text) {
+      if (!check()) return false;
+      if (stream.write(text)) return true;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('error', done);
+          resolve();
+        };
+        stream.once('drain', done);
+        stream.once('error', done);
+      });
+      return check();
+    },
+    async end() {
+      check();
+      if (out === undefined) return;
+      await new Promise<void>((resolve) => {
+        stream.once('error', () => resolve());
+        stream.end(() => resolve());
+      });
+      check();
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
+import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import {
   type DemoRegistry,
@@ -180,6 +180,37 @@ describe('hubcrawl query is read-only', () => {
     ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([{ findings: 8, images: 4 }]);
+  });
+
+  it('--format jsonl and csv stream rows past one batch, exactly as a whole result would read', async () => {
+    const numbers = (n: number) =>
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n}) SELECT i, 'row ' || i AS label FROM n`;
+    const jsonl = await runCli(['query', '--db', db, '--format', 'jsonl', numbers(2500)]);
+    expect(jsonl.code).toBe(0);
+    const lines = jsonl.stdout.split('\n');
+    expect(lines).toHaveLength(2501);
+    expect(lines.at(-1)).toBe('');
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l))).toEqual(
+      Array.from({ length: 2500 }, (_v, k) => ({ i: k + 1, label: `row ${k + 1}` })),
+    );
+    const out = join(dir, 'numbers.csv');
+    const csv = await runCli(['query', '--db', db, '--format', 'csv', '--out', out, numbers(2500)]);
+    expect(csv.code).toBe(0);
+    const { records, terminators } = parseCsv(readFileSync(out, 'utf8'));
+    expect(records[0]).toEqual(['i', 'label']);
+    expect(records).toHaveLength(2501);
+    expect(records[2500]).toEqual(['2500', 'row 2500']);
+    expect(terminators.every((t) => t === '\r\n')).toBe(true);
+  });
+
+  it('stops quietly, exit 0, when the reader of its stdout goes away (as `| head` does)', async () => {
+    const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n';
+    const { child, done } = startCli(['query', '--db', db, '--format', 'jsonl', endless]);
+    await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
+    child.stdout?.destroy();
+    const r = await done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
   });
 
   it('--format table (the default) prints aligned columns and the row count', async () => {

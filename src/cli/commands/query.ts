@@ -1,11 +1,11 @@
-import type { Statement } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { type Row, toCsv, toJsonLines, toTable } from '../output.js';
-import { refuseDatasetAsOutput, writeResult } from '../write-result.js';
+import { csvRecords, type Row, toCsv, toJsonLines, toTable } from '../output.js';
+import { openResultSink, refuseDatasetAsOutput, writeResult } from '../write-result.js';
 
 export interface QueryOptions extends CommonOptions {
   format?: string;
@@ -33,6 +33,10 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       throw new ConfigError(`the query does not compile: ${(err as Error).message}`, { cause: err });
     }
     if (!stmt.reader) throw new ConfigError(READ_ONLY_MESSAGE);
+    if (format === 'csv' || format === 'jsonl') {
+      await streamRows(db, stmt, format, opts.out, dataset);
+      return EXIT.ok;
+    }
     let rows: Row[];
     try {
       rows = stmt.all() as Row[];
@@ -41,14 +45,52 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       throw mapSqliteError(err, db);
     }
     const columns = stmt.columns().map((c) => c.name);
-    let text: string;
-    if (format === 'csv') text = toCsv(columns, rows);
-    else if (format === 'json') text = `${JSON.stringify(rows, null, 2)}\n`;
-    else if (format === 'jsonl') text = toJsonLines(rows);
-    else text = toTable(columns, rows);
+    // A JSON array and an aligned table need every row first; csv and jsonl stream (streamRows).
+    const text = format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : toTable(columns, rows);
     await writeResult(text, opts.out, { dataset });
     return EXIT.ok;
   } finally {
     db.close();
   }
+}
+
+/** Rows read per batch: enough to write in large pieces, few enough to keep memory flat. */
+const BATCH_ROWS = 1000;
+
+/**
+ * csv and jsonl, written as SQLite yields the rows: a query over a whole fact table (tens of millions of
+ * rows with --hash-all-files) must not be held in memory first.
+ */
+async function streamRows(
+  db: Database,
+  stmt: Statement,
+  format: 'csv' | 'jsonl',
+  out: string | undefined,
+  dataset: string,
+): Promise<void> {
+  const columns = stmt.columns().map((c) => c.name);
+  const sink = openResultSink(out, { dataset });
+  if (format === 'csv') await sink.write(toCsv(columns, []));
+  let batch: Row[] = [];
+  /** Writes the batch; false once the reader has gone, so the query stops early. */
+  const flush = async (): Promise<boolean> => {
+    if (batch.length === 0) return true;
+    const wanted = await sink.write(format === 'csv' ? csvRecords(columns, batch) : toJsonLines(batch));
+    batch = [];
+    return wanted;
+  };
+  const rows = stmt.iterate() as IterableIterator<Row>;
+  try {
+    for (const row of rows) {
+      batch.push(row);
+      if (batch.length >= BATCH_ROWS && !(await flush())) {
+        rows.return?.();
+        return;
+      }
+    }
+  } catch (err) {
+    throw err instanceof ConfigError ? err : mapSqliteError(err, db);
+  }
+  await flush();
+  await sink.end();
 }
