@@ -203,6 +203,14 @@ describe('hubcrawl query is read-only', () => {
     expect(terminators.every((t) => t === '\r\n')).toBe(true);
   });
 
+  it('a query that SQLite refuses while it runs is a usage error (exit 2) naming why, in every format', async () => {
+    for (const format of ['table', 'jsonl']) {
+      const r = await runCli(['query', '--db', db, '--format', format, "SELECT load_extension('/tmp/x')"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('the query failed: not authorized (SQLITE_ERROR)');
+    }
+  });
+
   it('stops quietly, exit 0, when the reader of its stdout goes away (as `| head` does)', async () => {
     const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n';
     const { child, done } = startCli(['query', '--db', db, '--format', 'jsonl', endless]);

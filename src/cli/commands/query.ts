@@ -42,7 +42,7 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       rows = stmt.all() as Row[];
     } catch (err) {
       // `INSERT … RETURNING` reads as well as writes: query_only stops it here.
-      throw mapSqliteError(err, db);
+      throw queryFailure(err, db);
     }
     const columns = stmt.columns().map((c) => c.name);
     // A JSON array and an aligned table need every row first; csv and jsonl stream (streamRows).
@@ -89,8 +89,22 @@ async function streamRows(
       }
     }
   } catch (err) {
-    throw err instanceof ConfigError ? err : mapSqliteError(err, db);
+    throw err instanceof ConfigError ? err : queryFailure(err, db);
   }
   await flush();
   await sink.end();
+}
+
+/**
+ * An error while the query runs: the actionable SQLite errors typed as everywhere (mapSqliteError); any
+ * other SQLite error is the query's own (a function refused, `load_extension` not authorized, a value it
+ * cannot handle), so a usage error naming it, exit 2, not an aborted run's exit 3.
+ */
+function queryFailure(err: unknown, db: Database): unknown {
+  const mapped = mapSqliteError(err, db);
+  const code = (mapped as { code?: unknown } | null)?.code;
+  if (mapped === err && typeof code === 'string' && code.startsWith('SQLITE_')) {
+    return new ConfigError(`the query failed: ${(err as Error).message} (${code})`, { cause: err });
+  }
+  return mapped;
 }
