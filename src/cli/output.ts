@@ -31,12 +31,27 @@ export function toCsv(columns: string[], rows: Row[]): string {
   return csvRecords(columns, [Object.fromEntries(columns.map((c) => [c, c]))]) + csvRecords(columns, rows);
 }
 
+/**
+ * A row as JSON: an integer SQLite returned as a bigint (read with safeIntegers) stays a number where a
+ * double holds it exactly and becomes a string where it would not, and a blob becomes `x'<hex>'`, as in
+ * CSV: JSON.stringify would give a Buffer as `{"type":"Buffer","data":[…]}`, one number per byte.
+ */
+export function jsonRow(row: Row): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (typeof v === 'bigint') {
+      out[k] =
+        v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(v)
+          : v.toString();
+    } else out[k] = Buffer.isBuffer(v) ? `x'${v.toString('hex')}'` : v;
+  }
+  return out;
+}
+
 /** One JSON object a line, values as stored (no formula neutralization: JSON is not opened by spreadsheets). */
 export function toJsonLines(rows: Row[]): string {
-  return (
-    rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') +
-    (rows.length ? '\n' : '')
-  );
+  return rows.map((r) => JSON.stringify(jsonRow(r))).join('\n') + (rows.length ? '\n' : '');
 }
 
 /**

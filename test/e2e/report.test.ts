@@ -221,6 +221,17 @@ describe('hubcrawl query is read-only', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('keeps integers past 2^53 exact (as strings) and writes blobs as hex, in json, jsonl and csv', async () => {
+    const sql = "SELECT 9007199254740993 AS big, 42 AS small, 1.5 AS real, x'00ff' AS blob";
+    const expected = { big: '9007199254740993', small: 42, real: 1.5, blob: "x'00ff'" };
+    const json = await runCli(['query', '--db', db, '--format', 'json', sql]);
+    expect(JSON.parse(json.stdout)).toEqual([expected]);
+    const jsonl = await runCli(['query', '--db', db, '--format', 'jsonl', sql]);
+    expect(JSON.parse(jsonl.stdout)).toEqual(expected);
+    const csv = await runCli(['query', '--db', db, '--format', 'csv', sql]);
+    expect(csv.stdout).toBe("big,small,real,blob\r\n9007199254740993,42,1.5,x'00ff'\r\n");
+  });
+
   it('--format table (the default) prints aligned columns and the row count', async () => {
     const r = await runCli(['query', '--db', db, 'SELECT id, host FROM registries']);
     expect(r.code).toBe(0);

@@ -4,7 +4,7 @@ import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { csvRecords, type Row, toCsv, toJsonLines, toTable } from '../output.js';
+import { csvRecords, jsonRow, type Row, toCsv, toJsonLines, toTable } from '../output.js';
 import { openResultSink, refuseDatasetAsOutput, writeResult } from '../write-result.js';
 
 export interface QueryOptions extends CommonOptions {
@@ -33,6 +33,8 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       throw new ConfigError(`the query does not compile: ${(err as Error).message}`, { cause: err });
     }
     if (!stmt.reader) throw new ConfigError(READ_ONLY_MESSAGE);
+    // Integers past 2^53 (a sum of byte counts, a user's arithmetic) would silently lose digits as doubles.
+    stmt.safeIntegers(true);
     if (format === 'csv' || format === 'jsonl') {
       await streamRows(db, stmt, format, opts.out, dataset);
       return EXIT.ok;
@@ -46,7 +48,8 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
     }
     const columns = stmt.columns().map((c) => c.name);
     // A JSON array and an aligned table need every row first; csv and jsonl stream (streamRows).
-    const text = format === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : toTable(columns, rows);
+    const text =
+      format === 'json' ? `${JSON.stringify(rows.map(jsonRow), null, 2)}\n` : toTable(columns, rows);
     await writeResult(text, opts.out, { dataset });
     return EXIT.ok;
   } finally {
