@@ -34,14 +34,20 @@ export interface FindingRow {
  * layer position. An image that holds the same layer blob twice (a repeated COPY of the same files, a
  * reproducible build step) has that evidence once per copy. Only the topmost copy can survive, as it
  * sits at the same path above the others, so its row is kept: the first row inserted used to win, and
- * that was the lower copy, recorded as removed, while the upper one survived in the image.
+ * that was the lower copy, recorded as removed, while the upper one survived in the image. Within one
+ * layer (an archive holding the same file twice) the copy that survives is kept: a later entry replaces
+ * the earlier one, and keeping the earlier would record a surviving backdoor as removed.
  */
 function topmostCopies(evidence: readonly ImageEvidence[]): ImageEvidence[] {
   const byKey = new Map<string, ImageEvidence>();
   for (const e of evidence) {
     const key = JSON.stringify([e.iocSetId, e.ruleId, e.kind, e.path, e.value, e.layerDigest]);
     const kept = byKey.get(key);
-    if (kept === undefined || e.layerIndex > kept.layerIndex) byKey.set(key, e);
+    const better =
+      kept === undefined ||
+      e.layerIndex > kept.layerIndex ||
+      (e.layerIndex === kept.layerIndex && e.inFinalFs && !kept.inFinalFs);
+    if (better) byKey.set(key, e);
   }
   return [...byKey.values()];
 }

@@ -634,6 +634,24 @@ describe('findings', () => {
     }
   });
 
+  it('keep the surviving copy of evidence a layer holds twice (an archive with the same file twice)', () => {
+    // Same layer, same key: the earlier entry is replaced by the later one, which survives.
+    const replaced: ImageEvidence = { ...evR2, layerIndex: 1, inFinalFs: false };
+    const surviving: ImageEvidence = { ...evR2, layerIndex: 1, inFinalFs: true };
+    for (const evidence of [
+      [replaced, surviving],
+      [surviving, replaced],
+    ]) {
+      s.findings.replaceForImage(C, 'linux/amd64', evidence, 1);
+      expect(s.findings.forImage(C).map((f) => [f.layerIndex, f.inFinalFs])).toEqual([[1, true]]);
+      const affected = db
+        .prepare(`SELECT in_final_fs FROM affected_images WHERE manifest_digest = ? AND rule_id = 'R2'`)
+        .pluck()
+        .get(C);
+      expect(affected).toBe(1);
+    }
+  });
+
   it('replace only the named IOC sets when asked', () => {
     const other: ImageEvidence = { ...evR1(L0), iocSetId: 'other', ruleId: 'O1' };
     s.findings.replaceForImage(A, 'linux/amd64', [other], 2, { iocSetIds: ['other'] });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import type { LayerFacts } from '../analyzer/facts.js';
-import { matchImage } from '../analyzer/iocs/image-view.js';
+import { MATCHER_VERSION, matchImage } from '../analyzer/iocs/image-view.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { isDebianDerived } from '../analyzer/os-release.js';
@@ -11,8 +11,8 @@ import { LayerStore } from '../db/layer-store.js';
 import { type RematchResult, rematchAll } from '../db/rematch.js';
 
 /**
- * Identifies the IOC sets and analyzer version that findings were computed with: each set by id, version
- * and a hash of its rules. A set edited without a new version is stored over the old one (IocStore), so
+ * Identifies the IOC sets, analyzer and matcher versions that findings were computed with: each set by id,
+ * version and a hash of its rules. A set edited without a new version is stored over the old one (IocStore), so
  * its rules must change the fingerprint too, or every image matched before would keep findings that the
  * stored rules no longer produce.
  */
@@ -21,7 +21,7 @@ export function matchFingerprint(sets: readonly IocSet[]): string {
     .map((s) => `${s.id}@${s.version}#${createHash('sha256').update(JSON.stringify(s.rules)).digest('hex')}`)
     .sort();
   return createHash('sha256')
-    .update(JSON.stringify({ analyzer: ANALYZER_VERSION, sets: ids }))
+    .update(JSON.stringify({ analyzer: ANALYZER_VERSION, matcher: MATCHER_VERSION, sets: ids }))
     .digest('hex')
     .slice(0, 16);
 }

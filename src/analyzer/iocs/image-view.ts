@@ -20,6 +20,13 @@ import { matchLayerLocated } from './match.js';
 import { ancestors } from './same-layer-order.js';
 import type { IocSet } from './schema.js';
 
+/**
+ * Changes when matching decides differently from the same stored facts, so that every image is matched
+ * again without any download (it is part of the match fingerprint, src/pipeline/match.ts). 2: evidence
+ * a later entry of its own layer replaces (same-layer-order.ts).
+ */
+export const MATCHER_VERSION = 2;
+
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
   /** 0 = base layer. */

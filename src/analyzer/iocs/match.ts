@@ -5,7 +5,7 @@
 
 import { isPackageInstalled } from '../dpkg/status.js';
 import { compareDebianVersions } from '../dpkg/version.js';
-import type { Evidence, LayerFacts, PackageFact } from '../facts.js';
+import type { Evidence, FileFact, LayerFacts, PackageFact } from '../facts.js';
 import { compileGlobs } from '../glob.js';
 import { sameLayerOrder } from './same-layer-order.js';
 import type { DpkgVersionRule, IocSet } from './schema.js';
@@ -110,6 +110,9 @@ export interface LocatedEvidence {
   whiteoutPaths: string[];
 }
 
+/** A parsed database (status, md5sums) came from a copy with bytes: a symlink or an empty file lists nothing. */
+const nonEmpty = (f: FileFact) => f.size > 0;
+
 const hashRuleApplies = (r: HashRule, path: string, size: number | null) =>
   (r.re === null || r.re.test(path)) && (r.size === null || size === null || r.size === size);
 
@@ -153,60 +156,42 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
         });
       }
     });
-    facts.md5sums.forEach((m, i) => {
+    for (const m of facts.md5sums) {
       for (const r of idx.md5.get(m.md5) ?? []) {
         // The listed file's size is unknown here, so a size prefilter cannot apply.
         if (!hashRuleApplies(r, m.path, null)) continue;
-        const from = order.attribute(
-          facts.md5sums,
-          (x) => x.infoFile,
-          (x) => x.path,
-          (f) => f.size > 0,
-        );
         const e = ev('dpkg-md5sums', r.ruleId, m.path, m.md5);
         out.push({
           evidence: e,
-          replacedInLayer: order.replaced(from[i]!),
+          replacedInLayer: order.itemReplaced(m.infoFile, nonEmpty),
           overwritePaths: [m.infoFile],
           whiteoutPaths: [m.path, m.infoFile],
         });
       }
-    });
-    facts.packages.forEach((p, i) => {
+    }
+    for (const p of facts.packages) {
       for (const rule of idx.packages.get(p.name) ?? []) {
         if (!packageMatchesRule(p, rule)) continue;
-        const from = order.attribute(
-          facts.packages,
-          (x) => x.statusFile,
-          (x) => `${x.name}\0${x.architecture}`,
-          (f) => f.size > 0,
-        );
         const e = ev('dpkg-version', rule.id, p.statusFile, `${p.name}=${p.version}`);
         out.push({
           evidence: e,
-          replacedInLayer: order.replaced(from[i]!),
+          replacedInLayer: order.itemReplaced(p.statusFile, nonEmpty),
           overwritePaths: [p.statusFile],
           whiteoutPaths: [p.statusFile],
         });
       }
-    });
-    facts.signatureHits.forEach((h, i) => {
-      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) return;
-      const from = order.attribute(
-        facts.signatureHits,
-        (x) => x.path,
-        (x) => `${x.iocSetId}\0${x.ruleId}`,
-        (f) => f.sha256 !== null,
-        (x, f) => x.offset < f.size,
-      );
+    }
+    for (const h of facts.signatureHits) {
+      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) continue;
       const e = ev('byte-signature', h.ruleId, h.path, `offset=${h.offset}`);
       out.push({
         evidence: e,
-        replacedInLayer: order.replaced(from[i]!),
+        // A copy holds the hit when its bytes were read (hashed) and reach past the hit's offset.
+        replacedInLayer: order.itemReplaced(h.path, (f) => f.sha256 !== null && h.offset < f.size),
         overwritePaths: [h.path],
         whiteoutPaths: [h.path],
       });
-    });
+    }
   }
   return out;
 }
