@@ -36,6 +36,8 @@ export interface FaultRule {
   path: RegExp;
   /** How many matching requests this rule applies to; default 1; Infinity allowed. */
   times?: number;
+  /** Matching requests let through untouched before the rule applies (a server that goes down later). Default 0. */
+  after?: number;
   action: FaultAction;
 }
 
@@ -95,7 +97,7 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   const upstream = new URL(upstreamUrl);
   const upstreamOrigin = upstream.origin;
   const agent = new Agent({ keepAlive: true });
-  const rules: Array<FaultRule & { left: number }> = [];
+  const rules: Array<FaultRule & { left: number; skip: number }> = [];
   const log: FaultLogEntry[] = [];
   let proxyOrigin = '';
 
@@ -103,6 +105,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     const i = rules.findIndex((r) => (!r.method || r.method.toUpperCase() === method) && r.path.test(path));
     const rule = rules[i];
     if (!rule) return undefined;
+    if (rule.skip > 0) {
+      rule.skip--;
+      return undefined;
+    }
     rule.left--;
     if (rule.left <= 0) rules.splice(i, 1);
     return rule.action;
@@ -178,7 +184,7 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     url: proxyOrigin,
     host: `127.0.0.1:${port}`,
     addRule(r) {
-      rules.push({ ...r, left: r.times ?? 1 });
+      rules.push({ ...r, left: r.times ?? 1, skip: r.after ?? 0 });
     },
     clearRules() {
       rules.length = 0;

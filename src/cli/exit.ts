@@ -6,6 +6,6 @@ export const EXIT = {
   itemsFailed: 1,
   /** Usage or config error. */
   usage: 2,
-  /** Aborted: budget spent, rate limited for too long, a host answers nothing, interrupted, or a fatal error. Resumable. */
+  /** Aborted: budget spent, rate limited for too long, a host stopped answering, interrupted, or a fatal error. Resumable. */
   aborted: 3,
 } as const;

@@ -116,8 +116,8 @@ export class BudgetExhaustedError extends HubcrawlError {
 }
 
 /**
- * A host answers nothing any more: several requests in a row ended without a response after all their
- * retries (refused, reset, timed out). No item's fault, so the run stops, resumably, instead of using
+ * A host that answered earlier stopped answering: several requests in a row ended without a response
+ * after all their retries (refused, reset, timed out). No item's fault, so the run stops, resumably, instead of using
  * up every item's attempts on it and recording them as failed for good.
  */
 export class HostUnreachableError extends HubcrawlError {

@@ -60,8 +60,9 @@ export interface HttpClientOptions {
   /** Headers timeout and body idle timeout. Default 30 000. */
   timeoutMs?: number;
   /**
-   * Requests in a row to one host that end with no response after all their retries, before the host
-   * counts as unreachable (HostUnreachableError). Any response from the host starts the count again. Default 3.
+   * Requests in a row to one host that end with no response after all their retries, before a host that
+   * answered earlier counts as unreachable (HostUnreachableError). Any response from the host starts the
+   * count again. Default 3.
    */
   unreachableAfter?: number;
   userAgent?: string;

@@ -78,6 +78,12 @@ export class HttpClient {
   private readonly random: () => number;
   /** Per host: requests in a row that got no response at all, all retries spent (see unreachableAfter). */
   private readonly unanswered = new Map<string, number>();
+  /**
+   * Hosts that gave this client any response. Only such a host can be called unreachable: one that never
+   * answered (a seed naming a host that does not exist) fails its own items, or every resume would stop
+   * again on it while the other hosts' work waits.
+   */
+  private readonly answered = new Set<string>();
 
   constructor(opts: HttpClientOptions = {}) {
     this.opts = {
@@ -161,6 +167,7 @@ export class HttpClient {
     }
     const status = res.status;
     this.unanswered.delete(s.host);
+    this.answered.add(s.host);
     this.stats.recordResponse(s.method, s.host, s.href, status, attempt);
     if (status === 429) {
       pull?.release();
@@ -202,9 +209,9 @@ export class HttpClient {
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
       const unanswered = (this.unanswered.get(s.host) ?? 0) + 1;
       this.unanswered.set(s.host, unanswered);
-      if (unanswered >= this.opts.unreachableAfter) {
+      if (unanswered >= this.opts.unreachableAfter && this.answered.has(s.host)) {
         throw new HostUnreachableError(
-          `${s.host} is unreachable: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
+          `${s.host} stopped answering: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
           { cause: err },
         );
       }

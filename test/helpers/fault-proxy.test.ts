@@ -182,6 +182,14 @@ describe('fault proxy', () => {
     expect(statuses).toEqual([503, 503, 503, 200]);
   });
 
+  it('lets `after` matching requests through before a rule applies', async () => {
+    proxy.reset();
+    proxy.addRule({ path: /^\/v2\/$/, after: 2, times: 2, action: { kind: 'respond', status: 503 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await fetch(`${proxy.url}/v2/`)).status);
+    expect(statuses).toEqual([200, 200, 503, 503, 200]);
+  });
+
   it('forgets its rules and its log on reset', async () => {
     proxy.addRule({
       path: /^\/v2\/$/,

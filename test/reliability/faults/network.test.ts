@@ -294,26 +294,47 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     report.addCrawl('  … next run, blob served', second, 0);
   });
 
-  it('stops resumably when the registry answers nothing, fails no item for good, and the resume ends clean', async () => {
-    // Every connection reset before the headers, as a registry that went down: the first requests spend
-    // their retries, then the client calls the host unreachable and the run stops instead of using up
-    // every item's attempts and recording them as failed for good.
+  it('stops resumably when the registry stops answering, fails no item for good, and the resume ends clean', async () => {
+    // The registry answers the first requests, then resets every connection before the headers, as a
+    // registry that went down: the next requests spend their retries, then the client calls the host
+    // unreachable and the run stops instead of using up every item's attempts on it.
     reset();
-    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    proxy.addRule({
+      path: /./,
+      after: 4,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'reset-before-headers' },
+    });
     const db = newDb();
     const down = await crawlWithFaults(db, settings());
     const served = hits((e) => e.status === 'reset');
     expect(down.outcome.status).toBe('aborted');
     expect(down.outcome.abortReason).toMatch(
-      new RegExp(`^${proxy.host.replaceAll('.', '\\.')} is unreachable: 3 requests in a row got no response`),
+      new RegExp(
+        `^${proxy.host.replaceAll('.', '\\.')} stopped answering: 3 requests in a row got no response`,
+      ),
     );
     expect(down.itemsFailed).toBe(0);
     reset();
     const back = await crawlWithFaults(db, settings());
     expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
     expect(comparableDataset(db)).toEqual(clean);
-    report.addCrawl('registry down: every connection reset (run 1)', down, served, 'stopped, resumable');
+    report.addCrawl('registry down after 4 requests (run 1)', down, served, 'stopped, resumable');
     report.addCrawl('  … resumed, registry back', back, 0);
+  });
+
+  it('fails the items of a host that never answered, as before, and finishes the run', async () => {
+    // A registry that is down from the start is no outage seen mid-run: with one host, every item fails
+    // (retried by the next crawl), and the run ends rather than stopping on every resume.
+    reset();
+    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    const db = newDb();
+    const run = await crawlWithFaults(db, settings());
+    const served = hits((e) => e.status === 'reset');
+    reset();
+    expect(run.outcome.status).toBe('completed-with-failures');
+    expect(run.itemsFailed).toBeGreaterThan(0);
+    report.addCrawl('registry down from the start', run, served, 'items failed');
   });
 
   describe('a blob redirected to another host', () => {
