@@ -32,10 +32,12 @@ describe('other formats', () => {
 
   it('shows control characters and bidirectional overrides in a table as escapes, never raw', () => {
     // A file name from a hostile layer: an OSC title change, a cursor-up-and-erase, a right-to-left override.
-    const path = '/opt/\u001b]0;owned\u0007x\u001b[1A\u001b[2Kevil\u202etxt.exe\u009b';
+    const path = '/opt/\u001b]0;owned\u0007x\u001b[1A\u001b[2Kevil\u202etxt.exe\u009b\u200f\u2028';
     const table = toTable(['path'], [{ path }], 200);
-    expect(table).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
-    expect(table).toContain('/opt/\\x1b]0;owned\\x07x\\x1b[1A\\x1b[2Kevil\\u{202e}txt.exe\\x9b');
+    expect(table).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200f\u2028\u202a-\u202e]/);
+    expect(table).toContain(
+      '/opt/\\x1b]0;owned\\x07x\\x1b[1A\\x1b[2Kevil\\u{202e}txt.exe\\x9b\\u{200f}\\u{2028}',
+    );
   });
 
   it('aligns a table and counts its rows', () => {

@@ -55,7 +55,8 @@ export function toJsonLines(rows: Row[]): string {
 }
 
 /**
- * Control characters shown as `\xNN` and bidirectional overrides as `\u{NNNN}`: a layer's file names are
+ * Control characters shown as `\xNN`, and bidirectional marks and overrides and the Unicode line and
+ * paragraph separators as `\u{NNNN}`: a layer's file names are
  * the image author's bytes, and an escape sequence printed raw would drive the researcher's terminal
  * (retitle it, rewrite earlier lines, hide text), an override reorder what a line shows. Tabs and line
  * ends become spaces so a row stays one line.
@@ -63,7 +64,7 @@ export function toJsonLines(rows: Row[]): string {
 function terminalSafe(text: string): string {
   return text
     .replace(/[\r\n\t]/g, ' ')
-    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
       const code = c.charCodeAt(0);
       return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
     });

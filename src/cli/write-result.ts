@@ -1,15 +1,26 @@
-import { createWriteStream, statSync } from 'node:fs';
+import { createWriteStream, realpathSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../core/errors.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
 const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
 
-/** Same file: the same path once resolved, or the same inode (a symlink or hardlink to it). */
+/** The path with every symlink in its existing part resolved: a file not there yet, in its real folder. */
+function canonical(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(canonical(parent), basename(absolute));
+  }
+}
+
+/** Same file: the same path once symlinks are resolved, or the same inode (a hardlink to it). */
 function sameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b)) return true;
+  if (canonical(a) === canonical(b)) return true;
   const sa = statSync(a, { throwIfNoEntry: false });
   const sb = statSync(b, { throwIfNoEntry: false });
   return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;

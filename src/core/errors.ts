@@ -147,7 +147,7 @@ export function isRetryable(err: unknown): boolean {
 
 /**
  * Errors that end a whole run (resumably) rather than fail one item: the pull budget is spent, the
- * registry rate-limits for longer than we wait, a host answers nothing, or the dataset cannot be written.
+ * registry rate-limits for longer than we wait, a host stops answering, or the dataset cannot be written.
  */
 export function stopsTheRun(err: unknown): boolean {
   return (

@@ -143,11 +143,17 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // resumed run's records also carry the whole run's counts (run-totals.ts), read before this
   // invocation writes its first record over the last one.
   const runs = new RunStore(db);
-  const earlier = resumed
-    ? earlierInvocations(runs.get(runId)?.stats, Object.keys(ctx.counters.snapshot()))
-    : undefined;
+  // `findings` does not add up: an image matched in two invocations is counted by both. The run's findings
+  // are its rows in the dataset (run_summary), which stats shows.
+  const { findings: _notAdditive, ...counterKeys } = ctx.counters.snapshot();
+  const earlier = resumed ? earlierInvocations(runs.get(runId)?.stats, Object.keys(counterKeys)) : undefined;
   const additive = () => ({ ...ctx.counters.snapshot(), http: http.stats.snapshot() });
-  const wholeRun = () => (earlier ? { wholeRun: addStats(earlier, { invocations: 1, ...additive() }) } : {});
+  const wholeRun = () => {
+    if (!earlier) return {};
+    const own: Record<string, unknown> = { invocations: 1, ...additive() };
+    delete own.findings;
+    return { wholeRun: addStats(earlier, own) };
+  };
   const statsTimer = setInterval(() => {
     try {
       runs.recordStats(runId, { ...additive(), ...wholeRun() });
@@ -234,7 +240,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       // A FatalError (disk full, read-only dataset) ends the run resumably, as its message promises:
       // the next run continues this one instead of re-crawling everything as a new run.
       const status = err instanceof FatalError ? 'aborted' : 'failed';
-      new RunStore(db).finish(runId, status, { ...ctx.counters.snapshot(), error: describeError(err) });
+      // With the whole run's counts too: an aborted run is resumed, and the resume adds to these.
+      new RunStore(db).finish(runId, status, { ...additive(), ...wholeRun(), error: describeError(err) });
     } catch {
       // The database itself may be what failed (disk full); the original error says why.
     }

@@ -130,16 +130,16 @@ describe('a layer that fails analysis', () => {
     });
     expect(stderr).toContain('4 image(s) have a layer that failed analysis');
     expect(stderr).toContain(
-      "with in_final_fs 'unknown' below the failed layer. Not in this report, though not",
+      "with in_final_fs 'unknown' below the failed layer. Without a row in this report, though not",
     );
-    expect(stderr).toMatch(/\(no rows from their other layers\): 1\./);
+    expect(stderr).toMatch(/Without a row in this report, though not known clean: 1\./);
   });
 
   it('keeps the unknown rows in --final-only and drops the removed ones', async () => {
     const { byRepo, stderr } = await dpkgSurvival(['--final-only']);
     expect(byRepo).toEqual({ 'study/xz-below': ['unknown'], 'study/xz-above': ['true'] });
     // study/xz-fixed has rows, all removed ones, so this report leaves it out too.
-    expect(stderr).toMatch(/\(no rows from their other layers\): 2\./);
+    expect(stderr).toMatch(/Without a row in this report, though not known clean: 2\./);
   });
 
   it('says NULL in affected_images and counts the image apart in stats', async () => {

@@ -12,6 +12,7 @@ import {
 } from '../context.js';
 import { EXIT } from '../exit.js';
 import { createProgressReporter } from '../progress.js';
+import { refuseDatasetAsOutput } from '../write-result.js';
 
 /** Flags of `crawl` and `scan` that map onto config settings. */
 export interface CrawlFlags extends CommonOptions {
@@ -91,12 +92,14 @@ export function crawlExitCode(o: CrawlOutcome): number {
 export async function crawlWith(
   f: CrawlFlags,
   extraSettings: Record<string, unknown> = {},
-  opts: { refuseUnfinished?: boolean } = {},
+  opts: { refuseUnfinished?: boolean; outputFile?: string } = {},
 ): Promise<{
   outcome: CrawlOutcome;
   dbPath: string;
 }> {
   const config = configFor(f, { ...crawlFlagSettings(f), ...extraSettings });
+  // A command that writes a result after the crawl (scan --out) refuses the dataset's own file first.
+  if (opts.outputFile !== undefined) refuseDatasetAsOutput(opts.outputFile, config.db);
   const s = config.seeds;
   if (
     s.images.length +

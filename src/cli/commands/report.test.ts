@@ -57,6 +57,23 @@ beforeEach(() => {
     layers: [layer(BASE), layer(FAILED)],
   });
   s.layers.markFailed(FAILED, 'CORRUPT_INPUT', 'truncated');
+  s.layers.markAnalyzed(
+    BASE,
+    {
+      compression: 'gzip',
+      compressedBytes: 1,
+      uncompressedBytes: 1,
+      entryCount: 0,
+      files: [],
+      packages: [],
+      md5sums: [],
+      osRelease: [],
+      whiteouts: [],
+      signatureHits: [],
+      selection: 's',
+    },
+    'a',
+  );
 });
 afterEach(() => {
   close();
@@ -72,6 +89,14 @@ describe('reportRows: images with a failed layer', () => {
       imagesWithFailedLayersUnmatched: 1,
     });
     expect(failedLayersNote(counts)).toContain('`hubcrawl rematch` matches them');
+  });
+
+  it('does not count an image with a pending layer as left unmatched: it waits for that layer', () => {
+    db.prepare(`INSERT INTO layers (digest, status) VALUES (?, 'pending')`).run(d('2'));
+    db.prepare(
+      `INSERT INTO image_layers (image_digest, position, layer_digest, media_type, size) VALUES (?, 2, ?, 'x', 1)`,
+    ).run(IMAGE, d('2'));
+    expect(reportRows(path)).toMatchObject({ imagesWithFailedLayers: 1, imagesWithFailedLayersUnmatched: 0 });
   });
 
   it('counts an image with only removed evidence as absent from a --final-only report alone', () => {
@@ -105,13 +130,13 @@ describe('reportRows: images with a failed layer', () => {
 
 describe('reportRows: the latest run', () => {
   const run = () => s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
-  const frontierItem = (state: string) =>
+  const frontierItem = (state: string, kind = 'layer', key = `k-${state}`) =>
     db
       .prepare(
         `INSERT INTO frontier (kind, key, payload_json, state, created_at, updated_at)
-         VALUES ('layer', ?, '{}', ?, 'T', 'T')`,
+         VALUES (?, ?, '{}', ?, 'T', 'T')`,
       )
-      .run(`k-${state}`, state);
+      .run(kind, key, state);
 
   it('says nothing without runs, or when the latest one completed', () => {
     expect(unfinishedRunNote(reportRows(path))).toBeNull();
@@ -119,13 +144,21 @@ describe('reportRows: the latest run', () => {
     expect(unfinishedRunNote(reportRows(path))).toBeNull();
   });
 
-  it('says when the latest run was aborted or is still running, with the frontier items not done', () => {
+  it('says when the latest run was aborted, failed or is still running, with its frontier items not done', () => {
+    s.runs.finish(run(), 'aborted', {});
     const id = run();
     for (const state of ['pending', 'in-progress', 'done', 'failed']) frontierItem(state);
+    // The run's own reference item counts; the earlier run's leftover does not.
+    frontierItem('pending', 'reference', `${id}|r.example/a:1@`);
+    frontierItem('pending', 'reference', `${id - 1}|r.example/b:1@`);
     expect(unfinishedRunNote(reportRows(path))).toBe(
-      `the latest run (${id}) is still marked running (a crawl in progress now, or one that was killed): 2 item(s) of its frontier are not done, so images it has not reached yet are not in this report; \`hubcrawl crawl\` on this dataset resumes it.`,
+      `the latest run (${id}) is still marked running (a crawl in progress now, or one that was killed): 3 item(s) of its frontier are not done, so images it has not reached yet are not in this report; \`hubcrawl crawl\` on this dataset resumes it.`,
     );
     s.runs.finish(id, 'aborted', {});
-    expect(unfinishedRunNote(reportRows(path))).toContain(`the latest run (${id}) was aborted (pull budget`);
+    expect(unfinishedRunNote(reportRows(path))).toContain(
+      `the latest run (${id}) was aborted (pull budget, rate limit, a host that stopped answering`,
+    );
+    db.prepare(`UPDATE crawl_runs SET status = 'failed' WHERE id = ?`).run(id);
+    expect(unfinishedRunNote(reportRows(path))).toContain(`the latest run (${id}) failed (`);
   });
 });

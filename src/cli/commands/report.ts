@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
+import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines } from '../output.js';
@@ -75,7 +76,11 @@ export function reportRows(
                 coalesce(sum(NOT EXISTS (SELECT 1 FROM findings_final_fs f
                                           WHERE f.image_digest = x.image_digest${inReport})), 0)
                   AS imagesWithFailedLayersNotInReport,
-                coalesce(sum(i.match_fingerprint IS NULL), 0) AS imagesWithFailedLayersUnmatched
+                -- Never matched though no layer waits: left so by an older hubcrawl (a pending layer makes
+                -- rematch wait for it too, so those are not counted here).
+                coalesce(sum(i.match_fingerprint IS NULL AND NOT EXISTS (
+                  SELECT 1 FROM image_layers pl JOIN layers p ON p.digest = pl.layer_digest
+                   WHERE pl.image_digest = x.image_digest AND p.status = 'pending')), 0) AS imagesWithFailedLayersUnmatched
            FROM (SELECT DISTINCT il.image_digest FROM image_layers il
                    JOIN layers l ON l.digest = il.layer_digest WHERE l.status = 'failed') x
            JOIN images i ON i.digest = x.image_digest`,
@@ -84,10 +89,16 @@ export function reportRows(
     const latest = db.prepare('SELECT id, status FROM crawl_runs ORDER BY id DESC LIMIT 1').get() as
       | { id: number; status: string }
       | undefined;
+    // The latest run's own items (keyed by it) and the layers, which no run owns: older runs' leftovers are
+    // not this run's work.
+    const prefix = latest ? runKeyPrefix(latest.id) : '';
     const unfinishedItems = db
-      .prepare(`SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')`)
+      .prepare(
+        `SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')
+            AND (kind = 'layer' OR substr(key, 1, ?) = ?)`,
+      )
       .pluck()
-      .get() as number;
+      .get(prefix.length, prefix) as number;
     return {
       rows,
       ...counts,
@@ -116,8 +127,8 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
       : '';
   return (
     `${failed.imagesWithFailedLayers} image(s) have a layer that failed analysis: their rows come from their other layers, ` +
-    `with in_final_fs 'unknown' below the failed layer. Not in this report, though not known clean (no rows from ` +
-    `their other layers): ${failed.imagesWithFailedLayersNotInReport}.${unmatched} The failures table says why each layer failed.`
+    `with in_final_fs 'unknown' below the failed layer. Without a row in this report, though not known clean: ` +
+    `${failed.imagesWithFailedLayersNotInReport}.${unmatched} The failures table says why each layer failed.`
   );
 }
 
@@ -126,11 +137,13 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
  * still marked running): images its frontier still holds are not in the report yet. Null otherwise.
  */
 export function unfinishedRunNote(run: LatestRun): string | null {
-  if (run.latestRunStatus !== 'aborted' && run.latestRunStatus !== 'running') return null;
-  const why =
-    run.latestRunStatus === 'running'
-      ? 'is still marked running (a crawl in progress now, or one that was killed)'
-      : 'was aborted (pull budget, rate limit or interrupt)';
+  const why = {
+    running: 'is still marked running (a crawl in progress now, or one that was killed)',
+    aborted:
+      'was aborted (pull budget, rate limit, a host that stopped answering, an interrupt or a fatal error)',
+    failed: 'failed (the failures table and its stats say why)',
+  }[run.latestRunStatus ?? ''];
+  if (why === undefined) return null;
   return (
     `the latest run (${run.latestRunId}) ${why}: ${run.unfinishedItems} item(s) of its frontier are not done, so ` +
     'images it has not reached yet are not in this report; `hubcrawl crawl` on this dataset resumes it.'

@@ -87,7 +87,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   const { outcome, dbPath } = await crawlWith(
     { ...opts, fresh: true },
     { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
-    { refuseUnfinished: true },
+    { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
   );
   const { images, evidence, failed } = scanSummary(dbPath, outcome.runId);
   let text =

@@ -50,6 +50,8 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
           finishedAt: last.finished_at,
           toolVersion: last.tool_version,
           iocSets: last.ioc_sets,
+          // Rows that name this run: what its matching left in the dataset, whatever its invocations.
+          findings: last.findings,
           stats: last.stats_json ? JSON.parse(String(last.stats_json)) : null,
         }
       : null;
@@ -105,7 +107,7 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
           ? `${Number(recorded.itemsFailed ?? 0) + recorded.itemsFailedBeforeResume} (${recorded.itemsFailedBeforeResume} before the resume)`
           : recorded.itemsFailed,
       ],
-      ['findings', s.findings],
+      ['findings (rows of this run)', last.findings],
     ].map(([what, value]) => ({ what, value }));
     text += `\nLast run\n${toTable(['what', 'value'], lines)}`;
   }
