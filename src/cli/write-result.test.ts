@@ -29,6 +29,10 @@ describe('refuseDatasetAsOutput', () => {
     ]) {
       expect(() => refuseDatasetAsOutput(out, dataset), out).toThrow(ConfigError);
     }
+    // A dangling symlink to the WAL: writing through it would create the WAL.
+    const dangling = join(dir, 'out.csv');
+    symlinkSync(join(data, 'study.sqlite-wal'), dangling);
+    expect(() => refuseDatasetAsOutput(dangling, dataset)).toThrow(ConfigError);
     expect(() => refuseDatasetAsOutput(join(linked, 'report.csv'), dataset)).not.toThrow();
     expect(() => refuseDatasetAsOutput(join(dir, 'missing', 'report.csv'), dataset)).not.toThrow();
   });

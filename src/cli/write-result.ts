@@ -1,4 +1,4 @@
-import { createWriteStream, realpathSync, statSync } from 'node:fs';
+import { createWriteStream, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -7,14 +7,20 @@ import { ConfigError } from '../core/errors.js';
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
 const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
 
-/** The path with every symlink in its existing part resolved: a file not there yet, in its real folder. */
-function canonical(path: string): string {
+/**
+ * The path with every symlink resolved, also where it leads to no file yet: a file not there yet in its
+ * real folder, a dangling symlink as its target (writing to it creates that target). `hops` bounds a loop.
+ */
+function canonical(path: string, hops = 0): string {
   const absolute = resolve(path);
   try {
     return realpathSync(absolute);
   } catch {
+    const link = hops < 40 ? lstatSync(absolute, { throwIfNoEntry: false }) : undefined;
+    if (link?.isSymbolicLink())
+      return canonical(resolve(dirname(absolute), readlinkSync(absolute)), hops + 1);
     const parent = dirname(absolute);
-    return parent === absolute ? absolute : join(canonical(parent), basename(absolute));
+    return parent === absolute ? absolute : join(canonical(parent, hops), basename(absolute));
   }
 }
 

@@ -65,6 +65,11 @@ export interface HttpClientOptions {
    * count again. Default 3.
    */
   unreachableAfter?: number;
+  /**
+   * Hosts that answered this run before (its earlier invocations, for a resumed run): one of them that
+   * still does not answer stops the resumed run again, instead of failing every item on it.
+   */
+  answeredHosts?: Iterable<string>;
   userAgent?: string;
   /** Undici dispatcher (not closed by close()); default a private Agent. */
   dispatcher?: Dispatcher;

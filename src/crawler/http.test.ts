@@ -76,8 +76,31 @@ describe('HttpClient', () => {
     expect(client.stats.byStatusClass.network).toBe(1);
   });
 
-  it('calls a host that answered unreachable after requests in a row got no response; a response starts the count again', async () => {
-    // A server that resets every connection before answering, except where `answer` says otherwise.
+  it('stops asking a host that never answered after 3 requests in a row failed, without stopping anything', async () => {
+    // A server that resets every connection before answering.
+    const base = await serve((req) => req.socket.destroy());
+    const { client } = makeClient({ maxRetries: 1, unreachableAfter: 3 });
+    const fail = () => client.request({ url: `${base}/x` });
+    // Never answered yet (a seed naming a host that is not there): its own requests fail, nothing stops,
+    // and after three the host is not asked again in this client's life (no request reaches the server).
+    for (let i = 0; i < 3; i++) await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    const sent = client.stats.requests;
+    await expect(fail()).rejects.toThrow(
+      /not sent: .* answered none of the 3 requests before it in this run/,
+    );
+    expect(client.stats.requests).toBe(sent);
+    expect(client.answeredHosts()).toEqual([]);
+  });
+
+  it('calls a host that answered an earlier invocation of the run unreachable at once (answeredHosts)', async () => {
+    const base = await serve((req) => req.socket.destroy());
+    const host = new URL(base).host;
+    const { client } = makeClient({ maxRetries: 0, unreachableAfter: 2, answeredHosts: [host] });
+    await expect(client.request({ url: `${base}/x` })).rejects.toBeInstanceOf(RetryableError);
+    await expect(client.request({ url: `${base}/x` })).rejects.toBeInstanceOf(HostUnreachableError);
+  });
+
+  it('calls a host that answered unreachable after 3 requests in a row got nothing; it lists the host', async () => {
     let answer = false;
     const base = await serve((req, res) => {
       if (answer) res.end('ok');
@@ -85,8 +108,12 @@ describe('HttpClient', () => {
     });
     const { client } = makeClient({ maxRetries: 1, unreachableAfter: 3 });
     const fail = () => client.request({ url: `${base}/x` });
-    // Never answered yet (a seed naming a host that is not there): its own requests fail, nothing stops.
-    for (let i = 0; i < 4; i++) await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    answer = true;
+    await (await fail()).text();
+    expect(client.answeredHosts()).toEqual([new URL(base).host]);
+    answer = false;
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    // A response in between starts the count again.
     answer = true;
     await (await fail()).text();
     answer = false;

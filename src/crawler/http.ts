@@ -83,7 +83,7 @@ export class HttpClient {
    * answered (a seed naming a host that does not exist) fails its own items, or every resume would stop
    * again on it while the other hosts' work waits.
    */
-  private readonly answered = new Set<string>();
+  private readonly answered: Set<string>;
 
   constructor(opts: HttpClientOptions = {}) {
     this.opts = {
@@ -97,6 +97,7 @@ export class HttpClient {
       ...opts,
     };
     this.stats = new RequestStats(opts.onEvent);
+    this.answered = new Set(opts.answeredHosts ?? []);
     this.random = opts.random ?? Math.random;
     const limiterOpts: ConstructorParameters<typeof RateLimiter>[0] = { random: this.random };
     if (opts.maxPauseMs !== undefined) limiterOpts.maxPauseMs = opts.maxPauseMs;
@@ -119,6 +120,11 @@ export class HttpClient {
     return Math.round(this.random() * ceiling);
   }
 
+  /** The hosts that gave any response: a resumed run hands them to its next client (answeredHosts). */
+  answeredHosts(): string[] {
+    return [...this.answered].sort();
+  }
+
   /** Sends one request with queueing, retries and rate-limit handling; see the module comment. */
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
@@ -137,6 +143,15 @@ export class HttpClient {
       failures: 0,
       waits429: 0,
     };
+    // A host that never answered and has had unreachableAfter requests in a row fail outright is not asked
+    // again in this run: each request would spend every retry on timeouts (minutes per item).
+    const unanswered = this.unanswered.get(s.host) ?? 0;
+    if (!this.answered.has(s.host) && unanswered >= this.opts.unreachableAfter) {
+      this.stats.recordFailure(s.method, s.host, s.href, 'host never answered');
+      throw new RetryableError(
+        `${s.method} ${s.href} not sent: ${s.host} answered none of the ${unanswered} requests before it in this run; the next crawl tries it again`,
+      );
+    }
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.attempt(req, s, attempt);
       if (outcome !== AGAIN) return outcome;

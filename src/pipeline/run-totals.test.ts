@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addStats, earlierInvocations } from './run-totals.js';
+import { addStats, answeredHostsOf, earlierInvocations } from './run-totals.js';
 
 describe('addStats', () => {
   it('adds numbers at the same place, level by level, and keeps what only one side has', () => {
@@ -36,12 +36,24 @@ describe('earlierInvocations', () => {
     });
   });
 
-  it('takes the whole-run sum an earlier resumed invocation recorded', () => {
+  it('takes the whole-run sum an earlier resumed invocation recorded, without findings, which do not add up', () => {
     const wholeRun = { invocations: 2, layersAnalyzed: 7, http: { requests: 30 } };
     expect(earlierInvocations({ layersAnalyzed: 3, wholeRun }, counters)).toEqual(wholeRun);
+    expect(earlierInvocations({ wholeRun: { ...wholeRun, findings: 9 } }, counters)).toEqual(wholeRun);
   });
 
   it('counts an invocation killed before its first record, its work unknown', () => {
     expect(earlierInvocations(null, counters)).toEqual({ invocations: 1 });
+  });
+});
+
+describe('answeredHostsOf', () => {
+  it('reads the hosts an earlier invocation recorded, and nothing from a record without them', () => {
+    expect(answeredHostsOf({ answeredHosts: ['a.example', 7, 'b.example:5000'] })).toEqual([
+      'a.example',
+      'b.example:5000',
+    ]);
+    expect(answeredHostsOf({ layersAnalyzed: 1 })).toEqual([]);
+    expect(answeredHostsOf(null)).toEqual([]);
   });
 });

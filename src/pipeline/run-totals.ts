@@ -19,6 +19,15 @@ export function addStats(a: AdditiveStats, b: AdditiveStats): AdditiveStats {
   return out;
 }
 
+/**
+ * The hosts that answered the run's earlier invocations, from their last record (`answeredHosts`, kept
+ * and extended by each invocation). Empty for a record without them.
+ */
+export function answeredHostsOf(recorded: unknown): string[] {
+  if (!isObject(recorded) || !Array.isArray(recorded.answeredHosts)) return [];
+  return recorded.answeredHosts.filter((h): h is string => typeof h === 'string');
+}
+
 function isObject(v: unknown): v is AdditiveStats {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -31,7 +40,11 @@ function isObject(v: unknown): v is AdditiveStats {
  */
 export function earlierInvocations(recorded: unknown, counters: readonly string[]): AdditiveStats {
   if (!isObject(recorded)) return { invocations: 1 };
-  if (isObject(recorded.wholeRun)) return recorded.wholeRun;
+  // findings does not add up (an image matched in two invocations counts twice); older records summed it.
+  if (isObject(recorded.wholeRun)) {
+    const { findings: _notAdditive, ...whole } = recorded.wholeRun;
+    return whole;
+  }
   const own: AdditiveStats = { invocations: 1 };
   for (const key of [...counters, 'http']) if (key in recorded) own[key] = recorded[key];
   return own;

@@ -16,7 +16,7 @@ import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './matc
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
-import { addStats, earlierInvocations } from './run-totals.js';
+import { addStats, answeredHostsOf, earlierInvocations } from './run-totals.js';
 import { seedItems } from './seeds.js';
 
 export interface CrawlProgress {
@@ -77,7 +77,17 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 
-  const net = new RunNetwork({ config, env, credentials, log, httpOptions: opts.httpOptions });
+  // What the run's earlier invocations recorded (a resumed run): their counts, and the hosts that answered
+  // them, so that one still down stops this invocation too (HostUnreachableError) rather than failing
+  // every item on it.
+  const recorded = resumed ? new RunStore(db).get(runId)?.stats : undefined;
+  const net = new RunNetwork({
+    config,
+    env,
+    credentials,
+    log,
+    httpOptions: { ...opts.httpOptions, answeredHosts: answeredHostsOf(recorded) },
+  });
   const { http, hub } = net;
   const ctx = new CrawlContext(
     db,
@@ -146,8 +156,12 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // `findings` does not add up: an image matched in two invocations is counted by both. The run's findings
   // are its rows in the dataset (run_summary), which stats shows.
   const { findings: _notAdditive, ...counterKeys } = ctx.counters.snapshot();
-  const earlier = resumed ? earlierInvocations(runs.get(runId)?.stats, Object.keys(counterKeys)) : undefined;
-  const additive = () => ({ ...ctx.counters.snapshot(), http: http.stats.snapshot() });
+  const earlier = resumed ? earlierInvocations(recorded, Object.keys(counterKeys)) : undefined;
+  const additive = () => ({
+    ...ctx.counters.snapshot(),
+    http: http.stats.snapshot(),
+    answeredHosts: http.answeredHosts(),
+  });
   const wholeRun = () => {
     if (!earlier) return {};
     const own: Record<string, unknown> = { invocations: 1, ...additive() };
@@ -223,6 +237,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       findingsRemovedOfUnloadedSets,
       ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),
       http: http.stats.snapshot(),
+      answeredHosts: http.answeredHosts(),
       frontier: ctx.frontier.counts(),
       ...wholeRun(),
     };

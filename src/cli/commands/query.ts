@@ -98,6 +98,16 @@ async function streamRows(
   await sink.end();
 }
 
+/** SQLite's codes for what a query itself asked (not memory, temp files or an interrupt of the machine's). */
+const QUERY_OWN_CODES = new Set([
+  'SQLITE_ERROR',
+  'SQLITE_AUTH',
+  'SQLITE_TOOBIG',
+  'SQLITE_MISMATCH',
+  'SQLITE_RANGE',
+  'SQLITE_CONSTRAINT',
+]);
+
 /**
  * An error while the query runs: the actionable SQLite errors typed as everywhere (mapSqliteError); any
  * other SQLite error is the query's own (a function refused, `load_extension` not authorized, a value it
@@ -106,7 +116,7 @@ async function streamRows(
 function queryFailure(err: unknown, db: Database): unknown {
   const mapped = mapSqliteError(err, db);
   const code = (mapped as { code?: unknown } | null)?.code;
-  if (mapped === err && typeof code === 'string' && code.startsWith('SQLITE_')) {
+  if (mapped === err && typeof code === 'string' && QUERY_OWN_CODES.has(code)) {
     return new ConfigError(`the query failed: ${(err as Error).message} (${code})`, { cause: err });
   }
   return mapped;

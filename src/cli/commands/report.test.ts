@@ -160,5 +160,6 @@ describe('reportRows: the latest run', () => {
     );
     db.prepare(`UPDATE crawl_runs SET status = 'failed' WHERE id = ?`).run(id);
     expect(unfinishedRunNote(reportRows(path))).toContain(`the latest run (${id}) failed (`);
+    expect(unfinishedRunNote(reportRows(path))).toContain('a failed run is not resumed: the next');
   });
 });

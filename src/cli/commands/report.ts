@@ -137,16 +137,23 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
  * still marked running): images its frontier still holds are not in the report yet. Null otherwise.
  */
 export function unfinishedRunNote(run: LatestRun): string | null {
-  const why = {
-    running: 'is still marked running (a crawl in progress now, or one that was killed)',
-    aborted:
+  const resumes = '`hubcrawl crawl` on this dataset resumes it.';
+  const state = {
+    running: ['is still marked running (a crawl in progress now, or one that was killed)', resumes],
+    aborted: [
       'was aborted (pull budget, rate limit, a host that stopped answering, an interrupt or a fatal error)',
-    failed: 'failed (the failures table and its stats say why)',
+      resumes,
+    ],
+    failed: [
+      'failed (its stats say why)',
+      'a failed run is not resumed: the next `hubcrawl crawl` starts a new run, and pending layers carry over.',
+    ],
   }[run.latestRunStatus ?? ''];
-  if (why === undefined) return null;
+  if (state === undefined) return null;
+  const [why, next] = state;
   return (
     `the latest run (${run.latestRunId}) ${why}: ${run.unfinishedItems} item(s) of its frontier are not done, so ` +
-    'images it has not reached yet are not in this report; `hubcrawl crawl` on this dataset resumes it.'
+    `images it has not reached yet are not in this report; ${next}`
   );
 }
 

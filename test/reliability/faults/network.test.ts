@@ -315,6 +315,13 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       ),
     );
     expect(down.itemsFailed).toBe(0);
+    // Resumed while the registry is still down: it answered this run before, so the resume stops again
+    // rather than failing every item and ending the run.
+    reset();
+    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    const stillDown = await crawlWithFaults(db, settings());
+    expect(stillDown.outcome).toMatchObject({ resumed: true, status: 'aborted' });
+    expect(stillDown.itemsFailed).toBe(0);
     reset();
     const back = await crawlWithFaults(db, settings());
     expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
