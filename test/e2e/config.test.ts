@@ -22,6 +22,8 @@ beforeAll(async () => {
     registry = await startRegistry({ auth: 'none', installIfMissing: true });
     const clean = await buildImage({ layers: [{ entries: debianBaseEntries({ codename: 'bookworm' }) }] });
     await pushImage(registry, 'study/clean', '1', clean);
+    // A tag on which a pattern with nested quantifiers backtracks exponentially (2^41 steps).
+    await pushImage(registry, 'study/long-tags', `${'a'.repeat(41)}b`, clean);
     image = `${registry.host}/study/clean:1`;
   };
   await settle(setup(), buildCliOnce());
@@ -60,6 +62,28 @@ describe('a config file', () => {
     const r = await runCli(['report', '--db', join(dir, 'moved', 'data', 'study.sqlite')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${REPORT_HEADER}\r\n`);
+  });
+});
+
+describe('a --tags pattern', () => {
+  it('with nested quantifiers does not hang on a long tag (V8 bounds the backtracking)', async () => {
+    const r = await runCli(
+      [
+        'crawl',
+        '--repo',
+        `${registry.host}/study/long-tags`,
+        '--tags',
+        '^(a+)+$',
+        '--db',
+        join(dir, 'tags.sqlite'),
+        '--quiet',
+      ],
+      // An upper bound so a hang fails the test instead of the suite; not a performance threshold.
+      { killAfterMs: 60_000 },
+    );
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^run 1 completed: 0 images/);
   });
 });
 
