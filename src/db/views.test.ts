@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
+import { layerFacts } from '../analyzer/test-fixtures/facts.js';
 import { openDatabase } from './open.js';
 import { type LayerStack, rematchAll } from './rematch.js';
 import type { ImageEvidence } from './rows.js';
@@ -25,21 +26,9 @@ const T2 = '2024-02-01T00:00:00.000Z';
 const PUSHED = '2023-12-24T10:00:00.000Z';
 const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
 
-function emptyFacts(): LayerFacts {
-  return {
-    compression: 'gzip',
-    compressedBytes: 10,
-    uncompressedBytes: 20,
-    entryCount: 1,
-    files: [],
-    packages: [],
-    md5sums: [],
-    osRelease: [],
-    whiteouts: [],
-    signatureHits: [],
-    selection: 'xz@1',
-  };
-}
+/** Facts of a layer that recorded nothing, as analyzed with the `xz@1` selection. */
+const emptyFacts = (): LayerFacts =>
+  layerFacts({ compressedBytes: 10, uncompressedBytes: 20, entryCount: 1, selection: 'xz@1' });
 
 const evR1 = (layer: string): ImageEvidence => ({
   kind: 'dpkg-version',

@@ -2,25 +2,12 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../facts.js';
 import { analyzeLayer } from '../layer-stream.js';
+import { layerFacts as facts } from '../test-fixtures/facts.js';
 import { DPKG_STATUS, END_OF_ARCHIVE, rawHeader, rawMember } from '../test-fixtures/layers.js';
 import { compileRules } from './compile.js';
 import { matchImage } from './image-view.js';
 import { parseIocSet } from './load.js';
 
-const facts = (p: Partial<LayerFacts>): LayerFacts => ({
-  compression: 'gzip',
-  compressedBytes: 0,
-  uncompressedBytes: 0,
-  entryCount: 0,
-  files: [],
-  packages: [],
-  md5sums: [],
-  osRelease: [],
-  whiteouts: [],
-  signatureHits: [],
-  selection: 'x',
-  ...p,
-});
 const SHA = 'a'.repeat(64);
 const MD5 = 'b'.repeat(32);
 const LIB = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';

@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { LayerFacts, PackageFact } from '../facts.js';
+import { layerFacts as facts } from '../test-fixtures/facts.js';
 import { builtinIocSets } from './builtin.js';
 import { parseIocSet } from './load.js';
 import { matchLayer, matchLayerLocated, packageMatchesRule } from './match.js';
 import type { DpkgVersionRule } from './schema.js';
 
-const facts = (p: Partial<LayerFacts>): LayerFacts => ({
-  compression: 'gzip',
-  compressedBytes: 0,
-  uncompressedBytes: 0,
-  entryCount: 0,
-  files: [],
-  packages: [],
-  md5sums: [],
-  osRelease: [],
-  whiteouts: [],
-  signatureHits: [],
-  selection: 'x',
-  ...p,
-});
 const set = (rules: unknown[]) =>
   parseIocSet({ id: 's', version: '7', title: 't', references: [], rules }, 'test');
 const pkg = (name: string, version: string, p: Partial<PackageFact> = {}): PackageFact => ({

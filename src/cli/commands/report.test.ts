@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { layerFacts } from '../../analyzer/test-fixtures/facts.js';
 import { openDatabase } from '../../db/open.js';
 import type { ImageEvidence } from '../../db/rows.js';
 import { createStores, type Stores } from '../../db/stores.js';
@@ -57,23 +58,7 @@ beforeEach(() => {
     layers: [layer(BASE), layer(FAILED)],
   });
   s.layers.markFailed(FAILED, 'CORRUPT_INPUT', 'truncated');
-  s.layers.markAnalyzed(
-    BASE,
-    {
-      compression: 'gzip',
-      compressedBytes: 1,
-      uncompressedBytes: 1,
-      entryCount: 0,
-      files: [],
-      packages: [],
-      md5sums: [],
-      osRelease: [],
-      whiteouts: [],
-      signatureHits: [],
-      selection: 's',
-    },
-    'a',
-  );
+  s.layers.markAnalyzed(BASE, layerFacts(), 'a');
 });
 afterEach(() => {
   close();
