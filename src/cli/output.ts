@@ -88,8 +88,46 @@ export function toTable(columns: string[], rows: Row[], maxCell = 72): string {
   return `${out.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
 }
 
-/** Writes and waits for the stream to accept it (so large outputs don't pile up in memory). */
+/** Rows handed over per write when a result is written as it is read: large writes, flat memory. */
+const BATCH_ROWS = 1000;
+
+/**
+ * Hands `rows` to `write` in batches as they are read (a fact table can hold tens of millions), and the
+ * rest at the end. Stops reading, closing the statement's iterator, once `write` resolves to false. Returns
+ * how many rows it read.
+ */
+export async function inBatches(
+  rows: Iterable<Row>,
+  write: (batch: Row[]) => Promise<unknown>,
+): Promise<number> {
+  let batch: Row[] = [];
+  let count = 0;
+  for (const row of rows) {
+    batch.push(row);
+    count += 1;
+    if (batch.length < BATCH_ROWS) continue;
+    const more = await write(batch);
+    batch = [];
+    // Leaving the loop closes the iterator, and with it the statement.
+    if (more === false) return count;
+  }
+  if (batch.length > 0) await write(batch);
+  return count;
+}
+
+/**
+ * Writes and waits for the stream to accept it (so large outputs don't pile up in memory). Settles on an
+ * error too: a stream that fails while full never drains, and its owner, listening for 'error', reports it.
+ */
 export async function writeOut(stream: Writable, text: string): Promise<void> {
   if (stream.write(text)) return;
-  await new Promise<void>((resolve) => stream.once('drain', resolve));
+  await new Promise<void>((resolve) => {
+    const settle = () => {
+      stream.off('drain', settle);
+      stream.off('error', settle);
+      resolve();
+    };
+    stream.once('drain', settle);
+    stream.once('error', settle);
+  });
 }

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../core/errors.js';
+import { writeOut } from './output.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
 const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
@@ -116,16 +117,7 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
   return {
     async write(text) {
       if (!check()) return false;
-      if (stream.write(text)) return true;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stream.off('drain', done);
-          stream.off('error', done);
-          resolve();
-        };
-        stream.once('drain', done);
-        stream.once('error', done);
-      });
+      await writeOut(stream, text);
       return check();
     },
     async end() {

@@ -7,7 +7,7 @@ import { FACT_TABLES } from '../../db/layer-store.js';
 import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { csvRecords, type Row, toCsv, writeOut } from '../output.js';
+import { csvRecords, inBatches, type Row, toCsv, writeOut } from '../output.js';
 import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows, unfinishedRunNote } from './report.js';
 
 export interface ExportOptions extends CommonOptions {
@@ -57,19 +57,11 @@ async function exportTable(
     stream.once('error', reject);
     stream.once('finish', resolve);
   });
-  let count = 0;
-  let batch: Row[] = [];
-  const flush = async () => {
-    await writeOut(stream, csvRecords(columns, batch));
-    batch = [];
-  };
   await writeOut(stream, toCsv(columns, []));
-  for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).iterate() as Iterable<Row>) {
-    batch.push(row);
-    count += 1;
-    if (batch.length === 1000) await flush();
-  }
-  await flush();
+  const count = await inBatches(
+    db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).iterate() as Iterable<Row>,
+    (batch) => writeOut(stream, csvRecords(columns, batch)),
+  );
   stream.end();
   await done;
   return count;

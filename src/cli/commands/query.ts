@@ -4,7 +4,7 @@ import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { csvRecords, jsonRow, type Row, toCsv, toJsonLines, toTable } from '../output.js';
+import { csvRecords, inBatches, jsonRow, type Row, toCsv, toJsonLines, toTable } from '../output.js';
 import { openResultSink, refuseDatasetAsOutput, writeResult } from '../write-result.js';
 
 export interface QueryOptions extends CommonOptions {
@@ -57,9 +57,6 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
   }
 }
 
-/** Rows read per batch: enough to write in large pieces, few enough to keep memory flat. */
-const BATCH_ROWS = 1000;
-
 /**
  * csv and jsonl, written as SQLite yields the rows: a query over a whole fact table (tens of millions of
  * rows with --hash-all-files) must not be held in memory first.
@@ -74,27 +71,14 @@ async function streamRows(
   const columns = stmt.columns().map((c) => c.name);
   const sink = openResultSink(out, { dataset });
   if (format === 'csv') await sink.write(toCsv(columns, []));
-  let batch: Row[] = [];
-  /** Writes the batch; false once the reader has gone, so the query stops early. */
-  const flush = async (): Promise<boolean> => {
-    if (batch.length === 0) return true;
-    const wanted = await sink.write(format === 'csv' ? csvRecords(columns, batch) : toJsonLines(batch));
-    batch = [];
-    return wanted;
-  };
-  const rows = stmt.iterate() as IterableIterator<Row>;
   try {
-    for (const row of rows) {
-      batch.push(row);
-      if (batch.length >= BATCH_ROWS && !(await flush())) {
-        rows.return?.();
-        return;
-      }
-    }
+    // sink.write says false once the reader has gone: the query stops early.
+    await inBatches(stmt.iterate() as Iterable<Row>, (batch) =>
+      sink.write(format === 'csv' ? csvRecords(columns, batch) : toJsonLines(batch)),
+    );
   } catch (err) {
     throw err instanceof ConfigError ? err : queryFailure(err, db);
   }
-  await flush();
   await sink.end();
 }
 
