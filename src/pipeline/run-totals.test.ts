@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addStats, answeredHostsOf, earlierInvocations } from './run-totals.js';
+import { addStats, answeredHostsOf, earlierInvocations, wholeRunWith } from './run-totals.js';
 
 describe('addStats', () => {
   it('adds numbers at the same place, level by level, and keeps what only one side has', () => {
@@ -17,10 +17,22 @@ describe('addStats', () => {
   });
 });
 
+describe('wholeRunWith', () => {
+  it("adds an invocation's own counts to the earlier sum, counting the invocation and leaving findings out", () => {
+    const earlier = { invocations: 2, layersAnalyzed: 7, http: { requests: 30 } };
+    const own = { layersAnalyzed: 3, findings: 5, http: { requests: 4 }, answeredHosts: ['r.example'] };
+    expect(wholeRunWith(earlier, own)).toEqual({
+      invocations: 3,
+      layersAnalyzed: 10,
+      http: { requests: 34 },
+    });
+  });
+});
+
 describe('earlierInvocations', () => {
   const counters = ['layersAnalyzed', 'findings'];
 
-  it("takes a first invocation's counters and HTTP counts, not its other fields", () => {
+  it("takes a first invocation's counters and HTTP counts, not findings (they do not add up) nor other fields", () => {
     const recorded = {
       layersAnalyzed: 4,
       findings: 2,
@@ -31,7 +43,6 @@ describe('earlierInvocations', () => {
     expect(earlierInvocations(recorded, counters)).toEqual({
       invocations: 1,
       layersAnalyzed: 4,
-      findings: 2,
       http: { requests: 12 },
     });
   });

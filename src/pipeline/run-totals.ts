@@ -28,6 +28,21 @@ export function answeredHostsOf(recorded: unknown): string[] {
   return recorded.answeredHosts.filter((h): h is string => typeof h === 'string');
 }
 
+/**
+ * Counts that do not add up across invocations: an image matched in two invocations counts in both. The
+ * run's findings are its rows in the dataset (run_summary), which stats shows.
+ */
+const NOT_ADDITIVE: ReadonlySet<string> = new Set(['findings']);
+
+function additiveOnly(stats: AdditiveStats): AdditiveStats {
+  return Object.fromEntries(Object.entries(stats).filter(([key]) => !NOT_ADDITIVE.has(key)));
+}
+
+/** The whole run after this invocation: the earlier invocations' sum plus this one's own counts. */
+export function wholeRunWith(earlier: AdditiveStats, own: AdditiveStats): AdditiveStats {
+  return addStats(earlier, additiveOnly({ invocations: 1, ...own }));
+}
+
 function isObject(v: unknown): v is AdditiveStats {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -40,12 +55,9 @@ function isObject(v: unknown): v is AdditiveStats {
  */
 export function earlierInvocations(recorded: unknown, counters: readonly string[]): AdditiveStats {
   if (!isObject(recorded)) return { invocations: 1 };
-  // findings does not add up (an image matched in two invocations counts twice); older records summed it.
-  if (isObject(recorded.wholeRun)) {
-    const { findings: _notAdditive, ...whole } = recorded.wholeRun;
-    return whole;
-  }
+  // Older records summed findings too.
+  if (isObject(recorded.wholeRun)) return additiveOnly(recorded.wholeRun);
   const own: AdditiveStats = { invocations: 1 };
   for (const key of [...counters, 'http']) if (key in recorded) own[key] = recorded[key];
-  return own;
+  return additiveOnly(own);
 }

@@ -16,7 +16,7 @@ import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './matc
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
-import { addStats, answeredHostsOf, earlierInvocations } from './run-totals.js';
+import { answeredHostsOf, earlierInvocations, wholeRunWith } from './run-totals.js';
 import { seedItems } from './seeds.js';
 
 export interface CrawlProgress {
@@ -80,7 +80,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // What the run's earlier invocations recorded (a resumed run): their counts, and the hosts that answered
   // them, so that one still down stops this invocation too (HostUnreachableError) rather than failing
   // every item on it.
-  const recorded = resumed ? new RunStore(db).get(runId)?.stats : undefined;
+  const runs = new RunStore(db);
+  const recorded = resumed ? runs.get(runId)?.stats : undefined;
   const net = new RunNetwork({
     config,
     env,
@@ -150,24 +151,15 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     });
   const timer = opts.onProgress ? setInterval(progress, opts.progressIntervalMs ?? 1000) : null;
   // The run's stats are kept current in the dataset, so `stats` shows what a killed run had done. A
-  // resumed run's records also carry the whole run's counts (run-totals.ts), read before this
-  // invocation writes its first record over the last one.
-  const runs = new RunStore(db);
-  // `findings` does not add up: an image matched in two invocations is counted by both. The run's findings
-  // are its rows in the dataset (run_summary), which stats shows.
-  const { findings: _notAdditive, ...counterKeys } = ctx.counters.snapshot();
-  const earlier = resumed ? earlierInvocations(recorded, Object.keys(counterKeys)) : undefined;
+  // resumed run's records also carry the whole run's counts (run-totals.ts), from what the earlier
+  // invocations recorded (read above, before this one writes its first record over their last).
+  const earlier = resumed ? earlierInvocations(recorded, Object.keys(ctx.counters.snapshot())) : undefined;
   const additive = () => ({
     ...ctx.counters.snapshot(),
     http: http.stats.snapshot(),
     answeredHosts: http.answeredHosts(),
   });
-  const wholeRun = () => {
-    if (!earlier) return {};
-    const own: Record<string, unknown> = { invocations: 1, ...additive() };
-    delete own.findings;
-    return { wholeRun: addStats(earlier, own) };
-  };
+  const wholeRun = () => (earlier ? { wholeRun: wholeRunWith(earlier, additive()) } : {});
   const statsTimer = setInterval(() => {
     try {
       runs.recordStats(runId, { ...additive(), ...wholeRun() });
@@ -247,7 +239,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       : failedItems > 0
         ? 'completed-with-failures'
         : 'completed';
-    new RunStore(db).finish(runId, status, stats);
+    runs.finish(runId, status, stats);
     log.info({ runId, status, ...ctx.counters.snapshot() }, 'crawl run finished');
     return { runId, resumed, status, abortReason, failedItems, stats };
   } catch (err) {
@@ -256,7 +248,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       // the next run continues this one instead of re-crawling everything as a new run.
       const status = err instanceof FatalError ? 'aborted' : 'failed';
       // With the whole run's counts too: an aborted run is resumed, and the resume adds to these.
-      new RunStore(db).finish(runId, status, { ...additive(), ...wholeRun(), error: describeError(err) });
+      runs.finish(runId, status, { ...additive(), ...wholeRun(), error: describeError(err) });
     } catch {
       // The database itself may be what failed (disk full); the original error says why.
     }
