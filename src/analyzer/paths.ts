@@ -1,5 +1,5 @@
 /**
- * Tar member names → absolute, normalized paths, and OCI whiteout recognition. Nothing is ever
+ * Tar member names → absolute, normalized paths, OCI whiteout recognition, and a path's ancestors. Nothing is ever
  * extracted, so these paths are only keys: the rules are that equal files get equal keys and that
  * no name can escape the root.
  */
@@ -49,4 +49,11 @@ export function whiteoutOf(path: string): WhiteoutFact | 'ignore' | null {
   const removed = base.slice(WHITEOUT_PREFIX.length);
   if (removed === '' || removed === '.' || removed === '..') return 'ignore';
   return { path: dir === '/' ? `/${removed}` : `${dir}/${removed}`, opaque: false };
+}
+
+/** `/a/b/c` → [`/a`, `/a/b`] (proper ancestors, root excluded). */
+export function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
+  return out;
 }

@@ -16,8 +16,8 @@
  * (docs/schema.md, `findings_final_fs`).
  */
 import type { Evidence, LayerFacts } from '../facts.js';
+import { ancestors } from '../paths.js';
 import { matchLayerLocated } from './match.js';
-import { ancestors } from './same-layer-order.js';
 import type { IocSet } from './schema.js';
 
 /**

@@ -6,13 +6,7 @@
  * downloading a layer again.
  */
 import type { FileFact, LayerFacts } from '../facts.js';
-
-/** `/a/b/c` → [`/a`, `/a/b`] (proper ancestors, root excluded). */
-export function ancestors(path: string): string[] {
-  const out: string[] = [];
-  for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
-  return out;
-}
+import { ancestors } from '../paths.js';
 
 /**
  * A file fact (`files[i]`) is known by its index. A fact parsed or scanned out of a file (a dpkg
