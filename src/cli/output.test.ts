@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { neutralizeFormula, toCsv, toJsonLines, toTable } from './output.js';
+import { jsonArrayElements, neutralizeFormula, toCsv, toJsonLines, toTable } from './output.js';
 
 describe('CSV output', () => {
   it('neutralizes every cell a spreadsheet would evaluate as a formula', () => {
@@ -59,5 +59,18 @@ describe('CSV in batches', () => {
         csvRecords(['a', 'b'], rows.slice(0, 1)) +
         csvRecords(['a', 'b'], rows.slice(1)),
     ).toBe(toCsv(['a', 'b'], rows));
+  });
+});
+
+describe('a JSON array in batches', () => {
+  it("writes JSON.stringify(rows, null, 2)'s bytes when batches are joined by ',\\n' between '[\\n' and '\\n]'", () => {
+    // Strings holding line ends, quotes, a tab and non-ASCII, a nested value: what the indenting must not touch.
+    const rows = [
+      { path: '/etc/a\nb', note: 'say "hi"\t', n: 1 },
+      { path: '/usr/lib/ü', note: null, n: 2.5 },
+      { path: '[\n  {', note: '\u2028', n: -3 },
+    ];
+    const batched = `[\n${jsonArrayElements(rows.slice(0, 2))},\n${jsonArrayElements(rows.slice(2))}\n]`;
+    expect(batched).toBe(JSON.stringify(rows, null, 2));
   });
 });

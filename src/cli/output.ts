@@ -49,6 +49,15 @@ export function jsonRow(row: Row): Row {
   return out;
 }
 
+/**
+ * Rows as the elements of the array `JSON.stringify(rows, null, 2)` prints, joined by `,\n`, so an array
+ * can be written batch by batch between `[\n` and `\n]`. Indenting by replacing line ends is safe: JSON
+ * escapes every line end inside a string.
+ */
+export function jsonArrayElements(rows: Row[]): string {
+  return rows.map((r) => `  ${JSON.stringify(jsonRow(r), null, 2).replace(/\n/g, '\n  ')}`).join(',\n');
+}
+
 /** One JSON object a line, values as stored (no formula neutralization: JSON is not opened by spreadsheets). */
 export function toJsonLines(rows: Row[]): string {
   return rows.map((r) => JSON.stringify(jsonRow(r))).join('\n') + (rows.length ? '\n' : '');

@@ -182,17 +182,24 @@ describe('hubcrawl query is read-only', () => {
     expect(JSON.parse(r.stdout)).toEqual([{ findings: 8, images: 4 }]);
   });
 
-  it('--format jsonl and csv stream rows past one batch, exactly as a whole result would read', async () => {
+  it('--format jsonl, json and csv stream rows past one batch, exactly as a whole result would read', async () => {
     const numbers = (n: number) =>
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n}) SELECT i, 'row ' || i AS label FROM n`;
+    const expectedRows = (n: number) =>
+      Array.from({ length: n }, (_v, k) => ({ i: k + 1, label: `row ${k + 1}` }));
+    // json: the bytes one JSON.stringify of the whole result gives, also for no row at all.
+    for (const n of [2500, 1000, 1, 0]) {
+      const sql = n === 0 ? `${numbers(1)} WHERE i > 1` : numbers(n);
+      const json = await runCli(['query', '--db', db, '--format', 'json', sql]);
+      expect(json.code).toBe(0);
+      expect(json.stdout).toBe(`${JSON.stringify(expectedRows(n), null, 2)}\n`);
+    }
     const jsonl = await runCli(['query', '--db', db, '--format', 'jsonl', numbers(2500)]);
     expect(jsonl.code).toBe(0);
     const lines = jsonl.stdout.split('\n');
     expect(lines).toHaveLength(2501);
     expect(lines.at(-1)).toBe('');
-    expect(lines.slice(0, -1).map((l) => JSON.parse(l))).toEqual(
-      Array.from({ length: 2500 }, (_v, k) => ({ i: k + 1, label: `row ${k + 1}` })),
-    );
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l))).toEqual(expectedRows(2500));
     const out = join(dir, 'numbers.csv');
     const csv = await runCli(['query', '--db', db, '--format', 'csv', '--out', out, numbers(2500)]);
     expect(csv.code).toBe(0);
@@ -213,12 +220,15 @@ describe('hubcrawl query is read-only', () => {
 
   it('stops quietly, exit 0, when the reader of its stdout goes away (as `| head` does)', async () => {
     const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n';
-    const { child, done } = startCli(['query', '--db', db, '--format', 'jsonl', endless]);
-    await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
-    child.stdout?.destroy();
-    const r = await done;
-    expect(r.code).toBe(0);
-    expect(r.stderr).toBe('');
+    // An endless result ends only this way: json too is written as it is read, not held first.
+    for (const format of ['jsonl', 'json']) {
+      const { child, done } = startCli(['query', '--db', db, '--format', format, endless]);
+      await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
+      child.stdout?.destroy();
+      const r = await done;
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+    }
   });
 
   it('keeps integers past 2^53 exact (as strings) and writes blobs as hex, in json, jsonl and csv', async () => {

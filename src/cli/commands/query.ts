@@ -4,7 +4,15 @@ import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
-import { csvRecords, inBatches, jsonRow, type Row, toCsv, toJsonLines, toTable } from '../output.js';
+import {
+  csvRecords,
+  inBatches,
+  jsonArrayElements,
+  type Row,
+  toCsv,
+  toJsonLines,
+  toTable,
+} from '../output.js';
 import { openResultSink, refuseDatasetAsOutput, writeResult } from '../write-result.js';
 
 export interface QueryOptions extends CommonOptions {
@@ -35,8 +43,9 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
     if (!stmt.reader) throw new ConfigError(READ_ONLY_MESSAGE);
     // Integers past 2^53 (a sum of byte counts, a user's arithmetic) would silently lose digits as doubles.
     stmt.safeIntegers(true);
-    if (format === 'csv' || format === 'jsonl') {
-      await streamRows(db, stmt, format, opts.out, dataset);
+    const columns = stmt.columns().map((c) => c.name);
+    if (format !== 'table') {
+      await streamRows(db, stmt, batchWriter(format as StreamedFormat, columns), opts.out, dataset);
       return EXIT.ok;
     }
     let rows: Row[];
@@ -46,39 +55,63 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       // `INSERT … RETURNING` reads as well as writes: query_only stops it here.
       throw queryFailure(err, db);
     }
-    const columns = stmt.columns().map((c) => c.name);
-    // A JSON array and an aligned table need every row first; csv and jsonl stream (streamRows).
-    const text =
-      format === 'json' ? `${JSON.stringify(rows.map(jsonRow), null, 2)}\n` : toTable(columns, rows);
-    await writeResult(text, opts.out, { dataset });
+    // An aligned table needs every row first (its column widths); the other formats stream (streamRows).
+    await writeResult(toTable(columns, rows), opts.out, { dataset });
     return EXIT.ok;
   } finally {
     db.close();
   }
 }
 
+type StreamedFormat = 'csv' | 'json' | 'jsonl';
+
+/** How a format writes a result batch by batch: what comes before the first batch, each batch, and the end. */
+interface BatchWriter {
+  head: string;
+  batch(rows: Row[], first: boolean): string;
+  tail(rowCount: number): string;
+}
+
+function batchWriter(format: StreamedFormat, columns: string[]): BatchWriter {
+  const none = () => '';
+  if (format === 'csv')
+    return { head: toCsv(columns, []), batch: (rows) => csvRecords(columns, rows), tail: none };
+  if (format === 'jsonl') return { head: '', batch: (rows) => toJsonLines(rows), tail: none };
+  // The same text as JSON.stringify(rows, null, 2), written as the rows come.
+  return {
+    head: '',
+    batch: (rows, first) => `${first ? '[\n' : ',\n'}${jsonArrayElements(rows)}`,
+    tail: (rowCount) => (rowCount === 0 ? '[]\n' : '\n]\n'),
+  };
+}
+
 /**
- * csv and jsonl, written as SQLite yields the rows: a query over a whole fact table (tens of millions of
- * rows with --hash-all-files) must not be held in memory first.
+ * csv, json and jsonl, written as SQLite yields the rows: a query over a whole fact table (tens of
+ * millions of rows with --hash-all-files) must not be held in memory first.
  */
 async function streamRows(
   db: Database,
   stmt: Statement,
-  format: 'csv' | 'jsonl',
+  writer: BatchWriter,
   out: string | undefined,
   dataset: string,
 ): Promise<void> {
-  const columns = stmt.columns().map((c) => c.name);
   const sink = openResultSink(out, { dataset });
-  if (format === 'csv') await sink.write(toCsv(columns, []));
+  if (writer.head !== '') await sink.write(writer.head);
+  let first = true;
+  let rowCount: number;
   try {
     // sink.write says false once the reader has gone: the query stops early.
-    await inBatches(stmt.iterate() as Iterable<Row>, (batch) =>
-      sink.write(format === 'csv' ? csvRecords(columns, batch) : toJsonLines(batch)),
-    );
+    rowCount = await inBatches(stmt.iterate() as Iterable<Row>, (batch) => {
+      const text = writer.batch(batch, first);
+      first = false;
+      return sink.write(text);
+    });
   } catch (err) {
     throw err instanceof ConfigError ? err : queryFailure(err, db);
   }
+  const tail = writer.tail(rowCount);
+  if (tail !== '') await sink.write(tail);
   await sink.end();
 }
 
