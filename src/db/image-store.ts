@@ -46,13 +46,6 @@ export interface ImageLayerRow {
   status: 'pending' | 'analyzed' | 'failed';
 }
 
-export interface ImageToMatch {
-  digest: string;
-  platform: string;
-  /** Some layer failed analysis: matching sees only part of the filesystem. */
-  hasFailedLayers: boolean;
-}
-
 interface RawImage {
   digest: string;
   platform: string;
@@ -102,16 +95,16 @@ export class ImageStore {
          FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
         WHERE il.image_digest = ? ORDER BY il.position`,
     );
-    this.selectToMatch = db.prepare(
-      `SELECT i.digest, i.platform,
-              EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
-                       WHERE il.image_digest = i.digest AND l.status = 'failed') AS hasFailedLayers
-         FROM images i
-        WHERE (i.match_fingerprint IS NULL OR i.match_fingerprint <> ?)
-          AND NOT EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
-                           WHERE il.image_digest = i.digest AND l.status = 'pending')
-        ORDER BY i.digest`,
-    );
+    this.selectToMatch = db
+      .prepare(
+        `SELECT i.digest
+           FROM images i
+          WHERE (i.match_fingerprint IS NULL OR i.match_fingerprint <> ?)
+            AND NOT EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                             WHERE il.image_digest = i.digest AND l.status = 'pending')
+          ORDER BY i.digest`,
+      )
+      .pluck();
     this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
     this.selectByBase = db
       .prepare(
@@ -175,18 +168,12 @@ export class ImageStore {
   }
 
   /**
-   * Images whose findings are stale: never matched, matched with another IOC fingerprint, or a layer was
-   * (re)analyzed since (LayerStore clears the fingerprint then). Images with a pending layer wait.
+   * Digests of the images whose findings are stale: never matched, matched with another IOC fingerprint,
+   * or a layer was (re)analyzed since (LayerStore clears the fingerprint then). Images with a pending
+   * layer wait.
    */
-  needingMatch(fingerprint: string): ImageToMatch[] {
-    return (
-      this.selectToMatch.all(fingerprint) as Array<
-        Omit<ImageToMatch, 'hasFailedLayers'> & { hasFailedLayers: number }
-      >
-    ).map((r) => ({
-      ...r,
-      hasFailedLayers: r.hasFailedLayers !== 0,
-    }));
+  needingMatch(fingerprint: string): string[] {
+    return this.selectToMatch.all(fingerprint) as string[];
   }
 
   /** Images whose base (position 0) layer is `layerDigest`. */

@@ -180,9 +180,7 @@ describe('LayerStore', () => {
     });
     expect(images.needingMatch('fp')).toEqual([]);
     layers.markAnalyzed(L, facts(), 'analyzer-1');
-    expect(images.needingMatch('fp')).toEqual([
-      { digest: img, platform: 'linux/amd64', hasFailedLayers: false },
-    ]);
+    expect(images.needingMatch('fp')).toEqual([img]);
     db.prepare('UPDATE images SET match_fingerprint = ?').run('fp');
     expect(images.needingMatch('fp')).toEqual([]);
     layers.markAnalyzed(L, facts(), 'analyzer-2');

@@ -109,7 +109,7 @@ export function matchImages(
   const otherBefore = findingsOfOtherSets(db, sets);
   const images: ImageStore = new Images(db);
   const fingerprint = matchFingerprint(sets);
-  const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint).map((i) => i.digest);
+  const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint);
   const result = rematchAll(
     db,
     (layers, image) => {
