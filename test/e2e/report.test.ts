@@ -124,16 +124,15 @@ describe('hubcrawl report on an image crawled by digest', () => {
   });
 });
 
+/** `hubcrawl query` on the demo dataset, its rows printed as `format`. */
+const queryAs = (format: string, sql: string) => runCli(['query', '--db', db, '--format', format, sql]);
+
 describe('hubcrawl query is read-only', () => {
   const fingerprint = async () => {
-    const r = await runCli([
-      'query',
-      '--db',
-      db,
-      '--format',
+    const r = await queryAs(
       'json',
       'SELECT (SELECT count(*) FROM findings) AS findings, (SELECT count(*) FROM registries) AS registries, (SELECT user_version FROM pragma_user_version) AS user_version',
-    ]);
+    );
     expect(r.code).toBe(0);
     return {
       rows: JSON.parse(r.stdout) as unknown,
@@ -155,14 +154,10 @@ describe('hubcrawl query is read-only', () => {
   });
 
   it('--format csv prints an RFC 4180 table with a header and CRLF record ends', async () => {
-    const r = await runCli([
-      'query',
-      '--db',
-      db,
-      '--format',
+    const r = await queryAs(
       'csv',
       'SELECT repository, count(*) AS n FROM report_rows GROUP BY repository ORDER BY repository',
-    ]);
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       'repository,n\r\ndemo/multi,6\r\ndemo/removed,1\r\ndemo/sid-xz,4\r\ndemo/sig-lib,1\r\n',
@@ -170,14 +165,10 @@ describe('hubcrawl query is read-only', () => {
   });
 
   it('--format json prints an array of row objects with SQL types kept', async () => {
-    const r = await runCli([
-      'query',
-      '--db',
-      db,
-      '--format',
+    const r = await queryAs(
       'json',
       'SELECT count(*) AS findings, count(DISTINCT image_digest) AS images FROM findings',
-    ]);
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([{ findings: 8, images: 4 }]);
   });
@@ -190,11 +181,11 @@ describe('hubcrawl query is read-only', () => {
     // json: the bytes one JSON.stringify of the whole result gives, also for no row at all.
     for (const n of [2500, 1000, 1, 0]) {
       const sql = n === 0 ? `${numbers(1)} WHERE i > 1` : numbers(n);
-      const json = await runCli(['query', '--db', db, '--format', 'json', sql]);
+      const json = await queryAs('json', sql);
       expect(json.code).toBe(0);
       expect(json.stdout).toBe(`${JSON.stringify(expectedRows(n), null, 2)}\n`);
     }
-    const jsonl = await runCli(['query', '--db', db, '--format', 'jsonl', numbers(2500)]);
+    const jsonl = await queryAs('jsonl', numbers(2500));
     expect(jsonl.code).toBe(0);
     const lines = jsonl.stdout.split('\n');
     expect(lines).toHaveLength(2501);
@@ -212,7 +203,7 @@ describe('hubcrawl query is read-only', () => {
 
   it('a query that SQLite refuses while it runs is a usage error (exit 2) naming why, in every format', async () => {
     for (const format of ['table', 'jsonl']) {
-      const r = await runCli(['query', '--db', db, '--format', format, "SELECT load_extension('/tmp/x')"]);
+      const r = await queryAs(format, "SELECT load_extension('/tmp/x')");
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('the query failed: not authorized (SQLITE_ERROR)');
     }
@@ -234,11 +225,11 @@ describe('hubcrawl query is read-only', () => {
   it('keeps integers past 2^53 exact (as strings) and writes blobs as hex, in json, jsonl and csv', async () => {
     const sql = "SELECT 9007199254740993 AS big, 42 AS small, 1.5 AS real, x'00ff' AS blob";
     const expected = { big: '9007199254740993', small: 42, real: 1.5, blob: "x'00ff'" };
-    const json = await runCli(['query', '--db', db, '--format', 'json', sql]);
+    const json = await queryAs('json', sql);
     expect(JSON.parse(json.stdout)).toEqual([expected]);
-    const jsonl = await runCli(['query', '--db', db, '--format', 'jsonl', sql]);
+    const jsonl = await queryAs('jsonl', sql);
     expect(JSON.parse(jsonl.stdout)).toEqual(expected);
-    const csv = await runCli(['query', '--db', db, '--format', 'csv', sql]);
+    const csv = await queryAs('csv', sql);
     expect(csv.stdout).toBe("big,small,real,blob\r\n9007199254740993,42,1.5,x'00ff'\r\n");
   });
 

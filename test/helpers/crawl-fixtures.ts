@@ -7,7 +7,7 @@
  * a temp workspace, a config, the IOC sets and an in-process crawl.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signatureBearingElf } from '../../scripts/demo-images.js';
@@ -23,6 +23,14 @@ import {
 } from '../../scripts/lib/image-builder.js';
 import { type PushTarget, pushBlob, pushImage } from '../../scripts/lib/push.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+
+/** `<id>@<version>` of the built-in xz set, read from iocs/ (its version moves with the rules). */
+export function builtinSetLabel(): string {
+  const set = JSON.parse(
+    readFileSync(new URL('../../iocs/xz-cve-2024-3094.json', import.meta.url), 'utf8'),
+  ) as { id: string; version: string };
+  return `${set.id}@${set.version}`;
+}
 
 /** Content of the planted file whose sha256 the test IOC set lists. */
 export const DROPPER_CONTENT = 'hubcrawl integration test dropper: not malware, just a known hash\n';

@@ -7,10 +7,13 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { buildDemoImages, type DemoImage } from '../../scripts/demo-images.js';
 import { debianBaseEntries } from '../../scripts/lib/debian-fixtures.js';
+import { type FaultProxy, startFaultProxy } from '../../scripts/lib/fault-proxy.js';
 import { buildImage, buildLayer } from '../../scripts/lib/image-builder.js';
 import { type PushTarget, pushImage } from '../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../scripts/lib/registry.js';
 import { builtinIocSets } from '../../src/analyzer/iocs/builtin.js';
 import { type Config, type ConfigInput, configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -58,10 +61,51 @@ export function repoSeeds(host: string, images: readonly DemoImage[]): string[] 
   return [...new Set(images.map((d) => `${host}/${d.repository}`))];
 }
 
-/** A temp directory removed by the returned function. */
-export function tempDir(prefix = 'hubcrawl-faults-'): { dir: string; remove(): void } {
+/** A temp directory removed by `remove()`; `newDb()` names a fresh dataset file in it (cell-1, cell-2, …). */
+export function tempDir(prefix = 'hubcrawl-faults-'): { dir: string; newDb(): string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  let cellNo = 0;
+  return {
+    dir,
+    newDb: () => `${dir}/cell-${++cellNo}.sqlite`,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** What tempDir() returns. */
+export type TempDir = ReturnType<typeof tempDir>;
+
+/** The fault image set in an anonymous registry of its own, behind a fault proxy, with a temp dir. */
+export interface FaultWorld {
+  images: DemoImage[];
+  registry: RunningRegistry;
+  proxy: FaultProxy;
+  work: TempDir;
+  /** Stops the proxy and the registry and removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** Builds and pushes the fault image set, then starts the proxy: every push precedes the first crawl. */
+export async function startFaultWorld(): Promise<FaultWorld> {
+  const images = await buildFaultImages();
+  const registry = await startRegistry({ auth: 'none' });
+  let proxy: FaultProxy | undefined;
+  try {
+    await pushFaultImages(registry, images);
+    proxy = await startFaultProxy(registry.url);
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
+  const world = { images, registry, proxy, work: tempDir() };
+  return {
+    ...world,
+    stop: async () => {
+      await world.proxy.stop();
+      await world.registry.stop();
+      world.work.remove();
+    },
+  };
 }
 
 /** A full config from partial settings; no credentials from the machine (dockerConfig null). */
@@ -149,6 +193,34 @@ export async function crawlWithFaults(
   } finally {
     db.close();
   }
+}
+
+/**
+ * A fault file's clean reference crawl into `dbPath`: it must complete; its row goes into `report`
+ * (when given) as `cell`. Returns its dataset, which every faulty cell is compared to.
+ */
+export async function referenceCrawl(
+  dbPath: string,
+  over: ConfigInput,
+  report?: MatrixReport,
+  cell = 'clean run (reference)',
+): Promise<DatasetSnapshot> {
+  const run = await crawlWithFaults(dbPath, over);
+  expect(run.outcome.status).toBe('completed');
+  const clean = comparableDataset(dbPath);
+  report?.addCrawl(cell, run, 0, 'reference');
+  return clean;
+}
+
+/** A faulty cell's usual ending: the run completed, failed no item, and left the clean dataset. */
+export function expectCleanEnd(
+  run: Pick<FaultCrawl, 'outcome' | 'itemsFailed'>,
+  dbPath: string,
+  clean: DatasetSnapshot,
+): void {
+  expect(run.outcome.status).toBe('completed');
+  expect(run.itemsFailed).toBe(0);
+  expect(comparableDataset(dbPath)).toEqual(clean);
 }
 
 /**

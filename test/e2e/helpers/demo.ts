@@ -2,27 +2,18 @@
  * The demo image set in a registry of the suite's own (its `_catalog` must hold nothing else), and
  * the report rows a crawl of it must produce, written out one by one.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildDemoImages, type DemoImage } from '../../../scripts/demo-images.js';
 import type { BuiltImage, BuiltIndex } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
-import { ROOT } from './cli.js';
+import { builtinSetLabel } from '../../helpers/crawl-fixtures.js';
+
+export { builtinSetLabel };
 
 export const REPORT_HEADER =
   'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen';
 
 export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-
-/** `<id>@<version>` of the built-in set, read from the file (its version moves with the rules). */
-export function builtinSetLabel(): string {
-  const set = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8')) as {
-    id: string;
-    version: string;
-  };
-  return `${set.id}@${set.version}`;
-}
 
 export interface DemoRegistry {
   registry: RunningRegistry;
@@ -85,144 +76,84 @@ export function expectedDemoRows(demo: DemoRegistry, host = demo.registry.host):
   const armLayer = multiArm.layers[0]!.digest;
   const sigLayer = sigLib.layers[1]!.digest;
   const lib = '/usr/lib/x86_64-linux-gnu';
+  /** One expected row: `where` names the image and layer, the rest the finding. */
   const row = (
-    repository: string,
-    tag: string,
-    platform: string,
-    manifest: string,
-    index: string,
+    where: Pick<
+      StableRow,
+      'repository' | 'tag' | 'platform' | 'manifest_digest' | 'index_digest' | 'layer_digest'
+    >,
     rule: string,
     kind: string,
     path: string,
     evidence: string,
-    layer: string,
-    inFinal: boolean,
+    inFinal = true,
   ): StableRow => ({
     registry: host,
-    repository,
-    tag,
-    platform,
-    manifest_digest: manifest,
-    index_digest: index,
+    ...where,
     ioc_set: set,
     rule_id: rule,
     evidence_kind: kind,
     path,
     evidence,
-    layer_digest: layer,
     in_final_fs: String(inFinal),
   });
+  const dpkgStatus = '/var/lib/dpkg/status';
   // The dpkg evidence of the sid base with liblzma5 5.6.1-1 (amd64: also the payload rule and the md5sums line).
-  const sidAmd64 = (repository: string, tag: string, manifest: string, index: string) => [
-    row(
+  const sidAmd64 = (repository: string, tag: string, manifest: string, index: string) => {
+    const where = {
       repository,
       tag,
-      'linux/amd64',
-      manifest,
-      index,
-      'dpkg-liblzma5-affected',
-      'dpkg-version',
-      '/var/lib/dpkg/status',
-      'liblzma5=5.6.1-1',
-      sidLayer,
-      true,
-    ),
+      platform: 'linux/amd64',
+      manifest_digest: manifest,
+      index_digest: index,
+      layer_digest: sidLayer,
+    };
+    return [
+      row(where, 'dpkg-liblzma5-affected', 'dpkg-version', dpkgStatus, 'liblzma5=5.6.1-1'),
+      row(where, 'dpkg-liblzma5-payload-expected', 'dpkg-version', dpkgStatus, 'liblzma5=5.6.1-1'),
+      row(where, 'dpkg-xz-utils-affected', 'dpkg-version', dpkgStatus, 'xz-utils=5.6.1-1'),
+      row(
+        where,
+        'liblzma-so-5.6.1-debian-amd64-md5',
+        'dpkg-md5sums',
+        `${lib}/liblzma.so.5.6.1`,
+        '53d82bb511b71a5d4794cf2d8a2072c1',
+      ),
+    ];
+  };
+  const multiArm64 = {
+    repository: 'demo/multi',
+    tag: 'latest',
+    platform: 'linux/arm64/v8',
+    manifest_digest: multiArm.digest,
+    index_digest: multi.digest,
+    layer_digest: armLayer,
+  };
+  /** The liblzma 5.6.0 byte signature in sig-lib's layer 2 (`repository`'s only image). */
+  const signature = (repository: string, manifest: string, inFinal: boolean) =>
     row(
-      repository,
-      tag,
-      'linux/amd64',
-      manifest,
-      index,
-      'dpkg-liblzma5-payload-expected',
-      'dpkg-version',
-      '/var/lib/dpkg/status',
-      'liblzma5=5.6.1-1',
-      sidLayer,
-      true,
-    ),
-    row(
-      repository,
-      tag,
-      'linux/amd64',
-      manifest,
-      index,
-      'dpkg-xz-utils-affected',
-      'dpkg-version',
-      '/var/lib/dpkg/status',
-      'xz-utils=5.6.1-1',
-      sidLayer,
-      true,
-    ),
-    row(
-      repository,
-      tag,
-      'linux/amd64',
-      manifest,
-      index,
-      'liblzma-so-5.6.1-debian-amd64-md5',
-      'dpkg-md5sums',
-      `${lib}/liblzma.so.5.6.1`,
-      '53d82bb511b71a5d4794cf2d8a2072c1',
-      sidLayer,
-      true,
-    ),
-  ];
+      {
+        repository,
+        tag: 'latest',
+        platform: 'linux/amd64',
+        manifest_digest: manifest,
+        index_digest: '',
+        layer_digest: sigLayer,
+      },
+      'sig-detect-sh-prologue',
+      'byte-signature',
+      `${lib}/liblzma.so.5.6.0`,
+      'offset=4008',
+      inFinal,
+    );
   return [
     ...sidAmd64('demo/multi', 'latest', multiAmd.digest, multi.digest),
-    row(
-      'demo/multi',
-      'latest',
-      'linux/arm64/v8',
-      multiArm.digest,
-      multi.digest,
-      'dpkg-liblzma5-affected',
-      'dpkg-version',
-      '/var/lib/dpkg/status',
-      'liblzma5=5.6.1-1',
-      armLayer,
-      true,
-    ),
-    row(
-      'demo/multi',
-      'latest',
-      'linux/arm64/v8',
-      multiArm.digest,
-      multi.digest,
-      'dpkg-xz-utils-affected',
-      'dpkg-version',
-      '/var/lib/dpkg/status',
-      'xz-utils=5.6.1-1',
-      armLayer,
-      true,
-    ),
+    row(multiArm64, 'dpkg-liblzma5-affected', 'dpkg-version', dpkgStatus, 'liblzma5=5.6.1-1'),
+    row(multiArm64, 'dpkg-xz-utils-affected', 'dpkg-version', dpkgStatus, 'xz-utils=5.6.1-1'),
     // The signature-bearing file sits in layer 2; layer 3 whites it out.
-    row(
-      'demo/removed',
-      'latest',
-      'linux/amd64',
-      removed.digest,
-      '',
-      'sig-detect-sh-prologue',
-      'byte-signature',
-      `${lib}/liblzma.so.5.6.0`,
-      'offset=4008',
-      sigLayer,
-      false,
-    ),
+    signature('demo/removed', removed.digest, false),
     ...sidAmd64('demo/sid-xz', '20240311', sidXz.digest, ''),
-    row(
-      'demo/sig-lib',
-      'latest',
-      'linux/amd64',
-      sigLib.digest,
-      '',
-      'sig-detect-sh-prologue',
-      'byte-signature',
-      `${lib}/liblzma.so.5.6.0`,
-      'offset=4008',
-      sigLayer,
-      true,
-    ),
+    signature('demo/sig-lib', sigLib.digest, true),
   ];
 }
 

@@ -4,12 +4,12 @@
  * so the affected image below was analyzed and matched, yet report_rows had no registry, repository
  * or tag for it, affected_images no repository, and `scan` no line.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MEDIA_TYPES, sha256 } from '../../../scripts/lib/image-builder.js';
 import { pushImage, registryFetch } from '../../../scripts/lib/push.js';
 import {
   buildCrawlScenario,
+  builtinSetLabel,
   type CrawlScenario,
   makeWorkspace,
   runTestCrawl,
@@ -17,10 +17,6 @@ import {
   type Workspace,
 } from '../../helpers/crawl-fixtures.js';
 import { queryDataset } from '../../helpers/dataset.js';
-
-const XZ = JSON.parse(
-  readFileSync(new URL('../../../iocs/xz-cve-2024-3094.json', import.meta.url), 'utf8'),
-) as { id: string; version: string };
 
 const registry = inject('registries').none;
 // The registry is shared by every test file: a repository name of its own.
@@ -101,7 +97,7 @@ describe('a tag on an index of an index', () => {
         platform: 'linux/amd64',
         manifest_digest: s.multiAmd64.digest,
         index_digest: top,
-        ioc_set: `${XZ.id}@${XZ.version}`,
+        ioc_set: builtinSetLabel(),
         rule_id: rule,
         evidence,
         layer_digest: s.layers.sidBase.digest,

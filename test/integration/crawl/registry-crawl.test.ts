@@ -5,7 +5,6 @@
  * hand; the proxy log proves what went over the wire (one download of the shared base, no manifest
  * GET on a re-crawl, exactly the new manifest for a tag pushed in between).
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { buildImage } from '../../../scripts/lib/image-builder.js';
@@ -13,6 +12,7 @@ import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import {
   buildCrawlScenario,
+  builtinSetLabel,
   type CrawlScenario,
   DROPPER_PATH,
   DROPPER_SHA256,
@@ -29,13 +29,7 @@ import {
 } from '../../helpers/crawl-fixtures.js';
 import { datasetSnapshot, queryDataset } from '../../helpers/dataset.js';
 
-const XZ = JSON.parse(
-  readFileSync(new URL('../../../iocs/xz-cve-2024-3094.json', import.meta.url), 'utf8'),
-) as {
-  id: string;
-  version: string;
-};
-const XZ_SET = `${XZ.id}@${XZ.version}`;
+const XZ_SET = builtinSetLabel();
 const TEST_SET = `${TEST_IOC_SET_ID}@${TEST_IOC_SET_VERSION}`;
 
 let registry: RunningRegistry;

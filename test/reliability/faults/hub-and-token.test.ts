@@ -16,9 +16,12 @@ import {
   buildFaultImages,
   comparableDataset,
   crawlWithFaults,
+  expectCleanEnd,
   MatrixReport,
   pushFaultImages,
+  referenceCrawl,
   repoSeeds,
+  type TempDir,
   tempDir,
 } from '../../helpers/fault-matrix.js';
 
@@ -39,9 +42,7 @@ function hubRepos(images: readonly DemoImage[]): FakeHubRepo[] {
 }
 
 let images: DemoImage[];
-let work: ReturnType<typeof tempDir>;
-let cellNo = 0;
-const newDb = () => `${work.dir}/cell-${++cellNo}.sqlite`;
+let work: TempDir;
 
 // Both worlds' registries are filled before the first crawl imports undici (see fault-matrix.ts).
 let plainRegistry: RunningRegistry;
@@ -82,11 +83,7 @@ describe('docker.io through a mirror and the Hub API, both behind fault proxies'
     hub = await startFakeHub({ repos: hubRepos(images) });
     hubProxy = await startFaultProxy(hub.url);
     mirror = await startFaultProxy(plainRegistry.url);
-    const db = newDb();
-    const run = await crawlWithFaults(db, settings());
-    expect(run.outcome.status).toBe('completed');
-    clean = comparableDataset(db);
-    report.addCrawl('docker.io clean run (reference)', run, 0, 'reference');
+    clean = await referenceCrawl(work.newDb(), settings(), report, 'docker.io clean run (reference)');
   });
   afterAll(async () => {
     await hubProxy?.stop();
@@ -108,7 +105,7 @@ describe('docker.io through a mirror and the Hub API, both behind fault proxies'
       times: 1,
       action: { kind: 'respond', status: 429, headers: { 'ratelimit-remaining': '0;w=21600' } },
     });
-    const db = newDb();
+    const db = work.newDb();
     const first = await crawlWithFaults(db, settings());
     const served = mirror.log.filter((e) => e.status === 429).length;
     expect(served).toBe(1);
@@ -145,7 +142,7 @@ describe('docker.io through a mirror and the Hub API, both behind fault proxies'
         },
       });
     }
-    const db = newDb();
+    const db = work.newDb();
     const run = await crawlWithFaults(db, settings());
     const served = hubProxy.log.filter((e) => e.status === 429).length;
     expect(served).toBe(2);
@@ -184,12 +181,8 @@ describe('the real registry in token mode behind a fault proxy', () => {
   beforeAll(async () => {
     proxy = await startFaultProxy(tokenRegistry.url);
     const before = token().issued;
-    const db = newDb();
-    const run = await crawlWithFaults(db, settings());
-    expect(run.outcome.status).toBe('completed');
+    clean = await referenceCrawl(work.newDb(), settings(), report, 'token registry clean run (reference)');
     cleanTokensIssued = token().issued - before;
-    clean = comparableDataset(db);
-    report.addCrawl('token registry clean run (reference)', run, 0, 'reference');
   });
   afterAll(async () => {
     token().setDown(false);
@@ -206,7 +199,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
     const t = token();
     const before = { requests: t.requests, issued: t.issued };
     t.setDown(true);
-    const db = newDb();
+    const db = work.newDb();
     // Down until the crawl has backed off four times, then up again.
     const run = await crawlWithFaults(db, settings(), {
       onSleep: (_ms, n) => {
@@ -215,9 +208,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
     });
     const refused = t.requests - before.requests - (t.issued - before.issued);
     expect(refused).toBeGreaterThanOrEqual(4);
-    expect(run.outcome.status).toBe('completed');
-    expect(run.itemsFailed).toBe(0);
-    expect(comparableDataset(db)).toEqual(clean);
+    expectCleanEnd(run, db, clean);
     report.addCrawl('token service down for 4 backoffs', run, refused);
   });
 
@@ -226,7 +217,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
     const t = token();
     const before = { requests: t.requests, issued: t.issued };
     t.setDown(true);
-    const db = newDb();
+    const db = work.newDb();
     const first = await crawlWithFaults(db, { ...settings(), http: { maxRetries: 2 } });
     const refused = t.requests - before.requests;
     expect(t.issued).toBe(before.issued);
@@ -271,7 +262,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
         body: JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'token expired' }] }),
       },
     });
-    const db = newDb();
+    const db = work.newDb();
     const run = await crawlWithFaults(db, settings());
     const refusedExpired = proxy.log.filter(
       (e) =>
@@ -282,9 +273,7 @@ describe('the real registry in token mode behind a fault proxy', () => {
     expect(refusedExpired).toBe(1);
     const issued = t.issued - before;
     expect(issued).toBeGreaterThan(cleanTokensIssued);
-    expect(run.outcome.status).toBe('completed');
-    expect(run.itemsFailed).toBe(0);
-    expect(comparableDataset(db)).toEqual(clean);
+    expectCleanEnd(run, db, clean);
     report.addCrawl(
       `token lifetime 1 s (${issued} tokens vs ${cleanTokensIssued}), one 401`,
       run,

@@ -8,18 +8,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
 import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
-import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
 import type { DatasetSnapshot } from '../../helpers/dataset.js';
 import {
-  buildFaultImages,
   comparableDataset,
   crawlWithFaults,
   distinctRows,
+  expectCleanEnd,
+  type FaultWorld,
   MatrixReport,
-  pushFaultImages,
+  referenceCrawl,
   repoSeeds,
-  tempDir,
+  startFaultWorld,
+  type TempDir,
 } from '../../helpers/fault-matrix.js';
 
 const report = new MatrixReport(
@@ -28,47 +29,46 @@ const report = new MatrixReport(
 );
 
 describe('a whole crawl through a faulty network to the real registry', () => {
-  let registry: RunningRegistry;
+  let world: FaultWorld | undefined;
   let proxy: FaultProxy;
   let images: DemoImage[];
-  let work: ReturnType<typeof tempDir>;
+  let work: TempDir;
   let clean: DatasetSnapshot;
   let bigLayerPath: RegExp;
   let bigLayer: Buffer;
-  let cellNo = 0;
 
   const settings = () => ({ seeds: { repos: repoSeeds(proxy.host, images) } });
-  const newDb = () => `${work.dir}/cell-${++cellNo}.sqlite`;
   /** Starts a cell: no rules, empty log. */
   const reset = () => {
     proxy.reset();
   };
   const hits = (pred: (e: FaultLogEntry) => boolean) => proxy.log.filter(pred).length;
+  /** The GETs of the big layer's blob in the proxy's log. */
+  const bigLayerGets = () => proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path));
+  /** Answers the first `times` requests of `method` on `path` with a 429 and this Retry-After. */
+  const answer429 = (method: string, path: RegExp, times: number, retryAfter: string) =>
+    proxy.addRule({
+      method,
+      path,
+      times,
+      action: { kind: 'respond', status: 429, headers: { 'retry-after': retryAfter } },
+    });
 
   beforeAll(async () => {
-    images = await buildFaultImages();
-    registry = await startRegistry({ auth: 'none' });
-    await pushFaultImages(registry, images);
-    proxy = await startFaultProxy(registry.url);
-    work = tempDir();
+    world = await startFaultWorld();
+    ({ images, proxy, work } = world);
     const big = images.find((d) => d.repository === 'fault/big')?.image;
     if (big?.kind !== 'image') throw new Error('fault/big is missing from the image set');
     const layer = big.layers[1];
     if (!layer) throw new Error('fault/big has no big layer');
     bigLayer = layer.data;
     bigLayerPath = new RegExp(`/v2/fault/big/blobs/${layer.digest}$`);
-    const db = newDb();
-    const run = await crawlWithFaults(db, settings());
-    expect(run.outcome.status).toBe('completed');
-    clean = comparableDataset(db);
-    report.addCrawl('clean run (reference)', run, 0, 'reference');
+    clean = await referenceCrawl(work.newDb(), settings(), report);
   });
 
   afterAll(async () => {
     report.print();
-    await proxy?.stop();
-    await registry?.stop();
-    work?.remove();
+    await world?.stop();
   });
 
   it('the clean run found the demo verdicts, so the comparisons below compare something', () => {
@@ -80,13 +80,8 @@ describe('a whole crawl through a faulty network to the real registry', () => {
   describe('429s', () => {
     it('pauses for a Retry-After given in seconds, counts no failure, and ends with the clean dataset', async () => {
       reset();
-      proxy.addRule({
-        method: 'HEAD',
-        path: /\/manifests\//,
-        times: 2,
-        action: { kind: 'respond', status: 429, headers: { 'retry-after': '7' } },
-      });
-      const db = newDb();
+      answer429('HEAD', /\/manifests\//, 2, '7');
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
       const served = hits((e) => e.status === 429);
       expect(served).toBe(2);
@@ -105,13 +100,8 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     it('pauses until a Retry-After given as an HTTP date, and ends with the clean dataset', async () => {
       reset();
       const when = new Date(Date.now() + 5000).toUTCString();
-      proxy.addRule({
-        method: 'GET',
-        path: /\/tags\/list/,
-        times: 1,
-        action: { kind: 'respond', status: 429, headers: { 'retry-after': when } },
-      });
-      const db = newDb();
+      answer429('GET', /\/tags\/list/, 1, when);
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
       const served = hits((e) => e.status === 429);
       expect(served).toBe(1);
@@ -130,19 +120,9 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     it('shares one pause among a burst of 429s answered to requests in flight at concurrency 4', async () => {
       reset();
       // The first four tags/list requests are in flight together (concurrency 4); all get 429.
-      proxy.addRule({
-        method: 'GET',
-        path: /\/tags\/list/,
-        times: 4,
-        action: { kind: 'respond', status: 429, headers: { 'retry-after': '2' } },
-      });
-      proxy.addRule({
-        method: 'HEAD',
-        path: /\/manifests\//,
-        times: 4,
-        action: { kind: 'respond', status: 429, headers: { 'retry-after': '2' } },
-      });
-      const db = newDb();
+      answer429('GET', /\/tags\/list/, 4, '2');
+      answer429('HEAD', /\/manifests\//, 4, '2');
+      const db = work.newDb();
       const run = await crawlWithFaults(db, { ...settings(), concurrency: 4 });
       const served = hits((e) => e.status === 429);
       expect(served).toBe(8);
@@ -164,7 +144,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
         for (const path of [/\/manifests\//, /\/tags\/list/, /\/blobs\//]) {
           proxy.addRule({ path, times: 2, action: { kind: 'respond', status, body: 'upstream trouble' } });
         }
-        const db = newDb();
+        const db = work.newDb();
         const run = await crawlWithFaults(db, settings());
         const served = hits((e) => e.status === status);
         expect(served).toBe(6);
@@ -181,7 +161,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       for (const path of [/\/manifests\//, /\/blobs\//, /\/tags\/list/]) {
         proxy.addRule({ path, times: 2, action: { kind: 'reset-before-headers' } });
       }
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
       const served = hits((e) => e.status === 'reset');
       expect(served).toBe(6);
@@ -200,14 +180,12 @@ describe('a whole crawl through a faulty network to the real registry', () => {
         times: 2,
         action: { kind: 'reset-mid-body', afterBytes: 1024 * 1024 },
       });
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
-      const gets = proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path));
+      const gets = bigLayerGets();
       // Two cut transfers, then one that completes: at least three GETs of the big layer.
       expect(gets.length).toBeGreaterThanOrEqual(3);
-      expect(run.outcome.status).toBe('completed');
-      expect(run.itemsFailed).toBe(0);
-      expect(comparableDataset(db)).toEqual(clean);
+      expectCleanEnd(run, db, clean);
       const resumed = gets.filter((e) => typeof e.headers.range === 'string').length;
       report.addCrawl(`reset mid-blob × 2 (${resumed} Range resumes)`, run, 2);
     });
@@ -226,14 +204,10 @@ describe('a whole crawl through a faulty network to the real registry', () => {
         times: 1,
         action: { kind: 'stall-body', afterBytes: 10, stallMs: 3000 },
       });
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, { ...settings(), http: { timeoutMs: 400 } });
-      expect(
-        proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path)).length,
-      ).toBeGreaterThanOrEqual(2);
-      expect(run.outcome.status).toBe('completed');
-      expect(run.itemsFailed).toBe(0);
-      expect(comparableDataset(db)).toEqual(clean);
+      expect(bigLayerGets().length).toBeGreaterThanOrEqual(2);
+      expectCleanEnd(run, db, clean);
       report.addCrawl('stalled body > read timeout (blob, manifest)', run, 2);
     });
 
@@ -251,14 +225,10 @@ describe('a whole crawl through a faulty network to the real registry', () => {
         times: 2,
         action: { kind: 'short-body', dropBytes: 7 },
       });
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
-      expect(
-        proxy.log.filter((e) => e.method === 'GET' && bigLayerPath.test(e.path)).length,
-      ).toBeGreaterThanOrEqual(2);
-      expect(run.outcome.status).toBe('completed');
-      expect(run.itemsFailed).toBe(0);
-      expect(comparableDataset(db)).toEqual(clean);
+      expect(bigLayerGets().length).toBeGreaterThanOrEqual(2);
+      expectCleanEnd(run, db, clean);
       report.addCrawl('short body (blob ×1, manifest ×2)', run, 3);
     });
   });
@@ -271,7 +241,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       times: Number.POSITIVE_INFINITY,
       action: { kind: 'respond', status: 503, body: 'blob store down' },
     });
-    const db = newDb();
+    const db = work.newDb();
     const first = await crawlWithFaults(db, { ...settings(), http: { maxRetries: 1 } });
     const served = hits((e) => e.status === 503);
     expect(served).toBeGreaterThanOrEqual(2);
@@ -305,7 +275,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       times: Number.POSITIVE_INFINITY,
       action: { kind: 'reset-before-headers' },
     });
-    const db = newDb();
+    const db = work.newDb();
     const down = await crawlWithFaults(db, settings());
     const served = hits((e) => e.status === 'reset');
     expect(down.outcome.status).toBe('aborted');
@@ -335,7 +305,7 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     // (retried by the next crawl), and the run ends rather than stopping on every resume.
     reset();
     proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
-    const db = newDb();
+    const db = work.newDb();
     const run = await crawlWithFaults(db, settings());
     const served = hits((e) => e.status === 'reset');
     reset();
@@ -376,14 +346,12 @@ describe('a whole crawl through a faulty network to the real registry', () => {
         times: 1,
         action: { kind: 'reset-mid-body', afterBytes: 100_000 },
       });
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
       expect(hits((e) => e.status === 307)).toBeGreaterThanOrEqual(1);
       expect(cdn.log.length).toBeGreaterThanOrEqual(2);
       expect(blobHost.requests.every((r) => r.headers.authorization === undefined)).toBe(true);
-      expect(run.outcome.status).toBe('completed');
-      expect(run.itemsFailed).toBe(0);
-      expect(comparableDataset(db)).toEqual(clean);
+      expectCleanEnd(run, db, clean);
       report.addCrawl('redirect to blob host, host fails once', run, 1);
     });
   });

@@ -12,18 +12,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
-import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
-import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import type { FaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { buildCliOnce } from '../../e2e/helpers/cli.js';
 import { type DatasetSnapshot, integrityCheck, queryDataset } from '../../helpers/dataset.js';
 import {
-  buildFaultImages,
   comparableDataset,
-  crawlWithFaults,
+  type FaultCrawl,
+  type FaultWorld,
   MatrixReport,
-  pushFaultImages,
+  referenceCrawl,
   repoSeeds,
-  tempDir,
+  startFaultWorld,
+  type TempDir,
 } from '../../helpers/fault-matrix.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -73,27 +73,31 @@ async function runCli(configPath: string): Promise<CliResult> {
   return startCrawl(configPath).done;
 }
 
-function lastRunStats(dbPath: string): {
-  requests: number;
-  retries: number;
-  rateLimitPauses: number;
-  rateLimitPauseMs: number;
-  failures: number;
-  itemsFailed: number;
-} {
+/** The HTTP counters and failed items of the last run in `dbPath`, from its stats_json. */
+function lastRunStats(dbPath: string): Pick<FaultCrawl, 'http' | 'itemsFailed'> {
   const [row] = queryDataset<{ stats_json: string | null }>(
     dbPath,
     'SELECT stats_json FROM crawl_runs ORDER BY id DESC LIMIT 1',
   );
   const s = JSON.parse(row?.stats_json ?? '{}') as { http?: Record<string, number>; itemsFailed?: number };
   return {
-    requests: s.http?.requests ?? 0,
-    retries: s.http?.retries ?? 0,
-    rateLimitPauses: s.http?.rateLimitPauses ?? 0,
-    rateLimitPauseMs: s.http?.rateLimitPauseMs ?? 0,
-    failures: s.http?.failures ?? 0,
+    http: {
+      requests: s.http?.requests ?? 0,
+      retries: s.http?.retries ?? 0,
+      rateLimitPauses: s.http?.rateLimitPauses ?? 0,
+      rateLimitPauseMs: s.http?.rateLimitPauseMs ?? 0,
+      failures: s.http?.failures ?? 0,
+    },
     itemsFailed: s.itemsFailed ?? 0,
   };
+}
+
+/** Exit code 3 and exactly one `hubcrawl:` line on stderr, matching `sentence`. */
+function expectExit3WithOneSentence(r: CliResult, sentence: RegExp): void {
+  expect(r.code, r.stderr).toBe(3);
+  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('hubcrawl:'));
+  expect(errorLines, r.stderr).toHaveLength(1);
+  expect(errorLines[0]).toMatch(sentence);
 }
 
 /** Frontier items done so far (0 while the file does not exist or is being created). */
@@ -109,11 +113,30 @@ function doneItems(dbPath: string): number {
   }
 }
 
+/**
+ * Mounts a tmpfs of `size` at `<parent()>/<name>` for the describe that calls this (mounted in its
+ * beforeAll, unmounted in its afterAll); returns the mount point.
+ */
+function tmpfsForSuite(parent: () => string, name: string, size: string): () => string {
+  let mnt = '';
+  let mounted = false;
+  beforeAll(() => {
+    mnt = join(parent(), name);
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
+    mounted = true;
+  });
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [mnt]);
+  });
+  return () => mnt;
+}
+
 describe('the built CLI through a fault proxy to the real registry', () => {
-  let registry: RunningRegistry;
+  let world: FaultWorld | undefined;
   let proxy: FaultProxy;
   let images: DemoImage[];
-  let work: ReturnType<typeof tempDir>;
+  let work: TempDir;
   let clean: DatasetSnapshot;
 
   /** Writes a config file for a crawl into `dbPath`. */
@@ -135,30 +158,47 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     return path;
   };
 
+  /** Adds this file's matrix row for the last run into `dbPath` (requests: the proxy's whole log). */
+  const addRow = (cell: string, dbPath: string, faultsHit: number) => {
+    const s = lastRunStats(dbPath);
+    report.addCrawl(cell, { ...s, http: { ...s.http, requests: proxy.log.length } }, faultsHit);
+  };
+
+  /** Runs the crawl again: it exits 0 and leaves a sound file holding the clean dataset. */
+  const rerunToClean = async (config: string, dbPath: string): Promise<CliResult> => {
+    const r = await runCli(config);
+    expect(r.code, r.stderr).toBe(0);
+    expect(integrityCheck(dbPath)).toBe('ok');
+    expect(comparableDataset(dbPath)).toEqual(clean);
+    return r;
+  };
+
+  /** Starts a crawl slowed by the proxy, SIGKILLs it once 5 items are done (≤ 30 s): a dataset with work pending. */
+  const interruptedCrawl = async (config: string, dbPath: string) => {
+    proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 150 } });
+    const { child, done } = startCrawl(config);
+    for (let i = 0; i < 300 && doneItems(dbPath) < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await done;
+    proxy.clearRules();
+  };
+
   beforeAll(async () => {
     // Shared with the e2e suites: one build per vitest run, never two tsc writing dist/ at once.
     await buildCliOnce();
-    images = await buildFaultImages();
-    registry = await startRegistry({ auth: 'none' });
-    await pushFaultImages(registry, images);
-    proxy = await startFaultProxy(registry.url);
-    work = tempDir();
-    const db = join(work.dir, 'clean.sqlite');
-    const run = await crawlWithFaults(db, {
-      seeds: { repos: repoSeeds(proxy.host, images) },
-      concurrency: 2,
-      layerConcurrency: 1,
-    });
-    expect(run.outcome.status).toBe('completed');
-    clean = comparableDataset(db);
-    report.addCrawl('clean run (reference, in-process)', run, 0, 'reference');
+    world = await startFaultWorld();
+    ({ images, proxy, work } = world);
+    clean = await referenceCrawl(
+      join(work.dir, 'clean.sqlite'),
+      { seeds: { repos: repoSeeds(proxy.host, images) }, concurrency: 2, layerConcurrency: 1 },
+      report,
+      'clean run (reference, in-process)',
+    );
   });
 
   afterAll(async () => {
     report.print();
-    await proxy?.stop();
-    await registry?.stop();
-    work?.remove();
+    await world?.stop();
   });
 
   it('survives at least 20 SIGKILLs at random points, then resumes to a sound file and the clean dataset', async () => {
@@ -213,64 +253,28 @@ describe('the built CLI through a fault proxy to the real registry', () => {
     // Every kill left the run unfinished, so all starts continued one run: no duplicate observations.
     expect(queryDataset<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM crawl_runs')[0]?.n).toBe(1);
     expect(comparableDataset(dbPath)).toEqual(clean);
-    const s = lastRunStats(dbPath);
-    report.add({
-      cell: `SIGKILL × ${kills} (seed ${seed}), then resume`,
-      requests: proxy.log.length,
-      retries: s.retries,
-      pauses: s.rateLimitPauses,
-      pauseMs: s.rateLimitPauseMs,
-      itemsFailed: s.itemsFailed,
-      faultsHit: kills,
-      result: 'equal',
-    });
+    addRow(`SIGKILL × ${kills} (seed ${seed}), then resume`, dbPath, kills);
   }, 240_000);
 
   describe('a dataset on a tiny tmpfs', () => {
-    let mnt: string;
-    let mounted = false;
-
-    beforeAll(() => {
-      mnt = join(work.dir, 'tiny');
-      mkdirSync(mnt);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1200k', 'tmpfs', mnt]);
-      mounted = true;
-    });
-    afterAll(() => {
-      if (mounted) execFileSync('umount', [mnt]);
-    });
+    const tiny = tmpfsForSuite(() => work.dir, 'tiny', '1200k');
 
     it('stops with exit 3 and one sentence when the disk fills, leaves a sound file, and completes to the clean dataset with room', async () => {
       proxy.reset();
+      const mnt = tiny();
       const dbPath = join(mnt, 'full.sqlite');
       const config = configFor(dbPath);
       const full = await runCli(config);
-      expect(full.code, full.stderr).toBe(3);
-      const errorLines = full.stderr.split('\n').filter((l) => l.startsWith('hubcrawl:'));
-      expect(errorLines).toHaveLength(1);
-      expect(errorLines[0]).toMatch(/disk holding the dataset .* is full/);
+      expectExit3WithOneSentence(full, /disk holding the dataset .* is full/);
       expect(integrityCheck(dbPath)).toBe('ok');
       // 1200k holds the schema and part of the crawl: the disk fills mid-crawl, after some requests.
       const firstRequests = proxy.log.length;
       expect(firstRequests).toBeGreaterThan(0);
       execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
-      const roomy = await runCli(config);
-      expect(roomy.code, roomy.stderr).toBe(0);
+      const roomy = await rerunToClean(config, dbPath);
       // The full disk stopped the run resumably: the next one continues it, so nothing is observed twice.
       expect(roomy.stdout).toMatch(/^run 1 completed \(resumed\)/);
-      expect(integrityCheck(dbPath)).toBe('ok');
-      expect(comparableDataset(dbPath)).toEqual(clean);
-      const s = lastRunStats(dbPath);
-      report.add({
-        cell: 'disk full (tmpfs 1200k), exit 3; then room',
-        requests: proxy.log.length,
-        retries: s.retries,
-        pauses: s.rateLimitPauses,
-        pauseMs: s.rateLimitPauseMs,
-        itemsFailed: s.itemsFailed,
-        faultsHit: firstRequests > 0 ? 1 : 0,
-        result: 'equal',
-      });
+      addRow('disk full (tmpfs 1200k), exit 3; then room', dbPath, firstRequests > 0 ? 1 : 0);
     }, 120_000);
   });
 
@@ -282,12 +286,7 @@ describe('the built CLI through a fault proxy to the real registry', () => {
       const dbPath = join(dir, 'rofile.sqlite');
       const config = configFor(dbPath);
       // An interrupted crawl leaves a dataset with work pending.
-      proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 150 } });
-      const { child, done } = startCrawl(config);
-      for (let i = 0; i < 300 && doneItems(dbPath) < 5; i++) await new Promise((r) => setTimeout(r, 100));
-      child.kill('SIGKILL');
-      await done;
-      proxy.clearRules();
+      await interruptedCrawl(config, dbPath);
       const before = comparableDataset(dbPath);
       execFileSync('mount', ['--bind', dbPath, dbPath]);
       let ro: CliResult;
@@ -297,56 +296,25 @@ describe('the built CLI through a fault proxy to the real registry', () => {
       } finally {
         execFileSync('umount', [dbPath]);
       }
-      expect(ro.code, ro.stderr).toBe(3);
-      const errorLines = ro.stderr.split('\n').filter((l) => l.startsWith('hubcrawl:'));
-      expect(errorLines, ro.stderr).toHaveLength(1);
-      expect(errorLines[0]).toMatch(/cannot be written/);
+      expectExit3WithOneSentence(ro, /cannot be written/);
       expect(integrityCheck(dbPath)).toBe('ok');
       expect(comparableDataset(dbPath)).toEqual(before);
-      const rw = await runCli(config);
-      expect(rw.code, rw.stderr).toBe(0);
-      expect(integrityCheck(dbPath)).toBe('ok');
-      expect(comparableDataset(dbPath)).toEqual(clean);
-      const s = lastRunStats(dbPath);
-      report.add({
-        cell: 'read-only dataset file, exit 3; then writable',
-        requests: proxy.log.length,
-        retries: s.retries,
-        pauses: s.rateLimitPauses,
-        pauseMs: s.rateLimitPauseMs,
-        itemsFailed: s.itemsFailed,
-        faultsHit: 1,
-        result: 'equal',
-      });
+      await rerunToClean(config, dbPath);
+      addRow('read-only dataset file, exit 3; then writable', dbPath, 1);
     }, 120_000);
   });
 
   describe('a dataset on a filesystem remounted read-only', () => {
-    let mnt: string;
-    let mounted = false;
-
-    beforeAll(() => {
-      mnt = join(work.dir, 'ro');
-      mkdirSync(mnt);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]);
-      mounted = true;
-    });
-    afterAll(() => {
-      if (mounted) execFileSync('umount', [mnt]);
-    });
+    const roMount = tmpfsForSuite(() => work.dir, 'ro', '64m');
 
     it('stops with exit 3 and one sentence on a read-only dataset, changes nothing, and completes once writable', async () => {
       proxy.reset();
+      const mnt = roMount();
       const dbPath = join(mnt, 'ro.sqlite');
-      // A first, interrupted crawl leaves a dataset with work pending (killed after its first commits).
+      // A first, interrupted crawl leaves a dataset with work pending (killed after its first commits),
+      // so the dataset has something to protect.
       const config = configFor(dbPath);
-      proxy.addRule({ path: /\/v2\//, times: Number.POSITIVE_INFINITY, action: { kind: 'delay', ms: 150 } });
-      const { child, done } = startCrawl(config);
-      // Bounded wait (≤ 30 s) until some items are committed, so the dataset has something to protect.
-      for (let i = 0; i < 300 && doneItems(dbPath) < 5; i++) await new Promise((r) => setTimeout(r, 100));
-      child.kill('SIGKILL');
-      await done;
-      proxy.clearRules();
+      await interruptedCrawl(config, dbPath);
       const before = comparableDataset(dbPath);
       execFileSync('mount', ['-o', 'remount,ro', mnt]);
       let ro: CliResult;
@@ -355,27 +323,11 @@ describe('the built CLI through a fault proxy to the real registry', () => {
       } finally {
         execFileSync('mount', ['-o', 'remount,rw', mnt]);
       }
-      expect(ro.code, ro.stderr).toBe(3);
-      const errorLines = ro.stderr.split('\n').filter((l) => l.startsWith('hubcrawl:'));
-      expect(errorLines).toHaveLength(1);
-      expect(errorLines[0]).toMatch(/read-only|cannot be written|writable/);
+      expectExit3WithOneSentence(ro, /read-only|cannot be written|writable/);
       expect(integrityCheck(dbPath)).toBe('ok');
       expect(comparableDataset(dbPath)).toEqual(before);
-      const rw = await runCli(config);
-      expect(rw.code, rw.stderr).toBe(0);
-      expect(integrityCheck(dbPath)).toBe('ok');
-      expect(comparableDataset(dbPath)).toEqual(clean);
-      const s = lastRunStats(dbPath);
-      report.add({
-        cell: 'read-only filesystem, exit 3; then writable',
-        requests: proxy.log.length,
-        retries: s.retries,
-        pauses: s.rateLimitPauses,
-        pauseMs: s.rateLimitPauseMs,
-        itemsFailed: s.itemsFailed,
-        faultsHit: 1,
-        result: 'equal',
-      });
+      await rerunToClean(config, dbPath);
+      addRow('read-only filesystem, exit 3; then writable', dbPath, 1);
     }, 120_000);
   });
 });

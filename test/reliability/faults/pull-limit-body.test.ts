@@ -14,7 +14,13 @@ import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.
 import { pushImage } from '../../../scripts/lib/push.js';
 import { queryDataset } from '../../helpers/dataset.js';
 import { type FakeHub, fakeHubTagFor, startFakeHub } from '../../helpers/fake-hub.js';
-import { comparableDataset, crawlWithFaults, tempDir } from '../../helpers/fault-matrix.js';
+import {
+  comparableDataset,
+  crawlWithFaults,
+  referenceCrawl,
+  type TempDir,
+  tempDir,
+} from '../../helpers/fault-matrix.js';
 
 const registry = inject('registries').none;
 const NS = 'pull-limit';
@@ -33,13 +39,11 @@ const PULL_LIMIT_BODY = JSON.stringify({
 let hub: FakeHub;
 let hubProxy: FaultProxy;
 let mirror: FaultProxy;
-let work: ReturnType<typeof tempDir>;
+let work: TempDir;
 /** `paid`'s manifest GET is held in flight while `refused`'s manifest GET meets the 429. */
 let paid: BuiltImage;
 let refused: BuiltImage;
 let clean: ReturnType<typeof comparableDataset>;
-let cellNo = 0;
-const newDb = () => `${work.dir}/cell-${++cellNo}.sqlite`;
 
 const settings = () => ({
   seeds: { repos: [`docker.io/${NS}/paid`, `docker.io/${NS}/refused`] },
@@ -76,12 +80,22 @@ async function waitUntil(stopped: () => boolean): Promise<boolean> {
   return stopped();
 }
 
+/** `paid`'s layer, as the analyzer stored it in `db` (its status rows). */
+const paidLayerStatus = (db: string) =>
+  queryDataset(db, 'SELECT status FROM layers WHERE digest = ?', paid.layers[0]!.digest);
+
 /**
- * `refused` is listed only once `sent` resolves (a request of `paid`'s is on the wire), so the 429 surely
- * comes while that request is in flight; its manifest GET then gets Hub's pull-limit answer every time.
+ * Holds the mirror's GET of `path` (one of `paid`'s) until `whileHeld` resolves. `refused` is listed only
+ * once that GET is on the wire, so the 429 surely comes while it is in flight; `refused`'s manifest GET
+ * then gets Hub's pull-limit answer every time.
  */
-function refuseWhenSent(sent: Promise<void>): void {
-  hubProxy.addRule({ method: 'GET', path: /\/refused\/tags/, action: { kind: 'hold', until: () => sent } });
+function refuseWhileHolding(path: string, whileHeld: () => Promise<void>): void {
+  const sent = signal();
+  hubProxy.addRule({
+    method: 'GET',
+    path: /\/refused\/tags/,
+    action: { kind: 'hold', until: () => sent.promise },
+  });
   mirror.addRule({
     method: 'GET',
     path: REFUSED_MANIFEST,
@@ -91,6 +105,17 @@ function refuseWhenSent(sent: Promise<void>): void {
       status: 429,
       headers: { 'content-type': 'application/json' },
       body: PULL_LIMIT_BODY,
+    },
+  });
+  mirror.addRule({
+    method: 'GET',
+    path: new RegExp(`^${path}$`),
+    action: {
+      kind: 'hold',
+      until: async () => {
+        sent.resolve();
+        await whileHeld();
+      },
     },
   });
 }
@@ -121,10 +146,7 @@ beforeAll(async () => {
   });
   hubProxy = await startFaultProxy(hub.url);
   mirror = await startFaultProxy(registry.url);
-  const db = newDb();
-  const run = await crawlWithFaults(db, settings());
-  expect(run.outcome.status).toBe('completed');
-  clean = comparableDataset(db);
+  clean = await referenceCrawl(work.newDb(), settings());
 });
 
 afterAll(async () => {
@@ -148,23 +170,12 @@ describe("a docker.io crawl meeting Hub's pull-limit 429 without quota headers",
 
   beforeAll(async () => {
     reset();
-    db = newDb();
-    const paidPullSent = signal();
-    refuseWhenSent(paidPullSent.promise);
+    db = work.newDb();
     // The pull is held until the run has stopped.
-    mirror.addRule({
-      method: 'GET',
-      path: new RegExp(`^${paidManifestPath()}$`),
-      action: {
-        kind: 'hold',
-        until: async () => {
-          paidPullSent.resolve();
-          pullInFlightAtStop = await waitUntil(
-            () =>
-              getsIn(mirror.log, REFUSED_MANIFEST).some((e) => e.status === 429) && refusedBackToPending(db),
-          );
-        },
-      },
+    refuseWhileHolding(paidManifestPath(), async () => {
+      pullInFlightAtStop = await waitUntil(
+        () => getsIn(mirror.log, REFUSED_MANIFEST).some((e) => e.status === 429) && refusedBackToPending(db),
+      );
     });
     first = await crawlWithFaults(db, settings());
     log1 = [...mirror.log];
@@ -225,30 +236,18 @@ describe("a docker.io crawl meeting Hub's pull-limit 429 without quota headers",
 describe('a layer download in flight when the pull limit stops the run', () => {
   it('finishes, is analyzed and kept, and is not downloaded again by the resumed run', async () => {
     reset();
-    const db = newDb();
+    const db = work.newDb();
     const layerPath = paidLayerPath();
-    const layerSent = signal();
     let layerInFlightAtStop = false;
-    refuseWhenSent(layerSent.promise);
     // Held until the run has stopped.
-    mirror.addRule({
-      method: 'GET',
-      path: new RegExp(`^${layerPath}$`),
-      action: {
-        kind: 'hold',
-        until: async () => {
-          layerSent.resolve();
-          layerInFlightAtStop = await waitUntil(() => refusedBackToPending(db));
-        },
-      },
+    refuseWhileHolding(layerPath, async () => {
+      layerInFlightAtStop = await waitUntil(() => refusedBackToPending(db));
     });
     const first = await crawlWithFaults(db, settings());
     expect(first.outcome.status).toBe('aborted');
     expect(layerInFlightAtStop).toBe(true);
     expect(getsIn(mirror.log, layerPath).map((e) => e.status)).toEqual([200]);
-    expect(queryDataset(db, 'SELECT status FROM layers WHERE digest = ?', paid.layers[0]!.digest)).toEqual([
-      { status: 'analyzed' },
-    ]);
+    expect(paidLayerStatus(db)).toEqual([{ status: 'analyzed' }]);
 
     reset();
     const second = await crawlWithFaults(db, settings());
@@ -261,34 +260,22 @@ describe('a layer download in flight when the pull limit stops the run', () => {
 describe('an interrupt after the pull limit stopped the run', () => {
   it('still cuts off the layer download in flight, which the resumed run then completes', async () => {
     reset();
-    const db = newDb();
+    const db = work.newDb();
     const layerPath = paidLayerPath();
     const interrupt = new AbortController();
-    const layerSent = signal();
     let runReturned = false;
-    refuseWhenSent(layerSent.promise);
     // Held past the budget stop; the interrupt comes then. Released after the run returns, or after 10 s:
     // a layer that was not cut off then completes, and the assertions below say so.
-    mirror.addRule({
-      method: 'GET',
-      path: new RegExp(`^${layerPath}$`),
-      action: {
-        kind: 'hold',
-        until: async () => {
-          layerSent.resolve();
-          await waitUntil(() => refusedBackToPending(db));
-          interrupt.abort(new Error('SIGINT'));
-          for (let i = 0; i < 200 && !runReturned; i++) await sleep(50);
-        },
-      },
+    refuseWhileHolding(layerPath, async () => {
+      await waitUntil(() => refusedBackToPending(db));
+      interrupt.abort(new Error('SIGINT'));
+      for (let i = 0; i < 200 && !runReturned; i++) await sleep(50);
     });
     const first = await crawlWithFaults(db, settings(), { signal: interrupt.signal });
     runReturned = true;
     expect(first.outcome.status).toBe('aborted');
     expect(interrupt.signal.aborted).toBe(true);
-    const layer = () =>
-      queryDataset(db, 'SELECT status FROM layers WHERE digest = ?', paid.layers[0]!.digest);
-    expect(layer()).toEqual([{ status: 'pending' }]);
+    expect(paidLayerStatus(db)).toEqual([{ status: 'pending' }]);
 
     reset();
     const second = await crawlWithFaults(db, settings());
@@ -314,7 +301,7 @@ describe('a docker.io crawl meeting a 429 that is not the pull limit', () => {
         path: REFUSED_MANIFEST,
         action: { kind: 'respond', status: 429, headers: { 'retry-after': '7' }, body },
       });
-      const db = newDb();
+      const db = work.newDb();
       const run = await crawlWithFaults(db, settings());
       expect(run.outcome.status).toBe('completed');
       expect(getsIn(mirror.log, REFUSED_MANIFEST).map((e) => e.status)).toEqual([429, 200]);

@@ -76,6 +76,21 @@ async function realFirstPage(): Promise<{ results: unknown[]; next: string | nul
 
 const namespaceListing = new RegExp(`^/v2/(namespaces/${NS}/repositories|repositories/${NS}/?)\\?`);
 
+/** Makes the proxy answer every GET of `path` with `page` as JSON, in place of the fake Hub's own page. */
+function replaceHubPage(path: RegExp, page: unknown): void {
+  hubProxy.addRule({
+    method: 'GET',
+    path,
+    times: Number.POSITIVE_INFINITY,
+    action: {
+      kind: 'respond',
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(page),
+    },
+  });
+}
+
 describe('a hostile Docker Hub API in a crawl', () => {
   for (const [what, foreignOrigin] of [
     ['another port of 127.0.0.1', () => other.url],
@@ -84,19 +99,9 @@ describe('a hostile Docker Hub API in a crawl', () => {
     it(`never follows a next link to ${what}, crawls the repositories listed so far and fails the namespace as incomplete`, async () => {
       const page = await realFirstPage();
       const before = other.requests.length;
-      hubProxy.addRule({
-        method: 'GET',
-        path: namespaceListing,
-        times: Number.POSITIVE_INFINITY,
-        action: {
-          kind: 'respond',
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            ...page,
-            next: `${foreignOrigin()}/v2/namespaces/${NS}/repositories?page=2&page_size=1`,
-          }),
-        },
+      replaceHubPage(namespaceListing, {
+        ...page,
+        next: `${foreignOrigin()}/v2/namespaces/${NS}/repositories?page=2&page_size=1`,
       });
       const { log, lines } = capturingLogger();
       const r = await crawl(hubConfig({ namespaces: [NS] }), { log });
@@ -142,17 +147,7 @@ describe('a hostile Docker Hub API in a crawl', () => {
   it('fails the namespace whose listing has fields of the wrong type with corrupt input, and crawls the seeded repository', async () => {
     const page = await realFirstPage();
     const results = page.results.map((x) => ({ ...(x as object), pull_count: 'lots', name: 42 }));
-    hubProxy.addRule({
-      method: 'GET',
-      path: namespaceListing,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 200,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...page, next: null, results }),
-      },
-    });
+    replaceHubPage(namespaceListing, { ...page, next: null, results });
     const r = await crawl(hubConfig({ namespaces: [NS], repos: [`${NS}/tool`] }));
     try {
       expect(r.outcome.status).toBe('completed-with-failures');
@@ -166,16 +161,9 @@ describe('a hostile Docker Hub API in a crawl', () => {
   it('fails the repository whose tag listing carries a numeric digest with corrupt input, and finishes the other', async () => {
     const res = await fetch(`${hub.url}/v2/namespaces/${NS}/repositories/app/tags?page=1&page_size=100`);
     const page = (await res.json()) as { results: Array<Record<string, unknown>> };
-    hubProxy.addRule({
-      method: 'GET',
-      path: new RegExp(`^/v2/(namespaces/${NS}/)?repositories/(${NS}/)?app/tags`),
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 200,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...page, results: page.results.map((t) => ({ ...t, digest: 12345 })) }),
-      },
+    replaceHubPage(new RegExp(`^/v2/(namespaces/${NS}/)?repositories/(${NS}/)?app/tags`), {
+      ...page,
+      results: page.results.map((t) => ({ ...t, digest: 12345 })),
     });
     const r = await crawl(hubConfig({ repos: [`${NS}/app`, `${NS}/tool`] }));
     try {

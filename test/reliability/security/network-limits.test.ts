@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import {
   type BuiltImage,
   blobOf,
@@ -40,6 +40,29 @@ afterAll(async () => {
 });
 
 const goodRef = () => `${registry.host}/limits/good:1`;
+
+/** A fault proxy in front of `url`, stopped in the file's afterAll. */
+async function startProxy(url: string): Promise<FaultProxy> {
+  const proxy = await startFaultProxy(url);
+  stops.push(() => proxy.stop());
+  return proxy;
+}
+
+/** A proxy to the registry that answers every /v2/ request with a Bearer challenge naming `realm`. */
+async function challengingProxy(realm: string, service: string, body?: string): Promise<FaultProxy> {
+  const proxy = await startProxy(registry.url);
+  proxy.addRule({
+    path: /^\/v2\//,
+    times: Number.POSITIVE_INFINITY,
+    action: {
+      kind: 'respond',
+      status: 401,
+      headers: { 'www-authenticate': `Bearer realm="${realm}",service="${service}"` },
+      ...(body === undefined ? {} : { body }),
+    },
+  });
+  return proxy;
+}
 
 describe('limits on what is read from the network', () => {
   it('fails the image whose config blob is larger than the 8 MiB config limit, and finishes the other', async () => {
@@ -77,18 +100,7 @@ describe('limits on what is read from the network', () => {
     await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
     stops.push(() => new Promise((resolve) => tokenServer.close(resolve)));
     const realm = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/token`;
-    const proxy = await startFaultProxy(registry.url);
-    stops.push(() => proxy.stop());
-    proxy.addRule({
-      path: /^\/v2\//,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 401,
-        headers: { 'www-authenticate': `Bearer realm="${realm}",service="limits"` },
-        body: '{"errors":[{"code":"UNAUTHORIZED"}]}',
-      },
-    });
+    const proxy = await challengingProxy(realm, 'limits', '{"errors":[{"code":"UNAUTHORIZED"}]}');
     const r = await crawl({ seeds: { images: [`${proxy.host}/limits/good:1`, goodRef()] } });
     try {
       const f = failures(r.db);
@@ -115,17 +127,7 @@ describe('limits on what is read from the network', () => {
         }),
     );
     const realm = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/token`;
-    const proxy = await startFaultProxy(registry.url);
-    stops.push(() => proxy.stop());
-    proxy.addRule({
-      path: /^\/v2\//,
-      times: Number.POSITIVE_INFINITY,
-      action: {
-        kind: 'respond',
-        status: 401,
-        headers: { 'www-authenticate': `Bearer realm="${realm}",service="silent"` },
-      },
-    });
+    const proxy = await challengingProxy(realm, 'silent');
     const r = await crawl({
       seeds: { images: [`${proxy.host}/limits/good:1`, goodRef()] },
       http: { timeoutMs: 500, maxRetries: 1 },
@@ -151,8 +153,7 @@ describe('limits on what is read from the network', () => {
       repos: [{ namespace: 'limitsok', name: 'app', tags: [fakeHubTagFor('1', image)] }],
     });
     stops.push(() => hub.stop());
-    const proxy = await startFaultProxy(hub.url);
-    stops.push(() => proxy.stop());
+    const proxy = await startProxy(hub.url);
     const results = [{ name: 'x', namespace: 'limitsbig', description: 'd'.repeat(33 * 1024 * 1024) }];
     proxy.addRule({
       method: 'GET',

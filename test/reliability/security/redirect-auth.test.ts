@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
+import type { ProvidedRegistry } from '../../setup/registries.js';
 import { crawl, failures, imageFullyAnalyzed, pushImage } from '../hostile/harness.js';
 
 const regs = inject('registries');
@@ -31,6 +32,32 @@ async function recordingServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+/** A fault proxy to `reg` that answers every GET of the image's layer blob with a 307 to `location`. */
+async function proxyRedirectingLayerTo(reg: ProvidedRegistry, location: string): Promise<FaultProxy> {
+  const proxy = await startFaultProxy(reg.url);
+  proxies.push(proxy);
+  proxy.addRule({
+    method: 'GET',
+    path: new RegExp(`/blobs/${image.layers[0]!.digest}`),
+    times: Number.POSITIVE_INFINITY,
+    action: { kind: 'respond', status: 307, headers: { location } },
+  });
+  return proxy;
+}
+
+/** Crawls `redirect/app:1` through `proxy`, with `reg`'s credentials configured for the proxy's host. */
+function crawlWithCredentials(
+  proxy: FaultProxy,
+  reg: ProvidedRegistry,
+  extra: { maxAttempts?: number } = {},
+) {
+  return crawl({
+    seeds: { images: [`${proxy.host}/redirect/app:1`] },
+    registries: { [proxy.host]: { username: reg.username!, password: reg.password! } },
+    ...extra,
+  });
 }
 
 beforeAll(async () => {
@@ -59,24 +86,13 @@ describe('Authorization on a redirected blob download', () => {
     ] as const) {
       it(`is not sent to ${where} when the ${flavour} registry redirects a layer there`, async () => {
         const reg = regs[flavour];
-        const proxy = await startFaultProxy(reg.url);
-        proxies.push(proxy);
         const layer = image.layers[0]!.digest;
-        proxy.addRule({
-          method: 'GET',
-          path: new RegExp(`/blobs/${layer}`),
-          times: Number.POSITIVE_INFINITY,
-          action: {
-            kind: 'respond',
-            status: 307,
-            headers: { location: `${location()}/cdn/${layer}?X-Amz-Signature=fixture` },
-          },
-        });
+        const proxy = await proxyRedirectingLayerTo(
+          reg,
+          `${location()}/cdn/${layer}?X-Amz-Signature=fixture`,
+        );
         const before = blobHost.requests.length;
-        const r = await crawl({
-          seeds: { images: [`${proxy.host}/redirect/app:1`] },
-          registries: { [proxy.host]: { username: reg.username!, password: reg.password! } },
-        });
+        const r = await crawlWithCredentials(proxy, reg);
         try {
           expect(r.outcome.status).toBe('completed');
           expect(imageFullyAnalyzed(r.db, image.digest)).toBe(true);
@@ -108,20 +124,8 @@ describe('Authorization on a redirected blob download', () => {
           })
           .end(),
       );
-      const proxy = await startFaultProxy(reg.url);
-      proxies.push(proxy);
-      const layer = image.layers[0]!.digest;
-      proxy.addRule({
-        method: 'GET',
-        path: new RegExp(`/blobs/${layer}`),
-        times: Number.POSITIVE_INFINITY,
-        action: { kind: 'respond', status: 307, headers: { location: `${cdn.url}/cdn/${layer}` } },
-      });
-      const r = await crawl({
-        seeds: { images: [`${proxy.host}/redirect/app:1`] },
-        registries: { [proxy.host]: { username: reg.username!, password: reg.password! } },
-        maxAttempts: 1,
-      });
+      const proxy = await proxyRedirectingLayerTo(reg, `${cdn.url}/cdn/${image.layers[0]!.digest}`);
+      const r = await crawlWithCredentials(proxy, reg, { maxAttempts: 1 });
       try {
         expect(cdn.seen.length).toBeGreaterThan(0);
         expect(cdn.seen.map((h) => h.authorization)).toEqual(cdn.seen.map(() => undefined));
