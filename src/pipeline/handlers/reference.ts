@@ -1,4 +1,6 @@
-import { isDigest } from '../../core/digest.js';
+import { type Digest, isDigest } from '../../core/digest.js';
+import { CorruptInputError, PermanentError } from '../../core/errors.js';
+import type { ManifestHead } from '../../crawler/registry/client.js';
 import { isSchema1MediaType } from '../../crawler/registry/media-types.js';
 import { schema1Refusal } from '../../crawler/registry/schema1.js';
 import type { FrontierItem } from '../../db/frontier-types.js';
@@ -10,12 +12,13 @@ import type { ManifestPayload, ReferencePayload } from '../payloads.js';
 /**
  * Resolves a tag (or takes a digest) and records the observation "tag T pointed at D in this run".
  * The digest comes from the Hub listing or a HEAD, never a GET: HEADs are not counted pulls. A tag
- * either of them says is schema1 fails here, as UNSUPPORTED, without a GET.
+ * either of them says is schema1 fails here, as UNSUPPORTED, without a GET. A digest written in a
+ * seed is checked against the registry first (confirmSeedDigest): the seed's text is no observation.
  */
 export async function handleReference(ctx: CrawlContext, item: FrontierItem<ReferencePayload>) {
-  const { registry, repository, tag, pushedAt, mediaType: listed } = item.payload;
+  const { registry, repository, pushedAt, mediaType: listed } = item.payload;
+  let { tag, digest } = item.payload;
   const subject = `${registry}/${repository}${tag ? `:${tag}` : ''}`;
-  let digest = item.payload.digest;
   // Schema1 is refused where its type is known before the GET, which would be a counted pull spent on a
   // manifest hubcrawl cannot read. An unknown, generic or missing type says nothing: the GET decides.
   if (listed && isSchema1MediaType(listed)) {
@@ -25,18 +28,17 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
       'as the Docker Hub tag listing says',
     );
   }
-  if (!digest || !isDigest(digest)) {
-    const head = await ctx.registry(registry).headManifest(repository, tag ?? 'latest');
-    // The HEAD's Content-Type is the stored manifest's type: distribution answers a stored schema1
-    // manifest as schema1 although our Accept header does not list it (it has nothing else to serve).
-    if (isSchema1MediaType(head.mediaType)) {
-      throw schema1Refusal(
-        `${subject}@${head.digest}`,
-        head.mediaType,
-        "as the registry's answer to a HEAD says",
-      );
-    }
+  let head: ManifestHead | null = null;
+  if (item.payload.seed && digest && isDigest(digest)) {
+    ({ tag, head } = await confirmSeedDigest(ctx, item.payload, digest));
+  } else if (!digest || !isDigest(digest)) {
+    head = await ctx.registry(registry).headManifest(repository, tag ?? 'latest');
     digest = head.digest;
+  }
+  // The HEAD's Content-Type is the stored manifest's type: distribution answers a stored schema1
+  // manifest as schema1 although our Accept header does not list it (it has nothing else to serve).
+  if (head && isSchema1MediaType(head.mediaType)) {
+    throw schema1Refusal(`${subject}@${digest}`, head.mediaType, "as the registry's answer to a HEAD says");
   }
   const resolved = digest;
   const write = () => {
@@ -51,4 +53,47 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
     repository,
   );
   return { write, children: [child] };
+}
+
+/**
+ * A seed naming a digest (`repo@sha256:…`, `repo:tag@sha256:…`) says nothing the registry confirmed: the
+ * dataset may already hold that digest from another repository, and its findings would be reported under
+ * this one. So this repository must answer a HEAD for the digest (not a counted pull), or the item fails.
+ * A tag beside the digest is kept only where the tag points at that digest now; otherwise the image is
+ * recorded untagged, as `docker pull` too ignores such a tag.
+ */
+async function confirmSeedDigest(
+  ctx: CrawlContext,
+  p: ReferencePayload,
+  digest: Digest,
+): Promise<{ tag: string | null; head: ManifestHead }> {
+  const client = ctx.registry(p.registry);
+  const where = `${p.registry}/${p.repository}`;
+  if (p.tag) {
+    const atTag = await client.headManifest(p.repository, p.tag).catch(notFoundAsNull);
+    if (atTag?.digest === digest) return { tag: p.tag, head: atTag };
+    ctx.log.warn(
+      { seed: `${where}:${p.tag}@${digest}`, tagDigest: atTag?.digest ?? null },
+      atTag
+        ? 'the seed tag points at another digest now: the seed digest is recorded untagged'
+        : 'the seed tag is not in the repository: the seed digest is recorded untagged',
+    );
+  }
+  const held = await client.headManifest(p.repository, digest).catch(notFoundAsNull);
+  if (held === null) {
+    throw new PermanentError(
+      `${where} holds no manifest ${digest} (HEAD answered 404): the seed names an image this repository does not serve; nothing is recorded for it`,
+      { status: 404 },
+    );
+  }
+  if (held.digest !== digest) {
+    throw new CorruptInputError(`HEAD ${where}@${digest} answered with another digest, ${held.digest}`);
+  }
+  return { tag: null, head: held };
+}
+
+/** A HEAD's 404 as null: the caller decides what "not there" means. */
+function notFoundAsNull(err: unknown): null {
+  if (err instanceof PermanentError && err.status === 404) return null;
+  throw err;
 }
