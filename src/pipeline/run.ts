@@ -160,13 +160,15 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     answeredHosts: http.answeredHosts(),
   });
   const wholeRun = () => (earlier ? { wholeRun: wholeRunWith(earlier, additive()) } : {});
-  const statsTimer = setInterval(() => {
+  const recordStats = () => {
     try {
       runs.recordStats(runId, { ...additive(), ...wholeRun() });
     } catch {
       // Best effort: a write that fails here fails again, with its error, where the run records items.
     }
-  }, STATS_INTERVAL_MS);
+  };
+  // Besides after every item's outcome (itemProcessor), for the requests of long items (a large layer).
+  const statsTimer = setInterval(recordStats, STATS_INTERVAL_MS);
 
   const processItem = itemProcessor({
     ctx,
@@ -174,6 +176,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     signal: controller.signal,
     cutSignal: net.cutSignal,
     log,
+    recordStats,
     stopRun: (err) => {
       if (err instanceof FatalError) fatal = err;
       abortReason = describeError(err);
