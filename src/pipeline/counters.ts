@@ -5,6 +5,8 @@ export class CrawlCounters {
   manifestsFetched = 0;
   manifestsReused = 0;
   images = 0;
+  /** Manifests that are OCI artifacts (signatures, SBOMs, Helm charts…), not images: skipped, not failed. */
+  artifactsSkipped = 0;
   layersAnalyzed = 0;
   layersReused = 0;
   layersSkippedNotDebian = 0;

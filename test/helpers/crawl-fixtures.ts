@@ -23,6 +23,7 @@ import {
 } from '../../scripts/lib/image-builder.js';
 import { type PushTarget, pushBlob, pushImage } from '../../scripts/lib/push.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import type { Logger } from '../../src/core/log.js';
 
 /** `<id>@<version>` of the built-in xz set, read from iocs/ (its version moves with the rules). */
 export function builtinSetLabel(): string {
@@ -226,7 +227,7 @@ export async function runTestCrawl(
   dbPath: string,
   iocFile: string,
   settings: ConfigInput,
-  opts: { signal?: AbortSignal; fresh?: boolean } = {},
+  opts: { signal?: AbortSignal; fresh?: boolean; log?: Logger } = {},
 ): Promise<TestCrawlOutcome> {
   const [{ runCrawl }, { openDatabase }, { loadConfig }, { builtinIocSets }, { loadIocSetFile }, logs] =
     await Promise.all([
@@ -245,9 +246,11 @@ export async function runTestCrawl(
       config,
       iocSets,
       // HUBCRAWL_TEST_LOG=debug shows the crawl's own log when a test needs explaining.
-      log: process.env.HUBCRAWL_TEST_LOG
-        ? logs.createLogger({ level: process.env.HUBCRAWL_TEST_LOG as 'debug' })
-        : logs.silentLogger(),
+      log:
+        opts.log ??
+        (process.env.HUBCRAWL_TEST_LOG
+          ? logs.createLogger({ level: process.env.HUBCRAWL_TEST_LOG as 'debug' })
+          : logs.silentLogger()),
       env: {},
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.fresh ? { fresh: true } : {}),

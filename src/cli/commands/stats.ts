@@ -92,6 +92,8 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       ['repositories', s.repositories],
       ['tags resolved', s.tags],
       ['manifests fetched / reused', `${s.manifestsFetched ?? 0} / ${s.manifestsReused ?? 0}`],
+      // Signatures, SBOMs, charts: manifests that are no image, skipped without a failure (docs/schema.md).
+      ['OCI artifacts skipped', s.artifactsSkipped ?? 0],
       ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
       ['layer bytes downloaded', s.layerBytes],
       [

@@ -6,13 +6,14 @@ import {
   LimitExceededError,
   UnsupportedError,
 } from '../../core/errors.js';
-import { parseManifest, selectPlatforms } from './manifests.js';
+import { artifactVerdict, parseManifest, selectPlatforms } from './manifests.js';
 import {
   DOCKER_CONFIG,
   DOCKER_LAYER_GZIP,
   DOCKER_MANIFEST_LIST,
   DOCKER_MANIFEST_V2,
   OCI_CONFIG,
+  OCI_EMPTY,
   OCI_INDEX,
   OCI_LAYER_ZSTD,
   OCI_MANIFEST,
@@ -189,6 +190,139 @@ describe('parseManifest', () => {
     expect(() => parseManifest({ raw: buf(schema2), headerDigest: 'nope', source: 't' })).toThrow(
       CorruptInputError,
     );
+  });
+});
+
+describe('an OCI artifact in an image manifest', () => {
+  const SIMPLESIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
+  const kindOf = (o: unknown) =>
+    parseManifest({ raw: buf(o), contentType: OCI_MANIFEST, source: 't' }).parsed;
+  /** What cosign pushes as `sha256-<hex>.sig`: an image config over a simplesigning payload. */
+  const cosign = {
+    ...oci,
+    layers: [
+      {
+        mediaType: SIMPLESIGNING,
+        digest: d('f'),
+        size: 250,
+        annotations: { 'dev.cosignproject.cosign/signature': 'MEUC' },
+      },
+    ],
+  };
+
+  it('is a cosign signature: an image config whose layers are all simplesigning payloads', () => {
+    expect(kindOf(cosign)).toMatchObject({
+      kind: 'artifact',
+      artifactType: SIMPLESIGNING,
+      reason: expect.stringContaining(`layers are ${SIMPLESIGNING}`),
+      config: { digest: d('c') },
+      layers: [{ digest: d('f'), mediaType: SIMPLESIGNING }],
+    });
+  });
+
+  it('is a manifest that declares an artifactType over a config that is no image config', () => {
+    const sbom = {
+      ...oci,
+      artifactType: 'application/spdx+json',
+      config: { mediaType: OCI_EMPTY, digest: d('4'), size: 2 },
+      layers: [{ mediaType: 'application/spdx+json', digest: d('5'), size: 9 }],
+      subject: { mediaType: OCI_MANIFEST, digest: d('6'), size: 3 },
+    };
+    expect(kindOf(sbom)).toMatchObject({
+      kind: 'artifact',
+      artifactType: 'application/spdx+json',
+      reason: `its config media type "${OCI_EMPTY}" is not an image config`,
+    });
+  });
+
+  it('is still an image when it declares an artifactType over an image config and filesystem layers', () => {
+    // Docker ignores artifactType and runs such a manifest: skipping it would let a publisher hide an image.
+    expect(kindOf({ ...oci, artifactType: 'application/vnd.example+type' }).kind).toBe('image');
+  });
+
+  it('is a manifest whose config is not an image config: Helm, the empty config, a cosign-typed one', () => {
+    for (const config of [
+      'application/vnd.cncf.helm.config.v1+json',
+      OCI_EMPTY,
+      SIMPLESIGNING,
+      'application/vnd.unknown.config.v1+json',
+    ]) {
+      // A Helm chart's content is a gzipped tar: the config alone decides.
+      const m = {
+        ...oci,
+        config: { mediaType: config, digest: d('7'), size: 2 },
+        layers: [
+          { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: d('8'), size: 5 },
+        ],
+      };
+      expect(kindOf(m)).toMatchObject({
+        kind: 'artifact',
+        artifactType: config,
+        reason: `its config media type "${config}" is not an image config`,
+      });
+    }
+    // A Docker schema2 manifest too.
+    const docker = {
+      ...schema2,
+      config: { ...schema2.config, mediaType: 'application/vnd.cncf.helm.config.v1+json' },
+    };
+    expect(
+      parseManifest({ raw: buf(docker), contentType: DOCKER_MANIFEST_V2, source: 't' }).parsed.kind,
+    ).toBe('artifact');
+  });
+
+  it('is read back as an artifact from its stored bytes and type, as the crawl does without a GET', () => {
+    const raw = buf(cosign);
+    const again = parseManifest({
+      raw,
+      contentType: OCI_MANIFEST,
+      requestedDigest: sha256Digest(raw),
+      source: 't',
+    });
+    expect(again.parsed.kind).toBe('artifact');
+  });
+
+  it('is not an image whose layers are of an unknown, odd or mixed type: those are analyzed', () => {
+    for (const types of [
+      ['application/octet-stream'],
+      ['application/vnd.example.layer.v1.tar+gzip'],
+      ['application/json'],
+      [OCI_LAYER_ZSTD, SIMPLESIGNING],
+    ]) {
+      const layers = types.map((mediaType, i) => ({ mediaType, digest: d(String(i)), size: 1 }));
+      expect(artifactVerdict({ config: { mediaType: OCI_CONFIG }, layers })).toBeUndefined();
+      expect(kindOf({ ...oci, layers }).kind).toBe('image');
+    }
+    // An image without layers (FROM scratch with only metadata) is an image, and so are both config types.
+    expect(kindOf({ ...oci, layers: [] }).kind).toBe('image');
+    expect(
+      parseManifest({ raw: buf(schema2), contentType: DOCKER_MANIFEST_V2, source: 't' }).parsed.kind,
+    ).toBe('image');
+  });
+
+  it('compares media types bare and case-insensitively, and ignores an empty artifactType', () => {
+    expect(
+      artifactVerdict({ config: { mediaType: 'Application/VND.OCI.Image.Config.v1+JSON' }, layers: [] }),
+    ).toBe(undefined);
+    expect(
+      artifactVerdict({
+        config: { mediaType: `${DOCKER_CONFIG}; charset=utf-8` },
+        layers: [{ mediaType: 'x' }],
+      }),
+    ).toBe(undefined);
+    expect(
+      artifactVerdict({
+        config: { mediaType: OCI_CONFIG },
+        layers: [{ mediaType: SIMPLESIGNING.toUpperCase() }],
+      }),
+    ).toMatchObject({ artifactType: SIMPLESIGNING });
+    expect(artifactVerdict({ artifactType: ' ', config: { mediaType: OCI_CONFIG }, layers: [] })).toBe(
+      undefined,
+    );
+  });
+
+  it('rejects an artifactType that is not a string, as a malformed manifest', () => {
+    expect(() => kindOf({ ...oci, artifactType: 7 })).toThrow(CorruptInputError);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Manifest parsing at the trust boundary: size limit, digest of the exact bytes, media type from the
  * Content-Type then the body, and zod validation of Docker schema2, Docker manifest list, OCI
- * manifest and OCI index. Schema1 is recognised and refused as unsupported (schema1.ts).
+ * manifest and OCI index. Schema1 is recognised and refused as unsupported (schema1.ts). An image
+ * manifest that describes an OCI artifact (a signature, an SBOM, a Helm chart) parses as `artifact`.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -14,10 +15,12 @@ import {
 } from '../../core/errors.js';
 import { type Platform, platformMatches } from '../../core/platform.js';
 import {
+  ARTIFACT_PAYLOAD_TYPES,
   bareMediaType,
   DOCKER_MANIFEST_LIST,
   DOCKER_MANIFEST_V2,
   GENERIC_TYPES,
+  IMAGE_CONFIG_TYPES,
   IMAGE_TYPES,
   INDEX_TYPES,
   OCI_INDEX,
@@ -50,6 +53,7 @@ const descriptorSchema = z.object({
 const imageSchema = z.object({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
 });
@@ -79,9 +83,53 @@ export interface IndexEntry {
   isAttestation: boolean;
 }
 
+/** Why an image manifest is an OCI artifact rather than a container image. */
+export interface ArtifactVerdict {
+  /** What it is: its `artifactType`, else its config type, else its layers' types. */
+  artifactType: string;
+  /** Why it is no image, in words, e.g. `config media type "…" is not an image config`. */
+  reason: string;
+}
+
 export type ParsedManifest =
   | { kind: 'index'; mediaType: string; manifests: IndexEntry[] }
-  | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] };
+  | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] }
+  /** An image manifest that carries an artifact (signature, SBOM, chart…): not an image, never analyzed. */
+  | ({ kind: 'artifact'; mediaType: string; config: Descriptor; layers: Descriptor[] } & ArtifactVerdict);
+
+/**
+ * Whether an image manifest describes an OCI artifact rather than a container image, and why
+ * (image-spec manifest.md, "Guidelines for Artifact Usage"). Only what a runtime refuses to run counts:
+ * a config that is not an image config, or layers that are all known signature, attestation or SBOM
+ * payloads (ARTIFACT_PAYLOAD_TYPES), as in a cosign signature over an image config; Docker refuses both
+ * media types. An `artifactType` alone does not make an artifact: Docker ignores the field and runs the
+ * image, so a publisher could otherwise hide an image from the study by adding it. Undefined for an image:
+ * layers of other types, unknown ones included, are analyzed. Media types compare bare and lowercased
+ * (RFC 6838: case-insensitive).
+ */
+export function artifactVerdict(m: {
+  artifactType?: string | undefined;
+  config: { mediaType: string };
+  layers: ReadonlyArray<{ mediaType: string }>;
+}): ArtifactVerdict | undefined {
+  const declared = m.artifactType !== undefined && m.artifactType.trim() !== '' ? m.artifactType : undefined;
+  const config = bareMediaType(m.config.mediaType);
+  if (!IMAGE_CONFIG_TYPES.has(config)) {
+    return {
+      artifactType: declared ?? m.config.mediaType,
+      reason: `its config media type "${m.config.mediaType}" is not an image config`,
+    };
+  }
+  const layerTypes = [...new Set(m.layers.map((l) => bareMediaType(l.mediaType)))];
+  if (layerTypes.length > 0 && layerTypes.every((t) => ARTIFACT_PAYLOAD_TYPES.has(t))) {
+    const types = layerTypes.join(', ');
+    return {
+      artifactType: declared ?? types,
+      reason: `its layers are ${types} (signature, attestation or SBOM payloads), not filesystem layers`,
+    };
+  }
+  return undefined;
+}
 
 export interface ManifestInput {
   /** The exact bytes received. */
@@ -268,16 +316,12 @@ export function parseManifest(input: ManifestInput): {
   }
   const r = imageSchema.safeParse(body);
   if (!r.success) throw new CorruptInputError(`${source} is not a valid ${mediaType}: ${issues(r.error)}`);
-  return {
-    digest,
-    mediaType,
-    parsed: {
-      kind: 'image',
-      mediaType,
-      config: toDescriptor(r.data.config),
-      layers: r.data.layers.map(toDescriptor),
-    },
-  };
+  const config = toDescriptor(r.data.config);
+  const layers = r.data.layers.map(toDescriptor);
+  const artifact = artifactVerdict(r.data);
+  if (artifact)
+    return { digest, mediaType, parsed: { kind: 'artifact', mediaType, config, layers, ...artifact } };
+  return { digest, mediaType, parsed: { kind: 'image', mediaType, config, layers } };
 }
 
 /** The image entries of an index wanted by `wanted`; attestations are always skipped. */

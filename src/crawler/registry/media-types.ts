@@ -9,6 +9,34 @@ export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manife
 
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+/** The OCI empty descriptor (`{}`): the config of an artifact that has none (image-spec manifest.md). */
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+
+/**
+ * Config types of a container image. A manifest whose config is of another type (a Helm chart, the empty
+ * config of an `oras` artifact, a WASM module) is an OCI artifact, not an image: no runtime runs it.
+ */
+export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([OCI_CONFIG, DOCKER_CONFIG]);
+
+/**
+ * Layer types that are known payloads of signatures, attestations and SBOMs, never a filesystem: a
+ * manifest whose layers are all of these types is an artifact even over an image config, as cosign pushes
+ * its `sha256-<hex>.sig` signatures. Only these exact types: a layer of any other type, unknown ones
+ * included, keeps its image an image, and is analyzed (decompression is chosen by magic bytes).
+ */
+export const ARTIFACT_PAYLOAD_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.dev.cosign.simplesigning.v1+json', // cosign signature (`.sig`)
+  'application/vnd.dsse.envelope.v1+json', // cosign attestation (`.att`)
+  'application/vnd.in-toto+json', // BuildKit attestation, reached by digest
+  OCI_EMPTY,
+  'text/spdx', // cosign attach sbom (`.sbom`)
+  'text/spdx+json',
+  'application/spdx+json',
+  'application/vnd.cyclonedx',
+  'application/vnd.cyclonedx+json',
+  'application/vnd.cyclonedx+xml',
+  'application/vnd.syft+json',
+]);
 
 export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 export const DOCKER_FOREIGN_LAYER_GZIP = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';

@@ -108,7 +108,8 @@ function refuseKnownSchema1(ctx: CrawlContext, p: ManifestPayload, digest: Diges
 /**
  * A manifest by digest: read back from the dataset when it is already there (no GET, no pull),
  * else fetched once and stored at once. An index fans out to its selected platforms; an image is
- * recorded with its ordered layers, and the layers that need analysis are enqueued.
+ * recorded with its ordered layers, and the layers that need analysis are enqueued. An OCI artifact
+ * (a signature, an SBOM, a Helm chart: `artifactVerdict`) is no image: it is skipped, not failed.
  */
 export async function handleManifest(ctx: CrawlContext, item: FrontierItem<ManifestPayload>) {
   const p = item.payload;
@@ -152,14 +153,32 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     // run), the retry, the resumed run and the next run read them back instead of paying again. Only the
     // content-addressed row is written here (idempotent by digest, frontier invariant 4); the image, its
     // layers and an index's entries still wait for `write`, so a manifest whose item fails is no image.
+    // An artifact has the shape of an image manifest, and is stored as one (`kind` is the shape): read
+    // back, its bytes parse as an artifact again, so no later run pays its GET.
     ctx.manifests.put({
       digest,
       mediaType,
-      kind: parsed.kind,
+      kind: parsed.kind === 'index' ? 'index' : 'image',
       raw,
-      configDigest: parsed.kind === 'image' ? parsed.config.digest : null,
+      configDigest: parsed.kind === 'index' ? null : parsed.config.digest,
       runId: ctx.runId,
     });
+  }
+
+  if (parsed.kind === 'artifact') {
+    // No image row, no config GET, no layer items; nothing failed. Its tag is still observed (reference.ts).
+    ctx.counters.artifactsSkipped += 1;
+    ctx.log.info(
+      {
+        registry: p.registry,
+        repository: p.repository,
+        digest,
+        artifactType: parsed.artifactType,
+        reason: parsed.reason,
+      },
+      `skipped an OCI artifact, not a container image: ${p.registry}/${p.repository}@${digest}, as ${parsed.reason}`,
+    );
+    return { children: [] };
   }
 
   if (parsed.kind === 'index') {
