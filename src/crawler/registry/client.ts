@@ -51,7 +51,11 @@ export interface RegistryClientOptions {
 }
 
 export interface ManifestHead {
-  digest: Digest;
+  /**
+   * The Docker-Content-Digest header; for a HEAD by digest without one, that digest. null for a HEAD by
+   * tag without one: the distribution spec makes the header optional, and only a GET of the bytes tells.
+   */
+  digest: Digest | null;
   mediaType: string;
   size: number;
   /** Docker Hub's pull quota headers, when sent. */
@@ -117,13 +121,10 @@ export class RegistryClient {
       throw new PermanentError(`HEAD ${url.href} answered ${res.status}`, { status: res.status });
     }
     const header = headerValue(res.headers, 'docker-content-digest')?.trim();
-    let digest: Digest;
+    let digest: Digest | null;
     if (header && isDigest(header)) digest = header;
-    else if (!header && isDigest(ref)) digest = ref;
-    else
-      throw new CorruptInputError(
-        `HEAD ${url.href} gave no usable Docker-Content-Digest (${header ?? 'none'})`,
-      );
+    else if (!header) digest = isDigest(ref) ? ref : null;
+    else throw new CorruptInputError(`HEAD ${url.href} gave a malformed Docker-Content-Digest (${header})`);
     const out: ManifestHead = {
       digest,
       mediaType: bareMediaType(headerValue(res.headers, 'content-type')),

@@ -2,6 +2,7 @@ import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { type Digest, parseDigest } from '../../core/digest.js';
 import { CorruptInputError, LimitExceededError, UnsupportedError } from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
+import type { FetchedManifest } from '../../crawler/registry/client.js';
 import {
   type ParsedManifest,
   parseManifest,
@@ -106,6 +107,42 @@ function refuseKnownSchema1(ctx: CrawlContext, p: ManifestPayload, digest: Diges
 }
 
 /**
+ * A manifest GET (a counted pull on Docker Hub) whose verified bytes are kept at once, in their own
+ * transaction, not with the item's completion: whatever fails later (the config blob, a fixed bound, an
+ * interrupted run), the retry, the resumed run and the next run read them back instead of paying again.
+ * Only the content-addressed row is written (idempotent by digest, frontier invariant 4); an image, its
+ * layers and an index's entries wait for their item's `write`, so a manifest whose item fails is no image.
+ * An artifact has the shape of an image manifest and is stored as one (`kind` is the shape): read back,
+ * its bytes parse as an artifact again. A schema1 manifest is recorded in unsupported_manifests, so no
+ * later run pays its GET either. `requested`: the digest asked for, when the GET was by digest.
+ */
+export async function fetchAndKeepManifest(
+  ctx: CrawlContext,
+  requested: Digest | null,
+  get: () => Promise<FetchedManifest>,
+): Promise<FetchedManifest> {
+  const fetched = await get().catch((err: unknown) => {
+    // A schema1 verdict on bytes checked against their digest holds for that digest everywhere.
+    if (!(err instanceof Schema1ManifestError) || (requested !== null && err.digest !== requested)) throw err;
+    // The GET was made: the run's stats say so like any other fetch.
+    ctx.counters.manifestsFetched += 1;
+    ctx.manifests.putUnsupported({ digest: err.digest, mediaType: err.mediaType, runId: ctx.runId });
+    throw new UnsupportedError(`${err.message}; recorded, so no later run pulls it again`, { cause: err });
+  });
+  ctx.counters.manifestsFetched += 1;
+  const { digest, mediaType, parsed, raw } = fetched;
+  ctx.manifests.put({
+    digest,
+    mediaType,
+    kind: parsed.kind === 'index' ? 'index' : 'image',
+    raw,
+    configDigest: parsed.kind === 'index' ? null : parsed.config.digest,
+    runId: ctx.runId,
+  });
+  return fetched;
+}
+
+/**
  * A manifest by digest: read back from the dataset when it is already there (no GET, no pull),
  * else fetched once and stored at once. An index fans out to its selected platforms; an image is
  * recorded with its ordered layers, and the layers that need analysis are enqueued. An OCI artifact
@@ -133,36 +170,13 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     ctx.counters.manifestsReused += 1;
   } else {
     refuseKnownSchema1(ctx, p, digest, source);
-    const fetched = await fromAnyRepository(
-      p.repository,
-      () => ctx.repositories.reachingManifest(p.registry, digest),
-      (repository) => ctx.registry(p.registry).getManifest(repository, digest),
-    ).catch((err: unknown) => {
-      // A schema1 verdict on bytes checked against the digest holds for that digest everywhere: record it,
-      // now and in its own transaction (the item fails), so that no later run pays this pull again.
-      if (!(err instanceof Schema1ManifestError) || err.digest !== digest) throw err;
-      // The GET was made (a counted pull on Docker Hub): the run's stats say so like any other fetch.
-      ctx.counters.manifestsFetched += 1;
-      ctx.manifests.putUnsupported({ digest, mediaType: err.mediaType, runId: ctx.runId });
-      throw new UnsupportedError(`${err.message}; recorded, so no later run pulls it again`, { cause: err });
-    });
-    ({ raw, mediaType, parsed } = fetched);
-    ctx.counters.manifestsFetched += 1;
-    // The GET is a counted pull and its bytes are verified: keep them now, in their own transaction, not
-    // with the item's completion. Whatever fails later (the config blob, a fixed bound, an interrupted
-    // run), the retry, the resumed run and the next run read them back instead of paying again. Only the
-    // content-addressed row is written here (idempotent by digest, frontier invariant 4); the image, its
-    // layers and an index's entries still wait for `write`, so a manifest whose item fails is no image.
-    // An artifact has the shape of an image manifest, and is stored as one (`kind` is the shape): read
-    // back, its bytes parse as an artifact again, so no later run pays its GET.
-    ctx.manifests.put({
-      digest,
-      mediaType,
-      kind: parsed.kind === 'index' ? 'index' : 'image',
-      raw,
-      configDigest: parsed.kind === 'index' ? null : parsed.config.digest,
-      runId: ctx.runId,
-    });
+    ({ raw, mediaType, parsed } = await fetchAndKeepManifest(ctx, digest, () =>
+      fromAnyRepository(
+        p.repository,
+        () => ctx.repositories.reachingManifest(p.registry, digest),
+        (repository) => ctx.registry(p.registry).getManifest(repository, digest),
+      ),
+    ));
   }
 
   if (parsed.kind === 'artifact') {

@@ -8,10 +8,12 @@ import type { CrawlContext } from '../context.js';
 import { itemForRepository } from '../fallback.js';
 import { manifestKey } from '../keys.js';
 import type { ManifestPayload, ReferencePayload } from '../payloads.js';
+import { fetchAndKeepManifest } from './manifest.js';
 
 /**
  * Resolves a tag (or takes a digest) and records the observation "tag T pointed at D in this run".
- * The digest comes from the Hub listing or a HEAD, never a GET: HEADs are not counted pulls. A tag
+ * The digest comes from the Hub listing or a HEAD (not a counted pull); only where a registry answers a
+ * HEAD without Docker-Content-Digest (Docker Hub always sends it), from a GET of the tag, kept for its item. A tag
  * either of them says is schema1 fails here, as UNSUPPORTED, without a GET. A digest written in a
  * seed is checked against the registry first (confirmSeedDigest): the seed's text is no observation.
  */
@@ -38,8 +40,16 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
   // The HEAD's Content-Type is the stored manifest's type: distribution answers a stored schema1
   // manifest as schema1 although our Accept header does not list it (it has nothing else to serve).
   if (head && isSchema1MediaType(head.mediaType)) {
-    throw schema1Refusal(`${subject}@${digest}`, head.mediaType, "as the registry's answer to a HEAD says");
+    const ref = digest ? `${subject}@${digest}` : subject;
+    throw schema1Refusal(ref, head.mediaType, "as the registry's answer to a HEAD says");
   }
+  // A registry may answer a HEAD without Docker-Content-Digest (the spec makes it optional): only the bytes
+  // tell, so the tag's manifest is fetched now and kept, and its item reads it back instead of a second GET.
+  digest ??= (
+    await fetchAndKeepManifest(ctx, null, () =>
+      ctx.registry(registry).getManifest(repository, tag ?? 'latest'),
+    )
+  ).digest;
   const resolved = digest;
   const write = () => {
     const repositoryId = ctx.repositories.upsertRepository(registry, repository);
@@ -74,9 +84,11 @@ async function confirmSeedDigest(
     if (atTag?.digest === digest) return { tag: p.tag, head: atTag };
     ctx.log.warn(
       { seed: `${where}:${p.tag}@${digest}`, tagDigest: atTag?.digest ?? null },
-      atTag
-        ? 'the seed tag points at another digest now: the seed digest is recorded untagged'
-        : 'the seed tag is not in the repository: the seed digest is recorded untagged',
+      atTag === null
+        ? 'the seed tag is not in the repository: the seed digest is recorded untagged'
+        : atTag.digest === null
+          ? 'the registry does not say which digest the seed tag points at (no Docker-Content-Digest): the seed digest is recorded untagged'
+          : 'the seed tag points at another digest now: the seed digest is recorded untagged',
     );
   }
   const held = await client.headManifest(p.repository, digest).catch(notFoundAsNull);
