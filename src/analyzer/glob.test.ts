@@ -60,6 +60,23 @@ describe('globProblem', () => {
     expect(globProblem('/usr/lib/[ab')).toMatch(/unterminated/);
     expect(globProblem('/usr/lib/**/x')).toBeNull();
   });
+
+  it('refuses globs that a normalized stored path can never match, quoting the glob', () => {
+    expect(globProblem('/usr/lib/')).toBe(
+      'the path glob "/usr/lib/" ends with "/", and stored paths are normalized (no empty segment, no trailing "/"), so it could never match',
+    );
+    expect(globProblem('/usr/lib/**/')).toMatch(/ends with "\/"/);
+    expect(globProblem('/usr//lib/x')).toMatch(/^the path glob "\/usr\/\/lib\/x" holds "\/\/"/);
+    expect(globProblem('//x')).toMatch(/holds "\/\/"/);
+    expect(globProblem('/usr/./lib/x')).toMatch(/holds a "\." segment/);
+    expect(globProblem('/usr/lib/../x')).toMatch(/holds a "\.\." segment/);
+    expect(globProblem('/usr/lib/..')).toMatch(/holds a "\.\." segment/);
+    // Dots within a segment, and the root itself, are fine.
+    expect(globProblem('/')).toBeNull();
+    expect(globProblem('/etc/.profile')).toBeNull();
+    expect(globProblem('/a/..b/.../x.')).toBeNull();
+    expect(globProblem('/**/.wh..wh..opq')).toBeNull();
+  });
 });
 
 describe('compileGlobSet', () => {

@@ -16,6 +16,17 @@ export function globProblem(glob: string): string | null {
     else if (c === ']' && depth > 0) depth--;
   }
   if (depth !== 0) return 'unterminated "[" character class';
+  // Stored paths are normalized (analyzer/paths.ts): no empty, "." or ".." segment, no trailing "/".
+  // A glob with one could never match, and the rule would silently never fire.
+  const segments = glob.slice(1).split('/');
+  if (glob !== '/' && segments.includes('')) {
+    const where = glob.endsWith('/') ? 'ends with "/"' : 'holds "//"';
+    return `the path glob "${glob}" ${where}, and stored paths are normalized (no empty segment, no trailing "/"), so it could never match`;
+  }
+  const dots = segments.find((seg) => seg === '.' || seg === '..');
+  if (dots !== undefined) {
+    return `the path glob "${glob}" holds a "${dots}" segment, and stored paths are normalized (no "." or ".." segment), so it could never match`;
+  }
   return null;
 }
 

@@ -2,7 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { builtinIocSets } from '../analyzer/iocs/builtin.js';
 import { loadIocSetFile } from '../analyzer/iocs/load.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
-import { loadConfig, readConfigFile } from '../config/load.js';
+import { checkEnvSettings, loadConfig, readConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -44,8 +44,12 @@ function resolveFilePaths(file: string): Record<string, unknown> {
   return out;
 }
 
-/** The dataset a reading command opens: --db, else HUBCRAWL_DB (as for crawl), else ./hubcrawl.sqlite. */
+/**
+ * The dataset a reading command opens: --db, else HUBCRAWL_DB (as for crawl), else ./hubcrawl.sqlite. A
+ * HUBCRAWL_* setting variable with a bad value is refused here as the crawl refuses it (checkEnvSettings).
+ */
 export function datasetPath(opts: Pick<CommonOptions, 'db'>, env: NodeJS.ProcessEnv = process.env): string {
+  checkEnvSettings(env);
   return opts.db ?? (env.HUBCRAWL_DB || './hubcrawl.sqlite');
 }
 

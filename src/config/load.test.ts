@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.js';
-import { loadConfig, redactConfig } from './load.js';
+import { checkEnvSettings, loadConfig, redactConfig } from './load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-config-'));
 function file(name: string, text: string): string {
@@ -50,6 +50,45 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: p, env: {} })).toThrowError(
       /type\.yml: filters\.platforms\[1\]: expected os\/arch/,
     );
+  });
+
+  it('refuses a uname architecture name in a platform, from the file or a flag, naming the OCI name', () => {
+    const p = file('uname.yml', 'filters:\n  platforms: [linux/amd64, linux/x86_64]\n');
+    expect(() => loadConfig({ file: p, env: {} })).toThrowError(
+      /uname\.yml: filters\.platforms\[1\]: platform "linux\/x86_64": "x86_64" is not how an image index names the architecture .*"amd64"\); use linux\/amd64$/,
+    );
+    expect(() =>
+      loadConfig({ flagSettings: { filters: { platforms: ['linux/aarch64'] } }, env: {} }),
+    ).toThrowError(/filters\.platforms\[0\]: platform "linux\/aarch64": .*use linux\/arm64$/);
+    expect(
+      loadConfig({ flagSettings: { filters: { platforms: ['linux/amd64/v1'] } }, env: {} }).filters.platforms,
+    ).toEqual(['linux/amd64/v1']);
+  });
+
+  it('names the environment variable of a bad value, not the flags', () => {
+    expect(() => loadConfig({ env: { HUBCRAWL_LOG_LEVEL: 'bogus' } })).toThrowError(
+      /^invalid settings: environment variable HUBCRAWL_LOG_LEVEL: /,
+    );
+    expect(() => loadConfig({ env: { HUBCRAWL_LOG_LEVEL: 'bogus' } })).not.toThrowError(/flags/);
+    expect(() => loadConfig({ env: { HUBCRAWL_HUB_API: 'not a url' } })).toThrowError(
+      /environment variable HUBCRAWL_HUB_API: /,
+    );
+    expect(() => loadConfig({ env: { HUBCRAWL_REGISTRY_MIRROR: 'nope' } })).toThrowError(
+      /environment variable HUBCRAWL_REGISTRY_MIRROR: /,
+    );
+    // Refused although a flag would override it, as a config file is checked whole.
+    expect(() =>
+      loadConfig({ env: { HUBCRAWL_LOG_LEVEL: 'bogus' }, flagSettings: { logLevel: 'info' } }),
+    ).toThrowError(/HUBCRAWL_LOG_LEVEL/);
+    expect(loadConfig({ env: { HUBCRAWL_LOG_LEVEL: 'debug', HUBCRAWL_LOG_LEVEL_X: 'x' } }).logLevel).toBe(
+      'debug',
+    );
+  });
+
+  it('checks the environment alone for commands that read no config (checkEnvSettings)', () => {
+    expect(() => checkEnvSettings({ HUBCRAWL_LOG_LEVEL: 'bogus' })).toThrowError(ConfigError);
+    expect(() => checkEnvSettings({ HUBCRAWL_LOG_LEVEL: 'warn', HUBCRAWL_DB: 'x.sqlite' })).not.toThrow();
+    expect(() => checkEnvSettings({ HUBCRAWL_LOG_LEVEL: '' })).not.toThrow();
   });
 
   it('refuses an invalid tag regular expression', () => {

@@ -60,14 +60,42 @@ export function mergeSettings(
   return out;
 }
 
+/** The HUBCRAWL_* variables that hold settings, and the setting each one sets. */
+export const ENV_SETTINGS = [
+  { variable: 'HUBCRAWL_DB', key: 'db' },
+  { variable: 'HUBCRAWL_HUB_API', key: 'hubApiUrl' },
+  { variable: 'HUBCRAWL_REGISTRY_MIRROR', key: 'registryMirror' },
+  { variable: 'HUBCRAWL_LOG_LEVEL', key: 'logLevel' },
+] as const satisfies ReadonlyArray<{ variable: string; key: keyof typeof configSchema.shape }>;
+
 /** Environment settings (below flags, above the file). Credentials are read elsewhere and never enter Config. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (env.HUBCRAWL_DB) out.db = env.HUBCRAWL_DB;
-  if (env.HUBCRAWL_HUB_API) out.hubApiUrl = env.HUBCRAWL_HUB_API;
-  if (env.HUBCRAWL_REGISTRY_MIRROR) out.registryMirror = env.HUBCRAWL_REGISTRY_MIRROR;
-  if (env.HUBCRAWL_LOG_LEVEL) out.logLevel = env.HUBCRAWL_LOG_LEVEL;
+  for (const { variable, key } of ENV_SETTINGS) {
+    const value = env[variable];
+    if (value) out[key] = value;
+  }
   return out;
+}
+
+/**
+ * Validates each HUBCRAWL_* setting variable on its own, so a bad value is an error naming the variable
+ * (not the flags it is merged with), and every command refuses it alike, whether or not it reads that
+ * setting or a flag overrides it, as a config file is checked whole.
+ */
+export function checkEnvSettings(env: NodeJS.ProcessEnv = process.env): void {
+  const problems: string[] = [];
+  for (const { variable, key } of ENV_SETTINGS) {
+    const value = env[variable];
+    if (!value) continue;
+    const result = configSchema.shape[key].safeParse(value);
+    if (!result.success) {
+      problems.push(
+        `environment variable ${variable}: ${result.error.issues.map((i) => i.message).join('; ')}`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid settings: ${problems.join('; ')}`);
 }
 
 /**
@@ -86,10 +114,9 @@ export function loadConfig(opts: {
   if (opts.file && !fileCheck.success) {
     throw new ConfigError(`invalid config file ${formatIssues(opts.file, fileCheck.error.issues)}`);
   }
-  const merged = mergeSettings(
-    mergeSettings(fromFile, settingsFromEnv(opts.env ?? process.env)),
-    opts.flagSettings ?? {},
-  );
+  const env = opts.env ?? process.env;
+  checkEnvSettings(env);
+  const merged = mergeSettings(mergeSettings(fromFile, settingsFromEnv(env)), opts.flagSettings ?? {});
   const result = configSchema.safeParse(merged as ConfigInput);
   if (!result.success) {
     throw new ConfigError(`invalid settings: ${formatIssues('flags', result.error.issues)}`);

@@ -135,6 +135,22 @@ describe('parseIocSet', () => {
     );
   });
 
+  it('refuses path globs that normalized stored paths can never match, naming file, rule and glob', () => {
+    const rules = [
+      { id: 'ok', kind: 'file-md5', md5: MD5, paths: ['/usr/lib/x'] },
+      { id: 'b', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/x', '/usr/lib/'] },
+    ];
+    expect(errorOf(withRules(rules)).message).toMatch(
+      /^iocs\/x\.json: rules\[1\]\.paths\[1\]: the path glob "\/usr\/lib\/" ends with "\/"/,
+    );
+    for (const glob of ['/usr//lib/x', '/usr/./x', '/usr/lib/../x']) {
+      const message = errorOf(withRules([{ id: 'a', kind: 'file-md5', md5: MD5, paths: [glob] }])).message;
+      expect(message).toContain('iocs/x.json: rules[0].paths[0]: ');
+      expect(message).toContain(`"${glob}"`);
+      expect(message).toContain('could never match');
+    }
+  });
+
   it('refuses duplicate rule ids, naming both positions', () => {
     const err = errorOf(
       withRules([

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.js';
+import { architectureNameProblem, parsePlatform, platformMatches, platformProblem } from './platform.js';
+
+describe('parsePlatform', () => {
+  it('parses os/arch[/variant]', () => {
+    expect(parsePlatform('linux/amd64')).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(parsePlatform('linux/arm/v7')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
+    expect(parsePlatform('linux/386')).toEqual({ os: 'linux', architecture: '386' });
+  });
+
+  it('refuses uname and dpkg architecture names, naming the one an image index uses', () => {
+    const cases: Array<[string, string]> = [
+      ['linux/x86_64', 'use linux/amd64'],
+      ['linux/aarch64', 'use linux/arm64'],
+      ['linux/i386', 'use linux/386'],
+      ['linux/i686', 'use linux/386'],
+      ['linux/armv7l', 'use linux/arm/v7'],
+      ['linux/armhf', 'use linux/arm/v7'],
+      ['linux/armel', 'use linux/arm/v5'],
+      ['linux/ppc64el', 'use linux/ppc64le'],
+      ['linux/x86_64/v3', 'use linux/amd64/v3'],
+    ];
+    for (const [typed, fix] of cases) {
+      expect(() => parsePlatform(typed)).toThrow(ConfigError);
+      expect(platformProblem(typed)).toMatch(new RegExp(`^platform "${typed}": .*GOARCH.*; ${fix}$`));
+    }
+    expect(platformProblem('linux/x86_64')).toBe(
+      'platform "linux/x86_64": "x86_64" is not how an image index names the architecture (it uses Go\'s GOARCH names, here "amd64"); use linux/amd64',
+    );
+    expect(platformProblem('linux/armv7l')).toContain('"arm" variant "v7"');
+  });
+
+  it('leaves malformed strings to the form message', () => {
+    expect(platformProblem('linux')).toMatch(/not of the form os\/arch/);
+    expect(architectureNameProblem('linux')).toBeNull();
+    expect(architectureNameProblem('linux/amd64')).toBeNull();
+  });
+});
+
+describe('platformMatches', () => {
+  const amd64 = { os: 'linux', architecture: 'amd64' };
+  it('selects an amd64 entry without a variant with linux/amd64/v1, as containerd does', () => {
+    expect(platformMatches(parsePlatform('linux/amd64/v1'), amd64)).toBe(true);
+    expect(platformMatches(parsePlatform('linux/amd64/v1'), { ...amd64, variant: 'v1' })).toBe(true);
+  });
+
+  it('does not loosen the other cases', () => {
+    expect(platformMatches(parsePlatform('linux/amd64/v2'), amd64)).toBe(false);
+    expect(platformMatches(parsePlatform('linux/amd64/v1'), { ...amd64, variant: 'v2' })).toBe(false);
+    expect(platformMatches(parsePlatform('linux/arm/v1'), { os: 'linux', architecture: 'arm' })).toBe(false);
+    expect(platformMatches(parsePlatform('linux/amd64/v1'), { os: 'windows', architecture: 'amd64' })).toBe(
+      false,
+    );
+    expect(platformMatches(parsePlatform('linux/amd64'), { ...amd64, variant: 'v3' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64' })).toBe(
+      false,
+    );
+  });
+});
