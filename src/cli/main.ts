@@ -39,7 +39,12 @@ function common(cmd: Command, { config = false } = {}): Command {
 /** Options shared by crawl and scan. */
 function crawlOptions(cmd: Command): Command {
   return cmd
-    .option('--platform <os/arch>', 'platform to analyze, repeatable (default: all)', collect)
+    .option(
+      '--platform <os/arch>',
+      'platform to analyze, as image indexes name it (GOARCH: linux/amd64, linux/arm64, linux/arm/v7, ' +
+        'linux/386; not x86_64 or aarch64), repeatable (default: all)',
+      collect,
+    )
     .option('--ioc <file>', 'add an IOC set file to the built-in ones, repeatable', collect)
     .option('--no-builtin-iocs', 'leave the built-in XZ backdoor set out')
     .option('--concurrency <n>', 'items processed at once (default 4)', int('--concurrency', 1))
@@ -101,7 +106,12 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--tags <regex>', 'only tags whose name matches')
     .option('--pushed-after <date>', 'only tags pushed at or after this date')
     .option('--pushed-before <date>', 'only tags pushed before this date')
-    .option('--max-tags <n>', 'at most this many tags per repository (newest first)', int('--max-tags', 1))
+    .option(
+      '--max-tags <n>',
+      'at most this many tags per repository: newest push first; tags without a push date after those, ' +
+        'highest name first, digit runs compared as numbers (v10 before v9, 1.10 before 1.9)',
+      int('--max-tags', 1),
+    )
     .option('--fresh', 'start a new run even if the last one did not finish')
     .action(
       run(

@@ -20,6 +20,18 @@ describe('CSV output', () => {
     expect(csv).toBe('a,b\r\nplain,"has,comma"\r\n"say ""hi""","two\nlines"\r\n');
   });
 
+  it('writes numbers as they are and neutralizes only text that looks like a formula', () => {
+    const csv = toCsv(
+      ['n', 'big', 'real', 'text', 'inf'],
+      [{ n: -1, big: -9007199254740993n, real: -0.5, text: '-1', inf: Number.NEGATIVE_INFINITY }],
+    );
+    expect(csv).toBe("n,big,real,text,inf\r\n-1,-9007199254740993,-0.5,'-1,'-Infinity\r\n");
+  });
+
+  it('neutralizes a header cell, which is text', () => {
+    expect(toCsv(['-1'], [{ '-1': -1 }])).toBe("'-1\r\n-1\r\n");
+  });
+
   it('prints booleans as true/false and null as an empty cell', () => {
     expect(toCsv(['x', 'y'], [{ x: true, y: null }])).toBe('x,y\r\ntrue,\r\n');
   });

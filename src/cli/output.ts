@@ -20,9 +20,20 @@ function cellText(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * One CSV cell. Only text is formula-neutralized: a number SQLite returned (a finite double or a bigint)
+ * is written as is, so `-1` stays a number for a spreadsheet. The text "-1" is still neutralized: the
+ * dataset stored it as text, and its cells are the image authors' strings. An infinite double (`-Inf`)
+ * is written as text a spreadsheet would not read as a number, so it is treated as text.
+ */
+function csvCell(v: unknown): string {
+  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isFinite(v))) return String(v);
+  return neutralizeFormula(cellText(v));
+}
+
 /** CSV records (no header) for `rows`, in the same dialect as toCsv; for writing large tables in batches. */
 export function csvRecords(columns: string[], rows: Row[]): string {
-  const records = rows.map((r) => columns.map((c) => neutralizeFormula(cellText(r[c]))));
+  const records = rows.map((r) => columns.map((c) => csvCell(r[c])));
   return stringify(records, { record_delimiter: '\r\n', quoted_match: /[\r\n",]/ });
 }
 

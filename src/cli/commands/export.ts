@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import {
+  accessSync,
+  constants,
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { FACT_TABLES } from '../../db/layer-store.js';
@@ -67,6 +76,63 @@ async function exportTable(
   return count;
 }
 
+/** The errno code of a failed fs call, else its message. */
+function reasonOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+/**
+ * Creates the export folder and any missing folders above it, one at a time. Not `mkdirSync(out,
+ * { recursive: true })`: where a file system answers ENOENT for a folder whose parent exists (`/proc`
+ * does), Node's recursive mkdir creates the parent, gets EEXIST, and retries the child for ever at 100%
+ * CPU. So the nearest existing folder above must be a writable directory, and each mkdir that fails
+ * is an error naming the folder.
+ */
+function makeExportFolder(out: string): void {
+  const fail = (code: string, detail: string, cause?: unknown): never => {
+    throw new ConfigError(
+      `cannot create the export folder ${out} (${code}): ${detail}; give a new folder's path`,
+      { cause },
+    );
+  };
+  const missing: string[] = [];
+  let dir = resolve(out);
+  for (;;) {
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(dir);
+    } catch (err) {
+      // ENOTDIR: a file above is in the way; the walk up finds it and says so.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(reasonOf(err), `cannot look at ${dir}`, err);
+    }
+    if (st !== undefined) {
+      if (!st.isDirectory()) {
+        if (missing.length === 0) fail('EEXIST', 'a file of that name is in the way');
+        fail('ENOTDIR', `${dir} is not a folder`);
+      }
+      break;
+    }
+    missing.unshift(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  if (missing.length === 0) return;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    fail(reasonOf(err), `the folder ${dir} is not writable`, err);
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      fail(reasonOf(err), `${dirname(d)} does not let a folder be made in it`, err);
+    }
+  }
+}
+
 /**
  * `hubcrawl export --out DIR`: a dataset bundle for publication — the report, one CSV per table, a
  * consistent copy of the SQLite file, and MANIFEST.json with versions, runs, row counts and the sha256
@@ -76,14 +142,7 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   if (!opts.out) throw new ConfigError('export needs --out DIR');
   const dbPath = datasetPath(opts);
   const out = opts.out;
-  try {
-    mkdirSync(out, { recursive: true });
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`cannot create the export folder ${out} (${reason}); give a new folder's path`, {
-      cause: err,
-    });
-  }
+  makeExportFolder(out);
   if (readdirSync(out).length > 0) {
     throw new ConfigError(
       `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
