@@ -17,19 +17,28 @@ import { layerItemsFor } from './manifest.js';
 export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPayload>, signal: AbortSignal) {
   const p = item.payload;
   const digest = parseDigest(p.digest, 'layer digest');
-  const gateChildren = (): NewFrontierItem[] => {
-    if (!p.gate || !ctx.baseIsDebian(digest)) {
-      if (p.gate) ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
+  /** `decidedNow`: this item's analysis told whether the base is Debian (not an analysis met done). */
+  const gateChildren = (decidedNow: boolean) => (): NewFrontierItem[] => {
+    if (!p.gate) return [];
+    const images = ctx.images.withBaseLayer(digest);
+    if (!ctx.baseIsDebian(digest)) {
+      ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
+      // The images that waited for this gate skip their upper layers now; an image recorded once the base
+      // is known counts its own (layerItemsFor), so an analysis met done counts none here.
+      if (decidedNow) {
+        for (const image of images)
+          ctx.counters.layersSkippedNotDebian += ctx.images.layers(image).length - 1;
+      }
       return [];
     }
-    return ctx.images
-      .withBaseLayer(digest)
-      .flatMap((image) => layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key));
+    return images.flatMap((image) =>
+      layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key),
+    );
   };
 
   if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
     ctx.counters.layersReused += 1;
-    return { children: gateChildren };
+    return { children: gateChildren(false) };
   }
   const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
   const facts = await fromAnyRepository(
@@ -58,5 +67,5 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
     ctx.layers.markAnalyzed(digest, facts, ANALYZER_VERSION);
     if (p.gate) ctx.debianBaseKnown(digest, isDebianDerived(facts.osRelease, facts.packages));
   };
-  return { write, children: gateChildren };
+  return { write, children: gateChildren(true) };
 }

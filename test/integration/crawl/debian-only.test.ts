@@ -36,6 +36,7 @@ const settings = (debianOnly: boolean) => ({
 
 let onlyDb: string;
 let onlyLog: FaultProxy['log'];
+let onlyStats: Record<string, unknown>;
 
 const layerGets = (digest: string, log: FaultProxy['log'] = proxy.log) =>
   log.filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${digest}`));
@@ -64,6 +65,7 @@ beforeAll(async () => {
   const out = await runTestCrawl(onlyDb, ws.iocFile, settings(true));
   expect(out.status).toBe('completed');
   onlyLog = [...proxy.log];
+  onlyStats = out.stats as Record<string, unknown>;
 });
 
 afterAll(async () => {
@@ -88,6 +90,14 @@ describe('debianOnly', () => {
     for (const upper of [...alpine.layers.slice(1), ...alpine2.layers.slice(1)]) {
       expect(status.get(upper.digest)).toBe('pending');
     }
+  });
+
+  it('counts the upper layers it skipped, in the run that analyzed the base and in a later one alike', async () => {
+    const skipped = alpine.layers.length - 1 + (alpine2.layers.length - 1);
+    expect(onlyStats).toMatchObject({ layersSkippedNotDebian: skipped });
+    // A later run meets the base analyzed: each image counts its own skipped layers as it is recorded.
+    const again = await runTestCrawl(onlyDb, ws.iocFile, settings(true));
+    expect(again.stats).toMatchObject({ layersSkippedNotDebian: skipped, layersAnalyzed: 0 });
   });
 
   it('records the excluded images as not Debian-derived, from their base layer', () => {
