@@ -40,21 +40,27 @@ describe('parsePlatform', () => {
 
 describe('platformMatches', () => {
   const amd64 = { os: 'linux', architecture: 'amd64' };
-  it('selects an amd64 entry without a variant with linux/amd64/v1, as containerd does', () => {
+  const arm64 = { os: 'linux', architecture: 'arm64' };
+  const arm = { os: 'linux', architecture: 'arm' };
+  it('reads an entry without a variant as a runtime does: amd64 v1, arm64 v8, arm v7 (containerd)', () => {
     expect(platformMatches(parsePlatform('linux/amd64/v1'), amd64)).toBe(true);
     expect(platformMatches(parsePlatform('linux/amd64/v1'), { ...amd64, variant: 'v1' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v8'), arm64)).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v8'), { ...arm64, variant: '8' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm/v7'), arm)).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm/v7'), { ...arm, variant: '7' })).toBe(true);
   });
 
   it('does not loosen the other cases', () => {
     expect(platformMatches(parsePlatform('linux/amd64/v2'), amd64)).toBe(false);
     expect(platformMatches(parsePlatform('linux/amd64/v1'), { ...amd64, variant: 'v2' })).toBe(false);
-    expect(platformMatches(parsePlatform('linux/arm/v1'), { os: 'linux', architecture: 'arm' })).toBe(false);
+    expect(platformMatches(parsePlatform('linux/arm/v1'), arm)).toBe(false);
+    expect(platformMatches(parsePlatform('linux/arm/v6'), arm)).toBe(false);
+    expect(platformMatches(parsePlatform('linux/arm64/v9'), arm64)).toBe(false);
     expect(platformMatches(parsePlatform('linux/amd64/v1'), { os: 'windows', architecture: 'amd64' })).toBe(
       false,
     );
     expect(platformMatches(parsePlatform('linux/amd64'), { ...amd64, variant: 'v3' })).toBe(true);
-    expect(platformMatches(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64' })).toBe(
-      false,
-    );
+    expect(platformMatches(parsePlatform('linux/arm64'), { ...arm64, variant: 'v9' })).toBe(true);
   });
 });

@@ -75,12 +75,29 @@ export function parsePlatform(s: string): Platform {
 }
 
 /**
- * True when `candidate` is selected by `wanted` (a wanted platform without variant matches any variant).
- * An amd64 entry without a variant is amd64 v1, the baseline, as containerd reads it: `linux/amd64/v1`
- * selects it.
+ * The variant a runtime reads an entry's missing or short variant as (containerd's platform
+ * normalization): amd64 without a variant is v1, arm64 without one is v8, arm without one is v7, and
+ * arm's `7` is `v7`. So `linux/arm64/v8` selects an arm64 entry that names no variant, as `docker pull
+ * --platform` does.
+ */
+function effectiveVariant(architecture: string, variant: string | undefined): string | undefined {
+  if (architecture === 'amd64') return variant ?? 'v1';
+  if (architecture === 'arm64')
+    return variant === undefined || variant === '8' || variant === 'v8.0' ? 'v8' : variant;
+  if (architecture === 'arm')
+    return variant === undefined ? 'v7' : /^[5-8]$/.test(variant) ? `v${variant}` : variant;
+  return variant;
+}
+
+/**
+ * True when `candidate` is selected by `wanted`: a wanted platform without variant matches any variant;
+ * with one, variants compare as a runtime reads them (effectiveVariant).
  */
 export function platformMatches(wanted: Platform, candidate: Platform): boolean {
   if (wanted.os !== candidate.os || wanted.architecture !== candidate.architecture) return false;
-  if (wanted.variant === undefined || wanted.variant === candidate.variant) return true;
-  return candidate.architecture === 'amd64' && wanted.variant === 'v1' && !candidate.variant;
+  if (wanted.variant === undefined) return true;
+  return (
+    effectiveVariant(wanted.architecture, wanted.variant) ===
+    effectiveVariant(candidate.architecture, candidate.variant)
+  );
 }
