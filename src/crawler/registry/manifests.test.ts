@@ -271,6 +271,28 @@ describe('an OCI artifact in an image manifest', () => {
     ).toBe('artifact');
   });
 
+  it('is still an image with any config type Docker pulls as an image config', () => {
+    // moby: the legacy types of distribution#1621, and any type under these prefixes; an image hidden as
+    // an "artifact" would be a backdoor never looked at.
+    for (const config of [
+      'application/octet-stream',
+      'application/json',
+      'text/html',
+      'application/vnd.oci.image.config.v2+json',
+      'application/vnd.docker.container.image.v2+json',
+      'Application/VND.OCI.Image.Config.v1+JSON; charset=utf-8',
+    ]) {
+      const m = { ...oci, config: { mediaType: config, digest: d('7'), size: 2 } };
+      expect(kindOf(m).kind, config).toBe('image');
+    }
+    // Docker refuses its AI models by name: those are artifacts.
+    const model = {
+      ...oci,
+      config: { mediaType: 'application/vnd.docker.ai.model.config.v0.1+json', digest: d('7'), size: 2 },
+    };
+    expect(kindOf(model).kind).toBe('artifact');
+  });
+
   it('is read back as an artifact from its stored bytes and type, as the crawl does without a GET', () => {
     const raw = buf(cosign);
     const again = parseManifest({

@@ -20,9 +20,9 @@ import {
   DOCKER_MANIFEST_LIST,
   DOCKER_MANIFEST_V2,
   GENERIC_TYPES,
-  IMAGE_CONFIG_TYPES,
   IMAGE_TYPES,
   INDEX_TYPES,
+  isImageConfigType,
   OCI_INDEX,
   OCI_MANIFEST,
   SCHEMA1_TYPES,
@@ -99,13 +99,13 @@ export type ParsedManifest =
 
 /**
  * Whether an image manifest describes an OCI artifact rather than a container image, and why
- * (image-spec manifest.md, "Guidelines for Artifact Usage"). Only what a runtime refuses to run counts:
- * a config that is not an image config, or layers that are all known signature, attestation or SBOM
- * payloads (ARTIFACT_PAYLOAD_TYPES), as in a cosign signature over an image config; Docker refuses both
- * media types. An `artifactType` alone does not make an artifact: Docker ignores the field and runs the
- * image, so a publisher could otherwise hide an image from the study by adding it. Undefined for an image:
- * layers of other types, unknown ones included, are analyzed. Media types compare bare and lowercased
- * (RFC 6838: case-insensitive).
+ * (image-spec manifest.md, "Guidelines for Artifact Usage"). Only what Docker refuses to run counts: a
+ * config of a type it does not pull as an image config (isImageConfigType), or layers that are all known
+ * signature, attestation or SBOM payloads (ARTIFACT_PAYLOAD_TYPES, none of which Docker accepts as a layer
+ * type), as in a cosign signature over an image config. An `artifactType` alone does not make an artifact:
+ * Docker ignores the field and runs the image, so a publisher could otherwise hide an image from the study
+ * by adding it. Undefined for an image: layers of other types, unknown ones included, are analyzed. Media
+ * types compare bare and lowercased (RFC 6838: case-insensitive).
  */
 export function artifactVerdict(m: {
   artifactType?: string | undefined;
@@ -113,8 +113,7 @@ export function artifactVerdict(m: {
   layers: ReadonlyArray<{ mediaType: string }>;
 }): ArtifactVerdict | undefined {
   const declared = m.artifactType !== undefined && m.artifactType.trim() !== '' ? m.artifactType : undefined;
-  const config = bareMediaType(m.config.mediaType);
-  if (!IMAGE_CONFIG_TYPES.has(config)) {
+  if (!isImageConfigType(m.config.mediaType)) {
     return {
       artifactType: declared ?? m.config.mediaType,
       reason: `its config media type "${m.config.mediaType}" is not an image config`,

@@ -13,10 +13,29 @@ export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 
 /**
- * Config types of a container image. A manifest whose config is of another type (a Helm chart, the empty
- * config of an `oras` artifact, a WASM module) is an OCI artifact, not an image: no runtime runs it.
+ * Config types Docker pulls as an image's, besides the two canonical ones: the values old registries and
+ * tools wrote (distribution#1621), which moby still accepts (its distribution/config.go).
  */
-export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([OCI_CONFIG, DOCKER_CONFIG]);
+const LEGACY_IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([
+  'application/octet-stream',
+  'application/json',
+  'text/html',
+]);
+
+/**
+ * True for a config type Docker would pull and run an image with: the OCI and Docker image config types,
+ * the legacy ones, and anything under `application/vnd.oci.image.` or `application/vnd.docker.` (moby
+ * checks config and layer types by these prefixes), except Docker's AI models, which it refuses. A manifest
+ * whose config is of another type (a Helm chart, the empty config of an `oras` artifact, a WASM module) is
+ * an OCI artifact: no runtime runs it. The rule errs toward "image": an image skipped as an artifact would
+ * be a backdoor never looked at, an artifact analyzed as an image only a layer that fails as corrupt.
+ */
+export function isImageConfigType(mediaType: string): boolean {
+  const t = bareMediaType(mediaType);
+  if (t === OCI_CONFIG || t === DOCKER_CONFIG || LEGACY_IMAGE_CONFIG_TYPES.has(t)) return true;
+  if (t.startsWith('application/vnd.docker.ai.')) return false;
+  return t.startsWith('application/vnd.oci.image.') || t.startsWith('application/vnd.docker.');
+}
 
 /**
  * Layer types that are known payloads of signatures, attestations and SBOMs, never a filesystem: a

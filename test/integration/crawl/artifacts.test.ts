@@ -40,6 +40,8 @@ let sbom: BuiltImage;
 let chart: BuiltImage;
 /** The image again, its manifest with an `artifactType` added. */
 let disguised: BuiltImage;
+/** The image again, its config typed `application/octet-stream` as old tools wrote it (Docker pulls it). */
+let legacyConfig: BuiltImage;
 const sigTag = () => `${image.digest.replace(':', '-')}.sig`;
 
 /** An artifact as a pushable "image": its manifest bytes as given, its blobs. */
@@ -126,17 +128,16 @@ function sbomArtifact(target: BuiltImage): BuiltImage {
 }
 
 /**
- * The image with an `artifactType` added to its manifest: Docker ignores the field and runs it, so it must
- * stay an image. Were the field enough to skip a manifest, a publisher could hide an image from the study.
+ * The image with its manifest changed by `edit`: an `artifactType` added, or a legacy config type.
+ * Docker runs both, so they must stay images: were either enough to skip a manifest, a publisher could
+ * hide an image from the study.
  */
-function withArtifactType(target: BuiltImage): BuiltImage {
+function imageVariant(
+  target: BuiltImage,
+  edit: (m: Record<string, unknown>) => Record<string, unknown>,
+): BuiltImage {
   const manifest = JSON.parse(target.manifest.toString()) as Record<string, unknown>;
-  const built = artifact(
-    { ...manifest, artifactType: 'application/vnd.example.not-an-image' },
-    target.config,
-    [...target.layers],
-  );
-  return { ...built, platform: target.platform };
+  return { ...artifact(edit(manifest), target.config, [...target.layers]), platform: target.platform };
 }
 
 /** A Helm chart: its own config type, and a chart "layer" that is a gzipped tar of YAML. */
@@ -179,12 +180,17 @@ beforeAll(async () => {
   signature = cosignSignature(image);
   sbom = sbomArtifact(image);
   chart = await helmChart();
-  disguised = withArtifactType(image);
+  disguised = imageVariant(image, (m) => ({ ...m, artifactType: 'application/vnd.example.not-an-image' }));
+  legacyConfig = imageVariant(image, (m) => ({
+    ...m,
+    config: { ...(m.config as object), mediaType: 'application/octet-stream' },
+  }));
   await pushImage(registry, REPO, '1.0', image);
   await pushImage(registry, REPO, sigTag(), signature);
   await pushImage(registry, REPO, 'sbom', sbom);
   await pushImage(registry, REPO, 'chart-0.1.0', chart);
   await pushImage(registry, REPO, 'disguised', disguised);
+  await pushImage(registry, REPO, 'legacy-config', legacyConfig);
 });
 
 afterAll(async () => {
@@ -244,10 +250,10 @@ describe('OCI artifacts next to an image', () => {
       expect(run.out).toMatchObject({ status: 'completed', failedItems: 0 });
       expect(run.out.stats).toMatchObject({ artifactsSkipped: 3, itemsFailed: 0 });
     }
-    expect(first.out.stats).toMatchObject({ images: 2, manifestsFetched: 5 });
+    expect(first.out.stats).toMatchObject({ images: 3, manifestsFetched: 6 });
     expect(queryDataset(dbPath, 'SELECT kind, key, error_code FROM failures')).toEqual([]);
-    // The image with an artifactType over its image config and filesystem layer is analyzed like the image.
-    const images = [image, disguised].map((i) => i.digest).sort();
+    // The image with an artifactType, or a legacy config type, is analyzed like the image.
+    const images = [image, disguised, legacyConfig].map((i) => i.digest).sort();
     expect(queryDataset(dbPath, 'SELECT digest, platform FROM images ORDER BY digest')).toEqual(
       images.map((digest) => ({ digest, platform: 'linux/amd64' })),
     );
@@ -273,6 +279,7 @@ describe('OCI artifacts next to an image', () => {
         { tag: 'sbom', digest: sbom.digest },
         { tag: 'chart-0.1.0', digest: chart.digest },
         { tag: 'disguised', digest: disguised.digest },
+        { tag: 'legacy-config', digest: legacyConfig.digest },
       ].sort((a, b) => (a.tag < b.tag ? -1 : 1)),
     );
   });
@@ -282,11 +289,11 @@ describe('OCI artifacts next to an image', () => {
       expect(manifestGets(a)).toBe(1);
       expect(blobGets(a)).toEqual(a.layers.map(() => 0).concat(0));
     }
-    expect(second.out.stats).toMatchObject({ manifestsFetched: 0, manifestsReused: 5 });
+    expect(second.out.stats).toMatchObject({ manifestsFetched: 0, manifestsReused: 6 });
     // The manifests are kept by digest with the run that paid for them.
     expect(
       queryDataset(dbPath, 'SELECT digest, run_id FROM manifests ORDER BY digest').map((r) => r.digest),
-    ).toEqual([image, disguised, ...artifacts()].map((a) => a.digest).sort());
+    ).toEqual([image, disguised, legacyConfig, ...artifacts()].map((a) => a.digest).sort());
     // The query docs/schema.md gives for them.
     const listed = queryDataset(
       dbPath,
