@@ -48,7 +48,7 @@ describe('loadConfig', () => {
   it('names the field of a wrong type with its index', () => {
     const p = file('type.yml', 'filters:\n  platforms: [linux/amd64, "linux amd64"]\n');
     expect(() => loadConfig({ file: p, env: {} })).toThrowError(
-      /type\.yml: filters\.platforms\[1\]: expected os\/arch/,
+      /type\.yml: filters\.platforms\[1\]: platform "linux amd64" is not of the form os\/arch/,
     );
   });
 

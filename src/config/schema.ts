@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { architectureNameProblem } from '../core/platform.js';
+import { platformProblem } from '../core/platform.js';
 
 /**
  * The one configuration schema. Config files (YAML or JSON) are validated strictly, so a typo is
@@ -22,16 +22,11 @@ const regex = z.string().refine(
   { message: 'expected a valid regular expression' },
 );
 
-const platform = z
-  .string()
-  .regex(/^[a-z0-9._-]+\/[a-z0-9._-]+(\/[a-z0-9._-]+)?$/, {
-    message: 'expected os/arch[/variant], for example linux/amd64',
-  })
-  .superRefine((p, ctx) => {
-    // A uname or dpkg architecture name (`linux/x86_64`) is well formed but names no index entry.
-    const problem = architectureNameProblem(p);
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-  });
+// Not of the form os/arch[/variant], or an architecture written the uname or dpkg way (`linux/x86_64`).
+const platform = z.string().superRefine((p, ctx) => {
+  const problem = platformProblem(p);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const registrySettingsSchema = z.strictObject({
   /** Override the scheme; loopback hosts default to http, everything else to https. */

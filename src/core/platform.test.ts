@@ -17,7 +17,7 @@ describe('parsePlatform', () => {
       ['linux/i686', 'use linux/386'],
       ['linux/armv7l', 'use linux/arm/v7'],
       ['linux/armhf', 'use linux/arm/v7'],
-      ['linux/armel', 'use linux/arm/v5'],
+      ['linux/armel', 'use linux/arm/v6'],
       ['linux/ppc64el', 'use linux/ppc64le'],
       ['linux/x86_64/v3', 'use linux/amd64/v3'],
     ];
@@ -49,6 +49,21 @@ describe('platformMatches', () => {
     expect(platformMatches(parsePlatform('linux/arm64/v8'), { ...arm64, variant: '8' })).toBe(true);
     expect(platformMatches(parsePlatform('linux/arm/v7'), arm)).toBe(true);
     expect(platformMatches(parsePlatform('linux/arm/v7'), { ...arm, variant: '7' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v9'), { ...arm64, variant: '9.0' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v9'), { ...arm64, variant: 'v9.0' })).toBe(true);
+  });
+
+  it('reads an entry labelled the uname or dpkg way as its GOARCH architecture, as containerd does', () => {
+    // An index is the publisher's text: a backdoored amd64 entry labelled x86_64 is still pulled by Docker.
+    expect(platformMatches(parsePlatform('linux/amd64'), { os: 'linux', architecture: 'x86_64' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'aarch64' })).toBe(
+      true,
+    );
+    expect(platformMatches(parsePlatform('linux/arm/v7'), { os: 'linux', architecture: 'armhf' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm/v6'), { os: 'linux', architecture: 'armel' })).toBe(true);
+    expect(platformMatches(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'x86_64' })).toBe(
+      false,
+    );
   });
 
   it('does not loosen the other cases', () => {

@@ -37,7 +37,7 @@ const OCI_NAME_OF: Readonly<Record<string, { architecture: string; variant?: str
   arm32v6: { architecture: 'arm', variant: 'v6' },
   armv5l: { architecture: 'arm', variant: 'v5' },
   armv5tel: { architecture: 'arm', variant: 'v5' },
-  armel: { architecture: 'arm', variant: 'v5' },
+  armel: { architecture: 'arm', variant: 'v6' },
   arm32v5: { architecture: 'arm', variant: 'v5' },
   ppc64el: { architecture: 'ppc64le' },
   powerpc64le: { architecture: 'ppc64le' },
@@ -75,29 +75,40 @@ export function parsePlatform(s: string): Platform {
 }
 
 /**
- * The variant a runtime reads an entry's missing or short variant as (containerd's platform
- * normalization): amd64 without a variant is v1, arm64 without one is v8, arm without one is v7, and
- * arm's `7` is `v7`. So `linux/arm64/v8` selects an arm64 entry that names no variant, as `docker pull
- * --platform` does.
+ * An index entry's platform as a runtime reads it (containerd's platform normalization), so that it is
+ * selected as `docker pull --platform` would select it: an architecture written the uname or dpkg way
+ * (`x86_64`, `aarch64`: OCI_NAME_OF) is its GOARCH name, and a missing or short variant is filled in:
+ * amd64 without one is v1, arm64 without one is v8 (`8`, `v8.0` too; `9`, `9.0`, `v9.0` are v9), arm
+ * without one is v7, and arm's `5` to `8` are `v5` to `v8`.
  */
-function effectiveVariant(architecture: string, variant: string | undefined): string | undefined {
-  if (architecture === 'amd64') return variant ?? 'v1';
-  if (architecture === 'arm64')
-    return variant === undefined || variant === '8' || variant === 'v8.0' ? 'v8' : variant;
-  if (architecture === 'arm')
-    return variant === undefined ? 'v7' : /^[5-8]$/.test(variant) ? `v${variant}` : variant;
-  return variant;
+function asRuntimeReads(p: Platform): { architecture: string; variant: string | undefined } {
+  const named = OCI_NAME_OF[p.architecture];
+  const architecture = named?.architecture ?? p.architecture;
+  const variant = p.variant ?? named?.variant;
+  if (architecture === 'amd64') return { architecture, variant: variant ?? 'v1' };
+  if (architecture === 'arm64') {
+    if (variant === undefined || variant === '8' || variant === 'v8.0')
+      return { architecture, variant: 'v8' };
+    return {
+      architecture,
+      variant: variant === '9' || variant === '9.0' || variant === 'v9.0' ? 'v9' : variant,
+    };
+  }
+  if (architecture === 'arm') {
+    if (variant === undefined) return { architecture, variant: 'v7' };
+    return { architecture, variant: /^[5-8]$/.test(variant) ? `v${variant}` : variant };
+  }
+  return { architecture, variant };
 }
 
 /**
- * True when `candidate` is selected by `wanted`: a wanted platform without variant matches any variant;
- * with one, variants compare as a runtime reads them (effectiveVariant).
+ * True when index entry `candidate` is selected by `wanted`, both read as a runtime reads them
+ * (asRuntimeReads): a wanted platform without variant matches any variant of its architecture.
  */
 export function platformMatches(wanted: Platform, candidate: Platform): boolean {
-  if (wanted.os !== candidate.os || wanted.architecture !== candidate.architecture) return false;
-  if (wanted.variant === undefined) return true;
-  return (
-    effectiveVariant(wanted.architecture, wanted.variant) ===
-    effectiveVariant(candidate.architecture, candidate.variant)
-  );
+  if (wanted.os !== candidate.os) return false;
+  const w = asRuntimeReads(wanted);
+  const c = asRuntimeReads(candidate);
+  if (w.architecture !== c.architecture) return false;
+  return wanted.variant === undefined || w.variant === c.variant;
 }
