@@ -29,6 +29,11 @@ export class CrawlContext {
   readonly layers: LayerStore;
   readonly platforms: Platform[] | 'all';
   readonly counters = new CrawlCounters();
+  /**
+   * Writes the run's counts to the dataset (set by run.ts): after each item's outcome, and where a count is
+   * committed on its own (a paid manifest GET), so a kill loses only what was in flight.
+   */
+  recordStats: () => void = () => {};
   private readonly clients = new Map<string, RegistryClient>();
 
   constructor(
@@ -70,6 +75,21 @@ export class CrawlContext {
   /** Remembers a freshly analyzed base layer's verdict. */
   debianBaseKnown(layerDigest: string, isDebian: boolean): void {
     this.debianBase.set(layerDigest, isDebian);
+  }
+
+  /** Upper layers of this run's images that wait for their base layer's debianOnly verdict, by base. */
+  private readonly gateWaiters = new Map<string, number>();
+
+  /** An image of this run waits for the verdict on `baseDigest` before its `upperLayers` are analyzed or skipped. */
+  waitForGate(baseDigest: string, upperLayers: number): void {
+    this.gateWaiters.set(baseDigest, (this.gateWaiters.get(baseDigest) ?? 0) + upperLayers);
+  }
+
+  /** The upper layers that waited for the verdict on `baseDigest`, now that it is known; forgets them. */
+  takeGateWaiters(baseDigest: string): number {
+    const n = this.gateWaiters.get(baseDigest) ?? 0;
+    this.gateWaiters.delete(baseDigest);
+    return n;
   }
 
   /** One client per registry host, with the configured endpoint (a mirror, a proxy) and scheme. */

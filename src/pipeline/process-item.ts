@@ -51,11 +51,6 @@ export interface ItemProcessing {
    */
   cutSignal: AbortSignal;
   log: Logger;
-  /**
-   * Writes the run's counts to the dataset. Called right after each item's outcome is recorded, with no
-   * await between, so a SIGKILL loses the counts of the items in flight only (before, up to 15 s of work).
-   */
-  recordStats?: () => void;
   /** Stops the run, resumably, for an error that is no item's fault (stopsTheRun). */
   stopRun: (err: unknown) => void;
 }
@@ -93,7 +88,8 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
           ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
       })();
       if (incomplete) countFailure(item, incomplete.code, incomplete.message);
-      p.recordStats?.();
+      // Right after the outcome is recorded, with no await between: a kill loses only the items in flight.
+      ctx.recordStats();
     } catch (err) {
       if (signal.aborted || stopsTheRun(err)) {
         // Not the item's fault: it goes back to pending for the resumed run.
@@ -118,7 +114,7 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
         ctx.counters.itemAttemptsRetried += 1;
         log.info({ kind: item.kind, key: item.key, code, err: describeError(err) }, 'item failed; retrying');
       } else countFailure(item, code, describeError(err));
-      p.recordStats?.();
+      ctx.recordStats();
     }
   };
 }

@@ -167,7 +167,9 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
       // Best effort: a write that fails here fails again, with its error, where the run records items.
     }
   };
-  // Besides after every item's outcome (itemProcessor), for the requests of long items (a large layer).
+  // After every item's outcome and paid manifest GET (ctx.recordStats), and on a timer for the requests of
+  // long items (a large layer).
+  ctx.recordStats = recordStats;
   const statsTimer = setInterval(recordStats, STATS_INTERVAL_MS);
 
   const processItem = itemProcessor({
@@ -176,7 +178,6 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     signal: controller.signal,
     cutSignal: net.cutSignal,
     log,
-    recordStats,
     stopRun: (err) => {
       if (err instanceof FatalError) fatal = err;
       abortReason = describeError(err);

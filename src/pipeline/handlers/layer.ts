@@ -17,28 +17,28 @@ import { layerItemsFor } from './manifest.js';
 export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPayload>, signal: AbortSignal) {
   const p = item.payload;
   const digest = parseDigest(p.digest, 'layer digest');
-  /** `decidedNow`: this item's analysis told whether the base is Debian (not an analysis met done). */
-  const gateChildren = (decidedNow: boolean) => (): NewFrontierItem[] => {
+  const gateChildren = (): NewFrontierItem[] => {
     if (!p.gate) return [];
-    const images = ctx.images.withBaseLayer(digest);
+    // The images of this run that waited for this verdict skip their upper layers now, or enqueue them; an
+    // image recorded once the verdict is known counts its own skip (layerItemsFor).
+    const waiting = ctx.takeGateWaiters(digest);
     if (!ctx.baseIsDebian(digest)) {
       ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
-      // The images that waited for this gate skip their upper layers now; an image recorded once the base
-      // is known counts its own (layerItemsFor), so an analysis met done counts none here.
-      if (decidedNow) {
-        for (const image of images)
-          ctx.counters.layersSkippedNotDebian += ctx.images.layers(image).length - 1;
-      }
+      ctx.counters.layersSkippedNotDebian += waiting;
       return [];
     }
-    return images.flatMap((image) =>
-      layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key),
-    );
+    return ctx.images
+      .withBaseLayer(digest)
+      .flatMap((image) => layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key));
   };
 
   if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
-    ctx.counters.layersReused += 1;
-    return { children: gateChildren(false) };
+    return {
+      write: () => {
+        ctx.counters.layersReused += 1;
+      },
+      children: gateChildren,
+    };
   }
   const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
   const facts = await fromAnyRepository(
@@ -61,11 +61,12 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
       });
     },
   );
-  ctx.counters.layersAnalyzed += 1;
-  ctx.counters.layerBytes += facts.compressedBytes;
+  // Counted with the rows, in the completion's transaction (see manifest.ts `counted`).
   const write = () => {
+    ctx.counters.layersAnalyzed += 1;
+    ctx.counters.layerBytes += facts.compressedBytes;
     ctx.layers.markAnalyzed(digest, facts, ANALYZER_VERSION);
     if (p.gate) ctx.debianBaseKnown(digest, isDebianDerived(facts.osRelease, facts.packages));
   };
-  return { write, children: gateChildren(true) };
+  return { write, children: gateChildren };
 }

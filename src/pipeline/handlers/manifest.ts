@@ -82,7 +82,10 @@ export function layerItemsFor(
   const base = layers[0];
   if (!base) return [];
   if (ctx.config.debianOnly) {
-    if (needed(base.digest)) return [item(base, true)];
+    if (needed(base.digest)) {
+      ctx.waitForGate(base.digest, layers.length - 1);
+      return [item(base, true)];
+    }
     if (!ctx.baseIsDebian(base.digest)) {
       ctx.counters.layersSkippedNotDebian += layers.length - 1;
       return [];
@@ -127,6 +130,7 @@ export async function fetchAndKeepManifest(
     // The GET was made: the run's stats say so like any other fetch.
     ctx.counters.manifestsFetched += 1;
     ctx.manifests.putUnsupported({ digest: err.digest, mediaType: err.mediaType, runId: ctx.runId });
+    ctx.recordStats();
     throw new UnsupportedError(`${err.message}; recorded, so no later run pulls it again`, { cause: err });
   });
   ctx.counters.manifestsFetched += 1;
@@ -139,6 +143,8 @@ export async function fetchAndKeepManifest(
     configDigest: parsed.kind === 'index' ? null : parsed.config.digest,
     runId: ctx.runId,
   });
+  // Committed on its own, before the item: the paid GET is in the recorded counts whatever happens next.
+  ctx.recordStats();
   return fetched;
 }
 
@@ -167,7 +173,6 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       source,
       maxBytes: raw.length,
     }).parsed;
-    ctx.counters.manifestsReused += 1;
   } else {
     refuseKnownSchema1(ctx, p, digest, source);
     ({ raw, mediaType, parsed } = await fetchAndKeepManifest(ctx, digest, () =>
@@ -179,9 +184,15 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
     ));
   }
 
+  // The item's counts go with its rows (`write`, in the completion's transaction): the run's recorded counts
+  // never include an item that a kill or a failure then makes the run do again.
+  const counted = (write?: () => void) => (): void => {
+    write?.();
+    if (stored) ctx.counters.manifestsReused += 1;
+  };
+
   if (parsed.kind === 'artifact') {
     // No image row, no config GET, no layer items; nothing failed. Its tag is still observed (reference.ts).
-    ctx.counters.artifactsSkipped += 1;
     ctx.log.info(
       {
         registry: p.registry,
@@ -192,7 +203,12 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       },
       `skipped an OCI artifact, not a container image: ${p.registry}/${p.repository}@${digest}, as ${parsed.reason}`,
     );
-    return { children: [] };
+    return {
+      write: counted(() => {
+        ctx.counters.artifactsSkipped += 1;
+      }),
+      children: [],
+    };
   }
 
   if (parsed.kind === 'index') {
@@ -236,7 +252,7 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
           isAttestation: e.isAttestation,
         })),
       );
-    return { children, write };
+    return { children, write: counted(write) };
   }
 
   if (parsed.layers.length > MAX_LAYERS_PER_IMAGE) {
@@ -252,8 +268,10 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   const platform =
     p.platform ?? (known ? storedPlatform(known.platform) : await configPlatform(ctx, p, parsed));
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
-  ctx.counters.images += 1;
-  const write = () => ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
+  const write = counted(() => {
+    ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
+    ctx.counters.images += 1;
+  });
   // Layer items are computed after `write` so that the image's layers exist for the debianOnly gate.
   return { write, children: () => layerItemsFor(ctx, p, layers) };
 }
