@@ -72,6 +72,12 @@ export interface SignatureHitFact {
   ruleId: string;
   /** Byte offset of the first match in the file. */
   offset: number;
+  /**
+   * The pattern that found it: normalized hex and elfOnly. null for hits recorded before hubcrawl kept
+   * them (datasets from before migration 0004): those count for any pattern of their rule id.
+   */
+  hex: string | null;
+  elfOnly: boolean | null;
 }
 
 /** Everything the analyzer knows about one layer blob. */

@@ -179,6 +179,9 @@ describe('analyzeLayer on GNU tar output', () => {
       iocSetId: 'xz',
       ruleId: 'sig-1',
       offset: 123_457,
+      // The pattern that found it, kept so a rule edited to another pattern does not take the hit over.
+      hex: 'f30f1efa554889f5??89ce5389fb81e7',
+      elfOnly: true,
     });
     expect(split.signatureHits).toEqual(whole.signatureHits);
   });

@@ -184,8 +184,9 @@ describe('elfOnly signatures', () => {
 
   it('reports a hit in an ELF file, as yara does, even when the magic arrives byte by byte', () => {
     expect(yaraMatches('elf.bin')).toBe(true);
-    expect(ours(elf, 1)).toEqual([{ iocSetId: 'xz', ruleId: 'prologue', offset: 308 }]);
-    expect(ours(elf, 1 << 20)).toEqual([{ iocSetId: 'xz', ruleId: 'prologue', offset: 308 }]);
+    const hit = { iocSetId: 'xz', ruleId: 'prologue', offset: 308 };
+    expect(ours(elf, 1)).toMatchObject([hit]);
+    expect(ours(elf, 1 << 20)).toMatchObject([hit]);
   });
 
   it('reports nothing for the same bytes in a non-ELF file, as yara does', () => {
@@ -220,6 +221,6 @@ describe('compileSignature', () => {
     const s = new SignatureScanner([compileSignature('41', { iocSetId: 'a', ruleId: 'b' })]);
     s.push(Buffer.from('xxA'));
     s.push(Buffer.from('AAAA'));
-    expect(s.finish()).toEqual([{ iocSetId: 'a', ruleId: 'b', offset: 2 }]);
+    expect(s.finish()).toEqual([{ iocSetId: 'a', ruleId: 'b', offset: 2, hex: '41', elfOnly: false }]);
   });
 });

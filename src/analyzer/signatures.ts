@@ -22,11 +22,21 @@ export interface CompiledSignature {
   anchorOffset: number;
 }
 
-/** One signature hit: the first offset of the signature in the file. */
+/**
+ * One signature hit: the first offset of the signature in the file, and the pattern that found it (its
+ * normalized hex and elfOnly), so a later rule of the same id with another pattern does not take it over.
+ */
 export interface SignatureHit {
   iocSetId: string;
   ruleId: string;
   offset: number;
+  hex: string;
+  elfOnly: boolean;
+}
+
+/** A hex pattern as compared and stored: lowercase, `??` for wildcards, no whitespace. */
+export function normalizeHex(hex: string): string {
+  return hex.replace(/\s+/g, '').toLowerCase();
 }
 
 /** Why a hex pattern is unusable, or null when it is fine. */
@@ -50,7 +60,7 @@ export function compileSignature(
 ): CompiledSignature {
   const problem = hexProblem(hex);
   if (problem !== null) throw new TypeError(`signature ${ids.iocSetId}/${ids.ruleId}: ${problem}`);
-  const compact = hex.replace(/\s+/g, '').toLowerCase();
+  const compact = normalizeHex(hex);
   const n = compact.length / 2;
   const bytes = Buffer.alloc(n);
   const mask = new Uint8Array(n);
@@ -201,7 +211,13 @@ export class SignatureScanner {
       const sig = this.sigs[s]!;
       if (at === null || at === undefined) continue;
       if (sig.elfOnly && this.isElf !== true) continue;
-      hits.push({ iocSetId: sig.iocSetId, ruleId: sig.ruleId, offset: at });
+      hits.push({
+        iocSetId: sig.iocSetId,
+        ruleId: sig.ruleId,
+        offset: at,
+        hex: sig.hex,
+        elfOnly: sig.elfOnly,
+      });
     }
     return hits;
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
@@ -7,6 +7,7 @@ import type { LayerFacts } from '../analyzer/facts.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
 import { ManifestStore } from './manifest-store.js';
+import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 import { openDatabase } from './open.js';
 
 const L = `sha256:${'a'.repeat(64)}`;
@@ -67,7 +68,14 @@ function facts(overrides: Partial<LayerFacts> = {}): LayerFacts {
       { path: '/var/cache', opaque: true },
     ],
     signatureHits: [
-      { path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1', iocSetId: 'xz', ruleId: 'sig-1', offset: 4096 },
+      {
+        path: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+        iocSetId: 'xz',
+        ruleId: 'sig-1',
+        offset: 4096,
+        hex: 'f30f1efa??',
+        elfOnly: true,
+      },
     ],
     selection: 'xz@1;hashAll=false',
     ...overrides,
@@ -92,6 +100,33 @@ describe('LayerStore', () => {
     const f = facts();
     layers.markAnalyzed(L, f, 'analyzer-1');
     expect(layers.loadFacts(L)).toStrictEqual(f);
+  });
+
+  it('loads a signature hit stored before hits kept their pattern (migration 0004) with a null pattern', () => {
+    // A schema-3 dataset (migrations 0001-0003) holding a hit, then opened by this version.
+    const old = join(dir, 'schema3');
+    mkdirSync(old);
+    for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => /^000[123]_/.test(n))) {
+      copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(old, f));
+    }
+    const path = join(dir, 'old.db');
+    const v3 = openDatabase(path, { migrationsDir: old });
+    v3.prepare(
+      `INSERT INTO layers (digest, compression, compressed_size, uncompressed_size, entry_count, analyzer_version, selection, status)
+       VALUES (?, 'gzip', 1, 1, 1, 'analyzer-1', 'sel', 'analyzed')`,
+    ).run(L);
+    v3.prepare(
+      `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset") VALUES (?, 0, '/x', 'xz', 'sig-1', 7)`,
+    ).run(L);
+    v3.close();
+    const v4 = openDatabase(path);
+    try {
+      expect(new LayerStore(v4).loadFacts(L)?.signatureHits).toEqual([
+        { path: '/x', iocSetId: 'xz', ruleId: 'sig-1', offset: 7, hex: null, elfOnly: null },
+      ]);
+    } finally {
+      v4.close();
+    }
   });
 
   it('round-trips empty facts', () => {

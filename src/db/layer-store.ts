@@ -106,8 +106,8 @@ export class LayerStore {
         'INSERT INTO layer_whiteouts (layer_digest, seq, path, opaque) VALUES (?, ?, ?, ?)',
       ),
       layer_signature_hits: db.prepare(
-        `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset")
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset", hex, elf_only)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
     };
     const order = 'WHERE layer_digest = ? ORDER BY seq';
@@ -122,7 +122,8 @@ export class LayerStore {
       layer_os_release: db.prepare(`SELECT path, fields_json FROM layer_os_release ${order}`),
       layer_whiteouts: db.prepare(`SELECT path, opaque FROM layer_whiteouts ${order}`),
       layer_signature_hits: db.prepare(
-        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset" FROM layer_signature_hits ${order}`,
+        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset", hex, elf_only AS elfOnly
+           FROM layer_signature_hits ${order}`,
       ),
     };
 
@@ -156,7 +157,17 @@ export class LayerStore {
           this.ins.layer_whiteouts.run(digest, i, x.path, x.opaque ? 1 : 0);
         }
         for (const [i, x] of f.signatureHits.entries()) {
-          this.ins.layer_signature_hits.run(digest, i, x.path, x.iocSetId, x.ruleId, x.offset);
+          const elfOnly = x.elfOnly === null ? null : x.elfOnly ? 1 : 0;
+          this.ins.layer_signature_hits.run(
+            digest,
+            i,
+            x.path,
+            x.iocSetId,
+            x.ruleId,
+            x.offset,
+            x.hex,
+            elfOnly,
+          );
         }
         this.updateAnalyzed.run({
           digest,
@@ -245,7 +256,11 @@ export class LayerStore {
           opaque: r.opaque !== 0,
         }),
       ),
-      signatureHits: this.sel.layer_signature_hits.all(digest) as LayerFacts['signatureHits'],
+      signatureHits: (
+        this.sel.layer_signature_hits.all(digest) as Array<
+          Omit<LayerFacts['signatureHits'][number], 'elfOnly'> & { elfOnly: number | null }
+        >
+      ).map((r) => ({ ...r, elfOnly: r.elfOnly === null ? null : r.elfOnly !== 0 })),
       selection: row.selection ?? '',
     };
   }

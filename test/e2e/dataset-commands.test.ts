@@ -275,6 +275,37 @@ describe('hubcrawl rematch', () => {
     );
   });
 
+  it("does not let a rule edited to another byte pattern take over the old pattern's stored hits", async () => {
+    const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
+    /** The built-in set as a new version, each signature rule's hex changed by `hex`. */
+    const version = (name: string, hex: (h: string) => string) => {
+      const file = join(dir, `${name}.json`);
+      const rules = builtin.rules.map((r: { kind: string; hex?: string }) =>
+        r.kind === 'byte-signature' ? { ...r, hex: hex(r.hex as string) } : r,
+      );
+      writeFileSync(file, JSON.stringify({ ...builtin, version: name, rules }));
+      return file;
+    };
+    const signatureRows = async (label: string) => {
+      const rows = recordsToObjects(parseCsv((await runCli(['report', '--db', db])).stdout).records);
+      return rows.filter((row) => row.ioc_set === label && row.evidence_kind === 'byte-signature');
+    };
+    // Control: the same patterns written otherwise (upper case) are the same patterns.
+    const same = version('same-patterns', (h) => h.toUpperCase());
+    expect((await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', same, '--quiet'])).code).toBe(
+      0,
+    );
+    expect(await signatureRows(`${builtin.id}@same-patterns`)).not.toEqual([]);
+    // Other bytes: the stored facts cannot say whether they are in the file, so no finding is made up.
+    const other = version('other-patterns', () => 'aa bb cc dd ee ff');
+    expect((await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', other, '--quiet'])).code).toBe(
+      0,
+    );
+    expect(await signatureRows(`${builtin.id}@other-patterns`)).toEqual([]);
+    expect((await runCli(['rematch', '--db', db, '--quiet'])).code).toBe(0);
+    expect(await signatureRows(builtinSetLabel())).not.toEqual([]);
+  });
+
   it("refuses a file that claims the built-in set's id and version with other rules, before touching the dataset", async () => {
     const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
     const forged = join(dir, 'forged.json');

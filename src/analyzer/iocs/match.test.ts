@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { LayerFacts, PackageFact } from '../facts.js';
+import { normalizeHex } from '../signatures.js';
 import { layerFacts as facts } from '../test-fixtures/facts.js';
 import { builtinIocSets } from './builtin.js';
 import { parseIocSet } from './load.js';
 import { matchLayer, matchLayerLocated, packageMatchesRule } from './match.js';
-import type { DpkgVersionRule } from './schema.js';
+import type { DpkgVersionRule, IocSet } from './schema.js';
 
 const set = (rules: unknown[]) =>
   parseIocSet({ id: 's', version: '7', title: 't', references: [], rules }, 'test');
@@ -31,6 +32,13 @@ const file = (
   md5: MD5,
   ...p,
 });
+
+/** The hex of a byte-signature rule of the built-in XZ set. */
+function xzSignatureHex(ruleId: string): string {
+  const rule = builtinIocSets()[0]!.rules.find((r) => r.id === ruleId);
+  if (rule?.kind !== 'byte-signature') throw new Error(`no signature rule ${ruleId}`);
+  return rule.hex;
+}
 
 describe('matchLayer', () => {
   it('turns a file hash matching a rule under its glob into file-sha256 and file-md5 evidence', () => {
@@ -112,14 +120,41 @@ describe('matchLayer', () => {
 
   it('reports signature hits only for byte-signature rules of the same set', () => {
     const s = set([{ id: 'sig', kind: 'byte-signature', hex: '41', paths: ['/**'] }]);
+    const found = { hex: '41', elfOnly: false };
     const signatureHits = [
-      { path: LIB, iocSetId: 's', ruleId: 'sig', offset: 18416 },
-      { path: LIB, iocSetId: 'other', ruleId: 'sig', offset: 1 },
-      { path: LIB, iocSetId: 's', ruleId: 'gone', offset: 1 },
+      { path: LIB, iocSetId: 's', ruleId: 'sig', offset: 18416, ...found },
+      { path: LIB, iocSetId: 'other', ruleId: 'sig', offset: 1, ...found },
+      { path: LIB, iocSetId: 's', ruleId: 'gone', offset: 1, ...found },
     ];
     expect(matchLayer(facts({ signatureHits }), 'L', [s]).map((e) => [e.kind, e.ruleId, e.value])).toEqual([
       ['byte-signature', 'sig', 'offset=18416'],
     ]);
+  });
+
+  it("counts a stored hit for a rule only when the rule's own pattern found it, in a file its paths cover", () => {
+    // What `rematch` meets after a set's new version changed the rule: the stored hit is the old pattern's.
+    const rule = (r: Record<string, unknown>) =>
+      set([{ id: 'sig', kind: 'byte-signature', hex: 'de ad ?? ef', paths: ['/usr/lib/*.so'], ...r }]);
+    const lib = '/usr/lib/libsig.so';
+    const stored = (h: Record<string, unknown>) => ({
+      signatureHits: [
+        { path: lib, iocSetId: 's', ruleId: 'sig', offset: 25, hex: 'dead??ef', elfOnly: false, ...h },
+      ],
+    });
+    const found = (s: IocSet, h: Record<string, unknown> = {}) =>
+      matchLayer(facts(stored(h)), 'L', [s]).map((e) => e.value);
+    expect(found(rule({}))).toEqual(['offset=25']);
+    // The same pattern written otherwise (case, spacing) is the same pattern.
+    expect(found(rule({ hex: 'DE AD ?? EF' }))).toEqual(['offset=25']);
+    expect(found(rule({ hex: 'aa bb cc dd' }))).toEqual([]);
+    expect(found(rule({ paths: ['/nowhere/*.so'] }))).toEqual([]);
+    // elfOnly now: only a hit found in an ELF (by an elfOnly pattern) still holds.
+    expect(found(rule({ elfOnly: true }))).toEqual([]);
+    expect(found(rule({ elfOnly: true }), { elfOnly: true })).toEqual(['offset=25']);
+    expect(found(rule({}), { elfOnly: true })).toEqual(['offset=25']);
+    // A hit recorded before hits kept their pattern counts for any pattern of its rule id, as it did.
+    expect(found(rule({ hex: 'aa bb cc dd' }), { hex: null, elfOnly: null })).toEqual(['offset=25']);
+    expect(found(rule({ paths: ['/nowhere/*.so'] }), { hex: null, elfOnly: null })).toEqual([]);
   });
 
   it('finds all evidence kinds of the XZ set in facts shaped like a backdoored Debian sid layer', () => {
@@ -136,7 +171,14 @@ describe('matchLayer', () => {
         { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums', md5, path: LIB },
       ],
       signatureHits: [
-        { path: LIB, iocSetId: 'xz-cve-2024-3094', ruleId: 'sig-detect-sh-prologue', offset: 0x47f0 },
+        {
+          path: LIB,
+          iocSetId: 'xz-cve-2024-3094',
+          ruleId: 'sig-detect-sh-prologue',
+          offset: 0x47f0,
+          hex: normalizeHex(xzSignatureHex('sig-detect-sh-prologue')),
+          elfOnly: true,
+        },
       ],
     });
     const ev = matchLayer(f, 'sha256:layer', builtinIocSets());
@@ -176,7 +218,14 @@ describe('matchLayerLocated: an entry replaced later in the same layer', () => {
   ]);
   const located = (p: Partial<LayerFacts>) =>
     matchLayerLocated(facts(p), 'L', [s]).map((l) => [l.evidence.kind, l.evidence.value, l.replacedInLayer]);
-  const hit = (ruleId: string, offset: number, path = LIB) => ({ path, iocSetId: 's', ruleId, offset });
+  const hit = (ruleId: string, offset: number, path = LIB) => ({
+    path,
+    iocSetId: 's',
+    ruleId,
+    offset,
+    hex: ruleId === 'sig' ? '41' : '42',
+    elfOnly: false,
+  });
 
   it('marks a file a later clean copy at the same path replaces, and not the copy itself', () => {
     expect(located({ files: [file(LIB), clean('/etc/hostname'), clean(LIB)] })).toEqual([

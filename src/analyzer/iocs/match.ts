@@ -5,8 +5,9 @@
 
 import { isPackageInstalled } from '../dpkg/status.js';
 import { compareDebianVersions } from '../dpkg/version.js';
-import type { Evidence, FileFact, LayerFacts, PackageFact } from '../facts.js';
+import type { Evidence, FileFact, LayerFacts, PackageFact, SignatureHitFact } from '../facts.js';
 import { compileGlobs } from '../glob.js';
+import { normalizeHex } from '../signatures.js';
 import { sameLayerOrder } from './same-layer-order.js';
 import type { DpkgVersionRule, IocSet } from './schema.js';
 
@@ -16,12 +17,19 @@ interface HashRule {
   size: number | null;
 }
 
+/** A byte-signature rule as a stored hit is checked against it (signatureHitCounts). */
+interface SignatureRule {
+  hex: string;
+  elfOnly: boolean;
+  re: RegExp | null;
+}
+
 interface SetIndex {
   set: IocSet;
   sha256: Map<string, HashRule[]>;
   md5: Map<string, HashRule[]>;
   packages: Map<string, DpkgVersionRule[]>;
-  signatureRuleIds: Set<string>;
+  signatures: Map<string, SignatureRule>;
 }
 
 const indexes = new WeakMap<IocSet, SetIndex>();
@@ -40,7 +48,7 @@ function indexSet(set: IocSet): SetIndex {
     sha256: new Map(),
     md5: new Map(),
     packages: new Map(),
-    signatureRuleIds: new Set(),
+    signatures: new Map(),
   };
   for (const rule of set.rules) {
     switch (rule.kind) {
@@ -62,12 +70,29 @@ function indexSet(set: IocSet): SetIndex {
         push(idx.packages, rule.package, rule);
         break;
       case 'byte-signature':
-        idx.signatureRuleIds.add(rule.id);
+        idx.signatures.set(rule.id, {
+          hex: normalizeHex(rule.hex),
+          elfOnly: rule.elfOnly ?? false,
+          re: compileGlobs(rule.paths),
+        });
         break;
     }
   }
   indexes.set(set, idx);
   return idx;
+}
+
+/**
+ * Whether a stored hit is evidence for `rule` of the same id: the rule's paths cover the file, and the hit
+ * was found by the rule's own pattern (an elfOnly rule also needs it found in an ELF). A rule edited to
+ * another pattern (a new set version, then `rematch`) must not take over the old pattern's hits: the
+ * stored facts cannot say whether the new pattern is in the file. Hits recorded before hits kept their
+ * pattern (hex null, migration 0004) count for any pattern of their rule id, as they did.
+ */
+function signatureHitCounts(h: SignatureHitFact, rule: SignatureRule): boolean {
+  if (rule.re !== null && !rule.re.test(h.path)) return false;
+  if (h.hex === null) return true;
+  return h.hex === rule.hex && (!rule.elfOnly || h.elfOnly === true);
 }
 
 function safeCompare(a: string, b: string): number | null {
@@ -182,7 +207,8 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
       }
     }
     for (const h of facts.signatureHits) {
-      if (h.iocSetId !== set.id || !idx.signatureRuleIds.has(h.ruleId)) continue;
+      const rule = h.iocSetId === set.id ? idx.signatures.get(h.ruleId) : undefined;
+      if (rule === undefined || !signatureHitCounts(h, rule)) continue;
       const e = ev('byte-signature', h.ruleId, h.path, `offset=${h.offset}`);
       out.push({
         evidence: e,
