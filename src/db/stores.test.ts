@@ -166,6 +166,18 @@ describe('TagStore', () => {
     expect(s.tags.latest(repo, 'sid')).toMatchObject({ digest: d('2'), seenAt: 'T2', runId: r2 });
     expect(s.tags.history(repo).map((h) => h.digest)).toEqual([d('1'), d('2')]);
   });
+
+  it("fills a run's observation's missing push date from a later one of the same run, and changes nothing else", () => {
+    // A tag reached by a seed (a HEAD gives no date) and then by the Docker Hub listing (which does).
+    const repo = s.repositories.upsertRepository('docker.io', 'library/debian');
+    const run = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a' });
+    const o = { repositoryId: repo, tag: 'bookworm', digest: d('1'), runId: run };
+    expect(s.tags.observe({ ...o, pushedAt: null, seenAt: 'T1' })).toBe(true);
+    expect(s.tags.observe({ ...o, pushedAt: '2024-03-01T00:00:00Z', seenAt: 'T2' })).toBe(true);
+    expect(s.tags.observe({ ...o, pushedAt: '2025-01-01T00:00:00Z', seenAt: 'T3' })).toBe(false);
+    expect(s.tags.observe({ ...o, pushedAt: null, seenAt: 'T4' })).toBe(false);
+    expect(s.tags.history(repo)).toMatchObject([{ pushedAt: '2024-03-01T00:00:00Z', seenAt: 'T1' }]);
+  });
 });
 
 describe('ManifestStore', () => {

@@ -27,7 +27,10 @@ export interface TagObservationRow {
 const COLUMNS = `id, repository_id AS repositoryId, tag, digest, pushed_at AS pushedAt, seen_at AS seenAt,
                  run_id AS runId`;
 
-/** Tag observations: append-only history, never updated, because tags move and research needs the past. */
+/**
+ * Tag observations: append-only history, because tags move and research needs the past. A row is only ever
+ * completed (a missing push date), never changed.
+ */
 export class TagStore {
   private readonly insert: Statement;
   private readonly selectLatest: Statement;
@@ -35,10 +38,14 @@ export class TagStore {
   private readonly observeManyTx: (obs: readonly TagObservation[]) => number;
 
   constructor(private readonly db: Database) {
-    // Unique per (run, repository, tag, digest): observing twice in one run (a resumed run) is a no-op.
+    // Unique per (run, repository, tag, digest): observing twice in one run (a resumed run) adds no row.
+    // A push date the second observation brings fills the first one's gap: a tag reached by a seed (a HEAD
+    // gives no date) and by the Docker Hub listing (which does) keeps the date, whichever came first.
     this.insert = db.prepare(
-      `INSERT OR IGNORE INTO tag_observations (repository_id, tag, digest, pushed_at, seen_at, run_id)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO tag_observations (repository_id, tag, digest, pushed_at, seen_at, run_id)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run_id, repository_id, tag, digest) DO UPDATE SET pushed_at = excluded.pushed_at
+        WHERE tag_observations.pushed_at IS NULL AND excluded.pushed_at IS NOT NULL`,
     );
     this.selectLatest = db.prepare(
       `SELECT ${COLUMNS} FROM tag_observations WHERE repository_id = ? AND tag = ? ORDER BY seen_at DESC, id DESC LIMIT 1`,
@@ -58,12 +65,12 @@ export class TagStore {
       .changes;
   }
 
-  /** Records one observation; returns false when this run had already recorded it. */
+  /** Records one observation; false when this run had recorded it already (and it brought no missing push date). */
   observe(o: TagObservation): boolean {
     return guardWrite(this.db, () => this.insertOne(o)) > 0;
   }
 
-  /** Records a page of observations in one transaction; returns how many were new. */
+  /** Records a page of observations in one transaction; returns how many added or completed a row. */
   observeMany(obs: readonly TagObservation[]): number {
     return this.observeManyTx(obs);
   }
