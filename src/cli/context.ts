@@ -8,6 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Database } from '../db/open.js';
 import { RunStore } from '../db/run-store.js';
+import { sameStudy } from '../pipeline/study.js';
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -101,14 +102,20 @@ export async function iocSetsFor(config: Readonly<Config>): Promise<IocSet[]> {
 /**
  * Another run (a scan, a rematch) would make an unfinished crawl no longer the latest run, so the next
  * `crawl` would not resume it, and a fresh run would claim its pending work (the frontier is shared)
- * under the wrong run id: those commands refuse instead. Closes `db` before throwing.
+ * under the wrong run id: those commands refuse instead. `resumable`: the study the command would run (a
+ * scan's); an unfinished run of that same study is not refused, since the command resumes it. Closes `db`
+ * before throwing.
  */
-export function refuseUnfinishedRun(db: Database, path: string): void {
+export function refuseUnfinishedRun(
+  db: Database,
+  path: string,
+  resumable?: { config: Readonly<Config>; iocSets: readonly IocSet[] },
+): void {
   const last = new RunStore(db).latest();
-  if (last && (last.status === 'running' || last.status === 'aborted')) {
-    db.close();
-    throw new ConfigError(
-      `the dataset ${path} holds unfinished crawl run ${last.id}; resume it with \`hubcrawl crawl\` first, or scan into another --db`,
-    );
-  }
+  if (!last || (last.status !== 'running' && last.status !== 'aborted')) return;
+  if (resumable && sameStudy(last, resumable.config, resumable.iocSets)) return;
+  db.close();
+  throw new ConfigError(
+    `the dataset ${path} holds unfinished crawl run ${last.id}; resume it with the command that started it (\`hubcrawl crawl\` with the same seeds, or the same \`hubcrawl scan\`) first, or use another --db`,
+  );
 }

@@ -76,6 +76,38 @@ describe('SIGTERM mid-crawl', () => {
   });
 });
 
+describe('SIGINT mid-scan', () => {
+  it('is resumed by the same scan, as its message says; a scan of other references is refused meanwhile', async () => {
+    gate.close();
+    const db = join(dir, 'scan.sqlite');
+    const args = ['scan', `${gate.host}/demo/multi:latest`, '--db', db, '--log-level', 'warn'];
+    const first = startCli(args, CLI_LIMIT);
+    await heldFor(first);
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    expect(stopped).toMatchObject({ code: 3 });
+    expect(stopped.stderr).toContain('run the same command again to resume');
+    gate.open();
+
+    const other = await runCli(['scan', `${gate.host}/demo/debian-clean:12`, '--db', db], CLI_LIMIT);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('holds unfinished crawl run 1');
+    const resumed = await runCli(args, CLI_LIMIT);
+    expect(resumed.stderr).not.toContain('holds unfinished crawl run');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/demo\/multi:latest +linux\/amd64 .* AFFECTED /);
+    const runs = await runCli([
+      'query',
+      '--db',
+      db,
+      '--format',
+      'jsonl',
+      'SELECT id, status FROM crawl_runs',
+    ]);
+    expect(runs.stdout).toBe('{"id":1,"status":"completed"}\n');
+  });
+});
+
 describe('SIGTERM while requests are held', () => {
   it('cuts them without retrying: no retry after the stop goes past its first attempt', async () => {
     gate.close();

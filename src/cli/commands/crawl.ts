@@ -120,7 +120,8 @@ export async function crawlWith(
   let db: ReturnType<typeof openDatabase>;
   try {
     db = openDatabase(config.db);
-    if (opts.refuseUnfinished) refuseUnfinishedRun(db, config.db);
+    // A scan resumes its own unfinished run (the same study), as its SIGINT message promises.
+    if (opts.refuseUnfinished) refuseUnfinishedRun(db, config.db, { config, iocSets });
   } catch (err) {
     // A dataset that cannot be opened (newer schema, damaged) must not leave the lock behind.
     lock.release();

@@ -84,8 +84,9 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   if (!['table', 'csv', 'jsonl'].includes(format)) {
     throw new ConfigError(`scan format "${format}" is not one of table, csv, jsonl`);
   }
+  // Not `fresh`: an interrupted scan of the same references resumes its run (refuseUnfinishedRun lets it).
   const { outcome, dbPath } = await crawlWith(
-    { ...opts, fresh: true },
+    opts,
     { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
     { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
   );
