@@ -84,6 +84,30 @@ describe('hubcrawl scan', () => {
     expect(r.stdout).toMatch(/\(3 rows\)\n$/);
   });
 
+  it('prints only the platforms this scan selected, not those an earlier scan left in the dataset', async () => {
+    const h = demo.registry.host;
+    const db = join(dir, 'scan-platforms.sqlite');
+    const scan = (platform: string, format = 'table') =>
+      runCli([
+        'scan',
+        `${h}/demo/multi:latest`,
+        '--platform',
+        platform,
+        '--format',
+        format,
+        '--db',
+        db,
+        '--quiet',
+      ]);
+    expect((await scan('linux/arm64')).stdout).toMatch(/ linux\/arm64\/v8 .*\n\(1 row\)\n$/);
+    const amd64 = await scan('linux/amd64');
+    expect(amd64.code).toBe(0);
+    expect(amd64.stdout).not.toContain('linux/arm64');
+    expect(amd64.stdout).toMatch(/ linux\/amd64 .* AFFECTED .*\n\(1 row\)\n$/);
+    const csv = await scan('linux/amd64', 'csv');
+    expect(csv.stdout).not.toContain('linux/arm64');
+  });
+
   it('names a reference that reached no image, with its error, instead of leaving it out', async () => {
     const h = demo.registry.host;
     const missing = `${h}/demo/no-such-repo:1`;

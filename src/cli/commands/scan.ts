@@ -62,15 +62,21 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
            JOIN images i ON i.digest = o.image_digest
            JOIN repositories r ON r.id = o.repository_id
            JOIN registries reg ON reg.id = r.registry_id
+          -- Only images this run reached (a manifest item of its own): an index's other platforms, analyzed
+          -- by an earlier scan with another --platform, are in the dataset but were not scanned now.
+          WHERE EXISTS (SELECT 1 FROM frontier fr
+                         WHERE fr.kind = 'manifest' AND fr.key = ? || reg.host || '@' || i.digest)
           ORDER BY reference, i.platform`,
       )
-      .all(runId) as Row[];
+      .all(runId, runKeyPrefix(runId)) as Row[];
     const evidence = db
       .prepare(
         `SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows
-          WHERE manifest_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)`,
+          WHERE manifest_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)
+            AND EXISTS (SELECT 1 FROM frontier fr
+                         WHERE fr.kind = 'manifest' AND fr.key = ? || registry || '@' || manifest_digest)`,
       )
-      .all(runId) as Row[];
+      .all(runId, runKeyPrefix(runId)) as Row[];
     return { images, evidence, failed: failedReferences(db, runId) };
   } finally {
     db.close();
