@@ -167,6 +167,15 @@ describe('a layer that fails analysis', () => {
     });
   });
 
+  it('is counted by rematch among the images matched from their other layers, in words that say so', async () => {
+    const r = await runCli(['rematch', '--db', db]);
+    expect(r.code).toBe(0);
+    // Every image here has the failed layer: all four are matched without its facts.
+    expect(r.stdout).toMatch(
+      /findings \(4 with a layer that failed analysis, matched from their other layers; 0 waiting for a pending layer\)\n$/,
+    );
+  });
+
   it('is analyzed by the next scan once its bytes arrive intact, and the verdicts become certain', async () => {
     const r = await scan();
     expect(r.code).toBe(0);

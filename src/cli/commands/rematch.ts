@@ -75,7 +75,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     }
     process.stdout.write(
       `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
-        `${result.findings} findings (${result.withFailedLayers} matched without a failed layer, ` +
+        `${result.findings} findings (${result.withFailedLayers} with a layer that failed analysis, matched from their other layers; ` +
         `${result.skipped.length} waiting for a pending layer)` +
         (removed > 0 ? `; removed ${removed} findings of sets not loaded now (see the warning)` : '') +
         '\n',
