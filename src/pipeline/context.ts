@@ -77,6 +77,15 @@ export class CrawlContext {
     this.debianBase.set(layerDigest, isDebian);
   }
 
+  private readonly seen = new Set<string>();
+
+  /** True the first time this run asks about `key`: for what is said once per run (a warning per registry). */
+  firstTime(key: string): boolean {
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    return true;
+  }
+
   /** Upper layers of this run's images that wait for their base layer's debianOnly verdict, by base. */
   private readonly gateWaiters = new Map<string, number>();
 

@@ -4,6 +4,8 @@ export class CrawlCounters {
   tags = 0;
   manifestsFetched = 0;
   manifestsReused = 0;
+  /** Tags whose digest only a GET could tell: the registry's HEAD gave no Docker-Content-Digest. */
+  tagDigestsByGet = 0;
   images = 0;
   /** Manifests that are OCI artifacts (signatures, SBOMs, Helm charts…), not images: skipped, not failed. */
   artifactsSkipped = 0;

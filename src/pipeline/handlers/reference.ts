@@ -45,11 +45,18 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
   }
   // A registry may answer a HEAD without Docker-Content-Digest (the spec makes it optional): only the bytes
   // tell, so the tag's manifest is fetched now and kept, and its item reads it back instead of a second GET.
-  digest ??= (
-    await fetchAndKeepManifest(ctx, null, () =>
-      ctx.registry(registry).getManifest(repository, tag ?? 'latest'),
-    )
-  ).digest;
+  // Every run pays that GET again (the tag may have moved): counted apart, and said once per registry.
+  if (digest === null) {
+    if (ctx.firstTime(`no-digest-header:${registry}`)) {
+      ctx.log.warn(
+        { registry },
+        'the registry answers HEAD without Docker-Content-Digest: each tag is resolved by a GET of its manifest, in every run',
+      );
+    }
+    const get = () => ctx.registry(registry).getManifest(repository, tag ?? 'latest');
+    digest = (await fetchAndKeepManifest(ctx, null, get)).digest;
+    ctx.counters.tagDigestsByGet += 1;
+  }
   const resolved = digest;
   const write = () => {
     const repositoryId = ctx.repositories.upsertRepository(registry, repository);
@@ -80,15 +87,27 @@ async function confirmSeedDigest(
   const client = ctx.registry(p.registry);
   const where = `${p.registry}/${p.repository}`;
   if (p.tag) {
-    const atTag = await client.headManifest(p.repository, p.tag).catch(notFoundAsNull);
+    // Whatever keeps the tag from being confirmed (gone, refused, no digest header), the digest still is.
+    let refused: string | null = null;
+    const atTag = await client.headManifest(p.repository, p.tag).catch((err: unknown) => {
+      if (!(err instanceof PermanentError)) throw err;
+      if (err.status !== 404) refused = err.message;
+      return null;
+    });
     if (atTag?.digest === digest) return { tag: p.tag, head: atTag };
     ctx.log.warn(
-      { seed: `${where}:${p.tag}@${digest}`, tagDigest: atTag?.digest ?? null },
-      atTag === null
-        ? 'the seed tag is not in the repository: the seed digest is recorded untagged'
-        : atTag.digest === null
-          ? 'the registry does not say which digest the seed tag points at (no Docker-Content-Digest): the seed digest is recorded untagged'
-          : 'the seed tag points at another digest now: the seed digest is recorded untagged',
+      {
+        seed: `${where}:${p.tag}@${digest}`,
+        tagDigest: atTag?.digest ?? null,
+        ...(refused ? { err: refused } : {}),
+      },
+      refused !== null
+        ? 'the seed tag could not be checked: the seed digest is recorded untagged'
+        : atTag === null
+          ? 'the seed tag is not in the repository: the seed digest is recorded untagged'
+          : atTag.digest === null
+            ? 'the registry does not say which digest the seed tag points at (no Docker-Content-Digest): the seed digest is recorded untagged'
+            : 'the seed tag points at another digest now: the seed digest is recorded untagged',
     );
   }
   const held = await client.headManifest(p.repository, digest).catch(notFoundAsNull);

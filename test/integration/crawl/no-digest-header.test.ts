@@ -41,8 +41,22 @@ afterAll(async () => {
   ws?.cleanup();
 });
 
-/** The registry answers a HEAD of either tag with the manifest's type but no Docker-Content-Digest. */
+/**
+ * The registry answers a HEAD of either tag with the manifest's type but no Docker-Content-Digest, and the
+ * GET of tag 12 without it too: there only the bytes say the digest.
+ */
 const headsWithoutDigest = () => {
+  proxy.addRule({
+    method: 'GET',
+    path: new RegExp(`^/v2/${REPO}/manifests/12$`),
+    times: Number.POSITIVE_INFINITY,
+    action: {
+      kind: 'respond',
+      status: 200,
+      headers: { 'content-type': s.clean.mediaType },
+      body: s.clean.manifest.toString('utf8'),
+    },
+  });
   for (const [tag, image] of [
     ['sid', s.multi],
     ['12', s.clean],
@@ -83,7 +97,7 @@ describe('a registry whose HEAD gives no Docker-Content-Digest', () => {
     ]);
     // By tag for the two tags; by digest only for the index's platform images, which no tag named.
     expect(manifestGets()).toEqual(['12', 'sid', s.multiAmd64.digest, s.multiArm64.digest].sort());
-    expect(outcome.stats).toMatchObject({ manifestsFetched: 4 });
+    expect(outcome.stats).toMatchObject({ manifestsFetched: 4, tagDigestsByGet: 2 });
     const rules = queryDataset<{ rule_id: string }>(
       dbPath,
       `SELECT DISTINCT rule_id FROM report_rows WHERE repository = ? AND tag = 'sid' ORDER BY rule_id`,

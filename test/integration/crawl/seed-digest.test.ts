@@ -109,4 +109,22 @@ describe('a seed naming a digest', () => {
     // The manifests were already stored: no GET, one HEAD per tag and one for the digest of the moved tag.
     expect(proxy.log.some((e) => e.method === 'GET' && e.path.includes('/manifests/'))).toBe(false);
   });
+
+  it('records the image untagged when the tag cannot be checked (its HEAD refused), the digest being held', async () => {
+    proxy.reset();
+    proxy.addRule({
+      method: 'HEAD',
+      path: /^\/v2\/held\/sid\/manifests\/sid$/,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'respond', status: 403, body: '{"errors":[{"code":"DENIED"}]}' },
+    });
+    const outcome = await crawlImages(`held/sid:sid@${backdoored}`);
+    expect(outcome).toMatchObject({ status: 'completed', failedItems: 0 });
+    const seen = queryDataset<{ tag: string }>(
+      dbPath,
+      `SELECT tag FROM tag_observations WHERE digest = ? AND run_id = (SELECT max(id) FROM crawl_runs)`,
+      [backdoored],
+    );
+    expect(seen).toEqual([{ tag: '' }]);
+  });
 });
