@@ -1,5 +1,5 @@
 import { createWriteStream, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../core/errors.js';
@@ -81,6 +81,11 @@ export async function writeResult(
 export interface ResultSink {
   write(text: string): Promise<boolean>;
   end(): Promise<void>;
+  /**
+   * The result failed part way: an `--out` file is closed and removed, so no cut-off result is left to be
+   * taken for a whole one (stdout cannot take back what it printed; the exit code and message say it).
+   */
+  discard(): Promise<void>;
 }
 
 function isBrokenPipe(err: unknown): boolean {
@@ -128,6 +133,14 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
         stream.end(() => resolve());
       });
       check();
+    },
+    async discard() {
+      if (out === undefined) return;
+      await new Promise<void>((resolve) => {
+        stream.once('close', () => resolve());
+        stream.destroy();
+      });
+      await rm(out, { force: true });
     },
   };
 }

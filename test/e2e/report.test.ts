@@ -3,7 +3,7 @@
  * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
@@ -202,10 +202,23 @@ describe('hubcrawl query is read-only', () => {
   });
 
   it('a query that SQLite refuses while it runs is a usage error (exit 2) naming why, in every format', async () => {
-    for (const format of ['table', 'jsonl']) {
+    for (const format of ['table', 'json', 'jsonl', 'csv']) {
       const r = await queryAs(format, "SELECT load_extension('/tmp/x')");
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('the query failed: not authorized (SQLITE_ERROR)');
+    }
+  });
+
+  it('leaves no cut-off --out file when the query fails after rows were written', async () => {
+    // Fails at row 1501, after the first batch of 1000 rows went to the file.
+    const failsLate =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT CASE WHEN i > 1500 THEN load_extension('/tmp/x') ELSE i END AS i FROM n";
+    for (const format of ['json', 'jsonl', 'csv']) {
+      const out = join(dir, `cut.${format}`);
+      const r = await runCli(['query', '--db', db, '--format', format, '--out', out, failsLate]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('the query failed: not authorized (SQLITE_ERROR)');
+      expect(existsSync(out), format).toBe(false);
     }
   });
 

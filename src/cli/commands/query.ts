@@ -108,6 +108,7 @@ async function streamRows(
       return sink.write(text);
     });
   } catch (err) {
+    await sink.discard();
     throw err instanceof ConfigError ? err : queryFailure(err, db);
   }
   const tail = writer.tail(rowCount);
