@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { builtinIocSets } from '../analyzer/iocs/builtin.js';
+import { compileRules } from '../analyzer/iocs/compile.js';
+import { parseIocSet } from '../analyzer/iocs/load.js';
 import { CorruptInputError } from '../core/errors.js';
 import { DEFAULT_MIGRATIONS_DIR, loadMigrations, schemaVersion } from './migrate.js';
 import { openDatabase } from './open.js';
@@ -308,5 +311,30 @@ describe('IocStore', () => {
     expect(s.iocs.list()).toHaveLength(1);
     const rule = db.prepare('SELECT json FROM ioc_rules WHERE rule_id = ?').pluck().get('r1') as string;
     expect(JSON.parse(rule)).toEqual({ id: 'r1', kind: 'dpkg-version', extra: 1 });
+  });
+});
+
+describe('SelectionStore', () => {
+  it('records each selection once, and lists those whose definition covers the rules with their own', () => {
+    const xz = builtinIocSets();
+    const own = parseIocSet(
+      {
+        id: 'own',
+        version: '1',
+        title: 't',
+        references: [],
+        rules: [{ id: 'srv', kind: 'file-sha256', sha256: 'a'.repeat(64), paths: ['/srv/**'] }],
+      },
+      'test',
+    );
+    const more = compileRules([...xz, own]);
+    const fewer = compileRules(xz);
+    s.selections.remember(more);
+    s.selections.remember(more);
+    expect(db.prepare('SELECT count(*) FROM selections').pluck().get()).toBe(1);
+    expect(s.selections.covering(fewer)).toEqual([...fewer.coveredBy, more.fingerprint]);
+    // The other way round only the selection's own fingerprints: `fewer` was never recorded as covering.
+    s.selections.remember(fewer);
+    expect(s.selections.covering(more)).toEqual([...more.coveredBy]);
   });
 });

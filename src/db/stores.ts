@@ -6,6 +6,7 @@ import { LayerStore } from './layer-store.js';
 import { ManifestStore } from './manifest-store.js';
 import { RepositoryStore } from './repository-store.js';
 import { RunStore } from './run-store.js';
+import { SelectionStore } from './selection-store.js';
 import { TagStore } from './tag-store.js';
 
 /** Every store of one database, prepared once (create one set per connection and keep it). */
@@ -18,6 +19,7 @@ export interface Stores {
   layers: LayerStore;
   iocs: IocStore;
   findings: FindingStore;
+  selections: SelectionStore;
 }
 
 /** Prepares every store's statements on `db`. */
@@ -31,5 +33,6 @@ export function createStores(db: Database): Stores {
     layers: new LayerStore(db),
     iocs: new IocStore(db),
     findings: new FindingStore(db),
+    selections: new SelectionStore(db),
   };
 }

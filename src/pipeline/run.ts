@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Database } from 'better-sqlite3';
-import { compileRules } from '../analyzer/iocs/compile.js';
+import { type CompiledRules, compileRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { prepareAnalyzer } from '../analyzer/layer-stream.js';
 import type { Config } from '../config/schema.js';
@@ -10,6 +10,7 @@ import type { HttpClient } from '../crawler/http.js';
 import type { FrontierKind } from '../db/frontier-types.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
+import { SelectionStore } from '../db/selection-store.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
@@ -72,8 +73,13 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // Likewise a Docker config file that cannot be read.
   const credentials = registryCredentials(config, env);
   // So are the rules, and the IOC sets the run row will name are stored first.
-  const rules = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
+  const compiled = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
   new IocStore(db).putSets(opts.iocSets);
+  // Layers analyzed under a selection that covers this one (the same sets' hash-all one, or one with more
+  // sets) need no new download: their recorded definitions say so (SelectionStore).
+  const selections = new SelectionStore(db);
+  selections.remember(compiled);
+  const rules: CompiledRules = { ...compiled, coveredBy: selections.covering(compiled) };
   const { runId, resumed } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
 

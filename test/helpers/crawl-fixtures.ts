@@ -227,7 +227,7 @@ export async function runTestCrawl(
   dbPath: string,
   iocFile: string,
   settings: ConfigInput,
-  opts: { signal?: AbortSignal; fresh?: boolean; log?: Logger } = {},
+  opts: { signal?: AbortSignal; fresh?: boolean; log?: Logger; moreIocFiles?: string[] } = {},
 ): Promise<TestCrawlOutcome> {
   const [{ runCrawl }, { openDatabase }, { loadConfig }, { builtinIocSets }, { loadIocSetFile }, logs] =
     await Promise.all([
@@ -239,7 +239,8 @@ export async function runTestCrawl(
       import('../../src/core/log.js'),
     ]);
   const config = loadConfig({ flagSettings: { ...testSettings(settings), db: dbPath }, env: {} });
-  const iocSets = [...builtinIocSets(), await loadIocSetFile(iocFile)];
+  const iocSets = [...builtinIocSets()];
+  for (const file of [iocFile, ...(opts.moreIocFiles ?? [])]) iocSets.push(await loadIocSetFile(file));
   const db = openDatabase(dbPath);
   try {
     return await runCrawl(db, {

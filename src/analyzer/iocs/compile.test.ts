@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { builtinIocSets } from './builtin.js';
 import { compileRules } from './compile.js';
@@ -80,6 +81,40 @@ describe('compileRules', () => {
       set([{ id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/x'] }], '2', 'one'),
     ]);
     expect(newer.coveredBy).not.toContain(all.fingerprint);
+  });
+
+  it('is covered by a recorded selection that hashed and scanned at least what it would, whatever sets it named', () => {
+    const xz = builtinIocSets();
+    const own = set([
+      { id: 'srv', kind: 'file-sha256', sha256: SHA, paths: ['/srv/**'] },
+      { id: 'sig', kind: 'byte-signature', hex: 'de ad be ef', paths: ['/usr/lib/**/*.so*'] },
+    ]);
+    const fewer = compileRules(xz);
+    const more = compileRules([...xz, own]);
+    expect(fewer.coveredByDefinition(more.definition)).toBe(true);
+    expect(more.coveredByDefinition(fewer.definition)).toBe(false);
+    expect(fewer.coveredByDefinition(fewer.definition)).toBe(true);
+    // Every file hashed covers any file rule, but not a signature it did not scan with.
+    const hashAllXz = compileRules(xz, { hashAllFiles: true });
+    expect(
+      compileRules([set([{ id: 'f', kind: 'file-md5', md5: 'b'.repeat(32) }])]).coveredByDefinition(
+        hashAllXz.definition,
+      ),
+    ).toBe(true);
+    expect(compileRules([own]).coveredByDefinition(hashAllXz.definition)).toBe(false);
+    // A hash-all selection is covered only by hash-all facts.
+    expect(hashAllXz.coveredByDefinition(more.definition)).toBe(false);
+    // The same signature under another pattern, rule id or set is not the same signature.
+    const edited = set([
+      { id: 'srv', kind: 'file-sha256', sha256: SHA, paths: ['/srv/**'] },
+      { id: 'sig', kind: 'byte-signature', hex: 'de ad be ee', paths: ['/usr/lib/**/*.so*'] },
+    ]);
+    expect(compileRules([...xz, edited]).coveredByDefinition(more.definition)).toBe(false);
+    // A stored definition hubcrawl cannot read covers nothing.
+    expect(fewer.coveredByDefinition('not json')).toBe(false);
+    expect(fewer.coveredByDefinition('{}')).toBe(false);
+    // The fingerprint is the sha256 of the definition, so the two cannot drift apart.
+    expect(createHash('sha256').update(more.definition).digest('hex')).toBe(more.fingerprint);
   });
 
   it('selects the backdoored library paths with the built-in set and little else', () => {

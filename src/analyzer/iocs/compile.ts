@@ -19,6 +19,16 @@ export interface CompiledRules {
    * the same sets must not pull every layer again.
    */
   readonly coveredBy: readonly string[];
+  /** The JSON the fingerprint hashes (a SelectionDefinition), kept in the dataset with the selection. */
+  readonly definition: string;
+  /**
+   * Whether facts analyzed under the selection `stored` defines (its `definition` JSON) answer these rules
+   * too: it hashed every file these rules would (the same path and size selectors, or every file), and
+   * scanned with every signature these rules have, the same pattern under the same set and rule id. The
+   * sets named beside them do not matter: a crawl with the built-in set after one with the built-in set
+   * plus another need not download every layer again.
+   */
+  coveredByDefinition(stored: string): boolean;
   /** Whether to hash this regular file (sha256 + md5) and keep it as a FileFact. */
   isCandidate(path: string, size: number): boolean;
   /** Signatures to scan this file with (empty for most files). */
@@ -36,6 +46,28 @@ export interface CompiledRules {
 interface Selector {
   paths: string[] | null;
   size: number | null;
+}
+
+/** What a selection chose: the JSON its fingerprint hashes. */
+interface SelectionDefinition {
+  sets: Array<[string, string]>;
+  /** JSON of each Selector. */
+  selectors: string[];
+  /** [set id, rule id, normalized hex, elfOnly, paths] of each signature rule. */
+  signatures: Array<[string, string, string, boolean, string[]]>;
+  hashAllFiles: boolean;
+}
+
+function parseDefinition(json: string): SelectionDefinition | null {
+  try {
+    const d = JSON.parse(json) as Partial<SelectionDefinition>;
+    if (!Array.isArray(d.selectors) || !Array.isArray(d.signatures) || typeof d.hashAllFiles !== 'boolean') {
+      return null;
+    }
+    return d as SelectionDefinition;
+  } catch {
+    return null;
+  }
 }
 
 const NONE: CompiledSignature[] = [];
@@ -89,20 +121,26 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
   const groupList = [...groups.values()];
   const anySig = compileGlobSet(sigRules.flatMap((r) => r.paths));
 
+  const signatures = sigRules
+    .map((r): SelectionDefinition['signatures'][number] => [
+      r.sig.iocSetId,
+      r.sig.ruleId,
+      r.sig.hex,
+      r.sig.elfOnly,
+      r.paths,
+    ])
+    .sort();
+  const definitionWith = (hashAllFiles: boolean) =>
+    JSON.stringify({
+      sets: sets.map((s): [string, string] => [s.id, s.version]).sort(),
+      selectors: [...selectors.keys()].sort(),
+      signatures,
+      hashAllFiles,
+    } satisfies SelectionDefinition);
   const fingerprintWith = (hashAllFiles: boolean) =>
-    createHash('sha256')
-      .update(
-        JSON.stringify({
-          sets: sets.map((s) => [s.id, s.version]).sort(),
-          selectors: [...selectors.keys()].sort(),
-          signatures: sigRules
-            .map((r) => [r.sig.iocSetId, r.sig.ruleId, r.sig.hex, r.sig.elfOnly, r.paths])
-            .sort(),
-          hashAllFiles,
-        }),
-      )
-      .digest('hex');
+    createHash('sha256').update(definitionWith(hashAllFiles)).digest('hex');
   const fingerprint = fingerprintWith(hashAll);
+  const signatureKeys = signatures.map((sig) => JSON.stringify(sig));
 
   const watched = compileGlobSet([...selectors.values()].flatMap((sel) => sel.paths ?? []));
 
@@ -112,6 +150,15 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
   return {
     fingerprint,
     coveredBy: hashAll ? [fingerprint] : [fingerprint, fingerprintWith(true)],
+    definition: definitionWith(hashAll),
+    coveredByDefinition(stored: string): boolean {
+      const d = parseDefinition(stored);
+      if (d === null || (hashAll && !d.hashAllFiles)) return false;
+      const storedSelectors = new Set(d.selectors);
+      if (!d.hashAllFiles && ![...selectors.keys()].every((k) => storedSelectors.has(k))) return false;
+      const storedSignatures = new Set(d.signatures.map((sig) => JSON.stringify(sig)));
+      return signatureKeys.every((k) => storedSignatures.has(k));
+    },
     hasSignatures: sigRules.length > 0,
     isCandidate(path: string, size: number): boolean {
       if (hashAll) return true;

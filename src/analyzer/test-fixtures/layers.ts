@@ -130,6 +130,8 @@ export function testRules(
   return {
     fingerprint,
     coveredBy: [fingerprint],
+    definition: JSON.stringify({ test: fingerprint }),
+    coveredByDefinition: () => false,
     hasSignatures: signatures.length > 0,
     isCandidate,
     isWatchedPath: () => false,

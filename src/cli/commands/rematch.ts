@@ -7,6 +7,7 @@ import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
+import { SelectionStore } from '../../db/selection-store.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from '../../pipeline/match.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -48,7 +49,10 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       analyzerVersion: ANALYZER_VERSION,
       iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
     });
-    const selections = compileRules(sets, { hashAllFiles: config.hashAllFiles }).coveredBy;
+    const selectionStore = new SelectionStore(db);
+    const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
+    selectionStore.remember(compiled);
+    const selections = selectionStore.covering(compiled);
     const otherSelection = warnOfOtherSelection(db, selections, log);
     const result = matchImages(db, sets, runId, { all: true });
     const removed = warnOfRemovedFindings(result, log);

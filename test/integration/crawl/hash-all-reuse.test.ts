@@ -2,8 +2,12 @@
  * `--hash-all-files` hashes every regular file so that later hash rules can be matched without
  * downloading again. A plain crawl of the same IOC sets after it must therefore reuse those layers: their
  * facts hold everything its own selection would record. The other way round is a new download: a plain
- * analysis hashed only the candidates. Real registry, in-process crawls, one dataset per direction.
+ * analysis hashed only the candidates. Likewise a crawl with fewer IOC sets after one with more (a set of
+ * one's own added for one study) reuses the layers, and the reverse does not. Real registry, in-process
+ * crawls, one dataset per direction.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
@@ -62,5 +66,48 @@ describe('layers analyzed with --hash-all-files', () => {
     const hashAll = await crawl(db, true);
     expect(hashAll.stats).toMatchObject({ layersAnalyzed: 2 });
     expect(hashedHostConf(db)).toHaveLength(1);
+  });
+});
+
+describe('layers analyzed with more IOC sets than the next crawl loads', () => {
+  /** A set of one's own: a file rule on paths no other rule watches, and a byte signature. */
+  const extraSet = () => {
+    const file = join(ws.dir, 'extra.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 'one-study',
+        version: '1',
+        title: 'a set added for one study',
+        references: [],
+        rules: [
+          { id: 'srv-tool', kind: 'file-sha256', sha256: '0'.repeat(64), paths: ['/srv/**'] },
+          { id: 'marker', kind: 'byte-signature', hex: 'de ad be ef 13 37', paths: ['/usr/lib/**/*.so*'] },
+        ],
+      }),
+    );
+    return file;
+  };
+  const crawlWith = (dbPath: string, more: string[]) =>
+    runTestCrawl(
+      dbPath,
+      ws.iocFile,
+      { seeds: { images: [`${registry.host}/${REPO}:1`] } },
+      { moreIocFiles: more },
+    );
+
+  it('are reused by a crawl with fewer sets: their facts answer its rules, no download, no warning', async () => {
+    const db = ws.dbPath('more-sets-first');
+    expect((await crawlWith(db, [extraSet()])).stats).toMatchObject({ layersAnalyzed: 2 });
+    const fewer = await crawlWith(db, []);
+    expect(fewer.status).toBe('completed');
+    expect(fewer.stats).toMatchObject({ layersAnalyzed: 0, layerBytes: 0, layersWithOtherSelection: 0 });
+    expect(dropperFindings(db)).toHaveLength(1);
+  });
+
+  it('are analyzed again for a crawl with more sets: their facts never looked for its new rules', async () => {
+    const db = ws.dbPath('fewer-sets-first');
+    await crawlWith(db, []);
+    expect((await crawlWith(db, [extraSet()])).stats).toMatchObject({ layersAnalyzed: 2 });
   });
 });
