@@ -1,11 +1,14 @@
 -- hubcrawl dataset, schema version 4. Forward-only: never edit this file once landed; add 0005_*.sql.
 
--- A byte-signature hit now keeps the pattern that found it: `hex` (normalized: lowercase, `??` for
--- wildcards, no spaces) and `elf_only` (1 or 0). Matching joins hits to rules by set and rule id, so
--- before this a rule edited to another pattern (a new set version, then `rematch`) still took over the
--- old pattern's hits: a finding for bytes the new rule never looked for. A hit now counts for a rule only
--- when the rule's pattern is the one that found it (and, for an elfOnly rule, it was found in an ELF).
--- Rows from before this migration keep NULL in both columns and count for any pattern of their rule id,
--- as before; `hubcrawl crawl` re-analyzes a layer whose stored selection does not cover the current rules.
+-- A byte-signature hit now keeps what it answers: `hex`, the pattern that found it (normalized: lowercase,
+-- `??` for wildcards, no spaces); `in_elf`, whether the file is an ELF (1 or 0); and `scanned_path`, the
+-- file whose bytes were scanned (a hardlink's hits are its target's: `path` is the link's own). Matching
+-- joins hits to rules by set and rule id, so before this a rule edited to another pattern or other paths
+-- (a new set version, then `rematch`) still took over the old hits: a finding for bytes the new rule
+-- never looked for. A hit now counts for a rule only when the rule's pattern found it, in a file the
+-- rule's paths cover, and, for an elfOnly rule, in an ELF. Rows from before this migration keep NULL in
+-- all three and count for any rule of their id, as before; `hubcrawl crawl` re-analyzes a layer whose
+-- stored selection does not cover the current rules.
 ALTER TABLE layer_signature_hits ADD COLUMN hex TEXT;
-ALTER TABLE layer_signature_hits ADD COLUMN elf_only INTEGER CHECK (elf_only IN (0, 1));
+ALTER TABLE layer_signature_hits ADD COLUMN in_elf INTEGER CHECK (in_elf IN (0, 1));
+ALTER TABLE layer_signature_hits ADD COLUMN scanned_path TEXT;

@@ -73,11 +73,13 @@ export interface SignatureHitFact {
   /** Byte offset of the first match in the file. */
   offset: number;
   /**
-   * The pattern that found it: normalized hex and elfOnly. null for hits recorded before hubcrawl kept
-   * them (datasets from before migration 0004): those count for any pattern of their rule id.
+   * What the hit answers, kept since migration 0004 (null in hits recorded before, which count for any
+   * rule of their id as they did): the pattern that found it (normalized hex), whether the file is an ELF,
+   * and the path whose bytes were scanned (a hardlink's hits are its target's: `path` is the link's).
    */
   hex: string | null;
-  elfOnly: boolean | null;
+  inElf: boolean | null;
+  scannedPath: string | null;
 }
 
 /** Everything the analyzer knows about one layer blob. */

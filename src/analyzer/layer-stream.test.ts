@@ -179,9 +179,11 @@ describe('analyzeLayer on GNU tar output', () => {
       iocSetId: 'xz',
       ruleId: 'sig-1',
       offset: 123_457,
-      // The pattern that found it, kept so a rule edited to another pattern does not take the hit over.
+      // What the hit answers, kept so a rule edited to another pattern or paths does not take it over.
       hex: 'f30f1efa554889f5??89ce5389fb81e7',
-      elfOnly: true,
+      inElf: true,
+      // GNU tar stored the bytes under the other name, which came first: the link carries its hits.
+      scannedPath: '/usr/lib/liblzma-hardlink.so',
     });
     expect(split.signatureHits).toEqual(whole.signatureHits);
   });

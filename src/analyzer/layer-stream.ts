@@ -238,7 +238,11 @@ class FactCollector implements TarVisitor {
       mode: work.entry.mode & 0o7777,
       ...hashes,
     };
-    const hits = (work.scanner?.finish() ?? []).map((h) => ({ path: work.path, ...h }));
+    const hits = (work.scanner?.finish() ?? []).map((h) => ({
+      path: work.path,
+      scannedPath: work.path,
+      ...h,
+    }));
     this.files.push(fact);
     this.signatureHits.push(...hits);
     this.byPath.set(work.path, { fact, hits });

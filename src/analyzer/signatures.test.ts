@@ -221,6 +221,6 @@ describe('compileSignature', () => {
     const s = new SignatureScanner([compileSignature('41', { iocSetId: 'a', ruleId: 'b' })]);
     s.push(Buffer.from('xxA'));
     s.push(Buffer.from('AAAA'));
-    expect(s.finish()).toEqual([{ iocSetId: 'a', ruleId: 'b', offset: 2, hex: '41', elfOnly: false }]);
+    expect(s.finish()).toEqual([{ iocSetId: 'a', ruleId: 'b', offset: 2, hex: '41', inElf: false }]);
   });
 });

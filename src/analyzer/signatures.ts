@@ -23,15 +23,16 @@ export interface CompiledSignature {
 }
 
 /**
- * One signature hit: the first offset of the signature in the file, and the pattern that found it (its
- * normalized hex and elfOnly), so a later rule of the same id with another pattern does not take it over.
+ * One signature hit: the first offset of the signature in the file, the pattern that found it (its
+ * normalized hex), and whether the file is an ELF, so that a later rule of the same id is matched with the
+ * hit only where the hit answers it (another pattern does not; an elfOnly rule needs an ELF).
  */
 export interface SignatureHit {
   iocSetId: string;
   ruleId: string;
   offset: number;
   hex: string;
-  elfOnly: boolean;
+  inElf: boolean;
 }
 
 /** A hex pattern as compared and stored: lowercase, `??` for wildcards, no whitespace. */
@@ -216,7 +217,7 @@ export class SignatureScanner {
         ruleId: sig.ruleId,
         offset: at,
         hex: sig.hex,
-        elfOnly: sig.elfOnly,
+        inElf: this.isElf === true,
       });
     }
     return hits;

@@ -74,7 +74,8 @@ function facts(overrides: Partial<LayerFacts> = {}): LayerFacts {
         ruleId: 'sig-1',
         offset: 4096,
         hex: 'f30f1efa??',
-        elfOnly: true,
+        inElf: true,
+        scannedPath: '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
       },
     ],
     selection: 'xz@1;hashAll=false',
@@ -122,7 +123,7 @@ describe('LayerStore', () => {
     const v4 = openDatabase(path);
     try {
       expect(new LayerStore(v4).loadFacts(L)?.signatureHits).toEqual([
-        { path: '/x', iocSetId: 'xz', ruleId: 'sig-1', offset: 7, hex: null, elfOnly: null },
+        { path: '/x', iocSetId: 'xz', ruleId: 'sig-1', offset: 7, hex: null, inElf: null, scannedPath: null },
       ]);
     } finally {
       v4.close();

@@ -106,8 +106,8 @@ export class LayerStore {
         'INSERT INTO layer_whiteouts (layer_digest, seq, path, opaque) VALUES (?, ?, ?, ?)',
       ),
       layer_signature_hits: db.prepare(
-        `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset", hex, elf_only)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset", hex, in_elf, scanned_path)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
     };
     const order = 'WHERE layer_digest = ? ORDER BY seq';
@@ -122,7 +122,8 @@ export class LayerStore {
       layer_os_release: db.prepare(`SELECT path, fields_json FROM layer_os_release ${order}`),
       layer_whiteouts: db.prepare(`SELECT path, opaque FROM layer_whiteouts ${order}`),
       layer_signature_hits: db.prepare(
-        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset", hex, elf_only AS elfOnly
+        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset", hex, in_elf AS inElf,
+                scanned_path AS scannedPath
            FROM layer_signature_hits ${order}`,
       ),
     };
@@ -157,17 +158,9 @@ export class LayerStore {
           this.ins.layer_whiteouts.run(digest, i, x.path, x.opaque ? 1 : 0);
         }
         for (const [i, x] of f.signatureHits.entries()) {
-          const elfOnly = x.elfOnly === null ? null : x.elfOnly ? 1 : 0;
-          this.ins.layer_signature_hits.run(
-            digest,
-            i,
-            x.path,
-            x.iocSetId,
-            x.ruleId,
-            x.offset,
-            x.hex,
-            elfOnly,
-          );
+          const inElf = x.inElf === null ? null : x.inElf ? 1 : 0;
+          const hit = [x.path, x.iocSetId, x.ruleId, x.offset, x.hex, inElf, x.scannedPath] as const;
+          this.ins.layer_signature_hits.run(digest, i, ...hit);
         }
         this.updateAnalyzed.run({
           digest,
@@ -258,9 +251,9 @@ export class LayerStore {
       ),
       signatureHits: (
         this.sel.layer_signature_hits.all(digest) as Array<
-          Omit<LayerFacts['signatureHits'][number], 'elfOnly'> & { elfOnly: number | null }
+          Omit<LayerFacts['signatureHits'][number], 'inElf'> & { inElf: number | null }
         >
-      ).map((r) => ({ ...r, elfOnly: r.elfOnly === null ? null : r.elfOnly !== 0 })),
+      ).map((r) => ({ ...r, inElf: r.inElf === null ? null : r.inElf !== 0 })),
       selection: row.selection ?? '',
     };
   }

@@ -120,7 +120,7 @@ describe('matchLayer', () => {
 
   it('reports signature hits only for byte-signature rules of the same set', () => {
     const s = set([{ id: 'sig', kind: 'byte-signature', hex: '41', paths: ['/**'] }]);
-    const found = { hex: '41', elfOnly: false };
+    const found = { hex: '41', inElf: false, scannedPath: LIB };
     const signatureHits = [
       { path: LIB, iocSetId: 's', ruleId: 'sig', offset: 18416, ...found },
       { path: LIB, iocSetId: 'other', ruleId: 'sig', offset: 1, ...found },
@@ -138,7 +138,16 @@ describe('matchLayer', () => {
     const lib = '/usr/lib/libsig.so';
     const stored = (h: Record<string, unknown>) => ({
       signatureHits: [
-        { path: lib, iocSetId: 's', ruleId: 'sig', offset: 25, hex: 'dead??ef', elfOnly: false, ...h },
+        {
+          path: lib,
+          iocSetId: 's',
+          ruleId: 'sig',
+          offset: 25,
+          hex: 'dead??ef',
+          inElf: false,
+          scannedPath: lib,
+          ...h,
+        },
       ],
     });
     const found = (s: IocSet, h: Record<string, unknown> = {}) =>
@@ -148,13 +157,18 @@ describe('matchLayer', () => {
     expect(found(rule({ hex: 'DE AD ?? EF' }))).toEqual(['offset=25']);
     expect(found(rule({ hex: 'aa bb cc dd' }))).toEqual([]);
     expect(found(rule({ paths: ['/nowhere/*.so'] }))).toEqual([]);
-    // elfOnly now: only a hit found in an ELF (by an elfOnly pattern) still holds.
+    // elfOnly now: a hit counts only if its file is an ELF, whatever rule found it.
     expect(found(rule({ elfOnly: true }))).toEqual([]);
-    expect(found(rule({ elfOnly: true }), { elfOnly: true })).toEqual(['offset=25']);
-    expect(found(rule({}), { elfOnly: true })).toEqual(['offset=25']);
-    // A hit recorded before hits kept their pattern counts for any pattern of its rule id, as it did.
-    expect(found(rule({ hex: 'aa bb cc dd' }), { hex: null, elfOnly: null })).toEqual(['offset=25']);
-    expect(found(rule({ paths: ['/nowhere/*.so'] }), { hex: null, elfOnly: null })).toEqual([]);
+    expect(found(rule({ elfOnly: true }), { inElf: true })).toEqual(['offset=25']);
+    expect(found(rule({}), { inElf: true })).toEqual(['offset=25']);
+    // A hardlink carries its target's hits: the paths that count are the scanned file's, not the link's.
+    const viaLink = { path: '/usr/share/x/libsig-copy', scannedPath: lib };
+    expect(found(rule({}), viaLink)).toEqual(['offset=25']);
+    expect(found(rule({}), { path: lib, scannedPath: '/opt/libsig.so' })).toEqual([]);
+    // A hit recorded before hits kept what they answer counts for any rule of its id, as it did.
+    const legacy = { hex: null, inElf: null, scannedPath: null };
+    expect(found(rule({ hex: 'aa bb cc dd' }), legacy)).toEqual(['offset=25']);
+    expect(found(rule({ paths: ['/nowhere/*.so'], elfOnly: true }), legacy)).toEqual(['offset=25']);
   });
 
   it('finds all evidence kinds of the XZ set in facts shaped like a backdoored Debian sid layer', () => {
@@ -177,7 +191,8 @@ describe('matchLayer', () => {
           ruleId: 'sig-detect-sh-prologue',
           offset: 0x47f0,
           hex: normalizeHex(xzSignatureHex('sig-detect-sh-prologue')),
-          elfOnly: true,
+          inElf: true,
+          scannedPath: LIB,
         },
       ],
     });
@@ -224,7 +239,8 @@ describe('matchLayerLocated: an entry replaced later in the same layer', () => {
     ruleId,
     offset,
     hex: ruleId === 'sig' ? '41' : '42',
-    elfOnly: false,
+    inElf: false,
+    scannedPath: path,
   });
 
   it('marks a file a later clean copy at the same path replaces, and not the copy itself', () => {

@@ -83,16 +83,17 @@ function indexSet(set: IocSet): SetIndex {
 }
 
 /**
- * Whether a stored hit is evidence for `rule` of the same id: the rule's paths cover the file, and the hit
- * was found by the rule's own pattern (an elfOnly rule also needs it found in an ELF). A rule edited to
- * another pattern (a new set version, then `rematch`) must not take over the old pattern's hits: the
- * stored facts cannot say whether the new pattern is in the file. Hits recorded before hits kept their
- * pattern (hex null, migration 0004) count for any pattern of their rule id, as they did.
+ * Whether a stored hit is evidence for `rule` of the same id: it was found by the rule's own pattern, in a
+ * file the rule's paths cover (the file whose bytes were scanned: a hardlink elsewhere carries its
+ * target's hits), and, for an elfOnly rule, in an ELF. A rule edited to another pattern or other paths (a
+ * new set version, then `rematch`) must not take over hits it would not have found: the stored facts
+ * cannot say whether the new pattern is in the file. Hits recorded before hubcrawl kept what they answer
+ * (migration 0004: hex null) count for any rule of their id, as they did.
  */
 function signatureHitCounts(h: SignatureHitFact, rule: SignatureRule): boolean {
-  if (rule.re !== null && !rule.re.test(h.path)) return false;
   if (h.hex === null) return true;
-  return h.hex === rule.hex && (!rule.elfOnly || h.elfOnly === true);
+  if (h.hex !== rule.hex || (rule.elfOnly && h.inElf !== true)) return false;
+  return rule.re === null || rule.re.test(h.scannedPath ?? h.path);
 }
 
 function safeCompare(a: string, b: string): number | null {
