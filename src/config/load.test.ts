@@ -102,6 +102,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: p, env: {} })).toThrowError(/not valid YAML or JSON/);
   });
 
+  it('refuses a URL with a user name or password, without repeating the password', () => {
+    const url = 'http://alice:CaTaLoGpw@127.0.0.1:5000';
+    for (const flagSettings of [
+      { seeds: { catalogs: [url] } },
+      { seeds: { catalogs: ['alice:CaTaLoGpw@127.0.0.1:5000'] } },
+      { hubApiUrl: url },
+      { registryMirror: url },
+      { registries: { '127.0.0.1:5000': { endpoint: url } } },
+    ]) {
+      let message = '';
+      try {
+        loadConfig({ flagSettings, env: {} });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/must not carry a user name or password/);
+      expect(message).not.toContain('CaTaLoGpw');
+    }
+    expect(() => loadConfig({ env: { HUBCRAWL_REGISTRY_MIRROR: url } })).toThrowError(
+      /environment variable HUBCRAWL_REGISTRY_MIRROR: a URL here must not carry a user name or password/,
+    );
+    expect(
+      loadConfig({ flagSettings: { seeds: { catalogs: ['127.0.0.1:5000'] } }, env: {} }).seeds.catalogs,
+    ).toEqual(['127.0.0.1:5000']);
+  });
+
   it('keeps credentials out of the recorded config', () => {
     const c = loadConfig({
       flagSettings: { registries: { 'r.example:5000': { username: 'alice', password: 's3cret' } } },

@@ -28,11 +28,33 @@ const platform = z.string().superRefine((p, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/**
+ * Why a URL the settings name carries a user name or password, or null. Every URL of the settings is
+ * stored in the dataset (the run's config, the frontier) and can be logged, and none is used to sign in,
+ * so `user:password@` would only leak the password: it is refused, naming where credentials go instead.
+ */
+export function userInfoProblem(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+  } catch {
+    return null;
+  }
+  if (url.username === '' && url.password === '') return null;
+  return 'a URL here must not carry a user name or password (it would be stored in the dataset and logs); give credentials with HUBCRAWL_REGISTRY_USERNAME/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST, a Docker config or registries.<host>.username/password';
+}
+
+const credentialFree = <T extends z.ZodType<string>>(schema: T) =>
+  schema.superRefine((v, ctx) => {
+    const problem = userInfoProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 export const registrySettingsSchema = z.strictObject({
   /** Override the scheme; loopback hosts default to http, everything else to https. */
   scheme: z.enum(['http', 'https']).optional(),
   /** Base URL to use instead of the registry's own (a mirror or a proxy). */
-  endpoint: z.url().optional(),
+  endpoint: credentialFree(z.url()).optional(),
   /** Basic credentials; prefer environment variables or ~/.docker/config.json. */
   username: z.string().optional(),
   password: z.string().optional(),
@@ -48,7 +70,7 @@ export const seedsSchema = z.strictObject({
   /** Docker Hub search queries; each hit is crawled as a repository. */
   searches: z.array(z.string().min(1)).default([]),
   /** Registry base URLs whose `_catalog` lists the repositories to crawl. */
-  catalogs: z.array(z.string().min(1)).default([]),
+  catalogs: z.array(credentialFree(z.string().min(1))).default([]),
   /** Files with one image reference or repository per line (`#` comments allowed). */
   files: z.array(z.string().min(1)).default([]),
 });
@@ -140,9 +162,9 @@ export const configSchema = z.strictObject({
   /** Failed items are retried on later runs up to this many attempts in all. */
   maxAttempts: z.number().int().min(1).default(3),
   /** Docker Hub web API base URL (a mirror or a test server). */
-  hubApiUrl: z.url().default('https://hub.docker.com'),
+  hubApiUrl: credentialFree(z.url()).default('https://hub.docker.com'),
   /** Registry base URL used for docker.io instead of https://registry-1.docker.io. */
-  registryMirror: z.url().optional(),
+  registryMirror: credentialFree(z.url()).optional(),
   /** Path of the Docker client config (`auths`, `credsStore`, `credHelpers`); null to ignore it. */
   dockerConfig: z.string().nullable().optional(),
   /** Per-registry settings keyed by host[:port] (`docker.io`, `127.0.0.1:5000`). */

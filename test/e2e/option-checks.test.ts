@@ -1,10 +1,11 @@
 /**
  * Options and settings that used to be taken silently or wrongly, as a user meets them with the built CLI:
  * a uname architecture name in --platform, a HUBCRAWL_* variable with a bad value, a negative number in
- * CSV, an export folder where no folder can be made (/proc), and IOC globs that can never match.
+ * CSV, an export folder where no folder can be made (/proc), IOC globs that can never match, a password
+ * written into a URL, a named Docker config that does not exist, half an environment credential pair.
  * No registry is needed: the dataset comes from a crawl of a port nothing listens on.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, tempDir } from './helpers/cli.js';
@@ -128,6 +129,54 @@ describe('export --out where no folder can be made', () => {
     const r = await runCli(['export', '--db', db, '--out', out]);
     expect(r.code).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')).tool).toBe('hubcrawl');
+  });
+});
+
+describe('credentials that would leak or be ignored', () => {
+  it.each([
+    ['--catalog', 'http://alice:CaTaLoGpw@127.0.0.1:9'],
+    ['--registry-mirror', 'http://alice:CaTaLoGpw@127.0.0.1:9'],
+    ['--hub-api', 'http://alice:CaTaLoGpw@127.0.0.1:9'],
+  ])(
+    '%s with a password in the URL exits 2 before anything is stored, and never prints it',
+    async (flag, url) => {
+      const fresh = join(dir, `userinfo${flag}.sqlite`);
+      const r = await runCli(['crawl', flag, url, '--image', DEAD_SEED, '--db', fresh]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('must not carry a user name or password');
+      expect(r.stderr + r.stdout).not.toContain('CaTaLoGpw');
+      expect(existsSync(fresh)).toBe(false);
+    },
+  );
+
+  it('a --docker-config that does not exist exits 2 instead of crawling anonymously', async () => {
+    const r = await runCli([
+      'crawl',
+      '--docker-config',
+      join(dir, 'nope.json'),
+      '--image',
+      DEAD_SEED,
+      '--db',
+      db,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`Docker config ${join(dir, 'nope.json')} does not exist`);
+  });
+
+  it('half an environment credential pair exits 2 naming the pair', async () => {
+    const env = { HUBCRAWL_REGISTRY_HOST: '127.0.0.1:9', HUBCRAWL_REGISTRY_PASSWORD: 'x' };
+    const r = await runCli(['crawl', '--image', DEAD_SEED, '--db', db], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('HUBCRAWL_REGISTRY_USERNAME and HUBCRAWL_REGISTRY_PASSWORD go together');
+  });
+});
+
+describe('export of a dataset that does not exist', () => {
+  it('exits 2 and leaves no empty export folder behind', async () => {
+    const out = join(dir, 'never', 'bundle');
+    const r = await runCli(['export', '--db', join(dir, 'no-such.sqlite'), '--out', out]);
+    expect(r.code).toBe(2);
+    expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 });
 

@@ -142,13 +142,19 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   if (!opts.out) throw new ConfigError('export needs --out DIR');
   const dbPath = datasetPath(opts);
   const out = opts.out;
-  makeExportFolder(out);
-  if (readdirSync(out).length > 0) {
-    throw new ConfigError(
-      `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
-    );
-  }
+  // Opened first: a dataset that does not exist (or is refused) leaves no empty export folder behind.
   const db = openDatabase(dbPath, { readonly: true });
+  try {
+    makeExportFolder(out);
+    if (readdirSync(out).length > 0) {
+      throw new ConfigError(
+        `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
+      );
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const rowCounts: Record<string, number> = {};
   let runs: Row[];
   let iocSets: Row[];

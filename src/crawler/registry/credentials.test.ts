@@ -53,10 +53,14 @@ describe('CredentialStore', () => {
       expect(shown).not.toContain('REFRESHSECRET');
   });
 
-  it('treats a missing Docker config as empty', () => {
-    expect(
-      CredentialStore.fromSources({ dockerConfigPath: '/nonexistent/config.json' }).get('docker.io'),
-    ).toBeUndefined();
+  it('treats a missing default Docker config as empty, and refuses a missing one the user named', () => {
+    // Looked for where DOCKER_CONFIG (or ~/.docker) says: none there is no error.
+    const env = { DOCKER_CONFIG: '/nonexistent' };
+    expect(CredentialStore.fromSources({ env }).get('docker.io')).toBeUndefined();
+    // Named (--docker-config, dockerConfig): a typo must not crawl anonymously without a word.
+    expect(() => CredentialStore.fromSources({ dockerConfigPath: '/nonexistent/config.json' })).toThrowError(
+      /^Docker config \/nonexistent\/config\.json does not exist/,
+    );
   });
 
   it('reports a malformed Docker config as a ConfigError', () => {
@@ -83,6 +87,19 @@ describe('CredentialStore', () => {
     expect(() => CredentialStore.fromSources({ dockerConfigPath: null, env })).toThrowError(
       /HUBCRAWL_REGISTRY_HOST/,
     );
+  });
+
+  it('refuses half a credential pair from the environment instead of crawling anonymously', () => {
+    for (const env of [
+      { HUBCRAWL_REGISTRY_HOST: 'r.example:5000', HUBCRAWL_REGISTRY_PASSWORD: 'p' },
+      { HUBCRAWL_REGISTRY_HOST: 'r.example:5000', HUBCRAWL_REGISTRY_USERNAME: 'g' },
+      { HUBCRAWL_DOCKERHUB_TOKEN: 't' },
+      { HUBCRAWL_DOCKERHUB_USERNAME: 'u' },
+    ]) {
+      expect(() => CredentialStore.fromSources({ dockerConfigPath: null, env })).toThrowError(
+        /go together: one of them is not set/,
+      );
+    }
   });
 
   it('scopes generic env credentials to HUBCRAWL_REGISTRY_HOST when set', () => {

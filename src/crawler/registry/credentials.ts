@@ -58,14 +58,22 @@ interface DockerConfigCredentials {
   helpers: Map<string, string>;
 }
 
-/** Reads a Docker config file; a missing file is fine, a malformed one is a ConfigError. */
-function readDockerConfig(path: string): DockerConfigCredentials {
+/**
+ * Reads a Docker config file; a malformed one is a ConfigError. A missing file is fine where it was only
+ * looked for (the default `~/.docker/config.json`), not where the user named it (`--docker-config`).
+ */
+function readDockerConfig(path: string, named: boolean): DockerConfigCredentials {
   const out: DockerConfigCredentials = { auths: new Map(), store: undefined, helpers: new Map() };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !named) return out;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(`Docker config ${path} does not exist; give the path of a Docker config.json`, {
+        cause: err,
+      });
+    }
     throw new ConfigError(`cannot read Docker config ${path}`, { cause: err });
   }
   let json: unknown;
@@ -153,7 +161,8 @@ export class CredentialStore {
       opts.dockerConfigPath === null
         ? undefined
         : (opts.dockerConfigPath ?? join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json'));
-    const docker = configPath ? readDockerConfig(configPath) : NO_DOCKER_CONFIG;
+    const named = typeof opts.dockerConfigPath === 'string';
+    const docker = configPath ? readDockerConfig(configPath, named) : NO_DOCKER_CONFIG;
     // Helpers see the caller's environment (a keychain needs its session variables) and are found on its PATH.
     const helperContext = configPath
       ? { env: helperEnvironment({ ...process.env, ...env }), configPath, timeoutMs: opts.helperTimeoutMs }
@@ -167,6 +176,16 @@ export class CredentialStore {
 
     const ru = env.HUBCRAWL_REGISTRY_USERNAME;
     const rp = env.HUBCRAWL_REGISTRY_PASSWORD;
+    const hu = env.HUBCRAWL_DOCKERHUB_USERNAME;
+    const ht = env.HUBCRAWL_DOCKERHUB_TOKEN;
+    // Half a pair would crawl anonymously, and the registry's refusal would not say why.
+    for (const [user, secret, names] of [
+      [ru, rp, 'HUBCRAWL_REGISTRY_USERNAME and HUBCRAWL_REGISTRY_PASSWORD'],
+      [hu, ht, 'HUBCRAWL_DOCKERHUB_USERNAME and HUBCRAWL_DOCKERHUB_TOKEN'],
+    ] as const) {
+      if (Boolean(user) !== Boolean(secret))
+        throw new ConfigError(`${names} go together: one of them is not set`);
+    }
     if (ru && rp) {
       const host = env.HUBCRAWL_REGISTRY_HOST;
       if (!host) {
@@ -178,8 +197,6 @@ export class CredentialStore {
       }
       map.set(normalizeRegistryKey(host), basicCredential(ru, rp));
     }
-    const hu = env.HUBCRAWL_DOCKERHUB_USERNAME;
-    const ht = env.HUBCRAWL_DOCKERHUB_TOKEN;
     if (hu && ht) map.set(DOCKER_HUB, basicCredential(hu, ht));
 
     for (const [k, v] of Object.entries(opts.explicit ?? {})) {
