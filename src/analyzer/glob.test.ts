@@ -77,6 +77,15 @@ describe('globProblem', () => {
     expect(globProblem('/a/..b/.../x.')).toBeNull();
     expect(globProblem('/**/.wh..wh..opq')).toBeNull();
   });
+
+  it('refuses braces, which would match themselves, and classes the RegExp engine refuses', () => {
+    expect(globProblem('/usr/lib/{a,b}.so')).toMatch(/globs have no braces .*list several globs instead/);
+    expect(globProblem('/usr/[z-a]')).toBe(
+      'the path glob "/usr/[z-a]" is not usable: range out of order in character class',
+    );
+    expect(globProblem('/usr/{x}')).toBeNull();
+    expect(globProblem('/usr/[a-z]x')).toBeNull();
+  });
 });
 
 describe('compileGlobSet', () => {

@@ -16,6 +16,17 @@ export function globProblem(glob: string): string | null {
     else if (c === ']' && depth > 0) depth--;
   }
   if (depth !== 0) return 'unterminated "[" character class';
+  // `{a,b}` reads as a choice in a shell, but these globs have no braces: it would match the text itself.
+  if (/\{[^}]*,[^}]*\}/.test(glob)) {
+    return `the path glob "${glob}" holds {…,…}, but globs have no braces (it would match the braces themselves); list several globs instead`;
+  }
+  try {
+    compileGlob(glob);
+  } catch (err) {
+    // A class the RegExp engine refuses, such as a range out of order (`[z-a]`).
+    const why = (err as Error).message.replace(/^Invalid regular expression: .*: /, '');
+    return `the path glob "${glob}" is not usable: ${why.toLowerCase()}`;
+  }
   // Stored paths are normalized (analyzer/paths.ts): no empty, "." or ".." segment, no trailing "/".
   // A glob with one could never match, and the rule would silently never fire.
   const segments = glob.slice(1).split('/');
