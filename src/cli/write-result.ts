@@ -136,11 +136,21 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
     },
     async discard() {
       if (out === undefined) return;
-      await new Promise<void>((resolve) => {
-        stream.once('close', () => resolve());
-        stream.destroy();
-      });
-      await rm(out, { force: true });
+      // A stream that failed (a missing folder) has closed already: waiting for 'close' would never end.
+      if (!stream.closed) {
+        await new Promise<void>((resolve) => {
+          stream.once('close', () => resolve());
+          stream.destroy();
+        });
+      }
+      // Only a regular file is removed: `--out /dev/null`, a device or a symlink to one stays where it is.
+      let isFile = false;
+      try {
+        isFile = lstatSync(out).isFile();
+      } catch {
+        // Never created (its folder is missing): nothing to remove.
+      }
+      if (isFile) await rm(out, { force: true });
     },
   };
 }

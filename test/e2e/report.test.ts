@@ -3,7 +3,7 @@
  * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
@@ -220,6 +220,21 @@ describe('hubcrawl query is read-only', () => {
       expect(r.stderr).toContain('the query failed: not authorized (SQLITE_ERROR)');
       expect(existsSync(out), format).toBe(false);
     }
+    // What is not a regular file this query wrote stays: a link to /dev/null is not removed.
+    const link = join(dir, 'null-link');
+    symlinkSync('/dev/null', link);
+    const r = await runCli(['query', '--db', db, '--format', 'jsonl', '--out', link, failsLate]);
+    expect(r.code).toBe(2);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+
+  it('says it cannot write --out into a missing folder, also when the result is larger than one write', async () => {
+    const big =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) SELECT i, printf('%040d', i) AS t FROM n";
+    const out = join(dir, 'no-such-folder', 'big.json');
+    const r = await runCli(['query', '--db', db, '--format', 'json', '--out', out, big]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot write --out ${out} (ENOENT)`);
   });
 
   it('stops quietly, exit 0, when the reader of its stdout goes away (as `| head` does)', async () => {
