@@ -22,4 +22,9 @@ export class CrawlCounters {
   snapshot(): Record<string, number> {
     return Object.fromEntries(Object.entries(this).filter(([, v]) => typeof v === 'number'));
   }
+
+  /** Sets every count back to `snapshot` (one taken from this object). */
+  restore(snapshot: Record<string, number>): void {
+    Object.assign(this, snapshot);
+  }
 }

@@ -80,13 +80,21 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
       // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
       // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
       // writeTransaction: a full disk met at COMMIT stops the run (FatalError) like one met by a statement.
-      writeTransaction(db, () => {
-        result.write?.();
-        const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
-        ctx.frontier.complete(item.id, kids);
-        if (incomplete)
-          ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
-      })();
+      // The counts `write` adds are the item's too: rolled back with its rows, or the resumed run, doing
+      // the item again, would count it twice in the counts to cite.
+      const counts = ctx.counters.snapshot();
+      try {
+        writeTransaction(db, () => {
+          result.write?.();
+          const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
+          ctx.frontier.complete(item.id, kids);
+          if (incomplete)
+            ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
+        })();
+      } catch (err) {
+        ctx.counters.restore(counts);
+        throw err;
+      }
       if (incomplete) countFailure(item, incomplete.code, incomplete.message);
       // Right after the outcome is recorded, with no await between: a kill loses only the items in flight.
       ctx.recordStats();
