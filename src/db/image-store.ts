@@ -70,6 +70,7 @@ export class ImageStore {
   private readonly selectLayers: Statement;
   private readonly selectToMatch: Statement;
   private readonly selectAll: Statement;
+  private readonly countUpperLayersOnBase: Statement;
   private readonly selectByBase: Statement;
   private readonly putTx: (img: ImageInput) => void;
 
@@ -106,6 +107,14 @@ export class ImageStore {
       )
       .pluck();
     this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
+    this.countUpperLayersOnBase = db
+      .prepare(
+        `SELECT count(*) FROM image_layers il
+          WHERE il.position > 0
+            AND il.image_digest IN (SELECT image_digest FROM image_layers WHERE position = 0 AND layer_digest = ?)
+            AND il.image_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)`,
+      )
+      .pluck();
     this.selectByBase = db
       .prepare(
         'SELECT image_digest FROM image_layers WHERE position = 0 AND layer_digest = ? ORDER BY image_digest',
@@ -174,6 +183,14 @@ export class ImageStore {
    */
   needingMatch(fingerprint: string): string[] {
     return this.selectToMatch.all(fingerprint) as string[];
+  }
+
+  /**
+   * Upper layers (all but the base) of the images observed in run `runId` whose base (position 0) layer is
+   * `baseDigest`: what a debianOnly verdict against that base skips.
+   */
+  upperLayersOnBase(baseDigest: string, runId: number): number {
+    return this.countUpperLayersOnBase.get(baseDigest, runId) as number;
   }
 
   /** Images whose base (position 0) layer is `layerDigest`. */

@@ -86,21 +86,6 @@ export class CrawlContext {
     return true;
   }
 
-  /** Upper layers of this run's images that wait for their base layer's debianOnly verdict, by base. */
-  private readonly gateWaiters = new Map<string, number>();
-
-  /** An image of this run waits for the verdict on `baseDigest` before its `upperLayers` are analyzed or skipped. */
-  waitForGate(baseDigest: string, upperLayers: number): void {
-    this.gateWaiters.set(baseDigest, (this.gateWaiters.get(baseDigest) ?? 0) + upperLayers);
-  }
-
-  /** The upper layers that waited for the verdict on `baseDigest`, now that it is known; forgets them. */
-  takeGateWaiters(baseDigest: string): number {
-    const n = this.gateWaiters.get(baseDigest) ?? 0;
-    this.gateWaiters.delete(baseDigest);
-    return n;
-  }
-
   /** One client per registry host, with the configured endpoint (a mirror, a proxy) and scheme. */
   registry(host: string): RegistryClient {
     let client = this.clients.get(host);

@@ -19,12 +19,12 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
   const digest = parseDigest(p.digest, 'layer digest');
   const gateChildren = (): NewFrontierItem[] => {
     if (!p.gate) return [];
-    // The images of this run that waited for this verdict skip their upper layers now, or enqueue them; an
-    // image recorded once the verdict is known counts its own skip (layerItemsFor).
-    const waiting = ctx.takeGateWaiters(digest);
     if (!ctx.baseIsDebian(digest)) {
       ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
-      ctx.counters.layersSkippedNotDebian += waiting;
+      // The images of this run that waited for this verdict skip their upper layers now (read from the
+      // dataset, so a resumed run counts those of its earlier invocations too); an image recorded once the
+      // verdict is known counts its own skip (layerItemsFor).
+      ctx.counters.layersSkippedNotDebian += ctx.images.upperLayersOnBase(digest, ctx.runId);
       return [];
     }
     return ctx.images

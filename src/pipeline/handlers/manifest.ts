@@ -82,10 +82,7 @@ export function layerItemsFor(
   const base = layers[0];
   if (!base) return [];
   if (ctx.config.debianOnly) {
-    if (needed(base.digest)) {
-      ctx.waitForGate(base.digest, layers.length - 1);
-      return [item(base, true)];
-    }
+    if (needed(base.digest)) return [item(base, true)];
     if (!ctx.baseIsDebian(base.digest)) {
       ctx.counters.layersSkippedNotDebian += layers.length - 1;
       return [];

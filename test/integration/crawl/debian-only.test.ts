@@ -100,6 +100,36 @@ describe('debianOnly', () => {
     expect(again.stats).toMatchObject({ layersSkippedNotDebian: skipped, layersAnalyzed: 0 });
   });
 
+  it('counts them in a resumed run too: the images were recorded by the invocation that stopped', async () => {
+    const db = ws.dbPath('debian-only-resumed');
+    const base = alpine.layers[0]!.digest;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    proxy.reset();
+    proxy.addRule({
+      method: 'GET',
+      path: new RegExp(`/blobs/${base}$`),
+      action: { kind: 'hold', until: () => held },
+    });
+    // The first invocation records the images, then stops while the base (the gate) downloads.
+    const controller = new AbortController();
+    const first = runTestCrawl(db, ws.iocFile, settings(true), { signal: controller.signal });
+    for (let i = 0; i < 600 && !proxy.log.some((e) => e.path.endsWith(`/blobs/${base}`)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    controller.abort();
+    expect((await first).status).toBe('aborted');
+    release();
+    const resumed = await runTestCrawl(db, ws.iocFile, settings(true));
+    expect(resumed).toMatchObject({ resumed: true, status: 'completed' });
+    const skipped = alpine.layers.length - 1 + (alpine2.layers.length - 1);
+    expect((resumed.stats as { wholeRun?: object }).wholeRun).toMatchObject({
+      layersSkippedNotDebian: skipped,
+    });
+  });
+
   it('records the excluded images as not Debian-derived, from their base layer', () => {
     const images = queryDataset(
       onlyDb,
