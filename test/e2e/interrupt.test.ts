@@ -80,7 +80,8 @@ describe('SIGINT mid-scan', () => {
   it('is resumed by the same scan, as its message says; a scan of other references is refused meanwhile', async () => {
     gate.close();
     const db = join(dir, 'scan.sqlite');
-    const args = ['scan', `${gate.host}/demo/multi:latest`, '--db', db, '--log-level', 'warn'];
+    const refs = [`${gate.host}/demo/multi:latest`, `${gate.host}/demo/debian-clean:12`];
+    const args = ['scan', ...refs, '--db', db, '--log-level', 'warn'];
     const first = startCli(args, CLI_LIMIT);
     await heldFor(first);
     first.child.kill('SIGINT');
@@ -92,7 +93,11 @@ describe('SIGINT mid-scan', () => {
     const other = await runCli(['scan', `${gate.host}/demo/debian-clean:12`, '--db', db], CLI_LIMIT);
     expect(other.code).toBe(2);
     expect(other.stderr).toContain('holds unfinished crawl run 1');
-    const resumed = await runCli(args, CLI_LIMIT);
+    // The same references in another order are the same scan.
+    const resumed = await runCli(
+      ['scan', ...[...refs].reverse(), '--db', db, '--log-level', 'warn'],
+      CLI_LIMIT,
+    );
     expect(resumed.stderr).not.toContain('holds unfinished crawl run');
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/demo\/multi:latest +linux\/amd64 .* AFFECTED /);

@@ -62,10 +62,11 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
            JOIN images i ON i.digest = o.image_digest
            JOIN repositories r ON r.id = o.repository_id
            JOIN registries reg ON reg.id = r.registry_id
-          -- Only images this run reached (a manifest item of its own): an index's other platforms, analyzed
-          -- by an earlier scan with another --platform, are in the dataset but were not scanned now.
+          -- Only images this run reached (a manifest item of its own, done): an index's other platforms,
+          -- analyzed by an earlier scan with another --platform, are in the dataset but were not scanned now,
+          -- and an image whose item failed or waits has only an older verdict.
           WHERE EXISTS (SELECT 1 FROM frontier fr
-                         WHERE fr.kind = 'manifest' AND fr.key = ? || reg.host || '@' || i.digest)
+                         WHERE fr.kind = 'manifest' AND fr.state = 'done' AND fr.key = ? || reg.host || '@' || i.digest)
           ORDER BY reference, i.platform`,
       )
       .all(runId, runKeyPrefix(runId)) as Row[];
@@ -74,7 +75,8 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
         `SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows
           WHERE manifest_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)
             AND EXISTS (SELECT 1 FROM frontier fr
-                         WHERE fr.kind = 'manifest' AND fr.key = ? || registry || '@' || manifest_digest)`,
+                         WHERE fr.kind = 'manifest' AND fr.state = 'done'
+                           AND fr.key = ? || registry || '@' || manifest_digest)`,
       )
       .all(runId, runKeyPrefix(runId)) as Row[];
     return { images, evidence, failed: failedReferences(db, runId) };
@@ -93,7 +95,17 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   // Not `fresh`: an interrupted scan of the same references resumes its run (refuseUnfinishedRun lets it).
   const { outcome, dbPath } = await crawlWith(
     opts,
-    { seeds: { images: refs, repos: [], namespaces: [], searches: [], catalogs: [], files: [] } },
+    // Sorted and once each: `scan b a` is the same study as `scan a b`, and resumes it (sameStudy).
+    {
+      seeds: {
+        images: [...new Set(refs)].sort(),
+        repos: [],
+        namespaces: [],
+        searches: [],
+        catalogs: [],
+        files: [],
+      },
+    },
     { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
   );
   const { images, evidence, failed } = scanSummary(dbPath, outcome.runId);

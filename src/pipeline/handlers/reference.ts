@@ -53,9 +53,13 @@ export async function handleReference(ctx: CrawlContext, item: FrontierItem<Refe
         'the registry answers HEAD without Docker-Content-Digest: each tag is resolved by a GET of its manifest, in every run',
       );
     }
-    const get = () => ctx.registry(registry).getManifest(repository, tag ?? 'latest');
+    const get = async () => {
+      const fetched = await ctx.registry(registry).getManifest(repository, tag ?? 'latest');
+      // A paid GET: counted before fetchAndKeepManifest records the stats with it.
+      ctx.counters.tagDigestsByGet += 1;
+      return fetched;
+    };
     digest = (await fetchAndKeepManifest(ctx, null, get)).digest;
-    ctx.counters.tagDigestsByGet += 1;
   }
   const resolved = digest;
   const write = () => {
