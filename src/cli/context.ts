@@ -72,7 +72,7 @@ export function stripUndefined<T extends Record<string, unknown>>(o: T): Partial
  * and version, so it would silently replace the built-in one there, and findings and exports would cite
  * rules under a name and version that the built-in set does not have.
  */
-export async function iocSetsFor(config: Readonly<Config>): Promise<IocSet[]> {
+export async function iocSetsFor(config: Pick<Config, 'noBuiltinIocs' | 'iocFiles'>): Promise<IocSet[]> {
   const builtin = builtinIocSets();
   const sets = config.noBuiltinIocs ? [] : [...builtin];
   for (const file of config.iocFiles) {

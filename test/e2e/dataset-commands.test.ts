@@ -214,6 +214,22 @@ describe('hubcrawl iocs', () => {
     expect(r.stdout).toMatch(new RegExp(`^${id} +${version.replace(/\./g, '\\.')} +\\d+ .*built-in$`, 'm'));
   });
 
+  it('list refuses what a crawl would refuse: two sets with one id, a file posing as a built-in set', async () => {
+    const file = join(dir, 'twice.json');
+    writeFileSync(file, JSON.stringify(EXTRA_SET));
+    const twice = await runCli(['iocs', 'list', '--ioc', file, '--ioc', file]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain(`two IOC sets share the id "${EXTRA_SET.id}"`);
+    const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
+    const clash = join(dir, 'clash.json');
+    writeFileSync(clash, JSON.stringify({ ...builtin, version: 'mine' }));
+    expect((await runCli(['iocs', 'list', '--ioc', clash])).code).toBe(2);
+    // check validates the file alone, and says what a crawl will make of its id.
+    const check = await runCli(['iocs', 'check', clash]);
+    expect(check.code).toBe(0);
+    expect(check.stderr).toContain('has the id of a built-in set, xz-cve-2024-3094');
+  });
+
   it('check accepts a valid set file and names it', async () => {
     const file = join(dir, 'extra.json');
     writeFileSync(file, JSON.stringify(EXTRA_SET));

@@ -1,6 +1,7 @@
 import { builtinIocSets } from '../../analyzer/iocs/builtin.js';
 import { loadIocSetFile } from '../../analyzer/iocs/load.js';
 import type { IocSet } from '../../analyzer/iocs/schema.js';
+import { iocSetsFor } from '../context.js';
 import { EXIT } from '../exit.js';
 import { toTable } from '../output.js';
 
@@ -18,6 +19,9 @@ function summary(set: IocSet, source: string) {
 
 /** `hubcrawl iocs list`: the built-in sets and any --ioc files, one line each. */
 export async function iocsListCommand(opts: { ioc?: string[] }): Promise<number> {
+  // The sets a crawl with these files would load, refused as it would refuse them (a shared id, a file
+  // posing as a built-in set): a list that shows what a crawl then rejects would mislead.
+  await iocSetsFor({ noBuiltinIocs: false, iocFiles: opts.ioc ?? [] });
   const rows = builtinIocSets().map((s) => summary(s, 'built-in'));
   for (const file of opts.ioc ?? []) rows.push(summary(await loadIocSetFile(file), file));
   process.stdout.write(toTable(['id', 'version', 'rules', 'kinds', 'source'], rows, 100));
@@ -30,5 +34,10 @@ export async function iocsCheckCommand(file: string): Promise<number> {
   const s = summary(set, file);
   const rules = `${s.rules} rule${s.rules === 1 ? '' : 's'}`;
   process.stdout.write(`${file}: valid IOC set ${s.id}@${s.version} with ${rules} (${s.kinds})\n`);
+  if (builtinIocSets().some((b) => b.id === set.id)) {
+    process.stderr.write(
+      `hubcrawl: ${file} has the id of a built-in set, ${set.id}: crawl, scan and rematch load it only with --no-builtin-iocs\n`,
+    );
+  }
   return EXIT.ok;
 }
