@@ -94,13 +94,15 @@ describe('compileRules', () => {
     expect(fewer.coveredByDefinition(more.definition)).toBe(true);
     expect(more.coveredByDefinition(fewer.definition)).toBe(false);
     expect(fewer.coveredByDefinition(fewer.definition)).toBe(true);
-    // Every file hashed covers any file rule, but not a signature it did not scan with.
+    // Every file hashed covers a file rule that watches no path, but not one whose paths it did not watch
+    // (a symlink replacing the file there would be unrecorded), nor a signature it did not scan with.
     const hashAllXz = compileRules(xz, { hashAllFiles: true });
-    expect(
-      compileRules([set([{ id: 'f', kind: 'file-md5', md5: 'b'.repeat(32) }])]).coveredByDefinition(
-        hashAllXz.definition,
-      ),
-    ).toBe(true);
+    const md5Anywhere = set([{ id: 'f', kind: 'file-md5', md5: 'b'.repeat(32) }]);
+    expect(compileRules([md5Anywhere]).coveredByDefinition(hashAllXz.definition)).toBe(true);
+    const md5AtTool = set([{ id: 'f', kind: 'file-md5', md5: 'b'.repeat(32), paths: ['/opt/app/bin/tool'] }]);
+    expect(compileRules([...xz, md5AtTool]).coveredByDefinition(hashAllXz.definition)).toBe(false);
+    // The same sets' plain selection watches what the hash-all one did: covered, as coveredBy says.
+    expect(fewer.coveredByDefinition(hashAllXz.definition)).toBe(true);
     expect(compileRules([own]).coveredByDefinition(hashAllXz.definition)).toBe(false);
     // A hash-all selection is covered only by hash-all facts.
     expect(hashAllXz.coveredByDefinition(more.definition)).toBe(false);

@@ -16,7 +16,8 @@ export interface CompiledRules {
    * The selections whose facts hold everything this one's do: this one, and without hashAllFiles also the
    * same sets' hash-all selection (every regular file hashed; the same signatures and watched paths). A
    * layer analyzed under any of them needs no new download: a crawl after a `--hash-all-files` crawl of
-   * the same sets must not pull every layer again.
+   * the same sets must not pull every layer again. A crawl adds the dataset's recorded selections that
+   * cover this one (SelectionStore.covering, by coveredByDefinition).
    */
   readonly coveredBy: readonly string[];
   /** The JSON the fingerprint hashes (a SelectionDefinition), kept in the dataset with the selection. */
@@ -155,7 +156,14 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
       const d = parseDefinition(stored);
       if (d === null || (hashAll && !d.hashAllFiles)) return false;
       const storedSelectors = new Set(d.selectors);
-      if (!d.hashAllFiles && ![...selectors.keys()].every((k) => storedSelectors.has(k))) return false;
+      // Paths a selection watches: a file or symlink there is recorded even when not hashed (in_final_fs).
+      // Hashing every file does not watch more paths, so a hash-all selection covers a selector only when
+      // it watched that selector's paths too (or the selector names none).
+      const storedPaths = new Set(d.selectors.flatMap((k) => (JSON.parse(k) as Selector).paths ?? []));
+      const selectorCovered = ([key, sel]: [string, Selector]) =>
+        storedSelectors.has(key) ||
+        (d.hashAllFiles && (sel.paths === null || sel.paths.every((p) => storedPaths.has(p))));
+      if (![...selectors].every(selectorCovered)) return false;
       const storedSignatures = new Set(d.signatures.map((sig) => JSON.stringify(sig)));
       return signatureKeys.every((k) => storedSignatures.has(k));
     },
