@@ -112,7 +112,8 @@ export class ImageStore {
         `SELECT count(*) FROM image_layers il
           WHERE il.position > 0
             AND il.image_digest IN (SELECT image_digest FROM image_layers WHERE position = 0 AND layer_digest = ?)
-            AND il.image_digest IN (SELECT image_digest FROM image_observations WHERE run_id = ?)`,
+            AND EXISTS (SELECT 1 FROM registries r JOIN frontier f
+                          ON f.kind = 'manifest' AND f.state = 'done' AND f.key = ? || r.host || '@' || il.image_digest)`,
       )
       .pluck();
     this.selectByBase = db
@@ -186,11 +187,12 @@ export class ImageStore {
   }
 
   /**
-   * Upper layers (all but the base) of the images observed in run `runId` whose base (position 0) layer is
-   * `baseDigest`: what a debianOnly verdict against that base skips.
+   * Upper layers (all but the base) of the images on base layer `baseDigest` whose manifest item of a run
+   * is done (frontier keys `<runKeyPrefix><registry>@<digest>`): when a debianOnly verdict against that base
+   * comes, exactly the images that waited for it. An image whose manifest item comes later counts itself.
    */
-  upperLayersOnBase(baseDigest: string, runId: number): number {
-    return this.countUpperLayersOnBase.get(baseDigest, runId) as number;
+  upperLayersOnBase(baseDigest: string, runKeyPrefix: string): number {
+    return this.countUpperLayersOnBase.get(baseDigest, runKeyPrefix) as number;
   }
 
   /** Images whose base (position 0) layer is `layerDigest`. */

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
+import { Frontier } from './frontier.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
 import { ManifestStore } from './manifest-store.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 import { openDatabase } from './open.js';
+import { RepositoryStore } from './repository-store.js';
 
 const L = `sha256:${'a'.repeat(64)}`;
 
@@ -221,5 +223,44 @@ describe('LayerStore', () => {
     expect(images.needingMatch('fp')).toEqual([]);
     layers.markAnalyzed(L, facts(), 'analyzer-2');
     expect(images.needingMatch('fp')).toHaveLength(1);
+  });
+
+  it('counts for a base the upper layers of the images whose manifest item of the run is done', () => {
+    const manifests = new ManifestStore(db);
+    const images = new ImageStore(db);
+    const frontier = new Frontier(db);
+    new RepositoryStore(db).upsertRepository('r.example', 'a/b');
+    const layer = (c: string) => ({ digest: `sha256:${c.repeat(64)}`, mediaType: null, size: 1 });
+    const image = (c: string, uppers: number, manifestItem: 'done' | 'pending' | 'other run') => {
+      const digest = `sha256:${c.repeat(64)}`;
+      const raw = Buffer.from(c);
+      manifests.put({
+        digest,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        kind: 'image',
+        raw,
+        configDigest: null,
+        runId: null,
+      });
+      const upper = Array.from({ length: uppers }, (_v, k) => layer(String.fromCharCode(98 + k)));
+      images.put({
+        digest,
+        platform: { os: 'linux', architecture: 'amd64' },
+        configDigest: null,
+        layers: [{ digest: L, mediaType: null, size: 1 }, ...upper],
+      });
+      const key = `${manifestItem === 'other run' ? 6 : 7}|r.example@${digest}`;
+      const id = frontier.enqueue('manifest', key);
+      if (manifestItem !== 'pending') {
+        frontier.claim(['manifest'], 10);
+        frontier.complete(id);
+      }
+    };
+    image('1', 2, 'done');
+    // Waits still: it will count itself when its item comes (layerItemsFor), so not here.
+    image('2', 3, 'pending');
+    // Known from another run only: not this run's to count.
+    image('3', 4, 'other run');
+    expect(images.upperLayersOnBase(L, '7|')).toBe(2);
   });
 });

@@ -4,6 +4,7 @@ import { parseDigest } from '../../core/digest.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { CrawlContext } from '../context.js';
 import { fromAnyRepository } from '../fallback.js';
+import { runKeyPrefix } from '../keys.js';
 import type { LayerPayload } from '../payloads.js';
 import { layerItemsFor } from './manifest.js';
 
@@ -21,10 +22,10 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
     if (!p.gate) return [];
     if (!ctx.baseIsDebian(digest)) {
       ctx.log.debug({ layer: digest }, 'base layer is not Debian-derived; upper layers skipped');
-      // The images of this run that waited for this verdict skip their upper layers now (read from the
-      // dataset, so a resumed run counts those of its earlier invocations too); an image recorded once the
-      // verdict is known counts its own skip (layerItemsFor).
-      ctx.counters.layersSkippedNotDebian += ctx.images.upperLayersOnBase(digest, ctx.runId);
+      // The images of this run that waited for this verdict (their manifest items are done) skip their upper
+      // layers now, read from the dataset so a resumed run counts those of its earlier invocations too; an
+      // image whose manifest item comes later counts its own skip (layerItemsFor).
+      ctx.counters.layersSkippedNotDebian += ctx.images.upperLayersOnBase(digest, runKeyPrefix(ctx.runId));
       return [];
     }
     return ctx.images

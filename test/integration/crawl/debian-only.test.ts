@@ -3,6 +3,8 @@
  * nothing else downloaded; images on a Debian base get every layer analyzed. The Alpine images carry
  * the test dropper in an upper layer, so a crawl without the option shows what would have been found.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
@@ -128,6 +130,28 @@ describe('debianOnly', () => {
     expect((resumed.stats as { wholeRun?: object }).wholeRun).toMatchObject({
       layersSkippedNotDebian: skipped,
     });
+  });
+
+  it('counts each skipped layer once when a later crawl must analyze the known base again', async () => {
+    // A set with a new signature: the stored facts cannot answer it, so the alpine base is a gate again
+    // while the images on it are already in the dataset.
+    const extra = join(ws.dir, 'extra-signature.json');
+    writeFileSync(
+      extra,
+      JSON.stringify({
+        id: 'gate-again',
+        version: '1',
+        title: 'a set whose signature no stored layer was scanned with',
+        references: [],
+        rules: [{ id: 'marker', kind: 'byte-signature', hex: 'de ad be ef 13 37', paths: ['/**'] }],
+      }),
+    );
+    const db = ws.dbPath('debian-only-gate-again');
+    await runTestCrawl(db, ws.iocFile, settings(true));
+    const again = await runTestCrawl(db, ws.iocFile, settings(true), { moreIocFiles: [extra] });
+    expect(again.status).toBe('completed');
+    const skipped = alpine.layers.length - 1 + (alpine2.layers.length - 1);
+    expect(again.stats).toMatchObject({ layersSkippedNotDebian: skipped });
   });
 
   it('records the excluded images as not Debian-derived, from their base layer', () => {
