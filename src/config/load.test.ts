@@ -107,6 +107,10 @@ describe('loadConfig', () => {
     for (const flagSettings of [
       { seeds: { catalogs: [url] } },
       { seeds: { catalogs: ['alice:CaTaLoGpw@127.0.0.1:5000'] } },
+      // Unencoded `/`, `?` or `#` in the password: no URL parses, and the message must still not repeat it.
+      { seeds: { catalogs: ['http://alice:CaTaLoGpw/x@127.0.0.1:5000'] } },
+      { seeds: { catalogs: ['http://alice:CaTaLoGpw?x@127.0.0.1:5000'] } },
+      { registryMirror: 'http://alice:CaTaLoGpw#x@127.0.0.1:5000' },
       { hubApiUrl: url },
       { registryMirror: url },
       { registries: { '127.0.0.1:5000': { endpoint: url } } },

@@ -34,13 +34,15 @@ const platform = z.string().superRefine((p, ctx) => {
  * so `user:password@` would only leak the password: it is refused, naming where credentials go instead.
  */
 export function userInfoProblem(value: string): string | null {
-  let url: URL;
+  let url: URL | null;
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
   } catch {
-    return null;
+    // A password with an unencoded `/`, `?` or `#` breaks the URL: an `@` is then reason enough, since the
+    // error that would name the value otherwise would repeat the password.
+    url = null;
   }
-  if (url.username === '' && url.password === '') return null;
+  if (url === null ? !value.includes('@') : url.username === '' && url.password === '') return null;
   return 'a URL here must not carry a user name or password (it would be stored in the dataset and logs); give credentials with HUBCRAWL_REGISTRY_USERNAME/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST, a Docker config or registries.<host>.username/password';
 }
 

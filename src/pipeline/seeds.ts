@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
+import { redactUrl } from '../core/url.js';
 import { parseReference, parseRepository } from '../crawler/registry/reference.js';
 import type { NewFrontierItem } from '../db/frontier-types.js';
 import { catalogKey, namespaceKey, referenceKey, repositoryKey, searchKey } from './keys.js';
@@ -109,7 +110,7 @@ export function seedItems(config: Config, runId: number): NewFrontierItem[] {
     try {
       u = new URL(url.includes('://') ? url : `https://${url}`);
     } catch (err) {
-      throw new ConfigError(`seed catalog "${url}" is not a registry URL`, { cause: err });
+      throw new ConfigError(`seed catalog "${redactUrl(url)}" is not a registry URL`, { cause: err });
     }
     // The registry API is HTTP: another scheme would be crawled over HTTP as if it had been asked for.
     if (u.protocol !== 'https:' && u.protocol !== 'http:') {
