@@ -1,5 +1,5 @@
 import { createWriteStream, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../core/errors.js';
@@ -143,14 +143,17 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
           stream.destroy();
         });
       }
-      // Only a regular file is removed: `--out /dev/null`, a device or a symlink to one stays where it is.
-      let isFile = false;
+      // A regular file is removed, and one a symlink names is emptied (the link stays as the user made it);
+      // `--out /dev/null`, a device or a link to one is left alone.
+      let kind: 'file' | 'link to file' | 'other' = 'other';
       try {
-        isFile = lstatSync(out).isFile();
+        if (lstatSync(out).isFile()) kind = 'file';
+        else if (statSync(out).isFile()) kind = 'link to file';
       } catch {
-        // Never created (its folder is missing): nothing to remove.
+        // Never created (its folder is missing), or a dangling link: nothing to take back.
       }
-      if (isFile) await rm(out, { force: true });
+      if (kind === 'file') await rm(out, { force: true });
+      else if (kind === 'link to file') await truncate(out, 0);
     },
   };
 }

@@ -3,7 +3,7 @@
  * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
@@ -226,6 +226,15 @@ describe('hubcrawl query is read-only', () => {
     const r = await runCli(['query', '--db', db, '--format', 'jsonl', '--out', link, failsLate]);
     expect(r.code).toBe(2);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    // A link to a regular file (`latest.csv` -> a dated file): the link stays, the cut-off content goes.
+    const dated = join(dir, 'dated.csv');
+    const latest = join(dir, 'latest.csv');
+    writeFileSync(dated, 'an older, whole result\n');
+    symlinkSync(dated, latest);
+    const viaLink = await runCli(['query', '--db', db, '--format', 'csv', '--out', latest, failsLate]);
+    expect(viaLink.code).toBe(2);
+    expect(lstatSync(latest).isSymbolicLink()).toBe(true);
+    expect(readFileSync(dated, 'utf8')).toBe('');
   });
 
   it('says it cannot write --out into a missing folder, also when the result is larger than one write', async () => {

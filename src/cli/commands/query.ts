@@ -97,23 +97,23 @@ async function streamRows(
   dataset: string,
 ): Promise<void> {
   const sink = openResultSink(out, { dataset });
-  if (writer.head !== '') await sink.write(writer.head);
   let first = true;
-  let rowCount: number;
   try {
+    if (writer.head !== '') await sink.write(writer.head);
     // sink.write says false once the reader has gone: the query stops early.
-    rowCount = await inBatches(stmt.iterate() as Iterable<Row>, (batch) => {
+    const rowCount = await inBatches(stmt.iterate() as Iterable<Row>, (batch) => {
       const text = writer.batch(batch, first);
       first = false;
       return sink.write(text);
     });
+    const tail = writer.tail(rowCount);
+    if (tail !== '') await sink.write(tail);
+    await sink.end();
   } catch (err) {
+    // Whatever failed (the query, a write, the final flush), no cut-off --out file stays behind.
     await sink.discard();
     throw err instanceof ConfigError ? err : queryFailure(err, db);
   }
-  const tail = writer.tail(rowCount);
-  if (tail !== '') await sink.write(tail);
-  await sink.end();
 }
 
 /** SQLite's codes for what a query itself asked (not memory, temp files or an interrupt of the machine's). */
