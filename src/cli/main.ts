@@ -200,6 +200,7 @@ function buildProgram(setCode: (code: number) => void): Command {
     .command('list')
     .description('list the built-in sets (and --ioc files)')
     .option('--ioc <file>', 'also list this file, repeatable', collect)
+    .option('--no-builtin-iocs', 'leave the built-in sets out, as crawl does with this flag')
     .action(
       run(
         () => import('./commands/iocs.js'),

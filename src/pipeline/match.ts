@@ -61,9 +61,9 @@ function rank(path: string): number {
  * Warns when analyzed layers had their candidate files chosen by other rules than `selection`: their images
  * are matched from facts in which a new file or signature rule can find nothing (the file was not hashed
  * then), so a clean verdict for them means less. A crawl re-analyzes the layers it reaches; the rest, and
- * layers whose re-analysis failed, keep their old facts. Layers analyzed with `--hash-all-files` for the
- * same sets are not counted: their facts cover `selections` (CompiledRules.coveredBy). Returns how many
- * such layers the dataset holds.
+ * layers whose re-analysis failed, keep their old facts. Layers whose selection covers the current one (the
+ * same sets' `--hash-all-files` one, or one with more sets: `selections`, from SelectionStore.covering) are
+ * not counted. Returns how many such layers the dataset holds.
  */
 export function warnOfOtherSelection(db: Database, selections: readonly string[], log: Logger): number {
   const layers = new LayerStore(db).countWithOtherSelection(selections);

@@ -36,6 +36,15 @@ describe('resuming an unfinished run', () => {
     expect(sameStudy(lastRun(base), now, sets)).toBe(false);
   });
 
+  it('resumes with the same seeds in another order, or one given twice: seeds are a set', () => {
+    const two = { ...base, seeds: { images: ['debian:sid-20240311', 'debian:trixie'] } };
+    const reordered = {
+      ...base,
+      seeds: { images: ['debian:trixie', 'debian:sid-20240311', 'debian:trixie'] },
+    };
+    expect(sameStudy(lastRun(two), loadConfig({ env: {}, flagSettings: reordered }), sets)).toBe(true);
+  });
+
   it('starts a new run when a filter or the IOC sets changed', () => {
     const now = loadConfig({ env: {}, flagSettings: { ...base, filters: { platforms: [] } } });
     expect(sameStudy(lastRun(base), now, sets)).toBe(false);

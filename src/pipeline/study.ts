@@ -25,6 +25,15 @@ function studyOf(
   analyzer: string,
 ) {
   const picked = Object.fromEntries(STUDY_KEYS.map((k) => [k, config[k] ?? null]));
+  // The seeds are sets: `--image b --image a` (or `scan b a`) names the same study as `a b`.
+  if (typeof picked.seeds === 'object' && picked.seeds !== null) {
+    picked.seeds = Object.fromEntries(
+      Object.entries(picked.seeds as Record<string, unknown>).map(([k, v]) => [
+        k,
+        Array.isArray(v) ? [...new Set(v.map(String))].sort() : v,
+      ]),
+    );
+  }
   const sets = iocSets.map((s) => `${s.id}@${s.version}`).sort();
   return JSON.stringify({ ...picked, sets, analyzer });
 }

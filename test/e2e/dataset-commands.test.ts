@@ -224,6 +224,11 @@ describe('hubcrawl iocs', () => {
     const clash = join(dir, 'clash.json');
     writeFileSync(clash, JSON.stringify({ ...builtin, version: 'mine' }));
     expect((await runCli(['iocs', 'list', '--ioc', clash])).code).toBe(2);
+    // As a crawl, the flag that leaves the built-in sets out lets it be listed.
+    const own = await runCli(['iocs', 'list', '--no-builtin-iocs', '--ioc', clash]);
+    expect(own.code).toBe(0);
+    expect(own.stdout).toMatch(/^xz-cve-2024-3094 +mine /m);
+    expect(own.stdout).not.toContain('built-in');
     // check validates the file alone, and says what a crawl will make of its id.
     const check = await runCli(['iocs', 'check', clash]);
     expect(check.code).toBe(0);

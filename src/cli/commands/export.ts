@@ -36,6 +36,8 @@ const EXPORTED_TABLES = [
   'images',
   'image_layers',
   'layers',
+  // What each layers.selection fingerprint chose: a reader of the bundle can tell what was looked for.
+  'selections',
   ...FACT_TABLES,
   'ioc_sets',
   'ioc_rules',

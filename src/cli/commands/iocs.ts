@@ -18,11 +18,12 @@ function summary(set: IocSet, source: string) {
 }
 
 /** `hubcrawl iocs list`: the built-in sets and any --ioc files, one line each. */
-export async function iocsListCommand(opts: { ioc?: string[] }): Promise<number> {
+export async function iocsListCommand(opts: { ioc?: string[]; builtinIocs?: boolean }): Promise<number> {
+  const noBuiltinIocs = opts.builtinIocs === false;
   // The sets a crawl with these files would load, refused as it would refuse them (a shared id, a file
   // posing as a built-in set): a list that shows what a crawl then rejects would mislead.
-  await iocSetsFor({ noBuiltinIocs: false, iocFiles: opts.ioc ?? [] });
-  const rows = builtinIocSets().map((s) => summary(s, 'built-in'));
+  await iocSetsFor({ noBuiltinIocs, iocFiles: opts.ioc ?? [] });
+  const rows = noBuiltinIocs ? [] : builtinIocSets().map((s) => summary(s, 'built-in'));
   for (const file of opts.ioc ?? []) rows.push(summary(await loadIocSetFile(file), file));
   process.stdout.write(toTable(['id', 'version', 'rules', 'kinds', 'source'], rows, 100));
   return EXIT.ok;

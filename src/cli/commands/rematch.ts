@@ -51,6 +51,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     });
     const selectionStore = new SelectionStore(db);
     const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
+    // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
     selectionStore.remember(compiled);
     const selections = selectionStore.covering(compiled);
     const otherSelection = warnOfOtherSelection(db, selections, log);

@@ -95,10 +95,9 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   // Not `fresh`: an interrupted scan of the same references resumes its run (refuseUnfinishedRun lets it).
   const { outcome, dbPath } = await crawlWith(
     opts,
-    // Sorted and once each: `scan b a` is the same study as `scan a b`, and resumes it (sameStudy).
     {
       seeds: {
-        images: [...new Set(refs)].sort(),
+        images: refs,
         repos: [],
         namespaces: [],
         searches: [],
