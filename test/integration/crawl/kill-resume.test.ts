@@ -130,6 +130,40 @@ async function crawlAndKill(
   expect(queryDataset(dbPath, 'SELECT id, status FROM crawl_runs')).toEqual([{ id: 1, status: 'running' }]);
 }
 
+describe('kill -9 right after a paid manifest GET', () => {
+  it("keeps that GET in the run's recorded counts, though its item never completed", async () => {
+    // One item at a time: while the image's config blob stalls, no other item completes and records the
+    // counts, so only the record made right after storing the manifest can hold its GET.
+    const dbPath = ws.dbPath('killed-after-manifest');
+    const target = s.images.find((i) => i.image === s.clean)!;
+    const settings = {
+      seeds: { images: [`${registry.host}/${target.repository}:${target.tag ?? 'latest'}`] },
+      registries: { [registry.host]: { endpoint: proxy.url } },
+      concurrency: 1,
+    };
+    const config = s.clean.config.digest;
+    const isConfigGet = (e: FaultProxy['log'][number]) =>
+      e.method === 'GET' && e.path.endsWith(`/blobs/${config}`);
+    proxy.clearRules();
+    proxy.addRule({
+      method: 'GET',
+      path: new RegExp(`/blobs/${config}$`),
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'stall-body', afterBytes: 1, stallMs: 30_000 },
+    });
+    await crawlAndKill(dbPath, settings, isConfigGet, 1);
+    proxy.clearRules();
+    const stored = queryDataset<{ n: number }>(
+      dbPath,
+      'SELECT count(*) AS n FROM manifests WHERE run_id = 1',
+    )[0]!.n;
+    expect(stored).toBeGreaterThan(0);
+    const [row] = queryDataset<{ stats_json: string | null }>(dbPath, 'SELECT stats_json FROM crawl_runs');
+    const recorded = JSON.parse(row?.stats_json ?? '{}') as { manifestsFetched?: number };
+    expect(recorded.manifestsFetched).toBe(stored);
+  });
+});
+
 describe('kill -9 in the middle of a crawl', () => {
   it('resumes after four SIGKILLs (mid-manifest, then mid-layer) to the same dataset as an uninterrupted crawl, and the file is sound', async () => {
     const dbPath = ws.dbPath('killed');
