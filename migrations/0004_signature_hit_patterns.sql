@@ -7,8 +7,8 @@
 -- (a new set version, then `rematch`) still took over the old hits: a finding for bytes the new rule
 -- never looked for. A hit now counts for a rule only when the rule's pattern found it, in a file the
 -- rule's paths cover, and, for an elfOnly rule, in an ELF. Rows from before this migration keep NULL in
--- all three and count for any rule of their id, as before; `hubcrawl crawl` re-analyzes a layer whose
--- stored selection does not cover the current rules.
+-- all three; they take their pattern from their layer's selection (migration 0005) where it is known,
+-- and otherwise count for any rule of their id, as before.
 ALTER TABLE layer_signature_hits ADD COLUMN hex TEXT;
 ALTER TABLE layer_signature_hits ADD COLUMN in_elf INTEGER CHECK (in_elf IN (0, 1));
 ALTER TABLE layer_signature_hits ADD COLUMN scanned_path TEXT;

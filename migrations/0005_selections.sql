@@ -5,8 +5,8 @@
 -- rules scanned with, and whether every file was hashed). Written when a crawl or rematch starts with
 -- its selection. With it a crawl can tell that facts analyzed under one selection answer another (the
 -- built-in set alone, after a crawl with the built-in set and a set of one's own) and need no new
--- download; without it (selections used before this migration) only the same selection, or the same
--- sets' --hash-all-files one, counts, as before.
+-- download. Selections used before this migration are given back by the next crawl or rematch from
+-- the runs that used them (their IOC sets in ioc_sets, compiled again: src/pipeline/selections.ts).
 CREATE TABLE selections (
   fingerprint     TEXT PRIMARY KEY,
   definition_json TEXT NOT NULL

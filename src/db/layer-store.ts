@@ -121,10 +121,24 @@ export class LayerStore {
       ),
       layer_os_release: db.prepare(`SELECT path, fields_json FROM layer_os_release ${order}`),
       layer_whiteouts: db.prepare(`SELECT path, opaque FROM layer_whiteouts ${order}`),
+      // A hit stored before schema 4 has no pattern; the definition of the selection its layer was analyzed
+      // under (`selections`, recorded or given back by backfillSelections) names the pattern that found it,
+      // and an elfOnly one says the file was an ELF. Without that row the hit stays as it was stored.
       layer_signature_hits: db.prepare(
-        `SELECT path, ioc_set_id AS iocSetId, rule_id AS ruleId, "offset", hex, in_elf AS inElf,
-                scanned_path AS scannedPath
-           FROM layer_signature_hits ${order}`,
+        `SELECT h.path, h.ioc_set_id AS iocSetId, h.rule_id AS ruleId, h."offset",
+                coalesce(h.hex, d.hex) AS hex,
+                coalesce(h.in_elf, CASE WHEN d.elf_only = 1 THEN 1 END) AS inElf,
+                h.scanned_path AS scannedPath
+           FROM layer_signature_hits h
+           LEFT JOIN (SELECT json_extract(sig.value, '$[0]') AS set_id, json_extract(sig.value, '$[1]') AS rule_id,
+                             json_extract(sig.value, '$[2]') AS hex, json_extract(sig.value, '$[3]') AS elf_only
+                        FROM layers l
+                        JOIN selections s ON s.fingerprint = l.selection,
+                             json_each(s.definition_json, '$.signatures') sig
+                       WHERE l.digest = @digest) d
+             ON h.hex IS NULL AND d.set_id = h.ioc_set_id AND d.rule_id = h.rule_id
+          WHERE h.layer_digest = @digest
+          ORDER BY h.seq`,
       ),
     };
 
@@ -250,7 +264,7 @@ export class LayerStore {
         }),
       ),
       signatureHits: (
-        this.sel.layer_signature_hits.all(digest) as Array<
+        this.sel.layer_signature_hits.all({ digest }) as Array<
           Omit<LayerFacts['signatureHits'][number], 'inElf'> & { inElf: number | null }
         >
       ).map((r) => ({ ...r, inElf: r.inElf === null ? null : r.inElf !== 0 })),

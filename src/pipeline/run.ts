@@ -19,6 +19,7 @@ import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
 import { answeredHostsOf, earlierInvocations, wholeRunWith } from './run-totals.js';
 import { seedItems } from './seeds.js';
+import { backfillSelections } from './selections.js';
 
 export interface CrawlProgress {
   counters: Record<string, number>;
@@ -77,6 +78,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   new IocStore(db).putSets(opts.iocSets);
   // Layers analyzed under a selection that covers this one (the same sets' hash-all one, or one with more
   // sets) need no new download: their recorded definitions say so (SelectionStore).
+  backfillSelections(db);
   const selections = new SelectionStore(db);
   selections.remember(compiled);
   const rules: CompiledRules = { ...compiled, coveredBy: selections.covering(compiled) };

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, ROOT, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
@@ -347,6 +348,21 @@ describe('hubcrawl rematch', () => {
       0,
     );
     expect(await signatureRows(`${builtin.id}@other-patterns`)).toEqual([]);
+    expect((await runCli(['rematch', '--db', db, '--quiet'])).code).toBe(0);
+    expect(await signatureRows(builtinSetLabel())).not.toEqual([]);
+
+    // The same on facts from before schema 4/5, as an upgraded dataset holds them: hits without their
+    // pattern, layers without their selection's definition. Each run's sets give the definition back
+    // (backfillSelections), and with it each hit's pattern.
+    const old = new BetterSqlite3(db);
+    old.exec(`DELETE FROM selections;
+              UPDATE layer_signature_hits SET hex = NULL, in_elf = NULL, scanned_path = NULL;`);
+    old.close();
+    const other2 = version('other-patterns-2', () => 'aa bb cc dd ee ff');
+    expect(
+      (await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', other2, '--quiet'])).code,
+    ).toBe(0);
+    expect(await signatureRows(`${builtin.id}@other-patterns-2`)).toEqual([]);
     expect((await runCli(['rematch', '--db', db, '--quiet'])).code).toBe(0);
     expect(await signatureRows(builtinSetLabel())).not.toEqual([]);
   });

@@ -88,12 +88,14 @@ function indexSet(set: IocSet): SetIndex {
  * target's hits), and, for an elfOnly rule, in an ELF. A rule edited to another pattern or other paths (a
  * new set version, then `rematch`) must not take over hits it would not have found: the stored facts
  * cannot say whether the new pattern is in the file. Hits recorded before hubcrawl kept what they answer
- * (migration 0004: hex null) count for any rule of their id, as they did.
+ * (migration 0004) get their pattern from their layer's selection where it is known (LayerStore.loadFacts);
+ * one whose pattern is still unknown (hex null) counts for any rule of its id, as it did.
  */
 function signatureHitCounts(h: SignatureHitFact, rule: SignatureRule): boolean {
   if (h.hex === null) return true;
-  if (h.hex !== rule.hex || (rule.elfOnly && h.inElf !== true)) return false;
-  return rule.re === null || rule.re.test(h.scannedPath ?? h.path);
+  // What an older hit does not say (inElf, scannedPath null) is no reason to drop it.
+  if (h.hex !== rule.hex || (rule.elfOnly && h.inElf === false)) return false;
+  return rule.re === null || h.scannedPath === null || rule.re.test(h.scannedPath);
 }
 
 function safeCompare(a: string, b: string): number | null {

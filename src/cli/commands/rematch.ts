@@ -9,6 +9,7 @@ import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
 import { SelectionStore } from '../../db/selection-store.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from '../../pipeline/match.js';
+import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -49,6 +50,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       analyzerVersion: ANALYZER_VERSION,
       iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
     });
+    backfillSelections(db);
     const selectionStore = new SelectionStore(db);
     const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
     // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.

@@ -8,6 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
@@ -103,6 +104,17 @@ describe('layers analyzed with more IOC sets than the next crawl loads', () => {
     expect(fewer.status).toBe('completed');
     expect(fewer.stats).toMatchObject({ layersAnalyzed: 0, layerBytes: 0, layersWithOtherSelection: 0 });
     expect(dropperFindings(db)).toHaveLength(1);
+  });
+
+  it('are reused in a dataset from before schema 5 too: the crawl gives back their selection from its run', async () => {
+    const db = ws.dbPath('more-sets-before-schema-5');
+    expect((await crawlWith(db, [extraSet()])).stats).toMatchObject({ layersAnalyzed: 2 });
+    // An upgraded dataset: layers carry their selection's fingerprint, and no definition is recorded.
+    const old = new BetterSqlite3(db);
+    old.exec('DELETE FROM selections');
+    old.close();
+    const fewer = await crawlWith(db, []);
+    expect(fewer.stats).toMatchObject({ layersAnalyzed: 0, layerBytes: 0, layersWithOtherSelection: 0 });
   });
 
   it('are analyzed again for a crawl with more sets: their facts never looked for its new rules', async () => {

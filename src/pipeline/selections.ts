@@ -1,0 +1,73 @@
+/**
+ * Gives back the definitions of the selections that layers of a dataset from before schema 5 were
+ * analyzed under (migration 0005 added the `selections` table; older layers carry only a fingerprint).
+ * Each crawl run names its IOC sets (run_ioc_sets, their JSON kept in ioc_sets) and whether it hashed
+ * every file (its config): compiled again, they give its selection's fingerprint and definition exactly,
+ * and where that fingerprint is one a layer carries, the definition is recorded. With it, a crawl with
+ * fewer sets reuses those layers instead of downloading them all again, and their signature hits, stored
+ * without their pattern, are matched with the pattern that found them (LayerStore.loadFacts).
+ */
+import type { Database } from 'better-sqlite3';
+import { compileRules } from '../analyzer/iocs/compile.js';
+import { parseIocSet } from '../analyzer/iocs/load.js';
+import type { IocSet } from '../analyzer/iocs/schema.js';
+import { IocStore } from '../db/ioc-store.js';
+import { SelectionStore } from '../db/selection-store.js';
+
+/** Records the definitions it can give back; returns how many. Nothing to do on a dataset made since schema 5. */
+export function backfillSelections(db: Database): number {
+  const unknown = db
+    .prepare(
+      `SELECT DISTINCT selection FROM layers
+        WHERE selection IS NOT NULL AND selection NOT IN (SELECT fingerprint FROM selections)`,
+    )
+    .pluck()
+    .all() as string[];
+  if (unknown.length === 0) return 0;
+  const wanted = new Set(unknown);
+  const iocs = new IocStore(db);
+  const selections = new SelectionStore(db);
+  const setsOfRun = db.prepare(
+    'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',
+  );
+  const runs = db.prepare('SELECT id, config_json AS config FROM crawl_runs ORDER BY id').all() as Array<{
+    id: number;
+    config: string;
+  }>;
+  const tried = new Set<string>();
+  let added = 0;
+  for (const run of runs) {
+    const refs = setsOfRun.all(run.id) as Array<{ id: string; version: string }>;
+    const hashAllFiles = (JSON.parse(run.config) as { hashAllFiles?: unknown }).hashAllFiles === true;
+    const key = JSON.stringify([refs, hashAllFiles]);
+    if (wanted.size === 0) break;
+    if (tried.has(key)) continue;
+    tried.add(key);
+    const sets = setsAsStored(iocs, refs);
+    if (sets === null) continue;
+    const rules = compileRules(sets, { hashAllFiles });
+    if (!wanted.has(rules.fingerprint)) continue;
+    selections.remember(rules);
+    wanted.delete(rules.fingerprint);
+    added += 1;
+  }
+  return added;
+}
+
+/**
+ * The sets as the dataset keeps them, or null when one is missing or no longer loads (a rule today's
+ * validation refuses): that run's selection then stays unknown, as before schema 5.
+ */
+function setsAsStored(iocs: IocStore, refs: ReadonlyArray<{ id: string; version: string }>): IocSet[] | null {
+  const sets: IocSet[] = [];
+  for (const ref of refs) {
+    const row = iocs.get(ref.id, ref.version);
+    if (row === undefined) return null;
+    try {
+      sets.push(parseIocSet(row.set, `the dataset's IOC set ${ref.id}@${ref.version}`));
+    } catch {
+      return null;
+    }
+  }
+  return sets;
+}
