@@ -262,5 +262,15 @@ describe('LayerStore', () => {
     // Known from another run only: not this run's to count.
     image('3', 4, 'other run');
     expect(images.upperLayersOnBase(L, '7|')).toBe(2);
+    // It runs inside a gate item's completion, once per base: the frontier (one row per item of every run)
+    // must be reached through its (kind, key) index, never scanned.
+    const source = (images as unknown as { countUpperLayersOnBase: { source: string } })
+      .countUpperLayersOnBase.source;
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(L, '7|') as Array<{ detail: string }>).map(
+      (r) => r.detail,
+    );
+    expect(plan).toContain('SEARCH f USING INDEX sqlite_autoindex_frontier_1 (kind=? AND key=?)');
+    expect(plan.some((d) => /^SCAN (f|frontier)\b/.test(d))).toBe(false);
+    expect(plan.some((d) => d.startsWith('SEARCH base USING INDEX image_layers_layer'))).toBe(true);
   });
 });
