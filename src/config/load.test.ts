@@ -111,6 +111,8 @@ describe('loadConfig', () => {
       { seeds: { catalogs: ['http://alice:CaTaLoGpw/x@127.0.0.1:5000'] } },
       { seeds: { catalogs: ['http://alice:CaTaLoGpw?x@127.0.0.1:5000'] } },
       { registryMirror: 'http://alice:CaTaLoGpw#x@127.0.0.1:5000' },
+      // Parses, but as host `ci:…` with the password in the path.
+      { registryMirror: 'http://ci:4711/CaTaLoGpw@127.0.0.1:5000' },
       { hubApiUrl: url },
       { registryMirror: url },
       { registries: { '127.0.0.1:5000': { endpoint: url } } },

@@ -34,15 +34,10 @@ const platform = z.string().superRefine((p, ctx) => {
  * so `user:password@` would only leak the password: it is refused, naming where credentials go instead.
  */
 export function userInfoProblem(value: string): string | null {
-  let url: URL | null;
-  try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
-  } catch {
-    // A password with an unencoded `/`, `?` or `#` breaks the URL: an `@` is then reason enough, since the
-    // error that would name the value otherwise would repeat the password.
-    url = null;
-  }
-  if (url === null ? !value.includes('@') : url.username === '' && url.password === '') return null;
+  // Any `@`: a password with an unencoded `/`, `?` or `#` moves the `@` out of the authority where a URL
+  // parser looks for user-info (`http://ci:4711/Zx@host` parses as host `ci:4711`), and no registry URL
+  // needs one.
+  if (!value.includes('@')) return null;
   return 'a URL here must not carry a user name or password (it would be stored in the dataset and logs); give credentials with HUBCRAWL_REGISTRY_USERNAME/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST, a Docker config or registries.<host>.username/password';
 }
 

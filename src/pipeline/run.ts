@@ -75,10 +75,12 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const credentials = registryCredentials(config, env);
   // So are the rules, and the IOC sets the run row will name are stored first.
   const compiled = compileRules(opts.iocSets, { hashAllFiles: config.hashAllFiles });
+  // Before putSets: a set reloaded after an edit in place would overwrite the stored copy the earlier
+  // runs' selections are given back from.
+  backfillSelections(db);
   new IocStore(db).putSets(opts.iocSets);
   // Layers analyzed under a selection that covers this one (the same sets' hash-all one, or one with more
   // sets) need no new download: their recorded definitions say so (SelectionStore).
-  backfillSelections(db);
   const selections = new SelectionStore(db);
   selections.remember(compiled);
   const rules: CompiledRules = { ...compiled, coveredBy: selections.covering(compiled) };

@@ -1,8 +1,8 @@
 /**
  * Gives back the definitions of the selections that layers of a dataset from before schema 5 were
  * analyzed under (migration 0005 added the `selections` table; older layers carry only a fingerprint).
- * Each crawl run names its IOC sets (run_ioc_sets, their JSON kept in ioc_sets) and whether it hashed
- * every file (its config): compiled again, they give its selection's fingerprint and definition exactly,
+ * Each crawl run names its IOC sets (run_ioc_sets, their JSON kept in ioc_sets): compiled again, with and
+ * without hashing every file, they give its selection's fingerprint and definition exactly,
  * and where that fingerprint is one a layer carries, the definition is recorded. With it, a crawl with
  * fewer sets reuses those layers instead of downloading them all again, and their signature hits, stored
  * without their pattern, are matched with the pattern that found them (LayerStore.loadFacts).
@@ -30,26 +30,26 @@ export function backfillSelections(db: Database): number {
   const setsOfRun = db.prepare(
     'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',
   );
-  const runs = db.prepare('SELECT id, config_json AS config FROM crawl_runs ORDER BY id').all() as Array<{
-    id: number;
-    config: string;
-  }>;
+  const runs = db.prepare('SELECT id FROM crawl_runs ORDER BY id').all() as Array<{ id: number }>;
   const tried = new Set<string>();
   let added = 0;
   for (const run of runs) {
-    const refs = setsOfRun.all(run.id) as Array<{ id: string; version: string }>;
-    const hashAllFiles = (JSON.parse(run.config) as { hashAllFiles?: unknown }).hashAllFiles === true;
-    const key = JSON.stringify([refs, hashAllFiles]);
     if (wanted.size === 0) break;
+    const refs = setsOfRun.all(run.id) as Array<{ id: string; version: string }>;
+    const key = JSON.stringify(refs);
     if (tried.has(key)) continue;
     tried.add(key);
     const sets = setsAsStored(iocs, refs);
     if (sets === null) continue;
-    const rules = compileRules(sets, { hashAllFiles });
-    if (!wanted.has(rules.fingerprint)) continue;
-    selections.remember(rules);
-    wanted.delete(rules.fingerprint);
-    added += 1;
+    // Both with and without --hash-all-files, rather than trusting the run's recorded config: only a
+    // fingerprint a layer carries is recorded, and it is the sha256 of the definition beside it.
+    for (const hashAllFiles of [false, true]) {
+      const rules = compileRules(sets, { hashAllFiles });
+      if (!wanted.has(rules.fingerprint)) continue;
+      selections.remember(rules);
+      wanted.delete(rules.fingerprint);
+      added += 1;
+    }
   }
   return added;
 }

@@ -41,6 +41,8 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     throw err;
   }
   try {
+    // Before putSets, as a crawl does (run.ts): the stored sets give the earlier selections back.
+    backfillSelections(db);
     new IocStore(db).putSets(sets);
     // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
     const runs = new RunStore(db);
@@ -50,7 +52,6 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
       analyzerVersion: ANALYZER_VERSION,
       iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
     });
-    backfillSelections(db);
     const selectionStore = new SelectionStore(db);
     const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
     // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
