@@ -71,6 +71,8 @@ export class ImageStore {
   private readonly selectToMatch: Statement;
   private readonly selectAll: Statement;
   private readonly countUpperLayersOnBase: Statement;
+  private readonly selectLayerListed: Statement;
+  private readonly forgetTx: (digest: string) => void;
   private readonly selectByBase: Statement;
   private readonly putTx: (img: ImageInput) => void;
 
@@ -107,6 +109,22 @@ export class ImageStore {
       )
       .pluck();
     this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
+    this.selectLayerListed = db.prepare('SELECT 1 FROM image_layers WHERE layer_digest = ? LIMIT 1');
+    const layersOf = db.prepare('SELECT layer_digest FROM image_layers WHERE image_digest = ?').pluck();
+    const deletes = [
+      db.prepare('DELETE FROM findings WHERE image_digest = ?'),
+      db.prepare('DELETE FROM image_layers WHERE image_digest = ?'),
+      db.prepare('DELETE FROM images WHERE digest = ?'),
+    ];
+    const deleteOrphanLayer = db.prepare(
+      `DELETE FROM layers WHERE digest = ? AND status <> 'analyzed'
+          AND NOT EXISTS (SELECT 1 FROM image_layers WHERE layer_digest = ?)`,
+    );
+    this.forgetTx = writeTransaction(db, (digest: string) => {
+      const layers = layersOf.all(digest) as string[];
+      for (const d of deletes) d.run(digest);
+      for (const l of layers) deleteOrphanLayer.run(l, l);
+    });
     this.countUpperLayersOnBase = db
       .prepare(
         // Driven from the base layer's images, and the frontier reached through its (kind, key) index: CROSS
@@ -196,6 +214,20 @@ export class ImageStore {
    */
   upperLayersOnBase(baseDigest: string, runKeyPrefix: string): number {
     return this.countUpperLayersOnBase.get(baseDigest, runKeyPrefix) as number;
+  }
+
+  /**
+   * Removes an image row that is no image (an OCI artifact an older hubcrawl recorded as one), with its
+   * findings and layer list, and its layers that nothing else uses and that hold no facts (a failed
+   * download of a signature's JSON). Its manifest row stays: it is what spares later runs the GET.
+   */
+  forget(digest: string): void {
+    this.forgetTx(digest);
+  }
+
+  /** Whether any recorded image lists this layer: one that none does is no one's to download. */
+  isLayerListed(layerDigest: string): boolean {
+    return this.selectLayerListed.get(layerDigest) !== undefined;
   }
 
   /** Images whose base (position 0) layer is `layerDigest`. */

@@ -11,6 +11,7 @@ import type { FrontierKind } from '../db/frontier-types.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { SelectionStore } from '../db/selection-store.js';
+import { forgetArtifactImages } from './artifact-images.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
@@ -78,6 +79,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // Before putSets: a set reloaded after an edit in place would overwrite the stored copy the earlier
   // runs' selections are given back from.
   backfillSelections(db);
+  forgetArtifactImages(db, log);
   new IocStore(db).putSets(opts.iocSets);
   // Layers analyzed under a selection that covers this one (the same sets' hash-all one, or one with more
   // sets) need no new download: their recorded definitions say so (SelectionStore).

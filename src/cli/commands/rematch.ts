@@ -8,6 +8,7 @@ import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
 import { SelectionStore } from '../../db/selection-store.js';
+import { forgetArtifactImages } from '../../pipeline/artifact-images.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from '../../pipeline/match.js';
 import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
@@ -43,6 +44,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
   try {
     // Before putSets, as a crawl does (run.ts): the stored sets give the earlier selections back.
     backfillSelections(db);
+    forgetArtifactImages(db, log);
     new IocStore(db).putSets(sets);
     // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
     const runs = new RunStore(db);

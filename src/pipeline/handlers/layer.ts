@@ -33,6 +33,12 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
       .flatMap((image) => layerItemsFor(ctx, p, ctx.images.layers(image)).filter((c) => c.key !== item.key));
   };
 
+  // A layer no image lists any more (an artifact's payload an older version recorded as an image, since
+  // forgotten: forgetArtifactImages) is no one's to download; its retried item ends here.
+  if (!ctx.images.isLayerListed(digest)) {
+    ctx.log.debug({ layer: digest }, 'no image lists this layer any more; not downloaded');
+    return { children: [] };
+  }
   if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
     return {
       write: () => {

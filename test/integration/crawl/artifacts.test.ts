@@ -1,5 +1,6 @@
 /**
- * OCI artifacts pushed next to an image are not images. A cosign signature (tag `sha256-<hex>.sig`: an
+ * OCI artifacts pushed next to an image are not images. (Between the two crawls the dataset is given the
+ * rows an older hubcrawl left for the signature, which the second crawl must forget.) A cosign signature (tag `sha256-<hex>.sig`: an
  * image config over a `simplesigning` payload), an SBOM with `artifactType` over the empty config, and a
  * Helm chart (its own config type, a gzipped tar "layer") share one repository with a real image. The
  * crawl analyzes the image (also a copy whose manifest declares an `artifactType`), skips the artifacts
@@ -8,6 +9,7 @@
  * Real registry on loopback behind the fault proxy, whose log counts what went over the wire.
  */
 import { Writable } from 'node:stream';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import {
@@ -232,6 +234,44 @@ const manifestGets = (a: BuiltImage) => requests('GET', `/v2/${REPO}/manifests/$
 const blobGets = (a: BuiltImage) =>
   [a.config, ...a.layers].map((b) => requests('GET', `/v2/${REPO}/blobs/${b.digest}`));
 
+/**
+ * What a hubcrawl from before artifacts were told apart left for the signature: an `unknown/unknown` image
+ * row listing its payload as a layer, that layer failed as corrupt tar, and its frontier item failed with
+ * attempts left, so the next crawl retries it.
+ */
+function recordSignatureAsAnOlderVersionDid(dbPath: string): void {
+  const db = new BetterSqlite3(dbPath);
+  try {
+    const payload = signature.layers[0]!;
+    const now = new Date().toISOString();
+    db.prepare(
+      `INSERT INTO images (digest, platform, os, architecture, config_digest, first_seen, last_seen)
+       VALUES (?, 'unknown/unknown', 'unknown', 'unknown', ?, ?, ?)`,
+    ).run(signature.digest, signature.config.digest, now, now);
+    db.prepare(
+      `INSERT INTO layers (digest, media_type, compressed_size, status, error_code, error_message, attempts)
+       VALUES (?, ?, ?, 'failed', 'CORRUPT_INPUT', 'tar stream is truncated', 1)`,
+    ).run(payload.digest, payload.mediaType, payload.size);
+    db.prepare(
+      'INSERT INTO image_layers (image_digest, position, layer_digest, media_type, size) VALUES (?, 0, ?, ?, ?)',
+    ).run(signature.digest, payload.digest, payload.mediaType, payload.size);
+    const item = {
+      registry: registry.host,
+      repository: REPO,
+      digest: payload.digest,
+      mediaType: payload.mediaType,
+      size: payload.size,
+      gate: false,
+    };
+    db.prepare(
+      `INSERT INTO frontier (kind, key, payload_json, state, attempts, last_error, last_error_code, retryable, created_at, updated_at)
+       VALUES ('layer', ?, ?, 'failed', 1, 'tar stream is truncated', 'CORRUPT_INPUT', 0, ?, ?)`,
+    ).run(`${payload.digest}|3|older`, JSON.stringify(item), now, now);
+  } finally {
+    db.close();
+  }
+}
+
 describe('OCI artifacts next to an image', () => {
   let dbPath: string;
   let first: { out: TestCrawlOutcome; log: LogLine[] };
@@ -242,6 +282,7 @@ describe('OCI artifacts next to an image', () => {
     dbPath = ws.dbPath('artifacts');
     proxy.reset();
     first = await crawl(dbPath);
+    recordSignatureAsAnOlderVersionDid(dbPath);
     second = await crawl(dbPath);
   });
 
