@@ -109,6 +109,22 @@ describe('hubcrawl scan', () => {
     expect(csv.stdout).not.toContain('linux/arm64');
   });
 
+  it('says why a reference resolved to no image, instead of printing "(0 rows)" alone', async () => {
+    const h = demo.registry.host;
+    const db = join(dir, 'scan-imageless.sqlite');
+    const args = ['scan', `${h}/demo/multi:latest`, '--platform', 'linux/s390x', '--db', db, '--quiet'];
+    const table = await runCli(args);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/\(0 rows\)\n\nReached no image:\n/);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `${h.replaceAll('.', '\\.')}/demo/multi:latest +an index: none of its platforms was selected`,
+      ),
+    );
+    const csv = await runCli([...args, '--format', 'csv']);
+    expect(csv.stderr).toContain(`hubcrawl: reached no image: ${h}/demo/multi:latest: an index`);
+  });
+
   it('names a reference that reached no image, with its error, instead of leaving it out', async () => {
     const h = demo.registry.host;
     const missing = `${h}/demo/no-such-repo:1`;

@@ -36,8 +36,35 @@ function failedReferences(db: ReturnType<typeof openDatabase>, runId: number): R
   });
 }
 
+/**
+ * The references of the run that were resolved but reached no platform image, and why: an OCI artifact (a
+ * cosign signature, an SBOM), skipped as no image, or an index none of whose platforms was selected.
+ * Without them a scan of such a reference would print "(0 rows)" and leave the reader guessing.
+ */
+function imagelessReferences(db: ReturnType<typeof openDatabase>, runId: number): Row[] {
+  return db
+    .prepare(
+      `SELECT DISTINCT reg.host || '/' || r.full_name || CASE WHEN t.tag <> '' THEN ':' || t.tag ELSE '' END
+                AS reference,
+              CASE m.kind WHEN 'index' THEN 'an index: none of its platforms was selected (--platform)'
+                          ELSE 'an OCI artifact (a signature, an SBOM, a chart), not an image: skipped' END AS why
+         FROM tag_observations t
+         JOIN repositories r ON r.id = t.repository_id
+         JOIN registries reg ON reg.id = r.registry_id
+         JOIN manifests m ON m.digest = t.digest
+        WHERE t.run_id = ?
+          AND NOT EXISTS (SELECT 1 FROM image_observations o
+                           WHERE o.run_id = t.run_id AND o.repository_id = t.repository_id AND o.tag = t.tag)
+        ORDER BY reference`,
+    )
+    .all(runId) as Row[];
+}
+
 /** One line per scanned platform image: what it is and whether any rule matched. */
-function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: Row[]; failed: Row[] } {
+function scanSummary(
+  dbPath: string,
+  runId: number,
+): { images: Row[]; evidence: Row[]; failed: Row[]; imageless: Row[] } {
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const images = db
@@ -79,7 +106,12 @@ function scanSummary(dbPath: string, runId: number): { images: Row[]; evidence: 
                            AND fr.key = ? || registry || '@' || manifest_digest)`,
       )
       .all(runId, runKeyPrefix(runId)) as Row[];
-    return { images, evidence, failed: failedReferences(db, runId) };
+    return {
+      images,
+      evidence,
+      failed: failedReferences(db, runId),
+      imageless: imagelessReferences(db, runId),
+    };
   } finally {
     db.close();
   }
@@ -107,7 +139,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
     },
     { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
   );
-  const { images, evidence, failed } = scanSummary(dbPath, outcome.runId);
+  const { images, evidence, failed, imageless } = scanSummary(dbPath, outcome.runId);
   let text =
     format === 'table'
       ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)
@@ -115,11 +147,15 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
   if (format === 'table' && failed.length > 0) {
     text += `\nFailed, so not scanned (the failures table has every attempt):\n${toTable(['reference', 'error', 'message'], failed, 160)}`;
   }
+  if (format === 'table' && imageless.length > 0) {
+    text += `\nReached no image:\n${toTable(['reference', 'why'], imageless, 160)}`;
+  }
   await writeResult(text, opts.out, { dataset: dbPath });
   // CSV and JSON lines carry evidence only: the references that reached no image are named beside them.
   if (format !== 'table') {
     for (const f of failed)
       process.stderr.write(`hubcrawl: not scanned: ${f.reference}: ${f.error} ${f.message}\n`);
+    for (const r of imageless) process.stderr.write(`hubcrawl: reached no image: ${r.reference}: ${r.why}\n`);
   }
   return crawlExitCode(outcome);
 }
