@@ -72,6 +72,7 @@ export class ImageStore {
   private readonly selectAll: Statement;
   private readonly countUpperLayersOnBase: Statement;
   private readonly selectLayerListed: Statement;
+  private readonly selectWithoutPlatform: Statement;
   private readonly forgetTx: (digest: string) => void;
   private readonly selectByBase: Statement;
   private readonly putTx: (img: ImageInput) => void;
@@ -110,6 +111,10 @@ export class ImageStore {
       .pluck();
     this.selectAll = db.prepare('SELECT digest FROM images ORDER BY digest').pluck();
     this.selectLayerListed = db.prepare('SELECT 1 FROM image_layers WHERE layer_digest = ? LIMIT 1');
+    this.selectWithoutPlatform = db.prepare(
+      `SELECT i.digest, m.raw, m.media_type AS mediaType FROM images i JOIN manifests m ON m.digest = i.digest
+        WHERE i.platform = 'unknown/unknown'`,
+    );
     const layersOf = db.prepare('SELECT layer_digest FROM image_layers WHERE image_digest = ?').pluck();
     const deletes = [
       db.prepare('DELETE FROM findings WHERE image_digest = ?'),
@@ -223,6 +228,11 @@ export class ImageStore {
    */
   forget(digest: string): void {
     this.forgetTx(digest);
+  }
+
+  /** Images recorded with platform `unknown/unknown`, with their stored manifests (what an artifact gives). */
+  withoutPlatform(): Array<{ digest: string; raw: Buffer; mediaType: string }> {
+    return this.selectWithoutPlatform.all() as Array<{ digest: string; raw: Buffer; mediaType: string }>;
   }
 
   /** Whether any recorded image lists this layer: one that none does is no one's to download. */

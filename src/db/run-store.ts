@@ -63,6 +63,7 @@ export class RunStore {
   private readonly selectOne: Statement;
   private readonly selectLatest: Statement;
   private readonly selectSets: Statement;
+  private readonly selectAllSets: Statement;
   private readonly startTx: (input: RunStartInput) => number;
 
   constructor(private readonly db: Database) {
@@ -84,6 +85,10 @@ export class RunStore {
     this.selectLatest = db.prepare('SELECT * FROM crawl_runs ORDER BY id DESC LIMIT 1');
     this.selectSets = db.prepare(
       'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',
+    );
+    this.selectAllSets = db.prepare(
+      `SELECT run_id AS runId, ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets
+        ORDER BY run_id, ioc_set_id`,
     );
     this.startTx = writeTransaction(db, (input: RunStartInput) => {
       const id = Number(
@@ -130,6 +135,19 @@ export class RunStore {
   get(runId: number): RunRow | undefined {
     const raw = this.selectOne.get(runId) as RawRun | undefined;
     return raw && this.toRow(raw);
+  }
+
+  /** The IOC sets each run loaded (id order), once per distinct list, oldest run first. */
+  iocSetLists(): IocSetRef[][] {
+    const byRun = new Map<number, IocSetRef[]>();
+    for (const r of this.selectAllSets.all() as Array<IocSetRef & { runId: number }>) {
+      const list = byRun.get(r.runId) ?? [];
+      list.push({ id: r.id, version: r.version });
+      byRun.set(r.runId, list);
+    }
+    const distinct = new Map<string, IocSetRef[]>();
+    for (const list of byRun.values()) distinct.set(JSON.stringify(list), list);
+    return [...distinct.values()];
   }
 
   /** The most recently started run. */

@@ -10,15 +10,27 @@ import { guardWrite } from './sqlite-errors.js';
 export class SelectionStore {
   private readonly insert: Statement;
   private readonly selectAll: Statement;
+  private readonly selectUnrecorded: Statement;
 
   constructor(private readonly db: Database) {
     this.insert = db.prepare('INSERT OR IGNORE INTO selections (fingerprint, definition_json) VALUES (?, ?)');
     this.selectAll = db.prepare('SELECT fingerprint, definition_json AS definition FROM selections');
+    this.selectUnrecorded = db
+      .prepare(
+        `SELECT DISTINCT selection FROM layers
+          WHERE selection IS NOT NULL AND selection NOT IN (SELECT fingerprint FROM selections)`,
+      )
+      .pluck();
   }
 
   /** Records the selection `rules` make (a no-op when the dataset knows it). */
   remember(rules: Pick<CompiledRules, 'fingerprint' | 'definition'>): void {
     guardWrite(this.db, () => this.insert.run(rules.fingerprint, rules.definition));
+  }
+
+  /** Fingerprints that layers carry with no recorded definition (layers analyzed before schema 5). */
+  unrecorded(): string[] {
+    return this.selectUnrecorded.all() as string[];
   }
 
   /**

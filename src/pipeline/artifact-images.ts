@@ -12,15 +12,9 @@ import { ImageStore } from '../db/image-store.js';
 
 /** Forgets the image rows whose manifest is an artifact; returns how many. */
 export function forgetArtifactImages(db: Database, log: Logger): number {
-  const candidates = db
-    .prepare(
-      `SELECT i.digest, m.raw, m.media_type AS mediaType FROM images i JOIN manifests m ON m.digest = i.digest
-        WHERE i.platform = 'unknown/unknown'`,
-    )
-    .all() as Array<{ digest: string; raw: Buffer; mediaType: string }>;
   const images = new ImageStore(db);
   let forgotten = 0;
-  for (const c of candidates) {
+  for (const c of images.withoutPlatform()) {
     let kind: string;
     try {
       const source = `stored manifest ${c.digest}`;

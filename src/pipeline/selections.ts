@@ -12,33 +12,18 @@ import { compileRules } from '../analyzer/iocs/compile.js';
 import { parseIocSet } from '../analyzer/iocs/load.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { IocStore } from '../db/ioc-store.js';
+import { RunStore } from '../db/run-store.js';
 import { SelectionStore } from '../db/selection-store.js';
 
 /** Records the definitions it can give back; returns how many. Nothing to do on a dataset made since schema 5. */
 export function backfillSelections(db: Database): number {
-  const unknown = db
-    .prepare(
-      `SELECT DISTINCT selection FROM layers
-        WHERE selection IS NOT NULL AND selection NOT IN (SELECT fingerprint FROM selections)`,
-    )
-    .pluck()
-    .all() as string[];
-  if (unknown.length === 0) return 0;
-  const wanted = new Set(unknown);
-  const iocs = new IocStore(db);
   const selections = new SelectionStore(db);
-  const setsOfRun = db.prepare(
-    'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',
-  );
-  const runs = db.prepare('SELECT id FROM crawl_runs ORDER BY id').all() as Array<{ id: number }>;
-  const tried = new Set<string>();
+  const wanted = new Set(selections.unrecorded());
+  if (wanted.size === 0) return 0;
+  const iocs = new IocStore(db);
   let added = 0;
-  for (const run of runs) {
+  for (const refs of new RunStore(db).iocSetLists()) {
     if (wanted.size === 0) break;
-    const refs = setsOfRun.all(run.id) as Array<{ id: string; version: string }>;
-    const key = JSON.stringify(refs);
-    if (tried.has(key)) continue;
-    tried.add(key);
     const sets = setsAsStored(iocs, refs);
     if (sets === null) continue;
     // Both with and without --hash-all-files, rather than trusting the run's recorded config: only a
