@@ -13,9 +13,9 @@ import { fetchAndKeepManifest } from './manifest.js';
 /**
  * Resolves a tag (or takes a digest) and records the observation "tag T pointed at D in this run".
  * The digest comes from the Hub listing or a HEAD (not a counted pull); only where a registry answers a
- * HEAD without Docker-Content-Digest (Docker Hub always sends it), from a GET of the tag, kept for its item. A tag
- * either of them says is schema1 fails here, as UNSUPPORTED, without a GET. A digest written in a
- * seed is checked against the registry first (confirmSeedDigest): the seed's text is no observation.
+ * HEAD without Docker-Content-Digest (Docker Hub always sends it) from a GET of the tag, kept for its
+ * item. A tag either of them says is schema1 fails here, as UNSUPPORTED, without a GET. A digest written
+ * in a seed is checked against the registry first (confirmSeedDigest): the seed's text is no observation.
  */
 export async function handleReference(ctx: CrawlContext, item: FrontierItem<ReferencePayload>) {
   const { registry, repository, pushedAt, mediaType: listed } = item.payload;
