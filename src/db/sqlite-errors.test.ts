@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FatalError } from '../core/errors.js';
+import { ConfigError, FatalError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
 import { openDatabase } from './open.js';
 import { mapSqliteError } from './sqlite-errors.js';
@@ -40,5 +40,34 @@ describe('write errors on a writable handle', () => {
     }
     expect((caught as { code: string }).code).toBe('SQLITE_CONSTRAINT_FOREIGNKEY');
     expect(mapSqliteError(caught, db)).toBe(caught);
+  });
+});
+
+describe('read errors on a read-only handle', () => {
+  it('say that a WAL dataset needs a writable folder to be read, not that the command tried to write', () => {
+    // The codes SQLite gives a read-only open of a WAL file where it cannot create or use the -shm file.
+    for (const code of [
+      'SQLITE_READONLY_DIRECTORY',
+      'SQLITE_READONLY_CANTINIT',
+      'SQLITE_READONLY_CANTLOCK',
+    ]) {
+      const mapped = mapSqliteError(
+        Object.assign(new Error('attempt to write a readonly database'), { code }),
+        {
+          name: '/shelf/study.sqlite',
+          readonly: true,
+        },
+      );
+      expect(mapped).toBeInstanceOf(ConfigError);
+      expect((mapped as Error).message).toMatch(
+        /^the dataset \/shelf\/study\.sqlite cannot be read here: it is in WAL mode, .* study\.sqlite-shm beside it/,
+      );
+    }
+    // A write through the read-only handle (a query's INSERT) keeps its own sentence.
+    const write = mapSqliteError(Object.assign(new Error('x'), { code: 'SQLITE_READONLY' }), {
+      name: '/shelf/study.sqlite',
+      readonly: true,
+    });
+    expect((write as Error).message).toBe('the dataset is opened read-only; query cannot write');
   });
 });

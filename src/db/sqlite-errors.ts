@@ -1,8 +1,20 @@
+import { basename } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
 
 /** Message for a write attempted through a read-only handle (`hubcrawl query` and friends). */
 export const READ_ONLY_MESSAGE = 'the dataset is opened read-only; query cannot write';
+
+/**
+ * The codes a read-only open of a WAL dataset gets where its `-shm` cannot be created or written
+ * (a read-only folder or medium): not a write the command attempted, so not READ_ONLY_MESSAGE.
+ */
+const WAL_NEEDS_WRITABLE_FOLDER = new Set([
+  'SQLITE_READONLY_DIRECTORY',
+  'SQLITE_READONLY_CANTINIT',
+  'SQLITE_READONLY_CANTLOCK',
+  'SQLITE_READONLY_RECOVERY',
+]);
 
 function sqliteCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
@@ -18,6 +30,12 @@ function sqliteCode(err: unknown): string | undefined {
 export function mapSqliteError(err: unknown, db: Pick<Database, 'name' | 'readonly'>): unknown {
   const code = sqliteCode(err);
   if (code === undefined) return err;
+  if (db.readonly && WAL_NEEDS_WRITABLE_FOLDER.has(code)) {
+    return new ConfigError(
+      `the dataset ${db.name} cannot be read here: it is in WAL mode, and SQLite reads such a file only where it may create or update ${basename(db.name)}-shm beside it, which this folder or file does not allow; copy the dataset to a writable folder, or read the copy \`hubcrawl export\` writes, which needs no writable folder`,
+      { cause: err },
+    );
+  }
   if (code.startsWith('SQLITE_READONLY')) {
     if (db.readonly) return new ConfigError(READ_ONLY_MESSAGE, { cause: err });
     return new FatalError(

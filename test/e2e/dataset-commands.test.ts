@@ -3,12 +3,20 @@
  * them: the built CLI against a real registry holding the demo images.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCliOnce, ROOT, removeTempDirs, runCli, settle, tempDir } from './helpers/cli.js';
+import {
+  buildCliOnce,
+  ROOT,
+  removeTempDirs,
+  runCli,
+  settle,
+  tempDir,
+  unprivilegedUser,
+} from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
 import {
   builtinSetLabel,
@@ -220,6 +228,72 @@ describe('hubcrawl export', () => {
     expect(manifest.iocSets.map((s) => `${s.id}@${s.version}`)).toEqual([builtinSetLabel()]);
     const report = recordsToObjects(parseCsv(readFileSync(join(out, 'report.csv'), 'utf8')).records);
     expect(stable(report)).toEqual(stable(expectedDemoRows(demo)));
+  });
+
+  const reader = unprivilegedUser();
+  it.skipIf(reader === undefined)(
+    'writes its SQLite copy with a rollback journal, so a reader who cannot write its folder can query it; the WAL dataset there gets advice',
+    async () => {
+      const out = join(dir, 'bundle-for-shelf');
+      expect((await runCli(['export', '--db', db, '--out', out])).code).toBe(0);
+      // sqlite3, an outside reader, takes the journal mode from the file's header.
+      const { stdout: mode } = await execFileP('sqlite3', [
+        '-readonly',
+        join(out, 'hubcrawl.sqlite'),
+        'PRAGMA journal_mode',
+      ]);
+      expect(mode.trim()).toBe('delete');
+      // A shelf nobody may write to (read-only media), holding the bundle's copy and the crawl's WAL dataset.
+      const shelf = tempDir('shelf');
+      copyFileSync(join(out, 'hubcrawl.sqlite'), join(shelf, 'published.sqlite'));
+      copyFileSync(db, join(shelf, 'wal.sqlite'));
+      for (const f of ['published.sqlite', 'wal.sqlite']) chmodSync(join(shelf, f), 0o444);
+      chmodSync(shelf, 0o555);
+      try {
+        const sql = 'SELECT count(*) AS n FROM findings';
+        const published = await runCli(
+          ['query', '--db', join(shelf, 'published.sqlite'), '--format', 'csv', sql],
+          {
+            ...reader,
+            cwd: shelf,
+          },
+        );
+        expect(published.stderr).toBe('');
+        expect(published.stdout).toBe('n\r\n8\r\n');
+        expect(readdirSync(shelf).sort()).toEqual(['published.sqlite', 'wal.sqlite']);
+        const wal = await runCli(['query', '--db', join(shelf, 'wal.sqlite'), sql], {
+          ...reader,
+          cwd: shelf,
+        });
+        expect(wal.code).toBe(2);
+        expect(wal.stderr).toContain('cannot be read here: it is in WAL mode');
+        expect(wal.stderr).toContain('read the copy `hubcrawl export` writes');
+        expect(wal.stderr).not.toContain('query cannot write');
+      } finally {
+        chmodSync(shelf, 0o755);
+      }
+    },
+  );
+
+  it('reads every table, the report and the MANIFEST from its own SQLite copy: the counts agree with it', async () => {
+    const out = join(dir, 'bundle-counts');
+    expect((await runCli(['export', '--db', db, '--out', out])).code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as {
+      rowCounts: Record<string, number>;
+    };
+    const copy = new BetterSqlite3(join(out, 'hubcrawl.sqlite'), { readonly: true });
+    try {
+      for (const [table, count] of Object.entries(manifest.rowCounts)) {
+        if (table === 'report') continue;
+        const row = copy.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number };
+        expect({ table, n: row.n }).toEqual({ table, n: count });
+        const csv = parseCsv(readFileSync(join(out, 'tables', `${table}.csv`), 'utf8'));
+        // The first record is the header.
+        expect({ table, n: csv.records.length - 1 }).toEqual({ table, n: count });
+      }
+    } finally {
+      copy.close();
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { ConfigError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { FACT_TABLES } from '../../db/layer-store.js';
 import { openDatabase } from '../../db/open.js';
+import { writeSnapshot } from '../../db/snapshot.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { csvRecords, inBatches, type Row, toCsv, writeOut } from '../output.js';
@@ -157,25 +158,33 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     db.close();
     throw err;
   }
+  // Everything in the bundle is read from its own hubcrawl.sqlite, one snapshot: while a crawl writes to
+  // the dataset, the tables, the report and the SQLite file still agree row for row.
+  const snapshotPath = join(out, 'hubcrawl.sqlite');
+  try {
+    await writeSnapshot(db, snapshotPath);
+  } finally {
+    db.close();
+  }
+  const snapshot = openDatabase(snapshotPath, { readonly: true });
   const rowCounts: Record<string, number> = {};
   let runs: Row[];
   let iocSets: Row[];
   try {
     mkdirSync(join(out, 'tables'));
     for (const table of EXPORTED_TABLES) {
-      rowCounts[table] = await exportTable(db, table, join(out, 'tables', `${table}.csv`));
+      rowCounts[table] = await exportTable(snapshot, table, join(out, 'tables', `${table}.csv`));
     }
-    runs = db
+    runs = snapshot
       .prepare(
         'SELECT id, started_at, finished_at, status, tool_version, analyzer_version FROM crawl_runs ORDER BY id',
       )
       .all() as Row[];
-    iocSets = db.prepare('SELECT id, version, title FROM ioc_sets ORDER BY id, version').all() as Row[];
-    await db.backup(join(out, 'hubcrawl.sqlite'));
+    iocSets = snapshot.prepare('SELECT id, version, title FROM ioc_sets ORDER BY id, version').all() as Row[];
   } finally {
-    db.close();
+    snapshot.close();
   }
-  const report = reportRows(dbPath);
+  const report = reportRows(snapshotPath);
   writeFileSync(join(out, 'report.csv'), renderReport(report.rows, 'csv'));
   rowCounts.report = report.rows.length;
 

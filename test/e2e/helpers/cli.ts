@@ -3,7 +3,7 @@
  * clean environment (no HUBCRAWL_* from the developer's shell, a temp HOME so no ~/.docker/config.json).
  * The child is spawned asynchronously, so fakes served from the test process keep answering.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,9 @@ export interface CliOptions {
   cwd?: string;
   /** Upper bound so a hung child never hangs the suite; not a performance threshold. */
   killAfterMs?: number;
+  /** Run as this user and group (root only): file modes bind an unprivileged user, never root. */
+  uid?: number;
+  gid?: number;
 }
 
 // Temp folders of this test file; its afterAll removes them with removeTempDirs().
@@ -64,6 +67,8 @@ export function startCli(
     cwd: opts.cwd ?? ROOT,
     env: launcherEnv(cleanEnv(opts.env)),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+    ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
   let stdout = '';
   let stderr = '';
@@ -82,6 +87,22 @@ export function startCli(
     });
   });
   return { child, done };
+}
+
+/**
+ * Who a test should run the CLI as to be bound by file modes: root ignores them, so as root this is the
+ * `nobody` user (65534), after checking that it can read the built CLI (a checkout under a private home
+ * folder would not let it); else the current user. Undefined where no such user can run it.
+ */
+export function unprivilegedUser(): { uid?: number; gid?: number } | undefined {
+  if (process.getuid?.() !== 0) return {};
+  const nobody = { uid: 65534, gid: 65534 };
+  const probe = spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${JSON.stringify(BIN)})`], {
+    ...nobody,
+    cwd: tmpdir(),
+    stdio: 'ignore',
+  });
+  return probe.status === 0 ? nobody : undefined;
 }
 
 /** Runs the CLI to completion. */
