@@ -23,9 +23,10 @@ import type { IocSet } from './schema.js';
 /**
  * Changes when matching decides differently from the same stored facts, so that every image is matched
  * again without any download (it is part of the match fingerprint, src/pipeline/match.ts). 2: evidence
- * a later entry of its own layer replaces (same-layer-order.ts).
+ * a later entry of its own layer replaces (same-layer-order.ts). 3: a hashed file whose hash is a rule's
+ * is evidence wherever it sits, not only at the rule's paths (match.ts).
  */
-export const MATCHER_VERSION = 2;
+export const MATCHER_VERSION = 3;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {

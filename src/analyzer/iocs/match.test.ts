@@ -68,12 +68,15 @@ describe('matchLayer', () => {
     ]);
   });
 
-  it('ignores a matching hash outside the rule globs, of another size, or unhashed', () => {
+  it('counts a known-bad hash wherever a hashed file sits: paths and size only choose what is hashed', () => {
     const s = set([
       { id: 'sha', kind: 'file-sha256', sha256: SHA, paths: ['/usr/lib/**/liblzma.so.5*'], size: 10 },
     ]);
-    expect(matchLayer(facts({ files: [file('/tmp/liblzma.so.5')] }), 'L', [s])).toEqual([]);
-    expect(matchLayer(facts({ files: [file(LIB, { size: 11 })] }), 'L', [s])).toEqual([]);
+    // A renamed copy (hashed for another rule, or with --hash-all-files) behind a liblzma.so.5 symlink.
+    const renamed = '/usr/lib/x86_64-linux-gnu/libz-helper.so';
+    expect(matchLayer(facts({ files: [file(renamed)] }), 'L', [s]).map((e) => [e.ruleId, e.path])).toEqual([
+      ['sha', renamed],
+    ]);
     expect(matchLayer(facts({ files: [file(LIB, { sha256: null, md5: null })] }), 'L', [s])).toEqual([]);
   });
 

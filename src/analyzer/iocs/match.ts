@@ -14,7 +14,6 @@ import type { DpkgVersionRule, IocSet } from './schema.js';
 interface HashRule {
   ruleId: string;
   re: RegExp | null;
-  size: number | null;
 }
 
 /** A byte-signature rule as a stored hit is checked against it (signatureHitCounts). */
@@ -56,14 +55,12 @@ function indexSet(set: IocSet): SetIndex {
         push(idx.sha256, rule.sha256, {
           ruleId: rule.id,
           re: compileGlobs(rule.paths ?? []),
-          size: rule.size ?? null,
         });
         break;
       case 'file-md5':
         push(idx.md5, rule.md5, {
           ruleId: rule.id,
           re: compileGlobs(rule.paths ?? []),
-          size: rule.size ?? null,
         });
         break;
       case 'dpkg-version':
@@ -141,8 +138,13 @@ export interface LocatedEvidence {
 /** A parsed database (status, md5sums) came from a copy with bytes: a symlink or an empty file lists nothing. */
 const nonEmpty = (f: FileFact) => f.size > 0;
 
-const hashRuleApplies = (r: HashRule, path: string, size: number | null) =>
-  (r.re === null || r.re.test(path)) && (r.size === null || size === null || r.size === size);
+/**
+ * Whether an md5sums line counts for a file-md5 rule: the rule's globs apply to the listed path (the list
+ * has no sizes). A hashed file needs no such test: its hash equal to the rule's means the same bytes, and
+ * a renamed copy of a known-bad library (behind a `liblzma.so.5` symlink, say) is what an attacker leaves,
+ * so `paths` and `size` only choose which files are hashed (docs/iocs.md).
+ */
+const listedPathApplies = (r: HashRule, path: string) => r.re === null || r.re.test(path);
 
 /**
  * Like matchLayer, with the paths image-level survival depends on and whether a later entry of the
@@ -164,7 +166,6 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
     });
     facts.files.forEach((f, i) => {
       for (const r of (f.sha256 && idx.sha256.get(f.sha256)) || []) {
-        if (!hashRuleApplies(r, f.path, f.size)) continue;
         const e = ev('file-sha256', r.ruleId, f.path, f.sha256!);
         out.push({
           evidence: e,
@@ -174,7 +175,6 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
         });
       }
       for (const r of (f.md5 && idx.md5.get(f.md5)) || []) {
-        if (!hashRuleApplies(r, f.path, f.size)) continue;
         const e = ev('file-md5', r.ruleId, f.path, f.md5!);
         out.push({
           evidence: e,
@@ -186,8 +186,7 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
     });
     for (const m of facts.md5sums) {
       for (const r of idx.md5.get(m.md5) ?? []) {
-        // The listed file's size is unknown here, so a size prefilter cannot apply.
-        if (!hashRuleApplies(r, m.path, null)) continue;
+        if (!listedPathApplies(r, m.path)) continue;
         const e = ev('dpkg-md5sums', r.ruleId, m.path, m.md5);
         out.push({
           evidence: e,
