@@ -1,10 +1,43 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CorruptInputError, UnsupportedError } from '../core/errors.js';
+import { sha256Digest } from '../core/digest.js';
+import { CorruptInputError, LimitExceededError, UnsupportedError } from '../core/errors.js';
 import { decompressInto, detectCompression } from './decompress.js';
-import { chunked } from './test-fixtures/layers.js';
+import { analyzeLayer } from './layer-stream.js';
+import {
+  chunked,
+  END_OF_ARCHIVE,
+  LIBLZMA,
+  rawHeader,
+  rawMember,
+  testRules,
+  withChecksum,
+  zstdCli,
+} from './test-fixtures/layers.js';
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
+
+/** A zstd skippable frame (RFC 8878 section 3.1.2): magic, payload size, payload. */
+function skippableFrame(magic: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(magic, 0);
+  head.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([head, payload]);
+}
+
+/** A one-file ustar archive. */
+const oneFileTar = (path: string, body: string) =>
+  Buffer.concat([rawMember(rawHeader({ name: path, size: body.length }), body), END_OF_ARCHIVE]);
+
+/** A valid one-file ustar archive whose member name starts with these raw bytes. */
+function tarNamedFrom(start: number[]): Buffer {
+  const tar = oneFileTar('placeholder-name', 'x');
+  tar.set(start, 0);
+  withChecksum(tar.subarray(0, 512));
+  return tar;
+}
+
+const rules = testRules((p) => p.includes('liblzma'));
 
 describe('detectCompression', () => {
   it('knows gzip and zstd by their magic bytes and treats anything else as a plain tar', () => {
@@ -12,6 +45,25 @@ describe('detectCompression', () => {
     expect(detectCompression(bytes(0x28, 0xb5, 0x2f, 0xfd, 0))).toBe('zstd');
     expect(detectCompression(Buffer.from('usr/lib/x\0\0\0'))).toBe('none');
     expect(detectCompression(bytes())).toBe('none');
+  });
+
+  it('knows a blob starting with any of the 16 zstd skippable frame magics as zstd, as containerd does', () => {
+    for (let magic = 0x184d2a50; magic <= 0x184d2a5f; magic++) {
+      expect(detectCompression(skippableFrame(magic, Buffer.from('index'))), magic.toString(16)).toBe('zstd');
+    }
+    for (const magic of [0x184d2a4f, 0x184d2a60, 0x284d2a50]) {
+      expect(detectCompression(skippableFrame(magic, Buffer.from('index'))), magic.toString(16)).toBe('none');
+    }
+  });
+
+  it('takes a tar whose first name starts like a skippable frame for zstd, as containerd does', () => {
+    expect(detectCompression(tarNamedFrom([0x50, 0x2a, 0x4d, 0x18]))).toBe('zstd'); // "P*M\x18"
+    expect(detectCompression(tarNamedFrom([0x5f, 0x2a, 0x4d, 0x18]))).toBe('zstd'); // "_*M\x18"
+  });
+
+  it('takes the gzip magic without the deflate method byte for a plain tar, as containerd does', () => {
+    expect(detectCompression(bytes(0x1f, 0x8b, 0x07, 0, 0, 0))).toBe('none');
+    expect(detectCompression(tarNamedFrom([0x1f, 0x8b, 0x07]))).toBe('none');
   });
 
   it('refuses xz and bzip2 with UnsupportedError', () => {
@@ -66,4 +118,57 @@ describe('decompressInto', () => {
       await expect(run).rejects.toBeInstanceOf(CorruptInputError);
     });
   }
+});
+
+describe('a zstd layer that starts with a skippable frame', () => {
+  const tar = oneFileTar(LIBLZMA.slice(1), 'backdoor stand-in');
+  const blob = Buffer.concat([skippableFrame(0x184d2a5e, Buffer.from('seekable zstd index')), zstdCli(tar)]);
+
+  it('yields the facts of the tar `zstd -dc` gives, with every decoder, whole and one byte at a time', async () => {
+    const oracle = execFileSync('zstd', ['-dc'], { input: blob });
+    expect(oracle).toEqual(tar);
+    const plain = await analyzeLayer(chunked(oracle), { rules });
+    expect(plain.files.map((f) => f.path)).toEqual([LIBLZMA]);
+    for (const zstdDecoder of ['napi', 'worker', 'cli'] as const) {
+      for (const chunk of [undefined, 1]) {
+        const facts = await analyzeLayer(chunked(blob, chunk), {
+          rules,
+          zstdDecoder,
+          expectedDigest: sha256Digest(blob),
+        });
+        expect(facts, `${zstdDecoder} ${chunk}`).toEqual({
+          ...plain,
+          compression: 'zstd',
+          compressedBytes: blob.length,
+        });
+      }
+    }
+  });
+
+  for (const zstdDecoder of ['napi', 'worker'] as const) {
+    it(`names the window of a refused frame that follows the skippable frame (${zstdDecoder})`, async () => {
+      const big = Buffer.concat([
+        skippableFrame(0x184d2a50, Buffer.from('index')),
+        zstdCli(Buffer.alloc(100_000), ['--long=28']),
+      ]);
+      for (const chunk of [undefined, 1]) {
+        const err = await analyzeLayer(chunked(big, chunk), { rules, zstdDecoder }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LimitExceededError);
+        expect((err as LimitExceededError).value).toBe(2 ** 28);
+      }
+    });
+  }
+
+  it('is read as zstd when it is also a plain tar, so the analyzer sees what containerd unpacks', async () => {
+    // A tar whose first name opens a skippable frame spanning the whole tar, then a zstd frame: a
+    // tar reader lists a harmless member, containerd (and now the analyzer) decodes the zstd frame.
+    const cover = tarNamedFrom([0x50, 0x2a, 0x4d, 0x18, 0xf8, 0x07, 0, 0]); // frame size 2048 - 8
+    expect(cover).toHaveLength(2048);
+    const polyglot = Buffer.concat([cover, zstdCli(tar)]);
+    expect(execFileSync('zstd', ['-dc'], { input: polyglot })).toEqual(tar);
+    expect(execFileSync('tar', ['-t'], { input: polyglot }).toString()).not.toContain('liblzma');
+    const facts = await analyzeLayer(chunked(polyglot), { rules });
+    expect(facts.compression).toBe('zstd');
+    expect(facts.files.map((f) => f.path)).toEqual([LIBLZMA]);
+  });
 });

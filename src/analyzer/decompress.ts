@@ -127,11 +127,30 @@ export class SourceReader {
   }
 }
 
-/** Chooses the decompressor from the first bytes of the blob; media types are not trusted. */
+/** zstd skippable frames (RFC 8878 section 3.1.2) have 16 magic numbers, 0x184D2A50 to 0x184D2A5F. */
+const ZSTD_SKIPPABLE_MAGIC = 0x184d2a50;
+const ZSTD_SKIPPABLE_MASK = 0xfffffff0;
+
+/**
+ * Chooses the decompressor from the first bytes of the blob (at least 6 unless the blob is
+ * shorter); media types are not trusted. The magic numbers are the ones containerd's and moby's
+ * DetectCompression use, because what matters is the tree a runtime unpacks: a blob that reads one
+ * way here and another way there could show the analyzer a clean tree and run a backdoored one.
+ */
 export function detectCompression(head: Uint8Array): Compression {
   const b = (i: number) => head[i];
-  if (b(0) === 0x1f && b(1) === 0x8b) return 'gzip';
+  // The method byte too (8, deflate): "\x1f\x8b" then anything else is a plain tar to containerd.
+  if (b(0) === 0x1f && b(1) === 0x8b && b(2) === 0x08) return 'gzip';
   if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return 'zstd';
+  if (head.length >= 4 && (readUint32LE(head) & ZSTD_SKIPPABLE_MASK) >>> 0 === ZSTD_SKIPPABLE_MAGIC) {
+    // A leading skippable frame (seekable zstd puts one first) makes the blob zstd, by the magic
+    // alone, as containerd's zstdMatcher decides; the frames after it are the decoder's business.
+    // So a tar whose first name starts with "P*M\x18" (to "_*M\x18") is zstd here as there: it
+    // decodes or fails as corrupt, and is never read as that tar, which a crafted blob can also be.
+    // containerd also wants 8 bytes in hand; that differs only for a blob of 4 to 7 bytes, which
+    // both fail (a tar header alone is 512 bytes).
+    return 'zstd';
+  }
   if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a) {
     throw new UnsupportedError('layer is xz-compressed, which OCI does not allow and hubcrawl does not read');
   }
@@ -141,6 +160,13 @@ export function detectCompression(head: Uint8Array): Compression {
     );
   }
   return 'none';
+}
+
+/** The first 4 bytes of `b` as a little-endian unsigned integer. */
+function readUint32LE(b: Uint8Array): number {
+  return (
+    ((b[0] as number) | ((b[1] as number) << 8) | ((b[2] as number) << 16) | ((b[3] as number) << 24)) >>> 0
+  );
 }
 
 export interface DecompressOptions {

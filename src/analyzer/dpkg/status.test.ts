@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isPackageInstalled, parseControlParagraphs, parseDpkgStatus } from './status.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -77,6 +80,33 @@ describe('parseDpkgStatus', () => {
     expect(parseDpkgStatus('\u0000\u0001 garbage:\n\n:::', STATUS)).toEqual([]);
   });
 
+  it('continues the field above across a line holding only whitespace, as dpkg does', () => {
+    for (const blank of [' ', '\t', ' \t ', '\f', '\v', ' \n\t']) {
+      const text = `Package: liblzma5\nStatus: install ok installed\n${blank}\nArchitecture: amd64\nVersion: 5.6.1-1\n`;
+      expect(parseControlParagraphs(text), JSON.stringify(blank)).toEqual([
+        new Map([
+          ['package', 'liblzma5'],
+          ['status', 'install ok installed'],
+          ['architecture', 'amd64'],
+          ['version', '5.6.1-1'],
+        ]),
+      ]);
+    }
+    const [p] = parseControlParagraphs('Package: x\nDescription: short\n one\n \n two\nVersion: 1\n \n');
+    expect(p!.get('description')).toBe('short\none\n\ntwo');
+    expect(p!.get('version')).toBe('1');
+  });
+
+  it('starts a new paragraph at a repeated Package field, which dpkg refuses, so neither package is lost', () => {
+    for (const between of ['', ' \n']) {
+      const text = `Package: liblzma5\nVersion: 5.6.1-1\n${between}Package: zz\nVersion: 1\n`;
+      expect(parseDpkgStatus(text, STATUS).map((p) => `${p.name}=${p.version}`)).toEqual([
+        'liblzma5=5.6.1-1',
+        'zz=1',
+      ]);
+    }
+  });
+
   it('treats field names case-insensitively and joins continuation lines', () => {
     const [p] = parseControlParagraphs('PACKAGE: x\nversion: 1\nDescription: short\n long line one\n .\n');
     expect(p!.get('package')).toBe('x');
@@ -85,13 +115,87 @@ describe('parseDpkgStatus', () => {
 });
 
 describe('isPackageInstalled', () => {
+  const base = { name: 'x', version: '1', architecture: null, source: null, statusFile: STATUS };
+
   it('counts config-files and not-installed entries as absent, status.d entries as present', () => {
-    const base = { name: 'x', version: '1', architecture: null, source: null, statusFile: STATUS };
     expect(isPackageInstalled({ ...base, status: 'install ok installed' })).toBe(true);
     expect(isPackageInstalled({ ...base, status: 'install ok half-configured' })).toBe(true);
     expect(isPackageInstalled({ ...base, status: 'deinstall ok config-files' })).toBe(false);
     expect(isPackageInstalled({ ...base, status: 'purge ok not-installed' })).toBe(false);
-    expect(isPackageInstalled({ ...base, status: null })).toBe(true);
+    expect(isPackageInstalled({ ...base, status: null, statusFile: '/var/lib/dpkg/status.d/x' })).toBe(true);
+  });
+
+  it('counts a paragraph of the main status file without a Status field as absent, as dpkg does', () => {
+    const [pkg] = parseDpkgStatus('Package: liblzma5\nArchitecture: amd64\nVersion: 5.6.1-1\n', STATUS);
+    expect(pkg!.status).toBeNull();
+    expect(isPackageInstalled(pkg!)).toBe(false);
+  });
+});
+
+describe('parseDpkgStatus against dpkg-query', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-dpkg-status-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const other = 'Package: base-files\nStatus: install ok installed\nVersion: 12.4\nArchitecture: amd64\n';
+  const lzma = (lines: string) => `Package: liblzma5\n${lines}Architecture: amd64\nVersion: 5.6.1-1\n`;
+  const ok = 'Status: install ok installed\n';
+  // Files dpkg 1.21 reads, with the packages it calls installed.
+  const read: Record<string, string> = {
+    'a space line inside a paragraph': `${other}\n${lzma(`${ok} \n`)}`,
+    'a tab line inside a paragraph': `${other}\n${lzma(`${ok}\t\n`)}`,
+    'two whitespace lines inside a paragraph': `${other}\n${lzma(`${ok} \t\n\f\n`)}`,
+    'a whitespace line ending the last value': `${lzma(ok)} \n\n${other}`,
+    'a whitespace line inside a Description': `${other}\n${lzma(`${ok}Description: x\n more\n \n more\n`)}`,
+    'a paragraph without Status': `${other}\n${lzma('')}`,
+    'a paragraph without Status first': `${lzma('')}\n${other}`,
+  };
+  // Files dpkg refuses whole: hubcrawl keeps liblzma5 5.6.1-1 installed.
+  const refused: Record<string, string> = {
+    'a whitespace line between paragraphs': `${other}\n \n${lzma(ok)}`,
+    'a whitespace line instead of the empty line': `${other} \n${lzma(ok)}`,
+    'a whitespace line then the next package': `${lzma(ok)} \n${other}`,
+    'a whitespace line at the start of the file': ` \n${lzma(ok)}`,
+    'a second Package field in the paragraph': `${lzma(ok)}${other}`,
+  };
+
+  /** dpkg-query's installed packages (`name=version`) for a status file, or null when dpkg refuses it. */
+  function dpkgInstalled(name: string, text: string): string[] | null {
+    const admin = join(dir, name.replace(/\W+/g, '-'));
+    mkdirSync(admin, { recursive: true });
+    writeFileSync(join(admin, 'status'), text);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${Field} syntax, not a template
+    const format = '-f=${Package}\t${Version}\t${Status}\n';
+    const r = spawnSync('dpkg-query', [`--admindir=${admin}`, '-W', format], {
+      encoding: 'utf8',
+    });
+    if (r.error !== undefined) throw r.error;
+    if (r.status !== 0) return null;
+    return r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('\t'))
+      .filter(([, , status]) => !/ (not-installed|config-files)$/.test(status ?? ''))
+      .map(([name, version]) => `${name}=${version}`)
+      .sort();
+  }
+  const hubcrawlInstalled = (text: string) =>
+    parseDpkgStatus(text, STATUS)
+      .filter(isPackageInstalled)
+      .map((p) => `${p.name}=${p.version}`)
+      .sort();
+
+  it('calls the same packages installed as dpkg-query does where dpkg reads the file', () => {
+    for (const [name, text] of Object.entries(read)) {
+      const dpkg = dpkgInstalled(name, text);
+      expect(dpkg, `dpkg-query refused the file with ${name}`).not.toBeNull();
+      expect(hubcrawlInstalled(text), name).toEqual(dpkg);
+    }
+  });
+
+  it('keeps the package installed where dpkg-query refuses the whole file', () => {
+    for (const [name, text] of Object.entries(refused)) {
+      expect(dpkgInstalled(name, text), `dpkg-query read the file with ${name}`).toBeNull();
+      expect(hubcrawlInstalled(text), name).toContain('liblzma5=5.6.1-1');
+    }
   });
 });
 

@@ -7,24 +7,38 @@ import type { PackageFact } from '../facts.js';
 /** One control paragraph: lowercased field name → value (continuation lines joined with '\n'). */
 export type ControlParagraph = Map<string, string>;
 
-/** Split control-file text into paragraphs; tolerant of CRLF, comments, and stray junk lines. */
+/** dpkg's c_isspace minus the newline: a line starting with one of these continues a field. */
+const CONTINUATION = /^[ \t\v\f\r]/;
+
+/**
+ * Split control-file text into paragraphs the way dpkg's parser (lib/dpkg/parse.c, parse_stanza)
+ * does: only a truly empty line ends a paragraph. A line starting with whitespace continues the
+ * field above it, even when it holds nothing but whitespace: dpkg 1.21 reads such a line as part of
+ * the value ("blank line in value of field", a warning for the status file) and trims it off the
+ * value's end; older dpkg refuses the file. Where dpkg refuses a file this parser stays lenient in
+ * the direction that keeps packages visible: CRLF, comment and junk lines, a whitespace line
+ * outside any paragraph (dpkg: "empty field name"), a repeated Package field (dpkg: "duplicate
+ * value"), which starts a new paragraph here so neither package is lost.
+ */
 export function parseControlParagraphs(text: string): ControlParagraph[] {
   const paragraphs: ControlParagraph[] = [];
   let current: ControlParagraph = new Map();
   let lastKey: string | null = null;
   const flush = () => {
+    // dpkg trims the whitespace at the end of a value, whitespace-only continuation lines included.
+    for (const [key, value] of current) current.set(key, value.trimEnd());
     if (current.size > 0) paragraphs.push(current);
     current = new Map();
     lastKey = null;
   };
   for (const raw of text.split('\n')) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') {
+    if (line === '') {
       flush();
       continue;
     }
     if (line.startsWith('#')) continue; // deb822 comments; dpkg itself never writes them
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+    if (CONTINUATION.test(line)) {
       // Continuation of the previous field (Description, Conffiles…); orphaned ones are ignored.
       if (lastKey !== null) current.set(lastKey, `${current.get(lastKey)}\n${line.trim()}`);
       continue;
@@ -35,8 +49,10 @@ export function parseControlParagraphs(text: string): ControlParagraph[] {
       continue;
     }
     // Field names are case-insensitive (Debian Policy §5.1).
-    lastKey = line.slice(0, colon).trim().toLowerCase();
-    current.set(lastKey, line.slice(colon + 1).trim());
+    const key = line.slice(0, colon).trim().toLowerCase();
+    if (key === 'package' && current.has(key)) flush();
+    lastKey = key;
+    current.set(key, line.slice(colon + 1).trim());
   }
   flush();
   return paragraphs;
@@ -68,9 +84,22 @@ export function parseDpkgStatus(text: string, statusFile: string): PackageFact[]
   return out;
 }
 
-/** Whether the package's files are on disk: status.d entries (null) and every state but not-installed/config-files. */
+/** The main dpkg database; the other status files are distroless `status.d/*` entries. */
+export const DPKG_STATUS_FILE = '/var/lib/dpkg/status';
+
+/**
+ * Whether the package's files are on disk: every state but not-installed/config-files, and a
+ * status.d entry, which never has a Status field (distroless writes one file per installed package).
+ */
 export function isPackageInstalled(pkg: PackageFact): boolean {
-  if (pkg.status === null) return true;
+  if (pkg.status === null) {
+    // In the main database a paragraph without Status is not a state dpkg writes. dpkg reads it as
+    // `unknown ok not-installed` and drops its version (dpkg-query -W prints `un`), so the image's
+    // own dpkg, the runtime's view, does not count it installed, and neither does this. A detector
+    // loses nothing real here: whoever can edit the database can delete the paragraph just as well,
+    // and the package's files, if present, are still hashed and scanned by the file rules.
+    return pkg.statusFile !== DPKG_STATUS_FILE;
+  }
   const state = pkg.status.split(/\s+/)[2];
   return state !== 'not-installed' && state !== 'config-files';
 }

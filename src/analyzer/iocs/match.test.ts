@@ -377,7 +377,14 @@ describe('packageMatchesRule', () => {
     expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { status: 'deinstall ok config-files' }), r)).toBe(
       false,
     );
-    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { status: null }), r)).toBe(true);
+    // No Status field: installed in a distroless status.d file, not in the main status file (as dpkg-query).
+    expect(
+      packageMatchesRule(
+        pkg('liblzma5', '5.6.1-1', { status: null, statusFile: '/var/lib/dpkg/status.d/liblzma5' }),
+        r,
+      ),
+    ).toBe(true);
+    expect(packageMatchesRule(pkg('liblzma5', '5.6.1-1', { status: null }), r)).toBe(false);
     expect(packageMatchesRule(pkg('xz-utils', '5.6.1-1'), r)).toBe(false);
   });
 
