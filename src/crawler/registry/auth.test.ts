@@ -420,3 +420,41 @@ describe('RegistryAuth with a Basic-only registry', () => {
     await expect(auth.headerFor(pullScope('c/d'))).rejects.toBe(refused);
   });
 });
+
+describe('RegistryAuth with a token service that answers expires_in under 60 s', () => {
+  // token.md: a token "should never be returned with less than 60 seconds to live"; Docker's clients
+  // raise a smaller expires_in to 60 (minimumTokenLifetimeSeconds), 0 included.
+  let svc: Awaited<ReturnType<typeof startFaultyTokenService>>;
+  let expiresIn = 0;
+  let issued = 0;
+  const http = new HttpClient({ maxRetries: 0 });
+  beforeAll(async () => {
+    svc = await startFaultyTokenService((_query, _body, res) => {
+      issued += 1;
+      const answer = JSON.stringify({ token: `t${issued}`, expires_in: expiresIn });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+    });
+  });
+  afterAll(async () => {
+    await http.close();
+    await svc.stop();
+  });
+
+  for (const seconds of [0, 1, -5]) {
+    it(`takes expires_in ${seconds} as 60 s: the token is used, and kept for the next requests`, async () => {
+      expiresIn = seconds;
+      let clock = 1_000_000;
+      const auth = new RegistryAuth({ http, registry: 'registry.test', now: () => clock });
+      const challenge = { 'www-authenticate': `Bearer realm="${svc.realm}",service="test"` };
+      const before = issued;
+      const header = await auth.onUnauthorized(challenge, pullScope('a/b'), undefined);
+      expect(header).toBe(`Bearer t${before + 1}`);
+      clock += 30_000;
+      expect(await auth.headerFor(pullScope('a/b'))).toBe(header);
+      expect(issued - before).toBe(1);
+      // Past 60 s (less the early refresh), a new one is fetched.
+      clock += 30_000;
+      expect(await auth.headerFor(pullScope('a/b'))).toBe(`Bearer t${before + 2}`);
+    });
+  }
+});

@@ -121,6 +121,14 @@ export class RegistryAuth {
    * in clear text: named in refusals, since "no access" is baffling when credentials are configured.
    */
   private plainRealm: string | undefined;
+  /** True once a Basic-only registry accepted the password: from then on every request sends it at once. */
+  private basicAccepted = false;
+  /**
+   * While the first request with the Basic password is in flight, settles when its answer is known
+   * (basicSettled). Other requests wait for it, so a wrong password is sent once per registry, not once
+   * per item in flight, as firstCredentialed does for token services.
+   */
+  private basicProbe: { done: Promise<void>; settle: () => void } | undefined;
   /**
    * The refresh token a rotating token service handed out last, sent instead of the docker login's.
    * `#`-private: a long-lived secret must not show in inspect() or JSON of the client.
@@ -144,7 +152,7 @@ export class RegistryAuth {
     if (!known) return undefined;
     if (known.scheme === 'basic') {
       const cred = this.opts.credentials?.get(this.opts.registry);
-      return cred ? this.basicFor(cred) : undefined;
+      return cred ? this.basicGated(cred) : undefined;
     }
     const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
@@ -184,13 +192,10 @@ export class RegistryAuth {
         );
       if (sent?.startsWith('Basic ')) {
         // Every later request would send the same refused password: remembered, as a token service's refusal is.
-        this.credentialRefusal ??= new CredentialRefusedError(
-          `${this.opts.registry} refused the configured username and password (Basic auth); check the ` +
-            `credentials configured for it`,
-        );
+        this.refuseBasic();
         throw this.credentialRefusal;
       }
-      return this.basicFor(cred);
+      return this.basicGated(cred);
     }
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
@@ -239,6 +244,50 @@ export class RegistryAuth {
       );
     }
     return basicHeader(this.opts.registry, cred);
+  }
+
+  /**
+   * The Basic header, once the registry is known to accept it; before that, only the first caller gets
+   * it at once (the probe) and the others wait for the registry's answer to it (basicSettled).
+   */
+  private async basicGated(cred: Credential): Promise<string> {
+    for (;;) {
+      const header = this.basicFor(cred);
+      if (this.basicAccepted) return header;
+      const probe = this.basicProbe;
+      if (probe === undefined) {
+        let settle!: () => void;
+        const done = new Promise<void>((resolve) => {
+          settle = resolve;
+        });
+        this.basicProbe = { done, settle };
+        return header;
+      }
+      await probe.done;
+    }
+  }
+
+  /**
+   * What the registry answered to a request that carried `sent` (undefined: no answer, the request
+   * failed): the transport calls this after every request, so the requests waiting on the first Basic
+   * password learn whether it was refused. A probe that tells nothing lets the next waiter try.
+   */
+  basicSettled(sent: string | undefined, status: number | undefined): void {
+    if (!sent?.startsWith('Basic ') || this.basicAccepted) return;
+    const probe = this.basicProbe;
+    // 403 and 404 come after the password was checked; a 5xx, a 429 or no answer says nothing about it.
+    if (status === 401) this.refuseBasic();
+    else if (status !== undefined && (status < 400 || status === 403 || status === 404))
+      this.basicAccepted = true;
+    this.basicProbe = undefined;
+    probe?.settle();
+  }
+
+  private refuseBasic(): void {
+    this.credentialRefusal ??= new CredentialRefusedError(
+      `${this.opts.registry} refused the configured username and password (Basic auth); check the ` +
+        `credentials configured for it`,
+    );
   }
 
   /** Why a refusal may not be the credentials' fault: they were never sent to a plain-http token service. */

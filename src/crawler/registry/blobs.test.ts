@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../../core/digest.js';
 import { DigestMismatchError, PermanentError } from '../../core/errors.js';
@@ -79,6 +80,76 @@ describe('openBlob', () => {
     const err = await client.openBlob('a/b', digest).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as Error).message).toMatch(/redirect loop/);
+  });
+
+  const SIG = 'X-Amz-Signature=SIGSECRET&X-Amz-Credential=AKIASECRET';
+
+  /** The message of the error openBlob fails with, checked to be free of the signed URL's secrets. */
+  async function redactedFailure(client: RegistryClient): Promise<string> {
+    const err = await client.openBlob('a/b', digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    const message = (err as Error).message;
+    expect(`${message} ${inspect(err, { depth: 5 })}`).not.toMatch(/SIGSECRET|AKIASECRET/);
+    return message;
+  }
+
+  it('redacts the signed URLs of a redirect loop in its message', async () => {
+    const other = await serve((req, res) => {
+      const next = req.url?.startsWith('/one') ? '/two' : '/one';
+      res.writeHead(302, { location: `${next}?${SIG}` });
+      res.end();
+    });
+    const { client } = await registry((_q, res) => {
+      res.writeHead(307, { location: `${other}/one?${SIG}` });
+      res.end();
+    });
+    expect(await redactedFailure(client)).toMatch(
+      /redirect loop .*\/one\?X-Amz-Signature=%5Bredacted%5D.* was already visited/,
+    );
+  });
+
+  it('redacts a signed URL that answers a redirect without a Location', async () => {
+    const other = await serve((_req, res) => {
+      res.writeHead(302);
+      res.end();
+    });
+    const { client } = await registry((_q, res) => {
+      res.writeHead(307, { location: `${other}/nolocation?${SIG}` });
+      res.end();
+    });
+    expect(await redactedFailure(client)).toMatch(
+      /nolocation\?X-Amz-Signature=%5Bredacted%5D.* without a Location/,
+    );
+  });
+
+  it('redacts a signed URL that redirects to a non-HTTP URL or to no URL at all', async () => {
+    for (const location of ['ftp://elsewhere/x', 'http://[bad']) {
+      const other = await serve((_req, res) => {
+        res.writeHead(302, { location });
+        res.end();
+      });
+      const { client } = await registry((_q, res) => {
+        res.writeHead(307, { location: `${other}/hop?${SIG}` });
+        res.end();
+      });
+      expect(await redactedFailure(client)).toMatch(/hop\?X-Amz-Signature=%5Bredacted%5D.* redirected to/);
+    }
+  });
+
+  it("blames a 401 of the redirect target on that host, not on the registry's blob URL", async () => {
+    const cdn = await serve((_req, res) => {
+      res.writeHead(401);
+      res.end();
+    });
+    const cdnHost = new URL(cdn).host;
+    const { client } = await registry((_q, res) => {
+      res.writeHead(307, { location: `${cdn}/blob?${SIG}` });
+      res.end();
+    });
+    const message = await redactedFailure(client);
+    expect(message).toContain(`redirected to ${cdn}/blob?X-Amz-Signature=%5Bredacted%5D`);
+    expect(message).toContain(`which answered 401 where blob bytes were expected`);
+    expect(message).toContain(`the redirect target ${cdnHost} refused the download, not the registry`);
   });
 
   it('resumes with Range after the connection drops mid-body', async () => {

@@ -6,6 +6,7 @@
  */
 import { type Digest, DigestVerifier } from '../../core/digest.js';
 import { LimitExceededError, PermanentError, RetryableError } from '../../core/errors.js';
+import { redactUrl } from '../../core/url.js';
 import type { HttpResponse } from '../http.js';
 import { headerValue } from '../rate-limit.js';
 import { pullScope } from './auth.js';
@@ -35,14 +36,25 @@ function rangeStart(contentRange: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** GETs the blob from `offset`, following redirects; Authorization goes only to the registry's origin. */
+/** The answer to a blob GET, and the hop that gave it (the registry's URL, or where it redirected). */
+interface BlobAnswer {
+  res: HttpResponse;
+  /** The URL that answered: after a redirect, another host (a CDN, an object store). */
+  from: URL;
+}
+
+/**
+ * GETs the blob from `offset`, following redirects; Authorization goes only to the registry's origin.
+ * Every URL in a message is redacted: a redirect target is typically pre-signed (S3's `X-Amz-Signature`,
+ * Docker Hub's CDN `verify=`), and messages end up in the dataset, the log and exports.
+ */
 async function fetchBlob(
   t: RegistryTransport,
   first: URL,
   scope: string,
   offset: number,
   opts: OpenBlobOptions,
-): Promise<HttpResponse> {
+): Promise<BlobAnswer> {
   const maxRedirects = opts.maxRedirects ?? 5;
   const seen = new Set<string>([first.href]);
   let url = first;
@@ -51,30 +63,54 @@ async function fetchBlob(
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const req = { url, headers, ...(opts.signal ? { signal: opts.signal } : {}) };
     const res = url.origin === t.baseUrl.origin ? await t.send(req, scope) : await t.http.request(req);
-    if (res.status < 300 || res.status >= 400) return res;
+    if (res.status < 300 || res.status >= 400) return { res, from: url };
     await res.dump();
     const location = headerValue(res.headers, 'location');
     // A broken redirect is the server's fault, not the blob's: PermanentError, so another repository
     // holding the same digest still gets its try (src/pipeline/fallback.ts).
-    if (!location) throw new PermanentError(`${url.href} answered ${res.status} without a Location`);
+    if (!location) throw new PermanentError(`${redactUrl(url)} answered ${res.status} without a Location`);
     let next: URL;
     try {
       next = new URL(location, url);
-    } catch (err) {
-      throw new PermanentError(`${url.href} redirected to an invalid URL`, { cause: err });
+    } catch {
+      // No cause: the URL parser's error quotes the Location, signature and all.
+      throw new PermanentError(`${redactUrl(url)} redirected to an invalid URL (${redactUrl(location)})`);
     }
     if (next.protocol !== 'https:' && next.protocol !== 'http:') {
-      throw new PermanentError(`${url.href} redirected to a non-HTTP URL (${next.protocol})`);
+      throw new PermanentError(`${redactUrl(url)} redirected to a non-HTTP URL (${next.protocol})`);
     }
     if (seen.has(next.href)) {
-      throw new PermanentError(`redirect loop fetching ${first.href}: ${next.href} was already visited`);
+      throw new PermanentError(
+        `redirect loop fetching ${redactUrl(first)}: ${redactUrl(next)} was already visited`,
+      );
     }
     if (hop + 1 > maxRedirects) {
-      throw new PermanentError(`${first.href} redirected more than ${maxRedirects} times; giving up`);
+      throw new PermanentError(`${redactUrl(first)} redirected more than ${maxRedirects} times; giving up`);
     }
     seen.add(next.href);
     url = next;
   }
+}
+
+/** Why the first answer is not the blob: a redirect target's refusal is that host's, not the registry's. */
+function notBlob(url: URL, answer: BlobAnswer): PermanentError {
+  const { res, from } = answer;
+  if (from.origin === url.origin) {
+    return new PermanentError(`${redactUrl(url)} answered ${res.status} where blob bytes were expected`, {
+      status: res.status,
+    });
+  }
+  // A refusal there is the redirect target's, and no registry credential mends it: that host gets no
+  // Authorization from us (it goes only to the registry's origin). A signed URL may have expired.
+  const refused =
+    res.status === 401 || res.status === 403
+      ? `: the redirect target ${from.host} refused the download, not the registry`
+      : '';
+  return new PermanentError(
+    `${redactUrl(url)} redirected to ${redactUrl(from)}, which answered ${res.status} where blob bytes ` +
+      `were expected${refused}`,
+    { status: res.status },
+  );
 }
 
 /**
@@ -90,12 +126,11 @@ export async function openBlob(
   const url = new URL(`/v2/${repository}/blobs/${digest}`, t.baseUrl);
   const scope = pullScope(repository);
   const what = `blob ${t.registry}/${repository}@${digest}`;
-  const first = await fetchBlob(t, url, scope, 0, opts);
+  const answer = await fetchBlob(t, url, scope, 0, opts);
+  const first = answer.res;
   if (first.status !== 200) {
     await first.dump();
-    throw new PermanentError(`${url.href} answered ${first.status} where blob bytes were expected`, {
-      status: first.status,
-    });
+    throw notBlob(url, answer);
   }
   const declared = Number(headerValue(first.headers, 'content-length'));
   if (opts.maxBytes !== undefined && Number.isFinite(declared) && declared > opts.maxBytes) {
@@ -167,7 +202,7 @@ async function* stream(
     } catch (err) {
       if (!(err instanceof RetryableError) || resumes >= maxResumes) throw err;
       resumes += 1;
-      res = await fetchBlob(t, url, scope, received, opts);
+      res = (await fetchBlob(t, url, scope, received, opts)).res;
       if (res.status !== 200 && res.status !== 206) {
         await res.dump();
         throw new RetryableError(`${what}: resume answered ${res.status}`, { status: res.status });

@@ -5,12 +5,13 @@
 import type { Digest } from '../../core/digest.js';
 import { isDigest } from '../../core/digest.js';
 import { CorruptInputError, LimitExceededError, PermanentError } from '../../core/errors.js';
+import { redactUrl } from '../../core/url.js';
 import type { HttpClient } from '../http.js';
 import { headerValue, type PullQuota, parsePullQuota } from '../rate-limit.js';
 import { pullScope, RegistryAuth } from './auth.js';
 import { type OpenBlobOptions, openBlob } from './blobs.js';
 import { catalog } from './catalog.js';
-import type { CredentialStore } from './credentials.js';
+import { type CredentialStore, normalizeRegistryKey } from './credentials.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from './manifests.js';
 import { bareMediaType, MANIFEST_ACCEPT } from './media-types.js';
 import type { RegistryListingCut } from './paging.js';
@@ -78,6 +79,41 @@ export function registryBaseUrl(registry: string, scheme?: 'http' | 'https', end
   return new URL(`${s}://${registry}`);
 }
 
+/**
+ * Why a registry URL the user wrote (a `--catalog` seed) cannot be crawled as written: its scheme is
+ * not the one its host is reached over (an `endpoint`, `scheme` / --insecure-registry, else http on
+ * loopback and https elsewhere); undefined when they agree. The client is one per host, so one URL
+ * cannot switch it, and crawling over another scheme than the one asked for would go unnoticed.
+ */
+export function schemeConflict(
+  written: URL,
+  settings: { scheme?: 'http' | 'https' | undefined; endpoint?: string | undefined } = {},
+): string | undefined {
+  const host = written.host;
+  const reached = registryBaseUrl(host, settings.scheme, settings.endpoint);
+  if (reached.protocol === written.protocol) return undefined;
+  const shown = redactUrl(written);
+  if (settings.endpoint !== undefined) {
+    return `${shown} asks for ${written.protocol.slice(0, -1)}, but ${host} is reached through its endpoint ${redactUrl(reached)}; write ${reached.protocol}//${host}`;
+  }
+  if (written.protocol === 'https:') {
+    const why = settings.scheme === 'http' ? '--insecure-registry or scheme: http' : 'a loopback host';
+    return `${shown} asks for https, but ${host} is crawled over plain http (${why}); write http://${host}, or set registries."${host}".scheme: https in the config file`;
+  }
+  return `${shown} asks for plain http, but ${host} is crawled over https; add --insecure-registry ${host} to crawl it over http, or write https://${host}`;
+}
+
+/**
+ * The registry whose credentials `baseUrl` may receive, and which auth messages name. A docker.io
+ * mirror is another registry run by someone else: it gets the credentials configured for its own
+ * host, never Docker Hub's (moby/moby#42022, the Hub credentials Docker once sent to mirrors). Any
+ * other registry's `endpoint` is a proxy or tunnel the user set up for that registry, and signs in as it.
+ */
+export function signInAs(registry: string, baseUrl: URL): string {
+  if (registry !== DOCKER_HUB) return registry;
+  return normalizeRegistryKey(baseUrl.host) === DOCKER_HUB ? DOCKER_HUB : baseUrl.host;
+}
+
 export class RegistryClient {
   readonly registry: string;
   readonly baseUrl: URL;
@@ -93,7 +129,7 @@ export class RegistryClient {
     this.baseUrl = registryBaseUrl(opts.registry, opts.scheme, opts.endpoint);
     this.auth = new RegistryAuth({
       http: opts.http,
-      registry: opts.registry,
+      registry: signInAs(opts.registry, this.baseUrl),
       credentials: opts.credentials,
       endpoint: this.baseUrl,
       ...(opts.now ? { now: opts.now } : {}),

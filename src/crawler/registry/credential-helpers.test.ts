@@ -142,12 +142,30 @@ describe('credential helpers', () => {
     );
   });
 
-  it('stops the run with FatalError when the helper fails, quoting the first line of its stderr, and runs it once', () => {
+  it('stops the run with FatalError when the helper fails, naming its exit status and how to run it by hand, and runs it once', () => {
     helper('broken', 'echo "keychain is locked" >&2; exit 2');
     const creds = store({ credsStore: 'broken' });
     expect(() => creds.get('docker.io')).toThrow(FatalError);
-    expect(() => creds.get('registry-1.docker.io')).toThrow(/exit status 2: keychain is locked/);
+    expect(() => creds.get('registry-1.docker.io')).toThrow(
+      /failed with exit status 2 .*run `echo https:\/\/index.docker.io\/v1\/ \| docker-credential-broken get` to see its message/,
+    );
     expect(asked()).toEqual(['broken https://index.docker.io/v1/']);
+  });
+
+  it("quotes nothing of a failing helper's stderr, even a line with no credential-like word in it", () => {
+    helper('keyring', 'echo "could not unlock keyring for alice with S3cr3t-P4ss-xyzzy" >&2; exit 1');
+    const err = (() => {
+      try {
+        store({ credHelpers: { '127.0.0.1:5000': 'keyring' } }).get('127.0.0.1:5000');
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err?.message).toMatch(
+      /docker-credential-keyring \(for 127.0.0.1:5000\) failed with exit status 1/,
+    );
+    expect(inspect(err, { depth: 10 })).not.toMatch(/S3cr3t|keyring for|alice/);
   });
 
   it('keeps the secret out of the error when a helper prints its credential and then fails', () => {
@@ -163,7 +181,7 @@ describe('credential helpers', () => {
       }
     })();
     expect(err).toBeInstanceOf(FatalError);
-    expect(err?.message).toMatch(/exit status 2: its message is withheld/);
+    expect(err?.message).toMatch(/exit status 2 \(its output is not quoted/);
     expect(inspect(err, { depth: 10 })).not.toContain('TOPSECRET');
   });
 

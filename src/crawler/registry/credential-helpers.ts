@@ -78,9 +78,10 @@ const NOT_FOUND = 'credentials not found in native keychain';
  * answers something else than a credential stops the run with FatalError: continuing anonymously
  * would quietly spend the anonymous pull quota of a user who set up a login.
  *
- * A helper's stdout is never quoted, on success or failure: it is where the secret is printed,
- * and a wrapper script can print the credential and still exit non-zero. Only the first line of
- * its stderr is, and only when it does not look like a credential.
+ * Nothing a helper prints is quoted, on success or failure: stdout is where the secret is printed
+ * (a wrapper script can print the credential and still exit non-zero), and stderr may name an account
+ * or echo a passphrase in any words, which no filter can tell apart. The message says how to run the
+ * helper by hand to read its own message instead.
  */
 export function helperGet(name: string, registry: string, ctx: HelperContext): Credential | null {
   const path = helperPath(name, ctx.env);
@@ -110,7 +111,10 @@ export function helperGet(name: string, registry: string, ctx: HelperContext): C
     // Docker matches the whole of stdout, so a failure that merely mentions the words is still a failure.
     if (typeof e.status === 'number' && (e.stdout ?? '').trim() === NOT_FOUND) return null;
     // No cause: the error of execFileSync carries the helper's stdout and stderr.
-    throw new FatalError(`${who} ${helperFailure(e, timeout)}; fix it, ${howToSkip(ctx.configPath)}`);
+    throw new FatalError(
+      `${who} ${helperFailure(e, timeout)}; run \`echo ${helperServerUrl(registry)} | docker-credential-${name} get\` ` +
+        `to see its message, and fix it, ${howToSkip(ctx.configPath)}`,
+    );
   }
   let answer: z.infer<typeof answerSchema>;
   try {
@@ -124,23 +128,14 @@ export function helperGet(name: string, registry: string, ctx: HelperContext): C
   return basicCredential(answer.Username, answer.Secret);
 }
 
-/** Why a helper run failed, in words that quote nothing of its stdout. */
+/** Why a helper run failed, in words that quote nothing it printed. */
 function helperFailure(
-  e: { status?: number | null; signal?: string | null; stderr?: string; code?: string },
+  e: { status?: number | null; signal?: string | null; code?: string },
   timeoutMs: number,
 ): string {
   if (e.code === 'ETIMEDOUT') return `did not answer within ${timeoutMs / 1000} s`;
   if (e.code === 'ENOBUFS') return `printed more than ${HELPER_MAX_OUTPUT} bytes`;
   if (e.signal) return `was killed by ${e.signal}`;
   if (typeof e.status !== 'number') return `could not run (${e.code ?? 'unknown error'})`;
-  return `failed (exit status ${e.status}: ${stderrLine(e.stderr ?? '')})`;
-}
-
-/** The first line of a helper's stderr, bounded; withheld when it looks like it could hold a credential. */
-function stderrLine(text: string): string {
-  const first = text.trim().split('\n')[0] ?? '';
-  if (first === '') return 'no message on stderr';
-  if (/[{}"]|secret|password|token/i.test(first))
-    return 'its message is withheld as it may hold a credential';
-  return first.length > 200 ? `${first.slice(0, 200)}…` : first;
+  return `failed with exit status ${e.status} (its output is not quoted: it may hold a credential)`;
 }

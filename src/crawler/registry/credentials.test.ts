@@ -69,6 +69,69 @@ describe('CredentialStore', () => {
     );
   });
 
+  it('reads an empty Docker config file, and /dev/null, as one without credentials, as docker does', () => {
+    for (const dockerConfigPath of [dockerConfig(''), dockerConfig(' \n'), '/dev/null']) {
+      const s = CredentialStore.fromSources({ dockerConfigPath, env: {} });
+      expect(s.get('docker.io')).toBeUndefined();
+      expect(s.registries()).toEqual([]);
+    }
+  });
+
+  for (const [order, keys] of [
+    ['exact key first', ['127.0.0.1:5000', 'https://127.0.0.1:5000']],
+    ['exact key last', ['https://127.0.0.1:5000', '127.0.0.1:5000']],
+  ] as const) {
+    it(`takes the entry under the exact host:port key over an https:// one for the same registry (${order})`, () => {
+      const entries = { [keys[0]]: {}, [keys[1]]: {} } as Record<
+        string,
+        { username: string; password: string }
+      >;
+      for (const k of keys) {
+        entries[k] = k.includes('://')
+          ? { username: 'stale', password: 'old' }
+          : { username: 'good', password: 'new' };
+      }
+      const path = dockerConfig({ auths: entries });
+      const c = CredentialStore.fromSources({ dockerConfigPath: path, env: {} }).get('127.0.0.1:5000');
+      expect([c?.username, password(c)]).toEqual(['good', 'new']);
+    });
+  }
+
+  it('takes https://index.docker.io/v1/, the key docker looks up, over another spelling of Docker Hub', () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const path = dockerConfig({
+      auths: {
+        'https://index.docker.io/v1/': { auth: b64('alice:right') },
+        'docker.io': { auth: b64('alice:stale') },
+      },
+    });
+    expect(password(CredentialStore.fromSources({ dockerConfigPath: path, env: {} }).get('docker.io'))).toBe(
+      'right',
+    );
+  });
+
+  for (const [what, auth] of [
+    ['no colon', Buffer.from('alice').toString('base64')],
+    ['no user name', Buffer.from(':S3cr3t').toString('base64')],
+    ['not base64', 'not*base64!'],
+    ['base64 without its padding', Buffer.from('alice:pw').toString('base64').replace(/=+$/, '')],
+  ] as const) {
+    it(`refuses a Docker config whose auth has ${what}, naming the file and the registry key`, () => {
+      const path = dockerConfig({ auths: { '127.0.0.1:5000': { auth } } });
+      let err: unknown;
+      try {
+        CredentialStore.fromSources({ dockerConfigPath: path, env: {} });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toContain(
+        `Docker config ${path}: auths["127.0.0.1:5000"].auth is not base64`,
+      );
+      expect(inspect(err, { depth: 5 })).not.toContain('S3cr3t');
+    });
+  }
+
   it('prefers env over the Docker config and explicit config over env', () => {
     const path = dockerConfig({ auths: { 'docker.io': { username: 'file', password: 'f' } } });
     const env = { HUBCRAWL_DOCKERHUB_USERNAME: 'env', HUBCRAWL_DOCKERHUB_TOKEN: 'e' };

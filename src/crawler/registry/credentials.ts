@@ -76,6 +76,8 @@ function readDockerConfig(path: string, named: boolean): DockerConfigCredentials
     }
     throw new ConfigError(`cannot read Docker config ${path}`, { cause: err });
   }
+  // As the docker CLI (LoadFromReader ignores io.EOF): an empty file, /dev/null say, holds no credentials.
+  if (text.trim() === '') return out;
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -93,30 +95,65 @@ function readDockerConfig(path: string, named: boolean): DockerConfigCredentials
   for (const [key, helper] of Object.entries(parsed.data.credHelpers ?? {})) {
     out.helpers.set(normalizeRegistryKey(key), helper);
   }
+  // Two keys may name one registry (`host:5000` and `https://host:5000`, left by an old `docker login
+  // https://host:5000` and a later `docker login host:5000`). As the docker CLI's file store: the key it
+  // looks up exactly wins; a key it has to convert counts only without one (then the first in the file).
+  const exact = new Set<string>();
   for (const [key, entry] of Object.entries(parsed.data.auths ?? {})) {
-    let username = entry.username;
-    let password = entry.password;
-    if (entry.auth) {
-      // `auth` is base64("user:password"); the password may itself contain colons.
-      const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      if (i > 0) {
-        username = decoded.slice(0, i);
-        password = decoded.slice(i + 1);
-      }
-    }
-    // As the docker CLI: an identity token wins over a password in the same entry (`auth` then only
-    // names the account, often as "user:" with no password at all).
-    if (entry.identitytoken) {
-      out.auths.set(
-        normalizeRegistryKey(key),
-        identityTokenCredential(entry.identitytoken, username || undefined),
-      );
-    } else if (username && password) {
-      out.auths.set(normalizeRegistryKey(key), basicCredential(username, password));
-    }
+    const registry = normalizeRegistryKey(key);
+    const isExact = key === dockerLookupKey(registry);
+    if (out.auths.has(registry) && (exact.has(registry) || !isExact)) continue;
+    const cred = authsEntry(path, key, entry);
+    if (cred === undefined) continue;
+    out.auths.set(registry, cred);
+    if (isExact) exact.add(registry);
   }
   return out;
+}
+
+/** The `auths` key the docker CLI looks a registry up under before converting legacy keys. */
+function dockerLookupKey(registry: string): string {
+  return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
+}
+
+/** Standard base64 with its padding, as Go's base64.StdEncoding (which docker decodes `auth` with) wants it. */
+const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The credential of one `auths` entry, or undefined when it holds none. A malformed `auth` is a
+ * ConfigError, as docker refuses the file ("invalid auth configuration file"): dropping it would crawl
+ * anonymously without a word. Neither the value nor what it decodes to is quoted.
+ */
+function authsEntry(
+  path: string,
+  key: string,
+  entry: {
+    auth?: string | undefined;
+    username?: string | undefined;
+    password?: string | undefined;
+    identitytoken?: string | undefined;
+  },
+): Credential | undefined {
+  let username = entry.username;
+  let password = entry.password;
+  if (entry.auth) {
+    // `auth` is base64("user:password"); the password may itself contain colons.
+    const decoded = STD_BASE64.test(entry.auth) ? Buffer.from(entry.auth, 'base64').toString('utf8') : '';
+    const i = decoded.indexOf(':');
+    if (i <= 0) {
+      throw new ConfigError(
+        `Docker config ${path}: auths["${key}"].auth is not base64 of "username:password"; run ` +
+          `\`docker login ${normalizeRegistryKey(key)}\` again, or remove that entry`,
+      );
+    }
+    username = decoded.slice(0, i);
+    password = decoded.slice(i + 1).replace(/\0+$/, '');
+  }
+  // As the docker CLI: an identity token wins over a password in the same entry (`auth` then only
+  // names the account, often as "user:" with no password at all).
+  if (entry.identitytoken) return identityTokenCredential(entry.identitytoken, username || undefined);
+  if (username && password) return basicCredential(username, password);
+  return undefined;
 }
 
 const NO_DOCKER_CONFIG: DockerConfigCredentials = { auths: new Map(), store: undefined, helpers: new Map() };

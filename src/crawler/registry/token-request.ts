@@ -17,7 +17,8 @@ import { type BasicCredential, basicAuthorization } from './credential.js';
 const tokenAnswerSchema = z.object({
   token: z.string().min(1).optional(),
   access_token: z.string().min(1).optional(),
-  expires_in: z.number().positive().optional(),
+  // Any number: under MIN_TOKEN_SECONDS (0 included) counts as that minimum, see issuedToken.
+  expires_in: z.number().optional(),
   refresh_token: z.string().min(1).optional(),
   issued_at: z.string().optional(),
 });
@@ -25,8 +26,13 @@ const tokenAnswerSchema = z.object({
 /** RFC 6749 §5.2 error answer; `error` is a fixed vocabulary (`invalid_grant`, …). */
 const oauthErrorSchema = z.object({ error: z.string().regex(/^[a-z_]{1,40}$/) });
 
-/** Spec default when `expires_in` is omitted. */
-const DEFAULT_TOKEN_SECONDS = 60;
+/**
+ * Spec default when `expires_in` is omitted, and the least lifetime a token is given: token.md says a
+ * token "should never be returned with less than 60 seconds to live", and the distribution client,
+ * docker and containers/image raise a smaller `expires_in` (0 included) to it (minimumTokenLifetimeSeconds).
+ * A token that really dies sooner is refused with a 401 and fetched again.
+ */
+const MIN_TOKEN_SECONDS = 60;
 /** A token answer is a few kilobytes; a hostile service may send gigabytes. */
 const MAX_TOKEN_ANSWER_BYTES = 1024 * 1024;
 
@@ -186,7 +192,8 @@ function issuedToken(
   answer: { token: string; expires_in?: number | undefined },
   startedAt: number,
 ): IssuedToken {
-  const seconds = answer.expires_in ?? DEFAULT_TOKEN_SECONDS;
+  const given = answer.expires_in ?? MIN_TOKEN_SECONDS;
+  const seconds = Number.isFinite(given) && given >= MIN_TOKEN_SECONDS ? given : MIN_TOKEN_SECONDS;
   // Lifetime counted from our own clock (issued_at is the server's and may be skewed); refresh early
   // by a fifth of the lifetime, at most 30 s, so a token never expires in flight.
   const early = Math.min(30_000, (seconds * 1000) / 5);

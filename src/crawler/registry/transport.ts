@@ -2,8 +2,10 @@
  * One registry's authenticated transport: adds the Authorization header for a scope, and after a
  * 401 learns the challenge and retries (a refused cached token is refreshed once before giving up).
  */
-import { AuthError } from '../../core/errors.js';
+import { AuthError, PermanentError } from '../../core/errors.js';
+import { redactUrl } from '../../core/url.js';
 import type { HttpClient, HttpRequest, HttpResponse } from '../http.js';
+import { headerValue } from '../rate-limit.js';
 import type { RegistryAuth } from './auth.js';
 
 /** What tags.ts, catalog.ts and blobs.ts need from the client. */
@@ -33,7 +35,15 @@ export class AuthedTransport implements RegistryTransport {
     for (let attempt = 1; ; attempt++) {
       const headers = { ...req.headers };
       if (header) headers.authorization = header;
-      const res = await this.http.request({ ...req, headers });
+      let res: HttpResponse;
+      try {
+        res = await this.http.request({ ...req, headers });
+      } catch (err) {
+        this.auth.basicSettled(header, undefined);
+        throw err;
+      }
+      this.auth.basicSettled(header, res.status);
+      if (res.status >= 300 && res.status < 400) await this.refuseHttpsUpgrade(req.url, res);
       if (res.status !== 401) return res;
       await res.dump();
       if (attempt >= MAX_AUTH_ATTEMPTS) {
@@ -41,5 +51,30 @@ export class AuthedTransport implements RegistryTransport {
       }
       header = await this.auth.onUnauthorized(res.headers, scope, header);
     }
+  }
+
+  /**
+   * A plain-http port that redirects every request to https on the same host (an nginx in front of
+   * the registry) would fail each request as a bare "answered 301": the message names the Location and
+   * what to change.
+   */
+  private async refuseHttpsUpgrade(url: URL | string, res: HttpResponse): Promise<void> {
+    const from = new URL(url);
+    const location = headerValue(res.headers, 'location');
+    if (from.protocol !== 'http:' || location === undefined) return;
+    let to: URL;
+    try {
+      to = new URL(location, from);
+    } catch {
+      return;
+    }
+    if (to.protocol !== 'https:' || to.hostname !== from.hostname || to.pathname !== from.pathname) return;
+    await res.dump();
+    throw new PermanentError(
+      `${redactUrl(from)} answered ${res.status} redirecting to ${redactUrl(to)}: the registry ${this.registry} ` +
+        `serves https, not plain http; drop --insecure-registry for it (or set registries."${this.registry}".` +
+        `scheme: https), or give its https address as the endpoint`,
+      { status: res.status },
+    );
   }
 }
