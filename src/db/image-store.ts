@@ -75,6 +75,12 @@ export class ImageStore {
   private readonly selectWithoutPlatform: Statement;
   private readonly forgetTx: (digest: string) => void;
   private readonly selectByBase: Statement;
+  private readonly selectMatchableWithLayer: Statement;
+  private readonly selectMatchable: Statement;
+  private readonly selectUndecidedOnBase: Statement;
+  private readonly selectUndecided: Statement;
+  private readonly selectAllUndecided: Statement;
+  private readonly selectLayerInRun: Statement;
   private readonly putTx: (img: ImageInput) => void;
 
   constructor(private readonly db: Database) {
@@ -147,6 +153,47 @@ export class ImageStore {
         'SELECT image_digest FROM image_layers WHERE position = 0 AND layer_digest = ? ORDER BY image_digest',
       )
       .pluck();
+    // An image's layers are all done when none is pending (never attempted: no facts, no failure yet) and
+    // none has a layer item still to run (pending or in progress: analysis, re-analysis, a retry). A layer
+    // item's key begins with its digest and '|' (keys.ts), so its items are a range of the frontier's
+    // (kind, key) index: '}' is the character after '|'.
+    const layersDone = (image: string) =>
+      `NOT EXISTS (SELECT 1 FROM image_layers o JOIN layers l ON l.digest = o.layer_digest
+                    WHERE o.image_digest = ${image}
+                      AND (l.status = 'pending'
+                           OR EXISTS (SELECT 1 FROM frontier f
+                                       WHERE f.kind = 'layer' AND f.key > o.layer_digest || '|'
+                                         AND f.key < o.layer_digest || '}'
+                                         AND f.state IN ('pending', 'in-progress'))))`;
+    const stale = '(i.match_fingerprint IS NULL OR i.match_fingerprint <> @fingerprint)';
+    this.selectMatchableWithLayer = db
+      .prepare(
+        `SELECT DISTINCT il.image_digest FROM image_layers il JOIN images i ON i.digest = il.image_digest
+          WHERE il.layer_digest = @layer AND ${stale} AND ${layersDone('il.image_digest')}
+          ORDER BY il.image_digest`,
+      )
+      .pluck();
+    this.selectMatchable = db
+      .prepare(
+        `SELECT i.digest FROM images i WHERE i.digest = @image AND ${stale} AND ${layersDone('i.digest')}`,
+      )
+      .pluck();
+    const undecided = `SELECT i.digest, il.layer_digest AS baseLayer FROM images i
+           JOIN image_layers il ON il.image_digest = i.digest AND il.position = 0
+           JOIN layers l ON l.digest = il.layer_digest
+          WHERE i.is_debian_derived IS NULL AND l.status = 'analyzed'`;
+    this.selectUndecidedOnBase = db.prepare(`${undecided} AND il.layer_digest = ? ORDER BY i.digest`);
+    this.selectUndecided = db.prepare(`${undecided} AND i.digest = ?`);
+    this.selectAllUndecided = db.prepare(`${undecided} ORDER BY i.digest`);
+    // Like countUpperLayersOnBase: driven from the layer's images, the frontier reached by its (kind, key) index.
+    this.selectLayerInRun = db.prepare(
+      `SELECT 1 FROM image_layers il
+        WHERE il.layer_digest = ? AND il.image_digest <> ?
+          AND EXISTS (SELECT 1 FROM registries r CROSS JOIN frontier f
+                       WHERE f.kind = 'manifest' AND f.key = ? || r.host || '@' || il.image_digest
+                         AND f.state = 'done')
+        LIMIT 1`,
+    );
     this.putTx = writeTransaction(db, (img: ImageInput) => {
       const seen = img.seenAt ?? nowIso();
       const p = img.platform;
@@ -213,6 +260,30 @@ export class ImageStore {
   }
 
   /**
+   * Images listing layer `layerDigest` that are matchable now: stale under `fingerprint` (never matched,
+   * matched with other IOC sets, or a layer's facts changed since) and with every layer done, analyzed or
+   * failed for good, none pending nor waiting for its layer item (analysis, re-analysis or a retry). When a
+   * layer item ends, exactly the images it completes: a shared base layer finishing matches only those of
+   * its images whose other layers are done, found through the layer's index, never by a scan of all images.
+   */
+  matchableWithLayer(layerDigest: string, fingerprint: string): string[] {
+    return this.selectMatchableWithLayer.all({ layer: layerDigest, fingerprint }) as string[];
+  }
+
+  /** Whether image `digest` is matchable now (as matchableWithLayer says). */
+  isMatchable(digest: string, fingerprint: string): boolean {
+    return this.selectMatchable.get({ image: digest, fingerprint }) !== undefined;
+  }
+
+  /**
+   * Whether a manifest item of a run (frontier keys `<runKeyPrefix><registry>@<digest>`) that is done
+   * recorded an image other than `exceptImage` listing this layer: whether the run reached the layer before.
+   */
+  layerReachedInRun(layerDigest: string, runKeyPrefix: string, exceptImage: string): boolean {
+    return this.selectLayerInRun.get(layerDigest, exceptImage, runKeyPrefix) !== undefined;
+  }
+
+  /**
    * Upper layers (all but the base) of the images on base layer `baseDigest` whose manifest item of a run
    * is done (frontier keys `<runKeyPrefix><registry>@<digest>`): when a debianOnly verdict against that base
    * comes, exactly the images that waited for it. An image whose manifest item comes later counts itself.
@@ -251,18 +322,15 @@ export class ImageStore {
   }
 
   /**
-   * Images with no OS verdict yet (never matched: some layer pending) whose base layer is
-   * analyzed, with that layer's digest. Prepared per call: it runs once at the end of a crawl.
+   * Images with no OS verdict yet (never matched: some layer pending) whose base layer is analyzed, with
+   * that layer's digest: every such image, or those on base layer `opts.baseLayer`, or image `opts.image`.
    */
-  undecidedWithAnalyzedBase(): Array<{ digest: string; baseLayer: string }> {
-    return this.db
-      .prepare(
-        `SELECT i.digest, il.layer_digest AS baseLayer FROM images i
-           JOIN image_layers il ON il.image_digest = i.digest AND il.position = 0
-           JOIN layers l ON l.digest = il.layer_digest
-          WHERE i.is_debian_derived IS NULL AND l.status = 'analyzed'
-          ORDER BY i.digest`,
-      )
-      .all() as Array<{ digest: string; baseLayer: string }>;
+  undecidedWithAnalyzedBase(
+    opts: { baseLayer?: string; image?: string } = {},
+  ): Array<{ digest: string; baseLayer: string }> {
+    type Row = { digest: string; baseLayer: string };
+    if (opts.image !== undefined) return this.selectUndecided.all(opts.image) as Row[];
+    if (opts.baseLayer !== undefined) return this.selectUndecidedOnBase.all(opts.baseLayer) as Row[];
+    return this.selectAllUndecided.all() as Row[];
   }
 }

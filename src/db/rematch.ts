@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type { LayerFacts } from '../analyzer/facts.js';
 import { FindingStore } from './finding-store.js';
 import { type ImageRow, ImageStore } from './image-store.js';
@@ -20,6 +20,11 @@ export interface RematchResult {
   skipped: string[];
   /** Findings rows written in total. */
   findings: number;
+  /**
+   * With `loadedSetIds`: the findings of other sets that the re-matched images lost (`<id>@<version>` →
+   * rows), since an image's findings are replaced as a whole.
+   */
+  removedOfOtherSets?: Record<string, number>;
 }
 
 export interface RematchOptions {
@@ -27,10 +32,120 @@ export interface RematchOptions {
   matchFingerprint?: string;
   /** Only these images (default: every image). */
   imageDigests?: readonly string[];
+  /** The ids of the IOC sets `match` applies: findings of other sets removed are counted (removedOfOtherSets). */
+  loadedSetIds?: readonly string[];
 }
 
 /** How many layers' facts to keep in memory while walking images: base layers are shared by most images. */
 const FACTS_CACHE = 64;
+
+/**
+ * Stored facts of recently used layers. A layer's facts change only with its row (markAnalyzed, markFailed),
+ * so an entry is used only while the row's status, analysis time, attempts, selection and analyzer version
+ * are those it was loaded with: a cache that outlives a transaction (kept by a crawl run, across items, or
+ * filled in a transaction rolled back) never serves facts the dataset no longer holds.
+ */
+export class LayerFactsCache {
+  private readonly layers: LayerStore;
+  private readonly entries = new Map<string, { stamp: string; facts: LayerFacts | undefined }>();
+
+  constructor(
+    db: Database,
+    private readonly size = FACTS_CACHE,
+  ) {
+    this.layers = new LayerStore(db);
+  }
+
+  /** The layer's facts, as LayerStore.loadFacts gives them (undefined unless analyzed). */
+  get(digest: string): LayerFacts | undefined {
+    const row = this.layers.get(digest);
+    const stamp = row
+      ? `${row.status}|${row.analyzedAt}|${row.attempts}|${row.selection}|${row.analyzerVersion}`
+      : '';
+    const kept = this.entries.get(digest);
+    if (kept?.stamp === stamp) return kept.facts;
+    const facts = row?.status === 'analyzed' ? this.layers.loadFacts(digest) : undefined;
+    this.entries.delete(digest);
+    if (this.entries.size >= this.size) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(digest, { stamp, facts });
+    return facts;
+  }
+}
+
+/** The image-level matcher: evidence from an image's layer stack (the analyzer's, passed in). */
+export type ImageMatcher = (layers: LayerStack, image: ImageRow) => ImageEvidence[];
+
+/**
+ * Re-applies IOC rules to the stored facts of images and replaces their findings, one transaction per image
+ * (nested in the caller's when there is one). Its statements are prepared once, so a crawl keeps one and
+ * matches a few images per item with it; `facts` is kept across calls.
+ */
+export class Rematcher {
+  private readonly images: ImageStore;
+  private readonly findings: FindingStore;
+  private readonly otherSets: Statement;
+
+  constructor(
+    db: Database,
+    private readonly facts: LayerFactsCache = new LayerFactsCache(db),
+  ) {
+    this.images = new ImageStore(db);
+    this.findings = new FindingStore(db);
+    this.otherSets = db.prepare(
+      `SELECT ioc_set_id || '@' || ioc_set_version AS label, count(*) AS n FROM findings
+        WHERE image_digest = ? AND ioc_set_id NOT IN (SELECT value FROM json_each(?)) GROUP BY label`,
+    );
+  }
+
+  /** Matches the images (`opts.imageDigests`, default every image) and replaces their findings. */
+  run(match: ImageMatcher, runId: number | null, opts: RematchOptions = {}): RematchResult {
+    const { images, findings } = this;
+    const loaded = opts.loadedSetIds ? JSON.stringify(opts.loadedSetIds) : null;
+    const result: RematchResult = { images: 0, withFailedLayers: 0, skipped: [], findings: 0 };
+    const removed: Record<string, number> = {};
+    if (loaded !== null) result.removedOfOtherSets = removed;
+    for (const digest of opts.imageDigests ?? images.allDigests()) {
+      const image = images.get(digest);
+      if (!image) continue;
+      const stack: LayerStack = [];
+      let pending = false;
+      let failed = false;
+      for (const l of images.layers(digest)) {
+        // A failed layer stays failed until a later crawl analyzes it (LayerStore then clears the image's
+        // fingerprint), so the image is matched without it now: a backdoored base layer must not go
+        // unreported because an upper layer was corrupt or over a limit. A pending layer will be analyzed.
+        const facts = l.status === 'failed' ? null : this.facts.get(l.digest);
+        if (facts === undefined) {
+          pending = true;
+          break;
+        }
+        if (facts === null) failed = true;
+        stack.push({ digest: l.digest, facts });
+      }
+      if (pending) {
+        result.skipped.push(digest);
+        continue;
+      }
+      if (failed) result.withFailedLayers++;
+      const evidence = match(stack, image);
+      if (loaded !== null) {
+        // Every finding of the image goes (replaceForImage below), those of the sets not loaded with them.
+        for (const r of this.otherSets.all(digest, loaded) as Array<{ label: string; n: number }>) {
+          removed[r.label] = (removed[r.label] ?? 0) + r.n;
+        }
+      }
+      result.findings += findings.replaceForImage(
+        digest,
+        image.platform,
+        evidence,
+        runId,
+        opts.matchFingerprint === undefined ? {} : { matchFingerprint: opts.matchFingerprint },
+      );
+      result.images++;
+    }
+    return result;
+  }
+}
 
 /**
  * Re-applies IOC rules to the stored facts of every image and replaces its findings, one transaction per
@@ -39,55 +154,9 @@ const FACTS_CACHE = 64;
  */
 export function rematchAll(
   db: Database,
-  match: (layers: LayerStack, image: ImageRow) => ImageEvidence[],
+  match: ImageMatcher,
   runId: number | null,
   opts: RematchOptions = {},
 ): RematchResult {
-  const images = new ImageStore(db);
-  const layers = new LayerStore(db);
-  const findings = new FindingStore(db);
-  const cache = new Map<string, LayerFacts | undefined>();
-  const factsOf = (digest: string): LayerFacts | undefined => {
-    if (cache.has(digest)) return cache.get(digest);
-    const facts = layers.loadFacts(digest);
-    if (cache.size >= FACTS_CACHE) cache.delete(cache.keys().next().value as string);
-    cache.set(digest, facts);
-    return facts;
-  };
-
-  const result: RematchResult = { images: 0, withFailedLayers: 0, skipped: [], findings: 0 };
-  for (const digest of opts.imageDigests ?? images.allDigests()) {
-    const image = images.get(digest);
-    if (!image) continue;
-    const stack: LayerStack = [];
-    let pending = false;
-    let failed = false;
-    for (const l of images.layers(digest)) {
-      // A failed layer stays failed until a later crawl analyzes it (LayerStore then clears the image's
-      // fingerprint), so the image is matched without it now: a backdoored base layer must not go
-      // unreported because an upper layer was corrupt or over a limit. A pending layer will be analyzed.
-      const facts = l.status === 'failed' ? null : factsOf(l.digest);
-      if (facts === undefined) {
-        pending = true;
-        break;
-      }
-      if (facts === null) failed = true;
-      stack.push({ digest: l.digest, facts });
-    }
-    if (pending) {
-      result.skipped.push(digest);
-      continue;
-    }
-    if (failed) result.withFailedLayers++;
-    const evidence = match(stack, image);
-    result.findings += findings.replaceForImage(
-      digest,
-      image.platform,
-      evidence,
-      runId,
-      opts.matchFingerprint === undefined ? {} : { matchFingerprint: opts.matchFingerprint },
-    );
-    result.images++;
-  }
-  return result;
+  return new Rematcher(db).run(match, runId, opts);
 }

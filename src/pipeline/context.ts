@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CompiledRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { isDebianDerived } from '../analyzer/os-release.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
@@ -17,7 +18,9 @@ import { ManifestStore } from '../db/manifest-store.js';
 import { RepositoryStore } from '../db/repository-store.js';
 import { TagStore } from '../db/tag-store.js';
 import { CrawlCounters } from './counters.js';
+import { runKeyPrefix } from './keys.js';
 import type { ListingCuts } from './listing-cuts.js';
+import { RunMatcher } from './run-matcher.js';
 
 /** Everything a handler needs: the run's config, its stores, and its network clients. */
 export class CrawlContext {
@@ -29,6 +32,8 @@ export class CrawlContext {
   readonly layers: LayerStore;
   readonly platforms: Platform[] | 'all';
   readonly counters = new CrawlCounters();
+  /** Matches the images an item completes, in the item's transaction. */
+  readonly matcher: RunMatcher;
   /**
    * Writes the run's counts to the dataset (set by run.ts): after each item's outcome, and where a count is
    * committed on its own (a paid manifest GET), so a kill loses only what was in flight.
@@ -48,6 +53,8 @@ export class CrawlContext {
     readonly log: Logger,
     /** The run's listing cuts, which the registry clients report to as the Hub client does (network.ts). */
     private readonly listingCuts: ListingCuts,
+    /** Whether the run was resumed: its earlier invocations may have reached layers this one reaches. */
+    private readonly resumed = false,
   ) {
     this.frontier = new Frontier(db, { runId });
     this.repositories = new RepositoryStore(db);
@@ -57,6 +64,38 @@ export class CrawlContext {
     this.layers = new LayerStore(db);
     this.platforms =
       config.filters.platforms.length > 0 ? config.filters.platforms.map(parsePlatform) : 'all';
+    this.matcher = new RunMatcher(db, iocSets, runId, this.counters);
+  }
+
+  /**
+   * What an item's transaction changes in memory (the counts, the matcher's tally); the function returned
+   * puts it back, for a transaction that rolled back: a resumed run doing the item again must not count it twice.
+   */
+  checkpoint(): () => void {
+    const counts = this.counters.snapshot();
+    const removed = this.matcher.removedOfUnloadedSets();
+    return () => {
+      this.counters.restore(counts);
+      this.matcher.restoreRemoved(removed);
+    };
+  }
+
+  private readonly layersReached = new Set<string>();
+
+  /**
+   * Counts in `layersReused` the layers of a recorded image that were already analyzed when the run reached
+   * them (no download), each once per run: a layer the run reached before, with another image, was counted
+   * then, or was analyzed by this run (`layersAnalyzed`). In the manifest item's write, with its rows.
+   */
+  countKnownLayers(image: string, layers: ReadonlyArray<{ digest: string }>): void {
+    for (const { digest } of layers) {
+      if (this.layersReached.has(digest)) continue;
+      this.layersReached.add(digest);
+      if (this.layers.needsAnalysis(digest, ANALYZER_VERSION, this.rules.coveredBy)) continue;
+      // A resumed run's earlier invocations reached it if one of their images lists it (its item is done).
+      if (this.resumed && this.images.layerReachedInRun(digest, runKeyPrefix(this.runId), image)) continue;
+      this.counters.layersReused += 1;
+    }
   }
 
   private readonly debianBase = new Map<string, boolean>();

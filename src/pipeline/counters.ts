@@ -10,6 +10,10 @@ export class CrawlCounters {
   /** Manifests that are OCI artifacts (signatures, SBOMs, Helm charts…), not images: skipped, not failed. */
   artifactsSkipped = 0;
   layersAnalyzed = 0;
+  /**
+   * Layers of the run's images that were already analyzed (this analyzer version, a covering selection) when
+   * the run reached them, so not downloaded: each layer once per run, however many of its images use it.
+   */
   layersReused = 0;
   layersSkippedNotDebian = 0;
   layerBytes = 0;
@@ -17,7 +21,14 @@ export class CrawlCounters {
   itemsFailed = 0;
   /** Failed attempts that were put back to pending and tried again (the item may yet succeed). */
   itemAttemptsRetried = 0;
+  /** Findings rows this invocation's matching wrote (as items completed images, then the end-of-run sweep). */
   findings = 0;
+  /** Images matched: as their last layer or their manifest item completed them, or by the end-of-run sweep. */
+  imagesMatched = 0;
+  /** Of those, images matched without a layer that failed analysis (docs/limits.md). */
+  imagesWithFailedLayers = 0;
+  /** Findings of IOC sets not loaded now, removed from the images matched (warned about once per run). */
+  findingsRemovedOfUnloadedSets = 0;
 
   snapshot(): Record<string, number> {
     return Object.fromEntries(Object.entries(this).filter(([, v]) => typeof v === 'number'));

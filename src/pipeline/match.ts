@@ -8,7 +8,7 @@ import { isDebianDerived } from '../analyzer/os-release.js';
 import type { Logger } from '../core/log.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
 import { LayerStore } from '../db/layer-store.js';
-import { type RematchResult, rematchAll } from '../db/rematch.js';
+import { type ImageMatcher, LayerFactsCache, Rematcher, type RematchResult } from '../db/rematch.js';
 
 /**
  * Identifies the IOC sets, analyzer and matcher versions that findings were computed with: each set by id,
@@ -85,20 +85,33 @@ export interface MatchResult extends RematchResult {
   removedOfUnloadedSets: Record<string, number>;
 }
 
-/** Findings per `<id>@<version>` of the sets not in `loaded`. */
-function findingsOfOtherSets(db: Database, loaded: readonly IocSet[]): Map<string, number> {
-  const rows = db
-    .prepare(
-      `SELECT ioc_set_id || '@' || ioc_set_version AS label, count(*) AS n FROM findings
-        WHERE ioc_set_id NOT IN (SELECT value FROM json_each(?)) GROUP BY label`,
-    )
-    .all(JSON.stringify(loaded.map((s) => s.id))) as Array<{ label: string; n: number }>;
-  return new Map(rows.map((r) => [r.label, r.n]));
+/** The crawl's and rematch's image matcher: records the image's OS facts and returns its evidence. */
+export function imageMatcher(images: ImageStore, sets: readonly IocSet[]): ImageMatcher {
+  return (layers, image) => {
+    images.setOsFacts(image.digest, osFactsOf(layers));
+    return matchImage(layers, sets as IocSet[]);
+  };
+}
+
+/**
+ * Gives images left unmatched (a layer pending: debianOnly never analyzes the upper layers of a non-Debian
+ * base) the verdict of their analyzed base layer, so `is_debian_derived = 0` lists the images it excluded.
+ */
+export function decideOsFromBase(
+  images: ImageStore,
+  undecided: ReadonlyArray<{ digest: string; baseLayer: string }>,
+  factsOf: (layer: string) => LayerFacts | undefined,
+): void {
+  for (const { digest, baseLayer } of undecided) {
+    const facts = factsOf(baseLayer);
+    if (facts) images.setOsFacts(digest, osFactsOf([{ facts }]));
+  }
 }
 
 /**
  * Matches images against the IOC sets from stored facts alone (no network) and records their OS facts.
- * By default only images whose findings are stale (new image, re-analyzed layer, other IOC sets).
+ * By default only images whose findings are stale (new image, re-analyzed layer, other IOC sets). A crawl
+ * matches images as their items complete them (RunMatcher); this is its safety net at the end of the run.
  */
 export function matchImages(
   db: Database,
@@ -106,37 +119,24 @@ export function matchImages(
   runId: number | null,
   opts: { all?: boolean } = {},
 ): MatchResult {
-  const otherBefore = findingsOfOtherSets(db, sets);
   const images: ImageStore = new Images(db);
   const fingerprint = matchFingerprint(sets);
   const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint);
-  const result = rematchAll(
-    db,
-    (layers, image) => {
-      images.setOsFacts(image.digest, osFactsOf(layers));
-      return matchImage(layers, sets);
-    },
-    runId,
-    { matchFingerprint: fingerprint, ...(imageDigests ? { imageDigests } : {}) },
-  );
-  // An image left unmatched (debianOnly never analyzes the upper layers of a non-Debian base) still gets
-  // the verdict of its analyzed base layer, so `is_debian_derived = 0` lists the images it excluded.
-  const layerStore = new LayerStore(db);
-  for (const { digest, baseLayer } of images.undecidedWithAnalyzedBase()) {
-    const facts = layerStore.loadFacts(baseLayer);
-    if (facts) images.setOsFacts(digest, osFactsOf([{ facts }]));
-  }
-  const otherAfter = otherBefore.size === 0 ? otherBefore : findingsOfOtherSets(db, sets);
-  const removedOfUnloadedSets: Record<string, number> = {};
-  for (const [label, n] of otherBefore) {
-    const removed = n - (otherAfter.get(label) ?? 0);
-    if (removed > 0) removedOfUnloadedSets[label] = removed;
-  }
-  return { ...result, removedOfUnloadedSets };
+  const facts = new LayerFactsCache(db);
+  const { removedOfOtherSets, ...result } = new Rematcher(db, facts).run(imageMatcher(images, sets), runId, {
+    matchFingerprint: fingerprint,
+    loadedSetIds: sets.map((s) => s.id),
+    ...(imageDigests ? { imageDigests } : {}),
+  });
+  decideOsFromBase(images, images.undecidedWithAnalyzedBase(), (layer) => facts.get(layer));
+  return { ...result, removedOfUnloadedSets: removedOfOtherSets ?? {} };
 }
 
 /** Warns of findings a match removed with their set not loaded; the count of rows removed. */
-export function warnOfRemovedFindings(result: MatchResult, log: Logger): number {
+export function warnOfRemovedFindings(
+  result: Pick<MatchResult, 'removedOfUnloadedSets'>,
+  log: Logger,
+): number {
   const sets = Object.keys(result.removedOfUnloadedSets);
   if (sets.length === 0) return 0;
   log.warn(

@@ -13,6 +13,11 @@ import { incompleteListing, type ListingCuts } from './listing-cuts.js';
 export interface HandlerResult {
   write?: () => void;
   children?: NewFrontierItem[] | (() => NewFrontierItem[]);
+  /**
+   * Runs last in the completion's transaction, once the item is done and its children are queued: matches
+   * the images the item completed (RunMatcher), so no item is ever done without them matched.
+   */
+  settle?: () => void;
 }
 
 function dispatch(ctx: CrawlContext, item: FrontierItem, signal: AbortSignal): Promise<HandlerResult> {
@@ -80,9 +85,9 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
       // The item's rows, its children, its completion (and a cut listing's failure): one transaction, so a
       // kill leaves either all of them or none (frontier invariant 4; src/pipeline/completion.test.ts).
       // writeTransaction: a full disk met at COMMIT stops the run (FatalError) like one met by a statement.
-      // The counts `write` adds are the item's too: rolled back with its rows, or the resumed run, doing
-      // the item again, would count it twice in the counts to cite.
-      const counts = ctx.counters.snapshot();
+      // The counts `write` and `settle` add are the item's too: rolled back with its rows, or the resumed
+      // run, doing the item again, would count it twice in the counts to cite.
+      const undo = ctx.checkpoint();
       try {
         writeTransaction(db, () => {
           result.write?.();
@@ -90,9 +95,10 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
           ctx.frontier.complete(item.id, kids);
           if (incomplete)
             ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
+          result.settle?.();
         })();
       } catch (err) {
-        ctx.counters.restore(counts);
+        undo();
         throw err;
       }
       if (incomplete) countFailure(item, incomplete.code, incomplete.message);
@@ -108,15 +114,25 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
       }
       const code = err instanceof HubcrawlError ? err.code : 'ERROR';
       // A failed layer's own row and its frontier item say the same thing, or neither does.
-      const state = writeTransaction(db, () => {
-        if (item.kind === 'layer') {
-          ctx.layers.markFailed((item.payload as { digest: string }).digest, code, describeError(err));
-        }
-        return ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
-          retryable: isRetryable(err),
-          maxAttempts: config.maxAttempts,
-        });
-      })();
+      const undo = ctx.checkpoint();
+      let state: ReturnType<typeof ctx.frontier.fail>;
+      try {
+        state = writeTransaction(db, () => {
+          const layer = item.kind === 'layer' ? (item.payload as { digest: string }).digest : null;
+          if (layer) ctx.layers.markFailed(layer, code, describeError(err));
+          const outcome = ctx.frontier.fail(item.id, err instanceof Error ? err : new Error(String(err)), {
+            retryable: isRetryable(err),
+            maxAttempts: config.maxAttempts,
+          });
+          // A layer failed for the run completes its images too: they are matched without it (docs/limits.md).
+          // One going back to pending for a retry leaves them waiting for that.
+          if (layer && outcome === 'failed') ctx.matcher.afterLayer(layer);
+          return outcome;
+        })();
+      } catch (writeErr) {
+        undo();
+        throw writeErr;
+      }
       // Back to pending: this run tries it again, and only an item that stays failed fails the run.
       if (state === 'pending') {
         ctx.counters.itemAttemptsRetried += 1;

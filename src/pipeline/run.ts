@@ -62,9 +62,10 @@ const STATS_INTERVAL_MS = 15_000;
 const OTHER_KINDS = RUN_KEYED_KINDS;
 
 /**
- * One crawl run: seeds → frontier → handlers → dataset, then matching. Every completed item is one
- * transaction (its rows + its children + its completion), so a kill at any moment loses nothing and
- * the next run resumes where this one stopped.
+ * One crawl run: seeds → frontier → handlers → dataset, images matched as items complete them, then a
+ * sweep for what is left. Every completed item is one transaction (its rows + its children + its
+ * completion + the matches of the images it completed), so a kill at any moment loses nothing and the
+ * next run resumes where this one stopped.
  */
 export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlOutcome> {
   const { config, log } = opts;
@@ -113,6 +114,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     rules,
     log.child({ runId }),
     net.listingCuts,
+    resumed,
   );
 
   /** Items the run's earlier invocations failed for good: a resumed run's outcome counts them too. */
@@ -231,18 +233,26 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     if (opts.signal?.aborted && !abortReason) abortReason = 'interrupted';
     if (fatal) throw fatal;
 
+    // Images were matched as items completed them (RunMatcher); the sweep matches what is left: images no
+    // item of this run completed (other IOC sets than their last match), and those of a run stopped early.
     const match = matchImages(db, opts.iocSets, runId);
     ctx.counters.findings += match.findings;
+    ctx.counters.imagesMatched += match.images;
+    // Matched from their other layers: a layer of each failed analysis (docs/limits.md).
+    ctx.counters.imagesWithFailedLayers += match.withFailedLayers;
     const layersWithOtherSelection = warnOfOtherSelection(db, rules.coveredBy, log);
-    const findingsRemovedOfUnloadedSets = warnOfRemovedFindings(match, log);
+    // One warning for the whole invocation, the items' matches and the sweep's together.
+    const removed = ctx.matcher.removedOfUnloadedSets();
+    for (const [label, n] of Object.entries(match.removedOfUnloadedSets))
+      removed[label] = (removed[label] ?? 0) + n;
+    ctx.counters.findingsRemovedOfUnloadedSets = warnOfRemovedFindings(
+      { removedOfUnloadedSets: removed },
+      log,
+    );
     const stats = {
       ...ctx.counters.snapshot(),
-      imagesMatched: match.images,
-      // Matched from their other layers: a layer of each failed analysis (docs/limits.md).
-      imagesWithFailedLayers: match.withFailedLayers,
       imagesIncomplete: match.skipped.length,
       layersWithOtherSelection,
-      findingsRemovedOfUnloadedSets,
       ...(resumed ? { itemsFailedBeforeResume: failedBeforeResume } : {}),
       http: http.stats.snapshot(),
       answeredHosts: http.answeredHosts(),

@@ -153,7 +153,8 @@ export function unfinishedRunNote(run: LatestRun): string | null {
   const [why, next] = state;
   return (
     `the latest run (${run.latestRunId}) ${why}: ${run.unfinishedItems} item(s) of its frontier are not done, so ` +
-    `images it has not reached yet are not in this report; ${next}`
+    'images it has not reached yet, and those with a layer still to analyze, are not in this report (an image ' +
+    `is matched as soon as its last layer is analyzed); ${next}`
   );
 }
 

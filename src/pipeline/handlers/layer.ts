@@ -39,13 +39,12 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
     ctx.log.debug({ layer: digest }, 'no image lists this layer any more; not downloaded');
     return { children: [] };
   }
+  // Once the item is done (and a gate's upper layers queued), the images this layer completes are matched.
+  const settle = () => ctx.matcher.afterLayer(digest);
+  // Analyzed meanwhile (under a selection that covers this one): nothing to download. The run counted it
+  // in layersReused, or in layersAnalyzed, when its images reached it (ctx.countKnownLayers).
   if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
-    return {
-      write: () => {
-        ctx.counters.layersReused += 1;
-      },
-      children: gateChildren,
-    };
+    return { children: gateChildren, settle };
   }
   const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
   const facts = await fromAnyRepository(
@@ -75,5 +74,5 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
     ctx.layers.markAnalyzed(digest, facts, ANALYZER_VERSION);
     if (p.gate) ctx.debianBaseKnown(digest, isDebianDerived(facts.osRelease, facts.packages));
   };
-  return { write, children: gateChildren };
+  return { write, children: gateChildren, settle };
 }

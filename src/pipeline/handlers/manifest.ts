@@ -268,7 +268,13 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   const write = counted(() => {
     ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
     ctx.counters.images += 1;
+    ctx.countKnownLayers(digest, layers);
   });
-  // Layer items are computed after `write` so that the image's layers exist for the debianOnly gate.
-  return { write, children: () => layerItemsFor(ctx, p, layers) };
+  // Layer items are computed after `write` so that the image's layers exist for the debianOnly gate. Once
+  // they are queued, an image whose layers are all done (analyzed before) is matched with the item.
+  return {
+    write,
+    children: () => layerItemsFor(ctx, p, layers),
+    settle: () => ctx.matcher.afterImage(digest),
+  };
 }
