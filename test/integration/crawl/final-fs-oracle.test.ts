@@ -235,7 +235,9 @@ beforeAll(async () => {
     in_final_fs: number;
   }>(
     dbPath,
-    `SELECT image_digest, path, layer_position, in_final_fs FROM findings
+    // Both rules share the dropper's hash, and a hashed copy is evidence for each wherever it sits
+    // (docs/iocs.md): one row per copy and verdict, so two rules disagreeing on a copy would show twice.
+    `SELECT DISTINCT image_digest, path, layer_position, in_final_fs FROM findings
       WHERE ioc_set_id = ? AND evidence_kind = 'file-sha256'`,
     SET_ID,
   ).map((f) => ({
