@@ -145,6 +145,10 @@ function buildProgram(setCode: (code: number) => void): Command {
       '--final-only',
       'only evidence that survives in the final filesystem, or may (a layer above it failed analysis)',
     )
+    .option(
+      '--current-only',
+      'only rows whose tag still points at the image (tag_current true), and rows reached by digest',
+    )
     .action(
       run(
         () => import('./commands/report.js'),

@@ -29,12 +29,15 @@ const COLUMNS = `id, repository_id AS repositoryId, tag, digest, pushed_at AS pu
 
 /**
  * Tag observations: append-only history, because tags move and research needs the past. A row is only ever
- * completed (a missing push date), never changed.
+ * completed (a missing push date), never changed. Beside them, the tags a complete listing no longer held
+ * (tag_absences), so that the views can tell a tag still pointing at an image from one that moved or went.
  */
 export class TagStore {
   private readonly insert: Statement;
   private readonly selectLatest: Statement;
   private readonly selectHistory: Statement;
+  private readonly selectPresent: Statement;
+  private readonly insertAbsence: Statement;
   private readonly observeManyTx: (obs: readonly TagObservation[]) => number;
 
   constructor(private readonly db: Database) {
@@ -52,6 +55,20 @@ export class TagStore {
     );
     this.selectHistory = db.prepare(
       `SELECT ${COLUMNS} FROM tag_observations WHERE repository_id = ? ORDER BY tag, seen_at, id`,
+    );
+    // The repository's tags whose latest state is present: observed, and no complete listing since lacked
+    // them. Written out rather than read from the tag_heads view so that it stays on this repository's rows.
+    this.selectPresent = db
+      .prepare(
+        `SELECT s.tag FROM (SELECT tag, max(seen_at) AS last_seen FROM tag_observations
+                             WHERE repository_id = @repositoryId AND tag <> '' GROUP BY tag) s
+          WHERE NOT EXISTS (SELECT 1 FROM tag_absences a
+                             WHERE a.repository_id = @repositoryId AND a.tag = s.tag AND a.seen_at > s.last_seen)
+          ORDER BY s.tag`,
+      )
+      .pluck();
+    this.insertAbsence = db.prepare(
+      `INSERT OR IGNORE INTO tag_absences (repository_id, tag, seen_at, run_id) VALUES (?, ?, ?, ?)`,
     );
     this.observeManyTx = writeTransaction(db, (obs: readonly TagObservation[]) => {
       let added = 0;
@@ -73,6 +90,26 @@ export class TagStore {
   /** Records a page of observations in one transaction; returns how many added or completed a row. */
   observeMany(obs: readonly TagObservation[]): number {
     return this.observeManyTx(obs);
+  }
+
+  /**
+   * Records what a complete listing of a repository's tags proves: every tag the dataset saw present in it
+   * and the listing lacks is gone (migrations/0006_tag_currency.sql). Only for a listing that was not cut
+   * short; the tag filters act after the listing, so pass every name it listed, filtered out or not.
+   * Returns the tags recorded absent.
+   */
+  recordCompleteListing(
+    repositoryId: number,
+    listed: Iterable<string>,
+    runId: number,
+    seenAt: string = nowIso(),
+  ): string[] {
+    return guardWrite(this.db, () => {
+      const names = new Set(listed);
+      const gone = (this.selectPresent.all({ repositoryId }) as string[]).filter((t) => !names.has(t));
+      for (const tag of gone) this.insertAbsence.run(repositoryId, tag, seenAt, runId);
+      return gone;
+    });
   }
 
   /** The most recent observation of a tag (for incremental re-crawls: same digest → nothing to fetch). */

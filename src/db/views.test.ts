@@ -211,7 +211,7 @@ function scansUnderOneParent(plan: string): string[][] {
 }
 
 const REPORT_COLUMNS =
-  'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen';
+  'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen,tag_current';
 
 describe('report_rows', () => {
   it('has exactly the publication CSV columns in order', () => {
@@ -249,10 +249,10 @@ describe('report_rows', () => {
       pull_count: 1000,
     };
     expect(rows).toEqual([
-      { ...common, ...demoA, tag: '1.0', ...r1, first_seen: T1, last_seen: T1 },
-      { ...common, ...demoA, tag: '1.0', ...r2, first_seen: T1, last_seen: T1 },
-      { ...common, ...demoA, tag: 'latest', ...r1, first_seen: T1, last_seen: T2 },
-      { ...common, ...demoA, tag: 'latest', ...r2, first_seen: T1, last_seen: T2 },
+      { ...common, ...demoA, tag: '1.0', ...r1, first_seen: T1, last_seen: T1, tag_current: 'true' },
+      { ...common, ...demoA, tag: '1.0', ...r2, first_seen: T1, last_seen: T1, tag_current: 'true' },
+      { ...common, ...demoA, tag: 'latest', ...r1, first_seen: T1, last_seen: T2, tag_current: 'true' },
+      { ...common, ...demoA, tag: 'latest', ...r2, first_seen: T1, last_seen: T2, tag_current: 'true' },
       {
         ...common,
         repository: 'other/thing',
@@ -264,6 +264,7 @@ describe('report_rows', () => {
         pull_count: '',
         first_seen: T1,
         last_seen: T1,
+        tag_current: '',
       },
     ]);
   });
@@ -272,7 +273,7 @@ describe('report_rows', () => {
     // Debian bookworm's sqlite3 (3.40) ran 0001's report_rows with a scan inside a LEFT JOIN: 25 s for
     // 20 000 images. better-sqlite3's newer SQLite plans around it, so only the shell shows it.
     db.pragma('wal_checkpoint(TRUNCATE)');
-    for (const view of ['report_rows', 'affected_images', 'findings_final_fs']) {
+    for (const view of ['report_rows', 'affected_images', 'findings_final_fs', 'tag_heads']) {
       const plan = execFileSync('sqlite3', ['-readonly', path, `EXPLAIN QUERY PLAN SELECT * FROM ${view}`], {
         encoding: 'utf8',
       });
@@ -321,6 +322,7 @@ describe('affected_images', () => {
       registry: 'docker.io',
       repository: 'library/demo',
       tags: '1.0,latest',
+      current_tags: '1.0,latest',
       index_digest: INDEX,
       manifest_digest: A,
       platform: 'linux/amd64',
@@ -339,6 +341,7 @@ describe('affected_images', () => {
         registry: 'docker.io',
         repository: 'other/thing',
         tags: '',
+        current_tags: '',
         index_digest: '',
         manifest_digest: C,
         platform: 'linux/amd64',
@@ -353,6 +356,166 @@ describe('affected_images', () => {
         first_seen: T1,
         last_seen: T1,
       },
+    ]);
+  });
+});
+
+describe('whether a tag still points at the image (tag_current, current_tags, tag_heads)', () => {
+  // The fixture: library/demo tags latest and 1.0 name INDEX (image A, affected) in run 1; run 2 sees
+  // latest on INDEX again. A run 3 at T3 looks again.
+  const T3 = '2024-03-01T00:00:00.000Z';
+  let run3: number;
+  let demo: number;
+  beforeEach(() => {
+    run3 = s.runs.start({
+      config: {},
+      toolVersion: 't',
+      analyzerVersion: 'a',
+      iocSets: [{ id: 'xz', version: '1' }],
+      startedAt: T3,
+    });
+    demo = s.repositories.get('docker.io', 'library/demo')!.id;
+  });
+  const currency = () => ({
+    report: db
+      .prepare(
+        `SELECT DISTINCT repository, tag, tag_current FROM report_rows WHERE manifest_digest IN (?, ?)
+          ORDER BY repository, tag`,
+      )
+      .all(A, C),
+    affected: db
+      .prepare(`SELECT DISTINCT repository, tags, current_tags FROM affected_images ORDER BY repository`)
+      .all(),
+  });
+
+  it('is false on the old image once a later crawl sees the tag on another image, and history stays', () => {
+    s.tags.observe({ repositoryId: demo, tag: 'latest', digest: D, pushedAt: null, seenAt: T3, runId: run3 });
+    expect(currency()).toEqual({
+      report: [
+        { repository: 'library/demo', tag: '1.0', tag_current: 'true' },
+        { repository: 'library/demo', tag: 'latest', tag_current: 'false' },
+        { repository: 'other/thing', tag: '', tag_current: '' },
+      ],
+      affected: [
+        { repository: 'library/demo', tags: '1.0,latest', current_tags: '1.0' },
+        { repository: 'other/thing', tags: '', current_tags: '' },
+      ],
+    });
+    const head = db.prepare(`SELECT digest, last_seen, gone_at FROM tag_heads WHERE tag = 'latest'`).get();
+    expect(head).toEqual({ digest: D, last_seen: T3, gone_at: null });
+  });
+
+  it('is false once a complete listing after the last observation lacks the tag, true again when it comes back', () => {
+    // A complete listing at T3 that holds only 1.0 and slim: latest is gone.
+    expect(s.tags.recordCompleteListing(demo, ['1.0', 'slim'], run3, T3)).toEqual(['latest']);
+    expect(currency().report[1]).toEqual({ repository: 'library/demo', tag: 'latest', tag_current: 'false' });
+    expect(db.prepare(`SELECT digest, gone_at FROM tag_heads WHERE tag = 'latest'`).get()).toEqual({
+      digest: null,
+      gone_at: T3,
+    });
+    // Pushed again onto the same index and seen by a later run: current again.
+    const run4 = s.runs.start({
+      config: {},
+      toolVersion: 't',
+      analyzerVersion: 'a',
+      iocSets: [],
+      startedAt: '2024-04-01T00:00:00.000Z',
+    });
+    s.tags.observe({
+      repositoryId: demo,
+      tag: 'latest',
+      digest: INDEX,
+      pushedAt: null,
+      seenAt: '2024-04-01T00:00:00.000Z',
+      runId: run4,
+    });
+    expect(currency().affected[0]).toEqual({
+      repository: 'library/demo',
+      tags: '1.0,latest',
+      current_tags: '1.0,latest',
+    });
+  });
+
+  it('records a tag absent once while it stays gone, and never a tag the listing holds', () => {
+    expect(s.tags.recordCompleteListing(demo, ['latest', 'slim'], run3, T3)).toEqual(['1.0']);
+    const run4 = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
+    expect(s.tags.recordCompleteListing(demo, ['latest', 'slim'], run4)).toEqual([]);
+    expect(db.prepare('SELECT tag, run_id FROM tag_absences').all()).toEqual([{ tag: '1.0', run_id: run3 }]);
+    expect(currency().report).toEqual([
+      { repository: 'library/demo', tag: '1.0', tag_current: 'false' },
+      { repository: 'library/demo', tag: 'latest', tag_current: 'true' },
+      { repository: 'other/thing', tag: '', tag_current: '' },
+    ]);
+  });
+
+  it('stays true when a later crawl does not look at the tag (a filter left it out of the references)', () => {
+    // A run that listed the repository completely, every tag held, but resolved only slim.
+    expect(s.tags.recordCompleteListing(demo, ['1.0', 'latest', 'slim'], run3, T3)).toEqual([]);
+    s.tags.observe({ repositoryId: demo, tag: 'slim', digest: D, pushedAt: null, seenAt: T3, runId: run3 });
+    expect(currency().affected[0]).toEqual({
+      repository: 'library/demo',
+      tags: '1.0,latest',
+      current_tags: '1.0,latest',
+    });
+  });
+
+  it('stays true when the tag moves to another index that still lists the image', () => {
+    const INDEX2 = d('9');
+    s.manifests.put(
+      {
+        digest: INDEX2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        kind: 'index',
+        raw: Buffer.from('{"i":2}'),
+        configDigest: null,
+        runId: run3,
+      },
+      [
+        {
+          digest: A,
+          mediaType: null,
+          size: 1,
+          os: 'linux',
+          architecture: 'amd64',
+          variant: null,
+          isAttestation: false,
+        },
+      ],
+    );
+    s.tags.observe({
+      repositoryId: demo,
+      tag: 'latest',
+      digest: INDEX2,
+      pushedAt: null,
+      seenAt: T3,
+      runId: run3,
+    });
+    expect(currency().report[1]).toEqual({ repository: 'library/demo', tag: 'latest', tag_current: 'true' });
+  });
+
+  it('reads the same through the sqlite3 command-line shell', () => {
+    s.tags.observe({ repositoryId: demo, tag: 'latest', digest: D, pushedAt: null, seenAt: T3, runId: run3 });
+    s.tags.recordCompleteListing(demo, ['latest', 'slim'], run3, T3);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const out = execFileSync(
+      'sqlite3',
+      [
+        '-readonly',
+        path,
+        `SELECT DISTINCT tag, tag_current FROM report_rows;
+         SELECT DISTINCT tags, current_tags FROM affected_images WHERE repository = 'library/demo';
+         SELECT tag, digest IS NULL, gone_at IS NOT NULL FROM tag_heads ORDER BY tag`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out.trim().split('\n')).toEqual([
+      '1.0|false',
+      'latest|false',
+      '|',
+      '1.0,latest|',
+      '1.0|1|1',
+      'latest|0|0',
+      'slim|0|0',
     ]);
   });
 });

@@ -11,7 +11,8 @@ import { incompleteListing, type ListingCuts } from './listing-cuts.js';
 
 /** What a handler hands back: dataset rows to write and child items, committed with its completion. */
 export interface HandlerResult {
-  write?: () => void;
+  /** `listingComplete`: no listing the item walked was cut short (listing-cuts.ts). */
+  write?: (outcome: { listingComplete: boolean }) => void;
   children?: NewFrontierItem[] | (() => NewFrontierItem[]);
   /**
    * Runs last in the completion's transaction, once the item is done and its children are queued: matches
@@ -90,7 +91,7 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
       const undo = ctx.checkpoint();
       try {
         writeTransaction(db, () => {
-          result.write?.();
+          result.write?.({ listingComplete: incomplete === null });
           const kids = typeof result.children === 'function' ? result.children() : (result.children ?? []);
           ctx.frontier.complete(item.id, kids);
           if (incomplete)

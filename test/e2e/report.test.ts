@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushImage } from '../../scripts/lib/push.js';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv, pythonCsvRecords } from './helpers/csv.js';
 import {
@@ -65,10 +66,12 @@ describe('hubcrawl crawl --catalog, then hubcrawl report', () => {
       expect(row.pull_count).toBe('');
       expect(row.first_seen).toMatch(ISO_TIME);
       expect(row.last_seen).toMatch(ISO_TIME);
+      // One crawl: every tag it saw on an image still points there.
+      expect(row.tag_current).toBe('true');
     }
   });
 
-  it('python3 csv reads the report file written by --out exactly as our strict reader does, 17 fields a row', async () => {
+  it('python3 csv reads the report file written by --out exactly as our strict reader does, 18 fields a row', async () => {
     const out = join(dir, 'report.csv');
     const r = await runCli(['report', '--db', db, '--out', out]);
     expect(r.code).toBe(0);
@@ -78,7 +81,7 @@ describe('hubcrawl crawl --catalog, then hubcrawl report', () => {
     const python = await pythonCsvRecords(out);
     expect(python).toEqual(ours);
     expect(python).toHaveLength(13);
-    expect(python.every((rec) => rec.length === 17)).toBe(true);
+    expect(python.every((rec) => rec.length === 18)).toBe(true);
   });
 
   it('--format jsonl gives the same records as the CSV, one JSON object a line', async () => {
@@ -121,6 +124,41 @@ describe('hubcrawl report on an image crawled by digest', () => {
       .map((e) => ({ ...e, tag: '' }));
     expect(expected).toHaveLength(4);
     expect(stable(rows)).toEqual(stable(expected));
+    // No tag names it, so no tag can have moved away from it: the cell is empty, and --current-only keeps it.
+    expect(rows.map((row) => row.tag_current)).toEqual(['', '', '', '']);
+    const current = await runCli(['report', '--db', byDigest, '--current-only']);
+    expect(recordsToObjects(parseCsv(current.stdout).records)).toEqual(rows);
+  });
+});
+
+describe('hubcrawl report after a tag moved to a clean image', () => {
+  it('keeps the old row with tag_current false, and --current-only leaves it out', async () => {
+    // Its own repository, so the demo world the other tests read stays as it is.
+    const sigLib = demo.images.get('demo/sig-lib')!.image;
+    const clean = demo.images.get('demo/debian-clean')!.image;
+    const moving = join(dir, 'moving.sqlite');
+    const crawlMoving = () =>
+      runCli(['crawl', '--repo', `${demo.registry.host}/demo/moving`, '--db', moving, '--quiet']);
+    await pushImage(demo.registry, 'demo/moving', 'latest', sigLib);
+    expect((await crawlMoving()).code).toBe(0);
+    await pushImage(demo.registry, 'demo/moving', 'latest', clean);
+    expect((await crawlMoving()).code).toBe(0);
+
+    const all = await runCli(['report', '--db', moving]);
+    expect(all.code).toBe(0);
+    const rows = recordsToObjects(parseCsv(all.stdout).records);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      repository: 'demo/moving',
+      tag: 'latest',
+      manifest_digest: sigLib.digest,
+      tag_current: 'false',
+    });
+    const jsonl = await runCli(['report', '--db', moving, '--format', 'jsonl', '--final-only']);
+    expect(JSON.parse(jsonl.stdout)).toMatchObject({ tag: 'latest', tag_current: 'false' });
+    const current = await runCli(['report', '--db', moving, '--current-only']);
+    expect(current.code).toBe(0);
+    expect(current.stdout).toBe(`${REPORT_HEADER}\r\n`);
   });
 });
 

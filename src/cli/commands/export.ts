@@ -31,6 +31,8 @@ const EXPORTED_TABLES = [
   'registries',
   'repositories',
   'tag_observations',
+  // The complete listings that proved a tag gone: the provenance of report.csv's tag_current.
+  'tag_absences',
   'manifests',
   'unsupported_manifests',
   'index_children',

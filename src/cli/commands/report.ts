@@ -25,12 +25,15 @@ export const REPORT_COLUMNS = [
   'pull_count',
   'first_seen',
   'last_seen',
+  // Last, so that readers taking the CSV by position keep their columns (migrations/0006_tag_currency.sql).
+  'tag_current',
 ] as const;
 
 export interface ReportOptions extends CommonOptions {
   format?: string;
   out?: string;
   finalOnly?: boolean;
+  currentOnly?: boolean;
 }
 
 /** Images with a layer whose analysis failed: matched from their other layers only (docs/limits.md). */
@@ -58,15 +61,21 @@ export interface LatestRun {
  * The report rows (one per evidence item of an affected image, per tag), how many images have a layer
  * that failed analysis, and the state of the latest run. `finalOnly` keeps the evidence that survives in the final filesystem and the
  * evidence whose survival is unknown because a layer above it failed: leaving that out would drop a
- * possibly backdoored image from the report without a trace.
+ * possibly backdoored image from the report without a trace. `currentOnly` keeps the rows whose tag still
+ * points at the image as of the latest crawl that looked at it, and the rows reached by digest (tag ''),
+ * which a pull by that digest still gives: what a pull gives today.
  */
 export function reportRows(
   dbPath: string,
-  opts: { finalOnly?: boolean } = {},
+  opts: { finalOnly?: boolean; currentOnly?: boolean } = {},
 ): { rows: Row[] } & FailedLayerImages & LatestRun {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    const where = opts.finalOnly ? ` WHERE in_final_fs IN ('true', 'unknown')` : '';
+    const conditions = [
+      ...(opts.finalOnly ? [`in_final_fs IN ('true', 'unknown')`] : []),
+      ...(opts.currentOnly ? [`tag_current IN ('true', '')`] : []),
+    ];
+    const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
     const rows = db.prepare(`SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows${where}`).all() as Row[];
     // The rows the report holds for an image: with --final-only, evidence known removed is not among them.
     const inReport = opts.finalOnly ? ' AND f.in_final_fs IS NOT 0' : '';
@@ -134,7 +143,8 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
 
 /**
  * What a reader must know when the latest run did not finish (aborted: budget, rate limit, interrupt; or
- * still marked running): images its frontier still holds are not in the report yet. Null otherwise.
+ * still marked running): images it has not reached, or with a layer its frontier still holds, are not in
+ * the report yet; the others are, matched as their last layer completed (RunMatcher). Null otherwise.
  */
 export function unfinishedRunNote(run: LatestRun): string | null {
   const resumes = '`hubcrawl crawl` on this dataset resumes it.';

@@ -145,8 +145,16 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     };
     return { kind: 'reference', key: referenceKey(ctx.runId, payload), payload };
   });
-  const write = () => {
-    ctx.repositories.upsertRepository(registry, repository, meta);
+  const write = ({ listingComplete }: { listingComplete: boolean }) => {
+    const id = ctx.repositories.upsertRepository(registry, repository, meta);
+    // A whole listing proves the tags it lacks gone; the filters above act after it, so every listed name
+    // counts, and a listing cut short proves nothing (migrations/0006_tag_currency.sql).
+    if (listingComplete)
+      ctx.tags.recordCompleteListing(
+        id,
+        tags.map((t) => t.name),
+        ctx.runId,
+      );
     ctx.counters.repositories += 1;
   };
   return { write, children };

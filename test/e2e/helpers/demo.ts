@@ -11,7 +11,7 @@ import { builtinSetLabel } from '../../helpers/crawl-fixtures.js';
 export { builtinSetLabel };
 
 export const REPORT_HEADER =
-  'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen';
+  'registry,repository,tag,platform,manifest_digest,index_digest,ioc_set,rule_id,evidence_kind,path,evidence,layer_digest,in_final_fs,last_pushed,pull_count,first_seen,last_seen,tag_current';
 
 export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
