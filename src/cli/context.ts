@@ -67,24 +67,31 @@ export function stripUndefined<T extends Record<string, unknown>>(o: T): Partial
 }
 
 /**
+ * One user IOC set file, read and checked as every command that loads it does (crawl, scan, rematch,
+ * `iocs list` and `iocs check`): a file that claims a built-in set's id and version with other rules is
+ * refused whatever --no-builtin-iocs says, since a dataset that ever held the built-in set stores both
+ * under one key.
+ */
+export async function loadUserIocSet(file: string): Promise<IocSet> {
+  const set = await loadIocSetFile(file);
+  const twin = builtinIocSets().find((b) => b.id === set.id && b.version === set.version);
+  if (twin && JSON.stringify(twin.rules) !== JSON.stringify(set.rules)) {
+    throw new ConfigError(
+      `IOC set ${file} has the id and version of the built-in set ${set.id}@${set.version} but other rules; give it a version (or id) of its own, so the dataset keeps the two apart`,
+    );
+  }
+  return set;
+}
+
+/**
  * The built-in IOC sets (unless turned off) plus every file named; duplicates of id are refused, and so
  * is a file that claims a built-in set's id and version with other rules: the dataset stores a set by id
  * and version, so it would silently replace the built-in one there, and findings and exports would cite
  * rules under a name and version that the built-in set does not have.
  */
 export async function iocSetsFor(config: Pick<Config, 'noBuiltinIocs' | 'iocFiles'>): Promise<IocSet[]> {
-  const builtin = builtinIocSets();
-  const sets = config.noBuiltinIocs ? [] : [...builtin];
-  for (const file of config.iocFiles) {
-    const set = await loadIocSetFile(file);
-    const twin = builtin.find((b) => b.id === set.id && b.version === set.version);
-    if (twin && JSON.stringify(twin.rules) !== JSON.stringify(set.rules)) {
-      throw new ConfigError(
-        `IOC set ${file} has the id and version of the built-in set ${set.id}@${set.version} but other rules; give it a version (or id) of its own, so the dataset keeps the two apart`,
-      );
-    }
-    sets.push(set);
-  }
+  const sets = config.noBuiltinIocs ? [] : [...builtinIocSets()];
+  for (const file of config.iocFiles) sets.push(await loadUserIocSet(file));
   const seen = new Set<string>();
   for (const s of sets) {
     if (seen.has(s.id)) {

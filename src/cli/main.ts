@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, describeError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
+import { holdEarlySignals, releaseEarlySignals } from './early-signals.js';
 import { EXIT } from './exit.js';
 
 export { EXIT };
@@ -70,6 +71,22 @@ function crawlOptions(cmd: Command): Command {
     .option('--hash-all-files', 'hash every regular file, not only IOC candidates (slower; richer rematch)');
 }
 
+/**
+ * Commander's parse errors (`error: unknown option '--x'`, a bad `--format` choice, its "Did you mean"
+ * on a line of its own) as every other error reads (docs/cli.md "Errors"): one line prefixed `hubcrawl:`,
+ * here ending with where the usage is.
+ */
+export function usageError(commanderText: string): string {
+  const text = commanderText
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .replace(/\.$/, '');
+  return `hubcrawl: ${text}; run with --help for usage\n`;
+}
+
 function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('hubcrawl')
     .description(
@@ -77,9 +94,11 @@ function buildProgram(setCode: (code: number) => void): Command {
         'analyzer (the XZ backdoor set CVE-2024-3094 is built in), and record every observation in SQLite.',
     )
     .version(TOOL_VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(usageError(s)),
+    })
     .addHelpText(
       'after',
       '\nExit codes: 0 done, 1 finished but some items failed, 2 usage or config error, 3 aborted (resumable).\n' +
@@ -248,6 +267,8 @@ function boundRegexBacktracking(): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Commands come first (the program has no options of its own but --help and --version).
+  if (argv[0] === 'crawl' || argv[0] === 'scan') holdEarlySignals();
   boundRegexBacktracking();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => {
@@ -270,5 +291,8 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) return EXIT.usage;
     // Anything else — a typed stop (budget, disk full) or an unexpected error — aborted the command.
     return EXIT.aborted;
+  } finally {
+    // Released by the crawl as it starts; otherwise (a usage error, --help) nothing is left to stop.
+    releaseEarlySignals();
   }
 }

@@ -52,6 +52,11 @@ describe('other formats', () => {
     );
   });
 
+  it('shows a newline, a carriage return and a tab in a table cell as escapes, so they differ from a space', () => {
+    const rows = [{ path: 'a\nb' }, { path: 'a\rb' }, { path: 'a\tb' }, { path: 'a b' }];
+    expect(toTable(['path'], rows)).toBe('path\n------\na\\x0ab\na\\x0db\na\\x09b\na b\n(4 rows)\n');
+  });
+
   it('aligns a table and counts its rows', () => {
     expect(toTable(['n', 'name'], [{ n: 1, name: 'debian' }])).toBe(
       'n  name\n-  ------\n1  debian\n(1 row)\n',

@@ -76,18 +76,19 @@ export function toJsonLines(rows: Row[]): string {
 
 /**
  * Control characters shown as `\xNN`, and bidirectional marks and overrides and the Unicode line and
- * paragraph separators as `\u{NNNN}`: a layer's file names are
- * the image author's bytes, and an escape sequence printed raw would drive the researcher's terminal
- * (retitle it, rewrite earlier lines, hide text), an override reorder what a line shows. Tabs and line
- * ends become spaces so a row stays one line.
+ * paragraph separators as `\u{NNNN}`: a layer's file names are the image author's bytes, and an escape
+ * sequence printed raw would drive the researcher's terminal (retitle it, rewrite earlier lines, hide
+ * text), an override reorder what a line shows. Tabs and line ends are escaped too, not made spaces: a
+ * row stays one line, and a file name holding a newline never looks like one holding a space.
  */
 function terminalSafe(text: string): string {
-  return text
-    .replace(/[\r\n\t]/g, ' ')
-    .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
       const code = c.charCodeAt(0);
       return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
-    });
+    },
+  );
 }
 
 /** A plain text table for terminals; long cells are cut so a row stays readable. */

@@ -133,6 +133,19 @@ describe('hubcrawl scan', () => {
     expect(csv.stderr).toContain(`hubcrawl: reached no image: ${h}/demo/multi:latest: an index`);
   });
 
+  it('says an index reached no image with the --platform given, even when an earlier scan analyzed its platforms', async () => {
+    const h = demo.registry.host;
+    const db = join(dir, 'scan-imageless-known.sqlite');
+    const ref = `${h}/demo/multi:latest`;
+    expect((await runCli(['scan', ref, '--db', db, '--quiet'])).code).toBe(0);
+    const r = await runCli(['scan', ref, '--platform', 'linux/s390x', '--db', db, '--quiet']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\(0 rows\)\n\nReached no image:\n/);
+    expect(r.stdout).toMatch(
+      new RegExp(`${ref.replaceAll('.', '\\.')} +an index: none of its platforms was selected`),
+    );
+  });
+
   it('names a reference that reached no image, with its error, instead of leaving it out', async () => {
     const h = demo.registry.host;
     const missing = `${h}/demo/no-such-repo:1`;
@@ -297,6 +310,37 @@ describe('hubcrawl export', () => {
   });
 });
 
+describe('hubcrawl export tables', () => {
+  it('writes a CSV of every table but the frontier, the failures log included, with its row count in the MANIFEST', async () => {
+    const out = join(dir, 'bundle-tables');
+    expect((await runCli(['export', '--db', db, '--out', out])).code).toBe(0);
+    const copy = new BetterSqlite3(join(out, 'hubcrawl.sqlite'), { readonly: true });
+    let tables: string[];
+    try {
+      tables = copy
+        .prepare(
+          `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+        )
+        .pluck()
+        .all() as string[];
+    } finally {
+      copy.close();
+    }
+    const csvs = readdirSync(join(out, 'tables'))
+      .map((f) => f.replace(/\.csv$/, ''))
+      .sort();
+    expect(csvs).toContain('failures');
+    expect(tables.filter((t) => t !== 'frontier')).toEqual(csvs);
+    const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as {
+      rowCounts: Record<string, number>;
+    };
+    expect(manifest.rowCounts.failures).toBeTypeOf('number');
+    expect(readFileSync(join(out, 'tables', 'failures.csv'), 'utf8').split('\r\n')[0]).toBe(
+      'id,frontier_id,kind,key,run_id,error_code,message,retryable,at',
+    );
+  });
+});
+
 describe('hubcrawl iocs', () => {
   it('list shows the built-in set with its version', async () => {
     const r = await runCli(['iocs', 'list']);
@@ -324,6 +368,27 @@ describe('hubcrawl iocs', () => {
     const check = await runCli(['iocs', 'check', clash]);
     expect(check.code).toBe(0);
     expect(check.stderr).toContain('has the id of a built-in set, xz-cve-2024-3094');
+  });
+
+  it("check refuses a set with a built-in set's id and version but other rules, as the loaders do, and its advice holds", async () => {
+    const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
+    const forged = join(dir, 'forged-check.json');
+    writeFileSync(forged, JSON.stringify({ ...builtin, rules: builtin.rules.slice(0, 1) }));
+    const check = await runCli(['iocs', 'check', forged]);
+    expect(check.code).toBe(2);
+    expect(check.stdout).toBe('');
+    const message = `hubcrawl: IOC set ${forged} has the id and version of the built-in set ${builtinSetLabel()} but other rules; give it a version (or id) of its own, so the dataset keeps the two apart\n`;
+    expect(check.stderr).toBe(message);
+    const list = await runCli(['iocs', 'list', '--no-builtin-iocs', '--ioc', forged]);
+    expect([list.code, list.stderr]).toEqual([2, message]);
+    // A copy of the built-in set passes check, and the --no-builtin-iocs it advises does load it.
+    const copy = join(dir, 'copy-check.json');
+    writeFileSync(copy, JSON.stringify(builtin));
+    const ok = await runCli(['iocs', 'check', copy]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain('only with --no-builtin-iocs');
+    const listed = await runCli(['iocs', 'list', '--no-builtin-iocs', '--ioc', copy]);
+    expect(listed.code).toBe(0);
   });
 
   it('check accepts a valid set file and names it', async () => {
@@ -455,6 +520,23 @@ describe('hubcrawl rematch', () => {
     expect(await signatureRows(`${builtin.id}@other-patterns-2`)).toEqual([]);
     expect((await runCli(['rematch', '--db', db, '--quiet'])).code).toBe(0);
     expect(await signatureRows(builtinSetLabel())).not.toEqual([]);
+  });
+
+  it('refuses a missing or empty dataset with exit 2, as report does, and creates no file', async () => {
+    const typo = join(dir, 'typo.sqlite');
+    const missing = await runCli(['rematch', '--db', typo]);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toBe(
+      `hubcrawl: no dataset at ${typo}; run \`hubcrawl crawl\` first or check the path\n`,
+    );
+    expect(readdirSync(dir).filter((f) => f.startsWith('typo.sqlite'))).toEqual([]);
+    const empty = join(dir, 'empty.sqlite');
+    writeFileSync(empty, '');
+    const r = await runCli(['rematch', '--db', empty]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no dataset at ${empty} (an empty SQLite file)`);
+    expect(readFileSync(empty).length).toBe(0);
   });
 
   it("refuses a file that claims the built-in set's id and version with other rules, before touching the dataset", async () => {

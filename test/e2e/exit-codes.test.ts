@@ -88,12 +88,89 @@ describe('exit code 1: finished, but some items failed', () => {
   });
 });
 
+describe('layers whose --max-attempts are spent', () => {
+  it('later crawls exit 0 but say how many layers failed for good, on stdout and (even with --quiet) stderr; stats counts them', async () => {
+    const db = join(dir, 'spent.sqlite');
+    const crawl = () =>
+      runCli(['crawl', '--catalog', registry.url, '--max-attempts', '1', '--db', db, '--quiet']);
+    const first = await crawl();
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/^run 1 completed-with-failures: .* 2 failed items\n$/);
+    const second = await crawl();
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(
+      /^run 2 completed: .* 0 failed items, 2 layers failed for good in earlier runs\n$/,
+    );
+    expect(second.stderr).toMatch(
+      /^hubcrawl: 2 layer\(s\) of this run's images failed analysis in earlier runs and have no attempts left \(--max-attempts 1\): [^\n]+\n$/,
+    );
+    const json = JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout);
+    expect(json.holds.layersFailedForGood).toBe(2);
+    expect((await runCli(['stats', '--db', db])).stdout).toMatch(/^layersFailedForGood +2$/m);
+    // With attempts left, the layers are tried again and counted as this run's failed items instead.
+    const more = await runCli([
+      'crawl',
+      '--catalog',
+      registry.url,
+      '--max-attempts',
+      '2',
+      '--db',
+      db,
+      '--quiet',
+    ]);
+    expect(more.code).toBe(1);
+    expect(more.stdout).toMatch(/^run 3 completed-with-failures: .* 2 failed items\n$/);
+    expect(more.stderr).toBe('');
+  });
+});
+
 describe('exit code 2: usage and config errors', () => {
-  it('an unknown flag exits 2 and points at --help', async () => {
+  it('an unknown flag exits 2 with one hubcrawl: line that points at --help', async () => {
     const r = await runCli(['crawl', '--imagez', 'debian:12', '--db', join(dir, 'x.sqlite')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown option '--imagez'");
-    expect(r.stderr).toContain('--help');
+    expect(r.stderr).toBe(
+      "hubcrawl: unknown option '--imagez' (Did you mean --image?); run with --help for usage\n",
+    );
+  });
+
+  it('a bad --format choice and a misspelt flag with a suggestion are one hubcrawl: line each', async () => {
+    const format = await runCli(['report', '--format', 'xml', '--db', join(dir, 'x.sqlite')]);
+    expect(format.code).toBe(2);
+    expect(format.stderr).toMatch(
+      /^hubcrawl: option '--format <format>' argument 'xml' is invalid\. Allowed choices are csv, jsonl; run with --help for usage\n$/,
+    );
+    const typo = await runCli(['stats', '--quite', '--db', join(dir, 'x.sqlite')]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(
+      /^hubcrawl: unknown option '--quite' \(Did you mean --quiet\?\); run with --help for usage\n$/,
+    );
+  });
+
+  it('an IOC set file that starts with a UTF-8 byte order mark is read as without it', async () => {
+    const set = {
+      id: 'bom-set',
+      version: '1',
+      title: 'BOM',
+      references: [],
+      rules: [{ id: 'r', kind: 'file-md5', md5: 'b'.repeat(32) }],
+    };
+    const file = join(dir, 'bom.json');
+    writeFileSync(file, `\uFEFF${JSON.stringify(set, null, 2)}\r\n`);
+    const r = await runCli(['iocs', 'check', file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${file}: valid IOC set bom-set@1 with 1 rule (file-md5:1)\n`);
+  });
+
+  it('an IOC set file that is not JSON gets one readable line, however the text near the error is laid out', async () => {
+    const file = join(dir, 'broken.json');
+    // V8 quotes the text around an unexpected token, line ends included.
+    writeFileSync(file, '{\n  "id": x\n}\n');
+    const r = await runCli(['iocs', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.startsWith(`hubcrawl: ${file}: not valid JSON (`)).toBe(true);
+    expect(r.stderr.endsWith(')\n')).toBe(true);
+    expect(r.stderr.split('\n')).toHaveLength(2);
   });
 
   it('a crawl without seeds exits 2 and names the seed flags', async () => {

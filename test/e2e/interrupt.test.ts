@@ -3,7 +3,10 @@
  * same dataset) and a second crawl on the same database (refused with a lock message, exit 2). A
  * gate proxy in front of the real registry holds blob downloads, so "mid-crawl" is a known moment.
  */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
@@ -73,6 +76,51 @@ describe('SIGTERM mid-crawl', () => {
     expect(stable(recordsToObjects(parseCsv(report.stdout).records))).toEqual(
       stable(expectedDemoRows(demo, gate.host)),
     );
+  });
+});
+
+describe('SIGINT while the crawl starts up', () => {
+  it('exits 3 with the notice, not killed by the signal, and the same command resumes the run', async () => {
+    // The IOC file is a FIFO: the crawl blocks reading it, before it installs its own handlers, until the
+    // test has sent the signal and then writes the set. So "early" is a known moment, not a race.
+    const fifo = join(dir, 'early-set.json');
+    execFileSync('mkfifo', [fifo]);
+    const set = JSON.stringify({
+      id: 'e2e-early',
+      version: '1',
+      title: 'early',
+      references: [],
+      rules: [{ id: 'r', kind: 'file-md5', md5: 'b'.repeat(32) }],
+    });
+    const db = join(dir, 'early.sqlite');
+    const args = ['crawl', '--catalog', demo.registry.url, '--ioc', fifo, '--db', db, '--quiet'];
+    const first = startCli(args, CLI_LIMIT);
+    // Opening the FIFO for writing without blocking succeeds only once the crawl has it open for reading.
+    let fd: number | undefined;
+    for (let i = 0; fd === undefined && i < 300; i++) {
+      try {
+        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch {
+        await sleep(50);
+      }
+    }
+    expect(fd).toBeDefined();
+    first.child.kill('SIGINT');
+    await sleep(200);
+    writeSync(fd!, set);
+    closeSync(fd!);
+    const stopped = await first.done;
+    expect(stopped.signal).toBeNull();
+    expect(stopped.code).toBe(3);
+    expect(stopped.stderr).toMatch(
+      /^hubcrawl: run 1 stopped early: [^\n]*run the same command again to resume\n$/,
+    );
+    // The same command, the FIFO now a plain file holding the same set.
+    unlinkSync(fifo);
+    writeFileSync(fifo, set);
+    const resumed = await runCli(args, CLI_LIMIT);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^run 1 completed \(resumed\): /);
   });
 });
 

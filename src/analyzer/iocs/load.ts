@@ -44,7 +44,10 @@ export function parseIocSet(json: unknown, source: string): IocSet {
   return set;
 }
 
-/** Read, parse and validate one IOC set file. */
+/**
+ * Read, parse and validate one IOC set file. A leading UTF-8 byte order mark is dropped: Windows editors
+ * and PowerShell write one, and JSON.parse would refuse the invisible character.
+ */
 export async function loadIocSetFile(path: string): Promise<IocSet> {
   let text: string;
   try {
@@ -54,9 +57,11 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
-    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`, { cause: err });
+    // V8 quotes the text near the error, line ends and all: kept to one line, as every error is.
+    const why = (err as Error).message.replace(/\s+/g, ' ');
+    throw new ConfigError(`${path}: not valid JSON (${why})`, { cause: err });
   }
   return parseIocSet(json, path);
 }

@@ -1,3 +1,4 @@
+import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
@@ -10,6 +11,7 @@ import {
   refuseUnfinishedRun,
   stripUndefined,
 } from '../context.js';
+import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
 import { createProgressReporter } from '../progress.js';
 import { refuseDatasetAsOutput } from '../write-result.js';
@@ -96,6 +98,7 @@ export async function crawlWith(
 ): Promise<{
   outcome: CrawlOutcome;
   dbPath: string;
+  config: Readonly<Config>;
 }> {
   const config = configFor(f, { ...crawlFlagSettings(f), ...extraSettings });
   // A command that writes a result after the crawl (scan --out) refuses the dataset's own file first.
@@ -135,6 +138,9 @@ export async function crawlWith(
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // One that came while the command started up stops the run as soon as it begins (early-signals.ts).
+  const early = releaseEarlySignals();
+  if (early) stop(early);
   const reporter = createProgressReporter({ stream: process.stderr, log, quiet: f.quiet === true });
   try {
     const outcome = await runCrawl(db, {
@@ -151,7 +157,7 @@ export async function crawlWith(
       const hint = /resume/i.test(outcome.abortReason) ? '' : '; run the same command again to resume';
       process.stderr.write(`hubcrawl: run ${outcome.runId} stopped early: ${outcome.abortReason}${hint}\n`);
     }
-    return { outcome, dbPath: config.db };
+    return { outcome, dbPath: config.db, config };
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -160,14 +166,54 @@ export async function crawlWith(
   }
 }
 
+/**
+ * Layers of the run's images that an earlier run failed for good: their frontier item is failed and this
+ * run did not try it (no failure logged under it), so its attempts are spent (--max-attempts). They are
+ * not in the run's failed items, yet the images they belong to are matched without them.
+ */
+export function layersFailedEarlier(dbPath: string, runId: number): number {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    return db
+      .prepare(
+        `SELECT count(*) FROM (
+           SELECT DISTINCT substr(fr.key, 1, instr(fr.key, '|') - 1) AS digest
+             FROM frontier fr
+            WHERE fr.kind = 'layer' AND fr.state = 'failed'
+              AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = @runId)) x
+          WHERE EXISTS (SELECT 1 FROM layers l WHERE l.digest = x.digest AND l.status = 'failed')
+            AND EXISTS (SELECT 1 FROM image_layers il
+                          JOIN image_observations o ON o.image_digest = il.image_digest AND o.run_id = @runId
+                         WHERE il.layer_digest = x.digest)`,
+      )
+      .pluck()
+      .get({ runId }) as number;
+  } finally {
+    db.close();
+  }
+}
+
 /** `hubcrawl crawl`: run or resume a crawl; prints a one-line summary on stdout. */
 export async function crawlCommand(f: CrawlFlags): Promise<number> {
-  const { outcome } = await crawlWith(f);
+  const { outcome, dbPath, config } = await crawlWith(f);
   const c = outcome.stats as Record<string, number>;
+  const failedEarlier = layersFailedEarlier(dbPath, outcome.runId);
   process.stdout.write(
     `run ${outcome.runId} ${outcome.status}${outcome.resumed ? ' (resumed)' : ''}: ` +
       `${c.images ?? 0} images, ${c.layersAnalyzed ?? 0} layers analyzed (${c.layersReused ?? 0} already known), ` +
-      `${c.findings ?? 0} findings, ${outcome.failedItems} failed items\n`,
+      `${c.findings ?? 0} findings, ${outcome.failedItems} failed items` +
+      (failedEarlier > 0 ? `, ${failedEarlier} layers failed for good in earlier runs` : '') +
+      '\n',
   );
+  // The exit code stays that of this run's own work (a scheduled crawl would otherwise exit 1 every day
+  // for a layer that can never be analyzed), so this is said on stderr even with --quiet: a cron job
+  // that keeps only stderr and exit codes must not take the dataset for complete.
+  if (failedEarlier > 0) {
+    process.stderr.write(
+      `hubcrawl: ${failedEarlier} layer(s) of this run's images failed analysis in earlier runs and have no attempts left ` +
+        `(--max-attempts ${config.maxAttempts}): their images are matched from their other layers (in_final_fs 'unknown' below them); ` +
+        'the failures table says why; a crawl with a higher --max-attempts tries them again\n',
+    );
+  }
   return crawlExitCode(outcome);
 }

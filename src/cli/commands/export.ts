@@ -24,7 +24,12 @@ export interface ExportOptions extends CommonOptions {
   out?: string;
 }
 
-/** Tables exported as CSV; the frontier (work queue) and failures log are operational, not data. */
+/**
+ * Tables exported as CSV: every table but the frontier. The failures log is in: it says why a layer
+ * failed, and so why an image is `unknown` or missing from the report (the report's note points at it).
+ * The frontier is the crawl's work queue (payloads, attempts, in-progress marks): what a reader needs of it
+ * is MANIFEST.json's unfinishedItems, and hubcrawl.sqlite holds it whole.
+ */
 const EXPORTED_TABLES = [
   'crawl_runs',
   'run_ioc_sets',
@@ -45,6 +50,7 @@ const EXPORTED_TABLES = [
   'ioc_sets',
   'ioc_rules',
   'findings',
+  'failures',
 ] as const;
 
 async function sha256File(path: string): Promise<string> {

@@ -32,6 +32,9 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
   });
   const log = commandLogger(opts, config);
   const sets = await iocSetsFor(config);
+  // A rematch only re-reads what a crawl stored: a missing or empty dataset (a mistyped --db) is refused
+  // as report, stats and query refuse it, not created and reported as a clean run of 0 images.
+  openDatabase(config.db, { readonly: true }).close();
   const lock = acquireCrawlLock(config.db);
   let db: ReturnType<typeof openDatabase>;
   try {

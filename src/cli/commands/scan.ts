@@ -40,8 +40,14 @@ function failedReferences(db: ReturnType<typeof openDatabase>, runId: number): R
  * The references of the run that were resolved but reached no platform image, and why: an OCI artifact (a
  * cosign signature, an SBOM), skipped as no image, or an index none of whose platforms was selected.
  * Without them a scan of such a reference would print "(0 rows)" and leave the reader guessing.
+ *
+ * Reached means a manifest item of this run: image_observations links a tag to every child of its index
+ * that the dataset holds, those an earlier scan with another --platform analyzed too, whatever this
+ * run's platform filter selected. A child item of this run, done, failed or waiting, is reached (a
+ * failed one is named under "Failed").
  */
 function imagelessReferences(db: ReturnType<typeof openDatabase>, runId: number): Row[] {
+  const prefix = runKeyPrefix(runId);
   return db
     .prepare(
       `SELECT DISTINCT reg.host || '/' || r.full_name || CASE WHEN t.tag <> '' THEN ':' || t.tag ELSE '' END
@@ -54,16 +60,22 @@ function imagelessReferences(db: ReturnType<typeof openDatabase>, runId: number)
          JOIN manifests m ON m.digest = t.digest
         WHERE t.run_id = ?
           AND NOT EXISTS (SELECT 1 FROM image_observations o
-                           WHERE o.run_id = t.run_id AND o.repository_id = t.repository_id AND o.tag = t.tag)
+                           WHERE o.run_id = t.run_id AND o.repository_id = t.repository_id AND o.tag = t.tag
+                             AND EXISTS (SELECT 1 FROM frontier fr
+                                          WHERE fr.kind = 'manifest' AND fr.key = ? || reg.host || '@' || o.image_digest))
+          AND NOT EXISTS (SELECT 1 FROM index_children c
+                           JOIN frontier fr ON fr.kind = 'manifest' AND fr.key = ? || reg.host || '@' || c.child_digest
+                          WHERE c.index_digest = t.digest)
         ORDER BY reference`,
     )
-    .all(runId) as Row[];
+    .all(runId, prefix, prefix) as Row[];
 }
 
 /** One line per scanned platform image: what it is and whether any rule matched. */
 function scanSummary(
   dbPath: string,
   runId: number,
+  debianOnly: boolean,
 ): { images: Row[]; evidence: Row[]; failed: Row[]; imageless: Row[] } {
   const db = openDatabase(dbPath, { readonly: true });
   try {
@@ -81,11 +93,18 @@ function scanSummary(
                      THEN CASE WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
                                              WHERE il.image_digest = i.digest AND l.status <> 'analyzed')
                                THEN 'lower layer only, incomplete' ELSE 'lower layer only' END
+                     -- --debian-only analyzed the base, found it not Debian and left the upper layers pending.
+                     WHEN @debianOnly = 1 AND i.is_debian_derived = 0
+                          AND NOT EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                                           WHERE il.image_digest = i.digest AND l.status = 'failed')
+                          AND EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                                       WHERE il.image_digest = i.digest AND l.status = 'pending')
+                     THEN 'not Debian, skipped'
                      WHEN EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
                                    WHERE il.image_digest = i.digest AND l.status <> 'analyzed') THEN 'incomplete'
                      ELSE 'clean' END AS verdict,
                 coalesce((SELECT group_concat(DISTINCT f.rule_id) FROM findings f WHERE f.image_digest = i.digest), '') AS rules
-           FROM (SELECT DISTINCT repository_id, tag, image_digest FROM image_observations WHERE run_id = ?) o
+           FROM (SELECT DISTINCT repository_id, tag, image_digest FROM image_observations WHERE run_id = @runId) o
            JOIN images i ON i.digest = o.image_digest
            JOIN repositories r ON r.id = o.repository_id
            JOIN registries reg ON reg.id = r.registry_id
@@ -93,10 +112,10 @@ function scanSummary(
           -- analyzed by an earlier scan with another --platform, are in the dataset but were not scanned now,
           -- and an image whose item failed or waits has only an older verdict.
           WHERE EXISTS (SELECT 1 FROM frontier fr
-                         WHERE fr.kind = 'manifest' AND fr.state = 'done' AND fr.key = ? || reg.host || '@' || i.digest)
+                         WHERE fr.kind = 'manifest' AND fr.state = 'done' AND fr.key = @prefix || reg.host || '@' || i.digest)
           ORDER BY reference, i.platform`,
       )
-      .all(runId, runKeyPrefix(runId)) as Row[];
+      .all({ runId, prefix: runKeyPrefix(runId), debianOnly: debianOnly ? 1 : 0 }) as Row[];
     const evidence = db
       .prepare(
         `SELECT ${REPORT_COLUMNS.join(', ')} FROM report_rows
@@ -125,7 +144,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
     throw new ConfigError(`scan format "${format}" is not one of table, csv, jsonl`);
   }
   // Not `fresh`: an interrupted scan of the same references resumes its run (refuseUnfinishedRun lets it).
-  const { outcome, dbPath } = await crawlWith(
+  const { outcome, dbPath, config } = await crawlWith(
     opts,
     {
       seeds: {
@@ -139,7 +158,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
     },
     { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
   );
-  const { images, evidence, failed, imageless } = scanSummary(dbPath, outcome.runId);
+  const { images, evidence, failed, imageless } = scanSummary(dbPath, outcome.runId, config.debianOnly);
   let text =
     format === 'table'
       ? toTable(['reference', 'platform', 'manifest_digest', 'os', 'debian', 'verdict', 'rules'], images, 100)

@@ -24,6 +24,16 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       layers: count('SELECT count(*) FROM layers'),
       layersAnalyzed: count(`SELECT count(*) FROM layers WHERE status = 'analyzed'`),
       layersFailed: count(`SELECT count(*) FROM layers WHERE status = 'failed'`),
+      // Of those, the ones the next crawl will not try again: their error was not a network fault (a new
+      // run revives those) and their attempts reached the latest run's --max-attempts (docs/cli.md).
+      layersFailedForGood: count(
+        `SELECT count(DISTINCT x.digest) FROM (
+           SELECT substr(key, 1, instr(key, '|') - 1) AS digest FROM frontier
+            WHERE state = 'failed' AND kind = 'layer' AND retryable = 0
+              AND attempts >= coalesce((SELECT json_extract(config_json, '$.maxAttempts') FROM crawl_runs
+                                         ORDER BY id DESC LIMIT 1), 3)) x
+          WHERE EXISTS (SELECT 1 FROM layers l WHERE l.digest = x.digest AND l.status = 'failed')`,
+      ),
       compressedBytesAnalyzed: count(
         `SELECT coalesce(sum(compressed_size), 0) FROM layers WHERE status = 'analyzed'`,
       ),
@@ -95,6 +105,8 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       // Signatures, SBOMs, charts: manifests that are no image, skipped without a failure (docs/schema.md).
       ['OCI artifacts skipped', s.artifactsSkipped ?? 0],
       ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
+      // README: with --debian-only, the upper layers of an image whose base is not Debian are not analyzed.
+      ['layers skipped as not Debian (--debian-only)', s.layersSkippedNotDebian ?? 0],
       ['layer bytes downloaded', s.layerBytes],
       [
         'requests / retries / counted pulls',

@@ -1,0 +1,32 @@
+/**
+ * SIGINT and SIGTERM that arrive while `crawl` or `scan` starts up (loading the crawler, reading the
+ * config and IOC sets, opening the dataset), before the crawl installs its own handlers. Node's default
+ * would end the process with the signal (exit 130, no notice); held here, the signal is handed to the
+ * crawl, which stops at once as for any interrupt: exit 3, the notice, a run the same command resumes
+ * (docs/cli.md "Interrupting and resuming"). Only those commands hold them: `query | head` or a Ctrl-C
+ * on `report` must still end the process.
+ */
+
+let received: NodeJS.Signals | undefined;
+const note = (signal: NodeJS.Signals) => {
+  received ??= signal;
+};
+
+/** Starts holding SIGINT and SIGTERM (the first one is remembered). */
+export function holdEarlySignals(): void {
+  received = undefined;
+  process.on('SIGINT', note);
+  process.on('SIGTERM', note);
+}
+
+/**
+ * Stops holding them and returns the first one that arrived meanwhile, if any. The crawl installs its
+ * own handlers first, so no signal falls between the two.
+ */
+export function releaseEarlySignals(): NodeJS.Signals | undefined {
+  process.off('SIGINT', note);
+  process.off('SIGTERM', note);
+  const signal = received;
+  received = undefined;
+  return signal;
+}
