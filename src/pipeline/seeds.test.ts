@@ -77,6 +77,21 @@ describe('seed items', () => {
     ]);
   });
 
+  it('refuses a catalog URL whose scheme is not the one its host is crawled over', () => {
+    const items = (catalogs: string[], registries = {}) =>
+      seedItems(loadConfig({ env: {}, flagSettings: { seeds: { catalogs }, registries } }), 1);
+    // Loopback is plain http unless configured: https://127.0.0.1 would have been crawled over http.
+    expect(() => items(['https://127.0.0.1:5000'])).toThrowError(
+      /^seed catalog https:\/\/127\.0\.0\.1:5000\/ asks for https, but 127\.0\.0\.1:5000 is crawled over plain http \(a loopback host\); write http:\/\/127\.0\.0\.1:5000/,
+    );
+    expect(() => items(['http://registry.example'])).toThrowError(
+      /asks for plain http, but registry\.example is crawled over https; add --insecure-registry registry\.example/,
+    );
+    expect(items(['http://registry.example'], { 'registry.example': { scheme: 'http' } })).toHaveLength(1);
+    expect(items(['https://127.0.0.1:5000'], { '127.0.0.1:5000': { scheme: 'https' } })).toHaveLength(1);
+    expect(items(['127.0.0.1:5000'])).toHaveLength(1);
+  });
+
   it('refuses a namespace that Docker Hub could not have', () => {
     const config = loadConfig({ env: {}, flagSettings: { seeds: { namespaces: ['Bad NS'] } } });
     expect(() => seedItems(config, 1)).toThrowError(ConfigError);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
+import { schemeConflict } from '../crawler/registry/client.js';
 import { parseReference, parseRepository } from '../crawler/registry/reference.js';
 import type { NewFrontierItem } from '../db/frontier-types.js';
 import { catalogKey, namespaceKey, referenceKey, repositoryKey, searchKey } from './keys.js';
@@ -117,6 +118,11 @@ export function seedItems(config: Config, runId: number): NewFrontierItem[] {
       throw new ConfigError(
         `seed catalog "${url}" is not an http(s) URL; give https://host (or http:// for a plain-HTTP registry)`,
       );
+    }
+    // A written scheme is a request: crawling the host over the other one would go unnoticed.
+    if (url.includes('://')) {
+      const conflict = schemeConflict(u, config.registries[u.host] ?? {});
+      if (conflict) throw new ConfigError(`seed catalog ${conflict}`);
     }
     items.push({
       kind: 'catalog',
