@@ -246,7 +246,9 @@ describe('analyzeLayer limits and corrupt input', () => {
     });
   }
 
-  it('rejects a tar without its end-of-archive marker', async () => {
+  // The cut lands in the data of /usr/lib/os-release. A cut between members is no error: Go's
+  // archive/tar reads it as the end of the archive (src/analyzer/tar-go-reader.test.ts).
+  it('rejects a tar cut inside a member', async () => {
     const tar = tars.ustar as Buffer;
     await expect(analyze(tar.subarray(0, tar.length - 10240))).rejects.toBeInstanceOf(CorruptInputError);
   });

@@ -21,9 +21,12 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
 
 /**
  * Version of what the facts mean. Bump it whenever a change would make the same layer yield
- * different facts (new capture, different path normalization…); it is stored with every layer.
+ * different facts (new capture, different path normalization…); it is stored with every layer, and a
+ * bump makes the next crawl download and analyze every layer again (blob GETs, not counted pulls).
+ * 4: tar names and ends as Go's archive/tar reads them, names that are not UTF-8 kept distinct
+ * (tar-name.ts), dpkg status paragraphs as dpkg splits them, zstd after a leading skippable frame.
  */
-export const ANALYZER_VERSION = '3';
+export const ANALYZER_VERSION = '4';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;

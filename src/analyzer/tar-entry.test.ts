@@ -73,12 +73,33 @@ describe('buildEntry', () => {
     );
   });
 
-  it('rejects a pax sparse member whose records lost the real size', () => {
+  it('sizes a pax sparse member whose records lost the real size by its stored size, as Go does', () => {
     const { blk, typeflag, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
     pending.pax.delete('GNU.sparse.realsize');
-    expect(() => buildEntry(blk, typeflag, rawSize, pending, 4096, ctx)).toThrow(
-      /without GNU.sparse.realsize/,
-    );
+    expect(buildEntry(blk, typeflag, rawSize, pending, 4096, ctx).entry).toMatchObject({
+      size: rawSize,
+      sparse: true,
+    });
+  });
+
+  it('names the member as Go does: pax path over the header, the long name over both, then sparse name', () => {
+    const { blk, typeflag, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
+    const nameWith = (records: Record<string, string | null>, longName: string | null = null) => {
+      const pax = new Map(pending.pax);
+      for (const [k, v] of Object.entries(records)) v === null ? pax.delete(k) : pax.set(k, v);
+      return buildEntry(blk, typeflag, rawSize, { ...pending, pax, longName }, 4096, ctx).entry.name;
+    };
+    expect(nameWith({ path: 'pax' }, 'long')).toBe('sp');
+    expect(nameWith({ 'GNU.sparse.name': null })).toMatch(/GNUSparseFile\.\d+\/sp$/);
+    expect(nameWith({ 'GNU.sparse.name': null, path: 'pax' })).toBe('pax');
+    expect(nameWith({ 'GNU.sparse.name': null, path: 'pax' }, 'long')).toBe('long');
+    // Without its version records the member is not sparse, and GNU.sparse.name names nothing.
+    expect(nameWith({ 'GNU.sparse.major': null, 'GNU.sparse.minor': null })).toMatch(/GNUSparseFile/);
+  });
+
+  it('refuses a header-only member with pax sparse records, as Go does', () => {
+    const { blk, rawSize, pending } = firstEntry('sp', sparseArgs, sparse10);
+    expect(() => buildEntry(blk, '2', rawSize, pending, 4096, ctx)).toThrow(/type '2' cannot be sparse/);
   });
 
   it('holds a GNU long link target to maxPathLength as it does names', () => {

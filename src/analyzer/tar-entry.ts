@@ -8,10 +8,13 @@ import {
   type HasCorrupt,
   headerName,
   parseDecimal,
+  parseGoInt,
   parseNumeric,
   parseNumericLenient,
 } from './tar-fields.js';
+import { storedNameLength } from './tar-name.js';
 import type { Pending } from './tar-pax.js';
+import { type PaxSparseFormat, paxSparseFormat } from './tar-sparse.js';
 
 export type TarEntryType =
   | 'file'
@@ -25,9 +28,12 @@ export type TarEntryType =
 
 /** One archive member as the visitor sees it; metadata records (pax, GNU L/K) are already applied. */
 export interface TarEntry {
-  /** The stored name (pax `path`, GNU long name or ustar prefix/name), not yet normalized. */
+  /**
+   * The stored name (GNU.sparse.name of a pax sparse member, GNU long name, pax `path` or the
+   * header's prefix/name, in Go's order), decoded by decodeTarName, not yet normalized.
+   */
   name: string;
-  /** Link target for hardlinks and symlinks, as stored. */
+  /** Link target for hardlinks and symlinks, as stored (decoded the same way). */
   linkname: string;
   type: TarEntryType;
   /** The raw typeflag character (`'0'`, `'S'`, …). */
@@ -62,9 +68,15 @@ export interface HeaderEntry {
    * sparse member these are the stored runs (and a 1.0 map), while entry.size is the real size.
    */
   stored: number;
+  /** Where a pax sparse member keeps its map; null for every other member ('S' included). */
+  paxSparse: PaxSparseFormat | null;
 }
 
-/** The entry a header describes, with the pending records applied; sizes and names are checked. */
+/**
+ * The entry a header describes, with the pending records applied as Go's archive/tar applies them
+ * (reader.go next, mergePAX, readGNUSparsePAXHeaders), since runtimes extract layers with it. Sizes
+ * and names are checked.
+ */
 export function buildEntry(
   blk: Buffer,
   typeflag: string,
@@ -73,42 +85,78 @@ export function buildEntry(
   maxPathLength: number,
   ctx: HeaderContext,
 ): HeaderEntry {
-  const name = p.pax.get('GNU.sparse.name') ?? p.pax.get('path') ?? p.longName ?? headerName(blk);
-  const linkname = p.pax.get('linkpath') ?? p.longLink ?? cString(blk, 157, 100);
+  const paxSparse = typeflag === 'S' ? null : paxSparseFormat(p.pax, p.sparseOffsets.length > 0);
+  const name = entryName(blk, p, paxSparse !== null);
+  // An empty long link, like an empty pax value, leaves the field below it in force.
+  const linkname = p.longLink || (p.pax.get('linkpath') ?? cString(blk, 157, 100));
   for (const [what, value] of [
     ['name', name],
     ['link target', linkname],
   ] as const) {
-    if (value.length > maxPathLength) {
+    const length = storedNameLength(value);
+    if (length > maxPathLength) {
       throw new LimitExceededError(
         'maxPathLength',
-        value.length,
-        `tar member at byte ${ctx.headerOffset} has a ${what} of ${value.length} characters, more than maxPathLength (${maxPathLength})`,
+        length,
+        `tar member at byte ${ctx.headerOffset} has a ${what} of ${length} characters, more than maxPathLength (${maxPathLength})`,
       );
     }
   }
-  // The one reading of the pax `size` record: the parser takes the stored size from here too.
-  const paxSize = p.pax.get('size');
-  const stored = paxSize === undefined ? rawSize : parseDecimal(paxSize, 'pax size', ctx);
+  const stored = storedSize(typeflag, rawSize, p.pax.get('size'), ctx);
   let size = stored;
-  const sparse =
-    typeflag === 'S' ||
-    p.pax.has('GNU.sparse.major') ||
-    p.pax.has('GNU.sparse.map') ||
-    p.sparseOffsets.length > 0;
-  if (sparse && typeflag !== 'S') {
-    const real = p.pax.get('GNU.sparse.realsize') ?? p.pax.get('GNU.sparse.size');
-    if (real === undefined) throw ctx.corrupt('pax sparse member without GNU.sparse.realsize/size');
-    size = parseDecimal(real, 'sparse real size', ctx);
+  if (paxSparse !== null) {
+    if (isHeaderOnly(typeflag)) throw ctx.corrupt(`a member of type '${typeflag}' cannot be sparse`);
+    // Without either record Go keeps the stored size as the real one.
+    const real = p.pax.get('GNU.sparse.size') ?? p.pax.get('GNU.sparse.realsize');
+    if (real !== undefined) size = parseDecimal(real, 'sparse real size', ctx);
   }
   if (typeflag === 'S') size = parseNumeric(blk, 483, 12, 'sparse real size', ctx);
   const mode = parseNumericLenient(blk, 100, 8);
-  return { entry: { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse }, stored };
+  const sparse = typeflag === 'S' || paxSparse !== null;
+  return {
+    entry: { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse },
+    stored,
+    paxSparse,
+  };
+}
+
+/**
+ * Go applies the pax `path` over the header's name, then a non-empty GNU long name, whatever order
+ * the records came in, then, for a pax sparse member only, GNU.sparse.name.
+ */
+function entryName(blk: Buffer, p: Pending, paxSparse: boolean): string {
+  const sparseName = paxSparse ? p.pax.get('GNU.sparse.name') : undefined;
+  if (sparseName !== undefined) return sparseName;
+  if (p.longName) return p.longName;
+  return p.pax.get('path') ?? headerName(blk);
+}
+
+/**
+ * The one reading of the pax `size` record (the parser takes the stored size from here too). Go
+ * parses it as any 64-bit integer and reads no data for header-only types, so only members that
+ * carry data need a size that fits.
+ */
+function storedSize(
+  typeflag: string,
+  rawSize: number,
+  paxSize: string | undefined,
+  ctx: HeaderContext,
+): number {
+  if (paxSize === undefined) return rawSize;
+  if (!isHeaderOnly(typeflag)) return parseDecimal(paxSize, 'pax size', ctx);
+  const v = parseGoInt(paxSize);
+  if (v === null) throw ctx.corrupt(`pax size "${paxSize.slice(0, 32)}" is not a decimal number`);
+  return Number.isSafeInteger(v) && v >= 0 ? v : 0;
+}
+
+/** Typeflags that never carry data, whatever their size says (Go's isHeaderOnlyType). */
+export function isHeaderOnly(typeflag: string): boolean {
+  return typeflag.length === 1 && '123456'.includes(typeflag);
 }
 
 /** Member data bytes that follow the header; header-only types carry none whatever `size` says (as Go's archive/tar). */
 export function entryDataSize(typeflag: string, size: number): number {
-  return '123456'.includes(typeflag) ? 0 : size;
+  return isHeaderOnly(typeflag) ? 0 : size;
 }
 
 /** The kind of member a typeflag stands for ('7' contiguous and 'S' sparse files are files). */

@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { CorruptInputError } from '../core/errors.js';
 import {
   cString,
+  goParsesNumeric,
   headerName,
   parseDecimal,
+  parseGoInt,
   parseNumeric,
   parseNumericLenient,
   readNumeric,
@@ -85,12 +87,15 @@ describe('readNumeric', () => {
     ['all NULs', '\0\0\0\0\0\0\0\0', 'empty'],
     ['all spaces', '        ', 'empty'],
     ['a digit after the terminating space', '0006 44\0', 'not-octal'],
+    ['anything after a NUL that ends the digits (Go stops there)', '644\0xyz', 0o644],
+    ['a space before the NUL that ends the digits, then more', '644 \0xy', 'not-octal'],
     ['a non-octal digit', '0000648\0', 'not-octal'],
     ['a letter', '06x4\0', 'not-octal'],
     ['base-256', [0x80, 0, 0, 0, 0, 0, 0x01, 0xa4], 0o644],
     ['base-256 at the largest safe integer', [0x80, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 2 ** 53 - 1],
     ['base-256 past the largest safe integer', [0x80, 0x20, 0, 0, 0, 0, 0, 0], 'too-large'],
     ['negative base-256', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 'negative'],
+    ['base-256 with the sign bit of the first byte set', [0xc0, 0, 0, 0, 0, 0, 0, 1], 'negative'],
   ];
 
   for (const [what, bytes, expected] of cases) {
@@ -104,6 +109,33 @@ describe('readNumeric', () => {
       else expect(strict).toThrow(CorruptInputError);
     });
   }
+});
+
+describe('goParsesNumeric', () => {
+  /** A 12-byte field (atime, ctime) holding `bytes`, at offset 345. */
+  const field = (bytes: string | number[]) => {
+    const blk = Buffer.alloc(512);
+    if (typeof bytes === 'string') blk.write(bytes, 345, 'latin1');
+    else Buffer.from(bytes).copy(blk, 345);
+    return blk;
+  };
+
+  it('accepts what Go parses: octal, empty, negative and past-2^53 base-256', () => {
+    for (const bytes of [
+      '14572000000\0',
+      '\0'.repeat(12),
+      [0xff, ...Array(11).fill(0xff)],
+      [0x80, 0, 0, 0, 0, 0x7f],
+    ]) {
+      expect(goParsesNumeric(field(bytes), 345, 12), String(bytes)).toBe(true);
+    }
+  });
+
+  it('refuses what Go refuses: text, and base-256 past 63 bits', () => {
+    for (const bytes of ['usr/lib/x86_', '12 34', [0x80, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]]) {
+      expect(goParsesNumeric(field(bytes), 345, 12), String(bytes)).toBe(false);
+    }
+  });
 });
 
 describe('verifyChecksum', () => {
@@ -136,10 +168,40 @@ describe('parseDecimal', () => {
     expect(parseDecimal('9663676416', 'size', ctx)).toBe(9 * 2 ** 30);
   });
 
-  it('rejects signs, blanks and more than 16 digits', () => {
-    for (const bad of ['-1', '+1', ' 1', '1 ', '', '1'.repeat(17)]) {
+  it('reads a plus sign and leading zeros, as Go strconv.ParseInt does', () => {
+    expect(parseDecimal('+5', 'size', ctx)).toBe(5);
+    expect(parseDecimal(`${'0'.repeat(30)}7`, 'size', ctx)).toBe(7);
+  });
+
+  it('rejects a minus sign, blanks and words', () => {
+    for (const bad of ['-1', ' 1', '1 ', '', '+', '0x10', '1_000']) {
       expect(() => parseDecimal(bad, 'size', ctx), bad).toThrow(/not a decimal number/);
     }
+  });
+
+  it('rejects numbers past 2^53', () => {
+    expect(() => parseDecimal('9007199254740993', 'size', ctx)).toThrow(/size is too large/);
+    expect(() => parseDecimal('1'.repeat(40), 'size', ctx)).toThrow(/not a decimal number/);
+  });
+});
+
+describe('parseGoInt', () => {
+  it('reads a pax value of a megabyte, leading zeros and all, in linear time', () => {
+    // A backtracking pattern took minutes on this; the test timeout is the deadline.
+    expect(parseGoInt(`${'0'.repeat(2 ** 20)}x`)).toBeNull();
+    expect(parseGoInt(`${'0'.repeat(2 ** 20)}7`)).toBe(7);
+  });
+
+  it('reads what strconv.ParseInt(s, 10, 64) reads, signs included, and nothing else', () => {
+    expect(['-5', '+0', '9223372036854775807', '-9223372036854775808'].map(parseGoInt)).toEqual([
+      -5,
+      0,
+      2 ** 63,
+      -(2 ** 63),
+    ]);
+    expect(['9223372036854775808', '-9223372036854775809', '', '-', '1e3', ' 1'].map(parseGoInt)).toEqual(
+      Array(6).fill(null),
+    );
   });
 });
 
@@ -166,6 +228,18 @@ describe('headerName', () => {
   it('ignores the atime and ctime GNU incremental dumps keep where ustar has its prefix', () => {
     const blk = firstHeader('f', ['--format=gnu', '--incremental'], plainFile);
     expect(blk[345]).not.toBe(0);
+    expect(headerName(blk)).toBe('f');
+  });
+
+  it('reads that area as the prefix when its times do not parse, as Go does for pre-1.8 Go writers', () => {
+    const blk = firstHeader('f', ['--format=gnu'], plainFile);
+    blk.write('usr/lib/x86_64-linux-gnu\0', 345, 'latin1');
+    expect(headerName(blk)).toBe('usr/lib/x86_64-linux-gnu/f');
+  });
+
+  it('reads no prefix from a v7 header whatever sits at offset 345', () => {
+    const blk = firstHeader('f', ['--format=v7'], plainFile);
+    blk.write('usr/lib\0', 345, 'latin1');
     expect(headerName(blk)).toBe('f');
   });
 });

@@ -8,6 +8,19 @@ import { applyMeta, freshPending, parsePax } from './tar-pax.js';
 
 const ctx = { corrupt: (what: string) => new CorruptInputError(what) };
 
+/** The data of a pax header holding `pairs` in order, each record's length counted in bytes. */
+function records(...pairs: Array<[string, string]>): Buffer {
+  return Buffer.concat(
+    pairs.map(([k, v]) => {
+      const tail = ` ${k}=${v}\n`;
+      let len = Buffer.byteLength(tail) + 1;
+      while (String(len).length + Buffer.byteLength(tail) !== len)
+        len = String(len).length + Buffer.byteLength(tail);
+      return Buffer.from(`${len}${tail}`);
+    }),
+  );
+}
+
 /** The typeflag and data of the first member (a metadata record here) GNU tar writes for `name`. */
 function firstRecord(name: string, tarArgs: string[], setup: (path: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-tar-pax-'));
@@ -59,6 +72,25 @@ describe('parsePax', () => {
     expect(p.pax.get('path')).toBe('café');
   });
 
+  it('replaces the records of an earlier x header, sparse records included', () => {
+    const p = freshPending();
+    parsePax(
+      records(['path', 'decoy.bin'], ['GNU.sparse.offset', '10'], ['GNU.sparse.numbytes', '20']),
+      p,
+      ctx,
+    );
+    p.longName = 'long';
+    parsePax(records(['mtime', '1']), p, ctx);
+    expect([...p.pax]).toEqual([['mtime', '1']]);
+    expect([p.sparseOffsets, p.sparseNumbytes, p.longName]).toEqual([[], [], 'long']);
+  });
+
+  it('drops a key whose value is empty, an earlier value of it included', () => {
+    const p = freshPending();
+    parsePax(records(['path', 'a'], ['path', ''], ['size', '']), p, ctx);
+    expect(p.pax.size).toBe(0);
+  });
+
   it('rejects a record with an empty key', () => {
     expect(() => parsePax(Buffer.from('8 =abcd\n'), freshPending(), ctx)).toThrow(/without a key/);
   });
@@ -78,9 +110,20 @@ describe('applyMeta', () => {
     expect(p.longName).toBe(name);
   });
 
-  it('leaves the pending records alone for a pax global header', () => {
+  it('clears every pending record at a pax global header, which Go returns as an entry of its own', () => {
     const p = freshPending();
+    applyMeta(p, 'x', records(['path', 'decoy']), ctx);
+    applyMeta(p, 'L', Buffer.from('long\0'), ctx);
+    applyMeta(p, 'K', Buffer.from('link\0'), ctx);
+    p.bytes = 1536;
     applyMeta(p, 'g', Buffer.from('16 path=ignored\n'), ctx);
     expect(p).toEqual(freshPending());
+  });
+
+  it('keeps an empty GNU long name, which cancels an earlier one', () => {
+    const p = freshPending();
+    applyMeta(p, 'L', Buffer.from('long\0'), ctx);
+    applyMeta(p, 'L', Buffer.from('\0'), ctx);
+    expect(p.longName).toBe('');
   });
 });

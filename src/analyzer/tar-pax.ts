@@ -1,15 +1,21 @@
 /**
  * Metadata members that describe the member after them: POSIX pax extended headers (`x`, with
- * GNU's sparse keys) and GNU long names and link targets (`L`, `K`). Their data is collected by the
- * parser (bounded by maxHeaderBytes) and applied here to the pending records the next entry reads.
+ * GNU's sparse keys) and GNU long names and link targets (`L`, `K`), plus pax global headers (`g`).
+ * Their data is collected by the parser (bounded by maxHeaderBytes) and applied here to the pending
+ * records the next entry reads. How records combine follows Go's archive/tar (reader.go next,
+ * parsePAX), which Docker, containerd and Podman apply layers with: a different rule here would let
+ * a crafted layer show hubcrawl one name while the runtime writes the file under another.
  */
 import { cString, type HasCorrupt, parseDecimal } from './tar-fields.js';
+import { decodeTarName } from './tar-name.js';
 
 /** Metadata records waiting for the entry they describe. */
 export interface Pending {
+  /** The records of the last `x` header; a key whose value is empty is absent (see parsePax). */
   pax: Map<string, string>;
   sparseOffsets: number[];
   sparseNumbytes: number[];
+  /** The last `L` and `K` records; an empty one is kept (it cancels an earlier one) but names nothing. */
   longName: string | null;
   longLink: string | null;
   bytes: number;
@@ -20,7 +26,7 @@ export function freshPending(): Pending {
   return { pax: new Map(), sparseOffsets: [], sparseNumbytes: [], longName: null, longLink: null, bytes: 0 };
 }
 
-/** Typeflags of the members that carry metadata for the next entry instead of being one. */
+/** Typeflags of the members that carry metadata instead of being an entry of their own. */
 export function isMetaTypeflag(typeflag: string): boolean {
   return typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K';
 }
@@ -30,11 +36,24 @@ export function applyMeta(p: Pending, typeflag: string, data: Buffer, ctx: HasCo
   if (typeflag === 'L') p.longName = cString(data, 0, data.length);
   else if (typeflag === 'K') p.longLink = cString(data, 0, data.length);
   else if (typeflag === 'x') parsePax(data, p, ctx);
-  // 'g' (pax global) records are bounded and skipped: no writer we meet puts paths in them.
+  else if (typeflag === 'g') {
+    // Go parses a global header like an `x` (so a malformed one fails the layer there too), then
+    // returns it as an entry of its own, which drops whatever was pending; Docker ignores that entry.
+    parsePax(data, freshPending(), ctx);
+    Object.assign(p, freshPending());
+  }
 }
 
-/** pax extended header records: `<len> <key>=<value>\n`, where len counts the whole record. */
+/**
+ * pax extended header records: `<len> <key>=<value>\n`, where len counts the whole record. They
+ * replace the records of an earlier `x` (Go keeps one map, the last), not the GNU long name or link.
+ * An empty value is dropped: Go's mergePAX keeps the header's own field for it, and its sparse
+ * checks read it as absent.
+ */
 export function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
+  p.pax = new Map();
+  p.sparseOffsets = [];
+  p.sparseNumbytes = [];
   let off = 0;
   while (off < data.length) {
     if (data[off] === 0) break; // some writers pad the record block with NULs
@@ -47,14 +66,15 @@ export function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
     if (len <= space - off + 1 || end > data.length || data[end - 1] !== 0x0a) {
       throw ctx.corrupt('pax record length does not match its contents');
     }
-    const record = data.toString('utf8', space + 1, end - 1);
-    const eq = record.indexOf('=');
-    if (eq <= 0) throw ctx.corrupt('pax record without a key');
-    const key = record.slice(0, eq);
-    const value = record.slice(eq + 1);
+    // `=` is ASCII, so the first one in the bytes is the first one in the text.
+    const eq = data.indexOf(0x3d, space + 1);
+    if (eq === -1 || eq >= end - 1 || eq === space + 1) throw ctx.corrupt('pax record without a key');
+    const key = decodeTarName(data, space + 1, eq);
+    const value = decodeTarName(data, eq + 1, end - 1);
     // GNU sparse 0.0 repeats these two keys once per segment, in order.
     if (key === 'GNU.sparse.offset') p.sparseOffsets.push(parseDecimal(value, key, ctx));
     else if (key === 'GNU.sparse.numbytes') p.sparseNumbytes.push(parseDecimal(value, key, ctx));
+    else if (value === '') p.pax.delete(key);
     else p.pax.set(key, value);
     off = end;
   }

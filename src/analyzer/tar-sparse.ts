@@ -30,6 +30,24 @@ export function readSparseEntries(
   }
 }
 
+/** How a pax sparse member keeps its map: in the records (GNU 0.0 and 0.1) or at the start of its data (1.0). */
+export type PaxSparseFormat = '0.x' | '1.0';
+
+/**
+ * Whether the pending records make a member pax sparse, decided as Go's readGNUSparsePAXHeaders does
+ * (runtimes extract layers with it): a known GNU.sparse.major/minor pair, else a non-empty map (0.0
+ * offsets or 0.1 GNU.sparse.map) without a version. Anything else is a regular file, and its
+ * GNU.sparse.* records mean nothing, GNU.sparse.name included.
+ */
+export function paxSparseFormat(pax: Map<string, string>, hasOffsets: boolean): PaxSparseFormat | null {
+  const major = pax.get('GNU.sparse.major') ?? '';
+  const minor = pax.get('GNU.sparse.minor') ?? '';
+  if (major === '0' && (minor === '0' || minor === '1')) return '0.x';
+  if (major === '1' && minor === '0') return '1.0';
+  if (major !== '' || minor !== '') return null; // a version Go does not know
+  return hasOffsets || pax.has('GNU.sparse.map') ? '0.x' : null;
+}
+
 /** The sparse map of a pax 0.0 (repeated offset/numbytes) or 0.1 (`GNU.sparse.map`) member. */
 export function sparseFromPax(
   pax: Map<string, string>,

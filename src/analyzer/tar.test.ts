@@ -288,13 +288,21 @@ describe("the end of an archive, as Go's archive/tar reads it (umoci unpack)", (
       zero,
       zero,
     ]),
+    'no end-of-archive marker': file('a', '1'),
+    "an end inside the last member's padding": file('a', '1').subarray(0, 600),
+    "an end inside a member's data": file('a', 'x'.repeat(600)).subarray(0, 1000),
+    'an end inside a header': Buffer.concat([file('a', '1'), file('b', '2').subarray(0, 100)]),
+    'a pax header and then nothing': Buffer.concat([file('a', '1'), paxMember({ path: 'b' })]),
+    'nothing at all': Buffer.alloc(0),
   };
   for (const [name, tar] of Object.entries(cases)) {
     it(`agrees on ${name}`, () => {
       expect(weParse(tar)).toBe(goUnpacks(tar));
     });
   }
-  it('is not agreement by accident: Go refuses the hidden member', () => {
+  it('is not agreement by accident: Go refuses the hidden member and a cut member', () => {
     expect(goUnpacks(cases['a lone zero block, then a member'] as Buffer)).toBe(false);
+    expect(goUnpacks(cases["an end inside a member's data"] as Buffer)).toBe(false);
+    expect(goUnpacks(cases['no end-of-archive marker'] as Buffer)).toBe(true);
   });
 });

@@ -1,6 +1,9 @@
 /**
  * A push-style streaming tar reader: ustar, POSIX pax (path, linkpath, size), GNU long names and
- * links, old-GNU and pax sparse files, v7 headers; every header checksum verified.
+ * links, old-GNU and pax sparse files, v7 headers; every header checksum verified. Where tar
+ * readers disagree (how records combine, which names and sizes win, where an archive may end), it
+ * reads as Go's archive/tar does: Docker, containerd and Podman apply layers with it, and a layer
+ * must name to hubcrawl the files a runtime creates from it.
  *
  * Written here rather than taken from tar-stream because the analyzer must (1) bound every piece
  * of metadata it buffers (pax records, GNU long names, sparse maps) before reading it, (2) hand
@@ -14,8 +17,15 @@
  */
 import { CorruptInputError, LimitExceededError } from '../core/errors.js';
 import type { AnalyzerLimits } from './limits.js';
-import { buildEntry, entryDataSize, type TarEntry, type TarEntrySink, type TarVisitor } from './tar-entry.js';
-import { BLOCK, isZeroBlock, parseNumeric, verifyChecksum } from './tar-fields.js';
+import {
+  buildEntry,
+  entryDataSize,
+  isHeaderOnly,
+  type TarEntry,
+  type TarEntrySink,
+  type TarVisitor,
+} from './tar-entry.js';
+import { BLOCK, isZeroBlock, parseNumeric, readNumeric, verifyChecksum } from './tar-fields.js';
 import { applyMeta, freshPending, isMetaTypeflag, type Pending } from './tar-pax.js';
 import {
   readSparseEntries,
@@ -121,17 +131,26 @@ export class TarParser {
     }
   }
 
-  /** Declares the end of input; throws when the archive stopped before its end-of-archive marker. */
+  /**
+   * Declares the end of input; throws when the archive stopped inside a header, a member's data or an
+   * old-GNU sparse map. The end-of-archive marker itself is optional: Go's archive/tar, which
+   * Docker, containerd and Podman apply layers with, takes the end of the stream at a header
+   * boundary (after a member, its padding, or one zero block) as the end of the archive, and so does
+   * the end of the stream inside a member's padding, once all of its data was read.
+   */
   end(): void {
-    // One zero block and then nothing is the end to Go's archive/tar too; part of a block after it is not.
-    if (this.state === 'after-zero' && this.blockFill === 0) this.state = 'end';
+    if (this.state === 'data' && this.remaining === 0) {
+      this.padding = 0;
+      this.memberDone(); // ends the member's sink, or applies its metadata, as the padding would have
+    }
+    if ((this.state === 'header' || this.state === 'after-zero') && this.blockFill === 0) this.state = 'end';
     if (this.state === 'end') return;
     const where =
       this.state === 'data' || this.state === 'sparse-ext'
         ? `inside a member (${this.remaining + this.padding} bytes missing)`
         : this.state === 'after-zero'
           ? `in the block after a lone zero block (${this.blockFill} of 512 bytes)`
-          : 'before the end-of-archive marker';
+          : `inside a header (${this.blockFill} of 512 bytes)`;
     throw new CorruptInputError(`tar stream is truncated: it ended at byte ${this.position} ${where}`);
   }
 
@@ -201,7 +220,7 @@ export class TarParser {
     }
     verifyChecksum(blk, this);
     const typeflag = blk[156] === 0 ? '0' : String.fromCharCode(blk[156] ?? 0);
-    const rawSize = parseNumeric(blk, 124, 12, 'size', this);
+    const rawSize = this.sizeField(blk, typeflag);
     const p = this.pending;
     if (isMetaTypeflag(typeflag)) {
       p.bytes += rawSize;
@@ -223,7 +242,14 @@ export class TarParser {
         `layer has more than maxEntries (${this.limits.maxEntries}) tar entries`,
       );
     }
-    const { entry, stored } = buildEntry(blk, typeflag, rawSize, p, this.limits.maxPathLength, this);
+    const { entry, stored, paxSparse } = buildEntry(
+      blk,
+      typeflag,
+      rawSize,
+      p,
+      this.limits.maxPathLength,
+      this,
+    );
     this.pending = freshPending();
     if (typeflag === 'S') {
       this.startOldGnuSparse(blk, entry, rawSize);
@@ -238,13 +264,23 @@ export class TarParser {
       return;
     }
     // pax sparse: `stored` (pax or header size) counts the stored bytes; entry.size is the real size.
-    if (p.pax.get('GNU.sparse.major') === '1') {
+    if (paxSparse === '1.0') {
       const sink = this.visitor.onEntry(entry);
       const reader = new SparseV1MapReader(this);
       this.startData(stored, { kind: 'sparse-v1-map', reader, bytes: 0, size: entry.size, sink });
       return;
     }
     this.startSparseData(entry, sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, this), stored);
+  }
+
+  /**
+   * The header's size field. Go reads no data for header-only types, so there a negative or huge
+   * size is no error (a field that is not a number still is, as it is to Go).
+   */
+  private sizeField(blk: Buffer, typeflag: string): number {
+    const v = readNumeric(blk, 124, 12);
+    if ((v === 'negative' || v === 'too-large') && isHeaderOnly(typeflag)) return 0;
+    return parseNumeric(blk, 124, 12, 'size', this);
   }
 
   private startOldGnuSparse(blk: Buffer, entry: TarEntry, stored: number): void {
