@@ -168,9 +168,9 @@ describe('LayerStore', () => {
 
   it('counts analyzed layers chosen by none of the selections', () => {
     layers.markAnalyzed(L, facts({ selection: 'sel' }), 'analyzer-1');
-    expect(layers.countWithOtherSelection(['sel'])).toBe(0);
-    expect(layers.countWithOtherSelection(['other', 'sel'])).toBe(0);
-    expect(layers.countWithOtherSelection(['other'])).toBe(1);
+    expect(layers.countByOtherSelection(['sel'])).toEqual([]);
+    expect(layers.countByOtherSelection(['other', 'sel'])).toEqual([]);
+    expect(layers.countByOtherSelection(['other'])).toEqual([{ selection: 'sel', layers: 1 }]);
   });
 
   it('records a failure of a layer never analyzed with its error and attempt, and no facts', () => {

@@ -62,8 +62,9 @@ export class LayerStore {
   constructor(db: Database) {
     this.selectOne = db.prepare(`SELECT ${LAYER_COLUMNS} FROM layers WHERE digest = ?`);
     this.countOtherSelection = db.prepare(
-      `SELECT count(*) FROM layers
-        WHERE status = 'analyzed' AND (selection IS NULL OR selection NOT IN (SELECT value FROM json_each(?)))`,
+      `SELECT selection, count(*) AS layers FROM layers
+        WHERE status = 'analyzed' AND (selection IS NULL OR selection NOT IN (SELECT value FROM json_each(?)))
+        GROUP BY selection`,
     );
     this.insertPending = db.prepare(
       'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
@@ -200,9 +201,15 @@ export class LayerStore {
     });
   }
 
-  /** Analyzed layers whose candidate files were chosen by none of `selections` (CompiledRules.coveredBy). */
-  countWithOtherSelection(selections: readonly string[]): number {
-    return this.countOtherSelection.pluck().get(JSON.stringify(selections)) as number;
+  /**
+   * Analyzed layers whose candidate files were chosen by none of `selections` (CompiledRules.coveredBy),
+   * counted per selection they were analyzed under (null: before selections were recorded).
+   */
+  countByOtherSelection(selections: readonly string[]): Array<{ selection: string | null; layers: number }> {
+    return this.countOtherSelection.all(JSON.stringify(selections)) as Array<{
+      selection: string | null;
+      layers: number;
+    }>;
   }
 
   /** The layer row (status, sizes, error, attempts). */

@@ -28,6 +28,12 @@ export class SelectionStore {
     guardWrite(this.db, () => this.insert.run(rules.fingerprint, rules.definition));
   }
 
+  /** The recorded definition JSON of each selection, by fingerprint. */
+  definitions(): Map<string, string> {
+    const known = this.selectAll.all() as Array<{ fingerprint: string; definition: string }>;
+    return new Map(known.map((s) => [s.fingerprint, s.definition]));
+  }
+
   /** Fingerprints that layers carry with no recorded definition (layers analyzed before schema 5). */
   unrecorded(): string[] {
     return this.selectUnrecorded.all() as string[];

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import type { LayerFacts } from '../analyzer/facts.js';
+import type { CompiledRules, SelectionGap } from '../analyzer/iocs/compile.js';
 import { MATCHER_VERSION, matchImage } from '../analyzer/iocs/image-view.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../core/log.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
 import { LayerStore } from '../db/layer-store.js';
 import { type ImageMatcher, LayerFactsCache, Rematcher, type RematchResult } from '../db/rematch.js';
+import { SelectionStore } from '../db/selection-store.js';
 
 /**
  * Identifies the IOC sets, analyzer and matcher versions that findings were computed with: each set by id,
@@ -57,23 +59,44 @@ function rank(path: string): number {
   return path === '/usr/lib/os-release' ? 0 : 1;
 }
 
+/** What each kind of gap means for a match from stored facts, and what to do (CompiledRules.gapsOf). */
+const GAP_WARNINGS: Record<SelectionGap, string> = {
+  files:
+    'layers were analyzed when fewer files were hashed: new file-sha256/file-md5 rules match only the files hashed then; crawl their images again with these IOC sets (or --hash-all-files) to re-analyze them',
+  signatures:
+    'layers were not scanned for some of these byte-signature patterns: a new or edited byte-signature rule finds nothing in them until a crawl with these IOC sets analyzes them again',
+  paths:
+    "layers were analyzed with every file hashed (--hash-all-files), so file rules match in them; only a symlink at a new rule's paths was not recorded, so in_final_fs may still count a file that an upper layer replaced with a symlink there",
+  unknown:
+    'layers were analyzed with another candidate selection that the dataset does not describe: new file rules match only files hashed then; crawl their images again (or use --hash-all-files) to re-analyze them',
+};
+
 /**
- * Warns when analyzed layers had their candidate files chosen by other rules than `selection`: their images
- * are matched from facts in which a new file or signature rule can find nothing (the file was not hashed
- * then), so a clean verdict for them means less. A crawl re-analyzes the layers it reaches; the rest, and
- * layers whose re-analysis failed, keep their old facts. Layers whose selection covers the current one (the
- * same sets' `--hash-all-files` one, or one with more sets: `selections`, from SelectionStore.covering) are
- * not counted. Returns how many such layers the dataset holds.
+ * Warns when analyzed layers had their candidate files chosen by other rules than `rules`: their images are
+ * matched from facts that may lack what a new rule needs, so a clean verdict for them means less. One
+ * warning per kind of gap (a layer can have several), saying what a match misses and what to do: more files
+ * hashed, more signatures scanned, or only symlinks at new paths unrecorded. A crawl re-analyzes the layers
+ * it reaches; the rest, and layers whose re-analysis failed, keep their old facts. Layers whose selection
+ * covers the current one (`selections`, from SelectionStore.covering) are not counted. Returns how many
+ * such layers the dataset holds.
  */
-export function warnOfOtherSelection(db: Database, selections: readonly string[], log: Logger): number {
-  const layers = new LayerStore(db).countWithOtherSelection(selections);
-  if (layers > 0) {
-    log.warn(
-      { layers },
-      'layers were analyzed with another candidate selection: new file rules match only files hashed then; crawl their images again (or use --hash-all-files) to re-analyze them',
-    );
+export function warnOfOtherSelection(
+  db: Database,
+  rules: Pick<CompiledRules, 'gapsOf'>,
+  selections: readonly string[],
+  log: Logger,
+): number {
+  const definitions = new SelectionStore(db).definitions();
+  const byGap = new Map<SelectionGap, number>();
+  let total = 0;
+  for (const { selection, layers } of new LayerStore(db).countByOtherSelection(selections)) {
+    total += layers;
+    const definition = selection === null ? undefined : definitions.get(selection);
+    const gaps = definition === undefined ? (['unknown'] as const) : rules.gapsOf(definition);
+    for (const gap of gaps) byGap.set(gap, (byGap.get(gap) ?? 0) + layers);
   }
-  return layers;
+  for (const [gap, layers] of byGap) log.warn({ layers, gap }, GAP_WARNINGS[gap]);
+  return total;
 }
 
 export interface MatchResult extends RematchResult {

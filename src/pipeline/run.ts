@@ -240,7 +240,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     ctx.counters.imagesMatched += match.images;
     // Matched from their other layers: a layer of each failed analysis (docs/limits.md).
     ctx.counters.imagesWithFailedLayers += match.withFailedLayers;
-    const layersWithOtherSelection = warnOfOtherSelection(db, rules.coveredBy, log);
+    const layersWithOtherSelection = warnOfOtherSelection(db, rules, rules.coveredBy, log);
     // One warning for the whole invocation, the items' matches and the sweep's together.
     const removed = ctx.matcher.removedOfUnloadedSets();
     for (const [label, n] of Object.entries(match.removedOfUnloadedSets))

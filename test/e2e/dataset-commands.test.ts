@@ -448,6 +448,34 @@ describe('hubcrawl rematch', () => {
     );
   });
 
+  it('says what new rules miss in layers analyzed for other rules: files not hashed, bytes not scanned', async () => {
+    // On a copy: the new set's findings would change what the tests below count.
+    const copy = join(dir, 'gaps.sqlite');
+    copyFileSync(db, copy);
+    const file = join(dir, 'gaps.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 'e2e-new-rules',
+        version: '1',
+        title: 'A file rule and a signature the crawl did not know',
+        references: [],
+        rules: [
+          { id: 'tool', kind: 'file-sha256', sha256: 'a'.repeat(64), paths: ['/opt/app/**'] },
+          { id: 'marker', kind: 'byte-signature', hex: 'de ad be ef', paths: ['/opt/app/**'] },
+        ],
+      }),
+    );
+    const r = await runCli(['rematch', '--db', copy, '--ioc', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      'layers were analyzed when fewer files were hashed: new file-sha256/file-md5 rules match only the files hashed then',
+    );
+    expect(r.stderr).toContain('layers were not scanned for some of these byte-signature patterns');
+    // The old catch-all, which named neither cause and offered --hash-all-files for signatures too.
+    expect(r.stderr).not.toContain('another candidate selection');
+  });
+
   it('says so when a rematch without a set removes its findings, which the next rematch with it restores', async () => {
     const file = join(dir, 'extra.json');
     const [id] = builtinSetLabel().split('@');

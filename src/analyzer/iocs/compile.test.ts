@@ -119,6 +119,27 @@ describe('compileRules', () => {
     expect(createHash('sha256').update(more.definition).digest('hex')).toBe(more.fingerprint);
   });
 
+  it('names what a recorded selection lacks for these rules, so a warning can say what a match misses', () => {
+    const xz = builtinIocSets();
+    const fileRule = set([{ id: 'srv', kind: 'file-sha256', sha256: SHA, paths: ['/srv/**'] }], '1', 'files');
+    const sigRule = set(
+      [{ id: 'sig', kind: 'byte-signature', hex: 'de ad be ef', paths: ['/opt/*.so'] }],
+      '1',
+      'sigs',
+    );
+    const plain = compileRules(xz).definition;
+    const hashAll = compileRules(xz, { hashAllFiles: true }).definition;
+    expect(compileRules(xz).gapsOf(plain)).toEqual([]);
+    // A new file rule: fewer files were hashed, unless every file was; then only its paths went unwatched.
+    expect(compileRules([...xz, fileRule]).gapsOf(plain)).toEqual(['files']);
+    expect(compileRules([...xz, fileRule]).gapsOf(hashAll)).toEqual(['paths']);
+    // A new signature is a gap of its own, whatever was hashed (its paths are unwatched too).
+    expect(compileRules([...xz, sigRule]).gapsOf(hashAll)).toEqual(['paths', 'signatures']);
+    expect(compileRules([...xz, sigRule]).gapsOf(plain)).toEqual(['files', 'signatures']);
+    expect(compileRules(xz, { hashAllFiles: true }).gapsOf(plain)).toEqual(['files']);
+    expect(compileRules(xz).gapsOf('not json')).toEqual(['unknown']);
+  });
+
   it('selects the backdoored library paths with the built-in set and little else', () => {
     const c = compileRules(builtinIocSets());
     expect(c.isCandidate(LIB, 247800)).toBe(true);

@@ -30,6 +30,13 @@ export interface CompiledRules {
    * plus another need not download every layer again.
    */
   coveredByDefinition(stored: string): boolean;
+  /**
+   * What facts analyzed under the selection `stored` defines lack for these rules (empty when it covers
+   * them): `files` (fewer files hashed: a new file rule matches only those), `paths` (every file hashed,
+   * but symlinks at a new rule's paths not recorded: only in_final_fs can be off), `signatures` (bytes not
+   * scanned for some of these patterns), `unknown` (no readable definition).
+   */
+  gapsOf(stored: string): SelectionGap[];
   /** Whether to hash this regular file (sha256 + md5) and keep it as a FileFact. */
   isCandidate(path: string, size: number): boolean;
   /** Signatures to scan this file with (empty for most files). */
@@ -43,6 +50,8 @@ export interface CompiledRules {
    */
   isWatchedPath(path: string): boolean;
 }
+
+export type SelectionGap = 'files' | 'paths' | 'signatures' | 'unknown';
 
 interface Selector {
   paths: string[] | null;
@@ -148,25 +157,35 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
   const matchBucket = (b: { any: boolean; re: GlobSet } | undefined, path: string) =>
     b !== undefined && (b.any || b.re.test(path));
 
+  const gapsOf = (stored: string): SelectionGap[] => {
+    const d = parseDefinition(stored);
+    if (d === null) return ['unknown'];
+    const gaps: SelectionGap[] = [];
+    const storedSelectors = new Set(d.selectors);
+    const missing = [...selectors].filter(([key]) => !storedSelectors.has(key));
+    if (!d.hashAllFiles && (hashAll || missing.length > 0)) gaps.push('files');
+    else if (missing.length > 0) {
+      // Paths a selection watches: a file or symlink there is recorded even when not hashed (in_final_fs).
+      // Hashing every file does not watch more paths, so a hash-all selection covers a selector only when
+      // it watched that selector's paths too (or the selector names none).
+      const storedPaths = new Set(d.selectors.flatMap((k) => (JSON.parse(k) as Selector).paths ?? []));
+      const watchedThen = ([, sel]: [string, Selector]) =>
+        sel.paths === null || sel.paths.every((p) => storedPaths.has(p));
+      if (!missing.every(watchedThen)) gaps.push('paths');
+    }
+    const storedSignatures = new Set(d.signatures.map((sig) => JSON.stringify(sig)));
+    if (!signatureKeys.every((k) => storedSignatures.has(k))) gaps.push('signatures');
+    return gaps;
+  };
+
   return {
     fingerprint,
     coveredBy: hashAll ? [fingerprint] : [fingerprint, fingerprintWith(true)],
     definition: definitionWith(hashAll),
     coveredByDefinition(stored: string): boolean {
-      const d = parseDefinition(stored);
-      if (d === null || (hashAll && !d.hashAllFiles)) return false;
-      const storedSelectors = new Set(d.selectors);
-      // Paths a selection watches: a file or symlink there is recorded even when not hashed (in_final_fs).
-      // Hashing every file does not watch more paths, so a hash-all selection covers a selector only when
-      // it watched that selector's paths too (or the selector names none).
-      const storedPaths = new Set(d.selectors.flatMap((k) => (JSON.parse(k) as Selector).paths ?? []));
-      const selectorCovered = ([key, sel]: [string, Selector]) =>
-        storedSelectors.has(key) ||
-        (d.hashAllFiles && (sel.paths === null || sel.paths.every((p) => storedPaths.has(p))));
-      if (![...selectors].every(selectorCovered)) return false;
-      const storedSignatures = new Set(d.signatures.map((sig) => JSON.stringify(sig)));
-      return signatureKeys.every((k) => storedSignatures.has(k));
+      return gapsOf(stored).length === 0;
     },
+    gapsOf,
     hasSignatures: sigRules.length > 0,
     isCandidate(path: string, size: number): boolean {
       if (hashAll) return true;

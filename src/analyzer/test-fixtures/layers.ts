@@ -132,6 +132,7 @@ export function testRules(
     coveredBy: [fingerprint],
     definition: JSON.stringify({ test: fingerprint }),
     coveredByDefinition: () => false,
+    gapsOf: () => ['unknown'],
     hasSignatures: signatures.length > 0,
     isCandidate,
     isWatchedPath: () => false,

@@ -62,7 +62,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
     selectionStore.remember(compiled);
     const selections = selectionStore.covering(compiled);
-    const otherSelection = warnOfOtherSelection(db, selections, log);
+    const otherSelection = warnOfOtherSelection(db, compiled, selections, log);
     const result = matchImages(db, sets, runId, { all: true });
     const removed = warnOfRemovedFindings(result, log);
     runs.finish(runId, 'completed', {
