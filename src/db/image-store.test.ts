@@ -126,6 +126,10 @@ describe('ImageStore.matchableWithLayer', () => {
     expect(images.matchableWithLayer(BASE, 'fp')).toEqual(
       [analyzed, pendingLayer, failedForGood, reanalyzing, retrying, inProgress, twice].sort(),
     );
+    // A limit bounds the work of one item's transaction (RunMatcher): the first of them, in digest order.
+    expect(images.matchableWithLayer(BASE, 'fp', 2)).toEqual(
+      [analyzed, pendingLayer, failedForGood, reanalyzing, retrying, inProgress, twice].sort().slice(0, 2),
+    );
   });
 
   it('reaches the images through the layer index and the frontier through its (kind, key) index', () => {
@@ -134,7 +138,7 @@ describe('ImageStore.matchableWithLayer', () => {
     const source = (images as unknown as { selectMatchableWithLayer: { source: string } })
       .selectMatchableWithLayer.source;
     const plan = (
-      db.prepare(`EXPLAIN QUERY PLAN ${source}`).all({ layer: BASE, fingerprint: 'fp' }) as Array<{
+      db.prepare(`EXPLAIN QUERY PLAN ${source}`).all({ layer: BASE, fingerprint: 'fp', limit: -1 }) as Array<{
         detail: string;
       }>
     ).map((r) => r.detail);

@@ -170,7 +170,7 @@ export class ImageStore {
       .prepare(
         `SELECT DISTINCT il.image_digest FROM image_layers il JOIN images i ON i.digest = il.image_digest
           WHERE il.layer_digest = @layer AND ${stale} AND ${layersDone('il.image_digest')}
-          ORDER BY il.image_digest`,
+          ORDER BY il.image_digest LIMIT @limit`,
       )
       .pluck();
     this.selectMatchable = db
@@ -266,8 +266,12 @@ export class ImageStore {
    * layer item ends, exactly the images it completes: a shared base layer finishing matches only those of
    * its images whose other layers are done, found through the layer's index, never by a scan of all images.
    */
-  matchableWithLayer(layerDigest: string, fingerprint: string): string[] {
-    return this.selectMatchableWithLayer.all({ layer: layerDigest, fingerprint }) as string[];
+  matchableWithLayer(layerDigest: string, fingerprint: string, limit?: number): string[] {
+    return this.selectMatchableWithLayer.all({
+      layer: layerDigest,
+      fingerprint,
+      limit: limit ?? -1,
+    }) as string[];
   }
 
   /** Whether image `digest` is matchable now (as matchableWithLayer says). */

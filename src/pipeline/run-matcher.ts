@@ -13,6 +13,15 @@ import { decideOsFromBase, imageMatcher, matchFingerprint } from './match.js';
  * (matchImages) matches whatever is left: images no item of the run completed (new IOC sets over the
  * dataset), and those of a run stopped early.
  */
+/**
+ * At most this many images are matched in one item's transaction. A base layer shared by thousands of
+ * images (re-analyzed after an analyzer or IOC set change) would otherwise make every one of them matchable
+ * at once, and match them all (about 1 ms each) while the crawl's downloads wait on the blocked event loop,
+ * long enough for their HTTP timeouts. Images past the cap are matched by a later item on another of their
+ * layers, or by the end-of-run sweep.
+ */
+export const MAX_IMAGES_MATCHED_PER_ITEM = 100;
+
 export class RunMatcher {
   private readonly images: ImageStore;
   private readonly facts: LayerFactsCache;
@@ -43,7 +52,7 @@ export class RunMatcher {
    * matches the images it completed, and gives the others on it as their base an OS verdict from it.
    */
   afterLayer(layerDigest: string): void {
-    this.matchNow(this.images.matchableWithLayer(layerDigest, this.fingerprint));
+    this.matchNow(this.images.matchableWithLayer(layerDigest, this.fingerprint, MAX_IMAGES_MATCHED_PER_ITEM));
     decideOsFromBase(this.images, this.images.undecidedWithAnalyzedBase({ baseLayer: layerDigest }), (l) =>
       this.facts.get(l),
     );
