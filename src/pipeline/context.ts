@@ -74,13 +74,20 @@ export class CrawlContext {
   checkpoint(): () => void {
     const counts = this.counters.snapshot();
     const removed = this.matcher.removedOfUnloadedSets();
+    // The layers countKnownLayers marks reached go with the counts: a rolled-back manifest write is done
+    // again, and must count its known layers then. Checkpoint, write and undo run synchronously (one
+    // transaction), so no other item adds to the list in between.
+    const reached: string[] = [];
+    this.reachedSinceCheckpoint = reached;
     return () => {
       this.counters.restore(counts);
       this.matcher.restoreRemoved(removed);
+      for (const d of reached) this.layersReached.delete(d);
     };
   }
 
   private readonly layersReached = new Set<string>();
+  private reachedSinceCheckpoint: string[] = [];
 
   /**
    * Counts in `layersReused` the layers of a recorded image that were already analyzed when the run reached
@@ -91,6 +98,7 @@ export class CrawlContext {
     for (const { digest } of layers) {
       if (this.layersReached.has(digest)) continue;
       this.layersReached.add(digest);
+      this.reachedSinceCheckpoint.push(digest);
       if (this.layers.needsAnalysis(digest, ANALYZER_VERSION, this.rules.coveredBy)) continue;
       // A resumed run's earlier invocations reached it if one of their images lists it (its item is done).
       if (this.resumed && this.images.layerReachedInRun(digest, runKeyPrefix(this.runId), image)) continue;

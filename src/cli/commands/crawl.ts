@@ -1,5 +1,6 @@
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../core/errors.js';
+import { countLayersFailedBeforeRun } from '../../db/failed-layers.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
@@ -167,27 +168,13 @@ export async function crawlWith(
 }
 
 /**
- * Layers of the run's images that an earlier run failed for good: their frontier item is failed and this
- * run did not try it (no failure logged under it), so its attempts are spent (--max-attempts). They are
- * not in the run's failed items, yet the images they belong to are matched without them.
+ * Layers of the run's images that an earlier run failed for good (db/failed-layers.ts): not in the run's
+ * failed items, yet the images they belong to are matched without them.
  */
 export function layersFailedEarlier(dbPath: string, runId: number): number {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    return db
-      .prepare(
-        `SELECT count(*) FROM (
-           SELECT DISTINCT substr(fr.key, 1, instr(fr.key, '|') - 1) AS digest
-             FROM frontier fr
-            WHERE fr.kind = 'layer' AND fr.state = 'failed'
-              AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = @runId)) x
-          WHERE EXISTS (SELECT 1 FROM layers l WHERE l.digest = x.digest AND l.status = 'failed')
-            AND EXISTS (SELECT 1 FROM image_layers il
-                          JOIN image_observations o ON o.image_digest = il.image_digest AND o.run_id = @runId
-                         WHERE il.layer_digest = x.digest)`,
-      )
-      .pluck()
-      .get({ runId }) as number;
+    return countLayersFailedBeforeRun(db, runId);
   } finally {
     db.close();
   }

@@ -1,3 +1,4 @@
+import { countLayersFailedForGood } from '../../db/failed-layers.js';
 import { openDatabase } from '../../db/open.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -26,13 +27,14 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       layersFailed: count(`SELECT count(*) FROM layers WHERE status = 'failed'`),
       // Of those, the ones the next crawl will not try again: their error was not a network fault (a new
       // run revives those) and their attempts reached the latest run's --max-attempts (docs/cli.md).
-      layersFailedForGood: count(
-        `SELECT count(DISTINCT x.digest) FROM (
-           SELECT substr(key, 1, instr(key, '|') - 1) AS digest FROM frontier
-            WHERE state = 'failed' AND kind = 'layer' AND retryable = 0
-              AND attempts >= coalesce((SELECT json_extract(config_json, '$.maxAttempts') FROM crawl_runs
-                                         ORDER BY id DESC LIMIT 1), 3)) x
-          WHERE EXISTS (SELECT 1 FROM layers l WHERE l.digest = x.digest AND l.status = 'failed')`,
+      layersFailedForGood: countLayersFailedForGood(
+        db,
+        (db
+          .prepare(
+            `SELECT json_extract(config_json, '$.maxAttempts') FROM crawl_runs ORDER BY id DESC LIMIT 1`,
+          )
+          .pluck()
+          .get() as number | null) ?? 3,
       ),
       compressedBytesAnalyzed: count(
         `SELECT coalesce(sum(compressed_size), 0) FROM layers WHERE status = 'analyzed'`,
