@@ -133,15 +133,18 @@ describe('registry credentials from a Docker credential helper', () => {
     );
   });
 
-  it('ends the run resumably (exit 3) when the helper fails, naming it', async () => {
-    const { config, path } = dockerSetup('e2e-locked', 'echo "the keychain is locked" >&2; exit 2');
+  it('ends the run resumably (exit 3) when the helper fails, naming it but quoting none of its output', async () => {
+    // What a failing helper prints may hold the secret, so it is never quoted (692bd63).
+    const { config, path } = dockerSetup('e2e-locked', 'echo "the keychain is locked: hunter2" >&2; exit 2');
     const db = join(dir, 'failing-helper.sqlite');
     const args = ['crawl', '--catalog', registry.url, '--db', db, '--docker-config', config];
     const crawl = await runCli(args, { env: { PATH: path } });
     expect(crawl.code).toBe(3);
-    expect(`${crawl.stdout}${crawl.stderr}`).toMatch(
-      /docker-credential-e2e-locked .* the keychain is locked/,
-    );
+    const said = `${crawl.stdout}${crawl.stderr}`;
+    expect(said).toMatch(/docker-credential-e2e-locked \(for 127\.0\.0\.1:\d+\) failed with exit status 2/);
+    expect(said).toContain('docker-credential-e2e-locked get` to see its message');
+    expect(said).not.toContain('hunter2');
+    expect(readFileSync(db).includes('hunter2')).toBe(false);
   });
 });
 
