@@ -24,7 +24,8 @@ import type { IocSet } from './schema.js';
  * Changes when matching decides differently from the same stored facts, so that every image is matched
  * again without any download (it is part of the match fingerprint, src/pipeline/match.ts). 2: evidence
  * a later entry of its own layer replaces (same-layer-order.ts). 3: a hashed file whose hash is a rule's
- * is evidence wherever it sits, not only at the rule's paths (match.ts).
+ * is evidence wherever it sits, not only at the rule's paths (match.ts); a paragraph of the main dpkg status
+ * file without a Status field is not installed (dpkg/status.ts).
  */
 export const MATCHER_VERSION = 3;
 
