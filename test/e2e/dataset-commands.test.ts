@@ -3,13 +3,24 @@
  * them: the built CLI against a real registry holding the demo images.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launcherEnv, launcherNodeFlags } from '../../scripts/lib/launcher.js';
 import {
+  BIN,
   buildCliOnce,
+  cleanEnv,
   ROOT,
   removeTempDirs,
   runCli,
@@ -307,6 +318,50 @@ describe('hubcrawl export', () => {
     } finally {
       copy.close();
     }
+  });
+
+  it('a bundle it cannot finish (a file-size limit) leaves nothing behind, says so, and the same command then works', async () => {
+    // `ulimit -f 128`: no file may pass 64 KiB. The dataset's 32 KiB -shm fits; the SQLite copy (a page for
+    // each of its tens of tables and indexes) does not, and fails part-way, as on a full disk.
+    const limited = (out: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+        const args = [...launcherNodeFlags(), BIN, 'export', '--db', db, '--out', out];
+        execFile(
+          '/bin/sh',
+          ['-c', 'ulimit -f 128 && exec "$0" "$@"', process.execPath, ...args],
+          { cwd: ROOT, env: launcherEnv(cleanEnv()) },
+          (err, stdout, stderr) => {
+            if (err && typeof err.code !== 'number') fail(err);
+            else done({ code: err ? (err.code as number) : 0, stdout, stderr });
+          },
+        );
+      });
+    const partials = () => readdirSync(dir).filter((f) => f.includes('partial'));
+    // A new folder, two levels down: neither it nor the folder above it is left.
+    const fresh = join(dir, 'limited', 'bundle');
+    const r = await limited(fresh);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`cannot write the export bundle ${fresh} (`);
+    expect(r.stderr).toContain(`nothing was written to ${fresh} (not created)`);
+    expect(r.stderr).not.toContain('crawl resumes');
+    expect(r.stderr).not.toContain('the dataset');
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(dir, 'limited'))).toBe(false);
+    expect(partials()).toEqual([]);
+    // An empty folder given as --out stays empty, and so can be given again.
+    const empty = join(dir, 'limited-empty');
+    mkdirSync(empty);
+    const again = await limited(empty);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toContain(`nothing was written to ${empty} (left empty as it was)`);
+    expect(readdirSync(empty)).toEqual([]);
+    expect(partials()).toEqual([]);
+    for (const out of [fresh, empty]) {
+      const ok = await runCli(['export', '--db', db, '--out', out]);
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')).tool).toBe('hubcrawl');
+    }
+    expect(partials()).toEqual([]);
   });
 });
 

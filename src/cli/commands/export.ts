@@ -1,20 +1,24 @@
 import { createHash } from 'node:crypto';
 import {
   accessSync,
+  chmodSync,
   constants,
   createReadStream,
   createWriteStream,
   mkdirSync,
   readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, FatalError } from '../../core/errors.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { FACT_TABLES } from '../../db/layer-store.js';
 import { openDatabase } from '../../db/open.js';
-import { writeSnapshot } from '../../db/snapshot.js';
+import { snapshotWriteFailure, writeSnapshot } from '../../db/snapshot.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { csvRecords, inBatches, type Row, toCsv, writeOut } from '../output.js';
@@ -92,22 +96,32 @@ function reasonOf(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 }
 
+/** Where an export builds its bundle, and how to put it in place or take it away. */
+interface ExportTarget {
+  /** The --out folder as given. */
+  out: string;
+  /** Its mode when it existed (an empty folder), else undefined: it does not exist until the bundle is done. */
+  existing: number | undefined;
+  /** The folders above --out this export made, outermost first: removed again when it fails. */
+  madeAbove: string[];
+  /** The folder the bundle is written to. */
+  work: string;
+  /** `work` is inside --out (see makeWorkFolder): its entries are moved into --out one by one. */
+  inside: boolean;
+}
+
 /**
- * Creates the export folder and any missing folders above it, one at a time. Not `mkdirSync(out,
+ * Checks the export folder and creates any missing folders above it, one at a time; --out itself is not
+ * created (the bundle is built in another folder and renamed to it when complete). Not `mkdirSync(dir,
  * { recursive: true })`: where a file system answers ENOENT for a folder whose parent exists (`/proc`
  * does), Node's recursive mkdir creates the parent, gets EEXIST, and retries the child for ever at 100%
  * CPU. So the nearest existing folder above must be a writable directory, and each mkdir that fails
- * is an error naming the folder.
+ * is an error naming the folder. An --out that exists must be an empty folder.
  */
-function makeExportFolder(out: string): void {
-  const fail = (code: string, detail: string, cause?: unknown): never => {
-    throw new ConfigError(
-      `cannot create the export folder ${out} (${code}): ${detail}; give a new folder's path`,
-      { cause },
-    );
-  };
+function prepareExportFolder(out: string): ExportTarget {
   const missing: string[] = [];
   let dir = resolve(out);
+  let existing: number | undefined;
   for (;;) {
     let st: ReturnType<typeof statSync> | undefined;
     try {
@@ -115,13 +129,15 @@ function makeExportFolder(out: string): void {
     } catch (err) {
       // ENOTDIR: a file above is in the way; the walk up finds it and says so.
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(reasonOf(err), `cannot look at ${dir}`, err);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR')
+        folderError(out, reasonOf(err), `cannot look at ${dir}`, err);
     }
     if (st !== undefined) {
       if (!st.isDirectory()) {
-        if (missing.length === 0) fail('EEXIST', 'a file of that name is in the way');
-        fail('ENOTDIR', `${dir} is not a folder`);
+        if (missing.length === 0) folderError(out, 'EEXIST', 'a file of that name is in the way');
+        folderError(out, 'ENOTDIR', `${dir} is not a folder`);
       }
+      if (missing.length === 0) existing = Number(st.mode) & 0o7777;
       break;
     }
     missing.unshift(dir);
@@ -129,19 +145,185 @@ function makeExportFolder(out: string): void {
     if (parent === dir) break;
     dir = parent;
   }
-  if (missing.length === 0) return;
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    fail(reasonOf(err), `the folder ${dir} is not writable`, err);
+  const entries = existing === undefined ? [] : readdirSync(out);
+  if (entries.length > 0 && entries.every((e) => e.startsWith('.partial-export-'))) {
+    throw new ConfigError(
+      `export folder ${out} holds only ${entries.join(', ')}, the unfinished bundle of an export that was killed; delete it and run again`,
+    );
   }
-  for (const d of missing) {
+  if (entries.length > 0) {
+    throw new ConfigError(
+      `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
+    );
+  }
+  // The folders above --out; --out itself is the bundle, renamed into place.
+  missing.pop();
+  const madeAbove: string[] = [];
+  if (missing.length > 0) {
     try {
-      mkdirSync(d);
+      accessSync(dir, constants.W_OK);
     } catch (err) {
-      fail(reasonOf(err), `${dirname(d)} does not let a folder be made in it`, err);
+      folderError(out, reasonOf(err), `the folder ${dir} is not writable`, err);
     }
   }
+  try {
+    for (const d of missing) {
+      try {
+        mkdirSync(d);
+      } catch (err) {
+        folderError(out, reasonOf(err), `${dirname(d)} does not let a folder be made in it`, err);
+      }
+      madeAbove.push(d);
+    }
+  } catch (err) {
+    removeMadeAbove(madeAbove);
+    throw err;
+  }
+  return { out, existing, madeAbove, work: '', inside: false };
+}
+
+function folderError(out: string, code: string, detail: string, cause?: unknown): never {
+  throw new ConfigError(
+    `cannot create the export folder ${out} (${code}): ${detail}; give a new folder's path`,
+    {
+      cause,
+    },
+  );
+}
+
+function removeMadeAbove(made: string[]): void {
+  for (const d of [...made].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // Something else was put in it meanwhile: not ours to remove.
+    }
+  }
+}
+
+/**
+ * Makes the folder the bundle is built in: `<out>.partial-export-<pid>` beside --out, so the finished
+ * bundle is renamed to --out in one step on the same file system (rename(2) replaces an empty folder),
+ * and a failed or stopped export leaves --out as it was. Its name says it is an unfinished export and
+ * whose (a leftover of a killed export never blocks a later one, which builds beside --out too).
+ *
+ * Where that cannot be — an existing empty --out whose parent the user may not write, a mount point
+ * (a rename cannot cross file systems), or the working directory — the bundle is built in `.partial-export-<pid>` inside --out and
+ * its files moved up when complete, MANIFEST.json last.
+ */
+function makeWorkFolder(target: ExportTarget): void {
+  const { out } = target;
+  const beside = `${resolve(out)}.partial-export-${process.pid}`;
+  const inside = join(out, `.partial-export-${process.pid}`);
+  // A folder renamed onto the working directory would leave this shell's in a deleted folder.
+  let mountPoint = target.existing !== undefined && resolve(out) === process.cwd();
+  if (target.existing !== undefined && !mountPoint) {
+    try {
+      mountPoint = statSync(out).dev !== statSync(dirname(resolve(out))).dev;
+    } catch {
+      mountPoint = false;
+    }
+  }
+  const make = (dir: string): void => {
+    // A folder of this name is a leftover of an export killed under the same pid: this process is alive.
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+  };
+  if (!mountPoint) {
+    try {
+      make(beside);
+      target.work = beside;
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const refused = code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
+      if (target.existing === undefined || !refused) {
+        folderError(out, reasonOf(err), `${dirname(resolve(out))} does not let a folder be made in it`, err);
+      }
+    }
+  }
+  try {
+    make(inside);
+  } catch (err) {
+    folderError(out, reasonOf(err), `${out} does not let a file be made in it`, err);
+  }
+  target.work = inside;
+  target.inside = true;
+}
+
+/** Puts the finished bundle at --out. */
+function publish(target: ExportTarget): void {
+  const { out, work } = target;
+  if (target.inside) {
+    const names = readdirSync(work).sort(
+      (a, b) => Number(a === 'MANIFEST.json') - Number(b === 'MANIFEST.json'),
+    );
+    const moved: string[] = [];
+    try {
+      for (const name of names) {
+        renameSync(join(work, name), join(out, name));
+        moved.push(name);
+      }
+    } catch (err) {
+      for (const name of moved) rmSync(join(out, name), { recursive: true, force: true });
+      throw err;
+    }
+    rmdirSync(work);
+    return;
+  }
+  // The bundle takes --out's place, and so its mode too.
+  if (target.existing !== undefined) chmodSync(work, target.existing);
+  try {
+    renameSync(work, resolve(out));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new ConfigError(
+        `export folder ${out} was created or written to by something else during the export; nothing was put in it: choose a new folder`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/** Removes what a failed or stopped export made: the unfinished bundle, and the folders it made above --out. */
+function discard(target: ExportTarget): void {
+  if (target.work !== '') rmSync(target.work, { recursive: true, force: true });
+  removeMadeAbove(target.madeAbove);
+}
+
+/** errno codes of a bundle file that could not be written for lack of room or a failing disk. */
+const WRITE_FAILURES: Record<string, string> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EFBIG: 'a file grew past the file-size limit',
+  EIO: 'an I/O error',
+  EROFS: 'the file system is read-only',
+  SQLITE_FULL: 'the disk is full or a file reached the file-size limit',
+  SQLITE_CANTOPEN: 'the snapshot file could not be created there',
+};
+
+/**
+ * A failure to write the bundle (a full disk, a file-size limit, an I/O error) as one sentence naming the
+ * bundle, not the dataset: nothing of it is left, and running the same command again is all it takes.
+ */
+function bundleWriteError(err: unknown, target: ExportTarget): unknown {
+  const sqlite = snapshotWriteFailure(err);
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  const code =
+    sqlite ?? (typeof errno === 'string' && Object.hasOwn(WRITE_FAILURES, errno) ? errno : undefined);
+  if (code === undefined) return err;
+  const what =
+    WRITE_FAILURES[code] ??
+    (code.startsWith('SQLITE_READONLY')
+      ? 'the snapshot file could not be written'
+      : 'an I/O error, as a full disk or a file-size limit also gives');
+  const left = target.existing === undefined ? 'not created' : 'left empty as it was';
+  return new FatalError(
+    `cannot write the export bundle ${target.out} (${code}): ${what}; nothing was written to ${target.out} (${left}); free some space or fix the disk, then run the same command again`,
+    { cause: err },
+  );
 }
 
 /**
@@ -153,22 +335,60 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   if (!opts.out) throw new ConfigError('export needs --out DIR');
   const dbPath = datasetPath(opts);
   const out = opts.out;
-  // Opened first: a dataset that does not exist (or is refused) leaves no empty export folder behind.
+  // Opened first: a dataset that does not exist (or is refused) leaves no folder behind.
   const db = openDatabase(dbPath, { readonly: true });
+  let prepared: ExportTarget | undefined;
   try {
-    makeExportFolder(out);
-    if (readdirSync(out).length > 0) {
-      throw new ConfigError(
-        `export folder ${out} is not empty; choose a new folder so no file is mixed with an older export`,
-      );
-    }
+    prepared = prepareExportFolder(out);
+    makeWorkFolder(prepared);
   } catch (err) {
+    // The folders made above --out for a work folder that could not be made go too.
+    if (prepared !== undefined) discard(prepared);
     db.close();
     throw err;
   }
+  const target = prepared;
+  // A SIGINT or SIGTERM stops the export and takes its unfinished bundle away (EXIT.aborted, as a crawl).
+  const stop = (signal: NodeJS.Signals): void => {
+    discard(target);
+    process.stderr.write(`hubcrawl: export stopped by ${signal}; nothing was written to ${out}\n`);
+    process.exit(EXIT.aborted);
+  };
+  const release = (): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let result: Awaited<ReturnType<typeof writeBundle>>;
+  try {
+    result = await writeBundle(db, dbPath, target.work);
+    publish(target);
+  } catch (err) {
+    discard(target);
+    throw bundleWriteError(err, target);
+  } finally {
+    release();
+  }
+  process.stdout.write(`exported ${result.files} files and MANIFEST.json to ${out}\n`);
+  for (const note of [unfinishedRunNote(result.report), failedLayersNote(result.report)]) {
+    if (note) process.stderr.write(`hubcrawl: ${note}\n`);
+  }
+  return EXIT.ok;
+}
+
+/**
+ * Writes the whole bundle into `dir` (closing `db`), MANIFEST.json last: a folder without it is not a
+ * bundle.
+ */
+async function writeBundle(
+  db: ReturnType<typeof openDatabase>,
+  dbPath: string,
+  dir: string,
+): Promise<{ files: number; report: ReturnType<typeof reportRows> }> {
   // Everything in the bundle is read from its own hubcrawl.sqlite, one snapshot: while a crawl writes to
   // the dataset, the tables, the report and the SQLite file still agree row for row.
-  const snapshotPath = join(out, 'hubcrawl.sqlite');
+  const snapshotPath = join(dir, 'hubcrawl.sqlite');
   try {
     await writeSnapshot(db, snapshotPath);
   } finally {
@@ -179,9 +399,9 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   let runs: Row[];
   let iocSets: Row[];
   try {
-    mkdirSync(join(out, 'tables'));
+    mkdirSync(join(dir, 'tables'));
     for (const table of EXPORTED_TABLES) {
-      rowCounts[table] = await exportTable(snapshot, table, join(out, 'tables', `${table}.csv`));
+      rowCounts[table] = await exportTable(snapshot, table, join(dir, 'tables', `${table}.csv`));
     }
     runs = snapshot
       .prepare(
@@ -193,19 +413,19 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     snapshot.close();
   }
   const report = reportRows(snapshotPath);
-  writeFileSync(join(out, 'report.csv'), renderReport(report.rows, 'csv'));
+  writeFileSync(join(dir, 'report.csv'), renderReport(report.rows, 'csv'));
   rowCounts.report = report.rows.length;
 
   const files: Record<string, string> = {};
-  const walk = (dir: string, prefix: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+  const walk = (d: string, prefix: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
       a.name.localeCompare(b.name),
     )) {
-      if (entry.isDirectory()) walk(join(dir, entry.name), `${prefix}${entry.name}/`);
-      else files[`${prefix}${entry.name}`] = join(dir, entry.name);
+      if (entry.isDirectory()) walk(join(d, entry.name), `${prefix}${entry.name}/`);
+      else files[`${prefix}${entry.name}`] = join(d, entry.name);
     }
   };
-  walk(out, '');
+  walk(dir, '');
   const sha256: Record<string, string> = {};
   for (const [name, path] of Object.entries(files)) sha256[name] = await sha256File(path);
   const manifest = {
@@ -226,10 +446,6 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     unfinishedItems: report.unfinishedItems,
     sha256,
   };
-  writeFileSync(join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  process.stdout.write(`exported ${Object.keys(files).length} files and MANIFEST.json to ${out}\n`);
-  for (const note of [unfinishedRunNote(report), failedLayersNote(report)]) {
-    if (note) process.stderr.write(`hubcrawl: ${note}\n`);
-  }
-  return EXIT.ok;
+  writeFileSync(join(dir, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { files: Object.keys(files).length, report };
 }
