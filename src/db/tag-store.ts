@@ -93,10 +93,43 @@ export class TagStore {
   }
 
   /**
-   * Records what a complete listing of a repository's tags proves: every tag the dataset saw present in it
-   * and the listing lacks is gone (migrations/0006_tag_currency.sql). Only for a listing that was not cut
-   * short; the tag filters act after the listing, so pass every name it listed, filtered out or not.
-   * Returns the tags recorded absent.
+   * The tags a listing of a repository's tags lacks that the dataset saw present in it: what a complete
+   * listing would prove gone (migrations/0006_tag_currency.sql). The tag filters act after the listing, so
+   * pass every name it listed, filtered out or not. A listing can lack a tag that still exists (Docker Hub's
+   * offset paging skips a tag re-pushed while it walks), so each is to be confirmed gone by the registry
+   * before recordAbsences records it (handleRepository in pipeline/handlers/discovery.ts).
+   */
+  absentFrom(repositoryId: number, listed: Iterable<string>): string[] {
+    const names = new Set(listed);
+    return (this.selectPresent.all({ repositoryId }) as string[]).filter((t) => !names.has(t));
+  }
+
+  /**
+   * Records that a complete listing of a repository's tags, begun at `listingStartedAt`, lacked `tags` and
+   * the registry confirmed them gone. The time is when the listing began, not now: a tag another item
+   * observed while the listing ran was seen after that and stays present (tag_heads: later wins). Only for
+   * a listing that was not cut short. A tag not present as of now (recorded absent since its last
+   * observation, or never observed) gets no row, so a tag that stays deleted adds none per run. Returns the
+   * tags recorded absent.
+   */
+  recordAbsences(
+    repositoryId: number,
+    tags: Iterable<string>,
+    runId: number,
+    listingStartedAt: string,
+  ): string[] {
+    return guardWrite(this.db, () => {
+      const present = new Set(this.selectPresent.all({ repositoryId }) as string[]);
+      const gone = [...new Set(tags)].filter((t) => present.has(t)).sort();
+      for (const tag of gone) this.insertAbsence.run(repositoryId, tag, listingStartedAt, runId);
+      return gone;
+    });
+  }
+
+  /**
+   * absentFrom and recordAbsences in one, with no confirmation in between: every tag the listing lacks is
+   * recorded gone, at `seenAt`. The crawl does not use it (a listing can miss a tag that exists, see
+   * absentFrom); it states what the views make of an absence, for tests and tools that build a dataset.
    */
   recordCompleteListing(
     repositoryId: number,
@@ -104,12 +137,7 @@ export class TagStore {
     runId: number,
     seenAt: string = nowIso(),
   ): string[] {
-    return guardWrite(this.db, () => {
-      const names = new Set(listed);
-      const gone = (this.selectPresent.all({ repositoryId }) as string[]).filter((t) => !names.has(t));
-      for (const tag of gone) this.insertAbsence.run(repositoryId, tag, seenAt, runId);
-      return gone;
-    });
+    return this.recordAbsences(repositoryId, this.absentFrom(repositoryId, listed), runId, seenAt);
   }
 
   /** The most recent observation of a tag (for incremental re-crawls: same digest → nothing to fetch). */

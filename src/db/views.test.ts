@@ -493,6 +493,55 @@ describe('whether a tag still points at the image (tag_current, current_tags, ta
     expect(currency().report[1]).toEqual({ repository: 'library/demo', tag: 'latest', tag_current: 'true' });
   });
 
+  it('an absence dated when its listing began does not beat an observation made while the listing ran', () => {
+    // A listing of library/demo begins at T3 and runs for an hour; meanwhile another item observes latest on
+    // INDEX (at T3 + 30 min). The listing lacked latest and a HEAD found it gone: the absence is dated T3.
+    const during = '2024-03-01T00:30:00.000Z';
+    expect(s.tags.absentFrom(demo, ['slim'])).toEqual(['1.0', 'latest']);
+    s.tags.observe({
+      repositoryId: demo,
+      tag: 'latest',
+      digest: INDEX,
+      pushedAt: null,
+      seenAt: during,
+      runId: run3,
+    });
+    expect(s.tags.recordAbsences(demo, ['1.0', 'latest'], run3, T3)).toEqual(['1.0', 'latest']);
+    expect(currency().report).toEqual([
+      { repository: 'library/demo', tag: '1.0', tag_current: 'false' },
+      { repository: 'library/demo', tag: 'latest', tag_current: 'true' },
+      { repository: 'other/thing', tag: '', tag_current: '' },
+    ]);
+    expect(db.prepare(`SELECT digest, last_seen, gone_at FROM tag_heads WHERE tag = 'latest'`).get()).toEqual(
+      {
+        digest: INDEX,
+        last_seen: during,
+        gone_at: null,
+      },
+    );
+    // The same observation, had it come at the listing's own instant, still counts the tag as present.
+    s.tags.observe({
+      repositoryId: demo,
+      tag: '1.0',
+      digest: INDEX,
+      pushedAt: null,
+      seenAt: T3,
+      runId: run3,
+    });
+    expect(currency().report[0]).toEqual({ repository: 'library/demo', tag: '1.0', tag_current: 'true' });
+  });
+
+  it('records absent only the tags given that are present as of the write, each once', () => {
+    expect(s.tags.recordAbsences(demo, ['1.0', 'never-seen'], run3, T3)).toEqual(['1.0']);
+    // Already recorded absent since its last observation: no second row, in this run or a later one.
+    const run4 = s.runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
+    expect(s.tags.recordAbsences(demo, ['1.0'], run4, '2024-04-01T00:00:00.000Z')).toEqual([]);
+    expect(s.tags.absentFrom(demo, ['slim'])).toEqual(['latest']);
+    expect(db.prepare('SELECT tag, seen_at, run_id FROM tag_absences').all()).toEqual([
+      { tag: '1.0', seen_at: T3, run_id: run3 },
+    ]);
+  });
+
   it('reads the same through the sqlite3 command-line shell', () => {
     s.tags.observe({ repositoryId: demo, tag: 'latest', digest: D, pushedAt: null, seenAt: T3, runId: run3 });
     s.tags.recordCompleteListing(demo, ['latest', 'slim'], run3, T3);

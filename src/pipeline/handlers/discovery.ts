@@ -1,9 +1,10 @@
-import { stopsTheRun } from '../../core/errors.js';
+import { PermanentError, stopsTheRun } from '../../core/errors.js';
 import { isValidRepositoryPath, splitRepositoryName } from '../../core/repository-name.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
 import { DOCKER_HUB, isValidTag } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
 import type { HubMetadata } from '../../db/repository-store.js';
+import { nowIso } from '../../db/rows.js';
 import type { CrawlContext } from '../context.js';
 import { filterTags, pushDatesRequired, type TagCandidate } from '../filters.js';
 import { referenceKey, repositoryKey } from '../keys.js';
@@ -125,6 +126,9 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     }
   }
 
+  // An absence is dated when the listing began: a tag another item observes while a long listing runs
+  // (rayproject/ray's 282,645 tags take many minutes) was seen after that, and its observation wins.
+  const listingStartedAt = nowIso();
   let tags: ListedTag[];
   if (registry === DOCKER_HUB) tags = await hubTags(ctx, repository);
   else {
@@ -133,6 +137,12 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
       tags.push({ name, digest: null, pushedAt: null });
     }
   }
+  const gone = await confirmGone(
+    ctx,
+    registry,
+    repository,
+    tags.map((t) => t.name),
+  );
   const named = tags.filter((t) => acceptedName(ctx, 'tag', t.name, `${registry}/${repository}`));
   const children: NewFrontierItem[] = filterTags(named, ctx.config.filters).map((t) => {
     const payload: ReferencePayload = {
@@ -147,15 +157,90 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
   });
   const write = ({ listingComplete }: { listingComplete: boolean }) => {
     const id = ctx.repositories.upsertRepository(registry, repository, meta);
-    // A whole listing proves the tags it lacks gone; the filters above act after it, so every listed name
-    // counts, and a listing cut short proves nothing (migrations/0006_tag_currency.sql).
-    if (listingComplete)
-      ctx.tags.recordCompleteListing(
-        id,
-        tags.map((t) => t.name),
-        ctx.runId,
-      );
+    // A whole listing, and the registry's 404 for each tag it lacks, prove those tags gone; a listing cut
+    // short proves nothing (migrations/0006_tag_currency.sql).
+    if (listingComplete && gone.length > 0) ctx.tags.recordAbsences(id, gone, ctx.runId, listingStartedAt);
     ctx.counters.repositories += 1;
   };
   return { write, children };
+}
+
+/** The most absences one listing confirms; the rest wait for the next crawl (see confirmGone). */
+const MAX_ABSENCE_HEADS = 200;
+/** HEADs in flight at once for one listing's absences; the run's rate limiter paces them all. */
+const ABSENCE_HEAD_CONCURRENCY = 4;
+
+/**
+ * Of the tags the dataset saw present in the repository and the listing lacks (TagStore.absentFrom), those
+ * the registry confirms gone: a HEAD of the tag's manifest answers 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN). A
+ * listing can lack a tag that exists: Docker Hub pages tags by offset, sorted by update time, so a tag
+ * re-pushed during the walk (`latest`, a nightly) moves to a page already read and is never listed, and no
+ * cut says so. Recorded gone, it would drop a still-pullable image from `report --current-only`.
+ *
+ * Any other answer records nothing. 2xx: the tag exists (pointing elsewhere than its last observation or
+ * not, the next crawl that lists it observes it; recording the digest here would make the next crawl take
+ * the new image for one already fetched). 401, 403, 429, 5xx, no answer: unknown. An error that stops the
+ * run (a spent pull budget, the host's rate limit, an unreachable host) stops it as the listing's would,
+ * and the item is done again on resume.
+ *
+ * A HEAD is not a counted pull on Docker Hub ("version check"; docs: docker/docs
+ * content/manuals/docker-hub/usage/pulls.md, in /work/shared/reference/docker-hub-api.md), and goes
+ * through the run's registry client, so its rate limiting and auth. Bounded: only tags last seen present
+ * that this listing lacks, which a tag that stays deleted leaves after one run, and at most
+ * MAX_ABSENCE_HEADS per listing (a listing cut short, which the handler cannot tell, wastes no more);
+ * the others stay present until a later crawl confirms them, the first ones by name each time.
+ */
+async function confirmGone(
+  ctx: CrawlContext,
+  registry: string,
+  repository: string,
+  listed: readonly string[],
+): Promise<string[]> {
+  const known = ctx.repositories.get(registry, repository);
+  if (!known) return [];
+  const lacked = ctx.tags.absentFrom(known.id, listed);
+  if (lacked.length === 0) return [];
+  const where = `${registry}/${repository}`;
+  if (lacked.length > MAX_ABSENCE_HEADS) {
+    ctx.log.info(
+      { repository: where, lacked: lacked.length, checked: MAX_ABSENCE_HEADS },
+      'the listing lacks more tags the dataset holds than one crawl checks: the rest stay current until a later crawl',
+    );
+  }
+  const queue = lacked.slice(0, MAX_ABSENCE_HEADS);
+  const client = ctx.registry(registry);
+  const gone: string[] = [];
+  const stillThere: string[] = [];
+  const unknown: Array<{ tag: string; err: string }> = [];
+  let next = 0;
+  const check = async (tag: string): Promise<void> => {
+    try {
+      await client.headManifest(repository, tag);
+      stillThere.push(tag);
+    } catch (err) {
+      if (stopsTheRun(err)) {
+        next = queue.length; // the other workers start no more HEADs
+        throw err;
+      }
+      if (err instanceof PermanentError && err.status === 404) gone.push(tag);
+      else unknown.push({ tag, err: (err as Error).message });
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (next < queue.length) await check(queue[next++] as string);
+  };
+  await Promise.all(Array.from({ length: Math.min(ABSENCE_HEAD_CONCURRENCY, queue.length) }, worker));
+  if (stillThere.length > 0) {
+    ctx.log.info(
+      { repository: where, tags: stillThere.sort().slice(0, 20), count: stillThere.length },
+      'the tag listing lacked tags a HEAD still finds (a tag re-pushed while the listing paged): not recorded as deleted',
+    );
+  }
+  if (unknown.length > 0) {
+    ctx.log.warn(
+      { repository: where, tags: unknown.slice(0, 20), count: unknown.length },
+      'could not confirm that tags the listing lacked are deleted: not recorded as deleted',
+    );
+  }
+  return gone.sort();
 }

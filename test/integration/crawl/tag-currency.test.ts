@@ -3,9 +3,11 @@
  * Tags move and get deleted between the runs of a scheduled study; the report kept naming `repo:latest`
  * on the backdoored image after `latest` had moved to a clean one. A later observation of the tag, or a
  * later complete listing of the repository without it, makes the old row not current; a run that does
- * not look at the tag (a --tags filter, a listing cut short) changes nothing. On the real registry, the
- * tests in order on one dataset.
+ * not look at the tag (a --tags filter, a listing cut short) changes nothing, and neither does a listing
+ * that lacks a tag the registry still serves (a HEAD of the tag confirms each absence). On the real
+ * registry, the tests in order on one dataset.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { pushImage } from '../../../scripts/lib/push.js';
@@ -39,6 +41,10 @@ beforeAll(async () => {
   await pushImage(registry, 'acme/filtered', 'v1', s.clean);
   await pushImage(registry, 'acme/cut', 'latest', s.sig);
   await pushImage(registry, 'acme/bydigest', undefined, s.sig);
+  await pushImage(registry, 'acme/skipped', 'latest', s.sig);
+  await pushImage(registry, 'acme/skipped', 'v1', s.clean);
+  await pushImage(registry, 'acme/during', 'keep', s.clean);
+  await pushImage(registry, 'acme/during', 'new', s.sig);
   proxy = await startFaultProxy(registry.url);
   ws = makeWorkspace('hubcrawl-tag-currency-');
   dbPath = ws.dbPath('tag-currency');
@@ -179,4 +185,120 @@ describe('tag_current across crawls of a study', () => {
       'acme/moved:v1:true',
     ]);
   });
+  it('a complete listing that lacks a tag a HEAD still finds changes nothing: the tag was skipped, not deleted', async () => {
+    // Docker Hub's offset paging can skip a tag re-pushed while it walks, and no cut says so: here the
+    // registry's tags/list lacks `latest`, complete, while the manifest is still served.
+    expect((await crawl({ repos: ['acme/skipped'] })).status).toBe('completed');
+    expect(currency('acme/skipped')).toEqual([row('acme/skipped', 'latest', 'true')]);
+    proxy.reset();
+    proxy.addRule({
+      method: 'GET',
+      path: /^\/v2\/acme\/skipped\/tags\/list/,
+      action: {
+        kind: 'respond',
+        status: 200,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ name: 'acme/skipped', tags: ['v1'] }),
+      },
+    });
+    try {
+      expect((await crawl({ repos: ['acme/skipped'] })).status).toBe('completed');
+    } finally {
+      proxy.clearRules();
+    }
+    // `latest` was not listed, so no reference resolved it: this HEAD is the absence's confirmation.
+    const heads = proxy.log.filter((e) => e.method === 'HEAD' && e.path.endsWith('/manifests/latest'));
+    expect(heads.map((e) => [e.path, e.status])).toEqual([['/v2/acme/skipped/manifests/latest', 200]]);
+    expect(currency('acme/skipped')).toEqual([row('acme/skipped', 'latest', 'true')]);
+    expect(absences('acme/skipped')).toEqual([]);
+  });
+
+  it('nor does one whose absence the HEAD cannot confirm (a 5xx): unknown is not gone', async () => {
+    proxy.reset();
+    proxy.addRule({
+      method: 'GET',
+      path: /^\/v2\/acme\/skipped\/tags\/list/,
+      action: {
+        kind: 'respond',
+        status: 200,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ name: 'acme/skipped', tags: ['v1'] }),
+      },
+    });
+    proxy.addRule({
+      method: 'HEAD',
+      path: /^\/v2\/acme\/skipped\/manifests\/latest$/,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'respond', status: 503 },
+    });
+    try {
+      expect((await crawl({ repos: ['acme/skipped'] })).status).toBe('completed');
+    } finally {
+      proxy.clearRules();
+    }
+    expect(proxy.log.some((e) => e.method === 'HEAD' && e.status === 503)).toBe(true);
+    expect(currency('acme/skipped')).toEqual([row('acme/skipped', 'latest', 'true')]);
+    expect(absences('acme/skipped')).toEqual([]);
+  });
+
+  it('a tag observed while the listing runs stays current: its absence dates from when the listing began', async () => {
+    // One crawl: the repository's tags/list is held until the seed acme/during:new has been observed (its
+    // HEAD waits for the listing to have begun) and its image fetched; then `new` is deleted, so the
+    // listing lacks it and a HEAD confirms it gone. The observation came after the listing began and wins.
+    proxy.reset();
+    let listingBegan!: () => void;
+    const began = new Promise<void>((resolve) => {
+      listingBegan = resolve;
+    });
+    proxy.addRule({
+      method: 'HEAD',
+      path: /^\/v2\/acme\/during\/manifests\/new$/,
+      action: { kind: 'hold', until: () => began },
+    });
+    proxy.addRule({
+      method: 'GET',
+      path: /^\/v2\/acme\/during\/tags\/list/,
+      action: {
+        kind: 'hold',
+        until: async () => {
+          listingBegan();
+          await waitFor(
+            `SELECT 1 FROM frontier WHERE kind = 'manifest' AND state = 'done'
+                AND json_extract(payload_json, '$.repository') = 'acme/during'`,
+          );
+          await deleteManifest('acme/during', s.sig.digest);
+        },
+      },
+    });
+    try {
+      const outcome = await crawl({ repos: ['acme/during'], images: ['acme/during:new'] });
+      expect(outcome.status).toBe('completed');
+    } finally {
+      proxy.clearRules();
+    }
+    // The listing lacked `new` and the registry confirmed it gone: the absence is recorded, dated earlier.
+    expect(absences('acme/during')).toEqual([{ repository: 'acme/during', tag: 'new' }]);
+    expect(currency('acme/during')).toEqual([row('acme/during', 'new', 'true')]);
+    // The next crawl's listing, begun after that observation, proves it gone.
+    expect((await crawl({ repos: ['acme/during'] })).status).toBe('completed');
+    expect(currency('acme/during')).toEqual([row('acme/during', 'new', 'false')]);
+  });
 });
+
+/** The tags recorded absent in a repository. */
+const absences = (repository: string) =>
+  queryDataset(
+    dbPath,
+    `SELECT DISTINCT r.full_name AS repository, a.tag FROM tag_absences a
+       JOIN repositories r ON r.id = a.repository_id WHERE r.full_name = ? ORDER BY a.tag`,
+    [repository],
+  );
+
+/** Waits (up to 15 s, under the client's 20 s timeout of a held request) until `sql` returns a row. */
+async function waitFor(sql: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (queryDataset(dbPath, sql).length > 0) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for: ${sql}`);
+}
