@@ -66,10 +66,48 @@ describe('detectCompression', () => {
     expect(detectCompression(tarNamedFrom([0x1f, 0x8b, 0x07]))).toBe('none');
   });
 
-  it('refuses xz and bzip2 with UnsupportedError', () => {
-    expect(() => detectCompression(bytes(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0))).toThrow(UnsupportedError);
-    expect(() => detectCompression(Buffer.from('BZh91AY'))).toThrow(UnsupportedError);
+  it("leaves xz's and bzip2's magics to decompressInto: containerd's DetectCompression knows neither", () => {
+    expect(detectCompression(bytes(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0))).toBe('none');
+    expect(detectCompression(Buffer.from('BZh91AY'))).toBe('none');
   });
+});
+
+describe('a blob starting with the bzip2 or xz magic', () => {
+  const magics: Array<[string, number[]]> = [
+    ['bzip2', [0x42, 0x5a, 0x68]], // "BZh"
+    ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ];
+
+  for (const [what, magic] of magics) {
+    it(`is refused as ${what}-compressed when it is not a tar, in any chunking`, async () => {
+      const blob = Buffer.concat([Buffer.from(magic), Buffer.alloc(600, 0x41)]);
+      for (const chunk of [Number.POSITIVE_INFINITY, 7, 1]) {
+        const err = await analyzeLayer(chunked(blob, chunk), { rules }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UnsupportedError);
+        expect((err as Error).message).toContain(`${what}-compressed`);
+      }
+      // Shorter than a tar header, it cannot be one either.
+      await expect(analyzeLayer(chunked(Buffer.from(magic)), { rules })).rejects.toBeInstanceOf(
+        UnsupportedError,
+      );
+    });
+
+    it(`is read as the plain tar containerd unpacks when its first block is a tar header (${what})`, async () => {
+      // The first member's name starts with the magic; the library follows it.
+      const lib = 'payload';
+      const tar = Buffer.concat([
+        tarNamedFrom(magic).subarray(0, 1024),
+        rawMember(rawHeader({ name: LIBLZMA.slice(1), size: lib.length }), lib),
+        END_OF_ARCHIVE,
+      ]);
+      for (const chunk of [Number.POSITIVE_INFINITY, 7, 1]) {
+        const facts = await analyzeLayer(chunked(tar, chunk), { rules });
+        expect(facts.compression).toBe('none');
+        expect(facts.entryCount).toBe(2);
+        expect(facts.files.map((f) => f.path)).toEqual([LIBLZMA]);
+      }
+    });
+  }
 });
 
 /** 64 MiB of zeros compressed: a few KiB in, a lot out. */

@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { CorruptInputError, LimitExceededError, RetryableError, UnsupportedError } from '../core/errors.js';
 import type { LayerDigest } from './digest-worker.js';
 import type { Compression } from './facts.js';
+import { BLOCK, verifyChecksum } from './tar-fields.js';
 import {
   OUT_CHUNK,
   TruncatedStreamError,
@@ -133,9 +134,12 @@ const ZSTD_SKIPPABLE_MASK = 0xfffffff0;
 
 /**
  * Chooses the decompressor from the first bytes of the blob (at least 6 unless the blob is
- * shorter); media types are not trusted. The magic numbers are the ones containerd's and moby's
- * DetectCompression use, because what matters is the tree a runtime unpacks: a blob that reads one
- * way here and another way there could show the analyzer a clean tree and run a backdoored one.
+ * shorter); media types are not trusted. The magic numbers are the ones containerd's
+ * DetectCompression uses (archive/compression/compression.go: gzip `1f 8b 08` and zstd, skippable
+ * frames included), because what matters is the tree a runtime unpacks: a blob that reads one way
+ * here and another way there could show the analyzer a clean tree and run a backdoored one.
+ * Everything else is a plain tar to containerd, bzip2's and xz's magics included; decompressInto
+ * refuses those only when the blob cannot be a tar (see refuseForeignCompression).
  */
 export function detectCompression(head: Uint8Array): Compression {
   const b = (i: number) => head[i];
@@ -151,15 +155,65 @@ export function detectCompression(head: Uint8Array): Compression {
     // both fail (a tar header alone is 512 bytes).
     return 'zstd';
   }
-  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a) {
-    throw new UnsupportedError('layer is xz-compressed, which OCI does not allow and hubcrawl does not read');
-  }
-  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) {
-    throw new UnsupportedError(
-      'layer is bzip2-compressed, which OCI does not allow and hubcrawl does not read',
-    );
-  }
   return 'none';
+}
+
+/**
+ * A blob that is no tar but starts with bzip2's (`BZh`) or xz's magic is refused as unsupported
+ * (OCI allows neither, and hubcrawl reads neither), rather than as a corrupt tar, so the reason is
+ * plain. But only then: containerd's DetectCompression knows only gzip and zstd, so containerd,
+ * Docker with the containerd image store, nerdctl and Kubernetes unpack such a blob as a plain tar,
+ * and a tar whose first member's name starts with `BZh` (or with xz's `fd 37 7a 58 5a`) is applied
+ * whole. Refusing it would let that name hide the rest of the layer. moby's graphdriver path
+ * (pkg/archive DetectCompression) does know bzip2 and xz and would fail on it, which hides nothing. So
+ * when the first 512 bytes are a tar header with a valid checksum (the test Go's archive/tar
+ * applies, reader.go readHeader, getFormat), the blob is read as the tar it is. A blob that is both
+ * a real bzip2/xz stream and a valid header would take a deliberate polyglot; hubcrawl then reads
+ * what containerd reads.
+ */
+function refuseForeignCompression(head: Buffer): void {
+  const b = (i: number) => head[i];
+  const xz = b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a;
+  const bzip2 = b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68;
+  if (!xz && !bzip2) return;
+  if (head.length >= BLOCK) {
+    try {
+      verifyChecksum(head.subarray(0, BLOCK), { corrupt: (what) => new CorruptInputError(what) });
+      return; // a tar header: containerd reads a tar
+    } catch {
+      // not one: the blob is what its magic says
+    }
+  }
+  throw new UnsupportedError(
+    `layer is ${xz ? 'xz' : 'bzip2'}-compressed, which OCI does not allow and hubcrawl does not read`,
+  );
+}
+
+/**
+ * A plain tar passed through as it arrives, once its first block was checked against
+ * refuseForeignCompression (it may come in pieces of any size).
+ */
+async function plainInto(input: AsyncIterable<Uint8Array>, sink: (chunk: Uint8Array) => void): Promise<void> {
+  let head: Uint8Array[] | null = [];
+  let have = 0;
+  for await (const chunk of input) {
+    if (head === null) {
+      sink(chunk);
+      continue;
+    }
+    head.push(chunk);
+    have += chunk.length;
+    if (have < BLOCK) continue;
+    const first = Buffer.concat(head, have);
+    head = null;
+    refuseForeignCompression(first);
+    sink(first);
+  }
+  if (head !== null && have > 0) {
+    const first = Buffer.concat(head, have);
+    refuseForeignCompression(first);
+    sink(first);
+  }
 }
 
 /** The first 4 bytes of `b` as a little-endian unsigned integer. */
@@ -238,7 +292,7 @@ export async function decompressInto(
     } else if (compression === 'zstd') {
       await zstdNapiInto(guardedInput, guardedSink, windowLog);
     } else {
-      for await (const chunk of guardedInput) guardedSink(chunk);
+      await plainInto(guardedInput, guardedSink);
     }
     return 'ok';
   } catch (err) {
@@ -246,6 +300,8 @@ export async function decompressInto(
     if (known !== null) throw known.err;
     // The decoder process failing (killed, could not start) says nothing about the layer.
     if (err instanceof RetryableError) throw err;
+    // A plain blob that is bzip2 or xz (refuseForeignCompression): the reason, not "corrupt".
+    if (err instanceof UnsupportedError) throw err;
     if (options.signal?.aborted) throw options.signal.reason;
     // A decoder that fails after the archive is complete met trailing bytes; a stream that merely
     // stops early is still truncated, whatever the tar parser has seen.

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Digest, sha256Digest } from '../core/digest.js';
-import { CorruptInputError, HubcrawlError } from '../core/errors.js';
+import { CorruptInputError, DigestMismatchError, HubcrawlError } from '../core/errors.js';
 import type { LayerFacts } from './facts.js';
 import { analyzeLayer } from './layer-stream.js';
 import { chunked, gzipCli, packTar, testRules, zstdCli } from './test-fixtures/layers.js';
@@ -153,6 +153,60 @@ describe('analyzeLayer on hostile input', () => {
         ),
         { numRuns: 200 },
       );
+    });
+  }
+});
+
+/**
+ * A blob cut exactly where a member (plain tar), a gzip member or a zstd frame ends reads as a
+ * whole, smaller layer, as Go's archive/tar reads it; only the digest of the whole blob tells the
+ * two apart. The pipeline always passes it, and this pins that it is what rejects the cut.
+ */
+describe('analyzeLayer on a blob cut at a member boundary', () => {
+  /**
+   * The plain tar in pieces: each entry with its data and padding (and the pax records before it),
+   * then the end-of-archive marker.
+   */
+  function members(tar: Buffer): Buffer[] {
+    const parts: Buffer[] = [];
+    let start = 0;
+    let off = 0;
+    while (off < endOfEntries) {
+      const size = Number.parseInt(tar.toString('latin1', off + 124, off + 136), 8) || 0;
+      const meta = 'xgLK'.includes(tar.toString('latin1', off + 156, off + 157));
+      off += 512 + Math.ceil(size / 512) * 512;
+      if (meta) continue;
+      parts.push(tar.subarray(start, off));
+      start = off;
+    }
+    parts.push(tar.subarray(start));
+    return parts;
+  }
+  const encode = { none: (b: Buffer) => b, gzip: gzipCli, zstd: (b: Buffer) => zstdCli(b) };
+
+  for (const compression of ['none', 'gzip', 'zstd'] as const) {
+    it(`rejects every such cut of a ${compression} layer with DigestMismatchError, given the whole blob's digest`, async () => {
+      const pieces = members(layers.none).map(encode[compression]);
+      const whole = Buffer.concat(pieces);
+      const digest = sha256Digest(whole);
+      expect((await outcome(whole, Number.POSITIVE_INFINITY, digest)) as LayerFacts).toMatchObject({
+        entryCount: 5,
+      });
+      let cut = 0;
+      for (const [i, piece] of pieces.slice(0, -1).entries()) {
+        cut += piece.length;
+        const prefix = whole.subarray(0, cut);
+        // Without the digest the prefix is a complete archive of the first members…
+        const alone = await outcome(prefix, Number.POSITIVE_INFINITY);
+        expect(alone, `cut after member ${i + 1}`).not.toBeInstanceOf(HubcrawlError);
+        expect((alone as LayerFacts).entryCount).toBe(i + 1);
+        // …and with it, the cut is found.
+        for (const chunk of [Number.POSITIVE_INFINITY, 7]) {
+          expect(await outcome(prefix, chunk, digest), `cut after member ${i + 1}`).toBeInstanceOf(
+            DigestMismatchError,
+          );
+        }
+      }
     });
   }
 });

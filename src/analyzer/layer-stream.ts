@@ -63,7 +63,15 @@ export function prepareAnalyzer(): void {
   prestartDigestWorker();
 }
 
-/** Analyzes one layer blob in a single streaming pass; rejects with a typed error rather than returning partial facts. */
+/**
+ * Analyzes one layer blob in a single streaming pass; a malformed or truncated archive rejects with
+ * a typed error. What the bytes alone cannot prove is that the blob is whole: like Go's
+ * archive/tar, the tar reader takes an end at a header boundary as the end of the archive, so a
+ * plain tar cut after a member, a gzip blob cut after a member or a zstd blob cut after a frame
+ * reads as a complete, smaller layer. Completeness there is proved by `expectedDigest`: given it,
+ * such a blob rejects with DigestMismatchError. The pipeline always passes it; without it, the facts
+ * describe the bytes read, which may be a prefix of the layer.
+ */
 export async function analyzeLayer(
   source: AsyncIterable<Uint8Array>,
   options: AnalyzeOptions,

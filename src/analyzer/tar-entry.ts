@@ -36,7 +36,10 @@ export interface TarEntry {
   /** Link target for hardlinks and symlinks, as stored (decoded the same way). */
   linkname: string;
   type: TarEntryType;
-  /** The raw typeflag character (`'0'`, `'S'`, …). */
+  /**
+   * The typeflag character (`'0'`, `'S'`, …) as Go reads it: a v7 NUL is `'0'`, or `'5'` when the
+   * final name ends in `/` (see finalTypeflag).
+   */
   typeflag: string;
   /** Logical size of the content; for sparse files the expanded size, holes included. */
   size: number;
@@ -63,6 +66,8 @@ export interface HeaderContext extends HasCorrupt {
 /** A decoded header: the entry the visitor sees and the size of the data stored after the header. */
 export interface HeaderEntry {
   entry: TarEntry;
+  /** The member's typeflag once its name is final: a v7 NUL is `'0'`, or `'5'` for a name ending in `/`. */
+  typeflag: string;
   /**
    * Data bytes the member stores: the pax `size` record, else the header's size field. For a pax
    * sparse member these are the stored runs (and a 1.0 map), while entry.size is the real size.
@@ -75,18 +80,23 @@ export interface HeaderEntry {
 /**
  * The entry a header describes, with the pending records applied as Go's archive/tar applies them
  * (reader.go next, mergePAX, readGNUSparsePAXHeaders), since runtimes extract layers with it. Sizes
- * and names are checked.
+ * and names are checked. `rawTypeflag` is the header's byte as it stands (`'\0'` for a v7 NUL).
  */
 export function buildEntry(
   blk: Buffer,
-  typeflag: string,
+  rawTypeflag: string,
   rawSize: number,
   p: Pending,
   maxPathLength: number,
   ctx: HeaderContext,
 ): HeaderEntry {
-  const paxSparse = typeflag === 'S' ? null : paxSparseFormat(p.pax, p.sparseOffsets.length > 0);
-  const name = entryName(blk, p, paxSparse !== null);
+  // Go applies the pax `path` over the header's name, then a non-empty GNU long name, whatever
+  // order the records came in.
+  const plainName = p.longName || (p.pax.get('path') ?? headerName(blk));
+  const typeflag = finalTypeflag(rawTypeflag, plainName);
+  const paxSparse = typeflag === 'S' ? null : paxSparseFormat(p.pax);
+  // Then, for a pax sparse member only, GNU.sparse.name, after the typeflag was settled.
+  const name = (paxSparse !== null ? p.pax.get('GNU.sparse.name') : undefined) ?? plainName;
   // An empty long link, like an empty pax value, leaves the field below it in force.
   const linkname = p.longLink || (p.pax.get('linkpath') ?? cString(blk, 157, 100));
   for (const [what, value] of [
@@ -115,20 +125,22 @@ export function buildEntry(
   const sparse = typeflag === 'S' || paxSparse !== null;
   return {
     entry: { name, linkname, type: entryType(typeflag), typeflag, size, mode, sparse },
+    typeflag,
     stored,
     paxSparse,
   };
 }
 
 /**
- * Go applies the pax `path` over the header's name, then a non-empty GNU long name, whatever order
- * the records came in, then, for a pax sparse member only, GNU.sparse.name.
+ * A v7 regular file (typeflag NUL) whose name, pax path and GNU long name applied, ends in `/` is a
+ * directory, as to Go's reader.go next ("Legacy archives use trailing slash for directories"), and
+ * so carries no data whatever its size says: the bytes after its header are the next header. Read
+ * as a file, its "data" would hide a whole member (a backdoor) that the runtime extracts. Any
+ * other NUL member is a regular file ('0'); only NUL is converted, not '0'.
  */
-function entryName(blk: Buffer, p: Pending, paxSparse: boolean): string {
-  const sparseName = paxSparse ? p.pax.get('GNU.sparse.name') : undefined;
-  if (sparseName !== undefined) return sparseName;
-  if (p.longName) return p.longName;
-  return p.pax.get('path') ?? headerName(blk);
+function finalTypeflag(rawTypeflag: string, name: string): string {
+  if (rawTypeflag !== '\0') return rawTypeflag;
+  return name.endsWith('/') ? '5' : '0';
 }
 
 /**

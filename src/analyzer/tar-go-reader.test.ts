@@ -13,9 +13,11 @@ import {
   EVIL,
   file,
   gnuLong,
+  type HeaderSpec,
   header,
   LIB,
   member,
+  padded,
   pax,
   readEntries,
   tarOf,
@@ -299,5 +301,140 @@ describe('sizes of header-only members, which Go never reads data for', () => {
 
   it('still refuses a negative size on a regular file', () => {
     expect(() => readEntries(tarOf(pax({ size: '-1' }), file('a', '1')))).toThrow(/pax size "-1"/);
+  });
+});
+
+describe("a v7 regular file (typeflag NUL) whose final name ends in '/' is a directory (Go reader.go next)", () => {
+  /** A NUL-typeflag member whose size covers `inner`, which Go reads as the next members. */
+  const nulDir = (name: string, inner: Buffer, h: Partial<HeaderSpec> = {}) =>
+    Buffer.concat([header({ name, typeflag: '\0', size: inner.length, ...h }), padded(inner)]);
+  const inner = file(LIB, EVIL);
+  /** [name, type, data] of every member, checked to be the same in every chunking. */
+  const read = (tar: Buffer) => {
+    const [first, ...rest] = CHUNKS.map((c) =>
+      readEntries(tar, c).map((e) => [e.entry.name, e.entry.type, e.data.toString('latin1')]),
+    );
+    for (const other of rest) expect(other).toEqual(first);
+    return first;
+  };
+  const smuggled = [
+    [LIB, 'file', EVIL.toString('latin1')],
+    ['opt/after', 'file', 'after'],
+  ];
+
+  it('r1: reads no data for it, so the member its size field covered is read as the next member', () => {
+    for (const format of ['ustar', 'v7'] as const) {
+      const tar = tarOf(nulDir('opt/x/', inner, { format }), file('opt/after', 'after'));
+      expect(read(tar)).toEqual([['opt/x/', 'directory', ''], ...smuggled]);
+    }
+  });
+
+  it('r3: the slash may come from a pax path or a GNU long name over a plain header name', () => {
+    const viaPax = tarOf(pax({ path: 'opt/y/' }), nulDir('opt/plain', inner), file('opt/after', 'after'));
+    expect(read(viaPax)).toEqual([['opt/y/', 'directory', ''], ...smuggled]);
+    const viaLong = tarOf(gnuLong('opt/z/'), nulDir('opt/plain', inner), file('opt/after', 'after'));
+    expect(read(viaLong)).toEqual([['opt/z/', 'directory', ''], ...smuggled]);
+  });
+
+  it("reads a NUL member without the slash, and a '0' member with it, as regular files with data", () => {
+    expect(read(tarOf(nulDir('opt/plain', inner)))).toEqual([
+      ['opt/plain', 'file', inner.toString('latin1')],
+    ]);
+    const zero = Buffer.concat([header({ name: 'opt/x/', size: inner.length }), padded(inner)]);
+    expect(read(tarOf(zero))).toEqual([['opt/x/', 'file', inner.toString('latin1')]]);
+  });
+
+  it('a slash the pax path removes leaves a regular file', () => {
+    expect(read(tarOf(pax({ path: 'opt/f' }), nulDir('opt/x/', inner)))).toEqual([
+      ['opt/f', 'file', inner.toString('latin1')],
+    ]);
+  });
+
+  it('refuses pax sparse records on such a directory, as Go does (header-only types cannot be sparse)', () => {
+    const tar = tarOf(
+      pax({
+        'GNU.sparse.major': '0',
+        'GNU.sparse.minor': '1',
+        'GNU.sparse.map': '0,1',
+        'GNU.sparse.numblocks': '1',
+      }),
+      nulDir('opt/x/', Buffer.from('d')),
+    );
+    expect(() => readEntries(tar)).toThrow(CorruptInputError);
+  });
+});
+
+describe('GNU sparse 0.0 offset/numbytes records are read only for a pax sparse member', () => {
+  it('r4: with a sparse version Go does not know, numbers that are not numbers do not fail the layer', () => {
+    const records = pax([
+      ['GNU.sparse.major', '9'],
+      ['GNU.sparse.minor', '9'],
+      ['GNU.sparse.offset', 'x'],
+      ['GNU.sparse.numbytes', 'y'],
+    ]);
+    const [e] = readEntries(tarOf(records, file(LIB, EVIL)));
+    expect([e?.entry.name, e?.entry.sparse, e?.data.equals(EVIL)]).toEqual([LIB, false, true]);
+  });
+
+  it('still fails a member they make sparse (no version, so Go guesses 0.0) when they are not numbers', () => {
+    const records = pax([
+      ['GNU.sparse.offset', 'x'],
+      ['GNU.sparse.numbytes', 'y'],
+    ]);
+    expect(() => readEntries(tarOf(records, file(LIB, EVIL)))).toThrow(/not a decimal number/);
+  });
+
+  it('still fails records out of order, even on a member Go reads as a plain file (Go parsePAX)', () => {
+    const records = pax([
+      ['GNU.sparse.major', '9'],
+      ['GNU.sparse.numbytes', '1'],
+    ]);
+    expect(() => readEntries(tarOf(records, file(LIB, EVIL)))).toThrow(CorruptInputError);
+  });
+});
+
+describe('maxHeaderBytes bounds each metadata record, as Go bounds each special file (1 MiB)', () => {
+  it('r6: reads a member after two pax headers that together pass the limit, the second replacing the first', () => {
+    const big = 'x'.repeat(600 * 1024);
+    const tar = tarOf(pax({ comment: big }), pax({ comment: big }), file(LIB, EVIL));
+    expect(readEntries(tar, 4096).map((e) => e.entry.name)).toEqual([LIB]);
+  });
+
+  it('lets an x, an L and a K each reach the limit before one member', () => {
+    const limits = { ...DEFAULT_LIMITS, maxHeaderBytes: 2048 };
+    const near = (n: number) => 'n'.repeat(n);
+    const tar = tarOf(
+      gnuLong(`opt/${near(1900)}`),
+      gnuLong(`opt/${near(1900)}`, 'K'),
+      pax({ comment: near(1900) }),
+      header({ name: 'l', typeflag: '2' }),
+    );
+    expect(readEntries(tar, 512, limits).map((e) => e.entry.name)).toEqual([`opt/${near(1900)}`]);
+  });
+
+  it('still fails one record larger than the limit', () => {
+    const limits = { ...DEFAULT_LIMITS, maxHeaderBytes: 2048 };
+    const err = (() => {
+      try {
+        readEntries(tarOf(pax({ comment: 'n'.repeat(2100) }), file('f')), 512, limits);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(LimitExceededError);
+    expect((err as LimitExceededError).limit).toBe('maxHeaderBytes');
+  });
+});
+
+describe("an old-GNU sparse member ('S') stores as many bytes as its pax size says (Go mergePAX)", () => {
+  it('r2: a pax size of 0 leaves nothing stored, so the bytes its header size covers are the next member', () => {
+    const inner = file(LIB, EVIL);
+    const s = header({ name: 'opt/sp', typeflag: 'S', format: 'gnu', size: inner.length });
+    const entries = readEntries(tarOf(pax({ size: '0' }), s, padded(inner)), 7);
+    expect(entries.map((e) => [e.entry.name, e.entry.size])).toEqual([
+      ['opt/sp', 0],
+      [LIB, EVIL.length],
+    ]);
+    expect(entries[1]?.data.equals(EVIL)).toBe(true);
   });
 });

@@ -55,14 +55,42 @@ describe('parsePax', () => {
     expect(p.pax.get('mtime')).toMatch(/^\d+\.\d+$/);
   });
 
-  it('keeps every GNU sparse 0.0 offset and numbytes record, in order', () => {
+  it('joins every GNU sparse 0.0 offset and numbytes record, in order, into GNU.sparse.map (as Go)', () => {
     const { data } = firstRecord('sp', ['--format=pax', '--sparse', '--sparse-version=0.0'], sparseFile);
     const p = freshPending();
     parsePax(data, p, ctx);
     expect(p.pax.get('GNU.sparse.numblocks')).toBe('3');
-    expect(p.sparseOffsets).toEqual([999424, 1998848, 3145728]);
-    expect(p.sparseNumbytes).toEqual([4096, 4096, 0]);
+    expect(p.pax.get('GNU.sparse.map')).toBe('999424,4096,1998848,4096,3145728,0');
     expect(p.pax.has('GNU.sparse.offset')).toBe(false);
+  });
+
+  it('leaves the numbers of 0.0 records unread, so a member Go reads as a plain file keeps its records', () => {
+    const p = freshPending();
+    parsePax(records(['GNU.sparse.offset', 'x'], ['GNU.sparse.numbytes', 'y']), p, ctx);
+    expect(p.pax.get('GNU.sparse.map')).toBe('x,y');
+  });
+
+  it('rejects 0.0 records out of order or holding a comma, as Go parsePAX does', () => {
+    const bad = [
+      [['GNU.sparse.numbytes', '1']],
+      [
+        ['GNU.sparse.offset', '1'],
+        ['GNU.sparse.offset', '2'],
+      ],
+      [['GNU.sparse.offset', '1,2']],
+    ] as Array<Array<[string, string]>>;
+    for (const list of bad)
+      expect(() => parsePax(records(...list), freshPending(), ctx)).toThrow(/order|comma/);
+  });
+
+  it('lets joined 0.0 records replace a GNU.sparse.map given outright, as Go does', () => {
+    const p = freshPending();
+    parsePax(
+      records(['GNU.sparse.map', '0,1'], ['GNU.sparse.offset', '5'], ['GNU.sparse.numbytes', '6']),
+      p,
+      ctx,
+    );
+    expect(p.pax.get('GNU.sparse.map')).toBe('5,6');
   });
 
   it('stops at NUL padding after the last record', () => {
@@ -82,7 +110,7 @@ describe('parsePax', () => {
     p.longName = 'long';
     parsePax(records(['mtime', '1']), p, ctx);
     expect([...p.pax]).toEqual([['mtime', '1']]);
-    expect([p.sparseOffsets, p.sparseNumbytes, p.longName]).toEqual([[], [], 'long']);
+    expect(p.longName).toBe('long');
   });
 
   it('drops a key whose value is empty, an earlier value of it included', () => {
@@ -115,7 +143,6 @@ describe('applyMeta', () => {
     applyMeta(p, 'x', records(['path', 'decoy']), ctx);
     applyMeta(p, 'L', Buffer.from('long\0'), ctx);
     applyMeta(p, 'K', Buffer.from('link\0'), ctx);
-    p.bytes = 1536;
     applyMeta(p, 'g', Buffer.from('16 path=ignored\n'), ctx);
     expect(p).toEqual(freshPending());
   });

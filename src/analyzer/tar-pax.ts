@@ -6,24 +6,24 @@
  * parsePAX), which Docker, containerd and Podman apply layers with: a different rule here would let
  * a crafted layer show hubcrawl one name while the runtime writes the file under another.
  */
-import { cString, type HasCorrupt, parseDecimal } from './tar-fields.js';
+import { cString, type HasCorrupt } from './tar-fields.js';
 import { decodeTarName } from './tar-name.js';
 
 /** Metadata records waiting for the entry they describe. */
 export interface Pending {
-  /** The records of the last `x` header; a key whose value is empty is absent (see parsePax). */
+  /**
+   * The records of the last `x` header; a key whose value is empty is absent (see parsePax). GNU
+   * sparse 0.0 offset/numbytes records are already joined into `GNU.sparse.map`, as Go joins them.
+   */
   pax: Map<string, string>;
-  sparseOffsets: number[];
-  sparseNumbytes: number[];
   /** The last `L` and `K` records; an empty one is kept (it cancels an earlier one) but names nothing. */
   longName: string | null;
   longLink: string | null;
-  bytes: number;
 }
 
 /** Nothing pending: the state after each entry, since records describe the next entry only. */
 export function freshPending(): Pending {
-  return { pax: new Map(), sparseOffsets: [], sparseNumbytes: [], longName: null, longLink: null, bytes: 0 };
+  return { pax: new Map(), longName: null, longLink: null };
 }
 
 /** Typeflags of the members that carry metadata instead of being an entry of their own. */
@@ -49,11 +49,16 @@ export function applyMeta(p: Pending, typeflag: string, data: Buffer, ctx: HasCo
  * replace the records of an earlier `x` (Go keeps one map, the last), not the GNU long name or link.
  * An empty value is dropped: Go's mergePAX keeps the header's own field for it, and its sparse
  * checks read it as absent.
+ *
+ * GNU sparse 0.0 repeats `GNU.sparse.offset` and `GNU.sparse.numbytes` once per run. Like Go's
+ * parsePAX, they must alternate (offset first) and hold no comma, or the layer is corrupt; they are
+ * joined, unparsed, into `GNU.sparse.map` (replacing one given outright), and their numbers are read
+ * only once the member is known to be pax sparse (sparseFromPax). Reading them earlier failed
+ * layers whose member Go reads as a regular file (a GNU sparse version it does not know).
  */
 export function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
   p.pax = new Map();
-  p.sparseOffsets = [];
-  p.sparseNumbytes = [];
+  const sparseMap: string[] = [];
   let off = 0;
   while (off < data.length) {
     if (data[off] === 0) break; // some writers pad the record block with NULs
@@ -71,11 +76,18 @@ export function parsePax(data: Buffer, p: Pending, ctx: HasCorrupt): void {
     if (eq === -1 || eq >= end - 1 || eq === space + 1) throw ctx.corrupt('pax record without a key');
     const key = decodeTarName(data, space + 1, eq);
     const value = decodeTarName(data, eq + 1, end - 1);
-    // GNU sparse 0.0 repeats these two keys once per segment, in order.
-    if (key === 'GNU.sparse.offset') p.sparseOffsets.push(parseDecimal(value, key, ctx));
-    else if (key === 'GNU.sparse.numbytes') p.sparseNumbytes.push(parseDecimal(value, key, ctx));
-    else if (value === '') p.pax.delete(key);
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      const want = sparseMap.length % 2 === 0 ? 'GNU.sparse.offset' : 'GNU.sparse.numbytes';
+      if (key !== want) throw ctx.corrupt(`pax record ${key} out of order (expected ${want})`);
+      if (value.includes(',')) throw ctx.corrupt(`pax record ${key} holds a comma`);
+      sparseMap.push(value);
+    } else if (value === '') p.pax.delete(key);
     else p.pax.set(key, value);
     off = end;
+  }
+  if (sparseMap.length > 0) {
+    const joined = sparseMap.join(',');
+    if (joined === '') p.pax.delete('GNU.sparse.map');
+    else p.pax.set('GNU.sparse.map', joined);
   }
 }

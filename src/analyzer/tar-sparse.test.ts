@@ -61,21 +61,27 @@ describe('readSparseEntries', () => {
 describe('sparseFromPax', () => {
   it('pairs the repeated offset and numbytes records of GNU sparse 0.0', () => {
     const p = paxRecords(sparseArchive(['--format=pax', '--sparse-version=0.0']));
-    expect(sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, ctx)).toEqual(GNU_MAP);
+    expect(sparseFromPax(p.pax, ctx)).toEqual(GNU_MAP);
   });
 
   it('reads the comma-separated GNU.sparse.map of GNU sparse 0.1', () => {
     const p = paxRecords(sparseArchive(['--format=pax', '--sparse-version=0.1']));
-    expect(sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, ctx)).toEqual(GNU_MAP);
+    expect(sparseFromPax(p.pax, ctx)).toEqual(GNU_MAP);
   });
 
   it('rejects a 0.0 map with one offset more than sizes', () => {
-    expect(() => sparseFromPax(new Map(), [0, 10], [5], ctx)).toThrow(/do not pair up/);
+    const pax = new Map([['GNU.sparse.map', '0,5,10']]);
+    expect(() => sparseFromPax(pax, ctx)).toThrow(/odd number of values/);
+  });
+
+  it('reads the numbers only now, so a value that is not one fails here', () => {
+    const pax = new Map([['GNU.sparse.map', 'x,y']]);
+    expect(() => sparseFromPax(pax, ctx)).toThrow(/not a decimal number/);
   });
 
   it('rejects a 0.1 map with an odd number of values', () => {
     const pax = new Map([['GNU.sparse.map', '0,5,10']]);
-    expect(() => sparseFromPax(pax, [], [], ctx)).toThrow(/odd number of values/);
+    expect(() => sparseFromPax(pax, ctx)).toThrow(/odd number of values/);
   });
 });
 

@@ -35,34 +35,28 @@ export type PaxSparseFormat = '0.x' | '1.0';
 
 /**
  * Whether the pending records make a member pax sparse, decided as Go's readGNUSparsePAXHeaders does
- * (runtimes extract layers with it): a known GNU.sparse.major/minor pair, else a non-empty map (0.0
- * offsets or 0.1 GNU.sparse.map) without a version. Anything else is a regular file, and its
- * GNU.sparse.* records mean nothing, GNU.sparse.name included.
+ * (runtimes extract layers with it): a known GNU.sparse.major/minor pair, else a non-empty
+ * GNU.sparse.map (0.1, or the joined 0.0 offsets, see parsePax) without a version. Anything else is
+ * a regular file, and its GNU.sparse.* records mean nothing, GNU.sparse.name included.
  */
-export function paxSparseFormat(pax: Map<string, string>, hasOffsets: boolean): PaxSparseFormat | null {
+export function paxSparseFormat(pax: Map<string, string>): PaxSparseFormat | null {
   const major = pax.get('GNU.sparse.major') ?? '';
   const minor = pax.get('GNU.sparse.minor') ?? '';
   if (major === '0' && (minor === '0' || minor === '1')) return '0.x';
   if (major === '1' && minor === '0') return '1.0';
   if (major !== '' || minor !== '') return null; // a version Go does not know
-  return hasOffsets || pax.has('GNU.sparse.map') ? '0.x' : null;
+  return pax.has('GNU.sparse.map') ? '0.x' : null;
 }
 
-/** The sparse map of a pax 0.0 (repeated offset/numbytes) or 0.1 (`GNU.sparse.map`) member. */
-export function sparseFromPax(
-  pax: Map<string, string>,
-  offsets: number[],
-  numbytes: number[],
-  ctx: HasCorrupt,
-): SparseSegment[] {
-  if (offsets.length > 0 || numbytes.length > 0) {
-    if (offsets.length !== numbytes.length)
-      throw ctx.corrupt('GNU sparse 0.0 offsets and sizes do not pair up');
-    return offsets.map((offset, i) => ({ offset, length: numbytes[i] as number }));
-  }
+/**
+ * The sparse map of a pax 0.0 (offset/numbytes records, joined by parsePax) or 0.1
+ * (`GNU.sparse.map`) member; called only for a member paxSparseFormat calls '0.x', so its numbers
+ * are read here, as Go reads them in readGNUSparseMap0x1, and not before.
+ */
+export function sparseFromPax(pax: Map<string, string>, ctx: HasCorrupt): SparseSegment[] {
   const text = pax.get('GNU.sparse.map');
   if (text === undefined) throw ctx.corrupt('pax sparse member without a sparse map');
-  const nums = text === '' ? [] : text.split(',').map((n) => parseDecimal(n, 'GNU.sparse.map value', ctx));
+  const nums = text.split(',').map((n) => parseDecimal(n, 'GNU.sparse.map value', ctx));
   if (nums.length % 2 !== 0) throw ctx.corrupt('GNU.sparse.map has an odd number of values');
   const map: SparseSegment[] = [];
   for (let i = 0; i < nums.length; i += 2)

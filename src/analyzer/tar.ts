@@ -219,16 +219,20 @@ export class TarParser {
       return;
     }
     verifyChecksum(blk, this);
-    const typeflag = blk[156] === 0 ? '0' : String.fromCharCode(blk[156] ?? 0);
+    // As stored: a v7 NUL stays NUL until the member's name is final (buildEntry), since Go reads a
+    // NUL member whose name ends in `/` as a directory, which has no data.
+    const typeflag = String.fromCharCode(blk[156] ?? 0);
     const rawSize = this.sizeField(blk, typeflag);
     const p = this.pending;
     if (isMetaTypeflag(typeflag)) {
-      p.bytes += rawSize;
-      if (p.bytes > this.limits.maxHeaderBytes) {
+      // Each record on its own, as Go bounds each special file (readSpecialFile, 1 MiB). What is
+      // held stays bounded too: a later `x`, `L` or `K` replaces the earlier one of its kind, so at
+      // most one of each waits for the member.
+      if (rawSize > this.limits.maxHeaderBytes) {
         throw new LimitExceededError(
           'maxHeaderBytes',
-          p.bytes,
-          `tar metadata records before the member at byte ${this.headerOffset} total ${p.bytes} bytes, more than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
+          rawSize,
+          `tar metadata record (type '${typeflag}') at byte ${this.headerOffset} is ${rawSize} bytes, more than maxHeaderBytes (${this.limits.maxHeaderBytes})`,
         );
       }
       this.startData(rawSize, { kind: 'meta', typeflag, chunks: [], bytes: 0 });
@@ -242,23 +246,19 @@ export class TarParser {
         `layer has more than maxEntries (${this.limits.maxEntries}) tar entries`,
       );
     }
-    const { entry, stored, paxSparse } = buildEntry(
-      blk,
-      typeflag,
-      rawSize,
-      p,
-      this.limits.maxPathLength,
-      this,
-    );
+    const built = buildEntry(blk, typeflag, rawSize, p, this.limits.maxPathLength, this);
+    const { entry, stored, paxSparse } = built;
     this.pending = freshPending();
-    if (typeflag === 'S') {
-      this.startOldGnuSparse(blk, entry, rawSize);
+    if (built.typeflag === 'S') {
+      // The pax `size`, when there is one, is the stored length here too (Go: mergePAX, then
+      // handleRegularFile, before readOldGNUSparseMap sets the real size).
+      this.startOldGnuSparse(blk, entry, stored);
       return;
     }
     if (!entry.sparse) {
       const sink = this.visitor.onEntry(entry);
       this.startData(
-        entryDataSize(typeflag, stored),
+        entryDataSize(built.typeflag, stored),
         sink === null ? { kind: 'skip' } : { kind: 'sink', sink },
       );
       return;
@@ -270,7 +270,7 @@ export class TarParser {
       this.startData(stored, { kind: 'sparse-v1-map', reader, bytes: 0, size: entry.size, sink });
       return;
     }
-    this.startSparseData(entry, sparseFromPax(p.pax, p.sparseOffsets, p.sparseNumbytes, this), stored);
+    this.startSparseData(entry, sparseFromPax(p.pax, this), stored);
   }
 
   /**

@@ -3,7 +3,9 @@
  * layers with, through `umoci unpack` (which uses it too). Each layer is crafted byte by byte so
  * that readers disagree on it (src/analyzer/test-fixtures/crafted-tar.ts): combined pax and GNU
  * records, empty pax values, GNU.sparse.name without sparse records, old-GNU and star prefixes,
- * names that are not UTF-8, an archive without its end-of-archive marker. For each, the files and
+ * names that are not UTF-8, an archive without its end-of-archive marker, a NUL-typeflag member
+ * named like a directory (which has no data), sparse records of a version Go does not know, pax
+ * headers that together pass the per-record limit. For each, the files and
  * symlinks hubcrawl reads must be the ones umoci writes, under the same names; for the images of
  * two layers, a finding survives exactly when umoci's rootfs still holds the backdoor there.
  * umoci refuses pax global headers ("unknown typeflag"), so `g` is left to the unit tests.
@@ -28,6 +30,7 @@ import {
   header,
   LIB,
   member,
+  padded,
   pax,
   readEntries,
   tarOf,
@@ -97,6 +100,10 @@ const gnuAt345 = (name: string, at345: string, data: Buffer) =>
 const lib = (dir: number, base = 'liblzma.so.5.6.1') =>
   Buffer.concat([Buffer.from('opt/lib'), Buffer.of(dir), Buffer.from(`/${base}`)]);
 const symlink = (name: string, linkname: string) => header({ name, typeflag: '2', linkname });
+/** A NUL-typeflag member whose size covers `inner`: a directory to Go when its name ends in '/'. */
+const nulMember = (name: string, inner: Buffer) =>
+  Buffer.concat([header({ name, typeflag: '\0', size: inner.length }), padded(inner)]);
+const bigComment = 'x'.repeat(600 * 1024);
 
 const base = tarOf(file(LIB, EVIL));
 const layers: Record<string, Buffer> = {
@@ -146,6 +153,26 @@ const layers: Record<string, Buffer> = {
   ),
   'empty pax linkpath': tarOf(pax({ linkpath: '' }), symlink('l', 'ustar-target')),
   "an end inside the last member's padding": file(LIB, EVIL).subarray(0, 512 + EVIL.length + 10),
+  "r1 NUL member named 'opt/x/' (a directory) over a whole member": tarOf(
+    nulMember('opt/x/', file(LIB, EVIL)),
+    file('opt/after', 'after'),
+  ),
+  "r3 NUL member, pax path 'opt/y/'": tarOf(pax({ path: 'opt/y/' }), nulMember('opt/plain', file(LIB, EVIL))),
+  'NUL member without the slash (a regular file)': tarOf(nulMember('opt/plain', file(LIB, EVIL))),
+  'r4 unknown GNU sparse version, offsets that are not numbers': tarOf(
+    pax([
+      ['GNU.sparse.major', '9'],
+      ['GNU.sparse.minor', '9'],
+      ['GNU.sparse.offset', 'x'],
+      ['GNU.sparse.numbytes', 'y'],
+    ]),
+    file(LIB, EVIL),
+  ),
+  'r6 two 600 KiB pax headers': tarOf(
+    pax({ comment: bigComment }),
+    pax({ comment: bigComment }),
+    file(LIB, EVIL),
+  ),
 };
 
 describe("hubcrawl's names for crafted layers are the names Go's archive/tar writes (umoci unpack)", () => {
@@ -157,11 +184,15 @@ describe("hubcrawl's names for crafted layers are the names Go's archive/tar wri
     });
   }
 
-  it('is not agreement by accident: Go writes the backdoor at the library path in the t02–t09 layers', () => {
+  it('is not agreement by accident: Go writes the backdoor at the library path in these crafted layers', () => {
     for (const what of [
       't03 pax path, then GNU long name',
       't04 two x headers',
       't12b old-GNU prefix fallback, empty name',
+      "r1 NUL member named 'opt/x/' (a directory) over a whole member",
+      "r3 NUL member, pax path 'opt/y/'",
+      'r4 unknown GNU sparse version, offsets that are not numbers',
+      'r6 two 600 KiB pax headers',
     ]) {
       expect(umociTree([layers[what] as Buffer]).get(`/${LIB}`), what).toBe(EVIL_SHA);
     }
@@ -210,6 +241,15 @@ describe("a finding survives in hubcrawl exactly where the backdoor is still in 
     't14 upper: whiteout in a \\xfe directory': [
       tarOf(file(lib(0xff), EVIL)),
       tarOf(header({ name: lib(0xfe, '.wh.liblzma.so.5.6.1') })),
+    ],
+    "r1b upper: a whiteout inside a NUL member named 'opt/x/'": [
+      base,
+      tarOf(nulMember('opt/x/', header({ name: 'usr/lib/x86_64-linux-gnu/.wh.liblzma.so.5.6.1' }))),
+    ],
+    // umoci compresses the layer itself (gzip), so this pins what Go reads in it; that containerd
+    // reads such a blob as a plain tar, not as bzip2, is cited in decompress.ts.
+    'r5 first name starting with the bzip2 magic, then the library': [
+      tarOf(file('BZh-notes.txt', 'hi\n'), file(LIB, EVIL)),
     ],
     'control, upper: a real whiteout of the library': [
       base,
