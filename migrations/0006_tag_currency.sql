@@ -6,8 +6,10 @@
 -- tag still points at the image as of the latest crawl that looked at the tag.
 --
 -- A later observation of the tag pointing elsewhere proves it moved. A deletion is proved only by a
--- listing of the repository's tags that was complete (not cut short: listing-cuts.ts), which this table
--- records: "in run R, a complete listing of repository X did not hold tag T". The filters (--tags,
+-- listing of the repository's tags that was complete (not cut short: listing-cuts.ts) and lacked the tag,
+-- confirmed by a manifest HEAD on the tag that answered 404 (an offset-paged listing can skip a tag
+-- re-pushed meanwhile), which this table records, dated when the listing started: "in run R, a complete
+-- listing of repository X did not hold tag T, and the registry said it has none". The filters (--tags,
 -- --max-tags, --pushed-after/--pushed-before) act after the listing, so a tag they leave out was listed
 -- and is not absent; and a run that did not list the repository at all (a seed naming a tag, a listing
 -- cut short) proves nothing. Written for the tags the dataset had observed whose latest state was
