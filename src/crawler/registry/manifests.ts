@@ -272,7 +272,7 @@ export function parseManifest(input: ManifestInput): {
   }
   const digest = hashWith(raw, input.requestedDigest);
   if (input.requestedDigest && digest !== input.requestedDigest) {
-    throw new DigestMismatchError(input.requestedDigest, digest, `manifest ${source}`);
+    throw new DigestMismatchError(input.requestedDigest, digest, source);
   }
   if (header) {
     if (!isDigest(header))
@@ -281,7 +281,7 @@ export function parseManifest(input: ManifestInput): {
       );
     const own = header.startsWith(digest.slice(0, digest.indexOf(':') + 1)) ? digest : hashWith(raw, header);
     if (own !== header)
-      throw new DigestMismatchError(header, own, `manifest ${source} (Docker-Content-Digest)`);
+      throw new DigestMismatchError(header, own, `${source} (Docker-Content-Digest)`);
   }
   // A Content-Type that names something else settles it before the body is looked at.
   if (SCHEMA1_TYPES.has(contentType)) {
