@@ -280,8 +280,7 @@ export function parseManifest(input: ManifestInput): {
         `${source} sent a malformed Docker-Content-Digest "${header.slice(0, 100)}"`,
       );
     const own = header.startsWith(digest.slice(0, digest.indexOf(':') + 1)) ? digest : hashWith(raw, header);
-    if (own !== header)
-      throw new DigestMismatchError(header, own, `${source} (Docker-Content-Digest)`);
+    if (own !== header) throw new DigestMismatchError(header, own, `${source} (Docker-Content-Digest)`);
   }
   // A Content-Type that names something else settles it before the body is looked at.
   if (SCHEMA1_TYPES.has(contentType)) {
