@@ -13,10 +13,10 @@ import {
   EVIL,
   file,
   gnuLong,
-  type HeaderSpec,
   header,
   LIB,
   member,
+  nulMember,
   padded,
   pax,
   readEntries,
@@ -305,9 +305,6 @@ describe('sizes of header-only members, which Go never reads data for', () => {
 });
 
 describe("a v7 regular file (typeflag NUL) whose final name ends in '/' is a directory (Go reader.go next)", () => {
-  /** A NUL-typeflag member whose size covers `inner`, which Go reads as the next members. */
-  const nulDir = (name: string, inner: Buffer, h: Partial<HeaderSpec> = {}) =>
-    Buffer.concat([header({ name, typeflag: '\0', size: inner.length, ...h }), padded(inner)]);
   const inner = file(LIB, EVIL);
   /** [name, type, data] of every member, checked to be the same in every chunking. */
   const read = (tar: Buffer) => {
@@ -324,20 +321,20 @@ describe("a v7 regular file (typeflag NUL) whose final name ends in '/' is a dir
 
   it('r1: reads no data for it, so the member its size field covered is read as the next member', () => {
     for (const format of ['ustar', 'v7'] as const) {
-      const tar = tarOf(nulDir('opt/x/', inner, { format }), file('opt/after', 'after'));
+      const tar = tarOf(nulMember('opt/x/', inner, { format }), file('opt/after', 'after'));
       expect(read(tar)).toEqual([['opt/x/', 'directory', ''], ...smuggled]);
     }
   });
 
   it('r3: the slash may come from a pax path or a GNU long name over a plain header name', () => {
-    const viaPax = tarOf(pax({ path: 'opt/y/' }), nulDir('opt/plain', inner), file('opt/after', 'after'));
+    const viaPax = tarOf(pax({ path: 'opt/y/' }), nulMember('opt/plain', inner), file('opt/after', 'after'));
     expect(read(viaPax)).toEqual([['opt/y/', 'directory', ''], ...smuggled]);
-    const viaLong = tarOf(gnuLong('opt/z/'), nulDir('opt/plain', inner), file('opt/after', 'after'));
+    const viaLong = tarOf(gnuLong('opt/z/'), nulMember('opt/plain', inner), file('opt/after', 'after'));
     expect(read(viaLong)).toEqual([['opt/z/', 'directory', ''], ...smuggled]);
   });
 
   it("reads a NUL member without the slash, and a '0' member with it, as regular files with data", () => {
-    expect(read(tarOf(nulDir('opt/plain', inner)))).toEqual([
+    expect(read(tarOf(nulMember('opt/plain', inner)))).toEqual([
       ['opt/plain', 'file', inner.toString('latin1')],
     ]);
     const zero = Buffer.concat([header({ name: 'opt/x/', size: inner.length }), padded(inner)]);
@@ -345,7 +342,7 @@ describe("a v7 regular file (typeflag NUL) whose final name ends in '/' is a dir
   });
 
   it('a slash the pax path removes leaves a regular file', () => {
-    expect(read(tarOf(pax({ path: 'opt/f' }), nulDir('opt/x/', inner)))).toEqual([
+    expect(read(tarOf(pax({ path: 'opt/f' }), nulMember('opt/x/', inner)))).toEqual([
       ['opt/f', 'file', inner.toString('latin1')],
     ]);
   });
@@ -358,7 +355,7 @@ describe("a v7 regular file (typeflag NUL) whose final name ends in '/' is a dir
         'GNU.sparse.map': '0,1',
         'GNU.sparse.numblocks': '1',
       }),
-      nulDir('opt/x/', Buffer.from('d')),
+      nulMember('opt/x/', Buffer.from('d')),
     );
     expect(() => readEntries(tar)).toThrow(CorruptInputError);
   });

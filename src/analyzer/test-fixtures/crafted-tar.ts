@@ -102,6 +102,58 @@ export function tarOf(...members: Buffer[]): Buffer {
   return Buffer.concat([...members, Buffer.alloc(1024)]);
 }
 
+/**
+ * A NUL-typeflag (v7) member named `name` whose size covers `inner`. Go reads it as a directory, with no
+ * data, when its final name ends in '/', and then reads `inner`'s members; else as a regular file.
+ */
+export function nulMember(name: string, inner: Buffer, h: Partial<HeaderSpec> = {}): Buffer {
+  return Buffer.concat([header({ name, typeflag: '\0', size: inner.length, ...h }), padded(inner)]);
+}
+
+const BIG_COMMENT = 'x'.repeat(600 * 1024);
+
+/**
+ * One-layer images in which Go's archive/tar (Docker, containerd, Podman) writes EVIL at LIB, while a
+ * reader that merges tar metadata otherwise sees another name: the exploratory tester's t-cases and the
+ * analyzer review's r-cases. The verdict tests and the umoci oracle test both run every one.
+ */
+export const HIDDEN_BACKDOOR_LAYERS: Readonly<Record<string, Buffer>> = {
+  't02 empty pax path': tarOf(pax({ path: '' }), file(LIB, EVIL)),
+  't03 pax path, then GNU long name': tarOf(
+    pax({ path: 'opt/decoy.bin' }),
+    gnuLong(LIB),
+    file('opt/short', EVIL),
+  ),
+  't03b GNU long name, then pax path': tarOf(
+    gnuLong(LIB),
+    pax({ path: 'opt/decoy.bin' }),
+    file('opt/short', EVIL),
+  ),
+  't04 two x headers': tarOf(pax({ path: 'opt/decoy.bin' }), pax({ mtime: '1' }), file(LIB, EVIL)),
+  't05 GNU.sparse.name without sparse records': tarOf(
+    pax({ 'GNU.sparse.name': 'opt/decoy.bin' }),
+    file(LIB, EVIL),
+  ),
+  't08 no end-of-archive marker': file(LIB, EVIL),
+  't09 empty pax size': tarOf(pax({ size: '' }), file(LIB, EVIL)),
+  "r1 NUL member named 'opt/x/' (a directory) over the library": tarOf(nulMember('opt/x/', file(LIB, EVIL))),
+  "r3 NUL member, pax path 'opt/y/'": tarOf(pax({ path: 'opt/y/' }), nulMember('opt/plain', file(LIB, EVIL))),
+  'r4 unknown GNU sparse version, offsets that are not numbers': tarOf(
+    pax([
+      ['GNU.sparse.major', '9'],
+      ['GNU.sparse.minor', '9'],
+      ['GNU.sparse.offset', 'x'],
+      ['GNU.sparse.numbytes', 'y'],
+    ]),
+    file(LIB, EVIL),
+  ),
+  'r6 two 600 KiB pax headers': tarOf(
+    pax({ comment: BIG_COMMENT }),
+    pax({ comment: BIG_COMMENT }),
+    file(LIB, EVIL),
+  ),
+};
+
 /** One member as the tar reader hands it over, with its content. */
 export interface ReadEntry {
   entry: TarEntry;

@@ -27,10 +27,11 @@ import {
   EVIL,
   file,
   gnuLong,
+  HIDDEN_BACKDOOR_LAYERS,
   header,
   LIB,
   member,
-  padded,
+  nulMember,
   pax,
   readEntries,
   tarOf,
@@ -100,31 +101,9 @@ const gnuAt345 = (name: string, at345: string, data: Buffer) =>
 const lib = (dir: number, base = 'liblzma.so.5.6.1') =>
   Buffer.concat([Buffer.from('opt/lib'), Buffer.of(dir), Buffer.from(`/${base}`)]);
 const symlink = (name: string, linkname: string) => header({ name, typeflag: '2', linkname });
-/** A NUL-typeflag member whose size covers `inner`: a directory to Go when its name ends in '/'. */
-const nulMember = (name: string, inner: Buffer) =>
-  Buffer.concat([header({ name, typeflag: '\0', size: inner.length }), padded(inner)]);
-const bigComment = 'x'.repeat(600 * 1024);
-
 const base = tarOf(file(LIB, EVIL));
 const layers: Record<string, Buffer> = {
-  't02 empty pax path': tarOf(pax({ path: '' }), file(LIB, EVIL)),
-  't03 pax path, then GNU long name': tarOf(
-    pax({ path: 'opt/decoy.bin' }),
-    gnuLong(LIB),
-    file('opt/short', EVIL),
-  ),
-  't03b GNU long name, then pax path': tarOf(
-    gnuLong(LIB),
-    pax({ path: 'opt/decoy.bin' }),
-    file('opt/short', EVIL),
-  ),
-  't04 two x headers': tarOf(pax({ path: 'opt/decoy.bin' }), pax({ mtime: '1' }), file(LIB, EVIL)),
-  't05 GNU.sparse.name without sparse records': tarOf(
-    pax({ 'GNU.sparse.name': 'opt/decoy.bin' }),
-    file(LIB, EVIL),
-  ),
-  't08 no end-of-archive marker': file(LIB, EVIL),
-  't09 empty pax size': tarOf(pax({ size: '' }), file(LIB, EVIL)),
+  ...HIDDEN_BACKDOOR_LAYERS,
   't10 GNU long name, then pax path': tarOf(
     gnuLong('opt/unrelated.bin'),
     pax({ path: LIB }),
@@ -157,22 +136,7 @@ const layers: Record<string, Buffer> = {
     nulMember('opt/x/', file(LIB, EVIL)),
     file('opt/after', 'after'),
   ),
-  "r3 NUL member, pax path 'opt/y/'": tarOf(pax({ path: 'opt/y/' }), nulMember('opt/plain', file(LIB, EVIL))),
   'NUL member without the slash (a regular file)': tarOf(nulMember('opt/plain', file(LIB, EVIL))),
-  'r4 unknown GNU sparse version, offsets that are not numbers': tarOf(
-    pax([
-      ['GNU.sparse.major', '9'],
-      ['GNU.sparse.minor', '9'],
-      ['GNU.sparse.offset', 'x'],
-      ['GNU.sparse.numbytes', 'y'],
-    ]),
-    file(LIB, EVIL),
-  ),
-  'r6 two 600 KiB pax headers': tarOf(
-    pax({ comment: bigComment }),
-    pax({ comment: bigComment }),
-    file(LIB, EVIL),
-  ),
 };
 
 describe("hubcrawl's names for crafted layers are the names Go's archive/tar writes (umoci unpack)", () => {
@@ -186,13 +150,9 @@ describe("hubcrawl's names for crafted layers are the names Go's archive/tar wri
 
   it('is not agreement by accident: Go writes the backdoor at the library path in these crafted layers', () => {
     for (const what of [
-      't03 pax path, then GNU long name',
-      't04 two x headers',
+      ...Object.keys(HIDDEN_BACKDOOR_LAYERS),
       't12b old-GNU prefix fallback, empty name',
       "r1 NUL member named 'opt/x/' (a directory) over a whole member",
-      "r3 NUL member, pax path 'opt/y/'",
-      'r4 unknown GNU sparse version, offsets that are not numbers',
-      'r6 two 600 KiB pax headers',
     ]) {
       expect(umociTree([layers[what] as Buffer]).get(`/${LIB}`), what).toBe(EVIL_SHA);
     }
