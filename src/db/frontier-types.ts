@@ -54,6 +54,8 @@ export interface RetryFailedOptions {
   kinds?: readonly FrontierKind[];
   /** Only items whose key starts with this (a run's own run-keyed items: `<run id>|`). */
   keyPrefix?: string;
+  /** Only these items (the layers a scan's own images need). */
+  ids?: readonly number[];
 }
 
 /** The error recorded with a failure: a HubcrawlError, any Error, or a plain code and message. */

@@ -91,6 +91,7 @@ function prepareStatements(db: Database) {
       `SELECT * FROM frontier WHERE state = 'pending' AND kind IN (SELECT value FROM json_each(?))
         ORDER BY id LIMIT ?`,
     ),
+    pendingById: db.prepare(`SELECT * FROM frontier WHERE id = ? AND state = 'pending'`),
     setState: db.prepare('UPDATE frontier SET state = ?, updated_at = ? WHERE id = ? AND state = ?'),
     fail: db.prepare(
       `UPDATE frontier SET state = ?, attempts = ?, last_error = ?, last_error_code = ?, retryable = ?, updated_at = ?
@@ -125,11 +126,13 @@ function prepareStatements(db: Database) {
       `UPDATE frontier SET state = 'pending', updated_at = @at
         WHERE state = 'failed' AND attempts < @maxAttempts AND (@onlyRetryable = 0 OR retryable = 1)
           AND (@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))
-          AND (@keyPrefix IS NULL OR substr(key, 1, length(@keyPrefix)) = @keyPrefix)`,
+          AND (@keyPrefix IS NULL OR substr(key, 1, length(@keyPrefix)) = @keyPrefix)
+          AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids)))`,
     ),
     reviveRetryable: db.prepare(
-      `UPDATE frontier SET state = 'pending', attempts = 0, updated_at = ?
-        WHERE state = 'failed' AND retryable = 1 AND kind = ?`,
+      `UPDATE frontier SET state = 'pending', attempts = 0, updated_at = @at
+        WHERE state = 'failed' AND retryable = 1 AND kind = @kind
+          AND (@ids IS NULL OR id IN (SELECT value FROM json_each(@ids)))`,
     ),
     counts: db.prepare(
       'SELECT kind, state, count(*) AS count FROM frontier GROUP BY kind, state ORDER BY kind, state',
@@ -152,6 +155,7 @@ export class Frontier {
   private readonly s: ReturnType<typeof prepareStatements>;
   private readonly enqueueTx: (item: NewFrontierItem, parentId: number | null, force: boolean) => number;
   private readonly claimTx: (kinds: readonly FrontierKind[], limit: number) => RawItem[];
+  private readonly claimIdsTx: (ids: readonly number[]) => RawItem[];
   private readonly completeTx: (id: number, children: readonly NewFrontierItem[]) => void;
   private readonly failTx: (id: number, err: FrontierError, opts: FailOptions) => FrontierState;
   private readonly supersedeTx: (params: Record<string, string>) => number;
@@ -182,6 +186,17 @@ export class Frontier {
         st.setState.run('in-progress', at, r.id, 'pending');
         r.state = 'in-progress';
         r.updated_at = at;
+      }
+      return rows;
+    });
+    this.claimIdsTx = writeTransaction(db, (ids: readonly number[]) => {
+      const at = this.now();
+      const rows: RawItem[] = [];
+      for (const id of ids) {
+        const r = st.pendingById.get(id) as RawItem | undefined;
+        if (!r) continue;
+        st.setState.run('in-progress', at, r.id, 'pending');
+        rows.push({ ...r, state: 'in-progress', updated_at: at });
       }
       return rows;
     });
@@ -235,6 +250,11 @@ export class Frontier {
     return this.claimTx(kinds, limit).map((r) => toItem<P>(r));
   }
 
+  /** Marks those of these items that are pending in-progress and returns them, in the order given. */
+  claimIds<P = unknown>(ids: readonly number[]): Array<FrontierItem<P>> {
+    return this.claimIdsTx(ids).map((r) => toItem<P>(r));
+  }
+
   /** Marks a claimed item done and enqueues its children, atomically (invariant 2). */
   complete(id: number, children: readonly NewFrontierItem[] = []): void {
     this.completeTx(id, children);
@@ -270,6 +290,7 @@ export class Frontier {
       onlyRetryable: opts.onlyRetryable ? 1 : 0,
       kinds: opts.kinds ? JSON.stringify(opts.kinds) : null,
       keyPrefix: opts.keyPrefix ?? null,
+      ids: opts.ids ? JSON.stringify(opts.ids) : null,
     };
     return guardWrite(this.db, () => this.s.retryFailed.run(params).changes);
   }
@@ -292,10 +313,12 @@ export class Frontier {
    * For a new run: failed items of a content-keyed kind (layers, shared by every run) whose last error
    * was retryable get a fresh attempt budget. A new run re-creates its run-keyed items under its own
    * keys, but finds a content-keyed one already there (enqueue is a no-op), so without this a layer that
-   * spent its attempts in one run's network outage would never be analyzed by any later run.
+   * spent its attempts in one run's network outage would never be analyzed by any later run. `ids`:
+   * only these items.
    */
-  reviveRetryable(kind: FrontierKind): number {
-    return guardWrite(this.db, () => this.s.reviveRetryable.run(this.now(), kind).changes);
+  reviveRetryable(kind: FrontierKind, ids?: readonly number[]): number {
+    const params = { at: this.now(), kind, ids: ids ? JSON.stringify(ids) : null };
+    return guardWrite(this.db, () => this.s.reviveRetryable.run(params).changes);
   }
 
   /** One item by id. */

@@ -7,9 +7,9 @@ import type { LayerFacts } from '../analyzer/facts.js';
 import { Frontier } from './frontier.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
-import { ManifestStore } from './manifest-store.js';
 import { openDatabase } from './open.js';
 import { RepositoryStore } from './repository-store.js';
+import { recordImage } from './test-fixtures/images.js';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 /** The layer shared by every image below, as a base layer is. */
@@ -53,20 +53,7 @@ afterEach(() => {
 /** Records image `c` (manifest row first, as the crawl does) with these layers, base first. */
 function image(c: string, layerDigests: readonly string[]): string {
   const d = digest(c);
-  new ManifestStore(db).put({
-    digest: d,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    kind: 'image',
-    raw: Buffer.from(c),
-    configDigest: null,
-    runId: null,
-  });
-  images.put({
-    digest: d,
-    platform: { os: 'linux', architecture: 'amd64' },
-    configDigest: null,
-    layers: layerDigests.map((l) => ({ digest: l, mediaType: null, size: 1 })),
-  });
+  recordImage(db, d, layerDigests);
   return d;
 }
 

@@ -26,6 +26,14 @@ export function runKeyPrefix(runId: number): string {
   return `${runId}|`;
 }
 
+/**
+ * A run's run-keyed items as a range of the frontier's (kind, key) index: from its prefix (inclusive) to
+ * the same with '}', the character after '|' (exclusive).
+ */
+export function runKeyRange(runId: number): { low: string; high: string } {
+  return { low: runKeyPrefix(runId), high: `${runId}}` };
+}
+
 export function namespaceKey(runId: number, ns: string): string {
   return `${runKeyPrefix(runId)}${ns}`;
 }
@@ -56,5 +64,10 @@ export function manifestKey(runId: number, registry: string, digest: string): st
 }
 
 export function layerKey(digest: string, analyzerVersion: string, selection: string): string {
-  return `${digest}|${analyzerVersion}|${selection}`;
+  return `${digest}${layerKeySuffix(analyzerVersion, selection)}`;
+}
+
+/** What follows the layer's digest in its key: the same for every layer a run enqueues. */
+export function layerKeySuffix(analyzerVersion: string, selection: string): string {
+  return `|${analyzerVersion}|${selection}`;
 }

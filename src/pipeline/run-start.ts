@@ -8,6 +8,7 @@ import { TOOL_VERSION } from '../core/version.js';
 import { RunStore } from '../db/run-store.js';
 import type { CrawlContext } from './context.js';
 import { CONTENT_KEYED_KINDS, RUN_KEYED_KINDS, runKeyPrefix } from './keys.js';
+import type { LayerScope } from './layer-scope.js';
 import { seedItems } from './seeds.js';
 import { sameStudy } from './study.js';
 
@@ -46,15 +47,20 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
   return { runId, resumed: false };
 }
 
-/** Queues the run's work: what a killed or failed attempt left pending, then the seeds. */
-export function prepareFrontier(ctx: CrawlContext, resumed: boolean): void {
+/**
+ * Queues the run's work: what a killed or failed attempt left pending, then the seeds. A run that works
+ * through its own images' layers only (a scan, layer-scope.ts) gives its failed ones another go as it
+ * reaches them, and leaves the rest of the dataset's failed layers as they are.
+ */
+export function prepareFrontier(ctx: CrawlContext, resumed: boolean, layerScope: LayerScope): void {
   const { config, runId } = ctx;
   // A killed run left items in progress; failed items get another chance up to maxAttempts: content-keyed
   // ones whichever run failed them, run-keyed ones only in their own run (when it resumes). A new run
   // re-creates the run-keyed work its seeds still reach under its own keys, so reviving an earlier run's did
   // that work twice and counted its failure once per run (docs/schema.md, `frontier`).
   ctx.frontier.resetInProgress();
-  ctx.frontier.retryFailed(config.maxAttempts, { kinds: CONTENT_KEYED_KINDS });
+  const everyLayer = layerScope === 'dataset';
+  if (everyLayer) ctx.frontier.retryFailed(config.maxAttempts, { kinds: CONTENT_KEYED_KINDS });
   ctx.frontier.retryFailed(config.maxAttempts, { keyPrefix: runKeyPrefix(runId) });
   if (!resumed) {
     // An unfinished earlier run (a changed study, or --fresh) left discovery and resolution pending under
@@ -65,7 +71,7 @@ export function prepareFrontier(ctx: CrawlContext, resumed: boolean): void {
       code: SUPERSEDED,
       message: `left uncrawled: run ${runId} started a new study (seeds, filters or IOC sets changed, or --fresh)`,
     });
-    for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
+    if (everyLayer) for (const kind of CONTENT_KEYED_KINDS) ctx.frontier.reviveRetryable(kind);
   }
   for (const seed of seedItems(config as Config, runId))
     ctx.frontier.enqueue(seed.kind, seed.key, seed.payload);

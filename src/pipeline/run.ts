@@ -2,18 +2,18 @@ import { setMaxListeners } from 'node:events';
 import type { Database } from 'better-sqlite3';
 import { type CompiledRules, compileRules } from '../analyzer/iocs/compile.js';
 import type { IocSet } from '../analyzer/iocs/schema.js';
-import { prepareAnalyzer } from '../analyzer/layer-stream.js';
+import { ANALYZER_VERSION, prepareAnalyzer } from '../analyzer/layer-stream.js';
 import type { Config } from '../config/schema.js';
 import { BudgetExhaustedError, describeError, FatalError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { HttpClient } from '../crawler/http.js';
-import type { FrontierKind } from '../db/frontier-types.js';
 import { IocStore } from '../db/ioc-store.js';
 import { type RunStatus, RunStore } from '../db/run-store.js';
 import { SelectionStore } from '../db/selection-store.js';
 import { forgetArtifactImages } from './artifact-images.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
+import { type LayerScope, layerClaimer } from './layer-scope.js';
 import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
@@ -42,6 +42,8 @@ export interface CrawlOptions {
   progressIntervalMs?: number;
   /** Start a new run even if the last one did not finish. */
   fresh?: boolean;
+  /** Which layer items the run works through (layer-scope.ts): 'dataset' unless said. */
+  layerScope?: LayerScope;
   /** Injected in tests (fault proxies, fast retries). */
   httpOptions?: ConstructorParameters<typeof HttpClient>[0];
 }
@@ -56,7 +58,6 @@ export interface CrawlOutcome {
   stats: Record<string, unknown>;
 }
 
-const LAYER_KINDS: readonly FrontierKind[] = ['layer'];
 const STATS_INTERVAL_MS = 15_000;
 /** Everything but layers, scheduled under `concurrency`: discovery and resolution, the run-keyed kinds. */
 const OTHER_KINDS = RUN_KEYED_KINDS;
@@ -119,8 +120,9 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
 
   /** Items the run's earlier invocations failed for good: a resumed run's outcome counts them too. */
   let failedBeforeResume = 0;
+  const layerScope = opts.layerScope ?? 'dataset';
   try {
-    prepareFrontier(ctx, resumed);
+    prepareFrontier(ctx, resumed, layerScope);
     // After prepareFrontier: what it put back to pending is retried here and counted if it fails again.
     if (resumed) failedBeforeResume = ctx.frontier.failedInRun(runId);
   } catch (err) {
@@ -155,6 +157,13 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
 
   const inFlight = new Map<number, Promise<void>>();
   let layersInFlight = 0;
+  const layers = layerClaimer(layerScope, db, ctx.frontier, {
+    runId,
+    analyzerVersion: ANALYZER_VERSION,
+    selection: rules.fingerprint,
+    maxAttempts: config.maxAttempts,
+    resumed,
+  });
   const progress = () =>
     opts.onProgress?.({
       counters: ctx.counters.snapshot(),
@@ -203,7 +212,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   try {
     while (!controller.signal.aborted) {
       const claimed = [
-        ...ctx.frontier.claim(LAYER_KINDS, config.layerConcurrency - layersInFlight),
+        ...layers.claim(config.layerConcurrency - layersInFlight),
         ...ctx.frontier.claim(OTHER_KINDS, config.concurrency - (inFlight.size - layersInFlight)),
       ];
       if (claimed.length === 0) {
@@ -225,6 +234,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
           .finally(() => {
             inFlight.delete(item.id);
             if (isLayer) layersInFlight -= 1;
+            layers.settled();
           });
         inFlight.set(item.id, p);
       }

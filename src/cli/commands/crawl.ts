@@ -3,6 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import { countLayersFailedBeforeRun } from '../../db/failed-layers.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
+import type { LayerScope } from '../../pipeline/layer-scope.js';
 import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
 import {
   type CommonOptions,
@@ -95,7 +96,7 @@ export function crawlExitCode(o: CrawlOutcome): number {
 export async function crawlWith(
   f: CrawlFlags,
   extraSettings: Record<string, unknown> = {},
-  opts: { refuseUnfinished?: boolean; outputFile?: string } = {},
+  opts: { refuseUnfinished?: boolean; outputFile?: string; layerScope?: LayerScope } = {},
 ): Promise<{
   outcome: CrawlOutcome;
   dbPath: string;
@@ -151,6 +152,7 @@ export async function crawlWith(
       signal: controller.signal,
       onProgress: (p) => reporter.update(p),
       ...(f.fresh ? { fresh: true } : {}),
+      ...(opts.layerScope ? { layerScope: opts.layerScope } : {}),
     });
     reporter.done();
     if (outcome.abortReason) {

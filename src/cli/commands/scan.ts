@@ -156,7 +156,12 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
         files: [],
       },
     },
-    { refuseUnfinished: true, ...(opts.out !== undefined ? { outputFile: opts.out } : {}) },
+    {
+      refuseUnfinished: true,
+      // The layers of these images only: the dataset's backlog is a crawl's to work through.
+      layerScope: 'run',
+      ...(opts.out !== undefined ? { outputFile: opts.out } : {}),
+    },
   );
   const { images, evidence, failed, imageless } = scanSummary(dbPath, outcome.runId, config.debianOnly);
   let text =
