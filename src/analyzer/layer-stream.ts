@@ -12,6 +12,7 @@ import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
 import { CaptureBuffer, FileHasher } from './file-hasher.js';
 import type { CompiledRules } from './iocs/compile.js';
+import { LayerSymlinks } from './layer-symlinks.js';
 import { type AnalyzerLimits, checkInflation, resolveLimits, zstdWindowLog } from './limits.js';
 import { parseOsRelease } from './os-release.js';
 import { normalizeTarPath, whiteoutOf } from './paths.js';
@@ -25,8 +26,10 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * bump makes the next crawl download and analyze every layer again (blob GETs, not counted pulls).
  * 4: tar names and ends as Go's archive/tar reads them, names that are not UTF-8 kept distinct
  * (tar-name.ts), dpkg status paragraphs as dpkg splits them, zstd after a leading skippable frame.
+ * 5: a member is recorded where an unpacker writes it, through the symlinks its layer made before it,
+ * and a hardlink's target is found the same way (layer-symlinks.ts).
  */
-export const ANALYZER_VERSION = '4';
+export const ANALYZER_VERSION = '5';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;
@@ -182,6 +185,7 @@ class FactCollector implements TarVisitor {
   private readonly signatureHits: SignatureHitFact[] = [];
   /** Recorded files by path, so a hardlink to one can be recorded with the same hashes. */
   private readonly byPath = new Map<string, Recorded>();
+  private readonly symlinks = new LayerSymlinks();
 
   constructor(
     private readonly rules: CompiledRules,
@@ -189,15 +193,17 @@ class FactCollector implements TarVisitor {
   ) {}
 
   onEntry(entry: TarEntry): TarEntrySink | null {
-    const path = normalizeTarPath(entry.name);
+    // Where an unpacker writes it: through the symlinks this layer made before it (layer-symlinks.ts).
+    const path = this.symlinks.landing(normalizeTarPath(entry.name));
     const whiteout = whiteoutOf(path);
     if (whiteout === 'ignore') return null;
     if (whiteout !== null) {
       this.whiteouts.push(whiteout);
       return null;
     }
+    this.symlinks.landed(path, entry.type === 'symlink' ? entry.linkname : null);
     if (entry.type === 'hardlink') {
-      this.recordHardlink(path, normalizeTarPath(entry.linkname), entry.mode);
+      this.recordHardlink(path, this.symlinks.resolve(normalizeTarPath(entry.linkname)), entry.mode);
       return null;
     }
     const watched = (entry.type === 'file' || entry.type === 'symlink') && this.rules.isWatchedPath(path);

@@ -1,0 +1,78 @@
+/**
+ * The symlinks a layer's archive has made so far, and where its later members land through them.
+ *
+ * An unpacker opens each member's parent directory inside the rootfs, following symlinks but never
+ * leaving the root (containerd resolves it with fs.RootPath, umoci with securejoin): after `lib ->
+ * usr/lib`, a member `lib/x86_64-linux-gnu/liblzma.so.5.6.1` is written to
+ * `/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1`. Recorded under its tar name, the file would sit at a
+ * path that is not in the image: a whiteout of `/lib` in a later layer would seem to remove it (it removes
+ * the link), and a clean file written later at the real path would seem to leave it.
+ *
+ * Only this layer's own symlinks are known: the analyzer reads one layer at a time. A member written
+ * through a symlink that a lower layer made is recorded under its tar name (docs/schema.md, "Paths").
+ */
+
+/** As many as securejoin follows before it gives up on a path (a loop). */
+const MAX_LINKS_FOLLOWED = 255;
+
+export class LayerSymlinks {
+  /** Resolved path → the link's target as the archive wrote it. */
+  private readonly links = new Map<string, string>();
+
+  /**
+   * A member landed at `path` (already resolved with `landing`): a symlink to `target`, or with `null`
+   * anything else, which replaces a symlink there.
+   */
+  landed(path: string, target: string | null): void {
+    if (target !== null) this.links.set(path, target);
+    else if (this.links.size > 0) this.links.delete(path);
+  }
+
+  /** Where a member named `path` (normalized, absolute) lands: its parent directory resolved, its own name kept. */
+  landing(path: string): string {
+    if (this.links.size === 0 || !this.hasLinkedAncestor(path)) return path;
+    const slash = path.lastIndexOf('/');
+    const parent = this.walk(path.slice(0, slash));
+    return parent === '/' ? path.slice(slash) : `${parent}${path.slice(slash)}`;
+  }
+
+  /** `path` resolved to the end, its own name too: where a hardlink's target is. */
+  resolve(path: string): string {
+    return this.links.size === 0 ? path : this.walk(path);
+  }
+
+  private hasLinkedAncestor(path: string): boolean {
+    for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) {
+      if (this.links.has(path.slice(0, i))) return true;
+    }
+    return false;
+  }
+
+  /** Follows every symlink on `path`, relative targets from the link's directory, absolute ones from the root. */
+  private walk(path: string): string {
+    const resolved: string[] = [];
+    // Components still to walk, the next one last.
+    const pending = path.split('/').reverse();
+    let followed = 0;
+    while (pending.length > 0) {
+      const part = pending.pop()!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        resolved.pop(); // never above the root
+        continue;
+      }
+      const here = `/${resolved.length === 0 ? '' : `${resolved.join('/')}/`}${part}`;
+      const target = this.links.get(here);
+      if (target === undefined || followed >= MAX_LINKS_FOLLOWED) {
+        resolved.push(part);
+        continue;
+      }
+      followed += 1;
+      if (target.startsWith('/')) resolved.length = 0;
+      const nul = target.indexOf('\0');
+      const parts = (nul === -1 ? target : target.slice(0, nul)).split('/');
+      for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
+    }
+    return `/${resolved.join('/')}`;
+  }
+}
