@@ -4,6 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { LimitExceededError } from '../core/errors.js';
+import { decodeTarName } from './tar-name.js';
 
 /** sha256 and md5 of one file's bytes, computed in a single streaming pass. */
 export class FileHasher {
@@ -49,5 +50,13 @@ export class CaptureBuffer {
   /** The captured bytes as UTF-8 text (invalid sequences become U+FFFD). */
   text(): string {
     return Buffer.concat(this.chunks, this.bytes).toString('utf8');
+  }
+
+  /**
+   * The captured bytes decoded as tar names are (decodeTarName): for a file that lists paths, so that a
+   * listed path that is not UTF-8 is the same text as the member it names, and two such paths stay apart.
+   */
+  textOfNames(): string {
+    return decodeTarName(Buffer.concat(this.chunks, this.bytes));
   }
 }

@@ -26,6 +26,7 @@ import {
   rawMember,
   tarCli,
   testRules,
+  withChecksum,
   zstdCli,
 } from './test-fixtures/layers.js';
 
@@ -130,6 +131,34 @@ describe('analyzeLayer on GNU tar output', () => {
     for (const p of ['/var/lib/dpkg/status', '/usr/lib/os-release', '/etc/debian_version']) {
       expect(fileByPath(facts, p)?.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
+  });
+
+  it('gives an md5sums path that is not UTF-8 the text of the member it names, and keeps two such paths apart', async () => {
+    const name = Buffer.from('usr/lib/liblzma\xff.so', 'latin1');
+    const other = Buffer.from('usr/lib/liblzma\xfe.so', 'latin1');
+    const list = Buffer.concat([
+      Buffer.from(`${'0'.repeat(32)}  `),
+      name,
+      Buffer.from(`\n${'1'.repeat(32)}  `),
+      other,
+      Buffer.from('\n'),
+    ]);
+    const header = (n: Buffer, size: number) => {
+      const h = rawHeader({ name: '', size });
+      n.copy(h, 0);
+      return withChecksum(h);
+    };
+    const facts = await analyze(
+      Buffer.concat([
+        rawMember(rawHeader({ name: 'var/lib/dpkg/info/liblzma5:amd64.md5sums', size: list.length }), list),
+        rawMember(header(name, 3), 'elf'),
+        END_OF_ARCHIVE,
+      ]),
+    );
+    const listed = facts.md5sums.map((m) => m.path);
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).not.toBe(listed[1]);
+    expect(facts.files.map((f) => f.path)).toContain(listed[0]);
   });
 
   it('gives a hardlink to a recorded file the same hashes under its own path', async () => {

@@ -27,7 +27,7 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * 4: tar names and ends as Go's archive/tar reads them, names that are not UTF-8 kept distinct
  * (tar-name.ts), dpkg status paragraphs as dpkg splits them, zstd after a leading skippable frame.
  * 5: a member is recorded where an unpacker writes it, through the symlinks its layer made before it,
- * and a hardlink's target is found the same way (layer-symlinks.ts).
+ * and a hardlink's target is found the same way (layer-symlinks.ts); md5sums paths decoded as tar names.
  */
 export const ANALYZER_VERSION = '5';
 
@@ -263,7 +263,11 @@ class FactCollector implements TarVisitor {
     this.files.push(fact);
     this.signatureHits.push(...hits);
     this.byPath.set(work.path, { fact, hits });
-    if (capture !== null && work.capture !== null) this.parseCapture(capture, work.path, work.capture.text());
+    if (capture !== null && work.capture !== null) {
+      // An md5sums file lists paths: decoded as the tar names they are meant to meet.
+      const text = capture === 'md5sums' ? work.capture.textOfNames() : work.capture.text();
+      this.parseCapture(capture, work.path, text);
+    }
   }
 
   private parseCapture(kind: CaptureKind, path: string, text: string): void {
