@@ -120,6 +120,11 @@ export class HttpClient {
     return Math.round(this.random() * ceiling);
   }
 
+  /** The client's own signal (HttpClientOptions.signal): every request it sends ends when it is aborted. */
+  get signal(): AbortSignal | undefined {
+    return this.opts.signal;
+  }
+
   /** The hosts that gave any response: a resumed run hands them to its next client (answeredHosts). */
   answeredHosts(): string[] {
     return [...this.answered].sort();

@@ -412,6 +412,21 @@ describe('RegistryAuth with a Basic-only registry', () => {
     expect(String(err)).not.toContain('alice-pw');
   });
 
+  it('lets a request waiting for the first password’s answer go when it is aborted', async () => {
+    const auth = authAt('https://registry.internal');
+    // The first request learns the challenge and carries the password; its answer has not come yet.
+    expect(await auth.onUnauthorized(basicChallenge, pullScope('a/b'), undefined)).toBe(basic);
+    const stop = new AbortController();
+    const waiting = auth.headerFor(pullScope('c/d'), stop.signal);
+    const stopped = new Error('run cut');
+    stop.abort(stopped);
+    await expect(waiting).rejects.toBe(stopped);
+    // An unaborted one still waits, and gets the password once the first is accepted.
+    const next = auth.headerFor(pullScope('e/f'));
+    auth.basicSettled(basic, 200);
+    expect(await next).toBe(basic);
+  });
+
   it('offers a refused password no more: later requests fail before sending it', async () => {
     const auth = authAt('https://registry.internal');
     const refused = await auth.onUnauthorized(basicChallenge, pullScope('a/b'), basic).catch((e) => e);

@@ -146,13 +146,16 @@ export class RegistryAuth {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The Authorization header to send with a request needing `scope`; undefined before any challenge. */
-  async headerFor(scope: string): Promise<string | undefined> {
+  /**
+   * The Authorization header to send with a request needing `scope`; undefined before any challenge.
+   * `signal`: the request's, which ends a wait for the first Basic password's answer.
+   */
+  async headerFor(scope: string, signal?: AbortSignal): Promise<string | undefined> {
     const known = this.known;
     if (!known) return undefined;
     if (known.scheme === 'basic') {
       const cred = this.opts.credentials?.get(this.opts.registry);
-      return cred ? this.basicGated(cred) : undefined;
+      return cred ? this.basicGated(cred, signal) : undefined;
     }
     const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
@@ -162,7 +165,12 @@ export class RegistryAuth {
    * Handles a 401: learns the challenge and returns the header to retry with. `sent` is the header the
    * refused request carried; a refused cached token is dropped and fetched again.
    */
-  async onUnauthorized(headers: HttpHeaders, scope: string, sent: string | undefined): Promise<string> {
+  async onUnauthorized(
+    headers: HttpHeaders,
+    scope: string,
+    sent: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const challenges = parseWwwAuthenticate(headers['www-authenticate']);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -195,7 +203,7 @@ export class RegistryAuth {
         this.refuseBasic();
         throw this.credentialRefusal;
       }
-      return this.basicGated(cred);
+      return this.basicGated(cred, signal);
     }
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
@@ -248,10 +256,12 @@ export class RegistryAuth {
 
   /**
    * The Basic header, once the registry is known to accept it; before that, only the first caller gets
-   * it at once (the probe) and the others wait for the registry's answer to it (basicSettled).
+   * it at once (the probe) and the others wait for the registry's answer to it (basicSettled), or
+   * until their own request is aborted: a crawl that stops must not wait out a slow probe's retries.
    */
-  private async basicGated(cred: Credential): Promise<string> {
+  private async basicGated(cred: Credential, signal: AbortSignal | undefined): Promise<string> {
     for (;;) {
+      signal?.throwIfAborted();
       const header = this.basicFor(cred);
       if (this.basicAccepted) return header;
       const probe = this.basicProbe;
@@ -263,7 +273,7 @@ export class RegistryAuth {
         this.basicProbe = { done, settle };
         return header;
       }
-      await probe.done;
+      await untilAborted(probe.done, signal);
     }
   }
 
@@ -361,3 +371,18 @@ export function pullScope(repository: string): string {
 
 /** The token scope for `_catalog`. */
 export const CATALOG_SCOPE = 'registry:catalog:*';
+
+/** `done`, or the abort of `signal`, whichever comes first; the listener goes with it. */
+async function untilAborted(done: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return done;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([done, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
