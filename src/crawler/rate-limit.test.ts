@@ -148,6 +148,22 @@ describe('RateLimiter', () => {
     expect(rl.remainingPauseMs('h')).toBe(first - 100);
   });
 
+  it('keeps the wait a 429 from a request in flight states, when it is longer than the pause', () => {
+    const { rl, advance } = limiter();
+    const bare = rl.on429('h', {}, NOW).pauseMs; // about a second
+    advance(10);
+    const d = rl.on429('h', { 'retry-after': '2' }, NOW - 50);
+    expect(d).toEqual({ pauseMs: 2_000, extended: true, reason: 'retry-after' });
+    expect(rl.remainingPauseMs('h')).toBe(2_000);
+    // Shorter than what is left: the pause stands as it is.
+    advance(10);
+    expect(rl.on429('h', { 'retry-after': '1' }, NOW - 50).extended).toBe(false);
+    expect(rl.remainingPauseMs('h')).toBe(1_990);
+    // The backoff did not escalate for it: the next bare 429 after the pause doubles once, not twice.
+    advance(2_000);
+    expect(rl.on429('h', {}, NOW + 2_020).pauseMs).toBe(bare * 2);
+  });
+
   it('doubles the backoff for consecutive 429s without Retry-After', () => {
     const { rl, advance } = limiter();
     const a = rl.on429('h', {}, NOW).pauseMs;

@@ -159,6 +159,20 @@ export interface PauseDecision {
   reason: 'retry-after' | 'api-quota' | 'backoff';
 }
 
+/** The wait a 429 states: its Retry-After, else the Hub API's quota reset when none is left. */
+function statedPause(
+  headers: Headers,
+  now: number,
+): { pauseMs: number; reason: 'retry-after' | 'api-quota' } | undefined {
+  const retryAfter = retryAfterMs(headers, now);
+  if (retryAfter !== undefined) return { pauseMs: retryAfter, reason: 'retry-after' };
+  const api = parseApiQuota(headers);
+  if (api?.remaining === 0 && api.resetAtMs !== undefined) {
+    return { pauseMs: Math.max(0, api.resetAtMs - now), reason: 'api-quota' };
+  }
+  return undefined;
+}
+
 /** Per-host pause book shared by every request to that host. */
 export class RateLimiter {
   readonly maxPauseMs: number;
@@ -202,20 +216,21 @@ export class RateLimiter {
   on429(host: string, headers: Headers, requestStartedAt: number): PauseDecision {
     const s = this.state(host);
     const now = this.now();
+    const stated = statedPause(headers, now);
     // A request sent before the current pause began was in flight when another 429 paused the host:
-    // its 429 is the same event, so it waits for the existing pause instead of escalating it.
+    // its 429 is the same event, so it waits for the existing pause instead of escalating the backoff.
+    // A wait the server states is still kept: a pause begun on a bare 429 is no reason to come back sooner.
     if (requestStartedAt < s.pauseStartedAt) {
-      return { pauseMs: Math.max(0, s.pausedUntil - now), extended: false, reason: 'backoff' };
-    }
-    let pauseMs = retryAfterMs(headers, now);
-    let reason: PauseDecision['reason'] = 'retry-after';
-    if (pauseMs === undefined) {
-      const api = parseApiQuota(headers);
-      if (api?.remaining === 0 && api.resetAtMs !== undefined) {
-        pauseMs = Math.max(0, api.resetAtMs - now);
-        reason = 'api-quota';
+      const left = Math.max(0, s.pausedUntil - now);
+      if (stated === undefined || stated.pauseMs <= left) {
+        return { pauseMs: left, extended: false, reason: 'backoff' };
       }
+      this.refuseLongPause(host, stated.pauseMs);
+      this.pause(host, stated.pauseMs);
+      return { ...stated, extended: true };
     }
+    let pauseMs = stated?.pauseMs;
+    let reason: PauseDecision['reason'] = stated?.reason ?? 'retry-after';
     if (pauseMs === undefined) {
       // Full jitter over an exponentially growing ceiling, never above the max.
       const ceiling = Math.min(this.maxPauseMs, this.baseBackoffMs * 2 ** s.consecutive429);
@@ -223,14 +238,17 @@ export class RateLimiter {
       reason = 'backoff';
     }
     s.consecutive429 += 1;
-    if (pauseMs > this.maxPauseMs) {
-      throw new RateLimitedError(
-        `${host} asked us to wait ${Math.ceil(pauseMs / 1000)} s, longer than the ${Math.ceil(this.maxPauseMs / 1000)} s we wait in-run; stop and resume later`,
-        pauseMs,
-      );
-    }
+    this.refuseLongPause(host, pauseMs);
     this.pause(host, pauseMs);
     return { pauseMs, extended: true, reason };
+  }
+
+  private refuseLongPause(host: string, pauseMs: number): void {
+    if (pauseMs <= this.maxPauseMs) return;
+    throw new RateLimitedError(
+      `${host} asked us to wait ${Math.ceil(pauseMs / 1000)} s, longer than the ${Math.ceil(this.maxPauseMs / 1000)} s we wait in-run; stop and resume later`,
+      pauseMs,
+    );
   }
 
   /** Pauses the host for `ms` unless it is already paused for longer. */
