@@ -127,6 +127,18 @@ describe('incompleteListing', () => {
     expect(e.message).not.toContain('Docker Hub');
   });
 
+  it('says of a search at the Hub’s result cap that more repositories match and how to narrow it', () => {
+    const e = incompleteListing([
+      { type: 'result-cap', url: 'https://hub.example/api/search/v4?query=debian', total: 10_000 },
+    ]);
+    expect(e.code).toBe(LISTING_INCOMPLETE);
+    expect(e.message).toMatch(
+      /^Docker Hub search stopped at https:\/\/hub\.example\/api\/search\/v4\?query=debian: /,
+    );
+    expect(e.message).toContain('total reached 10000');
+    expect(e.message).toContain('narrower queries');
+  });
+
   it('says of a namespace listing at the offset cap how far it got and how to sign in, and nothing of tags', () => {
     const e = incompleteListing([
       {

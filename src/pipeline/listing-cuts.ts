@@ -11,7 +11,7 @@ import type { RegistryListingCut } from '../crawler/registry/paging.js';
  */
 type HubListingCut = Extract<
   HubEvent,
-  { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' | 'offset-cap' }
+  { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' | 'offset-cap' | 'result-cap' }
 >;
 
 /**
@@ -29,6 +29,7 @@ const CUT_TYPES: ReadonlySet<string> = new Set<ListingCut['type']>([
   'bad-next',
   'page-cap',
   'offset-cap',
+  'result-cap',
 ]);
 
 function isCut(e: HubEvent | RegistryEvent): e is ListingCut {
@@ -68,6 +69,11 @@ function why(cut: ListingCut): string {
       return `it reached the cap of ${cut.maxPages} pages`;
     case 'offset-cap':
       return offsetCapWhy(cut);
+    case 'result-cap':
+      return (
+        `its total reached ${cut.total}, the most Docker Hub lists for one query: more repositories match ` +
+        'than it listed; split the search into narrower queries (longer prefixes) or crawl the namespaces'
+      );
   }
 }
 
@@ -96,6 +102,7 @@ function offsetCapWhy(cut: Extract<ListingCut, { type: 'offset-cap' }>): string 
 /** Which listing was cut: a registry's is named by its first URL (a repository's tags/list, the _catalog). */
 function which(cut: ListingCut): string {
   if ('listing' in cut) return `registry listing ${cut.listing}`;
+  if (cut.type === 'result-cap') return 'Docker Hub search';
   if (cut.type !== 'offset-cap') return 'Docker Hub listing';
   return {
     search: 'Docker Hub search',

@@ -45,6 +45,8 @@ export interface FakeHubOptions {
    * capped: docker-hub-api.md §1.5 names the other three as hitting the cap, v4 not.
    */
   anonymousOffsetCap?: number | null;
+  /** The v4 search lists at most this many hits and reports at most this `total`. Default 10 000, as the Hub (§1.5). */
+  searchResultCap?: number;
   rateLimit?: { limitPerWindow?: number | null; retryAfterSec?: number; windowSec?: number };
   users?: Record<string, string>;
   /** Clock in ms; tests that inject the HttpClient's sleep advance it instead of waiting. */
@@ -261,7 +263,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     if (route.kind === 'search-v4') {
       const from = intParam(query.from, 0);
       const size = Math.min(intParam(query.size, 25), 100);
-      const hits = matching(repos, query.query ?? '');
+      const hits = matching(repos, query.query ?? '').slice(0, opts.searchResultCap ?? 10_000);
       return send(res, 200, searchV4Json(hits.slice(from, from + size), hits.length), headers);
     }
 

@@ -3,6 +3,7 @@ import { type FakeHub, type FakeHubRepo, startFakeHub } from '../../../test/help
 import { AuthError, CorruptInputError, PermanentError } from '../../core/errors.js';
 import { HttpClient, type HttpEvent } from '../http.js';
 import { HubClient, type HubClientOptions, type HubEvent, HubOffsetCapError, type HubTag } from './client.js';
+import { SEARCH_RESULT_CAP } from './search.js';
 
 const D = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 
@@ -507,6 +508,19 @@ describe('HubClient.search', () => {
     expect(hubEvents).toContainEqual(
       expect.objectContaining({ type: 'offset-cap', what: 'search', offset: 100, authenticated: false }),
     );
+  });
+
+  it('lists a search whose total reached the Hub’s cap to its end, and says it is cut', async () => {
+    const many = Array.from({ length: SEARCH_RESULT_CAP + 50 }, (_, i) => repo(0, 'acme', `debian-${i}`, i));
+    await setup(many);
+    expect(await collect(client().search('debian'))).toHaveLength(SEARCH_RESULT_CAP);
+    expect(hubEvents).toContainEqual(
+      expect.objectContaining({ type: 'result-cap', total: SEARCH_RESULT_CAP }),
+    );
+    // One hit fewer than the cap: the listing is whole.
+    await setup(many.slice(0, SEARCH_RESULT_CAP - 1));
+    expect(await collect(client().search('debian'))).toHaveLength(SEARCH_RESULT_CAP - 1);
+    expect(hubEvents.map((e) => e.type)).not.toContain('result-cap');
   });
 
   it('skips a hit whose name the reference grammar refuses and reports it', async () => {

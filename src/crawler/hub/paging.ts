@@ -27,6 +27,11 @@ export type HubEvent =
       total: number | null;
       authenticated: boolean;
     }
+  /**
+   * A search whose `total` reached the Hub's cap on results for one query (SEARCH_RESULT_CAP): every page
+   * was listed, but more repositories match than any one query lists.
+   */
+  | { type: 'result-cap'; url: string; total: number }
   /** Tag listing switched to the registry's tags/list at the offset cap; `message` says how to lift it. */
   | { type: 'tags-fallback'; url: string; offset: number; message: string }
   /** A listed repository name the reference grammar refuses: skipped, never put into a URL. */

@@ -12,6 +12,12 @@ import { HubOffsetCapError } from './errors.js';
 import { type HubApi, hubUrl, offsetCapEvent, walkPages } from './paging.js';
 import { hubV2SearchPageSchema, hubV4SearchPageSchema, parsePullCountText } from './schemas.js';
 
+/**
+ * The most results the Hub lists for one search query: its `total` saturates there (§0, §1.5), so a total
+ * that reaches it says that more repositories match than the listing holds.
+ */
+export const SEARCH_RESULT_CAP = 10_000;
+
 /** A repository found by search. */
 export interface HubSearchHit {
   namespace: string;
@@ -119,7 +125,17 @@ async function* searchV4(api: HubApi, query: string, limit: number): AsyncGenera
       if (++yielded >= limit) return;
     }
     from += page.results.length;
-    if (page.results.length === 0 || (page.total != null && from >= page.total)) return;
+    if (page.results.length === 0 || (page.total != null && from >= page.total)) {
+      // Listed to the end, but the end is the Hub's cap: the listing is cut, not complete.
+      if (page.total != null && page.total >= SEARCH_RESULT_CAP) {
+        api.emit({
+          type: 'result-cap',
+          url: hubUrl(api, '/api/search/v4', { query }).href,
+          total: page.total,
+        });
+      }
+      return;
+    }
   }
   api.emit({ type: 'page-cap', url: hubUrl(api, '/api/search/v4', { query }).href, maxPages: api.maxPages });
 }
