@@ -39,7 +39,7 @@ beforeAll(async () => {
   image = await buildImage({
     layers: [{ entries: [{ type: 'file', path: 'etc/os-release', content: 'ID=debian\n' }] }],
   });
-  await pushImage(regs.none, 'signed/app', '1', image);
+  await pushImage(regs.none, 'signed-urls/app', '1', image);
   store = createServer((req, res) => {
     req.resume();
     misbehave(new URL(req.url ?? '/', 'http://x').pathname, res);
@@ -69,7 +69,7 @@ describe('signed blob URLs in failed redirects', () => {
       });
       const db = join(work, `${path.slice(1)}.sqlite`);
       const crawl = await runCli(
-        ['crawl', '--db', db, '--log-level', 'trace', '--image', `${proxy.host}/signed/app:1`],
+        ['crawl', '--db', db, '--log-level', 'trace', '--image', `${proxy.host}/signed-urls/app:1`],
         {},
       );
       expect(crawl.code, crawl.stderr.slice(-2000)).toBe(1);
