@@ -19,11 +19,17 @@ export interface FileFact {
   /**
    * Lowercase hex; null when the file was not read: larger than `maxHashBytesPerFile`, or recorded for
    * its presence only (a rule's path glob names it but its size rules it out; a symlink, size 0; a
-   * hardlink to data stored earlier under a name that was not recorded, size 0), so that an upper
+   * hardlink to data stored earlier under a name that was not recorded or in a lower layer, size 0), so that an upper
    * layer replacing a lower layer's finding is seen.
    */
   sha256: string | null;
   md5: string | null;
+  /**
+   * Set only on a hardlink whose data was not recorded (size 0, null hashes): the normalized path it
+   * names, in this layer or a lower one. Its bytes are unknown, so matching does not count it as
+   * replacing what was at its path (image-view.ts, same-layer-order.ts); absent on every other row.
+   */
+  linkTarget?: string;
 }
 
 /** One paragraph of `var/lib/dpkg/status` or a file in `var/lib/dpkg/status.d/`. */

@@ -176,9 +176,39 @@ describe('analyzeLayer on GNU tar output', () => {
       END_OF_ARCHIVE,
     ]);
     const facts = await analyze(tar);
-    expect(facts.files).toEqual([
-      { path: '/usr/lib/liblzma.so.5', size: 0, mode: 0o644, sha256: null, md5: null },
+    // With the target it names, so that matching knows the row's bytes are unknown, not another file's.
+    expect(facts.files).toStrictEqual([
+      {
+        path: '/usr/lib/liblzma.so.5',
+        size: 0,
+        mode: 0o644,
+        sha256: null,
+        md5: null,
+        linkTarget: '/opt/blob',
+      },
     ]);
+  });
+
+  it('records a candidate hardlink to a lower layer’s file with its normalized target, as do links to it', async () => {
+    const tar = Buffer.concat([
+      rawHeader({ name: './usr/lib/liblzma.so.5', size: 0, typeflag: '1', linkname: './opt//backup/' }),
+      rawHeader({
+        name: 'usr/lib/liblzma.so.5.6.1',
+        size: 0,
+        typeflag: '1',
+        linkname: 'usr/lib/liblzma.so.5',
+      }),
+      rawMember(rawHeader({ name: 'usr/lib/liblzma.so', size: 4 }), 'data'),
+      END_OF_ARCHIVE,
+    ]);
+    const facts = await analyze(tar);
+    // A link to the first link has the same unknown bytes; a recorded file has no target at all.
+    expect(facts.files.map((f) => [f.path, f.linkTarget])).toEqual([
+      ['/usr/lib/liblzma.so.5', '/opt/backup'],
+      ['/usr/lib/liblzma.so.5.6.1', '/opt/backup'],
+      ['/usr/lib/liblzma.so', undefined],
+    ]);
+    expect(facts.files[2]).not.toHaveProperty('linkTarget');
   });
 
   it('records symlinks as nothing: /etc/os-release links to /usr/lib/os-release', async () => {

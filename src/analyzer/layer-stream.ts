@@ -27,7 +27,8 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * 4: tar names and ends as Go's archive/tar reads them, names that are not UTF-8 kept distinct
  * (tar-name.ts), dpkg status paragraphs as dpkg splits them, zstd after a leading skippable frame.
  * 5: a member is recorded where an unpacker writes it, through the symlinks its layer made before it,
- * and a hardlink's target is found the same way (layer-symlinks.ts); md5sums paths decoded as tar names.
+ * and a hardlink's target is found the same way (layer-symlinks.ts); md5sums paths decoded as tar names;
+ * a hardlink whose bytes were not recorded keeps its target (FileFact.linkTarget).
  */
 export const ANALYZER_VERSION = '5';
 
@@ -283,18 +284,31 @@ class FactCollector implements TarVisitor {
 
   /**
    * A hardlink has no data of its own: it gets the facts of the file it names when that was
-   * recorded. When it was not (the data sat under a non-candidate name earlier in the archive),
-   * a link at a candidate or watched path is still recorded, with null hashes: one pass cannot go
-   * back for the bytes, and the path must still hide a lower layer's file there.
+   * recorded. When it was not (the data sat under a non-candidate name earlier in the archive, or
+   * the target is a lower layer's file, which unpacking links to), a link at a candidate or watched
+   * path is still recorded, with null hashes and its target: one pass cannot go back for the bytes,
+   * and since they may be the very file that was at the path, matching does not let the row replace
+   * it (docs/schema.md, "Hardlinks").
    */
   private recordHardlink(path: string, target: string, mode: number): void {
     const known = this.byPath.get(target);
     if (known === undefined) {
       const wanted =
         captureKind(path) !== null || this.rules.isCandidate(path, 0) || this.rules.isWatchedPath(path);
-      if (wanted) this.recordPresence(path, 0, mode);
+      if (!wanted) return;
+      const fact: FileFact = {
+        path,
+        size: 0,
+        mode: mode & 0o7777,
+        sha256: null,
+        md5: null,
+        linkTarget: target,
+      };
+      this.files.push(fact);
+      this.byPath.set(path, { fact, hits: [] });
       return;
     }
+    // A link to such a link keeps its `linkTarget`: its bytes are the same unknown ones.
     const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777 };
     const hits = known.hits.map((h) => ({ ...h, path }));
     this.files.push(fact);

@@ -31,6 +31,15 @@ function facts(overrides: Partial<LayerFacts> = {}): LayerFacts {
       },
       { path: '/big/file', size: 9e9, mode: 0o755, sha256: null, md5: null },
       { path: '/a', size: 0, mode: 0o100644, sha256: '0'.repeat(64), md5: '1'.repeat(32) },
+      // A hardlink whose data was not recorded keeps its target (migration 0007); the rows above have none.
+      {
+        path: '/usr/lib/liblzma.so.5',
+        size: 0,
+        mode: 0o644,
+        sha256: null,
+        md5: null,
+        linkTarget: '/opt/backup',
+      },
     ],
     packages: [
       {
@@ -129,6 +138,33 @@ describe('LayerStore', () => {
       ]);
     } finally {
       v4.close();
+    }
+  });
+
+  it('loads a file row stored before hardlinks kept their target (migration 0007) without one', () => {
+    // A schema-6 dataset holding a size-0 row, then opened by this version: no key, as before.
+    const old = join(dir, 'schema6');
+    mkdirSync(old);
+    for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => /^000[1-6]_/.test(n))) {
+      copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(old, f));
+    }
+    const path = join(dir, 'old6.db');
+    const v6 = openDatabase(path, { migrationsDir: old });
+    v6.prepare(
+      `INSERT INTO layers (digest, compression, compressed_size, uncompressed_size, entry_count, analyzer_version, selection, status)
+       VALUES (?, 'gzip', 1, 1, 1, 'analyzer-1', 'sel', 'analyzed')`,
+    ).run(L);
+    v6.prepare(
+      `INSERT INTO layer_files (layer_digest, seq, path, size, mode, sha256, md5) VALUES (?, 0, '/x', 0, 420, NULL, NULL)`,
+    ).run(L);
+    v6.close();
+    const v7 = openDatabase(path);
+    try {
+      expect(new LayerStore(v7).loadFacts(L)?.files).toStrictEqual([
+        { path: '/x', size: 0, mode: 0o644, sha256: null, md5: null },
+      ]);
+    } finally {
+      v7.close();
     }
   });
 

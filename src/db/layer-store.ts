@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { Compression, LayerFacts } from '../analyzer/facts.js';
+import type { Compression, FileFact, LayerFacts } from '../analyzer/facts.js';
 import { nowIso } from './rows.js';
 import { writeTransaction } from './sqlite-errors.js';
 
@@ -20,6 +20,8 @@ export interface LayerRow {
   analyzedAt: string | null;
   attempts: number;
 }
+
+type FileRow = Omit<FileFact, 'linkTarget'> & { linkTarget: string | null };
 
 const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compressedSize,
   uncompressed_size AS uncompressedSize, entry_count AS entryCount, compression, analyzer_version AS analyzerVersion,
@@ -91,7 +93,8 @@ export class LayerStore {
     );
     this.ins = {
       layer_files: db.prepare(
-        'INSERT INTO layer_files (layer_digest, seq, path, size, mode, sha256, md5) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO layer_files (layer_digest, seq, path, size, mode, sha256, md5, link_target)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       layer_packages: db.prepare(
         `INSERT INTO layer_packages (layer_digest, seq, name, version, architecture, source, status, status_file)
@@ -113,7 +116,9 @@ export class LayerStore {
     };
     const order = 'WHERE layer_digest = ? ORDER BY seq';
     this.sel = {
-      layer_files: db.prepare(`SELECT path, size, mode, sha256, md5 FROM layer_files ${order}`),
+      layer_files: db.prepare(
+        `SELECT path, size, mode, sha256, md5, link_target AS linkTarget FROM layer_files ${order}`,
+      ),
       layer_packages: db.prepare(
         `SELECT name, version, architecture, source, status, status_file AS statusFile FROM layer_packages ${order}`,
       ),
@@ -149,7 +154,7 @@ export class LayerStore {
         this.insertPending.run(digest, null, f.compressedBytes);
         for (const d of this.deleteFacts) d.run(digest);
         for (const [i, x] of f.files.entries()) {
-          this.ins.layer_files.run(digest, i, x.path, x.size, x.mode, x.sha256, x.md5);
+          this.ins.layer_files.run(digest, i, x.path, x.size, x.mode, x.sha256, x.md5, x.linkTarget ?? null);
         }
         for (const [i, x] of f.packages.entries()) {
           this.ins.layer_packages.run(
@@ -255,7 +260,10 @@ export class LayerStore {
       compressedBytes: row.compressedSize ?? 0,
       uncompressedBytes: row.uncompressedSize ?? 0,
       entryCount: row.entryCount ?? 0,
-      files: this.sel.layer_files.all(digest) as LayerFacts['files'],
+      // linkTarget is set only on the rows that have one (FileFact): NULL gives no key at all.
+      files: (this.sel.layer_files.all(digest) as Array<FileRow>).map(({ linkTarget, ...f }) =>
+        linkTarget === null ? f : { ...f, linkTarget },
+      ),
       packages: this.sel.layer_packages.all(digest) as LayerFacts['packages'],
       md5sums: this.sel.layer_md5sums.all(digest) as LayerFacts['md5sums'],
       osRelease: (this.sel.layer_os_release.all(digest) as Array<{ path: string; fields_json: string }>).map(

@@ -83,7 +83,7 @@ const STABLE: Record<string, { from: string; columns: string[] }> = {
   },
   layer_files: {
     from: 'layer_files',
-    columns: ['layer_digest', 'seq', 'path', 'size', 'mode', 'sha256', 'md5'],
+    columns: ['layer_digest', 'seq', 'path', 'size', 'mode', 'sha256', 'md5', 'link_target'],
   },
   layer_packages: {
     from: 'layer_packages',

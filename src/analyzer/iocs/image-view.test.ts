@@ -141,6 +141,56 @@ describe('matchImage', () => {
     expect(baseEvidence(base, { files: [cleanFile('/etc/hostname')] })[0]!.inFinalFs).toBe(true);
   });
 
+  it('does not take a hardlink whose bytes were not recorded to replace what was at its path', () => {
+    // It may name a lower layer's copy of those very bytes: leaning "survives", as every gap does.
+    const link = (path: string) => ({
+      path,
+      size: 0,
+      mode: 0o644,
+      sha256: null,
+      md5: null,
+      linkTarget: '/opt/b',
+    });
+    const base = { files: [badLib(), cleanFile(STATUS)], packages: [{ ...pkg, statusFile: STATUS }] };
+    expect(baseEvidence(base, { files: [link(LIB), link(STATUS)] }).map((e) => e.inFinalFs)).toEqual([
+      true,
+      true,
+    ]);
+    // The same row without its target reads as a file of its own (as rows stored before migration 0007 do).
+    const { linkTarget: _, ...presence } = link(LIB);
+    expect(baseEvidence(base, { files: [presence] })[0]!.inFinalFs).toBe(false);
+    // Below the path it still makes a directory there, and at an ancestor it is no directory.
+    expect(baseEvidence(base, { files: [link(`${LIB}/x`)] })[0]!.inFinalFs).toBe(false);
+    expect(baseEvidence(base, { files: [link('/usr/lib/x86_64-linux-gnu')] })[0]!.inFinalFs).toBe(false);
+  });
+
+  it('keeps dpkg-version evidence when an upper layer hardlinks the status file to a lower copy', async () => {
+    // umoci links var/lib/dpkg/status to the lower status-old, which lists the same backdoored version.
+    const layer = async (...members: Buffer[]) =>
+      analyzeLayer(
+        (async function* () {
+          yield Buffer.concat([...members, END_OF_ARCHIVE]);
+        })(),
+        { rules: compileRules(sets) },
+      );
+    const status = (name: string) =>
+      rawMember(rawHeader({ name, size: Buffer.byteLength(DPKG_STATUS) }), DPKG_STATUS);
+    const lower = await layer(status('var/lib/dpkg/status'), status('var/lib/dpkg/status-old'));
+    const upper = await layer(
+      rawHeader({ name: 'var/lib/dpkg/status', size: 0, typeflag: '1', linkname: 'var/lib/dpkg/status-old' }),
+    );
+    const ev = matchImage(
+      [
+        { digest: 'sha256:0', facts: lower },
+        { digest: 'sha256:1', facts: upper },
+      ],
+      sets,
+    );
+    expect(ev.map((e) => [e.kind, e.path, e.value, e.layerIndex, e.inFinalFs])).toEqual([
+      ['dpkg-version', STATUS, 'liblzma5=5.6.1-1', 0, true],
+    ]);
+  });
+
   it('tracks a status.d file by its own path', () => {
     const base = { packages: [{ ...pkg, status: null, statusFile: '/var/lib/dpkg/status.d/liblzma5' }] };
     expect(baseEvidence(base, { files: [cleanFile('/var/lib/dpkg/status.d/libssl3')] })[0]!.inFinalFs).toBe(

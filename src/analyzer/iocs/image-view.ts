@@ -3,8 +3,9 @@
  * filesystem unless a layer above i removes or replaces its path — a `.wh.<name>` whiteout of the
  * path or an ancestor, an opaque `.wh..wh..opq` on an ancestor directory (the root included), or a
  * file recorded at the same path (at an ancestor, a file replacing the directory; below it, a
- * directory replacing the file). Layer i's own whiteouts only hide lower layers, never its own
- * entries (OCI image spec, "Whiteouts"). Evidence that a later entry of its own layer replaces (the
+ * directory replacing the file), but for a hardlink whose bytes were not recorded, which may be the
+ * very bytes it replaces (FileFact.linkTarget). Layer i's own whiteouts only hide lower layers, never
+ * its own entries (OCI image spec, "Whiteouts"). Evidence that a later entry of its own layer replaces (the
  * archive holds its path twice, or a later entry makes an ancestor a file or the path a directory) is
  * in no unpacked filesystem: it is kept, with inFinalFs false, as evidence the layer carried
  * (match.ts, SameLayerOrder).
@@ -25,9 +26,10 @@ import type { IocSet } from './schema.js';
  * again without any download (it is part of the match fingerprint, src/pipeline/match.ts). 2: evidence
  * a later entry of its own layer replaces (same-layer-order.ts). 3: a hashed file whose hash is a rule's
  * is evidence wherever it sits, not only at the rule's paths (match.ts); a paragraph of the main dpkg status
- * file without a Status field is not installed (dpkg/status.ts).
+ * file without a Status field is not installed (dpkg/status.ts). 4: a hardlink whose bytes were not
+ * recorded (FileFact.linkTarget) no longer replaces what was at its path, as it may hold those very bytes.
  */
-export const MATCHER_VERSION = 3;
+export const MATCHER_VERSION = 4;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
@@ -41,10 +43,13 @@ export interface ImageEvidence extends Evidence {
 }
 
 interface LayerPaths {
+  /** Paths this layer puts known content at: what lower layers had there is gone. */
   present: Set<string>;
+  /** Hardlinks whose bytes were not recorded (FileFact.linkTarget): non-directories of unknown content. */
+  links: Set<string>;
   whiteouts: Set<string>;
   opaque: Set<string>;
-  /** Proper ancestors of `present`: paths this layer makes directories. Built on first use. */
+  /** Proper ancestors of `present` and `links`: paths this layer makes directories. Built on first use. */
   dirs(): Set<string>;
 }
 
@@ -57,11 +62,15 @@ export interface ImageLayer {
 /** The paths a layer records; none for a failed layer, which is taken to remove nothing. */
 function layerPaths(facts: LayerFacts | null): LayerPaths {
   const present = new Set<string>();
+  const links = new Set<string>();
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
   if (facts) {
     // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
-    for (const f of facts.files) present.add(f.path);
+    // A link to a lower layer's file (or to data this layer stored under an unrecorded name) may hold
+    // the very bytes it lands on: umoci and containerd link it to what the lower layers left there.
+    // Counting it as a replacement would hide a backdoor; it is kept apart, leaning "survives".
+    for (const f of facts.files) (f.linkTarget === undefined ? present : links).add(f.path);
     for (const p of facts.packages) present.add(p.statusFile);
     for (const m of facts.md5sums) present.add(m.infoFile);
     for (const o of facts.osRelease) present.add(o.path);
@@ -69,10 +78,10 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
   }
   let dirs: Set<string> | undefined;
   const dirsOf = (): Set<string> => {
-    dirs ??= new Set([...present].flatMap(ancestors));
+    dirs ??= new Set([...present, ...links].flatMap(ancestors));
     return dirs;
   };
-  return { present, whiteouts, opaque, dirs: dirsOf };
+  return { present, links, whiteouts, opaque, dirs: dirsOf };
 }
 
 function stripSlash(p: string): string {
@@ -89,7 +98,9 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
     // `ancestors` leaves the root out; an opaque marker at the root hides every lower path.
     if (upper.whiteouts.has(p) || upper.opaque.has('/')) return true;
     for (const a of ancestors(p)) {
-      if (upper.whiteouts.has(a) || upper.opaque.has(a) || upper.present.has(a)) return true;
+      // A hardlink at an ancestor is no directory, whatever its bytes: the directory is replaced.
+      const nonDir = upper.present.has(a) || upper.links.has(a);
+      if (upper.whiteouts.has(a) || upper.opaque.has(a) || nonDir) return true;
     }
   }
   return false;

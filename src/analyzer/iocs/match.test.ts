@@ -275,6 +275,21 @@ describe('matchLayerLocated: an entry replaced later in the same layer', () => {
     expect(located({ files: [clean(`${LIB}/README`), file(LIB)] })[0]).toEqual(['file-sha256', SHA, false]);
   });
 
+  it('does not mark a copy replaced by a later hardlink at its path whose bytes were not recorded', () => {
+    // The link may name the same bytes (a lower layer's copy): they survive, as every gap leans.
+    const link = (path: string) => ({ ...symlink(path), linkTarget: '/opt/blob' });
+    expect(located({ files: [file(LIB), link(LIB)] })).toEqual([
+      ['file-sha256', SHA, false],
+      ['file-md5', MD5, false],
+    ]);
+    expect(located({ files: [clean(STATUS), link(STATUS)], packages: [pkg('liblzma5', '5.6.1-1')] })).toEqual(
+      [['dpkg-version', 'liblzma5=5.6.1-1', false]],
+    );
+    // At an ancestor it is still no directory, and below the path it still makes one.
+    expect(located({ files: [file(LIB), link('/usr/lib')] })[0]).toEqual(['file-sha256', SHA, true]);
+    expect(located({ files: [file(LIB), link(`${LIB}/x`)] })[0]).toEqual(['file-sha256', SHA, true]);
+  });
+
   it('marks the earlier of two matching copies replaced, by index, and read facts by what a copy could hold', () => {
     expect(located({ files: [file(LIB), file(LIB)] })).toEqual([
       ['file-sha256', SHA, true],

@@ -91,8 +91,45 @@ describe('a lower-layer file replaced in an upper layer', () => {
         rawHeader({ name: LIB, size: 0, typeflag: '1', linkname: 'opt/blob' }),
       ),
     );
-    expect(upper.files).toEqual([{ path: `/${LIB}`, size: 0, mode: 0o644, sha256: null, md5: null }]);
+    expect(upper.files).toStrictEqual([
+      { path: `/${LIB}`, size: 0, mode: 0o644, sha256: null, md5: null, linkTarget: '/opt/blob' },
+    ]);
   });
+
+  for (const hashAllFiles of [false, true]) {
+    it(`is not taken to replace it when the replacement is a hardlink to a lower layer’s copy (hashAllFiles ${hashAllFiles})`, async () => {
+      // Unpacking links the path to what the lower layers left at the target: the backdoor may stay.
+      const rules = compileRules([set], { hashAllFiles });
+      const lower = await analyze(
+        tarOf(
+          rawMember(rawHeader({ name: LIB, size: PAYLOAD.length }), PAYLOAD),
+          rawMember(rawHeader({ name: 'opt/backup', size: PAYLOAD.length }), PAYLOAD),
+        ),
+        rules,
+      );
+      const matching = {
+        ...set,
+        rules: [{ ...set.rules[0]!, sha256: lower.files[0]!.sha256! }],
+      } as typeof set;
+      const linked = (...whiteouts: Buffer[]) =>
+        analyze(
+          tarOf(rawHeader({ name: LIB, size: 0, typeflag: '1', linkname: 'opt/backup' }), ...whiteouts),
+          rules,
+        );
+      const verdicts = async (...upper: LayerFacts[]) =>
+        matchImage(
+          [lower, ...upper].map((facts, i) => ({ digest: `sha256:${i}`, facts })),
+          [matching],
+        ).map((e) => [e.path, e.layerDigest, e.inFinalFs]);
+      expect(await verdicts(await linked())).toContainEqual([`/${LIB}`, 'sha256:0', true]);
+      // The target whited out in the same layer, after the link: the link keeps the bytes.
+      expect(await verdicts(await linked(rawHeader({ name: 'opt/.wh.backup', size: 0 })))).toContainEqual([
+        `/${LIB}`,
+        'sha256:0',
+        true,
+      ]);
+    });
+  }
 
   it('is not recorded for paths no rule names', async () => {
     const facts = await analyze(tarOf(rawMember(rawHeader({ name: 'etc/hostname', size: 3 }), 'box')));

@@ -22,6 +22,8 @@ import { ancestors } from '../paths.js';
  */
 export class SameLayerOrder {
   private lastAt: Map<string, number> | undefined;
+  /** Like lastAt, without hardlinks whose bytes were not recorded (FileFact.linkTarget). */
+  private lastKnownAt: Map<string, number> | undefined;
   private lastBelow: Map<string, number> | undefined;
   private copies: Map<string, number[]> | undefined;
 
@@ -29,15 +31,22 @@ export class SameLayerOrder {
 
   /**
    * Whether a later entry replaces `files[i]`: one at its path, at an ancestor (a file or symlink
-   * replacing the directory) or below it (the path made a directory).
+   * replacing the directory) or below it (the path made a directory). A later hardlink at its path
+   * whose bytes were not recorded does not count: they may be the same bytes (the link can name a
+   * lower layer's copy of them), and the gaps lean "survives". At an ancestor it is still no directory.
    */
   replaced(i: number): boolean {
     const path = this.files[i]!.path;
-    if (this.lastAt === undefined) {
+    if (this.lastAt === undefined || this.lastKnownAt === undefined) {
       this.lastAt = new Map();
-      for (let j = 0; j < this.files.length; j++) this.lastAt.set(this.files[j]!.path, j);
+      this.lastKnownAt = new Map();
+      for (let j = 0; j < this.files.length; j++) {
+        const f = this.files[j]!;
+        this.lastAt.set(f.path, j);
+        if (f.linkTarget === undefined) this.lastKnownAt.set(f.path, j);
+      }
     }
-    if (this.lastAt.get(path)! > i) return true;
+    if ((this.lastKnownAt.get(path) ?? -1) > i) return true;
     for (const a of ancestors(path)) if ((this.lastAt.get(a) ?? -1) > i) return true;
     if (this.lastBelow === undefined) {
       this.lastBelow = new Map();

@@ -125,6 +125,32 @@ const CASES: Case[] = [
     layers: [(l) => l.plant(P), () => hardlink('/opt/tools/link.bin', P), () => whiteout(P)],
   },
   {
+    // The path becomes a link to a lower layer's copy of the same bytes: unpacking links it to that
+    // file, so the layer-0 indicator is still at P. The link's row (no bytes recorded) does not replace it.
+    name: 'hardlinked-over-to-lower-copy',
+    layers: [
+      (l) => [...l.plant(P), ...l.plant('/opt/backup/dropper.bin')],
+      () => hardlink(P, '/opt/backup/dropper.bin'),
+    ],
+  },
+  {
+    // Whiting out the link's target above removes that name only: P keeps the shared bytes.
+    name: 'hardlinked-over-to-lower-copy-then-target-whited-out',
+    layers: [
+      (l) => [...l.plant(P), ...l.plant('/opt/backup/dropper.bin')],
+      () => hardlink(P, '/opt/backup/dropper.bin'),
+      () => whiteout('/opt/backup/dropper.bin'),
+    ],
+  },
+  {
+    // The same link to a clean lower file: P holds clean bytes, but hubcrawl cannot tell (KNOWN_GAPS).
+    name: 'hardlinked-over-to-lower-clean-file',
+    layers: [
+      (l) => [...l.plant(P), ...file('/opt/backup/clean.bin')],
+      () => hardlink(P, '/opt/backup/clean.bin'),
+    ],
+  },
+  {
     // OCI: a whiteout applies to lower layers only, wherever it sits in its own layer's archive.
     name: 'dir-whited-out-and-re-created-whiteout-last',
     layers: [
@@ -165,6 +191,9 @@ const KNOWN_GAPS: Record<string, string> = {
   // `/srv/tools` (a file, then a symlink) matches no rule glob, `/srv/**/*.bin` needs a `.bin` name.
   'unwatched-parent-replaced-by-file': 'a file outside every rule glob is not recorded',
   'unwatched-parent-replaced-by-symlink': 'a symlink outside every rule glob is not recorded',
+  // The link's bytes (the lower target's) are not read: it may hold the indicator, so it is taken to
+  // replace nothing (docs/schema.md, "Hardlinks"). The price of leaning "survives" over hiding a backdoor.
+  'hardlinked-over-to-lower-clean-file': 'a hardlink to a lower layer’s file is taken to replace nothing',
 };
 
 /**
