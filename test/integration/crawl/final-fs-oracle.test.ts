@@ -68,7 +68,22 @@ const hardlink = (path: string, target: string): LayerEntry[] => [
 /** A layer being written: `plant` puts the indicator file at a path, marked with this layer's index. */
 interface LayerCtx {
   plant(path: string): LayerEntry[];
+  /**
+   * Writes the indicator under the tar name `via`, through a symlink of the same layer, so that it
+   * lands at `path` (no directory entries: one at the link's name would replace the link).
+   */
+  plantVia(via: string, path: string): LayerEntry[];
+  /** A hardlink at `path` to an indicator file planted earlier in this layer: a copy of its own. */
+  plantLink(path: string, target: string): LayerEntry[];
 }
+
+/** `/opt/alias -> tools`: a layer that writes `/opt/alias/x` puts it in `/opt/tools/x` (layer-symlinks.ts). */
+const ALIAS = '/opt/alias';
+const aliasToTools = (): LayerEntry[] => [...dir('/opt/tools'), ...symlink(ALIAS, 'tools')];
+const throughAlias = (l: LayerCtx): LayerEntry[] => [
+  ...aliasToTools(),
+  ...l.plantVia(`${ALIAS}/dropper.bin`, P),
+];
 
 interface Case {
   name: string;
@@ -148,6 +163,23 @@ const CASES: Case[] = [
     layers: [
       (l) => [...l.plant(P), ...file('/opt/backup/clean.bin')],
       () => hardlink(P, '/opt/backup/clean.bin'),
+    ],
+  },
+  // Written through a symlink its own layer made: it is at the link's target, which is what an upper
+  // layer must remove; a whiteout of the link removes the link only.
+  { name: 'through-own-symlink-then-link-whited-out', layers: [throughAlias, () => whiteout(ALIAS)] },
+  { name: 'through-own-symlink-then-overwritten', layers: [throughAlias, () => file(P)] },
+  { name: 'through-own-symlink-then-whited-out', layers: [throughAlias, () => whiteout(P)] },
+  {
+    // A hardlink naming its target through the link: a copy of the indicator that survives the original.
+    name: 'hardlink-through-own-symlink-then-original-whited-out',
+    layers: [
+      (l) => [
+        ...l.plant(P),
+        ...symlink(ALIAS, 'tools'),
+        ...l.plantLink('/opt/tools/link.bin', `${ALIAS}/dropper.bin`),
+      ],
+      () => whiteout(P),
     ],
   },
   {
@@ -240,6 +272,14 @@ beforeAll(async () => {
           plant: (path) => {
             planted.push({ image: c.name, path, layer: index });
             return [...dirsOf(path), { type: 'file', path, content: DROPPER_CONTENT, mode: MARK + index }];
+          },
+          plantVia: (via, path) => {
+            planted.push({ image: c.name, path, layer: index });
+            return [{ type: 'file', path: via, content: DROPPER_CONTENT, mode: MARK + index }];
+          },
+          plantLink: (path, target) => {
+            planted.push({ image: c.name, path, layer: index });
+            return [{ type: 'hardlink', path, target }];
           },
         }),
       ),
