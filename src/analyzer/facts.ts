@@ -25,8 +25,9 @@ export interface FileFact {
   sha256: string | null;
   md5: string | null;
   /**
-   * Set only on a hardlink whose data was not recorded (size 0, null hashes): the normalized path it
-   * names, in this layer or a lower one. Its bytes are unknown, so matching does not count it as
+   * Set only on a hardlink whose data was not recorded (size 0, null hashes), or that lands on a file the
+   * analyzer parses (a dpkg status) and so was not parsed: the normalized path it names, in this layer or
+   * a lower one. Its bytes are unknown, so matching does not count it as
    * replacing what was at its path (image-view.ts, same-layer-order.ts); absent on every other row.
    */
   linkTarget?: string;

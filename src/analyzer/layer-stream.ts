@@ -308,8 +308,11 @@ class FactCollector implements TarVisitor {
       this.byPath.set(path, { fact, hits: [] });
       return;
     }
-    // A link to such a link keeps its `linkTarget`: its bytes are the same unknown ones.
-    const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777 };
+    // A link to such a link keeps its `linkTarget`: its bytes are the same unknown ones. A database
+    // file (a dpkg status) made a link is not parsed, its bytes having gone by under the target's name:
+    // what it lists is unknown, so it gets the target too and, like those, replaces nothing.
+    const unparsed = captureKind(path) !== null ? { linkTarget: known.fact.linkTarget ?? target } : {};
+    const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777, ...unparsed };
     const hits = known.hits.map((h) => ({ ...h, path }));
     this.files.push(fact);
     this.signatureHits.push(...hits);

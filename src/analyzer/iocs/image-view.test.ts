@@ -191,6 +191,46 @@ describe('matchImage', () => {
     ]);
   });
 
+  it('keeps dpkg-version evidence when an upper layer hardlinks the status file to a hashed copy of its own', async () => {
+    // With --hash-all-files the link gets status-old's hashes, but its listing went by unparsed.
+    const layer = async (...members: Buffer[]) =>
+      analyzeLayer(
+        (async function* () {
+          yield Buffer.concat([...members, END_OF_ARCHIVE]);
+        })(),
+        { rules: compileRules(sets, { hashAllFiles: true }) },
+      );
+    const lower = await layer(
+      rawMember(
+        rawHeader({ name: 'var/lib/dpkg/status', size: Buffer.byteLength(DPKG_STATUS) }),
+        DPKG_STATUS,
+      ),
+    );
+    const upper = await layer(
+      rawMember(
+        rawHeader({ name: 'var/lib/dpkg/status-old', size: Buffer.byteLength(DPKG_STATUS) }),
+        DPKG_STATUS,
+      ),
+      rawHeader({ name: 'var/lib/dpkg/status', size: 0, typeflag: '1', linkname: 'var/lib/dpkg/status-old' }),
+    );
+    const link = upper.files.find((f) => f.path === STATUS);
+    expect(link).toMatchObject({
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      linkTarget: '/var/lib/dpkg/status-old',
+    });
+    expect(upper.packages).toEqual([]);
+    const ev = matchImage(
+      [
+        { digest: 'sha256:0', facts: lower },
+        { digest: 'sha256:1', facts: upper },
+      ],
+      sets,
+    );
+    expect(ev.map((e) => [e.kind, e.path, e.layerIndex, e.inFinalFs])).toEqual([
+      ['dpkg-version', STATUS, 0, true],
+    ]);
+  });
+
   it('tracks a status.d file by its own path', () => {
     const base = { packages: [{ ...pkg, status: null, statusFile: '/var/lib/dpkg/status.d/liblzma5' }] };
     expect(baseEvidence(base, { files: [cleanFile('/var/lib/dpkg/status.d/libssl3')] })[0]!.inFinalFs).toBe(
