@@ -138,6 +138,11 @@ function prepareStatements(db: Database) {
       'SELECT kind, state, count(*) AS count FROM frontier GROUP BY kind, state ORDER BY kind, state',
     ),
     open: db.prepare(`SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress')`).pluck(),
+    openInRange: db
+      .prepare(
+        `SELECT count(*) FROM frontier WHERE state IN ('pending', 'in-progress') AND key >= ? AND key < ?`,
+      )
+      .pluck(),
     failedList: db.prepare(`SELECT * FROM frontier WHERE state = 'failed' ORDER BY id`),
     failedInRun: db
       .prepare(
@@ -250,7 +255,7 @@ export class Frontier {
     return this.claimTx(kinds, limit).map((r) => toItem<P>(r));
   }
 
-  /** Marks those of these items that are pending in-progress and returns them, in the order given. */
+  /** Claims those of these items that are still pending (marks them in-progress); returns them in the order given. */
   claimIds<P = unknown>(ids: readonly number[]): Array<FrontierItem<P>> {
     return this.claimIdsTx(ids).map((r) => toItem<P>(r));
   }
@@ -338,9 +343,12 @@ export class Frontier {
     return this.s.counts.all() as FrontierCount[];
   }
 
-  /** How many items are pending or in-progress (0 means the crawl is finished). */
-  openCount(): number {
-    return this.s.open.get() as number;
+  /**
+   * How many items are pending or in-progress (0 means the crawl is finished); with `keys`, only those
+   * whose key is in [low, high) (a run's run-keyed items).
+   */
+  openCount(keys?: { low: string; high: string }): number {
+    return (keys ? this.s.openInRange.get(keys.low, keys.high) : this.s.open.get()) as number;
   }
 
   /** Items that are failed, and failed at least once in run `runId` (not items an earlier run left failed). */

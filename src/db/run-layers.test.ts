@@ -52,20 +52,24 @@ describe('RunLayerItems', () => {
     layerItem(c, 'pending');
     layerItem(a, 'pending', 'other-selection'); // an earlier selection's item of the same layer
     const items = new RunLayerItems(db);
-    expect(items.ids(keys(7), 'pending')).toEqual([ownA, ownShared]);
-    expect(items.ids(keys(7), 'failed')).toEqual([]);
+    const pending = (id: number) => ({ id, state: 'pending' });
+    expect(items.notDone(keys(7))).toEqual([pending(ownA), pending(ownShared)]);
     // Run 6 ends where run 7 begins ('6|' .. '6}'); run 70's keys ('70|') are not run 7's.
     image('4', [b], 70);
-    expect(items.ids(keys(7), 'pending')).toEqual([ownA, ownShared]);
-    expect(items.ids(keys(6), 'pending')).toHaveLength(2);
+    expect(items.notDone(keys(7))).toEqual([pending(ownA), pending(ownShared)]);
+    expect(items.notDone(keys(6))).toHaveLength(2);
+    // Done items are left out, the others say their state.
+    db.prepare(`UPDATE frontier SET state = 'done' WHERE id = ?`).run(ownA);
+    db.prepare(`UPDATE frontier SET state = 'failed' WHERE id = ?`).run(ownShared);
+    expect(items.notDone(keys(7))).toEqual([{ id: ownShared, state: 'failed' }]);
   });
 
   it('reaches the frontier through its (kind, key) index, never scanning it', () => {
     const source = (new RunLayerItems(db) as unknown as { select: { source: string } }).select.source;
     const plan = (
-      db
-        .prepare(`EXPLAIN QUERY PLAN ${source}`)
-        .all({ low: '7|', high: '7}', suffix: '|4|sel', state: 'pending' }) as Array<{ detail: string }>
+      db.prepare(`EXPLAIN QUERY PLAN ${source}`).all({ low: '7|', high: '7}', suffix: '|4|sel' }) as Array<{
+        detail: string;
+      }>
     ).map((r) => r.detail);
     expect(plan).toContain('SEARCH m USING INDEX sqlite_autoindex_frontier_1 (kind=? AND key>? AND key<?)');
     expect(plan).toContain('SEARCH f USING INDEX sqlite_autoindex_frontier_1 (kind=? AND key=?)');

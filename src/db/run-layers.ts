@@ -23,25 +23,22 @@ export class RunLayerItems {
   private readonly select: Statement;
 
   constructor(db: Database) {
-    this.select = db
-      .prepare(
-        `SELECT DISTINCT f.id FROM frontier m
-           JOIN image_layers il ON il.image_digest = substr(m.key, instr(m.key, '@') + 1)
-           JOIN frontier f ON f.kind = 'layer' AND f.key = il.layer_digest || @suffix
-          WHERE m.kind = 'manifest' AND m.key >= @low AND m.key < @high AND m.state = 'done'
-            AND f.state = @state
-          ORDER BY f.id`,
-      )
-      .pluck();
+    this.select = db.prepare(
+      `SELECT DISTINCT f.id, f.state FROM frontier m
+         JOIN image_layers il ON il.image_digest = substr(m.key, instr(m.key, '@') + 1)
+         JOIN frontier f ON f.kind = 'layer' AND f.key = il.layer_digest || @suffix
+        WHERE m.kind = 'manifest' AND m.key >= @low AND m.key < @high AND m.state = 'done'
+          AND f.state <> 'done'
+        ORDER BY f.id`,
+    );
   }
 
-  /** The ids of the run's layer items in `state`, oldest first. */
-  ids(keys: RunLayerKeys, state: FrontierState): number[] {
+  /** The run's layer items that are not done, oldest first, with their states. */
+  notDone(keys: RunLayerKeys): Array<{ id: number; state: Exclude<FrontierState, 'done'> }> {
     return this.select.all({
       low: keys.runKeys.low,
       high: keys.runKeys.high,
       suffix: keys.layerKeySuffix,
-      state,
-    }) as number[];
+    }) as Array<{ id: number; state: Exclude<FrontierState, 'done'> }>;
   }
 }

@@ -84,6 +84,31 @@ describe("layerClaimer('run')", () => {
     expect(resumed.claim(5).map((i) => [i.id, i.attempts])).toEqual([[own, 1]]);
   });
 
+  it('never revives a layer that failed in this invocation: its failures were its retries', () => {
+    const own = frontier.enqueue('layer', layerKey(OWN, '4', 'sel'));
+    const scoped = layerClaimer('run', db, frontier, run(false));
+    let claims = 0;
+    for (;;) {
+      const [item] = scoped.claim(5);
+      if (item === undefined) break;
+      claims += 1;
+      expect(claims).toBeLessThanOrEqual(3);
+      frontier.fail(item.id, { message: 'reset' }, { retryable: true, maxAttempts: 3 });
+      scoped.settled();
+    }
+    expect(claims).toBe(3);
+    expect(state(own)).toBe('failed');
+  });
+
+  it('counts as open the run’s own items only, not the dataset’s backlog', () => {
+    frontier.enqueue('layer', layerKey(OWN, '4', 'sel'));
+    frontier.enqueue('layer', layerKey(OTHER, '4', 'sel'));
+    frontier.enqueue('reference', '7|r.example/a/b:1@');
+    frontier.enqueue('reference', '6|r.example/a/b:1@');
+    expect(layerClaimer('run', db, frontier, run(false)).open()).toBe(2);
+    expect(layerClaimer('dataset', db, frontier, run(false)).open()).toBe(4);
+  });
+
   it('leaves a permanent failure past the attempt limit failed', () => {
     const own = failedLayer(OWN, 3, false);
     expect(layerClaimer('run', db, frontier, run(false)).claim(5)).toEqual([]);

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Frontier } from '../db/frontier.js';
 import type { FrontierItem } from '../db/frontier-types.js';
-import { RunLayerItems } from '../db/run-layers.js';
+import { RunLayerItems, type RunLayerKeys } from '../db/run-layers.js';
 import { CONTENT_KEYED_KINDS, layerKeySuffix, runKeyRange } from './keys.js';
 
 /**
@@ -14,11 +14,22 @@ import { CONTENT_KEYED_KINDS, layerKeySuffix, runKeyRange } from './keys.js';
  */
 export type LayerScope = 'dataset' | 'run';
 
+/** What decides a run's layer items and how its failed ones are retried. */
+export interface LayerRun {
+  runId: number;
+  analyzerVersion: string;
+  selection: string;
+  maxAttempts: number;
+  resumed: boolean;
+}
+
 /** Claims layer items for the run's loop. */
 export interface LayerClaimer {
   claim(limit: number): FrontierItem[];
   /** An item of the run reached an outcome: the run may have resolved images, or a layer went back to pending. */
   settled(): void;
+  /** The items still to do that the run works through (the progress line's queue). */
+  open(): number;
 }
 
 const LAYER_KINDS = ['layer'] as const;
@@ -27,9 +38,15 @@ export function layerClaimer(
   scope: LayerScope,
   db: Database,
   frontier: Frontier,
-  run: { runId: number; analyzerVersion: string; selection: string; maxAttempts: number; resumed: boolean },
+  run: LayerRun,
 ): LayerClaimer {
-  if (scope === 'dataset') return { claim: (limit) => frontier.claim(LAYER_KINDS, limit), settled() {} };
+  if (scope === 'dataset') {
+    return {
+      claim: (limit) => frontier.claim(LAYER_KINDS, limit),
+      settled() {},
+      open: () => frontier.openCount(),
+    };
+  }
   return new RunOwnLayers(db, frontier, run);
 }
 
@@ -40,24 +57,20 @@ export function layerClaimer(
  *
  * A failed one gets another go, once per invocation, as a crawl gives every failed layer at its start
  * (prepareFrontier): under maxAttempts, and with fresh attempts in a new run when its error was retryable.
+ * An item this invocation has claimed is never revived: its failures are its retries' (Frontier.fail).
  */
 class RunOwnLayers implements LayerClaimer {
   private readonly items: RunLayerItems;
-  private readonly keys;
+  private readonly keys: RunLayerKeys;
   private queue: number[] = [];
   private stale = true;
-  private readonly retried = new Set<number>();
+  /** Items this invocation claimed or revived. */
+  private readonly reached = new Set<number>();
 
   constructor(
     db: Database,
     private readonly frontier: Frontier,
-    private readonly run: {
-      runId: number;
-      analyzerVersion: string;
-      selection: string;
-      maxAttempts: number;
-      resumed: boolean;
-    },
+    private readonly run: LayerRun,
   ) {
     this.items = new RunLayerItems(db);
     this.keys = {
@@ -73,6 +86,7 @@ class RunOwnLayers implements LayerClaimer {
     while (claimed.length < limit && this.queue.length > 0) {
       claimed.push(...this.frontier.claimIds(this.queue.splice(0, limit - claimed.length)));
     }
+    for (const item of claimed) this.reached.add(item.id);
     return claimed;
   }
 
@@ -80,14 +94,22 @@ class RunOwnLayers implements LayerClaimer {
     this.stale = true;
   }
 
+  /** The run's own open items: its run-keyed ones and its images' layers not yet done or failed. */
+  open(): number {
+    const layers = this.items.notDone(this.keys).filter((i) => i.state !== 'failed').length;
+    return this.frontier.openCount(this.keys.runKeys) + layers;
+  }
+
   private refresh(): void {
     this.stale = false;
-    const failed = this.items.ids(this.keys, 'failed').filter((id) => !this.retried.has(id));
+    const items = this.items.notDone(this.keys);
+    const failed = items.filter((i) => i.state === 'failed' && !this.reached.has(i.id)).map((i) => i.id);
     if (failed.length > 0) {
-      for (const id of failed) this.retried.add(id);
+      for (const id of failed) this.reached.add(id);
       this.frontier.retryFailed(this.run.maxAttempts, { kinds: CONTENT_KEYED_KINDS, ids: failed });
       if (!this.run.resumed) this.frontier.reviveRetryable('layer', failed);
     }
-    this.queue = this.items.ids(this.keys, 'pending');
+    const revived = new Set(failed);
+    this.queue = items.filter((i) => i.state === 'pending' || revived.has(i.id)).map((i) => i.id);
   }
 }

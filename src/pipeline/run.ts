@@ -168,7 +168,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
     opts.onProgress?.({
       counters: ctx.counters.snapshot(),
       http: http.stats.snapshot(),
-      open: ctx.frontier.openCount(),
+      open: layers.open(),
       inFlight: inFlight.size,
       rateLimitedUntil: net.pausedUntil(),
     });
