@@ -50,6 +50,8 @@ describe('read errors on a read-only handle', () => {
       'SQLITE_READONLY_DIRECTORY',
       'SQLITE_READONLY_CANTINIT',
       'SQLITE_READONLY_CANTLOCK',
+      // A read-only mount (not a folder's permissions): the file opens, its -shm cannot be created.
+      'SQLITE_CANTOPEN',
     ]) {
       const mapped = mapSqliteError(
         Object.assign(new Error('attempt to write a readonly database'), { code }),

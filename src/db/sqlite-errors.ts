@@ -14,6 +14,8 @@ const WAL_NEEDS_WRITABLE_FOLDER = new Set([
   'SQLITE_READONLY_CANTINIT',
   'SQLITE_READONLY_CANTLOCK',
   'SQLITE_READONLY_RECOVERY',
+  // On a read-only mount: the file itself opened, then its -shm could not be created at the first read.
+  'SQLITE_CANTOPEN',
 ]);
 
 function sqliteCode(err: unknown): string | undefined {
