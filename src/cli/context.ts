@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Database } from '../db/open.js';
 import { RunStore } from '../db/run-store.js';
-import { sameStudy } from '../pipeline/study.js';
+import { byAnotherAnalyzer, sameStudy } from '../pipeline/study.js';
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -120,6 +120,8 @@ export function refuseUnfinishedRun(
 ): void {
   const last = new RunStore(db).latest();
   if (!last || (last.status !== 'running' && last.status !== 'aborted')) return;
+  // Nothing resumes a run an older analyzer started: the next crawl or scan starts a new one anyway.
+  if (byAnotherAnalyzer(last)) return;
   if (resumable && sameStudy(last, resumable.config, resumable.iocSets)) return;
   db.close();
   throw new ConfigError(

@@ -10,7 +10,7 @@ import type { CrawlContext } from './context.js';
 import { CONTENT_KEYED_KINDS, RUN_KEYED_KINDS, runKeyPrefix } from './keys.js';
 import type { LayerScope } from './layer-scope.js';
 import { seedItems } from './seeds.js';
-import { sameStudy } from './study.js';
+import { byAnotherAnalyzer, sameStudy } from './study.js';
 
 /** The failure code of an earlier run's discovery that a new run closed (docs/schema.md, `failures`). */
 export const SUPERSEDED = 'SUPERSEDED';
@@ -33,9 +33,12 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
       runs.reopen(last.id);
       return { runId: last.id, resumed: true };
     }
+    const why = byAnotherAnalyzer(last)
+      ? `it was started by a hubcrawl with analyzer version ${last.analyzerVersion}, which this one (${ANALYZER_VERSION}) cannot resume`
+      : 'seeds, filters or IOC sets changed';
     opts.log.warn(
       { unfinishedRun: last.id },
-      'the last run did not finish but seeds, filters or IOC sets changed: starting a new run (its pending discovery is closed as SUPERSEDED; pending layers carry over)',
+      `the last run did not finish but ${why}: starting a new run (its pending discovery is closed as SUPERSEDED; pending layers carry over)`,
     );
   }
   const runId = runs.start({

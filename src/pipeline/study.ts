@@ -50,3 +50,11 @@ export function sameStudy(last: RunRow, config: Readonly<Config>, iocSets: reado
     studyOf(JSON.parse(JSON.stringify(config)) as Record<string, unknown>, iocSets, ANALYZER_VERSION)
   );
 }
+
+/**
+ * Whether a run an older hubcrawl started (another analyzer version) is left unfinished: no command of
+ * this hubcrawl can resume it, as its layers mean other facts here, so nothing waits for it either.
+ */
+export function byAnotherAnalyzer(last: RunRow): boolean {
+  return last.analyzerVersion !== ANALYZER_VERSION;
+}

@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { builtinIocSets } from '../analyzer/iocs/builtin.js';
+import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
+import { loadConfig, redactConfig } from '../config/load.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { openDatabase } from '../db/open.js';
+import { RunStore } from '../db/run-store.js';
+import { openRun } from '../pipeline/run-start.js';
+import { refuseUnfinishedRun } from './context.js';
+
+let dir: string;
+let db: Database;
+const path = () => join(dir, 'd.db');
+const sets = builtinIocSets();
+const config = loadConfig({ env: {}, flagSettings: { seeds: { images: ['debian:sid-20240311'] } } });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-context-'));
+  db = openDatabase(path());
+});
+afterEach(() => {
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An interrupted run of `config`'s study, started by a hubcrawl whose analyzer was `analyzerVersion`. */
+function unfinishedRun(analyzerVersion: string): number {
+  const runs = new RunStore(db);
+  const id = runs.start({
+    config: redactConfig(config),
+    toolVersion: '0.1.0',
+    analyzerVersion,
+    iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
+  });
+  runs.finish(id, 'aborted');
+  return id;
+}
+
+describe('an unfinished run an older hubcrawl started', () => {
+  it('holds back no rematch or scan, since no command of this hubcrawl can resume it', () => {
+    unfinishedRun(ANALYZER_VERSION);
+    expect(() => refuseUnfinishedRun(db, path())).toThrow(ConfigError);
+    db = openDatabase(path());
+    unfinishedRun('older');
+    expect(() => refuseUnfinishedRun(db, path())).not.toThrow();
+  });
+
+  it('is named as the reason a crawl of the same study starts a new run', () => {
+    const older = unfinishedRun('older');
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
+    const { runId, resumed } = openRun(db, { config, iocSets: sets, log });
+    expect(resumed).toBe(false);
+    expect(runId).not.toBe(older);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `started by a hubcrawl with analyzer version older, which this one \\(${ANALYZER_VERSION}\\) cannot resume`,
+        ),
+      ),
+    ]);
+  });
+});
