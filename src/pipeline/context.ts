@@ -96,14 +96,29 @@ export class CrawlContext {
    */
   countKnownLayers(image: string, layers: ReadonlyArray<{ digest: string }>): void {
     for (const { digest } of layers) {
-      if (this.layersReached.has(digest)) continue;
-      this.layersReached.add(digest);
-      this.reachedSinceCheckpoint.push(digest);
+      if (!this.reach(digest)) continue;
       if (this.layers.needsAnalysis(digest, ANALYZER_VERSION, this.rules.coveredBy)) continue;
       // A resumed run's earlier invocations reached it if one of their images lists it (its item is done).
       if (this.resumed && this.images.layerReachedInRun(digest, runKeyPrefix(this.runId), image)) continue;
       this.counters.layersReused += 1;
     }
+  }
+
+  /**
+   * A layer this run analyzed, in its item's write: counted in `layersAnalyzed`, so its images reaching it
+   * later must not count it again as reused. A layer item can come before them: one an earlier run left
+   * pending (an older analyzer version's, after an upgrade) is claimed before this run's manifests reach it.
+   */
+  layerAnalyzed(digest: string): void {
+    this.reach(digest);
+  }
+
+  /** Marks `digest` reached in this run; false when it was already. Undone with its transaction (checkpoint). */
+  private reach(digest: string): boolean {
+    if (this.layersReached.has(digest)) return false;
+    this.layersReached.add(digest);
+    this.reachedSinceCheckpoint.push(digest);
+    return true;
   }
 
   private readonly debianBase = new Map<string, boolean>();

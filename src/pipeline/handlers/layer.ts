@@ -70,6 +70,7 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
   // Counted with the rows, in the completion's transaction (see manifest.ts `counted`).
   const write = () => {
     ctx.counters.layersAnalyzed += 1;
+    ctx.layerAnalyzed(digest);
     ctx.counters.layerBytes += facts.compressedBytes;
     ctx.layers.markAnalyzed(digest, facts, ANALYZER_VERSION);
     if (p.gate) ctx.debianBaseKnown(digest, isDebianDerived(facts.osRelease, facts.packages));
