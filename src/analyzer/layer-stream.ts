@@ -204,7 +204,7 @@ class FactCollector implements TarVisitor {
     }
     this.symlinks.landed(path, entry.type === 'symlink' ? entry.linkname : null);
     if (entry.type === 'hardlink') {
-      this.recordHardlink(path, this.symlinks.resolve(normalizeTarPath(entry.linkname)), entry.mode);
+      this.recordHardlink(path, this.symlinks.landing(normalizeTarPath(entry.linkname)), entry.mode);
       return null;
     }
     const watched = (entry.type === 'file' || entry.type === 'symlink') && this.rules.isWatchedPath(path);

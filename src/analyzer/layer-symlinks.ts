@@ -28,17 +28,16 @@ export class LayerSymlinks {
     else if (this.links.size > 0) this.links.delete(path);
   }
 
-  /** Where a member named `path` (normalized, absolute) lands: its parent directory resolved, its own name kept. */
+  /**
+   * Where a member named `path` (normalized, absolute) lands: its parent directory resolved, its own name
+   * kept. Also where a hardlink's target is: containerd and umoci resolve the target's parent only, so a
+   * link to a symlink is a link to the symlink (a symlink itself), not to the file it points at.
+   */
   landing(path: string): string {
     if (this.links.size === 0 || !this.hasLinkedAncestor(path)) return path;
     const slash = path.lastIndexOf('/');
     const parent = this.walk(path.slice(0, slash));
     return parent === '/' ? path.slice(slash) : `${parent}${path.slice(slash)}`;
-  }
-
-  /** `path` resolved to the end, its own name too: where a hardlink's target is. */
-  resolve(path: string): string {
-    return this.links.size === 0 ? path : this.walk(path);
   }
 
   private hasLinkedAncestor(path: string): boolean {

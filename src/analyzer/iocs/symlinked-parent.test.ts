@@ -93,6 +93,15 @@ describe('a file written through a symlink of its own layer', () => {
     ]);
   });
 
+  it('does not follow a symlink that a hardlink names itself: the link is to the symlink', async () => {
+    const facts = await analyze(
+      file(REAL.slice(1), PAYLOAD),
+      symlink('usr/lib/x86_64-linux-gnu/liblzma.so.5', 'liblzma.so.5.6.1'),
+      hardlink('opt/x/liblzma.so.5', 'usr/lib/x86_64-linux-gnu/liblzma.so.5'),
+    );
+    expect(await verdicts(facts)).toEqual([[REAL, 0, true]]);
+  });
+
   it('whites out through the link too: an upper layer’s `lib/…/.wh.x` removes the real path', async () => {
     const lower = await analyze(file(REAL.slice(1), PAYLOAD));
     const upper = await analyze(

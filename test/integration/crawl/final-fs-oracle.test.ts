@@ -183,6 +183,17 @@ const CASES: Case[] = [
     ],
   },
   {
+    // A hardlink to a symlink is a symlink: unpackers resolve the target's parent only, so no copy.
+    name: 'hardlink-to-own-symlink',
+    layers: [
+      (l) => [
+        ...l.plant(P),
+        ...symlink('/opt/tools/alias.bin', 'dropper.bin'),
+        ...hardlink('/opt/tools/link.bin', '/opt/tools/alias.bin'),
+      ],
+    ],
+  },
+  {
     // OCI: a whiteout applies to lower layers only, wherever it sits in its own layer's archive.
     name: 'dir-whited-out-and-re-created-whiteout-last',
     layers: [
