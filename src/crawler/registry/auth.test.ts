@@ -417,7 +417,8 @@ describe('RegistryAuth with a Basic-only registry', () => {
     // The first request learns the challenge and carries the password; its answer has not come yet.
     expect(await auth.onUnauthorized(basicChallenge, pullScope('a/b'), undefined)).toBe(basic);
     const stop = new AbortController();
-    const waiting = auth.headerFor(pullScope('c/d'), stop.signal);
+    // The request's own signal is not the one that fires: the client's is (a run cut).
+    const waiting = auth.headerFor(pullScope('c/d'), [new AbortController().signal, stop.signal]);
     const stopped = new Error('run cut');
     stop.abort(stopped);
     await expect(waiting).rejects.toBe(stopped);

@@ -98,6 +98,9 @@ function basicHeader(registry: string, cred: Credential): string {
 
 const MAX_CACHED_TOKENS = 256;
 
+/** The signals that end a request: any of them aborting ends a wait on its behalf. */
+export type StopSignals = ReadonlyArray<AbortSignal | undefined>;
+
 /** Auth state for one registry: its challenge once seen, and the token cache. */
 export class RegistryAuth {
   /** Requests made to token services (for stats and tests). */
@@ -148,14 +151,15 @@ export class RegistryAuth {
 
   /**
    * The Authorization header to send with a request needing `scope`; undefined before any challenge.
-   * `signal`: the request's, which ends a wait for the first Basic password's answer.
+   * `signals`: what ends the request (its own signal, its client's), which ends a wait for the first Basic
+   * password's answer too.
    */
-  async headerFor(scope: string, signal?: AbortSignal): Promise<string | undefined> {
+  async headerFor(scope: string, signals: StopSignals = []): Promise<string | undefined> {
     const known = this.known;
     if (!known) return undefined;
     if (known.scheme === 'basic') {
       const cred = this.opts.credentials?.get(this.opts.registry);
-      return cred ? this.basicGated(cred, signal) : undefined;
+      return cred ? this.basicGated(cred, signals) : undefined;
     }
     const t = await this.token(known.realm, known.service, scope, undefined);
     return `Bearer ${t.token}`;
@@ -169,7 +173,7 @@ export class RegistryAuth {
     headers: HttpHeaders,
     scope: string,
     sent: string | undefined,
-    signal?: AbortSignal,
+    signals: StopSignals = [],
   ): Promise<string> {
     const challenges = parseWwwAuthenticate(headers['www-authenticate']);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
@@ -203,7 +207,7 @@ export class RegistryAuth {
         this.refuseBasic();
         throw this.credentialRefusal;
       }
-      return this.basicGated(cred, signal);
+      return this.basicGated(cred, signals);
     }
     throw new AuthError(`${this.opts.registry} answered 401 without a Bearer or Basic challenge`);
   }
@@ -259,9 +263,9 @@ export class RegistryAuth {
    * it at once (the probe) and the others wait for the registry's answer to it (basicSettled), or
    * until their own request is aborted: a crawl that stops must not wait out a slow probe's retries.
    */
-  private async basicGated(cred: Credential, signal: AbortSignal | undefined): Promise<string> {
+  private async basicGated(cred: Credential, signals: StopSignals): Promise<string> {
     for (;;) {
-      signal?.throwIfAborted();
+      for (const s of signals) s?.throwIfAborted();
       const header = this.basicFor(cred);
       if (this.basicAccepted) return header;
       const probe = this.basicProbe;
@@ -273,7 +277,7 @@ export class RegistryAuth {
         this.basicProbe = { done, settle };
         return header;
       }
-      await untilAborted(probe.done, signal);
+      await untilAborted(probe.done, signals);
     }
   }
 
@@ -372,17 +376,18 @@ export function pullScope(repository: string): string {
 /** The token scope for `_catalog`. */
 export const CATALOG_SCOPE = 'registry:catalog:*';
 
-/** `done`, or the abort of `signal`, whichever comes first; the listener goes with it. */
-async function untilAborted(done: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (signal === undefined) return done;
-  let onAbort!: () => void;
+/** `done`, or the abort of any of `signals`, whichever comes first; the listeners go with it. */
+async function untilAborted(done: Promise<void>, signals: StopSignals): Promise<void> {
+  const live = [...new Set(signals.filter((s) => s !== undefined))];
+  if (live.length === 0) return done;
+  let onAbort!: (event: Event) => void;
   const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    onAbort = (event) => reject((event.target as AbortSignal).reason);
+    for (const s of live) s.addEventListener('abort', onAbort, { once: true });
   });
   try {
     await Promise.race([done, aborted]);
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    for (const s of live) s.removeEventListener('abort', onAbort);
   }
 }

@@ -31,10 +31,10 @@ export class AuthedTransport implements RegistryTransport {
   ) {}
 
   async send(req: HttpRequest, scope: string): Promise<HttpResponse> {
-    // What ends this request ends a wait for the first Basic password's answer too: the request's own
-    // signal (a layer download passes the run's cut), else the client's.
-    const signal = req.signal ?? this.http.signal;
-    let header = await this.auth.headerFor(scope, signal);
+    // What ends this request ends a wait for the first Basic password's answer too: its own signal and
+    // its client's, as HttpClient itself listens to both.
+    const signals = [req.signal, this.http.signal];
+    let header = await this.auth.headerFor(scope, signals);
     for (let attempt = 1; ; attempt++) {
       const headers = { ...req.headers };
       if (header) headers.authorization = header;
@@ -52,7 +52,7 @@ export class AuthedTransport implements RegistryTransport {
       if (attempt >= MAX_AUTH_ATTEMPTS) {
         throw new AuthError(`${this.registry} refused access to ${scope} even with a fresh token`);
       }
-      header = await this.auth.onUnauthorized(res.headers, scope, header, signal);
+      header = await this.auth.onUnauthorized(res.headers, scope, header, signals);
     }
   }
 
