@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, FatalError } from '../core/errors.js';
+import { acquireCrawlLock } from './lock.js';
 import { DEFAULT_MIGRATIONS_DIR, loadMigrations, schemaVersion } from './migrate.js';
 import { openDatabase } from './open.js';
 import { RunStore } from './run-store.js';
@@ -169,6 +170,45 @@ describe('read-only mode', () => {
     const db = openDatabase(path, { readonly: true });
     expect(schemaVersion(db)).toBe(loadMigrations().length);
     db.close();
+  });
+
+  it('keeps an older dataset’s rollback journal mode when a read-only command upgrades it', () => {
+    const path = olderDataset();
+    const raw = new BetterSqlite3(path);
+    expect(raw.pragma('journal_mode = DELETE', { simple: true })).toBe('delete');
+    raw.close();
+    openDatabase(path, { readonly: true }).close();
+    const after = new BetterSqlite3(path, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(loadMigrations().length);
+    expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+    after.close();
+  });
+
+  it('does not upgrade an older dataset under a crawl that holds it, and says it waits for that crawl', () => {
+    const path = olderDataset();
+    const lock = acquireCrawlLock(path);
+    try {
+      expect(() => openDatabase(path, { readonly: true })).toThrow(
+        /another crawl \(pid \d+.*is using .*must first bring its schema up to date, which waits until that crawl has finished/,
+      );
+      const raw = new BetterSqlite3(path, { readonly: true });
+      expect(raw.pragma('user_version', { simple: true })).toBe(1);
+      raw.close();
+    } finally {
+      lock.release();
+    }
+    openDatabase(path, { readonly: true }).close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('does not upgrade the copy in an export bundle in place: its checksum would no longer hold', () => {
+    const path = olderDataset();
+    const before = readFileSync(path);
+    writeFileSync(join(dir, 'MANIFEST.json'), JSON.stringify({ sha256: { 'older.db': 'f'.repeat(64) } }));
+    expect(() => openDatabase(path, { readonly: true })).toThrow(
+      /is the copy in a hubcrawl export bundle, written by an older hubcrawl; .*copy it out of the bundle/,
+    );
+    expect(readFileSync(path).equals(before)).toBe(true);
   });
 
   // A read-only bind mount stands for a published copy on read-only media (root only, as in CI).

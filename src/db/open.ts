@@ -1,7 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
+import { acquireCrawlLock, type CrawlLock } from './lock.js';
 import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from './sqlite-errors.js';
 
@@ -14,6 +15,11 @@ export interface OpenOptions {
   migrationsDir?: string;
   /** How long a statement waits for another connection's lock before failing (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * A writable open that leaves the journal mode as the file has it (a schema upgrade for a read-only
+   * command): an export's copy is in rollback-journal mode so that it can be read from read-only media.
+   */
+  keepJournalMode?: boolean;
 }
 
 /**
@@ -50,19 +56,63 @@ const OLDER_SCHEMA = Symbol('older schema');
  * the file cannot be written (a published copy on read-only media), the error says what to do.
  */
 function upgradeForReading(path: string, opts: OpenOptions): void {
-  let db: Database;
+  refuseExportCopy(path);
+  // Not under a crawl that an older hubcrawl runs: it would find the schema changed under it and fail.
+  const lock = lockForUpgrade(path);
   try {
-    db = openDatabase(path, { ...opts, readonly: false });
-  } catch (err) {
-    // Only a file that cannot be written gets the copy advice; a lock held too long or a failing migration
-    // says what it is itself.
-    if (!cannotWrite(err)) throw err;
-    throw new ConfigError(
-      `the dataset ${path} was written by an older hubcrawl and needs a schema upgrade, which cannot be written there (a read-only file or directory); copy it to a writable place and open it there once`,
-      { cause: err },
-    );
+    let db: Database;
+    try {
+      db = openDatabase(path, { ...opts, readonly: false, keepJournalMode: true });
+    } catch (err) {
+      // Only a file that cannot be written gets the copy advice; a lock held too long or a failing migration
+      // says what it is itself.
+      if (!cannotWrite(err)) throw err;
+      throw new ConfigError(
+        `the dataset ${path} was written by an older hubcrawl and needs a schema upgrade, which cannot be written there (a read-only file or directory); copy it to a writable place and open it there once`,
+        { cause: err },
+      );
+    }
+    db.close();
+  } finally {
+    lock?.release();
   }
-  db.close();
+}
+
+/**
+ * The crawl lock, held while a read-only command upgrades the schema; null where no lock can be created
+ * (a read-only folder: the upgrade then fails with its own advice). A crawl holding it refuses the upgrade.
+ */
+function lockForUpgrade(path: string): CrawlLock | null {
+  try {
+    return acquireCrawlLock(path);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new ConfigError(
+        `${err.message}. The dataset was written by an older hubcrawl and this command must first bring its schema up to date, which waits until that crawl has finished`,
+        { cause: err },
+      );
+    }
+    return null;
+  }
+}
+
+/**
+ * A dataset inside an export bundle (MANIFEST.json beside it gives its sha256) is not upgraded in place:
+ * the bundle is what a study publishes, and its checksum would no longer hold.
+ */
+function refuseExportCopy(path: string): void {
+  const manifest = join(dirname(path), 'MANIFEST.json');
+  let listed = false;
+  try {
+    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { sha256?: Record<string, unknown> };
+    listed = typeof parsed.sha256?.[basename(path)] === 'string';
+  } catch {
+    return; // no manifest there, or not an export's
+  }
+  if (!listed) return;
+  throw new ConfigError(
+    `the dataset ${path} is the copy in a hubcrawl export bundle, written by an older hubcrawl; reading it needs a schema upgrade, which would change the file whose sha256 ${manifest} gives: copy it out of the bundle and open the copy`,
+  );
 }
 
 /** Whether opening for writing failed because the file or its directory cannot be written. */
@@ -115,7 +165,7 @@ function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof
     } else {
       // Before journal_mode: switching to WAL already rewrites the header of a file that is not ours.
       if (datasetContents(db) === 'foreign') throw notADataset(path);
-      db.pragma('journal_mode = WAL');
+      if (!opts.keepJournalMode) db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db, migrationsDir);
