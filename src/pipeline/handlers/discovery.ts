@@ -130,12 +130,16 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
   // (rayproject/ray's 282,645 tags take many minutes) was seen after that, and its observation wins.
   const listingStartedAt = nowIso();
   let tags: ListedTag[];
-  if (registry === DOCKER_HUB) tags = await hubTags(ctx, repository);
-  else {
-    tags = [];
-    for await (const name of ctx.registry(registry).listTags(repository)) {
-      tags.push({ name, digest: null, pushedAt: null });
+  try {
+    tags = await listedTags(ctx, registry, repository);
+  } catch (err) {
+    // The repository is not there (404, NAME_UNKNOWN): the tags the dataset holds as present in it are gone,
+    // each as its HEAD confirms, recorded now, as the item fails with this error. Otherwise a deleted
+    // repository's tags would stay current in every later report.
+    if (err instanceof PermanentError && err.status === 404) {
+      await recordGoneRepository(ctx, registry, repository, listingStartedAt);
     }
+    throw err;
   }
   const gone = await confirmGone(
     ctx,
@@ -163,6 +167,28 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     ctx.counters.repositories += 1;
   };
   return { write, children };
+}
+
+async function listedTags(ctx: CrawlContext, registry: string, repository: string): Promise<ListedTag[]> {
+  if (registry === DOCKER_HUB) return hubTags(ctx, repository);
+  const tags: ListedTag[] = [];
+  for await (const name of ctx.registry(registry).listTags(repository)) {
+    tags.push({ name, digest: null, pushedAt: null });
+  }
+  return tags;
+}
+
+/** A repository whose listing answered 404: its tags, as an empty listing of it, each confirmed by its HEAD. */
+async function recordGoneRepository(
+  ctx: CrawlContext,
+  registry: string,
+  repository: string,
+  listingStartedAt: string,
+): Promise<void> {
+  const known = ctx.repositories.get(registry, repository);
+  if (!known) return;
+  const gone = await confirmGone(ctx, registry, repository, []);
+  if (gone.length > 0) ctx.tags.recordAbsences(known.id, gone, ctx.runId, listingStartedAt);
 }
 
 /** The most absences one listing confirms; the rest wait for the next crawl (see confirmGone). */

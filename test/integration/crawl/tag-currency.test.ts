@@ -7,6 +7,8 @@
  * that lacks a tag the registry still serves (a HEAD of the tag confirms each absence). On the real
  * registry, the tests in order on one dataset.
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
@@ -45,6 +47,7 @@ beforeAll(async () => {
   await pushImage(registry, 'acme/skipped', 'v1', s.clean);
   await pushImage(registry, 'acme/during', 'keep', s.clean);
   await pushImage(registry, 'acme/during', 'new', s.sig);
+  await pushImage(registry, 'acme/removed', 'latest', s.sig);
   proxy = await startFaultProxy(registry.url);
   ws = makeWorkspace('hubcrawl-tag-currency-');
   dbPath = ws.dbPath('tag-currency');
@@ -282,6 +285,18 @@ describe('tag_current across crawls of a study', () => {
     // The next crawl's listing, begun after that observation, proves it gone.
     expect((await crawl({ repos: ['acme/during'] })).status).toBe('completed');
     expect(currency('acme/during')).toEqual([row('acme/during', 'new', 'false')]);
+  });
+
+  it('every tag of a repository the registry no longer has (404) is not current, though its item fails', async () => {
+    expect((await crawl({ repos: ['acme/removed'] })).status).toBe('completed');
+    expect(currency('acme/removed')).toEqual([row('acme/removed', 'latest', 'true')]);
+    // distribution has no API to delete a repository: its storage goes, as an operator would remove it.
+    rmSync(join(registry.dataDir, 'docker/registry/v2/repositories/acme/removed'), { recursive: true });
+    const outcome = await crawl({ repos: ['acme/removed'] });
+    // The seed names a repository that is not there: that stays a failure of its item.
+    expect(outcome.status).toBe('completed-with-failures');
+    expect(absences('acme/removed')).toEqual([{ repository: 'acme/removed', tag: 'latest' }]);
+    expect(currency('acme/removed')).toEqual([row('acme/removed', 'latest', 'false')]);
   });
 });
 
