@@ -425,3 +425,78 @@ describe('matchImage', () => {
     });
   });
 });
+
+describe('evidence a hardlink to a lower file carries', () => {
+  const LINK = '/opt/keep/liblzma.so.5';
+  const linkTo = (target: string, path = LINK) => ({
+    path,
+    size: 0,
+    mode: 0o644,
+    sha256: null,
+    md5: null,
+    linkTarget: target,
+  });
+  const whiteout = (path: string) => ({ whiteouts: [{ path, opaque: false }] });
+  /** [kind, path, layer, in final fs] of every piece of evidence of the image. */
+  const image = (...layers: Array<Partial<LayerFacts>>) =>
+    matchImage(
+      layers.map((f, i) => ({ digest: `sha256:${i}`, facts: facts(f) })),
+      sets,
+    ).map((e) => [e.kind, e.path, e.layerIndex, e.inFinalFs]);
+
+  it('is evidence at the link, in its layer, that survives the target’s whiteout', () => {
+    expect(image({ files: [badLib()] }, { files: [linkTo(LIB)] }, whiteout(LIB))).toEqual([
+      ['file-sha256', LIB, 0, false],
+      ['file-sha256', LINK, 1, true],
+    ]);
+  });
+
+  it('is gone when the link is removed or replaced above', () => {
+    expect(image({ files: [badLib()] }, { files: [linkTo(LIB)] }, whiteout(LINK))).toEqual([
+      ['file-sha256', LIB, 0, true],
+      ['file-sha256', LINK, 1, false],
+    ]);
+    expect(image({ files: [badLib()] }, { files: [linkTo(LIB), cleanFile(LINK)] })).toEqual([
+      ['file-sha256', LIB, 0, true],
+      ['file-sha256', LINK, 1, false],
+    ]);
+  });
+
+  it('is nothing when the target was already gone, or held no evidence, when the link was made', () => {
+    expect(image({ files: [badLib()] }, whiteout(LIB), { files: [linkTo(LIB)] })).toEqual([
+      ['file-sha256', LIB, 0, false],
+    ]);
+    expect(image({ files: [cleanFile(LIB)] }, { files: [linkTo(LIB)] })).toEqual([]);
+  });
+
+  it('moves a dpkg listing with its file, not an md5sums line, which names another path', () => {
+    const base = {
+      files: [cleanFile(STATUS)],
+      packages: [{ ...pkg, statusFile: STATUS }],
+      md5sums: [{ package: 'liblzma5', infoFile: INFO, md5: MD5, path: LIB }],
+    };
+    const copies = {
+      files: [linkTo(STATUS, '/var/backups/dpkg.status'), linkTo(INFO, '/var/backups/md5sums')],
+    };
+    expect(image(base, copies, whiteout(STATUS))).toEqual([
+      ['dpkg-md5sums', LIB, 0, true],
+      ['dpkg-version', STATUS, 0, false],
+      ['dpkg-version', '/var/backups/dpkg.status', 1, true],
+    ]);
+  });
+
+  it('carries on through a link to a link', () => {
+    expect(
+      image(
+        { files: [badLib()] },
+        { files: [linkTo(LIB)] },
+        { files: [linkTo(LINK, '/srv/liblzma.so.5')] },
+        whiteout(LIB),
+      ),
+    ).toEqual([
+      ['file-sha256', LIB, 0, false],
+      ['file-sha256', LINK, 1, true],
+      ['file-sha256', '/srv/liblzma.so.5', 2, true],
+    ]);
+  });
+});

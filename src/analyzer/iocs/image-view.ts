@@ -18,7 +18,8 @@
  */
 import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
-import { matchLayerLocated } from './match.js';
+import { carriedByLinks } from './linked-evidence.js';
+import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
 /**
@@ -27,7 +28,8 @@ import type { IocSet } from './schema.js';
  * a later entry of its own layer replaces (same-layer-order.ts). 3: a hashed file whose hash is a rule's
  * is evidence wherever it sits, not only at the rule's paths (match.ts); a paragraph of the main dpkg status
  * file without a Status field is not installed (dpkg/status.ts). 4: a hardlink whose bytes were not
- * recorded (FileFact.linkTarget) no longer replaces what was at its path, as it may hold those very bytes.
+ * recorded (FileFact.linkTarget) no longer replaces what was at its path, as it may hold those very bytes,
+ * and carries the evidence at its target in a lower layer (linked-evidence.ts).
  */
 export const MATCHER_VERSION = 4;
 
@@ -106,19 +108,32 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
   return false;
 }
 
-/** Match every layer that has facts and say, per piece of evidence, whether it survives in the final filesystem. */
+/**
+ * Match every layer that has facts and say, per piece of evidence, whether it survives in the final
+ * filesystem. A layer's hardlinks to lower files carry the evidence still there at their targets
+ * (linked-evidence.ts), in the link's layer.
+ */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const paths = layers.map((l) => layerPaths(l.facts));
-  const out: ImageEvidence[] = [];
+  /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
+  const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {
+    if (l.replacedInLayer) return false;
+    for (let j = at + 1; j < until; j++) {
+      if (removedBy(paths[j]!, l.overwritePaths, l.whiteoutPaths)) return false;
+    }
+    return true;
+  };
+  const located: Array<{ at: number; l: LocatedEvidence }> = [];
   layers.forEach((layer, i) => {
     if (!layer.facts) return;
-    for (const located of matchLayerLocated(layer.facts, layer.digest, sets)) {
-      let inFinalFs = !located.replacedInLayer;
-      for (let j = i + 1; j < layers.length && inFinalFs; j++) {
-        if (removedBy(paths[j]!, located.overwritePaths, located.whiteoutPaths)) inFinalFs = false;
-      }
-      out.push({ ...located.evidence, layerIndex: i, inFinalFs });
-    }
+    const below = () => located.filter(({ at, l }) => stillThere(l, at, i)).map(({ l }) => l);
+    const carried = carriedByLinks(layer.facts, layer.digest, below);
+    for (const l of [...matchLayerLocated(layer.facts, layer.digest, sets), ...carried])
+      located.push({ at: i, l });
   });
-  return out;
+  return located.map(({ at, l }) => ({
+    ...l.evidence,
+    layerIndex: at,
+    inFinalFs: stillThere(l, at, layers.length),
+  }));
 }
