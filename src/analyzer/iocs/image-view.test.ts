@@ -485,6 +485,17 @@ describe('evidence a hardlink to a lower file carries', () => {
     ]);
   });
 
+  it('is nothing when the link’s layer wrote the target itself before linking it', () => {
+    // A fixed library written over the old one, then linked: the link holds the new bytes.
+    expect(image({ files: [badLib()] }, { files: [cleanFile(LIB), linkTo(LIB)] })).toEqual([
+      ['file-sha256', LIB, 0, false],
+    ]);
+    // A dpkg status rewritten, then linked from status.d: the link row has the new file's hashes.
+    const fixed = { ...cleanFile(STATUS), linkTarget: STATUS, path: '/var/lib/dpkg/status.d/liblzma5' };
+    const base = { files: [cleanFile(STATUS)], packages: [{ ...pkg, statusFile: STATUS }] };
+    expect(image(base, { files: [cleanFile(STATUS), fixed] })).toEqual([['dpkg-version', STATUS, 0, false]]);
+  });
+
   it('carries on through a link to a link', () => {
     expect(
       image(

@@ -24,9 +24,19 @@ export function carriedByLinks(
   const out: LocatedEvidence[] = [];
   let order: ReturnType<typeof sameLayerOrder> | undefined;
   let lower: readonly LocatedEvidence[] | undefined;
+  let firstAt: Map<string, number> | undefined;
   facts.files.forEach((link, i) => {
     const target = link.linkTarget;
-    if (target === undefined) return;
+    // With hashes, its target's bytes were read in this layer (a dpkg status linked to a file of its own).
+    if (target === undefined || link.sha256 !== null) return;
+    // A target this layer wrote before the link is its own file, not the lower one: nothing to carry.
+    if (firstAt === undefined) {
+      firstAt = new Map();
+      facts.files.forEach((f, j) => {
+        if (!firstAt!.has(f.path)) firstAt!.set(f.path, j);
+      });
+    }
+    if ((firstAt.get(target) ?? i) < i) return;
     lower ??= below();
     for (const l of lower) {
       if (l.evidence.path !== target || l.overwritePaths.length !== 1 || l.overwritePaths[0] !== target)
