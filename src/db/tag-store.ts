@@ -118,12 +118,13 @@ export class TagStore {
     runId: number,
     listingStartedAt: string,
   ): string[] {
-    return guardWrite(this.db, () => {
+    // One transaction (a savepoint inside an item's): a repository found gone records them outside one.
+    return writeTransaction(this.db, () => {
       const present = new Set(this.selectPresent.all({ repositoryId }) as string[]);
       const gone = [...new Set(tags)].filter((t) => present.has(t)).sort();
       for (const tag of gone) this.insertAbsence.run(repositoryId, tag, listingStartedAt, runId);
       return gone;
-    });
+    })();
   }
 
   /**

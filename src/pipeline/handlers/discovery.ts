@@ -1,5 +1,6 @@
 import { PermanentError, stopsTheRun } from '../../core/errors.js';
 import { isValidRepositoryPath, splitRepositoryName } from '../../core/repository-name.js';
+import { HttpStatusError } from '../../crawler/http-errors.js';
 import type { HubRepository } from '../../crawler/hub/repositories.js';
 import { DOCKER_HUB, isValidTag } from '../../crawler/registry/reference.js';
 import type { FrontierItem, NewFrontierItem } from '../../db/frontier-types.js';
@@ -133,10 +134,11 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
   try {
     tags = await listedTags(ctx, registry, repository);
   } catch (err) {
-    // The repository is not there (404, NAME_UNKNOWN): the tags the dataset holds as present in it are gone,
+    // The registry says the repository is not there: the tags the dataset holds as present in it are gone,
     // each as its HEAD confirms, recorded now, as the item fails with this error. Otherwise a deleted
-    // repository's tags would stay current in every later report.
-    if (err instanceof PermanentError && err.status === 404) {
+    // repository's tags would stay current in every later report. Not on Docker Hub, whose registry
+    // answers 401 to the HEADs of a repository that is gone, which confirms nothing.
+    if (registry !== DOCKER_HUB && repositoryUnknown(err)) {
       await recordGoneRepository(ctx, registry, repository, listingStartedAt);
     }
     throw err;
@@ -178,7 +180,16 @@ async function listedTags(ctx: CrawlContext, registry: string, repository: strin
   return tags;
 }
 
-/** A repository whose listing answered 404: its tags, as an empty listing of it, each confirmed by its HEAD. */
+/**
+ * The registry's own word that a repository does not exist: a 404 whose error body names NAME_UNKNOWN
+ * (distribution-spec, "Error Codes"). A bare 404 may be a proxy's wrong path or a mirror that lacks the
+ * repository, and proves nothing.
+ */
+function repositoryUnknown(err: unknown): boolean {
+  return err instanceof HttpStatusError && err.status === 404 && /"NAME_UNKNOWN"/.test(err.bodySnippet);
+}
+
+/** A repository the registry says is gone: its tags, as an empty listing of it, each confirmed by its HEAD. */
 async function recordGoneRepository(
   ctx: CrawlContext,
   registry: string,

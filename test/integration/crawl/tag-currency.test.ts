@@ -290,6 +290,26 @@ describe('tag_current across crawls of a study', () => {
   it('every tag of a repository the registry no longer has (404) is not current, though its item fails', async () => {
     expect((await crawl({ repos: ['acme/removed'] })).status).toBe('completed');
     expect(currency('acme/removed')).toEqual([row('acme/removed', 'latest', 'true')]);
+    // Bare 404s (a proxy's wrong path, say), without the registry's NAME_UNKNOWN, prove nothing, even
+    // when the HEADs of the tags answer 404 too.
+    proxy.reset();
+    for (const [method, path] of [
+      ['GET', /^\/v2\/acme\/removed\/tags\/list/],
+      ['HEAD', /^\/v2\/acme\/removed\/manifests\//],
+    ] as const) {
+      proxy.addRule({
+        method,
+        path,
+        times: Number.POSITIVE_INFINITY,
+        action: { kind: 'respond', status: 404, body: '404 page not found' },
+      });
+    }
+    try {
+      expect((await crawl({ repos: ['acme/removed'] })).status).toBe('completed-with-failures');
+    } finally {
+      proxy.clearRules();
+    }
+    expect(absences('acme/removed')).toEqual([]);
     // distribution has no API to delete a repository: its storage goes, as an operator would remove it.
     rmSync(join(registry.dataDir, 'docker/registry/v2/repositories/acme/removed'), { recursive: true });
     const outcome = await crawl({ repos: ['acme/removed'] });
