@@ -35,6 +35,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The crawl lock is held by a live process: another crawl, a scan or a rematch is using the dataset. */
+export class LockHeldError extends ConfigError {}
+
 /**
  * Takes the crawl lock of a database: a `<db>.lock` file holding our pid, created atomically (written to a
  * temp file, then link(2)ed into place, which fails with EEXIST like O_EXCL but never shows a half-written
@@ -73,7 +76,7 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
       const holder = readLock(path);
       if (holder && (holder.host !== me.host || isAlive(holder.pid))) {
         const where = holder.host === me.host ? '' : ` on host ${holder.host}`;
-        throw new ConfigError(
+        throw new LockHeldError(
           `another crawl (pid ${holder.pid}${where}, since ${holder.startedAt}) is using ${dbPath}; wait for it to finish or stop it (if it is gone, delete ${path})`,
         );
       }

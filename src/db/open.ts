@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
-import { acquireCrawlLock, type CrawlLock } from './lock.js';
+import { acquireCrawlLock, type CrawlLock, LockHeldError } from './lock.js';
 import { assertNotNewer, DEFAULT_MIGRATIONS_DIR, loadMigrations, migrate, schemaVersion } from './migrate.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from './sqlite-errors.js';
 
@@ -86,12 +86,13 @@ function lockForUpgrade(path: string): CrawlLock | null {
   try {
     return acquireCrawlLock(path);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof LockHeldError) {
       throw new ConfigError(
         `${err.message}. The dataset was written by an older hubcrawl and this command must first bring its schema up to date, which waits until that crawl has finished`,
         { cause: err },
       );
     }
+    if (err instanceof ConfigError) throw err;
     return null;
   }
 }

@@ -50,8 +50,6 @@ describe('read errors on a read-only handle', () => {
       'SQLITE_READONLY_DIRECTORY',
       'SQLITE_READONLY_CANTINIT',
       'SQLITE_READONLY_CANTLOCK',
-      // A read-only mount (not a folder's permissions): the file opens, its -shm cannot be created.
-      'SQLITE_CANTOPEN',
     ]) {
       const mapped = mapSqliteError(
         Object.assign(new Error('attempt to write a readonly database'), { code }),
@@ -65,6 +63,15 @@ describe('read errors on a read-only handle', () => {
         /^the dataset \/shelf\/study\.sqlite cannot be read here: it is in WAL mode, .* study\.sqlite-shm beside it/,
       );
     }
+    // On a read-only mount a WAL file opens, then its -shm cannot be created: SQLITE_CANTOPEN, which is the
+    // WAL advice for a WAL file only (this test's dataset is one), not for a rollback-journal one or a query's
+    // ATTACH of a file that is not there.
+    const cantOpen = Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' });
+    const wal = mapSqliteError(cantOpen, { name: join(dir, 'd.db'), readonly: true });
+    expect((wal as Error).message).toMatch(/cannot be read here: it is in WAL mode/);
+    db.pragma('journal_mode = DELETE');
+    expect(mapSqliteError(cantOpen, { name: join(dir, 'd.db'), readonly: true })).toBe(cantOpen);
+    expect(mapSqliteError(cantOpen, { name: join(dir, 'missing.db'), readonly: true })).toBe(cantOpen);
     // A write through the read-only handle (a query's INSERT) keeps its own sentence.
     const write = mapSqliteError(Object.assign(new Error('x'), { code: 'SQLITE_READONLY' }), {
       name: '/shelf/study.sqlite',

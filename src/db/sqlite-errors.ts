@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
@@ -14,9 +15,25 @@ const WAL_NEEDS_WRITABLE_FOLDER = new Set([
   'SQLITE_READONLY_CANTINIT',
   'SQLITE_READONLY_CANTLOCK',
   'SQLITE_READONLY_RECOVERY',
-  // On a read-only mount: the file itself opened, then its -shm could not be created at the first read.
-  'SQLITE_CANTOPEN',
 ]);
+
+/**
+ * Whether the file at `path` is a SQLite database in WAL mode: its header's read and write versions are
+ * 2 (bytes 18 and 19). On a read-only mount such a file opens, then its first read cannot create the
+ * -shm and fails with SQLITE_CANTOPEN, which otherwise means a file that cannot be opened at all.
+ */
+function isWalFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const header = Buffer.alloc(20);
+    return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 function sqliteCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
@@ -32,7 +49,10 @@ function sqliteCode(err: unknown): string | undefined {
 export function mapSqliteError(err: unknown, db: Pick<Database, 'name' | 'readonly'>): unknown {
   const code = sqliteCode(err);
   if (code === undefined) return err;
-  if (db.readonly && WAL_NEEDS_WRITABLE_FOLDER.has(code)) {
+  if (
+    db.readonly &&
+    (WAL_NEEDS_WRITABLE_FOLDER.has(code) || (code === 'SQLITE_CANTOPEN' && isWalFile(db.name)))
+  ) {
     return new ConfigError(
       `the dataset ${db.name} cannot be read here: it is in WAL mode, and SQLite reads such a file only where it may create or update ${basename(db.name)}-shm beside it, which this folder or file does not allow; copy the dataset to a writable folder, or read the copy \`hubcrawl export\` writes, which needs no writable folder`,
       { cause: err },
