@@ -50,6 +50,7 @@ export class RepositoryStore {
   private readonly selectRepo: Statement;
   private readonly selectById: Statement;
   private readonly selectReachingManifest: Statement;
+  private readonly selectWithTags: Statement;
   private readonly selectHoldingLayer: Statement;
   private readonly registryIds = new Map<string, number>();
 
@@ -91,6 +92,13 @@ export class RepositoryStore {
          SELECT DISTINCT r.full_name FROM tag_observations t
            JOIN repositories r ON r.id = t.repository_id JOIN registries g ON g.id = r.registry_id
           WHERE g.host = @registry AND t.digest IN (SELECT digest FROM reaching)
+          ORDER BY r.full_name`,
+      )
+      .pluck();
+    this.selectWithTags = db
+      .prepare(
+        `SELECT r.full_name FROM repositories r JOIN registries g ON g.id = r.registry_id
+          WHERE g.host = ? AND EXISTS (SELECT 1 FROM tag_observations t WHERE t.repository_id = r.id AND t.tag <> '')
           ORDER BY r.full_name`,
       )
       .pluck();
@@ -164,6 +172,11 @@ export class RepositoryStore {
     const { namespace, name } = splitRepositoryName(fullName);
     const raw = this.selectRepo.get(registry, namespace, name) as RawRepository | undefined;
     return raw && toRow(raw);
+  }
+
+  /** The full names of `registry`'s repositories in which the dataset observed a tag, by name. */
+  withTags(registry: string): string[] {
+    return this.selectWithTags.all(registry) as string[];
   }
 
   /** A repository by id. */

@@ -80,15 +80,60 @@ export async function handleSearch(ctx: CrawlContext, item: FrontierItem<SearchP
   return { children };
 }
 
-/** Every repository in a registry's `_catalog`. */
+/**
+ * Every repository in a registry's `_catalog`. A repository the dataset holds tags of that the catalog no
+ * longer names is looked at too (at most MAX_UNLISTED_CHECKS): deleted, its tags are no longer current.
+ */
 export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<CatalogPayload>) {
+  const { registry } = item.payload;
+  const listingStartedAt = nowIso();
   const children: NewFrontierItem[] = [];
-  for await (const name of ctx.registry(item.payload.registry).catalog()) {
-    if (acceptedName(ctx, 'repository', name, `${item.payload.registry} catalog`)) {
-      children.push(repositoryItem(ctx, item.payload.registry, name));
+  const listed = new Set<string>();
+  for await (const name of ctx.registry(registry).catalog()) {
+    listed.add(name);
+    if (acceptedName(ctx, 'repository', name, `${registry} catalog`)) {
+      children.push(repositoryItem(ctx, registry, name));
     }
   }
-  return { children };
+  const gone = await goneUnlisted(ctx, registry, listed);
+  // Only a whole catalog proves a repository unlisted; one cut short proves nothing.
+  const write = ({ listingComplete }: { listingComplete: boolean }) => {
+    if (!listingComplete) return;
+    for (const { repositoryId, tags } of gone)
+      ctx.tags.recordAbsences(repositoryId, tags, ctx.runId, listingStartedAt);
+  };
+  return { write, children };
+}
+
+/** The most repositories one catalog listing checks for deletion; the rest wait for the next crawl. */
+const MAX_UNLISTED_CHECKS = 50;
+
+/**
+ * Of `registry`'s repositories the dataset holds tags of and the catalog did not list, the tags of those
+ * the registry says are gone (tags/list answers 404 NAME_UNKNOWN), each confirmed by its HEAD (confirmGone).
+ * A repository that still answers is hidden from the catalog, not deleted (a registry may list only what
+ * the token may see), and keeps its tags.
+ */
+async function goneUnlisted(
+  ctx: CrawlContext,
+  registry: string,
+  listed: ReadonlySet<string>,
+): Promise<Array<{ repositoryId: number; tags: string[] }>> {
+  const unlisted = ctx.repositories.withTags(registry).filter((name) => !listed.has(name));
+  const out: Array<{ repositoryId: number; tags: string[] }> = [];
+  for (const repository of unlisted.slice(0, MAX_UNLISTED_CHECKS)) {
+    try {
+      for await (const _ of ctx.registry(registry).listTags(repository)) break;
+      continue; // it answers: still there
+    } catch (err) {
+      if (stopsTheRun(err)) throw err;
+      if (!repositoryUnknown(err)) continue;
+    }
+    const known = ctx.repositories.get(registry, repository);
+    const tags = known ? await confirmGone(ctx, registry, repository, []) : [];
+    if (known && tags.length > 0) out.push({ repositoryId: known.id, tags });
+  }
+  return out;
 }
 
 /**

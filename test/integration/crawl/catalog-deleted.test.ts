@@ -1,0 +1,67 @@
+/**
+ * A scheduled crawl of a registry's `_catalog`: a repository deleted from the registry disappears from the
+ * catalog, and its tags must stop being current (report --current-only), without failing the run, since
+ * no seed names it. The catalog's absence alone is not enough (a catalog can hide what a token may not
+ * see): the registry's NAME_UNKNOWN for its tags/list and a 404 for each tag's HEAD are. Real registry.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushImage } from '../../../scripts/lib/push.js';
+import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
+import {
+  buildCrawlScenario,
+  makeWorkspace,
+  runTestCrawl,
+  type Workspace,
+} from '../../helpers/crawl-fixtures.js';
+import { queryDataset } from '../../helpers/dataset.js';
+
+let registry: RunningRegistry;
+let ws: Workspace;
+let dbPath: string;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  const s = await buildCrawlScenario();
+  await pushImage(registry, 'acme/kept', 'latest', s.sig);
+  await pushImage(registry, 'acme/dropped', 'latest', s.sig);
+  await pushImage(registry, 'acme/dropped', 'v1', s.sig);
+  ws = makeWorkspace('hubcrawl-catalog-deleted-');
+  dbPath = ws.dbPath('catalog');
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  ws?.cleanup();
+});
+
+const crawl = () => runTestCrawl(dbPath, ws.iocFile, { seeds: { catalogs: [registry.url] } });
+
+const current = () =>
+  queryDataset<{ repository: string; tag: string; tag_current: string }>(
+    dbPath,
+    `SELECT DISTINCT repository, tag, tag_current FROM report_rows ORDER BY repository, tag`,
+  );
+
+describe('a repository deleted from a crawled catalog', () => {
+  it('has its tags no longer current, and the run does not fail for it', async () => {
+    expect((await crawl()).status).toBe('completed');
+    expect(current()).toEqual([
+      { repository: 'acme/dropped', tag: 'latest', tag_current: 'true' },
+      { repository: 'acme/dropped', tag: 'v1', tag_current: 'true' },
+      { repository: 'acme/kept', tag: 'latest', tag_current: 'true' },
+    ]);
+    // distribution has no API to delete a repository: its storage goes, as an operator would remove it.
+    rmSync(join(registry.dataDir, 'docker/registry/v2/repositories/acme/dropped'), { recursive: true });
+    expect((await crawl()).status).toBe('completed');
+    expect(current()).toEqual([
+      { repository: 'acme/dropped', tag: 'latest', tag_current: 'false' },
+      { repository: 'acme/dropped', tag: 'v1', tag_current: 'false' },
+      { repository: 'acme/kept', tag: 'latest', tag_current: 'true' },
+    ]);
+    // Recorded once: the next crawl has nothing more to say of it.
+    expect((await crawl()).status).toBe('completed');
+    expect(queryDataset(dbPath, 'SELECT count(*) AS n FROM tag_absences')).toEqual([{ n: 2 }]);
+  });
+});
