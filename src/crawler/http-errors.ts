@@ -3,9 +3,15 @@
  * as the bugs they are), a 4xx becomes HttpStatusError, and `mayResend` is the one place that says
  * which failed attempts may be sent again.
  */
+import { z } from 'zod';
 import { HubcrawlError, PermanentError, RetryableError } from '../core/errors.js';
 
 export type HttpHeaders = Record<string, string | string[] | undefined>;
+
+/** The error envelope of the registry API (distribution-spec, "Error Codes"): `{"errors":[{"code":…}]}`. */
+const registryErrorBody = z
+  .object({ errors: z.array(z.object({ code: z.string() }).passthrough()) })
+  .passthrough();
 
 /** A 4xx that makes this item fail; carries the status and the start of the body for the record. */
 export class HttpStatusError extends PermanentError {
@@ -16,6 +22,18 @@ export class HttpStatusError extends PermanentError {
     readonly headers: HttpHeaders,
   ) {
     super(`${url} answered ${status}${bodySnippet ? `: ${bodySnippet.slice(0, 300)}` : ''}`, { status });
+  }
+
+  /** The registry's error codes in the body (`NAME_UNKNOWN`…); none when it is not the registry's envelope. */
+  registryCodes(): string[] {
+    let json: unknown;
+    try {
+      json = JSON.parse(this.bodySnippet);
+    } catch {
+      return [];
+    }
+    const parsed = registryErrorBody.safeParse(json);
+    return parsed.success ? parsed.data.errors.map((e) => e.code) : [];
   }
 }
 

@@ -176,7 +176,7 @@ function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof
     if ((err as { code?: string }).code === 'SQLITE_NOTADB') {
       throw new ConfigError(`${path} is not a hubcrawl dataset (not a SQLite database)`, { cause: err });
     }
-    throw mapSqliteError(err, db);
+    throw mapSqliteError(err, db, { opening: true });
   }
   return db;
 }

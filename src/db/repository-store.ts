@@ -50,7 +50,7 @@ export class RepositoryStore {
   private readonly selectRepo: Statement;
   private readonly selectById: Statement;
   private readonly selectReachingManifest: Statement;
-  private readonly selectWithTags: Statement;
+  private readonly selectWithPresentTags: Statement;
   private readonly selectHoldingLayer: Statement;
   private readonly registryIds = new Map<string, number>();
 
@@ -95,10 +95,15 @@ export class RepositoryStore {
           ORDER BY r.full_name`,
       )
       .pluck();
-    this.selectWithTags = db
+    // As TagStore.absentFrom's present tags: a tag's latest observation is newer than any absence of it.
+    this.selectWithPresentTags = db
       .prepare(
         `SELECT r.full_name FROM repositories r JOIN registries g ON g.id = r.registry_id
-          WHERE g.host = ? AND EXISTS (SELECT 1 FROM tag_observations t WHERE t.repository_id = r.id AND t.tag <> '')
+          WHERE g.host = ?
+            AND EXISTS (SELECT 1 FROM tag_observations t
+                         WHERE t.repository_id = r.id AND t.tag <> ''
+                           AND NOT EXISTS (SELECT 1 FROM tag_absences a
+                                            WHERE a.repository_id = r.id AND a.tag = t.tag AND a.seen_at > t.seen_at))
           ORDER BY r.full_name`,
       )
       .pluck();
@@ -174,9 +179,12 @@ export class RepositoryStore {
     return raw && toRow(raw);
   }
 
-  /** The full names of `registry`'s repositories in which the dataset observed a tag, by name. */
-  withTags(registry: string): string[] {
-    return this.selectWithTags.all(registry) as string[];
+  /**
+   * The full names of `registry`'s repositories that have a tag the dataset holds as present (observed,
+   * and not recorded absent since), by name.
+   */
+  withPresentTags(registry: string): string[] {
+    return this.selectWithPresentTags.all(registry) as string[];
   }
 
   /** A repository by id. */

@@ -67,11 +67,16 @@ describe('read errors on a read-only handle', () => {
     // WAL advice for a WAL file only (this test's dataset is one), not for a rollback-journal one or a query's
     // ATTACH of a file that is not there.
     const cantOpen = Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' });
-    const wal = mapSqliteError(cantOpen, { name: join(dir, 'd.db'), readonly: true });
+    const dataset = { name: join(dir, 'd.db'), readonly: true };
+    const wal = mapSqliteError(cantOpen, dataset, { opening: true });
     expect((wal as Error).message).toMatch(/cannot be read here: it is in WAL mode/);
+    // After the open (a query's ATTACH of a missing file on this very WAL dataset): SQLite's own error.
+    expect(mapSqliteError(cantOpen, dataset)).toBe(cantOpen);
     db.pragma('journal_mode = DELETE');
-    expect(mapSqliteError(cantOpen, { name: join(dir, 'd.db'), readonly: true })).toBe(cantOpen);
-    expect(mapSqliteError(cantOpen, { name: join(dir, 'missing.db'), readonly: true })).toBe(cantOpen);
+    expect(mapSqliteError(cantOpen, dataset, { opening: true })).toBe(cantOpen);
+    expect(
+      mapSqliteError(cantOpen, { name: join(dir, 'missing.db'), readonly: true }, { opening: true }),
+    ).toBe(cantOpen);
     // A write through the read-only handle (a query's INSERT) keeps its own sentence.
     const write = mapSqliteError(Object.assign(new Error('x'), { code: 'SQLITE_READONLY' }), {
       name: '/shelf/study.sqlite',

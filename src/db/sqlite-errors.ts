@@ -46,13 +46,17 @@ function sqliteCode(err: unknown): string | undefined {
  * unwritable file stops the run (FatalError), a write through a read-only handle is a usage error
  * (ConfigError). Anything else (constraint violations are bugs) is returned unchanged.
  */
-export function mapSqliteError(err: unknown, db: Pick<Database, 'name' | 'readonly'>): unknown {
+export function mapSqliteError(
+  err: unknown,
+  db: Pick<Database, 'name' | 'readonly'>,
+  when: { opening?: boolean } = {},
+): unknown {
   const code = sqliteCode(err);
   if (code === undefined) return err;
-  if (
-    db.readonly &&
-    (WAL_NEEDS_WRITABLE_FOLDER.has(code) || (code === 'SQLITE_CANTOPEN' && isWalFile(db.name)))
-  ) {
+  // SQLITE_CANTOPEN is the -shm only while the dataset is being opened: a query's ATTACH of a missing
+  // file fails with it too, on a WAL dataset as on any other.
+  const walCantOpen = when.opening === true && code === 'SQLITE_CANTOPEN' && isWalFile(db.name);
+  if (db.readonly && (WAL_NEEDS_WRITABLE_FOLDER.has(code) || walCantOpen)) {
     return new ConfigError(
       `the dataset ${db.name} cannot be read here: it is in WAL mode, and SQLite reads such a file only where it may create or update ${basename(db.name)}-shm beside it, which this folder or file does not allow; copy the dataset to a writable folder, or read the copy \`hubcrawl export\` writes, which needs no writable folder`,
       { cause: err },

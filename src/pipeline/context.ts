@@ -19,7 +19,7 @@ import { RepositoryStore } from '../db/repository-store.js';
 import { TagStore } from '../db/tag-store.js';
 import { CrawlCounters } from './counters.js';
 import { runKeyPrefix } from './keys.js';
-import type { ListingCuts } from './listing-cuts.js';
+import type { ListingCut, ListingCuts } from './listing-cuts.js';
 import { RunMatcher } from './run-matcher.js';
 
 /** Everything a handler needs: the run's config, its stores, and its network clients. */
@@ -170,5 +170,10 @@ export class CrawlContext {
       this.clients.set(host, client);
     }
     return client;
+  }
+
+  /** The cuts the running item's listings met so far: a listing cut short (listing-cuts.ts). */
+  listingCutsSoFar(): readonly ListingCut[] {
+    return this.listingCuts.soFar();
   }
 }

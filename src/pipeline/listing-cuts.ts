@@ -51,6 +51,11 @@ export class ListingCuts {
     return { result, cuts };
   }
 
+  /** The cuts the running handler's listings met so far (none outside a handler). */
+  soFar(): readonly ListingCut[] {
+    return this.scope.getStore() ?? [];
+  }
+
   /** For the Hub and registry clients' onEvent: remembers a cut for the item whose handler emitted it. */
   note(e: HubEvent | RegistryEvent): void {
     if (isCut(e)) this.scope.getStore()?.push(e);

@@ -95,7 +95,8 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
       children.push(repositoryItem(ctx, registry, name));
     }
   }
-  const gone = await goneUnlisted(ctx, registry, listed);
+  // A catalog cut short (its cuts so far) names too few repositories to say which are unlisted.
+  const gone = ctx.listingCutsSoFar().length === 0 ? await goneUnlisted(ctx, registry, listed) : [];
   // Only a whole catalog proves a repository unlisted; one cut short proves nothing.
   const write = ({ listingComplete }: { listingComplete: boolean }) => {
     if (!listingComplete) return;
@@ -105,35 +106,49 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
   return { write, children };
 }
 
-/** The most repositories one catalog listing checks for deletion; the rest wait for the next crawl. */
+/**
+ * The most repositories one catalog listing checks; the others, drawn at random each time, wait for a
+ * later crawl, so that repositories hidden from the catalog (which keep answering) do not hold back the rest.
+ */
 const MAX_UNLISTED_CHECKS = 50;
 
 /**
- * Of `registry`'s repositories the dataset holds tags of and the catalog did not list, the tags of those
- * the registry says are gone (tags/list answers 404 NAME_UNKNOWN), each confirmed by its HEAD (confirmGone).
- * A repository that still answers is hidden from the catalog, not deleted (a registry may list only what
- * the token may see), and keeps its tags.
+ * Of `registry`'s repositories with tags the dataset holds as present that the catalog did not list, the
+ * tags the registry confirms gone: the repository's tags/list answers 404 NAME_UNKNOWN (deleted) or lacks
+ * them (a repository hidden from the catalog, which a registry may do for what a token cannot see, but
+ * still there), and each tag's HEAD answers 404 (confirmGone). Any other answer confirms nothing.
  */
 async function goneUnlisted(
   ctx: CrawlContext,
   registry: string,
   listed: ReadonlySet<string>,
 ): Promise<Array<{ repositoryId: number; tags: string[] }>> {
-  const unlisted = ctx.repositories.withTags(registry).filter((name) => !listed.has(name));
+  const unlisted = ctx.repositories.withPresentTags(registry).filter((name) => !listed.has(name));
   const out: Array<{ repositoryId: number; tags: string[] }> = [];
-  for (const repository of unlisted.slice(0, MAX_UNLISTED_CHECKS)) {
+  for (const repository of sample(unlisted, MAX_UNLISTED_CHECKS)) {
+    let names: string[];
     try {
-      for await (const _ of ctx.registry(registry).listTags(repository)) break;
-      continue; // it answers: still there
+      names = (await listedTags(ctx, registry, repository)).map((t) => t.name);
     } catch (err) {
       if (stopsTheRun(err)) throw err;
       if (!repositoryUnknown(err)) continue;
+      names = [];
     }
     const known = ctx.repositories.get(registry, repository);
-    const tags = known ? await confirmGone(ctx, registry, repository, []) : [];
+    const tags = known ? await confirmGone(ctx, registry, repository, names) : [];
     if (known && tags.length > 0) out.push({ repositoryId: known.id, tags });
   }
   return out;
+}
+
+/** Up to `n` of `items`, drawn at random (all of them when there are no more). */
+function sample<T>(items: readonly T[], n: number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy.slice(0, n);
 }
 
 /**
@@ -231,7 +246,7 @@ async function listedTags(ctx: CrawlContext, registry: string, repository: strin
  * repository, and proves nothing.
  */
 function repositoryUnknown(err: unknown): boolean {
-  return err instanceof HttpStatusError && err.status === 404 && /"NAME_UNKNOWN"/.test(err.bodySnippet);
+  return err instanceof HttpStatusError && err.status === 404 && err.registryCodes().includes('NAME_UNKNOWN');
 }
 
 /** A repository the registry says is gone: its tags, as an empty listing of it, each confirmed by its HEAD. */

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
 import {
@@ -18,6 +19,7 @@ import {
 import { queryDataset } from '../../helpers/dataset.js';
 
 let registry: RunningRegistry;
+let proxy: FaultProxy;
 let ws: Workspace;
 let dbPath: string;
 
@@ -27,16 +29,44 @@ beforeAll(async () => {
   await pushImage(registry, 'acme/kept', 'latest', s.sig);
   await pushImage(registry, 'acme/dropped', 'latest', s.sig);
   await pushImage(registry, 'acme/dropped', 'v1', s.sig);
+  proxy = await startFaultProxy(registry.url);
   ws = makeWorkspace('hubcrawl-catalog-deleted-');
   dbPath = ws.dbPath('catalog');
 });
 
 afterAll(async () => {
+  await proxy?.stop();
   await registry?.stop();
   ws?.cleanup();
 });
 
-const crawl = () => runTestCrawl(dbPath, ws.iocFile, { seeds: { catalogs: [registry.url] } });
+const crawl = () =>
+  runTestCrawl(dbPath, ws.iocFile, {
+    seeds: { catalogs: [registry.url] },
+    registries: { [registry.host]: { endpoint: proxy.url } },
+  });
+
+/** The catalog as the proxy answers it: only acme/kept, then optionally a next page on another origin (a cut). */
+function catalogNaming(opts: { cut: boolean }): void {
+  proxy.addRule({
+    method: 'GET',
+    path: /^\/v2\/_catalog/,
+    times: Number.POSITIVE_INFINITY,
+    action: {
+      kind: 'respond',
+      status: 200,
+      headers: {
+        'content-type': 'application/json',
+        ...(opts.cut
+          ? { link: '<http://elsewhere.example/v2/_catalog?last=acme%2Fkept&n=100>; rel="next"' }
+          : {}),
+      },
+      body: JSON.stringify({ repositories: ['acme/kept'] }),
+    },
+  });
+}
+const tagListings = (repository: string) =>
+  proxy.log.filter((e) => e.method === 'GET' && e.path.startsWith(`/v2/${repository}/tags/list`)).length;
 
 const current = () =>
   queryDataset<{ repository: string; tag: string; tag_current: string }>(
@@ -47,11 +77,26 @@ const current = () =>
 describe('a repository deleted from a crawled catalog', () => {
   it('has its tags no longer current, and the run does not fail for it', async () => {
     expect((await crawl()).status).toBe('completed');
-    expect(current()).toEqual([
+    const allCurrent = [
       { repository: 'acme/dropped', tag: 'latest', tag_current: 'true' },
       { repository: 'acme/dropped', tag: 'v1', tag_current: 'true' },
       { repository: 'acme/kept', tag: 'latest', tag_current: 'true' },
-    ]);
+    ];
+    expect(current()).toEqual(allCurrent);
+
+    // Left out of a catalog cut short: not looked at (a cut catalog does not say what is unlisted).
+    proxy.reset();
+    catalogNaming({ cut: true });
+    expect((await crawl()).status).toBe('completed-with-failures');
+    expect(tagListings('acme/dropped')).toBe(0);
+    // Left out of a whole catalog but still there (hidden): looked at, and its tags stay current.
+    proxy.reset();
+    catalogNaming({ cut: false });
+    expect((await crawl()).status).toBe('completed');
+    expect(tagListings('acme/dropped')).toBe(1);
+    expect(current()).toEqual(allCurrent);
+    proxy.reset();
+
     // distribution has no API to delete a repository: its storage goes, as an operator would remove it.
     rmSync(join(registry.dataDir, 'docker/registry/v2/repositories/acme/dropped'), { recursive: true });
     expect((await crawl()).status).toBe('completed');
