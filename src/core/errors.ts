@@ -46,6 +46,22 @@ export class RetryableError extends HubcrawlError {
   readonly status: number | undefined;
 }
 
+/**
+ * A request that got no response at all, every retry spent. `streak`: how many requests in a row to its
+ * host ended so (HttpClient's unreachable count), this one included: from the second on, the host is
+ * more likely down than the request at fault (process-item.ts).
+ */
+export class NoResponseError extends RetryableError {
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly streak: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** This item cannot succeed as it is: skip it and record why. */
 export class PermanentError extends HubcrawlError {
   constructor(message: string, options?: { cause?: unknown; status?: number }) {

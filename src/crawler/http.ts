@@ -13,7 +13,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, type Dispatcher, request as undiciRequest } from 'undici';
-import { HostUnreachableError, RateLimitedError, RetryableError } from '../core/errors.js';
+import { HostUnreachableError, NoResponseError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { classify, HttpStatusError, mayResend } from './http-errors.js';
@@ -235,7 +235,9 @@ export class HttpClient {
           { cause: err },
         );
       }
-      throw new RetryableError(`${s.method} ${s.href} ${outcome}: ${e.message}`, { cause: err });
+      throw new NoResponseError(`${s.method} ${s.href} ${outcome}: ${e.message}`, s.host, unanswered, {
+        cause: err,
+      });
     }
     return this.retryAfter(req, s, attempt, this.backoffMs(s.failures), e.message);
   }

@@ -1,4 +1,11 @@
-import { describeError, FatalError, HubcrawlError, isRetryable, stopsTheRun } from '../core/errors.js';
+import {
+  describeError,
+  FatalError,
+  HubcrawlError,
+  isRetryable,
+  NoResponseError,
+  stopsTheRun,
+} from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FrontierItem, NewFrontierItem } from '../db/frontier-types.js';
 import { writeTransaction } from '../db/sqlite-errors.js';
@@ -111,6 +118,19 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
         ctx.frontier.requeue(item.id);
         // The first error to stop the run names why; items failing after it only follow the stop.
         if (stopsTheRun(err) && !signal.aborted) p.stopRun(err);
+        return;
+      }
+      // The second request in a row (or later) that its host left unanswered: the host is going down, not
+      // the item failing. Back to pending without an attempt; the streak stops the run when it reaches the
+      // client's unreachable count, or an answer ends it. The first of a streak still counts, so a request
+      // that alone never gets an answer still fails its item. Without this, an outage that spans a run and
+      // its resume fails for good the items whose requests happened to go first.
+      if (err instanceof NoResponseError && err.streak > 1) {
+        ctx.frontier.requeue(item.id);
+        log.info(
+          { kind: item.kind, key: item.key, err: describeError(err) },
+          'no response from its host; queued again',
+        );
         return;
       }
       const code = err instanceof HubcrawlError ? err.code : 'ERROR';

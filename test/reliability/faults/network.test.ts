@@ -300,6 +300,32 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     report.addCrawl('  … resumed, registry back', back, 0);
   });
 
+  it('spends at most one attempt per run of an outage: one item at a time fails none for good over two runs', async () => {
+    // One item at a time, the item whose request first meets the outage is claimed again at once: before,
+    // each of its failures counted until the third in a row stopped the run, so two runs of the outage
+    // had failed it for good (maxAttempts 3). From the second failure in a row on, the host is the cause.
+    const oneAtATime = () => ({ ...settings(), concurrency: 1, layerConcurrency: 1 });
+    reset();
+    proxy.addRule({
+      path: /./,
+      after: 4,
+      times: Number.POSITIVE_INFINITY,
+      action: { kind: 'reset-before-headers' },
+    });
+    const db = work.newDb();
+    const down = await crawlWithFaults(db, oneAtATime());
+    expect(down.outcome.status).toBe('aborted');
+    reset();
+    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    const stillDown = await crawlWithFaults(db, oneAtATime());
+    expect(stillDown.outcome).toMatchObject({ resumed: true, status: 'aborted' });
+    expect(stillDown.itemsFailed).toBe(0);
+    reset();
+    const back = await crawlWithFaults(db, oneAtATime());
+    expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
+    expect(comparableDataset(db)).toEqual(clean);
+  });
+
   it('fails the items of a host that never answered, as before, and finishes the run', async () => {
     // A registry that is down from the start is no outage seen mid-run: with one host, every item fails
     // (retried by the next crawl), and the run ends rather than stopping on every resume.
