@@ -154,6 +154,28 @@ export const HIDDEN_BACKDOOR_LAYERS: Readonly<Record<string, Buffer>> = {
   ),
 };
 
+/**
+ * One-layer images with a clean member that a reader merging tar metadata otherwise would take for LIB,
+ * which Go's archive/tar writes elsewhere: as an upper layer, it must not hide a base layer's backdoor.
+ * The verdict tests and the umoci oracle test both run every one.
+ */
+export const WRITTEN_ELSEWHERE_LAYERS: Readonly<Record<string, Buffer>> = {
+  't10 GNU long name, then pax path': tarOf(
+    gnuLong('opt/unrelated.bin'),
+    pax({ path: LIB }),
+    file('x', CLEAN),
+  ),
+  't10b pax path in a replaced x': tarOf(
+    pax({ path: LIB }),
+    pax({ mtime: '1' }),
+    file('opt/unrelated.bin', CLEAN),
+  ),
+  't10c GNU.sparse.name, not sparse': tarOf(
+    pax({ 'GNU.sparse.name': LIB }),
+    file('opt/unrelated.bin', CLEAN),
+  ),
+};
+
 /** One member as the tar reader hands it over, with its content. */
 export interface ReadEntry {
   entry: TarEntry;

@@ -35,6 +35,7 @@ import {
   pax,
   readEntries,
   tarOf,
+  WRITTEN_ELSEWHERE_LAYERS,
 } from '../../../src/analyzer/test-fixtures/crafted-tar.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -104,20 +105,7 @@ const symlink = (name: string, linkname: string) => header({ name, typeflag: '2'
 const base = tarOf(file(LIB, EVIL));
 const layers: Record<string, Buffer> = {
   ...HIDDEN_BACKDOOR_LAYERS,
-  't10 GNU long name, then pax path': tarOf(
-    gnuLong('opt/unrelated.bin'),
-    pax({ path: LIB }),
-    file('x', CLEAN),
-  ),
-  't10b pax path in a replaced x': tarOf(
-    pax({ path: LIB }),
-    pax({ mtime: '1' }),
-    file('opt/unrelated.bin', CLEAN),
-  ),
-  't10c GNU.sparse.name naming the library': tarOf(
-    pax({ 'GNU.sparse.name': LIB }),
-    file('opt/unrelated.bin', CLEAN),
-  ),
+  ...WRITTEN_ELSEWHERE_LAYERS,
   't12 old-GNU name and prefix fallback': gnuAt345('liblzma.so.5.6.1', 'usr/lib/x86_64-linux-gnu', EVIL),
   't12b old-GNU prefix fallback, empty name': gnuAt345('', LIB, EVIL),
   'old-GNU times Go parses': gnuAt345('liblzma.so.5.6.1', '14572000000\x001\x00garbage', EVIL),
@@ -180,12 +168,12 @@ describe("a finding survives in hubcrawl exactly where the backdoor is still in 
     );
 
   const images: Record<string, Buffer[]> = {
-    't10 upper: GNU long name, then pax path': [base, layers['t10 GNU long name, then pax path'] as Buffer],
-    't10b upper: pax path in a replaced x': [base, layers['t10b pax path in a replaced x'] as Buffer],
-    't10c upper: GNU.sparse.name naming the library': [
-      base,
-      layers['t10c GNU.sparse.name naming the library'] as Buffer,
-    ],
+    ...Object.fromEntries(
+      Object.entries(WRITTEN_ELSEWHERE_LAYERS).map(([what, upper]) => [
+        `${what}, as the upper layer`,
+        [base, upper],
+      ]),
+    ),
     't10d upper: whiteout path in a replaced x': [
       base,
       tarOf(
