@@ -122,9 +122,9 @@ async function goneUnlisted(
   ctx: CrawlContext,
   registry: string,
   listed: ReadonlySet<string>,
-): Promise<Array<{ repositoryId: number; tags: string[] }>> {
+): Promise<GoneTags[]> {
   const unlisted = ctx.repositories.withPresentTags(registry).filter((name) => !listed.has(name));
-  const out: Array<{ repositoryId: number; tags: string[] }> = [];
+  const out: GoneTags[] = [];
   for (const repository of sample(unlisted, MAX_UNLISTED_CHECKS)) {
     let names: string[];
     try {
@@ -134,9 +134,8 @@ async function goneUnlisted(
       if (!repositoryUnknown(err)) continue;
       names = [];
     }
-    const known = ctx.repositories.get(registry, repository);
-    const tags = known ? await confirmGone(ctx, registry, repository, names) : [];
-    if (known && tags.length > 0) out.push({ repositoryId: known.id, tags });
+    const gone = await confirmGone(ctx, registry, repository, names);
+    if (gone) out.push(gone);
   }
   return out;
 }
@@ -199,7 +198,9 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     // repository's tags would stay current in every later report. Not on Docker Hub, whose registry
     // answers 401 to the HEADs of a repository that is gone, which confirms nothing.
     if (registry !== DOCKER_HUB && repositoryUnknown(err)) {
-      await recordGoneRepository(ctx, registry, repository, listingStartedAt);
+      // As an empty listing of it, each tag confirmed by its HEAD.
+      const gone = await confirmGone(ctx, registry, repository, []);
+      if (gone) ctx.tags.recordAbsences(gone.repositoryId, gone.tags, ctx.runId, listingStartedAt);
     }
     throw err;
   }
@@ -225,7 +226,7 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
     const id = ctx.repositories.upsertRepository(registry, repository, meta);
     // A whole listing, and the registry's 404 for each tag it lacks, prove those tags gone; a listing cut
     // short proves nothing (migrations/0006_tag_currency.sql).
-    if (listingComplete && gone.length > 0) ctx.tags.recordAbsences(id, gone, ctx.runId, listingStartedAt);
+    if (listingComplete && gone) ctx.tags.recordAbsences(id, gone.tags, ctx.runId, listingStartedAt);
     ctx.counters.repositories += 1;
   };
   return { write, children };
@@ -249,17 +250,10 @@ function repositoryUnknown(err: unknown): boolean {
   return err instanceof HttpStatusError && err.status === 404 && err.registryCodes().includes('NAME_UNKNOWN');
 }
 
-/** A repository the registry says is gone: its tags, as an empty listing of it, each confirmed by its HEAD. */
-async function recordGoneRepository(
-  ctx: CrawlContext,
-  registry: string,
-  repository: string,
-  listingStartedAt: string,
-): Promise<void> {
-  const known = ctx.repositories.get(registry, repository);
-  if (!known) return;
-  const gone = await confirmGone(ctx, registry, repository, []);
-  if (gone.length > 0) ctx.tags.recordAbsences(known.id, gone, ctx.runId, listingStartedAt);
+/** Tags of a repository the registry confirmed gone (confirmGone). */
+interface GoneTags {
+  repositoryId: number;
+  tags: string[];
 }
 
 /** The most absences one listing confirms; the rest wait for the next crawl (see confirmGone). */
@@ -269,7 +263,7 @@ const ABSENCE_HEAD_CONCURRENCY = 4;
 
 /**
  * Of the tags the dataset saw present in the repository and the listing lacks (TagStore.absentFrom), those
- * the registry confirms gone: a HEAD of the tag's manifest answers 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN). A
+ * the registry confirms gone (null when none, or the dataset does not know the repository): a HEAD of the tag's manifest answers 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN). A
  * listing can lack a tag that exists: Docker Hub pages tags by offset, sorted by update time, so a tag
  * re-pushed during the walk (`latest`, a nightly) moves to a page already read and is never listed, and no
  * cut says so. Recorded gone, it would drop a still-pullable image from `report --current-only`.
@@ -292,11 +286,11 @@ async function confirmGone(
   registry: string,
   repository: string,
   listed: readonly string[],
-): Promise<string[]> {
+): Promise<GoneTags | null> {
   const known = ctx.repositories.get(registry, repository);
-  if (!known) return [];
+  if (!known) return null;
   const lacked = ctx.tags.absentFrom(known.id, listed);
-  if (lacked.length === 0) return [];
+  if (lacked.length === 0) return null;
   const where = `${registry}/${repository}`;
   if (lacked.length > MAX_ABSENCE_HEADS) {
     ctx.log.info(
@@ -339,5 +333,5 @@ async function confirmGone(
       'could not confirm that tags the listing lacked are deleted: not recorded as deleted',
     );
   }
-  return gone.sort();
+  return gone.length > 0 ? { repositoryId: known.id, tags: gone.sort() } : null;
 }
