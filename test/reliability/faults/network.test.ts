@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoImage } from '../../../scripts/demo-images.js';
 import { type FaultLogEntry, type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-proxy.js';
+import type { ConfigInput } from '../../../src/config/schema.js';
 import { type BlobHost, startBlobHost } from '../../helpers/blob-host.js';
 import type { DatasetSnapshot } from '../../helpers/dataset.js';
 import {
@@ -264,10 +265,12 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     report.addCrawl('  … next run, blob served', second, 0);
   });
 
-  it('stops resumably when the registry stops answering, fails no item for good, and the resume ends clean', async () => {
-    // The registry answers the first requests, then resets every connection before the headers, as a
-    // registry that went down: the next requests spend their retries, then the client calls the host
-    // unreachable and the run stops instead of using up every item's attempts on it.
+  /**
+   * An outage over a run and its resume: the registry answers the first requests, then resets every
+   * connection before the headers, as a registry that went down (the client calls it unreachable after
+   * three requests in a row and the run stops); it is still down for the resume, then back for the next.
+   */
+  async function outageOverResume(over: ConfigInput) {
     reset();
     proxy.addRule({
       path: /./,
@@ -276,8 +279,19 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       action: { kind: 'reset-before-headers' },
     });
     const db = work.newDb();
-    const down = await crawlWithFaults(db, settings());
+    const down = await crawlWithFaults(db, over);
     const served = hits((e) => e.status === 'reset');
+    reset();
+    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
+    const stillDown = await crawlWithFaults(db, over);
+    reset();
+    const back = await crawlWithFaults(db, over);
+    return { db, down, served, stillDown, back };
+  }
+
+  it('stops resumably when the registry stops answering, fails no item for good, and the resume ends clean', async () => {
+    // Stopping, rather than using up every item's attempts on a host that went down.
+    const { db, down, served, stillDown, back } = await outageOverResume(settings());
     expect(down.outcome.status).toBe('aborted');
     expect(down.outcome.abortReason).toMatch(
       new RegExp(
@@ -287,13 +301,8 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     expect(down.itemsFailed).toBe(0);
     // Resumed while the registry is still down: it answered this run before, so the resume stops again
     // rather than failing every item and ending the run.
-    reset();
-    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
-    const stillDown = await crawlWithFaults(db, settings());
     expect(stillDown.outcome).toMatchObject({ resumed: true, status: 'aborted' });
     expect(stillDown.itemsFailed).toBe(0);
-    reset();
-    const back = await crawlWithFaults(db, settings());
     expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
     expect(comparableDataset(db)).toEqual(clean);
     report.addCrawl('registry down after 4 requests (run 1)', down, served, 'stopped, resumable');
@@ -304,24 +313,14 @@ describe('a whole crawl through a faulty network to the real registry', () => {
     // One item at a time, the item whose request first meets the outage is claimed again at once: before,
     // each of its failures counted until the third in a row stopped the run, so two runs of the outage
     // had failed it for good (maxAttempts 3). From the second failure in a row on, the host is the cause.
-    const oneAtATime = () => ({ ...settings(), concurrency: 1, layerConcurrency: 1 });
-    reset();
-    proxy.addRule({
-      path: /./,
-      after: 4,
-      times: Number.POSITIVE_INFINITY,
-      action: { kind: 'reset-before-headers' },
+    const { db, down, stillDown, back } = await outageOverResume({
+      ...settings(),
+      concurrency: 1,
+      layerConcurrency: 1,
     });
-    const db = work.newDb();
-    const down = await crawlWithFaults(db, oneAtATime());
     expect(down.outcome.status).toBe('aborted');
-    reset();
-    proxy.addRule({ path: /./, times: Number.POSITIVE_INFINITY, action: { kind: 'reset-before-headers' } });
-    const stillDown = await crawlWithFaults(db, oneAtATime());
     expect(stillDown.outcome).toMatchObject({ resumed: true, status: 'aborted' });
     expect(stillDown.itemsFailed).toBe(0);
-    reset();
-    const back = await crawlWithFaults(db, oneAtATime());
     expect(back.outcome).toMatchObject({ resumed: true, status: 'completed', failedItems: 0 });
     expect(comparableDataset(db)).toEqual(clean);
   });
