@@ -127,6 +127,31 @@ describe('HttpClient', () => {
     expect(stopsTheRun(await third.catch((e: unknown) => e))).toBe(true);
   });
 
+  it('does not end a run of unanswered requests on the late answer to a request sent before it began', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answer = true;
+    const base = await serve((req, res) => {
+      if (req.url === '/slow') void held.then(() => res.end('late'));
+      else if (answer) res.end('ok');
+      else req.socket.destroy();
+    });
+    const { client } = makeClient({ maxRetries: 0, unreachableAfter: 3 });
+    const fail = () => client.request({ url: `${base}/x` });
+    await (await fail()).text();
+    const slow = client.request({ url: `${base}/slow` });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // sent before the outage
+    answer = false;
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    release();
+    expect(await (await slow).text()).toBe('late');
+    // Its answer went out while the host still answered: the third request in a row still stops the run.
+    await expect(fail()).rejects.toBeInstanceOf(HostUnreachableError);
+  });
+
   it('fails a TLS handshake with a plain-HTTP server at once, as a PermanentError that says what to set', async () => {
     const base = await serve((_q, res) => res.end('plain HTTP'));
     const https = base.replace('http://', 'https://');

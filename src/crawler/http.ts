@@ -79,6 +79,12 @@ export class HttpClient {
   /** Per host: requests in a row that got no response at all, all retries spent (see unreachableAfter). */
   private readonly unanswered = new Map<string, number>();
   /**
+   * Per host: when its current run of unanswered requests began (the first one's failure). A response to
+   * a request sent before then says nothing of the host now (it went out while the host still answered),
+   * so it does not end the run; with it, an item could meet the same outage twice and count it twice.
+   */
+  private readonly unansweredSince = new Map<string, number>();
+  /**
    * Hosts that gave this client any response. Only such a host can be called unreachable: one that never
    * answered (a seed naming a host that does not exist) fails its own items, or every resume would stop
    * again on it while the other hosts' work waits.
@@ -186,7 +192,11 @@ export class HttpClient {
       return this.onTransportError(req, s, attempt, err);
     }
     const status = res.status;
-    this.unanswered.delete(s.host);
+    const since = this.unansweredSince.get(s.host);
+    if (since === undefined || startedAt >= since) {
+      this.unanswered.delete(s.host);
+      this.unansweredSince.delete(s.host);
+    }
     this.answered.add(s.host);
     this.stats.recordResponse(s.method, s.host, s.href, status, attempt);
     if (status === 429) {
@@ -229,6 +239,7 @@ export class HttpClient {
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
       const unanswered = (this.unanswered.get(s.host) ?? 0) + 1;
       this.unanswered.set(s.host, unanswered);
+      if (unanswered === 1) this.unansweredSince.set(s.host, Date.now());
       if (unanswered >= this.opts.unreachableAfter && this.answered.has(s.host)) {
         throw new HostUnreachableError(
           `${s.host} stopped answering: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
