@@ -107,3 +107,35 @@ describe('an item whose completing transaction fails', () => {
     });
   }
 });
+
+describe('a manifest item whose completing transaction fails', () => {
+  // Three images on one base layer. A first run analyzes it with `base`; the second reaches it first with
+  // `broken`, whose write fails, then with `fine`. The layer is reused once in that run: the failed write
+  // takes back the layer it marked reached along with its count, so `fine` counts it.
+  it('takes back the layers it marked reached, so the next image sharing them counts them as reused', async () => {
+    const shared = { entries: [{ type: 'file' as const, path: 'etc/shared-base', content: 'base\n' }] };
+    const images: Record<string, BuiltImage> = {};
+    for (const name of ['base', 'broken', 'fine']) {
+      images[name] = await buildImage({
+        layers: [shared, { entries: [{ type: 'file', path: `srv/${name}`, content: `${name}\n` }] }],
+      });
+      await pushImage(registry, `${NS}/${name}`, '1', images[name]!);
+    }
+    const dbPath = ws.dbPath('reached-rollback');
+    const ref = (name: string) => `${registry.host}/${NS}/${name}:1`;
+    const crawl = (names: string[]) =>
+      // One item at a time, in seed order: `broken` reaches the base layer before `fine` does.
+      runTestCrawl(dbPath, ws.iocFile, { seeds: { images: names.map(ref) }, concurrency: 1 });
+    expect((await crawl(['base'])).status).toBe('completed');
+
+    const db = openDatabase(dbPath);
+    db.exec(`CREATE TRIGGER fail_broken BEFORE UPDATE OF state ON frontier
+               WHEN NEW.state = 'done' AND OLD.kind = 'manifest' AND OLD.key LIKE '%@${images.broken!.digest}'
+               BEGIN SELECT RAISE(ABORT, 'injected: the manifest write fails'); END`);
+    db.close();
+    const second = await crawl(['broken', 'fine']);
+    expect(second.status).toBe('completed-with-failures');
+    // `fine` was recorded, and its base layer counted reused; its own upper layer is new.
+    expect(second.stats).toMatchObject({ layersReused: 1, layersAnalyzed: 1 });
+  });
+});
