@@ -25,6 +25,7 @@ import {
   removeTempDirs,
   runCli,
   settle,
+  startCli,
   tempDir,
   unprivilegedUser,
 } from './helpers/cli.js';
@@ -362,6 +363,36 @@ describe('hubcrawl export', () => {
       expect(JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')).tool).toBe('hubcrawl');
     }
     expect(partials()).toEqual([]);
+  });
+
+  it('a SIGINT while it writes takes the unfinished bundle away, exits 3 saying so, and the same command then works', async () => {
+    // A copy of the dataset with 300 000 more file rows: its tables take long enough to write that the
+    // signal comes while the bundle is half done.
+    const big = join(dir, 'big.sqlite');
+    const source = new BetterSqlite3(db, { readonly: true });
+    await source.backup(big);
+    source.close();
+    const filler = new BetterSqlite3(big);
+    filler.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+                 INSERT INTO layer_files (layer_digest, seq, path, size, mode)
+                 SELECT (SELECT digest FROM layers ORDER BY digest LIMIT 1), 1000000 + i, '/filler/' || i, 1, 420 FROM n`);
+    filler.close();
+    const out = join(dir, 'bundle-interrupted');
+    const partials = () => readdirSync(dir).filter((f) => f.includes('partial'));
+    const { child, done } = startCli(['export', '--db', big, '--out', out]);
+    while (partials().length === 0) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r).toMatchObject({ code: 3, signal: null, stdout: '' });
+    expect(r.stderr).toContain(`export stopped by SIGINT; nothing was written to ${out}`);
+    expect(existsSync(out)).toBe(false);
+    expect(partials()).toEqual([]);
+    const ok = await runCli(['export', '--db', big, '--out', out]);
+    expect(ok.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, 'MANIFEST.json'), 'utf8')) as {
+      rowCounts: Record<string, number>;
+    };
+    expect(manifest.rowCounts.layer_files).toBeGreaterThan(300_000);
   });
 });
 
