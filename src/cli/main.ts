@@ -4,6 +4,8 @@ import { ConfigError, describeError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { holdEarlySignals, releaseEarlySignals } from './early-signals.js';
 import { EXIT } from './exit.js';
+import { stdoutFailure, watchStandardStreams } from './std-streams.js';
+import { cannotWriteStdout } from './write-result.js';
 
 export { EXIT };
 
@@ -254,7 +256,6 @@ function requestedLogLevel(argv: string[]): string | undefined {
   return undefined;
 }
 
-/** Runs the CLI with `argv` (without node and script) and returns the process exit code. */
 /**
  * `--tags` (`filters.tags`) is the user's regular expression, matched against names a registry
  * chooses: one with nested quantifiers, such as `^(a+)+$`, backtracks exponentially on a long tag and
@@ -266,7 +267,9 @@ function boundRegexBacktracking(): void {
   setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 }
 
+/** Runs the CLI with `argv` (without node and script) and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  watchStandardStreams();
   // Commands come first (the program has no options of its own but --help and --version).
   if (argv[0] === 'crawl' || argv[0] === 'scan') holdEarlySignals();
   boundRegexBacktracking();
@@ -280,6 +283,12 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.usage;
     }
     await program.parseAsync(argv, { from: 'user' });
+    // Output written straight to stdout (a crawl's summary, `iocs list`) that it could not take.
+    const lost = await stdoutFailure();
+    if (lost) {
+      process.stderr.write(`hubcrawl: ${cannotWriteStdout(lost).message}\n`);
+      return code === EXIT.ok ? EXIT.aborted : code;
+    }
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

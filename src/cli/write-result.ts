@@ -2,8 +2,9 @@ import { createWriteStream, lstatSync, readlinkSync, realpathSync, statSync } fr
 import { rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, FatalError } from '../core/errors.js';
 import { writeOut } from './output.js';
+import { isReaderGone } from './std-streams.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
 const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
@@ -57,7 +58,13 @@ export async function writeResult(
   opts: { dataset?: string } = {},
 ): Promise<void> {
   if (out === undefined) {
-    await new Promise<void>((done, fail) => process.stdout.write(text, (err) => (err ? fail(err) : done())));
+    await new Promise<void>((done, fail) =>
+      process.stdout.write(text, (err) => {
+        // A reader that left early (`| head`) took what it wanted; any other failure is the command's.
+        if (err && !isReaderGone(err)) fail(cannotWriteStdout(err));
+        else done();
+      }),
+    );
     return;
   }
   if (opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
@@ -88,8 +95,13 @@ export interface ResultSink {
   discard(): Promise<void>;
 }
 
-function isBrokenPipe(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+/** Stdout could not take the result (a full disk under `> study.csv`): the output there is cut short. */
+export function cannotWriteStdout(err: unknown): FatalError {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return new FatalError(
+    `cannot write the result to standard output (${reason}): what was written there is incomplete; free some space or write with --out, then run the same command again`,
+    { cause: err },
+  );
 }
 
 function cannotWrite(out: string, err: unknown): ConfigError {
@@ -116,8 +128,8 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
   // Stdout's reader leaving early is no error: the rows it wanted were written.
   const check = (): boolean => {
     if (failed === undefined) return true;
-    if (out === undefined && isBrokenPipe(failed)) return false;
-    throw out === undefined ? failed : cannotWrite(out, failed);
+    if (out === undefined && isReaderGone(failed)) return false;
+    throw out === undefined ? cannotWriteStdout(failed) : cannotWrite(out, failed);
   };
   return {
     async write(text) {

@@ -5,9 +5,11 @@
 import { execFile } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   writeFileSync,
@@ -213,6 +215,38 @@ describe('hubcrawl stats --json', () => {
       iocSets: [builtinSetLabel()],
     });
     expect(stats.lastRun).toMatchObject({ id: 1, status: 'completed', stats: { itemsFailed: 0 } });
+  });
+});
+
+describe('standard output', () => {
+  const commands = [
+    ['report'],
+    ['stats'],
+    ['stats', '--json'],
+    ['query', 'SELECT digest FROM layers'],
+    ['query', '--format', 'csv', 'SELECT digest FROM layers'],
+  ];
+
+  it('a reader that leaves early (`| head`) ends each command with exit 0 and no stack trace', async () => {
+    for (const args of [...commands.map((c) => [...c, '--db', db]), ['iocs', 'list']]) {
+      const r = await runCli(args, { stdout: 'closed' });
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  });
+
+  it('a full disk under `> study.csv` exits 3 saying the output is incomplete', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [...commands.map((c) => [...c, '--db', db]), ['iocs', 'list']]) {
+        const r = await runCli(args, { stdout: full });
+        expect({ args, code: r.code }).toEqual({ args, code: 3 });
+        expect(r.stderr).toBe(
+          'hubcrawl: cannot write the result to standard output (ENOSPC): what was written there is incomplete; free some space or write with --out, then run the same command again\n',
+        );
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 });
 

@@ -33,6 +33,11 @@ export interface CliOptions {
   /** Run as this user and group (root only): file modes bind an unprivileged user, never root. */
   uid?: number;
   gid?: number;
+  /**
+   * Where the child's stdout goes: a pipe read whole (the default), a pipe whose reader has gone before
+   * the child writes (`closed`, as `| head` leaves it), or an open file descriptor.
+   */
+  stdout?: 'pipe' | 'closed' | number;
 }
 
 // Temp folders of this test file; its afterAll removes them with removeTempDirs().
@@ -66,10 +71,11 @@ export function startCli(
   const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: launcherEnv(cleanEnv(opts.env)),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', typeof opts.stdout === 'number' ? opts.stdout : 'pipe', 'pipe'],
     ...(opts.uid === undefined ? {} : { uid: opts.uid }),
     ...(opts.gid === undefined ? {} : { gid: opts.gid }),
   });
+  if (opts.stdout === 'closed') child.stdout?.destroy();
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
