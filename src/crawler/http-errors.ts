@@ -10,8 +10,37 @@ export type HttpHeaders = Record<string, string | string[] | undefined>;
 
 /** The error envelope of the registry API (distribution-spec, "Error Codes"): `{"errors":[{"code":…}]}`. */
 const registryErrorBody = z
-  .object({ errors: z.array(z.object({ code: z.string() }).passthrough()) })
+  .object({
+    errors: z.array(
+      z.object({ code: z.string(), message: z.string().optional().catch(undefined) }).passthrough(),
+    ),
+  })
   .passthrough();
+
+/** The registry's errors in `body`, if it is the registry's envelope. */
+function registryErrors(body: string): Array<{ code: string; message?: string | undefined }> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const parsed = registryErrorBody.safeParse(json);
+  return parsed.success ? parsed.data.errors : [];
+}
+
+/**
+ * The body as a message says it: the registry's codes with their messages (`NAME_UNKNOWN (repository name
+ * not known to registry)`) rather than its JSON, else the start of the text.
+ */
+function describeBody(body: string): string {
+  const errors = registryErrors(body);
+  const text =
+    errors.length > 0
+      ? errors.map((e) => (e.message ? `${e.code} (${e.message})` : e.code)).join(', ')
+      : body.trim();
+  return text.slice(0, 300);
+}
 
 /** A 4xx that makes this item fail; carries the status and the start of the body for the record. */
 export class HttpStatusError extends PermanentError {
@@ -21,19 +50,13 @@ export class HttpStatusError extends PermanentError {
     readonly bodySnippet: string,
     readonly headers: HttpHeaders,
   ) {
-    super(`${url} answered ${status}${bodySnippet ? `: ${bodySnippet.slice(0, 300)}` : ''}`, { status });
+    const body = describeBody(bodySnippet);
+    super(`${url} answered ${status}${body ? `: ${body}` : ''}`, { status });
   }
 
   /** The registry's error codes in the body (`NAME_UNKNOWN`…); none when it is not the registry's envelope. */
   registryCodes(): string[] {
-    let json: unknown;
-    try {
-      json = JSON.parse(this.bodySnippet);
-    } catch {
-      return [];
-    }
-    const parsed = registryErrorBody.safeParse(json);
-    return parsed.success ? parsed.data.errors.map((e) => e.code) : [];
+    return registryErrors(this.bodySnippet).map((e) => e.code);
   }
 }
 

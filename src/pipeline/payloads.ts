@@ -23,6 +23,11 @@ export interface RepositoryPayload {
    * per-repository endpoint gives): no call of its own, where the Hub API allows about 180 a minute.
    */
   metadataListed?: boolean;
+  /**
+   * A registry's `_catalog` listed it: the registry holds it, so a tags/list answering NAME_UNKNOWN means
+   * no tags (distribution answers so for a repository holding only untagged manifests), not no repository.
+   */
+  catalogListed?: boolean;
 }
 
 /** A tag or a digest of a repository, to resolve to a manifest digest. */

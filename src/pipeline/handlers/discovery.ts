@@ -17,13 +17,14 @@ import type {
   SearchPayload,
 } from '../payloads.js';
 
+/** A repository to list, with what the listing that found it already says of it. */
 function repositoryItem(
   ctx: CrawlContext,
   registry: string,
   repository: string,
-  metadataListed = false,
+  listedBy: { metadataListed?: true; catalogListed?: true } = {},
 ): NewFrontierItem {
-  const payload: RepositoryPayload = { registry, repository, ...(metadataListed ? { metadataListed } : {}) };
+  const payload: RepositoryPayload = { registry, repository, ...listedBy };
   return { kind: 'repository', key: repositoryKey(ctx.runId, payload), payload };
 }
 
@@ -60,7 +61,7 @@ export async function handleNamespace(ctx: CrawlContext, item: FrontierItem<Name
     const full = `${repo.namespace}/${repo.name}`;
     if (!acceptedName(ctx, 'repository', full, `namespace ${item.payload.namespace}`)) continue;
     listed.push([full, hubMetadata(repo)]);
-    children.push(repositoryItem(ctx, DOCKER_HUB, full, true));
+    children.push(repositoryItem(ctx, DOCKER_HUB, full, { metadataListed: true }));
   }
   const write = () => {
     for (const [full, meta] of listed) ctx.repositories.upsertRepository(DOCKER_HUB, full, meta);
@@ -92,7 +93,7 @@ export async function handleCatalog(ctx: CrawlContext, item: FrontierItem<Catalo
   for await (const name of ctx.registry(registry).catalog()) {
     listed.add(name);
     if (acceptedName(ctx, 'repository', name, `${registry} catalog`)) {
-      children.push(repositoryItem(ctx, registry, name));
+      children.push(repositoryItem(ctx, registry, name, { catalogListed: true }));
     }
   }
   // A catalog cut short (its cuts so far) names too few repositories to say which are unlisted.
@@ -193,16 +194,26 @@ export async function handleRepository(ctx: CrawlContext, item: FrontierItem<Rep
   try {
     tags = await listedTags(ctx, registry, repository);
   } catch (err) {
-    // The registry says the repository is not there: the tags the dataset holds as present in it are gone,
-    // each as its HEAD confirms, recorded now, as the item fails with this error. Otherwise a deleted
-    // repository's tags would stay current in every later report. Not on Docker Hub, whose registry
-    // answers 401 to the HEADs of a repository that is gone, which confirms nothing.
-    if (registry !== DOCKER_HUB && repositoryUnknown(err)) {
-      // As an empty listing of it, each tag confirmed by its HEAD.
+    // Not on Docker Hub, whose registry answers 401 to the HEADs of a repository that is gone, which
+    // confirms nothing.
+    if (registry === DOCKER_HUB || !repositoryUnknown(err)) throw err;
+    // The registry says the repository has no tags: as an empty listing of it, the tags the dataset holds as
+    // present in it are gone, each as its HEAD confirms. Otherwise a deleted repository's tags would stay
+    // current in every later report. A repository its catalog listed is there (with untagged manifests
+    // only): listed, it has nothing to resolve. One a seed names may not be: its item fails, saying so.
+    if (!item.payload.catalogListed) {
       const gone = await confirmGone(ctx, registry, repository, []);
       if (gone) ctx.tags.recordAbsences(gone.repositoryId, gone.tags, ctx.runId, listingStartedAt);
+      throw new PermanentError(
+        `${(err as Error).message}: the registry holds no repository of that name, or one without tags (untagged manifests only); an untagged image is crawled by digest (--image ${registry}/${repository}@sha256:…)`,
+        { status: 404, cause: err },
+      );
     }
-    throw err;
+    ctx.log.info(
+      { repository: `${registry}/${repository}` },
+      'the catalog lists a repository without tags (NAME_UNKNOWN for its tag list): nothing to resolve',
+    );
+    tags = [];
   }
   const gone = await confirmGone(
     ctx,

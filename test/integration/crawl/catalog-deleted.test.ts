@@ -22,6 +22,7 @@ let registry: RunningRegistry;
 let proxy: FaultProxy;
 let ws: Workspace;
 let dbPath: string;
+let untaggedDigest: string;
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -29,6 +30,9 @@ beforeAll(async () => {
   await pushImage(registry, 'acme/kept', 'latest', s.sig);
   await pushImage(registry, 'acme/dropped', 'latest', s.sig);
   await pushImage(registry, 'acme/dropped', 'v1', s.sig);
+  // Untagged manifests only: the catalog lists it, its tags/list answers 404 NAME_UNKNOWN.
+  await pushImage(registry, 'acme/untagged', undefined, s.clean);
+  untaggedDigest = s.clean.digest;
   proxy = await startFaultProxy(registry.url);
   ws = makeWorkspace('hubcrawl-catalog-deleted-');
   dbPath = ws.dbPath('catalog');
@@ -108,5 +112,37 @@ describe('a repository deleted from a crawled catalog', () => {
     // Recorded once: the next crawl has nothing more to say of it.
     expect((await crawl()).status).toBe('completed');
     expect(queryDataset(dbPath, 'SELECT count(*) AS n FROM tag_absences')).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('a repository the catalog lists that has no tags', () => {
+  it('is listed as empty: the catalog crawl completes, and a seed naming it fails saying how to reach its images', async () => {
+    const db = ws.dbPath('untagged');
+    const catalog = await runTestCrawl(db, ws.iocFile, { seeds: { catalogs: [registry.url] } });
+    expect(catalog.status).toBe('completed');
+    expect(queryDataset(db, `SELECT kind, state FROM frontier WHERE key LIKE '%acme/untagged'`)).toEqual([
+      { kind: 'repository', state: 'done' },
+    ]);
+    expect(
+      queryDataset(db, `SELECT full_name FROM repositories WHERE full_name = 'acme/untagged'`),
+    ).toHaveLength(1);
+
+    // Named by a seed, the same answer may mean no such repository: the item fails, naming both readings.
+    const seeded = await runTestCrawl(db, ws.iocFile, {
+      seeds: { repos: [`${registry.host}/acme/untagged`] },
+    });
+    expect(seeded.status).toBe('completed-with-failures');
+    const [failure] = queryDataset<{ last_error: string }>(
+      db,
+      `SELECT last_error FROM frontier WHERE kind = 'repository' AND state = 'failed'`,
+    );
+    expect(failure?.last_error).toBe(
+      `http://${registry.host}/v2/acme/untagged/tags/list answered 404: NAME_UNKNOWN (repository name not known to registry): the registry holds no repository of that name, or one without tags (untagged manifests only); an untagged image is crawled by digest (--image ${registry.host}/acme/untagged@sha256:…)`,
+    );
+    // As the message says, by digest.
+    const byDigest = await runTestCrawl(db, ws.iocFile, {
+      seeds: { images: [`${registry.host}/acme/untagged@${untaggedDigest}`] },
+    });
+    expect(byDigest.status).toBe('completed');
   });
 });
