@@ -15,6 +15,17 @@ describe('compileGlob', () => {
     expect(m('/opt/**', '/optional')).toBe(false);
   });
 
+  it('reads repeated ** segments as one (/**/**/x as /**/x), as valid globs', () => {
+    for (const glob of ['/**/**/ls', '/**/**/**/ls', '/usr/**/**/ls']) {
+      expect(globProblem(glob)).toBeNull();
+      const single = glob.replace(/(\/\*\*)+/, '/**');
+      for (const path of ['/ls', '/usr/ls', '/usr/bin/ls', '/usr/a/b/c/ls', '/usr/bin/lsx', '/bin/ls'])
+        expect({ glob, path, hit: m(glob, path) }).toEqual({ glob, path, hit: m(single, path) });
+    }
+    expect(m('/opt/**/**', '/opt')).toBe(true);
+    expect(m('/opt/**/**', '/opt/a/b')).toBe(true);
+  });
+
   it('keeps * and ? inside one path segment', () => {
     expect(m('/usr/lib/*/liblzma.so.5*', '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1')).toBe(true);
     expect(m('/usr/lib/*/liblzma.so.5*', '/usr/lib/a/b/liblzma.so.5.6.1')).toBe(false);
@@ -59,6 +70,15 @@ describe('globProblem', () => {
     expect(globProblem('usr/lib/x')).toMatch(/absolute/);
     expect(globProblem('/usr/lib/[ab')).toMatch(/unterminated/);
     expect(globProblem('/usr/lib/**/x')).toBeNull();
+  });
+
+  it('refuses ** inside a segment, where it would cross a "/", naming the segment', () => {
+    expect(globProblem('/usr/b**n/ls')).toBe(
+      'the path glob "/usr/b**n/ls" has "**" inside the segment "b**n", but "**" stands for whole segments only (/a/**/b, /a/**); within a segment use "*"',
+    );
+    expect(globProblem('/lib/liblzma**')).toMatch(/inside the segment "liblzma\*\*"/);
+    expect(globProblem('/***/x')).toMatch(/inside the segment "\*\*\*"/);
+    expect(globProblem('/lib/liblzma*')).toBeNull();
   });
 
   it('refuses globs that a normalized stored path can never match, quoting the glob', () => {

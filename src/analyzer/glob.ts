@@ -16,6 +16,14 @@ export function globProblem(glob: string): string | null {
     else if (c === ']' && depth > 0) depth--;
   }
   if (depth !== 0) return 'unterminated "[" character class';
+  // `**` stands for whole segments; inside one (`/lib/liblzma**`) it would also cross a "/".
+  const partial = glob
+    .slice(1)
+    .split('/')
+    .find((seg) => seg.includes('**') && seg !== '**');
+  if (partial !== undefined) {
+    return `the path glob "${glob}" has "**" inside the segment "${partial}", but "**" stands for whole segments only (/a/**/b, /a/**); within a segment use "*"`;
+  }
   // `{a,b}` reads as a choice in a shell, but these globs have no braces: it would match the text itself.
   if (/\{[^}]*,[^}]*\}/.test(glob)) {
     return `the path glob "${glob}" holds {…,…}, but globs have no braces (it would match the braces themselves); list several globs instead`;
@@ -42,7 +50,9 @@ export function globProblem(glob: string): string | null {
 }
 
 /** The regular-expression source (no anchors) for one glob. */
-export function globToRegExpSource(glob: string): string {
+export function globToRegExpSource(pattern: string): string {
+  // `/**/**/` means what `/**/` does; written once, each `**` below sees the "/" before it as its own.
+  const glob = pattern.replace(/\/\*\*(?:\/\*\*)+(?=\/|$)/g, '/**');
   let re = '';
   let i = 0;
   while (i < glob.length) {

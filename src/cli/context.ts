@@ -90,17 +90,23 @@ export async function loadUserIocSet(file: string): Promise<IocSet> {
  * rules under a name and version that the built-in set does not have.
  */
 export async function iocSetsFor(config: Pick<Config, 'noBuiltinIocs' | 'iocFiles'>): Promise<IocSet[]> {
-  const sets = config.noBuiltinIocs ? [] : [...builtinIocSets()];
-  for (const file of config.iocFiles) sets.push(await loadUserIocSet(file));
-  const seen = new Set<string>();
-  for (const s of sets) {
-    if (seen.has(s.id)) {
-      throw new ConfigError(
-        `two IOC sets share the id "${s.id}"; give each set its own id (or --no-builtin-iocs)`,
-      );
+  const sources: Array<{ set: IocSet; from: string }> = config.noBuiltinIocs
+    ? []
+    : builtinIocSets().map((set) => ({ set, from: 'the built-in set' }));
+  for (const file of config.iocFiles) sources.push({ set: await loadUserIocSet(file), from: file });
+  const seen = new Map<string, string>();
+  for (const { set, from } of sources) {
+    const first = seen.get(set.id);
+    if (first !== undefined) {
+      const fix =
+        first === 'the built-in set'
+          ? 'give yours its own id, or leave the built-in sets out with --no-builtin-iocs'
+          : 'give each set its own id, or load one of them';
+      throw new ConfigError(`two IOC sets share the id "${set.id}": ${first} and ${from}; ${fix}`);
     }
-    seen.add(s.id);
+    seen.set(set.id, from);
   }
+  const sets = sources.map((s) => s.set);
   if (sets.length === 0)
     throw new ConfigError('no IOC sets to match: drop --no-builtin-iocs or add --ioc FILE');
   return sets;

@@ -474,7 +474,9 @@ describe('hubcrawl iocs', () => {
     writeFileSync(file, JSON.stringify(EXTRA_SET));
     const twice = await runCli(['iocs', 'list', '--ioc', file, '--ioc', file]);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toContain(`two IOC sets share the id "${EXTRA_SET.id}"`);
+    expect(twice.stderr).toBe(
+      `hubcrawl: two IOC sets share the id "${EXTRA_SET.id}": ${file} and ${file}; give each set its own id, or load one of them\n`,
+    );
     const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
     const clash = join(dir, 'clash.json');
     writeFileSync(clash, JSON.stringify({ ...builtin, version: 'mine' }));

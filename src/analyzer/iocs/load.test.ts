@@ -188,6 +188,24 @@ describe('loadIocSetFile', () => {
     await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toThrow(/missing\.json: cannot read/);
   });
 
+  it('refuses bytes that are not UTF-8, naming the file and the line, and accepts the same text in UTF-8', async () => {
+    const glob = (g: string) =>
+      JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: MD5, paths: [g] }]), null, 2);
+    const latin1 = join(dir, 'latin1.json');
+    writeFileSync(latin1, Buffer.from(glob('/opt/café/*'), 'latin1'));
+    const line =
+      glob('/opt/café/*')
+        .split('\n')
+        .findIndex((l) => l.includes('café')) + 1;
+    await expect(loadIocSetFile(latin1)).rejects.toThrow(
+      `${latin1}: not UTF-8 text (line ${line} holds a byte that is not); save the file as UTF-8`,
+    );
+    const utf8 = join(dir, 'utf8.json');
+    writeFileSync(utf8, glob('/opt/café/*'));
+    const set = await loadIocSetFile(utf8);
+    expect(set.rules[0]).toMatchObject({ paths: ['/opt/café/*'] });
+  });
+
   it('names the file path in validation errors', async () => {
     const path = join(dir, 'invalid.json');
     writeFileSync(path, JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: 'XYZ' }])));

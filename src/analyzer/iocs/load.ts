@@ -46,14 +46,26 @@ export function parseIocSet(json: unknown, source: string): IocSet {
 
 /**
  * Read, parse and validate one IOC set file. A leading UTF-8 byte order mark is dropped: Windows editors
- * and PowerShell write one, and JSON.parse would refuse the invisible character.
+ * and PowerShell write one, and JSON.parse would refuse the invisible character. Bytes that are not UTF-8
+ * are refused, not replaced: a Latin-1 `é` in a glob would become U+FFFD, which no stored path holds, and
+ * the rule would silently never match.
  */
 export async function loadIocSetFile(path: string): Promise<IocSet> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw new ConfigError(`${path}: cannot read the IOC set file; check the path`, { cause: err });
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (err) {
+    const line = bytes.subarray(0, firstInvalidUtf8(bytes)).toString('latin1').split('\n').length;
+    throw new ConfigError(
+      `${path}: not UTF-8 text (line ${line} holds a byte that is not); save the file as UTF-8`,
+      { cause: err },
+    );
   }
   let json: unknown;
   try {
@@ -64,4 +76,21 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
     throw new ConfigError(`${path}: not valid JSON (${why})`, { cause: err });
   }
   return parseIocSet(json, path);
+}
+
+/** The offset of the first byte of `bytes` that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  // The longest prefix that decodes (a sequence it cuts in two may still complete): found by halving.
+  let good = 0;
+  let bad = bytes.length;
+  while (bad - good > 1) {
+    const mid = (good + bad) >> 1;
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
+      good = mid;
+    } catch {
+      bad = mid;
+    }
+  }
+  return good;
 }
