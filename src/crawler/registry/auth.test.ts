@@ -10,7 +10,7 @@ import { loginForIdentityToken } from '../../../scripts/lib/token-oauth.js';
 import { type StartedTokenService, startTokenService } from '../../../scripts/lib/token-service.js';
 import { AuthError, CredentialRefusedError } from '../../core/errors.js';
 import { HttpClient } from '../http.js';
-import { parseWwwAuthenticate, pullScope, RegistryAuth } from './auth.js';
+import { CATALOG_SCOPE, parseWwwAuthenticate, pullScope, RegistryAuth } from './auth.js';
 import { CredentialStore } from './credentials.js';
 
 describe('parseWwwAuthenticate', () => {
@@ -128,6 +128,19 @@ describe('RegistryAuth with an identity token (the real token service, in this p
         { name: 'team/b', actions: ['pull'] },
       ],
     });
+  });
+
+  it("asks only to pull, whatever more the registry's challenge asks for with the credential", async () => {
+    const n = svc.grants.length;
+    const challenge = {
+      'www-authenticate': `Bearer realm="${svc.realm}",service="${svc.service}",scope="repository:team/a:push,pull,delete registry:catalog:* repository:team/b:push"`,
+    };
+    const header = await authWith(identityToken).onUnauthorized(challenge, pullScope('team/a'), undefined);
+    expect(svc.scopes.slice(n)).toEqual(['repository:team/a:pull']);
+    expect(claims(header).access).toEqual([{ type: 'repository', name: 'team/a', actions: ['pull'] }]);
+    // The catalog scope is asked for when the catalog is what the request wants.
+    await authWith(identityToken).onUnauthorized(challenge, CATALOG_SCOPE, undefined);
+    expect(svc.scopes.slice(n + 1)).toEqual(['repository:team/a:pull registry:catalog:*']);
   });
 
   it('says to docker login again when the token service refuses it, and asks only once', async () => {

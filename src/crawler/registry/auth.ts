@@ -183,13 +183,13 @@ export class RegistryAuth {
       if (!realm) throw new AuthError(`${this.opts.registry} sent a Bearer challenge without a realm`);
       const service = bearer.params.service;
       this.known = { scheme: 'bearer', realm, service };
-      const wanted = bearer.params.scope ?? scope;
+      const wanted = readOnlyScope(bearer.params.scope, scope);
       const refused = sent?.startsWith('Bearer ') ? sent.slice('Bearer '.length) : undefined;
       // A token for exactly this scope that is still too weak will not get stronger by asking again
       // (Docker Hub answers _catalog this way: it has no catalog).
       if (refused !== undefined && bearer.params.error === 'insufficient_scope') {
         throw new AuthError(
-          `${this.opts.registry} does not grant ${bearer.params.scope ?? scope} (insufficient_scope)${this.withheldHint()}`,
+          `${this.opts.registry} does not grant ${wanted} (insufficient_scope)${this.withheldHint()}`,
         );
       }
       const t = await this.token(realm, service, wanted, refused);
@@ -375,6 +375,35 @@ export function pullScope(repository: string): string {
 
 /** The token scope for `_catalog`. */
 export const CATALOG_SCOPE = 'registry:catalog:*';
+
+/**
+ * The scope to ask a token service for, given the one a challenge names (if any) and `ours`. A crawl only
+ * reads: of the challenge's scopes, a repository scope keeps only `pull` and the catalog scope stays only
+ * when the catalog is what we asked for; the rest go. Asking for what a challenge asks
+ * (`repository:x:push,pull,delete`) would have a token service issue push and delete rights for the
+ * user's credential, to whoever wrote the challenge (an endpoint or a proxy in front of the registry).
+ * The challenge's names are kept, as a registry may name a repository otherwise than our path does (a
+ * mirror's prefix); when none of its scopes is left, ours is asked for.
+ */
+export function readOnlyScope(challenged: string | undefined, ours: string): string {
+  const kept = (challenged ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .flatMap((s) => {
+      if (s === CATALOG_SCOPE) return ours === CATALOG_SCOPE ? [s] : [];
+      // resourcetype[(class)]:resourcename:action[,action…]; a name may hold ':' (a host's port).
+      const first = s.indexOf(':');
+      const last = s.lastIndexOf(':');
+      if (last <= first || !s.slice(0, first).startsWith('repository')) return [];
+      return s
+        .slice(last + 1)
+        .split(',')
+        .includes('pull')
+        ? [`${s.slice(0, last)}:pull`]
+        : [];
+    });
+  return kept.length > 0 ? kept.join(' ') : ours;
+}
 
 /** `done`, or the abort of any of `signals`, whichever comes first; the listeners go with it. */
 async function untilAborted(done: Promise<void>, signals: StopSignals): Promise<void> {
