@@ -88,6 +88,11 @@ export const filtersSchema = z.strictObject({
 export const httpSchema = z.strictObject({
   /** Per-request timeout, and the longest a body may stall. */
   timeoutMs: z.number().int().positive().default(60_000),
+  /**
+   * Past timeoutMs of waiting for a body, the slowest it may come on average: a server trickling bytes
+   * never stalls long enough for the timeout, and would hold an item for hours.
+   */
+  minBodyBytesPerSecond: z.number().int().positive().default(4096),
   /** Retries of a request after 5xx, resets or timeouts. */
   maxRetries: z.number().int().min(0).max(20).default(5),
   /** Request rate per remote host (a registry on loopback is not throttled). */

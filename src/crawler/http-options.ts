@@ -60,6 +60,11 @@ export interface HttpClientOptions {
   /** Headers timeout and body idle timeout. Default 30 000. */
   timeoutMs?: number;
   /**
+   * The slowest a body may come once it has taken timeoutMs of waiting: a server that trickles a byte now
+   * and then never trips the idle timeout, and would hold its item (and a run) for hours. Default 4096.
+   */
+  minBodyBytesPerSecond?: number;
+  /**
    * Requests in a row to one host that end with no response after all their retries, before a host that
    * answered earlier counts as unreachable (HostUnreachableError). Any response from the host starts the
    * count again. Default 3.

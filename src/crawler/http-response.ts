@@ -1,8 +1,9 @@
 /**
  * A response as the HTTP layer hands it out: the body as a one-shot stream that counts its bytes,
- * enforces maxBodyBytes (declared or sent), and turns a transport failure mid-body into RetryableError.
+ * enforces maxBodyBytes (declared or sent) and a slowest pace, and turns a transport failure mid-body
+ * into RetryableError.
  */
-import { CorruptInputError, LimitExceededError } from '../core/errors.js';
+import { CorruptInputError, LimitExceededError, RetryableError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { classify, type HttpHeaders } from './http-errors.js';
 import { headerValue } from './rate-limit.js';
@@ -47,6 +48,17 @@ function emptySource(): BodySource {
   };
 }
 
+/**
+ * The slowest a body may come. undici's bodyTimeout ends a body that stalls, but a server sending a byte
+ * every second never stalls: a 500-byte manifest would take minutes, a tag list hours. Once the reader
+ * has waited `graceMs` for the body, it must have come at `minBytesPerSecond` on average. Only the time
+ * spent waiting for the server counts, not the time the consumer (the analyzer) holds a chunk.
+ */
+export interface BodyPace {
+  graceMs: number;
+  minBytesPerSecond: number;
+}
+
 /** HttpResponse over an undici body (or a buffered one); see the module comment. */
 export class BoundedResponse implements HttpResponse {
   private consumed = false;
@@ -58,6 +70,7 @@ export class BoundedResponse implements HttpResponse {
     private readonly maxBodyBytes: number | undefined,
     private readonly stats: RequestStats,
     private readonly signal: AbortSignal | undefined,
+    private readonly pace?: BodyPace,
     private buffered?: Buffer,
   ) {}
 
@@ -71,6 +84,7 @@ export class BoundedResponse implements HttpResponse {
       undefined,
       this.stats,
       this.signal,
+      undefined,
       buf,
     );
   }
@@ -97,9 +111,17 @@ export class BoundedResponse implements HttpResponse {
     }
     let seen = 0;
     let done = false;
+    let waitedMs = 0;
+    const chunks = this.source[Symbol.asyncIterator]();
     try {
-      for await (const chunk of this.source) {
+      for (;;) {
+        const asked = performance.now();
+        const next = await chunks.next();
+        waitedMs += performance.now() - asked;
+        if (next.done) break;
+        const chunk = next.value;
         seen += chunk.length;
+        this.tooSlow(seen, waitedMs);
         this.stats.recordBytes(chunk.length);
         if (limit !== undefined && seen > limit) {
           throw new LimitExceededError(
@@ -116,6 +138,17 @@ export class BoundedResponse implements HttpResponse {
     } finally {
       if (!done) discard(this.source);
     }
+  }
+
+  /** Throws when the body, `seen` bytes in `waitedMs` of waiting, comes slower than the pace allows. */
+  private tooSlow(seen: number, waitedMs: number): void {
+    const pace = this.pace;
+    if (pace === undefined || waitedMs <= pace.graceMs) return;
+    const rate = (seen * 1000) / waitedMs;
+    if (rate >= pace.minBytesPerSecond) return;
+    throw new RetryableError(
+      `${redactUrl(this.url)} sent its body at ${rate.toFixed(1)} bytes/s (${seen} bytes in ${Math.round(waitedMs / 1000)} s), under the ${pace.minBytesPerSecond} bytes/s a body may come at (http.minBodyBytesPerSecond): a server that trickles its answer`,
+    );
   }
 
   async bytes(): Promise<Buffer> {

@@ -515,6 +515,50 @@ describe('HttpClient', () => {
     expect(client.stats.retries).toBe(1);
   });
 
+  describe('a body that comes slower than minBodyBytesPerSecond once timeoutMs of waiting has passed', () => {
+    /** A 400-byte body sent `bytes` at a time every `everyMs`. */
+    const trickle = (bytes: number, everyMs: number) =>
+      serve((_q, res) => {
+        res.writeHead(200, { 'content-length': '400' });
+        let sent = 0;
+        const timer = setInterval(() => {
+          res.write('x'.repeat(bytes));
+          sent += bytes;
+          if (sent >= 400) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, everyMs);
+        res.on('close', () => clearInterval(timer));
+      });
+
+    it('ends as RetryableError naming the URL and the pace, though it never stalls past timeoutMs', async () => {
+      const base = await trickle(1, 20); // about 50 bytes/s
+      const { client } = makeClient({ timeoutMs: 300, minBodyBytesPerSecond: 200 });
+      const res = await client.request({ url: `${base}/m` });
+      const err = await res.bytes().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RetryableError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^${base}/m sent its body at [\\d.]+ bytes/s \\(\\d+ bytes in \\d+ s\\), under the 200 bytes/s`,
+        ),
+      );
+    });
+
+    it('goes on for a body that comes faster, and does not count the time its reader holds a chunk', async () => {
+      const base = await trickle(20, 10); // about 2000 bytes/s
+      const { client } = makeClient({ timeoutMs: 100, minBodyBytesPerSecond: 1500 });
+      const res = await client.request({ url: base });
+      let n = 0;
+      for await (const chunk of res.body) {
+        n += chunk.length;
+        // A slow reader: by the wall clock the body comes at under 1500 bytes/s.
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      expect(n).toBe(400);
+    });
+  });
+
   it('surfaces a body that stalls past timeoutMs as RetryableError', async () => {
     const base = await serve((_q, res) => {
       res.writeHead(200, { 'content-length': '10' });

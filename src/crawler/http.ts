@@ -65,6 +65,7 @@ export class HttpClient {
       | 'retryBaseMs'
       | 'retryMaxMs'
       | 'timeoutMs'
+      | 'minBodyBytesPerSecond'
       | 'max429Waits'
       | 'unreachableAfter'
     >
@@ -98,6 +99,7 @@ export class HttpClient {
       retryBaseMs: 500,
       retryMaxMs: 30_000,
       timeoutMs: 30_000,
+      minBodyBytesPerSecond: 4096,
       max429Waits: 8,
       unreachableAfter: 3,
       ...opts,
@@ -369,6 +371,7 @@ export class HttpClient {
       req.maxBodyBytes,
       this.stats,
       s.signal,
+      { graceMs: timeout, minBytesPerSecond: this.opts.minBodyBytesPerSecond },
     );
   }
 

@@ -79,6 +79,7 @@ export class RunNetwork {
       requestsPerSecondPerHost: config.http.requestsPerSecondPerHost,
       maxRetries: config.http.maxRetries,
       timeoutMs: config.http.timeoutMs,
+      minBodyBytesPerSecond: config.http.minBodyBytesPerSecond,
       maxPauseMs: config.http.maxPauseMs,
       ...(config.maxPulls !== undefined ? { maxPulls: config.maxPulls } : {}),
       onEvent: (e: HttpEvent) => {
