@@ -23,6 +23,11 @@ export type FaultAction =
   | { kind: 'stall-body'; afterBytes: number; stallMs: number }
   /** Keeps the upstream Content-Length, sends `dropBytes` fewer bytes, then closes the connection. */
   | { kind: 'short-body'; dropBytes: number }
+  /**
+   * Answers as an HTTP/1.0 server may: no Content-Length, the body's end marked by closing the connection,
+   * here `dropBytes` early, so the client cannot tell the body was cut.
+   */
+  | { kind: 'close-delimited-cut'; dropBytes: number }
   /** Flips every bit of the byte at offset `atByte` of the body (length unchanged). */
   | { kind: 'corrupt-body'; atByte: number }
   /** Waits, then proxies normally. */
@@ -158,6 +163,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
         const status = upRes.statusCode ?? 502;
         entry.status = status;
         const outHeaders = rewriteHeaders(upRes.headers, upstreamOrigin, proxyOrigin);
+        if (bodyAction?.kind === 'close-delimited-cut') {
+          void closeDelimitedCut(upRes, res, outHeaders, bodyAction.dropBytes).catch(() => reset(res.socket));
+          return;
+        }
         res.writeHead(status, upRes.statusMessage, outHeaders);
         void pipeBody(upRes, res, bodyAction).catch(() => reset(res.socket));
       },
@@ -201,6 +210,27 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
         server.close(() => resolve());
       }),
   };
+}
+
+/** The upstream answer written raw as HTTP/1.0 without a length, `dropBytes` short, then the socket closed. */
+async function closeDelimitedCut(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  headers: IncomingHttpHeaders,
+  dropBytes: number,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of upRes) chunks.push(c as Buffer);
+  const body = Buffer.concat(chunks);
+  const lines = [`HTTP/1.0 ${upRes.statusCode} ${upRes.statusMessage ?? ''}`];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || ['content-length', 'transfer-encoding', 'connection'].includes(name)) continue;
+    for (const one of [value].flat()) lines.push(`${name}: ${one}`);
+  }
+  lines.push('connection: close', '', '');
+  res.socket?.end(
+    Buffer.concat([Buffer.from(lines.join('\r\n')), body.subarray(0, Math.max(0, body.length - dropBytes))]),
+  );
 }
 
 /** Streams the upstream body to the client, applying a body fault if any. */

@@ -21,6 +21,12 @@ export interface OpenBlobOptions {
   maxRedirects?: number;
   /** Times a dropped body is resumed with Range. Default 3. */
   maxResumes?: number;
+  /**
+   * The size the manifest's descriptor gives, if known. A body that ends short of it without any error
+   * (a close-delimited body has no length to check) is asked for the rest with Range, as a dropped one
+   * is; the digest, not this size, decides whether the bytes are the blob (a descriptor may lie).
+   */
+  size?: number | null;
   signal?: AbortSignal;
   /**
    * false: the caller checks the digest of the bytes it reads, and this stream does not hash them a
@@ -61,7 +67,13 @@ async function fetchBlob(
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { accept: '*/*' };
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const req = { url, headers, ...(opts.signal ? { signal: opts.signal } : {}) };
+    // A resume past the blob's end answers 416: an answer the caller reads, not a failed request.
+    const req = {
+      url,
+      headers,
+      ...(offset > 0 ? { passStatuses: [416] } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
     const res = url.origin === t.baseUrl.origin ? await t.send(req, scope) : await t.http.request(req);
     if (res.status < 300 || res.status >= 400) return { res, from: url };
     await res.dump();
@@ -198,7 +210,20 @@ async function* stream(
         verifier?.update(c);
         yield c;
       }
-      break;
+      if (opts.size == null || received >= opts.size || resumes >= maxResumes) break;
+      // Ended short of the descriptor's size with no error: a connection closed early. Ask for the rest;
+      // a registry that has none (416: the descriptor's size is wrong) ends the blob here.
+      resumes += 1;
+      const rest = (await fetchBlob(t, url, scope, received, opts)).res;
+      if (rest.status === 416) {
+        await rest.dump();
+        break;
+      }
+      if (rest.status !== 200 && rest.status !== 206) {
+        await rest.dump();
+        throw new RetryableError(`${what}: resume answered ${rest.status}`, { status: rest.status });
+      }
+      res = rest;
     } catch (err) {
       if (!(err instanceof RetryableError) || resumes >= maxResumes) throw err;
       resumes += 1;

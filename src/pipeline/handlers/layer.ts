@@ -57,6 +57,7 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
         maxBytesSetting: 'maxLayerBytes',
         signal,
         verify: false,
+        size: p.size,
       });
       return analyzeLayer(blob, {
         rules: ctx.rules,

@@ -29,6 +29,7 @@ async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageMan
   const stream = await ctx.registry(p.registry).openBlob(p.repository, m.config.digest, {
     maxBytes: 8 << 20,
     maxBytesSetting: 'the fixed image-config bound',
+    size: m.config.size,
   });
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c));

@@ -232,6 +232,29 @@ describe('a whole crawl through a faulty network to the real registry', () => {
       expectCleanEnd(run, db, clean);
       report.addCrawl('short body (blob ×1, manifest ×2)', run, 3);
     });
+    it('resumes a layer and a config blob whose close-delimited bodies end short of their descriptors, ending with the clean dataset', async () => {
+      reset();
+      proxy.addRule({
+        method: 'GET',
+        path: bigLayerPath,
+        times: 1,
+        action: { kind: 'close-delimited-cut', dropBytes: 1000 },
+      });
+      // Every other blob's first GET (config blobs and small layers) is cut too.
+      proxy.addRule({
+        method: 'GET',
+        path: /\/blobs\/sha256:/,
+        times: 3,
+        action: { kind: 'close-delimited-cut', dropBytes: 10 },
+      });
+      const db = work.newDb();
+      const run = await crawlWithFaults(db, settings());
+      expect(bigLayerGets().length).toBeGreaterThanOrEqual(2);
+      expectCleanEnd(run, db, clean);
+      // Resumed in the same request, not failed and retried.
+      expect(run.outcome.stats).toMatchObject({ itemAttemptsRetried: 0 });
+      report.addCrawl('close-delimited body cut short (blob ×4)', run, 4);
+    });
   });
 
   it('analyzes in the next run a layer whose every attempt failed in this run, ending with the clean dataset', async () => {
