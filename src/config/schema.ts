@@ -136,6 +136,8 @@ export const limitsSchema = z.strictObject({
     .int()
     .positive()
     .default(16 * 1024 * 1024 * 1024),
+  /** Most names one registry `_catalog` or `tags/list` listing is read for; past it, the listing is cut. */
+  maxListingEntries: z.number().int().positive().default(500_000),
 });
 
 export const configSchema = z.strictObject({

@@ -159,6 +159,7 @@ export class CrawlContext {
         http: this.http,
         credentials: this.credentials,
         maxManifestBytes: this.config.limits.maxManifestBytes,
+        maxListingEntries: this.config.limits.maxListingEntries,
         // A tags/list or _catalog walk cut short keeps what it listed, and its item fails (listing-cuts.ts).
         onEvent: (e) => {
           this.log.warn({ registry: host, cut: e }, 'registry listing cut short');

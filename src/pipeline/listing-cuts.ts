@@ -23,17 +23,19 @@ export type ListingCut = HubListingCut | RegistryListingCut;
 /** Recorded with the item (frontier `last_error_code`, `failures.error_code`) whose listing was cut short. */
 export const LISTING_INCOMPLETE = 'LISTING_INCOMPLETE';
 
-const CUT_TYPES: ReadonlySet<string> = new Set<ListingCut['type']>([
-  'foreign-next',
-  'next-loop',
-  'bad-next',
-  'page-cap',
-  'offset-cap',
-  'result-cap',
-]);
+/** Every kind of cut, as a record so that a new kind cannot be left out (it would go unrecorded). */
+const CUT_TYPES: Record<ListingCut['type'], true> = {
+  'foreign-next': true,
+  'next-loop': true,
+  'bad-next': true,
+  'page-cap': true,
+  'entry-cap': true,
+  'offset-cap': true,
+  'result-cap': true,
+};
 
 function isCut(e: HubEvent | RegistryEvent): e is ListingCut {
-  return CUT_TYPES.has(e.type);
+  return Object.hasOwn(CUT_TYPES, e.type);
 }
 
 /**
@@ -72,6 +74,8 @@ function why(cut: ListingCut): string {
       return `its next link is not a URL (${cut.next})`;
     case 'page-cap':
       return `it reached the cap of ${cut.maxPages} pages`;
+    case 'entry-cap':
+      return `it named more than ${cut.maxEntries} entries, the most one listing is read for (a registry that lists without end)`;
     case 'offset-cap':
       return offsetCapWhy(cut);
     case 'result-cap':

@@ -38,6 +38,8 @@ export interface RegistryClientOptions {
   maxManifestBytes?: number;
   /** Cap on pages for tags/list and _catalog. Default 1000. */
   maxPages?: number;
+  /** Cap on the names one tags/list or _catalog listing yields. Default 500 000 (paging.ts). */
+  maxListingEntries?: number;
   /** Count manifest GETs as pulls; default true for docker.io only. */
   countPulls?: boolean;
   /** Clock for token expiry (tests). */
@@ -121,6 +123,7 @@ export class RegistryClient {
   private readonly transport: AuthedTransport;
   private readonly maxManifestBytes: number;
   private readonly maxPages: number | undefined;
+  private readonly maxListingEntries: number | undefined;
   private readonly countPulls: boolean;
   private readonly onEvent: ((e: RegistryEvent) => void) | undefined;
 
@@ -137,6 +140,7 @@ export class RegistryClient {
     this.transport = new AuthedTransport(opts.registry, this.baseUrl, opts.http, this.auth);
     this.maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
     this.maxPages = opts.maxPages;
+    this.maxListingEntries = opts.maxListingEntries;
     this.countPulls = opts.countPulls ?? opts.registry === DOCKER_HUB;
     this.onEvent = opts.onEvent;
   }
@@ -240,11 +244,16 @@ export class RegistryClient {
     return openBlob(this.transport, repository, digest, opts);
   }
 
-  /** The page cap, and where a cut goes when someone listens (else paginate throws it). */
-  private paging(): { maxPages?: number; onCut?: (cut: RegistryListingCut) => void } {
+  /** The page and entry caps, and where a cut goes when someone listens (else paginate throws it). */
+  private paging(): {
+    maxPages?: number;
+    maxEntries?: number;
+    onCut?: (cut: RegistryListingCut) => void;
+  } {
     const { onEvent } = this;
     return {
       ...(this.maxPages !== undefined ? { maxPages: this.maxPages } : {}),
+      ...(this.maxListingEntries !== undefined ? { maxEntries: this.maxListingEntries } : {}),
       ...(onEvent ? { onCut: (cut: RegistryListingCut) => emitSafely(onEvent, cut) } : {}),
     };
   }

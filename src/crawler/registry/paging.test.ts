@@ -47,7 +47,7 @@ async function collect(it: AsyncIterable<string>): Promise<string[]> {
 async function walkHearingCuts(
   t: RegistryTransport,
   first: string,
-  opts: { pageSize?: number; maxPages?: number } = {},
+  opts: { pageSize?: number; maxPages?: number; maxEntries?: number } = {},
 ): Promise<{ names: string[]; cuts: RegistryListingCut[] }> {
   const cuts: RegistryListingCut[] = [];
   const names = await collect(
@@ -177,6 +177,24 @@ describe('paginate with a cut listener', () => {
     expect(await walkHearingCuts(t, 'https://r.test/l', { maxPages: 2 })).toEqual({
       names: ['a', 'b'],
       cuts: [{ type: 'page-cap', listing: 'https://r.test/l', url: 'https://r.test/l?p=2', maxPages: 2 }],
+    });
+  });
+
+  it('stops at maxEntries names, the page that passes it cut where the cap falls', async () => {
+    const t = fake({
+      'https://r.test/l': [['a', 'b', 'c'], '</l?p=2>; rel="next"'],
+      'https://r.test/l?p=2': [['d', 'e', 'f'], '</l?p=3>; rel="next"'],
+      'https://r.test/l?p=3': [['g'], '</l?p=4>; rel="next"'],
+    });
+    expect(await walkHearingCuts(t, 'https://r.test/l', { maxEntries: 5 })).toEqual({
+      names: ['a', 'b', 'c', 'd', 'e'],
+      cuts: [{ type: 'entry-cap', listing: 'https://r.test/l', url: 'https://r.test/l?p=2', maxEntries: 5 }],
+    });
+    // Exactly at the cap with nothing after it is a whole listing.
+    const whole = fake({ 'https://r.test/w': [['a', 'b']] });
+    expect(await walkHearingCuts(whole, 'https://r.test/w', { maxEntries: 2 })).toEqual({
+      names: ['a', 'b'],
+      cuts: [],
     });
   });
 

@@ -16,6 +16,14 @@ import type { RegistryTransport } from './transport.js';
 export const DEFAULT_MAX_PAGES = 1000;
 
 /**
+ * Default cap on the names one listing yields. Its caller holds them all until the listing ends (its item's
+ * children are written in one transaction), and a registry may send 20 000 fresh names a page for ever:
+ * 4 GB of memory within minutes. Half a million is above any real registry's repositories, and above the
+ * most tags known on one repository (rayproject/ray, 282 645).
+ */
+export const DEFAULT_MAX_ENTRIES = 500_000;
+
+/**
  * Why a registry listing stopped before its last page: the kinds of the Hub's paging (hub/paging.ts),
  * with `listing` the listing's first URL and `url` the page whose next link was refused.
  */
@@ -23,7 +31,8 @@ export type RegistryListingCut =
   | { type: 'foreign-next'; listing: string; url: string; next: string }
   | { type: 'next-loop'; listing: string; url: string; next: string }
   | { type: 'bad-next'; listing: string; url: string; next: string }
-  | { type: 'page-cap'; listing: string; url: string; maxPages: number };
+  | { type: 'page-cap'; listing: string; url: string; maxPages: number }
+  | { type: 'entry-cap'; listing: string; url: string; maxEntries: number };
 
 /** The `rel="next"` target of a Link header: a URL resolved against the request URL, or the raw target. */
 export function linkNext(
@@ -48,6 +57,7 @@ export function linkNext(
 export interface PageOptions {
   pageSize?: number;
   maxPages?: number;
+  maxEntries?: number;
   signal?: AbortSignal;
   /** Hears a cut and ends the walk with what was listed; without it, a cut throws (see above). */
   onCut?: (cut: RegistryListingCut) => void;
@@ -69,6 +79,12 @@ function listingCutError(cut: RegistryListingCut): Error {
         'maxPages',
         cut.maxPages + 1,
         `${cut.listing}: more than ${cut.maxPages} pages; the listing is incomplete`,
+      );
+    case 'entry-cap':
+      return new LimitExceededError(
+        'maxEntries',
+        cut.maxEntries + 1,
+        `${cut.listing}: more than ${cut.maxEntries} names; the listing is incomplete`,
       );
   }
 }
@@ -103,6 +119,8 @@ export async function* paginate(
   opts: PageOptions,
 ): AsyncGenerator<string> {
   const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
+  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  let listed = 0;
   const seen = new Set<string>([first.href]);
   const cut = (c: RegistryListingCut): void => {
     if (!opts.onCut) throw listingCutError(c);
@@ -130,6 +148,12 @@ export async function* paginate(
     // and this page repeats what we already have: the listing is whole, not cut.
     if (askedLast !== undefined && names.includes(askedLast)) return;
     askedLast = undefined;
+    if (listed + names.length > maxEntries) {
+      yield* names.slice(0, maxEntries - listed);
+      cut({ type: 'entry-cap', listing: redactUrl(first), url: redactUrl(url), maxEntries });
+      return;
+    }
+    listed += names.length;
     yield* names;
     const link = linkNext(res.headers.link, url);
     let next = link && 'url' in link ? link.url : undefined;

@@ -46,7 +46,12 @@ export async function handleLayer(ctx: CrawlContext, item: FrontierItem<LayerPay
   if (!ctx.layers.needsAnalysis(digest, ANALYZER_VERSION, ctx.rules.coveredBy)) {
     return { children: gateChildren, settle };
   }
-  const { maxManifestBytes: _m, maxLayerBytes: _l, ...analyzerLimits } = ctx.config.limits;
+  const {
+    maxManifestBytes: _m,
+    maxLayerBytes: _l,
+    maxListingEntries: _e,
+    ...analyzerLimits
+  } = ctx.config.limits;
   const facts = await fromAnyRepository(
     p.repository,
     () => ctx.repositories.holdingLayer(p.registry, digest),

@@ -146,3 +146,54 @@ describe('a repository the catalog lists that has no tags', () => {
     expect(byDigest.status).toBe('completed');
   });
 });
+
+describe('a catalog that lists without end', () => {
+  it('is read up to limits.maxListingEntries names: those are crawled, and the item fails as a listing cut short', async () => {
+    proxy.reset();
+    const page = (path: RegExp, names: string[], next: string) =>
+      proxy.addRule({
+        method: 'GET',
+        path,
+        action: {
+          kind: 'respond',
+          status: 200,
+          headers: { 'content-type': 'application/json', link: `<${next}>; rel="next"` },
+          body: JSON.stringify({ repositories: names }),
+        },
+      });
+    page(/^\/v2\/_catalog(\?n=\d+)?$/, ['acme/kept', 'acme/untagged', 'more/a'], '/v2/_catalog?p=2');
+    page(/^\/v2\/_catalog\?p=2$/, ['more/b', 'more/c', 'more/d'], '/v2/_catalog?p=3');
+    const db = ws.dbPath('endless-catalog');
+    const run = await runTestCrawl(db, ws.iocFile, {
+      seeds: { catalogs: [registry.url] },
+      registries: { [registry.host]: { endpoint: proxy.url } },
+      limits: { maxListingEntries: 4 },
+    });
+    expect(run.status).toBe('completed-with-failures');
+    const items = queryDataset<{ kind: string; key: string; state: string; last_error_code: string | null }>(
+      db,
+      `SELECT kind, substr(key, instr(key, '|') + 1) AS key, state, last_error_code FROM frontier
+        WHERE kind IN ('catalog', 'repository') ORDER BY kind, key`,
+    );
+    expect(items.map((i) => [i.kind, i.state, i.last_error_code])).toEqual([
+      ['catalog', 'failed', 'LISTING_INCOMPLETE'],
+      ['repository', 'done', null],
+      ['repository', 'done', null],
+      ['repository', 'done', null],
+      ['repository', 'done', null],
+    ]);
+    expect(items.slice(1).map((i) => i.key.split('/').slice(1).join('/'))).toEqual([
+      'acme/kept',
+      'acme/untagged',
+      'more/a',
+      'more/b',
+    ]);
+    const [catalog] = queryDataset<{ last_error: string }>(
+      db,
+      `SELECT last_error FROM frontier WHERE kind = 'catalog'`,
+    );
+    expect(catalog?.last_error).toContain('it named more than 4 entries, the most one listing is read for');
+    // Never asked for the page after the cut.
+    expect(proxy.log.filter((e) => e.path.includes('p=3'))).toEqual([]);
+  });
+});
