@@ -487,3 +487,36 @@ describe('RegistryAuth with a token service that answers expires_in under 60 s',
     });
   }
 });
+
+describe('RegistryAuth with a token service whose token cannot be sent as a header', () => {
+  let svc: Awaited<ReturnType<typeof startFaultyTokenService>>;
+  let token = '';
+  const http = new HttpClient({ maxRetries: 0 });
+  beforeAll(async () => {
+    svc = await startFaultyTokenService((_query, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
+    });
+  });
+  afterAll(async () => {
+    await http.close();
+    await svc.stop();
+  });
+
+  for (const [what, bad] of [
+    ['a line break', 'abc\r\nX-Injected: 1'],
+    ['a space', 'abc def'],
+    ['a byte outside ASCII', 'abcé'],
+    ['a NUL', 'abc\u0000'],
+  ]) {
+    it(`refuses one holding ${what} as an AuthError naming the token service`, async () => {
+      token = bad as string;
+      const auth = new RegistryAuth({ http, registry: 'registry.test' });
+      const challenge = { 'www-authenticate': `Bearer realm="${svc.realm}",service="test"` };
+      const err = await auth.onUnauthorized(challenge, pullScope('a/b'), undefined).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as Error).message).toBe(
+        `token service ${new URL(svc.realm).origin} returned a token for repository:a/b:pull that is not a header value (it holds a space, a line break or a byte outside visible ASCII); the token service, or a proxy in front of it, is broken`,
+      );
+    });
+  }
+});

@@ -184,6 +184,12 @@ function tokenAnswer(q: TokenQuery, body: unknown): z.output<typeof tokenAnswerS
   const token = parsed.success ? (parsed.data.token ?? parsed.data.access_token) : undefined;
   if (!parsed.success || !token)
     throw new AuthError(`token service ${q.realm.origin} returned no token for ${q.scope}`);
+  // It goes into an Authorization header: a line break or a byte outside visible ASCII could not be sent
+  // (and must never be, as a line break would start another header).
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new AuthError(
+      `token service ${q.realm.origin} returned a token for ${q.scope} that is not a header value (it holds a space, a line break or a byte outside visible ASCII); the token service, or a proxy in front of it, is broken`,
+    );
   return { ...parsed.data, token };
 }
 
