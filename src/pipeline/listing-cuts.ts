@@ -67,7 +67,7 @@ export class ListingCuts {
 function why(cut: ListingCut): string {
   switch (cut.type) {
     case 'foreign-next':
-      return `its next page is on another origin (${cut.next}), which is never followed`;
+      return `its next page is on another origin or path (${cut.next}), which is never followed`;
     case 'next-loop':
       return `its next page ${cut.next} was listed before (a paging loop)`;
     case 'bad-next':

@@ -87,6 +87,24 @@ describe('paginate', () => {
     );
   });
 
+  it("refuses a next link to another path on the same origin: another repository's tags", async () => {
+    const t = fake({
+      'https://r.test/v2/a/tags/list': [['1'], '</v2/b/tags/list?last=1>; rel="next"'],
+    });
+    expect(await walkHearingCuts(t, 'https://r.test/v2/a/tags/list')).toEqual({
+      names: ['1'],
+      cuts: [
+        {
+          type: 'foreign-next',
+          listing: 'https://r.test/v2/a/tags/list',
+          url: 'https://r.test/v2/a/tags/list',
+          next: 'https://r.test/v2/b/tags/list?last=1',
+        },
+      ],
+    });
+    expect(t.urls).toEqual(['https://r.test/v2/a/tags/list']);
+  });
+
   it('stops with an error when the links go round in a circle', async () => {
     const t = fake({
       'https://r.test/l': [['a'], '</l?p=2>; rel="next"'],

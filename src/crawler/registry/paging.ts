@@ -1,7 +1,7 @@
 /**
  * The pager `GET /v2/<name>/tags/list` and `GET /v2/_catalog` share: `n`/`last` and
  * `Link: <…>; rel="next"` paging (distribution-spec "Listing Tags"). Links are followed on the same
- * origin only, pages are capped, and a next page seen before (a loop) is never fetched again.
+ * origin and path only, pages are capped, and a next page seen before (a loop) is never fetched again.
  *
  * Such a cut is not the end of the listing, and the caller decides what it is: with `onCut`, the walk
  * ends there and reports it, so what was listed is kept (the pipeline crawls it and fails the item, as it
@@ -68,7 +68,7 @@ function listingCutError(cut: RegistryListingCut): Error {
   switch (cut.type) {
     case 'foreign-next':
       return new PermanentError(
-        `${cut.url} links the next page to another origin (${cut.next}); refusing to follow`,
+        `${cut.url} links the next page to another origin or path (${cut.next}); refusing to follow`,
       );
     case 'next-loop':
       return new CorruptInputError(`${cut.listing}: pagination came back to ${cut.next}; stopping`);
@@ -103,7 +103,8 @@ function refuseNext(w: {
   const at = { listing: redactUrl(w.first), url: redactUrl(w.url) };
   if (w.link && 'invalid' in w.link) return { type: 'bad-next', ...at, next: redactUrl(w.link.invalid) };
   if (!w.next) return undefined;
-  if (w.next.origin !== w.first.origin)
+  // Another path is another listing: a tags/list linking to another repository's would file its tags here.
+  if (w.next.origin !== w.first.origin || w.next.pathname !== w.first.pathname)
     return { type: 'foreign-next', ...at, next: redactUrl(w.next).slice(0, 300) };
   if (w.seen.has(w.next.href)) return { type: 'next-loop', ...at, next: redactUrl(w.next) };
   if (w.page >= w.maxPages) return { type: 'page-cap', ...at, maxPages: w.maxPages };
