@@ -246,6 +246,22 @@ describe('read-only mode', () => {
     expect(existsSync(join(dir, 'missing.db'))).toBe(false);
   });
 
+  it('names the missing folder of a dataset path, whether it reads or would create the dataset', () => {
+    const folder = join(dir, 'no-such-folder', 'deeper');
+    const path = join(folder, 'd.sqlite');
+    expect(() => openDatabase(path, { readonly: true })).toThrow(
+      new ConfigError(
+        `no dataset at ${path}: the folder ${folder} does not exist; check the path (--db, HUBCRAWL_DB or the config's db)`,
+      ),
+    );
+    expect(() => openDatabase(path)).toThrow(
+      new ConfigError(
+        `cannot create the dataset at ${path}: the folder ${folder} does not exist; create it or check the path (--db, HUBCRAWL_DB or the config's db)`,
+      ),
+    );
+    expect(existsSync(join(dir, 'no-such-folder'))).toBe(false);
+  });
+
   it('refuses a file that is not a SQLite database', () => {
     const path = join(dir, 'junk.db');
     writeFileSync(

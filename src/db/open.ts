@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { acquireCrawlLock, type CrawlLock, LockHeldError } from './lock.js';
@@ -127,6 +127,15 @@ function openAtCurrentSchema(path: string, opts: OpenOptions): Database | typeof
   const migrationsDir = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
   // Whether SQLite's -wal/-shm files were there before this open (see tidyAfterRefusal).
   const hadSidecars = readonly && (existsSync(`${path}-wal`) || existsSync(`${path}-shm`));
+  // better-sqlite3 refuses a path whose folder is missing with a bare TypeError naming no path.
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) {
+    throw new ConfigError(
+      readonly
+        ? `no dataset at ${path}: the folder ${folder} does not exist; check the path (--db, HUBCRAWL_DB or the config's db)`
+        : `cannot create the dataset at ${path}: the folder ${folder} does not exist; create it or check the path (--db, HUBCRAWL_DB or the config's db)`,
+    );
+  }
   let db: Database;
   try {
     db = new BetterSqlite3(path, readonly ? { readonly: true, fileMustExist: true } : {});
