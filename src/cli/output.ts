@@ -91,7 +91,10 @@ function terminalSafe(text: string): string {
   );
 }
 
-/** A plain text table for terminals; long cells are cut so a row stays readable. */
+/**
+ * A plain text table for terminals; cells longer than `maxCell` are cut with `…` so a row of a summary stays
+ * readable (`query` passes Infinity: its cells are data).
+ */
 export function toTable(columns: string[], rows: Row[], maxCell = 72): string {
   const cells = rows.map((r) =>
     columns.map((c) => {

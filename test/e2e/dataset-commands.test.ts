@@ -234,6 +234,12 @@ describe('standard output', () => {
     }
   });
 
+  it("prints a query's table cells whole, however long: they are data to copy", async () => {
+    const r = await runCli(['query', '--db', db, "SELECT printf('%.300c', 'x') AS long, 1 AS n"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[2]).toBe(`${'x'.repeat(300)}  1`);
+  });
+
   it('a full disk under `> study.csv` exits 3 saying the output is incomplete', async () => {
     const full = openSync('/dev/full', 'w');
     try {

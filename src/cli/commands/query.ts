@@ -56,7 +56,8 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       throw queryFailure(err, db);
     }
     // An aligned table needs every row first (its column widths); the other formats stream (streamRows).
-    await writeResult(toTable(columns, rows), opts.out, { dataset });
+    // No cell is cut: a path or a tag list copied from a query's table must be the whole value.
+    await writeResult(toTable(columns, rows, Number.POSITIVE_INFINITY), opts.out, { dataset });
     return EXIT.ok;
   } finally {
     db.close();
