@@ -541,6 +541,26 @@ describe('hubcrawl iocs', () => {
   });
 });
 
+describe('hubcrawl crawl without a set of the study', () => {
+  it('says, even with --quiet, how many findings it removed and how to get them back', async () => {
+    const copy = join(dir, 'unloaded.sqlite');
+    const file = join(dir, 'extra-for-crawl.json');
+    writeFileSync(file, JSON.stringify(EXTRA_SET));
+    const crawl = (...more: string[]) =>
+      runCli(['crawl', '--catalog', demo.registry.url, '--db', copy, '--quiet', ...more]);
+    const first = await crawl('--ioc', file);
+    expect(first.code).toBe(0);
+    expect(first.stdout).not.toContain('removed');
+    // The five images on the bookworm base carry the extra set's finding; a crawl without it removes them.
+    const second = await crawl();
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/, 5 findings removed of IOC sets not loaded\n$/);
+    expect(second.stderr).toBe(
+      'hubcrawl: 5 finding(s) of IOC sets not loaded in this crawl were removed from the images it matched again; load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n',
+    );
+  });
+});
+
 describe('hubcrawl rematch', () => {
   it('--ioc FILE adds the findings of a new set without network (the registry is stopped first)', async () => {
     await demo.registry.stop();

@@ -187,13 +187,23 @@ export async function crawlCommand(f: CrawlFlags): Promise<number> {
   const { outcome, dbPath, config } = await crawlWith(f);
   const c = outcome.stats as Record<string, number>;
   const failedEarlier = layersFailedEarlier(dbPath, outcome.runId);
+  const removed = c.findingsRemovedOfUnloadedSets ?? 0;
   process.stdout.write(
     `run ${outcome.runId} ${outcome.status}${outcome.resumed ? ' (resumed)' : ''}: ` +
       `${c.images ?? 0} images, ${c.layersAnalyzed ?? 0} layers analyzed (${c.layersReused ?? 0} already known), ` +
       `${c.findings ?? 0} findings, ${outcome.failedItems} failed items` +
       (failedEarlier > 0 ? `, ${failedEarlier} layers failed for good in earlier runs` : '') +
+      (removed > 0 ? `, ${removed} findings removed of IOC sets not loaded` : '') +
       '\n',
   );
+  // A study's findings gone because a set was left out of this crawl: said even with --quiet, as the
+  // scheduled crawl that forgot its --ioc is the one to tell (the log's warning names the sets).
+  if (removed > 0) {
+    process.stderr.write(
+      `hubcrawl: ${removed} finding(s) of IOC sets not loaded in this crawl were removed from the images it matched again; ` +
+        'load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n',
+    );
+  }
   // The exit code stays that of this run's own work (a scheduled crawl would otherwise exit 1 every day
   // for a layer that can never be analyzed), so this is said on stderr even with --quiet: a cron job
   // that keeps only stderr and exit codes must not take the dataset for complete.
