@@ -9,6 +9,8 @@ export class CrawlCounters {
   images = 0;
   /** Manifests that are OCI artifacts (signatures, SBOMs, Helm charts…), not images: skipped, not failed. */
   artifactsSkipped = 0;
+  /** Indexes none of whose platforms `--platform` selects: nothing of them is analyzed. */
+  indexesWithoutSelectedPlatform = 0;
   layersAnalyzed = 0;
   /**
    * Layers of the run's images that were already analyzed (this analyzer version, a covering selection) when

@@ -106,6 +106,8 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
       ['manifests fetched / reused', `${s.manifestsFetched ?? 0} / ${s.manifestsReused ?? 0}`],
       // Signatures, SBOMs, charts: manifests that are no image, skipped without a failure (docs/schema.md).
       ['OCI artifacts skipped', s.artifactsSkipped ?? 0],
+      // An index none of whose platforms --platform selects: analyzed nothing, and so found nothing.
+      ['indexes with no platform --platform selects', s.indexesWithoutSelectedPlatform ?? 0],
       ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
       // README: with --debian-only, the upper layers of an image whose base is not Debian are not analyzed.
       ['layers skipped as not Debian (--debian-only)', s.layersSkippedNotDebian ?? 0],

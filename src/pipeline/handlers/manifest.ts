@@ -219,6 +219,21 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       );
     }
     const selected = selectPlatforms(parsed, ctx.platforms);
+    // A --platform that selects nothing here is said, not silent: the tag would look crawled and clean.
+    const noneSelected = ctx.platforms !== 'all' && selected.length === 0;
+    if (noneSelected) {
+      const listed = parsed.manifests
+        .filter((e) => !e.isAttestation)
+        .map((e) =>
+          e.platform
+            ? [e.platform.os, e.platform.architecture, e.platform.variant].filter(Boolean).join('/')
+            : '?',
+        );
+      ctx.log.warn(
+        { index: source, lists: [...new Set(listed)].slice(0, 20) },
+        'the index lists no platform --platform selects: nothing of it is analyzed',
+      );
+    }
     const children: NewFrontierItem[] = selected.map((e) => {
       const payload: ManifestPayload = {
         registry: p.registry,
@@ -237,7 +252,8 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
       const key = manifestKey(ctx.runId, p.registry, e.digest);
       return itemForRepository(ctx, { kind: 'manifest', key, payload }, p.repository);
     });
-    const write = () =>
+    const write = () => {
+      if (noneSelected) ctx.counters.indexesWithoutSelectedPlatform += 1;
       ctx.manifests.putIndexChildren(
         digest,
         parsed.manifests.map((e) => ({
@@ -250,6 +266,7 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
           isAttestation: e.isAttestation,
         })),
       );
+    };
     return { children, write: counted(write) };
   }
 
