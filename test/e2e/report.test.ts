@@ -188,7 +188,17 @@ describe('hubcrawl query is read-only', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^hubcrawl: [^\n]*read-only[^\n]*\n$/);
+    // A write is refused as one, not as SQL that "does not compile".
+    expect(r.stderr).not.toContain('does not compile');
     expect(await fingerprint()).toEqual(before);
+  });
+
+  it('refuses several statements at once, saying to give each its own query', async () => {
+    const r = await runCli(['query', '--db', db, 'SELECT 1; SELECT 2']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(
+      'hubcrawl: query runs one SQL statement at a time: give each statement its own `hubcrawl query` (sqlite3 runs a script of several)\n',
+    );
   });
 
   it('--format csv prints an RFC 4180 table with a header and CRLF record ends', async () => {

@@ -38,7 +38,16 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
     try {
       stmt = db.prepare(sql);
     } catch (err) {
-      throw new ConfigError(`the query does not compile: ${(err as Error).message}`, { cause: err });
+      // Refused as a write at prepare time (open.ts guardReadOnly): that sentence says it all.
+      if (err instanceof ConfigError) throw err;
+      const message = (err as Error).message;
+      if (/more than one statement/.test(message)) {
+        throw new ConfigError(
+          'query runs one SQL statement at a time: give each statement its own `hubcrawl query` (sqlite3 runs a script of several)',
+          { cause: err },
+        );
+      }
+      throw new ConfigError(`the query does not compile: ${message}`, { cause: err });
     }
     if (!stmt.reader) throw new ConfigError(READ_ONLY_MESSAGE);
     // Integers past 2^53 (a sum of byte counts, a user's arithmetic) would silently lose digits as doubles.
