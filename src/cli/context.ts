@@ -55,8 +55,37 @@ export function datasetPath(opts: Pick<CommonOptions, 'db'>, env: NodeJS.Process
 }
 
 /** Loads the config: flags over env over the file over defaults; file-relative paths resolved. */
+/**
+ * The flag that sets each setting a flag can give (dotted config paths), so that a refused value is named
+ * as the user wrote it. Seeds and filters are crawl's and scan's; the rest every dataset command's.
+ */
+const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
+  db: '--db',
+  logLevel: '--log-level',
+  'seeds.images': '--image',
+  'seeds.repos': '--repo',
+  'seeds.namespaces': '--namespace',
+  'seeds.searches': '--search',
+  'seeds.catalogs': '--catalog',
+  'seeds.files': '--seeds',
+  'filters.tags': '--tags',
+  'filters.pushedAfter': '--pushed-after',
+  'filters.pushedBefore': '--pushed-before',
+  'filters.platforms': '--platform',
+  'filters.maxTagsPerRepository': '--max-tags',
+  iocFiles: '--ioc',
+  concurrency: '--concurrency',
+  layerConcurrency: '--layer-concurrency',
+  maxPulls: '--max-pulls',
+  maxAttempts: '--max-attempts',
+  hubApiUrl: '--hub-api',
+  registryMirror: '--registry-mirror',
+  dockerConfig: '--docker-config',
+};
+
 export function configFor(opts: CommonOptions, flagSettings: Record<string, unknown>): Readonly<Config> {
   return loadConfig({
+    flagOf: (path) => FLAG_OF_SETTING[path],
     flagSettings: stripUndefined({ ...flagSettings, db: opts.db }),
     ...(opts.config ? { file: opts.config, fileSettings: resolveFilePaths(opts.config) } : {}),
   });

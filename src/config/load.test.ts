@@ -59,7 +59,9 @@ describe('loadConfig', () => {
     );
     expect(() =>
       loadConfig({ flagSettings: { filters: { platforms: ['linux/aarch64'] } }, env: {} }),
-    ).toThrowError(/filters\.platforms\[0\]: platform "linux\/aarch64": .*use linux\/arm64$/);
+    ).toThrowError(
+      /filters\.platforms\[0\]: platform "linux\/aarch64": .*use linux\/arm64; run with --help for usage$/,
+    );
     expect(
       loadConfig({ flagSettings: { filters: { platforms: ['linux/amd64/v1'] } }, env: {} }).filters.platforms,
     ).toEqual(['linux/amd64/v1']);
@@ -91,9 +93,27 @@ describe('loadConfig', () => {
     expect(() => checkEnvSettings({ HUBCRAWL_LOG_LEVEL: '' })).not.toThrow();
   });
 
-  it('refuses an invalid tag regular expression', () => {
+  it('refuses an invalid tag regular expression, saying why', () => {
     expect(() => loadConfig({ flagSettings: { filters: { tags: '(' } }, env: {} })).toThrowError(
-      /filters\.tags: expected a valid regular expression/,
+      'invalid settings: flags: filters.tags: expected a JavaScript regular expression (/(/: Unterminated group); run with --help for usage',
+    );
+    // Another engine's inline flag gets the JavaScript way to write it.
+    expect(() => loadConfig({ flagSettings: { filters: { tags: '(?i)v1' } }, env: {} })).toThrowError(
+      /\(\/\(\?i\)v1\/: Invalid group\); inline flags such as \(\?i\) are not JavaScript: write the cases out \(\[Vv\]1\)/,
+    );
+  });
+
+  it('names a refused flag as the user wrote it, when told which flag sets the setting', () => {
+    const flagOf = (path: string) =>
+      ({ layerConcurrency: '--layer-concurrency', 'filters.platforms': '--platform' })[path];
+    expect(() =>
+      loadConfig({
+        flagSettings: { layerConcurrency: 100, filters: { platforms: ['linux/amd64', 'linux amd64'] } },
+        flagOf,
+        env: {},
+      }),
+    ).toThrowError(
+      'invalid settings: --platform: platform "linux amd64" is not of the form os/arch[/variant], for example linux/amd64; --layer-concurrency: too big: expected number to be <=16; run with --help for usage',
     );
   });
 

@@ -107,6 +107,8 @@ export function loadConfig(opts: {
   /** The file's settings already read (and adjusted, e.g. relative paths resolved); default: read `file`. */
   fileSettings?: Record<string, unknown>;
   flagSettings?: Record<string, unknown>;
+  /** The flag that sets a setting (its dotted path), to name in an error; default: the path. */
+  flagOf?: (path: string) => string | undefined;
   env?: NodeJS.ProcessEnv;
 }): Readonly<Config> {
   const fromFile = opts.fileSettings ?? (opts.file ? readConfigFile(opts.file) : {});
@@ -118,10 +120,26 @@ export function loadConfig(opts: {
   checkEnvSettings(env);
   const merged = mergeSettings(mergeSettings(fromFile, settingsFromEnv(env)), opts.flagSettings ?? {});
   const result = configSchema.safeParse(merged as ConfigInput);
-  if (!result.success) {
-    throw new ConfigError(`invalid settings: ${formatIssues('flags', result.error.issues)}`);
-  }
+  if (!result.success) throw flagsRefused(result.error.issues, opts.flagOf);
   return Object.freeze(result.data);
+}
+
+/**
+ * The settings the flags gave (the file and the environment were checked on their own above), each named
+ * as the user wrote it: `--layer-concurrency: …`, not the config field `layerConcurrency`.
+ */
+function flagsRefused(
+  issues: z.core.$ZodIssue[],
+  flagOf: ((path: string) => string | undefined) | undefined,
+): ConfigError {
+  const named = issues.map((i) => {
+    const path = fieldPath(i.path);
+    // `filters.platforms[1]` is the second --platform.
+    const flag = flagOf?.(path.replace(/\[\d+\]$/, ''));
+    if (flag === undefined) return formatIssues('flags', [i]);
+    return `${flag}: ${i.message.replace(/^[A-Z]/, (c) => c.toLowerCase())}`;
+  });
+  return new ConfigError(`invalid settings: ${named.join('; ')}; run with --help for usage`);
 }
 
 /** The config as recorded with a crawl run: credentials removed. */

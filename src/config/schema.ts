@@ -10,17 +10,18 @@ const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), {
   message: 'expected a date such as 2024-03-01 or 2024-03-01T12:00:00Z',
 });
 
-const regex = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a valid regular expression' },
-);
+/** A JavaScript regular expression; a refusal says why, and what to write for a flag other engines have. */
+const regex = z.string().superRefine((s, ctx) => {
+  try {
+    new RegExp(s);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^Invalid regular expression: /, '');
+    const inline = /^\(\?[a-z]+\)/.test(s)
+      ? '; inline flags such as (?i) are not JavaScript: write the cases out ([Vv]1)'
+      : '';
+    ctx.addIssue({ code: 'custom', message: `expected a JavaScript regular expression (${why})${inline}` });
+  }
+});
 
 // Not of the form os/arch[/variant], or an architecture written the uname or dpkg way (`linux/x86_64`).
 const platform = z.string().superRefine((p, ctx) => {

@@ -51,8 +51,10 @@ describe('--platform with a uname architecture name', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`platform "${platform}"`);
+    // Named as the flag the user wrote, not the config field it sets.
+    expect(r.stderr).toContain(`hubcrawl: invalid settings: --platform: platform "${platform}"`);
     expect(r.stderr).toContain(fix);
+    expect(r.stderr).toMatch(/; run with --help for usage\n$/);
   });
 
   it('is refused in a config file too, naming the file and the field', async () => {
