@@ -425,6 +425,15 @@ describe('RegistryAuth with a Basic-only registry', () => {
     expect(String(err)).not.toContain('alice-pw');
   });
 
+  it('says every way to give credentials when none are configured', async () => {
+    const auth = new RegistryAuth({ http, registry: 'registry.internal:5000' });
+    const err = await auth.onUnauthorized(basicChallenge, pullScope('a/b'), undefined).catch((e) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toBe(
+      'registry.internal:5000 requires credentials (Basic auth) and none are configured: set HUBCRAWL_REGISTRY_HOST=registry.internal:5000 with HUBCRAWL_REGISTRY_USERNAME and HUBCRAWL_REGISTRY_PASSWORD, run `docker login registry.internal:5000`, or give registries."registry.internal:5000" a username and password in the config file',
+    );
+  });
+
   it('lets a request waiting for the first password’s answer go when it is aborted', async () => {
     const auth = authAt('https://registry.internal');
     // The first request learns the challenge and carries the password; its answer has not come yet.

@@ -200,7 +200,7 @@ export class RegistryAuth {
       const cred = this.opts.credentials?.get(this.opts.registry);
       if (!cred)
         throw new AuthError(
-          `${this.opts.registry} requires credentials (Basic auth) and none are configured`,
+          `${this.opts.registry} requires credentials (Basic auth) and none are configured: set HUBCRAWL_REGISTRY_HOST=${this.opts.registry} with HUBCRAWL_REGISTRY_USERNAME and HUBCRAWL_REGISTRY_PASSWORD, run \`docker login ${this.opts.registry}\`, or give registries."${this.opts.registry}" a username and password in the config file`,
         );
       if (sent?.startsWith('Basic ')) {
         // Every later request would send the same refused password: remembered, as a token service's refusal is.
