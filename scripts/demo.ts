@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the main job on any machine, without internet. Starts the real distribution
  * registry on loopback, pushes the demo images, crawls the registry's catalog with the built CLI,
- * and prints `hubcrawl stats` and the report. The dataset stays in demo-out/ for queries.
+ * prints `hubcrawl stats` and the affected images, and writes the report to demo-out/report.csv. The
+ * dataset stays in demo-out/ for queries.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
