@@ -17,7 +17,7 @@ export class IocStore {
   private readonly insertRule: Statement;
   private readonly selectAll: Statement;
   private readonly selectOne: Statement;
-  private readonly putTx: (sets: readonly IocSetInput[], at: string) => void;
+  private readonly putTx: (sets: readonly IocSetInput[], at: string) => IocSetRef[];
 
   constructor(db: Database) {
     // An (id, version) pair should never change content; re-loading it replaces the stored copy so the
@@ -38,17 +38,26 @@ export class IocStore {
     this.selectAll = db.prepare(`${select} ORDER BY s.id, s.version`);
     this.selectOne = db.prepare(`${select} WHERE s.id = ? AND s.version = ?`);
     this.putTx = writeTransaction(db, (sets: readonly IocSetInput[], at: string) => {
+      const changed: IocSetRef[] = [];
       for (const s of sets) {
+        const stored = this.selectOne.get(s.id, s.version) as RawSet | undefined;
+        if (stored && rulesKey((JSON.parse(stored.json) as IocSetInput).rules) !== rulesKey(s.rules))
+          changed.push({ id: s.id, version: s.version });
         this.upsertSet.run(s.id, s.version, s.title ?? null, JSON.stringify(s), at);
         this.deleteRules.run(s.id, s.version);
         for (const r of s.rules) this.insertRule.run(s.id, s.version, r.id, r.kind, JSON.stringify(r));
       }
+      return changed;
     });
   }
 
-  /** Stores IOC sets with their rules in one transaction. */
-  putSets(sets: readonly IocSetInput[], at: string = nowIso()): void {
-    this.putTx(sets, at);
+  /**
+   * Stores IOC sets with their rules in one transaction. Returns the sets the dataset held under the same
+   * id and version with other rules (an edited file that kept its version): their stored copy is replaced,
+   * so findings cited under that id and version no longer mean one thing, which the caller warns of.
+   */
+  putSets(sets: readonly IocSetInput[], at: string = nowIso()): IocSetRef[] {
+    return this.putTx(sets, at);
   }
 
   /** Every stored set version. */
@@ -81,4 +90,22 @@ function toRow(r: RawSet): IocSetRow {
     loadedAt: r.loadedAt,
     ruleCount: r.ruleCount,
   };
+}
+
+/** The rules' meaning, whatever their order and the order of their fields in the file. */
+function rulesKey(rules: readonly unknown[]): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([k, x]) => [k, canonical(x)]),
+          )
+        : v;
+  return rules
+    .map((r) => JSON.stringify(canonical(r)))
+    .sort()
+    .join('\n');
 }

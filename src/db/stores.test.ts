@@ -312,6 +312,33 @@ describe('IocStore', () => {
     const rule = db.prepare('SELECT json FROM ioc_rules WHERE rule_id = ?').pluck().get('r1') as string;
     expect(JSON.parse(rule)).toEqual({ id: 'r1', kind: 'dpkg-version', extra: 1 });
   });
+
+  it('says which sets it replaced with other rules under the same version, and only those', () => {
+    const set = {
+      id: 'study',
+      version: '1.1',
+      title: 'A study',
+      rules: [
+        { id: 'a', kind: 'file-md5', md5: 'a'.repeat(32) },
+        { id: 'b', kind: 'file-md5', md5: 'b'.repeat(32) },
+      ],
+    };
+    expect(s.iocs.putSets([set])).toEqual([]);
+    // The same rules in another order, with their fields in another order, and a new title: the same set.
+    const reordered = {
+      ...set,
+      title: 'A study, retitled',
+      rules: [
+        { md5: 'b'.repeat(32), kind: 'file-md5', id: 'b' },
+        { kind: 'file-md5', id: 'a', md5: 'a'.repeat(32) },
+      ],
+    };
+    expect(s.iocs.putSets([reordered])).toEqual([]);
+    // A rule dropped, the version kept: a finding cited as study@1.1 no longer means one thing.
+    expect(s.iocs.putSets([{ ...set, rules: [set.rules[0]!] }])).toEqual([{ id: 'study', version: '1.1' }]);
+    // A new version is a new set.
+    expect(s.iocs.putSets([{ ...set, version: '1.2' }])).toEqual([]);
+  });
 });
 
 describe('SelectionStore', () => {

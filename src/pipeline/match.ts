@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
 import { LayerStore } from '../db/layer-store.js';
 import { type ImageMatcher, LayerFactsCache, Rematcher, type RematchResult } from '../db/rematch.js';
+import type { IocSetRef } from '../db/rows.js';
 import { SelectionStore } from '../db/selection-store.js';
 
 /**
@@ -153,6 +154,19 @@ export function matchImages(
   });
   decideOsFromBase(images, images.undecidedWithAnalyzedBase(), (layer) => facts.get(layer));
   return { ...result, removedOfUnloadedSets: removedOfOtherSets ?? {} };
+}
+
+/**
+ * Warns of IOC sets loaded with other rules than the dataset held under the same id and version
+ * (IocStore.putSets): their findings are about to be replaced, and what was cited as `id@version` no
+ * longer means one thing.
+ */
+export function warnOfEditedSets(changed: readonly IocSetRef[], log: Logger): void {
+  if (changed.length === 0) return;
+  log.warn(
+    { sets: changed.map((s) => `${s.id}@${s.version}`) },
+    'IOC sets loaded with other rules than the dataset stored under the same id and version: their findings are replaced, and a finding cited under that version no longer means one thing; give an edited set a new version',
+  );
 }
 
 /** Warns of findings a match removed with their set not loaded; the count of rows removed. */

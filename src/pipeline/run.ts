@@ -14,7 +14,7 @@ import { forgetArtifactImages } from './artifact-images.js';
 import { CrawlContext } from './context.js';
 import { RUN_KEYED_KINDS } from './keys.js';
 import { type LayerScope, layerClaimer } from './layer-scope.js';
-import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
+import { matchImages, warnOfEditedSets, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
 import { openRun, prepareFrontier } from './run-start.js';
@@ -82,7 +82,7 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   // runs' selections are given back from.
   backfillSelections(db);
   forgetArtifactImages(db, log);
-  new IocStore(db).putSets(opts.iocSets);
+  warnOfEditedSets(new IocStore(db).putSets(opts.iocSets), log);
   // Layers analyzed under a selection that covers this one (the same sets' hash-all one, or one with more
   // sets) need no new download: their recorded definitions say so (SelectionStore).
   const selections = new SelectionStore(db);

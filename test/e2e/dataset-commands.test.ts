@@ -652,6 +652,24 @@ describe('hubcrawl rematch', () => {
     );
   });
 
+  it('warns when a set comes back with other rules under the same version, not when it comes back unchanged', async () => {
+    const copy = join(dir, 'edited.sqlite');
+    copyFileSync(db, copy);
+    const file = join(dir, 'edited.json');
+    const rematch = async (rules: unknown[]) => {
+      writeFileSync(file, JSON.stringify({ ...EXTRA_SET, rules }));
+      const r = await runCli(['rematch', '--db', copy, '--ioc', file]);
+      expect(r.code).toBe(0);
+      return r.stderr;
+    };
+    const warning =
+      'IOC sets loaded with other rules than the dataset stored under the same id and version: their findings are replaced';
+    expect(await rematch(EXTRA_SET.rules)).not.toContain(warning);
+    const edited = await rematch([{ ...EXTRA_SET.rules[0], versions: ['5.4.1-0.2', '5.6.1-1'] }]);
+    expect(edited).toContain(warning);
+    expect(edited).toContain(`"sets":["${EXTRA_SET.id}@${EXTRA_SET.version}"]`);
+  });
+
   it("does not let a rule edited to another byte pattern take over the old pattern's stored hits", async () => {
     const builtin = JSON.parse(readFileSync(join(ROOT, 'iocs', 'xz-cve-2024-3094.json'), 'utf8'));
     /** The built-in set as a new version, each signature rule's hex changed by `hex`. */

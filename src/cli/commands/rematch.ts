@@ -9,7 +9,12 @@ import { openDatabase } from '../../db/open.js';
 import { RunStore } from '../../db/run-store.js';
 import { SelectionStore } from '../../db/selection-store.js';
 import { forgetArtifactImages } from '../../pipeline/artifact-images.js';
-import { matchImages, warnOfOtherSelection, warnOfRemovedFindings } from '../../pipeline/match.js';
+import {
+  matchImages,
+  warnOfEditedSets,
+  warnOfOtherSelection,
+  warnOfRemovedFindings,
+} from '../../pipeline/match.js';
 import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -48,7 +53,7 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     // Before putSets, as a crawl does (run.ts): the stored sets give the earlier selections back.
     backfillSelections(db);
     forgetArtifactImages(db, log);
-    new IocStore(db).putSets(sets);
+    warnOfEditedSets(new IocStore(db).putSets(sets), log);
     // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
     const runs = new RunStore(db);
     const runId = runs.start({
