@@ -272,7 +272,7 @@ describe('hubcrawl export', () => {
       sha256: Record<string, string>;
       rowCounts: Record<string, number>;
       imagesWithFailedLayers: number;
-      iocSets: Array<{ id: string; version: string }>;
+      iocSets: Array<{ id: string; version: string; findings: number }>;
     };
     // Every file but the manifest itself is listed, and sha256sum (an outside tool) agrees on each.
     expect(Object.keys(manifest.sha256).sort()).toEqual(written.filter((f) => f !== 'MANIFEST.json'));
@@ -290,7 +290,10 @@ describe('hubcrawl export', () => {
     expect(manifest.rowCounts.report).toBe(12);
     expect(manifest.imagesWithFailedLayers).toBe(0);
     expect(manifest.rowCounts.findings).toBe(8);
-    expect(manifest.iocSets.map((s) => `${s.id}@${s.version}`)).toEqual([builtinSetLabel()]);
+    // With the rows it holds now: the built-in set made all eight.
+    expect(manifest.iocSets.map((s) => [`${s.id}@${s.version}`, s.findings])).toEqual([
+      [builtinSetLabel(), 8],
+    ]);
     const report = recordsToObjects(parseCsv(readFileSync(join(out, 'report.csv'), 'utf8')).records);
     expect(stable(report)).toEqual(stable(expectedDemoRows(demo)));
   });

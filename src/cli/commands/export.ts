@@ -200,7 +200,15 @@ async function writeBundle(
         'SELECT id, started_at, finished_at, status, tool_version, analyzer_version FROM crawl_runs ORDER BY id',
       )
       .all() as Row[];
-    iocSets = snapshot.prepare('SELECT id, version, title FROM ioc_sets ORDER BY id, version').all() as Row[];
+    // Every set version the dataset was ever given; `findings` says which ones its findings come from now.
+    iocSets = snapshot
+      .prepare(
+        `SELECT s.id, s.version, s.title,
+                (SELECT count(*) FROM findings f WHERE f.ioc_set_id = s.id AND f.ioc_set_version = s.version)
+                  AS findings
+           FROM ioc_sets s ORDER BY s.id, s.version`,
+      )
+      .all() as Row[];
   } finally {
     snapshot.close();
   }
