@@ -24,7 +24,7 @@ describe('resolveLimits', () => {
   });
 
   it('has a setting in the config file for every analyzer limit, and the reverse', () => {
-    const download = ['maxLayerBytes', 'maxManifestBytes'];
+    const download = ['maxLayerBytes', 'maxManifestBytes', 'maxListingEntries'];
     const configurable = Object.keys(limitsSchema.shape).filter((k) => !download.includes(k));
     expect(configurable.sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());
   });
@@ -37,6 +37,7 @@ describe('resolveLimits', () => {
       ...DEFAULT_LIMITS,
       maxLayerBytes: download.maxLayerBytes,
       maxManifestBytes: download.maxManifestBytes,
+      maxListingEntries: download.maxListingEntries,
     };
     expect(Object.fromEntries(rows)).toEqual(defaults);
     expect(rows).toHaveLength(Object.keys(defaults).length);

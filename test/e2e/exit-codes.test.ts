@@ -190,7 +190,7 @@ describe('exit code 2: usage and config errors', () => {
       join(dir, 'x.sqlite'),
     ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('platforms[0]');
+    expect(r.stderr).toContain('invalid settings: --platform: platform "amd64"');
     expect(r.stderr).toContain('os/arch');
   });
 

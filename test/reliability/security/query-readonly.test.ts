@@ -87,7 +87,7 @@ describe('query cannot write', () => {
     for (const sql of writes(dir)) {
       const r = await cli(['query', '--db', dbPath, sql]);
       expect(r.code, sql).not.toBe(0);
-      expect(r.err, sql).toMatch(/read-only|cannot write|does not compile|more than one statement/i);
+      expect(r.err, sql).toMatch(/read-only|cannot write|does not compile|one SQL statement at a time/i);
     }
     expect(fingerprint()).toBe(before);
     expect(existsSync(join(dir, 'attached.sqlite'))).toBe(false);
