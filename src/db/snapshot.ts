@@ -1,4 +1,5 @@
 import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { FatalError } from '../core/errors.js';
 import { mapSqliteError } from './sqlite-errors.js';
 
 /** SQLite codes of a copy that could not be written: a full disk, a file-size limit, an I/O error, a refused file. */
@@ -12,7 +13,8 @@ function isWriteFailure(code: string): boolean {
 /**
  * Writes a consistent copy of an open dataset to `dest` (a new file) for publication.
  *
- * SQLite's backup reads one snapshot, so the copy is whole even while a crawl writes to the source.
+ * SQLite's backup reads one snapshot (backupInOneReadTransaction), so the copy is whole even while a
+ * crawl writes to the source.
  * The copy is then switched from WAL to the rollback journal: a WAL database can only be read where
  * SQLite may create its `-shm` file beside it, so a published copy in WAL mode could not be queried
  * from read-only media or a folder the reader cannot write. A hubcrawl that later crawls into the
@@ -25,7 +27,7 @@ function isWriteFailure(code: string): boolean {
  */
 export async function writeSnapshot(db: Database, dest: string): Promise<void> {
   try {
-    await db.backup(dest);
+    await backupInOneReadTransaction(db, dest);
     const copy = new BetterSqlite3(dest, { fileMustExist: true });
     try {
       copy.pragma('journal_mode = DELETE');
@@ -36,6 +38,45 @@ export async function writeSnapshot(db: Database, dest: string): Promise<void> {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && isWriteFailure(code)) throw err;
     throw mapSqliteError(err, { name: db.name, readonly: false });
+  }
+}
+
+/** How long the copy may go without copying a page before it is given up. */
+const STALL_MS = 60_000;
+/** better-sqlite3's own default step: small enough that the event loop keeps turning between steps. */
+const PAGES_PER_STEP = 100;
+
+/**
+ * The backup inside one read transaction of `db`. SQLite restarts a backup whenever another connection
+ * commits to the source between its steps, unless the backup's own connection holds a read transaction:
+ * then every step reads the snapshot that transaction began. Without it, an export while a crawl commits
+ * every few seconds copied and restarted for as long as the crawl ran.
+ *
+ * Bounded too: better-sqlite3 takes SQLITE_BUSY from a backup step as progress and steps again, so a
+ * backup that can never read (a WAL dataset whose `-shm` this user cannot write, held by another process)
+ * spun at full CPU for ever. One that copies no page for STALL_MS fails, saying why it may be stuck.
+ */
+async function backupInOneReadTransaction(db: Database, dest: string): Promise<void> {
+  let fewest = Number.POSITIVE_INFINITY;
+  let since = Date.now();
+  const progress = ({ remainingPages }: { remainingPages: number }): number => {
+    if (remainingPages < fewest) {
+      fewest = remainingPages;
+      since = Date.now();
+    } else if (Date.now() - since > STALL_MS) {
+      throw new FatalError(
+        `the copy of the dataset ${db.name} made no progress for ${STALL_MS / 1000} s: SQLite could not read it (another process holds it locked, or this user cannot write its -shm file beside it); run the command again when that has changed, or as the dataset's owner`,
+      );
+    }
+    return PAGES_PER_STEP;
+  };
+  db.exec('BEGIN');
+  try {
+    // BEGIN is deferred: the first read starts the transaction, and with it the snapshot.
+    db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get();
+    await db.backup(dest, { progress });
+  } finally {
+    if (db.inTransaction) db.exec('COMMIT');
   }
 }
 
