@@ -1,34 +1,17 @@
-import { createWriteStream, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { createWriteStream, lstatSync, statSync } from 'node:fs';
 import { rm, truncate, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ConfigError, FatalError } from '../core/errors.js';
+import { realPathOf } from '../core/real-path.js';
 import { writeOut } from './output.js';
 import { isReaderGone } from './std-streams.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
 const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
 
-/**
- * The path with every symlink resolved, also where it leads to no file yet: a file not there yet in its
- * real folder, a dangling symlink as its target (writing to it creates that target). `hops` bounds a loop.
- */
-function canonical(path: string, hops = 0): string {
-  const absolute = resolve(path);
-  try {
-    return realpathSync(absolute);
-  } catch {
-    const link = hops < 40 ? lstatSync(absolute, { throwIfNoEntry: false }) : undefined;
-    if (link?.isSymbolicLink())
-      return canonical(resolve(dirname(absolute), readlinkSync(absolute)), hops + 1);
-    const parent = dirname(absolute);
-    return parent === absolute ? absolute : join(canonical(parent, hops), basename(absolute));
-  }
-}
-
 /** Same file: the same path once symlinks are resolved, or the same inode (a hardlink to it). */
 function sameFile(a: string, b: string): boolean {
-  if (canonical(a) === canonical(b)) return true;
+  if (realPathOf(a) === realPathOf(b)) return true;
   const sa = statSync(a, { throwIfNoEntry: false });
   const sb = statSync(b, { throwIfNoEntry: false });
   return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;

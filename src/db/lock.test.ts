@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.js';
-import { acquireCrawlLock } from './lock.js';
+import { acquireCrawlLock, LockHeldError } from './lock.js';
 
 let dir: string;
 beforeEach(() => {
@@ -54,5 +54,27 @@ describe('acquireCrawlLock', () => {
     writeFileSync(`${db}.lock`, JSON.stringify({ pid: 1, host: hostname(), startedAt: 'now' }));
     lock.release();
     expect(existsSync(`${db}.lock`)).toBe(true);
+  });
+
+  it('meets the same lock through a symlink to the dataset, or to its folder', () => {
+    const db = join(dir, 'd.db');
+    writeFileSync(db, '');
+    symlinkSync(db, join(dir, 'link.db'));
+    symlinkSync(dir, join(dir, 'folder-link'));
+    const lock = acquireCrawlLock(db);
+    expect(() => acquireCrawlLock(join(dir, 'link.db'))).toThrow(LockHeldError);
+    expect(() => acquireCrawlLock(join(dir, 'folder-link', 'd.db'))).toThrow(
+      new RegExp(`delete ${dir}/d\\.db\\.lock\\)`),
+    );
+    lock.release();
+    expect(existsSync(join(dir, 'link.db.lock'))).toBe(false);
+  });
+
+  it('locks a dataset not created yet beside where it will be', () => {
+    symlinkSync(dir, join(dir, 'folder-link'));
+    const lock = acquireCrawlLock(join(dir, 'folder-link', 'new.db'));
+    expect(lock.path).toBe(join(dir, 'new.db.lock'));
+    expect(() => acquireCrawlLock(join(dir, 'new.db'))).toThrow(LockHeldError);
+    lock.release();
   });
 });

@@ -1,6 +1,7 @@
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError, FatalError } from '../core/errors.js';
+import { realPathOf } from '../core/real-path.js';
 
 /** A held crawl lock. */
 export interface CrawlLock {
@@ -43,16 +44,21 @@ export class LockHeldError extends ConfigError {}
  * temp file, then link(2)ed into place, which fails with EEXIST like O_EXCL but never shows a half-written
  * file that a competitor could mistake for a stale one). Only one
  * crawl may write a dataset at a time (the frontier's resetInProgress relies on it). A lock whose pid is
- * dead (a SIGKILLed crawl) is taken over. Limits: the pid check only works on this host (a lock from
- * another host is respected until removed by hand), and a reused pid looks alive.
+ * dead (a SIGKILLed crawl) is taken over. The lock sits beside the dataset's real file, symlinks
+ * resolved. Limits: the pid check only works on this host (a lock from another host is respected until
+ * removed by hand), a reused pid looks alive, and a hardlink to the dataset under another name has a lock
+ * of its own.
  */
 export function acquireCrawlLock(dbPath: string): CrawlLock {
-  const path = `${dbPath}.lock`;
+  // Beside the dataset's real file: a crawl through a symlink to it must meet the same lock.
+  const path = `${realPathOf(dbPath)}.lock`;
   const me: LockContent = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, JSON.stringify(me));
   } catch (err) {
+    // A full disk leaves the file created but short: it is ours to take away.
+    removeIfPresent(tmp);
     // A wrong path is a usage error; an unwritable (read-only, full) place is, like an unwritable
     // dataset (sqlite-errors.ts), a FatalError: exit 3.
     const code = (err as NodeJS.ErrnoException).code;
