@@ -1,9 +1,10 @@
-import { createWriteStream, lstatSync, statSync } from 'node:fs';
-import { rm, truncate, writeFile } from 'node:fs/promises';
+import { createWriteStream, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { realPathOf } from '../core/real-path.js';
 import { writeOut } from './output.js';
+import { OutputFile } from './output-file.js';
 import { isReaderGone } from './std-streams.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
@@ -32,8 +33,9 @@ export function refuseDatasetAsOutput(out: string, dataset: string): void {
 }
 
 /**
- * Writes a command's result to `out` (whole, in one call) or to stdout. A file that cannot be written
- * is a ConfigError naming it: a scheduled `report --out` must fail loudly, not exit 0 with no report.
+ * Writes a command's result to `out` (whole, in one call, put in place only once whole: OutputFile) or
+ * to stdout. A file that cannot be written fails naming it (exit 2, or 3 when the disk is full): a
+ * scheduled `report --out` must fail loudly, not exit 0 with no report.
  */
 export async function writeResult(
   text: string,
@@ -51,16 +53,13 @@ export async function writeResult(
     return;
   }
   if (opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
+  const file = OutputFile.open(out);
   try {
-    await writeFile(out, text);
+    await writeFile(file.writePath, text);
+    file.publish();
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(
-      `cannot write --out ${out} (${reason}); check that its folder exists and is writable`,
-      {
-        cause: err,
-      },
-    );
+    file.abandon();
+    throw err instanceof ConfigError || err instanceof FatalError ? err : file.cannotWrite(err);
   }
 }
 
@@ -72,8 +71,9 @@ export interface ResultSink {
   write(text: string): Promise<boolean>;
   end(): Promise<void>;
   /**
-   * The result failed part way: an `--out` file is closed and removed, so no cut-off result is left to be
-   * taken for a whole one (stdout cannot take back what it printed; the exit code and message say it).
+   * The result failed part way: an `--out` file's temp file is closed and removed, so no cut-off result is
+   * left to be taken for a whole one and the file keeps what it held (stdout cannot take back what it
+   * printed; the exit code and message say it).
    */
   discard(): Promise<void>;
 }
@@ -87,23 +87,14 @@ export function cannotWriteStdout(err: unknown): FatalError {
   );
 }
 
-function cannotWrite(out: string, err: unknown): ConfigError {
-  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  return new ConfigError(
-    `cannot write --out ${out} (${reason}); check that its folder exists and is writable`,
-    {
-      cause: err,
-    },
-  );
-}
-
 /**
  * A sink for results too large to build in memory first (`query` over millions of rows): stdout, or the
  * file `out`, written as rows arrive. The same refusals as writeResult; a write error ends the next call.
  */
 export function openResultSink(out: string | undefined, opts: { dataset?: string } = {}): ResultSink {
   if (out !== undefined && opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
-  const stream: Writable = out === undefined ? process.stdout : createWriteStream(out);
+  const file = out === undefined ? undefined : OutputFile.open(out);
+  const stream: Writable = file === undefined ? process.stdout : createWriteStream(file.writePath);
   let failed: unknown;
   stream.on('error', (err) => {
     failed ??= err;
@@ -111,8 +102,8 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
   // Stdout's reader leaving early is no error: the rows it wanted were written.
   const check = (): boolean => {
     if (failed === undefined) return true;
-    if (out === undefined && isReaderGone(failed)) return false;
-    throw out === undefined ? cannotWriteStdout(failed) : cannotWrite(out, failed);
+    if (file === undefined && isReaderGone(failed)) return false;
+    throw file === undefined ? cannotWriteStdout(failed) : file.cannotWrite(failed);
   };
   return {
     async write(text) {
@@ -122,15 +113,16 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
     },
     async end() {
       check();
-      if (out === undefined) return;
+      if (file === undefined) return;
       await new Promise<void>((resolve) => {
         stream.once('error', () => resolve());
         stream.end(() => resolve());
       });
       check();
+      file.publish();
     },
     async discard() {
-      if (out === undefined) return;
+      if (file === undefined) return;
       // A stream that failed (a missing folder) has closed already: waiting for 'close' would never end.
       if (!stream.closed) {
         await new Promise<void>((resolve) => {
@@ -138,17 +130,7 @@ export function openResultSink(out: string | undefined, opts: { dataset?: string
           stream.destroy();
         });
       }
-      // A regular file is removed, and one a symlink names is emptied (the link stays as the user made it);
-      // `--out /dev/null`, a device or a link to one is left alone.
-      let kind: 'file' | 'link to file' | 'other' = 'other';
-      try {
-        if (lstatSync(out).isFile()) kind = 'file';
-        else if (statSync(out).isFile()) kind = 'link to file';
-      } catch {
-        // Never created (its folder is missing), or a dangling link: nothing to take back.
-      }
-      if (kind === 'file') await rm(out, { force: true });
-      else if (kind === 'link to file') await truncate(out, 0);
+      file.abandon();
     },
   };
 }

@@ -18,11 +18,8 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launcherEnv, launcherNodeFlags } from '../../scripts/lib/launcher.js';
 import {
-  BIN,
   buildCliOnce,
-  cleanEnv,
   ROOT,
   removeTempDirs,
   runCli,
@@ -368,18 +365,7 @@ describe('hubcrawl export', () => {
     // `ulimit -f 128`: no file may pass 64 KiB. The dataset's 32 KiB -shm fits; the SQLite copy (a page for
     // each of its tens of tables and indexes) does not, and fails part-way, as on a full disk.
     const limited = (out: string) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-        const args = [...launcherNodeFlags(), BIN, 'export', '--db', db, '--out', out];
-        execFile(
-          '/bin/sh',
-          ['-c', 'ulimit -f 128 && exec "$0" "$@"', process.execPath, ...args],
-          { cwd: ROOT, env: launcherEnv(cleanEnv()) },
-          (err, stdout, stderr) => {
-            if (err && typeof err.code !== 'number') fail(err);
-            else done({ code: err ? (err.code as number) : 0, stdout, stderr });
-          },
-        );
-      });
+      runCli(['export', '--db', db, '--out', out], { fileSizeLimitBlocks: 128 });
     const partials = () => readdirSync(dir).filter((f) => f.includes('partial'));
     // A new folder, two levels down: neither it nor the folder above it is left.
     const fresh = join(dir, 'limited', 'bundle');

@@ -3,7 +3,17 @@
  * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushImage } from '../../scripts/lib/push.js';
@@ -274,7 +284,7 @@ describe('hubcrawl query is read-only', () => {
     const r = await runCli(['query', '--db', db, '--format', 'jsonl', '--out', link, failsLate]);
     expect(r.code).toBe(2);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    // A link to a regular file (`latest.csv` -> a dated file): the link stays, the cut-off content goes.
+    // A link to a regular file (`latest.csv` -> a dated file): the link stays, and so does the result it held.
     const dated = join(dir, 'dated.csv');
     const latest = join(dir, 'latest.csv');
     writeFileSync(dated, 'an older, whole result\n');
@@ -282,7 +292,8 @@ describe('hubcrawl query is read-only', () => {
     const viaLink = await runCli(['query', '--db', db, '--format', 'csv', '--out', latest, failsLate]);
     expect(viaLink.code).toBe(2);
     expect(lstatSync(latest).isSymbolicLink()).toBe(true);
-    expect(readFileSync(dated, 'utf8')).toBe('');
+    expect(readFileSync(dated, 'utf8')).toBe('an older, whole result\n');
+    expect(partialFiles()).toEqual([]);
   });
 
   it('says it cannot write --out into a missing folder, also when the result is larger than one write', async () => {
@@ -326,6 +337,11 @@ describe('hubcrawl query is read-only', () => {
   });
 });
 
+/** Temp files of --out results not yet put in place (`.NAME.partial-<pid>`). */
+function partialFiles(): string[] {
+  return readdirSync(dir).filter((f) => f.includes('.partial-'));
+}
+
 describe('--out', () => {
   const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -356,6 +372,69 @@ describe('--out', () => {
     const query = await runCli(['query', '--db', db, '--out', dir, 'SELECT 1']);
     expect(query.code).toBe(2);
     expect(query.stderr).toContain(`cannot write --out ${dir} (EISDIR)`);
+  });
+
+  // 100 000 rows, about 1.3 MB: more than the file-size limit below lets through.
+  const manyRows =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) SELECT i, 'row ' || i AS t FROM n";
+
+  it('a full disk (a file-size limit) leaves the earlier result whole, exits 3 saying so, in every format', async () => {
+    for (const format of ['table', 'csv', 'json', 'jsonl']) {
+      const earlier = join(dir, `earlier.${format}`);
+      writeFileSync(earlier, 'the result of yesterday\n');
+      // 128 blocks: 64 KiB, room for the dataset's -shm, not for the result.
+      const limit = { fileSizeLimitBlocks: 128 };
+      const r = await runCli(['query', '--db', db, '--format', format, '--out', earlier, manyRows], limit);
+      expect(r.code, format).toBe(3);
+      expect(r.stderr).toContain(`cannot write --out ${earlier} (EFBIG): ${earlier} was left as it was;`);
+      expect(readFileSync(earlier, 'utf8')).toBe('the result of yesterday\n');
+      const fresh = join(dir, `fresh.${format}`);
+      const f = await runCli(['query', '--db', db, '--format', format, '--out', fresh, manyRows], limit);
+      expect(f.code, format).toBe(3);
+      expect(f.stderr).toContain(`(EFBIG): ${fresh} was not created;`);
+      expect(existsSync(fresh)).toBe(false);
+    }
+    // `table` is written whole, as `report`, `scan` and `stats` write theirs; the others stream.
+    expect(partialFiles()).toEqual([]);
+  });
+
+  it('a SIGINT or SIGTERM while rows are written leaves the earlier result whole and exits 3 saying so', async () => {
+    const endless = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n';
+    const out = join(dir, 'interrupted.csv');
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      writeFileSync(out, 'the result of yesterday\n');
+      const { child, done } = startCli(['query', '--db', db, '--format', 'csv', '--out', out, endless]);
+      while (partialFiles().length === 0) await new Promise((r) => setTimeout(r, 10));
+      child.kill(signal);
+      const r = await done;
+      expect(r).toMatchObject({ code: 3, signal: null, stdout: '' });
+      expect(r.stderr).toBe(
+        `hubcrawl: stopped by ${signal} before the result was whole; ${out} was left as it was\n`,
+      );
+      expect(readFileSync(out, 'utf8')).toBe('the result of yesterday\n');
+      expect(partialFiles()).toEqual([]);
+    }
+    // A kill no handler sees: the earlier result is still whole; only the unfinished temp file is left.
+    const { child, done } = startCli(['query', '--db', db, '--format', 'csv', '--out', out, endless]);
+    while (partialFiles().length === 0) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await done;
+    expect(readFileSync(out, 'utf8')).toBe('the result of yesterday\n');
+    for (const f of partialFiles()) rmSync(join(dir, f));
+  });
+
+  it('replaces the file a symlink names, keeping the link and the mode of the file it replaces', async () => {
+    const dated = join(dir, 'dated-report.csv');
+    const latest = join(dir, 'latest-report.csv');
+    writeFileSync(dated, 'old\n');
+    chmodSync(dated, 0o640);
+    symlinkSync(dated, latest);
+    const r = await runCli(['report', '--db', db, '--out', latest]);
+    expect(r.code).toBe(0);
+    expect(lstatSync(latest).isSymbolicLink()).toBe(true);
+    expect(readFileSync(dated, 'utf8').startsWith(`${REPORT_HEADER}\r\n`)).toBe(true);
+    expect(statSync(dated).mode & 0o777).toBe(0o640);
+    expect(partialFiles()).toEqual([]);
   });
 
   it('export names a file in the way of its folder instead of a raw EEXIST', async () => {

@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, FatalError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
 import { mapSqliteError, READ_ONLY_MESSAGE } from '../../db/sqlite-errors.js';
 import { type CommonOptions, datasetPath } from '../context.js';
@@ -122,7 +122,7 @@ async function streamRows(
   } catch (err) {
     // Whatever failed (the query, a write, the final flush), no cut-off --out file stays behind.
     await sink.discard();
-    throw err instanceof ConfigError ? err : queryFailure(err, db);
+    throw err instanceof ConfigError || err instanceof FatalError ? err : queryFailure(err, db);
   }
 }
 

@@ -38,6 +38,11 @@ export interface CliOptions {
    * the child writes (`closed`, as `| head` leaves it), or an open file descriptor.
    */
   stdout?: 'pipe' | 'closed' | number;
+  /**
+   * `ulimit -f`: no file the child writes may grow past this many 512-byte blocks (EFBIG), as on a disk
+   * that fills up while the command writes.
+   */
+  fileSizeLimitBlocks?: number;
 }
 
 // Temp folders of this test file; its afterAll removes them with removeTempDirs().
@@ -68,7 +73,12 @@ export function startCli(
   args: string[],
   opts: CliOptions = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
+  const command = [process.execPath, ...NODE_FLAGS, BIN, ...args];
+  const limited =
+    opts.fileSizeLimitBlocks === undefined
+      ? command
+      : ['/bin/sh', '-c', `ulimit -f ${opts.fileSizeLimitBlocks} && exec "$0" "$@"`, ...command];
+  const child = spawn(limited[0] as string, limited.slice(1), {
     cwd: opts.cwd ?? ROOT,
     env: launcherEnv(cleanEnv(opts.env)),
     stdio: ['ignore', typeof opts.stdout === 'number' ? opts.stdout : 'pipe', 'pipe'],
