@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Database } from 'better-sqlite3';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
@@ -83,5 +83,52 @@ describe('read errors on a read-only handle', () => {
       readonly: true,
     });
     expect((write as Error).message).toBe('the dataset is opened read-only; query cannot write');
+  });
+
+  it('say that a full disk stopped the -shm file of a read-only command, not a write of the dataset', () => {
+    const shelf = { name: '/shelf/study.sqlite', readonly: true };
+    const shm = mapSqliteError(
+      Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_SHMSIZE' }),
+      shelf,
+    );
+    expect(shm).toBeInstanceOf(FatalError);
+    expect((shm as Error).message).toBe(
+      'I/O error while reading the dataset /shelf/study.sqlite (SQLITE_IOERR_SHMSIZE: the -shm file SQLite keeps beside the dataset could not be written, as on a full disk); check the disk and run the command again',
+    );
+    const full = mapSqliteError(
+      Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
+      shelf,
+    );
+    expect((full as Error).message).not.toContain('crawl resumes');
+    expect((full as Error).message).toContain(
+      'the -shm file SQLite keeps beside the dataset /shelf/study.sqlite is full',
+    );
+  });
+});
+
+describe('a damaged dataset', () => {
+  it('says how to find the damage and what to do, for a file cut short', () => {
+    db.prepare('CREATE TABLE filler (t TEXT)').run();
+    db.prepare("INSERT INTO filler SELECT printf('%0500d', value) FROM json_each(?)").run(
+      JSON.stringify(Array.from({ length: 400 }, (_, i) => i)),
+    );
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.pragma('journal_mode = DELETE');
+    const path = join(dir, 'd.db');
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    const cut = new BetterSqlite3(path, { readonly: true });
+    let caught: unknown;
+    try {
+      cut.prepare('SELECT count(*) FROM filler').get();
+    } catch (err) {
+      caught = err;
+    } finally {
+      cut.close();
+    }
+    const mapped = mapSqliteError(caught, { name: path, readonly: true });
+    expect(mapped).toBeInstanceOf(FatalError);
+    expect((mapped as Error).message).toBe(
+      `the dataset ${path} is damaged or not a SQLite database (SQLITE_CORRUPT): \`sqlite3 ${path} 'PRAGMA integrity_check'\` says where; restore it from a copy (an export bundle's hubcrawl.sqlite is one) or crawl into a new --db`,
+    );
   });
 });

@@ -69,24 +69,26 @@ export function mapSqliteError(
       { cause: err },
     );
   }
+  // A read-only command writes nothing of the dataset's own, but SQLite still grows its `-shm` beside it.
+  const what = db.readonly ? 'the -shm file SQLite keeps beside the dataset' : 'the dataset';
+  const then = db.readonly ? 'run the command again' : 'run again (the crawl resumes where it stopped)';
   if (code === 'SQLITE_FULL') {
+    return new FatalError(`the disk holding ${what} ${db.name} is full; free some space and ${then}`, {
+      cause: err,
+    });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    const verb = db.readonly ? 'reading' : 'writing';
     return new FatalError(
-      `the disk holding the dataset ${db.name} is full; free some space and run again (the crawl resumes where it stopped)`,
+      `I/O error while ${verb} the dataset ${db.name} (${code}${code.includes('SHM') ? `: ${what} could not be written, as on a full disk` : ''}); check the disk and ${then}`,
       { cause: err },
     );
   }
-  if (code.startsWith('SQLITE_IOERR')) {
-    return new FatalError(
-      `I/O error while writing the dataset ${db.name} (${code}); check the disk and run again`,
-      {
-        cause: err,
-      },
-    );
-  }
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new FatalError(`the dataset ${db.name} is damaged or not a SQLite database (${code})`, {
-      cause: err,
-    });
+    return new FatalError(
+      `the dataset ${db.name} is damaged or not a SQLite database (${code}): \`sqlite3 ${db.name} 'PRAGMA integrity_check'\` says where; restore it from a copy (an export bundle's hubcrawl.sqlite is one) or crawl into a new --db`,
+      { cause: err },
+    );
   }
   if (code.startsWith('SQLITE_BUSY')) {
     return new FatalError(
