@@ -188,6 +188,18 @@ describe('loadIocSetFile', () => {
     await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toThrow(/missing\.json: cannot read/);
   });
 
+  it('refuses a key given twice in one object, which JSON.parse would keep only the last of', async () => {
+    const file = join(dir, 'twice.json');
+    const rule = `{ "id": "so", "kind": "file-sha256",\n  "sha256": "${SHA}",\n  "sha256": "${'c'.repeat(64)}" }`;
+    writeFileSync(
+      file,
+      `{ "id": "my-set", "version": "1", "title": "Mine", "references": [],\n"rules": [${rule}] }`,
+    );
+    await expect(loadIocSetFile(file)).rejects.toThrow(
+      `${file}: rules[0] holds the key "sha256" twice (again on line 4); JSON keeps only the last value, so the other would be dropped without a word: keep one`,
+    );
+  });
+
   it('refuses bytes that are not UTF-8, naming the file and the line, and accepts the same text in UTF-8', async () => {
     const glob = (g: string) =>
       JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: MD5, paths: [g] }]), null, 2);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
 import { fieldPath } from '../../core/field-path.js';
+import { firstDuplicateKey } from '../../core/json-duplicate-keys.js';
 import { type IocSet, iocSetSchema } from './schema.js';
 
 /** `['rules', 3, 'sha256']` → `rules[3].sha256`. */
@@ -74,6 +75,13 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
     // V8 quotes the text near the error, line ends and all: kept to one line, as every error is.
     const why = (err as Error).message.replace(/\s+/g, ' ');
     throw new ConfigError(`${path}: not valid JSON (${why})`, { cause: err });
+  }
+  const repeated = firstDuplicateKey(text);
+  if (repeated !== undefined) {
+    const where = repeated.objectPath === '' ? 'the top-level object' : repeated.objectPath;
+    throw new ConfigError(
+      `${path}: ${where} holds the key "${repeated.key}" twice (again on line ${repeated.line}); JSON keeps only the last value, so the other would be dropped without a word: keep one`,
+    );
   }
   return parseIocSet(json, path);
 }
