@@ -66,3 +66,40 @@ describe('an unfinished run an older hubcrawl started', () => {
     ]);
   });
 });
+
+describe('a rematch run left unfinished', () => {
+  /** What a `hubcrawl rematch` killed with SIGKILL leaves: its row `running`, config and sets of `config`'s study. */
+  function killedRematch(): number {
+    return new RunStore(db).start({
+      config: { command: 'rematch', ...redactConfig(config) },
+      toolVersion: '0.1.0',
+      analyzerVersion: ANALYZER_VERSION,
+      iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
+    });
+  }
+
+  it('holds back no rematch or scan: it has nothing to resume', () => {
+    killedRematch();
+    expect(() => refuseUnfinishedRun(db, path())).not.toThrow();
+    expect(() => refuseUnfinishedRun(db, path(), { config, iocSets: sets })).not.toThrow();
+  });
+
+  it('still lets an unfinished crawl before it hold them back', () => {
+    unfinishedRun(ANALYZER_VERSION);
+    killedRematch();
+    expect(() => refuseUnfinishedRun(db, path())).toThrow(/holds unfinished crawl run 1;/);
+  });
+
+  it('is neither resumed nor superseded by a crawl of the same settings, which marks it aborted', () => {
+    const rematch = killedRematch();
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
+    const { runId, resumed } = openRun(db, { config, iocSets: sets, log });
+    expect(resumed).toBe(false);
+    expect(runId).not.toBe(rematch);
+    expect(warnings).toEqual([]);
+    const runs = new RunStore(db);
+    expect(runs.get(rematch)).toMatchObject({ status: 'aborted', finishedAt: null });
+    expect(runs.get(runId)).toMatchObject({ status: 'running' });
+  });
+});

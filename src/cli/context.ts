@@ -145,15 +145,16 @@ export async function iocSetsFor(config: Pick<Config, 'noBuiltinIocs' | 'iocFile
  * Another run (a scan, a rematch) would make an unfinished crawl no longer the latest run, so the next
  * `crawl` would not resume it, and a fresh run would claim its pending work (the frontier is shared)
  * under the wrong run id: those commands refuse instead. `resumable`: the study the command would run (a
- * scan's); an unfinished run of that same study is not refused, since the command resumes it. Closes `db`
- * before throwing.
+ * scan's); an unfinished run of that same study is not refused, since the command resumes it. An
+ * unfinished rematch is no such run (RunStore.latestCrawl passes over it): nothing resumes it, and the
+ * next rematch matches every image again. Closes `db` before throwing.
  */
 export function refuseUnfinishedRun(
   db: Database,
   path: string,
   resumable?: { config: Readonly<Config>; iocSets: readonly IocSet[] },
 ): void {
-  const last = new RunStore(db).latest();
+  const last = new RunStore(db).latestCrawl();
   if (!last || (last.status !== 'running' && last.status !== 'aborted')) return;
   // Nothing resumes a run an older analyzer started: the next crawl or scan starts a new one anyway.
   if (byAnotherAnalyzer(last)) return;

@@ -53,6 +53,12 @@ export function redactSecrets(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A run row of `hubcrawl rematch` (its config names the command): one that did not finish has nothing to
+ * resume, since the next rematch matches every image again, so it neither waits for a crawl nor is one.
+ */
+const IS_REMATCH = `json_extract(config_json, '$.command') IS 'rematch'`;
+
 /** Crawl runs: one row per `hubcrawl crawl`/`rematch`, with the config and versions for provenance. */
 export class RunStore {
   private readonly insertRun: Statement;
@@ -62,6 +68,8 @@ export class RunStore {
   private readonly updateReopen: Statement;
   private readonly selectOne: Statement;
   private readonly selectLatest: Statement;
+  private readonly selectLatestCrawl: Statement;
+  private readonly abortKilledRematches: Statement;
   private readonly selectSets: Statement;
   private readonly selectAllSets: Statement;
   private readonly startTx: (input: RunStartInput) => number;
@@ -83,6 +91,12 @@ export class RunStore {
     );
     this.selectOne = db.prepare('SELECT * FROM crawl_runs WHERE id = ?');
     this.selectLatest = db.prepare('SELECT * FROM crawl_runs ORDER BY id DESC LIMIT 1');
+    this.selectLatestCrawl = db.prepare(
+      `SELECT * FROM crawl_runs WHERE NOT (${IS_REMATCH}) ORDER BY id DESC LIMIT 1`,
+    );
+    this.abortKilledRematches = db.prepare(
+      `UPDATE crawl_runs SET status = 'aborted' WHERE status = 'running' AND ${IS_REMATCH}`,
+    );
     this.selectSets = db.prepare(
       'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',
     );
@@ -154,6 +168,24 @@ export class RunStore {
   latest(): RunRow | undefined {
     const raw = this.selectLatest.get() as RawRun | undefined;
     return raw && this.toRow(raw);
+  }
+
+  /**
+   * The most recently started crawl or scan run: the one a crawl resumes when it did not finish. Rematch
+   * runs are passed over: they have nothing to resume, and a later crawl must not take one for its own.
+   */
+  latestCrawl(): RunRow | undefined {
+    const raw = this.selectLatestCrawl.get() as RawRun | undefined;
+    return raw && this.toRow(raw);
+  }
+
+  /**
+   * Marks rematch runs still `running` aborted: a rematch killed (kill -9, a crash) before it could say so.
+   * Call it with the crawl lock held, as the next crawl, scan or rematch does: then none of them runs
+   * now. `finished_at` stays empty, since when it died is not known. Returns how many were marked.
+   */
+  abortRematchesKilled(): number {
+    return guardWrite(this.db, () => this.abortKilledRematches.run().changes);
   }
 
   private toRow(r: RawRun): RunRow {

@@ -24,10 +24,15 @@ export interface RunRequest {
   fresh?: boolean;
 }
 
-/** Starts a new run, or resumes the last one when it did not finish (killed, interrupted, out of budget). */
+/**
+ * Starts a new run, or resumes the last crawl or scan run when it did not finish (killed, interrupted, out
+ * of budget). A rematch run a kill left `running` is marked aborted: the caller holds the crawl lock.
+ */
 export function openRun(db: Database, opts: RunRequest): { runId: number; resumed: boolean } {
   const runs = new RunStore(db);
-  const last = runs.latest();
+  runs.abortRematchesKilled();
+  // A rematch that did not finish is not resumed by a crawl (nor is it a study to supersede).
+  const last = runs.latestCrawl();
   if (!opts.fresh && last && (last.status === 'running' || last.status === 'aborted')) {
     if (sameStudy(last, opts.config, opts.iocSets)) {
       runs.reopen(last.id);

@@ -56,6 +56,8 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     warnOfEditedSets(new IocStore(db).putSets(sets), log);
     // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
     const runs = new RunStore(db);
+    // One a kill left `running` says so now; this rematch redoes its work whole.
+    runs.abortRematchesKilled();
     const runId = runs.start({
       config: { command: 'rematch', ...redactConfig(config as Config) },
       toolVersion: TOOL_VERSION,
