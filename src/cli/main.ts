@@ -271,7 +271,7 @@ function boundRegexBacktracking(): void {
 export async function main(argv: string[]): Promise<number> {
   watchStandardStreams();
   // Commands come first (the program has no options of its own but --help and --version).
-  if (argv[0] === 'crawl' || argv[0] === 'scan') holdEarlySignals();
+  if (argv[0] === 'crawl' || argv[0] === 'scan' || argv[0] === 'rematch') holdEarlySignals();
   boundRegexBacktracking();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => {
@@ -301,7 +301,7 @@ export async function main(argv: string[]): Promise<number> {
     // Anything else — a typed stop (budget, disk full) or an unexpected error — aborted the command.
     return EXIT.aborted;
   } finally {
-    // Released by the crawl as it starts; otherwise (a usage error, --help) nothing is left to stop.
+    // Released by the crawl (or rematch) as it starts; otherwise (a usage error, --help) nothing is left to stop.
     releaseEarlySignals();
   }
 }

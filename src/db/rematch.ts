@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { LayerFacts } from '../analyzer/facts.js';
+import { runSteps, type Steps } from '../core/steps.js';
 import { FindingStore } from './finding-store.js';
 import { type ImageRow, ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
@@ -25,6 +26,12 @@ export interface RematchResult {
    * rows), since an image's findings are replaced as a whole.
    */
   removedOfOtherSets?: Record<string, number>;
+}
+
+/** How far a rematch has come: what it did so far, and how many images it has yet to look at. */
+export interface RematchProgress {
+  result: RematchResult;
+  imagesLeft: number;
 }
 
 export interface RematchOptions {
@@ -99,12 +106,26 @@ export class Rematcher {
 
   /** Matches the images (`opts.imageDigests`, default every image) and replaces their findings. */
   run(match: ImageMatcher, runId: number | null, opts: RematchOptions = {}): RematchResult {
+    return runSteps(this.steps(match, runId, opts));
+  }
+
+  /**
+   * The same, one image a step: each step ends with the image's transaction committed, so a caller that
+   * stops between steps (a rematch that got a SIGINT) leaves every image either as it was or matched anew.
+   */
+  *steps(
+    match: ImageMatcher,
+    runId: number | null,
+    opts: RematchOptions = {},
+  ): Steps<RematchProgress, RematchResult> {
     const { images, findings } = this;
     const loaded = opts.loadedSetIds ? JSON.stringify(opts.loadedSetIds) : null;
     const result: RematchResult = { images: 0, withFailedLayers: 0, skipped: [], findings: 0 };
     const removed: Record<string, number> = {};
     if (loaded !== null) result.removedOfOtherSets = removed;
-    for (const digest of opts.imageDigests ?? images.allDigests()) {
+    const digests = opts.imageDigests ?? images.allDigests();
+    for (const [i, digest] of digests.entries()) {
+      yield { result, imagesLeft: digests.length - i };
       const image = images.get(digest);
       if (!image) continue;
       const stack: LayerStack = [];

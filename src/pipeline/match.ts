@@ -7,9 +7,16 @@ import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import { isDebianDerived } from '../analyzer/os-release.js';
 import type { Logger } from '../core/log.js';
+import { runSteps, type Steps } from '../core/steps.js';
 import { type ImageStore, ImageStore as Images, type OsFacts } from '../db/image-store.js';
 import { LayerStore } from '../db/layer-store.js';
-import { type ImageMatcher, LayerFactsCache, Rematcher, type RematchResult } from '../db/rematch.js';
+import {
+  type ImageMatcher,
+  LayerFactsCache,
+  Rematcher,
+  type RematchProgress,
+  type RematchResult,
+} from '../db/rematch.js';
 import type { IocSetRef } from '../db/rows.js';
 import { SelectionStore } from '../db/selection-store.js';
 
@@ -143,15 +150,29 @@ export function matchImages(
   runId: number | null,
   opts: { all?: boolean } = {},
 ): MatchResult {
+  return runSteps(matchImageSteps(db, sets, runId, opts));
+}
+
+/** matchImages one image a step (Rematcher.steps), for a rematch that stops between images on a signal. */
+export function* matchImageSteps(
+  db: Database,
+  sets: IocSet[],
+  runId: number | null,
+  opts: { all?: boolean } = {},
+): Steps<RematchProgress, MatchResult> {
   const images: ImageStore = new Images(db);
   const fingerprint = matchFingerprint(sets);
   const imageDigests = opts.all ? undefined : images.needingMatch(fingerprint);
   const facts = new LayerFactsCache(db);
-  const { removedOfOtherSets, ...result } = new Rematcher(db, facts).run(imageMatcher(images, sets), runId, {
-    matchFingerprint: fingerprint,
-    loadedSetIds: sets.map((s) => s.id),
-    ...(imageDigests ? { imageDigests } : {}),
-  });
+  const { removedOfOtherSets, ...result } = yield* new Rematcher(db, facts).steps(
+    imageMatcher(images, sets),
+    runId,
+    {
+      matchFingerprint: fingerprint,
+      loadedSetIds: sets.map((s) => s.id),
+      ...(imageDigests ? { imageDigests } : {}),
+    },
+  );
   decideOsFromBase(images, images.undecidedWithAnalyzedBase(), (layer) => facts.get(layer));
   return { ...result, removedOfUnloadedSets: removedOfOtherSets ?? {} };
 }

@@ -2,11 +2,13 @@
  * What a scheduled crawl meets: a SIGTERM mid-crawl (exit 3, then the same command resumes to the
  * same dataset) and a second crawl on the same database (refused with a lock message, exit 2). A
  * gate proxy in front of the real registry holds blob downloads, so "mid-crawl" is a known moment.
+ * A rematch stopped or killed mid-way leaves a run that holds nothing back.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCliOnce, removeTempDirs, runCli, settle, startCli, tempDir } from './helpers/cli.js';
 import { parseCsv } from './helpers/csv.js';
@@ -202,5 +204,95 @@ describe('two crawls on one database', () => {
     const done = await first.done;
     expect(done).toMatchObject({ code: 0, stderr: '' });
     expect(done.stdout).toMatch(/^run 1 completed: /);
+  });
+});
+
+/**
+ * A crawled demo dataset whose most shared layer holds `files` more files, so that a rematch spends a
+ * while on each of its images: long enough for the test to see it running and signal it.
+ */
+async function datasetSlowToRematch(name: string, files: number): Promise<string> {
+  const db = join(dir, name);
+  const crawl = await runCli(['crawl', '--catalog', demo.registry.url, '--db', db, '--quiet'], CLI_LIMIT);
+  expect(crawl).toMatchObject({ code: 0, stderr: '' });
+  const sqlite = new BetterSqlite3(db);
+  try {
+    sqlite
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
+              base(digest) AS (SELECT layer_digest FROM image_layers GROUP BY layer_digest
+                                ORDER BY count(*) DESC, layer_digest LIMIT 1)
+         INSERT INTO layer_files (layer_digest, seq, path, size, mode, sha256)
+         SELECT base.digest, 1000000 + i, '/usr/share/doc/filler/' || i, i, 420, lower(hex(randomblob(32)))
+           FROM n, base`,
+      )
+      .run(files);
+  } finally {
+    sqlite.close();
+  }
+  return db;
+}
+
+/** The status of run `id` in `db`, or undefined while there is no such run. */
+function runStatus(db: string, id: number): { status: string; stats: Record<string, unknown> } | undefined {
+  const sqlite = new BetterSqlite3(db, { readonly: true });
+  try {
+    const row = sqlite.prepare('SELECT status, stats_json FROM crawl_runs WHERE id = ?').get(id) as
+      | { status: string; stats_json: string | null }
+      | undefined;
+    return row && { status: row.status, stats: JSON.parse(row.stats_json ?? 'null') };
+  } finally {
+    sqlite.close();
+  }
+}
+
+/** Starts `hubcrawl rematch` on `db` and waits until its run `id` is recorded running (in its image loop). */
+async function rematchRunning(db: string, id: number): Promise<ReturnType<typeof startCli>> {
+  const cli = startCli(['rematch', '--db', db, '--quiet'], CLI_LIMIT);
+  let exited: Awaited<typeof cli.done> | undefined;
+  void cli.done.then((r) => {
+    exited = r;
+  });
+  while (runStatus(db, id)?.status !== 'running') {
+    if (exited)
+      throw new Error(`the rematch exited (code ${exited.code}) before its run began:\n${exited.stderr}`);
+    await sleep(10);
+  }
+  return cli;
+}
+
+describe('a rematch stopped mid-way', () => {
+  it('exits 3 on SIGINT with the notice, its run aborted; neither it nor a killed one holds back a rematch or a scan', async () => {
+    const db = await datasetSlowToRematch('rematch.sqlite', 300_000);
+    const first = await rematchRunning(db, 2);
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    expect(stopped.signal).toBeNull();
+    expect(stopped.code).toBe(3);
+    expect(stopped.stderr).toMatch(
+      /^hubcrawl: rematch stopped by SIGINT; run 2 re-matched \d+ images and left [1-9]\d* with their earlier findings \(each image is matched anew or left as it was\); run the same `hubcrawl rematch` again to re-match every image\n$/,
+    );
+    expect(runStatus(db, 2)).toMatchObject({
+      status: 'aborted',
+      stats: { rematch: true, stoppedBy: 'SIGINT', imagesNotReached: expect.any(Number) },
+    });
+
+    const again = await runCli(['rematch', '--db', db, '--quiet'], CLI_LIMIT);
+    expect(again).toMatchObject({ code: 0, stderr: '' });
+    expect(again.stdout).toMatch(/^re-matched \d+ images /);
+    expect(runStatus(db, 3)?.status).toBe('completed');
+
+    // A kill that no handler sees leaves the run `running`: the next scan marks it aborted and goes on.
+    const killed = await rematchRunning(db, 4);
+    killed.child.kill('SIGKILL');
+    expect((await killed.done).signal).toBe('SIGKILL');
+    const scan = await runCli(
+      ['scan', `${demo.registry.host}/demo/debian-clean:12`, '--db', db, '--quiet'],
+      CLI_LIMIT,
+    );
+    expect(scan.stderr).toBe('');
+    expect(scan.code).toBe(0);
+    expect(runStatus(db, 4)?.status).toBe('aborted');
+    expect(runStatus(db, 5)?.status).toBe('completed');
   });
 });

@@ -1,22 +1,27 @@
 import { compileRules } from '../../analyzer/iocs/compile.js';
+import type { IocSet } from '../../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { redactConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../core/log.js';
+import { runStepsUntil } from '../../core/steps.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
-import { openDatabase } from '../../db/open.js';
+import { type Database, openDatabase } from '../../db/open.js';
+import type { RematchProgress } from '../../db/rematch.js';
 import { RunStore } from '../../db/run-store.js';
 import { SelectionStore } from '../../db/selection-store.js';
 import { forgetArtifactImages } from '../../pipeline/artifact-images.js';
 import {
-  matchImages,
+  matchImageSteps,
   warnOfEditedSets,
   warnOfOtherSelection,
   warnOfRemovedFindings,
 } from '../../pipeline/match.js';
 import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
+import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
 
 export interface RematchOptions extends CommonOptions {
@@ -24,11 +29,32 @@ export interface RematchOptions extends CommonOptions {
   builtinIocs?: boolean;
 }
 
+/** Notes the first SIGINT or SIGTERM from now on: a rematch stops between images once it has one. */
+function signalLatch(): { received: () => NodeJS.Signals | undefined; release: () => void } {
+  let received: NodeJS.Signals | undefined;
+  const note = (signal: NodeJS.Signals) => {
+    received ??= signal;
+  };
+  process.on('SIGINT', note);
+  process.on('SIGTERM', note);
+  // One that came while the command started up stops it before the first image (early-signals.ts).
+  const early = releaseEarlySignals();
+  if (early) note(early);
+  return {
+    received: () => received,
+    release: () => {
+      process.off('SIGINT', note);
+      process.off('SIGTERM', note);
+    },
+  };
+}
+
 /**
  * `hubcrawl rematch`: re-applies the IOC sets (built-in plus --ioc files) to the stored facts of every
  * image and replaces its findings, without one network request. Candidate files and signatures were
  * chosen at analysis time: it warns when layers were analyzed with another candidate selection, since
  * a new hash rule can only match files that were hashed then (or every file with --hash-all-files).
+ * A SIGINT or SIGTERM stops it between two images (EXIT.aborted), each image matched anew or left as it was.
  */
 export async function rematchCommand(opts: RematchOptions): Promise<number> {
   const config = configFor(opts, {
@@ -49,60 +75,104 @@ export async function rematchCommand(opts: RematchOptions): Promise<number> {
     lock.release();
     throw err;
   }
+  const signals = signalLatch();
   try {
-    // Before putSets, as a crawl does (run.ts): the stored sets give the earlier selections back.
-    backfillSelections(db);
-    forgetArtifactImages(db, log);
-    warnOfEditedSets(new IocStore(db).putSets(sets), log);
-    // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
-    const runs = new RunStore(db);
-    // One a kill left `running` says so now; this rematch redoes its work whole.
-    runs.abortRematchesKilled();
-    const runId = runs.start({
-      config: { command: 'rematch', ...redactConfig(config as Config) },
-      toolVersion: TOOL_VERSION,
-      analyzerVersion: ANALYZER_VERSION,
-      iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
-    });
-    const selectionStore = new SelectionStore(db);
-    const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
-    // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
-    selectionStore.remember(compiled);
-    const selections = selectionStore.covering(compiled);
-    const otherSelection = warnOfOtherSelection(db, compiled, selections, log);
-    const result = matchImages(db, sets, runId, { all: true });
-    const removed = warnOfRemovedFindings(result, log);
-    runs.finish(runId, 'completed', {
-      rematch: true,
-      imagesMatched: result.images,
-      imagesWithFailedLayers: result.withFailedLayers,
-      imagesIncomplete: result.skipped.length,
-      findings: result.findings,
-      layersWithOtherSelection: otherSelection,
-      findingsRemovedOfUnloadedSets: removed,
-    });
-    if (result.skipped.length > 0) {
-      log.warn(
-        { images: result.skipped.length },
-        'images with a layer not yet analyzed were left as they were; a crawl analyzes it, then matches them',
-      );
-    }
-    if (result.withFailedLayers > 0) {
-      log.warn(
-        { images: result.withFailedLayers },
-        'images with a layer that failed analysis were matched from their other layers: evidence below that layer may be removed by it (in_final_fs unknown)',
-      );
-    }
-    process.stdout.write(
-      `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
-        `${result.findings} findings (${result.withFailedLayers} with a layer that failed analysis, matched from their other layers; ` +
-        `${result.skipped.length} waiting for a pending layer)` +
-        (removed > 0 ? `; removed ${removed} findings of sets not loaded now (see the warning)` : '') +
-        '\n',
-    );
-    return EXIT.ok;
+    return await rematchDataset(db, config, sets, log, signals.received);
   } finally {
+    signals.release();
     db.close();
     lock.release();
   }
+}
+
+/** The rematch itself, with the lock held: records its run, matches every image, and says what it did. */
+async function rematchDataset(
+  db: Database,
+  config: Readonly<Config>,
+  sets: IocSet[],
+  log: Logger,
+  stoppedBy: () => NodeJS.Signals | undefined,
+): Promise<number> {
+  // Before putSets, as a crawl does (run.ts): the stored sets give the earlier selections back.
+  backfillSelections(db);
+  forgetArtifactImages(db, log);
+  warnOfEditedSets(new IocStore(db).putSets(sets), log);
+  // A rematch is a run of its own, so its findings carry provenance (tool, analyzer and IOC versions).
+  const runs = new RunStore(db);
+  // One a kill left `running` says so now; this rematch redoes its work whole.
+  runs.abortRematchesKilled();
+  const runId = runs.start({
+    config: { command: 'rematch', ...redactConfig(config as Config) },
+    toolVersion: TOOL_VERSION,
+    analyzerVersion: ANALYZER_VERSION,
+    iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
+  });
+  const selectionStore = new SelectionStore(db);
+  const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
+  // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
+  selectionStore.remember(compiled);
+  const selections = selectionStore.covering(compiled);
+  const otherSelection = warnOfOtherSelection(db, compiled, selections, log);
+  const outcome = await runStepsUntil(
+    matchImageSteps(db, sets, runId, { all: true }),
+    () => stoppedBy() !== undefined,
+  );
+  if (!outcome.finished) return recordStop(runs, runId, stoppedBy() as NodeJS.Signals, outcome.progress);
+  const result = outcome.result;
+  const removed = warnOfRemovedFindings(result, log);
+  runs.finish(runId, 'completed', {
+    rematch: true,
+    imagesMatched: result.images,
+    imagesWithFailedLayers: result.withFailedLayers,
+    imagesIncomplete: result.skipped.length,
+    findings: result.findings,
+    layersWithOtherSelection: otherSelection,
+    findingsRemovedOfUnloadedSets: removed,
+  });
+  if (result.skipped.length > 0) {
+    log.warn(
+      { images: result.skipped.length },
+      'images with a layer not yet analyzed were left as they were; a crawl analyzes it, then matches them',
+    );
+  }
+  if (result.withFailedLayers > 0) {
+    log.warn(
+      { images: result.withFailedLayers },
+      'images with a layer that failed analysis were matched from their other layers: evidence below that layer may be removed by it (in_final_fs unknown)',
+    );
+  }
+  process.stdout.write(
+    `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
+      `${result.findings} findings (${result.withFailedLayers} with a layer that failed analysis, matched from their other layers; ` +
+      `${result.skipped.length} waiting for a pending layer)` +
+      (removed > 0 ? `; removed ${removed} findings of sets not loaded now (see the warning)` : '') +
+      '\n',
+  );
+  return EXIT.ok;
+}
+
+/**
+ * Ends a rematch a signal stopped between two images: its run is marked aborted with what it did, and
+ * the notice says that the dataset is part re-matched and that running rematch again re-matches it all.
+ */
+function recordStop(
+  runs: RunStore,
+  runId: number,
+  signal: NodeJS.Signals,
+  progress: RematchProgress,
+): number {
+  const matched = progress.result.images;
+  const left = progress.imagesLeft;
+  runs.finish(runId, 'aborted', {
+    rematch: true,
+    stoppedBy: signal,
+    imagesMatched: matched,
+    imagesNotReached: left,
+    findings: progress.result.findings,
+  });
+  process.stderr.write(
+    `hubcrawl: rematch stopped by ${signal}; run ${runId} re-matched ${matched} images and left ${left} with their earlier findings ` +
+      '(each image is matched anew or left as it was); run the same `hubcrawl rematch` again to re-match every image\n',
+  );
+  return EXIT.aborted;
 }
