@@ -54,10 +54,10 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 /**
- * A run row of `hubcrawl rematch` (its config names the command): one that did not finish has nothing to
- * resume, since the next rematch matches every image again, so it neither waits for a crawl nor is one.
+ * SQL: the `crawl_runs` row is a `hubcrawl rematch` run (its config names the command). One that did not
+ * finish has nothing to resume, since the next rematch matches every image again: it is no crawl to wait for.
  */
-const IS_REMATCH = `json_extract(config_json, '$.command') IS 'rematch'`;
+export const IS_REMATCH_RUN = `json_extract(config_json, '$.command') IS 'rematch'`;
 
 /** Crawl runs: one row per `hubcrawl crawl`/`rematch`, with the config and versions for provenance. */
 export class RunStore {
@@ -92,10 +92,10 @@ export class RunStore {
     this.selectOne = db.prepare('SELECT * FROM crawl_runs WHERE id = ?');
     this.selectLatest = db.prepare('SELECT * FROM crawl_runs ORDER BY id DESC LIMIT 1');
     this.selectLatestCrawl = db.prepare(
-      `SELECT * FROM crawl_runs WHERE NOT (${IS_REMATCH}) ORDER BY id DESC LIMIT 1`,
+      `SELECT * FROM crawl_runs WHERE NOT (${IS_REMATCH_RUN}) ORDER BY id DESC LIMIT 1`,
     );
     this.abortKilledRematches = db.prepare(
-      `UPDATE crawl_runs SET status = 'aborted' WHERE status = 'running' AND ${IS_REMATCH}`,
+      `UPDATE crawl_runs SET status = 'aborted' WHERE status = 'running' AND ${IS_REMATCH_RUN}`,
     );
     this.selectSets = db.prepare(
       'SELECT ioc_set_id AS id, ioc_set_version AS version FROM run_ioc_sets WHERE run_id = ? ORDER BY ioc_set_id',

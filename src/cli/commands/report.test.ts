@@ -147,4 +147,19 @@ describe('reportRows: the latest run', () => {
     expect(unfinishedRunNote(reportRows(path))).toContain(`the latest run (${id}) failed (`);
     expect(unfinishedRunNote(reportRows(path))).toContain('a failed run is not resumed: the next');
   });
+
+  it('says that a rematch not finished left images with their earlier findings, not that a crawl resumes it', () => {
+    s.runs.finish(run(), 'completed', {});
+    const rematch = () =>
+      s.runs.start({ config: { command: 'rematch' }, toolVersion: 't', analyzerVersion: 'a', iocSets: [] });
+    const killed = rematch();
+    const note = unfinishedRunNote(reportRows(path));
+    expect(note).toBe(
+      `the latest run (${killed}) is a \`hubcrawl rematch\` that has not finished (running now, stopped, or killed): the images it had not reached keep the findings of their earlier match, so this report may mix findings of the IOC sets it loaded with findings of the sets loaded before; the same \`hubcrawl rematch\` again re-matches every image.`,
+    );
+    s.runs.finish(killed, 'aborted', {});
+    expect(unfinishedRunNote(reportRows(path))).toBe(note);
+    s.runs.finish(rematch(), 'completed', {});
+    expect(unfinishedRunNote(reportRows(path))).toBeNull();
+  });
 });

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
+import { IS_REMATCH_RUN } from '../../db/run-store.js';
 import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -53,6 +54,8 @@ export interface FailedLayerImages {
 export interface LatestRun {
   latestRunId: number | null;
   latestRunStatus: string | null;
+  /** The latest run is a `hubcrawl rematch`: one that did not finish left images with their earlier findings. */
+  latestRunIsRematch: boolean;
   /** Frontier items not done: pending, or in progress (a crawl running now, or one killed). */
   unfinishedItems: number;
 }
@@ -95,9 +98,9 @@ export function reportRows(
            JOIN images i ON i.digest = x.image_digest`,
       )
       .get() as FailedLayerImages;
-    const latest = db.prepare('SELECT id, status FROM crawl_runs ORDER BY id DESC LIMIT 1').get() as
-      | { id: number; status: string }
-      | undefined;
+    const latest = db
+      .prepare(`SELECT id, status, ${IS_REMATCH_RUN} AS rematch FROM crawl_runs ORDER BY id DESC LIMIT 1`)
+      .get() as { id: number; status: string; rematch: number } | undefined;
     // The latest run's own items (keyed by it) and the layers, which no run owns: older runs' leftovers are
     // not this run's work.
     const prefix = latest ? runKeyPrefix(latest.id) : '';
@@ -113,6 +116,7 @@ export function reportRows(
       ...counts,
       latestRunId: latest?.id ?? null,
       latestRunStatus: latest?.status ?? null,
+      latestRunIsRematch: latest?.rematch === 1,
       unfinishedItems,
     };
   } finally {
@@ -147,6 +151,7 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
  * the report yet; the others are, matched as their last layer completed (RunMatcher). Null otherwise.
  */
 export function unfinishedRunNote(run: LatestRun): string | null {
+  if (run.latestRunIsRematch) return unfinishedRematchNote(run);
   const resumes = '`hubcrawl crawl` on this dataset resumes it.';
   const state = {
     running: ['is still marked running (a crawl in progress now, or one that was killed)', resumes],
@@ -165,6 +170,19 @@ export function unfinishedRunNote(run: LatestRun): string | null {
     `the latest run (${run.latestRunId}) ${why}: ${run.unfinishedItems} item(s) of its frontier are not done, so ` +
     'images it has not reached yet, and those with a layer still to analyze, are not in this report (an image ' +
     `is matched as soon as its last layer is analyzed); ${next}`
+  );
+}
+
+/**
+ * What a reader must know when the latest run is a rematch not finished (running now, stopped, killed): the
+ * images it had not reached keep the findings of their earlier match, with the IOC sets loaded then.
+ */
+function unfinishedRematchNote(run: LatestRun): string | null {
+  if (run.latestRunStatus !== 'running' && run.latestRunStatus !== 'aborted') return null;
+  return (
+    `the latest run (${run.latestRunId}) is a \`hubcrawl rematch\` that has not finished (running now, stopped, or killed): ` +
+    'the images it had not reached keep the findings of their earlier match, so this report may mix findings ' +
+    'of the IOC sets it loaded with findings of the sets loaded before; the same `hubcrawl rematch` again re-matches every image.'
   );
 }
 
