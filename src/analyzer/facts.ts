@@ -55,6 +55,11 @@ export interface Md5sumsFact {
   md5: string;
   /** Absolute, normalized path of the listed file. */
   path: string;
+  /**
+   * Set by matching only (never stored), where `path` was resolved through the image's symlinks
+   * (iocs/lower-links.ts): the path as the md5sums file lists it, which a rule's globs may name instead.
+   */
+  listedPath?: string;
 }
 
 /** `/etc/os-release`, `/usr/lib/os-release` (key → unquoted value) or `/etc/debian_version` (`{ VERSION: … }`). */
@@ -70,6 +75,17 @@ export interface OsReleaseFact {
 export interface WhiteoutFact {
   path: string;
   opaque: boolean;
+}
+
+/**
+ * A symlink the layer leaves behind: where it landed (`path`, resolved as every member is) and its target
+ * as the archive wrote it. Every symlink is kept, watched or not: a member of an upper layer written
+ * through one (`lib/x` over a lower `lib -> usr/lib`) lands at its target, which only the image's ordered
+ * layers can tell (src/analyzer/iocs/lower-links.ts).
+ */
+export interface SymlinkFact {
+  path: string;
+  target: string;
 }
 
 /** A byte signature found inside a candidate file. */
@@ -101,6 +117,11 @@ export interface LayerFacts {
   osRelease: OsReleaseFact[];
   whiteouts: WhiteoutFact[];
   signatureHits: SignatureHitFact[];
+  /**
+   * The symlinks the layer leaves, in archive order; undefined for a layer an analyzer before version 6
+   * read, which did not keep them (matching then knows of none, as it did then).
+   */
+  symlinks?: SymlinkFact[];
   /**
    * Fingerprint of what chose the candidate files and signatures (IOC set ids, versions and the
    * hashAllFiles flag), so `rematch` knows whether stored facts can answer a new rule set.

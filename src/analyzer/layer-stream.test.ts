@@ -404,6 +404,22 @@ describe('analyzeLayer entry kinds from tar-stream', () => {
     expect(facts.files.map((f) => f.path)).toEqual(['/usr/lib/liblzma.so.5.6.1']);
   });
 
+  it('keeps every symlink the layer leaves, where it landed, and drops one a later member replaced', async () => {
+    const tar = await packTar([
+      { header: { name: 'lib', type: 'symlink', linkname: 'usr/lib' } },
+      { header: { name: 'lib/x86_64-linux-gnu/libz.so.1', type: 'symlink', linkname: 'libz.so.1.3' } },
+      { header: { name: 'etc/alternatives/awk', type: 'symlink', linkname: '/usr/bin/mawk' } },
+      { header: { name: 'opt/gone', type: 'symlink', linkname: 'elsewhere' } },
+      { header: { name: 'opt/gone', type: 'file' }, body: 'a file now' },
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.symlinks).toEqual([
+      { path: '/lib', target: 'usr/lib' },
+      { path: '/usr/lib/x86_64-linux-gnu/libz.so.1', target: 'libz.so.1.3' },
+      { path: '/etc/alternatives/awk', target: '/usr/bin/mawk' },
+    ]);
+  });
+
   it('cannot be made to record a path above the root with ..', async () => {
     const tar = await packTar([
       { header: { name: '../../../usr/lib/liblzma.so.5', type: 'file' }, body: 'x' },

@@ -29,8 +29,10 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * 5: a member is recorded where an unpacker writes it, through the symlinks its layer made before it,
  * and a hardlink's target is found the same way (layer-symlinks.ts); md5sums paths decoded as tar names;
  * a hardlink whose bytes were not recorded keeps its target (FileFact.linkTarget).
+ * 6: every symlink the layer leaves is kept (LayerFacts.symlinks), so that matching can resolve an upper
+ * layer's members through a lower layer's links (iocs/lower-links.ts).
  */
-export const ANALYZER_VERSION = '5';
+export const ANALYZER_VERSION = '6';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;
@@ -330,6 +332,7 @@ class FactCollector implements TarVisitor {
       osRelease: this.osRelease,
       whiteouts: this.whiteouts,
       signatureHits: this.signatureHits,
+      symlinks: this.symlinks.entries(),
     };
   }
 }

@@ -17,7 +17,17 @@ const MAX_LINKS_FOLLOWED = 255;
 
 export class LayerSymlinks {
   /** Resolved path → the link's target as the archive wrote it. */
-  private readonly links = new Map<string, string>();
+  private readonly links: Map<string, string>;
+
+  /** Starts with `links` (path → target) already made: a lower layer's, when the image view resolves. */
+  constructor(links: Iterable<readonly [string, string]> = []) {
+    this.links = new Map(links);
+  }
+
+  /** The symlinks there now, in the order they were made. */
+  entries(): Array<{ path: string; target: string }> {
+    return [...this.links].map(([path, target]) => ({ path, target }));
+  }
 
   /**
    * A member landed at `path` (already resolved with `landing`): a symlink to `target`, or with `null`

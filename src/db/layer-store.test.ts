@@ -168,6 +168,20 @@ describe('LayerStore', () => {
     }
   });
 
+  it('keeps the symlinks an analyzer from version 6 gives, none known from an older one', () => {
+    const symlinks = [
+      { path: '/lib', target: 'usr/lib' },
+      { path: '/etc/alternatives/awk', target: '/usr/bin/mawk' },
+    ];
+    layers.markAnalyzed(L, facts({ symlinks }), '6');
+    expect(layers.loadFacts(L)).toStrictEqual(facts({ symlinks }));
+    layers.markAnalyzed(L, facts({ symlinks: [] }), '6');
+    expect(layers.loadFacts(L)?.symlinks).toEqual([]);
+    // Stored by version 5, which kept none: not "no symlinks", but none known (LayerFacts.symlinks).
+    layers.markAnalyzed(L, facts({ symlinks }), '5');
+    expect(layers.loadFacts(L)).not.toHaveProperty('symlinks');
+  });
+
   it('round-trips empty facts', () => {
     const f = facts({
       files: [],

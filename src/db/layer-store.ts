@@ -35,7 +35,11 @@ export const FACT_TABLES = [
   'layer_os_release',
   'layer_whiteouts',
   'layer_signature_hits',
+  'layer_symlinks',
 ] as const;
+
+/** The analyzer version from which a layer's symlinks are stored (LayerFacts.symlinks). */
+const SYMLINKS_SINCE_ANALYZER = 6;
 
 /**
  * Layers and their facts. Invariant: fact rows exist iff `status = 'analyzed'`, and they are exactly the
@@ -113,6 +117,9 @@ export class LayerStore {
         `INSERT INTO layer_signature_hits (layer_digest, seq, path, ioc_set_id, rule_id, "offset", hex, in_elf, scanned_path)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      layer_symlinks: db.prepare(
+        'INSERT INTO layer_symlinks (layer_digest, seq, path, target) VALUES (?, ?, ?, ?)',
+      ),
     };
     const order = 'WHERE layer_digest = ? ORDER BY seq';
     this.sel = {
@@ -146,6 +153,7 @@ export class LayerStore {
           WHERE h.layer_digest = @digest
           ORDER BY h.seq`,
       ),
+      layer_symlinks: db.prepare(`SELECT path, target FROM layer_symlinks ${order}`),
     };
 
     this.analyzedTx = writeTransaction(
@@ -181,6 +189,9 @@ export class LayerStore {
           const inElf = x.inElf === null ? null : x.inElf ? 1 : 0;
           const hit = [x.path, x.iocSetId, x.ruleId, x.offset, x.hex, inElf, x.scannedPath] as const;
           this.ins.layer_signature_hits.run(digest, i, ...hit);
+        }
+        for (const [i, x] of (f.symlinks ?? []).entries()) {
+          this.ins.layer_symlinks.run(digest, i, x.path, x.target);
         }
         this.updateAnalyzed.run({
           digest,
@@ -284,6 +295,10 @@ export class LayerStore {
         >
       ).map((r) => ({ ...r, inElf: r.inElf === null ? null : r.inElf !== 0 })),
       selection: row.selection ?? '',
+      // An older analyzer kept no symlinks: none known, rather than none there.
+      ...(Number(row.analyzerVersion) >= SYMLINKS_SINCE_ANALYZER
+        ? { symlinks: this.sel.layer_symlinks.all(digest) as NonNullable<LayerFacts['symlinks']> }
+        : {}),
     };
   }
 }
