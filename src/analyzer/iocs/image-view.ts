@@ -19,6 +19,7 @@
 import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { carriedByLinks } from './linked-evidence.js';
+import { resolveThroughLowerLinks } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
@@ -29,9 +30,11 @@ import type { IocSet } from './schema.js';
  * is evidence wherever it sits, not only at the rule's paths (match.ts); a paragraph of the main dpkg status
  * file without a Status field is not installed (dpkg/status.ts). 4: a hardlink whose bytes were not
  * recorded (FileFact.linkTarget) no longer replaces what was at its path, as it may hold those very bytes,
- * and carries the evidence at its target in a lower layer (linked-evidence.ts).
+ * and carries the evidence at its target in a lower layer (linked-evidence.ts). 5: every layer's paths are
+ * resolved through the symlinks the layers below it leave (lower-links.ts), and a whiteout or opaque
+ * marker inside a path makes the path a directory, replacing a lower file there.
  */
-export const MATCHER_VERSION = 4;
+export const MATCHER_VERSION = 5;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
@@ -51,7 +54,10 @@ interface LayerPaths {
   links: Set<string>;
   whiteouts: Set<string>;
   opaque: Set<string>;
-  /** Proper ancestors of `present` and `links`: paths this layer makes directories. Built on first use. */
+  /**
+   * Proper ancestors of `present`, `links` and whiteouts, and opaque directories: paths this layer makes
+   * directories. Built on first use.
+   */
   dirs(): Set<string>;
 }
 
@@ -80,7 +86,15 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
   }
   let dirs: Set<string> | undefined;
   const dirsOf = (): Set<string> => {
-    dirs ??= new Set([...present, ...links].flatMap(ancestors));
+    // A whiteout inside a path, or an opaque marker in it, makes the path a directory as a file below it does.
+    dirs ??= new Set(
+      [
+        ...present,
+        ...links,
+        ...whiteouts,
+        ...[...opaque].filter((d) => d !== '/').map((d) => `${d}/.`),
+      ].flatMap(ancestors),
+    );
     return dirs;
   };
   return { present, links, whiteouts, opaque, dirs: dirsOf };
@@ -114,7 +128,9 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  * (linked-evidence.ts), in the link's layer.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
-  const paths = layers.map((l) => layerPaths(l.facts));
+  // Where each layer's members are in the image: through the symlinks of the layers below it too.
+  const facts = resolveThroughLowerLinks(layers.map((l) => l.facts));
+  const paths = facts.map(layerPaths);
   /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
   const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {
     if (l.replacedInLayer) return false;
@@ -125,11 +141,11 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   };
   const located: Array<{ at: number; l: LocatedEvidence }> = [];
   layers.forEach((layer, i) => {
-    if (!layer.facts) return;
+    const own = facts[i];
+    if (!own) return;
     const below = () => located.filter(({ at, l }) => stillThere(l, at, i)).map(({ l }) => l);
-    const carried = carriedByLinks(layer.facts, layer.digest, below);
-    for (const l of [...matchLayerLocated(layer.facts, layer.digest, sets), ...carried])
-      located.push({ at: i, l });
+    const carried = carriedByLinks(own, layer.digest, below);
+    for (const l of [...matchLayerLocated(own, layer.digest, sets), ...carried]) located.push({ at: i, l });
   });
   return located.map(({ at, l }) => ({
     ...l.evidence,

@@ -5,7 +5,7 @@
 
 import { isPackageInstalled } from '../dpkg/status.js';
 import { compareDebianVersions } from '../dpkg/version.js';
-import type { Evidence, FileFact, LayerFacts, PackageFact, SignatureHitFact } from '../facts.js';
+import type { Evidence, FileFact, LayerFacts, Md5sumsFact, PackageFact, SignatureHitFact } from '../facts.js';
 import { compileGlobs } from '../glob.js';
 import { normalizeHex } from '../signatures.js';
 import { sameLayerOrder } from './same-layer-order.js';
@@ -140,11 +140,13 @@ const nonEmpty = (f: FileFact) => f.size > 0;
 
 /**
  * Whether an md5sums line counts for a file-md5 rule: the rule's globs apply to the listed path (the list
- * has no sizes). A hashed file needs no such test: its hash equal to the rule's means the same bytes, and
- * a renamed copy of a known-bad library (behind a `liblzma.so.5` symlink, say) is what an attacker leaves,
- * so `paths` and `size` only choose which files are hashed (docs/iocs.md).
+ * has no sizes), as listed or as resolved through the image's symlinks (lower-links.ts). A hashed file
+ * needs no such test: its hash equal to the rule's means the same bytes, and a renamed copy of a
+ * known-bad library (behind a `liblzma.so.5` symlink, say) is what an attacker leaves, so `paths` and
+ * `size` only choose which files are hashed (docs/iocs.md).
  */
-const listedPathApplies = (r: HashRule, path: string) => r.re === null || r.re.test(path);
+const listedPathApplies = (r: HashRule, m: Md5sumsFact) =>
+  r.re === null || r.re.test(m.path) || (m.listedPath !== undefined && r.re.test(m.listedPath));
 
 /**
  * Like matchLayer, with the paths image-level survival depends on and whether a later entry of the
@@ -186,7 +188,7 @@ export function matchLayerLocated(facts: LayerFacts, layerDigest: string, sets: 
     });
     for (const m of facts.md5sums) {
       for (const r of idx.md5.get(m.md5) ?? []) {
-        if (!listedPathApplies(r, m.path)) continue;
+        if (!listedPathApplies(r, m)) continue;
         const e = ev('dpkg-md5sums', r.ruleId, m.path, m.md5);
         out.push({
           evidence: e,

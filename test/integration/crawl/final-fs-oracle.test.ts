@@ -90,6 +90,9 @@ const throughAlias = (l: LayerCtx): LayerEntry[] => [
   ...l.plantVia(`${ALIAS}/dropper.bin`, P),
 ];
 
+/** The indicator written under `/opt/alias/…` with no directory entry there: it goes through a lower layer's link. */
+const throughLowerAlias = (l: LayerCtx): LayerEntry[] => l.plantVia(`${ALIAS}/dropper.bin`, P);
+
 interface Case {
   name: string;
   layers: Array<(l: LayerCtx) => LayerEntry[]>;
@@ -225,6 +228,57 @@ const CASES: Case[] = [
     ],
   },
   { name: 'replaced-by-empty-directory', layers: [(l) => l.plant(P), () => dir(P)] },
+  // Written through a symlink a LOWER layer made (merged-/usr's `lib -> usr/lib`): the analyzer, reading
+  // one layer, records the tar name; matching resolves it through the layers below (lower-links.ts).
+  // Removing or rewriting the link above removes the link, never the file at its target.
+  { name: 'through-lower-symlink', layers: [aliasToTools, throughLowerAlias] },
+  {
+    name: 'through-lower-symlink-then-link-whited-out',
+    layers: [aliasToTools, throughLowerAlias, () => whiteout(ALIAS)],
+  },
+  {
+    name: 'through-lower-symlink-then-same-link-again',
+    layers: [aliasToTools, throughLowerAlias, () => symlink(ALIAS, 'tools')],
+  },
+  {
+    name: 'through-lower-symlink-then-link-replaced-by-file',
+    layers: [aliasToTools, throughLowerAlias, () => file(ALIAS)],
+  },
+  {
+    name: 'through-lower-symlink-then-whited-out',
+    layers: [aliasToTools, throughLowerAlias, () => whiteout(P)],
+  },
+  {
+    name: 'through-lower-symlink-then-overwritten',
+    layers: [aliasToTools, throughLowerAlias, () => file(P)],
+  },
+  {
+    // Removals spelled through the lower link reach the file at its target.
+    name: 'whited-out-through-lower-symlink',
+    layers: [
+      (l) => [...aliasToTools(), ...l.plant(P)],
+      () => [{ type: 'whiteout', path: `${ALIAS}/dropper.bin` }],
+    ],
+  },
+  {
+    name: 'opaque-through-lower-symlink',
+    layers: [(l) => [...aliasToTools(), ...l.plant(P)], () => [{ type: 'opaque', dir: ALIAS }]],
+  },
+  {
+    // A hardlink naming its target through a lower layer's link is a copy of the file at the link's target.
+    name: 'hardlink-through-lower-symlink-then-original-whited-out',
+    layers: [
+      (l) => [...aliasToTools(), ...l.plant(P)],
+      (l) => l.linkTo('/opt/link.bin', `${ALIAS}/dropper.bin`, 0),
+      () => whiteout(P),
+    ],
+  },
+  // A whiteout or an opaque marker inside the path makes it a directory: the lower file there is gone.
+  {
+    name: 'replaced-by-directory-holding-a-whiteout',
+    layers: [(l) => l.plant(P), () => whiteout(`${P}/old`)],
+  },
+  { name: 'replaced-by-directory-with-opaque-marker', layers: [(l) => l.plant(P), () => opaque(P)] },
 ];
 
 /**

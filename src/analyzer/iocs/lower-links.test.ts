@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import type { LayerFacts } from '../facts.js';
+import { layerFacts as facts } from '../test-fixtures/facts.js';
+import { matchImage } from './image-view.js';
+import { parseIocSet } from './load.js';
+import { resolveThroughLowerLinks } from './lower-links.js';
+
+const file = (path: string) => ({ path, size: 1, mode: 0o644, sha256: null, md5: null });
+const merged = { symlinks: [{ path: '/lib', target: 'usr/lib' }] };
+const pathsOf = (f: LayerFacts | null) => f?.files.map((x) => x.path);
+
+describe('resolveThroughLowerLinks', () => {
+  it("resolves an upper layer's member through a lower layer's link, its own name kept", () => {
+    const [, upper] = resolveThroughLowerLinks([
+      facts(merged),
+      facts({
+        files: [file('/lib/x86_64-linux-gnu/liblzma.so.5.6.1'), file('/lib'), file('/etc/motd')],
+        whiteouts: [
+          { path: '/lib/x86_64-linux-gnu/old.so', opaque: false },
+          { path: '/lib', opaque: false },
+          { path: '/lib/x86_64-linux-gnu', opaque: true },
+          { path: '/lib', opaque: true },
+        ],
+      }),
+    ]);
+    expect(pathsOf(upper!)).toEqual(['/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1', '/lib', '/etc/motd']);
+    // `.wh.lib` removes the link itself; an opaque marker inside `lib/` hides what the link leads to.
+    expect(upper!.whiteouts.map((w) => w.path)).toEqual([
+      '/usr/lib/x86_64-linux-gnu/old.so',
+      '/lib',
+      '/usr/lib/x86_64-linux-gnu',
+      '/usr/lib',
+    ]);
+  });
+
+  it('follows relative and absolute targets, chains of links, and a hardlink target’s parent only', () => {
+    const [, , top] = resolveThroughLowerLinks([
+      facts({ symlinks: [{ path: '/opt/current', target: 'v2' }] }),
+      facts({ symlinks: [{ path: '/srv/app', target: '/opt/current' }] }),
+      facts({
+        files: [
+          file('/srv/app/bin/tool'),
+          { ...file('/opt/keep'), linkTarget: '/srv/app/bin/tool' },
+          { ...file('/opt/alias'), linkTarget: '/srv/app' },
+        ],
+      }),
+    ]);
+    expect(top!.files.map((f) => [f.path, f.linkTarget])).toEqual([
+      ['/opt/v2/bin/tool', undefined],
+      ['/opt/keep', '/opt/v2/bin/tool'],
+      // A hardlink to a symlink is the symlink: its own name is not followed.
+      ['/opt/alias', '/srv/app'],
+    ]);
+  });
+
+  it('resolves an md5sums file’s listed paths through its own layer’s links too, as dpkg wrote them', () => {
+    const md5sums = [
+      { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/x.md5sums', md5: 'b', path: '/lib/x/l.so' },
+    ];
+    const [base] = resolveThroughLowerLinks([facts({ ...merged, md5sums })]);
+    expect(base!.md5sums[0]).toEqual({ ...md5sums[0], path: '/usr/lib/x/l.so', listedPath: '/lib/x/l.so' });
+  });
+
+  it('drops a lower link that a layer whites out, hides, or replaces, and keeps one a failed layer may not have', () => {
+    const upper = facts({ files: [file('/lib/a')] });
+    const landingAbove = (...middle: Array<LayerFacts | null>) =>
+      pathsOf(resolveThroughLowerLinks([facts(merged), ...middle, upper]).at(-1)!);
+    expect(landingAbove()).toEqual(['/usr/lib/a']);
+    expect(landingAbove(facts({ whiteouts: [{ path: '/lib', opaque: false }] }))).toEqual(['/lib/a']);
+    expect(landingAbove(facts({ whiteouts: [{ path: '/', opaque: true }] }))).toEqual(['/lib/a']);
+    expect(landingAbove(facts({ files: [file('/lib')] }))).toEqual(['/lib/a']);
+    // Another link at the same path replaces the first.
+    expect(landingAbove(facts({ symlinks: [{ path: '/lib', target: 'lib64' }] }))).toEqual(['/lib64/a']);
+    // Nothing is known of a failed layer: it is taken to change nothing, as everywhere in matching.
+    expect(landingAbove(null)).toEqual(['/usr/lib/a']);
+    // A layer an older analyzer read knows of no symlink: it neither adds nor removes one.
+    expect(landingAbove(facts({}))).toEqual(['/usr/lib/a']);
+  });
+
+  it('leaves the facts as they are when no layer below has a link', () => {
+    const only = facts({ files: [file('/lib/a')] });
+    expect(resolveThroughLowerLinks([only])[0]).toBe(only);
+  });
+});
+
+describe('matchImage through lower links', () => {
+  const sets = [
+    parseIocSet(
+      {
+        id: 's',
+        version: '1',
+        title: 't',
+        references: [],
+        rules: [
+          { id: 'sha', kind: 'file-sha256', sha256: 'a'.repeat(64), paths: ['/**/liblzma.so.5*'] },
+          {
+            id: 'md5',
+            kind: 'file-md5',
+            md5: 'b'.repeat(32),
+            paths: ['/usr/lib/**/liblzma.so.5*', '/lib/**/*.5.6.2'],
+          },
+        ],
+      },
+      'test',
+    ),
+  ];
+  const lib = {
+    path: '/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+    size: 1,
+    mode: 0o644,
+    sha256: 'a'.repeat(64),
+    md5: 'c'.repeat(32),
+  };
+  const verdicts = (...layers: Array<Partial<LayerFacts>>) =>
+    matchImage(
+      layers.map((f, i) => ({ digest: `sha256:${i}`, facts: facts(f) })),
+      sets,
+    ).map((e) => [e.kind, e.path, e.layerIndex, e.inFinalFs]);
+
+  it('says a backdoor written through a lower link survives a whiteout or a rewrite of the link', () => {
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    expect(verdicts(merged, { files: [lib] }, { whiteouts: [{ path: '/lib', opaque: false }] })).toEqual([
+      ['file-sha256', real, 1, true],
+    ]);
+    expect(verdicts(merged, { files: [lib] }, merged)).toEqual([['file-sha256', real, 1, true]]);
+    // And is gone once its real path is whited out.
+    expect(verdicts(merged, { files: [lib] }, { whiteouts: [{ path: real, opaque: false }] })).toEqual([
+      ['file-sha256', real, 1, false],
+    ]);
+  });
+
+  it('matches an md5sums line at the path dpkg wrote through the link, and a whiteout there removes it', () => {
+    const md5sums = [
+      {
+        package: 'liblzma5',
+        infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums',
+        md5: 'b'.repeat(32),
+        path: '/lib/x86_64-linux-gnu/liblzma.so.5.6.1',
+      },
+    ];
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    // The rule's glob names /usr/lib: the listed /lib path meets it once resolved.
+    expect(verdicts({ ...merged, md5sums })).toEqual([['dpkg-md5sums', real, 0, true]]);
+    // A glob naming the listed spelling still counts.
+    const listedOnly = [{ ...md5sums[0]!, path: '/lib/x86_64-linux-gnu/other.so.5.6.2' }];
+    expect(verdicts({ ...merged, md5sums: listedOnly })).toEqual([
+      ['dpkg-md5sums', '/usr/lib/x86_64-linux-gnu/other.so.5.6.2', 0, true],
+    ]);
+    expect(verdicts({ ...merged, md5sums }, { whiteouts: [{ path: real, opaque: false }] })).toEqual([
+      ['dpkg-md5sums', real, 0, false],
+    ]);
+  });
+
+  it('says a lower file is gone once a layer makes its path a directory holding a whiteout or an opaque marker', () => {
+    const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
+    expect(verdicts({ files: [real] }, { whiteouts: [{ path: `${real.path}/x`, opaque: false }] })).toEqual([
+      ['file-sha256', real.path, 0, false],
+    ]);
+    expect(verdicts({ files: [real] }, { whiteouts: [{ path: real.path, opaque: true }] })).toEqual([
+      ['file-sha256', real.path, 0, false],
+    ]);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * An image's layers with every path resolved through the symlinks the layers below leave.
+ *
+ * The analyzer reads one layer at a time, so it resolves a member's path only through the symlinks of
+ * its own layer (layer-symlinks.ts). Over a lower layer's `lib -> usr/lib`, an upper layer's member
+ * `lib/x86_64-linux-gnu/liblzma.so.5.6.1` is recorded under that name, yet an unpacker (umoci,
+ * containerd, GNU tar) writes it to `/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1`. Left as recorded, a
+ * later `.wh.lib` (which removes the link), the same link written again, or a file at `/lib` seemed to
+ * remove the backdoor, which in fact survives under /usr/lib: a "gone" verdict for a file that is there.
+ * And a whiteout or a clean copy written at the real path seemed to leave it.
+ *
+ * Here each layer's paths are resolved as an unpacker resolves them, through the symlinks the layers
+ * below leave (those not whited out or replaced since): a member's parent through every link, its own
+ * name kept, as layer-symlinks.ts does within a layer. An md5sums file's listed paths are resolved
+ * through the layer's own links too: dpkg wrote those files through whatever links the system had.
+ *
+ * Limits: only symlinks are known, not directory entries, so a directory that replaced a lower symlink
+ * without a recorded file below it leaves the link in place here (its paths then resolve through a link
+ * that is gone). A layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks
+ * undefined), and a layer whose analysis failed is taken to change none.
+ */
+import type { LayerFacts } from '../facts.js';
+import { LayerSymlinks } from '../layer-symlinks.js';
+import { ancestors } from '../paths.js';
+
+/** One layer resolved, and the symlinks in the filesystem once it is applied; `next` per layer above. */
+interface Step {
+  resolved: LayerFacts | null;
+  links: Map<string, string>;
+  next: WeakMap<object, Step>;
+}
+
+/** Stands for a failed layer (no facts) as a key of Step.next. */
+const FAILED_LAYER = {};
+/**
+ * Resolved stacks by the identity of their layers' facts: images that share a base (most of a crawl) share
+ * its resolution, as they share its facts objects (LayerFactsCache). Entries go with those objects.
+ */
+const resolvedStacks: WeakMap<object, Step> = new WeakMap();
+
+/** Each layer's facts with its paths resolved through the symlinks the layers below it leave. */
+export function resolveThroughLowerLinks(layers: ReadonlyArray<LayerFacts | null>): Array<LayerFacts | null> {
+  let steps = resolvedStacks;
+  /** The symlinks in the filesystem so far: resolved path → target as written. */
+  let below = new Map<string, string>();
+  return layers.map((facts) => {
+    const key = facts ?? FAILED_LAYER;
+    let step = steps.get(key);
+    if (step === undefined) {
+      // A failed layer is taken to change nothing, as everywhere in matching.
+      const resolved = facts === null ? null : resolveLayer(facts, below);
+      step = {
+        resolved,
+        links: resolved === null ? below : linksAfter(below, resolved),
+        next: new WeakMap(),
+      };
+      steps.set(key, step);
+    }
+    steps = step.next;
+    below = step.links;
+    return step.resolved;
+  });
+}
+
+function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): LayerFacts {
+  if (!facts.symlinks?.length && below.size === 0) return facts;
+  const lower = new LayerSymlinks(below);
+  // A member the analyzer resolved through its layer's links: resolved through the lower ones, and where
+  // that moved it, through the layer's own links again (a link of its own may sit under the new path).
+  let combined: LayerSymlinks | undefined;
+  const withOwn = (): LayerSymlinks => {
+    combined ??= new LayerSymlinks([
+      ...below,
+      ...(facts.symlinks ?? []).map((l) => [lower.landing(l.path), l.target] as const),
+    ]);
+    return combined;
+  };
+  const member = (path: string): string => {
+    const moved = lower.landing(path);
+    return moved === path ? path : withOwn().landing(moved);
+  };
+  // The directory an opaque marker hides: the marker lands inside it, so the directory resolves whole.
+  const directory = (dir: string): string => (dir === '/' ? dir : member(`${dir}/.`).slice(0, -2));
+  const md5sums = facts.md5sums.map((m) => {
+    const path = withOwn().landing(m.path);
+    // A rule's globs may name either spelling: the one dpkg listed counts too (match.ts).
+    return path === m.path ? m : { ...m, path, listedPath: m.path };
+  });
+  // Nothing below: the analyzer resolved every member already; only the md5sums lists were not.
+  if (below.size === 0) return { ...facts, md5sums };
+  return {
+    ...facts,
+    files: facts.files.map((f) => ({
+      ...f,
+      path: member(f.path),
+      ...(f.linkTarget === undefined ? {} : { linkTarget: member(f.linkTarget) }),
+    })),
+    packages: facts.packages.map((p) => ({ ...p, statusFile: member(p.statusFile) })),
+    md5sums: md5sums.map((m) => ({ ...m, infoFile: member(m.infoFile) })),
+    osRelease: facts.osRelease.map((o) => ({ ...o, path: member(o.path) })),
+    whiteouts: facts.whiteouts.map((w) => ({ ...w, path: w.opaque ? directory(w.path) : member(w.path) })),
+    // `scannedPath` stays as recorded: a rule's globs chose the file by that name when it was scanned.
+    signatureHits: facts.signatureHits.map((h) => ({ ...h, path: member(h.path) })),
+    ...(facts.symlinks === undefined
+      ? {}
+      : { symlinks: facts.symlinks.map((l) => ({ ...l, path: member(l.path) })) }),
+  };
+}
+
+/**
+ * The symlinks once `layer` (paths resolved) is applied: those below it that it whites out, hides with an
+ * opaque marker, or puts something else at or above are gone; its own are added.
+ */
+function linksAfter(below: ReadonlyMap<string, string>, layer: LayerFacts): Map<string, string> {
+  const removed = new Set<string>();
+  const hidden = new Set<string>();
+  for (const w of layer.whiteouts) (w.opaque ? hidden : removed).add(w.path);
+  for (const f of layer.files) removed.add(f.path);
+  for (const p of layer.packages) removed.add(p.statusFile);
+  for (const m of layer.md5sums) removed.add(m.infoFile);
+  for (const o of layer.osRelease) removed.add(o.path);
+  const after = new Map<string, string>();
+  if (!hidden.has('/')) {
+    for (const [path, target] of below) {
+      const above = ancestors(path);
+      const gone = removed.has(path) || above.some((a) => removed.has(a) || hidden.has(a));
+      if (!gone) after.set(path, target);
+    }
+  }
+  for (const l of layer.symlinks ?? []) after.set(l.path, l.target);
+  return after;
+}
