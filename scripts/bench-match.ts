@@ -1,0 +1,76 @@
+/**
+ * Matcher benchmark: matchImage over a real Debian rootfs layer (every file hashed, as `--hash-all-files`
+ * records it) with two small layers above, side by side in the same run with the same stack whose
+ * symlinks are unknown, as a layer an analyzer before version 6 read (LayerFacts.symlinks undefined):
+ * the work matching did before it resolved layers through lower symlinks (src/analyzer/iocs/lower-links.ts).
+ *
+ *   npx tsx scripts/bench-match.ts [--images 200] [--runs 5]
+ *
+ * Needs the layer `npm run bench:analyzer` builds into .cache/bench (run that once first). Two cases:
+ * "shared", every image on the same facts objects, as a rematch meets images that share a base (their
+ * layers come from one LayerFactsCache), and "unshared", fresh objects for every image, which resolves
+ * every stack anew. Prints milliseconds per image and the ratio to the baseline; runs alternate.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LayerFacts } from '../src/analyzer/facts.js';
+import { builtinIocSets } from '../src/analyzer/iocs/builtin.js';
+import { compileRules } from '../src/analyzer/iocs/compile.js';
+import { type ImageLayer, matchImage } from '../src/analyzer/iocs/image-view.js';
+import { analyzeLayer } from '../src/analyzer/layer-stream.js';
+
+const { values } = parseArgs({
+  options: { images: { type: 'string', default: '200' }, runs: { type: 'string', default: '5' } },
+});
+const images = Number(values.images);
+const runs = Number(values.runs);
+const layerFile = join(process.cwd(), '.cache/bench/layer.tar.gz');
+if (!existsSync(layerFile)) {
+  console.error(`${layerFile} is missing: run \`npm run bench:analyzer\` once to build it`);
+  process.exit(2);
+}
+
+const sets = builtinIocSets();
+const base = await analyzeLayer(createReadStream(layerFile), {
+  rules: compileRules(sets, { hashAllFiles: true }),
+});
+// Two upper layers as an application image adds them: a few hundred files, some dpkg lists, no links.
+const upper: LayerFacts = {
+  ...base,
+  files: base.files.slice(0, 200),
+  md5sums: base.md5sums.slice(0, 300),
+  packages: [],
+  whiteouts: [],
+  symlinks: [],
+};
+const stack: ImageLayer[] = [base, upper, upper].map((facts, i) => ({ digest: `sha256:${i}`, facts }));
+const unknownLinks: ImageLayer[] = stack.map((l) => ({ ...l, facts: { ...l.facts!, symlinks: undefined } }));
+
+/** Milliseconds per image for `images` matches; `fresh` gives every image its own facts objects. */
+function timePerImage(layers: ImageLayer[], fresh: boolean): number {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < images; i++) {
+    matchImage(fresh ? layers.map((l) => ({ ...l, facts: { ...l.facts! } })) : layers, sets);
+  }
+  return Number(process.hrtime.bigint() - start) / 1e6 / images;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(
+  `base layer: ${base.files.length} files, ${base.md5sums.length} md5sums lines, ${base.symlinks?.length} symlinks; ${images} images × ${runs} runs`,
+);
+for (const fresh of [false, true]) {
+  const resolved: number[] = [];
+  const baseline: number[] = [];
+  timePerImage(stack, fresh); // warm the JIT for both
+  timePerImage(unknownLinks, fresh);
+  for (let r = 0; r < runs; r++) {
+    resolved.push(timePerImage(stack, fresh));
+    baseline.push(timePerImage(unknownLinks, fresh));
+  }
+  const [m, b] = [median(resolved), median(baseline)];
+  console.log(
+    `${fresh ? 'unshared' : 'shared  '}  resolved ${m.toFixed(2)} ms/image  baseline ${b.toFixed(2)} ms/image  ratio ${(m / b).toFixed(2)}`,
+  );
+}
