@@ -91,6 +91,13 @@ export async function getToken(
   if (credential) headers.authorization = basicAuthorization(credential);
   const startedAt = now();
   const res = await send(http, q, { url, headers });
+  if (res.status === 401 && challengesForBearer(res)) {
+    // Its own Bearer challenge: the realm is a registry (the registry itself, often), not a token service.
+    // Calling that a refused password would send the user to credentials no one can fix this with.
+    throw new AuthError(
+      `the token realm ${url.origin}${url.pathname} that ${q.registry} names answered 401 with a Bearer challenge of its own: it is a registry, not a token service, so no credentials can get a token there; check the registry address, or ask its operator to point the realm at its token service`,
+    );
+  }
   if (res.status === 401 && credential) {
     throw new CredentialRefusedError(
       `token service ${url.origin} refused the username and password for ${q.registry}; check the ` +
@@ -103,6 +110,12 @@ export async function getToken(
   if (res.status !== 200)
     throw new AuthError(`token service ${url.origin} answered ${res.status} for ${q.scope}`);
   return issuedToken(tokenAnswer(q, await res.json()), startedAt);
+}
+
+/** Whether a 401 asks for a Bearer token (RFC 6750), as a registry's does and a token service's never should. */
+function challengesForBearer(res: HttpResponse): boolean {
+  const header = res.headers['www-authenticate'];
+  return [header ?? []].flat().some((h) => /^\s*bearer(\s|$)/i.test(h));
 }
 
 /**

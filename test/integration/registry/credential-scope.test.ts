@@ -12,8 +12,9 @@ import { type FaultProxy, startFaultProxy } from '../../../scripts/lib/fault-pro
 import { type BuiltImage, buildImage } from '../../../scripts/lib/image-builder.js';
 import { pushImage } from '../../../scripts/lib/push.js';
 import { type RunningRegistry, startRegistry } from '../../../scripts/lib/registry.js';
-import { CredentialRefusedError } from '../../../src/core/errors.js';
+import { AuthError, CredentialRefusedError } from '../../../src/core/errors.js';
 import { HttpClient } from '../../../src/crawler/http.js';
+import { pullScope, RegistryAuth } from '../../../src/crawler/registry/auth.js';
 import { RegistryClient } from '../../../src/crawler/registry/client.js';
 import { CredentialStore } from '../../../src/crawler/registry/credentials.js';
 
@@ -53,6 +54,26 @@ describe('a docker.io mirror', () => {
 
   /** The Authorization headers the mirror's token service received since `from`. */
   const sentToTokenService = (from: number) => reg.token!.authorizations.slice(from);
+
+  it('says a realm that is a registry, not a token service, is misconfigured, instead of blaming the password', async () => {
+    // The realm pointing back at the registry itself: its own 401 with a Bearer challenge.
+    const challenge = { 'www-authenticate': `Bearer realm="${reg.url}/v2/",service="${reg.host}"` };
+    for (const explicit of [{}, { [reg.host]: { username: 'alice', password: 'right-or-wrong' } }]) {
+      const auth = new RegistryAuth({
+        http: http(),
+        registry: reg.host,
+        credentials: CredentialStore.fromSources({ explicit, dockerConfigPath: null, env: {} }),
+      });
+      const err = await auth
+        .onUnauthorized(challenge, pullScope('library/app'), undefined)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect(err).not.toBeInstanceOf(CredentialRefusedError);
+      expect((err as Error).message).toBe(
+        `the token realm ${reg.url}/v2/ that ${reg.host} names answered 401 with a Bearer challenge of its own: it is a registry, not a token service, so no credentials can get a token there; check the registry address, or ask its operator to point the realm at its token service`,
+      );
+    }
+  });
 
   it('gets anonymous token requests, not the HUBCRAWL_DOCKERHUB_* credentials', async () => {
     const from = reg.token!.authorizations.length;
