@@ -107,6 +107,11 @@ describe('layers whose --max-attempts are spent', () => {
     const json = JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout);
     expect(json.holds.layersFailedForGood).toBe(2);
     expect((await runCli(['stats', '--db', db])).stdout).toMatch(/^layersFailedForGood +2$/m);
+    // A rematch (its config holds the default --max-attempts 3) is no crawl: the count stays the crawl's.
+    expect((await runCli(['rematch', '--db', db, '--quiet'])).code).toBe(0);
+    expect(JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout).holds.layersFailedForGood).toBe(
+      2,
+    );
     // With attempts left, the layers are tried again and counted as this run's failed items instead.
     const more = await runCli([
       'crawl',
@@ -119,7 +124,7 @@ describe('layers whose --max-attempts are spent', () => {
       '--quiet',
     ]);
     expect(more.code).toBe(1);
-    expect(more.stdout).toMatch(/^run 3 completed-with-failures: .* 2 failed items\n$/);
+    expect(more.stdout).toMatch(/^run 4 completed-with-failures: .* 2 failed items\n$/);
     expect(more.stderr).toBe('');
   });
 });

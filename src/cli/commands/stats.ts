@@ -1,5 +1,6 @@
 import { countLayersFailedForGood } from '../../db/failed-layers.js';
 import { openDatabase } from '../../db/open.js';
+import { IS_REMATCH_RUN } from '../../db/run-store.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toTable } from '../output.js';
@@ -26,12 +27,14 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       layersAnalyzed: count(`SELECT count(*) FROM layers WHERE status = 'analyzed'`),
       layersFailed: count(`SELECT count(*) FROM layers WHERE status = 'failed'`),
       // Of those, the ones the next crawl will not try again: their error was not a network fault (a new
-      // run revives those) and their attempts reached the latest run's --max-attempts (docs/cli.md).
+      // run revives those) and their attempts reached the latest crawl's --max-attempts (docs/cli.md); a
+      // rematch tries no layer, and its config's value is only the default.
       layersFailedForGood: countLayersFailedForGood(
         db,
         (db
           .prepare(
-            `SELECT json_extract(config_json, '$.maxAttempts') FROM crawl_runs ORDER BY id DESC LIMIT 1`,
+            `SELECT json_extract(config_json, '$.maxAttempts') FROM crawl_runs
+              WHERE NOT (${IS_REMATCH_RUN}) ORDER BY id DESC LIMIT 1`,
           )
           .pluck()
           .get() as number | null) ?? 3,
