@@ -19,7 +19,7 @@
 import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { carriedByLinks } from './linked-evidence.js';
-import { resolveThroughLowerLinks } from './lower-links.js';
+import { resolveStack } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
@@ -126,10 +126,47 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  * Match every layer that has facts and say, per piece of evidence, whether it survives in the final
  * filesystem. A layer's hardlinks to lower files carry the evidence still there at their targets
  * (linked-evidence.ts), in the link's layer.
+ *
+ * Paths are resolved through the symlinks the layers below leave (lower-links.ts), as an unpacker writes
+ * them. But a lower link may be gone in ways no fact records: a directory entry at its path (directories
+ * are not recorded), or a layer whose analysis failed. So where resolution moved anything, the stack is
+ * read a second time as recorded, and evidence is gone only when both readings say so: matching leans
+ * toward "survives", never toward "gone", where the facts cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
-  // Where each layer's members are in the image: through the symlinks of the layers below it too.
-  const facts = resolveThroughLowerLinks(layers.map((l) => l.facts));
+  const stack = resolveStack(layers.map((l) => l.facts));
+  const resolved = locateEvidence(
+    layers,
+    stack.map((r) => r.facts),
+    sets,
+  );
+  if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
+  const asRecorded = locateEvidence(
+    layers,
+    layers.map((l) => l.facts),
+    sets,
+  );
+  const where = (e: ImageEvidence): string => {
+    const r = stack[e.layerIndex]!;
+    return evidenceKey(e, e.kind === 'dpkg-md5sums' ? r.listed(e.path) : r.member(e.path));
+  };
+  const survivingAsRecorded = new Set(asRecorded.filter((e) => e.inFinalFs).map(where));
+  return resolved.map((e) =>
+    e.inFinalFs || !survivingAsRecorded.has(evidenceKey(e, e.path)) ? e : { ...e, inFinalFs: true },
+  );
+}
+
+/** The same piece of evidence in both readings: its layer, rule, value, and path once resolved. */
+function evidenceKey(e: ImageEvidence, resolvedPath: string): string {
+  return [e.layerIndex, e.kind, e.iocSetId, e.iocSetVersion, e.ruleId, e.value, resolvedPath].join('\0');
+}
+
+/** Evidence of every layer with facts, and whether the layers above leave it in the final filesystem. */
+function locateEvidence(
+  layers: readonly ImageLayer[],
+  facts: ReadonlyArray<LayerFacts | null>,
+  sets: IocSet[],
+): ImageEvidence[] {
   const paths = facts.map(layerPaths);
   /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
   const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {

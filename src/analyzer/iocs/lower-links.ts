@@ -14,18 +14,34 @@
  * name kept, as layer-symlinks.ts does within a layer. An md5sums file's listed paths are resolved
  * through the layer's own links too: dpkg wrote those files through whatever links the system had.
  *
- * Limits: only symlinks are known, not directory entries, so a directory that replaced a lower symlink
- * without a recorded file below it leaves the link in place here (its paths then resolve through a link
- * that is gone). A layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks
- * undefined), and a layer whose analysis failed is taken to change none.
+ * Limits: only symlinks are known, not directory entries, so a directory entry that replaced a lower
+ * symlink (`tar -c` of a tree writes `lib/` before `lib/x`) leaves the link in place here, and the paths
+ * below it resolve through a link that is gone; nor is anything known of a layer whose analysis failed.
+ * matchImage therefore reads a stack both ways and calls evidence gone only when both readings agree.
+ * A layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A
+ * relative link of an upper layer that itself sits under a lower link was resolved by the analyzer from
+ * its tar name's folder, which cannot be undone here.
  */
 import type { LayerFacts } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
 import { ancestors } from '../paths.js';
 
+/**
+ * One layer of an image resolved: its facts with every path where the image holds it, and the mapping
+ * itself, for a path recorded in the layer as a member's (`member`) or listed by one of its md5sums files
+ * (`listed`).
+ */
+export interface LayerResolution {
+  facts: LayerFacts | null;
+  member(path: string): string;
+  listed(path: string): string;
+}
+
+const unmoved = (path: string): string => path;
+
 /** One layer resolved, and the symlinks in the filesystem once it is applied; `next` per layer above. */
 interface Step {
-  resolved: LayerFacts | null;
+  resolution: LayerResolution;
   links: Map<string, string>;
   next: WeakMap<object, Step>;
 }
@@ -40,6 +56,11 @@ const resolvedStacks: WeakMap<object, Step> = new WeakMap();
 
 /** Each layer's facts with its paths resolved through the symlinks the layers below it leave. */
 export function resolveThroughLowerLinks(layers: ReadonlyArray<LayerFacts | null>): Array<LayerFacts | null> {
+  return resolveStack(layers).map((r) => r.facts);
+}
+
+/** Each layer resolved through the symlinks the layers below it leave (see LayerResolution). */
+export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerResolution[] {
   let steps = resolvedStacks;
   /** The symlinks in the filesystem so far: resolved path → target as written. */
   let below = new Map<string, string>();
@@ -48,22 +69,23 @@ export function resolveThroughLowerLinks(layers: ReadonlyArray<LayerFacts | null
     let step = steps.get(key);
     if (step === undefined) {
       // A failed layer is taken to change nothing, as everywhere in matching.
-      const resolved = facts === null ? null : resolveLayer(facts, below);
+      const resolution =
+        facts === null ? { facts, member: unmoved, listed: unmoved } : resolveLayer(facts, below);
       step = {
-        resolved,
-        links: resolved === null ? below : linksAfter(below, resolved),
+        resolution,
+        links: resolution.facts === null ? below : linksAfter(below, resolution.facts),
         next: new WeakMap(),
       };
       steps.set(key, step);
     }
     steps = step.next;
     below = step.links;
-    return step.resolved;
+    return step.resolution;
   });
 }
 
-function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): LayerFacts {
-  if (!facts.symlinks?.length && below.size === 0) return facts;
+function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): LayerResolution {
+  if (!facts.symlinks?.length && below.size === 0) return { facts, member: unmoved, listed: unmoved };
   const lower = new LayerSymlinks(below);
   // A member the analyzer resolved through its layer's links: resolved through the lower ones, and where
   // that moved it, through the layer's own links again (a link of its own may sit under the new path).
@@ -79,10 +101,20 @@ function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): La
     const moved = lower.landing(path);
     return moved === path ? path : withOwn().landing(moved);
   };
+  const listed = (path: string): string => withOwn().landing(path);
+  return { facts: resolveFacts(facts, below, member, listed), member, listed };
+}
+
+function resolveFacts(
+  facts: LayerFacts,
+  below: ReadonlyMap<string, string>,
+  member: (path: string) => string,
+  listed: (path: string) => string,
+): LayerFacts {
   // The directory an opaque marker hides: the marker lands inside it, so the directory resolves whole.
   const directory = (dir: string): string => (dir === '/' ? dir : member(`${dir}/.`).slice(0, -2));
   const md5sums = facts.md5sums.map((m) => {
-    const path = withOwn().landing(m.path);
+    const path = listed(m.path);
     // A rule's globs may name either spelling: the one dpkg listed counts too (match.ts).
     return path === m.path ? m : { ...m, path, listedPath: m.path };
   });

@@ -273,6 +273,21 @@ const CASES: Case[] = [
       () => whiteout(P),
     ],
   },
+  // A layer written with its directory entries (as `tar -c` of a tree writes it): the `alias/` entry
+  // replaces the lower link, so the file is at /opt/alias/dropper.bin, where no link leads (KNOWN_GAPS).
+  {
+    name: 'directory-entry-over-lower-symlink',
+    layers: [aliasToTools, (l) => l.plant(`${ALIAS}/dropper.bin`)],
+  },
+  {
+    name: 'directory-entry-over-lower-symlink-then-target-whited-out',
+    layers: [aliasToTools, (l) => l.plant(`${ALIAS}/dropper.bin`), () => whiteout(P)],
+  },
+  {
+    // The whiteout written with its parent directory entries: it hits the new empty directory only.
+    name: 'whiteout-with-directory-entries-through-lower-symlink',
+    layers: [(l) => [...aliasToTools(), ...l.plant(P)], () => whiteout(`${ALIAS}/dropper.bin`)],
+  },
   // A whiteout or an opaque marker inside the path makes it a directory: the lower file there is gone.
   {
     name: 'replaced-by-directory-holding-a-whiteout',
@@ -296,6 +311,20 @@ const KNOWN_GAPS: Record<string, string> = {
   // The link's bytes (the lower target's) are not read: it may hold the indicator, so it is taken to
   // replace nothing (docs/schema.md, "Hardlinks"). The price of leaning "survives" over hiding a backdoor.
   'hardlinked-over-to-lower-clean-file': 'a hardlink to a lower layer’s file is taken to replace nothing',
+  // Whether a lower symlink still stood when a layer wrote through it depends on directory entries, which
+  // are not recorded: evidence is gone only when it is gone both through the link and as recorded
+  // (image-view.ts, matchImage). These removals reach the file through one spelling only.
+  'through-lower-symlink-then-whited-out':
+    'removed at the link’s target only: the link may have been replaced',
+  'through-lower-symlink-then-overwritten':
+    'replaced at the link’s target only: the link may have been replaced',
+  'whited-out-through-lower-symlink': 'removed through the link only: the link may have been replaced',
+  'opaque-through-lower-symlink': 'hidden through the link only: the link may have been replaced',
+  // The directory entry replaced the link: the finding is reported at the link's target, where it is not.
+  'directory-entry-over-lower-symlink':
+    'directory entries are not recorded: the finding names the link’s target',
+  'directory-entry-over-lower-symlink-then-target-whited-out':
+    'directory entries are not recorded: the finding names the link’s target',
 };
 
 /** Keeps the first entry of each directory, as a tar writer lists a directory once per layer. */
@@ -411,7 +440,8 @@ const copyKey = (image: string, path: string, bytesLayer: number): string => `${
 
 describe('in_final_fs against umoci unpack', () => {
   it('every planted indicator copy gives exactly one file-sha256 finding', () => {
-    expect(sorted(findings.map(({ inFinalFs: _, ...r }) => r))).toEqual(sorted(planted));
+    // A known gap may name another path than the planted one (KNOWN_GAPS): its own test below.
+    expect(sorted(agreeing(findings).map(({ inFinalFs: _, ...r }) => r))).toEqual(sorted(agreeing(planted)));
   });
 
   it('the agreeing cases exercise both answers: umoci keeps some planted copies and removes others', () => {
