@@ -50,4 +50,20 @@ describe('LayerSymlinks.landing', () => {
   it('leaves a NUL and what follows out of a target, as for names', () => {
     expect(layer(['/lib', 'usr/lib\0junk']).landing('/lib/x')).toBe('/usr/lib/x');
   });
+
+  it('resolves a path thousands of components deep, and links deeper than the first ones made', () => {
+    const deep = Array.from({ length: 2000 }, () => 'a').join('/');
+    const s = new LayerSymlinks([['/lib', 'usr/lib']]);
+    expect(s.landing(`/lib/${deep}/x`)).toBe(`/usr/lib/${deep}/x`);
+    // A link landed later, deeper than any before it, is followed too.
+    s.landed('/usr/lib/a/a/a', '/opt');
+    expect(s.landing(`/lib/${deep}/x`)).toBe(`/opt/${deep.slice(6)}/x`);
+    // And one reached through a link's target, below the depth it was sought at.
+    expect(
+      new LayerSymlinks([
+        ['/l', 'usr/lib/x86_64'],
+        ['/usr/lib/x86_64/cur', 'v2'],
+      ]).landing('/l/cur/f'),
+    ).toBe('/usr/lib/x86_64/v2/f');
+  });
 });

@@ -19,9 +19,17 @@ export class LayerSymlinks {
   /** Resolved path → the link's target as the archive wrote it. */
   private readonly links: Map<string, string>;
 
+  /**
+   * The most components a link's path has. No deeper prefix of a path can be a link, so lookups stop
+   * there: a member 2 000 components deep under `/lib` costs a few lookups, not 2 000 prefixes built and
+   * sought (an archive may hold a million such members). Only grows: a link removed leaves it as it was.
+   */
+  private deepest = 0;
+
   /** Starts with `links` (path → target) already made: a lower layer's, when the image view resolves. */
   constructor(links: Iterable<readonly [string, string]> = []) {
     this.links = new Map(links);
+    for (const path of this.links.keys()) this.deepest = Math.max(this.deepest, depthOf(path));
   }
 
   /** The symlinks there now, in the order they were made. */
@@ -34,8 +42,10 @@ export class LayerSymlinks {
    * anything else, which replaces a symlink there.
    */
   landed(path: string, target: string | null): void {
-    if (target !== null) this.links.set(path, target);
-    else if (this.links.size > 0) this.links.delete(path);
+    if (target !== null) {
+      this.links.set(path, target);
+      this.deepest = Math.max(this.deepest, depthOf(path));
+    } else if (this.links.size > 0) this.links.delete(path);
   }
 
   /**
@@ -51,8 +61,10 @@ export class LayerSymlinks {
   }
 
   private hasLinkedAncestor(path: string): boolean {
-    for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) {
+    let depth = 1;
+    for (let i = path.indexOf('/', 1); i > 0 && depth <= this.deepest; i = path.indexOf('/', i + 1)) {
       if (this.links.has(path.slice(0, i))) return true;
+      depth++;
     }
     return false;
   }
@@ -70,8 +82,12 @@ export class LayerSymlinks {
         resolved.pop(); // never above the root
         continue;
       }
-      const here = `/${resolved.length === 0 ? '' : `${resolved.join('/')}/`}${part}`;
-      const target = this.links.get(here);
+      // Deeper than every link, the path cannot be one: no prefix to build (see `deepest`).
+      const here =
+        resolved.length < this.deepest
+          ? `/${resolved.length === 0 ? '' : `${resolved.join('/')}/`}${part}`
+          : '';
+      const target = here === '' ? undefined : this.links.get(here);
       if (target === undefined || followed >= MAX_LINKS_FOLLOWED) {
         resolved.push(part);
         continue;
@@ -84,4 +100,11 @@ export class LayerSymlinks {
     }
     return `/${resolved.join('/')}`;
   }
+}
+
+/** How many components a normalized absolute path has: `/lib` 1, `/usr/lib` 2. */
+function depthOf(path: string): number {
+  let n = 0;
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) n++;
+  return n;
 }
