@@ -1,4 +1,5 @@
-import { chmodSync, renameSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, renameSync, rmSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { realPathOf } from '../core/real-path.js';
@@ -26,7 +27,7 @@ export class OutputFile {
 
   private constructor(private readonly out: string) {
     const real = realPathOf(out);
-    const stats = statSync(real, { throwIfNoEntry: false });
+    const stats = statOrNothing(real);
     this.existed = stats !== undefined;
     if (stats !== undefined && !stats.isFile()) {
       this.writePath = out;
@@ -35,9 +36,20 @@ export class OutputFile {
     }
     this.target = real;
     this.mode = stats === undefined ? undefined : stats.mode & 0o7777;
-    this.writePath = join(dirname(real), `.${basename(real)}.partial-${process.pid}`);
+    // Not guessable, and created exclusively (createOptions): a link planted at the name is not followed.
+    const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.writePath = join(dirname(real), `.${basename(real)}.partial-${suffix}`);
     process.once('SIGINT', this.stop);
     process.once('SIGTERM', this.stop);
+  }
+
+  /**
+   * How to open `writePath`: the temp file created new, with the mode of the file it will replace from
+   * the start (a 0600 report is never readable by others while it is written); `out` itself as it is.
+   */
+  get createOptions(): { flag: string; mode?: number } {
+    if (this.target === undefined) return { flag: 'w' };
+    return this.mode === undefined ? { flag: 'wx' } : { flag: 'wx', mode: this.mode };
   }
 
   static open(out: string): OutputFile {
@@ -49,11 +61,27 @@ export class OutputFile {
     if (this.settled || this.target === undefined) return;
     this.release();
     try {
+      // The mode given at creation passed through the umask: set it whole.
       if (this.mode !== undefined) chmodSync(this.writePath, this.mode);
-      renameSync(this.writePath, this.target);
+      this.replaceTarget(this.target);
     } catch (err) {
       this.removeTemp();
       throw this.cannotWrite(err);
+    }
+  }
+
+  /**
+   * Renames the temp file over the target. A target that cannot be renamed over (a file bind-mounted into a
+   * container, EBUSY; another filesystem, EXDEV) is overwritten in place with the whole result instead.
+   */
+  private replaceTarget(target: string): void {
+    try {
+      renameSync(this.writePath, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EBUSY' && code !== 'EXDEV') throw err;
+      copyFileSync(this.writePath, target);
+      this.removeTemp();
     }
   }
 
@@ -102,6 +130,19 @@ export class OutputFile {
   }
 
   private removeTemp(): void {
-    rmSync(this.writePath, { force: true });
+    try {
+      rmSync(this.writePath, { force: true });
+    } catch {
+      // No folder to be in (ENOTDIR): it was never created, and the error that ended the write says why.
+    }
+  }
+}
+
+/** The file's stats; undefined where there is none, also under a path that is no folder (ENOTDIR). */
+export function statOrNothing(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
   }
 }

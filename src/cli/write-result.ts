@@ -1,10 +1,10 @@
-import { createWriteStream, statSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { realPathOf } from '../core/real-path.js';
 import { writeOut } from './output.js';
-import { OutputFile } from './output-file.js';
+import { OutputFile, statOrNothing } from './output-file.js';
 import { isReaderGone } from './std-streams.js';
 
 /** The files SQLite keeps beside a dataset: writing over any of them loses or corrupts data. */
@@ -13,8 +13,8 @@ const DATASET_FILES = ['', '-wal', '-shm', '-journal'];
 /** Same file: the same path once symlinks are resolved, or the same inode (a hardlink to it). */
 function sameFile(a: string, b: string): boolean {
   if (realPathOf(a) === realPathOf(b)) return true;
-  const sa = statSync(a, { throwIfNoEntry: false });
-  const sb = statSync(b, { throwIfNoEntry: false });
+  const sa = statOrNothing(a);
+  const sb = statOrNothing(b);
   return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
@@ -55,7 +55,7 @@ export async function writeResult(
   if (opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
   const file = OutputFile.open(out);
   try {
-    await writeFile(file.writePath, text);
+    await writeFile(file.writePath, text, file.createOptions);
     file.publish();
   } catch (err) {
     file.abandon();
@@ -94,7 +94,10 @@ export function cannotWriteStdout(err: unknown): FatalError {
 export function openResultSink(out: string | undefined, opts: { dataset?: string } = {}): ResultSink {
   if (out !== undefined && opts.dataset !== undefined) refuseDatasetAsOutput(out, opts.dataset);
   const file = out === undefined ? undefined : OutputFile.open(out);
-  const stream: Writable = file === undefined ? process.stdout : createWriteStream(file.writePath);
+  const stream: Writable =
+    file === undefined
+      ? process.stdout
+      : createWriteStream(file.writePath, { flags: file.createOptions.flag, mode: file.createOptions.mode });
   let failed: unknown;
   stream.on('error', (err) => {
     failed ??= err;

@@ -57,8 +57,12 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
   try {
     writeFileSync(tmp, JSON.stringify(me));
   } catch (err) {
-    // A full disk leaves the file created but short: it is ours to take away.
-    removeIfPresent(tmp);
+    // A full disk leaves the file created but short: it is ours to take away, if it is there at all.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Not there (ENOENT), or no folder to be in (ENOTDIR): the error below says why.
+    }
     // A wrong path is a usage error; an unwritable (read-only, full) place is, like an unwritable
     // dataset (sqlite-errors.ts), a FatalError: exit 3.
     const code = (err as NodeJS.ErrnoException).code;

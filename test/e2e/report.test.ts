@@ -2,6 +2,7 @@
  * crawl → report as a user runs them: the built CLI against the real registry holding the demo
  * images, the CSV checked byte for byte (header, CRLF) and row by row, and by python3's csv module.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -435,6 +436,40 @@ describe('--out', () => {
     expect(readFileSync(dated, 'utf8').startsWith(`${REPORT_HEADER}\r\n`)).toBe(true);
     expect(statSync(dated).mode & 0o777).toBe(0o640);
     expect(partialFiles()).toEqual([]);
+  });
+
+  it('overwrites a file bind-mounted into place (a container volume), which no rename can replace', async () => {
+    const host = join(dir, 'host-report.csv');
+    const mounted = join(dir, 'mounted-report.csv');
+    writeFileSync(host, 'old\n');
+    writeFileSync(mounted, '');
+    execFileSync('mount', ['--bind', host, mounted]);
+    try {
+      const r = await runCli(['report', '--db', db, '--out', mounted]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(readFileSync(host, 'utf8').startsWith(`${REPORT_HEADER}\r\n`)).toBe(true);
+    } finally {
+      execFileSync('umount', [mounted]);
+    }
+    expect(partialFiles()).toEqual([]);
+  });
+
+  it('says a path under a regular file cannot be written, exit 2, as for a missing folder', async () => {
+    writeFileSync(join(dir, 'plain'), 'x');
+    const under = join(dir, 'plain', 'report.csv');
+    const r = await runCli(['report', '--db', db, '--out', under]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot write --out ${under} (ENOTDIR)`);
+    const crawl = await runCli([
+      'crawl',
+      '--db',
+      join(dir, 'plain', 'd.sqlite'),
+      '--image',
+      'localhost:1/x:1',
+    ]);
+    expect(crawl.code).toBe(2);
+    expect(crawl.stderr).toContain('cannot create the crawl lock');
   });
 
   it('export names a file in the way of its folder instead of a raw EEXIST', async () => {
