@@ -47,6 +47,17 @@ afterEach(() => {
 });
 
 describe('LayerFactsCache', () => {
+  it('keeps the facts object of a layer in use (a shared base) while others come and go', () => {
+    const digests = ['a', 'b', 'c'].map((c) => `sha256:${c.repeat(64)}`);
+    for (const d of digests) layers.markAnalyzed(d, facts('1'), 'analyzer-1');
+    const cache = new LayerFactsCache(db, 2);
+    const base = cache.get(digests[0]!);
+    cache.get(digests[1]!);
+    expect(cache.get(digests[0]!)).toBe(base);
+    cache.get(digests[2]!); // evicts the least recently used: b, not the base
+    expect(cache.get(digests[0]!)).toBe(base);
+  });
+
   it('serves a layer’s new facts once it is analyzed again, and none once its analysis is rolled back', () => {
     const cache = new LayerFactsCache(db);
     expect(cache.get(L)).toBeUndefined();

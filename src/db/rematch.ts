@@ -70,7 +70,13 @@ export class LayerFactsCache {
       ? `${row.status}|${row.analyzedAt}|${row.attempts}|${row.selection}|${row.analyzerVersion}`
       : '';
     const kept = this.entries.get(digest);
-    if (kept?.stamp === stamp) return kept.facts;
+    if (kept?.stamp === stamp) {
+      // Used again: to the back of the eviction order. A shared base keeps its facts object, and with it
+      // the resolution memoized on it (lower-links.ts), however many other layers pass through.
+      this.entries.delete(digest);
+      this.entries.set(digest, kept);
+      return kept.facts;
+    }
     const facts = row?.status === 'analyzed' ? this.layers.loadFacts(digest) : undefined;
     this.entries.delete(digest);
     if (this.entries.size >= this.size) this.entries.delete(this.entries.keys().next().value as string);

@@ -75,9 +75,14 @@ async function backupInOneReadTransaction(db: Database, dest: string): Promise<v
     // BEGIN is deferred: the first read starts the transaction, and with it the snapshot.
     db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get();
     await db.backup(dest, { progress });
-  } finally {
-    if (db.inTransaction) db.exec('COMMIT');
+  } catch (err) {
+    // The read transaction ends quietly: a failure to end it must not hide why the copy failed.
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {}
+    throw err;
   }
+  if (db.inTransaction) db.exec('COMMIT');
 }
 
 /** The SQLite code of an error writeSnapshot let through as a failed write of the copy, else undefined. */

@@ -100,13 +100,21 @@ describe('read errors on a read-only handle', () => {
       shelf,
     );
     expect((full as Error).message).not.toContain('crawl resumes');
-    expect((full as Error).message).toContain(
-      'the -shm file SQLite keeps beside the dataset /shelf/study.sqlite is full',
+    expect((full as Error).message).toBe(
+      "the disk holding SQLite's temporary files (TMPDIR) or the -shm file beside the dataset /shelf/study.sqlite is full; free some space and run the command again",
     );
   });
 });
 
 describe('a damaged dataset', () => {
+  it('quotes a path the shell would split in the command it suggests', () => {
+    const err = Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+    const mapped = mapSqliteError(err, { name: "/shelf/it's here.sqlite", readonly: true });
+    expect((mapped as Error).message).toContain(
+      `\`sqlite3 '/shelf/it'\\''s here.sqlite' 'PRAGMA integrity_check'\``,
+    );
+  });
+
   it('says how to find the damage and what to do, for a file cut short', () => {
     db.prepare('CREATE TABLE filler (t TEXT)').run();
     db.prepare("INSERT INTO filler SELECT printf('%0500d', value) FROM json_each(?)").run(

@@ -73,9 +73,11 @@ export function mapSqliteError(
   const what = db.readonly ? 'the -shm file SQLite keeps beside the dataset' : 'the dataset';
   const then = db.readonly ? 'run the command again' : 'run again (the crawl resumes where it stopped)';
   if (code === 'SQLITE_FULL') {
-    return new FatalError(`the disk holding ${what} ${db.name} is full; free some space and ${then}`, {
-      cause: err,
-    });
+    // A read-only command writes only the -shm and SQLite's temporary files (a large ORDER BY sorts in them).
+    const where = db.readonly
+      ? `the disk holding SQLite's temporary files (TMPDIR) or the -shm file beside the dataset ${db.name}`
+      : `the disk holding the dataset ${db.name}`;
+    return new FatalError(`${where} is full; free some space and ${then}`, { cause: err });
   }
   if (code.startsWith('SQLITE_IOERR')) {
     const verb = db.readonly ? 'reading' : 'writing';
@@ -86,7 +88,7 @@ export function mapSqliteError(
   }
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
     return new FatalError(
-      `the dataset ${db.name} is damaged or not a SQLite database (${code}): \`sqlite3 ${db.name} 'PRAGMA integrity_check'\` says where; restore it from a copy (an export bundle's hubcrawl.sqlite is one) or crawl into a new --db`,
+      `the dataset ${db.name} is damaged or not a SQLite database (${code}): \`sqlite3 ${shellQuoted(db.name)} 'PRAGMA integrity_check'\` says where; restore it from a copy (an export bundle's hubcrawl.sqlite is one) or crawl into a new --db`,
       { cause: err },
     );
   }
@@ -124,4 +126,9 @@ export function guardWrite<R>(db: Database, fn: () => R): R {
   } catch (err) {
     throw mapSqliteError(err, db);
   }
+}
+
+/** `path` as one shell word, for a command the user is told to run: `it's` → `'it'\''s'`. */
+function shellQuoted(path: string): string {
+  return /^[\w./+-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }

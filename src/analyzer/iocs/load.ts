@@ -80,7 +80,7 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
   if (repeated !== undefined) {
     const where = repeated.objectPath === '' ? 'the top-level object' : repeated.objectPath;
     throw new ConfigError(
-      `${path}: ${where} holds the key "${repeated.key}" twice (again on line ${repeated.line}); JSON keeps only the last value, so the other would be dropped without a word: keep one`,
+      `${path}: ${where} holds the key ${JSON.stringify(repeated.key)} twice (again on line ${repeated.line}); JSON keeps only the last value, so the other would be dropped without a word: keep one`,
     );
   }
   return parseIocSet(json, path);
