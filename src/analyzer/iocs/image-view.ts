@@ -100,6 +100,20 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
   return { present, links, whiteouts, opaque, dirs: dirsOf };
 }
 
+/** layerPaths by facts object: a shared base's sets of paths are built once, not per image. */
+const pathsByLayer = new WeakMap<LayerFacts, LayerPaths>();
+const FAILED_LAYER_PATHS = layerPaths(null);
+
+function pathsOf(facts: LayerFacts | null): LayerPaths {
+  if (facts === null) return FAILED_LAYER_PATHS;
+  let paths = pathsByLayer.get(facts);
+  if (paths === undefined) {
+    paths = layerPaths(facts);
+    pathsByLayer.set(facts, paths);
+  }
+  return paths;
+}
+
 function stripSlash(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
@@ -161,13 +175,39 @@ function evidenceKey(e: ImageEvidence, resolvedPath: string): string {
   return [e.layerIndex, e.kind, e.iocSetId, e.iocSetVersion, e.ruleId, e.value, resolvedPath].join('\0');
 }
 
+/**
+ * A layer's own evidence by its facts object, digest and rule sets: images built on one base match its
+ * facts once per reading (LayerFactsCache keeps the object, lower-links.ts its resolved copy), not once
+ * per image. Entries go with those objects; the evidence is never modified, only copied.
+ */
+const evidenceByLayer = new WeakMap<LayerFacts, Map<string, WeakMap<IocSet[], LocatedEvidence[]>>>();
+
+function layerEvidence(facts: LayerFacts, digest: string, sets: IocSet[]): LocatedEvidence[] {
+  let byDigest = evidenceByLayer.get(facts);
+  if (byDigest === undefined) {
+    byDigest = new Map();
+    evidenceByLayer.set(facts, byDigest);
+  }
+  let bySets = byDigest.get(digest);
+  if (bySets === undefined) {
+    bySets = new WeakMap();
+    byDigest.set(digest, bySets);
+  }
+  let evidence = bySets.get(sets);
+  if (evidence === undefined) {
+    evidence = matchLayerLocated(facts, digest, sets);
+    bySets.set(sets, evidence);
+  }
+  return evidence;
+}
+
 /** Evidence of every layer with facts, and whether the layers above leave it in the final filesystem. */
 function locateEvidence(
   layers: readonly ImageLayer[],
   facts: ReadonlyArray<LayerFacts | null>,
   sets: IocSet[],
 ): ImageEvidence[] {
-  const paths = facts.map(layerPaths);
+  const paths = facts.map(pathsOf);
   /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
   const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {
     if (l.replacedInLayer) return false;
@@ -182,7 +222,7 @@ function locateEvidence(
     if (!own) return;
     const below = () => located.filter(({ at, l }) => stillThere(l, at, i)).map(({ l }) => l);
     const carried = carriedByLinks(own, layer.digest, below);
-    for (const l of [...matchLayerLocated(own, layer.digest, sets), ...carried]) located.push({ at: i, l });
+    for (const l of [...layerEvidence(own, layer.digest, sets), ...carried]) located.push({ at: i, l });
   });
   return located.map(({ at, l }) => ({
     ...l.evidence,

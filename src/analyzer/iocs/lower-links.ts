@@ -86,14 +86,15 @@ export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerRes
 
 function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): LayerResolution {
   if (!facts.symlinks?.length && below.size === 0) return { facts, member: unmoved, listed: unmoved };
-  const lower = new LayerSymlinks(below);
+  const lower = resolverOf(below);
   // A member the analyzer resolved through its layer's links: resolved through the lower ones, and where
   // that moved it, through the layer's own links again (a link of its own may sit under the new path).
   let combined: LayerSymlinks | undefined;
   const withOwn = (): LayerSymlinks => {
+    if (!facts.symlinks?.length) return lower;
     combined ??= new LayerSymlinks([
       ...below,
-      ...(facts.symlinks ?? []).map((l) => [lower.landing(l.path), l.target] as const),
+      ...facts.symlinks.map((l) => [lower.landing(l.path), l.target] as const),
     ]);
     return combined;
   };
@@ -103,6 +104,18 @@ function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): La
   };
   const listed = (path: string): string => withOwn().landing(path);
   return { facts: resolveFacts(facts, below, member, listed), member, listed };
+}
+
+/** A resolver per map of links, shared by every layer resolved over the same links (only read). */
+const resolvers = new WeakMap<ReadonlyMap<string, string>, LayerSymlinks>();
+
+function resolverOf(links: ReadonlyMap<string, string>): LayerSymlinks {
+  let resolver = resolvers.get(links);
+  if (resolver === undefined) {
+    resolver = new LayerSymlinks(links);
+    resolvers.set(links, resolver);
+  }
+  return resolver;
 }
 
 function resolveFacts(
@@ -143,7 +156,7 @@ function resolveFacts(
  * The symlinks once `layer` (paths resolved) is applied: those below it that it whites out, hides with an
  * opaque marker, or puts something else at or above are gone; its own are added.
  */
-function linksAfter(below: ReadonlyMap<string, string>, layer: LayerFacts): Map<string, string> {
+function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, string> {
   const removed = new Set<string>();
   const hidden = new Set<string>();
   for (const w of layer.whiteouts) (w.opaque ? hidden : removed).add(w.path);
@@ -151,6 +164,8 @@ function linksAfter(below: ReadonlyMap<string, string>, layer: LayerFacts): Map<
   for (const p of layer.packages) removed.add(p.statusFile);
   for (const m of layer.md5sums) removed.add(m.infoFile);
   for (const o of layer.osRelease) removed.add(o.path);
+  // Most layers touch no link: the same map goes on, not a copy of every link's path and ancestors.
+  if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, removed, hidden)) return below;
   const after = new Map<string, string>();
   if (!hidden.has('/')) {
     for (const [path, target] of below) {
@@ -161,4 +176,20 @@ function linksAfter(below: ReadonlyMap<string, string>, layer: LayerFacts): Map<
   }
   for (const l of layer.symlinks ?? []) after.set(l.path, l.target);
   return after;
+}
+
+/** The links and every folder above one, per map of links (a map is never changed once made). */
+const linkedPaths = new WeakMap<Map<string, string>, Set<string>>();
+
+/** Whether a path removed or hidden is a link, or a folder holding one. */
+function touchesLinks(links: Map<string, string>, removed: Set<string>, hidden: Set<string>): boolean {
+  if (links.size === 0) return false;
+  let paths = linkedPaths.get(links);
+  if (paths === undefined) {
+    paths = new Set([...links.keys()].flatMap((p) => [p, ...ancestors(p)]));
+    linkedPaths.set(links, paths);
+  }
+  for (const p of removed) if (paths.has(p)) return true;
+  for (const p of hidden) if (paths.has(p)) return true;
+  return false;
 }
