@@ -12,10 +12,11 @@
  * http-options.ts (the request and client option types).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent, type Dispatcher, request as undiciRequest } from 'undici';
+import { type Dispatcher, request as undiciRequest } from 'undici';
 import { HostUnreachableError, NoResponseError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
+import { newCrawlAgent } from './agent.js';
 import { classify, HttpStatusError, mayResend } from './http-errors.js';
 import { HostQueues } from './http-hosts.js';
 import type { HttpClientOptions, HttpRequest } from './http-options.js';
@@ -119,7 +120,7 @@ export class HttpClient {
     });
     this.pulls = new PullBudget(opts.maxPulls, this.rateLimiter, this.stats);
     this.ownsDispatcher = opts.dispatcher === undefined;
-    this.dispatcher = opts.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+    this.dispatcher = opts.dispatcher ?? newCrawlAgent();
   }
 
   /** Full-jitter exponential backoff for retry number `attempt` (1-based). */

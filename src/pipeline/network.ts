@@ -1,9 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { redactUrl } from '../core/url.js';
+import { newCrawlAgent } from '../crawler/agent.js';
 import { HttpClient, type HttpEvent } from '../crawler/http.js';
 import { hubCredentialsFromEnv, hubCredentialsFromStore, hubTakesDockerLogin } from '../crawler/hub/auth.js';
 import { HubClient } from '../crawler/hub/client.js';
@@ -61,9 +62,7 @@ export class RunNetwork {
     // is sent with `cut` as its signal instead. Handlers other than the layer's pass no signal, and a SIGTERM
     // during a stalled manifest or config GET otherwise waited out the timeout (test/e2e/interrupt.test.ts,
     // test/integration/registry/run-network-cut.test.ts).
-    this.ownDispatcher = httpOptions?.dispatcher
-      ? null
-      : new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+    this.ownDispatcher = httpOptions?.dispatcher ? null : newCrawlAgent();
     const cut = this.cut.signal;
     // Every request in flight (until its body ends) and every sleep without a signal of its own (waiting out
     // a host's 429 pause) listens to `cut`: one of the two per item at a time, so up to a whole run's
