@@ -104,14 +104,19 @@ export function itemProcessor(p: ItemProcessing): (item: FrontierItem) => Promis
           if (incomplete)
             ctx.frontier.fail(item.id, incomplete, { retryable: false, maxAttempts: config.maxAttempts });
           result.settle?.();
+          // The run's counts in the outcome's own transaction: a kill keeps both or neither. Written just
+          // after the COMMIT, a SIGKILL between the two lost the count of a layer the dataset holds as
+          // analyzed by this run, and the resumed run then counted it as already known.
+          ctx.recordStats();
         })();
       } catch (err) {
         undo();
         throw err;
       }
-      if (incomplete) countFailure(item, incomplete.code, incomplete.message);
-      // Right after the outcome is recorded, with no await between: a kill loses only the items in flight.
-      ctx.recordStats();
+      if (incomplete) {
+        countFailure(item, incomplete.code, incomplete.message);
+        ctx.recordStats();
+      }
     } catch (err) {
       if (signal.aborted || stopsTheRun(err)) {
         // Not the item's fault: it goes back to pending for the resumed run.
