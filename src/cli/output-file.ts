@@ -10,7 +10,7 @@ const NO_ROOM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
 
 /**
  * An `--out FILE` being written. A result goes to a temp file beside FILE's real path
- * (`.FILE.partial-<pid>`) and is renamed over FILE only once whole, so a full disk, a failed query, a
+ * (`.FILE.partial-<pid>-<random>`) and is renamed over FILE only once whole, so a full disk, a failed query, a
  * SIGINT or a kill never leaves a cut-off result where a whole one is expected, nor destroys the result
  * an earlier run left there. A symlink given as --out stays a symlink: its target is replaced. What is not
  * a regular file (`/dev/null`, a FIFO) is written in place, as no rename can stand in for it.

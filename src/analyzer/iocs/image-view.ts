@@ -16,8 +16,10 @@
  * surviving when that layer in fact deletes or replaces it: the dataset's views say "unknown" there
  * (docs/schema.md, `findings_final_fs`).
  */
+import { cachedIn } from '../../core/cached.js';
 import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
+import { type LayerPaths, pathsOf } from './layer-paths.js';
 import { carriedByLinks } from './linked-evidence.js';
 import { resolveStack } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
@@ -47,75 +49,10 @@ export interface ImageEvidence extends Evidence {
   inFinalFs: boolean;
 }
 
-interface LayerPaths {
-  /** Paths this layer puts known content at: what lower layers had there is gone. */
-  present: Set<string>;
-  /** Hardlinks whose bytes were not recorded (FileFact.linkTarget): non-directories of unknown content. */
-  links: Set<string>;
-  whiteouts: Set<string>;
-  opaque: Set<string>;
-  /**
-   * Proper ancestors of `present`, `links` and whiteouts, and opaque directories: paths this layer makes
-   * directories. Built on first use.
-   */
-  dirs(): Set<string>;
-}
-
 /** An image's layer as the matcher sees it; `facts` is null for a layer whose analysis failed. */
 export interface ImageLayer {
   digest: string;
   facts: LayerFacts | null;
-}
-
-/** The paths a layer records; none for a failed layer, which is taken to remove nothing. */
-function layerPaths(facts: LayerFacts | null): LayerPaths {
-  const present = new Set<string>();
-  const links = new Set<string>();
-  const whiteouts = new Set<string>();
-  const opaque = new Set<string>();
-  if (facts) {
-    // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
-    // A link to a lower layer's file (or to data this layer stored under an unrecorded name) may hold
-    // the very bytes it lands on: umoci and containerd link it to what the lower layers left there.
-    // Counting it as a replacement would hide a backdoor; it is kept apart, leaning "survives".
-    for (const f of facts.files) (f.linkTarget === undefined ? present : links).add(f.path);
-    for (const p of facts.packages) present.add(p.statusFile);
-    for (const m of facts.md5sums) present.add(m.infoFile);
-    for (const o of facts.osRelease) present.add(o.path);
-    for (const w of facts.whiteouts) (w.opaque ? opaque : whiteouts).add(stripSlash(w.path));
-  }
-  let dirs: Set<string> | undefined;
-  const dirsOf = (): Set<string> => {
-    // A whiteout inside a path, or an opaque marker in it, makes the path a directory as a file below it does.
-    dirs ??= new Set(
-      [
-        ...present,
-        ...links,
-        ...whiteouts,
-        ...[...opaque].filter((d) => d !== '/').map((d) => `${d}/.`),
-      ].flatMap(ancestors),
-    );
-    return dirs;
-  };
-  return { present, links, whiteouts, opaque, dirs: dirsOf };
-}
-
-/** layerPaths by facts object: a shared base's sets of paths are built once, not per image. */
-const pathsByLayer = new WeakMap<LayerFacts, LayerPaths>();
-const FAILED_LAYER_PATHS = layerPaths(null);
-
-function pathsOf(facts: LayerFacts | null): LayerPaths {
-  if (facts === null) return FAILED_LAYER_PATHS;
-  let paths = pathsByLayer.get(facts);
-  if (paths === undefined) {
-    paths = layerPaths(facts);
-    pathsByLayer.set(facts, paths);
-  }
-  return paths;
-}
-
-function stripSlash(p: string): string {
-  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
 function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: string[]): boolean {
@@ -183,22 +120,9 @@ function evidenceKey(e: ImageEvidence, resolvedPath: string): string {
 const evidenceByLayer = new WeakMap<LayerFacts, Map<string, WeakMap<IocSet[], LocatedEvidence[]>>>();
 
 function layerEvidence(facts: LayerFacts, digest: string, sets: IocSet[]): LocatedEvidence[] {
-  let byDigest = evidenceByLayer.get(facts);
-  if (byDigest === undefined) {
-    byDigest = new Map();
-    evidenceByLayer.set(facts, byDigest);
-  }
-  let bySets = byDigest.get(digest);
-  if (bySets === undefined) {
-    bySets = new WeakMap();
-    byDigest.set(digest, bySets);
-  }
-  let evidence = bySets.get(sets);
-  if (evidence === undefined) {
-    evidence = matchLayerLocated(facts, digest, sets);
-    bySets.set(sets, evidence);
-  }
-  return evidence;
+  const byDigest = cachedIn(evidenceByLayer, facts, () => new Map());
+  const bySets = cachedIn(byDigest, digest, () => new WeakMap());
+  return cachedIn(bySets, sets, () => matchLayerLocated(facts, digest, sets));
 }
 
 /** Evidence of every layer with facts, and whether the layers above leave it in the final filesystem. */

@@ -3,15 +3,17 @@ import type { LayerFacts } from '../facts.js';
 import { layerFacts as facts } from '../test-fixtures/facts.js';
 import { matchImage } from './image-view.js';
 import { parseIocSet } from './load.js';
-import { resolveThroughLowerLinks } from './lower-links.js';
+import { resolveStack } from './lower-links.js';
 
 const file = (path: string) => ({ path, size: 1, mode: 0o644, sha256: null, md5: null });
 const merged = { symlinks: [{ path: '/lib', target: 'usr/lib' }] };
 const pathsOf = (f: LayerFacts | null) => f?.files.map((x) => x.path);
+/** Each layer's facts as resolveStack resolves them. */
+const resolvedFacts = (layers: Array<LayerFacts | null>) => resolveStack(layers).map((r) => r.facts);
 
-describe('resolveThroughLowerLinks', () => {
+describe('resolveStack', () => {
   it("resolves an upper layer's member through a lower layer's link, its own name kept", () => {
-    const [, upper] = resolveThroughLowerLinks([
+    const [, upper] = resolvedFacts([
       facts(merged),
       facts({
         files: [file('/lib/x86_64-linux-gnu/liblzma.so.5.6.1'), file('/lib'), file('/etc/motd')],
@@ -34,7 +36,7 @@ describe('resolveThroughLowerLinks', () => {
   });
 
   it('follows relative and absolute targets, chains of links, and a hardlink target’s parent only', () => {
-    const [, , top] = resolveThroughLowerLinks([
+    const [, , top] = resolvedFacts([
       facts({ symlinks: [{ path: '/opt/current', target: 'v2' }] }),
       facts({ symlinks: [{ path: '/srv/app', target: '/opt/current' }] }),
       facts({
@@ -57,14 +59,14 @@ describe('resolveThroughLowerLinks', () => {
     const md5sums = [
       { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/x.md5sums', md5: 'b', path: '/lib/x/l.so' },
     ];
-    const [base] = resolveThroughLowerLinks([facts({ ...merged, md5sums })]);
+    const [base] = resolvedFacts([facts({ ...merged, md5sums })]);
     expect(base!.md5sums[0]).toEqual({ ...md5sums[0], path: '/usr/lib/x/l.so', listedPath: '/lib/x/l.so' });
   });
 
   it('drops a lower link that a layer whites out, hides, or replaces, and keeps one a failed layer may not have', () => {
     const upper = facts({ files: [file('/lib/a')] });
     const landingAbove = (...middle: Array<LayerFacts | null>) =>
-      pathsOf(resolveThroughLowerLinks([facts(merged), ...middle, upper]).at(-1)!);
+      pathsOf(resolvedFacts([facts(merged), ...middle, upper]).at(-1)!);
     expect(landingAbove()).toEqual(['/usr/lib/a']);
     expect(landingAbove(facts({ whiteouts: [{ path: '/lib', opaque: false }] }))).toEqual(['/lib/a']);
     expect(landingAbove(facts({ whiteouts: [{ path: '/', opaque: true }] }))).toEqual(['/lib/a']);
@@ -79,7 +81,7 @@ describe('resolveThroughLowerLinks', () => {
 
   it('leaves the facts as they are when no layer below has a link', () => {
     const only = facts({ files: [file('/lib/a')] });
-    expect(resolveThroughLowerLinks([only])[0]).toBe(only);
+    expect(resolvedFacts([only])[0]).toBe(only);
   });
 });
 

@@ -22,9 +22,11 @@
  * relative link of an upper layer that itself sits under a lower link was resolved by the analyzer from
  * its tar name's folder, which cannot be undone here.
  */
+import { cachedIn } from '../../core/cached.js';
 import type { LayerFacts } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
 import { ancestors } from '../paths.js';
+import { pathsOf } from './layer-paths.js';
 
 /**
  * One layer of an image resolved: its facts with every path where the image holds it, and the mapping
@@ -54,30 +56,20 @@ const FAILED_LAYER = {};
  */
 const resolvedStacks: WeakMap<object, Step> = new WeakMap();
 
-/** Each layer's facts with its paths resolved through the symlinks the layers below it leave. */
-export function resolveThroughLowerLinks(layers: ReadonlyArray<LayerFacts | null>): Array<LayerFacts | null> {
-  return resolveStack(layers).map((r) => r.facts);
-}
-
 /** Each layer resolved through the symlinks the layers below it leave (see LayerResolution). */
 export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerResolution[] {
   let steps = resolvedStacks;
   /** The symlinks in the filesystem so far: resolved path → target as written. */
   let below = new Map<string, string>();
   return layers.map((facts) => {
-    const key = facts ?? FAILED_LAYER;
-    let step = steps.get(key);
-    if (step === undefined) {
+    const lower = below;
+    const step = cachedIn(steps, facts ?? FAILED_LAYER, () => {
       // A failed layer is taken to change nothing, as everywhere in matching.
       const resolution =
-        facts === null ? { facts, member: unmoved, listed: unmoved } : resolveLayer(facts, below);
-      step = {
-        resolution,
-        links: resolution.facts === null ? below : linksAfter(below, resolution.facts),
-        next: new WeakMap(),
-      };
-      steps.set(key, step);
-    }
+        facts === null ? { facts, member: unmoved, listed: unmoved } : resolveLayer(facts, lower);
+      const links = resolution.facts === null ? lower : linksAfter(lower, resolution.facts);
+      return { resolution, links, next: new WeakMap<object, Step>() };
+    });
     steps = step.next;
     below = step.links;
     return step.resolution;
@@ -110,12 +102,7 @@ function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): La
 const resolvers = new WeakMap<ReadonlyMap<string, string>, LayerSymlinks>();
 
 function resolverOf(links: ReadonlyMap<string, string>): LayerSymlinks {
-  let resolver = resolvers.get(links);
-  if (resolver === undefined) {
-    resolver = new LayerSymlinks(links);
-    resolvers.set(links, resolver);
-  }
-  return resolver;
+  return cachedIn(resolvers, links, () => new LayerSymlinks(links));
 }
 
 function resolveFacts(
@@ -157,20 +144,17 @@ function resolveFacts(
  * opaque marker, or puts something else at or above are gone; its own are added.
  */
 function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, string> {
-  const removed = new Set<string>();
-  const hidden = new Set<string>();
-  for (const w of layer.whiteouts) (w.opaque ? hidden : removed).add(w.path);
-  for (const f of layer.files) removed.add(f.path);
-  for (const p of layer.packages) removed.add(p.statusFile);
-  for (const m of layer.md5sums) removed.add(m.infoFile);
-  for (const o of layer.osRelease) removed.add(o.path);
+  // Whatever the layer puts at a path (a file, a hardlink, a parsed database) or whites out ends a link
+  // there or above; an opaque marker ends those below it.
+  const { present, links, whiteouts, opaque: hidden } = pathsOf(layer);
+  const removed = (path: string) => present.has(path) || links.has(path) || whiteouts.has(path);
   // Most layers touch no link: the same map goes on, not a copy of every link's path and ancestors.
   if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, removed, hidden)) return below;
   const after = new Map<string, string>();
   if (!hidden.has('/')) {
     for (const [path, target] of below) {
       const above = ancestors(path);
-      const gone = removed.has(path) || above.some((a) => removed.has(a) || hidden.has(a));
+      const gone = removed(path) || above.some((a) => removed(a) || hidden.has(a));
       if (!gone) after.set(path, target);
     }
   }
@@ -182,14 +166,17 @@ function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, 
 const linkedPaths = new WeakMap<Map<string, string>, Set<string>>();
 
 /** Whether a path removed or hidden is a link, or a folder holding one. */
-function touchesLinks(links: Map<string, string>, removed: Set<string>, hidden: Set<string>): boolean {
+function touchesLinks(
+  links: Map<string, string>,
+  removed: (path: string) => boolean,
+  hidden: Set<string>,
+): boolean {
   if (links.size === 0) return false;
-  let paths = linkedPaths.get(links);
-  if (paths === undefined) {
-    paths = new Set([...links.keys()].flatMap((p) => [p, ...ancestors(p)]));
-    linkedPaths.set(links, paths);
-  }
-  for (const p of removed) if (paths.has(p)) return true;
-  for (const p of hidden) if (paths.has(p)) return true;
+  const paths = cachedIn(
+    linkedPaths,
+    links,
+    () => new Set([...links.keys()].flatMap((p) => [p, ...ancestors(p)])),
+  );
+  for (const p of paths) if (removed(p) || hidden.has(p)) return true;
   return false;
 }
