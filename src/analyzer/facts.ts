@@ -123,6 +123,19 @@ export interface LayerFacts {
    */
   symlinks?: SymlinkFact[];
   /**
+   * Where each directory entry of the layer's archive landed (resolved as every member is), once each, in
+   * archive order, the root left out; undefined for a layer an analyzer before version 7 read. A directory
+   * entry replaces whatever a lower layer left at its path but a directory: a file, or a symlink, so that
+   * the members below it land in the new directory, not through the link (iocs/lower-links.ts).
+   */
+  dirs?: string[];
+  /**
+   * Directory entries the archive lists after a member below them (dir-order.ts), apart from `dirs`, set
+   * with it: what those members went through at the directory's path (a lower layer's symlink, say) cannot
+   * be told, so matching reads such a layer's image both ways (iocs/image-view.ts, matchImage).
+   */
+  lateDirs?: string[];
+  /**
    * Fingerprint of what chose the candidate files and signatures (IOC set ids, versions and the
    * hashAllFiles flag), so `rematch` knows whether stored facts can answer a new rule set.
    */

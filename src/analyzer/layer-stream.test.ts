@@ -420,6 +420,35 @@ describe('analyzeLayer entry kinds from tar-stream', () => {
     ]);
   });
 
+  it('keeps every directory entry where it landed, once each, the root left out', async () => {
+    const tar = await packTar([
+      { header: { name: './', type: 'directory' } },
+      { header: { name: 'lib', type: 'symlink', linkname: 'usr/lib' } },
+      { header: { name: 'lib/x86_64-linux-gnu/', type: 'directory' } },
+      { header: { name: './opt/', type: 'directory' } },
+      { header: { name: 'opt/tools/', type: 'directory' } },
+      { header: { name: 'opt/', type: 'directory' } },
+      { header: { name: 'opt/tools/x', type: 'file' }, body: 'not a directory' },
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.dirs).toEqual(['/usr/lib/x86_64-linux-gnu', '/opt', '/opt/tools']);
+    expect(facts.lateDirs).toEqual([]);
+  });
+
+  it('keeps apart a directory entry listed after a member below it', async () => {
+    const tar = await packTar([
+      { header: { name: 'opt/alias/x', type: 'file' }, body: 'went through whatever opt/alias was' },
+      { header: { name: 'opt/alias/', type: 'directory' } },
+      { header: { name: 'opt/', type: 'directory' } },
+      { header: { name: 'opt/other/', type: 'directory' } },
+      { header: { name: 'opt/other/y', type: 'file' }, body: 'in order' },
+      { header: { name: 'opt/other/', type: 'directory' } },
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.dirs).toEqual(['/opt/other']);
+    expect(facts.lateDirs).toEqual(['/opt/alias', '/opt']);
+  });
+
   it('cannot be made to record a path above the root with ..', async () => {
     const tar = await packTar([
       { header: { name: '../../../usr/lib/liblzma.so.5', type: 'file' }, body: 'x' },

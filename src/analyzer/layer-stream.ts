@@ -7,6 +7,7 @@ import type { Digest } from '../core/digest.js';
 import { CorruptInputError, DigestMismatchError, HubcrawlError, LimitExceededError } from '../core/errors.js';
 import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
 import { type DigestThread, type LayerDigest, layerDigest, prestartDigestWorker } from './digest-worker.js';
+import { DirectoryOrder } from './dir-order.js';
 import { parseMd5sums } from './dpkg/md5sums.js';
 import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
@@ -31,8 +32,10 @@ import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
  * a hardlink whose bytes were not recorded keeps its target (FileFact.linkTarget).
  * 6: every symlink the layer leaves is kept (LayerFacts.symlinks), so that matching can resolve an upper
  * layer's members through a lower layer's links (iocs/lower-links.ts).
+ * 7: every directory entry is kept (LayerFacts.dirs): one replaces a lower layer's symlink or file at its
+ * path, which matching could only guess at before.
  */
-export const ANALYZER_VERSION = '6';
+export const ANALYZER_VERSION = '7';
 
 export interface AnalyzeOptions {
   rules: CompiledRules;
@@ -189,6 +192,11 @@ class FactCollector implements TarVisitor {
   /** Recorded files by path, so a hardlink to one can be recorded with the same hashes. */
   private readonly byPath = new Map<string, Recorded>();
   private readonly symlinks = new LayerSymlinks();
+  /** Where the directory entries landed: a Set, as an archive may list a directory more than once. */
+  private readonly dirs = new Set<string>();
+  /** Those listed after a member below them (dir-order.ts). */
+  private readonly lateDirs = new Set<string>();
+  private readonly order = new DirectoryOrder();
 
   constructor(
     private readonly rules: CompiledRules,
@@ -198,6 +206,8 @@ class FactCollector implements TarVisitor {
   onEntry(entry: TarEntry): TarEntrySink | null {
     // Where an unpacker writes it: through the symlinks this layer made before it (layer-symlinks.ts).
     const path = this.symlinks.landing(normalizeTarPath(entry.name));
+    if (entry.type === 'directory') this.recordDirectory(path);
+    this.order.saw(path);
     const whiteout = whiteoutOf(path);
     if (whiteout === 'ignore') return null;
     if (whiteout !== null) {
@@ -241,6 +251,12 @@ class FactCollector implements TarVisitor {
       capture === null ? null : new CaptureBuffer(path, this.limits.maxCaptureBytes),
       (work) => this.finishEntry(work, capture),
     );
+  }
+
+  /** A directory entry: once, and apart when something below it came first (LayerFacts.lateDirs). */
+  private recordDirectory(path: string): void {
+    if (path === '/' || this.dirs.has(path) || this.lateDirs.has(path) || whiteoutOf(path) !== null) return;
+    (this.order.seenBelow(path) ? this.lateDirs : this.dirs).add(path);
   }
 
   /** A file (or symlink, size 0) recorded without its bytes: only that the path exists in this layer. */
@@ -333,6 +349,8 @@ class FactCollector implements TarVisitor {
       whiteouts: this.whiteouts,
       signatureHits: this.signatureHits,
       symlinks: this.symlinks.entries(),
+      dirs: [...this.dirs],
+      lateDirs: [...this.lateDirs],
     };
   }
 }

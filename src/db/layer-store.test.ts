@@ -182,6 +182,20 @@ describe('LayerStore', () => {
     expect(layers.loadFacts(L)).not.toHaveProperty('symlinks');
   });
 
+  it('keeps the directory entries an analyzer from version 7 gives, none known from an older one', () => {
+    const dirs = ['/usr/lib/x86_64-linux-gnu', '/opt', '/opt/tools'];
+    const lateDirs = ['/srv/late'];
+    layers.markAnalyzed(L, facts({ symlinks: [], dirs, lateDirs }), '7');
+    expect(layers.loadFacts(L)).toStrictEqual(facts({ symlinks: [], dirs, lateDirs }));
+    layers.markAnalyzed(L, facts({ dirs: [], lateDirs: [] }), '7');
+    expect(layers.loadFacts(L)).toMatchObject({ dirs: [], lateDirs: [] });
+    // Stored by version 6, which kept none: unknown (LayerFacts.dirs), never read as "no directories".
+    layers.markAnalyzed(L, facts({ dirs, lateDirs }), '6');
+    expect(layers.loadFacts(L)).not.toHaveProperty('dirs');
+    expect(layers.loadFacts(L)).not.toHaveProperty('lateDirs');
+    expect(db.prepare('SELECT count(*) FROM layer_dirs').pluck().get()).toBe(4);
+  });
+
   it('round-trips empty facts', () => {
     const f = facts({
       files: [],

@@ -36,10 +36,13 @@ export const FACT_TABLES = [
   'layer_whiteouts',
   'layer_signature_hits',
   'layer_symlinks',
+  'layer_dirs',
 ] as const;
 
 /** The analyzer version from which a layer's symlinks are stored (LayerFacts.symlinks). */
 const SYMLINKS_SINCE_ANALYZER = 6;
+/** The analyzer version from which a layer's directory entries are stored (LayerFacts.dirs). */
+const DIRS_SINCE_ANALYZER = 7;
 
 /**
  * Layers and their facts. Invariant: fact rows exist iff `status = 'analyzed'`, and they are exactly the
@@ -120,6 +123,7 @@ export class LayerStore {
       layer_symlinks: db.prepare(
         'INSERT INTO layer_symlinks (layer_digest, seq, path, target) VALUES (?, ?, ?, ?)',
       ),
+      layer_dirs: db.prepare('INSERT INTO layer_dirs (layer_digest, seq, path, late) VALUES (?, ?, ?, ?)'),
     };
     const order = 'WHERE layer_digest = ? ORDER BY seq';
     this.sel = {
@@ -154,6 +158,7 @@ export class LayerStore {
           ORDER BY h.seq`,
       ),
       layer_symlinks: db.prepare(`SELECT path, target FROM layer_symlinks ${order}`),
+      layer_dirs: db.prepare(`SELECT path, late FROM layer_dirs ${order}`),
     };
 
     this.analyzedTx = writeTransaction(
@@ -193,6 +198,8 @@ export class LayerStore {
         for (const [i, x] of (f.symlinks ?? []).entries()) {
           this.ins.layer_symlinks.run(digest, i, x.path, x.target);
         }
+        const dirs = [...(f.dirs ?? []).map((p) => [p, 0]), ...(f.lateDirs ?? []).map((p) => [p, 1])];
+        for (const [i, [path, late]] of dirs.entries()) this.ins.layer_dirs.run(digest, i, path, late);
         this.updateAnalyzed.run({
           digest,
           compression: f.compression,
@@ -299,6 +306,16 @@ export class LayerStore {
       ...(Number(row.analyzerVersion) >= SYMLINKS_SINCE_ANALYZER
         ? { symlinks: this.sel.layer_symlinks.all(digest) as NonNullable<LayerFacts['symlinks']> }
         : {}),
+      // Nor its directory entries: unknown, which matching must not read as none.
+      ...(Number(row.analyzerVersion) >= DIRS_SINCE_ANALYZER ? this.loadDirs(digest) : {}),
+    };
+  }
+
+  private loadDirs(digest: string): Pick<LayerFacts, 'dirs' | 'lateDirs'> {
+    const rows = this.sel.layer_dirs.all(digest) as Array<{ path: string; late: number }>;
+    return {
+      dirs: rows.filter((r) => r.late === 0).map((r) => r.path),
+      lateDirs: rows.filter((r) => r.late !== 0).map((r) => r.path),
     };
   }
 }

@@ -99,6 +99,8 @@ const STABLE: Record<string, { from: string; columns: string[] }> = {
     from: 'layer_signature_hits',
     columns: ['layer_digest', 'seq', 'path', 'ioc_set_id', 'rule_id', '"offset"'],
   },
+  layer_symlinks: { from: 'layer_symlinks', columns: ['layer_digest', 'seq', 'path', 'target'] },
+  layer_dirs: { from: 'layer_dirs', columns: ['layer_digest', 'seq', 'path'] },
   findings: {
     from: 'findings',
     columns: [
