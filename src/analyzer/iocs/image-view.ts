@@ -34,9 +34,11 @@ import type { IocSet } from './schema.js';
  * recorded (FileFact.linkTarget) no longer replaces what was at its path, as it may hold those very bytes,
  * and carries the evidence at its target in a lower layer (linked-evidence.ts). 5: every layer's paths are
  * resolved through the symlinks the layers below it leave (lower-links.ts), and a whiteout or opaque
- * marker inside a path makes the path a directory, replacing a lower file there.
+ * marker inside a path makes the path a directory, replacing a lower file there. 6: a layer's directory
+ * entries (LayerFacts.dirs, analyzer version 7) replace a lower file or symlink at their paths, and a stack
+ * whose every layer records them is read once, through the links (matchImage).
  */
-export const MATCHER_VERSION = 5;
+export const MATCHER_VERSION = 6;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
@@ -79,10 +81,14 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  * (linked-evidence.ts), in the link's layer.
  *
  * Paths are resolved through the symlinks the layers below leave (lower-links.ts), as an unpacker writes
- * them. But a lower link may be gone in ways no fact records: a directory entry at its path (directories
- * are not recorded), or a layer whose analysis failed. So where resolution moved anything, the stack is
- * read a second time as recorded, and evidence is gone only when both readings say so: matching leans
- * toward "survives", never toward "gone", where the facts cannot tell.
+ * them. That reading is exact when every layer records its directory entries (analyzer version 7), which
+ * say where a lower link was replaced, and its archive's order cannot change where its members land
+ * (LayerResolution.exact). Otherwise a lower link may be gone, or still there, in ways the facts do not
+ * tell: a directory entry at its path in a layer an older analyzer read, a directory listed after its
+ * contents, a layer that removes a link its own members were written through, or a layer whose analysis
+ * failed. So in such a stack, where resolution moved anything, the stack is read a second time as
+ * recorded, and evidence is gone only when both readings say so: matching leans toward "survives", never
+ * toward "gone", where the facts cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));
@@ -92,6 +98,7 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     sets,
   );
   if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
+  if (stack.every((r) => r.exact)) return resolved;
   const asRecorded = locateEvidence(
     layers,
     layers.map((l) => l.facts),

@@ -15,8 +15,8 @@ export interface LayerPaths {
   whiteouts: Set<string>;
   opaque: Set<string>;
   /**
-   * Proper ancestors of `present`, `links` and whiteouts, and opaque directories: paths this layer makes
-   * directories. Built on first use.
+   * Paths this layer makes directories: its directory entries (LayerFacts.dirs, where recorded), the
+   * proper ancestors of `present`, `links` and whiteouts, and opaque directories. Built on first use.
    */
   dirs(): Set<string>;
 }
@@ -41,14 +41,15 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
   let dirs: Set<string> | undefined;
   const dirsOf = (): Set<string> => {
     // A whiteout inside a path, or an opaque marker in it, makes the path a directory as a file below it does.
-    dirs ??= new Set(
-      [
+    dirs ??= new Set([
+      ...(facts?.dirs ?? []),
+      ...[
         ...present,
         ...links,
         ...whiteouts,
         ...[...opaque].filter((d) => d !== '/').map((d) => `${d}/.`),
       ].flatMap(ancestors),
-    );
+    ]);
     return dirs;
   };
   return { present, links, whiteouts, opaque, dirs: dirsOf };

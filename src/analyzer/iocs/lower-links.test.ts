@@ -79,6 +79,51 @@ describe('resolveStack', () => {
     expect(landingAbove(facts({}))).toEqual(['/usr/lib/a']);
   });
 
+  it('drops a lower link that a directory entry replaces, for the members of its own layer and above', () => {
+    const landing = (layers: Array<Partial<LayerFacts>>) => resolvedFacts(layers.map(facts)).map(pathsOf);
+    // `lib/` listed before `lib/a`: the link is gone before the member lands, so it is at /lib/a.
+    expect(
+      landing([merged, { dirs: ['/lib'], files: [file('/lib/a')] }, { files: [file('/lib/b')] }]),
+    ).toEqual([[], ['/lib/a'], ['/lib/b']]);
+    // Entries below a link land through it: `lib/x/` is a new folder under /usr/lib, the link stays.
+    expect(landing([merged, { dirs: ['/lib/x'], files: [file('/lib/x/a')] }])[1]).toEqual(['/usr/lib/x/a']);
+    expect(resolvedFacts([facts(merged), facts({ dirs: ['/lib/x'] })])[1]!.dirs).toEqual(['/usr/lib/x']);
+    // Each entry lands through what the ones before it left: `opt/alias/` ends the link, so
+    // `opt/alias/deep/` is a folder of the new directory, not of the link's target.
+    const alias = { symlinks: [{ path: '/opt/alias', target: 'tools' }] };
+    expect(
+      resolvedFacts([facts(alias), facts({ dirs: ['/opt/alias', '/opt/alias/deep'] })])[1]!.dirs,
+    ).toEqual(['/opt/alias', '/opt/alias/deep']);
+    // A link over a directory is unchanged by a directory entry of a real directory elsewhere.
+    expect(landing([merged, { dirs: ['/usr/lib', '/etc'] }, { files: [file('/lib/a')] }])[2]).toEqual([
+      '/usr/lib/a',
+    ]);
+  });
+
+  it('ends a link at a directory entry listed late for the layers above only: its own members went through it', () => {
+    const landing = (layers: Array<Partial<LayerFacts>>) => resolvedFacts(layers.map(facts)).map(pathsOf);
+    expect(
+      landing([merged, { lateDirs: ['/lib'], files: [file('/lib/a')] }, { files: [file('/lib/b')] }]),
+    ).toEqual([[], ['/usr/lib/a'], ['/lib/b']]);
+  });
+
+  it('is exact only over layers that recorded their directory entries in order and kept no removal ambiguous', () => {
+    const exact = (...layers: Array<Partial<LayerFacts> | null>) =>
+      resolveStack(layers.map((l) => (l === null ? null : facts({ dirs: [], ...l })))).map((r) => r.exact);
+    const twoLinks = { symlinks: [...merged.symlinks, { path: '/bin', target: 'usr/bin' }] };
+    expect(exact(twoLinks, { files: [file('/lib/a')] })).toEqual([true, true]);
+    // A layer an older analyzer read, a failed one, or a directory listed late: unknown from there up.
+    expect(exact(twoLinks, { dirs: undefined }, {})).toEqual([true, false, false]);
+    expect(exact(twoLinks, null, {})).toEqual([true, false, false]);
+    expect(exact(twoLinks, { lateDirs: ['/opt'] })).toEqual([true, false]);
+    // A whiteout of the link its own member went through: before or after the member, as the archive has it.
+    const whitedOut = { whiteouts: [{ path: '/lib', opaque: false }] };
+    expect(exact(twoLinks, { ...whitedOut, files: [file('/lib/a')] })).toEqual([true, false]);
+    expect(exact(twoLinks, { files: [file('/lib'), file('/lib/a')] })).toEqual([true, false]);
+    // Removing a link none of its own paths goes through leaves nothing to order.
+    expect(exact(twoLinks, { ...whitedOut, files: [file('/bin/a')] })).toEqual([true, true]);
+  });
+
   it('leaves the facts as they are when no layer below has a link', () => {
     const only = facts({ files: [file('/lib/a')] });
     expect(resolvedFacts([only])[0]).toBe(only);
@@ -156,6 +201,70 @@ describe('matchImage through lower links', () => {
     expect(verdicts({ ...merged, md5sums }, { whiteouts: [{ path: real, opaque: false }] })).toEqual([
       ['dpkg-md5sums', real, 0, false],
     ]);
+  });
+
+  it('reads a stack whose every layer records its directory entries once, through the links', () => {
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    const noDirs = { dirs: [] };
+    // Written with no `lib/` entry, the file went through the link: whited out at its real path, it is gone.
+    expect(
+      verdicts(
+        { ...merged, ...noDirs },
+        { files: [lib], ...noDirs },
+        { whiteouts: [{ path: real, opaque: false }], ...noDirs },
+      ),
+    ).toEqual([['file-sha256', real, 1, false]]);
+    // So it is when the whiteout names it through the link.
+    expect(
+      verdicts(
+        { ...merged, ...noDirs },
+        { files: [lib], ...noDirs },
+        { whiteouts: [{ path: lib.path, opaque: false }], ...noDirs },
+      ),
+    ).toEqual([['file-sha256', real, 1, false]]);
+    // With its `lib/` entry, the layer replaced the link: the file is at /lib, where a whiteout of the link's
+    // target does not reach, and the finding names it there.
+    const ownDir = { dirs: ['/lib', '/lib/x86_64-linux-gnu'] };
+    expect(
+      verdicts(
+        { ...merged, ...noDirs },
+        { files: [lib], ...ownDir },
+        { whiteouts: [{ path: real, opaque: false }], ...noDirs },
+      ),
+    ).toEqual([['file-sha256', lib.path, 1, true]]);
+    // One layer read by an older analyzer (its directory entries unknown) and the stack is read both ways.
+    expect(
+      verdicts(
+        { ...merged, ...noDirs },
+        { files: [lib] },
+        { whiteouts: [{ path: real, opaque: false }], ...noDirs },
+      ),
+    ).toEqual([['file-sha256', real, 1, true]]);
+  });
+
+  it('reads both ways over a directory entry listed after the member it holds', () => {
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    const noDirs = { dirs: [] };
+    const late = { files: [lib], dirs: [], lateDirs: ['/lib'] };
+    // The file went through the link before `lib/` replaced it: a whiteout of its tar name above reaches
+    // the new, empty /lib, not the file, and so does nothing to it.
+    expect(
+      verdicts({ ...merged, ...noDirs }, late, { whiteouts: [{ path: lib.path, opaque: false }], ...noDirs }),
+    ).toEqual([['file-sha256', real, 1, true]]);
+    // Whited out at its real path it is gone; but whether the member came before `lib/` or after it (into
+    // the new /lib), the facts do not keep: it leans "survives".
+    expect(
+      verdicts({ ...merged, ...noDirs }, late, { whiteouts: [{ path: real, opaque: false }], ...noDirs }),
+    ).toEqual([['file-sha256', real, 1, true]]);
+  });
+
+  it('says a lower file is gone once a layer puts a directory entry at its path', () => {
+    const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
+    expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([
+      ['file-sha256', real.path, 0, false],
+    ]);
+    // A directory entry above it is no replacement: a directory over a directory keeps what it holds.
+    expect(verdicts({ files: [real] }, { dirs: ['/opt'] })).toEqual([['file-sha256', real.path, 0, true]]);
   });
 
   it('says a lower file is gone once a layer makes its path a directory holding a whiteout or an opaque marker', () => {

@@ -14,13 +14,14 @@
  * name kept, as layer-symlinks.ts does within a layer. An md5sums file's listed paths are resolved
  * through the layer's own links too: dpkg wrote those files through whatever links the system had.
  *
- * Limits: only symlinks are known, not directory entries, so a directory entry that replaced a lower
- * symlink (`tar -c` of a tree writes `lib/` before `lib/x`) leaves the link in place here, and the paths
- * below it resolve through a link that is gone; nor is anything known of a layer whose analysis failed.
- * matchImage therefore reads a stack both ways and calls evidence gone only when both readings agree.
- * A layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A
- * relative link of an upper layer that itself sits under a lower link was resolved by the analyzer from
- * its tar name's folder, which cannot be undone here.
+ * A directory entry replaces a lower symlink at its path (`tar -c` of a tree writes `lib/` before `lib/x`,
+ * and its `x` is then at /lib/x): the layer's recorded directory entries (LayerFacts.dirs) end such links
+ * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
+ * replaced that way stays in place here, and nothing is known of a layer whose analysis failed: for such a
+ * stack, matchImage reads both ways and calls evidence gone only when both readings agree. A layer an
+ * analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A relative link
+ * of an upper layer that itself sits under a lower link was resolved by the analyzer from its tar name's
+ * folder, which cannot be undone here.
  */
 import { cachedIn } from '../../core/cached.js';
 import type { LayerFacts } from '../facts.js';
@@ -37,6 +38,12 @@ export interface LayerResolution {
   facts: LayerFacts | null;
   member(path: string): string;
   listed(path: string): string;
+  /**
+   * Whether this layer's paths, and those of every layer below, are surely where an unpacker puts them:
+   * every layer analyzed, with its directory entries recorded (LayerFacts.dirs), none listed late, and no
+   * layer ending a lower link that its own members were written through, whose order the facts do not keep.
+   */
+  exact: boolean;
 }
 
 const unmoved = (path: string): string => path;
@@ -61,22 +68,100 @@ export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerRes
   let steps = resolvedStacks;
   /** The symlinks in the filesystem so far: resolved path → target as written. */
   let below = new Map<string, string>();
+  let previous: Step | undefined;
   return layers.map((facts) => {
-    const lower = below;
-    const step = cachedIn(steps, facts ?? FAILED_LAYER, () => {
-      // A failed layer is taken to change nothing, as everywhere in matching.
-      const resolution =
-        facts === null ? { facts, member: unmoved, listed: unmoved } : resolveLayer(facts, lower);
-      const links = resolution.facts === null ? lower : linksAfter(lower, resolution.facts);
-      return { resolution, links, next: new WeakMap<object, Step>() };
-    });
+    const before = below;
+    const exactBelow = previous?.resolution.exact ?? true;
+    const step: Step = cachedIn(steps, facts ?? FAILED_LAYER, () => stepOver(before, facts, exactBelow));
+    previous = step;
     steps = step.next;
     below = step.links;
     return step.resolution;
   });
 }
 
-function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): LayerResolution {
+/** One layer resolved over the links `below` leaves. */
+function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBelow: boolean): Step {
+  if (facts === null) {
+    // A failed layer is taken to change nothing, as everywhere in matching; what it did is not known.
+    const resolution = { facts, member: unmoved, listed: unmoved, exact: false };
+    return { resolution, links: below, next: new WeakMap() };
+  }
+  const lower = linksLeftByDirs(below, facts);
+  const { facts: resolved, member, listed } = resolveLayer(facts, lower);
+  const links = linksAfter(lower, resolved);
+  const exact =
+    exactBelow &&
+    facts.dirs !== undefined &&
+    !facts.lateDirs?.length &&
+    !ownMembersMovedByEndedLinks(facts, resolved, lower, links);
+  return { resolution: { facts: resolved, member, listed, exact }, links, next: new WeakMap() };
+}
+
+/**
+ * Whether a link this layer ends (a whiteout of it, an opaque marker above it, a file at its path) is one
+ * its own members land through. An unpacker applies a layer's entries in archive order, so such a member
+ * went through the link or not as it came before or after the removal, which the facts do not say.
+ */
+function ownMembersMovedByEndedLinks(
+  facts: LayerFacts,
+  resolved: LayerFacts,
+  lower: Map<string, string>,
+  after: Map<string, string>,
+): boolean {
+  if (after === lower) return false;
+  const standing = new Map([...lower].filter(([path]) => after.has(path)));
+  if (standing.size === lower.size) return false;
+  const without = resolveLayer(facts, standing).facts;
+  const [a, b] = [pathsIn(resolved), pathsIn(without)];
+  return a.length !== b.length || a.some((p, i) => p !== b[i]);
+}
+
+/** Every path a layer's facts hold, in a fixed order. */
+function pathsIn(f: LayerFacts): string[] {
+  return [
+    ...f.files.flatMap((x) => (x.linkTarget === undefined ? [x.path] : [x.path, x.linkTarget])),
+    ...f.packages.map((x) => x.statusFile),
+    ...f.md5sums.flatMap((x) => [x.infoFile, x.path]),
+    ...f.osRelease.map((x) => x.path),
+    ...f.whiteouts.map((x) => x.path),
+    ...f.signatureHits.map((x) => x.path),
+    ...(f.symlinks ?? []).map((x) => x.path),
+    ...(f.dirs ?? []),
+    ...(f.lateDirs ?? []),
+  ];
+}
+
+/**
+ * The lower links still standing when a layer's members land: a directory entry replaces a symlink at its
+ * path (containerd and umoci remove what is there unless it is a directory), so `lib/` written before
+ * `lib/x` over `lib -> usr/lib` puts `x` in a new `/lib`. Entries are taken in archive order, each landing
+ * through the links the ones before it left; a tar writer lists a directory before what it holds.
+ */
+function linksLeftByDirs(below: Map<string, string>, facts: LayerFacts): Map<string, string> {
+  if (!facts.dirs?.length || below.size === 0) return below;
+  // The shared resolver until an entry hits a link; from then on a copy of our own, which forgets each link hit.
+  let links: LayerSymlinks | undefined;
+  const standing = resolverOf(below);
+  for (const dir of facts.dirs) {
+    const at = (links ?? standing).landing(dir);
+    if (links === undefined) {
+      if (!below.has(at)) continue;
+      links = new LayerSymlinks(below);
+    }
+    links.landed(at, null);
+  }
+  return links === undefined ? below : new Map(links.entries().map((l) => [l.path, l.target]));
+}
+
+/** A layer's facts with their paths resolved through `below`, and the mappings that did it. */
+interface ResolvedLayer {
+  facts: LayerFacts;
+  member(path: string): string;
+  listed(path: string): string;
+}
+
+function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): ResolvedLayer {
   if (!facts.symlinks?.length && below.size === 0) return { facts, member: unmoved, listed: unmoved };
   const lower = resolverOf(below);
   // A member the analyzer resolved through its layer's links: resolved through the lower ones, and where
@@ -136,6 +221,8 @@ function resolveFacts(
     ...(facts.symlinks === undefined
       ? {}
       : { symlinks: facts.symlinks.map((l) => ({ ...l, path: member(l.path) })) }),
+    ...(facts.dirs === undefined ? {} : { dirs: facts.dirs.map(member) }),
+    ...(facts.lateDirs === undefined ? {} : { lateDirs: facts.lateDirs.map(member) }),
   };
 }
 
@@ -148,13 +235,17 @@ function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, 
   // there or above; an opaque marker ends those below it.
   const { present, links, whiteouts, opaque: hidden } = pathsOf(layer);
   const removed = (path: string) => present.has(path) || links.has(path) || whiteouts.has(path);
+  // A directory entry listed late ends a link at its path for the layers above (the on-time ones ended
+  // theirs before the layer's members landed, linksLeftByDirs); over a directory, it changes nothing below.
+  const late = new Set(layer.lateDirs);
+  const endsHere = (path: string) => removed(path) || late.has(path);
   // Most layers touch no link: the same map goes on, not a copy of every link's path and ancestors.
-  if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, removed, hidden)) return below;
+  if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, endsHere, hidden)) return below;
   const after = new Map<string, string>();
   if (!hidden.has('/')) {
     for (const [path, target] of below) {
       const above = ancestors(path);
-      const gone = removed(path) || above.some((a) => removed(a) || hidden.has(a));
+      const gone = endsHere(path) || above.some((a) => removed(a) || hidden.has(a));
       if (!gone) after.set(path, target);
     }
   }

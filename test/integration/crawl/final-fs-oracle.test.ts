@@ -92,6 +92,16 @@ const throughAlias = (l: LayerCtx): LayerEntry[] => [
 
 /** The indicator written under `/opt/alias/…` with no directory entry there: it goes through a lower layer's link. */
 const throughLowerAlias = (l: LayerCtx): LayerEntry[] => l.plantVia(`${ALIAS}/dropper.bin`, P);
+/** The same, and then `alias/` listed, out of the order tar writers keep. */
+const throughLowerAliasThenDir = (l: LayerCtx): LayerEntry[] => [
+  ...throughLowerAlias(l),
+  { type: 'dir', path: ALIAS },
+];
+/** The same under a folder of its own, `/opt/alias/sub/`, whose entry lands at `/opt/tools/sub`. */
+const throughLowerAliasSub = (l: LayerCtx): LayerEntry[] => [
+  { type: 'dir', path: `${ALIAS}/sub` },
+  ...l.plantVia(`${ALIAS}/sub/dropper.bin`, '/opt/tools/sub/dropper.bin'),
+];
 
 interface Case {
   name: string;
@@ -274,7 +284,7 @@ const CASES: Case[] = [
     ],
   },
   // A layer written with its directory entries (as `tar -c` of a tree writes it): the `alias/` entry
-  // replaces the lower link, so the file is at /opt/alias/dropper.bin, where no link leads (KNOWN_GAPS).
+  // replaces the lower link, so the file is at /opt/alias/dropper.bin, where no link leads (layer_dirs).
   {
     name: 'directory-entry-over-lower-symlink',
     layers: [aliasToTools, (l) => l.plant(`${ALIAS}/dropper.bin`)],
@@ -282,6 +292,29 @@ const CASES: Case[] = [
   {
     name: 'directory-entry-over-lower-symlink-then-target-whited-out',
     layers: [aliasToTools, (l) => l.plant(`${ALIAS}/dropper.bin`), () => whiteout(P)],
+  },
+  {
+    name: 'directory-entry-over-lower-symlink-then-whited-out-there',
+    layers: [aliasToTools, (l) => l.plant(`${ALIAS}/dropper.bin`), () => whiteout(`${ALIAS}/dropper.bin`)],
+  },
+  // `alias/` listed after the member: the member went through the link, then the link became a directory.
+  {
+    name: 'directory-entry-after-member-over-lower-symlink',
+    layers: [aliasToTools, throughLowerAliasThenDir],
+  },
+  {
+    name: 'directory-entry-after-member-over-lower-symlink-then-whited-out-there',
+    layers: [aliasToTools, throughLowerAliasThenDir, () => whiteout(`${ALIAS}/dropper.bin`)],
+  },
+  {
+    name: 'directory-entry-after-member-over-lower-symlink-then-target-whited-out',
+    layers: [aliasToTools, throughLowerAliasThenDir, () => whiteout(P)],
+  },
+  // A directory entry below the link (`alias/sub/`, no `alias/`) is a new folder at the link's target.
+  { name: 'directory-entry-below-lower-symlink', layers: [aliasToTools, throughLowerAliasSub] },
+  {
+    name: 'directory-entry-below-lower-symlink-then-target-whited-out',
+    layers: [aliasToTools, throughLowerAliasSub, () => whiteout('/opt/tools/sub/dropper.bin')],
   },
   {
     // The whiteout written with its parent directory entries: it hits the new empty directory only.
@@ -303,28 +336,16 @@ const CASES: Case[] = [
  * record it, that test fails and the case moves into the agreeing table.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  // Only the `dropper.bin/` directory entry replaces the file, and directories are never recorded.
-  'replaced-by-empty-directory': 'directory entries are not recorded',
   // `/srv/tools` (a file, then a symlink) matches no rule glob, `/srv/**/*.bin` needs a `.bin` name.
   'unwatched-parent-replaced-by-file': 'a file outside every rule glob is not recorded',
   'unwatched-parent-replaced-by-symlink': 'a symlink outside every rule glob is not recorded',
   // The link's bytes (the lower target's) are not read: it may hold the indicator, so it is taken to
   // replace nothing (docs/schema.md, "Hardlinks"). The price of leaning "survives" over hiding a backdoor.
   'hardlinked-over-to-lower-clean-file': 'a hardlink to a lower layer’s file is taken to replace nothing',
-  // Whether a lower symlink still stood when a layer wrote through it depends on directory entries, which
-  // are not recorded: evidence is gone only when it is gone both through the link and as recorded
-  // (image-view.ts, matchImage). These removals reach the file through one spelling only.
-  'through-lower-symlink-then-whited-out':
-    'removed at the link’s target only: the link may have been replaced',
-  'through-lower-symlink-then-overwritten':
-    'replaced at the link’s target only: the link may have been replaced',
-  'whited-out-through-lower-symlink': 'removed through the link only: the link may have been replaced',
-  'opaque-through-lower-symlink': 'hidden through the link only: the link may have been replaced',
-  // The directory entry replaced the link: the finding is reported at the link's target, where it is not.
-  'directory-entry-over-lower-symlink':
-    'directory entries are not recorded: the finding names the link’s target',
-  'directory-entry-over-lower-symlink-then-target-whited-out':
-    'directory entries are not recorded: the finding names the link’s target',
+  // Whether a member came before a directory entry above it is not kept (LayerFacts.lateDirs): the image
+  // is read both ways (image-view.ts, matchImage), and this removal reaches the file through one only.
+  'directory-entry-after-member-over-lower-symlink-then-target-whited-out':
+    'a directory listed after what it holds: the order of its layer’s members is not kept',
 };
 
 /** Keeps the first entry of each directory, as a tar writer lists a directory once per layer. */
