@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGlob, compileGlobSet, compileGlobs, globProblem } from './glob.js';
+import { compileGlob, compileGlobSet, compileGlobs, globProblem, withMergedUsrTwins } from './glob.js';
 
 const m = (glob: string, path: string) => compileGlob(glob).test(path);
 
@@ -136,5 +136,40 @@ describe('compileGlobSet', () => {
     expect(set.test('/opt/a/b/c')).toBe(true);
     expect(set.test('/etc/x')).toBe(false);
     expect(compileGlobSet([]).test('/x')).toBe(false);
+  });
+});
+
+describe('withMergedUsrTwins', () => {
+  it('adds the other spelling of a glob naming a merged-/usr folder, once', () => {
+    expect(
+      withMergedUsrTwins([
+        '/lib/x86_64-linux-gnu/liblzma.so.5*',
+        '/usr/sbin/sshd',
+        '/lib64',
+        '/usr/lib/**',
+        '/lib/**',
+      ]),
+    ).toEqual([
+      '/lib/x86_64-linux-gnu/liblzma.so.5*',
+      '/usr/sbin/sshd',
+      '/lib64',
+      '/usr/lib/**',
+      '/lib/**',
+      '/usr/lib/x86_64-linux-gnu/liblzma.so.5*',
+      '/sbin/sshd',
+      '/usr/lib64',
+    ]);
+  });
+
+  it('leaves every other glob alone: other folders, wildcards in the folder, /usr itself', () => {
+    const others = [
+      '/**/liblzma.so.5*',
+      '/etc/os-release',
+      '/l*/x',
+      '/usr/share/doc/**',
+      '/usr',
+      '/libexec/x',
+    ];
+    expect(withMergedUsrTwins(others)).toEqual(others);
   });
 });

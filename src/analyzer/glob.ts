@@ -134,3 +134,24 @@ export function compileGlobSet(globs: readonly string[]): GlobSet {
     },
   };
 }
+
+/** The top-level folders merged-/usr systems (Debian 12, Ubuntu 20.04 and later) make links into /usr. */
+const MERGED_USR_DIRS = new Set(['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']);
+
+/**
+ * `globs` and, for each naming a merged-/usr folder, its other spelling: `/lib/x86_64-linux-gnu/liblzma*`
+ * and `/usr/lib/x86_64-linux-gnu/liblzma*`. On a merged-/usr image both name one file, and which one its
+ * layer's archive holds depends on how the layer was made (dpkg lists `/lib/…`, a layer diff holds
+ * `usr/lib/…`), while a rule copied from `dpkg -L` names the first. Each layer is analyzed alone, before
+ * anything says whether its image is merged, so a rule's globs choose files under both spellings; on an
+ * image that is not merged, the twin is the same library in the other folder, as worth a look.
+ */
+export function withMergedUsrTwins(globs: readonly string[]): string[] {
+  const out = new Set(globs);
+  for (const glob of globs) {
+    const [first, second] = glob.split('/', 3).slice(1);
+    if (first !== undefined && MERGED_USR_DIRS.has(first)) out.add(`/usr${glob}`);
+    else if (first === 'usr' && second !== undefined && MERGED_USR_DIRS.has(second)) out.add(glob.slice(4));
+  }
+  return [...out];
+}

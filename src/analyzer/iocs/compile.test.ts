@@ -24,6 +24,20 @@ describe('compileRules', () => {
     expect(c.isCandidate('/etc/passwd', 247800)).toBe(false);
   });
 
+  it('makes a file a candidate under either spelling of a merged-/usr folder', () => {
+    const c = compileRules([
+      set([
+        { id: 'a', kind: 'file-sha256', sha256: SHA, paths: ['/lib/x86_64-linux-gnu/liblzma.so.5*'] },
+        { id: 's', kind: 'byte-signature', hex: 'de ad be ef', paths: ['/usr/sbin/sshd'] },
+      ]),
+    ]);
+    expect(c.isCandidate(LIB, 1)).toBe(true);
+    expect(c.isCandidate('/lib/x86_64-linux-gnu/liblzma.so.5.6.1', 1)).toBe(true);
+    expect(c.isWatchedPath(LIB)).toBe(true);
+    expect(c.signatureRulesFor('/sbin/sshd').map((r) => r.ruleId)).toEqual(['s']);
+    expect(c.isCandidate('/usr/local/lib/x86_64-linux-gnu/liblzma.so.5.6.1', 1)).toBe(false);
+  });
+
   it('makes every file a candidate for a rule without paths, or every file of its size', () => {
     const any = compileRules([set([{ id: 'a', kind: 'file-md5', md5: 'b'.repeat(32) }])]);
     expect(any.isCandidate('/etc/passwd', 12)).toBe(true);

@@ -4,7 +4,7 @@
  * size bucket and the answers for signatures are cached per glob group.
  */
 import { createHash } from 'node:crypto';
-import { compileGlobSet, type GlobSet } from '../glob.js';
+import { compileGlobSet, type GlobSet, withMergedUsrTwins } from '../glob.js';
 import { type CompiledSignature, compileSignature } from '../signatures.js';
 import type { IocSet } from './schema.js';
 
@@ -95,14 +95,15 @@ export function compileRules(sets: IocSet[], opts: { hashAllFiles?: boolean } = 
     for (const rule of set.rules) {
       if (rule.kind === 'file-sha256' || rule.kind === 'file-md5' || rule.kind === 'byte-signature') {
         const sel: Selector = {
-          paths: rule.paths ? [...rule.paths].sort() : null,
+          // Both spellings of a merged-/usr path (glob.ts): which one a layer's archive holds varies.
+          paths: rule.paths ? withMergedUsrTwins(rule.paths).sort() : null,
           size: rule.kind === 'byte-signature' ? null : (rule.size ?? null),
         };
         selectors.set(JSON.stringify(sel), sel);
       }
       if (rule.kind === 'byte-signature') {
         const sig = compileSignature(rule.hex, { iocSetId: set.id, ruleId: rule.id, elfOnly: rule.elfOnly });
-        sigRules.push({ paths: [...rule.paths], sig });
+        sigRules.push({ paths: withMergedUsrTwins(rule.paths), sig });
       }
     }
   }

@@ -36,7 +36,9 @@ import type { IocSet } from './schema.js';
  * resolved through the symlinks the layers below it leave (lower-links.ts), and a whiteout or opaque
  * marker inside a path makes the path a directory, replacing a lower file there. 6: a layer's directory
  * entries (LayerFacts.dirs, analyzer version 7) replace a lower file or symlink at their paths, and a stack
- * whose every layer records them is read once, through the links (matchImage).
+ * whose every layer records them is read once, through the links (matchImage); a rule's glob naming a
+ * merged-/usr folder covers the other spelling too (glob.ts, withMergedUsrTwins); the second reading takes
+ * md5sums paths through their own layer's links.
  */
 export const MATCHER_VERSION = 6;
 
@@ -99,9 +101,11 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   );
   if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
   if (stack.every((r) => r.exact)) return resolved;
+  // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
+  // whatever became of the lower ones: dpkg wrote those files through them.
   const asRecorded = locateEvidence(
     layers,
-    layers.map((l) => l.facts),
+    layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
     sets,
   );
   const where = (e: ImageEvidence): string => {

@@ -101,6 +101,19 @@ describe('matchLayer', () => {
     );
   });
 
+  it('takes a glob naming a merged-/usr folder for both spellings of an md5sums line', () => {
+    // A rule copied from `dpkg -L` names /lib; an md5sums list written after DEP17's move names /usr/lib.
+    const s = set([
+      { id: 'md5', kind: 'file-md5', md5: MD5, paths: ['/lib/x86_64-linux-gnu/liblzma.so.5*'] },
+    ]);
+    const md5sums = [
+      { package: 'liblzma5', infoFile: '/var/lib/dpkg/info/liblzma5:amd64.md5sums', md5: MD5, path: LIB },
+    ];
+    expect(matchLayer(facts({ md5sums }), 'L', [s]).map((e) => [e.kind, e.path])).toEqual([
+      ['dpkg-md5sums', LIB],
+    ]);
+  });
+
   it('matches dpkg versions from a list by Debian equality, reporting the status file', () => {
     const s = set([{ id: 'v', kind: 'dpkg-version', package: 'liblzma5', versions: ['5.6.1-1'] }]);
     const ev = matchLayer(
@@ -160,6 +173,8 @@ describe('matchLayer', () => {
     expect(found(rule({ hex: 'DE AD ?? EF' }))).toEqual(['offset=25']);
     expect(found(rule({ hex: 'aa bb cc dd' }))).toEqual([]);
     expect(found(rule({ paths: ['/nowhere/*.so'] }))).toEqual([]);
+    // On a merged-/usr image `/lib/…` names the file at `/usr/lib/…`: either spelling covers it.
+    expect(found(rule({ paths: ['/lib/*.so'] }))).toEqual(['offset=25']);
     // elfOnly now: a hit counts only if its file is an ELF, whatever rule found it.
     expect(found(rule({ elfOnly: true }))).toEqual([]);
     expect(found(rule({ elfOnly: true }), { inElf: true })).toEqual(['offset=25']);

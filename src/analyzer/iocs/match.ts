@@ -6,7 +6,7 @@
 import { isPackageInstalled } from '../dpkg/status.js';
 import { compareDebianVersions } from '../dpkg/version.js';
 import type { Evidence, FileFact, LayerFacts, Md5sumsFact, PackageFact, SignatureHitFact } from '../facts.js';
-import { compileGlobs } from '../glob.js';
+import { compileGlobs, withMergedUsrTwins } from '../glob.js';
 import { normalizeHex } from '../signatures.js';
 import { sameLayerOrder } from './same-layer-order.js';
 import type { DpkgVersionRule, IocSet } from './schema.js';
@@ -54,13 +54,13 @@ function indexSet(set: IocSet): SetIndex {
       case 'file-sha256':
         push(idx.sha256, rule.sha256, {
           ruleId: rule.id,
-          re: compileGlobs(rule.paths ?? []),
+          re: compileGlobs(withMergedUsrTwins(rule.paths ?? [])),
         });
         break;
       case 'file-md5':
         push(idx.md5, rule.md5, {
           ruleId: rule.id,
-          re: compileGlobs(rule.paths ?? []),
+          re: compileGlobs(withMergedUsrTwins(rule.paths ?? [])),
         });
         break;
       case 'dpkg-version':
@@ -70,7 +70,7 @@ function indexSet(set: IocSet): SetIndex {
         idx.signatures.set(rule.id, {
           hex: normalizeHex(rule.hex),
           elfOnly: rule.elfOnly ?? false,
-          re: compileGlobs(rule.paths),
+          re: compileGlobs(withMergedUsrTwins(rule.paths)),
         });
         break;
     }

@@ -27,7 +27,7 @@ const SET_ID = 'final-fs-oracle';
 const P = '/opt/tools/dropper.bin';
 const MARK = 0o600;
 
-// Two rules for one hash: under /opt every path is watched (so a file or symlink replacing a
+// Rules for one hash: under /opt every path is watched (so a file or symlink replacing a
 // directory there is recorded); under /srv only `*.bin` paths are, which leaves the directories
 // holding them unwatched.
 const IOC_SET = {
@@ -38,6 +38,8 @@ const IOC_SET = {
   rules: [
     { id: 'opt-any', kind: 'file-sha256', sha256: DROPPER_SHA256, paths: ['/opt/**'] },
     { id: 'srv-bin', kind: 'file-sha256', sha256: DROPPER_SHA256, paths: ['/srv/**/*.bin'] },
+    // As `dpkg -L` spells it: on a merged-/usr image the file is at /usr/lib (glob.ts, withMergedUsrTwins).
+    { id: 'lib-bin', kind: 'file-sha256', sha256: DROPPER_SHA256, paths: ['/lib/tools/*.bin'] },
   ],
 };
 
@@ -110,6 +112,12 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'untouched', layers: [(l) => l.plant(P), () => file('/opt/app/run.sh')] },
+  // Chosen for hashing by the rule's other merged-/usr spelling, and whited out under it too.
+  { name: 'merged-usr-spelling', layers: [(l) => l.plant('/usr/lib/tools/dropper.bin')] },
+  {
+    name: 'merged-usr-spelling-whited-out',
+    layers: [(l) => l.plant('/usr/lib/tools/dropper.bin'), () => whiteout('/usr/lib/tools/dropper.bin')],
+  },
   { name: 'whiteout-of-file', layers: [(l) => l.plant(P), () => whiteout(P)] },
   {
     name: 'whiteout-of-ancestor',
