@@ -6,17 +6,17 @@
  * resumes or (a rematch) redoes (docs/cli.md "Interrupting and resuming"). Only those commands hold them:
  * `query | head` or a Ctrl-C on `report` must still end the process.
  */
+import { onStopSignal } from './stop-signals.js';
 
 let received: NodeJS.Signals | undefined;
-const note = (signal: NodeJS.Signals) => {
-  received ??= signal;
-};
+let release: (() => void) | undefined;
 
-/** Starts holding SIGINT and SIGTERM (the first one is remembered). */
+/** Starts holding SIGINT and SIGTERM: the first is remembered, a second ends the process (stop-signals.ts). */
 export function holdEarlySignals(): void {
   received = undefined;
-  process.on('SIGINT', note);
-  process.on('SIGTERM', note);
+  release = onStopSignal((signal) => {
+    received = signal;
+  });
 }
 
 /**
@@ -24,8 +24,8 @@ export function holdEarlySignals(): void {
  * own handlers first, so no signal falls between the two.
  */
 export function releaseEarlySignals(): NodeJS.Signals | undefined {
-  process.off('SIGINT', note);
-  process.off('SIGTERM', note);
+  release?.();
+  release = undefined;
   const signal = received;
   received = undefined;
   return signal;

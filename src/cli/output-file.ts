@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { realPathOf } from '../core/real-path.js';
 import { EXIT } from './exit.js';
+import { onStopSignal } from './stop-signals.js';
 
 /** Codes of a write the place could not take: a full disk or quota, a file-size limit, a failing device. */
 const NO_ROOM_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
@@ -24,6 +25,8 @@ export class OutputFile {
   private readonly existed: boolean;
   private readonly mode: number | undefined;
   private settled = false;
+  /** Stops listening for SIGINT and SIGTERM: set once a temp file is in use. */
+  private stopListening: () => void = () => {};
 
   private constructor(private readonly out: string) {
     const real = realPathOf(out);
@@ -39,8 +42,7 @@ export class OutputFile {
     // Not guessable, and created exclusively (createOptions): a link planted at the name is not followed.
     const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
     this.writePath = join(dirname(real), `.${basename(real)}.partial-${suffix}`);
-    process.once('SIGINT', this.stop);
-    process.once('SIGTERM', this.stop);
+    this.stopListening = onStopSignal(this.stop);
   }
 
   /**
@@ -125,8 +127,7 @@ export class OutputFile {
 
   private release(): void {
     this.settled = true;
-    process.off('SIGINT', this.stop);
-    process.off('SIGTERM', this.stop);
+    this.stopListening();
   }
 
   private removeTemp(): void {

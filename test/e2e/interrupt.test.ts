@@ -40,6 +40,21 @@ async function heldFor(cli: ReturnType<typeof startCli>): Promise<void> {
   waiting = false;
 }
 
+/**
+ * A FIFO's write end, opened once the CLI has the FIFO open for reading (opening it for writing without
+ * blocking succeeds only then): the CLI is from then on blocked reading it, at a known moment.
+ */
+async function writerOnceRead(fifo: string): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing opened ${fifo} for reading within 15 s`);
+}
+
 beforeAll(async () => {
   await settle(
     startDemoRegistry().then((d) => {
@@ -97,20 +112,11 @@ describe('SIGINT while the crawl starts up', () => {
     const db = join(dir, 'early.sqlite');
     const args = ['crawl', '--catalog', demo.registry.url, '--ioc', fifo, '--db', db, '--quiet'];
     const first = startCli(args, CLI_LIMIT);
-    // Opening the FIFO for writing without blocking succeeds only once the crawl has it open for reading.
-    let fd: number | undefined;
-    for (let i = 0; fd === undefined && i < 300; i++) {
-      try {
-        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch {
-        await sleep(50);
-      }
-    }
-    expect(fd).toBeDefined();
+    const fd = await writerOnceRead(fifo);
     first.child.kill('SIGINT');
     await sleep(200);
-    writeSync(fd!, set);
-    closeSync(fd!);
+    writeSync(fd, set);
+    closeSync(fd);
     const stopped = await first.done;
     expect(stopped.signal).toBeNull();
     expect(stopped.code).toBe(3);
@@ -123,6 +129,26 @@ describe('SIGINT while the crawl starts up', () => {
     const resumed = await runCli(args, CLI_LIMIT);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/^run 1 completed \(resumed\): /);
+  });
+});
+
+describe('a second signal', () => {
+  it('ends a command still starting up, killed by it, as Node would have without handlers', async () => {
+    // Blocked reading its IOC set from a FIFO (an asynchronous read, so the first signal is handled: held
+    // for the command), the crawl gets a second one, which nothing holds any more.
+    const fifo = join(dir, 'twice-set.json');
+    execFileSync('mkfifo', [fifo]);
+    const first = startCli(
+      ['crawl', '--catalog', demo.registry.url, '--ioc', fifo, '--db', join(dir, 'x.sqlite')],
+      CLI_LIMIT,
+    );
+    const fd = await writerOnceRead(fifo);
+    first.child.kill('SIGINT');
+    await sleep(200);
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    closeSync(fd);
+    expect(stopped.signal).toBe('SIGINT');
   });
 });
 

@@ -16,6 +16,7 @@ import {
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
 import { createProgressReporter } from '../progress.js';
+import { onStopSignal } from '../stop-signals.js';
 import { refuseDatasetAsOutput } from '../write-result.js';
 
 /** Flags of `crawl` and `scan` that map onto config settings. */
@@ -134,15 +135,20 @@ export async function crawlWith(
   }
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) return;
-    log.warn({ signal }, 'stopping: finishing in-flight writes; run the same command to resume');
+    log.warn(
+      { signal },
+      'stopping: finishing in-flight writes; run the same command to resume (a second signal ends it at once)',
+    );
     controller.abort(new Error(signal));
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  // A second signal ends the process at once (stop-signals.ts), losing no more than a kill does.
+  const stopListening = onStopSignal(stop);
   // One that came while the command started up stops the run as soon as it begins (early-signals.ts).
   const early = releaseEarlySignals();
-  if (early) stop(early);
+  if (early) {
+    stopListening();
+    stop(early);
+  }
   const reporter = createProgressReporter({ stream: process.stderr, log, quiet: f.quiet === true });
   try {
     const outcome = await runCrawl(db, {
@@ -162,8 +168,7 @@ export async function crawlWith(
     }
     return { outcome, dbPath: config.db, config };
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    stopListening();
     db.close();
     lock.release();
   }

@@ -16,6 +16,7 @@ import {
   publish,
 } from '../export-folder.js';
 import { csvRecords, inBatches, type Row, toCsv, writeOut } from '../output.js';
+import { onStopSignal } from '../stop-signals.js';
 import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows, unfinishedRunNote } from './report.js';
 
 export interface ExportOptions extends CommonOptions {
@@ -146,12 +147,7 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
     process.stderr.write(`hubcrawl: export stopped by ${signal}; nothing was written to ${out}\n`);
     process.exit(EXIT.aborted);
   };
-  const release = (): void => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const release = onStopSignal(stop);
   let result: Awaited<ReturnType<typeof writeBundle>>;
   try {
     result = await writeBundle(db, dbPath, target.work);

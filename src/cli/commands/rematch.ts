@@ -23,30 +23,29 @@ import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
+import { onStopSignal } from '../stop-signals.js';
 
 export interface RematchOptions extends CommonOptions {
   ioc?: string[];
   builtinIocs?: boolean;
 }
 
-/** Notes the first SIGINT or SIGTERM from now on: a rematch stops between images once it has one. */
+/**
+ * Notes the first SIGINT or SIGTERM from now on: a rematch stops between images once it has one. A second
+ * ends the process at once (stop-signals.ts), as a kill would: the next command marks the run aborted.
+ */
 function signalLatch(): { received: () => NodeJS.Signals | undefined; release: () => void } {
   let received: NodeJS.Signals | undefined;
-  const note = (signal: NodeJS.Signals) => {
-    received ??= signal;
-  };
-  process.on('SIGINT', note);
-  process.on('SIGTERM', note);
+  const release = onStopSignal((signal) => {
+    received = signal;
+  });
   // One that came while the command started up stops it before the first image (early-signals.ts).
   const early = releaseEarlySignals();
-  if (early) note(early);
-  return {
-    received: () => received,
-    release: () => {
-      process.off('SIGINT', note);
-      process.off('SIGTERM', note);
-    },
-  };
+  if (early) {
+    release();
+    received = early;
+  }
+  return { received: () => received, release };
 }
 
 /**
