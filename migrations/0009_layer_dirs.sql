@@ -8,8 +8,9 @@
 -- symlinks still stand (src/analyzer/iocs/lower-links.ts). Layers analyzed before version 7 have no rows
 -- here, and matching treats their directory entries as unknown, not as absent.
 -- `late` = 1: the archive listed the entry after a member below it, which went through whatever was at the
--- path then (a lower symlink, say); matching cannot place such a layer's members exactly
--- (src/analyzer/dir-order.ts). The on-time entries come first in `seq`, then the late ones.
+-- path then (a lower symlink, say), or the analyzer could not tell (a directory more than 32 deep, a layer
+-- with more than 2^18 folders, a hash collision: src/analyzer/dir-order.ts); matching then does not take
+-- the layer's paths for exact. The on-time entries come first in `seq`, then the late ones.
 CREATE TABLE layer_dirs (
   layer_digest TEXT NOT NULL REFERENCES layers (digest) ON DELETE CASCADE,
   seq          INTEGER NOT NULL,

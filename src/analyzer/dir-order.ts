@@ -15,8 +15,12 @@
 
 /** Components of a path whose prefixes are kept: deeper directory entries are taken to be late. */
 const MAX_DEPTH = 32;
-/** Ancestor hashes kept at most (a few MiB); past that, every directory entry is taken to be late. */
-const MAX_TRACKED = 1 << 20;
+/**
+ * Ancestor hashes kept at most: 2^18, about 10 MiB in a Set (2^20 measured 40 MiB on Node 20). A layer
+ * has one per directory its entries sit in, a few thousand for a distribution's base; past the bound,
+ * every directory entry is taken to be late.
+ */
+const MAX_TRACKED = 1 << 18;
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;

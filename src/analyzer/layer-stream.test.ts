@@ -449,6 +449,14 @@ describe('analyzeLayer entry kinds from tar-stream', () => {
     expect(facts.lateDirs).toEqual(['/opt/alias', '/opt']);
   });
 
+  it('takes a directory listed after a hardlink whose target is below it for late', async () => {
+    const tar = await packTar([
+      { header: { name: 'srv/link', type: 'link', linkname: 'opt/alias/x' } },
+      { header: { name: 'opt/alias/', type: 'directory' } },
+    ]);
+    expect((await analyze(tar)).lateDirs).toEqual(['/opt/alias']);
+  });
+
   it('cannot be made to record a path above the root with ..', async () => {
     const tar = await packTar([
       { header: { name: '../../../usr/lib/liblzma.so.5', type: 'file' }, body: 'x' },

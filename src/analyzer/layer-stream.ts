@@ -206,9 +206,9 @@ class FactCollector implements TarVisitor {
   onEntry(entry: TarEntry): TarEntrySink | null {
     // Where an unpacker writes it: through the symlinks this layer made before it (layer-symlinks.ts).
     const path = this.symlinks.landing(normalizeTarPath(entry.name));
-    if (entry.type === 'directory') this.recordDirectory(path);
-    this.order.saw(path);
     const whiteout = whiteoutOf(path);
+    if (entry.type === 'directory' && whiteout === null) this.recordDirectory(path);
+    this.order.saw(path);
     if (whiteout === 'ignore') return null;
     if (whiteout !== null) {
       this.whiteouts.push(whiteout);
@@ -216,7 +216,10 @@ class FactCollector implements TarVisitor {
     }
     this.symlinks.landed(path, entry.type === 'symlink' ? entry.linkname : null);
     if (entry.type === 'hardlink') {
-      this.recordHardlink(path, this.symlinks.landing(normalizeTarPath(entry.linkname)), entry.mode);
+      const target = this.symlinks.landing(normalizeTarPath(entry.linkname));
+      // Its target was reached through whatever stood above it then: a directory listed later is late.
+      this.order.saw(target);
+      this.recordHardlink(path, target, entry.mode);
       return null;
     }
     const watched = (entry.type === 'file' || entry.type === 'symlink') && this.rules.isWatchedPath(path);
@@ -255,7 +258,7 @@ class FactCollector implements TarVisitor {
 
   /** A directory entry: once, and apart when something below it came first (LayerFacts.lateDirs). */
   private recordDirectory(path: string): void {
-    if (path === '/' || this.dirs.has(path) || this.lateDirs.has(path) || whiteoutOf(path) !== null) return;
+    if (path === '/' || this.dirs.has(path) || this.lateDirs.has(path)) return;
     (this.order.seenBelow(path) ? this.lateDirs : this.dirs).add(path);
   }
 

@@ -32,6 +32,11 @@ export class LayerSymlinks {
     for (const path of this.links.keys()) this.deepest = Math.max(this.deepest, depthOf(path));
   }
 
+  /** Whether a symlink is there now at `path` (resolved). */
+  has(path: string): boolean {
+    return this.links.has(path);
+  }
+
   /** The symlinks there now, in the order they were made. */
   entries(): Array<{ path: string; target: string }> {
     return [...this.links].map(([path, target]) => ({ path, target }));

@@ -15,7 +15,7 @@ export interface LayerPaths {
   whiteouts: Set<string>;
   opaque: Set<string>;
   /**
-   * Paths this layer makes directories: its directory entries (LayerFacts.dirs, where recorded), the
+   * Paths this layer makes directories: its directory entries (LayerFacts.dirs and lateDirs), the
    * proper ancestors of `present`, `links` and whiteouts, and opaque directories. Built on first use.
    */
   dirs(): Set<string>;
@@ -43,6 +43,7 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
     // A whiteout inside a path, or an opaque marker in it, makes the path a directory as a file below it does.
     dirs ??= new Set([
       ...(facts?.dirs ?? []),
+      ...(facts?.lateDirs ?? []),
       ...[
         ...present,
         ...links,

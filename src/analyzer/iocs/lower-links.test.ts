@@ -124,6 +124,41 @@ describe('resolveStack', () => {
     expect(exact(twoLinks, { ...whitedOut, files: [file('/bin/a')] })).toEqual([true, true]);
   });
 
+  it('is not exact where a member reaches a link a directory entry ended another way, and places it as listed first', () => {
+    const alias = { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools' }] };
+    const resolved = (...layers: Array<Partial<LayerFacts>>) =>
+      resolveStack(layers.map((l) => facts({ dirs: [], ...l }))).map((r) => [r.exact, pathsOf(r.facts)]);
+    // Spelled under the entry, the member came after it (else the entry would be late): exact.
+    expect(resolved(alias, { dirs: ['/opt/alias'], files: [file('/opt/alias/x')] })[1]).toEqual([
+      true,
+      ['/opt/alias/x'],
+    ]);
+    // Through another lower link, or with the entry spelled through one: it may have come first, through
+    // the link. That is where it lands here; the image is read as recorded too.
+    const a2 = { ...alias, symlinks: [...alias.symlinks, { path: '/opt/a2', target: 'alias' }] };
+    expect(resolved(a2, { dirs: ['/opt/alias'], files: [file('/opt/a2/x')] })[1]).toEqual([
+      false,
+      ['/opt/tools/x'],
+    ]);
+    const viaX = { ...alias, symlinks: [...alias.symlinks, { path: '/x', target: 'opt' }] };
+    expect(resolved(viaX, { dirs: ['/x/alias'], files: [file('/opt/alias/x')] })[1]).toEqual([
+      false,
+      ['/opt/tools/x'],
+    ]);
+  });
+
+  it('is not exact over a relative link of its own that climbs out of a folder a lower link moved', () => {
+    const exact = (target: string) =>
+      resolveStack([
+        facts({ dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] }),
+        facts({ dirs: [], symlinks: [{ path: '/opt/alias/rel', target }] }),
+      ]).map((r) => r.exact);
+    expect(exact('../bar')).toEqual([true, false]);
+    // Within the folder, or absolute, the target lands alike from either folder.
+    expect(exact('bar')).toEqual([true, true]);
+    expect(exact('/opt/bar')).toEqual([true, true]);
+  });
+
   it('leaves the facts as they are when no layer below has a link', () => {
     const only = facts({ files: [file('/lib/a')] });
     expect(resolvedFacts([only])[0]).toBe(only);

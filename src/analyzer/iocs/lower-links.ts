@@ -17,11 +17,13 @@
  * A directory entry replaces a lower symlink at its path (`tar -c` of a tree writes `lib/` before `lib/x`,
  * and its `x` is then at /lib/x): the layer's recorded directory entries (LayerFacts.dirs) end such links
  * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
- * replaced that way stays in place here, and nothing is known of a layer whose analysis failed: for such a
- * stack, matchImage reads both ways and calls evidence gone only when both readings agree. A layer an
- * analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A relative link
- * of an upper layer that itself sits under a lower link was resolved by the analyzer from its tar name's
- * folder, which cannot be undone here.
+ * replaced that way stays in place here; nothing is known of a layer whose analysis failed; and the order
+ * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads both ways
+ * and calls evidence gone only when both readings agree. A layer an analyzer before version 6 read has no
+ * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
+ * under a lower link was followed by the analyzer from its tar name's folder, which cannot be undone here:
+ * a `..` in its target then puts the members written through it at a path where they are not, in both
+ * readings (the one known way to a wrong "gone"; keeping the members' tar names would mend it).
  */
 import { cachedIn } from '../../core/cached.js';
 import type { LayerFacts } from '../facts.js';
@@ -39,9 +41,9 @@ export interface LayerResolution {
   member(path: string): string;
   listed(path: string): string;
   /**
-   * Whether this layer's paths, and those of every layer below, are surely where an unpacker puts them:
-   * every layer analyzed, with its directory entries recorded (LayerFacts.dirs), none listed late, and no
-   * layer ending a lower link that its own members were written through, whose order the facts do not keep.
+   * Whether this layer's paths, and those of every layer below, are where an unpacker puts them as far as
+   * the facts tell: every layer analyzed, with its directory entries recorded (LayerFacts.dirs), and none
+   * whose entries' order, which the facts do not keep, could move its paths (orderMatters).
    */
   exact: boolean;
 }
@@ -87,37 +89,87 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
     const resolution = { facts, member: unmoved, listed: unmoved, exact: false };
     return { resolution, links: below, next: new WeakMap() };
   }
-  const lower = linksLeftByDirs(below, facts);
-  const { facts: resolved, member, listed } = resolveLayer(facts, lower);
-  const links = linksAfter(lower, resolved);
+  const { links: lower, endedBy } = linksLeftByDirs(below, facts);
+  const resolution =
+    endedBy.length === 0 ? resolveLayer(facts, lower) : resolveAround(facts, below, lower, endedBy);
+  const links = linksAfter(lower, resolution.facts);
   const exact =
     exactBelow &&
     facts.dirs !== undefined &&
     !facts.lateDirs?.length &&
-    !ownMembersMovedByEndedLinks(facts, resolved, lower, links);
-  return { resolution: { facts: resolved, member, listed, exact }, links, next: new WeakMap() };
+    !orderMatters(facts, resolution, { lower, after: links, endedBy });
+  return { resolution: { ...resolution, exact }, links, next: new WeakMap() };
 }
 
 /**
- * Whether a link this layer ends (a whiteout of it, an opaque marker above it, a file at its path) is one
- * its own members land through. An unpacker applies a layer's entries in archive order, so such a member
- * went through the link or not as it came before or after the removal, which the facts do not say.
+ * A layer whose directory entries ended lower links: a path spelled under such an entry lands in the new
+ * directory (DirectoryOrder saw nothing there before the entry); any other lands through the links as they
+ * stood before, as if listed before the entry. The second guess may be wrong, so such a layer is never
+ * exact (orderMatters): matchImage also reads it as recorded, which is right if it came after.
  */
-function ownMembersMovedByEndedLinks(
+function resolveAround(
   facts: LayerFacts,
-  resolved: LayerFacts,
+  below: Map<string, string>,
   lower: Map<string, string>,
-  after: Map<string, string>,
-): boolean {
-  if (after === lower) return false;
-  const standing = new Map([...lower].filter(([path]) => after.has(path)));
-  if (standing.size === lower.size) return false;
-  const without = resolveLayer(facts, standing).facts;
-  const [a, b] = [pathsIn(resolved), pathsIn(without)];
-  return a.length !== b.length || a.some((p, i) => p !== b[i]);
+  endedBy: readonly string[],
+): ResolvedLayer {
+  const [after, before] = [resolveLayer(facts, lower), resolveLayer(facts, below)];
+  const underEnding = underAny(endedBy);
+  const member = (p: string) => (underEnding(p) ? after : before).member(p);
+  const listed = (p: string) => (underEnding(p) ? after : before).listed(p);
+  return { facts: resolveFacts(facts, below, member, listed), member, listed };
 }
 
-/** Every path a layer's facts hold, in a fixed order. */
+/** Whether a path is one of `dirs` or below one. */
+function underAny(dirs: readonly string[]): (path: string) => boolean {
+  return (p) => dirs.some((d) => p === d || p.startsWith(`${d}/`));
+}
+
+/** The links around one layer: once its directory entries ended theirs, and after it. */
+interface LinksAround {
+  lower: Map<string, string>;
+  after: Map<string, string>;
+  /** The directory entries (as recorded) that ended a link, making `lower`. */
+  endedBy: string[];
+}
+
+/**
+ * Whether the order of the layer's entries, which the facts do not keep, could change where its recorded
+ * paths land. An unpacker applies them in archive order, so:
+ * - a link the layer ends with a whiteout, an opaque marker or a file at its path was there for the
+ *   members listed before the removal, and gone for those after;
+ * - a link one of its directory entries ended was there for the members listed before the entry.
+ *   DirectoryOrder saw none spelled under the entry before it (else the entry would be late), but one that
+ *   reaches the link's path another way (`a2/x` over a lower `a2 -> alias`) may have come first, or after
+ *   (resolveAround);
+ * - a relative link of its own whose target climbs (`..`) was followed by the analyzer from the folder of
+ *   its tar name (layer-symlinks.ts); where a lower link moved that folder, the members recorded through
+ *   it are not where an unpacker puts them (both readings then place them alike: see the file's head).
+ */
+function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
+  const climbs = (target: string) => !target.startsWith('/') && target.split('/').includes('..');
+  if (facts.symlinks?.some((l) => resolution.member(l.path) !== l.path && climbs(l.target))) return true;
+  const { lower, after, endedBy } = around;
+  // Built only for the rare layer that ends a link: a base's paths are many.
+  const landed = (): string[] => pathsIn(resolution.facts);
+  if (after !== lower) {
+    const standing = new Map([...lower].filter(([path]) => after.has(path)));
+    if (standing.size !== lower.size) {
+      const withoutEnded = pathsIn(resolveLayer(facts, standing).facts);
+      if (landed().some((p, i) => p !== withoutEnded[i])) return true;
+    }
+  }
+  if (endedBy.length > 0) {
+    // Paths not spelled under an entry that ended a link, which landed through it, may have come after it.
+    const recorded = pathsIn(facts);
+    const afterEntries = pathsIn(resolveLayer(facts, lower).facts);
+    const underEnding = underAny(endedBy);
+    if (landed().some((p, i) => p !== afterEntries[i] && !underEnding(recorded[i]!))) return true;
+  }
+  return false;
+}
+
+/** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
 function pathsIn(f: LayerFacts): string[] {
   return [
     ...f.files.flatMap((x) => (x.linkTarget === undefined ? [x.path] : [x.path, x.linkTarget])),
@@ -137,21 +189,29 @@ function pathsIn(f: LayerFacts): string[] {
  * path (containerd and umoci remove what is there unless it is a directory), so `lib/` written before
  * `lib/x` over `lib -> usr/lib` puts `x` in a new `/lib`. Entries are taken in archive order, each landing
  * through the links the ones before it left; a tar writer lists a directory before what it holds.
+ * Returns the links left, and the entries (as recorded) that ended one.
  */
-function linksLeftByDirs(below: Map<string, string>, facts: LayerFacts): Map<string, string> {
-  if (!facts.dirs?.length || below.size === 0) return below;
-  // The shared resolver until an entry hits a link; from then on a copy of our own, which forgets each link hit.
-  let links: LayerSymlinks | undefined;
-  const standing = resolverOf(below);
+function linksLeftByDirs(
+  below: Map<string, string>,
+  facts: LayerFacts,
+): { links: Map<string, string>; endedBy: string[] } {
+  const endedBy: string[] = [];
+  if (!facts.dirs?.length || below.size === 0) return { links: below, endedBy };
+  // Most layers end no link: their entries land through the resolver `below` shares with every layer over
+  // it. The first entry that hits one switches to a copy of their own, which forgets each link hit.
+  const shared = resolverOf(below);
+  let own: LayerSymlinks | undefined;
   for (const dir of facts.dirs) {
-    const at = (links ?? standing).landing(dir);
-    if (links === undefined) {
+    const at = (own ?? shared).landing(dir);
+    if (own === undefined) {
       if (!below.has(at)) continue;
-      links = new LayerSymlinks(below);
-    }
-    links.landed(at, null);
+      own = new LayerSymlinks(below);
+    } else if (!own.has(at)) continue;
+    own.landed(at, null);
+    endedBy.push(dir);
   }
-  return links === undefined ? below : new Map(links.entries().map((l) => [l.path, l.target]));
+  const links = own === undefined ? below : new Map(own.entries().map((l) => [l.path, l.target]));
+  return { links, endedBy };
 }
 
 /** A layer's facts with their paths resolved through `below`, and the mappings that did it. */
