@@ -11,7 +11,8 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
  * does (killed by the signal, at once), even while a synchronous step then holds the event loop. That is
  * the way out of a stop that takes too long, and it loses no more than a kill, which every command is
  * built to survive. (A signal that comes while a synchronous step already holds the loop waits for it,
- * first or second: only SIGKILL or SIGQUIT end the process then.)
+ * first or second: only SIGKILL or SIGQUIT end the process then.) Node falls back to the default only when
+ * no listener is left: any other SIGINT or SIGTERM listener in the process would keep swallowing them.
  */
 export function onStopSignal(handler: (signal: NodeJS.Signals) => void): () => void {
   const release = (): void => {

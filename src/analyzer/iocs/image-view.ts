@@ -21,7 +21,7 @@ import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { type LayerPaths, pathsOf } from './layer-paths.js';
 import { carriedByLinks } from './linked-evidence.js';
-import { resolveStack } from './lower-links.js';
+import { pathsIn, resolveStack } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
@@ -88,9 +88,10 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  * (LayerResolution.exact). Otherwise a lower link may be gone, or still there, in ways the facts do not
  * tell: a directory entry at its path in a layer an older analyzer read, a directory listed after its
  * contents, a layer that removes a link its own members were written through, or a layer whose analysis
- * failed. So in such a stack, where resolution moved anything, the stack is read a second time as
- * recorded, and evidence is gone only when both readings say so: matching leans toward "survives", never
- * toward "gone", where the facts cannot tell.
+ * failed. So in such a stack, where resolution moved anything, the stack is read again: as recorded, and
+ * where a layer's directory entries ended links its paths may have gone through, with every path landed
+ * after them (LayerResolution.afterEntries). Evidence is gone only when every reading says so: matching
+ * leans toward "survives", never toward "gone", where the facts cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));
@@ -101,24 +102,52 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   );
   if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
   if (stack.every((r) => r.exact)) return resolved;
-  // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
-  // whatever became of the lower ones: dpkg wrote those files through them.
-  const asRecorded = locateEvidence(
-    layers,
+  const main = stack.map((r) => r.facts);
+  const readings = [
+    // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
+    // whatever became of the lower ones: dpkg wrote those files through them.
     layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
-    sets,
-  );
-  const where = (e: ImageEvidence): string => {
-    const r = stack[e.layerIndex]!;
-    return evidenceKey(e, e.kind === 'dpkg-md5sums' ? r.listed(e.path) : r.member(e.path));
-  };
-  const survivingAsRecorded = new Set(asRecorded.filter((e) => e.inFinalFs).map(where));
+  ];
+  if (stack.some((r) => r.afterEntries)) readings.push(stack.map((r) => r.afterEntries ?? r.facts));
+  const surviving = new Set<string>();
+  for (const reading of readings) {
+    const toMain = mainPaths(main, reading);
+    for (const e of locateEvidence(layers, reading, sets)) {
+      if (!e.inFinalFs) continue;
+      for (const path of toMain(e.layerIndex, e.path)) surviving.add(evidenceKey(e, path));
+    }
+  }
   return resolved.map((e) =>
-    e.inFinalFs || !survivingAsRecorded.has(evidenceKey(e, e.path)) ? e : { ...e, inFinalFs: true },
+    e.inFinalFs || !surviving.has(evidenceKey(e, e.path)) ? e : { ...e, inFinalFs: true },
   );
 }
 
-/** The same piece of evidence in both readings: its layer, rule, value, and path once resolved. */
+/**
+ * Where a path of one reading of a layer is in the main reading: both are the layer's recorded paths, each
+ * placed its own way, in the same order (pathsIn). Two recorded paths may land on one path in a reading
+ * and apart in the main one: both are returned.
+ */
+function mainPaths(
+  main: ReadonlyArray<LayerFacts | null>,
+  reading: ReadonlyArray<LayerFacts | null>,
+): (layer: number, path: string) => readonly string[] {
+  const maps = new Map<number, Map<string, string[]>>();
+  return (layer, path) => {
+    const [ours, theirs] = [reading[layer], main[layer]];
+    if (!ours || !theirs || ours === theirs) return [path];
+    const map = cachedIn(maps, layer, () => {
+      const m = new Map<string, string[]>();
+      const [from, to] = [pathsIn(ours), pathsIn(theirs)];
+      from.forEach((p, i) => {
+        cachedIn(m, p, () => []).push(to[i]!);
+      });
+      return m;
+    });
+    return map.get(path) ?? [path];
+  };
+}
+
+/** The same piece of evidence in two readings: its layer, rule, value, and path in the main reading. */
 function evidenceKey(e: ImageEvidence, resolvedPath: string): string {
   return [e.layerIndex, e.kind, e.iocSetId, e.iocSetVersion, e.ruleId, e.value, resolvedPath].join('\0');
 }

@@ -293,6 +293,42 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', real, 1, true]]);
   });
 
+  it('reads a member that reaches a replaced link another way in the new directory too', () => {
+    const a2 = {
+      dirs: [],
+      symlinks: [...merged.symlinks, { path: '/opt/a2', target: '../lib' }],
+    };
+    // `lib/` then `opt/a2/x86_64-linux-gnu/liblzma.so.5.6.1`: the member is in the new /lib. Removing the
+    // link's target and a2 leaves it; it is reported where the member would be had it come first.
+    const member = { ...lib, path: '/opt/a2/x86_64-linux-gnu/liblzma.so.5.6.1' };
+    const removals = {
+      dirs: [],
+      whiteouts: [
+        { path: '/usr/lib/x86_64-linux-gnu', opaque: false },
+        { path: '/opt/a2', opaque: false },
+      ],
+    };
+    expect(verdicts(a2, { dirs: ['/lib'], files: [member] }, removals)).toEqual([
+      ['file-sha256', '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1', 1, true],
+    ]);
+  });
+
+  it('gives a hardlink named through a lower link the hashes of its own layer’s earlier file there', () => {
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    const link = { ...file('/opt/link.so'), linkTarget: lib.path };
+    const gone = { dirs: [], whiteouts: [{ path: real, opaque: false }] };
+    expect(
+      verdicts({ ...merged, dirs: [] }, { dirs: [], files: [{ ...lib, path: real }, link] }, gone),
+    ).toEqual([
+      ['file-sha256', real, 1, false],
+      ['file-sha256', '/opt/link.so', 1, true],
+    ]);
+    // Listed before the file, the link is to the lower layer's (here none): nothing to carry.
+    expect(
+      verdicts({ ...merged, dirs: [] }, { dirs: [], files: [link, { ...lib, path: real }] }, gone),
+    ).toEqual([['file-sha256', real, 1, false]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

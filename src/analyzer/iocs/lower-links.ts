@@ -26,7 +26,7 @@
  * readings (the one known way to a wrong "gone"; keeping the members' tar names would mend it).
  */
 import { cachedIn } from '../../core/cached.js';
-import type { LayerFacts } from '../facts.js';
+import type { FileFact, LayerFacts } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
 import { ancestors } from '../paths.js';
 import { pathsOf } from './layer-paths.js';
@@ -46,6 +46,12 @@ export interface LayerResolution {
    * whose entries' order, which the facts do not keep, could move its paths (orderMatters).
    */
   exact: boolean;
+  /**
+   * For a layer whose directory entries ended lower links (late ones too) where `facts` may not have ended
+   * them for every path: its facts with every path landed after all its entries ended theirs, what an
+   * archive listing the directories first gives. matchImage reads it as one more possible placement.
+   */
+  afterEntries?: LayerFacts;
 }
 
 const unmoved = (path: string): string => path;
@@ -98,14 +104,37 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
     facts.dirs !== undefined &&
     !facts.lateDirs?.length &&
     !orderMatters(facts, resolution, { lower, after: links, endedBy });
-  return { resolution: { ...resolution, exact }, links, next: new WeakMap() };
+  const afterEntries = exact ? undefined : landedAfterEntries(facts, below, resolution.facts);
+  return {
+    resolution: { ...resolution, exact, ...(afterEntries && { afterEntries }) },
+    links,
+    next: new WeakMap(),
+  };
+}
+
+/**
+ * The layer's facts landed after every directory entry, late ones included, ended its link; undefined when
+ * that places no path otherwise than `resolved` does.
+ */
+function landedAfterEntries(
+  facts: LayerFacts,
+  below: Map<string, string>,
+  resolved: LayerFacts,
+): LayerFacts | undefined {
+  if (!facts.lateDirs?.length && !facts.dirs?.length) return undefined;
+  const all = { ...facts, dirs: [...(facts.dirs ?? []), ...(facts.lateDirs ?? [])] };
+  const { links } = linksLeftByDirs(below, all);
+  if (links === below) return undefined;
+  const landed = resolveLayer(facts, links).facts;
+  const [a, b] = [pathsIn(landed), pathsIn(resolved)];
+  return a.some((p, i) => p !== b[i]) ? landed : undefined;
 }
 
 /**
  * A layer whose directory entries ended lower links: a path spelled under such an entry lands in the new
  * directory (DirectoryOrder saw nothing there before the entry); any other lands through the links as they
  * stood before, as if listed before the entry. The second guess may be wrong, so such a layer is never
- * exact (orderMatters): matchImage also reads it as recorded, which is right if it came after.
+ * exact (orderMatters): matchImage also reads it landed after every entry (LayerResolution.afterEntries).
  */
 function resolveAround(
   facts: LayerFacts,
@@ -170,7 +199,7 @@ function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: Link
 }
 
 /** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
-function pathsIn(f: LayerFacts): string[] {
+export function pathsIn(f: LayerFacts): string[] {
   return [
     ...f.files.flatMap((x) => (x.linkTarget === undefined ? [x.path] : [x.path, x.linkTarget])),
     ...f.packages.map((x) => x.statusFile),
@@ -267,11 +296,13 @@ function resolveFacts(
   if (below.size === 0) return { ...facts, md5sums };
   return {
     ...facts,
-    files: facts.files.map((f) => ({
-      ...f,
-      path: member(f.path),
-      ...(f.linkTarget === undefined ? {} : { linkTarget: member(f.linkTarget) }),
-    })),
+    files: withOwnTargetsRead(
+      facts.files.map((f) => ({
+        ...f,
+        path: member(f.path),
+        ...(f.linkTarget === undefined ? {} : { linkTarget: member(f.linkTarget) }),
+      })),
+    ),
     packages: facts.packages.map((p) => ({ ...p, statusFile: member(p.statusFile) })),
     md5sums: md5sums.map((m) => ({ ...m, infoFile: member(m.infoFile) })),
     osRelease: facts.osRelease.map((o) => ({ ...o, path: member(o.path) })),
@@ -284,6 +315,29 @@ function resolveFacts(
     ...(facts.dirs === undefined ? {} : { dirs: facts.dirs.map(member) }),
     ...(facts.lateDirs === undefined ? {} : { lateDirs: facts.lateDirs.map(member) }),
   };
+}
+
+/**
+ * A hardlink whose target the analyzer could not find (it named it through a lower layer's link) gets the
+ * hashes of its own layer's file there, when that file came first in the archive: unpacked, the link is
+ * that file, as the analyzer records a link to a file it found (layer-stream.ts, recordHardlink). It keeps
+ * its `linkTarget`, so that every reading of the layer holds the same paths (image-view.ts, mainPaths).
+ * Signature hits are not copied: a known hash is the finding.
+ */
+function withOwnTargetsRead(files: FileFact[]): FileFact[] {
+  if (!files.some((f) => f.linkTarget !== undefined && f.sha256 === null)) return files;
+  const firstHashed = new Map<string, number>();
+  files.forEach((f, i) => {
+    if (f.linkTarget === undefined && f.sha256 !== null && !firstHashed.has(f.path))
+      firstHashed.set(f.path, i);
+  });
+  return files.map((f, i) => {
+    if (f.linkTarget === undefined || f.sha256 !== null) return f;
+    const j = firstHashed.get(f.linkTarget);
+    if (j === undefined || j > i) return f;
+    const { size, sha256, md5 } = files[j]!;
+    return { ...f, size, sha256, md5 };
+  });
 }
 
 /**
