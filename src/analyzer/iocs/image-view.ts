@@ -89,8 +89,9 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  * tell: a directory entry at its path in a layer an older analyzer read, a directory listed after its
  * contents, a layer that removes a link its own members were written through, or a layer whose analysis
  * failed. So in such a stack, where resolution moved anything, the stack is read again: as recorded, and
- * where a layer's directory entries ended links its paths may have gone through, with every path landed
- * after them (LayerResolution.afterEntries). Evidence is gone only when every reading says so: matching
+ * in the other places a layer's paths may be (LayerResolution.alternatives: landed after every directory
+ * entry, or through its own climbing links as an unpacker follows them). Evidence is gone only when every
+ * reading says so: matching
  * leans toward "survives", never toward "gone", where the facts cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
@@ -108,7 +109,8 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     // whatever became of the lower ones: dpkg wrote those files through them.
     layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
   ];
-  if (stack.some((r) => r.afterEntries)) readings.push(stack.map((r) => r.afterEntries ?? r.facts));
+  const most = Math.max(...stack.map((r) => r.alternatives.length));
+  for (let k = 0; k < most; k++) readings.push(stack.map((r) => r.alternatives[k] ?? r.facts));
   const surviving = new Set<string>();
   for (const reading of readings) {
     const toMain = mainPaths(main, reading);

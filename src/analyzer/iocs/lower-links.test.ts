@@ -329,6 +329,32 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', real, 1, false]]);
   });
 
+  it('reads what went through a climbing relative link of its own where an unpacker puts it too', () => {
+    // `opt/alias/rel -> ../bar` over a lower `opt/alias -> tools/deep`: the analyzer, from the tar name's
+    // folder, recorded `opt/alias/rel/liblzma.so.5.6.1` at /opt/bar; an unpacker wrote /opt/tools/bar.
+    const alias = { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] };
+    const upper = {
+      dirs: [],
+      symlinks: [{ path: '/opt/alias/rel', target: '../bar' }],
+      files: [{ ...lib, path: '/opt/bar/liblzma.so.5.6.1' }],
+    };
+    const cleanThere = { dirs: [], files: [file('/opt/bar/liblzma.so.5.6.1')] };
+    expect(verdicts(alias, upper, cleanThere)).toEqual([
+      ['file-sha256', '/opt/bar/liblzma.so.5.6.1', 1, true],
+    ]);
+    // Whited out where the unpacker put it, it is gone in every reading.
+    const goneThere = {
+      dirs: [],
+      whiteouts: [
+        { path: '/opt/tools/bar', opaque: false },
+        { path: '/opt/bar', opaque: false },
+      ],
+    };
+    expect(verdicts(alias, upper, goneThere)).toEqual([
+      ['file-sha256', '/opt/bar/liblzma.so.5.6.1', 1, false],
+    ]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

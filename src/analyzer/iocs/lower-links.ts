@@ -21,14 +21,14 @@
  * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads both ways
  * and calls evidence gone only when both readings agree. A layer an analyzer before version 6 read has no
  * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
- * under a lower link was followed by the analyzer from its tar name's folder, which cannot be undone here:
- * a `..` in its target then puts the members written through it at a path where they are not, in both
- * readings (the one known way to a wrong "gone"; keeping the members' tar names would mend it).
+ * under a lower link was followed by the analyzer from its tar name's folder: a `..` in its target then
+ * put the members written through it at a path where they are not. That path is kept (the tar names are
+ * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks).
  */
 import { cachedIn } from '../../core/cached.js';
 import type { FileFact, LayerFacts } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
-import { ancestors } from '../paths.js';
+import { ancestors, normalizeTarPath } from '../paths.js';
 import { pathsOf } from './layer-paths.js';
 
 /**
@@ -47,11 +47,11 @@ export interface LayerResolution {
    */
   exact: boolean;
   /**
-   * For a layer whose directory entries ended lower links (late ones too) where `facts` may not have ended
-   * them for every path: its facts with every path landed after all its entries ended theirs, what an
-   * archive listing the directories first gives. matchImage reads it as one more possible placement.
+   * Other places the layer's paths may be, for a layer that is not exact (matchImage reads each as one
+   * more possible placement): landed after every directory entry ended its links (landedAfterEntries),
+   * and through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks).
    */
-  afterEntries?: LayerFacts;
+  alternatives: LayerFacts[];
 }
 
 const unmoved = (path: string): string => path;
@@ -92,7 +92,7 @@ export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerRes
 function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBelow: boolean): Step {
   if (facts === null) {
     // A failed layer is taken to change nothing, as everywhere in matching; what it did is not known.
-    const resolution = { facts, member: unmoved, listed: unmoved, exact: false };
+    const resolution = { facts, member: unmoved, listed: unmoved, exact: false, alternatives: [] };
     return { resolution, links: below, next: new WeakMap() };
   }
   const { links: lower, endedBy } = linksLeftByDirs(below, facts);
@@ -104,12 +104,50 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
     facts.dirs !== undefined &&
     !facts.lateDirs?.length &&
     !orderMatters(facts, resolution, { lower, after: links, endedBy });
-  const afterEntries = exact ? undefined : landedAfterEntries(facts, below, resolution.facts);
-  return {
-    resolution: { ...resolution, exact, ...(afterEntries && { afterEntries }) },
-    links,
-    next: new WeakMap(),
+  const alternatives = exact
+    ? []
+    : [
+        landedAfterEntries(facts, below, resolution.facts),
+        landedThroughOwnLinks(facts, lower, resolution),
+      ].filter((f): f is LayerFacts => f !== undefined);
+  return { resolution: { ...resolution, exact, alternatives }, links, next: new WeakMap() };
+}
+
+/**
+ * The layer's facts with what went through a relative link of its own whose target climbs (`rel ->
+ * ../bar`), in a folder a lower link moved, placed as an unpacker follows it: from the folder the link is
+ * in (`/opt/tools/deep/../bar`), not the folder of its tar name (`/opt/alias/../bar`), from which the
+ * analyzer, knowing no lower link, followed it (layer-symlinks.ts). Every recorded path under where the
+ * analyzer went is moved; one written there directly is moved too, which only adds a reading.
+ * Undefined when the layer has no such link.
+ */
+function landedThroughOwnLinks(
+  facts: LayerFacts,
+  lower: Map<string, string>,
+  resolution: ResolvedLayer,
+): LayerFacts | undefined {
+  const moves: Array<[from: string, to: string]> = [];
+  for (const l of facts.symlinks ?? []) {
+    const landed = resolution.member(l.path);
+    if (landed === l.path || l.target.startsWith('/') || !l.target.split('/').includes('..')) continue;
+    const followedFrom = (path: string) =>
+      normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${l.target}`);
+    moves.push([followedFrom(l.path), followedFrom(landed)]);
+  }
+  if (moves.length === 0) return undefined;
+  const moved = (path: string): string | undefined => {
+    for (const [from, to] of moves) {
+      if (path === from || path.startsWith(`${from}/`)) return `${to}${path.slice(from.length)}`;
+    }
+    return undefined;
   };
+  const lowerLinks = resolverOf(lower);
+  const member = (p: string) => {
+    const there = moved(p);
+    return there === undefined ? resolution.member(p) : lowerLinks.landing(there);
+  };
+  const listed = (p: string) => moved(p) ?? resolution.listed(p);
+  return resolveFacts(facts, true, member, listed);
 }
 
 /**
@@ -146,7 +184,7 @@ function resolveAround(
   const underEnding = underAny(endedBy);
   const member = (p: string) => (underEnding(p) ? after : before).member(p);
   const listed = (p: string) => (underEnding(p) ? after : before).listed(p);
-  return { facts: resolveFacts(facts, below, member, listed), member, listed };
+  return { facts: resolveFacts(facts, true, member, listed), member, listed };
 }
 
 /** Whether a path is one of `dirs` or below one. */
@@ -173,7 +211,7 @@ interface LinksAround {
  *   (resolveAround);
  * - a relative link of its own whose target climbs (`..`) was followed by the analyzer from the folder of
  *   its tar name (layer-symlinks.ts); where a lower link moved that folder, the members recorded through
- *   it are not where an unpacker puts them (both readings then place them alike: see the file's head).
+ *   it are not where an unpacker puts them (landedThroughOwnLinks reads them there too).
  */
 function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
   const climbs = (target: string) => !target.startsWith('/') && target.split('/').includes('..');
@@ -269,7 +307,7 @@ function resolveLayer(facts: LayerFacts, below: ReadonlyMap<string, string>): Re
     return moved === path ? path : withOwn().landing(moved);
   };
   const listed = (path: string): string => withOwn().landing(path);
-  return { facts: resolveFacts(facts, below, member, listed), member, listed };
+  return { facts: resolveFacts(facts, below.size > 0, member, listed), member, listed };
 }
 
 /** A resolver per map of links, shared by every layer resolved over the same links (only read). */
@@ -279,9 +317,10 @@ function resolverOf(links: ReadonlyMap<string, string>): LayerSymlinks {
   return cachedIn(resolvers, links, () => new LayerSymlinks(links));
 }
 
+/** `facts` with every path placed by `member` (members) and `listed` (md5sums lines); `moves` false when only the lists can move. */
 function resolveFacts(
   facts: LayerFacts,
-  below: ReadonlyMap<string, string>,
+  moves: boolean,
   member: (path: string) => string,
   listed: (path: string) => string,
 ): LayerFacts {
@@ -293,7 +332,7 @@ function resolveFacts(
     return path === m.path ? m : { ...m, path, listedPath: m.path };
   });
   // Nothing below: the analyzer resolved every member already; only the md5sums lists were not.
-  if (below.size === 0) return { ...facts, md5sums };
+  if (!moves) return { ...facts, md5sums };
   return {
     ...facts,
     files: withOwnTargetsRead(
