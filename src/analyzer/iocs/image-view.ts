@@ -109,10 +109,14 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     // whatever became of the lower ones: dpkg wrote those files through them.
     layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
   ];
-  const most = Math.max(...stack.map((r) => r.alternatives.length));
-  for (let k = 0; k < most; k++) readings.push(stack.map((r) => r.alternatives[k] ?? r.facts));
+  // One reading per other placement of one layer, every other layer as resolved: placements of two layers
+  // read together could pair one's guess at a file with another's guess at what removes it.
+  stack.forEach((r, i) => {
+    for (const alternative of r.alternatives) readings.push(main.map((f, j) => (j === i ? alternative : f)));
+  });
   const surviving = new Set<string>();
-  for (const reading of readings) {
+  for (const placed of readings) {
+    const reading = placed.map((f, i) => withLinkHashesOf(main[i] ?? null, f));
     const toMain = mainPaths(main, reading);
     for (const e of locateEvidence(layers, reading, sets)) {
       if (!e.inFinalFs) continue;
@@ -123,6 +127,34 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     e.inFinalFs || !surviving.has(evidenceKey(e, e.path)) ? e : { ...e, inFinalFs: true },
   );
 }
+
+/**
+ * `placed` with the hashes the main reading gave its hardlinks (lower-links.ts, withOwnTargetsRead: a link
+ * to its own layer's file named through a lower link): the link is that file wherever a reading puts it.
+ * The files of every reading of a layer are the same entries in the same order.
+ */
+function withLinkHashesOf(main: LayerFacts | null, placed: LayerFacts | null): LayerFacts | null {
+  if (main === null || placed === null || main === placed) return placed;
+  return cachedIn(
+    cachedIn(linkHashed, placed, () => new WeakMap()),
+    main,
+    () => {
+      const read = (i: number) => {
+        const m = main.files[i]!;
+        return m.linkTarget !== undefined && m.sha256 !== null && placed.files[i]!.sha256 === null;
+      };
+      if (!placed.files.some((_, i) => read(i))) return placed;
+      const files = placed.files.map((f, i) => {
+        const { size, sha256, md5 } = main.files[i]!;
+        return read(i) ? { ...f, size, sha256, md5 } : f;
+      });
+      return { ...placed, files };
+    },
+  );
+}
+
+/** withLinkHashesOf by reading and main facts objects. */
+const linkHashed = new WeakMap<LayerFacts, WeakMap<LayerFacts, LayerFacts>>();
 
 /**
  * Where a path of one reading of a layer is in the main reading: both are the layer's recorded paths, each

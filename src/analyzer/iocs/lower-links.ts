@@ -23,7 +23,9 @@
  * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
  * under a lower link was followed by the analyzer from its tar name's folder: a `..` in its target then
  * put the members written through it at a path where they are not. That path is kept (the tar names are
- * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks).
+ * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks); but a
+ * symlink so misplaced stays misplaced for the layers above, in every reading: the one known way to a
+ * wrong "gone" (docs/schema.md). Keeping the members' tar names would mend both.
  */
 import { cachedIn } from '../../core/cached.js';
 import type { FileFact, LayerFacts } from '../facts.js';
@@ -365,17 +367,16 @@ function resolveFacts(
  */
 function withOwnTargetsRead(files: FileFact[]): FileFact[] {
   if (!files.some((f) => f.linkTarget !== undefined && f.sha256 === null)) return files;
-  const firstHashed = new Map<string, number>();
-  files.forEach((f, i) => {
-    if (f.linkTarget === undefined && f.sha256 !== null && !firstHashed.has(f.path))
-      firstHashed.set(f.path, i);
-  });
-  return files.map((f, i) => {
-    if (f.linkTarget === undefined || f.sha256 !== null) return f;
-    const j = firstHashed.get(f.linkTarget);
-    if (j === undefined || j > i) return f;
-    const { size, sha256, md5 } = files[j]!;
-    return { ...f, size, sha256, md5 };
+  // The entry at each path so far, in archive order: a link is to the latest one before it.
+  const latest = new Map<string, FileFact>();
+  return files.map((f) => {
+    let out = f;
+    const target = f.linkTarget === undefined || f.sha256 !== null ? undefined : latest.get(f.linkTarget);
+    if (target !== undefined && target.linkTarget === undefined && target.sha256 !== null) {
+      out = { ...f, size: target.size, sha256: target.sha256, md5: target.md5 };
+    }
+    latest.set(f.path, out);
+    return out;
   });
 }
 
