@@ -37,8 +37,9 @@ import type { IocSet } from './schema.js';
  * marker inside a path makes the path a directory, replacing a lower file there. 6: a layer's directory
  * entries (LayerFacts.dirs, analyzer version 7) replace a lower file or symlink at their paths, and a stack
  * whose every layer records them is read once, through the links (matchImage); a rule's glob naming a
- * merged-/usr folder covers the other spelling too (glob.ts, withMergedUsrTwins); the second reading takes
- * md5sums paths through their own layer's links.
+ * merged-/usr folder covers the other spelling too (glob.ts, withMergedUsrTwins); the reading as recorded
+ * takes md5sums paths through their own layer's links; a stack that is not exact is also read with each
+ * layer's other placements (LayerResolution.alternatives).
  */
 export const MATCHER_VERSION = 6;
 

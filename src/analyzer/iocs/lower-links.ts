@@ -18,8 +18,8 @@
  * and its `x` is then at /lib/x): the layer's recorded directory entries (LayerFacts.dirs) end such links
  * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
  * replaced that way stays in place here; nothing is known of a layer whose analysis failed; and the order
- * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads both ways
- * and calls evidence gone only when both readings agree. A layer an analyzer before version 6 read has no
+ * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads it several
+ * ways (as recorded, and each layer's other placements) and calls evidence gone only when all agree. A layer an analyzer before version 6 read has no
  * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
  * under a lower link was followed by the analyzer from its tar name's folder: a `..` in its target then
  * put the members written through it at a path where they are not. That path is kept (the tar names are
@@ -174,7 +174,7 @@ function landedAfterEntries(
  * A layer whose directory entries ended lower links: a path spelled under such an entry lands in the new
  * directory (DirectoryOrder saw nothing there before the entry); any other lands through the links as they
  * stood before, as if listed before the entry. The second guess may be wrong, so such a layer is never
- * exact (orderMatters): matchImage also reads it landed after every entry (LayerResolution.afterEntries).
+ * exact (orderMatters): matchImage also reads it landed after every entry (landedAfterEntries).
  */
 function resolveAround(
   facts: LayerFacts,
