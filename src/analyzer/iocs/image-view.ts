@@ -97,14 +97,10 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));
-  const resolved = locateEvidence(
-    layers,
-    stack.map((r) => r.facts),
-    sets,
-  );
+  const main = stack.map((r) => r.facts);
+  const resolved = locateEvidence(layers, main, sets);
   if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
   if (stack.every((r) => r.exact)) return resolved;
-  const main = stack.map((r) => r.facts);
   const readings = [
     // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
     // whatever became of the lower ones: dpkg wrote those files through them.

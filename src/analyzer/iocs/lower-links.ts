@@ -28,7 +28,7 @@
  * wrong "gone" (docs/schema.md). Keeping the members' tar names would mend both.
  */
 import { cachedIn } from '../../core/cached.js';
-import type { FileFact, LayerFacts } from '../facts.js';
+import type { FileFact, LayerFacts, SymlinkFact } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
 import { ancestors, normalizeTarPath } from '../paths.js';
 import { pathsOf } from './layer-paths.js';
@@ -98,21 +98,45 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
     return { resolution, links: below, next: new WeakMap() };
   }
   const { links: lower, endedBy } = linksLeftByDirs(below, facts);
+  // Every path landed after the entries that ended links: for a layer whose entries ended none, the
+  // resolution itself.
+  const afterEntries = resolveLayer(facts, lower);
   const resolution =
-    endedBy.length === 0 ? resolveLayer(facts, lower) : resolveAround(facts, below, lower, endedBy);
+    endedBy.length === 0
+      ? afterEntries
+      : resolveAround(facts, resolveLayer(facts, below), afterEntries, endedBy);
   const links = linksAfter(lower, resolution.facts);
+  const misfollowed = misfollowedLinks(facts, resolution);
   const exact =
     exactBelow &&
     facts.dirs !== undefined &&
     !facts.lateDirs?.length &&
-    !orderMatters(facts, resolution, { lower, after: links, endedBy });
+    misfollowed.length === 0 &&
+    !orderMatters(facts, resolution, { lower, after: links, afterEntries });
   const alternatives = exact
     ? []
     : [
-        landedAfterEntries(facts, below, resolution.facts),
-        landedThroughOwnLinks(facts, lower, resolution),
+        landedAfterEntries(facts, below, { lower, afterEntries, resolved: resolution.facts }),
+        landedThroughOwnLinks(facts, lower, resolution, misfollowed),
       ].filter((f): f is LayerFacts => f !== undefined);
   return { resolution: { ...resolution, exact, alternatives }, links, next: new WeakMap() };
+}
+
+/**
+ * The layer's own relative links whose target climbs (`rel -> ../bar`) in a folder a lower link moved. The
+ * analyzer, knowing no lower link, followed each from the folder of its tar name (layer-symlinks.ts), so
+ * the members recorded through it are not where an unpacker puts them (landedThroughOwnLinks).
+ */
+function misfollowedLinks(facts: LayerFacts, resolution: ResolvedLayer): SymlinkFact[] {
+  const climbs = (target: string) => !target.startsWith('/') && target.split('/').includes('..');
+  return (facts.symlinks ?? []).filter((l) => resolution.member(l.path) !== l.path && climbs(l.target));
+}
+
+/** Whether two placements of one layer's facts put some path apart (pathsIn keeps their order). */
+function placedApart(a: LayerFacts, b: LayerFacts): boolean {
+  if (a === b) return false;
+  const [pa, pb] = [pathsIn(a), pathsIn(b)];
+  return pa.some((p, i) => p !== pb[i]);
 }
 
 /**
@@ -127,16 +151,14 @@ function landedThroughOwnLinks(
   facts: LayerFacts,
   lower: Map<string, string>,
   resolution: ResolvedLayer,
+  misfollowed: readonly SymlinkFact[],
 ): LayerFacts | undefined {
-  const moves: Array<[from: string, to: string]> = [];
-  for (const l of facts.symlinks ?? []) {
-    const landed = resolution.member(l.path);
-    if (landed === l.path || l.target.startsWith('/') || !l.target.split('/').includes('..')) continue;
+  if (misfollowed.length === 0) return undefined;
+  const moves = misfollowed.map((l): [from: string, to: string] => {
     const followedFrom = (path: string) =>
       normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${l.target}`);
-    moves.push([followedFrom(l.path), followedFrom(landed)]);
-  }
-  if (moves.length === 0) return undefined;
+    return [followedFrom(l.path), followedFrom(resolution.member(l.path))];
+  });
   const moved = (path: string): string | undefined => {
     for (const [from, to] of moves) {
       if (path === from || path.startsWith(`${from}/`)) return `${to}${path.slice(from.length)}`;
@@ -154,20 +176,20 @@ function landedThroughOwnLinks(
 
 /**
  * The layer's facts landed after every directory entry, late ones included, ended its link; undefined when
- * that places no path otherwise than `resolved` does.
+ * that places no path otherwise than `resolved` does. `afterEntries` is the layer landed through `lower`,
+ * the links its on-time entries left: the same, for a layer with no late entry.
  */
 function landedAfterEntries(
   facts: LayerFacts,
   below: Map<string, string>,
-  resolved: LayerFacts,
+  placed: { lower: Map<string, string>; afterEntries: ResolvedLayer; resolved: LayerFacts },
 ): LayerFacts | undefined {
   if (!facts.lateDirs?.length && !facts.dirs?.length) return undefined;
   const all = { ...facts, dirs: [...(facts.dirs ?? []), ...(facts.lateDirs ?? [])] };
-  const { links } = linksLeftByDirs(below, all);
+  const { links } = facts.lateDirs?.length ? linksLeftByDirs(below, all) : { links: placed.lower };
   if (links === below) return undefined;
-  const landed = resolveLayer(facts, links).facts;
-  const [a, b] = [pathsIn(landed), pathsIn(resolved)];
-  return a.some((p, i) => p !== b[i]) ? landed : undefined;
+  const landed = links === placed.lower ? placed.afterEntries.facts : resolveLayer(facts, links).facts;
+  return placedApart(landed, placed.resolved) ? landed : undefined;
 }
 
 /**
@@ -178,11 +200,10 @@ function landedAfterEntries(
  */
 function resolveAround(
   facts: LayerFacts,
-  below: Map<string, string>,
-  lower: Map<string, string>,
+  before: ResolvedLayer,
+  after: ResolvedLayer,
   endedBy: readonly string[],
 ): ResolvedLayer {
-  const [after, before] = [resolveLayer(facts, lower), resolveLayer(facts, below)];
   const underEnding = underAny(endedBy);
   const member = (p: string) => (underEnding(p) ? after : before).member(p);
   const listed = (p: string) => (underEnding(p) ? after : before).listed(p);
@@ -198,8 +219,8 @@ function underAny(dirs: readonly string[]): (path: string) => boolean {
 interface LinksAround {
   lower: Map<string, string>;
   after: Map<string, string>;
-  /** The directory entries (as recorded) that ended a link, making `lower`. */
-  endedBy: string[];
+  /** The layer landed through `lower`: every path as if listed after the entries that ended links. */
+  afterEntries: ResolvedLayer;
 }
 
 /**
@@ -210,32 +231,21 @@ interface LinksAround {
  * - a link one of its directory entries ended was there for the members listed before the entry.
  *   DirectoryOrder saw none spelled under the entry before it (else the entry would be late), but one that
  *   reaches the link's path another way (`a2/x` over a lower `a2 -> alias`) may have come first, or after
- *   (resolveAround);
- * - a relative link of its own whose target climbs (`..`) was followed by the analyzer from the folder of
- *   its tar name (layer-symlinks.ts); where a lower link moved that folder, the members recorded through
- *   it are not where an unpacker puts them (landedThroughOwnLinks reads them there too).
+ *   (resolveAround).
+ * A misfollowed link of its own (misfollowedLinks) also keeps a layer from being exact; stepOver checks it.
  */
 function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
-  const climbs = (target: string) => !target.startsWith('/') && target.split('/').includes('..');
-  if (facts.symlinks?.some((l) => resolution.member(l.path) !== l.path && climbs(l.target))) return true;
-  const { lower, after, endedBy } = around;
-  // Built only for the rare layer that ends a link: a base's paths are many.
-  const landed = (): string[] => pathsIn(resolution.facts);
+  const { lower, after, afterEntries } = around;
   if (after !== lower) {
     const standing = new Map([...lower].filter(([path]) => after.has(path)));
-    if (standing.size !== lower.size) {
-      const withoutEnded = pathsIn(resolveLayer(facts, standing).facts);
-      if (landed().some((p, i) => p !== withoutEnded[i])) return true;
+    if (standing.size !== lower.size && placedApart(resolution.facts, resolveLayer(facts, standing).facts)) {
+      return true;
     }
   }
-  if (endedBy.length > 0) {
-    // Paths not spelled under an entry that ended a link, which landed through it, may have come after it.
-    const recorded = pathsIn(facts);
-    const afterEntries = pathsIn(resolveLayer(facts, lower).facts);
-    const underEnding = underAny(endedBy);
-    if (landed().some((p, i) => p !== afterEntries[i] && !underEnding(recorded[i]!))) return true;
-  }
-  return false;
+  // A path not spelled under an entry that ended a link landed through it (resolveAround), yet may have
+  // come after the entry. (Those spelled under one land as `afterEntries` places them; for a layer whose
+  // entries ended no link, the two are one object.)
+  return placedApart(resolution.facts, afterEntries.facts);
 }
 
 /** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
