@@ -29,6 +29,22 @@ describe('runStepsUntil', () => {
     expect(log).toEqual(['step 1', 'step 2', 'closed']);
   });
 
+  it('hands stop each progress, so a caller knows how far steps that threw had come', async () => {
+    function* failingAtThree(): Steps<number, string> {
+      yield 1;
+      yield 2;
+      throw new Error('step 3 failed');
+    }
+    const seen: number[] = [];
+    await expect(
+      runStepsUntil(failingAtThree(), (progress) => {
+        seen.push(progress);
+        return false;
+      }),
+    ).rejects.toThrow('step 3 failed');
+    expect(seen).toEqual([1, 2]);
+  });
+
   it('sees a signal handled in a turn of the event loop between two steps', async () => {
     let stop = false;
     const log: string[] = [];

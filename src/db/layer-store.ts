@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Compression, FileFact, LayerFacts } from '../analyzer/facts.js';
+import { CorruptInputError } from '../core/errors.js';
 import { nowIso } from './rows.js';
 import { writeTransaction } from './sqlite-errors.js';
 
@@ -26,6 +27,26 @@ type FileRow = Omit<FileFact, 'linkTarget'> & { linkTarget: string | null };
 const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compressedSize,
   uncompressed_size AS uncompressedSize, entry_count AS entryCount, compression, analyzer_version AS analyzerVersion,
   selection, status, error_code AS errorCode, error_message AS errorMessage, analyzed_at AS analyzedAt, attempts`;
+
+/**
+ * A stored os-release row's fields. The analyzer writes them as a JSON object; anything else means the
+ * dataset was edited or damaged, which must stop the caller with the row named, not a bare SyntaxError.
+ */
+function parseOsReleaseFields(digest: string, path: string, json: string): Record<string, string> {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(json);
+  } catch {
+    fields = undefined;
+  }
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
+    throw new CorruptInputError(
+      `the dataset's layer_os_release row of layer ${digest} (${path}) holds no JSON object in fields_json: ` +
+        'the file was edited or damaged; restore it from a copy, or crawl into a new dataset',
+    );
+  }
+  return fields as Record<string, string>;
+}
 
 /** The tables that hold a layer's facts, in the order facts are written. */
 export const FACT_TABLES = [
@@ -285,10 +306,7 @@ export class LayerStore {
       packages: this.sel.layer_packages.all(digest) as LayerFacts['packages'],
       md5sums: this.sel.layer_md5sums.all(digest) as LayerFacts['md5sums'],
       osRelease: (this.sel.layer_os_release.all(digest) as Array<{ path: string; fields_json: string }>).map(
-        (r) => ({
-          path: r.path,
-          fields: JSON.parse(r.fields_json) as Record<string, string>,
-        }),
+        (r) => ({ path: r.path, fields: parseOsReleaseFields(digest, r.path, r.fields_json) }),
       ),
       whiteouts: (this.sel.layer_whiteouts.all(digest) as Array<{ path: string; opaque: number }>).map(
         (r) => ({

@@ -613,6 +613,66 @@ describe('hubcrawl rematch', () => {
     expect(r.stderr).not.toContain('another candidate selection');
   });
 
+  it('marks its run failed, naming the damaged row, when a stored fact cannot be read part way', async () => {
+    const copy = join(dir, 'damaged.sqlite');
+    copyFileSync(db, copy);
+    const damage = new BetterSqlite3(copy);
+    // The os-release row of a layer some image reaches only after another image is matched: the damage
+    // stops the rematch part way, with that image matched anew and the rest left as they were.
+    const images = damage.prepare('SELECT digest FROM images ORDER BY digest').pluck().all() as string[];
+    const firstLayerOf = (image: string) =>
+      damage
+        .prepare(
+          `SELECT il.layer_digest FROM image_layers il JOIN layer_os_release o ON o.layer_digest = il.layer_digest
+            WHERE il.image_digest = ? ORDER BY il.position LIMIT 1`,
+        )
+        .pluck()
+        .get(image) as string | undefined;
+    const first = firstLayerOf(images[0] as string);
+    const victim = images.map(firstLayerOf).find((l) => l !== undefined && l !== first) as string;
+    const stoppedAt = images.findIndex((i) => firstLayerOf(i) === victim);
+    expect(stoppedAt).toBeGreaterThan(0);
+    damage
+      .prepare('UPDATE layer_os_release SET fields_json = ? WHERE layer_digest = ?')
+      .run('{"ID": "deb', victim);
+    damage.close();
+
+    const r = await runCli(['rematch', '--db', copy, '--quiet']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      `re-matched ${stoppedAt} images and left the rest with their earlier findings`,
+    );
+    expect(r.stderr).toContain(
+      `hubcrawl: the dataset's layer_os_release row of layer ${victim} (/usr/lib/os-release) holds no JSON object in fields_json: ` +
+        'the file was edited or damaged; restore it from a copy, or crawl into a new dataset\n',
+    );
+    const after = new BetterSqlite3(copy, { readonly: true });
+    const run = after
+      .prepare('SELECT id, status, finished_at, stats_json FROM crawl_runs ORDER BY id DESC LIMIT 1')
+      .get() as {
+      id: number;
+      status: string;
+      finished_at: string | null;
+      stats_json: string;
+    };
+    expect(run.status).toBe('failed');
+    expect(run.finished_at).not.toBeNull();
+    expect(JSON.parse(run.stats_json)).toMatchObject({
+      rematch: true,
+      imagesMatched: stoppedAt,
+      imagesNotReached: images.length - stoppedAt,
+      error: expect.stringContaining(`layer_os_release row of layer ${victim}`),
+    });
+    // The images before the damaged one carry the failed run's findings; the others keep the crawl's.
+    const matchedBy = after
+      .prepare('SELECT DISTINCT image_digest FROM findings WHERE run_id = ? ORDER BY image_digest')
+      .pluck()
+      .all(run.id) as string[];
+    expect(matchedBy.every((d) => images.indexOf(d) < stoppedAt)).toBe(true);
+    expect(matchedBy.length).toBeGreaterThan(0);
+    after.close();
+  });
+
   it('says so when a rematch without a set removes its findings, which the next rematch with it restores', async () => {
     const file = join(dir, 'extra.json');
     const [id] = builtinSetLabel().split('@');

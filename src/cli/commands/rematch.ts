@@ -3,6 +3,7 @@ import type { IocSet } from '../../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { redactConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
+import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { runStepsUntil } from '../../core/steps.js';
 import { TOOL_VERSION } from '../../core/version.js';
@@ -106,20 +107,45 @@ async function rematchDataset(
     analyzerVersion: ANALYZER_VERSION,
     iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
   });
+  const run: RematchRun = { store: runs, id: runId };
+  try {
+    return await matchAndReport(db, config, sets, log, run, stoppedBy);
+  } catch (err) {
+    recordFailure(run, err);
+    throw err;
+  }
+}
+
+/** A rematch's run row, and the last image boundary it passed: how far it had come if it stops or throws. */
+interface RematchRun {
+  store: RunStore;
+  id: number;
+  progress?: RematchProgress;
+}
+
+/** Matches every image for the rematch run and finishes the run with what it did. */
+async function matchAndReport(
+  db: Database,
+  config: Readonly<Config>,
+  sets: IocSet[],
+  log: Logger,
+  run: RematchRun,
+  stoppedBy: () => NodeJS.Signals | undefined,
+): Promise<number> {
   const selectionStore = new SelectionStore(db);
   const compiled = compileRules(sets, { hashAllFiles: config.hashAllFiles });
   // Recorded although a rematch analyzes no layer: the run's provenance names it like a crawl's.
   selectionStore.remember(compiled);
   const selections = selectionStore.covering(compiled);
   const otherSelection = warnOfOtherSelection(db, compiled, selections, log);
-  const outcome = await runStepsUntil(
-    matchImageSteps(db, sets, runId, { all: true }),
-    () => stoppedBy() !== undefined,
-  );
-  if (!outcome.finished) return recordStop(runs, runId, stoppedBy() as NodeJS.Signals, outcome.progress);
+  const outcome = await runStepsUntil(matchImageSteps(db, sets, run.id, { all: true }), (p) => {
+    run.progress = p;
+    return stoppedBy() !== undefined;
+  });
+  if (!outcome.finished) return recordStop(run, stoppedBy() as NodeJS.Signals);
   const result = outcome.result;
   const removed = warnOfRemovedFindings(result, log);
-  runs.finish(runId, 'completed', {
+  run.store.finish(run.id, 'completed', {
     rematch: true,
     imagesMatched: result.images,
     imagesWithFailedLayers: result.withFailedLayers,
@@ -151,27 +177,50 @@ async function rematchDataset(
 }
 
 /**
+ * Ends a rematch that threw (a damaged dataset row, a full disk): its run is marked failed with the error
+ * and what it did, so it is not left `running`, and the notice says what the dataset holds now. The error
+ * itself is told by the caller (main.ts). When the dataset cannot record it either, the next rematch
+ * marks the run aborted (RunStore.abortRematchesKilled).
+ */
+function recordFailure(run: RematchRun, err: unknown): void {
+  const matched = run.progress?.result.images ?? 0;
+  try {
+    run.store.finish(run.id, 'failed', { ...doneSoFar(run), error: describeError(err) });
+  } catch {
+    // The dataset itself may be what failed (disk full); the original error says why.
+  }
+  process.stderr.write(
+    `hubcrawl: rematch failed; run ${run.id} re-matched ${matched} images and left the rest with their earlier findings ` +
+      '(each image is matched anew or left as it was); once the error below is mended, run the same `hubcrawl rematch` again\n',
+  );
+}
+
+/**
  * Ends a rematch a signal stopped between two images: its run is marked aborted with what it did, and
  * the notice says that the dataset is part re-matched and that running rematch again re-matches it all.
  */
-function recordStop(
-  runs: RunStore,
-  runId: number,
-  signal: NodeJS.Signals,
-  progress: RematchProgress,
-): number {
-  const matched = progress.result.images;
-  const left = progress.imagesLeft;
-  runs.finish(runId, 'aborted', {
-    rematch: true,
-    stoppedBy: signal,
-    imagesMatched: matched,
-    imagesNotReached: left,
-    findings: progress.result.findings,
-  });
+function recordStop(run: RematchRun, signal: NodeJS.Signals): number {
+  const done = doneSoFar(run);
+  run.store.finish(run.id, 'aborted', { ...done, stoppedBy: signal });
   process.stderr.write(
-    `hubcrawl: rematch stopped by ${signal}; run ${runId} re-matched ${matched} images and left ${left} with their earlier findings ` +
+    `hubcrawl: rematch stopped by ${signal}; run ${run.id} re-matched ${done.imagesMatched} images and left ${done.imagesNotReached} with their earlier findings ` +
       '(each image is matched anew or left as it was); run the same `hubcrawl rematch` again to re-match every image\n',
   );
   return EXIT.aborted;
+}
+
+/** The stats of a rematch that ended before its last image: what it had matched when it passed its last image boundary. */
+function doneSoFar(run: RematchRun): {
+  rematch: true;
+  imagesMatched: number;
+  imagesNotReached?: number;
+  findings: number;
+} {
+  const p = run.progress;
+  return {
+    rematch: true,
+    imagesMatched: p?.result.images ?? 0,
+    ...(p ? { imagesNotReached: p.imagesLeft } : {}),
+    findings: p?.result.findings ?? 0,
+  };
 }
