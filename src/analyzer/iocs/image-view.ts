@@ -113,6 +113,8 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   });
   const surviving = new Set<string>();
   for (const placed of readings) {
+    // Read as the main reading reads it: it adds nothing (layers unmoved are their own resolution).
+    if (placed.every((f, i) => f === main[i])) continue;
     const reading = placed.map((f, i) => withLinkHashesOf(main[i] ?? null, f));
     const toMain = mainPaths(main, reading);
     for (const e of locateEvidence(layers, reading, sets)) {

@@ -35,6 +35,24 @@ describe('resolveStack', () => {
     ]);
   });
 
+  it('gives a layer that nothing moves its own facts object, which matchImage reads once', () => {
+    const upper = facts({
+      files: [
+        file('/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1'),
+        { ...file('/etc/b'), linkTarget: '/etc/a' },
+      ],
+      md5sums: [{ package: 'p', infoFile: '/var/lib/dpkg/info/p.md5sums', md5: 'b', path: '/usr/bin/p' }],
+      whiteouts: [{ path: '/opt', opaque: true }],
+    });
+    const lower = facts(merged);
+    // A lower link that no path of the layer goes through: the layer is where the analyzer recorded it.
+    expect(resolvedFacts([lower, upper])[1]).toBe(upper);
+    // One path through it, and the layer is a copy with that path moved.
+    const moved = facts({ ...upper, files: [...upper.files, file('/lib/x')] });
+    expect(resolvedFacts([lower, moved])[1]).not.toBe(moved);
+    expect(pathsOf(resolvedFacts([lower, moved])[1]!)?.at(-1)).toBe('/usr/lib/x');
+  });
+
   it('follows relative and absolute targets, chains of links, and a hardlink target’s parent only', () => {
     const [, , top] = resolvedFacts([
       facts({ symlinks: [{ path: '/opt/current', target: 'v2' }] }),

@@ -329,43 +329,56 @@ function resolverOf(links: ReadonlyMap<string, string>): LayerSymlinks {
   return cachedIn(resolvers, links, () => new LayerSymlinks(links));
 }
 
-/** `facts` with every path placed by `member` (members) and `listed` (md5sums lines); `moves` false when only the lists can move. */
+/**
+ * `facts` with every path placed by `member` (members) and `listed` (md5sums lines); `moves` false when
+ * only the lists can move. `facts` itself when nothing moved: matching tells an unmoved layer by its
+ * identity (matchImage reads such a stack once) and keeps its evidence per facts object (image-view.ts).
+ */
 function resolveFacts(
   facts: LayerFacts,
   moves: boolean,
   member: (path: string) => string,
   listed: (path: string) => string,
 ): LayerFacts {
+  let moved = false;
+  const noted = (to: (path: string) => string) => (path: string) => {
+    const there = to(path);
+    if (there !== path) moved = true;
+    return there;
+  };
+  const [at, lists] = [noted(member), noted(listed)];
   // The directory an opaque marker hides: the marker lands inside it, so the directory resolves whole.
-  const directory = (dir: string): string => (dir === '/' ? dir : member(`${dir}/.`).slice(0, -2));
+  const directory = (dir: string): string => (dir === '/' ? dir : at(`${dir}/.`).slice(0, -2));
   const md5sums = facts.md5sums.map((m) => {
-    const path = listed(m.path);
+    const path = lists(m.path);
     // A rule's globs may name either spelling: the one dpkg listed counts too (match.ts).
     return path === m.path ? m : { ...m, path, listedPath: m.path };
   });
   // Nothing below: the analyzer resolved every member already; only the md5sums lists were not.
-  if (!moves) return { ...facts, md5sums };
-  return {
+  if (!moves) return moved ? { ...facts, md5sums } : facts;
+  const placedFiles = facts.files.map((f) => ({
+    ...f,
+    path: at(f.path),
+    ...(f.linkTarget === undefined ? {} : { linkTarget: at(f.linkTarget) }),
+  }));
+  const files = withOwnTargetsRead(placedFiles);
+  const resolved: LayerFacts = {
     ...facts,
-    files: withOwnTargetsRead(
-      facts.files.map((f) => ({
-        ...f,
-        path: member(f.path),
-        ...(f.linkTarget === undefined ? {} : { linkTarget: member(f.linkTarget) }),
-      })),
-    ),
-    packages: facts.packages.map((p) => ({ ...p, statusFile: member(p.statusFile) })),
-    md5sums: md5sums.map((m) => ({ ...m, infoFile: member(m.infoFile) })),
-    osRelease: facts.osRelease.map((o) => ({ ...o, path: member(o.path) })),
-    whiteouts: facts.whiteouts.map((w) => ({ ...w, path: w.opaque ? directory(w.path) : member(w.path) })),
+    files,
+    packages: facts.packages.map((p) => ({ ...p, statusFile: at(p.statusFile) })),
+    md5sums: md5sums.map((m) => ({ ...m, infoFile: at(m.infoFile) })),
+    osRelease: facts.osRelease.map((o) => ({ ...o, path: at(o.path) })),
+    whiteouts: facts.whiteouts.map((w) => ({ ...w, path: w.opaque ? directory(w.path) : at(w.path) })),
     // `scannedPath` stays as recorded: a rule's globs chose the file by that name when it was scanned.
-    signatureHits: facts.signatureHits.map((h) => ({ ...h, path: member(h.path) })),
+    signatureHits: facts.signatureHits.map((h) => ({ ...h, path: at(h.path) })),
     ...(facts.symlinks === undefined
       ? {}
-      : { symlinks: facts.symlinks.map((l) => ({ ...l, path: member(l.path) })) }),
-    ...(facts.dirs === undefined ? {} : { dirs: facts.dirs.map(member) }),
-    ...(facts.lateDirs === undefined ? {} : { lateDirs: facts.lateDirs.map(member) }),
+      : { symlinks: facts.symlinks.map((l) => ({ ...l, path: at(l.path) })) }),
+    ...(facts.dirs === undefined ? {} : { dirs: facts.dirs.map(at) }),
+    ...(facts.lateDirs === undefined ? {} : { lateDirs: facts.lateDirs.map(at) }),
   };
+  // A hardlink given its target's hashes is a change too, though no path moved.
+  return moved || files.some((f, i) => f !== placedFiles[i]) ? resolved : facts;
 }
 
 /**
