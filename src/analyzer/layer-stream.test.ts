@@ -382,6 +382,52 @@ describe('analyzeLayer limits and corrupt input', () => {
     expect((err as LimitExceededError).limit).toBe('maxHeaderBytes');
   });
 
+  it('stops once the facts hold more than maxFactBytes: paths and link targets recorded, dpkg text parsed', async () => {
+    const status =
+      'Package: xz-utils\nStatus: install ok installed\nVersion: 5.6.1-1\nArchitecture: amd64\n\n';
+    const tar = await packTar([
+      { header: { name: 'opt/app/', type: 'directory' } },
+      { header: { name: 'usr/lib/liblzma.so.5', type: 'symlink', linkname: 'liblzma.so.5.6.1' } },
+      { header: { name: 'usr/lib/liblzma.so.5.6.1', type: 'file' }, body: 'elf' },
+      { header: { name: 'usr/lib/liblzma.so.5.6.2', type: 'link', linkname: 'usr/lib/liblzma.so.5.6.1' } },
+      { header: { name: 'etc/.wh.motd', type: 'file' }, body: '' },
+      { header: { name: 'var/lib/dpkg/status', type: 'file' }, body: status },
+    ]);
+    // Each path recorded, a symlink's target, the status text parsed; the whiteout at the path it removes.
+    const held = [
+      '/opt/app',
+      '/usr/lib/liblzma.so.5',
+      'liblzma.so.5.6.1',
+      '/usr/lib/liblzma.so.5.6.1',
+      '/usr/lib/liblzma.so.5.6.2',
+      '/etc/motd',
+      '/var/lib/dpkg/status',
+      status,
+    ].join('').length;
+    const facts = await analyze(tar, { limits: { maxFactBytes: held } });
+    expect(facts.packages.map((p) => p.version)).toEqual(['5.6.1-1']);
+    const err = await analyze(tar, { limits: { maxFactBytes: held - 1 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LimitExceededError);
+    expect((err as LimitExceededError).limit).toBe('maxFactBytes');
+    expect((err as Error).message).toBe(
+      `layer's facts pass maxFactBytes (${held - 1} characters of paths and parsed dpkg/os-release text) at /var/lib/dpkg/status; ` +
+        'a layer that records this much is crafted or extraordinary: raise limits.maxFactBytes to analyze it',
+    );
+  });
+
+  it('bounds the directory paths a layer of long names makes it hold', async () => {
+    // A thousand directories of 1000-character names: a million characters, past a 100 000 bound at the
+    // 100th. The same shape, a million entries of 4096 characters, used to take gigabytes.
+    const dirs = Array.from({ length: 1000 }, (_, i) => ({
+      header: { name: `${String(i).padStart(4, '0')}${'x'.repeat(995)}/`, type: 'directory' as const },
+    }));
+    const tar = await packTar(dirs);
+    const err = await analyze(tar, { limits: { maxFactBytes: 100_000 } }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxFactBytes');
+    expect((err as Error).message).toContain(`at /0100${'x'.repeat(195)};`);
+    expect((await analyze(tar)).dirs).toHaveLength(1000);
+  });
+
   it('refuses a path longer than maxPathLength', async () => {
     const tar = await packTar([{ header: { name: `a/${'x'.repeat(3000)}`, type: 'file' }, body: 'x' }]);
     const err = await analyze(tar, { limits: { maxPathLength: 1000 } }).catch((e: unknown) => e);

@@ -197,6 +197,8 @@ class FactCollector implements TarVisitor {
   /** Those listed after a member below them (dir-order.ts). */
   private readonly lateDirs = new Set<string>();
   private readonly order = new DirectoryOrder();
+  /** Characters the facts hold so far: recorded paths and targets, parsed text (maxFactBytes). */
+  private factBytes = 0;
 
   constructor(
     private readonly rules: CompiledRules,
@@ -211,9 +213,11 @@ class FactCollector implements TarVisitor {
     this.order.saw(path);
     if (whiteout === 'ignore') return null;
     if (whiteout !== null) {
+      this.keep(whiteout.path.length, path);
       this.whiteouts.push(whiteout);
       return null;
     }
+    if (entry.type === 'symlink') this.keep(path.length + entry.linkname.length, path);
     this.symlinks.landed(path, entry.type === 'symlink' ? entry.linkname : null);
     if (entry.type === 'hardlink') {
       const target = this.symlinks.landing(normalizeTarPath(entry.linkname));
@@ -259,12 +263,14 @@ class FactCollector implements TarVisitor {
   /** A directory entry: once, and apart when something below it came first (LayerFacts.lateDirs). */
   private recordDirectory(path: string): void {
     if (path === '/' || this.dirs.has(path) || this.lateDirs.has(path)) return;
+    this.keep(path.length, path);
     (this.order.seenBelow(path) ? this.lateDirs : this.dirs).add(path);
   }
 
   /** A file (or symlink, size 0) recorded without its bytes: only that the path exists in this layer. */
   private recordPresence(path: string, size: number, mode: number): void {
     const fact: FileFact = { path, size, mode: mode & 0o7777, sha256: null, md5: null };
+    this.keep(path.length, path);
     this.files.push(fact);
     this.byPath.set(path, { fact, hits: [] });
   }
@@ -282,6 +288,7 @@ class FactCollector implements TarVisitor {
       scannedPath: work.path,
       ...h,
     }));
+    this.keep(work.path.length, work.path);
     this.files.push(fact);
     this.signatureHits.push(...hits);
     this.byPath.set(work.path, { fact, hits });
@@ -293,6 +300,8 @@ class FactCollector implements TarVisitor {
   }
 
   private parseCapture(kind: CaptureKind, path: string, text: string): void {
+    // What it lists stays in the facts, about as long as the text.
+    this.keep(text.length, path);
     try {
       if (kind === 'dpkg-status') this.packages.push(...parseDpkgStatus(text, path));
       else if (kind === 'md5sums') this.md5sums.push(...parseMd5sums(text, path));
@@ -325,6 +334,7 @@ class FactCollector implements TarVisitor {
         md5: null,
         linkTarget: target,
       };
+      this.keep(path.length + target.length, path);
       this.files.push(fact);
       this.byPath.set(path, { fact, hits: [] });
       return;
@@ -335,9 +345,22 @@ class FactCollector implements TarVisitor {
     const unparsed = captureKind(path) !== null ? { linkTarget: known.fact.linkTarget ?? target } : {};
     const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777, ...unparsed };
     const hits = known.hits.map((h) => ({ ...h, path }));
+    this.keep(path.length, path);
     this.files.push(fact);
     this.signatureHits.push(...hits);
     this.byPath.set(path, { fact, hits });
+  }
+
+  /** Counts `chars` more held by the facts, `at` the entry that adds them; past maxFactBytes the layer fails. */
+  private keep(chars: number, at: string): void {
+    this.factBytes += chars;
+    if (this.factBytes <= this.limits.maxFactBytes) return;
+    throw new LimitExceededError(
+      'maxFactBytes',
+      this.factBytes,
+      `layer's facts pass maxFactBytes (${this.limits.maxFactBytes} characters of paths and parsed dpkg/os-release text) at ${at.slice(0, 200)}; ` +
+        'a layer that records this much is crafted or extraordinary: raise limits.maxFactBytes to analyze it',
+    );
   }
 
   result(): Omit<

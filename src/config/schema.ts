@@ -121,6 +121,8 @@ export const limitsSchema = z.strictObject({
   maxPathLength: z.number().int().positive().optional(),
   /** dpkg status, md5sums and os-release files read into memory (default 64 MiB). */
   maxCaptureBytes: z.number().int().positive().optional(),
+  /** Paths and parsed dpkg/os-release text one layer's facts hold in memory, in characters (default 128 MiB). */
+  maxFactBytes: z.number().int().positive().optional(),
   /** Decompression-bomb guard: uncompressed/compressed past 64 MiB of output (default 200). */
   maxCompressionRatio: z.number().positive().optional(),
   /** Window a zstd frame may make the decoder allocate (default 32 MiB, rounded down to a power of two). */
