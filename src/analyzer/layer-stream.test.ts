@@ -415,6 +415,20 @@ describe('analyzeLayer limits and corrupt input', () => {
     );
   });
 
+  it('parses an md5sums file of more lines than a spread can pass as arguments, not calling it corrupt', async () => {
+    // A package with 200 000 files: real ones come near (fonts, documentation, kernel headers).
+    const lines = Array.from(
+      { length: 200_000 },
+      (_, i) => `${i.toString(16).padStart(32, '0')}  usr/share/f${i}\n`,
+    );
+    const tar = await packTar([
+      { header: { name: 'var/lib/dpkg/info/big.md5sums', type: 'file' }, body: lines.join('') },
+    ]);
+    const facts = await analyze(tar);
+    expect(facts.md5sums).toHaveLength(200_000);
+    expect(facts.md5sums.at(-1)).toMatchObject({ package: 'big', path: '/usr/share/f199999' });
+  });
+
   it('bounds the directory paths a layer of long names makes it hold', async () => {
     // A thousand directories of 1000-character names: a million characters, past a 100 000 bound at the
     // 100th. The same shape, a million entries of 4096 characters, used to take gigabytes.

@@ -3,6 +3,7 @@
  * per-entry hooks (whiteouts, candidate hashing, signatures, dpkg and os-release capture).
  * Nothing is written to disk and memory stays bounded by the limits whatever the layer size.
  */
+import { appendAll } from '../core/arrays.js';
 import type { Digest } from '../core/digest.js';
 import { CorruptInputError, DigestMismatchError, HubcrawlError, LimitExceededError } from '../core/errors.js';
 import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
@@ -290,7 +291,7 @@ class FactCollector implements TarVisitor {
     }));
     this.keep(work.path.length, work.path);
     this.files.push(fact);
-    this.signatureHits.push(...hits);
+    appendAll(this.signatureHits, hits);
     this.byPath.set(work.path, { fact, hits });
     if (capture !== null && work.capture !== null) {
       // An md5sums file lists paths: decoded as the tar names they are meant to meet.
@@ -303,8 +304,8 @@ class FactCollector implements TarVisitor {
     // What it lists stays in the facts, about as long as the text.
     this.keep(text.length, path);
     try {
-      if (kind === 'dpkg-status') this.packages.push(...parseDpkgStatus(text, path));
-      else if (kind === 'md5sums') this.md5sums.push(...parseMd5sums(text, path));
+      if (kind === 'dpkg-status') appendAll(this.packages, parseDpkgStatus(text, path));
+      else if (kind === 'md5sums') appendAll(this.md5sums, parseMd5sums(text, path));
       else this.osRelease.push(parseOsRelease(text, path));
     } catch (err) {
       if (err instanceof HubcrawlError) throw err;
@@ -347,7 +348,7 @@ class FactCollector implements TarVisitor {
     const hits = known.hits.map((h) => ({ ...h, path }));
     this.keep(path.length, path);
     this.files.push(fact);
-    this.signatureHits.push(...hits);
+    appendAll(this.signatureHits, hits);
     this.byPath.set(path, { fact, hits });
   }
 

@@ -34,6 +34,16 @@ describe('seed files', () => {
 });
 
 describe('seed items', () => {
+  it('takes a seed file of more lines than a spread can pass as arguments (a large study)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-seeds-'));
+    const file = join(dir, 'many.txt');
+    writeFileSync(file, Array.from({ length: 200_000 }, (_, i) => `study/repo-${i}`).join('\n'));
+    const config = loadConfig({ env: {}, flagSettings: { seeds: { files: [file] } } });
+    const items = seedItems(config, 1);
+    expect(items).toHaveLength(200_000);
+    expect(items.at(-1)?.key).toBe('1|docker.io/study/repo-199999');
+  });
+
   it('turns every kind of seed into a frontier item keyed by run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hubcrawl-seeds-'));
     const file = join(dir, 's.txt');

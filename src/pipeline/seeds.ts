@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
+import { appendAll } from '../core/arrays.js';
 import { ConfigError } from '../core/errors.js';
 import { redactUrl } from '../core/url.js';
 import { schemeConflict } from '../crawler/registry/client.js';
@@ -54,7 +55,7 @@ export function readSeedFiles(files: readonly string[]): SeedLine[] {
     } catch (err) {
       throw new ConfigError(`cannot read seed file ${file}: ${(err as Error).message}`, { cause: err });
     }
-    out.push(...parseSeedFile(text, file));
+    appendAll(out, parseSeedFile(text, file));
   }
   return out;
 }
