@@ -10,7 +10,7 @@ import {
   UnsupportedError,
 } from '../core/errors.js';
 import type { LayerFacts } from './facts.js';
-import { type AnalyzeOptions, analyzeLayer } from './layer-stream.js';
+import { type AnalyzeOptions, analyzeLayer, FACT_RECORD_BYTES } from './layer-stream.js';
 import { compileSignature } from './signatures.js';
 import {
   buildTree,
@@ -393,8 +393,10 @@ describe('analyzeLayer limits and corrupt input', () => {
       { header: { name: 'etc/.wh.motd', type: 'file' }, body: '' },
       { header: { name: 'var/lib/dpkg/status', type: 'file' }, body: status },
     ]);
-    // Each path recorded, a symlink's target, the status text parsed; the whiteout at the path it removes.
-    const held = [
+    // Each path recorded, a symlink's target, the status text parsed (the whiteout at the path it removes),
+    // and eight records: the directory, the symlink, the two files and the hardlink, the whiteout, and two
+    // for the status, counted before parsing as one per paragraph (its text ends with a blank line).
+    const chars = [
       '/opt/app',
       '/usr/lib/liblzma.so.5',
       'liblzma.so.5.6.1',
@@ -404,13 +406,14 @@ describe('analyzeLayer limits and corrupt input', () => {
       '/var/lib/dpkg/status',
       status,
     ].join('').length;
+    const held = chars + 8 * FACT_RECORD_BYTES;
     const facts = await analyze(tar, { limits: { maxFactBytes: held } });
     expect(facts.packages.map((p) => p.version)).toEqual(['5.6.1-1']);
     const err = await analyze(tar, { limits: { maxFactBytes: held - 1 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LimitExceededError);
     expect((err as LimitExceededError).limit).toBe('maxFactBytes');
     expect((err as Error).message).toBe(
-      `layer's facts pass maxFactBytes (${held - 1} characters of paths and parsed dpkg/os-release text) at /var/lib/dpkg/status; ` +
+      `layer's facts pass maxFactBytes (${held - 1} bytes, estimated) at /var/lib/dpkg/status; ` +
         'a layer that records this much is crafted or extraordinary: raise limits.maxFactBytes to analyze it',
     );
   });
@@ -430,13 +433,14 @@ describe('analyzeLayer limits and corrupt input', () => {
   });
 
   it('bounds the directory paths a layer of long names makes it hold', async () => {
-    // A thousand directories of 1000-character names: a million characters, past a 100 000 bound at the
-    // 100th. The same shape, a million entries of 4096 characters, used to take gigabytes.
+    // A thousand directories of 1000-character names: a million characters, past a 120 000 bound (1200 a
+    // directory, with its record) at the 101st. The same shape, a million entries of 4096 characters, used
+    // to take gigabytes.
     const dirs = Array.from({ length: 1000 }, (_, i) => ({
       header: { name: `${String(i).padStart(4, '0')}${'x'.repeat(995)}/`, type: 'directory' as const },
     }));
     const tar = await packTar(dirs);
-    const err = await analyze(tar, { limits: { maxFactBytes: 100_000 } }).catch((e: unknown) => e);
+    const err = await analyze(tar, { limits: { maxFactBytes: 120_000 } }).catch((e: unknown) => e);
     expect((err as LimitExceededError).limit).toBe('maxFactBytes');
     expect((err as Error).message).toContain(`at /0100${'x'.repeat(195)};`);
     expect((await analyze(tar)).dirs).toHaveLength(1000);

@@ -21,11 +21,12 @@ export interface AnalyzerLimits {
   /** Largest file captured into memory for parsing: dpkg status, md5sums, os-release (default 64 MiB). */
   maxCaptureBytes: number;
   /**
-   * Most a layer's facts may hold until they are recorded, in characters: every path and link target
-   * recorded (files, directories, symlinks, whiteouts) and the text of every dpkg and os-release file
-   * parsed (default 128 MiB). The facts stay in memory until the layer ends; without this bound a small
-   * crafted layer (a million directory entries with 4096-character names, compressed under the ratio
-   * guard) made the analyzer hold gigabytes and die out of memory, the crawl with it.
+   * Most memory a layer's facts may hold until they are recorded, estimated: the characters of every path
+   * and link target recorded (files, directories, symlinks, whiteouts) and of every dpkg and os-release
+   * file parsed, plus FACT_RECORD_BYTES (layer-stream.ts) per record (default 256 MiB). The facts stay in memory until the
+   * layer ends; without this bound a small crafted layer (a million directory entries with 4096-character
+   * names, or millions of md5sums lines, compressed under the ratio guard) made the analyzer hold
+   * gigabytes and die out of memory, the crawl with it.
    */
   maxFactBytes: number;
   /** Decompression-bomb guard: uncompressed/compressed ratio allowed once past 64 MiB of output (default 200). */
@@ -48,7 +49,7 @@ export const DEFAULT_LIMITS: AnalyzerLimits = Object.freeze({
   maxHeaderBytes: 1 * MiB,
   maxPathLength: 4096,
   maxCaptureBytes: 64 * MiB,
-  maxFactBytes: 128 * MiB,
+  maxFactBytes: 256 * MiB,
   maxCompressionRatio: 200,
   maxZstdWindowBytes: 32 * MiB,
 });

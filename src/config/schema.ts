@@ -121,7 +121,7 @@ export const limitsSchema = z.strictObject({
   maxPathLength: z.number().int().positive().optional(),
   /** dpkg status, md5sums and os-release files read into memory (default 64 MiB). */
   maxCaptureBytes: z.number().int().positive().optional(),
-  /** Paths and parsed dpkg/os-release text one layer's facts hold in memory, in characters (default 128 MiB). */
+  /** Memory one layer's facts may hold until recorded, estimated from their paths, text and records (default 256 MiB). */
   maxFactBytes: z.number().int().positive().optional(),
   /** Decompression-bomb guard: uncompressed/compressed past 64 MiB of output (default 200). */
   maxCompressionRatio: z.number().positive().optional(),
