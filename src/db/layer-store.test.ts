@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
+import { FatalError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
@@ -112,6 +113,25 @@ describe('LayerStore', () => {
     const f = facts();
     layers.markAnalyzed(L, f, 'analyzer-1');
     expect(layers.loadFacts(L)).toStrictEqual(f);
+  });
+
+  it('stops with the damaged row named when a stored os-release row holds no JSON object', () => {
+    layers.markAnalyzed(L, facts(), 'analyzer-1');
+    for (const damaged of ['{"ID": "deb', '["debian"]', 'null']) {
+      db.prepare('UPDATE layer_os_release SET fields_json = ? WHERE layer_digest = ?').run(damaged, L);
+      let err: unknown;
+      try {
+        layers.loadFacts(L);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FatalError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^the dataset's layer_os_release row of layer ${L} \\(/etc/os-release\\) holds no JSON object`,
+        ),
+      );
+    }
   });
 
   it('loads a signature hit stored before hits kept their pattern (migration 0004) with a null pattern', () => {

@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Compression, FileFact, LayerFacts } from '../analyzer/facts.js';
-import { CorruptInputError } from '../core/errors.js';
+import { FatalError } from '../core/errors.js';
 import { nowIso } from './rows.js';
 import { writeTransaction } from './sqlite-errors.js';
 
@@ -31,6 +31,8 @@ const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compr
 /**
  * A stored os-release row's fields. The analyzer writes them as a JSON object; anything else means the
  * dataset was edited or damaged, which must stop the caller with the row named, not a bare SyntaxError.
+ * A FatalError: a crawl stops (resumably) rather than fail the item that happened to match an image on
+ * that layer, and mark its own layer failed for it.
  */
 function parseOsReleaseFields(digest: string, path: string, json: string): Record<string, string> {
   let fields: unknown;
@@ -40,7 +42,7 @@ function parseOsReleaseFields(digest: string, path: string, json: string): Recor
     fields = undefined;
   }
   if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
-    throw new CorruptInputError(
+    throw new FatalError(
       `the dataset's layer_os_release row of layer ${digest} (${path}) holds no JSON object in fields_json: ` +
         'the file was edited or damaged; restore it from a copy, or crawl into a new dataset',
     );
