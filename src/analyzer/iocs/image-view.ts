@@ -21,7 +21,7 @@ import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { type LayerPaths, pathsOf } from './layer-paths.js';
 import { carriedByLinks } from './linked-evidence.js';
-import { pathsIn, resolveStack } from './lower-links.js';
+import { pathsIn, resolveStack, resolveWithPlacement } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
@@ -39,9 +39,10 @@ import type { IocSet } from './schema.js';
  * whose every layer records them is read once, through the links (matchImage); a rule's glob naming a
  * merged-/usr folder covers the other spelling too (glob.ts, withMergedUsrTwins); the reading as recorded
  * takes md5sums paths through their own layer's links; a stack that is not exact is also read with each
- * layer's other placements (LayerResolution.alternatives).
+ * layer's other placements (LayerResolution.alternatives). 7: each such placement is also read with the
+ * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts).
  */
-export const MATCHER_VERSION = 6;
+export const MATCHER_VERSION = 7;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {
@@ -107,9 +108,17 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
   ];
   // One reading per other placement of one layer, every other layer as resolved: placements of two layers
-  // read together could pair one's guess at a file with another's guess at what removes it.
+  // read together could pair one's guess at a file with another's guess at what removes it. And the same
+  // placement with the layers above resolved through the links it leaves (a link it places elsewhere
+  // carries what they write through it there): an added reading, as readings only add "survives".
+  const recorded = layers.map((l) => l.facts);
   stack.forEach((r, i) => {
-    for (const alternative of r.alternatives) readings.push(main.map((f, j) => (j === i ? alternative : f)));
+    for (const alternative of r.alternatives) {
+      const asResolved = main.map((f, j) => (j === i ? alternative : f));
+      const throughIt = resolveWithPlacement(recorded, i, alternative);
+      readings.push(asResolved);
+      if (throughIt.some((f, j) => f !== asResolved[j])) readings.push(throughIt);
+    }
   });
   const surviving = new Set<string>();
   for (const placed of readings) {

@@ -373,6 +373,30 @@ describe('matchImage through lower links', () => {
     ]);
   });
 
+  it('reads the layers above through a link written through such a link, where an unpacker put it', () => {
+    // `opt/alias/rel/l2 -> /opt/lib2` went through `rel -> ../bar`: the analyzer put l2 at /opt/bar/l2, an
+    // unpacker at /opt/tools/bar/l2. A layer above writes `opt/tools/bar/l2/liblzma.so.5.6.1`, which lands at
+    // /opt/lib2; the next whites out /opt/tools/bar/l2, the link only: the library survives.
+    const tree = { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] };
+    const links = {
+      dirs: [],
+      symlinks: [
+        { path: '/opt/alias/rel', target: '../bar' },
+        { path: '/opt/bar/l2', target: '/opt/lib2' },
+      ],
+    };
+    const through = { dirs: [], files: [{ ...lib, path: '/opt/tools/bar/l2/liblzma.so.5.6.1' }] };
+    const linkGone = { dirs: [], whiteouts: [{ path: '/opt/tools/bar/l2', opaque: false }] };
+    expect(verdicts(tree, links, through, linkGone)).toEqual([
+      ['file-sha256', '/opt/tools/bar/l2/liblzma.so.5.6.1', 2, true],
+    ]);
+    // The folder it is in, whited out: gone in every reading.
+    const libGone = { dirs: [], whiteouts: [{ path: '/opt/lib2', opaque: false }, ...linkGone.whiteouts] };
+    expect(verdicts(tree, links, through, libGone)).toEqual([
+      ['file-sha256', '/opt/tools/bar/l2/liblzma.so.5.6.1', 2, false],
+    ]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

@@ -23,9 +23,11 @@
  * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
  * under a lower link was followed by the analyzer from its tar name's folder: a `..` in its target then
  * put the members written through it at a path where they are not. That path is kept (the tar names are
- * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks); but a
- * symlink so misplaced stays misplaced for the layers above, in every reading: the one known way to a
- * wrong "gone" (docs/schema.md). Keeping the members' tar names would mend both.
+ * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks), with
+ * the layers above resolved through the links it leaves (resolveWithPlacement): a symlink so misplaced
+ * carries what they write through it to its real place in that reading, so its removal there is no
+ * "gone". Their findings still name the analyzer's path (docs/schema.md); keeping the members' tar names
+ * would mend that.
  */
 import { cachedIn } from '../../core/cached.js';
 import type { FileFact, LayerFacts, SymlinkFact } from '../facts.js';
@@ -75,18 +77,60 @@ const resolvedStacks: WeakMap<object, Step> = new WeakMap();
 
 /** Each layer resolved through the symlinks the layers below it leave (see LayerResolution). */
 export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerResolution[] {
-  let steps = resolvedStacks;
-  /** The symlinks in the filesystem so far: resolved path → target as written. */
-  let below = new Map<string, string>();
-  let previous: Step | undefined;
+  return stepsOver(layers, resolvedStacks, new Map(), true).map((s) => s.resolution);
+}
+
+/**
+ * The stack read with layer `at` placed as `alternative` (one of its LayerResolution.alternatives), and the
+ * layers above it resolved through the symlinks that placement leaves, not those of the main reading: a
+ * link the layer made through its own climbing link, placed where an unpacker puts it, then carries what
+ * the layers above write through it there too. The layers below are as resolved.
+ */
+export function resolveWithPlacement(
+  layers: ReadonlyArray<LayerFacts | null>,
+  at: number,
+  alternative: LayerFacts,
+): Array<LayerFacts | null> {
+  const below = stepsOver(layers.slice(0, at), resolvedStacks, new Map(), true);
+  const placed = cachedIn(placements, alternative, (): Step => {
+    const lower = linksLeftByDirs(below.at(-1)?.links ?? new Map(), layers[at] as LayerFacts).links;
+    // Only its facts and the links it leaves are read; the mappings are not this placement's.
+    const resolution = {
+      facts: alternative,
+      member: unmoved,
+      listed: unmoved,
+      exact: false,
+      alternatives: [],
+    };
+    return { resolution, links: linksAfter(lower, alternative), next: new WeakMap() };
+  });
+  const above = stepsOver(layers.slice(at + 1), placed.next, placed.links, false);
+  return [...below, placed, ...above].map((s) => s.resolution.facts);
+}
+
+/** The steps of resolveWithPlacement by alternative placement: the layers above go with it. */
+const placements: WeakMap<LayerFacts, Step> = new WeakMap();
+
+/**
+ * Each layer resolved over the links the ones before it leave, starting from `links` (and whether the
+ * layers under those are exact), its steps memoized in `cache` by the identity of each layer's facts.
+ */
+function stepsOver(
+  layers: ReadonlyArray<LayerFacts | null>,
+  cache: WeakMap<object, Step>,
+  links: Map<string, string>,
+  exact: boolean,
+): Step[] {
+  let steps = cache;
+  let below = links;
+  let exactBelow = exact;
   return layers.map((facts) => {
-    const before = below;
-    const exactBelow = previous?.resolution.exact ?? true;
-    const step: Step = cachedIn(steps, facts ?? FAILED_LAYER, () => stepOver(before, facts, exactBelow));
-    previous = step;
+    const [before, exactBefore] = [below, exactBelow];
+    const step: Step = cachedIn(steps, facts ?? FAILED_LAYER, () => stepOver(before, facts, exactBefore));
     steps = step.next;
     below = step.links;
-    return step.resolution;
+    exactBelow = step.resolution.exact;
+    return step;
   });
 }
 
