@@ -511,3 +511,25 @@ describe('evidence a hardlink to a lower file carries', () => {
     ]);
   });
 });
+
+describe('matchImage over a loop of lower links', () => {
+  it('reads a layer that nothing moves in its other placements too', () => {
+    // /lib -> ../b and /b -> lib: the upper layer's /lib/x lands at /b/x and, through the loop again, back at
+    // /lib/x, so it is unmoved; its late /b entry ends that link in its other placement, which puts the file
+    // at /b/x, where the whiteout of /lib above does not reach.
+    const stack = [
+      facts({
+        symlinks: [
+          { path: '/b', target: 'lib' },
+          { path: '/lib', target: '../b' },
+        ],
+        dirs: [],
+      }),
+      facts({ files: [badLib('/lib/liblzma.so.5.6.1')], dirs: [], lateDirs: ['/b'] }),
+      facts({ whiteouts: [{ path: '/lib', opaque: false }], dirs: [] }),
+    ].map((f, i) => ({ digest: `sha256:${i}`, facts: f }));
+    expect(matchImage(stack, sets).map((e) => [e.kind, e.path, e.inFinalFs])).toEqual([
+      ['file-sha256', '/lib/liblzma.so.5.6.1', true],
+    ]);
+  });
+});

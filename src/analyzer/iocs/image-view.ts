@@ -100,7 +100,9 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
   const stack = resolveStack(layers.map((l) => l.facts));
   const main = stack.map((r) => r.facts);
   const resolved = locateEvidence(layers, main, sets);
-  if (stack.every((r, i) => r.facts === layers[i]!.facts)) return resolved;
+  // Nothing moved and no other placement: every reading would be this one. (A layer unmoved over a loop of
+  // lower links may still have one: a late directory entry that ends a link of the loop moves its paths.)
+  if (stack.every((r, i) => r.facts === layers[i]!.facts && r.alternatives.length === 0)) return resolved;
   if (stack.every((r) => r.exact)) return resolved;
   const readings = [
     // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer

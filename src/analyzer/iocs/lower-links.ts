@@ -384,6 +384,7 @@ function resolveFacts(
   member: (path: string) => string,
   listed: (path: string) => string,
 ): LayerFacts {
+  // Whether any path lands elsewhere than recorded: every placement below goes through `noted`.
   let moved = false;
   const noted = (to: (path: string) => string) => (path: string) => {
     const there = to(path);
