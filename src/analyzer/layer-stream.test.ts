@@ -394,8 +394,9 @@ describe('analyzeLayer limits and corrupt input', () => {
       { header: { name: 'var/lib/dpkg/status', type: 'file' }, body: status },
     ]);
     // Each path recorded, a symlink's target, the status text parsed (the whiteout at the path it removes),
-    // and eight records: the directory, the symlink, the two files and the hardlink, the whiteout, and two
-    // for the status, counted before parsing as one per paragraph (its text ends with a blank line).
+    // the hashes of the two files read (sha256 and md5: 96 characters each; the hardlink shares them), and
+    // eight records: the directory, the symlink, the two files and the hardlink, the whiteout, and two for
+    // the status, counted before parsing as one per paragraph (its text ends with a blank line).
     const chars = [
       '/opt/app',
       '/usr/lib/liblzma.so.5',
@@ -406,16 +407,43 @@ describe('analyzeLayer limits and corrupt input', () => {
       '/var/lib/dpkg/status',
       status,
     ].join('').length;
-    const held = chars + 8 * FACT_RECORD_BYTES;
+    const held = chars + 2 * 96 + 8 * FACT_RECORD_BYTES;
     const facts = await analyze(tar, { limits: { maxFactBytes: held } });
     expect(facts.packages.map((p) => p.version)).toEqual(['5.6.1-1']);
     const err = await analyze(tar, { limits: { maxFactBytes: held - 1 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LimitExceededError);
     expect((err as LimitExceededError).limit).toBe('maxFactBytes');
     expect((err as Error).message).toBe(
-      `layer's facts pass maxFactBytes (${held - 1} bytes, estimated) at /var/lib/dpkg/status; ` +
+      `layer's facts exceed maxFactBytes (${held - 1} bytes, estimated) at /var/lib/dpkg/status; ` +
         'a layer that records this much is crafted or extraordinary: raise limits.maxFactBytes to analyze it',
     );
+  });
+
+  it('counts every signature hit a hardlink copies toward maxFactBytes', async () => {
+    // Three patterns in one file, and a thousand hardlinks to it: each link holds a copy of every hit.
+    const patterns = ['11223344', '55667788', '99aabbcc'];
+    const sigs = patterns.map((hex, i) => compileSignature(hex, { iocSetId: 's', ruleId: `r${i}` }));
+    const withSigs = testRules((p) => p.includes('liblzma'), sigs);
+    const body = Buffer.from(patterns.join(''), 'hex');
+    const links = Array.from({ length: 1000 }, (_, i) => ({
+      header: { name: `l${String(i).padStart(3, '0')}`, type: 'link' as const, linkname: 'lib/liblzma.so.5' },
+    }));
+    const tar = await packTar([{ header: { name: 'lib/liblzma.so.5', type: 'file' }, body }, ...links]);
+    const facts = await analyzeLayer(chunked(tar), { rules: withSigs });
+    expect(facts.signatureHits).toHaveLength(3 * 1001);
+    // The file (its path, hashes, itself and its three hits), then each link (its path, itself, three hits).
+    const held =
+      '/lib/liblzma.so.5'.length +
+      96 +
+      4 * FACT_RECORD_BYTES +
+      1000 * ('/l000'.length + 4 * FACT_RECORD_BYTES);
+    await analyzeLayer(chunked(tar), { rules: withSigs, limits: { maxFactBytes: held } });
+    const err = await analyzeLayer(chunked(tar), {
+      rules: withSigs,
+      limits: { maxFactBytes: held - 1 },
+    }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxFactBytes');
+    expect((err as Error).message).toContain(' at /l999; ');
   });
 
   it('parses an md5sums file of more lines than a spread can pass as arguments, not calling it corrupt', async () => {

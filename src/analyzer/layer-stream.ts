@@ -233,11 +233,11 @@ class FactCollector implements TarVisitor {
     this.order.saw(path);
     if (whiteout === 'ignore') return null;
     if (whiteout !== null) {
-      this.keep(path, whiteout.path.length);
+      this.countHeld(path, whiteout.path.length);
       this.whiteouts.push(whiteout);
       return null;
     }
-    if (entry.type === 'symlink') this.keep(path, path.length + entry.linkname.length);
+    if (entry.type === 'symlink') this.countHeld(path, path.length + entry.linkname.length);
     this.symlinks.landed(path, entry.type === 'symlink' ? entry.linkname : null);
     if (entry.type === 'hardlink') {
       const target = this.symlinks.landing(normalizeTarPath(entry.linkname));
@@ -283,14 +283,14 @@ class FactCollector implements TarVisitor {
   /** A directory entry: once, and apart when something below it came first (LayerFacts.lateDirs). */
   private recordDirectory(path: string): void {
     if (path === '/' || this.dirs.has(path) || this.lateDirs.has(path)) return;
-    this.keep(path, path.length);
+    this.countHeld(path, path.length);
     (this.order.seenBelow(path) ? this.lateDirs : this.dirs).add(path);
   }
 
   /** A file (or symlink, size 0) recorded without its bytes: only that the path exists in this layer. */
   private recordPresence(path: string, size: number, mode: number): void {
     const fact: FileFact = { path, size, mode: mode & 0o7777, sha256: null, md5: null };
-    this.keep(path, path.length);
+    this.countHeld(path, path.length);
     this.files.push(fact);
     this.byPath.set(path, { fact, hits: [] });
   }
@@ -308,7 +308,8 @@ class FactCollector implements TarVisitor {
       scannedPath: work.path,
       ...h,
     }));
-    this.keep(work.path, work.path.length);
+    // The file, its hashes' characters, and each signature hit.
+    this.countHeld(work.path, work.path.length + (hashes.sha256 === null ? 0 : 96), 1 + hits.length);
     this.files.push(fact);
     appendAll(this.signatureHits, hits);
     this.byPath.set(work.path, { fact, hits });
@@ -322,7 +323,7 @@ class FactCollector implements TarVisitor {
   private parseCapture(kind: CaptureKind, path: string, text: string): void {
     // What it lists stays in the facts: about the text, and a record per package or line. Counted before
     // parsing, so that a list too long fails the layer before its millions of records are built.
-    this.keep(path, text.length, recordsIn(kind, text));
+    this.countHeld(path, text.length, recordsIn(kind, text));
     try {
       if (kind === 'dpkg-status') appendAll(this.packages, parseDpkgStatus(text, path));
       else if (kind === 'md5sums') appendAll(this.md5sums, parseMd5sums(text, path));
@@ -355,7 +356,7 @@ class FactCollector implements TarVisitor {
         md5: null,
         linkTarget: target,
       };
-      this.keep(path, path.length + target.length);
+      this.countHeld(path, path.length + target.length);
       this.files.push(fact);
       this.byPath.set(path, { fact, hits: [] });
       return;
@@ -366,7 +367,8 @@ class FactCollector implements TarVisitor {
     const unparsed = captureKind(path) !== null ? { linkTarget: known.fact.linkTarget ?? target } : {};
     const fact: FileFact = { ...known.fact, path, mode: mode & 0o7777, ...unparsed };
     const hits = known.hits.map((h) => ({ ...h, path }));
-    this.keep(path, path.length);
+    // The link and a copy of each hit (the hashes are the target's strings, shared).
+    this.countHeld(path, path.length, 1 + hits.length);
     this.files.push(fact);
     appendAll(this.signatureHits, hits);
     this.byPath.set(path, { fact, hits });
@@ -376,13 +378,13 @@ class FactCollector implements TarVisitor {
    * Counts what the facts keep for the entry at `at`: `chars` characters of paths, targets or parsed text,
    * and `records` records (FACT_RECORD_BYTES each). Past maxFactBytes the layer fails.
    */
-  private keep(at: string, chars: number, records = 1): void {
+  private countHeld(at: string, chars: number, records = 1): void {
     this.factBytes += chars + records * FACT_RECORD_BYTES;
     if (this.factBytes <= this.limits.maxFactBytes) return;
     throw new LimitExceededError(
       'maxFactBytes',
       this.factBytes,
-      `layer's facts pass maxFactBytes (${this.limits.maxFactBytes} bytes, estimated) at ${at.slice(0, 200)}; ` +
+      `layer's facts exceed maxFactBytes (${this.limits.maxFactBytes} bytes, estimated) at ${at.slice(0, 200)}; ` +
         'a layer that records this much is crafted or extraordinary: raise limits.maxFactBytes to analyze it',
     );
   }
