@@ -117,7 +117,7 @@ describe('LayerStore', () => {
 
   it('stops with the damaged row named when a stored os-release row holds no JSON object', () => {
     layers.markAnalyzed(L, facts(), 'analyzer-1');
-    for (const damaged of ['{"ID": "deb', '["debian"]', 'null']) {
+    for (const damaged of ['{"ID": "deb', '["debian"]', 'null', '{"ID": 5}']) {
       db.prepare('UPDATE layer_os_release SET fields_json = ? WHERE layer_digest = ?').run(damaged, L);
       let err: unknown;
       try {

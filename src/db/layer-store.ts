@@ -41,9 +41,10 @@ function parseOsReleaseFields(digest: string, path: string, json: string): Recor
   } catch {
     fields = undefined;
   }
-  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
+  const strings = (o: object) => Object.values(o).every((v) => typeof v === 'string');
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields) || !strings(fields)) {
     throw new FatalError(
-      `the dataset's layer_os_release row of layer ${digest} (${path}) holds no JSON object in fields_json: ` +
+      `the dataset's layer_os_release row of layer ${digest} (${path}) holds no JSON object of strings in fields_json: ` +
         'the file was edited or damaged; restore it from a copy, or crawl into a new dataset',
     );
   }

@@ -643,7 +643,7 @@ describe('hubcrawl rematch', () => {
       `re-matched ${stoppedAt} images and left the rest with their earlier findings`,
     );
     expect(r.stderr).toContain(
-      `hubcrawl: the dataset's layer_os_release row of layer ${victim} (/usr/lib/os-release) holds no JSON object in fields_json: ` +
+      `hubcrawl: the dataset's layer_os_release row of layer ${victim} (/usr/lib/os-release) holds no JSON object of strings in fields_json: ` +
         'the file was edited or damaged; restore it from a copy, or crawl into a new dataset\n',
     );
     const after = new BetterSqlite3(copy, { readonly: true });
@@ -661,6 +661,8 @@ describe('hubcrawl rematch', () => {
       rematch: true,
       imagesMatched: stoppedAt,
       imagesNotReached: images.length - stoppedAt,
+      imagesWithFailedLayers: 0,
+      imagesIncomplete: 0,
       error: expect.stringContaining(`layer_os_release row of layer ${victim}`),
     });
     // The images before the damaged one carry the failed run's findings; the others keep the crawl's.

@@ -144,6 +144,8 @@ async function matchAndReport(
   });
   if (!outcome.finished) return recordStop(run, stoppedBy() as NodeJS.Signals);
   const result = outcome.result;
+  // Every image done: what a failure from here on (the run's own row) says it did.
+  run.progress = { result, imagesLeft: 0 };
   const removed = warnOfRemovedFindings(result, log);
   run.store.finish(run.id, 'completed', {
     rematch: true,
@@ -183,15 +185,18 @@ async function matchAndReport(
  * marks the run aborted (RunStore.abortRematchesKilled).
  */
 function recordFailure(run: RematchRun, err: unknown): void {
-  const matched = run.progress?.result.images ?? 0;
+  const done = doneSoFar(run);
   try {
-    run.store.finish(run.id, 'failed', { ...doneSoFar(run), error: describeError(err) });
+    run.store.finish(run.id, 'failed', { ...done, error: describeError(err) });
   } catch {
     // The dataset itself may be what failed (disk full); the original error says why.
   }
+  const what =
+    done.imagesNotReached === 0
+      ? `re-matched every image (${done.imagesMatched}) before it failed`
+      : `re-matched ${done.imagesMatched} images and left the rest with their earlier findings (each image is matched anew or left as it was)`;
   process.stderr.write(
-    `hubcrawl: rematch failed; run ${run.id} re-matched ${matched} images and left the rest with their earlier findings ` +
-      '(each image is matched anew or left as it was); once the error below is mended, run the same `hubcrawl rematch` again\n',
+    `hubcrawl: rematch failed; run ${run.id} ${what}; once the error below is mended, run the same \`hubcrawl rematch\` again\n`,
   );
 }
 
@@ -209,11 +214,13 @@ function recordStop(run: RematchRun, signal: NodeJS.Signals): number {
   return EXIT.aborted;
 }
 
-/** The stats of a rematch that ended before its last image: what it had matched when it passed its last image boundary. */
+/** The stats of a rematch that ended early: what it had done at the last image boundary it passed, or at its end. */
 function doneSoFar(run: RematchRun): {
   rematch: true;
   imagesMatched: number;
   imagesNotReached?: number;
+  imagesWithFailedLayers: number;
+  imagesIncomplete: number;
   findings: number;
 } {
   const p = run.progress;
@@ -221,6 +228,9 @@ function doneSoFar(run: RematchRun): {
     rematch: true,
     imagesMatched: p?.result.images ?? 0,
     ...(p ? { imagesNotReached: p.imagesLeft } : {}),
+    // As a completed rematch counts them: matched without a failed layer, and left for a pending one.
+    imagesWithFailedLayers: p?.result.withFailedLayers ?? 0,
+    imagesIncomplete: p?.result.skipped.length ?? 0,
     findings: p?.result.findings ?? 0,
   };
 }
