@@ -397,6 +397,51 @@ describe('matchImage through lower links', () => {
     ]);
   });
 
+  it('keeps a climbing link that leads above itself where it is, in the placement through it', () => {
+    // `opt/alias/rel -> ..` over `opt/alias -> tools/deep`: rel is /opt/tools/deep/rel and leads to
+    // /opt/tools, so `opt/alias/rel/l2/x` is /opt/tools/l2/x, which the top layer whites out. The placement
+    // through rel moves what went through it, not rel itself, which would lead the layers above elsewhere.
+    const gone = verdicts(
+      { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] },
+      { dirs: [], symlinks: [{ path: '/opt/alias/rel', target: '..' }] },
+      { dirs: [], files: [{ ...lib, path: '/opt/alias/rel/l2/liblzma.so.5.6.1' }] },
+      {
+        dirs: [],
+        whiteouts: [
+          { path: '/opt/alias', opaque: false },
+          { path: '/opt/tools/l2', opaque: false },
+        ],
+      },
+    );
+    expect(gone).toEqual([['file-sha256', '/opt/tools/l2/liblzma.so.5.6.1', 2, false]]);
+  });
+
+  it('reads a placement over the links of its own image, not of another image sharing the layer', () => {
+    // U's late /opt/alias entry gives it another placement, its own facts object where nothing moved: shared
+    // by two images on different bases, it must leave each image's links, not those of the first matched.
+    const upper = () => [
+      facts({
+        dirs: [],
+        lateDirs: ['/opt/alias'],
+        symlinks: [{ path: '/opt/alias/l', target: '/opt/lib2' }],
+      }),
+      facts({ dirs: [], files: [{ ...lib, path: '/opt/q/liblzma.so.5.6.1' }] }),
+      facts({ dirs: [], whiteouts: [{ path: '/opt/q', opaque: false }] }),
+    ];
+    const alias = { path: '/opt/alias', target: 'tools' };
+    const linkedQ = facts({ dirs: [], symlinks: [alias, { path: '/opt/q', target: 'lib2' }] });
+    const plainQ = facts({ dirs: [], symlinks: [alias] });
+    const verdictsOf = (base: LayerFacts, above: LayerFacts[]) =>
+      matchImage(
+        [base, ...above].map((f, i) => ({ digest: `sha256:${i}`, facts: f })),
+        sets,
+      ).map((e) => [e.path, e.inFinalFs]);
+    expect(verdictsOf(plainQ, upper())).toEqual([['/opt/q/liblzma.so.5.6.1', false]]);
+    const shared = upper();
+    verdictsOf(linkedQ, shared);
+    expect(verdictsOf(plainQ, shared)).toEqual([['/opt/q/liblzma.so.5.6.1', false]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

@@ -91,8 +91,12 @@ export function resolveWithPlacement(
   at: number,
   alternative: LayerFacts,
 ): Array<LayerFacts | null> {
-  const below = stepsOver(layers.slice(0, at), resolvedStacks, new Map(), true);
-  const placed = cachedIn(placements, alternative, (): Step => {
+  const upTo = stepsOver(layers.slice(0, at + 1), resolvedStacks, new Map(), true);
+  const below = upTo.slice(0, at);
+  // By the layer's step, then the placement: a placement may be the layer's own facts object, which images
+  // on other bases share (LayerFactsCache), and the links it leaves depend on what is below.
+  const byPlacement = cachedIn(placements, upTo[at] as Step, () => new WeakMap<LayerFacts, Step>());
+  const placed = cachedIn(byPlacement, alternative, (): Step => {
     const lower = linksLeftByDirs(below.at(-1)?.links ?? new Map(), layers[at] as LayerFacts).links;
     // Only its facts and the links it leaves are read; the mappings are not this placement's.
     const resolution = {
@@ -108,8 +112,8 @@ export function resolveWithPlacement(
   return [...below, placed, ...above].map((s) => s.resolution.facts);
 }
 
-/** The steps of resolveWithPlacement by alternative placement: the layers above go with it. */
-const placements: WeakMap<LayerFacts, Step> = new WeakMap();
+/** The steps of resolveWithPlacement by the layer's step and alternative placement: the layers above go with it. */
+const placements: WeakMap<Step, WeakMap<LayerFacts, Step>> = new WeakMap();
 
 /**
  * Each layer resolved over the links the ones before it leave, starting from `links` (and whether the
@@ -210,8 +214,10 @@ function landedThroughOwnLinks(
     return undefined;
   };
   const lowerLinks = resolverOf(lower);
+  // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads).
+  const own = new Set(misfollowed.map((l) => l.path));
   const member = (p: string) => {
-    const there = moved(p);
+    const there = own.has(p) ? undefined : moved(p);
     return there === undefined ? resolution.member(p) : lowerLinks.landing(there);
   };
   const listed = (p: string) => moved(p) ?? resolution.listed(p);
