@@ -533,3 +533,28 @@ describe('matchImage over a loop of lower links', () => {
     ]);
   });
 });
+
+describe('matchImage: a symlink over a folder', () => {
+  const inFolder = { files: [badLib('/srv/tools/liblzma.so.5.6.1')], dirs: ['/srv/tools'], symlinks: [] };
+  const verdict = (...stack: Array<Partial<LayerFacts>>) =>
+    matchImage(
+      stack.map((f, i) => ({ digest: `sha256:${i}`, facts: facts(f) })),
+      sets,
+    ).map((e) => [e.path, e.inFinalFs]);
+
+  it('says the folder’s file is gone once an upper layer leaves a symlink at the folder or the file', () => {
+    const linkAt = (path: string) => ({ dirs: [], symlinks: [{ path, target: 'other' }] });
+    expect(verdict(inFolder, linkAt('/srv/tools'))).toEqual([['/srv/tools/liblzma.so.5.6.1', false]]);
+    expect(verdict(inFolder, linkAt('/srv/tools/liblzma.so.5.6.1'))).toEqual([
+      ['/srv/tools/liblzma.so.5.6.1', false],
+    ]);
+    expect(verdict(inFolder, linkAt('/srv/other'))).toEqual([['/srv/tools/liblzma.so.5.6.1', true]]);
+  });
+
+  it('leans "survives" where paths may be misplaced: a layer an older analyzer read', () => {
+    // Its /lib/x may have gone through a /lib link it did not record: rewriting that link leaves the file.
+    const older = { files: [badLib('/lib/liblzma.so.5.6.1')], dirs: undefined, symlinks: undefined };
+    const relinked = { dirs: [], symlinks: [{ path: '/lib', target: 'usr/lib' }] };
+    expect(verdict(older, relinked)).toEqual([['/lib/liblzma.so.5.6.1', true]]);
+  });
+});

@@ -40,7 +40,8 @@ import type { IocSet } from './schema.js';
  * merged-/usr folder covers the other spelling too (glob.ts, withMergedUsrTwins); the reading as recorded
  * takes md5sums paths through their own layer's links; a stack that is not exact is also read with each
  * layer's other placements (LayerResolution.alternatives). 7: each such placement is also read with the
- * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts).
+ * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts); in an exact
+ * stack, a symlink an upper layer leaves at evidence's path or an ancestor replaces it (removedBy).
  */
 export const MATCHER_VERSION = 7;
 
@@ -61,18 +62,30 @@ export interface ImageLayer {
   facts: LayerFacts | null;
 }
 
-function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: string[]): boolean {
+/**
+ * Whether `upper` removes or replaces evidence at `overwritePaths` / `whiteoutPaths`. With `symlinksReplace`
+ * (an exact stack: every path where an unpacker puts it), a symlink the layer leaves at the path or an
+ * ancestor replaces what was there, as a file does; elsewhere its path may be misplaced, and a symlink
+ * wrongly counted would call a surviving file gone.
+ */
+function removedBy(
+  upper: LayerPaths,
+  overwritePaths: string[],
+  whiteoutPaths: string[],
+  symlinksReplace: boolean,
+): boolean {
+  const symlinkAt = (p: string) => symlinksReplace && upper.symlinks.has(p);
   for (const p of overwritePaths) {
     // A path recorded below p means this layer's archive made p a directory: a tar entry `p/x` needs a
     // directory `p`, and unpacking the `p/` entry first clobbers a lower file there.
-    if (upper.present.has(p) || upper.dirs().has(p)) return true;
+    if (upper.present.has(p) || upper.dirs().has(p) || symlinkAt(p)) return true;
   }
   for (const p of whiteoutPaths) {
     // `ancestors` leaves the root out; an opaque marker at the root hides every lower path.
     if (upper.whiteouts.has(p) || upper.opaque.has('/')) return true;
     for (const a of ancestors(p)) {
-      // A hardlink at an ancestor is no directory, whatever its bytes: the directory is replaced.
-      const nonDir = upper.present.has(a) || upper.links.has(a);
+      // A hardlink or a symlink at an ancestor is no directory, whatever its bytes: the directory is replaced.
+      const nonDir = upper.present.has(a) || upper.links.has(a) || symlinkAt(a);
       if (upper.whiteouts.has(a) || upper.opaque.has(a) || nonDir) return true;
     }
   }
@@ -99,11 +112,13 @@ function removedBy(upper: LayerPaths, overwritePaths: string[], whiteoutPaths: s
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));
   const main = stack.map((r) => r.facts);
-  const resolved = locateEvidence(layers, main, sets);
+  // Exact, the one reading places every path, a symlink's too: one that replaced evidence's folder counts.
+  const exact = stack.every((r) => r.exact);
+  const resolved = locateEvidence(layers, main, sets, exact);
   // Nothing moved and no other placement: every reading would be this one. (A layer unmoved over a loop of
   // lower links may still have one: a late directory entry that ends a link of the loop moves its paths.)
   if (stack.every((r, i) => r.facts === layers[i]!.facts && r.alternatives.length === 0)) return resolved;
-  if (stack.every((r) => r.exact)) return resolved;
+  if (exact) return resolved;
   const readings = [
     // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
     // whatever became of the lower ones: dpkg wrote those files through them.
@@ -128,7 +143,7 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     if (placed.every((f, i) => f === main[i])) continue;
     const reading = placed.map((f, i) => withLinkHashesOf(main[i] ?? null, f));
     const toMain = mainPaths(main, reading);
-    for (const e of locateEvidence(layers, reading, sets)) {
+    for (const e of locateEvidence(layers, reading, sets, false)) {
       if (!e.inFinalFs) continue;
       for (const path of toMain(e.layerIndex, e.path)) surviving.add(evidenceKey(e, path));
     }
@@ -209,18 +224,22 @@ function layerEvidence(facts: LayerFacts, digest: string, sets: IocSet[]): Locat
   return cachedIn(bySets, sets, () => matchLayerLocated(facts, digest, sets));
 }
 
-/** Evidence of every layer with facts, and whether the layers above leave it in the final filesystem. */
+/**
+ * Evidence of every layer with facts, and whether the layers above leave it in the final filesystem
+ * (`symlinksReplace`: see removedBy).
+ */
 function locateEvidence(
   layers: readonly ImageLayer[],
   facts: ReadonlyArray<LayerFacts | null>,
   sets: IocSet[],
+  symlinksReplace: boolean,
 ): ImageEvidence[] {
   const paths = facts.map(pathsOf);
   /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
   const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {
     if (l.replacedInLayer) return false;
     for (let j = at + 1; j < until; j++) {
-      if (removedBy(paths[j]!, l.overwritePaths, l.whiteoutPaths)) return false;
+      if (removedBy(paths[j]!, l.overwritePaths, l.whiteoutPaths, symlinksReplace)) return false;
     }
     return true;
   };

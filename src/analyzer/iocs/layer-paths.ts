@@ -15,6 +15,12 @@ export interface LayerPaths {
   whiteouts: Set<string>;
   opaque: Set<string>;
   /**
+   * Every symlink the layer leaves (LayerFacts.symlinks, analyzer version 6), where it landed. A symlink is
+   * no directory: it replaces a lower file or directory at its path. Only as sure as the path's resolution
+   * (image-view.ts reads it only where that is exact).
+   */
+  symlinks: Set<string>;
+  /**
    * Paths this layer makes directories: its directory entries (LayerFacts.dirs and lateDirs), the
    * proper ancestors of `present`, `links` and whiteouts, and opaque directories. Built on first use.
    */
@@ -27,6 +33,7 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
   const links = new Set<string>();
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
+  const symlinks = new Set((facts?.symlinks ?? []).map((l) => l.path));
   if (facts) {
     // Parsed databases count as files too, whether or not the stream also recorded them as FileFacts.
     // A link to a lower layer's file (or to data this layer stored under an unrecorded name) may hold
@@ -53,7 +60,7 @@ function layerPaths(facts: LayerFacts | null): LayerPaths {
     ]);
     return dirs;
   };
-  return { present, links, whiteouts, opaque, dirs: dirsOf };
+  return { present, links, whiteouts, opaque, symlinks, dirs: dirsOf };
 }
 
 /** layerPaths by facts object: a shared base's sets of paths are built once, not per image. */
