@@ -4,10 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isPackageInstalled, parseControlParagraphs, parseDpkgStatus } from './status.js';
+import { controlParagraphs, isPackageInstalled, parseControlParagraphs, parseDpkgStatus } from './status.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const STATUS = '/var/lib/dpkg/status';
+
+describe('controlParagraphs', () => {
+  it('hands out one paragraph at a time, as parseControlParagraphs reads them all', () => {
+    const text = fixture('dpkg/status-debian-bookworm');
+    const paragraphs = controlParagraphs(text);
+    expect(paragraphs.next().value?.get('package')).toBe(text.match(/^Package: (.*)$/m)?.[1]);
+    expect([...controlParagraphs('Package: a\r\nVersion: 1\r\n\r\nPackage: b\nVersion: 2')]).toEqual([
+      new Map([
+        ['package', 'a'],
+        ['version', '1'],
+      ]),
+      new Map([
+        ['package', 'b'],
+        ['version', '2'],
+      ]),
+    ]);
+  });
+});
 
 describe('parseDpkgStatus', () => {
   it('reads every paragraph of a real Debian 12 status file', () => {

@@ -21,20 +21,35 @@ const CONTINUATION = /^[ \t\v\f\r]/;
  * value"), which starts a new paragraph here so neither package is lost.
  */
 export function parseControlParagraphs(text: string): ControlParagraph[] {
-  const paragraphs: ControlParagraph[] = [];
+  return [...controlParagraphs(text)];
+}
+
+/**
+ * The same, one paragraph at a time: a caller that keeps a few fields of each (parseDpkgStatus) lets the
+ * rest go as it reads, instead of holding every paragraph and every line of a database of a million
+ * packages at once (several hundred MiB for 70 MiB of text, against maxFactBytes's estimate).
+ */
+export function* controlParagraphs(text: string): Generator<ControlParagraph> {
   let current: ControlParagraph = new Map();
   let lastKey: string | null = null;
-  const flush = () => {
+  const finish = (): ControlParagraph | null => {
     // dpkg trims the whitespace at the end of a value, whitespace-only continuation lines included.
     for (const [key, value] of current) current.set(key, value.trimEnd());
-    if (current.size > 0) paragraphs.push(current);
+    const done = current.size > 0 ? current : null;
     current = new Map();
     lastKey = null;
+    return done;
   };
-  for (const raw of text.split('\n')) {
+  // Line by line as text.split('\n') would give them, without an array of every line.
+  for (let start = 0; start <= text.length; ) {
+    const newline = text.indexOf('\n', start);
+    const end = newline === -1 ? text.length : newline;
+    const raw = text.slice(start, end);
+    start = end + 1;
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line === '') {
-      flush();
+      const done = finish();
+      if (done) yield done;
       continue;
     }
     if (line.startsWith('#')) continue; // deb822 comments; dpkg itself never writes them
@@ -50,12 +65,15 @@ export function parseControlParagraphs(text: string): ControlParagraph[] {
     }
     // Field names are case-insensitive (Debian Policy §5.1).
     const key = line.slice(0, colon).trim().toLowerCase();
-    if (key === 'package' && current.has(key)) flush();
+    if (key === 'package' && current.has(key)) {
+      const done = finish();
+      if (done) yield done;
+    }
     lastKey = key;
     current.set(key, line.slice(colon + 1).trim());
   }
-  flush();
-  return paragraphs;
+  const last = finish();
+  if (last) yield last;
 }
 
 /** `Source: xz-utils (5.6.1-1)` → `xz-utils`. */
@@ -68,7 +86,7 @@ function sourceName(value: string | undefined): string | null {
 /** Packages of a dpkg status file (or one status.d file); paragraphs without Package or Version are skipped. */
 export function parseDpkgStatus(text: string, statusFile: string): PackageFact[] {
   const out: PackageFact[] = [];
-  for (const p of parseControlParagraphs(text)) {
+  for (const p of controlParagraphs(text)) {
     const name = p.get('package');
     const version = p.get('version');
     if (!name || !version) continue; // purged entries carry no Version; nothing to match on
