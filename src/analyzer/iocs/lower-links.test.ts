@@ -442,6 +442,19 @@ describe('matchImage through lower links', () => {
     expect(verdictsOf(plainQ, shared)).toEqual([['/opt/q/liblzma.so.5.6.1', false]]);
   });
 
+  it('ends the lower links inside a folder a layer replaced with a symlink', () => {
+    // /opt/al -> d; then `opt -> /x` replaces /opt and the link in it; then `opt/` and `opt/al/x` make
+    // /opt/al/x a file of its own, not /opt/d/x, so a symlink later left at /opt/d/x does not replace it.
+    expect(
+      verdicts(
+        { dirs: ['/opt/d'], symlinks: [{ path: '/opt/al', target: 'd' }] },
+        { dirs: [], symlinks: [{ path: '/opt', target: '/x' }] },
+        { dirs: ['/opt'], files: [{ ...lib, path: '/opt/al/liblzma.so.5.6.1' }] },
+        { dirs: [], symlinks: [{ path: '/opt/d/liblzma.so.5.6.1', target: 'y' }] },
+      ),
+    ).toEqual([['file-sha256', '/opt/al/liblzma.so.5.6.1', 2, true]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

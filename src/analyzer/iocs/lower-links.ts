@@ -456,7 +456,7 @@ function withOwnTargetsRead(files: FileFact[]): FileFact[] {
 
 /**
  * The symlinks once `layer` (paths resolved) is applied: those below it that it whites out, hides with an
- * opaque marker, or puts something else at or above are gone; its own are added.
+ * opaque marker, or puts something else (a symlink too) at or above are gone; its own are added.
  */
 function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, string> {
   // Whatever the layer puts at a path (a file, a hardlink, a parsed database) or whites out ends a link
@@ -470,10 +470,13 @@ function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, 
   // Most layers touch no link: the same map goes on, not a copy of every link's path and ancestors.
   if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, endsHere, hidden)) return below;
   const after = new Map<string, string>();
+  // A symlink of the layer over a folder replaces the folder and the links in it (containerd and umoci
+  // remove a directory that a non-directory entry lands on); one at a link's own path replaces it below.
+  const ownLinks = new Set((layer.symlinks ?? []).map((l) => l.path));
   if (!hidden.has('/')) {
     for (const [path, target] of below) {
       const above = ancestors(path);
-      const gone = endsHere(path) || above.some((a) => removed(a) || hidden.has(a));
+      const gone = endsHere(path) || above.some((a) => removed(a) || hidden.has(a) || ownLinks.has(a));
       if (!gone) after.set(path, target);
     }
   }
