@@ -455,6 +455,29 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', '/opt/al/liblzma.so.5.6.1', 2, true]]);
   });
 
+  it('reads a layer that removes a lower link and makes it anew elsewhere as not exact', () => {
+    // `.wh.c`, `c/liblzma.so.5.6.1 -> d`, `c -> x` over a lower `c -> b`: the member's link went into a new
+    // /c, not through the removed link into /b, so it does not replace /b/liblzma.so.5.6.1. The facts do
+    // not say whether the member came before the removal: read both ways, the file survives.
+    expect(
+      verdicts(
+        {
+          dirs: ['/b'],
+          symlinks: [{ path: '/c', target: 'b' }],
+          files: [{ ...lib, path: '/b/liblzma.so.5.6.1' }],
+        },
+        {
+          dirs: [],
+          whiteouts: [{ path: '/c', opaque: false }],
+          symlinks: [
+            { path: '/c/liblzma.so.5.6.1', target: 'd' },
+            { path: '/c', target: 'x' },
+          ],
+        },
+      ),
+    ).toEqual([['file-sha256', '/b/liblzma.so.5.6.1', 0, true]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

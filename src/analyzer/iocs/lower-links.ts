@@ -287,7 +287,9 @@ interface LinksAround {
 function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
   const { lower, after, afterEntries } = around;
   if (after !== lower) {
-    const standing = new Map([...lower].filter(([path]) => after.has(path)));
+    // Standing means the same link after the layer: one it removed and made anew at that path elsewhere
+    // (`.wh.c`, `c/x`, `c -> other`) was gone for the members between.
+    const standing = new Map([...lower].filter(([path, target]) => after.get(path) === target));
     if (standing.size !== lower.size && placedApart(resolution.facts, resolveLayer(facts, standing).facts)) {
       return true;
     }
