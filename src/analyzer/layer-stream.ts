@@ -183,8 +183,8 @@ interface Recorded {
 }
 
 /**
- * What maxFactBytes counts for one record the facts keep (a file, directory, symlink, whiteout, package or
- * md5sums line) beside its characters: its object and strings' overhead. Measured: 3.4 million md5sums
+ * What maxFactBytes counts for one record the facts keep (a file, directory, symlink, whiteout, signature
+ * hit, package or md5sums line) beside its characters: its object and strings' overhead. Measured: 3.4 million md5sums
  * lines, 120 MiB of text, took the analyzer to 967 MiB RSS, about 250 bytes a line of 36 characters.
  */
 export const FACT_RECORD_BYTES = 200;
@@ -217,7 +217,7 @@ class FactCollector implements TarVisitor {
   /** Those listed after a member below them (dir-order.ts). */
   private readonly lateDirs = new Set<string>();
   private readonly order = new DirectoryOrder();
-  /** Characters the facts hold so far: recorded paths and targets, parsed text (maxFactBytes). */
+  /** The memory the facts hold so far, estimated as maxFactBytes counts it (countHeld). */
   private factBytes = 0;
 
   constructor(

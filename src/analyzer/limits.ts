@@ -23,8 +23,8 @@ export interface AnalyzerLimits {
   /**
    * Most memory a layer's facts may hold until they are recorded, estimated: the characters of every path
    * and link target recorded (files, directories, symlinks, whiteouts) and of every dpkg and os-release
-   * file parsed, plus FACT_RECORD_BYTES (layer-stream.ts) per record (default 256 MiB). The facts stay in memory until the
-   * layer ends; without this bound a small crafted layer (a million directory entries with 4096-character
+   * file parsed, plus FACT_RECORD_BYTES (layer-stream.ts) per record (default 256 MiB). The facts stay in
+   * memory until the layer ends; without this bound a small crafted layer (a million directory entries with 4096-character
    * names, or millions of md5sums lines, compressed under the ratio guard) made the analyzer hold
    * gigabytes and die out of memory, the crawl with it.
    */

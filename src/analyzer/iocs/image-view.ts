@@ -106,8 +106,7 @@ function removedBy(
  * failed. So in such a stack, where resolution moved anything, the stack is read again: as recorded, and
  * in the other places a layer's paths may be (LayerResolution.alternatives: landed after every directory
  * entry, or through its own climbing links as an unpacker follows them). Evidence is gone only when every
- * reading says so: matching
- * leans toward "survives", never toward "gone", where the facts cannot tell.
+ * reading says so: matching leans toward "survives", never toward "gone", where the facts cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));

@@ -19,10 +19,11 @@
  * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
  * replaced that way stays in place here; nothing is known of a layer whose analysis failed; and the order
  * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads it several
- * ways (as recorded, and each layer's other placements) and calls evidence gone only when all agree. A layer an analyzer before version 6 read has no
- * recorded symlinks (LayerFacts.symlinks undefined). A relative link of an upper layer that itself sits
- * under a lower link was followed by the analyzer from its tar name's folder: a `..` in its target then
- * put the members written through it at a path where they are not. That path is kept (the tar names are
+ * ways (as recorded, and each layer's other placements) and calls evidence gone only when all agree. A
+ * layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A
+ * relative link of an upper layer that itself sits under a lower link was followed by the analyzer from
+ * its tar name's folder: a `..` in its target then put the members written through it at a path where
+ * they are not. That path is kept (the tar names are
  * not stored), and the place an unpacker used is read as one more placement (landedThroughOwnLinks), with
  * the layers above resolved through the links it leaves (resolveWithPlacement): a symlink so misplaced
  * carries what they write through it to its real place in that reading, so its removal there is no

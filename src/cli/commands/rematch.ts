@@ -10,7 +10,7 @@ import { TOOL_VERSION } from '../../core/version.js';
 import { IocStore } from '../../db/ioc-store.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { type Database, openDatabase } from '../../db/open.js';
-import type { RematchProgress } from '../../db/rematch.js';
+import type { RematchProgress, RematchResult } from '../../db/rematch.js';
 import { RunStore } from '../../db/run-store.js';
 import { SelectionStore } from '../../db/selection-store.js';
 import { forgetArtifactImages } from '../../pipeline/artifact-images.js';
@@ -149,10 +149,7 @@ async function matchAndReport(
   const removed = warnOfRemovedFindings(result, log);
   run.store.finish(run.id, 'completed', {
     rematch: true,
-    imagesMatched: result.images,
-    imagesWithFailedLayers: result.withFailedLayers,
-    imagesIncomplete: result.skipped.length,
-    findings: result.findings,
+    ...resultStats(result),
     layersWithOtherSelection: otherSelection,
     findingsRemovedOfUnloadedSets: removed,
   });
@@ -215,22 +212,31 @@ function recordStop(run: RematchRun, signal: NodeJS.Signals): number {
 }
 
 /** The stats of a rematch that ended early: what it had done at the last image boundary it passed, or at its end. */
-function doneSoFar(run: RematchRun): {
-  rematch: true;
+function doneSoFar(
+  run: RematchRun,
+): ReturnType<typeof resultStats> & { rematch: true; imagesNotReached?: number } {
+  const p = run.progress;
+  return {
+    rematch: true,
+    ...resultStats(p?.result ?? { images: 0, withFailedLayers: 0, skipped: [], findings: 0 }),
+    ...(p ? { imagesNotReached: p.imagesLeft } : {}),
+  };
+}
+
+/**
+ * What a rematch's run records of its result, stopped, failed or completed alike: images matched, of those
+ * with a failed layer, images left for a pending layer, and findings written.
+ */
+function resultStats(result: RematchResult): {
   imagesMatched: number;
-  imagesNotReached?: number;
   imagesWithFailedLayers: number;
   imagesIncomplete: number;
   findings: number;
 } {
-  const p = run.progress;
   return {
-    rematch: true,
-    imagesMatched: p?.result.images ?? 0,
-    ...(p ? { imagesNotReached: p.imagesLeft } : {}),
-    // As a completed rematch counts them: matched without a failed layer, and left for a pending one.
-    imagesWithFailedLayers: p?.result.withFailedLayers ?? 0,
-    imagesIncomplete: p?.result.skipped.length ?? 0,
-    findings: p?.result.findings ?? 0,
+    imagesMatched: result.images,
+    imagesWithFailedLayers: result.withFailedLayers,
+    imagesIncomplete: result.skipped.length,
+    findings: result.findings,
   };
 }
