@@ -464,7 +464,7 @@ function withOwnTargetsRead(files: FileFact[]): FileFact[] {
 function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, string> {
   // Whatever the layer puts at a path (a file, a hardlink, a parsed database) or whites out ends a link
   // there or above; an opaque marker ends those below it.
-  const { present, links, whiteouts, opaque: hidden } = pathsOf(layer);
+  const { present, links, whiteouts, opaque: hidden, symlinks: ownLinks } = pathsOf(layer);
   const removed = (path: string) => present.has(path) || links.has(path) || whiteouts.has(path);
   // A directory entry listed late ends a link at its path for the layers above (the on-time ones ended
   // theirs before the layer's members landed, linksLeftByDirs); over a directory, it changes nothing below.
@@ -473,9 +473,8 @@ function linksAfter(below: Map<string, string>, layer: LayerFacts): Map<string, 
   // Most layers touch no link: the same map goes on, not a copy of every link's path and ancestors.
   if (!layer.symlinks?.length && !hidden.has('/') && !touchesLinks(below, endsHere, hidden)) return below;
   const after = new Map<string, string>();
-  // A symlink of the layer over a folder replaces the folder and the links in it (containerd and umoci
-  // remove a directory that a non-directory entry lands on); one at a link's own path replaces it below.
-  const ownLinks = new Set((layer.symlinks ?? []).map((l) => l.path));
+  // A symlink of the layer over a folder (ownLinks) replaces the folder and the links in it (containerd and
+  // umoci remove a directory that a non-directory entry lands on); one at a link's own path replaces it below.
   if (!hidden.has('/')) {
     for (const [path, target] of below) {
       const above = ancestors(path);
