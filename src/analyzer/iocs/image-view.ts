@@ -41,9 +41,11 @@ import type { IocSet } from './schema.js';
  * takes md5sums paths through their own layer's links; a stack that is not exact is also read with each
  * layer's other placements (LayerResolution.alternatives). 7: each such placement is also read with the
  * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts); in an exact
- * stack, a symlink an upper layer leaves at evidence's path or an ancestor replaces it (removedBy).
+ * stack, a symlink an upper layer leaves at evidence's path or an ancestor replaces it (removedBy). 8: a
+ * layer that whites out one of its own symlinks, or a folder above one, is not exact (lower-links.ts,
+ * whitesOutOwnLink).
  */
-export const MATCHER_VERSION = 7;
+export const MATCHER_VERSION = 8;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {

@@ -140,6 +140,13 @@ describe('resolveStack', () => {
     expect(exact(twoLinks, { files: [file('/lib'), file('/lib/a')] })).toEqual([true, false]);
     // Removing a link none of its own paths goes through leaves nothing to order.
     expect(exact(twoLinks, { ...whitedOut, files: [file('/bin/a')] })).toEqual([true, true]);
+    // A whiteout at or above a link of its own: the link is gone for the layers above if the whiteout came
+    // after it (containerd and Docker remove what is there); an opaque marker hides lower layers only.
+    const ownLink = { symlinks: [{ path: '/opt/a', target: 'b' }] };
+    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt/a', opaque: false }] })).toEqual([true, false]);
+    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt', opaque: false }] })).toEqual([true, false]);
+    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt', opaque: true }] })).toEqual([true, true]);
+    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt/b', opaque: false }] })).toEqual([true, true]);
   });
 
   it('is not exact where a member reaches a link a directory entry ended another way, and places it as listed first', () => {
@@ -474,6 +481,18 @@ describe('matchImage through lower links', () => {
             { path: '/c', target: 'x' },
           ],
         },
+      ),
+    ).toEqual([['file-sha256', '/b/liblzma.so.5.6.1', 0, true]]);
+  });
+
+  it('reads the layers above both ways over a layer that whites out its own symlink', () => {
+    // `a -> b` then `.wh.a` in one layer: containerd removes the link, so the next layer's `a/liblzma.so.5.6.1
+    // -> z` makes a new /a, and /b/liblzma.so.5.6.1 survives. The facts do not keep the order: it survives.
+    expect(
+      verdicts(
+        { dirs: ['/b'], files: [{ ...lib, path: '/b/liblzma.so.5.6.1' }] },
+        { dirs: [], symlinks: [{ path: '/a', target: 'b' }], whiteouts: [{ path: '/a', opaque: false }] },
+        { dirs: [], symlinks: [{ path: '/a/liblzma.so.5.6.1', target: 'z' }] },
       ),
     ).toEqual([['file-sha256', '/b/liblzma.so.5.6.1', 0, true]]);
   });

@@ -283,10 +283,13 @@ interface LinksAround {
  *   DirectoryOrder saw none spelled under the entry before it (else the entry would be late), but one that
  *   reaches the link's path another way (`a2/x` over a lower `a2 -> alias`) may have come first, or after
  *   (resolveAround).
+ * - a symlink of its own with a whiteout at or above its path (whitesOutOwnLink) is gone for the layers
+ *   above when the whiteout came after it.
  * A misfollowed link of its own (misfollowedLinks) also keeps a layer from being exact; stepOver checks it.
  */
 function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
   const { lower, after, afterEntries } = around;
+  if (whitesOutOwnLink(resolution.facts)) return true;
   if (after !== lower) {
     // Standing means the same link after the layer: one it removed and made anew at that path elsewhere
     // (`.wh.c`, `c/x`, `c -> other`) was gone for the members between.
@@ -299,6 +302,20 @@ function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: Link
   // come after the entry. (Those spelled under one land as `afterEntries` places them; for a layer whose
   // entries ended no link, the two are one object.)
   return placedApart(resolution.facts, afterEntries.facts);
+}
+
+/**
+ * Whether the layer whites out one of its own symlinks, or a folder above one. By the OCI image spec a
+ * whiteout hides lower layers only, and linksAfter keeps the layer's own link; but containerd and Docker
+ * remove whatever is at the whiteout's path when they reach it, so a whiteout listed after the link (no
+ * build tool writes that order; a crafted layer may) removes it, and what the layers above write through
+ * it lands elsewhere. The facts do not keep the order (paths resolved).
+ */
+function whitesOutOwnLink(facts: LayerFacts): boolean {
+  if (!facts.symlinks?.length || facts.whiteouts.length === 0) return false;
+  const whitedOut = new Set(facts.whiteouts.filter((w) => !w.opaque).map((w) => w.path));
+  if (whitedOut.size === 0) return false;
+  return facts.symlinks.some((l) => whitedOut.has(l.path) || ancestors(l.path).some((a) => whitedOut.has(a)));
 }
 
 /** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
