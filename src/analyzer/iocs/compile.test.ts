@@ -152,6 +152,11 @@ describe('compileRules', () => {
     expect(compileRules([...xz, sigRule]).gapsOf(plain)).toEqual(['files', 'signatures']);
     expect(compileRules(xz, { hashAllFiles: true }).gapsOf(plain)).toEqual(['files']);
     expect(compileRules(xz).gapsOf('not json')).toEqual(['unknown']);
+    // A stored definition edited by hand: a selector that is no JSON object makes it unknown, not a crash.
+    const damaged = (selectors: unknown[]) => JSON.stringify({ ...JSON.parse(hashAll), selectors });
+    expect(compileRules([...xz, fileRule]).gapsOf(damaged(['{"paths": [']))).toEqual(['unknown']);
+    expect(compileRules([...xz, fileRule]).gapsOf(damaged(['null']))).toEqual(['unknown']);
+    expect(compileRules([...xz, fileRule]).gapsOf(damaged([7]))).toEqual(['unknown']);
   });
 
   it('selects the backdoored library paths with the built-in set and little else', () => {

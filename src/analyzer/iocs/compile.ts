@@ -68,12 +68,17 @@ interface SelectionDefinition {
   hashAllFiles: boolean;
 }
 
+const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 function parseDefinition(json: string): SelectionDefinition | null {
   try {
     const d = JSON.parse(json) as Partial<SelectionDefinition>;
     if (!Array.isArray(d.selectors) || !Array.isArray(d.signatures) || typeof d.hashAllFiles !== 'boolean') {
       return null;
     }
+    // Each selector is JSON of its own (read by gapsOf): one that is no object makes the whole unknown.
+    const objectJson = (k: unknown) => typeof k === 'string' && isObject(JSON.parse(k));
+    if (!(d.selectors as unknown[]).every(objectJson)) return null;
     return d as SelectionDefinition;
   } catch {
     return null;
