@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { nowIso } from './rows.js';
 import { guardWrite, writeTransaction } from './sqlite-errors.js';
+import { parseStoredJson } from './stored-json.js';
 
 /**
  * The durable work queue. Every unit of crawl work is a row keyed by (kind, key); its state moves
@@ -57,7 +58,10 @@ function toItem<P>(r: RawItem): FrontierItem<P> {
     id: r.id,
     kind: r.kind,
     key: r.key,
-    payload: JSON.parse(r.payload_json) as P,
+    payload: parseStoredJson(r.payload_json, {
+      row: `frontier row ${r.id} (${r.kind} ${r.key})`,
+      column: 'payload_json',
+    }) as P,
     parentId: r.parent_id,
     state: r.state,
     attempts: r.attempts,
@@ -159,8 +163,8 @@ export class Frontier {
   private readonly now: () => string;
   private readonly s: ReturnType<typeof prepareStatements>;
   private readonly enqueueTx: (item: NewFrontierItem, parentId: number | null, force: boolean) => number;
-  private readonly claimTx: (kinds: readonly FrontierKind[], limit: number) => RawItem[];
-  private readonly claimIdsTx: (ids: readonly number[]) => RawItem[];
+  private readonly claimTx: (kinds: readonly FrontierKind[], limit: number) => Array<FrontierItem<unknown>>;
+  private readonly claimIdsTx: (ids: readonly number[]) => Array<FrontierItem<unknown>>;
   private readonly completeTx: (id: number, children: readonly NewFrontierItem[]) => void;
   private readonly failTx: (id: number, err: FrontierError, opts: FailOptions) => FrontierState;
   private readonly supersedeTx: (params: Record<string, string>) => number;
@@ -192,7 +196,8 @@ export class Frontier {
         r.state = 'in-progress';
         r.updated_at = at;
       }
-      return rows;
+      // Parsed within the claim: a damaged payload (toItem) rolls it back, leaving every item pending.
+      return rows.map((r) => toItem(r));
     });
     this.claimIdsTx = writeTransaction(db, (ids: readonly number[]) => {
       const at = this.now();
@@ -203,7 +208,7 @@ export class Frontier {
         st.setState.run('in-progress', at, r.id, 'pending');
         rows.push({ ...r, state: 'in-progress', updated_at: at });
       }
-      return rows;
+      return rows.map((r) => toItem(r));
     });
     this.completeTx = writeTransaction(db, (id: number, children: readonly NewFrontierItem[]) => {
       const at = this.now();
@@ -252,12 +257,12 @@ export class Frontier {
 
   /** Marks up to `limit` pending items of these kinds in-progress (oldest first) and returns them. */
   claim<P = unknown>(kinds: readonly FrontierKind[], limit: number): Array<FrontierItem<P>> {
-    return this.claimTx(kinds, limit).map((r) => toItem<P>(r));
+    return this.claimTx(kinds, limit) as Array<FrontierItem<P>>;
   }
 
   /** Claims those of these items that are still pending (marks them in-progress); returns them in the order given. */
   claimIds<P = unknown>(ids: readonly number[]): Array<FrontierItem<P>> {
-    return this.claimIdsTx(ids).map((r) => toItem<P>(r));
+    return this.claimIdsTx(ids) as Array<FrontierItem<P>>;
   }
 
   /** Marks a claimed item done and enqueues its children, atomically (invariant 2). */

@@ -1,6 +1,8 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { FatalError } from '../core/errors.js';
 import { type IocSetInput, type IocSetRef, nowIso } from './rows.js';
 import { writeTransaction } from './sqlite-errors.js';
+import { AN_OBJECT, parseStoredJson } from './stored-json.js';
 
 export interface IocSetRow extends IocSetRef {
   title: string | null;
@@ -41,8 +43,7 @@ export class IocStore {
       const changed: IocSetRef[] = [];
       for (const s of sets) {
         const stored = this.selectOne.get(s.id, s.version) as RawSet | undefined;
-        if (stored && rulesKey((JSON.parse(stored.json) as IocSetInput).rules) !== rulesKey(s.rules))
-          changed.push({ id: s.id, version: s.version });
+        if (stored && !hasRules(stored, s.rules)) changed.push({ id: s.id, version: s.version });
         this.upsertSet.run(s.id, s.version, s.title ?? null, JSON.stringify(s), at);
         this.deleteRules.run(s.id, s.version);
         for (const r of s.rules) this.insertRule.run(s.id, s.version, r.id, r.kind, JSON.stringify(r));
@@ -81,12 +82,35 @@ interface RawSet {
   ruleCount: number;
 }
 
+/** A stored set: the object putSets wrote, with its rules. */
+function storedSet(r: RawSet): IocSetInput {
+  const where = { row: `ioc_sets row ${r.id} ${r.version}`, column: 'json' };
+  const aSet = {
+    what: 'IOC set (a JSON object with rules)',
+    is: (v: unknown) => AN_OBJECT.is(v) && Array.isArray((v as { rules?: unknown }).rules),
+  };
+  return parseStoredJson(r.json, where, aSet) as IocSetInput;
+}
+
+/**
+ * Whether a stored set has these rules. A damaged stored copy cannot say: it counts as other rules, so the
+ * caller warns that findings under its id and version may have meant something else, and putSets replaces it.
+ */
+function hasRules(stored: RawSet, rules: readonly unknown[]): boolean {
+  try {
+    return rulesKey(storedSet(stored).rules) === rulesKey(rules);
+  } catch (err) {
+    if (err instanceof FatalError) return false;
+    throw err;
+  }
+}
+
 function toRow(r: RawSet): IocSetRow {
   return {
     id: r.id,
     version: r.version,
     title: r.title,
-    set: JSON.parse(r.json),
+    set: storedSet(r),
     loadedAt: r.loadedAt,
     ruleCount: r.ruleCount,
   };

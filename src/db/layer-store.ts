@@ -1,8 +1,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Compression, FileFact, LayerFacts } from '../analyzer/facts.js';
-import { FatalError } from '../core/errors.js';
 import { nowIso } from './rows.js';
 import { writeTransaction } from './sqlite-errors.js';
+import { AN_OBJECT_OF_STRINGS, parseStoredJson } from './stored-json.js';
 
 export type LayerStatus = 'pending' | 'analyzed' | 'failed';
 
@@ -28,27 +28,10 @@ const LAYER_COLUMNS = `digest, media_type AS mediaType, compressed_size AS compr
   uncompressed_size AS uncompressedSize, entry_count AS entryCount, compression, analyzer_version AS analyzerVersion,
   selection, status, error_code AS errorCode, error_message AS errorMessage, analyzed_at AS analyzedAt, attempts`;
 
-/**
- * A stored os-release row's fields. The analyzer writes them as a JSON object; anything else means the
- * dataset was edited or damaged, which must stop the caller with the row named, not a bare SyntaxError.
- * A FatalError: a crawl stops (resumably) rather than fail the item that happened to match an image on
- * that layer, and mark its own layer failed for it.
- */
-function parseOsReleaseFields(digest: string, path: string, json: string): Record<string, string> {
-  let fields: unknown;
-  try {
-    fields = JSON.parse(json);
-  } catch {
-    fields = undefined;
-  }
-  const strings = (o: object) => Object.values(o).every((v) => typeof v === 'string');
-  if (fields === null || typeof fields !== 'object' || Array.isArray(fields) || !strings(fields)) {
-    throw new FatalError(
-      `the dataset's layer_os_release row of layer ${digest} (${path}) holds no JSON object of strings in fields_json: ` +
-        'the file was edited or damaged; restore it from a copy, or crawl into a new dataset',
-    );
-  }
-  return fields as Record<string, string>;
+/** A stored os-release row's fields: the analyzer writes them as a JSON object of strings. */
+function osReleaseFields(digest: string, path: string, json: string): Record<string, string> {
+  const where = { row: `layer_os_release row of layer ${digest} (${path})`, column: 'fields_json' };
+  return parseStoredJson(json, where, AN_OBJECT_OF_STRINGS) as Record<string, string>;
 }
 
 /** The tables that hold a layer's facts, in the order facts are written. */
@@ -309,7 +292,7 @@ export class LayerStore {
       packages: this.sel.layer_packages.all(digest) as LayerFacts['packages'],
       md5sums: this.sel.layer_md5sums.all(digest) as LayerFacts['md5sums'],
       osRelease: (this.sel.layer_os_release.all(digest) as Array<{ path: string; fields_json: string }>).map(
-        (r) => ({ path: r.path, fields: parseOsReleaseFields(digest, r.path, r.fields_json) }),
+        (r) => ({ path: r.path, fields: osReleaseFields(digest, r.path, r.fields_json) }),
       ),
       whiteouts: (this.sel.layer_whiteouts.all(digest) as Array<{ path: string; opaque: number }>).map(
         (r) => ({

@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { type IocSetRef, nowIso } from './rows.js';
 import { guardWrite, writeTransaction } from './sqlite-errors.js';
+import { AN_OBJECT, parseStoredJson } from './stored-json.js';
 
 /** How a run ended. */
 export type RunStatus = 'running' | 'completed' | 'completed-with-failures' | 'aborted' | 'failed';
@@ -194,10 +195,17 @@ export class RunStore {
       startedAt: r.started_at,
       finishedAt: r.finished_at,
       status: r.status,
-      config: JSON.parse(r.config_json),
+      config: parseStoredJson(
+        r.config_json,
+        { row: `crawl_runs row ${r.id}`, column: 'config_json' },
+        AN_OBJECT,
+      ),
       toolVersion: r.tool_version,
       analyzerVersion: r.analyzer_version,
-      stats: r.stats_json === null ? null : JSON.parse(r.stats_json),
+      stats:
+        r.stats_json === null
+          ? null
+          : parseStoredJson(r.stats_json, { row: `crawl_runs row ${r.id}`, column: 'stats_json' }, AN_OBJECT),
       iocSets: this.selectSets.all(r.id) as IocSetRef[],
     };
   }

@@ -213,6 +213,22 @@ describe('hubcrawl stats --json', () => {
     });
     expect(stats.lastRun).toMatchObject({ id: 1, status: 'completed', stats: { itemsFailed: 0 } });
   });
+
+  it('names the run whose stored stats were damaged, and prints nothing else', async () => {
+    const copy = join(dir, 'damaged-stats.sqlite');
+    copyFileSync(db, copy);
+    const damage = new BetterSqlite3(copy);
+    damage.prepare('UPDATE crawl_runs SET stats_json = ? WHERE id = 1').run('{"itemsFailed": 0');
+    damage.close();
+    const r = await runCli(['stats', '--db', copy, '--json']);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      code: 3,
+      stdout: '',
+      stderr:
+        "hubcrawl: the dataset's crawl_runs row 1 holds no JSON object in stats_json: " +
+        'the file was edited or damaged; restore it from a copy, or crawl into a new dataset\n',
+    });
+  });
 });
 
 describe('standard output', () => {

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/errors.js';
 import { openDatabase } from '../../db/open.js';
+import { AN_OBJECT, parseStoredJson } from '../../db/stored-json.js';
 import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type Row, toTable } from '../output.js';
 import { writeResult } from '../write-result.js';
@@ -19,13 +20,21 @@ function failedReferences(db: ReturnType<typeof openDatabase>, runId: number): R
   const prefix = runKeyPrefix(runId);
   const items = db
     .prepare(
-      `SELECT payload_json, coalesce(last_error_code, '') AS code, coalesce(last_error, '') AS message FROM frontier
+      `SELECT id, kind, key, payload_json, coalesce(last_error_code, '') AS code, coalesce(last_error, '') AS message FROM frontier
         WHERE state = 'failed' AND kind IN ('reference', 'manifest') AND substr(key, 1, ?) = ?
         ORDER BY id`,
     )
-    .all(prefix.length, prefix) as Array<{ payload_json: string; code: string; message: string }>;
+    .all(prefix.length, prefix) as Array<{
+    id: number;
+    kind: string;
+    key: string;
+    payload_json: string;
+    code: string;
+    message: string;
+  }>;
   return items.map((item) => {
-    const p = JSON.parse(item.payload_json) as {
+    const where = { row: `frontier row ${item.id} (${item.kind} ${item.key})`, column: 'payload_json' };
+    const p = parseStoredJson(item.payload_json, where, AN_OBJECT) as {
       registry: string;
       repository: string;
       tag?: string | null;

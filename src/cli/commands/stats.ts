@@ -1,6 +1,7 @@
 import { countLayersFailedForGood } from '../../db/failed-layers.js';
 import { openDatabase } from '../../db/open.js';
 import { IS_REMATCH_RUN } from '../../db/run-store.js';
+import { AN_OBJECT, parseStoredJson } from '../../db/stored-json.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toTable } from '../output.js';
@@ -67,7 +68,13 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
           iocSets: last.ioc_sets,
           // Rows that name this run: what its matching left in the dataset, whatever its invocations.
           findings: last.findings,
-          stats: last.stats_json ? JSON.parse(String(last.stats_json)) : null,
+          stats: last.stats_json
+            ? parseStoredJson(
+                String(last.stats_json),
+                { row: `crawl_runs row ${last.run_id}`, column: 'stats_json' },
+                AN_OBJECT,
+              )
+            : null,
         }
       : null;
     const frontier = db.prepare('SELECT kind, state, items FROM frontier_summary ORDER BY kind, state').all();

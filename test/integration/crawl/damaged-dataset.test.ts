@@ -2,7 +2,8 @@
  * A dataset row damaged by hand (an os-release row whose fields are no JSON object): a crawl that must
  * read that layer's facts (to match an image on it, or give it an OS verdict) stops, resumably, naming the
  * row, instead of failing for good the item that happened to read it, and marking a layer item's own,
- * sound layer failed with another layer's error.
+ * sound layer failed with another layer's error. The same for a frontier item whose stored payload was
+ * damaged: the run stops before the item is claimed.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -65,5 +66,36 @@ describe('a crawl over a damaged dataset row', () => {
     expect(
       queryDataset(dbPath, `SELECT digest FROM layers WHERE status = 'failed' OR error_code IS NOT NULL`),
     ).toEqual([]);
+  });
+
+  it('stops the resumed run naming a frontier row whose payload was damaged, the item still pending', async () => {
+    const db = new BetterSqlite3(dbPath);
+    // The row of the first test mended; the payload of the item left pending damaged instead.
+    db.prepare('UPDATE layer_os_release SET fields_json = ? WHERE layer_digest = ?').run(
+      JSON.stringify({ ID: 'debian', VERSION_ID: '12' }),
+      base.digest,
+    );
+    const item = db.prepare(`SELECT id, kind, key FROM frontier WHERE state = 'pending'`).get() as {
+      id: number;
+      kind: string;
+      key: string;
+    };
+    db.prepare('UPDATE frontier SET payload_json = ? WHERE id = ?').run('{"registry": ', item.id);
+    db.close();
+
+    const crawl = runTestCrawl(dbPath, ws.iocFile, {
+      seeds: { images: [`${registry.host}/${REPO}:second`] },
+    });
+    const named = `the dataset's frontier row ${item.id} (${item.kind} ${item.key}) holds no valid JSON in payload_json`;
+    await expect(crawl).rejects.toThrow(named);
+    const [run] = queryDataset<{ status: string }>(
+      dbPath,
+      'SELECT status FROM crawl_runs ORDER BY id DESC LIMIT 1',
+    );
+    expect(run?.status).toBe('aborted');
+    // Claimed and rolled back: the item is as it was, for a crawl after the row is restored.
+    expect(
+      queryDataset(dbPath, `SELECT id, state, attempts, payload_json FROM frontier WHERE state != 'done'`),
+    ).toEqual([{ id: item.id, state: 'pending', attempts: 0, payload_json: '{"registry": ' }]);
   });
 });
