@@ -61,7 +61,12 @@ describe('stored JSON of a damaged dataset', () => {
 
   it('names a crawl_runs row whose config or stats is no JSON object', () => {
     const runs = new RunStore(db);
-    const id = runs.start({ config: { seeds: ['debian'] }, toolVersion: '0', analyzerVersion: '7', iocSets: [] });
+    const id = runs.start({
+      config: { seeds: ['debian'] },
+      toolVersion: '0',
+      analyzerVersion: '7',
+      iocSets: [],
+    });
     runs.recordStats(id, { manifests: 3 });
     expect(runs.get(id)?.stats).toEqual({ manifests: 3 });
 

@@ -2,6 +2,7 @@
  * Parser for `var/lib/dpkg/info/<package>[:<arch>].md5sums`: md5sum(1) output, one `<md5>  <path>` per
  * line with paths relative to the root. These lists let a dpkg-md5sums rule match without the file's bytes.
  */
+import { textLines } from '../../core/text-lines.js';
 import type { Md5sumsFact } from '../facts.js';
 
 const LINE = /^([0-9a-fA-F]{32}) [ *](.+)$/;
@@ -23,8 +24,7 @@ export function normalizeListedPath(p: string): string {
 export function parseMd5sums(text: string, infoFile: string): Md5sumsFact[] {
   const pkg = packageFromInfoFile(infoFile);
   const out: Md5sumsFact[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  for (const line of textLines(text)) {
     const m = LINE.exec(line);
     if (!m) continue;
     const path = normalizeListedPath(m[2]!);

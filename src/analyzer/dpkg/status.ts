@@ -2,6 +2,7 @@
  * Parser for the dpkg database: `var/lib/dpkg/status` (one RFC822-style paragraph per package) and the
  * one-paragraph-per-file `var/lib/dpkg/status.d/*` that distroless images ship instead (no Status field).
  */
+import { textLines } from '../../core/text-lines.js';
 import type { PackageFact } from '../facts.js';
 
 /** One control paragraph: lowercased field name → value (continuation lines joined with '\n'). */
@@ -40,13 +41,7 @@ export function* controlParagraphs(text: string): Generator<ControlParagraph> {
     lastKey = null;
     return done;
   };
-  // Line by line as text.split('\n') would give them, without an array of every line.
-  for (let start = 0; start <= text.length; ) {
-    const newline = text.indexOf('\n', start);
-    const end = newline === -1 ? text.length : newline;
-    const raw = text.slice(start, end);
-    start = end + 1;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  for (const line of textLines(text)) {
     if (line === '') {
       const done = finish();
       if (done) yield done;
