@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LayerSymlinks } from './layer-symlinks.js';
 
@@ -65,5 +66,79 @@ describe('LayerSymlinks.landing', () => {
         ['/usr/lib/x86_64/cur', 'v2'],
       ]).landing('/l/cur/f'),
     ).toBe('/usr/lib/x86_64/v2/f');
+  });
+});
+
+/**
+ * Where `path` lands through `links`, walked the plain way: every component sought, nothing skipped (no
+ * depth bound, no hash filter), so LayerSymlinks' shortcuts are checked against it.
+ */
+function referenceLanding(links: ReadonlyMap<string, string>, path: string): string {
+  const slash = path.lastIndexOf('/');
+  // The folders walked into so far, each as its whole path: `..` pops one, and never the root.
+  const folders: string[] = [];
+  const pending = path.slice(0, slash).split('/').reverse();
+  for (let followed = 0; pending.length > 0; ) {
+    const part = pending.pop()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      folders.pop();
+      continue;
+    }
+    const here = `${folders.at(-1) ?? ''}/${part}`;
+    const target = links.get(here);
+    if (target === undefined || followed >= 255) {
+      folders.push(here);
+      continue;
+    }
+    followed++;
+    if (target.startsWith('/')) folders.length = 0;
+    pending.push(...target.split('/').reverse());
+  }
+  return `${folders.at(-1) ?? ''}${path.slice(slash)}`;
+}
+
+describe('LayerSymlinks under links made and replaced', () => {
+  // Few names, so that links nest, share prefixes, and are replaced and made again at one path.
+  const name = fc.constantFrom('a', 'b', 'c');
+  const path = fc.array(name, { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`);
+  const target = fc.oneof(
+    fc.array(fc.constantFrom('a', 'b', 'c', '..'), { minLength: 1, maxLength: 3 }).map((p) => p.join('/')),
+    path,
+  );
+  // A member landing: a symlink to a target, or with `null` anything else (which ends a link there).
+  const member = fc.tuple(path, fc.option(target, { freq: 2 }));
+  // Paths sought after each landing: a name under folders up to 4 deep (as deep as links go).
+  const probes = fc.array(
+    path.map((p) => `${p}/x`),
+    { minLength: 1, maxLength: 5 },
+  );
+
+  it('lands every path as the plain walk does, whatever links were made and replaced before', () => {
+    fc.assert(
+      fc.property(
+        fc.array(member, { maxLength: 12 }),
+        fc.array(member, { maxLength: 40 }),
+        probes,
+        (first, then, sought) => {
+          const reference = new Map<string, string>();
+          const land = (s: LayerSymlinks, [p, t]: [string, string | null]) => {
+            const at = referenceLanding(reference, p);
+            if (t === null) reference.delete(at);
+            else reference.set(at, t);
+            s.landed(s.landing(p), t);
+          };
+          const before = new LayerSymlinks();
+          for (const m of first) land(before, m);
+          // Also made with links already there, as the image view makes a lower layer's resolver.
+          const s = new LayerSymlinks(before.entries().map((l) => [l.path, l.target] as const));
+          for (const m of then) {
+            land(s, m);
+            for (const probe of sought) expect(s.landing(probe)).toBe(referenceLanding(reference, probe));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -26,10 +26,20 @@ export class LayerSymlinks {
    */
   private deepest = 0;
 
+  /**
+   * LINK for the hash (nextHash) of every link's path made so far, ABOVE_LINK for that of every folder above
+   * one. Landing a path is the matcher's hottest step, and almost no path has a link above it: scanned once,
+   * its prefixes hashed as it goes, it is settled at the first folder that holds no link
+   * (`/usr/share/doc/dpkg`), and only a prefix whose hash is a link's is sliced out and sought in `links`.
+   * Only grows, as `deepest`: the bits a removed link left, or a hash collision, cost time, never a wrong
+   * answer; and no more lookups than `deepest` allows, however an archive's names collide.
+   */
+  private readonly prefixes = new Map<number, number>();
+
   /** Starts with `links` (path → target) already made: a lower layer's, when the image view resolves. */
   constructor(links: Iterable<readonly [string, string]> = []) {
     this.links = new Map(links);
-    for (const path of this.links.keys()) this.deepest = Math.max(this.deepest, depthOf(path));
+    for (const path of this.links.keys()) this.noted(path);
   }
 
   /** Whether a symlink is there now at `path` (resolved). */
@@ -49,7 +59,7 @@ export class LayerSymlinks {
   landed(path: string, target: string | null): void {
     if (target !== null) {
       this.links.set(path, target);
-      this.deepest = Math.max(this.deepest, depthOf(path));
+      this.noted(path);
     } else if (this.links.size > 0) this.links.delete(path);
   }
 
@@ -65,11 +75,37 @@ export class LayerSymlinks {
     return parent === '/' ? path.slice(slash) : `${parent}${path.slice(slash)}`;
   }
 
+  /** Keeps the derived bounds (`deepest`, `prefixes`) covering a link made at `path`. */
+  private noted(path: string): void {
+    this.deepest = Math.max(this.deepest, depthOf(path));
+    let hash = 0;
+    for (let i = 0; i < path.length; i++) {
+      const c = path.charCodeAt(i);
+      if (c === SLASH && i > 0) this.mark(hash, ABOVE_LINK);
+      hash = nextHash(hash, c);
+    }
+    this.mark(hash, LINK);
+  }
+
+  private mark(hash: number, bit: number): void {
+    this.prefixes.set(hash, (this.prefixes.get(hash) ?? 0) | bit);
+  }
+
+  /** Whether a folder above `path` (among its first `deepest` components) is a link now. */
   private hasLinkedAncestor(path: string): boolean {
-    let depth = 1;
-    for (let i = path.indexOf('/', 1); i > 0 && depth <= this.deepest; i = path.indexOf('/', i + 1)) {
-      if (this.links.has(path.slice(0, i))) return true;
-      depth++;
+    let hash = 0;
+    let depth = 0;
+    for (let i = 0; i < path.length; i++) {
+      const c = path.charCodeAt(i);
+      // At a slash, `hash` is that of the folder before it: the same as `noted` gave it, were it a link's.
+      if (c === SLASH && i > 0) {
+        if (++depth > this.deepest) return false;
+        const bits = this.prefixes.get(hash) ?? 0;
+        if ((bits & LINK) !== 0 && this.links.has(path.slice(0, i))) return true;
+        // Every folder above a link has ABOVE_LINK: without it here, no deeper prefix is a link.
+        if ((bits & ABOVE_LINK) === 0) return false;
+      }
+      hash = nextHash(hash, c);
     }
     return false;
   }
@@ -105,6 +141,17 @@ export class LayerSymlinks {
     }
     return `/${resolved.join('/')}`;
   }
+}
+
+const SLASH = 0x2f;
+
+/** Bits of LayerSymlinks.prefixes: a link's path had this hash; a folder above a link's path had it. */
+const LINK = 1;
+const ABOVE_LINK = 2;
+
+/** A 32-bit polynomial hash extended by one character code (collisions only cost a lookup). */
+function nextHash(hash: number, code: number): number {
+  return (Math.imul(hash, 31) + code) | 0;
 }
 
 /** How many components a normalized absolute path has: `/lib` 1, `/usr/lib` 2. */
