@@ -131,23 +131,26 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   // Opened first: a dataset that does not exist (or is refused) leaves no folder behind.
   const db = openDatabase(dbPath, { readonly: true });
   let prepared: ExportTarget | undefined;
+  // A SIGINT or SIGTERM stops the export and takes its unfinished bundle away (EXIT.aborted, as a crawl).
+  // Listened for before any folder is made: until a listener is there, the signal ends the process at
+  // once (Node's default), which would leave the work folder behind.
+  const stop = (signal: NodeJS.Signals): void => {
+    if (prepared !== undefined) discard(prepared);
+    process.stderr.write(`hubcrawl: export stopped by ${signal}; nothing was written to ${out}\n`);
+    process.exit(EXIT.aborted);
+  };
+  const release = onStopSignal(stop);
   try {
     prepared = prepareExportFolder(out);
     makeWorkFolder(prepared);
   } catch (err) {
+    release();
     // The folders made above --out for a work folder that could not be made go too.
     if (prepared !== undefined) discard(prepared);
     db.close();
     throw err;
   }
   const target = prepared;
-  // A SIGINT or SIGTERM stops the export and takes its unfinished bundle away (EXIT.aborted, as a crawl).
-  const stop = (signal: NodeJS.Signals): void => {
-    discard(target);
-    process.stderr.write(`hubcrawl: export stopped by ${signal}; nothing was written to ${out}\n`);
-    process.exit(EXIT.aborted);
-  };
-  const release = onStopSignal(stop);
   let result: Awaited<ReturnType<typeof writeBundle>>;
   try {
     result = await writeBundle(db, dbPath, target.work);
