@@ -485,6 +485,39 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', '/b/liblzma.so.5.6.1', 0, true]]);
   });
 
+  it('reads what went through a climbing link of its own that the analyzer followed to the root', () => {
+    // `lib/x -> ..` over a lower `lib -> usr/lib`: the analyzer followed it from /lib to /, so `lib/x/c` is
+    // recorded at /c, where it would replace the folder holding the backdoor; an unpacker wrote /usr/c.
+    expect(
+      verdicts(
+        { dirs: [], ...merged },
+        { dirs: [], files: [{ ...lib, path: '/c/liblzma.so.5.6.1' }] },
+        { dirs: [], symlinks: [{ path: '/lib/x', target: '..' }], files: [file('/c')] },
+      ),
+    ).toEqual([['file-sha256', '/c/liblzma.so.5.6.1', 1, true]]);
+  });
+
+  it('reads a chain of climbing links of its own, each followed from where the one before led', () => {
+    // Over `opt/alias -> tools/deep`: `opt/alias/rel -> ../bar` (recorded at /opt/alias/rel, really at
+    // /opt/tools/deep/rel, leading to /opt/tools/bar, not /opt/bar), then `rel/l2 -> ../lib2` (recorded at
+    // /opt/bar/l2, so really leading to /opt/tools/lib2), then the backdoor through it. A whiteout of
+    // /opt/lib2 leaves it.
+    expect(
+      verdicts(
+        { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] },
+        {
+          dirs: [],
+          files: [{ ...lib, path: '/opt/lib2/liblzma.so.5.6.1' }],
+          symlinks: [
+            { path: '/opt/alias/rel', target: '../bar' },
+            { path: '/opt/bar/l2', target: '../lib2' },
+          ],
+        },
+        { dirs: [], whiteouts: [{ path: '/opt/lib2', opaque: false }] },
+      ),
+    ).toEqual([['file-sha256', '/opt/lib2/liblzma.so.5.6.1', 1, true]]);
+  });
+
   it('reads the layers above both ways over a layer that whites out its own symlink', () => {
     // `a -> b` then `.wh.a` in one layer: containerd removes the link, so the next layer's `a/liblzma.so.5.6.1
     // -> z` makes a new /a, and /b/liblzma.so.5.6.1 survives. The facts do not keep the order: it survives.

@@ -167,6 +167,7 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
     : [
         landedAfterEntries(facts, below, { lower, afterEntries, resolved: resolution.facts }),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
+        landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
       ].filter((f): f is LayerFacts => f !== undefined);
   return { resolution: { ...resolution, exact, alternatives }, links, next: new WeakMap() };
 }
@@ -177,8 +178,21 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
  * the members recorded through it are not where an unpacker puts them (landedThroughOwnLinks).
  */
 function misfollowedLinks(facts: LayerFacts, resolution: ResolvedLayer): SymlinkFact[] {
-  const climbs = (target: string) => !target.startsWith('/') && target.split('/').includes('..');
   return (facts.symlinks ?? []).filter((l) => resolution.member(l.path) !== l.path && climbs(l.target));
+}
+
+/** Whether a symlink's target is relative and climbs (`../bar`). */
+function climbs(target: string): boolean {
+  return !target.startsWith('/') && target.split('/').includes('..');
+}
+
+/** `path` moved from `from` (itself, or a folder above it) to `to`; undefined when it is not there. */
+function rebased(path: string, from: string, to: string): string | undefined {
+  if (from !== '/' && path !== from && !path.startsWith(`${from}/`)) return undefined;
+  // What follows `from`: '' for `from` itself, else '/…' (the root is a prefix of every path).
+  const rest = from === '/' ? (path === '/' ? '' : path) : path.slice(from.length);
+  if (rest === '') return to;
+  return to === '/' ? rest : `${to}${rest}`;
 }
 
 /** Whether two placements of one layer's facts put some path apart (pathsIn keeps their order). */
@@ -194,26 +208,45 @@ function placedApart(a: LayerFacts, b: LayerFacts): boolean {
  * in (`/opt/tools/deep/../bar`), not the folder of its tar name (`/opt/alias/../bar`), from which the
  * analyzer, knowing no lower link, followed it (layer-symlinks.ts). Every recorded path under where the
  * analyzer went is moved; one written there directly is moved too, which only adds a reading.
- * Undefined when the layer has no such link.
+ * `chained`: a climbing link of the layer that the analyzer put where such a link led (`rel/l2 -> ../lib2`,
+ * recorded at `/opt/bar/l2`) was followed from the wrong folder too, and so on down the chain; a second
+ * reading, as the first may be right. Undefined when the layer has no such link (`chained`: no chain).
  */
 function landedThroughOwnLinks(
   facts: LayerFacts,
   lower: Map<string, string>,
   resolution: ResolvedLayer,
   misfollowed: readonly SymlinkFact[],
+  { chained } = { chained: false },
 ): LayerFacts | undefined {
   if (misfollowed.length === 0) return undefined;
-  const moves = misfollowed.map((l): [from: string, to: string] => {
-    const followedFrom = (path: string) =>
-      normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${l.target}`);
-    return [followedFrom(l.path), followedFrom(resolution.member(l.path))];
-  });
+  const followedFrom = (l: SymlinkFact, path: string) =>
+    normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${l.target}`);
+  const moves = misfollowed.map((l): [from: string, to: string] => [
+    followedFrom(l, l.path),
+    followedFrom(l, resolution.member(l.path)),
+  ]);
   const moved = (path: string): string | undefined => {
     for (const [from, to] of moves) {
-      if (path === from || path.startsWith(`${from}/`)) return `${to}${path.slice(from.length)}`;
+      const there = rebased(path, from, to);
+      if (there !== undefined) return there;
     }
     return undefined;
   };
+  if (chained) {
+    const followed = new Set(misfollowed.map((l) => l.path));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const l of facts.symlinks ?? []) {
+        const there = followed.has(l.path) || !climbs(l.target) ? undefined : moved(l.path);
+        if (there === undefined) continue;
+        followed.add(l.path);
+        moves.push([followedFrom(l, l.path), followedFrom(l, there)]);
+        grew = true;
+      }
+    }
+    if (moves.length === misfollowed.length) return undefined;
+  }
   const lowerLinks = resolverOf(lower);
   // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads).
   const own = new Set(misfollowed.map((l) => l.path));
