@@ -141,12 +141,32 @@ describe('resolveStack', () => {
     // Removing a link none of its own paths goes through leaves nothing to order.
     expect(exact(twoLinks, { ...whitedOut, files: [file('/bin/a')] })).toEqual([true, true]);
     // A whiteout at or above a link of its own: the link is gone for the layers above if the whiteout came
-    // after it (containerd and Docker remove what is there); an opaque marker hides lower layers only.
+    // after it (containerd and Docker remove what is there). Only a layer above whose paths go through it
+    // is not exact; an opaque marker hides lower layers only.
     const ownLink = { symlinks: [{ path: '/opt/a', target: 'b' }] };
-    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt/a', opaque: false }] })).toEqual([true, false]);
-    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt', opaque: false }] })).toEqual([true, false]);
-    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt', opaque: true }] })).toEqual([true, true]);
-    expect(exact({}, { ...ownLink, whiteouts: [{ path: '/opt/b', opaque: false }] })).toEqual([true, true]);
+    const through = { files: [file('/opt/a/x')] };
+    const beside = { files: [file('/opt/c/x')] };
+    const ownWhitedOut = (path: string, opaque = false) => ({ ...ownLink, whiteouts: [{ path, opaque }] });
+    expect(exact({}, ownWhitedOut('/opt/a'), through, {})).toEqual([true, true, false, false]);
+    expect(exact({}, ownWhitedOut('/opt'), through)).toEqual([true, true, false]);
+    expect(exact({}, ownWhitedOut('/opt/a'), beside)).toEqual([true, true, true]);
+    expect(exact({}, ownWhitedOut('/opt', true), through)).toEqual([true, true, true]);
+    expect(exact({}, ownWhitedOut('/opt/b'), through)).toEqual([true, true, true]);
+    // Its own members written where such a link leads may have gone into a new folder at its path instead.
+    expect(exact({}, { ...ownWhitedOut('/opt/a'), files: [file('/opt/b/x')] })).toEqual([true, false]);
+    expect(exact({}, { ...ownWhitedOut('/opt/a'), files: [file('/opt/bx')] })).toEqual([true, true]);
+    const toRoot = {
+      symlinks: [{ path: '/usr', target: '.' }],
+      whiteouts: [{ path: '/usr', opaque: false }],
+    };
+    expect(exact({}, { ...toRoot, files: [file('/lib/x')] })).toEqual([true, false]);
+    // Once a layer replaces the link, no layer above goes through it.
+    expect(exact({}, ownWhitedOut('/opt/a'), { files: [file('/opt/a')] }, through)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
   });
 
   it('is not exact where a member reaches a link a directory entry ended another way, and places it as listed first', () => {

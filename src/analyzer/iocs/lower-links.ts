@@ -48,13 +48,15 @@ export interface LayerResolution {
   /**
    * Whether this layer's paths, and those of every layer below, are where an unpacker puts them as far as
    * the facts tell: every layer analyzed, with its directory entries recorded (LayerFacts.dirs), and none
-   * whose entries' order, which the facts do not keep, could move its paths (orderMatters).
+   * whose entries' order, which the facts do not keep, could move its paths (orderMatters) or could have
+   * removed a link they go through (ownLinksWhitedOut).
    */
   exact: boolean;
   /**
    * Other places the layer's paths may be, for a layer that is not exact (matchImage reads each as one
    * more possible placement): landed after every directory entry ended its links (landedAfterEntries),
-   * and through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks).
+   * through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks), and
+   * without the lower links their own layer may have whited out (landedWithoutLinks).
    */
   alternatives: LayerFacts[];
 }
@@ -65,8 +67,12 @@ const unmoved = (path: string): string => path;
 interface Step {
   resolution: LayerResolution;
   links: Map<string, string>;
+  /** Those of `links` that may be gone, whited out by their own layer (ownLinksWhitedOut). */
+  mayBeGone: ReadonlyMap<string, string>;
   next: WeakMap<object, Step>;
 }
+
+const NONE: ReadonlyMap<string, string> = new Map();
 
 /** Stands for a failed layer (no facts) as a key of Step.next. */
 const FAILED_LAYER = {};
@@ -78,7 +84,9 @@ const resolvedStacks: WeakMap<object, Step> = new WeakMap();
 
 /** Each layer resolved through the symlinks the layers below it leave (see LayerResolution). */
 export function resolveStack(layers: ReadonlyArray<LayerFacts | null>): LayerResolution[] {
-  return stepsOver(layers, resolvedStacks, new Map(), true).map((s) => s.resolution);
+  return stepsOver(layers, resolvedStacks, { links: new Map(), mayBeGone: NONE }, true).map(
+    (s) => s.resolution,
+  );
 }
 
 /**
@@ -92,7 +100,12 @@ export function resolveWithPlacement(
   at: number,
   alternative: LayerFacts,
 ): Array<LayerFacts | null> {
-  const upTo = stepsOver(layers.slice(0, at + 1), resolvedStacks, new Map(), true);
+  const upTo = stepsOver(
+    layers.slice(0, at + 1),
+    resolvedStacks,
+    { links: new Map(), mayBeGone: NONE },
+    true,
+  );
   const below = upTo.slice(0, at);
   // By the layer's step, then the placement: a placement may be the layer's own facts object, which images
   // on other bases share (LayerFactsCache), and the links it leaves depend on what is below.
@@ -107,44 +120,52 @@ export function resolveWithPlacement(
       exact: false,
       alternatives: [],
     };
-    return { resolution, links: linksAfter(lower, alternative), next: new WeakMap() };
+    // mayBeGone only decides exactness, and no layer above a placement is exact.
+    return { resolution, links: linksAfter(lower, alternative), mayBeGone: NONE, next: new WeakMap() };
   });
-  const above = stepsOver(layers.slice(at + 1), placed.next, placed.links, false);
+  const above = stepsOver(layers.slice(at + 1), placed.next, placed, false);
   return [...below, placed, ...above].map((s) => s.resolution.facts);
 }
 
 /** The steps of resolveWithPlacement by the layer's step and alternative placement: the layers above go with it. */
 const placements: WeakMap<Step, WeakMap<LayerFacts, Step>> = new WeakMap();
 
+/** The links a layer lands through, and those of them that may be gone (Step). */
+type LinksBelow = Pick<Step, 'links' | 'mayBeGone'>;
+
 /**
- * Each layer resolved over the links the ones before it leave, starting from `links` (and whether the
+ * Each layer resolved over the links the ones before it leave, starting from `start` (and whether the
  * layers under those are exact), its steps memoized in `cache` by the identity of each layer's facts.
  */
 function stepsOver(
   layers: ReadonlyArray<LayerFacts | null>,
   cache: WeakMap<object, Step>,
-  links: Map<string, string>,
+  start: LinksBelow,
   exact: boolean,
 ): Step[] {
   let steps = cache;
-  let below = links;
+  let below = start;
   let exactBelow = exact;
   return layers.map((facts) => {
     const [before, exactBefore] = [below, exactBelow];
     const step: Step = cachedIn(steps, facts ?? FAILED_LAYER, () => stepOver(before, facts, exactBefore));
     steps = step.next;
-    below = step.links;
+    below = step;
     exactBelow = step.resolution.exact;
     return step;
   });
 }
 
-/** One layer resolved over the links `below` leaves. */
-function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBelow: boolean): Step {
+/** One layer resolved over the links the layers below leave. */
+function stepOver(
+  { links: below, mayBeGone: mayBeGoneBelow }: LinksBelow,
+  facts: LayerFacts | null,
+  exactBelow: boolean,
+): Step {
   if (facts === null) {
     // A failed layer is taken to change nothing, as everywhere in matching; what it did is not known.
     const resolution = { facts, member: unmoved, listed: unmoved, exact: false, alternatives: [] };
-    return { resolution, links: below, next: new WeakMap() };
+    return { resolution, links: below, mayBeGone: mayBeGoneBelow, next: new WeakMap() };
   }
   const { links: lower, endedBy } = linksLeftByDirs(below, facts);
   // Every path landed after the entries that ended links: for a layer whose entries ended none, the
@@ -156,11 +177,14 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
       : resolveAround(facts, resolveLayer(facts, below), afterEntries, endedBy);
   const links = linksAfter(lower, resolution.facts);
   const misfollowed = misfollowedLinks(facts, resolution);
+  const withoutGone = landedWithoutLinks(facts, lower, mayBeGoneBelow, resolution.facts);
   const exact =
     exactBelow &&
     facts.dirs !== undefined &&
     !facts.lateDirs?.length &&
     misfollowed.length === 0 &&
+    withoutGone === undefined &&
+    !writesThroughWhitedOutLink(facts) &&
     !orderMatters(facts, resolution, { lower, after: links, afterEntries });
   const alternatives = exact
     ? []
@@ -168,8 +192,36 @@ function stepOver(below: Map<string, string>, facts: LayerFacts | null, exactBel
         landedAfterEntries(facts, below, { lower, afterEntries, resolved: resolution.facts }),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
+        withoutGone,
       ].filter((f): f is LayerFacts => f !== undefined);
-  return { resolution: { ...resolution, exact, alternatives }, links, next: new WeakMap() };
+  const mayBeGone = stillStanding([...mayBeGoneBelow, ...ownLinksWhitedOut(resolution.facts)], links);
+  return { resolution: { ...resolution, exact, alternatives }, links, mayBeGone, next: new WeakMap() };
+}
+
+/**
+ * The layer landed through `lower` without the links that may be gone; undefined when that places no path
+ * otherwise than `resolved` does (no path of the layer goes through one).
+ */
+function landedWithoutLinks(
+  facts: LayerFacts,
+  lower: Map<string, string>,
+  mayBeGone: ReadonlyMap<string, string>,
+  resolved: LayerFacts,
+): LayerFacts | undefined {
+  if (mayBeGone.size === 0) return undefined;
+  const without = new Map([...lower].filter(([path, target]) => mayBeGone.get(path) !== target));
+  if (without.size === lower.size) return undefined;
+  const landed = resolveLayer(facts, without).facts;
+  return placedApart(landed, resolved) ? landed : undefined;
+}
+
+/** Those of `candidates` that are in `links` with the same target (NONE when none is). */
+function stillStanding(
+  candidates: Iterable<readonly [string, string]>,
+  links: ReadonlyMap<string, string>,
+): ReadonlyMap<string, string> {
+  const standing = [...candidates].filter(([path, target]) => links.get(path) === target);
+  return standing.length === 0 ? NONE : new Map(standing);
 }
 
 /**
@@ -294,9 +346,9 @@ function resolveAround(
   return { facts: resolveFacts(facts, true, member, listed), member, listed };
 }
 
-/** Whether a path is one of `dirs` or below one. */
+/** Whether a path is one of `dirs` or below one (every path is below the root). */
 function underAny(dirs: readonly string[]): (path: string) => boolean {
-  return (p) => dirs.some((d) => p === d || p.startsWith(`${d}/`));
+  return (p) => dirs.some((d) => d === '/' || p === d || p.startsWith(`${d}/`));
 }
 
 /** The links around one layer: once its directory entries ended theirs, and after it. */
@@ -316,13 +368,10 @@ interface LinksAround {
  *   DirectoryOrder saw none spelled under the entry before it (else the entry would be late), but one that
  *   reaches the link's path another way (`a2/x` over a lower `a2 -> alias`) may have come first, or after
  *   (resolveAround).
- * - a symlink of its own with a whiteout at or above its path (whitesOutOwnLink) is gone for the layers
- *   above when the whiteout came after it.
  * A misfollowed link of its own (misfollowedLinks) also keeps a layer from being exact; stepOver checks it.
  */
 function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
   const { lower, after, afterEntries } = around;
-  if (whitesOutOwnLink(resolution.facts)) return true;
   if (after !== lower) {
     // Standing means the same link after the layer: one it removed and made anew at that path elsewhere
     // (`.wh.c`, `c/x`, `c -> other`) was gone for the members between.
@@ -338,17 +387,35 @@ function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: Link
 }
 
 /**
- * Whether the layer whites out one of its own symlinks, or a folder above one. By the OCI image spec a
- * whiteout hides lower layers only, and linksAfter keeps the layer's own link; but containerd and Docker
- * remove whatever is at the whiteout's path when they reach it, so a whiteout listed after the link (no
- * build tool writes that order; a crafted layer may) removes it, and what the layers above write through
- * it lands elsewhere. The facts do not keep the order (paths resolved).
+ * The layer's own symlinks (paths resolved) with a whiteout of theirs at or above their path: they may be
+ * gone for the layers above. By the OCI image spec a whiteout hides lower layers only, and linksAfter
+ * keeps the layer's own link; but containerd and Docker remove whatever is at the whiteout's path when they
+ * reach it, so a whiteout listed after the link (no build tool writes that order; a crafted layer may)
+ * removes it. The facts do not keep the order: a layer above whose paths go through such a link is read
+ * both ways (stepOver, landedWithoutLinks), and only such a layer is not exact.
  */
-function whitesOutOwnLink(facts: LayerFacts): boolean {
-  if (!facts.symlinks?.length || facts.whiteouts.length === 0) return false;
+function ownLinksWhitedOut(facts: LayerFacts): Array<[path: string, target: string]> {
+  if (!facts.symlinks?.length || facts.whiteouts.length === 0) return [];
   const whitedOut = new Set(facts.whiteouts.filter((w) => !w.opaque).map((w) => w.path));
-  if (whitedOut.size === 0) return false;
-  return facts.symlinks.some((l) => whitedOut.has(l.path) || ancestors(l.path).some((a) => whitedOut.has(a)));
+  if (whitedOut.size === 0) return [];
+  const hit = (path: string) => whitedOut.has(path) || ancestors(path).some((a) => whitedOut.has(a));
+  return facts.symlinks.filter((l) => hit(l.path)).map((l) => [l.path, l.target]);
+}
+
+/**
+ * Whether a recorded path of the layer lies where one of its own whited-out links leads: the analyzer put
+ * the members it wrote through the link there (layer-symlinks.ts), while an unpacker that met the whiteout
+ * first wrote them into a new folder at the link's path. Either may be right.
+ */
+function writesThroughWhitedOutLink(facts: LayerFacts): boolean {
+  const whitedOut = ownLinksWhitedOut(facts);
+  if (whitedOut.length === 0) return false;
+  const leadsTo = whitedOut.map(([path, target]) =>
+    target.startsWith('/')
+      ? normalizeTarPath(target)
+      : normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${target}`),
+  );
+  return pathsIn(facts).some(underAny(leadsTo));
 }
 
 /** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
