@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { fieldPath } from '../core/field-path.js';
+import { isPlainObject } from '../core/plain-object.js';
 import { type Config, type ConfigInput, configSchema } from './schema.js';
 
 /**
@@ -40,10 +41,6 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new ConfigError(`config file ${path} must hold a mapping of settings at its top level`);
   }
   return data as Record<string, unknown>;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Deep merge where `over` wins; arrays are replaced, not concatenated, except where noted by the caller. */

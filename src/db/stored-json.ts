@@ -1,4 +1,5 @@
 import { FatalError } from '../core/errors.js';
+import { isPlainObject } from '../core/plain-object.js';
 
 /**
  * A JSON column of the dataset, parsed. hubcrawl writes each with JSON.stringify; text that does not parse,
@@ -29,17 +30,13 @@ export interface StoredColumn {
 }
 
 /** A JSON object (not an array, not null), as most stored columns hold. */
-export const AN_OBJECT = { what: 'JSON object', is: isObject };
+export const AN_OBJECT = { what: 'JSON object', is: isPlainObject };
 
 /** A JSON object whose every value is a string. */
 export const AN_OBJECT_OF_STRINGS = {
   what: 'JSON object of strings',
-  is: (v: unknown) => isObject(v) && Object.values(v).every((x) => typeof x === 'string'),
+  is: (v: unknown) => isPlainObject(v) && Object.values(v).every((x) => typeof x === 'string'),
 };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function damaged(where: StoredColumn, what: string): FatalError {
   return new FatalError(

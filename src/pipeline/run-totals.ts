@@ -4,6 +4,7 @@
  * its invocations: each invocation's recorded stats carry `wholeRun`, the earlier invocations' sum plus
  * its own, so the last record of a run holds its totals whichever invocation wrote it.
  */
+import { isPlainObject } from '../core/plain-object.js';
 
 /** The counters that add up across invocations: the crawl counters and the HTTP counters. */
 export type AdditiveStats = Record<string, unknown>;
@@ -14,7 +15,7 @@ export function addStats(a: AdditiveStats, b: AdditiveStats): AdditiveStats {
   for (const [key, value] of Object.entries(b)) {
     const prior = out[key];
     if (typeof value === 'number') out[key] = (typeof prior === 'number' ? prior : 0) + value;
-    else if (isObject(value)) out[key] = addStats(isObject(prior) ? prior : {}, value);
+    else if (isPlainObject(value)) out[key] = addStats(isPlainObject(prior) ? prior : {}, value);
   }
   return out;
 }
@@ -24,7 +25,7 @@ export function addStats(a: AdditiveStats, b: AdditiveStats): AdditiveStats {
  * and extended by each invocation). Empty for a record without them.
  */
 export function answeredHostsOf(recorded: unknown): string[] {
-  if (!isObject(recorded) || !Array.isArray(recorded.answeredHosts)) return [];
+  if (!isPlainObject(recorded) || !Array.isArray(recorded.answeredHosts)) return [];
   return recorded.answeredHosts.filter((h): h is string => typeof h === 'string');
 }
 
@@ -43,10 +44,6 @@ export function wholeRunWith(earlier: AdditiveStats, own: AdditiveStats): Additi
   return addStats(earlier, additiveOnly({ invocations: 1, ...own }));
 }
 
-function isObject(v: unknown): v is AdditiveStats {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * What the earlier invocations of a run add up to, read from the run's recorded stats: their `wholeRun`
  * when an earlier resumed invocation wrote one; otherwise the first invocation's own counters (`counters`
@@ -54,9 +51,9 @@ function isObject(v: unknown): v is AdditiveStats {
  * invocation killed before its first record still counts as one, its work unknown.
  */
 export function earlierInvocations(recorded: unknown, counters: readonly string[]): AdditiveStats {
-  if (!isObject(recorded)) return { invocations: 1 };
+  if (!isPlainObject(recorded)) return { invocations: 1 };
   // Older records summed findings too.
-  if (isObject(recorded.wholeRun)) return additiveOnly(recorded.wholeRun);
+  if (isPlainObject(recorded.wholeRun)) return additiveOnly(recorded.wholeRun);
   const own: AdditiveStats = { invocations: 1 };
   for (const key of [...counters, 'http']) if (key in recorded) own[key] = recorded[key];
   return additiveOnly(own);

@@ -4,6 +4,7 @@
  * size bucket and the answers for signatures are cached per glob group.
  */
 import { createHash } from 'node:crypto';
+import { isPlainObject } from '../../core/plain-object.js';
 import { compileGlobSet, type GlobSet, withMergedUsrTwins } from '../glob.js';
 import { type CompiledSignature, compileSignature } from '../signatures.js';
 import type { IocSet } from './schema.js';
@@ -68,8 +69,6 @@ interface SelectionDefinition {
   hashAllFiles: boolean;
 }
 
-const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 function parseDefinition(json: string): SelectionDefinition | null {
   try {
     const d = JSON.parse(json) as Partial<SelectionDefinition>;
@@ -77,7 +76,7 @@ function parseDefinition(json: string): SelectionDefinition | null {
       return null;
     }
     // Each selector is JSON of its own (read by gapsOf): one that is no object makes the whole unknown.
-    const objectJson = (k: unknown) => typeof k === 'string' && isObject(JSON.parse(k));
+    const objectJson = (k: unknown) => typeof k === 'string' && isPlainObject(JSON.parse(k));
     if (!(d.selectors as unknown[]).every(objectJson)) return null;
     return d as SelectionDefinition;
   } catch {
