@@ -53,15 +53,24 @@ interface RawItem {
   updated_at: string;
 }
 
+/**
+ * A frontier row's payload, parsed; a damaged one stops the caller naming the row (parseStoredJson). Some
+ * kinds store none (`null`); a caller that needs an object says so with `expected`.
+ */
+export function parsePayload(
+  r: Pick<RawItem, 'id' | 'kind' | 'key' | 'payload_json'>,
+  expected?: Parameters<typeof parseStoredJson>[2],
+): unknown {
+  const where = { row: `frontier row ${r.id} (${r.kind} ${r.key})`, column: 'payload_json' };
+  return parseStoredJson(r.payload_json, where, expected);
+}
+
 function toItem<P>(r: RawItem): FrontierItem<P> {
   return {
     id: r.id,
     kind: r.kind,
     key: r.key,
-    payload: parseStoredJson(r.payload_json, {
-      row: `frontier row ${r.id} (${r.kind} ${r.key})`,
-      column: 'payload_json',
-    }) as P,
+    payload: parsePayload(r) as P,
     parentId: r.parent_id,
     state: r.state,
     attempts: r.attempts,

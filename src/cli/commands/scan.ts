@@ -1,6 +1,7 @@
 import { ConfigError } from '../../core/errors.js';
+import { parsePayload } from '../../db/frontier.js';
 import { openDatabase } from '../../db/open.js';
-import { AN_OBJECT, parseStoredJson } from '../../db/stored-json.js';
+import { AN_OBJECT } from '../../db/stored-json.js';
 import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type Row, toTable } from '../output.js';
 import { writeResult } from '../write-result.js';
@@ -24,17 +25,11 @@ function failedReferences(db: ReturnType<typeof openDatabase>, runId: number): R
         WHERE state = 'failed' AND kind IN ('reference', 'manifest') AND substr(key, 1, ?) = ?
         ORDER BY id`,
     )
-    .all(prefix.length, prefix) as Array<{
-    id: number;
-    kind: string;
-    key: string;
-    payload_json: string;
-    code: string;
-    message: string;
-  }>;
+    .all(prefix.length, prefix) as Array<
+    Parameters<typeof parsePayload>[0] & { code: string; message: string }
+  >;
   return items.map((item) => {
-    const where = { row: `frontier row ${item.id} (${item.kind} ${item.key})`, column: 'payload_json' };
-    const p = parseStoredJson(item.payload_json, where, AN_OBJECT) as {
+    const p = parsePayload(item, AN_OBJECT) as {
       registry: string;
       repository: string;
       tag?: string | null;
