@@ -43,8 +43,9 @@ import type { IocSet } from './schema.js';
  * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts); in an exact
  * stack, a symlink an upper layer leaves at evidence's path or an ancestor replaces it (removedBy). 8: a
  * layer whose paths go through a lower symlink that its own layer whited out (there or above) is not
- * exact, and is also read without it (lower-links.ts, ownLinksWhitedOut); the placement through a layer's own climbing links covers one that leads to the root,
- * and a chain of them is read as one more placement (landedThroughOwnLinks).
+ * exact, and is also read without it (lower-links.ts, ownLinksWhitedOut); the placement through a layer's
+ * own climbing links covers one that leads to the root, and a chain of them is read as one more placement
+ * (landedThroughOwnLinks).
  */
 export const MATCHER_VERSION = 8;
 

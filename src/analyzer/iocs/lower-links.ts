@@ -272,8 +272,7 @@ function landedThroughOwnLinks(
   { chained } = { chained: false },
 ): LayerFacts | undefined {
   if (misfollowed.length === 0) return undefined;
-  const followedFrom = (l: SymlinkFact, path: string) =>
-    normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${l.target}`);
+  const followedFrom = (l: SymlinkFact, path: string) => leadsTo(path, l.target);
   const moves = misfollowed.map((l): [from: string, to: string] => [
     followedFrom(l, l.path),
     followedFrom(l, resolution.member(l.path)),
@@ -375,7 +374,7 @@ function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: Link
   if (after !== lower) {
     // Standing means the same link after the layer: one it removed and made anew at that path elsewhere
     // (`.wh.c`, `c/x`, `c -> other`) was gone for the members between.
-    const standing = new Map([...lower].filter(([path, target]) => after.get(path) === target));
+    const standing = stillStanding(lower, after);
     if (standing.size !== lower.size && placedApart(resolution.facts, resolveLayer(facts, standing).facts)) {
       return true;
     }
@@ -410,12 +409,14 @@ function ownLinksWhitedOut(facts: LayerFacts): Array<[path: string, target: stri
 function writesThroughWhitedOutLink(facts: LayerFacts): boolean {
   const whitedOut = ownLinksWhitedOut(facts);
   if (whitedOut.length === 0) return false;
-  const leadsTo = whitedOut.map(([path, target]) =>
-    target.startsWith('/')
-      ? normalizeTarPath(target)
-      : normalizeTarPath(`${path.slice(0, path.lastIndexOf('/'))}/${target}`),
+  return pathsIn(facts).some(underAny(whitedOut.map(([path, target]) => leadsTo(path, target))));
+}
+
+/** Where a symlink at `path` to `target` leads, one hop: relative targets from the link's folder. */
+function leadsTo(path: string, target: string): string {
+  return normalizeTarPath(
+    target.startsWith('/') ? target : `${path.slice(0, path.lastIndexOf('/'))}/${target}`,
   );
-  return pathsIn(facts).some(underAny(leadsTo));
 }
 
 /** Every path a layer's facts hold, in a fixed order (resolveFacts keeps it). */
