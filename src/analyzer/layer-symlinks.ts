@@ -77,14 +77,19 @@ export class LayerSymlinks {
 
   /** Keeps the derived bounds (`deepest`, `prefixes`) covering a link made at `path`. */
   private noted(path: string): void {
-    this.deepest = Math.max(this.deepest, depthOf(path));
+    // One pass: each slash after the first ends a folder above the link, and adds a component.
+    let depth = 1;
     let hash = 0;
     for (let i = 0; i < path.length; i++) {
       const c = path.charCodeAt(i);
-      if (c === SLASH && i > 0) this.mark(hash, ABOVE_LINK);
+      if (c === SLASH && i > 0) {
+        this.mark(hash, ABOVE_LINK);
+        depth++;
+      }
       hash = nextHash(hash, c);
     }
     this.mark(hash, LINK);
+    this.deepest = Math.max(this.deepest, depth);
   }
 
   private mark(hash: number, bit: number): void {
@@ -152,11 +157,4 @@ const ABOVE_LINK = 2;
 /** A 32-bit polynomial hash extended by one character code (collisions only cost a lookup). */
 function nextHash(hash: number, code: number): number {
   return (Math.imul(hash, 31) + code) | 0;
-}
-
-/** How many components a normalized absolute path has: `/lib` 1, `/usr/lib` 2. */
-function depthOf(path: string): number {
-  let n = 0;
-  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) n++;
-  return n;
 }
