@@ -1,24 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { countLayersFailedBeforeRun, countLayersFailedForGood } from './failed-layers.js';
-import { type Database, openDatabase } from './open.js';
+import type { Database } from './open.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-failed-layers-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-failed-layers-');
+  db = dataset.db;
   db.prepare(
     `INSERT INTO crawl_runs (id, started_at, status, config_json, tool_version, analyzer_version)
      VALUES (1, 't', 'completed', '{}', 't', '3'), (2, 't', 'completed', '{}', 't', '4')`,
   ).run();
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 const L = 'sha256:aaaa';
 

@@ -1,25 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RetryableError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
-import { openDatabase } from './open.js';
 import { RunStore } from './run-store.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let f: Frontier;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-frontier-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-frontier-');
+  db = dataset.db;
   f = new Frontier(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 describe('Frontier', () => {
   it('enqueues an item once per kind and key and keeps the first payload', () => {

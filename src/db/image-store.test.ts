@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
 import { Frontier } from './frontier.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
-import { openDatabase } from './open.js';
 import { RepositoryStore } from './repository-store.js';
 import { recordImage } from './test-fixtures/images.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 /** The layer shared by every image below, as a base layer is. */
@@ -32,23 +29,20 @@ function facts(over: Partial<LayerFacts> = {}): LayerFacts {
   };
 }
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let images: ImageStore;
 let layers: LayerStore;
 let frontier: Frontier;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-images-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-images-');
+  db = dataset.db;
   images = new ImageStore(db);
   layers = new LayerStore(db);
   frontier = new Frontier(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 /** Records image `c` (manifest row first, as the crawl does) with these layers, base first. */
 function image(c: string, layerDigests: readonly string[]): string {

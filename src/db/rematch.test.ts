@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
@@ -8,9 +5,9 @@ import { FindingStore } from './finding-store.js';
 import { ImageStore } from './image-store.js';
 import { LayerStore } from './layer-store.js';
 import { ManifestStore } from './manifest-store.js';
-import { openDatabase } from './open.js';
 import { LayerFactsCache, Rematcher } from './rematch.js';
 import type { ImageEvidence } from './rows.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
 const L = `sha256:${'a'.repeat(64)}`;
 const IMG = `sha256:${'b'.repeat(64)}`;
@@ -33,18 +30,15 @@ function facts(version: string): LayerFacts {
   };
 }
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let layers: LayerStore;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-rematch-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-rematch-');
+  db = dataset.db;
   layers = new LayerStore(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 describe('LayerFactsCache', () => {
   it('keeps the facts object of a layer in use (a shared base) while others come and go', () => {

@@ -1,30 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { layerKey, layerKeySuffix, manifestKey, runKeyRange } from '../pipeline/keys.js';
 import { Frontier } from './frontier.js';
 import type { FrontierState } from './frontier-types.js';
-import { openDatabase } from './open.js';
 import { RunLayerItems } from './run-layers.js';
 import { recordImage } from './test-fixtures/images.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let frontier: Frontier;
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const keys = (runId: number) => ({ runKeys: runKeyRange(runId), layerKeySuffix: layerKeySuffix('4', 'sel') });
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-run-layers-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-run-layers-');
+  db = dataset.db;
   frontier = new Frontier(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 /** Image `c` with these layers, and its manifest item of `runId` in `state`. */
 function image(c: string, layers: readonly string[], runId: number, state: FrontierState = 'done'): void {

@@ -1,26 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FatalError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
 import { IocStore } from './ioc-store.js';
-import { openDatabase } from './open.js';
 import { RunStore } from './run-store.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
 // A dataset edited by hand, or damaged: each JSON column read back names its row, and nothing is lost.
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-stored-json-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-stored-json-');
+  db = dataset.db;
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 /** The FatalError `read` throws: a damaged row, named, and what to do. */
 function damagedRowError(read: () => unknown): FatalError {
