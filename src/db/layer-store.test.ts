@@ -1,5 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { ManifestStore } from './manifest-store.js';
 import { DEFAULT_MIGRATIONS_DIR } from './migrate.js';
 import { openDatabase } from './open.js';
 import { RepositoryStore } from './repository-store.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
 const L = `sha256:${'a'.repeat(64)}`;
 
@@ -95,18 +95,15 @@ function facts(overrides: Partial<LayerFacts> = {}): LayerFacts {
   };
 }
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let layers: LayerStore;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-layer-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-layer-');
+  db = dataset.db;
   layers = new LayerStore(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 describe('LayerStore', () => {
   it('returns exactly the facts it was given', () => {
@@ -136,12 +133,12 @@ describe('LayerStore', () => {
 
   it('loads a signature hit stored before hits kept their pattern (migration 0004) with a null pattern', () => {
     // A schema-3 dataset (migrations 0001-0003) holding a hit, then opened by this version.
-    const old = join(dir, 'schema3');
+    const old = join(dataset.dir, 'schema3');
     mkdirSync(old);
     for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => /^000[123]_/.test(n))) {
       copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(old, f));
     }
-    const path = join(dir, 'old.db');
+    const path = join(dataset.dir, 'old.db');
     const v3 = openDatabase(path, { migrationsDir: old });
     v3.prepare(
       `INSERT INTO layers (digest, compression, compressed_size, uncompressed_size, entry_count, analyzer_version, selection, status)
@@ -163,12 +160,12 @@ describe('LayerStore', () => {
 
   it('loads a file row stored before hardlinks kept their target (migration 0007) without one', () => {
     // A schema-6 dataset holding a size-0 row, then opened by this version: no key, as before.
-    const old = join(dir, 'schema6');
+    const old = join(dataset.dir, 'schema6');
     mkdirSync(old);
     for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR).filter((n) => /^000[1-6]_/.test(n))) {
       copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(old, f));
     }
-    const path = join(dir, 'old6.db');
+    const path = join(dataset.dir, 'old6.db');
     const v6 = openDatabase(path, { migrationsDir: old });
     v6.prepare(
       `INSERT INTO layers (digest, compression, compressed_size, uncompressed_size, entry_count, analyzer_version, selection, status)

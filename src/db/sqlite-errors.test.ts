@@ -1,23 +1,19 @@
-import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, FatalError } from '../core/errors.js';
 import { Frontier } from './frontier.js';
-import { openDatabase } from './open.js';
 import { mapSqliteError } from './sqlite-errors.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-errors-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-errors-');
+  db = dataset.db;
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 describe('write errors on a writable handle', () => {
   it('turn an unwritable database into a FatalError that says what to fix', () => {
@@ -67,15 +63,15 @@ describe('read errors on a read-only handle', () => {
     // WAL advice for a WAL file only (this test's dataset is one), not for a rollback-journal one or a query's
     // ATTACH of a file that is not there.
     const cantOpen = Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' });
-    const dataset = { name: join(dir, 'd.db'), readonly: true };
-    const wal = mapSqliteError(cantOpen, dataset, { opening: true });
+    const readOnlyHandle = { name: dataset.path, readonly: true };
+    const wal = mapSqliteError(cantOpen, readOnlyHandle, { opening: true });
     expect((wal as Error).message).toMatch(/cannot be read here: it is in WAL mode/);
     // After the open (a query's ATTACH of a missing file on this very WAL dataset): SQLite's own error.
-    expect(mapSqliteError(cantOpen, dataset)).toBe(cantOpen);
+    expect(mapSqliteError(cantOpen, readOnlyHandle)).toBe(cantOpen);
     db.pragma('journal_mode = DELETE');
-    expect(mapSqliteError(cantOpen, dataset, { opening: true })).toBe(cantOpen);
+    expect(mapSqliteError(cantOpen, readOnlyHandle, { opening: true })).toBe(cantOpen);
     expect(
-      mapSqliteError(cantOpen, { name: join(dir, 'missing.db'), readonly: true }, { opening: true }),
+      mapSqliteError(cantOpen, { name: join(dataset.dir, 'missing.db'), readonly: true }, { opening: true }),
     ).toBe(cantOpen);
     // A write through the read-only handle (a query's INSERT) keeps its own sentence.
     const write = mapSqliteError(Object.assign(new Error('x'), { code: 'SQLITE_READONLY' }), {
@@ -122,7 +118,7 @@ describe('a damaged dataset', () => {
     );
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.pragma('journal_mode = DELETE');
-    const path = join(dir, 'd.db');
+    const path = dataset.path;
     truncateSync(path, Math.floor(statSync(path).size / 2));
     const cut = new BetterSqlite3(path, { readonly: true });
     let caught: unknown;

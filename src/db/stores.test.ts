@@ -1,5 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,19 +10,17 @@ import { DEFAULT_MIGRATIONS_DIR, loadMigrations, schemaVersion } from './migrate
 import { openDatabase } from './open.js';
 import { redactSecrets } from './run-store.js';
 import { createStores, type Stores } from './stores.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
-let dir: string;
+let dataset: TempDataset;
 let db: Database;
 let s: Stores;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-stores-'));
-  db = openDatabase(join(dir, 'd.db'));
+  dataset = openTempDataset('hubcrawl-stores-');
+  db = dataset.db;
   s = createStores(db);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -243,10 +240,10 @@ describe('ManifestStore', () => {
 
 describe('schema 2 (unsupported_manifests)', () => {
   it('is added to a dataset written at schema 1, which keeps its rows', () => {
-    const v1 = join(dir, 'migrations-v1');
+    const v1 = join(dataset.dir, 'migrations-v1');
     mkdirSync(v1);
     copyFileSync(join(DEFAULT_MIGRATIONS_DIR, '0001_init.sql'), join(v1, '0001_init.sql'));
-    const path = join(dir, 'old.db');
+    const path = join(dataset.dir, 'old.db');
     const old = openDatabase(path, { migrationsDir: v1 });
     old.prepare(`INSERT INTO registries (host) VALUES ('docker.io')`).run();
     old.close();

@@ -1,15 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Database } from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerFacts } from '../analyzer/facts.js';
 import { layerFacts } from '../analyzer/test-fixtures/facts.js';
-import { openDatabase } from './open.js';
 import { type LayerStack, rematchAll } from './rematch.js';
 import type { ImageEvidence } from './rows.js';
 import { createStores, type Stores } from './stores.js';
+import { openTempDataset, type TempDataset } from './test-fixtures/temp-dataset.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const INDEX = d('1');
@@ -176,21 +174,18 @@ function build(s: Stores): void {
   s.findings.replaceForImage(C, 'linux/amd64', [evR1(L0)], run1);
 }
 
-let dir: string;
+let dataset: TempDataset;
 let path: string;
 let db: Database;
 let s: Stores;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hubcrawl-views-'));
-  path = join(dir, 'd.db');
-  db = openDatabase(path);
+  dataset = openTempDataset('hubcrawl-views-');
+  path = dataset.path;
+  db = dataset.db;
   s = createStores(db);
   build(s);
 });
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => dataset.remove());
 
 /** Full scans that are siblings (two or more under one parent) in an EXPLAIN QUERY PLAN tree from the sqlite3 shell. */
 function scansUnderOneParent(plan: string): string[][] {
