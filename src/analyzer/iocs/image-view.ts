@@ -45,9 +45,11 @@ import type { IocSet } from './schema.js';
  * layer whose paths go through a lower symlink that its own layer whited out (there or above) is not
  * exact, and is also read without it (lower-links.ts, ownLinksWhitedOut); the placement through a layer's
  * own climbing links covers one that leads to the root, and a chain of them is read as one more placement
- * (landedThroughOwnLinks).
+ * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed
+ * without it, and one whose member reaches a link of its own only through a lower link is not exact and is
+ * read both through the link and not (orderedPlacements).
  */
-export const MATCHER_VERSION = 8;
+export const MATCHER_VERSION = 9;
 
 /** Evidence located in an image: which layer, and whether the final filesystem still has it. */
 export interface ImageEvidence extends Evidence {

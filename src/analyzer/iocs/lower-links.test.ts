@@ -550,6 +550,60 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', '/b/liblzma.so.5.6.1', 0, true]]);
   });
 
+  it('reads the members of a layer that whites out a lower link without the link too', () => {
+    // `.wh.c` then `c/liblzma.so.5.6.1/` over a lower `c -> a/b`: containerd removes the link first (and a
+    // `.wh.` name sorts before those under it), so the directory is made in a new /c and the backdoor the
+    // layer below wrote through the link survives at /a/b. Listed the other way, the directory would replace
+    // it: the facts do not keep the order, so it survives. A whiteout under the name alike.
+    const below = [
+      { dirs: [], symlinks: [{ path: '/c', target: 'a/b' }] },
+      { dirs: [], files: [{ ...lib, path: '/c/liblzma.so.5.6.1' }] },
+    ];
+    const removed = { path: '/c', opaque: false };
+    const real = '/a/b/liblzma.so.5.6.1';
+    expect(verdicts(...below, { dirs: ['/c/liblzma.so.5.6.1'], whiteouts: [removed] })).toEqual([
+      ['file-sha256', real, 1, true],
+    ]);
+    expect(
+      verdicts(...below, { dirs: [], whiteouts: [removed, { path: '/c/liblzma.so.5.6.1', opaque: false }] }),
+    ).toEqual([['file-sha256', real, 1, true]]);
+    // Without the link's whiteout the directory entry lands on the backdoor, whatever the order.
+    expect(verdicts(...below, { dirs: ['/c/liblzma.so.5.6.1'] })).toEqual([['file-sha256', real, 1, false]]);
+  });
+
+  it('reads a member that reaches a link of its own layer only through a lower link both ways', () => {
+    // Over a lower `c -> b`: the layer's `c/c -> /srv/x` lands at /b/c, so its later member `b/c/liblzma…`
+    // is written to /srv/x, which the next layer's file at /b/c leaves; listed before the link, the member
+    // would sit in the folder /b/c that the link then replaces. The analyzer saw neither: read both ways.
+    expect(
+      verdicts(
+        { dirs: [], symlinks: [{ path: '/c', target: 'b' }] },
+        {
+          dirs: [],
+          symlinks: [{ path: '/c/c', target: '/srv/x' }],
+          files: [{ ...lib, path: '/b/c/liblzma.so.5.6.1' }],
+        },
+        { dirs: [], files: [file('/b/c')] },
+      ),
+    ).toEqual([['file-sha256', '/b/c/liblzma.so.5.6.1', 1, true]]);
+    // Over a lower `opt/al -> d`: a whiteout `opt/al/e/.wh.liblzma…` listed before the layer's `opt/d/e -> .`
+    // found no /opt/d/e to go through and removed nothing; listed after, it would remove /opt/d/liblzma….
+    expect(
+      verdicts(
+        {
+          dirs: [],
+          symlinks: [{ path: '/opt/al', target: 'd' }],
+          files: [{ ...lib, path: '/opt/d/liblzma.so.5.6.1' }],
+        },
+        {
+          dirs: [],
+          whiteouts: [{ path: '/opt/al/e/liblzma.so.5.6.1', opaque: false }],
+          symlinks: [{ path: '/opt/d/e', target: '.' }],
+        },
+      ),
+    ).toEqual([['file-sha256', '/opt/d/liblzma.so.5.6.1', 0, true]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([

@@ -18,7 +18,7 @@
  * and its `x` is then at /lib/x): the layer's recorded directory entries (LayerFacts.dirs) end such links
  * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
  * replaced that way stays in place here; nothing is known of a layer whose analysis failed; and the order
- * of a layer's entries is kept only so far (orderMatters). For such a stack, matchImage reads it several
+ * of a layer's entries is kept only so far (orderedPlacements). For such a stack, matchImage reads it several
  * ways (as recorded, and each layer's other placements) and calls evidence gone only when all agree. A
  * layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A
  * relative link of an upper layer that itself sits under a lower link was followed by the analyzer from
@@ -48,15 +48,16 @@ export interface LayerResolution {
   /**
    * Whether this layer's paths, and those of every layer below, are where an unpacker puts them as far as
    * the facts tell: every layer analyzed, with its directory entries recorded (LayerFacts.dirs), and none
-   * whose entries' order, which the facts do not keep, could move its paths (orderMatters) or could have
-   * removed a link they go through (ownLinksWhitedOut).
+   * whose entries' order, which the facts do not keep, could move its paths (orderedPlacements, and
+   * resolveAround's guess) or could have removed a link they go through (ownLinksWhitedOut).
    */
   exact: boolean;
   /**
    * Other places the layer's paths may be, for a layer that is not exact (matchImage reads each as one
    * more possible placement): landed after every directory entry ended its links (landedAfterEntries),
-   * through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks), and
-   * without the lower links their own layer may have whited out (landedWithoutLinks).
+   * through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks),
+   * without the lower links their own layer may have whited out (landedWithoutLinks), and in the entry
+   * orders the facts do not keep (orderedPlacements).
    */
   alternatives: LayerFacts[];
 }
@@ -178,6 +179,7 @@ function stepOver(
   const links = linksAfter(lower, resolution.facts);
   const misfollowed = misfollowedLinks(facts, resolution);
   const withoutGone = landedWithoutLinks(facts, lower, mayBeGoneBelow, resolution.facts);
+  const byOrder = orderedPlacements(facts, resolution, { lower, after: links });
   const exact =
     exactBelow &&
     facts.dirs !== undefined &&
@@ -185,7 +187,10 @@ function stepOver(
     misfollowed.length === 0 &&
     withoutGone === undefined &&
     !writesThroughWhitedOutLink(facts) &&
-    !orderMatters(facts, resolution, { lower, after: links, afterEntries });
+    byOrder.length === 0 &&
+    // A path not spelled under an entry that ended a link landed through the link (resolveAround), yet may
+    // have come after the entry, as landedAfterEntries reads it.
+    !placedApart(resolution.facts, afterEntries.facts);
   const alternatives = exact
     ? []
     : [
@@ -193,6 +198,7 @@ function stepOver(
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
         withoutGone,
+        ...byOrder,
       ].filter((f): f is LayerFacts => f !== undefined);
   const mayBeGone = stillStanding([...mayBeGoneBelow, ...ownLinksWhitedOut(resolution.facts)], links);
   return { resolution: { ...resolution, exact, alternatives }, links, mayBeGone, next: new WeakMap() };
@@ -331,7 +337,7 @@ function landedAfterEntries(
  * A layer whose directory entries ended lower links: a path spelled under such an entry lands in the new
  * directory (DirectoryOrder saw nothing there before the entry); any other lands through the links as they
  * stood before, as if listed before the entry. The second guess may be wrong, so such a layer is never
- * exact (orderMatters): matchImage also reads it landed after every entry (landedAfterEntries).
+ * exact (stepOver): matchImage also reads it landed after every entry (landedAfterEntries).
  */
 function resolveAround(
   facts: LayerFacts,
@@ -354,35 +360,69 @@ function underAny(dirs: readonly string[]): (path: string) => boolean {
 interface LinksAround {
   lower: Map<string, string>;
   after: Map<string, string>;
-  /** The layer landed through `lower`: every path as if listed after the entries that ended links. */
-  afterEntries: ResolvedLayer;
 }
 
 /**
- * Whether the order of the layer's entries, which the facts do not keep, could change where its recorded
- * paths land. An unpacker applies them in archive order, so:
- * - a link the layer ends with a whiteout, an opaque marker or a file at its path was there for the
- *   members listed before the removal, and gone for those after;
- * - a link one of its directory entries ended was there for the members listed before the entry.
- *   DirectoryOrder saw none spelled under the entry before it (else the entry would be late), but one that
- *   reaches the link's path another way (`a2/x` over a lower `a2 -> alias`) may have come first, or after
- *   (resolveAround).
- * A misfollowed link of its own (misfollowedLinks) also keeps a layer from being exact; stepOver checks it.
+ * Where the layer's recorded paths land in the entry orders the facts do not keep, other than where the
+ * resolution put them: none when the order cannot move them. An unpacker applies entries in archive order,
+ * so:
+ * - a lower link the layer ends with a whiteout, an opaque marker or a file at its path was there for the
+ *   members listed before the removal, and gone for those after. The resolution goes through it; the other
+ *   reading lands every member without it (`.wh.c` then `c/x` over a lower `c -> a/b`: containerd meets the
+ *   whiteout first, and a `.wh.` name sorts before those under it, so `x` goes into a new /c);
+ * - a link of the layer's own that a member reaches only through a lower link (landedAroundOwnLinks).
+ * Two more are read elsewhere: a link one of its directory entries ended (resolveAround, landedAfterEntries;
+ * stepOver compares `afterEntries`), and a misfollowed link of its own (misfollowedLinks).
  */
-function orderMatters(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): boolean {
-  const { lower, after, afterEntries } = around;
+function orderedPlacements(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): LayerFacts[] {
+  const { lower, after } = around;
+  const placements = landedAroundOwnLinks(facts, lower, resolution);
   if (after !== lower) {
     // Standing means the same link after the layer: one it removed and made anew at that path elsewhere
     // (`.wh.c`, `c/x`, `c -> other`) was gone for the members between.
     const standing = stillStanding(lower, after);
-    if (standing.size !== lower.size && placedApart(resolution.facts, resolveLayer(facts, standing).facts)) {
-      return true;
-    }
+    const landed = standing.size === lower.size ? resolution.facts : resolveLayer(facts, standing).facts;
+    if (placedApart(resolution.facts, landed)) placements.push(landed);
   }
-  // A path not spelled under an entry that ended a link landed through it (resolveAround), yet may have
-  // come after the entry. (Those spelled under one land as `afterEntries` places them; for a layer whose
-  // entries ended no link, the two are one object.)
-  return placedApart(resolution.facts, afterEntries.facts);
+  return placements;
+}
+
+/**
+ * The layer's members that reach a link of its own only through a lower link, read the other way. Over a
+ * lower `c -> b`, the layer's `c/c -> /srv/x` lands at /b/c, and a member `b/c/x` listed after it lands
+ * at /srv/x/x, one listed before it in the folder /b/c; a member `c/c/y` that the analyzer recorded at
+ * /c/c/y, not knowing the lower link, is moved to /b/c/y and through the link if it came after it. The
+ * analyzer, reading the layer alone, followed neither way; the resolution goes through such a link for a
+ * member the lower links move and not for one they leave. Returns the readings that differ from it: every
+ * such member through the layer's own links, and none.
+ */
+function landedAroundOwnLinks(
+  facts: LayerFacts,
+  lower: ReadonlyMap<string, string>,
+  resolution: ResolvedLayer,
+): LayerFacts[] {
+  // Nothing the lower links moved, no own link either: every path is where the analyzer's order put it.
+  if (!facts.symlinks?.length || resolution.facts === facts) return [];
+  const lowerLinks = resolverOf(lower);
+  const ownLanded = facts.symlinks.map((l) => [lowerLinks.landing(l.path), l.target] as const);
+  const ownRecorded = new LayerSymlinks(facts.symlinks.map((l) => [l.path, l.target] as const));
+  const ownThere = new LayerSymlinks(ownLanded);
+  const throughAll = new LayerSymlinks([...lower, ...ownLanded]);
+  // Under an own link where it landed, and not under it as recorded (there, the analyzer saw the order).
+  const reachesOtherwise = (path: string, landed: string) =>
+    ownThere.landing(landed) !== landed && ownRecorded.landing(path) === path;
+  const reading = (through: boolean) =>
+    resolveFacts(
+      facts,
+      true,
+      (p) => {
+        const landed = lowerLinks.landing(p);
+        if (!reachesOtherwise(p, landed)) return resolution.member(p);
+        return through ? throughAll.landing(landed) : landed;
+      },
+      resolution.listed,
+    );
+  return [reading(true), reading(false)].filter((f) => placedApart(f, resolution.facts));
 }
 
 /**
