@@ -374,6 +374,41 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', real, 1, false]]);
   });
 
+  it('gives such a hardlink the signature hits of that file too, found once the file is removed', () => {
+    // A variant no hash names, known by its bytes only: whited out at its own path, it survives at the link.
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.9';
+    const unknown = { ...lib, path: real, sha256: 'd'.repeat(64) };
+    const hit = { iocSetId: 's', ruleId: 'sig', offset: 7, hex: '41', inElf: true, scannedPath: real };
+    const bySignature = [
+      parseIocSet(
+        {
+          id: 's',
+          version: '1',
+          title: 't',
+          references: [],
+          rules: [{ id: 'sig', kind: 'byte-signature', hex: '41', paths: ['/usr/lib/**/liblzma.so.5*'] }],
+        },
+        'test',
+      ),
+    ];
+    const found = matchImage(
+      [
+        { ...merged, dirs: [] },
+        {
+          dirs: [],
+          files: [unknown, { ...file('/opt/link.so'), linkTarget: '/lib/x86_64-linux-gnu/liblzma.so.5.6.9' }],
+          signatureHits: [{ ...hit, path: real }],
+        },
+        { dirs: [], whiteouts: [{ path: real, opaque: false }] },
+      ].map((f, i) => ({ digest: `sha256:${i}`, facts: facts(f) })),
+      bySignature,
+    ).map((e) => [e.kind, e.path, e.value, e.inFinalFs]);
+    expect(found).toEqual([
+      ['byte-signature', real, 'offset=7', false],
+      ['byte-signature', '/opt/link.so', 'offset=7', true],
+    ]);
+  });
+
   it('reads what went through a climbing relative link of its own where an unpacker puts it too', () => {
     // `opt/alias/rel -> ../bar` over a lower `opt/alias -> tools/deep`: the analyzer, from the tar name's
     // folder, recorded `opt/alias/rel/liblzma.so.5.6.1` at /opt/bar; an unpacker wrote /opt/tools/bar.

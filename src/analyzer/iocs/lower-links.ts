@@ -31,7 +31,7 @@
  * would mend that.
  */
 import { cachedIn } from '../../core/cached.js';
-import type { FileFact, LayerFacts, SymlinkFact } from '../facts.js';
+import type { FileFact, LayerFacts, SignatureHitFact, SymlinkFact } from '../facts.js';
 import { LayerSymlinks } from '../layer-symlinks.js';
 import { ancestors, normalizeTarPath } from '../paths.js';
 import { pathsOf } from './layer-paths.js';
@@ -573,7 +573,8 @@ function resolveFacts(
     path: at(f.path),
     ...(f.linkTarget === undefined ? {} : { linkTarget: at(f.linkTarget) }),
   }));
-  const files = withOwnTargetsRead(placedFiles);
+  const { files, readFrom } = withOwnTargetsRead(placedFiles);
+  const placedHits = facts.signatureHits.map((h) => ({ ...h, path: at(h.path) }));
   const resolved: LayerFacts = {
     ...facts,
     files,
@@ -582,7 +583,7 @@ function resolveFacts(
     osRelease: facts.osRelease.map((o) => ({ ...o, path: at(o.path) })),
     whiteouts: facts.whiteouts.map((w) => ({ ...w, path: w.opaque ? directory(w.path) : at(w.path) })),
     // `scannedPath` stays as recorded: a rule's globs chose the file by that name when it was scanned.
-    signatureHits: facts.signatureHits.map((h) => ({ ...h, path: at(h.path) })),
+    signatureHits: readFrom.length === 0 ? placedHits : [...placedHits, ...hitsCopied(placedHits, readFrom)],
     ...(facts.symlinks === undefined
       ? {}
       : { symlinks: facts.symlinks.map((l) => ({ ...l, path: at(l.path) })) }),
@@ -598,21 +599,41 @@ function resolveFacts(
  * hashes of its own layer's file there, when that file came first in the archive: unpacked, the link is
  * that file, as the analyzer records a link to a file it found (layer-stream.ts, recordHardlink). It keeps
  * its `linkTarget`, so that every reading of the layer holds the same paths (image-view.ts, mainPaths).
- * Signature hits are not copied: a known hash is the finding.
+ * Returns the files, and each link so read with the path it was read from (its hits are copied too,
+ * hitsCopied: a backdoor known by its bytes only is found at the link's path once the file's is removed).
  */
-function withOwnTargetsRead(files: FileFact[]): FileFact[] {
-  if (!files.some((f) => f.linkTarget !== undefined && f.sha256 === null)) return files;
+function withOwnTargetsRead(files: FileFact[]): {
+  files: FileFact[];
+  readFrom: Array<[link: string, target: string]>;
+} {
+  const readFrom: Array<[link: string, target: string]> = [];
+  if (!files.some((f) => f.linkTarget !== undefined && f.sha256 === null)) return { files, readFrom };
   // The entry at each path so far, in archive order: a link is to the latest one before it.
   const latest = new Map<string, FileFact>();
-  return files.map((f) => {
+  const read = files.map((f) => {
     let out = f;
     const target = f.linkTarget === undefined || f.sha256 !== null ? undefined : latest.get(f.linkTarget);
     if (target !== undefined && target.linkTarget === undefined && target.sha256 !== null) {
       out = { ...f, size: target.size, sha256: target.sha256, md5: target.md5 };
+      readFrom.push([f.path, target.path]);
     }
     latest.set(f.path, out);
     return out;
   });
+  return { files: read, readFrom };
+}
+
+/**
+ * The signature hits at each link's target, at the link's path: as the analyzer copies a hit to a link it
+ * resolved itself (`scannedPath` stays the target's: a rule's globs chose the file by that name).
+ */
+function hitsCopied(
+  hits: readonly SignatureHitFact[],
+  readFrom: ReadonlyArray<[link: string, target: string]>,
+): SignatureHitFact[] {
+  return readFrom.flatMap(([link, target]) =>
+    hits.filter((h) => h.path === target).map((h) => ({ ...h, path: link })),
+  );
 }
 
 /**
