@@ -154,6 +154,24 @@ describe('loadConfig', () => {
     ).toEqual(['127.0.0.1:5000']);
   });
 
+  it('sends a password in the Hub API URL to the Docker Hub variables, not the registry ones', () => {
+    const url = 'http://alice:CaTaLoGpw@127.0.0.1:9';
+    const p = file('hub-api.yml', `hubApiUrl: ${url}\n`);
+    for (const load of [
+      () => loadConfig({ flagSettings: { hubApiUrl: url }, env: {} }),
+      () => loadConfig({ file: p, env: {} }),
+      () => loadConfig({ env: { HUBCRAWL_HUB_API: url } }),
+    ]) {
+      expect(load).toThrowError(
+        /give Docker Hub credentials with HUBCRAWL_DOCKERHUB_USERNAME\/HUBCRAWL_DOCKERHUB_TOKEN/,
+      );
+      expect(load).not.toThrowError(/HUBCRAWL_REGISTRY_/);
+    }
+    expect(() => loadConfig({ flagSettings: { registryMirror: url }, env: {} })).toThrowError(
+      /give credentials with HUBCRAWL_REGISTRY_USERNAME\/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST/,
+    );
+  });
+
   it('keeps credentials out of the recorded config', () => {
     const c = loadConfig({
       flagSettings: { registries: { 'r.example:5000': { username: 'alice', password: 's3cret' } } },

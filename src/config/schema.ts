@@ -29,22 +29,34 @@ const platform = z.string().superRefine((p, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** Where credentials for a registry go instead of its URL: the settings and variables of its host. */
+const REGISTRY_SIGN_IN =
+  'credentials with HUBCRAWL_REGISTRY_USERNAME/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST, a Docker config or registries.<host>.username/password';
+
+/**
+ * Where credentials for the Docker Hub web API go: it signs in with its own variables, not a registry's
+ * (src/crawler/hub/auth.ts). The docker.io login is only ever sent to the official API.
+ */
+const HUB_API_SIGN_IN =
+  'Docker Hub credentials with HUBCRAWL_DOCKERHUB_USERNAME/HUBCRAWL_DOCKERHUB_TOKEN (the official https://hub.docker.com also takes a docker login or registries."docker.io".username/password)';
+
 /**
  * Why a URL the settings name carries a user name or password, or null. Every URL of the settings is
  * stored in the dataset (the run's config, the frontier) and can be logged, and none is used to sign in,
- * so `user:password@` would only leak the password: it is refused, naming where credentials go instead.
+ * so `user:password@` would only leak the password: it is refused, naming where credentials go instead
+ * (`signIn`, for the service the URL names).
  */
-export function userInfoProblem(value: string): string | null {
+export function userInfoProblem(value: string, signIn: string): string | null {
   // Any `@`: a password with an unencoded `/`, `?` or `#` moves the `@` out of the authority where a URL
   // parser looks for user-info (`http://ci:4711/Zx@host` parses as host `ci:4711`), and no registry URL
   // needs one.
   if (!value.includes('@')) return null;
-  return 'a URL here must not carry a user name or password (it would be stored in the dataset and logs); give credentials with HUBCRAWL_REGISTRY_USERNAME/HUBCRAWL_REGISTRY_PASSWORD and HUBCRAWL_REGISTRY_HOST, a Docker config or registries.<host>.username/password';
+  return `a URL here must not carry a user name or password (it would be stored in the dataset and logs); give ${signIn}`;
 }
 
-const credentialFree = <T extends z.ZodType<string>>(schema: T) =>
+const credentialFree = <T extends z.ZodType<string>>(schema: T, signIn = REGISTRY_SIGN_IN) =>
   schema.superRefine((v, ctx) => {
-    const problem = userInfoProblem(v);
+    const problem = userInfoProblem(v, signIn);
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
   });
 
@@ -169,7 +181,7 @@ export const configSchema = z.strictObject({
   /** Failed items are retried on later runs up to this many attempts in all. */
   maxAttempts: z.number().int().min(1).default(3),
   /** Docker Hub web API base URL (a mirror or a test server). */
-  hubApiUrl: credentialFree(z.url()).default('https://hub.docker.com'),
+  hubApiUrl: credentialFree(z.url(), HUB_API_SIGN_IN).default('https://hub.docker.com'),
   /** Registry base URL used for docker.io instead of https://registry-1.docker.io. */
   registryMirror: credentialFree(z.url()).optional(),
   /** Path of the Docker client config (`auths`, `credsStore`, `credHelpers`); null to ignore it. */
