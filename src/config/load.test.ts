@@ -41,8 +41,29 @@ describe('loadConfig', () => {
     const p = file('typo.yml', 'seeds:\n  imagez: [debian]\n');
     expect(() => loadConfig({ file: p, env: {} })).toThrowError(ConfigError);
     expect(() => loadConfig({ file: p, env: {} })).toThrowError(
-      /^invalid config file .*typo\.yml: seeds\.imagez: unknown setting$/,
+      /^invalid config file .*typo\.yml: seeds\.imagez: unknown setting \(did you mean seeds\.images\?\)$/,
     );
+  });
+
+  it('suggests the setting a misspelt key most likely meant, at its own level, and none when none is near', () => {
+    const p = file(
+      'typos.yml',
+      'maxPull: 3\nregistries:\n  "r.example:5000":\n    usernme: alice\nlimits:\n  maxEntrys: 5\nzzz: 1\n',
+    );
+    let message = '';
+    try {
+      loadConfig({ file: p, env: {} });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('typos.yml: maxPull: unknown setting (did you mean maxPulls?)');
+    expect(message).toContain(
+      'typos.yml: registries.r.example:5000.usernme: unknown setting (did you mean registries.r.example:5000.username?)',
+    );
+    expect(message).toContain(
+      'typos.yml: limits.maxEntrys: unknown setting (did you mean limits.maxEntries?)',
+    );
+    expect(message).toMatch(/typos\.yml: zzz: unknown setting(;|$)/);
   });
 
   it('names the field of a wrong type with its index', () => {

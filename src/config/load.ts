@@ -1,23 +1,53 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { fieldPath } from '../core/field-path.js';
+import { nearestNames } from '../core/nearest-name.js';
 import { isPlainObject } from '../core/plain-object.js';
 import { type Config, type ConfigInput, configSchema } from './schema.js';
 
 /**
  * Formats zod issues as `where: field.path: message`, joined with `; ` so the error stays one line.
- * An unknown key is named with its full path (`seeds.imagez: unknown setting`), as a typo should be.
+ * An unknown key is named with its full path, as a typo should be, and with the setting it most likely
+ * meant (`seeds.imagez: unknown setting (did you mean seeds.images?)`).
  */
 export function formatIssues(where: string, issues: z.core.$ZodIssue[]): string {
   return issues
     .flatMap((i) =>
       i.code === 'unrecognized_keys'
-        ? i.keys.map((k) => `${where}: ${fieldPath([...i.path, k])}: unknown setting`)
+        ? i.keys.map((k) => `${where}: ${fieldPath([...i.path, k])}: unknown setting${didYouMean(i.path, k)}`)
         : [`${where}: ${fieldPath(i.path) || '(root)'}: ${i.message}`],
     )
     .join('; ');
+}
+
+/** ` (did you mean seeds.images?)` for the unknown `key` of the object at `path`, or `''` when none is near. */
+function didYouMean(path: ReadonlyArray<PropertyKey>, key: string): string {
+  const near = nearestNames(key, settingNamesAt(path)).map((name) => fieldPath([...path, name]));
+  return near.length === 0 ? '' : ` (did you mean ${near.join(' or ')}?)`;
+}
+
+/** The settings the schema knows in the object at `path` of a config (a section, one registry's settings). */
+function settingNamesAt(path: ReadonlyArray<PropertyKey>): string[] {
+  let schema: z.ZodType | undefined = configSchema;
+  for (const step of path) {
+    schema = unwrapped(schema);
+    if (schema instanceof z.ZodObject) schema = schema.shape[String(step)];
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
+    else return [];
+  }
+  schema = unwrapped(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+/** The schema inside `.default()`, `.optional()` and `.nullable()`. */
+function unwrapped(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
+    s = s.unwrap() as z.ZodType;
+  }
+  return s;
 }
 
 /** Reads a YAML or JSON config file into a plain object (not yet validated). */

@@ -206,9 +206,9 @@ describe('exit code 2: usage and config errors', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(file);
-    // One sentence naming the field in full: the section and the unknown key.
+    // One sentence naming the field in full (the section and the unknown key) and the one meant.
     expect(r.stderr).toMatch(
-      /^hubcrawl: invalid config file [^\n]*study\.yml: seeds\.imagez: unknown setting\n$/,
+      /^hubcrawl: invalid config file [^\n]*study\.yml: seeds\.imagez: unknown setting \(did you mean seeds\.images\?\)\n$/,
     );
   });
 });
