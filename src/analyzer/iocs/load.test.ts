@@ -188,6 +188,17 @@ describe('loadIocSetFile', () => {
     await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toThrow(/missing\.json: cannot read/);
   });
 
+  it('names the errno of a file it cannot read, and what to do', async () => {
+    const missing = join(dir, 'missing.json');
+    await expect(loadIocSetFile(missing)).rejects.toThrow(
+      `${missing}: cannot read the IOC set file (ENOENT: no such file or directory); check the path`,
+    );
+    const folder = mkdtempSync(join(dir, 'a-folder-'));
+    await expect(loadIocSetFile(folder)).rejects.toThrow(
+      `${folder}: cannot read the IOC set file (EISDIR: illegal operation on a directory); name the JSON file of the set, not a folder`,
+    );
+  });
+
   it('refuses a key given twice in one object, which JSON.parse would keep only the last of', async () => {
     const file = join(dir, 'twice.json');
     const rule = `{ "id": "so", "kind": "file-sha256",\n  "sha256": "${SHA}",\n  "sha256": "${'c'.repeat(64)}" }`;

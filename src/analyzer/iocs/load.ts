@@ -56,7 +56,7 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new ConfigError(`${path}: cannot read the IOC set file; check the path`, { cause: err });
+    throw unreadable(path, err);
   }
   let text: string;
   try {
@@ -84,6 +84,17 @@ export async function loadIocSetFile(path: string): Promise<IocSet> {
     );
   }
   return parseIocSet(json, path);
+}
+
+/**
+ * The error for an IOC set file that cannot be read: the errno, as the config and seed file errors give it
+ * (`ENOENT: no such file or directory`), without the system call and path Node appends, and what to do.
+ */
+function unreadable(path: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = (err as Error).message.replace(/, [a-z]+(?: '.*')?$/, '');
+  const todo = code === 'EISDIR' ? 'name the JSON file of the set, not a folder' : 'check the path';
+  return new ConfigError(`${path}: cannot read the IOC set file (${why}); ${todo}`, { cause: err });
 }
 
 /** The offset of the first byte of `bytes` that does not start or continue a valid UTF-8 sequence. */
