@@ -12,3 +12,16 @@ export function* textLines(text: string): Generator<string> {
     yield line.endsWith('\r') ? line.slice(0, -1) : line;
   }
 }
+
+/**
+ * The 1-based line and column of the character at UTF-16 `offset` of `text` (where JavaScript, JSON.parse
+ * among it, counts), as an editor shows them: the column counts characters, so one outside the Basic
+ * Multilingual Plane (an emoji, two UTF-16 units) moves it by one.
+ */
+export function lineAndColumnAt(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  let line = 1;
+  for (let i = before.indexOf('\n'); i !== -1; i = before.indexOf('\n', i + 1)) line++;
+  return { line, column: [...before.slice(lineStart)].length + 1 };
+}

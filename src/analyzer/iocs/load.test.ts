@@ -188,6 +188,15 @@ describe('loadIocSetFile', () => {
     await expect(loadIocSetFile(join(dir, 'missing.json'))).rejects.toThrow(/missing\.json: cannot read/);
   });
 
+  it('places a JSON syntax error at the line and column of the file, keeping the reason', async () => {
+    const file = join(dir, 'comma.json');
+    // A byte order mark, CRLF lines and a trailing comma, the `}` after it the error.
+    writeFileSync(file, '\uFEFF{\r\n  "id": "my-set",\r\n  "title": "Mine",\r\n  }\r\n');
+    await expect(loadIocSetFile(file)).rejects.toThrow(
+      `${file}: not valid JSON (Expected double-quoted property name in JSON at line 4, column 3)`,
+    );
+  });
+
   it('names the errno of a file it cannot read, and what to do', async () => {
     const missing = join(dir, 'missing.json');
     await expect(loadIocSetFile(missing)).rejects.toThrow(
