@@ -72,9 +72,15 @@ describe('parseIocSet', () => {
     );
   });
 
-  it('refuses an unknown kind at the kind field', () => {
-    expect(errorOf(withRules([{ id: 'a', kind: 'file-sha1' }])).message).toMatch(
-      /^iocs\/x\.json: rules\[0\]\.kind: /,
+  it('refuses an unknown kind at the kind field, naming it and the kinds there are', () => {
+    expect(errorOf(withRules([{ id: 'a', kind: 'file-sha1' }])).message).toBe(
+      'iocs/x.json: rules[0].kind: unknown rule kind "file-sha1"; expected one of file-sha256, file-md5, dpkg-version, byte-signature',
+    );
+    expect(errorOf(withRules([{ id: 'a', kind: 5 }])).message).toMatch(
+      /^iocs\/x\.json: rules\[0\]\.kind: unknown rule kind 5; expected one of file-sha256, /,
+    );
+    expect(errorOf(withRules([{ id: 'a', md5: MD5 }])).message).toMatch(
+      /^iocs\/x\.json: rules\[0\]\.kind: no rule kind given; expected one of file-sha256, /,
     );
   });
 

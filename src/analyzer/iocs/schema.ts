@@ -125,7 +125,22 @@ const byteSignature = z.strictObject({
   elfOnly: z.boolean().optional(),
 });
 
-export const iocRuleSchema = z.discriminatedUnion('kind', [fileSha256, fileMd5, dpkgVersion, byteSignature]);
+/**
+ * A rule whose `kind` names no kind, in place of zod's "Invalid discriminator value. Expected
+ * 'file-sha256' | …": the kind given, and the kinds there are. Other issues keep zod's message.
+ */
+function unknownKind(issue: z.core.$ZodRawIssue): string | undefined {
+  // Options are listed only when no option's discriminator matched.
+  const kinds = issue.code === 'invalid_union' ? issue.options : undefined;
+  if (!Array.isArray(kinds)) return undefined;
+  const kind = (issue.input as Record<string, unknown>).kind;
+  const given = kind === undefined ? 'no rule kind given' : `unknown rule kind ${JSON.stringify(kind)}`;
+  return `${given}; expected one of ${kinds.join(', ')}`;
+}
+
+export const iocRuleSchema = z.discriminatedUnion('kind', [fileSha256, fileMd5, dpkgVersion, byteSignature], {
+  error: unknownKind,
+});
 
 export const iocSetSchema = z.strictObject({
   /** Stable identifier recorded with every finding (`xz-cve-2024-3094`). */
