@@ -97,6 +97,22 @@ describe('parseIocSet', () => {
     ).toBe('iocs/x.json: rules[0].versions[0]: expected a Debian version string');
   });
 
+  it('refuses a package name Debian policy does not allow, saying what it allows', () => {
+    const rule = (name: string) =>
+      withRules([{ id: 'a', kind: 'dpkg-version', package: name, versions: ['1'] }]);
+    expect(errorOf(rule('x')).message).toBe(
+      'iocs/x.json: rules[0].package: "x" is not a Debian package name: Debian policy (5.6.7) makes one at least two characters long, of lowercase letters (a-z), digits, "+", "-" and "." only, starting with a letter or digit',
+    );
+    for (const name of ['LibLzma5', 'lib_lzma', '-xz', '.xz', 'xz utils']) {
+      expect(errorOf(rule(name)).message).toContain(
+        `rules[0].package: "${name}" is not a Debian package name`,
+      );
+    }
+    for (const name of ['x1', '0ad', 'g++', 'libstdc++6', 'xz-utils', 'python3.11']) {
+      expect(() => parseIocSet(rule(name), 'iocs/x.json')).not.toThrow();
+    }
+  });
+
   it('refuses a range whose fixed version is not after its introduced one, in Debian order', () => {
     const range = (introduced: string, fixed: string) =>
       withRules([{ id: 'a', kind: 'dpkg-version', package: 'x1', introduced, fixed }]);

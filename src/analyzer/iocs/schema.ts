@@ -56,6 +56,19 @@ const dpkgArchitecture = z.string().superRefine((arch, ctx) => {
   }
 });
 
+/**
+ * A binary package name as Debian policy §5.6.7 allows it, and dpkg's `Package:` field holds it: matching
+ * compares with that field exactly, so a name outside the rule could never match.
+ */
+const debianPackageName = z.string().superRefine((name, ctx) => {
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(name)} is not a Debian package name: Debian policy (5.6.7) makes one at least two characters long, of lowercase letters (a-z), digits, "+", "-" and "." only, starting with a letter or digit`,
+    });
+  }
+});
+
 const common = {
   id: ruleId,
   /** What the rule means and how strong it is. */
@@ -84,7 +97,7 @@ const dpkgVersion = z
   .strictObject({
     ...common,
     kind: z.literal('dpkg-version'),
-    package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name'),
+    package: debianPackageName,
     versions: z.array(debVersion).min(1).optional(),
     introduced: debVersion.optional(),
     fixed: debVersion.optional(),
