@@ -140,18 +140,26 @@ export function classify(err: unknown, url: string, signal?: AbortSignal): unkno
   const code = errorCode(err);
   const tls = tlsFailure(err, url, code);
   if (tls) return tls;
-  if (code !== undefined && RETRYABLE_CODES.has(code)) {
-    return new RetryableError(`${url}: connection failed (${code})`, { cause: err });
-  }
+  const reason = transportReason(err);
+  if (reason !== undefined) return new RetryableError(`${url}: ${reason}`, { cause: err });
+  return err;
+}
+
+/**
+ * What a transient transport error says without its URL (`connection failed (ECONNREFUSED)`, `getaddrinfo
+ * ENOTFOUND registry-1.docker.io`), for messages that name the request themselves; undefined for an error
+ * that is no transient transport error.
+ */
+export function transportReason(err: unknown): string | undefined {
+  const code = errorCode(err);
+  if (code === undefined) return undefined;
+  if (RETRYABLE_CODES.has(code)) return `connection failed (${code})`;
   // Other errno-style (ECONNABORTED, EHOSTUNREACH…) and undici transport codes are transient too; a
   // TypeError or an invalid-argument error is a bug, and retrying it would only hide it.
-  if (
-    code !== undefined &&
-    (/^E[A-Z]+$/.test(code) || (code.startsWith('UND_ERR_') && !BUG_CODES.has(code)))
-  ) {
-    return new RetryableError(`${url}: ${err instanceof Error ? err.message : code}`, { cause: err });
+  if (/^E[A-Z]+$/.test(code) || (code.startsWith('UND_ERR_') && !BUG_CODES.has(code))) {
+    return err instanceof Error ? err.message : code;
   }
-  return err;
+  return undefined;
 }
 
 /** A transiently failed attempt: a 5xx, a transport error before the headers, or a body cut short. */

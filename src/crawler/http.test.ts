@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../scripts/lib/registry.js';
 import {
   BudgetExhaustedError,
   CorruptInputError,
@@ -86,10 +87,23 @@ describe('HttpClient', () => {
     for (let i = 0; i < 3; i++) await expect(fail()).rejects.toBeInstanceOf(RetryableError);
     const sent = client.stats.requests;
     await expect(fail()).rejects.toThrow(
-      /not sent: .* answered none of the 3 requests before it in this run/,
+      /^127\.0\.0\.1:\d+ answered none of the 3 requests before this one in this run, the last: connection failed \(\w+\); GET http:\/\/127\.0\.0\.1:\d+\/x not sent/,
     );
     expect(client.stats.requests).toBe(sent);
     expect(client.answeredHosts()).toEqual([]);
+  });
+
+  it('names why the last request to a host it no longer asks failed, host and cause first', async () => {
+    // Nothing listens on the port: the cause a user needs is the refusal, not that the host is skipped.
+    const host = `127.0.0.1:${await freePort()}`;
+    const { client } = makeClient({ maxRetries: 0, unreachableAfter: 2 });
+    const fail = () => client.request({ url: `http://${host}/v2/_catalog` });
+    for (let i = 0; i < 2; i++) await expect(fail()).rejects.toBeInstanceOf(RetryableError);
+    const err = await fail().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect((err as Error).message).toBe(
+      `${host} answered none of the 2 requests before this one in this run, the last: connection failed (ECONNREFUSED); GET http://${host}/v2/_catalog not sent, the next crawl tries it again`,
+    );
   });
 
   it('calls a host that answered an earlier invocation of the run unreachable at once (answeredHosts)', async () => {

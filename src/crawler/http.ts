@@ -17,7 +17,7 @@ import { HostUnreachableError, NoResponseError, RateLimitedError, RetryableError
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { newCrawlAgent } from './agent.js';
-import { classify, HttpStatusError, mayResend } from './http-errors.js';
+import { classify, HttpStatusError, mayResend, transportReason } from './http-errors.js';
 import { HostQueues } from './http-hosts.js';
 import type { HttpClientOptions, HttpRequest } from './http-options.js';
 import { type BodySource, BoundedResponse, type HttpResponse } from './http-response.js';
@@ -51,6 +51,25 @@ interface RequestState {
   waits429: number;
 }
 
+/**
+ * A host's current run of requests in a row that got no response at all, all retries spent (see
+ * unreachableAfter). Any response to a request sent since it began ends it.
+ */
+interface UnansweredStreak {
+  count: number;
+  /**
+   * When the run began (its first request's failure). A response to a request sent before then says
+   * nothing of the host now (it went out while the host still answered), so it does not end the run;
+   * with it, an item could meet the same outage twice and count it twice.
+   */
+  since: number;
+  /**
+   * Why the latest of them failed (`connection failed (ECONNREFUSED)`): the requests the host is then no
+   * longer sent fail with it, as the cause a reader of the item's error needs.
+   */
+  lastReason: string;
+}
+
 /** An attempt's outcome that asks for another attempt. */
 const AGAIN = Symbol('again');
 
@@ -78,14 +97,8 @@ export class HttpClient {
   private readonly pulls: PullBudget;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
-  /** Per host: requests in a row that got no response at all, all retries spent (see unreachableAfter). */
-  private readonly unanswered = new Map<string, number>();
-  /**
-   * Per host: when its current run of unanswered requests began (the first one's failure). A response to
-   * a request sent before then says nothing of the host now (it went out while the host still answered),
-   * so it does not end the run; with it, an item could meet the same outage twice and count it twice.
-   */
-  private readonly unansweredSince = new Map<string, number>();
+  /** Per host: its current run of requests in a row that got no response at all. */
+  private readonly unanswered = new Map<string, UnansweredStreak>();
   /**
    * Hosts that gave this client any response. Only such a host can be called unreachable: one that never
    * answered (a seed naming a host that does not exist) fails its own items, or every resume would stop
@@ -159,11 +172,13 @@ export class HttpClient {
     };
     // A host that never answered and has had unreachableAfter requests in a row fail outright is not asked
     // again in this run: each request would spend every retry on timeouts (minutes per item).
-    const unanswered = this.unanswered.get(s.host) ?? 0;
-    if (!this.answered.has(s.host) && unanswered >= this.opts.unreachableAfter) {
+    const streak = this.unanswered.get(s.host);
+    if (!this.answered.has(s.host) && streak !== undefined && streak.count >= this.opts.unreachableAfter) {
       this.stats.recordFailure(s.method, s.host, s.href, 'host never answered');
+      // The host and the cause lead: this message is what the item's error shows (frontier.last_error,
+      // scan's Failed table, which cuts a long message), and the request is only the last to meet it.
       throw new RetryableError(
-        `${s.method} ${s.href} not sent: ${s.host} answered none of the ${unanswered} requests before it in this run; the next crawl tries it again`,
+        `${s.host} answered none of the ${streak.count} requests before this one in this run, the last: ${streak.lastReason}; ${s.method} ${s.href} not sent, the next crawl tries it again`,
       );
     }
     for (let attempt = 1; ; attempt++) {
@@ -195,11 +210,8 @@ export class HttpClient {
       return this.onTransportError(req, s, attempt, err);
     }
     const status = res.status;
-    const since = this.unansweredSince.get(s.host);
-    if (since === undefined || startedAt >= since) {
-      this.unanswered.delete(s.host);
-      this.unansweredSince.delete(s.host);
-    }
+    const streak = this.unanswered.get(s.host);
+    if (streak !== undefined && startedAt >= streak.since) this.unanswered.delete(s.host);
     this.answered.add(s.host);
     this.stats.recordResponse(s.method, s.host, s.href, status, attempt);
     if (status === 429) {
@@ -240,9 +252,7 @@ export class HttpClient {
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
-      const unanswered = (this.unanswered.get(s.host) ?? 0) + 1;
-      this.unanswered.set(s.host, unanswered);
-      if (unanswered === 1) this.unansweredSince.set(s.host, Date.now());
+      const unanswered = this.countUnanswered(s.host, transportReason(err) ?? e.message);
       if (unanswered >= this.opts.unreachableAfter && this.answered.has(s.host)) {
         throw new HostUnreachableError(
           `${s.host} stopped answering: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
@@ -254,6 +264,15 @@ export class HttpClient {
       });
     }
     return this.retryAfter(req, s, attempt, this.backoffMs(s.failures), e.message);
+  }
+
+  /** Adds a request that got no response, failed for `reason`, to its host's streak; returns the streak's length. */
+  private countUnanswered(host: string, reason: string): number {
+    const streak = this.unanswered.get(host) ?? { count: 0, since: Date.now(), lastReason: reason };
+    streak.count += 1;
+    streak.lastReason = reason;
+    this.unanswered.set(host, streak);
+    return streak.count;
   }
 
   /** Not a failure: the rate limiter decides the pause; the request that started it sleeps it out. */
