@@ -18,6 +18,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/registry.js';
 import {
   buildCliOnce,
   ROOT,
@@ -184,6 +185,28 @@ describe('hubcrawl scan', () => {
     expect(csv.code).toBe(1);
     expect(csv.stderr).toMatch(
       new RegExp(`hubcrawl: not scanned: ${missing.replaceAll('.', '\\.')}: PERMANENT .*404`),
+    );
+  });
+
+  it("names why a host that never answered failed its reference, within the table's cut", async () => {
+    // The table cuts a message at 160 characters: the cause must come before the request it skipped.
+    const dead = `127.0.0.1:${await freePort()}`;
+    const fast = join(dir, 'no-retries.yml');
+    writeFileSync(fast, 'http:\n  maxRetries: 0\n');
+    const r = await runCli([
+      'scan',
+      `${dead}/e2e/a-long-repository-name-for-the-table/of-an-image:some-tag`,
+      '--config',
+      fast,
+      '--db',
+      join(dir, 'scan-dead.sqlite'),
+      '--quiet',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        ` RETRYABLE +${dead.replaceAll('.', '\\.')} answered none of the \\d+ requests before this one in this run, the last: connection failed \\(ECONNREFUSED\\); `,
+      ),
     );
   });
 });
