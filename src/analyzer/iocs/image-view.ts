@@ -48,7 +48,8 @@ import type { IocSet } from './schema.js';
  * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed
  * without it, and one whose member reaches a link of its own only through a lower link is not exact and is
  * read both through the link and not (orderedPlacements); a hardlink named through a lower link to its own
- * layer's file gets that file's signature hits with its hashes (withOwnTargetsRead).
+ * layer's file gets that file's signature hits with its hashes (withOwnTargetsRead); the exact layers under
+ * one that is not are read as resolved in every reading, and a symlink of theirs replaces (locateEvidence).
  */
 export const MATCHER_VERSION = 9;
 
@@ -110,25 +111,29 @@ function removedBy(
  * (LayerResolution.exact). Otherwise a lower link may be gone, or still there, in ways the facts do not
  * tell: a directory entry at its path in a layer an older analyzer read, a directory listed after its
  * contents, a layer that removes a link its own members were written through, or a layer whose analysis
- * failed. So in such a stack, where resolution moved anything, the stack is read again: as recorded, and
- * in the other places a layer's paths may be (LayerResolution.alternatives: landed after every directory
- * entry, or through its own climbing links as an unpacker follows them). Evidence is gone only when every
- * reading says so: matching leans toward "survives", never toward "gone", where the facts cannot tell.
+ * failed. So in such a stack, where resolution moved anything, the stack is read again, its exact layers
+ * (the lowest) as resolved in every reading and the others as recorded, and in the other places a layer's
+ * paths may be (LayerResolution.alternatives: landed after every directory entry, through its own climbing
+ * links as an unpacker follows them, in the entry orders the facts do not keep). Evidence is gone only
+ * when every reading says so: matching leans toward "survives", never toward "gone", where the facts
+ * cannot tell.
  */
 export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): ImageEvidence[] {
   const stack = resolveStack(layers.map((l) => l.facts));
   const main = stack.map((r) => r.facts);
-  // Exact, the one reading places every path, a symlink's too: one that replaced evidence's folder counts.
-  const exact = stack.every((r) => r.exact);
+  // An exact layer's paths, a symlink's too, are where an unpacker puts them, and so are those of every layer
+  // below it (the exact ones are the stack's first): a symlink it leaves at evidence's folder replaces it.
+  const exact = stack.map((r) => r.exact);
   const resolved = locateEvidence(layers, main, sets, exact);
   // Nothing moved and no other placement: every reading would be this one. (A layer unmoved over a loop of
   // lower links may still have one: a late directory entry that ends a link of the loop moves its paths.)
   if (stack.every((r, i) => r.facts === layers[i]!.facts && r.alternatives.length === 0)) return resolved;
-  if (exact) return resolved;
+  if (exact.every(Boolean)) return resolved;
   const readings = [
     // As recorded, but for the paths an md5sums file lists, which go through the links of its own layer
-    // whatever became of the lower ones: dpkg wrote those files through them.
-    layers.map((l) => l.facts && resolveStack([l.facts])[0]!.facts),
+    // whatever became of the lower ones: dpkg wrote those files through them. An exact layer is where the
+    // main reading put it: read as recorded, a removal at the real path would seem to leave its evidence.
+    layers.map((l, i) => (exact[i] ? main[i]! : l.facts && resolveStack([l.facts])[0]!.facts)),
   ];
   // One reading per other placement of one layer, every other layer as resolved: placements of two layers
   // read together could pair one's guess at a file with another's guess at what removes it. And the same
@@ -149,7 +154,7 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
     if (placed.every((f, i) => f === main[i])) continue;
     const reading = placed.map((f, i) => withLinkHashesOf(main[i] ?? null, f));
     const toMain = mainPaths(main, reading);
-    for (const e of locateEvidence(layers, reading, sets, false)) {
+    for (const e of locateEvidence(layers, reading, sets, exact)) {
       if (!e.inFinalFs) continue;
       for (const path of toMain(e.layerIndex, e.path)) surviving.add(evidenceKey(e, path));
     }
@@ -232,20 +237,21 @@ function layerEvidence(facts: LayerFacts, digest: string, sets: IocSet[]): Locat
 
 /**
  * Evidence of every layer with facts, and whether the layers above leave it in the final filesystem
- * (`symlinksReplace`: see removedBy).
+ * (`symlinksReplace` per layer above: see removedBy). Every reading places the exact layers as the main
+ * one does (other placements are of layers that are not), so their symlinks replace in each.
  */
 function locateEvidence(
   layers: readonly ImageLayer[],
   facts: ReadonlyArray<LayerFacts | null>,
   sets: IocSet[],
-  symlinksReplace: boolean,
+  symlinksReplace: readonly boolean[],
 ): ImageEvidence[] {
   const paths = facts.map(pathsOf);
   /** Whether evidence located in layer `at` is still there once the layers up to `until` (excluded) apply. */
   const stillThere = (l: LocatedEvidence, at: number, until: number): boolean => {
     if (l.replacedInLayer) return false;
     for (let j = at + 1; j < until; j++) {
-      if (removedBy(paths[j]!, l.overwritePaths, l.whiteoutPaths, symlinksReplace)) return false;
+      if (removedBy(paths[j]!, l.overwritePaths, l.whiteoutPaths, symlinksReplace[j]!)) return false;
     }
     return true;
   };

@@ -639,6 +639,25 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', '/opt/d/liblzma.so.5.6.1', 0, true]]);
   });
 
+  it('reads the exact layers of a stack that is not exact above them as resolved in every reading', () => {
+    // The top layer, read by an analyzer before version 7, leaves the stack not exact. The layers under it
+    // are exact: a whiteout at the real path, or a symlink over the folder, removes the backdoor written
+    // through `lib -> usr/lib` (read as recorded, neither would seem to touch /lib/x86_64-linux-gnu/…).
+    const real = '/usr/lib/x86_64-linux-gnu/liblzma.so.5.6.1';
+    const older = { files: [file('/lib/motd')] };
+    const written = [
+      { ...merged, dirs: [] },
+      { dirs: [], files: [lib] },
+    ];
+    expect(verdicts(...written, { dirs: [], whiteouts: [{ path: real, opaque: false }] }, older)).toEqual([
+      ['file-sha256', real, 1, false],
+    ]);
+    const relinked = { dirs: [], symlinks: [{ path: '/usr/lib/x86_64-linux-gnu', target: '/opt/clean' }] };
+    expect(verdicts(...written, relinked, older)).toEqual([['file-sha256', real, 1, false]]);
+    // Above the layer that is not exact, the symlink's path may be misplaced: it replaces nothing there.
+    expect(verdicts(...written, older, relinked)).toEqual([['file-sha256', real, 1, true]]);
+  });
+
   it('says a lower file is gone once a layer puts a directory entry at its path', () => {
     const real = { ...lib, path: '/opt/liblzma.so.5.6.1' };
     expect(verdicts({ files: [real] }, { dirs: [real.path] })).toEqual([
