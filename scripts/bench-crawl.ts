@@ -132,7 +132,7 @@ async function runHubcrawl(meter: Meter, work: string, images: number): Promise<
     ...hubcrawlExtraArgs(),
   ];
   const r = await timed(process.execPath, args, join(work, 'time-hubcrawl'), launcherEnv());
-  const crawled = Number(/: (\d+) images/.exec(r.stdout)?.[1] ?? -1);
+  const crawled = Number(/: (\d+) images?,/.exec(r.stdout)?.[1] ?? -1);
   if (r.code !== 0 || crawled !== images) {
     throw new Error(`hubcrawl crawl exited ${r.code} with ${crawled} images:\n${r.stdout}\n${r.stderr}`);
   }

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { shellQuoted } from '../src/core/shell.js';
 import { buildDemoImages } from './demo-images.js';
 import { LAUNCHER, launcherEnv, launcherNodeFlags } from './lib/launcher.js';
 import { pushImage } from './lib/push.js';
@@ -16,8 +17,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = `${root}demo-out`;
 const db = `${outDir}/hubcrawl.sqlite`;
 
+/** The command as a user pastes it into a shell in this folder (README: `npx hubcrawl`). */
+function commandLine(args: string[]): string {
+  return ['npx', 'hubcrawl', ...args].map(shellQuoted).join(' ');
+}
+
 function hubcrawl(args: string[]): number {
-  process.stdout.write(`\n$ hubcrawl ${args.join(' ')}\n`);
+  process.stdout.write(`\n$ ${commandLine(args)}\n`);
   // As `npx hubcrawl` runs it: this Node, the launcher's V8 flags and malloc settings.
   const r = spawnSync(process.execPath, [...launcherNodeFlags(), LAUNCHER, ...args], {
     stdio: 'inherit',
@@ -47,7 +53,7 @@ async function main(): Promise<number> {
     ]);
     hubcrawl(['report', '--db', db, '--out', `${outDir}/report.csv`]);
     process.stdout.write(
-      `\nreport: ${outDir}/report.csv\ndataset: ${db} (try: npx hubcrawl query --db ${db} "SELECT * FROM report_rows")\n`,
+      `\nreport: ${outDir}/report.csv\ndataset: ${db} (try: ${commandLine(['query', '--db', db, 'SELECT * FROM report_rows'])})\n`,
     );
     return crawl;
   } finally {

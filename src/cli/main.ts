@@ -78,7 +78,7 @@ function crawlOptions(cmd: Command): Command {
  * on a line of its own) as every other error reads (docs/cli.md "Errors"): one line prefixed `hubcrawl:`,
  * here ending with where the usage is.
  */
-export function usageError(commanderText: string): string {
+export function usageError(commanderText: string, hint?: string): string {
   const text = commanderText
     .replace(/^error: /, '')
     .split('\n')
@@ -86,8 +86,27 @@ export function usageError(commanderText: string): string {
     .filter(Boolean)
     .join(' ')
     .replace(/\.$/, '');
-  return `hubcrawl: ${text}; run with --help for usage\n`;
+  return `hubcrawl: ${text}${hint ? `; ${hint}` : ''}; run with --help for usage\n`;
 }
+
+/**
+ * Adds a hint to this command's parse errors (usageError) for a mistake its users are known to make:
+ * `hint` gets commander's message and returns the hint, or undefined for none.
+ */
+function withUsageHint(cmd: Command, hint: (commanderText: string) => string | undefined): Command {
+  return cmd.configureOutput({ outputError: (s, write) => write(usageError(s, hint(s))) });
+}
+
+/**
+ * The hint for `report --config study.yml` (and stats, query, export): a study's config file given to a
+ * command that only reads a dataset.
+ */
+const readsDataset =
+  (command: string) =>
+  (commanderText: string): string | undefined =>
+    /^error: unknown option '(?:-c|--config)(?:=[^']*)?'/.test(commanderText)
+      ? `${command} reads the dataset given with --db; config files are for crawl, scan and rematch`
+      : undefined;
 
 function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('hubcrawl')
@@ -159,7 +178,10 @@ function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
 
-  common(program.command('report').description('evidence of affected images, as the publication CSV'))
+  withUsageHint(
+    common(program.command('report').description('evidence of affected images, as the publication CSV')),
+    readsDataset('report'),
+  )
     .addOption(new Option('--format <format>', 'output').choices(['csv', 'jsonl']).default('csv'))
     .option('--out <file>', 'write to a file instead of stdout')
     .option(
@@ -177,7 +199,12 @@ function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
 
-  common(program.command('query').description('read-only SQL over the dataset'))
+  withUsageHint(common(program.command('query').description('read-only SQL over the dataset')), (s) =>
+    // `hubcrawl query SELECT * FROM images`: the shell split the statement into words.
+    /^error: too many arguments/.test(s)
+      ? 'quote the SQL statement, so that the shell passes it as one argument'
+      : readsDataset('query')(s),
+  )
     .argument('<sql>', 'one SQL statement that returns rows')
     .addOption(
       new Option('--format <format>', 'output').choices(['table', 'csv', 'json', 'jsonl']).default('table'),
@@ -202,7 +229,10 @@ function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
 
-  common(program.command('stats').description('what the dataset holds, what the last run did'))
+  withUsageHint(
+    common(program.command('stats').description('what the dataset holds, what the last run did')),
+    readsDataset('stats'),
+  )
     .option('--json', 'machine-readable output')
     .action(
       run(
@@ -211,7 +241,12 @@ function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
 
-  common(program.command('export').description('dataset bundle for publication (CSV, SQLite, MANIFEST.json)'))
+  withUsageHint(
+    common(
+      program.command('export').description('dataset bundle for publication (CSV, SQLite, MANIFEST.json)'),
+    ),
+    readsDataset('export'),
+  )
     .requiredOption('--out <dir>', 'a new or empty folder')
     .action(
       run(
@@ -279,7 +314,8 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     if (argv.length === 0) {
-      program.outputHelp();
+      // A usage error, as bare `hubcrawl iocs` is: the help goes to stderr, stdout stays for results.
+      program.outputHelp({ error: true });
       return EXIT.usage;
     }
     await program.parseAsync(argv, { from: 'user' });

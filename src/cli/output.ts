@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
+import { counted } from './plural.js';
 
 export type Row = Record<string, unknown>;
 
@@ -109,7 +110,7 @@ export function toTable(columns: string[], rows: Row[], maxCell = 72): string {
       .join('  ')
       .trimEnd();
   const out = [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)];
-  return `${out.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+  return `${out.join('\n')}\n(${counted(rows.length, 'row')})\n`;
 }
 
 /** Rows handed over per write when a result is written as it is read: large writes, flat memory. */

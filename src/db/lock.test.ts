@@ -33,6 +33,19 @@ describe('acquireCrawlLock', () => {
     acquireCrawlLock(db).release();
   });
 
+  it('says that a lock on this host is taken over once its holder has ended, and one from another host is not', () => {
+    const db = join(dir, 'd.db');
+    const lock = acquireCrawlLock(db);
+    expect(() => acquireCrawlLock(db)).toThrow(
+      `(once pid ${process.pid} has ended, the next command takes its lock over; only if that pid is now another program's, delete ${db}.lock)`,
+    );
+    lock.release();
+    writeFileSync(`${db}.lock`, JSON.stringify({ pid: deadPid(), host: 'elsewhere', startedAt: 'then' }));
+    expect(() => acquireCrawlLock(db)).toThrow(
+      / on host elsewhere, since then\) is using .*; wait for it to finish or stop it \(a process on another host cannot be checked from here: if it is gone, delete .*d\.db\.lock\)$/,
+    );
+  });
+
   it('takes over a lock left by a dead process', () => {
     const db = join(dir, 'd.db');
     const pid = deadPid();

@@ -85,10 +85,7 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
       }
       const holder = readLock(path);
       if (holder && (holder.host !== me.host || isAlive(holder.pid))) {
-        const where = holder.host === me.host ? '' : ` on host ${holder.host}`;
-        throw new LockHeldError(
-          `another crawl (pid ${holder.pid}${where}, since ${holder.startedAt}) is using ${dbPath}; wait for it to finish or stop it (if it is gone, delete ${path})`,
-        );
+        throw heldBy(holder, me.host, dbPath, path);
       }
       // Stale: its holder died without releasing. Remove it and race for the link again; if another
       // process wins that race, the next iteration sees its live pid and refuses.
@@ -98,6 +95,20 @@ export function acquireCrawlLock(dbPath: string): CrawlLock {
     removeIfPresent(tmp);
   }
   throw new ConfigError(`could not take the crawl lock ${path} after removing a stale one; try again`);
+}
+
+/**
+ * Refuses the lock held by a live holder, saying what to do. On this host a holder that ends leaves its
+ * lock to be taken over, so only a pid reused by another process calls for deleting it; a holder on
+ * another host cannot be checked, so its lock stays until that crawl releases it or someone deletes it.
+ */
+function heldBy(holder: LockContent, host: string, dbPath: string, path: string): LockHeldError {
+  const who = `another crawl (pid ${holder.pid}${holder.host === host ? '' : ` on host ${holder.host}`}, since ${holder.startedAt}) is using ${dbPath}; wait for it to finish or stop it`;
+  return new LockHeldError(
+    holder.host === host
+      ? `${who} (once pid ${holder.pid} has ended, the next command takes its lock over; only if that pid is now another program's, delete ${path})`
+      : `${who} (a process on another host cannot be checked from here: if it is gone, delete ${path})`,
+  );
 }
 
 function removeIfPresent(path: string): void {

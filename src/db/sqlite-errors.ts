@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { ConfigError, FatalError } from '../core/errors.js';
+import { shellQuoted } from '../core/shell.js';
 
 /** Message for a write attempted through a read-only handle (`hubcrawl query` and friends). */
 export const READ_ONLY_MESSAGE = 'the dataset is opened read-only; query cannot write';
@@ -126,9 +127,4 @@ export function guardWrite<R>(db: Database, fn: () => R): R {
   } catch (err) {
     throw mapSqliteError(err, db);
   }
-}
-
-/** `path` as one shell word, for a command the user is told to run: `it's` → `'it'\''s'`. */
-function shellQuoted(path: string): string {
-  return /^[\w./+-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }

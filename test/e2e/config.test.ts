@@ -53,7 +53,7 @@ describe('a config file', () => {
     const r = await runCli(['crawl', '--config', config, '--quiet'], { cwd: elsewhere });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed/);
+    expect(r.stdout).toMatch(/^run 1 completed: 1 image, 1 layer analyzed/);
     expect(existsSync(join(folder, 'data', 'study.sqlite'))).toBe(true);
     expect(existsSync(join(elsewhere, 'data'))).toBe(false);
   });

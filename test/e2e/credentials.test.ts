@@ -57,7 +57,7 @@ describe('registry credentials from the environment', () => {
     });
     expect(crawl.code).toBe(0);
     expect(crawl.stdout).toMatch(
-      /^run 1 completed: 1 images, 1 layers analyzed .* 3 findings, 0 failed items\n$/,
+      /^run 1 completed: 1 image, 1 layer analyzed .* 3 findings, 0 failed items\n$/,
     );
     const out = join(dir, 'bundle');
     const exported = await runCli(['export', '--db', db, '--out', out, '--log-level', 'debug'], { env });
@@ -119,7 +119,7 @@ describe('registry credentials from a Docker credential helper', () => {
     ];
     const crawl = await runCli(args, { env: { PATH: path } });
     expect(crawl.code).toBe(0);
-    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 image, 1 layer analyzed .* 0 failed items\n$/);
     expect(crawl.stderr).not.toContain(password);
   });
 
@@ -211,7 +211,7 @@ describe('registry credentials from a docker login identity token', () => {
       auths: { [tokenRegistry.host]: { auth, identitytoken: identityToken } },
     });
     expect(crawl.code).toBe(0);
-    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 image, 1 layer analyzed .* 0 failed items\n$/);
     expect(crawl.grants.length).toBeGreaterThan(0);
     expect(new Set(crawl.grants)).toEqual(new Set(['refresh_token']));
     expect(`${crawl.stdout}${crawl.stderr}`).not.toContain(identityToken);
@@ -233,7 +233,7 @@ describe('registry credentials from a docker login identity token', () => {
       { PATH: `${home}:${process.env.PATH ?? '/usr/bin:/bin'}` },
     );
     expect(crawl.code).toBe(0);
-    expect(crawl.stdout).toMatch(/^run 1 completed: 1 images, 1 layers analyzed .* 0 failed items\n$/);
+    expect(crawl.stdout).toMatch(/^run 1 completed: 1 image, 1 layer analyzed .* 0 failed items\n$/);
     expect(new Set(crawl.grants)).toEqual(new Set(['refresh_token']));
     expect(crawl.stderr).not.toContain(identityToken);
   });

@@ -234,7 +234,12 @@ describe('hubcrawl stats --json', () => {
       affectedImagesFinalFs: 3,
       iocSets: [builtinSetLabel()],
     });
-    expect(stats.lastRun).toMatchObject({ id: 1, status: 'completed', stats: { itemsFailed: 0 } });
+    expect(stats.lastRun).toMatchObject({
+      id: 1,
+      kind: 'crawl',
+      status: 'completed',
+      stats: { itemsFailed: 0 },
+    });
   });
 
   it('names the run whose stored stats were damaged, and prints nothing else', async () => {
@@ -584,7 +589,7 @@ describe('hubcrawl crawl without a set of the study', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/, 5 findings removed of IOC sets not loaded\n$/);
     expect(second.stderr).toBe(
-      'hubcrawl: 5 finding(s) of IOC sets not loaded in this crawl were removed from the images it matched again; load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n',
+      'hubcrawl: 5 findings of IOC sets not loaded in this crawl were removed from the images it matched again; load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n',
     );
   });
 });
@@ -679,7 +684,7 @@ describe('hubcrawl rematch', () => {
     const r = await runCli(['rematch', '--db', copy, '--quiet']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(
-      `re-matched ${stoppedAt} images and left the rest with their earlier findings`,
+      `re-matched ${stoppedAt} image${stoppedAt === 1 ? '' : 's'} and left the rest with their earlier findings`,
     );
     expect(r.stderr).toContain(
       `hubcrawl: the dataset's layer_os_release row of layer ${victim} (/usr/lib/os-release) holds no JSON object of strings in fields_json: ` +
@@ -727,13 +732,35 @@ describe('hubcrawl rematch', () => {
     ]);
     const removed = (JSON.parse(count.stdout) as Array<{ n: number }>)[0]!.n;
     expect(removed).toBeGreaterThan(0);
+    const notice =
+      `hubcrawl: ${removed} findings of IOC sets not loaded in this rematch were removed from the images it matched again; ` +
+      'load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n';
+    // With --quiet (on a copy: the run below removes them for good), that line alone, as a crawl says it.
+    const quietCopy = join(dir, 'removed-quiet.sqlite');
+    copyFileSync(db, quietCopy);
+    const quiet = await runCli(['rematch', '--db', quietCopy, '--no-builtin-iocs', '--ioc', file, '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toMatch(new RegExp(`; removed ${removed} findings of IOC sets not loaded now\\n$`));
+    expect(quiet.stderr).toBe(notice);
     const without = await runCli(['rematch', '--db', db, '--no-builtin-iocs', '--ioc', file]);
     expect(without.code).toBe(0);
-    expect(without.stdout).toContain(
-      `; removed ${removed} findings of sets not loaded now (see the warning)`,
+    expect(without.stdout).toMatch(
+      new RegExp(`; removed ${removed} findings of IOC sets not loaded now\\n$`),
     );
     expect(without.stderr).toContain('findings of IOC sets not loaded now were removed');
     expect(without.stderr).toContain(builtinSetLabel());
+    expect(without.stderr.endsWith(notice)).toBe(true);
+    // stats says the last run was a rematch, with its counters, not a crawl's left blank.
+    const stats = await runCli(['stats', '--db', db]);
+    const lastRun = stats.stdout.slice(stats.stdout.indexOf('\nLast run\n'));
+    expect(lastRun).toMatch(/^kind +rematch$/m);
+    expect(lastRun).toMatch(new RegExp(`^findings removed of IOC sets not loaded +${removed}$`, 'm'));
+    expect(lastRun).toMatch(/^images re-matched +[1-9]\d*$/m);
+    for (const crawlOnly of ['repositories', 'tags resolved', 'layer bytes downloaded', 'failed items']) {
+      expect(lastRun).not.toContain(crawlOnly);
+    }
+    const json = JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout);
+    expect(json.lastRun).toMatchObject({ kind: 'rematch', stats: { rematch: true } });
     const back = await runCli(['rematch', '--db', db, '--ioc', file, '--quiet']);
     expect(back.code).toBe(0);
     const rows = recordsToObjects(parseCsv((await runCli(['report', '--db', db])).stdout).records);

@@ -83,7 +83,7 @@ describe('exit code 1: finished, but some items failed', () => {
     // Their other layers hold no evidence, so they are not in the CSV, yet not known clean: the report
     // says so beside it.
     expect(report.code).toBe(0);
-    expect(report.stderr).toMatch(/^hubcrawl: 2 image\(s\) have a layer that failed analysis: /m);
+    expect(report.stderr).toMatch(/^hubcrawl: 2 images have a layer that failed analysis: /m);
     expect(report.stderr).toMatch(/ Without a row in this report, though not known clean: 2\./);
   });
 });
@@ -102,7 +102,7 @@ describe('layers whose --max-attempts are spent', () => {
       /^run 2 completed: .* 0 failed items, 2 layers failed for good in earlier runs\n$/,
     );
     expect(second.stderr).toMatch(
-      /^hubcrawl: 2 layer\(s\) of this run's images failed analysis in earlier runs and have no attempts left \(--max-attempts 1\): [^\n]+\n$/,
+      /^hubcrawl: 2 layers of this run's images failed analysis in earlier runs, with no attempts left \(--max-attempts 1\): [^\n]+\n$/,
     );
     const json = JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout);
     expect(json.holds.layersFailedForGood).toBe(2);
@@ -149,6 +149,45 @@ describe('exit code 2: usage and config errors', () => {
     expect(typo.stderr).toMatch(
       /^hubcrawl: unknown option '--quite' \(Did you mean --quiet\?\); run with --help for usage\n$/,
     );
+  });
+
+  it('an unquoted query statement and a config file given to a reading command get a hint', async () => {
+    const db = join(dir, 'x.sqlite');
+    const sql = await runCli(['query', '--db', db, 'SELECT', 'digest', 'FROM', 'images']);
+    expect({ code: sql.code, stdout: sql.stdout, stderr: sql.stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        "hubcrawl: too many arguments for 'query'. Expected 1 argument but got 4; quote the SQL statement, " +
+        'so that the shell passes it as one argument; run with --help for usage\n',
+    });
+    for (const [cmd, flag] of [
+      ['report', '--config'],
+      ['stats', '-c'],
+      ['query', '--config'],
+      ['export', '--config=study.yml'],
+    ] as const) {
+      // export's --out given: commander names a required option missing before an unknown one.
+      const out = cmd === 'export' ? ['--out', join(dir, 'bundle')] : [];
+      const r = await runCli([cmd, flag, ...(flag.includes('=') ? [] : ['study.yml']), '--db', db, ...out]);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          `hubcrawl: unknown option '${flag}'; ${cmd} reads the dataset given with --db; ` +
+          'config files are for crawl, scan and rematch; run with --help for usage\n',
+      });
+    }
+  });
+
+  it('bare hubcrawl, like bare hubcrawl iocs, is a usage error: the help on stderr, exit 2', async () => {
+    for (const args of [[], ['iocs']]) {
+      const r = await runCli(args);
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(
+        new RegExp(`^Usage: hubcrawl${args.length ? ' iocs' : ''} \\[options\\] \\[command\\]\\n`),
+      );
+    }
   });
 
   it('an IOC set file that starts with a UTF-8 byte order mark is read as without it', async () => {

@@ -128,7 +128,7 @@ describe('a layer that fails analysis', () => {
       'study/xz-above': ['true'],
       'study/xz-fixed': ['false'],
     });
-    expect(stderr).toContain('4 image(s) have a layer that failed analysis');
+    expect(stderr).toContain('4 images have a layer that failed analysis');
     expect(stderr).toContain(
       "with in_final_fs 'unknown' below the failed layer. Without a row in this report, though not",
     );

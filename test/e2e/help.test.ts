@@ -100,8 +100,29 @@ describe('hubcrawl --help', () => {
 
   it('iocs --help lists the list and check subcommands of the README synopsis', () => {
     const usage = synopsis().get('iocs') ?? '';
-    expect(usage).toBe('list | check FILE');
+    expect(usage).toBe('list [--ioc FILE]... [--no-builtin-iocs] | check FILE');
     expect(help.get('iocs')!.stdout).toMatch(/^ {2}list\b/m);
     expect(help.get('iocs')!.stdout).toMatch(/^ {2}check\b/m);
   });
+
+  // The converse: a flag the synopsis leaves out is one a newcomer never learns of. --log-level and
+  // --quiet (every dataset command's) are said once below the synopsis; scan's crawl options with crawl's.
+  it.each([...COMMANDS.filter((c) => c !== 'iocs'), 'iocs list', 'iocs check'])(
+    'every flag of %s --help is in the README synopsis',
+    (cmd) => {
+      const [name, sub] = cmd.split(' ') as [string, string | undefined];
+      let usage = synopsis().get(name) ?? '';
+      if (sub) usage = usage.split(' | ').find((u) => u.startsWith(`${sub} `) || u === sub) ?? '';
+      const documented = new Set([
+        ...flagsIn(usage),
+        '--help',
+        ...(name === 'iocs' ? [] : ['--log-level', '--quiet']),
+        ...(name === 'crawl' || name === 'scan' ? crawlFlags() : []),
+      ]);
+      const options = help.get(cmd)!.stdout.match(/^ {2}(?:-\w, )?--[a-z][a-z-]*/gm) ?? [];
+      const flags = options.map((o) => o.replace(/^ {2}(?:-\w, )?/, ''));
+      expect(flags.length).toBeGreaterThan(0);
+      expect(flags.filter((f) => !documented.has(f))).toEqual([]);
+    },
+  );
 });

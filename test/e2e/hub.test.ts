@@ -69,7 +69,7 @@ describe('a docker.io crawl through --hub-api and --registry-mirror', () => {
     const r = await runCli([...args, '--quiet']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^run 1 completed \(resumed\): 1 images, 1 layers analyzed/);
+    expect(r.stdout).toMatch(/^run 1 completed \(resumed\): 1 image, 1 layer analyzed/);
   });
 
   it('the report neutralizes Hub text that starts a formula (= and @) with a leading quote', async () => {

@@ -15,6 +15,8 @@ import {
 } from '../context.js';
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
+import { tellRemovedFindings } from '../notices.js';
+import { counted } from '../plural.js';
 import { createProgressReporter } from '../progress.js';
 import { onStopSignal } from '../stop-signals.js';
 import { refuseDatasetAsOutput } from '../write-result.js';
@@ -195,28 +197,21 @@ export async function crawlCommand(f: CrawlFlags): Promise<number> {
   const removed = c.findingsRemovedOfUnloadedSets ?? 0;
   process.stdout.write(
     `run ${outcome.runId} ${outcome.status}${outcome.resumed ? ' (resumed)' : ''}: ` +
-      `${c.images ?? 0} images, ${c.layersAnalyzed ?? 0} layers analyzed (${c.layersReused ?? 0} already known), ` +
-      `${c.findings ?? 0} findings, ${outcome.failedItems} failed items` +
-      (failedEarlier > 0 ? `, ${failedEarlier} layers failed for good in earlier runs` : '') +
-      (removed > 0 ? `, ${removed} findings removed of IOC sets not loaded` : '') +
+      `${counted(c.images ?? 0, 'image')}, ${counted(c.layersAnalyzed ?? 0, 'layer')} analyzed (${c.layersReused ?? 0} already known), ` +
+      `${counted(c.findings ?? 0, 'finding')}, ${counted(outcome.failedItems, 'failed item')}` +
+      (failedEarlier > 0 ? `, ${counted(failedEarlier, 'layer')} failed for good in earlier runs` : '') +
+      (removed > 0 ? `, ${counted(removed, 'finding')} removed of IOC sets not loaded` : '') +
       '\n',
   );
-  // A study's findings gone because a set was left out of this crawl: said even with --quiet, as the
-  // scheduled crawl that forgot its --ioc is the one to tell (the log's warning names the sets).
-  if (removed > 0) {
-    process.stderr.write(
-      `hubcrawl: ${removed} finding(s) of IOC sets not loaded in this crawl were removed from the images it matched again; ` +
-        'load every set of the study each time (--ioc, or iocFiles in the config file), then run `hubcrawl rematch` with them to restore the findings\n',
-    );
-  }
+  tellRemovedFindings('crawl', removed);
   // The exit code stays that of this run's own work (a scheduled crawl would otherwise exit 1 every day
   // for a layer that can never be analyzed), so this is said on stderr even with --quiet: a cron job
   // that keeps only stderr and exit codes must not take the dataset for complete.
   if (failedEarlier > 0) {
     process.stderr.write(
-      `hubcrawl: ${failedEarlier} layer(s) of this run's images failed analysis in earlier runs and have no attempts left ` +
-        `(--max-attempts ${config.maxAttempts}): their images are matched from their other layers (in_final_fs 'unknown' below them); ` +
-        'the failures table says why; a crawl with a higher --max-attempts tries them again\n',
+      `hubcrawl: ${counted(failedEarlier, 'layer')} of this run's images failed analysis in earlier runs, with no attempts left ` +
+        `(--max-attempts ${config.maxAttempts}): those images are matched from their other layers (in_final_fs 'unknown' below a failed layer); ` +
+        'the failures table says why; a crawl with a higher --max-attempts tries such layers again\n',
     );
   }
   return crawlExitCode(outcome);

@@ -16,6 +16,7 @@ import {
   publish,
 } from '../export-folder.js';
 import { csvRecords, inBatches, type Row, toCsv, writeOut } from '../output.js';
+import { counted } from '../plural.js';
 import { onStopSignal } from '../stop-signals.js';
 import { failedLayersNote, REPORT_COLUMNS, renderReport, reportRows, unfinishedRunNote } from './report.js';
 
@@ -161,7 +162,7 @@ export async function exportCommand(opts: ExportOptions): Promise<number> {
   } finally {
     release();
   }
-  process.stdout.write(`exported ${result.files} files and MANIFEST.json to ${out}\n`);
+  process.stdout.write(`exported ${counted(result.files, 'file')} and MANIFEST.json to ${out}\n`);
   for (const note of [unfinishedRunNote(result.report), failedLayersNote(result.report)]) {
     if (note) process.stderr.write(`hubcrawl: ${note}\n`);
   }

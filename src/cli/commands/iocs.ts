@@ -3,6 +3,7 @@ import type { IocSet } from '../../analyzer/iocs/schema.js';
 import { iocSetsFor, loadUserIocSet } from '../context.js';
 import { EXIT } from '../exit.js';
 import { toTable } from '../output.js';
+import { counted } from '../plural.js';
 
 function summary(set: IocSet, source: string) {
   const kinds = new Map<string, number>();
@@ -35,8 +36,9 @@ export async function iocsListCommand(opts: { ioc?: string[]; builtinIocs?: bool
 export async function iocsCheckCommand(file: string): Promise<number> {
   const set = await loadUserIocSet(file);
   const s = summary(set, file);
-  const rules = `${s.rules} rule${s.rules === 1 ? '' : 's'}`;
-  process.stdout.write(`${file}: valid IOC set ${s.id}@${s.version} with ${rules} (${s.kinds})\n`);
+  process.stdout.write(
+    `${file}: valid IOC set ${s.id}@${s.version} with ${counted(s.rules, 'rule')} (${s.kinds})\n`,
+  );
   // Its id is taken by a built-in set, so loaded beside it the two would share an id (refused); without
   // the built-in sets it loads (a set with the id, version and rules of a built-in one is that set).
   if (builtinIocSets().some((b) => b.id === set.id)) {

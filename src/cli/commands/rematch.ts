@@ -24,6 +24,8 @@ import { backfillSelections } from '../../pipeline/selections.js';
 import { type CommonOptions, commandLogger, configFor, iocSetsFor, refuseUnfinishedRun } from '../context.js';
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
+import { tellRemovedFindings } from '../notices.js';
+import { counted } from '../plural.js';
 import { onStopSignal } from '../stop-signals.js';
 
 export interface RematchOptions extends CommonOptions {
@@ -166,12 +168,13 @@ async function matchAndReport(
     );
   }
   process.stdout.write(
-    `re-matched ${result.images} images against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
-      `${result.findings} findings (${result.withFailedLayers} with a layer that failed analysis, matched from their other layers; ` +
+    `re-matched ${counted(result.images, 'image')} against ${sets.map((s) => `${s.id}@${s.version}`).join(', ')}: ` +
+      `${counted(result.findings, 'finding')} (${result.withFailedLayers} with a layer that failed analysis, matched from their other layers; ` +
       `${result.skipped.length} waiting for a pending layer)` +
-      (removed > 0 ? `; removed ${removed} findings of sets not loaded now (see the warning)` : '') +
+      (removed > 0 ? `; removed ${counted(removed, 'finding')} of IOC sets not loaded now` : '') +
       '\n',
   );
+  tellRemovedFindings('rematch', removed);
   return EXIT.ok;
 }
 
@@ -191,7 +194,7 @@ function recordFailure(run: RematchRun, err: unknown): void {
   const what =
     done.imagesNotReached === 0
       ? `re-matched every image (${done.imagesMatched}) before it failed`
-      : `re-matched ${done.imagesMatched} images and left the rest with their earlier findings (each image is matched anew or left as it was)`;
+      : `re-matched ${counted(done.imagesMatched, 'image')} and left the rest with their earlier findings (each image is matched anew or left as it was)`;
   process.stderr.write(
     `hubcrawl: rematch failed; run ${run.id} ${what}; once the error below is mended, run the same \`hubcrawl rematch\` again\n`,
   );
@@ -205,7 +208,7 @@ function recordStop(run: RematchRun, signal: NodeJS.Signals): number {
   const done = doneSoFar(run);
   run.store.finish(run.id, 'aborted', { ...done, stoppedBy: signal });
   process.stderr.write(
-    `hubcrawl: rematch stopped by ${signal}; run ${run.id} re-matched ${done.imagesMatched} images and left ${done.imagesNotReached} with their earlier findings ` +
+    `hubcrawl: rematch stopped by ${signal}; run ${run.id} re-matched ${counted(done.imagesMatched, 'image')} and left ${done.imagesNotReached} with their earlier findings ` +
       '(each image is matched anew or left as it was); run the same `hubcrawl rematch` again to re-match every image\n',
   );
   return EXIT.aborted;

@@ -137,7 +137,7 @@ describe('reportRows: the latest run', () => {
     frontierItem('pending', 'reference', `${id}|r.example/a:1@`);
     frontierItem('pending', 'reference', `${id - 1}|r.example/b:1@`);
     expect(unfinishedRunNote(reportRows(path))).toBe(
-      `the latest run (${id}) is still marked running (a crawl in progress now, or one that was killed): 3 item(s) of its frontier are not done, so images it has not reached yet, and those with a layer still to analyze, are not in this report (an image is matched as soon as its last layer is analyzed); \`hubcrawl crawl\` on this dataset resumes it.`,
+      `the latest run (${id}) is still marked running (a crawl in progress now, or one that was killed): 3 items of its frontier are not done, so images it has not reached yet, and those with a layer still to analyze, are not in this report (an image is matched as soon as its last layer is analyzed); \`hubcrawl crawl\` on this dataset resumes it.`,
     );
     s.runs.finish(id, 'aborted', {});
     expect(unfinishedRunNote(reportRows(path))).toContain(

@@ -61,6 +61,11 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
     const lastRun = last
       ? {
           id: last.run_id,
+          // What the dataset tells apart: a rematch names its command in config_json (docs/schema.md); a
+          // scan's run is recorded as a crawl of its references.
+          kind: db.prepare(`SELECT ${IS_REMATCH_RUN} FROM crawl_runs WHERE id = ?`).pluck().get(last.run_id)
+            ? 'rematch'
+            : 'crawl',
           status: last.status,
           startedAt: last.started_at,
           finishedAt: last.finished_at,
@@ -98,47 +103,76 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
   }));
   let text = `Dataset ${stats.dataset}\n${toTable(['what', 'value'], rows)}`;
   const last = stats.lastRun as Record<string, unknown> | null;
-  if (last) {
-    const recorded = (last.stats ?? {}) as Record<string, unknown>;
-    // A resumed run's record holds the whole run's counts beside its last invocation's (run-totals.ts).
-    const s = (recorded.wholeRun ?? recorded) as Record<string, unknown>;
-    const http = (s.http ?? {}) as Record<string, unknown>;
-    const lines = [
-      ['run', last.id],
-      ['status', last.status],
-      ['started', last.startedAt],
-      ['finished', last.finishedAt ?? ''],
-      ['tool version', last.toolVersion],
-      ...(typeof s.invocations === 'number' ? [['invocations (resumed)', s.invocations]] : []),
-      ['IOC sets', last.iocSets],
-      ['repositories', s.repositories],
-      ['tags resolved', s.tags],
-      ['manifests fetched / reused', `${s.manifestsFetched ?? 0} / ${s.manifestsReused ?? 0}`],
-      // Signatures, SBOMs, charts: manifests that are no image, skipped without a failure (docs/schema.md).
-      ['OCI artifacts skipped', s.artifactsSkipped ?? 0],
-      // An index none of whose platforms --platform selects: analyzed nothing, and so found nothing.
-      ['indexes with no platform --platform selects', s.indexesWithoutSelectedPlatform ?? 0],
-      ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
-      // README: with --debian-only, the upper layers of an image whose base is not Debian are not analyzed.
-      ['layers skipped as not Debian (--debian-only)', s.layersSkippedNotDebian ?? 0],
-      ['layer bytes downloaded', s.layerBytes],
-      [
-        'requests / retries / counted pulls',
-        `${http.requests ?? 0} / ${http.retries ?? 0} / ${http.countedPulls ?? 0}`,
-      ],
-      ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
-      // A resumed run's outcome also counts what its earlier invocations failed for good (run.ts).
-      // Items, not attempts: an item failed in an earlier invocation and again after the resume is one.
-      [
-        'failed items (whole run)',
-        typeof recorded.itemsFailedBeforeResume === 'number' && recorded.itemsFailedBeforeResume > 0
-          ? `${Number(recorded.itemsFailed ?? 0) + recorded.itemsFailedBeforeResume} (${recorded.itemsFailedBeforeResume} before the resume)`
-          : recorded.itemsFailed,
-      ],
-      ['findings (rows of this run)', last.findings],
-    ].map(([what, value]) => ({ what, value }));
-    text += `\nLast run\n${toTable(['what', 'value'], lines)}`;
-  }
+  if (last) text += `\nLast run\n${toTable(['what', 'value'], lastRunLines(last))}`;
   await writeResult(text, undefined);
   return EXIT.ok;
+}
+
+/** The "Last run" table: what any run records, then a crawl's (or scan's) counters or a rematch's. */
+function lastRunLines(last: Record<string, unknown>): Row[] {
+  const recorded = (last.stats ?? {}) as Record<string, unknown>;
+  const rematch = last.kind === 'rematch';
+  // A resumed run's record holds the whole run's counts beside its last invocation's (run-totals.ts).
+  const s = (recorded.wholeRun ?? recorded) as Record<string, unknown>;
+  const lines = [
+    ['run', last.id],
+    ['kind', rematch ? 'rematch' : 'crawl or scan'],
+    ['status', last.status],
+    ['started', last.startedAt],
+    ['finished', last.finishedAt ?? ''],
+    ['tool version', last.toolVersion],
+    ...(typeof s.invocations === 'number' ? [['invocations (resumed)', s.invocations]] : []),
+    ['IOC sets', last.iocSets],
+    ...(rematch ? rematchLines(recorded) : crawlLines(recorded, s)),
+    ['findings (rows of this run)', last.findings],
+  ];
+  return lines.map(([what, value]) => ({ what, value }));
+}
+
+/** A crawl's or scan's counters: what it listed, fetched and analyzed. */
+function crawlLines(recorded: Record<string, unknown>, s: Record<string, unknown>): unknown[][] {
+  const http = (s.http ?? {}) as Record<string, unknown>;
+  return [
+    ['repositories', s.repositories],
+    ['tags resolved', s.tags],
+    ['manifests fetched / reused', `${s.manifestsFetched ?? 0} / ${s.manifestsReused ?? 0}`],
+    // Signatures, SBOMs, charts: manifests that are no image, skipped without a failure (docs/schema.md).
+    ['OCI artifacts skipped', s.artifactsSkipped ?? 0],
+    // An index none of whose platforms --platform selects: analyzed nothing, and so found nothing.
+    ['indexes with no platform --platform selects', s.indexesWithoutSelectedPlatform ?? 0],
+    ['layers analyzed / already known', `${s.layersAnalyzed ?? 0} / ${s.layersReused ?? 0}`],
+    // README: with --debian-only, the upper layers of an image whose base is not Debian are not analyzed.
+    ['layers skipped as not Debian (--debian-only)', s.layersSkippedNotDebian ?? 0],
+    ['layer bytes downloaded', s.layerBytes],
+    [
+      'requests / retries / counted pulls',
+      `${http.requests ?? 0} / ${http.retries ?? 0} / ${http.countedPulls ?? 0}`,
+    ],
+    ['rate-limit pauses (ms)', `${http.rateLimitPauses ?? 0} (${http.rateLimitPauseMs ?? 0})`],
+    // A resumed run's outcome also counts what its earlier invocations failed for good (run.ts).
+    // Items, not attempts: an item failed in an earlier invocation and again after the resume is one.
+    [
+      'failed items (whole run)',
+      typeof recorded.itemsFailedBeforeResume === 'number' && recorded.itemsFailedBeforeResume > 0
+        ? `${Number(recorded.itemsFailed ?? 0) + recorded.itemsFailedBeforeResume} (${recorded.itemsFailedBeforeResume} before the resume)`
+        : recorded.itemsFailed,
+    ],
+  ];
+}
+
+/**
+ * A rematch's counters (rematch.ts): it fetches and analyzes nothing, it matches images. Only those it
+ * recorded: a stopped one has no layersWithOtherSelection, a killed one recorded nothing.
+ */
+function rematchLines(recorded: Record<string, unknown>): unknown[][] {
+  const lines: Array<[string, unknown]> = [
+    ['images re-matched', recorded.imagesMatched],
+    ['of them with a layer that failed analysis', recorded.imagesWithFailedLayers],
+    ['images waiting for a pending layer', recorded.imagesIncomplete],
+    ['images not reached (left with earlier findings)', recorded.imagesNotReached],
+    ['stopped by', recorded.stoppedBy],
+    ['layers analyzed with another selection', recorded.layersWithOtherSelection],
+    ['findings removed of IOC sets not loaded', recorded.findingsRemovedOfUnloadedSets],
+  ];
+  return lines.filter(([, value]) => value !== undefined && value !== null);
 }
