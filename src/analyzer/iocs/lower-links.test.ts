@@ -573,6 +573,29 @@ describe('matchImage through lower links', () => {
     ).toEqual([['file-sha256', '/opt/lib2/liblzma.so.5.6.1', 1, true]]);
   });
 
+  it('reads a link written by its own name where a climbing link of its layer led the analyzer where it is', () => {
+    // Over `opt/alias -> tools/deep`: `opt/alias/rel -> ../lib2` really leads to /opt/tools/lib2, so `rel/l2
+    // -> /opt/lib3` is at /opt/tools/lib2/l2, and the next layer's member through it lands in /opt/lib3,
+    // which `.wh.tools` leaves. The analyzer put `l2` at /opt/lib2/l2, beside the layer's own `opt/lib2 ->
+    // ../alias/rel`; moved with it to /opt/tools/lib2, that link would hide `l2` in the placement through
+    // `rel`. Where it was written, it is read as standing where recorded too.
+    expect(
+      verdicts(
+        { dirs: [], symlinks: [{ path: '/opt/alias', target: 'tools/deep' }] },
+        {
+          dirs: [],
+          symlinks: [
+            { path: '/opt/alias/rel', target: '../lib2' },
+            { path: '/opt/lib2/l2', target: '/opt/lib3' },
+            { path: '/opt/lib2', target: '../alias/rel' },
+          ],
+        },
+        { dirs: [], files: [{ ...lib, path: '/opt/tools/lib2/l2/liblzma.so.5.6.1' }] },
+        { dirs: [], whiteouts: [{ path: '/opt/tools', opaque: false }] },
+      ),
+    ).toEqual([['file-sha256', '/opt/tools/lib2/l2/liblzma.so.5.6.1', 2, true]]);
+  });
+
   it('reads the layers above both ways over a layer that whites out its own symlink', () => {
     // `a -> b` then `.wh.a` in one layer: containerd removes the link, so the next layer's `a/liblzma.so.5.6.1
     // -> z` makes a new /a, and /b/liblzma.so.5.6.1 survives. The facts do not keep the order: it survives.
@@ -637,6 +660,19 @@ describe('matchImage through lower links', () => {
         },
       ),
     ).toEqual([['file-sha256', '/opt/d/liblzma.so.5.6.1', 0, true]]);
+    // Recorded under its layer's `a/b/e1 -> .`, the member `a/b/e1/c` came before the link, and the lower
+    // `a -> .` puts it at /b/e1/c, in the folder the link then replaces: it never reaches /b/c.
+    expect(
+      verdicts(
+        {
+          dirs: [],
+          symlinks: [{ path: '/c', target: 'b' }],
+          files: [{ ...lib, path: '/b/c/liblzma.so.5.6.1' }],
+        },
+        { dirs: [], symlinks: [{ path: '/a', target: '.' }] },
+        { dirs: [], files: [file('/a/b/e1/c')], symlinks: [{ path: '/a/b/e1', target: '.' }] },
+      ),
+    ).toEqual([['file-sha256', '/b/c/liblzma.so.5.6.1', 0, true]]);
   });
 
   it('reads the exact layers of a stack that is not exact above them as resolved in every reading', () => {

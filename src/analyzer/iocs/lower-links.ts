@@ -197,6 +197,8 @@ function stepOver(
         landedAfterEntries(facts, below, { lower, afterEntries, resolved: resolution.facts }),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
+        landedThroughOwnLinks(facts, lower, resolution, misfollowed, { landingKept: true }),
+        landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true, landingKept: true }),
         withoutGone,
         ...byOrder,
       ].filter((f): f is LayerFacts => f !== undefined);
@@ -264,18 +266,21 @@ function placedApart(a: LayerFacts, b: LayerFacts): boolean {
  * The layer's facts with what went through a relative link of its own whose target climbs (`rel ->
  * ../bar`), in a folder a lower link moved, placed as an unpacker follows it: from the folder the link is
  * in (`/opt/tools/deep/../bar`), not the folder of its tar name (`/opt/alias/../bar`), from which the
- * analyzer, knowing no lower link, followed it (layer-symlinks.ts). Every recorded path under where the
- * analyzer went is moved; one written there directly is moved too, which only adds a reading.
+ * analyzer, knowing no lower link, followed it (layer-symlinks.ts). Every recorded path at or under where
+ * the analyzer went is moved; one written there directly is moved too, which only adds a reading.
  * `chained`: a climbing link of the layer that the analyzer put where such a link led (`rel/l2 -> ../lib2`,
  * recorded at `/opt/bar/l2`) was followed from the wrong folder too, and so on down the chain; a second
- * reading, as the first may be right. Undefined when the layer has no such link (`chained`: no chain).
+ * reading, as the first may be right. `landingKept`: a member recorded at the very place the analyzer went
+ * (`opt/lib2 -> ../alias/rel` beside `rel -> ../lib2`) is one written there by its own name, as likely as
+ * through the link, and stays (moved, a link there would hide where the layers above really write).
+ * Undefined when the layer has no such link (`chained`: no chain; `landingKept`: no member there).
  */
 function landedThroughOwnLinks(
   facts: LayerFacts,
   lower: Map<string, string>,
   resolution: ResolvedLayer,
   misfollowed: readonly SymlinkFact[],
-  { chained } = { chained: false },
+  { chained = false, landingKept = false } = {},
 ): LayerFacts | undefined {
   if (misfollowed.length === 0) return undefined;
   const followedFrom = (l: SymlinkFact, path: string) => leadsTo(path, l.target);
@@ -304,11 +309,18 @@ function landedThroughOwnLinks(
     }
     if (moves.length === misfollowed.length) return undefined;
   }
+  // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads),
+  // and with `landingKept` so is what sits where one led.
+  const kept = new Set(misfollowed.map((l) => l.path));
+  if (landingKept) {
+    const landings = new Set(moves.map(([from]) => from));
+    const atLandings = pathsIn(facts).filter((p) => landings.has(p));
+    if (atLandings.length === 0) return undefined;
+    for (const p of atLandings) kept.add(p);
+  }
   const lowerLinks = resolverOf(lower);
-  // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads).
-  const own = new Set(misfollowed.map((l) => l.path));
   const member = (p: string) => {
-    const there = own.has(p) ? undefined : moved(p);
+    const there = kept.has(p) ? undefined : moved(p);
     return there === undefined ? resolution.member(p) : lowerLinks.landing(there);
   };
   const listed = (p: string) => moved(p) ?? resolution.listed(p);
@@ -391,7 +403,8 @@ function orderedPlacements(facts: LayerFacts, resolution: ResolvedLayer, around:
  * The layer's members that reach a link of its own only through a lower link, read the other way. Over a
  * lower `c -> b`, the layer's `c/c -> /srv/x` lands at /b/c, and a member `b/c/x` listed after it lands
  * at /srv/x/x, one listed before it in the folder /b/c; a member `c/c/y` that the analyzer recorded at
- * /c/c/y, not knowing the lower link, is moved to /b/c/y and through the link if it came after it. The
+ * /c/c/y, not knowing the lower link, is moved to /b/c/y and through the link if it came after it (one
+ * recorded under a link of the layer came before it: moved, it is read not going through it too). The
  * analyzer, reading the layer alone, followed neither way; the resolution goes through such a link for a
  * member the lower links move and not for one they leave. Returns the readings that differ from it: every
  * such member through the layer's own links, and none.
@@ -408,9 +421,11 @@ function landedAroundOwnLinks(
   const ownRecorded = new LayerSymlinks(facts.symlinks.map((l) => [l.path, l.target] as const));
   const ownThere = new LayerSymlinks(ownLanded);
   const throughAll = new LayerSymlinks([...lower, ...ownLanded]);
-  // Under an own link where it landed, and not under it as recorded (there, the analyzer saw the order).
+  // Under an own link where it landed. Recorded under one, it came before that link (the analyzer would
+  // have gone through it): right where the lower links leave it, but once they move it, the resolution
+  // follows the layer's links again (resolveLayer), that one too.
   const reachesOtherwise = (path: string, landed: string) =>
-    ownThere.landing(landed) !== landed && ownRecorded.landing(path) === path;
+    ownThere.landing(landed) !== landed && (landed !== path || ownRecorded.landing(path) === path);
   const reading = (through: boolean) =>
     resolveFacts(
       facts,
