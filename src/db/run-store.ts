@@ -55,10 +55,16 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 /**
- * SQL: the `crawl_runs` row is a `hubcrawl rematch` run (its config names the command). One that did not
- * finish has nothing to resume, since the next rematch matches every image again: it is no crawl to wait for.
+ * SQL: the command that started a `crawl_runs` row, as its config names it: `crawl`, `scan` or `rematch`;
+ * NULL for a crawl or scan recorded before hubcrawl named them (a rematch always did).
  */
-export const IS_REMATCH_RUN = `json_extract(config_json, '$.command') IS 'rematch'`;
+export const RUN_COMMAND = `json_extract(config_json, '$.command')`;
+
+/**
+ * SQL: the `crawl_runs` row is a `hubcrawl rematch` run. One that did not finish has nothing to resume,
+ * since the next rematch matches every image again: it is no crawl to wait for.
+ */
+export const IS_REMATCH_RUN = `${RUN_COMMAND} IS 'rematch'`;
 
 /** Crawl runs: one row per `hubcrawl crawl`/`rematch`, with the config and versions for provenance. */
 export class RunStore {

@@ -22,6 +22,8 @@ export interface RunRequest {
   log: Logger;
   /** Start a new run even if the last one did not finish. */
   fresh?: boolean;
+  /** What the run is recorded as (`command` in its config_json): 'crawl' unless said. */
+  command?: 'crawl' | 'scan';
 }
 
 /**
@@ -47,7 +49,8 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
     );
   }
   const runId = runs.start({
-    config: redactConfig(opts.config as Config),
+    // The command beside the settings, as a rematch records its own: `stats` tells the runs apart by it.
+    config: { command: opts.command ?? 'crawl', ...redactConfig(opts.config as Config) },
     toolVersion: TOOL_VERSION,
     analyzerVersion: ANALYZER_VERSION,
     iocSets: opts.iocSets.map((s) => ({ id: s.id, version: s.version })),

@@ -44,6 +44,8 @@ export interface CrawlOptions {
   fresh?: boolean;
   /** Which layer items the run works through (layer-scope.ts): 'dataset' unless said. */
   layerScope?: LayerScope;
+  /** What the run is recorded as (RunRequest.command): 'crawl' unless said. */
+  command?: 'crawl' | 'scan';
   /** Injected in tests (fault proxies, fast retries). */
   httpOptions?: ConstructorParameters<typeof HttpClient>[0];
 }

@@ -242,6 +242,25 @@ describe('hubcrawl stats --json', () => {
     });
   });
 
+  it('says which command started the last run: crawl, scan, or neither named for an older run', async () => {
+    const scanned = join(dir, 'stats-kind.sqlite');
+    const ref = `${demo.registry.host}/demo/multi:latest`;
+    expect((await runCli(['scan', ref, '--db', scanned, '--quiet'])).code).toBe(0);
+    const kindOf = async () => ({
+      json: JSON.parse((await runCli(['stats', '--db', scanned, '--json'])).stdout).lastRun.kind,
+      table: (await runCli(['stats', '--db', scanned])).stdout.match(/^kind +(.*)$/m)?.[1],
+    });
+    expect(await kindOf()).toEqual({ json: 'scan', table: 'scan' });
+    // A run recorded before hubcrawl named its command: a crawl or a scan, the dataset cannot tell.
+    const older = new BetterSqlite3(scanned);
+    older.prepare(`UPDATE crawl_runs SET config_json = json_remove(config_json, '$.command')`).run();
+    older.close();
+    expect(await kindOf()).toEqual({
+      json: null,
+      table: 'crawl or scan (recorded before hubcrawl named it)',
+    });
+  });
+
   it('names the run whose stored stats were damaged, and prints nothing else', async () => {
     const copy = join(dir, 'damaged-stats.sqlite');
     copyFileSync(db, copy);

@@ -99,7 +99,12 @@ export function crawlExitCode(o: CrawlOutcome): number {
 export async function crawlWith(
   f: CrawlFlags,
   extraSettings: Record<string, unknown> = {},
-  opts: { refuseUnfinished?: boolean; outputFile?: string; layerScope?: LayerScope } = {},
+  opts: {
+    refuseUnfinished?: boolean;
+    outputFile?: string;
+    layerScope?: LayerScope;
+    command?: 'crawl' | 'scan';
+  } = {},
 ): Promise<{
   outcome: CrawlOutcome;
   dbPath: string;
@@ -161,6 +166,7 @@ export async function crawlWith(
       onProgress: (p) => reporter.update(p),
       ...(f.fresh ? { fresh: true } : {}),
       ...(opts.layerScope ? { layerScope: opts.layerScope } : {}),
+      ...(opts.command ? { command: opts.command } : {}),
     });
     reporter.done();
     if (outcome.abortReason) {

@@ -164,6 +164,7 @@ export async function scanCommand(refs: string[], opts: ScanOptions): Promise<nu
       refuseUnfinished: true,
       // The layers of these images only: the dataset's backlog is a crawl's to work through.
       layerScope: 'run',
+      command: 'scan',
       ...(opts.out !== undefined ? { outputFile: opts.out } : {}),
     },
   );

@@ -1,6 +1,6 @@
 import { countLayersFailedForGood } from '../../db/failed-layers.js';
 import { openDatabase } from '../../db/open.js';
-import { IS_REMATCH_RUN } from '../../db/run-store.js';
+import { IS_REMATCH_RUN, RUN_COMMAND } from '../../db/run-store.js';
 import { AN_OBJECT, parseStoredJson } from '../../db/stored-json.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
@@ -61,11 +61,10 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
     const lastRun = last
       ? {
           id: last.run_id,
-          // What the dataset tells apart: a rematch names its command in config_json (docs/schema.md); a
-          // scan's run is recorded as a crawl of its references.
-          kind: db.prepare(`SELECT ${IS_REMATCH_RUN} FROM crawl_runs WHERE id = ?`).pluck().get(last.run_id)
-            ? 'rematch'
-            : 'crawl',
+          // The command its config_json names (docs/schema.md): null for a crawl or scan recorded before
+          // hubcrawl named them.
+          kind: (db.prepare(`SELECT ${RUN_COMMAND} FROM crawl_runs WHERE id = ?`).pluck().get(last.run_id) ??
+            null) as string | null,
           status: last.status,
           startedAt: last.started_at,
           finishedAt: last.finished_at,
@@ -116,7 +115,7 @@ function lastRunLines(last: Record<string, unknown>): Row[] {
   const s = (recorded.wholeRun ?? recorded) as Record<string, unknown>;
   const lines = [
     ['run', last.id],
-    ['kind', rematch ? 'rematch' : 'crawl or scan'],
+    ['kind', last.kind ?? 'crawl or scan (recorded before hubcrawl named it)'],
     ['status', last.status],
     ['started', last.startedAt],
     ['finished', last.finishedAt ?? ''],
