@@ -192,6 +192,18 @@ describe('resolveStack', () => {
     ]);
   });
 
+  it('is not exact where an opaque marker reaches a link of its own only through a lower link', () => {
+    // Over `c -> b`, the layer's `c/c -> /srv/x` lands at /b/c: its `b/c/.wh..wh..opq` hides /b/c if listed
+    // before the link, /srv/x if after.
+    const exact = (whiteouts: LayerFacts['whiteouts']) =>
+      resolveStack([
+        facts({ dirs: [], symlinks: [{ path: '/c', target: 'b' }] }),
+        facts({ dirs: [], symlinks: [{ path: '/c/c', target: '/srv/x' }], whiteouts }),
+      ]).map((r) => r.exact);
+    expect(exact([])).toEqual([true, true]);
+    expect(exact([{ path: '/b/c', opaque: true }])).toEqual([true, false]);
+  });
+
   it('is not exact over a relative link of its own that climbs out of a folder a lower link moved', () => {
     const exact = (target: string) =>
       resolveStack([

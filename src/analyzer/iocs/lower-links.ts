@@ -426,8 +426,11 @@ function landedAroundOwnLinks(
   // follows the layer's links again (resolveLayer), that one too.
   const reachesOtherwise = (path: string, landed: string) =>
     ownThere.landing(landed) !== landed && (landed !== path || ownRecorded.landing(path) === path);
-  // Most layers have no such path: one pass over them, before copying every path twice.
-  if (!pathsIn(facts).some((p) => reachesOtherwise(p, lowerLinks.landing(p)))) return [];
+  // Most layers have no such path: one pass over them, before copying every path twice. An opaque marker
+  // is placed by the folder it hides, resolved whole (resolveFacts), so its folder's `.` is tested.
+  const hidden = facts.whiteouts.filter((w) => w.opaque && w.path !== '/').map((w) => `${w.path}/.`);
+  const placed = [...pathsIn(facts), ...hidden];
+  if (!placed.some((p) => reachesOtherwise(p, lowerLinks.landing(p)))) return [];
   const throughAll = new LayerSymlinks([...lower, ...ownLanded]);
   const reading = (through: boolean) =>
     resolveFacts(
