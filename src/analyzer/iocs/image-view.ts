@@ -168,9 +168,10 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
 }
 
 /**
- * `placed` with the hashes the main reading gave its hardlinks (lower-links.ts, withOwnTargetsRead: a link
- * to its own layer's file named through a lower link): the link is that file wherever a reading puts it.
- * The files of every reading of a layer are the same entries in the same order.
+ * `placed` with the hashes and signature hits the main reading gave its hardlinks (lower-links.ts,
+ * withOwnTargetsRead: a link to its own layer's file named through a lower link): the link is that file
+ * wherever a reading puts it, and a reading that could not name its target must still be able to say the
+ * link survives. The files of every reading of a layer are the same entries in the same order.
  */
 function withLinkHashesOf(main: LayerFacts | null, placed: LayerFacts | null): LayerFacts | null {
   if (main === null || placed === null || main === placed) return placed;
@@ -187,7 +188,15 @@ function withLinkHashesOf(main: LayerFacts | null, placed: LayerFacts | null): L
         const { size, sha256, md5 } = main.files[i]!;
         return read(i) ? { ...f, size, sha256, md5 } : f;
       });
-      return { ...placed, files };
+      // The main reading's hits at each such link, at the link's path in this reading.
+      const hits = placed.files.flatMap((f, i) =>
+        read(i)
+          ? main.signatureHits
+              .filter((h) => h.path === main.files[i]!.path)
+              .map((h) => ({ ...h, path: f.path }))
+          : [],
+      );
+      return { ...placed, files, signatureHits: [...placed.signatureHits, ...hits] };
     },
   );
 }
