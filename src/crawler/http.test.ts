@@ -104,6 +104,8 @@ describe('HttpClient', () => {
     expect((err as Error).message).toBe(
       `${host} answered none of the 2 requests before this one in this run, the last: connection failed (ECONNREFUSED); GET http://${host}/v2/_catalog not sent, the next crawl tries it again`,
     );
+    // The refusal itself goes with it, for a log that prints causes.
+    expect((err as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('calls a host that answered an earlier invocation of the run unreachable at once (answeredHosts)', async () => {

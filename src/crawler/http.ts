@@ -68,6 +68,8 @@ interface UnansweredStreak {
    * longer sent fail with it, as the cause a reader of the item's error needs.
    */
   lastReason: string;
+  /** That failure itself: the cause of the errors the requests not sent fail with. */
+  lastError: unknown;
 }
 
 /** An attempt's outcome that asks for another attempt. */
@@ -179,6 +181,7 @@ export class HttpClient {
       // scan's Failed table, which cuts a long message), and the request is only the last to meet it.
       throw new RetryableError(
         `${s.host} answered none of the ${streak.count} requests before this one in this run, the last: ${streak.lastReason}; ${s.method} ${s.href} not sent, the next crawl tries it again`,
+        { cause: streak.lastError },
       );
     }
     for (let attempt = 1; ; attempt++) {
@@ -252,7 +255,9 @@ export class HttpClient {
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
       const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
-      const unanswered = this.countUnanswered(s.host, transportReason(err) ?? e.message);
+      // A transport error's short reason (no URL: the message that repeats it leads with the host), else
+      // the message of an error of our own that classify passed through (a timeout's: it may name the URL).
+      const unanswered = this.countUnanswered(s.host, transportReason(err) ?? e.message, err);
       if (unanswered >= this.opts.unreachableAfter && this.answered.has(s.host)) {
         throw new HostUnreachableError(
           `${s.host} stopped answering: ${unanswered} requests in a row got no response after all their retries, the last ${s.method} ${s.href}: ${e.message}; the run stops here and the next crawl resumes it`,
@@ -266,11 +271,20 @@ export class HttpClient {
     return this.retryAfter(req, s, attempt, this.backoffMs(s.failures), e.message);
   }
 
-  /** Adds a request that got no response, failed for `reason`, to its host's streak; returns the streak's length. */
-  private countUnanswered(host: string, reason: string): number {
-    const streak = this.unanswered.get(host) ?? { count: 0, since: Date.now(), lastReason: reason };
+  /**
+   * Adds a request that got no response, failed with `error` for `reason`, to its host's streak; returns the
+   * streak's length.
+   */
+  private countUnanswered(host: string, reason: string, error: unknown): number {
+    const streak = this.unanswered.get(host) ?? {
+      count: 0,
+      since: Date.now(),
+      lastReason: reason,
+      lastError: error,
+    };
     streak.count += 1;
     streak.lastReason = reason;
+    streak.lastError = error;
     this.unanswered.set(host, streak);
     return streak.count;
   }
