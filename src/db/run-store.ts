@@ -66,7 +66,7 @@ export const RUN_COMMAND = `json_extract(config_json, '$.command')`;
  */
 export const IS_REMATCH_RUN = `${RUN_COMMAND} IS 'rematch'`;
 
-/** Crawl runs: one row per `hubcrawl crawl`/`rematch`, with the config and versions for provenance. */
+/** Runs: one row per `hubcrawl crawl`, `scan` or `rematch`, with the config and versions for provenance. */
 export class RunStore {
   private readonly insertRun: Statement;
   private readonly insertSet: Statement;

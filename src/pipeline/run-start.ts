@@ -15,6 +15,9 @@ import { byAnotherAnalyzer, sameStudy } from './study.js';
 /** The failure code of an earlier run's discovery that a new run closed (docs/schema.md, `failures`). */
 export const SUPERSEDED = 'SUPERSEDED';
 
+/** The command a crawl_runs row records as having started it (a rematch records its own). */
+export type RunCommand = 'crawl' | 'scan';
+
 /** What decides whether a run is new or resumed. */
 export interface RunRequest {
   config: Readonly<Config>;
@@ -22,8 +25,8 @@ export interface RunRequest {
   log: Logger;
   /** Start a new run even if the last one did not finish. */
   fresh?: boolean;
-  /** What the run is recorded as (`command` in its config_json): 'crawl' unless said. */
-  command?: 'crawl' | 'scan';
+  /** What a new run is recorded as (`command` in its config_json; a resumed one keeps its own): 'crawl'. */
+  command?: RunCommand;
 }
 
 /**

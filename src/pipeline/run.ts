@@ -17,7 +17,7 @@ import { type LayerScope, layerClaimer } from './layer-scope.js';
 import { matchImages, warnOfEditedSets, warnOfOtherSelection, warnOfRemovedFindings } from './match.js';
 import { RunNetwork, registryCredentials } from './network.js';
 import { itemProcessor } from './process-item.js';
-import { openRun, prepareFrontier } from './run-start.js';
+import { openRun, prepareFrontier, type RunCommand } from './run-start.js';
 import { answeredHostsOf, earlierInvocations, wholeRunWith } from './run-totals.js';
 import { seedItems } from './seeds.js';
 import { backfillSelections } from './selections.js';
@@ -45,7 +45,7 @@ export interface CrawlOptions {
   /** Which layer items the run works through (layer-scope.ts): 'dataset' unless said. */
   layerScope?: LayerScope;
   /** What the run is recorded as (RunRequest.command): 'crawl' unless said. */
-  command?: 'crawl' | 'scan';
+  command?: RunCommand;
   /** Injected in tests (fault proxies, fast retries). */
   httpOptions?: ConstructorParameters<typeof HttpClient>[0];
 }

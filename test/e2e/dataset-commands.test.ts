@@ -236,26 +236,26 @@ describe('hubcrawl stats --json', () => {
     });
     expect(stats.lastRun).toMatchObject({
       id: 1,
-      kind: 'crawl',
+      command: 'crawl',
       status: 'completed',
       stats: { itemsFailed: 0 },
     });
   });
 
   it('says which command started the last run: crawl, scan, or neither named for an older run', async () => {
-    const scanned = join(dir, 'stats-kind.sqlite');
+    const scanned = join(dir, 'stats-command.sqlite');
     const ref = `${demo.registry.host}/demo/multi:latest`;
     expect((await runCli(['scan', ref, '--db', scanned, '--quiet'])).code).toBe(0);
-    const kindOf = async () => ({
-      json: JSON.parse((await runCli(['stats', '--db', scanned, '--json'])).stdout).lastRun.kind,
-      table: (await runCli(['stats', '--db', scanned])).stdout.match(/^kind +(.*)$/m)?.[1],
+    const commandOf = async () => ({
+      json: JSON.parse((await runCli(['stats', '--db', scanned, '--json'])).stdout).lastRun.command,
+      table: (await runCli(['stats', '--db', scanned])).stdout.match(/^command +(.*)$/m)?.[1],
     });
-    expect(await kindOf()).toEqual({ json: 'scan', table: 'scan' });
+    expect(await commandOf()).toEqual({ json: 'scan', table: 'scan' });
     // A run recorded before hubcrawl named its command: a crawl or a scan, the dataset cannot tell.
     const older = new BetterSqlite3(scanned);
     older.prepare(`UPDATE crawl_runs SET config_json = json_remove(config_json, '$.command')`).run();
     older.close();
-    expect(await kindOf()).toEqual({
+    expect(await commandOf()).toEqual({
       json: null,
       table: 'crawl or scan (recorded before hubcrawl named it)',
     });
@@ -772,14 +772,14 @@ describe('hubcrawl rematch', () => {
     // stats says the last run was a rematch, with its counters, not a crawl's left blank.
     const stats = await runCli(['stats', '--db', db]);
     const lastRun = stats.stdout.slice(stats.stdout.indexOf('\nLast run\n'));
-    expect(lastRun).toMatch(/^kind +rematch$/m);
+    expect(lastRun).toMatch(/^command +rematch$/m);
     expect(lastRun).toMatch(new RegExp(`^findings removed of IOC sets not loaded +${removed}$`, 'm'));
     expect(lastRun).toMatch(/^images re-matched +[1-9]\d*$/m);
     for (const crawlOnly of ['repositories', 'tags resolved', 'layer bytes downloaded', 'failed items']) {
       expect(lastRun).not.toContain(crawlOnly);
     }
     const json = JSON.parse((await runCli(['stats', '--db', db, '--json'])).stdout);
-    expect(json.lastRun).toMatchObject({ kind: 'rematch', stats: { rematch: true } });
+    expect(json.lastRun).toMatchObject({ command: 'rematch', stats: { rematch: true } });
     const back = await runCli(['rematch', '--db', db, '--ioc', file, '--quiet']);
     expect(back.code).toBe(0);
     const rows = recordsToObjects(parseCsv((await runCli(['report', '--db', db])).stdout).records);

@@ -5,6 +5,7 @@ import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import type { LayerScope } from '../../pipeline/layer-scope.js';
 import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
+import type { RunCommand } from '../../pipeline/run-start.js';
 import {
   type CommonOptions,
   commandLogger,
@@ -103,7 +104,7 @@ export async function crawlWith(
     refuseUnfinished?: boolean;
     outputFile?: string;
     layerScope?: LayerScope;
-    command?: 'crawl' | 'scan';
+    command?: RunCommand;
   } = {},
 ): Promise<{
   outcome: CrawlOutcome;

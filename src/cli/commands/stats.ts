@@ -63,8 +63,10 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
           id: last.run_id,
           // The command its config_json names (docs/schema.md): null for a crawl or scan recorded before
           // hubcrawl named them.
-          kind: (db.prepare(`SELECT ${RUN_COMMAND} FROM crawl_runs WHERE id = ?`).pluck().get(last.run_id) ??
-            null) as string | null,
+          command: (db
+            .prepare(`SELECT ${RUN_COMMAND} FROM crawl_runs WHERE id = ?`)
+            .pluck()
+            .get(last.run_id) ?? null) as string | null,
           status: last.status,
           startedAt: last.started_at,
           finishedAt: last.finished_at,
@@ -110,12 +112,12 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
 /** The "Last run" table: what any run records, then a crawl's (or scan's) counters or a rematch's. */
 function lastRunLines(last: Record<string, unknown>): Row[] {
   const recorded = (last.stats ?? {}) as Record<string, unknown>;
-  const rematch = last.kind === 'rematch';
+  const rematch = last.command === 'rematch';
   // A resumed run's record holds the whole run's counts beside its last invocation's (run-totals.ts).
   const s = (recorded.wholeRun ?? recorded) as Record<string, unknown>;
   const lines = [
     ['run', last.id],
-    ['kind', last.kind ?? 'crawl or scan (recorded before hubcrawl named it)'],
+    ['command', last.command ?? 'crawl or scan (recorded before hubcrawl named it)'],
     ['status', last.status],
     ['started', last.startedAt],
     ['finished', last.finishedAt ?? ''],
