@@ -91,7 +91,8 @@ export function usageError(commanderText: string, hint?: string): string {
 
 /**
  * Adds a hint to this command's parse errors (usageError) for a mistake its users are known to make:
- * `hint` gets commander's message and returns the hint, or undefined for none.
+ * `hint` gets commander's message and returns the hint, or undefined for none. The message is all there is
+ * to go by: commander's outputError hook gets the text, not the error and its code.
  */
 function withUsageHint(cmd: Command, hint: (commanderText: string) => string | undefined): Command {
   return cmd.configureOutput({ outputError: (s, write) => write(usageError(s, hint(s))) });

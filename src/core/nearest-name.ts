@@ -1,7 +1,8 @@
 /**
- * "Did you mean" hints for a misspelt name (a config file key). The rule is commander's for misspelt
- * flags (at most 2 edits, and more than 40% of the longer name left alike), so the file and the command
- * line suggest alike.
+ * "Did you mean" hints for a misspelt name (a config file key). Modelled on commander's for misspelt
+ * flags (more than 40% of the longer name left alike), but stricter: at most 2 edits where commander
+ * allows 3, since a config key names one setting among many alike (`maxRetries`, `maxEntries`); case
+ * ignored (`MaxPulls`); ties kept in the order the keys are given.
  */
 
 const MAX_EDITS = 2;

@@ -103,8 +103,8 @@ function jsonSyntaxReason(err: Error, text: string): string {
 }
 
 /**
- * The error for an IOC set file that cannot be read: the errno, as the config and seed file errors give it
- * (`ENOENT: no such file or directory`), without the system call and path Node appends, and what to do.
+ * The error for an IOC set file that cannot be read: the errno (`ENOENT: no such file or directory`),
+ * without the system call and path Node appends (the message names the file already), and what to do.
  */
 function unreadable(path: string, err: unknown): ConfigError {
   const code = (err as NodeJS.ErrnoException).code;
