@@ -47,7 +47,7 @@ import type { IocSet } from './schema.js';
  * own climbing links covers one that leads to the root, and a chain of them is read as one more placement
  * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed
  * without it, and one whose member reaches a link of its own only through a lower link is not exact and is
- * read both through the link and not (orderedPlacements), a member that the lower links move under a link
+ * read both through the link and not (placementsInOtherOrders), a member that the lower links move under a link
  * of its own layer it was recorded under too; what sits where a misfollowed climbing link led the analyzer
  * is also read where recorded (landedThroughOwnLinks, landingKept); a hardlink named through a lower link
  * to its own layer's file gets that file's signature hits with its hashes (withOwnTargetsRead); the exact
@@ -75,9 +75,9 @@ export interface ImageLayer {
 
 /**
  * Whether `upper` removes or replaces evidence at `overwritePaths` / `whiteoutPaths`. With `symlinksReplace`
- * (an exact stack: every path where an unpacker puts it), a symlink the layer leaves at the path or an
- * ancestor replaces what was there, as a file does; elsewhere its path may be misplaced, and a symlink
- * wrongly counted would call a surviving file gone.
+ * (`upper` is exact: its paths and those of every layer below it are where an unpacker puts them), a
+ * symlink the layer leaves at the path or an ancestor replaces what was there, as a file does; elsewhere
+ * its path may be misplaced, and a symlink wrongly counted would call a surviving file gone.
  */
 function removedBy(
   upper: LayerPaths,

@@ -18,7 +18,7 @@
  * and its `x` is then at /lib/x): the layer's recorded directory entries (LayerFacts.dirs) end such links
  * before its members land. A layer an analyzer before version 7 read has none recorded, so a link it
  * replaced that way stays in place here; nothing is known of a layer whose analysis failed; and the order
- * of a layer's entries is kept only so far (orderedPlacements). For such a stack, matchImage reads it several
+ * of a layer's entries is kept only so far (placementsInOtherOrders). For such a stack, matchImage reads it several
  * ways (as recorded, and each layer's other placements) and calls evidence gone only when all agree. A
  * layer an analyzer before version 6 read has no recorded symlinks (LayerFacts.symlinks undefined). A
  * relative link of an upper layer that itself sits under a lower link was followed by the analyzer from
@@ -48,7 +48,7 @@ export interface LayerResolution {
   /**
    * Whether this layer's paths, and those of every layer below, are where an unpacker puts them as far as
    * the facts tell: every layer analyzed, with its directory entries recorded (LayerFacts.dirs), and none
-   * whose entries' order, which the facts do not keep, could move its paths (orderedPlacements, and
+   * whose entries' order, which the facts do not keep, could move its paths (placementsInOtherOrders, and
    * resolveAround's guess) or could have removed a link they go through (ownLinksWhitedOut).
    */
   exact: boolean;
@@ -57,7 +57,7 @@ export interface LayerResolution {
    * more possible placement): landed after every directory entry ended its links (landedAfterEntries),
    * through its own climbing relative links as an unpacker follows them (landedThroughOwnLinks),
    * without the lower links their own layer may have whited out (landedWithoutLinks), and in the entry
-   * orders the facts do not keep (orderedPlacements).
+   * orders the facts do not keep (placementsInOtherOrders).
    */
   alternatives: LayerFacts[];
 }
@@ -179,7 +179,7 @@ function stepOver(
   const links = linksAfter(lower, resolution.facts);
   const misfollowed = misfollowedLinks(facts, resolution);
   const withoutGone = landedWithoutLinks(facts, lower, mayBeGoneBelow, resolution.facts);
-  const byOrder = orderedPlacements(facts, resolution, { lower, after: links });
+  const byOrder = placementsInOtherOrders(facts, resolution, { lower, after: links });
   const exact =
     exactBelow &&
     facts.dirs !== undefined &&
@@ -198,7 +198,6 @@ function stepOver(
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { landingKept: true }),
-        landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true, landingKept: true }),
         withoutGone,
         ...byOrder,
       ].filter((f): f is LayerFacts => f !== undefined);
@@ -386,7 +385,11 @@ interface LinksAround {
  * Two more are read elsewhere: a link one of its directory entries ended (resolveAround, landedAfterEntries;
  * stepOver compares `afterEntries`), and a misfollowed link of its own (misfollowedLinks).
  */
-function orderedPlacements(facts: LayerFacts, resolution: ResolvedLayer, around: LinksAround): LayerFacts[] {
+function placementsInOtherOrders(
+  facts: LayerFacts,
+  resolution: ResolvedLayer,
+  around: LinksAround,
+): LayerFacts[] {
   const { lower, after } = around;
   const placements = landedAroundOwnLinks(facts, lower, resolution);
   if (after !== lower) {
@@ -424,13 +427,14 @@ function landedAroundOwnLinks(
   // Under an own link where it landed. Recorded under one, it came before that link (the analyzer would
   // have gone through it): right where the lower links leave it, but once they move it, the resolution
   // follows the layer's links again (resolveLayer), that one too.
-  const reachesOtherwise = (path: string, landed: string) =>
+  const reachesOwnLinkThroughLower = (path: string, landed: string) =>
     ownThere.landing(landed) !== landed && (landed !== path || ownRecorded.landing(path) === path);
   // Most layers have no such path: one pass over them, before copying every path twice. An opaque marker
   // is placed by the folder it hides, resolved whole (resolveFacts), so its folder's `.` is tested.
+  // md5sums lists are left out: the readings place them as the resolution does.
   const hidden = facts.whiteouts.filter((w) => w.opaque && w.path !== '/').map((w) => `${w.path}/.`);
-  const placed = [...pathsIn(facts), ...hidden];
-  if (!placed.some((p) => reachesOtherwise(p, lowerLinks.landing(p)))) return [];
+  const placed = [...pathsIn({ ...facts, md5sums: [] }), ...facts.md5sums.map((m) => m.infoFile), ...hidden];
+  if (!placed.some((p) => reachesOwnLinkThroughLower(p, lowerLinks.landing(p)))) return [];
   const throughAll = new LayerSymlinks([...lower, ...ownLanded]);
   const reading = (through: boolean) =>
     resolveFacts(
@@ -438,7 +442,7 @@ function landedAroundOwnLinks(
       true,
       (p) => {
         const landed = lowerLinks.landing(p);
-        if (!reachesOtherwise(p, landed)) return resolution.member(p);
+        if (!reachesOwnLinkThroughLower(p, landed)) return resolution.member(p);
         return through ? throughAll.landing(landed) : landed;
       },
       resolution.listed,
@@ -604,7 +608,7 @@ function resolveFacts(
     osRelease: facts.osRelease.map((o) => ({ ...o, path: at(o.path) })),
     whiteouts: facts.whiteouts.map((w) => ({ ...w, path: w.opaque ? directory(w.path) : at(w.path) })),
     // `scannedPath` stays as recorded: a rule's globs chose the file by that name when it was scanned.
-    signatureHits: readFrom.length === 0 ? placedHits : [...placedHits, ...hitsCopied(placedHits, readFrom)],
+    signatureHits: readFrom.length === 0 ? placedHits : [...placedHits, ...hitsAtLinks(placedHits, readFrom)],
     ...(facts.symlinks === undefined
       ? {}
       : { symlinks: facts.symlinks.map((l) => ({ ...l, path: at(l.path) })) }),
@@ -621,7 +625,7 @@ function resolveFacts(
  * that file, as the analyzer records a link to a file it found (layer-stream.ts, recordHardlink). It keeps
  * its `linkTarget`, so that every reading of the layer holds the same paths (image-view.ts, mainPaths).
  * Returns the files, and each link so read with the path it was read from (its hits are copied too,
- * hitsCopied: a backdoor known by its bytes only is found at the link's path once the file's is removed).
+ * hitsAtLinks: a backdoor known by its bytes only is found at the link's path once the file's is removed).
  */
 function withOwnTargetsRead(files: FileFact[]): {
   files: FileFact[];
@@ -648,7 +652,7 @@ function withOwnTargetsRead(files: FileFact[]): {
  * The signature hits at each link's target, at the link's path: as the analyzer copies a hit to a link it
  * resolved itself (`scannedPath` stays the target's: a rule's globs chose the file by that name).
  */
-function hitsCopied(
+function hitsAtLinks(
   hits: readonly SignatureHitFact[],
   readFrom: ReadonlyArray<[link: string, target: string]>,
 ): SignatureHitFact[] {
