@@ -1,4 +1,4 @@
-import { counted } from './plural.js';
+import { agreeing, counted } from './plural.js';
 
 /**
  * Findings of a study's IOC sets that a crawl or rematch removed from the images it matched again, because
@@ -9,7 +9,7 @@ import { counted } from './plural.js';
 export function tellRemovedFindings(command: 'crawl' | 'rematch', removed: number): void {
   if (removed === 0) return;
   process.stderr.write(
-    `hubcrawl: ${counted(removed, 'finding')} of IOC sets not loaded in this ${command} ${removed === 1 ? 'was' : 'were'} ` +
+    `hubcrawl: ${counted(removed, 'finding')} of IOC sets not loaded in this ${command} ${agreeing(removed, 'was', 'were')} ` +
       'removed from the images it matched again; load every set of the study each time (--ioc, or iocFiles in the config file), ' +
       'then run `hubcrawl rematch` with them to restore the findings\n',
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { counted } from './plural.js';
+import { agreeing, counted } from './plural.js';
 
 describe('counted', () => {
   it('gives the singular for exactly one, the plural otherwise', () => {
@@ -10,5 +10,15 @@ describe('counted', () => {
     ]);
     expect(counted(1, 'index', 'indexes')).toBe('1 index');
     expect(counted(3, 'index', 'indexes')).toBe('3 indexes');
+  });
+});
+
+describe('agreeing', () => {
+  it('gives the word for one only for exactly one', () => {
+    expect([0, 1, 2].map((n) => `${counted(n, 'image')} ${agreeing(n, 'has', 'have')}`)).toEqual([
+      '0 images have',
+      '1 image has',
+      '2 images have',
+    ]);
   });
 });

@@ -5,7 +5,7 @@ import { runKeyPrefix } from '../../pipeline/keys.js';
 import { type CommonOptions, datasetPath } from '../context.js';
 import { EXIT } from '../exit.js';
 import { type Row, toCsv, toJsonLines } from '../output.js';
-import { counted } from '../plural.js';
+import { agreeing, counted } from '../plural.js';
 import { writeResult } from '../write-result.js';
 
 /** The publication CSV header, exactly; part of the contract (README "Report columns"). */
@@ -140,7 +140,7 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
       ? ` Not matched yet, so without rows from their other layers either: ${failed.imagesWithFailedLayersUnmatched} (a dataset from an older hubcrawl); \`hubcrawl rematch\` matches them.`
       : '';
   return (
-    `${counted(failed.imagesWithFailedLayers, 'image')} ${failed.imagesWithFailedLayers === 1 ? 'has' : 'have'} a layer that failed analysis: ` +
+    `${counted(failed.imagesWithFailedLayers, 'image')} ${agreeing(failed.imagesWithFailedLayers, 'has', 'have')} a layer that failed analysis: ` +
     `their rows come from their other layers, ` +
     `with in_final_fs 'unknown' below the failed layer. Without a row in this report, though not known clean: ` +
     `${failed.imagesWithFailedLayersNotInReport}.${unmatched} The failures table says why each layer failed.`
@@ -170,7 +170,7 @@ export function unfinishedRunNote(run: LatestRun): string | null {
   const [why, next] = state;
   return (
     `the latest run (${run.latestRunId}) ${why}: ${counted(run.unfinishedItems, 'item')} of its frontier ` +
-    `${run.unfinishedItems === 1 ? 'is' : 'are'} not done, so ` +
+    `${agreeing(run.unfinishedItems, 'is', 'are')} not done, so ` +
     'images it has not reached yet, and those with a layer still to analyze, are not in this report (an image ' +
     `is matched as soon as its last layer is analyzed); ${next}`
   );
