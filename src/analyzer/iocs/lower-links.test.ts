@@ -627,6 +627,33 @@ describe('matchImage through lower links', () => {
     expect(readOver('/opt/alias/rel')).toEqual(survives);
   });
 
+  it('reads a misfollowed link that the analyzer put where another one led as moved by that one too', () => {
+    // Over `opt/alias -> tools/deep` and `opt/lib2 -> ../alias`: `rel -> ../lib2` really leads to
+    // /opt/tools/lib2, so `rel/l2 -> ../rel` is at /opt/tools/lib2/l2 and leads to /opt/tools/rel, where the
+    // next layer's member through it lands; `.wh.l2` then removes the link, not the member. The analyzer put
+    // `l2` at /opt/lib2/l2, under the lower `opt/lib2` link: kept there, no reading found its real place.
+    expect(
+      verdicts(
+        {
+          dirs: [],
+          symlinks: [
+            { path: '/opt/alias', target: 'tools/deep' },
+            { path: '/opt/lib2', target: '../alias' },
+          ],
+        },
+        {
+          dirs: [],
+          symlinks: [
+            { path: '/opt/alias/rel', target: '../lib2' },
+            { path: '/opt/lib2/l2', target: '../rel' },
+          ],
+        },
+        { dirs: [], files: [{ ...lib, path: '/opt/alias/rel/l2/liblzma.so.5.6.1' }] },
+        { dirs: [], whiteouts: [{ path: '/opt/alias/rel/l2', opaque: false }] },
+      ),
+    ).toEqual([['file-sha256', '/opt/tools/lib2/l2/liblzma.so.5.6.1', 2, true]]);
+  });
+
   it('reads the layers above both ways over a layer that whites out its own symlink', () => {
     // `a -> b` then `.wh.a` in one layer: containerd removes the link, so the next layer's `a/liblzma.so.5.6.1
     // -> z` makes a new /a, and /b/liblzma.so.5.6.1 survives. The facts do not keep the order: it survives.

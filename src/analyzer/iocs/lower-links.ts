@@ -198,6 +198,7 @@ function stepOver(
         landedThroughOwnLinks(facts, lower, resolution, misfollowed),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { chained: true }),
         landedThroughOwnLinks(facts, lower, resolution, misfollowed, { landingKept: true }),
+        landedThroughOwnLinks(facts, lower, resolution, misfollowed, { eachOther: true }),
         withoutGone,
         ...byOrder,
       ].filter((f): f is LayerFacts => f !== undefined);
@@ -272,14 +273,18 @@ function placedApart(a: LayerFacts, b: LayerFacts): boolean {
  * reading, as the first may be right. `landingKept`: a member recorded at the very place the analyzer went
  * (`opt/lib2 -> ../alias/rel` beside `rel -> ../lib2`) is one written there by its own name, as likely as
  * through the link, and stays (moved, a link there would hide where the layers above really write).
- * Undefined when the layer has no such link (`chained`: no chain; `landingKept`: no member there).
+ * `eachOther`: a misfollowed link that the analyzer put where another one led (`rel/l2 -> ../rel`, recorded
+ * at /opt/lib2/l2) is moved by that one's move too, not only kept where resolution put it; one more reading,
+ * as moving it in place of keeping it made other stacks read wrongly "gone".
+ * Undefined when the layer has no such link (`chained`: no chain; `landingKept`: no member there;
+ * `eachOther`: no misfollowed link where another led).
  */
 function landedThroughOwnLinks(
   facts: LayerFacts,
   lower: Map<string, string>,
   resolution: ResolvedLayer,
   misfollowed: readonly SymlinkFact[],
-  { chained = false, landingKept = false } = {},
+  { chained = false, landingKept = false, eachOther = false } = {},
 ): LayerFacts | undefined {
   if (misfollowed.length === 0) return undefined;
   const followedFrom = (l: SymlinkFact, path: string) => leadsTo(path, l.target);
@@ -287,9 +292,11 @@ function landedThroughOwnLinks(
     followedFrom(l, l.path),
     followedFrom(l, resolution.member(l.path)),
   ]);
-  const moved = (path: string): string | undefined => {
-    for (const [from, to] of moves) {
-      const there = rebased(path, from, to);
+  // Where a path moves with the first move that covers it, but the one numbered `except`.
+  const moved = (path: string, except = -1): string | undefined => {
+    for (let i = 0; i < moves.length; i++) {
+      if (i === except) continue;
+      const there = rebased(path, moves[i]![0], moves[i]![1]);
       if (there !== undefined) return there;
     }
     return undefined;
@@ -308,9 +315,12 @@ function landedThroughOwnLinks(
     }
     if (moves.length === misfollowed.length) return undefined;
   }
-  // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads),
-  // and with `landingKept` so is what sits where one led.
-  const kept = new Set(misfollowed.map((l) => l.path));
+  // The misfollowed links themselves are where resolution put them (a `rel -> ..` is under where it leads);
+  // with `eachOther`, only out of the reach of their own move. With `landingKept`, so is what sits where one
+  // led.
+  const ownMove = new Map(eachOther ? misfollowed.map((l, i) => [l.path, i]) : []);
+  if (eachOther && ![...ownMove].some(([path, i]) => moved(path, i) !== undefined)) return undefined;
+  const kept = new Set(eachOther ? [] : misfollowed.map((l) => l.path));
   if (landingKept) {
     const landings = new Set(moves.map(([from]) => from));
     const atLandings = pathsIn(facts).filter((p) => landings.has(p));
@@ -319,7 +329,7 @@ function landedThroughOwnLinks(
   }
   const lowerLinks = resolverOf(lower);
   const member = (p: string) => {
-    const there = kept.has(p) ? undefined : moved(p);
+    const there = kept.has(p) ? undefined : moved(p, ownMove.get(p));
     return there === undefined ? resolution.member(p) : lowerLinks.landing(there);
   };
   const listed = (p: string) => moved(p) ?? resolution.listed(p);
