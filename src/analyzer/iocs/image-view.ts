@@ -45,14 +45,14 @@ import type { IocSet } from './schema.js';
  * layer whose paths go through a lower symlink that its own layer whited out (there or above) is not
  * exact, and is also read without it (lower-links.ts, ownLinksWhitedOut); the placement through a layer's
  * own climbing links covers one that leads to the root, and a chain of them is read as one more placement
- * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed
- * without it, and one whose member reaches a link of its own only through a lower link is not exact and is
- * read both through the link and not (placementsInOtherOrders), a member that the lower links move under a link
- * of its own layer it was recorded under too; what sits where a misfollowed climbing link led the analyzer
- * is also read where recorded (landedThroughOwnLinks, landingKept); a hardlink named through a lower link
- * to its own layer's file gets that file's signature hits with its hashes (withOwnTargetsRead); the exact
- * layers under one that is not are read as resolved in every reading, and a symlink of theirs replaces
- * (locateEvidence).
+ * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed without
+ * it, and one whose member reaches a link of its own only through a lower link is not exact and is read both
+ * through the link and not (placementsInOtherOrders), a member that the lower links move under a link of its
+ * own layer it was recorded under too; what sits where a misfollowed climbing link led the analyzer is also
+ * read where recorded (landedThroughOwnLinks, landingKept), and a misfollowed link it put where another led,
+ * moved by that one (eachOther); a hardlink named through a lower link to its own layer's file gets that
+ * file's signature hits with its hashes (withOwnTargetsRead); the exact layers under one that is not are read
+ * as resolved in every reading, and a symlink of theirs replaces (locateEvidence).
  */
 export const MATCHER_VERSION = 9;
 
