@@ -21,7 +21,7 @@ import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { type LayerPaths, pathsOf } from './layer-paths.js';
 import { carriedByLinks } from './linked-evidence.js';
-import { pathsIn, resolveStack, resolveWithPlacement } from './lower-links.js';
+import { hitsAtLinks, pathsIn, resolveStack, resolveWithPlacement } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
 import type { IocSet } from './schema.js';
 
@@ -189,14 +189,14 @@ function withLinkHashesOf(main: LayerFacts | null, placed: LayerFacts | null): L
         return read(i) ? { ...f, size, sha256, md5 } : f;
       });
       // The main reading's hits at each such link, at the link's path in this reading.
-      const hits = placed.files.flatMap((f, i) =>
-        read(i)
-          ? main.signatureHits
-              .filter((h) => h.path === main.files[i]!.path)
-              .map((h) => ({ ...h, path: f.path }))
-          : [],
+      const links = placed.files.flatMap(
+        (f, i): Array<[link: string, target: string]> => (read(i) ? [[f.path, main.files[i]!.path]] : []),
       );
-      return { ...placed, files, signatureHits: [...placed.signatureHits, ...hits] };
+      return {
+        ...placed,
+        files,
+        signatureHits: [...placed.signatureHits, ...hitsAtLinks(main.signatureHits, links)],
+      };
     },
   );
 }

@@ -659,10 +659,12 @@ function withOwnTargetsRead(files: FileFact[]): {
 }
 
 /**
- * The signature hits at each link's target, at the link's path: as the analyzer copies a hit to a link it
- * resolved itself (`scannedPath` stays the target's: a rule's globs chose the file by that name).
+ * The signature hits at each pair's `target` path, at its `link` path: a hardlink's copies of its file's
+ * hits, as the analyzer copies a hit to a link it resolved itself (`scannedPath` stays the target's: a
+ * rule's globs chose the file by that name), or those copies moved to where another reading puts the link
+ * (image-view.ts, withLinkHashesOf).
  */
-function hitsAtLinks(
+export function hitsAtLinks(
   hits: readonly SignatureHitFact[],
   readFrom: ReadonlyArray<[link: string, target: string]>,
 ): SignatureHitFact[] {
