@@ -204,6 +204,42 @@ describe('resolveStack', () => {
     expect(exact([{ path: '/b/c', opaque: true }])).toEqual([true, false]);
   });
 
+  it('is not exact where any kind of member reaches a link of its own only through a lower link', () => {
+    // Over `c -> b`, the layer's `c/c -> /srv/x` lands at /b/c: whatever sits under /b/c in the layer was
+    // written there or at /srv/x by its order. Each kind of member alone makes the layer not exact (the
+    // early pass of landedAroundOwnLinks must see every path the readings place). Late directory entries
+    // are left out: they make a layer not exact by themselves (resolveAround).
+    const under = '/b/c/m';
+    const hit = { iocSetId: 's', ruleId: 'r', offset: 0, hex: null, inElf: null, scannedPath: null };
+    const kinds: Record<string, Partial<LayerFacts>> = {
+      file: { files: [file(under)] },
+      'hardlink target': { files: [{ ...file('/etc/h'), linkTarget: under }] },
+      'dpkg status': {
+        packages: [
+          { name: 'p', version: '1', architecture: null, source: null, status: null, statusFile: under },
+        ],
+      },
+      'md5sums file': { md5sums: [{ package: 'p', infoFile: under, path: '/usr/bin/p', md5: 'x' }] },
+      'os-release': { osRelease: [{ path: under, fields: {} }] },
+      whiteout: { whiteouts: [{ path: under, opaque: false }] },
+      'opaque marker': { whiteouts: [{ path: '/b/c', opaque: true }] },
+      'signature hit': { signatureHits: [{ ...hit, path: under }] },
+      symlink: { symlinks: [{ path: under, target: 'y' }] },
+      directory: { dirs: [under] },
+    };
+    const exact = (member: Partial<LayerFacts>) =>
+      resolveStack([
+        facts({ dirs: [], symlinks: [{ path: '/c', target: 'b' }] }),
+        facts({
+          dirs: [],
+          ...member,
+          symlinks: [{ path: '/c/c', target: '/srv/x' }, ...(member.symlinks ?? [])],
+        }),
+      ])[1]?.exact;
+    expect(exact({})).toBe(true);
+    for (const [kind, member] of Object.entries(kinds)) expect(exact(member), kind).toBe(false);
+  });
+
   it('is not exact over a relative link of its own that climbs out of a folder a lower link moved', () => {
     const exact = (target: string) =>
       resolveStack([

@@ -439,12 +439,9 @@ function landedAroundOwnLinks(
   // follows the layer's links again (resolveLayer), that one too.
   const reachesOwnLinkThroughLower = (path: string, landed: string) =>
     ownThere.landing(landed) !== landed && (landed !== path || ownRecorded.landing(path) === path);
-  // Most layers have no such path: one pass over them, before copying every path twice. An opaque marker
-  // is placed by the folder it hides, resolved whole (resolveFacts), so its folder's `.` is tested.
-  // md5sums lists are left out: the readings place them as the resolution does.
-  const hidden = facts.whiteouts.filter((w) => w.opaque && w.path !== '/').map((w) => `${w.path}/.`);
-  const placed = [...pathsIn({ ...facts, md5sums: [] }), ...facts.md5sums.map((m) => m.infoFile), ...hidden];
-  if (!placed.some((p) => reachesOwnLinkThroughLower(p, lowerLinks.landing(p)))) return [];
+  // Most layers have no such path: one pass over them, before copying every path twice. (md5sums lists are
+  // placed by `listed`: the readings place them as the resolution does.)
+  if (!memberPathsIn(facts).some((p) => reachesOwnLinkThroughLower(p, lowerLinks.landing(p)))) return [];
   const throughAll = new LayerSymlinks([...lower, ...ownLanded]);
   const reading = (through: boolean) =>
     resolveFacts(
@@ -576,6 +573,33 @@ function resolverOf(links: ReadonlyMap<string, string>): LayerSymlinks {
 }
 
 /**
+ * Every path resolveFacts places by `member`: pathsIn without the paths md5sums files list (`listed`
+ * places those), and an opaque marker by the folder it hides (hiddenBy).
+ * Kept beside resolveFacts so that a pass that tests only these paths sees what resolveFacts moves.
+ */
+function memberPathsIn(f: LayerFacts): string[] {
+  return [
+    ...f.files.flatMap((x) => (x.linkTarget === undefined ? [x.path] : [x.path, x.linkTarget])),
+    ...f.packages.map((x) => x.statusFile),
+    ...f.md5sums.map((x) => x.infoFile),
+    ...f.osRelease.map((x) => x.path),
+    ...f.whiteouts.flatMap((x) => (x.opaque ? (hiddenBy(x.path) ?? []) : [x.path])),
+    ...f.signatureHits.map((x) => x.path),
+    ...(f.symlinks ?? []).map((x) => x.path),
+    ...(f.dirs ?? []),
+    ...(f.lateDirs ?? []),
+  ];
+}
+
+/**
+ * The path an opaque marker of folder `dir` is placed by: it lands inside the folder, so the folder
+ * resolves whole. None for the root, which no link moves.
+ */
+function hiddenBy(dir: string): string | undefined {
+  return dir === '/' ? undefined : `${dir}/.`;
+}
+
+/**
  * `facts` with every path placed by `member` (members) and `listed` (md5sums lines); `moves` false when
  * only the lists can move. `facts` itself when nothing moved: matching tells an unmoved layer by its
  * identity (matchImage reads such a stack once) and keeps its evidence per facts object (image-view.ts).
@@ -594,8 +618,11 @@ function resolveFacts(
     return there;
   };
   const [at, lists] = [noted(member), noted(listed)];
-  // The directory an opaque marker hides: the marker lands inside it, so the directory resolves whole.
-  const directory = (dir: string): string => (dir === '/' ? dir : at(`${dir}/.`).slice(0, -2));
+  // The directory an opaque marker hides, placed by its marker (hiddenBy).
+  const directory = (dir: string): string => {
+    const marker = hiddenBy(dir);
+    return marker === undefined ? dir : at(marker).slice(0, -2);
+  };
   const md5sums = facts.md5sums.map((m) => {
     const path = lists(m.path);
     // A rule's globs may name either spelling: the one dpkg listed counts too (match.ts).
