@@ -248,7 +248,9 @@ function buildProgram(setCode: (code: number) => void): Command {
     ),
     readsDataset('export'),
   )
-    .requiredOption('--out <dir>', 'a new or empty folder')
+    // Checked by the command, not commander: commander reports a missing required option before an
+    // unknown one, which would hide the --config hint above.
+    .option('--out <dir>', 'a new or empty folder (required)')
     .action(
       run(
         () => import('./commands/export.js'),

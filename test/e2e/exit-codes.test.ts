@@ -167,9 +167,8 @@ describe('exit code 2: usage and config errors', () => {
       ['query', '--config'],
       ['export', '--config=study.yml'],
     ] as const) {
-      // export's --out given: commander names a required option missing before an unknown one.
-      const out = cmd === 'export' ? ['--out', join(dir, 'bundle')] : [];
-      const r = await runCli([cmd, flag, ...(flag.includes('=') ? [] : ['study.yml']), '--db', db, ...out]);
+      // export without its --out: the misplaced config file is what to mend first.
+      const r = await runCli([cmd, flag, ...(flag.includes('=') ? [] : ['study.yml']), '--db', db]);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
         code: 2,
         stdout: '',
@@ -178,6 +177,12 @@ describe('exit code 2: usage and config errors', () => {
           'config files are for crawl, scan and rematch; run with --help for usage\n',
       });
     }
+    const noOut = await runCli(['export', '--db', db]);
+    expect({ code: noOut.code, stdout: noOut.stdout, stderr: noOut.stderr }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'hubcrawl: export needs --out <dir>, a new or empty folder for the bundle\n',
+    });
   });
 
   it('bare hubcrawl, like bare hubcrawl iocs, is a usage error: the help on stderr, exit 2', async () => {

@@ -126,7 +126,7 @@ function bundleWriteError(err: unknown, target: ExportTarget): unknown {
  * of every file, so a reader can cite the dataset and check they hold the same bytes.
  */
 export async function exportCommand(opts: ExportOptions): Promise<number> {
-  if (!opts.out) throw new ConfigError('export needs --out DIR');
+  if (!opts.out) throw new ConfigError('export needs --out <dir>, a new or empty folder for the bundle');
   const dbPath = datasetPath(opts);
   const out = opts.out;
   // Opened first: a dataset that does not exist (or is refused) leaves no folder behind.
