@@ -21,8 +21,9 @@ import type { Evidence, LayerFacts } from '../facts.js';
 import { ancestors } from '../paths.js';
 import { type LayerPaths, pathsOf } from './layer-paths.js';
 import { carriedByLinks } from './linked-evidence.js';
-import { hitsAtLinks, pathsIn, resolveStack, resolveWithPlacement } from './lower-links.js';
+import { resolveStack, resolveWithPlacement } from './lower-links.js';
 import { type LocatedEvidence, matchLayerLocated } from './match.js';
+import { hitsAtLinks, pathsIn } from './placed-facts.js';
 import type { IocSet } from './schema.js';
 
 /**
@@ -43,7 +44,7 @@ import type { IocSet } from './schema.js';
  * layers above resolved through the links it leaves (resolveWithPlacement, lower-links.ts); in an exact
  * stack, a symlink an upper layer leaves at evidence's path or an ancestor replaces it (removedBy). 8: a
  * layer whose paths go through a lower symlink that its own layer whited out (there or above) is not
- * exact, and is also read without it (lower-links.ts, ownLinksWhitedOut); the placement through a layer's
+ * exact, and is also read without it (layer-readings.ts, ownLinksWhitedOut); the placement through a layer's
  * own climbing links covers one that leads to the root, and a chain of them is read as one more placement
  * (landedThroughOwnLinks). 9: a layer that removes a lower link is also read with every member landed without
  * it, and one whose member reaches a link of its own only through a lower link is not exact and is read both
@@ -168,7 +169,7 @@ export function matchImage(layers: readonly ImageLayer[], sets: IocSet[]): Image
 }
 
 /**
- * `placed` with the hashes and signature hits the main reading gave its hardlinks (lower-links.ts,
+ * `placed` with the hashes and signature hits the main reading gave its hardlinks (placed-facts.ts,
  * withOwnTargetsRead: a link to its own layer's file named through a lower link): the link is that file
  * wherever a reading puts it, and a reading that could not name its target must still be able to say the
  * link survives. The files of every reading of a layer are the same entries in the same order.
