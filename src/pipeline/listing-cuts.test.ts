@@ -110,6 +110,21 @@ describe('incompleteListing', () => {
     expect(e.message).toContain('1 more listing cut short');
   });
 
+  it('says of a next page that answered 404 that the listing shrank while it was paged', () => {
+    const e = incompleteListing([
+      {
+        type: 'next-gone',
+        url: 'https://hub.example/v2/namespaces/a/repositories/b/tags?page=1&page_size=100',
+        next: 'https://hub.example/v2/namespaces/a/repositories/b/tags?page=2&page_size=100',
+      },
+    ]);
+    expect(e.code).toBe(LISTING_INCOMPLETE);
+    expect(e.message).toMatch(
+      /^Docker Hub listing .*page=1&page_size=100: its next page .*page=2.* answered 404/,
+    );
+    expect(e.message).toContain('shrank while it was paged');
+  });
+
   it('names a registry listing by its URL, not as a Docker Hub listing', () => {
     const e = incompleteListing([
       {

@@ -11,7 +11,9 @@ import type { RegistryListingCut } from '../crawler/registry/paging.js';
  */
 type HubListingCut = Extract<
   HubEvent,
-  { type: 'foreign-next' | 'next-loop' | 'bad-next' | 'page-cap' | 'offset-cap' | 'result-cap' }
+  {
+    type: 'foreign-next' | 'next-loop' | 'next-gone' | 'bad-next' | 'page-cap' | 'offset-cap' | 'result-cap';
+  }
 >;
 
 /**
@@ -27,6 +29,7 @@ export const LISTING_INCOMPLETE = 'LISTING_INCOMPLETE';
 const CUT_TYPES: Record<ListingCut['type'], true> = {
   'foreign-next': true,
   'next-loop': true,
+  'next-gone': true,
   'bad-next': true,
   'page-cap': true,
   'entry-cap': true,
@@ -70,6 +73,11 @@ function why(cut: ListingCut): string {
       return `its next page is on another origin or path (${cut.next}), which is never followed`;
     case 'next-loop':
       return `its next page ${cut.next} was listed before (a paging loop)`;
+    case 'next-gone':
+      return (
+        `its next page ${cut.next} answered 404: the listing shrank while it was paged, and Docker Hub pages ` +
+        'by offset, so entries may have moved onto pages already read'
+      );
     case 'bad-next':
       return `its next link is not a URL (${cut.next})`;
     case 'page-cap':

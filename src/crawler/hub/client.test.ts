@@ -155,6 +155,23 @@ describe('HubClient.listTags', () => {
     expect(hubEvents).toContainEqual(expect.objectContaining({ type: 'next-loop' }));
   });
 
+  it('keeps the pages it read and reports a cut when the next page answers 404 because the listing shrank', async () => {
+    await setup([repo(250)]);
+    const names: string[] = [];
+    for await (const tag of client().listTags('acme', 'app')) {
+      names.push(tag.name);
+      // Tags deleted while the walk pages: the Hub answers 404 past its new last page (§1.2).
+      if (names.length === 1) hub.setRepos([repo(90)]);
+    }
+    expect(names).toHaveLength(100);
+    expect(tagGets().map((r) => r.query.page)).toEqual(['1', '2']);
+    expect(hubEvents).toContainEqual({
+      type: 'next-gone',
+      url: expect.stringContaining('page=1'),
+      next: expect.stringContaining('page=2'),
+    });
+  });
+
   it('stops after maxPages and says so', async () => {
     await setup([repo(250)]);
     expect(await collect(client({ maxPages: 2 }).listTags('acme', 'app'))).toHaveLength(200);

@@ -3,7 +3,8 @@
  * `next` is followed verbatim — it may switch between the `/v2/namespaces/…` and legacy forms —
  * but only on the origin we were configured with: a `next` elsewhere is reported and never
  * fetched, so a hostile or broken response cannot send our token or our traffic to another host.
- * A `next` seen before (a loop) and the page cap also end the walk with an event.
+ * A `next` seen before (a loop), a `next` that answers 404 (the listing shrank while it was paged)
+ * and the page cap also end the walk with an event.
  */
 import type { z } from 'zod';
 import { type HubOffsetCapError, isNotFound } from './errors.js';
@@ -12,6 +13,11 @@ import { type HubOffsetCapError, isNotFound } from './errors.js';
 export type HubEvent =
   | { type: 'foreign-next'; url: string; next: string }
   | { type: 'next-loop'; url: string; next: string }
+  /**
+   * The page `next` named answered 404: the Hub pages by offset and answers 404 past the last page
+   * (§1.2), so the listing shrank while it was paged, and entries may have moved onto pages already read.
+   */
+  | { type: 'next-gone'; url: string; next: string }
   | { type: 'bad-next'; url: string; next: string }
   | { type: 'page-cap'; url: string; maxPages: number }
   /**
@@ -100,8 +106,18 @@ export async function* walkPages<T>(
 ): AsyncGenerator<FetchedPage<T>> {
   const seen = new Set<string>([pageKey(first)]);
   let url = first;
+  let previous: URL | undefined;
   for (let index = 1; ; index++) {
-    const page = await api.getJson(url, schema);
+    let page: Page<T>;
+    try {
+      page = await api.getJson(url, schema);
+    } catch (err) {
+      // The first page's 404 is the caller's (walkWithFallback tries the legacy route); a later one ends
+      // the walk with what it listed, as a cut: failing it would throw away every page already read.
+      if (previous === undefined || !isNotFound(err)) throw err;
+      api.emit({ type: 'next-gone', url: previous.href, next: url.href });
+      return;
+    }
     yield { url: url.href, index, count: page.count ?? null, results: page.results };
     if (!page.next || page.results.length === 0) return;
     let next: URL;
@@ -125,6 +141,7 @@ export async function* walkPages<T>(
       return;
     }
     seen.add(key);
+    previous = url;
     url = next;
   }
 }
