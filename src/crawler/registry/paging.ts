@@ -34,6 +34,17 @@ export type RegistryListingCut =
   | { type: 'page-cap'; listing: string; url: string; maxPages: number }
   | { type: 'entry-cap'; listing: string; url: string; maxEntries: number };
 
+/**
+ * Whether a link's parameters name `next` among its relation types. RFC 8288 §3.3: `rel` is a
+ * space-separated list of types, compared case-insensitively; `next` must be one of them whole, not the
+ * start of another (`next-archive`, RFC 5005).
+ */
+function relIsNext(params: string): boolean {
+  const m = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;]*))/i.exec(params);
+  const types = (m?.[1] ?? m?.[2] ?? '').toLowerCase().split(/\s+/);
+  return types.includes('next');
+}
+
 /** The `rel="next"` target of a Link header: a URL resolved against the request URL, or the raw target. */
 export function linkNext(
   link: string | string[] | undefined,
@@ -42,8 +53,7 @@ export function linkNext(
   const values = link === undefined ? [] : Array.isArray(link) ? link : [link];
   for (const value of values) {
     for (const m of value.matchAll(/<([^>]*)>\s*((?:;\s*[^;,]+)*)/g)) {
-      const params = m[2] ?? '';
-      if (!/;\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?/i.test(params)) continue;
+      if (!relIsNext(m[2] ?? '')) continue;
       try {
         return { url: new URL(m[1]!, base) };
       } catch {

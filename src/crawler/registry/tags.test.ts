@@ -24,6 +24,14 @@ describe('linkNext', () => {
     expect(next('</v2/a/tags/list?last=b>; rel="prev"')).toBeUndefined();
   });
 
+  it('takes next only as a whole relation type, in any case and among others, never as the start of one', () => {
+    expect(next('</v2/a/tags/list?last=z>; rel="next-archive"')).toBeUndefined();
+    expect(next('</v2/a/tags/list?last=z>; rel=nextpage')).toBeUndefined();
+    expect(next('</v2/a/tags/list?last=b>; rel="prev NEXT"')).toBe(
+      'http://127.0.0.1:5000/v2/a/tags/list?last=b',
+    );
+  });
+
   it('returns nothing without a header', () => {
     expect(next(undefined)).toBeUndefined();
   });
