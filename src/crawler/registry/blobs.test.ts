@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../../core/digest.js';
-import { DigestMismatchError, PermanentError } from '../../core/errors.js';
+import { DigestMismatchError, PermanentError, RetryableError } from '../../core/errors.js';
 import { HttpClient } from '../http.js';
 import { RegistryClient } from './client.js';
 import { CredentialStore } from './credentials.js';
@@ -172,6 +172,39 @@ describe('openBlob', () => {
     expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
     expect(ranges[0]).toBeUndefined();
     expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+  });
+
+  it('ends the blob when a connection dropped after its last byte has nothing more to resume (416)', async () => {
+    const ranges: Array<string | undefined> = [];
+    const { client } = await registry((req, res) => {
+      ranges.push(req.headers.range);
+      if (req.headers.range) {
+        // Asked past the end: the registry has nothing more.
+        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
+        res.end();
+        return;
+      }
+      // Chunked: every byte sent, then the connection cut before the body's last chunk.
+      res.writeHead(200);
+      res.write(data, () => setTimeout(() => res.socket?.destroy(), 10));
+    });
+    expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
+    expect(ranges).toEqual([undefined, `bytes=${data.length}-`]);
+  });
+
+  it("takes a 416 short of the descriptor's size, after a dropped connection, as the registry's error", async () => {
+    const { client } = await registry((req, res) => {
+      if (req.headers.range) {
+        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
+        res.end();
+        return;
+      }
+      res.writeHead(200);
+      res.write(data.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 10));
+    });
+    const read = drain(await client.openBlob('a/b', digest, { size: data.length }));
+    await expect(read).rejects.toThrow(/resume at byte 1000 of 60000 answered 416/);
+    await expect(read).rejects.toBeInstanceOf(RetryableError);
   });
 
   it('resumes correctly when the server ignores Range and sends everything again', async () => {

@@ -178,6 +178,21 @@ async function* stream(
   let res = first;
   let received = 0;
   let resumes = 0;
+  // The rest of the blob from byte `received`, or undefined when the registry has none (416): the blob
+  // ends there, and the digest (here, or the caller's with verify: false) tells whether it is whole.
+  const resume = async (): Promise<HttpResponse | undefined> => {
+    resumes += 1;
+    const rest = (await fetchBlob(t, url, scope, received, opts)).res;
+    if (rest.status === 416) {
+      await rest.dump();
+      return undefined;
+    }
+    if (rest.status !== 200 && rest.status !== 206) {
+      await rest.dump();
+      throw new RetryableError(`${what}: resume answered ${rest.status}`, { status: rest.status });
+    }
+    return rest;
+  };
   for (;;) {
     // After a resume a 206 starts where its Content-Range says; a 200 ignored the Range and restarts at 0.
     const start = res.status === 206 ? rangeStart(headerValue(res.headers, 'content-range')) : 0;
@@ -213,25 +228,22 @@ async function* stream(
       if (opts.size == null || received >= opts.size || resumes >= maxResumes) break;
       // Ended short of the descriptor's size with no error: a connection closed early. Ask for the rest;
       // a registry that has none (416: the descriptor's size is wrong) ends the blob here.
-      resumes += 1;
-      const rest = (await fetchBlob(t, url, scope, received, opts)).res;
-      if (rest.status === 416) {
-        await rest.dump();
-        break;
-      }
-      if (rest.status !== 200 && rest.status !== 206) {
-        await rest.dump();
-        throw new RetryableError(`${what}: resume answered ${rest.status}`, { status: rest.status });
-      }
+      const rest = await resume();
+      if (rest === undefined) break;
       res = rest;
     } catch (err) {
       if (!(err instanceof RetryableError) || resumes >= maxResumes) throw err;
-      resumes += 1;
-      res = (await fetchBlob(t, url, scope, received, opts)).res;
-      if (res.status !== 200 && res.status !== 206) {
-        await res.dump();
-        throw new RetryableError(`${what}: resume answered ${res.status}`, { status: res.status });
+      // Dropped mid-body, or after its last byte (a chunked body cut before its end): for the latter the
+      // registry has nothing more to send, and its 416 ends the blob rather than a download of it whole.
+      // Short of the descriptor's size, a 416 is the registry's error, and a new download may mend it.
+      const rest = await resume();
+      if (rest === undefined && opts.size != null && received < opts.size) {
+        throw new RetryableError(`${what}: resume at byte ${received} of ${opts.size} answered 416`, {
+          status: 416,
+        });
       }
+      if (rest === undefined) break;
+      res = rest;
     }
   }
   verifier?.verify();
