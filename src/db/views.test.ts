@@ -772,8 +772,8 @@ describe('summary views', () => {
     ]);
   });
 
-  it('runs every example query of docs/schema.md', () => {
-    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
+  it.each(['schema.md', 'coverage.md'])('runs every example query of docs/%s', (page) => {
+    const doc = readFileSync(new URL(`../../docs/${page}`, import.meta.url), 'utf8');
     const blocks = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(5);
     for (const sql of blocks) {
