@@ -102,6 +102,36 @@ describe('seed items', () => {
     expect(items(['127.0.0.1:5000'])).toHaveLength(1);
   });
 
+  it('refuses a catalog URL with a path, which the registry-wide _catalog would ignore', () => {
+    const items = (catalogs: string[]) =>
+      seedItems(loadConfig({ env: {}, flagSettings: { seeds: { catalogs } } }), 1);
+    // `--catalog 127.0.0.1:5000/team` crawled every repository of the registry, not those under team/.
+    expect(() => items(['http://127.0.0.1:5000/team'])).toThrowError(
+      new ConfigError(
+        'seed catalog "http://127.0.0.1:5000/team" has a path (/team), but a catalog seed lists every repository of http://127.0.0.1:5000/, whatever the path; give that base URL, or crawl single repositories with --repo 127.0.0.1:5000/<name>',
+      ),
+    );
+    expect(() => items(['registry.example/v2/_catalog?n=10'])).toThrowError(
+      /has a path \(\/v2\/_catalog\?n=10\)/,
+    );
+    expect(() => items(['https://registry.example/artifactory/api/docker/x'])).toThrowError(ConfigError);
+    // A bare host is named as written: it is reached as configured (http on loopback), not as https.
+    expect(() => items(['127.0.0.1:5000/team'])).toThrowError(
+      /lists every repository of 127\.0\.0\.1:5000, whatever the path/,
+    );
+    // The registry's root, written as the API's own paths, is the same catalog (and the same frontier item).
+    const keys = (catalogs: string[]) => items(catalogs).map((i) => i.key);
+    for (const written of [
+      'http://127.0.0.1:5000',
+      'http://127.0.0.1:5000/',
+      'http://127.0.0.1:5000/v2',
+      'http://127.0.0.1:5000/v2/',
+      'http://127.0.0.1:5000/v2/_catalog',
+    ]) {
+      expect(keys([written])).toEqual(['1|http://127.0.0.1:5000/']);
+    }
+  });
+
   it('refuses a namespace that Docker Hub could not have', () => {
     const config = loadConfig({ env: {}, flagSettings: { seeds: { namespaces: ['Bad NS'] } } });
     expect(() => seedItems(config, 1)).toThrowError(ConfigError);

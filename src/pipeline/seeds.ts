@@ -60,6 +60,40 @@ export function readSeedFiles(files: readonly string[]): SeedLine[] {
   return out;
 }
 
+/** The paths a registry's base URL may be written with: its root, or the API's own. */
+const REGISTRY_ROOT_PATHS = new Set(['/', '/v2', '/v2/', '/v2/_catalog']);
+
+/**
+ * A `--catalog` seed as the registry root whose `_catalog` is listed (a bare `host[:port]` is written
+ * https, and reached as configured). The catalog is the registry's whole list and the registry API sits
+ * at the host's root, so a path (`host/team`, an Artifactory-style prefix) or a query would be dropped
+ * without a word, crawling every repository of the registry: one is refused, saying what to write.
+ */
+export function catalogSeedUrl(url: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url.includes('://') ? url : `https://${url}`);
+  } catch (err) {
+    throw new ConfigError(`seed catalog "${redactUrl(url)}" is not a registry URL`, { cause: err });
+  }
+  // The registry API is HTTP: another scheme would be crawled over HTTP as if it had been asked for.
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    throw new ConfigError(
+      `seed catalog "${url}" is not an http(s) URL; give https://host (or http:// for a plain-HTTP registry)`,
+    );
+  }
+  const root = new URL(`${u.protocol}//${u.host}/`);
+  if (!REGISTRY_ROOT_PATHS.has(u.pathname) || u.search !== '' || u.hash !== '') {
+    const shown = new URL(redactUrl(u));
+    // A bare host is reached as configured (http on loopback): name it as written, without a scheme.
+    const registry = url.includes('://') ? root.href : u.host;
+    throw new ConfigError(
+      `seed catalog "${redactUrl(url)}" has a path (${shown.pathname}${shown.search}${shown.hash}), but a catalog seed lists every repository of ${registry}, whatever the path; give that base URL, or crawl single repositories with --repo ${u.host}/<name>`,
+    );
+  }
+  return root;
+}
+
 /** The run's first frontier items, from the config's seeds. Validates every seed before any is enqueued. */
 export function seedItems(config: Config, runId: number): NewFrontierItem[] {
   const items: NewFrontierItem[] = [];
@@ -108,18 +142,7 @@ export function seedItems(config: Config, runId: number): NewFrontierItem[] {
     items.push({ kind: 'search', key: searchKey(runId, q), payload: { query: q } });
   }
   for (const url of config.seeds.catalogs) {
-    let u: URL;
-    try {
-      u = new URL(url.includes('://') ? url : `https://${url}`);
-    } catch (err) {
-      throw new ConfigError(`seed catalog "${redactUrl(url)}" is not a registry URL`, { cause: err });
-    }
-    // The registry API is HTTP: another scheme would be crawled over HTTP as if it had been asked for.
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
-      throw new ConfigError(
-        `seed catalog "${url}" is not an http(s) URL; give https://host (or http:// for a plain-HTTP registry)`,
-      );
-    }
+    const u = catalogSeedUrl(url);
     // A written scheme is a request: crawling the host over the other one would go unnoticed.
     if (url.includes('://')) {
       const conflict = schemeConflict(u, config.registries[u.host] ?? {});
