@@ -45,6 +45,37 @@ describe('resuming an unfinished run', () => {
     expect(sameStudy(lastRun(two), loadConfig({ env: {}, flagSettings: reordered }), sets)).toBe(true);
   });
 
+  it('resumes when a seed is spelled another way that names the same seed item', () => {
+    // A re-typed command after a Ctrl-C: a trailing slash, Docker Hub's implied registry and library/.
+    const first = {
+      ...base,
+      seeds: {
+        images: ['debian:sid-20240311', 'user/app'],
+        repos: ['debian'],
+        catalogs: ['http://127.0.0.1:5000'],
+      },
+    };
+    const retyped = {
+      ...base,
+      seeds: {
+        images: ['docker.io/library/debian:sid-20240311', 'docker.io/user/app:latest'],
+        repos: ['docker.io/library/debian'],
+        catalogs: ['http://127.0.0.1:5000/'],
+      },
+    };
+    expect(sameStudy(lastRun(first), loadConfig({ env: {}, flagSettings: retyped }), sets)).toBe(true);
+    // Another registry, tag or scheme is another study.
+    for (const seeds of [
+      { ...first.seeds, catalogs: ['http://127.0.0.1:5001/'] },
+      { ...first.seeds, images: ['debian:sid-20240312', 'user/app'] },
+      { ...first.seeds, repos: ['ghcr.io/debian'] },
+    ]) {
+      expect(sameStudy(lastRun(first), loadConfig({ env: {}, flagSettings: { ...base, seeds } }), sets)).toBe(
+        false,
+      );
+    }
+  });
+
   it('starts a new run when a filter or the IOC sets changed', () => {
     const now = loadConfig({ env: {}, flagSettings: { ...base, filters: { platforms: [] } } });
     expect(sameStudy(lastRun(base), now, sets)).toBe(false);

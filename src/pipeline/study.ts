@@ -1,7 +1,9 @@
 import type { IocSet } from '../analyzer/iocs/schema.js';
 import { ANALYZER_VERSION } from '../analyzer/layer-stream.js';
 import type { Config } from '../config/schema.js';
+import { formatReference, parseReference, parseRepository } from '../crawler/registry/reference.js';
 import type { RunRow } from '../db/run-store.js';
+import { catalogSeedUrl } from './seeds.js';
 
 /**
  * The settings that decide what a run observes: seeds, filters, what is analyzed and matched. Budgets,
@@ -19,18 +21,41 @@ const STUDY_KEYS = [
   'registryMirror',
 ] as const;
 
+/** How each kind of seed is spelled canonically: as the frontier item it becomes (seeds.ts). */
+const CANONICAL_SEED: Record<string, (seed: string) => string> = {
+  images: (s) => formatReference(parseReference(s)),
+  repos: (s) => {
+    const r = parseRepository(s);
+    return `${r.registry}/${r.repository}`;
+  },
+  catalogs: (s) => catalogSeedUrl(s).href,
+};
+
+/** A seed as its frontier item names it; one that does not parse (refused anyway) as written. */
+function canonicalSeed(kind: string, seed: string): string {
+  const canonical = CANONICAL_SEED[kind];
+  if (!canonical) return seed;
+  try {
+    return canonical(seed);
+  } catch {
+    return seed;
+  }
+}
+
 function studyOf(
   config: Record<string, unknown>,
   iocSets: ReadonlyArray<{ id: string; version: string }>,
   analyzer: string,
 ) {
   const picked = Object.fromEntries(STUDY_KEYS.map((k) => [k, config[k] ?? null]));
-  // The seeds are sets: `--image b --image a` (or `scan b a`) names the same study as `a b`.
+  // The seeds are sets: `--image b --image a` (or `scan b a`) names the same study as `a b`; and each is
+  // taken as the seed item it makes, so `debian` and `docker.io/library/debian`, or a catalog URL with and
+  // without its trailing slash, name the same study (seeds.ts keys the frontier items the same way).
   if (typeof picked.seeds === 'object' && picked.seeds !== null) {
     picked.seeds = Object.fromEntries(
       Object.entries(picked.seeds as Record<string, unknown>).map(([k, v]) => [
         k,
-        Array.isArray(v) ? [...new Set(v.map(String))].sort() : v,
+        Array.isArray(v) ? [...new Set(v.map((s) => canonicalSeed(k, String(s))))].sort() : v,
       ]),
     );
   }
