@@ -212,6 +212,17 @@ describe('hubcrawl query is read-only', () => {
     );
   });
 
+  it.each([
+    ['table', 'SELECT ?'],
+    ['csv', 'SELECT digest FROM images WHERE digest = :digest'],
+  ])('--format %s of a query with parameters (%s) exits 2, saying none is bound', async (format, sql) => {
+    const r = await runCli(['query', '--db', db, '--format', format, sql]);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(
+      'hubcrawl: the query has parameters (?, :name, @name or $name), but hubcrawl query binds none: write the values into the SQL\n',
+    );
+  });
+
   it('--format csv prints an RFC 4180 table with a header and CRLF record ends', async () => {
     const r = await queryAs(
       'csv',

@@ -50,6 +50,15 @@ export async function queryCommand(sql: string, opts: QueryOptions): Promise<num
       throw new ConfigError(`the query does not compile: ${message}`, { cause: err });
     }
     if (!stmt.reader) throw new ConfigError(READ_ONLY_MESSAGE);
+    // No value is ever bound: a parameter would fail only once the rows are read (exit 3, after csv's header).
+    try {
+      stmt.bind();
+    } catch (err) {
+      throw new ConfigError(
+        'the query has parameters (?, :name, @name or $name), but hubcrawl query binds none: write the values into the SQL',
+        { cause: err },
+      );
+    }
     // Integers past 2^53 (a sum of byte counts, a user's arithmetic) would silently lose digits as doubles.
     stmt.safeIntegers(true);
     const columns = stmt.columns().map((c) => c.name);
