@@ -232,8 +232,12 @@ describe('hubcrawl stats --json', () => {
       findings: 8,
       affectedImages: 4,
       affectedImagesFinalFs: 3,
+      affectedImagesBySet: [{ iocSet: builtinSetLabel(), images: 4, finalFs: 3, finalFsUnknown: 0 }],
       iocSets: [builtinSetLabel()],
     });
+    // The table shows each set's counts on one line.
+    const table = (await runCli(['stats', '--db', db])).stdout;
+    expect(table).toMatch(/^affected images of xz-cve-2024-3094@\S+ \(any \/ surviving \/ unkno.* 4 \/ 3 \/ 0$/m);
     expect(stats.lastRun).toMatchObject({
       id: 1,
       command: 'crawl',

@@ -165,6 +165,10 @@ describe('a layer that fails analysis', () => {
       affectedImagesFinalFs: 1,
       affectedImagesFinalFsUnknown: 1,
     });
+    // Per set, the same three: xz-fixed's evidence is gone, so it counts among `images` only.
+    expect(holds.affectedImagesBySet).toEqual([
+      { iocSet: expect.stringMatching(/^xz-cve-2024-3094@/), images: 3, finalFs: 1, finalFsUnknown: 1 },
+    ]);
   });
 
   it('is counted by rematch among the images matched from their other layers, in words that say so', async () => {

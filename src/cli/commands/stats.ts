@@ -11,6 +11,14 @@ export interface StatsOptions extends CommonOptions {
   json?: boolean;
 }
 
+/** Images with findings of one IOC set: any, with evidence that survives, and with none known to. */
+interface AffectedImages {
+  iocSet: string;
+  images: number;
+  finalFs: number;
+  finalFsUnknown: number;
+}
+
 /** What the dataset holds and what the last run did. */
 export function datasetStats(dbPath: string): Record<string, unknown> {
   const db = openDatabase(dbPath, { readonly: true });
@@ -53,6 +61,18 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
         `SELECT count(*) FROM (SELECT image_digest FROM findings_final_fs GROUP BY image_digest
                                 HAVING max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0)`,
       ),
+      // The three counts above add every IOC set's findings: a broad set of one's own swells them, and the
+      // built-in set's own count is only here.
+      affectedImagesBySet: db
+        .prepare(
+          `SELECT iocSet, count(*) AS images, sum(survives) AS finalFs, sum(unknown) AS finalFsUnknown
+             FROM (SELECT ioc_set_id || '@' || ioc_set_version AS iocSet,
+                          max(in_final_fs) IS 1 AS survives,
+                          max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0 AS unknown
+                     FROM findings_final_fs GROUP BY ioc_set_id, ioc_set_version, image_digest)
+            GROUP BY iocSet ORDER BY iocSet`,
+        )
+        .all() as AffectedImages[],
       iocSets: db.prepare(`SELECT id || '@' || version AS s FROM ioc_sets ORDER BY s`).pluck().all(),
     };
     const last = db.prepare('SELECT * FROM run_summary ORDER BY run_id DESC LIMIT 1').get() as
@@ -97,11 +117,14 @@ export async function statsCommand(opts: StatsOptions): Promise<number> {
     await writeResult(`${JSON.stringify(stats, null, 2)}\n`, undefined);
     return EXIT.ok;
   }
-  const holds = stats.holds as Record<string, unknown>;
-  const rows = Object.entries(holds).map(([k, v]) => ({
-    what: k,
-    value: Array.isArray(v) ? v.join(', ') : v,
-  }));
+  const { affectedImagesBySet, ...holds } = stats.holds as Record<string, unknown>;
+  const rows = [
+    ...Object.entries(holds).map(([k, v]) => ({ what: k, value: Array.isArray(v) ? v.join(', ') : v })),
+    ...(affectedImagesBySet as AffectedImages[]).map((a) => ({
+      what: `affected images of ${a.iocSet} (any / surviving / unknown)`,
+      value: `${a.images} / ${a.finalFs} / ${a.finalFsUnknown}`,
+    })),
+  ];
   let text = `Dataset ${stats.dataset}\n${toTable(['what', 'value'], rows)}`;
   const last = stats.lastRun as Record<string, unknown> | null;
   if (last) text += `\nLast run\n${toTable(['what', 'value'], lastRunLines(last))}`;
