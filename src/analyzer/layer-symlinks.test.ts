@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LayerSymlinks } from './layer-symlinks.js';
 
 /** A layer's symlinks, made in this order: [path, target]. */
@@ -66,6 +66,28 @@ describe('LayerSymlinks.landing', () => {
         ['/usr/lib/x86_64/cur', 'v2'],
       ]).landing('/l/cur/f'),
     ).toBe('/usr/lib/x86_64/v2/f');
+  });
+});
+
+describe('LayerSymlinks.landing on a crafted chain of links', () => {
+  it('seeks a path among its links only where a folder is a link, however many folders the targets walk', () => {
+    // 50 links side by side 200 folders deep, each target climbing in and out of a folder 100 times
+    // before it names the next link: 5 000 folders walked through, 50 of them links. Building and
+    // seeking each folder's 400-character path took over a second per member at full size.
+    const dir = `/${Array.from({ length: 200 }, () => 'd').join('/')}`;
+    const links = Array.from(
+      { length: 50 },
+      (_, k) => [`${dir}/l${k}`, `${'a/../'.repeat(100)}${k + 1 < 50 ? `l${k + 1}` : 'real'}`] as const,
+    );
+    const s = new LayerSymlinks(links);
+    const get = vi.spyOn(Map.prototype, 'get');
+    try {
+      expect(s.landing(`${dir}/l0/f`)).toBe(`${dir}/real/f`);
+      const sought = get.mock.calls.filter(([key]) => typeof key === 'string');
+      expect(sought.length).toBeLessThanOrEqual(links.length);
+    } finally {
+      get.mockRestore();
+    }
   });
 });
 

@@ -115,9 +115,16 @@ export class LayerSymlinks {
     return false;
   }
 
-  /** Follows every symlink on `path`, relative targets from the link's directory, absolute ones from the root. */
+  /**
+   * Follows every symlink on `path`, relative targets from the link's directory, absolute ones from the root.
+   * Each folder walked into is settled by its hash (as in hasLinkedAncestor), its path built and sought only
+   * where the hash is a link's: a crafted layer's targets can add half a million components to one walk
+   * (255 links of 2 000 each), and building every folder's path there cost seconds per member.
+   */
   private walk(path: string): string {
     const resolved: string[] = [];
+    /** The hash of each folder in `resolved` (as `noted` hashes a link's path) down to `deepest`, no further. */
+    const hashes: number[] = [];
     // Components still to walk, the next one last.
     const pending = path.split('/').reverse();
     let followed = 0;
@@ -126,20 +133,27 @@ export class LayerSymlinks {
       if (part === '' || part === '.') continue;
       if (part === '..') {
         resolved.pop(); // never above the root
+        if (hashes.length > resolved.length) hashes.pop();
         continue;
       }
-      // Deeper than every link, the path cannot be one: no prefix to build (see `deepest`).
-      const here =
-        resolved.length < this.deepest
-          ? `/${resolved.length === 0 ? '' : `${resolved.join('/')}/`}${part}`
-          : '';
-      const target = here === '' ? undefined : this.links.get(here);
+      // Deeper than every link, the path cannot be one (see `deepest`): nothing to hash or seek.
+      const depth = resolved.length;
+      const shallow = depth < this.deepest;
+      const hash = shallow ? extendHash(depth === 0 ? 0 : hashes[depth - 1]!, part) : 0;
+      const target =
+        shallow && ((this.prefixes.get(hash) ?? 0) & LINK) !== 0
+          ? this.links.get(`/${depth === 0 ? '' : `${resolved.join('/')}/`}${part}`)
+          : undefined;
       if (target === undefined || followed >= MAX_LINKS_FOLLOWED) {
         resolved.push(part);
+        if (shallow) hashes.push(hash);
         continue;
       }
       followed += 1;
-      if (target.startsWith('/')) resolved.length = 0;
+      if (target.startsWith('/')) {
+        resolved.length = 0;
+        hashes.length = 0;
+      }
       const nul = target.indexOf('\0');
       const parts = (nul === -1 ? target : target.slice(0, nul)).split('/');
       for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
@@ -157,4 +171,11 @@ const ABOVE_LINK = 2;
 /** A 32-bit polynomial hash extended by one character code (collisions only cost a lookup). */
 function nextHash(hash: number, code: number): number {
   return (Math.imul(hash, 31) + code) | 0;
+}
+
+/** The hash of the folder `part` inside the one whose hash is `hash` (0 for the root): `/` and `part` added. */
+function extendHash(hash: number, part: string): number {
+  let h = nextHash(hash, SLASH);
+  for (let i = 0; i < part.length; i++) h = nextHash(h, part.charCodeAt(i));
+  return h;
 }
