@@ -132,6 +132,26 @@ describe('parseDpkgStatus', () => {
   });
 });
 
+describe('parseDpkgStatus on a crafted database', () => {
+  it('parses a field of 30 million whitespace continuation lines in a 256 MiB heap', () => {
+    // 60 MiB of text (61 KB gzipped), under maxCaptureBytes: grown a line at a time, the value held a
+    // cons string per line, over 900 MiB, and the process died out of heap.
+    const script = [
+      `import { parseDpkgStatus } from ${JSON.stringify(new URL('./status.ts', import.meta.url).href)};`,
+      `const text = 'Package: liblzma5\\nVersion: 5.6.1-1\\nDescription: x\\n' + ' \\n'.repeat(30_000_000);`,
+      `const [p] = parseDpkgStatus(text, '${STATUS}');`,
+      "process.stdout.write(p.name + '=' + p.version);",
+    ].join('\n');
+    const run = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=256', '--import', 'tsx', '--input-type=module', '--eval', script],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr).not.toMatch(/heap/i);
+    expect(run.stdout).toBe('liblzma5=5.6.1-1');
+  });
+});
+
 describe('isPackageInstalled', () => {
   const base = { name: 'x', version: '1', architecture: null, source: null, statusFile: STATUS };
 
