@@ -31,15 +31,25 @@ function registryErrors(body: string): Array<{ code: string; message?: string | 
 
 /**
  * The body as a message says it: the registry's codes with their messages (`NAME_UNKNOWN (repository name
- * not known to registry)`) rather than its JSON, else the start of the text.
+ * not known to registry)`) rather than its JSON, an HTML page by its title (a web server or proxy answered,
+ * and its markup would bury the message), else the start of the text.
  */
-function describeBody(body: string): string {
+export function describeBody(body: string): string {
   const errors = registryErrors(body);
-  const text =
-    errors.length > 0
-      ? errors.map((e) => (e.message ? `${e.code} (${e.message})` : e.code)).join(', ')
-      : body.trim();
-  return text.slice(0, 300);
+  if (errors.length > 0) {
+    return errors
+      .map((e) => (e.message ? `${e.code} (${e.message})` : e.code))
+      .join(', ')
+      .slice(0, 300);
+  }
+  return htmlPage(body) ?? body.trim().slice(0, 300);
+}
+
+/** An HTML page's description by its title; undefined for a body that is no HTML page. */
+function htmlPage(body: string): string | undefined {
+  if (!/^\s*<(?:!doctype\s+html|html|head|body)[\s>]/i.test(body)) return undefined;
+  const title = /<title[^>]*>([^<]*)/i.exec(body)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
+  return `an HTML page${title ? ` titled "${title.slice(0, 100)}"` : ''}, not a registry API answer`;
 }
 
 /** A 4xx that makes this item fail; carries the status and the start of the body for the record. */

@@ -482,6 +482,23 @@ describe('HttpClient', () => {
     expect((err as HttpStatusError).bodySnippet).toContain('MANIFEST_UNKNOWN');
   });
 
+  it('names an HTML page by its title, not its markup, in a 4xx or 5xx message', async () => {
+    // A URL that reaches a web server or a proxy, not a registry: its error pages are HTML.
+    const page = (title: string) =>
+      `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN">\n<html><head>\n<title>${title}</title></head><body>…</body></html>`;
+    const base = await serve((q, res) => {
+      res.statusCode = q.url === '/gone' ? 404 : 502;
+      res.end(page(q.url === '/gone' ? 'Error response' : '502 Bad   Gateway'));
+    });
+    const { client } = makeClient({ maxRetries: 0 });
+    await expect(client.request({ url: `${base}/gone` })).rejects.toThrow(
+      `${base}/gone answered 404: an HTML page titled "Error response", not a registry API answer`,
+    );
+    await expect(client.request({ url: `${base}/x` })).rejects.toThrow(
+      `GET ${base}/x answered 502: an HTML page titled "502 Bad Gateway", not a registry API answer (after 1 attempt)`,
+    );
+  });
+
   it('returns a 4xx listed in passStatuses as a response', async () => {
     const base = await serve((_q, res) => {
       res.statusCode = 404;

@@ -17,7 +17,7 @@ import { HostUnreachableError, NoResponseError, RateLimitedError, RetryableError
 import { redactUrl } from '../core/url.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { newCrawlAgent } from './agent.js';
-import { classify, HttpStatusError, mayResend, transportReason } from './http-errors.js';
+import { classify, describeBody, HttpStatusError, mayResend, transportReason } from './http-errors.js';
 import { HostQueues } from './http-hosts.js';
 import type { HttpClientOptions, HttpRequest } from './http-options.js';
 import { type BodySource, BoundedResponse, type HttpResponse } from './http-response.js';
@@ -254,7 +254,7 @@ export class HttpClient {
     const resend = mayResend(s.method, { kind: 'transport', error: err }, req.idempotent);
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, e.message);
-      const outcome = resend ? `failed after ${s.failures} attempts` : `failed and was not sent again`;
+      const outcome = resend ? `failed after ${attempts(s.failures)}` : `failed and was not sent again`;
       // A transport error's short reason (no URL: the message that repeats it leads with the host), else
       // the message of an error of our own that classify passed through (a timeout's: it may name the URL).
       const unanswered = this.countUnanswered(s.host, transportReason(err) ?? e.message, err);
@@ -329,11 +329,12 @@ export class HttpClient {
     const status = res.status;
     const body = quotable(s.method, await res.snippet());
     s.failures += 1;
-    const msg = `${s.method} ${s.href} answered ${status}${body ? `: ${body.slice(0, 200)}` : ''}`;
+    const described = body ? describeBody(body) : '';
+    const msg = `${s.method} ${s.href} answered ${status}${described ? `: ${described}` : ''}`;
     const resend = mayResend(s.method, { kind: 'status', status }, req.idempotent);
     if (s.failures > this.opts.maxRetries || !resend) {
       this.stats.recordFailure(s.method, s.host, s.href, msg);
-      const outcome = resend ? `after ${s.failures} attempts` : 'not sent again';
+      const outcome = resend ? `after ${attempts(s.failures)}` : 'not sent again';
       throw new RetryableError(`${msg} (${outcome})`, { status });
     }
     const asked = retryAfterMs(res.headers);
@@ -435,6 +436,11 @@ function serializeBody(req: HttpRequest): RequestState['body'] {
     return { text: req.form.toString(), contentType: 'application/x-www-form-urlencoded' };
   if (req.json !== undefined) return { text: JSON.stringify(req.json), contentType: 'application/json' };
   return undefined;
+}
+
+/** `1 attempt`, `3 attempts`: a count of tries as a message says it. */
+function attempts(n: number): string {
+  return `${n} attempt${n === 1 ? '' : 's'}`;
 }
 
 /** A response body fit for a message: a POST's answer may echo its credentials, so it is never quoted. */
