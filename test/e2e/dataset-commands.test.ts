@@ -237,7 +237,9 @@ describe('hubcrawl stats --json', () => {
     });
     // The table shows each set's counts on one line.
     const table = (await runCli(['stats', '--db', db])).stdout;
-    expect(table).toMatch(/^affected images of xz-cve-2024-3094@\S+ \(any \/ surviving \/ unkno.* 4 \/ 3 \/ 0$/m);
+    expect(table).toMatch(
+      /^affected images of xz-cve-2024-3094@\S+ \(any \/ surviving \/ unkno.* 4 \/ 3 \/ 0$/m,
+    );
     expect(stats.lastRun).toMatchObject({
       id: 1,
       command: 'crawl',
