@@ -1,3 +1,6 @@
+import { failedInRunFirst } from '../db/frontier.js';
+import { openDatabase } from '../db/open.js';
+import { runKeyPrefix } from '../pipeline/keys.js';
 import { agreeing, counted } from './plural.js';
 
 /**
@@ -12,5 +15,44 @@ export function tellRemovedFindings(command: 'crawl' | 'rematch', removed: numbe
     `hubcrawl: ${counted(removed, 'finding')} of IOC sets not loaded in this ${command} ${agreeing(removed, 'was', 'were')} ` +
       'removed from the images it matched again; load every set of the study each time (--ioc, or iocFiles in the config file), ' +
       'then run `hubcrawl rematch` with them to restore the findings\n',
+  );
+}
+
+/** How many failed items tellFailedItems names; the rest are counted. */
+const FAILED_ITEMS_NAMED = 5;
+
+/**
+ * The failed items of a crawl's run, the first few named with their last error, on stderr even with
+ * --quiet: a seed whose host is down or whose URL is wrong is otherwise only "1 failed item" in the summary,
+ * its reason in log lines that --quiet hides. Nothing when none failed.
+ */
+export function tellFailedItems(dbPath: string, runId: number, failedItems: number): void {
+  if (failedItems === 0) return;
+  const db = openDatabase(dbPath, { readonly: true });
+  let named: string[];
+  let total: number;
+  try {
+    const prefix = runKeyPrefix(runId);
+    // The items the summary's count is of (run.ts counts them so when the run resumed).
+    const failed = failedInRunFirst(db, runId, FAILED_ITEMS_NAMED);
+    total = failed.total;
+    named = failed.first.map((item) => {
+      // A run's own items are keyed `<run>|…`; a layer by `<digest>|<analyzer version>|<selection>`.
+      const what = item.key.startsWith(prefix) ? item.key.slice(prefix.length) : item.key.split('|')[0];
+      const error = item.lastError ?? '';
+      const shown = error.length > 300 ? `${error.slice(0, 299)}…` : error;
+      return `  ${item.kind} ${what}: ${item.lastErrorCode ?? 'ERROR'} ${shown}\n`;
+    });
+  } finally {
+    db.close();
+  }
+  if (total === 0) return;
+  const more = total - named.length;
+  process.stderr.write(
+    `hubcrawl: ${counted(total, 'failed item')} in run ${runId} (every attempt is in the failures table):\n` +
+      named.join('') +
+      (more > 0
+        ? `  … and ${more} more: hubcrawl query "SELECT kind, key, last_error FROM frontier WHERE state = 'failed'"\n`
+        : ''),
   );
 }

@@ -157,13 +157,26 @@ function prepareStatements(db: Database) {
       )
       .pluck(),
     failedList: db.prepare(`SELECT * FROM frontier WHERE state = 'failed' ORDER BY id`),
-    failedInRun: db
-      .prepare(
-        `SELECT count(*) FROM frontier fr WHERE fr.state = 'failed'
-            AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ?)`,
-      )
-      .pluck(),
+    failedInRun: db.prepare(`SELECT count(*) ${FAILED_IN_RUN}`).pluck(),
   };
+}
+
+/** A frontier item that failed, and failed at least once in a given run (Frontier.failedInRun counts them). */
+const FAILED_IN_RUN = `FROM frontier fr WHERE fr.state = 'failed'
+  AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ?)`;
+
+/**
+ * The items Frontier.failedInRun counts, and the first `limit` of them in the order they were queued with
+ * their last error. Only reads: for a dataset opened read-only, after a run.
+ */
+export function failedInRunFirst<P = unknown>(
+  db: Database,
+  runId: number,
+  limit: number,
+): { total: number; first: Array<FrontierItem<P>> } {
+  const total = db.prepare(`SELECT count(*) ${FAILED_IN_RUN}`).pluck().get(runId) as number;
+  const first = db.prepare(`SELECT * ${FAILED_IN_RUN} ORDER BY fr.id LIMIT ?`).all(runId, limit) as RawItem[];
+  return { total, first: first.map((r) => toItem<P>(r)) };
 }
 
 /** The frontier of one database; see the invariants above. */

@@ -96,6 +96,11 @@ describe('layers whose --max-attempts are spent', () => {
     const first = await crawl();
     expect(first.code).toBe(1);
     expect(first.stdout).toMatch(/^run 1 completed-with-failures: .* 2 failed items\n$/);
+    // Even with --quiet, stderr names each failed item and why: the log lines that say it are hidden.
+    expect(first.stderr).toMatch(
+      /^hubcrawl: 2 failed items in run 1 \(every attempt is in the failures table\):\n( {2}layer sha256:[0-9a-f]{64}: [A-Z_]+ [^\n]+\n){2}$/,
+    );
+    for (const layer of [corruptLayer, missingLayer]) expect(first.stderr).toContain(`  layer ${layer}: `);
     const second = await crawl();
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(
@@ -125,7 +130,11 @@ describe('layers whose --max-attempts are spent', () => {
     ]);
     expect(more.code).toBe(1);
     expect(more.stdout).toMatch(/^run 4 completed-with-failures: .* 2 failed items\n$/);
-    expect(more.stderr).toBe('');
+    // Said as this run's failed items, not as layers failed for good in earlier runs.
+    expect(more.stderr).toMatch(
+      /^hubcrawl: 2 failed items in run 4 \(every attempt is in the failures table\):\n/,
+    );
+    expect(more.stderr).not.toMatch(/earlier runs/);
   });
 });
 

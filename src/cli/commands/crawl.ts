@@ -16,7 +16,7 @@ import {
 } from '../context.js';
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
-import { tellRemovedFindings } from '../notices.js';
+import { tellFailedItems, tellRemovedFindings } from '../notices.js';
 import { counted } from '../plural.js';
 import { createProgressReporter } from '../progress.js';
 import { onStopSignal } from '../stop-signals.js';
@@ -211,6 +211,7 @@ export async function crawlCommand(f: CrawlFlags): Promise<number> {
       '\n',
   );
   tellRemovedFindings('crawl', removed);
+  tellFailedItems(dbPath, outcome.runId, outcome.failedItems);
   // The exit code stays that of this run's own work (a scheduled crawl would otherwise exit 1 every day
   // for a layer that can never be analyzed), so this is said on stderr even with --quiet: a cron job
   // that keeps only stderr and exit codes must not take the dataset for complete.
