@@ -173,6 +173,20 @@ describe('credentials that would leak or be ignored', () => {
   });
 });
 
+describe('seeds a crawl refuses', () => {
+  it.each([
+    ['--catalog', 'ftp://127.0.0.1:9', 'is not an http(s) URL'],
+    ['--catalog', '127.0.0.1:9/team', 'has a path (/team)'],
+    ['--image', 'Not A Reference', 'seed image'],
+  ])('%s %s exits 2 before a dataset is made', async (flag, seed, says) => {
+    const fresh = join(dir, `refused-seed-${seed.replace(/\W+/g, '-')}.sqlite`);
+    const r = await runCli(['crawl', flag, seed, '--db', fresh]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(says);
+    expect(existsSync(fresh)).toBe(false);
+  });
+});
+
 describe('export of a dataset that does not exist', () => {
   it('exits 2 and leaves no empty export folder behind', async () => {
     const out = join(dir, 'never', 'bundle');

@@ -6,6 +6,7 @@ import { openDatabase } from '../../db/open.js';
 import type { LayerScope } from '../../pipeline/layer-scope.js';
 import { type CrawlOutcome, runCrawl } from '../../pipeline/run.js';
 import type { RunCommand } from '../../pipeline/run-start.js';
+import { seedItems } from '../../pipeline/seeds.js';
 import {
   type CommonOptions,
   commandLogger,
@@ -128,6 +129,9 @@ export async function crawlWith(
       'nothing to crawl: give seeds with --image, --repo, --namespace, --search, --catalog or --seeds (or in --config)',
     );
   }
+  // Every seed checked before the dataset is made: a refused one (a catalog URL with a path, an ftp://
+  // URL) leaves no new dataset file behind, as a refused config does. The run queues them again.
+  seedItems(config, 0);
   const log = commandLogger(f, config);
   const iocSets = await iocSetsFor(config);
   const lock = acquireCrawlLock(config.db);
