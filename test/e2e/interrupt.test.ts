@@ -168,13 +168,17 @@ describe('SIGINT mid-scan', () => {
 
     const other = await runCli(['scan', `${gate.host}/demo/debian-clean:12`, '--db', db], CLI_LIMIT);
     expect(other.code).toBe(2);
-    expect(other.stderr).toContain('holds unfinished crawl run 1');
+    // It names the scan that resumes the run, with its references as the run recorded them.
+    expect(other.stderr).toContain(`holds unfinished run 1, started 20`);
+    expect(other.stderr).toContain(
+      `: \`hubcrawl scan --db ${db} ${refs.join(' ')}\` resumes it (with the filters`,
+    );
     // The same references in another order are the same scan.
     const resumed = await runCli(
       ['scan', ...[...refs].reverse(), '--db', db, '--log-level', 'warn'],
       CLI_LIMIT,
     );
-    expect(resumed.stderr).not.toContain('holds unfinished crawl run');
+    expect(resumed.stderr).not.toContain('holds unfinished run');
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/demo\/multi:latest +linux\/amd64 .* AFFECTED /);
     const runs = await runCli([
