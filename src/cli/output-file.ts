@@ -108,10 +108,12 @@ export class OutputFile {
         { cause: err },
       );
     }
-    return new ConfigError(
-      `cannot write --out ${this.out} (${reason}); check that its folder exists and is writable`,
-      { cause: err },
-    );
+    // --out names the file itself: a folder there is the path to change, not one to make writable.
+    const fix =
+      code === 'EISDIR'
+        ? 'it is a folder; give the path of a file to write'
+        : 'check that its folder exists and is writable';
+    return new ConfigError(`cannot write --out ${this.out} (${reason}); ${fix}`, { cause: err });
   }
 
   private leftAs(): string {

@@ -380,10 +380,14 @@ describe('--out', () => {
     const missing = join(dir, 'no-such-folder', 'report.csv');
     const report = await runCli(['report', '--db', db, '--out', missing]);
     expect(report.code).toBe(2);
-    expect(report.stderr).toContain(`cannot write --out ${missing} (ENOENT)`);
+    expect(report.stderr).toContain(
+      `cannot write --out ${missing} (ENOENT); check that its folder exists and is writable`,
+    );
     const query = await runCli(['query', '--db', db, '--out', dir, 'SELECT 1']);
     expect(query.code).toBe(2);
-    expect(query.stderr).toContain(`cannot write --out ${dir} (EISDIR)`);
+    expect(query.stderr).toContain(
+      `cannot write --out ${dir} (EISDIR); it is a folder; give the path of a file to write`,
+    );
   });
 
   // 100 000 rows, about 1.3 MB: more than the file-size limit below lets through.

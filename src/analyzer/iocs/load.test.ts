@@ -59,8 +59,20 @@ describe('parseIocSet', () => {
         { id: 'b', kind: 'file-sha256', sha256: 'ABC' },
       ]),
     );
-    expect(err.message).toBe('iocs/x.json: rules[1].sha256: expected 64 lowercase hex characters');
+    expect(err.message).toBe('iocs/x.json: rules[1].sha256: expected 64 hex characters');
     expect(err.code).toBe('CONFIG');
+  });
+
+  it('takes a hash in uppercase, as Windows tools and many reports write it, and keeps it lowercase', () => {
+    const sha256 = 'ab'.repeat(32);
+    const set = parseIocSet(
+      withRules([
+        { id: 'a', kind: 'file-md5', md5: MD5.toUpperCase() },
+        { id: 'b', kind: 'file-sha256', sha256: sha256.toUpperCase() },
+      ]),
+      'iocs/x.json',
+    );
+    expect(set.rules).toMatchObject([{ md5: MD5 }, { sha256 }]);
   });
 
   it('refuses unknown fields, naming them', () => {
@@ -263,9 +275,7 @@ describe('loadIocSetFile', () => {
   it('names the file path in validation errors', async () => {
     const path = join(dir, 'invalid.json');
     writeFileSync(path, JSON.stringify(withRules([{ id: 'a', kind: 'file-md5', md5: 'XYZ' }])));
-    await expect(loadIocSetFile(path)).rejects.toThrow(
-      `${path}: rules[0].md5: expected 32 lowercase hex characters`,
-    );
+    await expect(loadIocSetFile(path)).rejects.toThrow(`${path}: rules[0].md5: expected 32 hex characters`);
   });
 });
 

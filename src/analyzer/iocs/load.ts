@@ -1,6 +1,6 @@
 /**
  * Loading IOC set files: JSON → zod validation → one ConfigError that names the file and the field
- * (`iocs/x.json: rules[3].sha256: expected 64 lowercase hex characters`), so a user can fix it.
+ * (`iocs/x.json: rules[3].sha256: expected 64 hex characters`), so a user can fix it.
  */
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';

@@ -77,10 +77,21 @@ const common = {
   source: z.string().optional(),
 };
 
+/**
+ * A hash of `length` hex digits, in either case, kept lowercase as the analyzer records hashes: sha256sum
+ * writes lowercase, but Windows' Get-FileHash and certutil, and many reports, write uppercase.
+ */
+function hexDigest(length: number) {
+  return z
+    .string()
+    .regex(new RegExp(`^[0-9a-fA-F]{${length}}$`), `expected ${length} hex characters`)
+    .transform((hex) => hex.toLowerCase());
+}
+
 const fileSha256 = z.strictObject({
   ...common,
   kind: z.literal('file-sha256'),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters'),
+  sha256: hexDigest(64),
   paths: paths.optional(),
   size: z.number().int().nonnegative().optional(),
 });
@@ -88,7 +99,7 @@ const fileSha256 = z.strictObject({
 const fileMd5 = z.strictObject({
   ...common,
   kind: z.literal('file-md5'),
-  md5: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex characters'),
+  md5: hexDigest(32),
   paths: paths.optional(),
   size: z.number().int().nonnegative().optional(),
 });
