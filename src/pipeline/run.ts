@@ -91,7 +91,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   selections.remember(compiled);
   const rules: CompiledRules = { ...compiled, coveredBy: selections.covering(compiled) };
   const { runId, resumed } = openRun(db, opts);
-  log.info({ runId, resumed }, resumed ? 'resuming the unfinished run' : 'crawl run started');
+  const command = opts.command ?? 'crawl';
+  log.info({ runId, resumed }, resumed ? `resuming the unfinished ${command} run` : `${command} run started`);
 
   // What the run's earlier invocations recorded (a resumed run): their counts, and the hosts that answered
   // them, so that one still down stops this invocation too (HostUnreachableError) rather than failing
@@ -278,7 +279,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
         ? 'completed-with-failures'
         : 'completed';
     runs.finish(runId, status, stats);
-    log.info({ runId, status, ...ctx.counters.snapshot() }, 'crawl run finished');
+    // "ended": an aborted run ends too, and `status` says how.
+    log.info({ runId, status, ...ctx.counters.snapshot() }, `${command} run ended`);
     return { runId, resumed, status, abortReason, failedItems, stats };
   } catch (err) {
     try {

@@ -251,7 +251,11 @@ describe('hubcrawl stats --json', () => {
   it('says which command started the last run: crawl, scan, or neither named for an older run', async () => {
     const scanned = join(dir, 'stats-command.sqlite');
     const ref = `${demo.registry.host}/demo/multi:latest`;
-    expect((await runCli(['scan', ref, '--db', scanned, '--quiet'])).code).toBe(0);
+    const scan = await runCli(['scan', ref, '--db', scanned]);
+    expect(scan.code).toBe(0);
+    // Its log names it too: a scan's run is no crawl's.
+    expect(scan.stderr).toMatch(/"msg":"scan run started"/);
+    expect(scan.stderr).toMatch(/"status":"completed",.*"msg":"scan run ended"/);
     const commandOf = async () => ({
       json: JSON.parse((await runCli(['stats', '--db', scanned, '--json'])).stdout).lastRun.command,
       table: (await runCli(['stats', '--db', scanned])).stdout.match(/^command +(.*)$/m)?.[1],

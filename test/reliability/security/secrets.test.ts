@@ -89,7 +89,7 @@ describe('secrets stay out of logs, the dataset, exports and errors', () => {
     const secrets = { password: PASSWORD, basic: b64(`${USER}:${PASSWORD}`), ...sentSecrets(basicProxy) };
     // The proxy saw the Basic header, so the search below is for a value that was really in play.
     expect(Object.values(secrets)).toContain(b64(`${USER}:${PASSWORD}`));
-    expect(r.crawl.stderr).toMatch(/crawl run finished/); // the JSON logs were captured
+    expect(r.crawl.stderr).toMatch(/crawl run ended/); // the JSON logs were captured
     expect(leaks(r.crawl.stderr + r.crawl.stdout + r.exp.stderr + r.exp.stdout, secrets)).toEqual([]);
     expect(leaks(datasetText(r.db), secrets)).toEqual([]);
     expect(leaks(folderText(r.out), secrets)).toEqual([]);
