@@ -4,7 +4,6 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { LimitExceededError } from '../core/errors.js';
-import { decodeTarName } from './tar-name.js';
 
 /** sha256 and md5 of one file's bytes, computed in a single streaming pass. */
 export class FileHasher {
@@ -53,10 +52,11 @@ export class CaptureBuffer {
   }
 
   /**
-   * The captured bytes decoded as tar names are (decodeTarName): for a file that lists paths, so that a
-   * listed path that is not UTF-8 is the same text as the member it names, and two such paths stay apart.
+   * The captured bytes, for a file read as bytes: an md5sums list, whose paths are decoded as tar names
+   * are (decodeTarName) one line at a time, so that a listed path that is not UTF-8 is the same text as
+   * the member it names, and two such paths stay apart.
    */
-  textOfNames(): string {
-    return decodeTarName(Buffer.concat(this.chunks, this.bytes));
+  data(): Buffer {
+    return Buffer.concat(this.chunks, this.bytes);
   }
 }

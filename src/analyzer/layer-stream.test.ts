@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
 import type { LayerFacts } from './facts.js';
 import { type AnalyzeOptions, analyzeLayer, FACT_RECORD_BYTES } from './layer-stream.js';
 import { compileSignature } from './signatures.js';
+import { decodeTarName } from './tar-name.js';
 import {
   buildTree,
   chunked,
@@ -444,6 +445,59 @@ describe('analyzeLayer limits and corrupt input', () => {
     }).catch((e: unknown) => e);
     expect((err as LimitExceededError).limit).toBe('maxFactBytes');
     expect((err as Error).message).toContain(' at /l999; ');
+  });
+
+  it('counts an md5sums list toward maxFactBytes as the text its paths decode to, a record a line', async () => {
+    const md5 = 'af0e525fd86aa1ea0899f6152cd6a756';
+    // Escaped bytes (3 characters each), a U+FFFD of its own (doubled), an astral character (2), a
+    // line that is not an md5sums line, and a last line without its newline: four records.
+    const list = Buffer.concat([
+      Buffer.from(`${md5}  usr/lib/a\xff\xfe\n`, 'latin1'),
+      Buffer.from(`${md5}  usr/lib/\uFFFD🦀\n`),
+      Buffer.from('\xc0\xaf garbage\n', 'latin1'),
+      Buffer.from(`${md5}  usr/lib/b`),
+    ]);
+    const info = '/var/lib/dpkg/info/x.md5sums';
+    const tar = Buffer.concat([
+      rawMember(rawHeader({ name: info.slice(1), size: list.length }), list),
+      END_OF_ARCHIVE,
+    ]);
+    // The list's own file (its path, hashes and record), then its text and lines.
+    const held = info.length + 96 + FACT_RECORD_BYTES + decodeTarName(list).length + 4 * FACT_RECORD_BYTES;
+    const facts = await analyze(tar, { limits: { maxFactBytes: held } });
+    expect(facts.md5sums.map((m) => m.path)).toEqual([
+      '/usr/lib/a\uFFFDff\uFFFDfe',
+      '/usr/lib/\uFFFD\uFFFD🦀',
+      '/usr/lib/b',
+    ]);
+    const err = await analyze(tar, { limits: { maxFactBytes: held - 1 } }).catch((e: unknown) => e);
+    expect((err as LimitExceededError).limit).toBe('maxFactBytes');
+    expect((err as Error).message).toContain(` at ${info}; `);
+  });
+
+  it('reads a 63 MiB md5sums list of invalid bytes in a 128 MiB heap, never building its text', () => {
+    // 0xff bytes (64 KB gzipped) decode to 3 UTF-16 units each: the list was decoded whole, a 126 MiB
+    // string from Node's decoder and a 378 MiB one from decodeTarName, 1.1 GiB RSS, and this child died
+    // out of heap. Not one line of it is an md5sums line, so nothing of it is kept.
+    const script = [
+      `import { analyzeLayer } from ${JSON.stringify(new URL('./layer-stream.ts', import.meta.url).href)};`,
+      `import { END_OF_ARCHIVE, rawHeader, testRules } from ${JSON.stringify(new URL('./test-fixtures/layers.ts', import.meta.url).href)};`,
+      'async function* layer() {',
+      "  yield rawHeader({ name: 'var/lib/dpkg/info/x.md5sums', size: 63 * 2 ** 20 });",
+      '  const mebibyte = Buffer.alloc(2 ** 20, 0xff);',
+      '  for (let i = 0; i < 63; i++) yield mebibyte;',
+      '  yield END_OF_ARCHIVE;',
+      '}',
+      'const facts = await analyzeLayer(layer(), { rules: testRules(() => false) });',
+      "process.stdout.write(facts.files.length + ' ' + facts.md5sums.length);",
+    ].join('\n');
+    const run = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=128', '--import', 'tsx', '--input-type=module', '--eval', script],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr).not.toMatch(/heap/i);
+    expect(run.stdout).toBe('1 0');
   });
 
   it('parses an md5sums file of more lines than a spread can pass as arguments, not calling it corrupt', async () => {

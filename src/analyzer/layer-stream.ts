@@ -9,7 +9,7 @@ import { CorruptInputError, DigestMismatchError, HubcrawlError, LimitExceededErr
 import { decompressInto, detectCompression, resolveZstdDecoder, SourceReader } from './decompress.js';
 import { type DigestThread, type LayerDigest, layerDigest, prestartDigestWorker } from './digest-worker.js';
 import { DirectoryOrder } from './dir-order.js';
-import { parseMd5sums } from './dpkg/md5sums.js';
+import { parseMd5sumsBytes } from './dpkg/md5sums.js';
 import { parseDpkgStatus } from './dpkg/status.js';
 import type { Compression, FileFact, LayerFacts, SignatureHitFact } from './facts.js';
 import { CaptureBuffer, FileHasher } from './file-hasher.js';
@@ -20,6 +20,7 @@ import { parseOsRelease } from './os-release.js';
 import { normalizeTarPath, whiteoutOf } from './paths.js';
 import { SignatureScanner } from './signatures.js';
 import { type TarEntry, type TarEntrySink, TarParser, type TarVisitor } from './tar.js';
+import { decodedTarNameLength } from './tar-name.js';
 import { preloadZstdNapi, type ZstdDecoder } from './zstd.js';
 
 /**
@@ -190,14 +191,20 @@ interface Recorded {
 export const FACT_RECORD_BYTES = 200;
 
 /**
- * How many records a captured file at most adds to the facts: an md5sums file one per line, a dpkg status
- * one per paragraph (blank-line separated), an os-release file one.
+ * How many records a captured text at most adds to the facts: a dpkg status one per paragraph (blank-line
+ * separated), an os-release file one. An md5sums list is counted from its bytes (linesIn).
  */
-function recordsIn(kind: CaptureKind, text: string): number {
-  if (kind !== 'dpkg-status' && kind !== 'md5sums') return 1;
-  const separator = kind === 'md5sums' ? '\n' : '\n\n';
+function recordsIn(kind: Exclude<CaptureKind, 'md5sums'>, text: string): number {
+  if (kind !== 'dpkg-status') return 1;
   let count = 1;
-  for (let i = text.indexOf(separator); i !== -1; i = text.indexOf(separator, i + separator.length)) count++;
+  for (let i = text.indexOf('\n\n'); i !== -1; i = text.indexOf('\n\n', i + 2)) count++;
+  return count;
+}
+
+/** The lines of an md5sums list, at most one record each: its newline bytes and one. */
+function linesIn(bytes: Buffer): number {
+  let count = 1;
+  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) count++;
   return count;
 }
 
@@ -313,21 +320,35 @@ class FactCollector implements TarVisitor {
     this.files.push(fact);
     appendAll(this.signatureHits, hits);
     this.byPath.set(work.path, { fact, hits });
-    if (capture !== null && work.capture !== null) {
-      // An md5sums file lists paths: decoded as the tar names they are meant to meet.
-      const text = capture === 'md5sums' ? work.capture.textOfNames() : work.capture.text();
-      this.parseCapture(capture, work.path, text);
-    }
+    if (capture === null || work.capture === null) return;
+    if (capture === 'md5sums') this.parseMd5sumsCapture(work.path, work.capture.data());
+    else this.parseCapture(capture, work.path, work.capture.text());
   }
 
-  private parseCapture(kind: CaptureKind, path: string, text: string): void {
-    // What it lists stays in the facts: about the text, and a record per package or line. Counted before
-    // parsing, so that a list too long fails the layer before its millions of records are built.
+  private parseCapture(kind: Exclude<CaptureKind, 'md5sums'>, path: string, text: string): void {
+    // What it lists stays in the facts: about the text, and a record per package. Counted before
+    // parsing, so that a database too long fails the layer before its records are built.
     this.countHeld(path, text.length, recordsIn(kind, text));
-    try {
+    this.parsing(path, () => {
       if (kind === 'dpkg-status') appendAll(this.packages, parseDpkgStatus(text, path));
-      else if (kind === 'md5sums') appendAll(this.md5sums, parseMd5sums(text, path));
       else this.osRelease.push(parseOsRelease(text, path));
+    });
+  }
+
+  /**
+   * An md5sums list lists paths, decoded as the tar names they are meant to meet. It is counted as that
+   * text (its length, a record per line) before parsing, so that a list too long fails the layer before
+   * its millions of records are built, and read from the bytes, so that the text is never built.
+   */
+  private parseMd5sumsCapture(path: string, bytes: Buffer): void {
+    this.countHeld(path, decodedTarNameLength(bytes), linesIn(bytes));
+    this.parsing(path, () => appendAll(this.md5sums, parseMd5sumsBytes(bytes, path)));
+  }
+
+  /** Runs a captured file's parser; what it throws that is not ours becomes a CorruptInputError. */
+  private parsing(path: string, parse: () => void): void {
+    try {
+      parse();
     } catch (err) {
       if (err instanceof HubcrawlError) throw err;
       throw new CorruptInputError(`${path} could not be parsed: ${String(err)}`, { cause: err });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeTarName, storedNameLength } from './tar-name.js';
+import { decodedTarNameLength, decodeTarName, storedNameLength } from './tar-name.js';
 
 /** The bytes a decoded name came from, read back by the mapping's own rules (the test's oracle). */
 function encode(name: string): Buffer {
@@ -75,6 +75,58 @@ describe('decodeTarName', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('decodedTarNameLength', () => {
+  it('counts an escaped byte as three units, a doubled U+FFFD and an astral character as two', () => {
+    expect(decodedTarNameLength(Buffer.from('usr/lib'))).toBe(7);
+    expect(decodedTarNameLength(Buffer.of(0x61, 0xff))).toBe(4);
+    expect(decodedTarNameLength(Buffer.of(0xef, 0xbf, 0xbd))).toBe(2);
+    expect(decodedTarNameLength(Buffer.from('🦀é'))).toBe(3);
+  });
+
+  it('is the length of the text decodeTarName builds, for any bytes and any slice of them', () => {
+    // Whole and cut sequences of each kind, and the sequences decodeTarName escapes byte by byte:
+    // a surrogate, overlong forms, past U+10FFFF, bytes UTF-8 never uses, a lone continuation byte.
+    const sequences = [
+      [0xc3, 0xa9],
+      [0xe2, 0x80, 0xa8],
+      [0xef, 0xbf, 0xbd],
+      [0xf0, 0x9f, 0xa6, 0x80],
+      [0xf4, 0x8f, 0xbf, 0xbf],
+      [0xc3],
+      [0xe2, 0x80],
+      [0xf0, 0x9f, 0xa6],
+      [0xed, 0xa0, 0x80],
+      [0xc0, 0xaf],
+      [0xe0, 0x80, 0xaf],
+      [0xf0, 0x80, 0x80, 0xaf],
+      [0xf4, 0x90, 0x80, 0x80],
+      [0xf5],
+      [0xff],
+      [0x80],
+    ];
+    const part = fc.oneof(
+      fc.constantFrom(...sequences).map((b) => Buffer.from(b)),
+      fc.string({ unit: 'binary', maxLength: 4 }).map((t) => Buffer.from(t)),
+      fc.uint8Array({ maxLength: 4 }).map((b) => Buffer.from(b)),
+    );
+    const sliced = fc
+      .array(part, { maxLength: 16 })
+      .map((parts) => Buffer.concat(parts))
+      .chain((buf) =>
+        fc
+          .tuple(fc.nat({ max: buf.length }), fc.nat({ max: buf.length }))
+          .map(([a, b]) => ({ buf, start: Math.min(a, b), end: Math.max(a, b) })),
+      );
+    fc.assert(
+      fc.property(sliced, ({ buf, start, end }) => {
+        expect(decodedTarNameLength(buf, start, end)).toBe(decodeTarName(buf, start, end).length);
+        expect(decodedTarNameLength(buf)).toBe(decodeTarName(buf).length);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

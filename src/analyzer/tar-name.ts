@@ -46,6 +46,34 @@ export function decodeTarName(buf: Buffer, start = 0, end = buf.length): string 
 }
 
 /**
+ * `decodeTarName(buf, start, end).length` without building the text: what a file of paths (an md5sums
+ * list up to maxCaptureBytes) will cost once decoded, known before any of it is. Its invalid bytes
+ * would decode to 3 UTF-16 units each, a 64 MiB file to a 384 MiB string.
+ */
+export function decodedTarNameLength(buf: Buffer, start = 0, end = buf.length): number {
+  let length = 0;
+  for (let i = start; i < end; ) {
+    const b0 = buf[i] as number;
+    if (b0 < 0x80) {
+      length++;
+      i++;
+      continue;
+    }
+    const n = wellFormedLength(buf, i, end);
+    if (n === 0) {
+      length += 3;
+      i++;
+      continue;
+    }
+    // Four bytes are a character past U+FFFF, a surrogate pair; EF BF BD is a U+FFFD, doubled.
+    const isReplacement = n === 3 && b0 === 0xef && buf[i + 1] === 0xbf && buf[i + 2] === 0xbd;
+    length += n === 4 || isReplacement ? 2 : 1;
+    i += n;
+  }
+  return length;
+}
+
+/**
  * The length of a name decoded by decodeTarName as the tar stored it, in characters: an escaped
  * byte or a doubled U+FFFD counts as one, so escaping never pushes a name past maxPathLength.
  */

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizeListedPath, packageFromInfoFile, parseMd5sums } from './md5sums.js';
+import { decodeTarName } from '../tar-name.js';
+import { normalizeListedPath, packageFromInfoFile, parseMd5sums, parseMd5sumsBytes } from './md5sums.js';
 
 const INFO = '/var/lib/dpkg/info/liblzma5:amd64.md5sums';
 const real = readFileSync(new URL('../fixtures/dpkg/liblzma5:amd64.md5sums', import.meta.url), 'utf8');
@@ -46,6 +48,85 @@ describe('parseMd5sums', () => {
       ['af0e', '/usr/lib/a'],
       ['af0e', '/usr/lib/b'],
     ]);
+  });
+});
+
+describe('parseMd5sumsBytes', () => {
+  const bytes = (...parts: (string | number[])[]) =>
+    Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+  const md5 = 'af0e525fd86aa1ea0899f6152cd6a756';
+
+  it('reads a real md5sums file as parseMd5sums reads its text', () => {
+    expect(parseMd5sumsBytes(Buffer.from(real), INFO)).toEqual(parseMd5sums(real, INFO));
+  });
+
+  it("decodes a path as a tar name and skips one that JavaScript's `.` would not match", () => {
+    const list = bytes(
+      `${md5}  usr/lib/a\xff\n`,
+      `${md5}  usr/lib/b\r\r\n`,
+      `${md5}  usr/lib/c`,
+      [0xe2, 0x80, 0xa8],
+      `\n${md5}  usr/lib/d`,
+      [0xe2, 0x80, 0xa9],
+      `\n${md5}  \xff\n`,
+    );
+    expect(parseMd5sumsBytes(list, INFO).map((f) => f.path)).toEqual(['/usr/lib/a\uFFFDff', '/\uFFFDff']);
+    expect(parseMd5sumsBytes(list, INFO)).toEqual(parseMd5sums(decodeTarName(list), INFO));
+  });
+
+  it('gives what parseMd5sums gives for the text decodeTarName makes of the same bytes', () => {
+    // Now and then a character beside a range of hex digits, so that most prefixes are right.
+    const hex = fc.oneof(
+      { weight: 90, arbitrary: fc.constantFrom(...'0123456789abcdefABCDEF') },
+      fc.constantFrom(...'/:@G`g'),
+    );
+    const hexes = (n: number) => fc.array(hex, { minLength: n, maxLength: n }).map((h) => h.join(''));
+    const prefix = fc.oneof(
+      { weight: 4, arbitrary: fc.tuple(hexes(32), fc.constantFrom('  ', ' *')).map(([h, s]) => h + s) },
+      fc
+        .tuple(fc.oneof(hexes(31), hexes(33)), fc.constantFrom('  ', ' *', ' ', '\t ', ' x'))
+        .map(([h, s]) => h + s),
+    );
+    // Path bytes near every edge: line ends the regex refuses (CR, U+2028, U+2029), invalid and cut
+    // sequences, a real U+FFFD, path separators that normalize away.
+    const fragment = fc.oneof(
+      fc
+        .constantFrom('usr/', 'lib', '.', '/', './', ' ', '*', '\r', '\xff', '\xfe', '\xc3', '\x80')
+        .map((t) => Buffer.from(t, 'latin1')),
+      fc
+        .constantFrom(
+          [0xe2, 0x80, 0xa8],
+          [0xe2, 0x80, 0xa9],
+          [0xe2, 0x80],
+          [0xef, 0xbf, 0xbd],
+          [0xed, 0xa0, 0x80],
+        )
+        .map((b) => Buffer.from(b)),
+      fc.string({ unit: 'binary', maxLength: 3 }).map((t) => Buffer.from(t)),
+      fc.uint8Array({ maxLength: 3 }).map((b) => Buffer.from(b)),
+    );
+    const path = fc.array(fragment, { maxLength: 8 }).map((f) => Buffer.concat(f));
+    const line = fc.oneof(
+      { weight: 6, arbitrary: fc.tuple(prefix, path).map(([p, b]) => Buffer.concat([Buffer.from(p), b])) },
+      fc.constantFrom('', '\r', `${md5}  `, `${md5}  \r`).map((t) => Buffer.from(t, 'latin1')),
+      fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+    );
+    const list = fc
+      .tuple(fc.array(line, { maxLength: 8 }), fc.boolean())
+      .map(([lines, finalNewline]) =>
+        Buffer.concat(
+          lines.flatMap((l, i) => (i < lines.length - 1 || finalNewline ? [l, Buffer.of(0x0a)] : [l])),
+        ),
+      );
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 4, arbitrary: list }, fc.uint8Array({ maxLength: 200 }).map(Buffer.from)),
+        (buf) => {
+          expect(parseMd5sumsBytes(buf, INFO)).toEqual(parseMd5sums(decodeTarName(buf), INFO));
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 });
 
