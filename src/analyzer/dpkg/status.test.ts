@@ -27,6 +27,57 @@ describe('controlParagraphs', () => {
   });
 });
 
+describe('controlParagraphs keeping some fields', () => {
+  it('reads past the others and their continuation lines, and skips a paragraph left with none', () => {
+    const text =
+      'Package: a\nDescription: x\n more\nVersion: 1\n\nDescription: y\n\nPackage: b\nPackage: c\n';
+    expect([...controlParagraphs(text, new Set(['version']))]).toEqual([
+      new Map([
+        ['package', 'a'],
+        ['version', '1'],
+      ]),
+      new Map([['package', 'b']]),
+      new Map([['package', 'c']]),
+    ]);
+  });
+
+  it('gives every paragraph as it is read whole, less the other fields, less those left empty', () => {
+    const name = fc.constantFrom(
+      'Package',
+      'package',
+      'PACKAGE',
+      'Version',
+      'Status',
+      'Source',
+      'Description',
+      'X-Y',
+      ' Version',
+    );
+    const line = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc
+          .tuple(name, fc.constantFrom(':', ' :', ': '), fc.constantFrom('', 'v', ' 1 ', 'a: b'))
+          .map((p) => p.join('')),
+      },
+      fc.constantFrom('', '', '\r', ' more', '\tmore', ' ', ' \r', '#c', 'junk', ':x'),
+    );
+    const fields = fc
+      .subarray(['package', 'version', 'status', 'source', 'description', 'x-y'])
+      .map((f) => new Set(f));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 30 }), fields, (lines, kept) => {
+        const text = lines.join('\n');
+        const expected = parseControlParagraphs(text)
+          .map((p) => new Map([...p].filter(([key]) => key === 'package' || kept.has(key))))
+          .filter((p) => p.size > 0);
+        expect([...controlParagraphs(text, kept)]).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('parseDpkgStatus', () => {
   it('reads every paragraph of a real Debian 12 status file', () => {
     const text = fixture('dpkg/status-debian-bookworm');
@@ -139,6 +190,26 @@ describe('parseDpkgStatus on a crafted database', () => {
     const script = [
       `import { parseDpkgStatus } from ${JSON.stringify(new URL('./status.ts', import.meta.url).href)};`,
       `const text = 'Package: liblzma5\\nVersion: 5.6.1-1\\nDescription: x\\n' + ' \\n'.repeat(30_000_000);`,
+      `const [p] = parseDpkgStatus(text, '${STATUS}');`,
+      "process.stdout.write(p.name + '=' + p.version);",
+    ].join('\n');
+    const run = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=256', '--import', 'tsx', '--input-type=module', '--eval', script],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr).not.toMatch(/heap/i);
+    expect(run.stdout).toBe('liblzma5=5.6.1-1');
+  });
+
+  it('reads a paragraph of 6 million field names it does not read in a 256 MiB heap', () => {
+    // 63 MiB of text (13 MB gzipped), under maxCaptureBytes: every field was kept in the paragraph's Map,
+    // 2.7 GiB RSS, and the process died out of heap.
+    const script = [
+      `import { parseDpkgStatus } from ${JSON.stringify(new URL('./status.ts', import.meta.url).href)};`,
+      // Built 10 000 names at a time, so that the text, not its making, is what the heap holds.
+      "const groups = Array.from({ length: 600 }, (_, g) => Array.from({ length: 10_000 }, (_, i) => 'x' + (g * 10_000 + i).toString(16) + ': \\n').join(''));",
+      `const text = 'Package: liblzma5\\n' + groups.join('') + 'Version: 5.6.1-1\\n';`,
       `const [p] = parseDpkgStatus(text, '${STATUS}');`,
       "process.stdout.write(p.name + '=' + p.version);",
     ].join('\n');
