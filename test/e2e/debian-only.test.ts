@@ -1,6 +1,7 @@
 /**
  * `--debian-only` as a researcher sees it: the upper layers of an image whose base is not Debian are
- * skipped, `stats` counts them, and `scan` says the image was skipped as not Debian.
+ * skipped, `stats` counts them, `report` says the image has no rows, and `scan` says it was skipped as
+ * not Debian.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +48,15 @@ describe('--debian-only', () => {
     const table = await runCli(['stats', '--db', db]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^layers skipped as not Debian \(--debian-only\) +2$/m);
+    // The image is never matched, so the report has no row of it, and says so beside the CSV.
+    const report = await runCli(['report', '--db', db]);
+    expect(report.code).toBe(0);
+    expect(report.stdout.trim().split('\n')).toHaveLength(1);
+    expect(report.stderr).toBe(
+      'hubcrawl: 1 image was skipped as not Debian-derived (--debian-only): only its base layer was analyzed ' +
+        'and it is not matched, so it has no rows, even for evidence in that base layer; a crawl without ' +
+        '--debian-only analyzes and matches it.\n',
+    );
   });
 
   it('scan says an image was skipped as not Debian, not that it is incomplete', async () => {

@@ -51,6 +51,15 @@ export interface FailedLayerImages {
   imagesWithFailedLayersUnmatched: number;
 }
 
+/**
+ * Images a `--debian-only` crawl skipped: their base layer analyzed and not Debian-derived, their upper
+ * layers left pending with no frontier item to analyze them (a run that stopped has such items), so they are
+ * never matched and have no rows, even for evidence in the base layer.
+ */
+export interface SkippedImages {
+  imagesSkippedNotDebian: number;
+}
+
 /** Whether the dataset's latest run finished: an aborted or running one leaves work in its frontier. */
 export interface LatestRun {
   latestRunId: number | null;
@@ -72,7 +81,7 @@ export interface LatestRun {
 export function reportRows(
   dbPath: string,
   opts: { finalOnly?: boolean; currentOnly?: boolean } = {},
-): { rows: Row[] } & FailedLayerImages & LatestRun {
+): { rows: Row[] } & FailedLayerImages & SkippedImages & LatestRun {
   const db = openDatabase(dbPath, { readonly: true });
   try {
     const conditions = [
@@ -99,6 +108,19 @@ export function reportRows(
            JOIN images i ON i.digest = x.image_digest`,
       )
       .get() as FailedLayerImages;
+    // A layer item's key starts with its digest (`<digest>|<analyzer version>|<selection>`).
+    const imagesSkippedNotDebian = db
+      .prepare(
+        `SELECT count(*) FROM images i
+          WHERE i.is_debian_derived = 0 AND i.match_fingerprint IS NULL
+            AND EXISTS (SELECT 1 FROM image_layers il JOIN layers l ON l.digest = il.layer_digest
+                         WHERE il.image_digest = i.digest AND l.status = 'pending'
+                           AND NOT EXISTS (SELECT 1 FROM frontier fr
+                                            WHERE fr.kind = 'layer' AND fr.key >= l.digest || '|'
+                                              AND fr.key < l.digest || '}' AND fr.state <> 'done'))`,
+      )
+      .pluck()
+      .get() as number;
     const latest = db
       .prepare(`SELECT id, status, ${IS_REMATCH_RUN} AS rematch FROM crawl_runs ORDER BY id DESC LIMIT 1`)
       .get() as { id: number; status: string; rematch: number } | undefined;
@@ -115,6 +137,7 @@ export function reportRows(
     return {
       rows,
       ...counts,
+      imagesSkippedNotDebian,
       latestRunId: latest?.id ?? null,
       latestRunStatus: latest?.status ?? null,
       latestRunIsRematch: latest?.rematch === 1,
@@ -144,6 +167,18 @@ export function failedLayersNote(failed: FailedLayerImages): string | null {
     `their rows come from their other layers, ` +
     `with in_final_fs 'unknown' below the failed layer. Without a row in this report, though not known clean: ` +
     `${failed.imagesWithFailedLayersNotInReport}.${unmatched} The failures table says why each layer failed.`
+  );
+}
+
+/** What a reader must know of images --debian-only skipped: they are in no row; null when there are none. */
+export function skippedNotDebianNote(skipped: SkippedImages): string | null {
+  const n = skipped.imagesSkippedNotDebian;
+  if (n === 0) return null;
+  return (
+    `${counted(n, 'image')} ${agreeing(n, 'was', 'were')} skipped as not Debian-derived (--debian-only): only ` +
+    `${agreeing(n, 'its', 'their')} base layer was analyzed and ${agreeing(n, 'it is', 'they are')} not matched, so ` +
+    `${agreeing(n, 'it has', 'they have')} no rows, even for evidence in that base layer; a crawl without ` +
+    `--debian-only analyzes and matches ${agreeing(n, 'it', 'them')}.`
   );
 }
 
@@ -196,7 +231,7 @@ export async function reportCommand(opts: ReportOptions): Promise<number> {
   const { rows, ...failed } = reportRows(dataset, opts);
   await writeResult(renderReport(rows, format), opts.out, { dataset });
   // On stderr, so the CSV stays exact: a reader of the file alone would take the absent images for clean.
-  for (const note of [unfinishedRunNote(failed), failedLayersNote(failed)]) {
+  for (const note of [unfinishedRunNote(failed), failedLayersNote(failed), skippedNotDebianNote(failed)]) {
     if (note) process.stderr.write(`hubcrawl: ${note}\n`);
   }
   return EXIT.ok;
