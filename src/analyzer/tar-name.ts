@@ -5,6 +5,8 @@
  * distinct and leaves every real name (valid UTF-8 without a U+FFFD of its own) as it is.
  */
 
+import { isUtf8 } from 'node:buffer';
+
 const REPLACEMENT = '\uFFFD';
 /** Lowercase hex digits as UTF-16 units. */
 const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
@@ -16,9 +18,12 @@ const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
  * strings give the same text.
  */
 export function decodeTarName(buf: Buffer, start = 0, end = buf.length): string {
-  // The common case: Node's decoder replaces nothing, so the bytes were valid and hold no U+FFFD.
-  const text = buf.toString('utf8', start, end);
-  if (!text.includes(REPLACEMENT)) return text;
+  // The common case: valid UTF-8 holding no U+FFFD decodes as Node decodes it. Invalid bytes are told
+  // without decoding them first: a 64 MiB md5sums list of them would make a 128 MiB string for nothing.
+  if (isUtf8(buf.subarray(start, end))) {
+    const text = buf.toString('utf8', start, end);
+    if (!text.includes(REPLACEMENT)) return text;
+  }
   // UTF-16 units written one by one: no string built per byte, so a megabyte of invalid bytes (a
   // pax record may be that large) costs milliseconds. An escape takes 3 units, the most per byte.
   const out = new Uint16Array((end - start) * 3);
