@@ -16,6 +16,11 @@ export interface ImageInput {
   digest: string;
   platform: Platform;
   configDigest: string | null;
+  /**
+   * The config's `created`, normalized (normalizeCreated in src/crawler/registry/image-config.ts); null or
+   * left out when the config was not read or holds no valid date. A known image keeps the one it has.
+   */
+  created?: string | null;
   /** Layers in manifest order, base first. */
   layers: readonly LayerRef[];
   seenAt?: string;
@@ -32,6 +37,8 @@ export interface ImageRow extends OsFacts {
   digest: string;
   platform: string;
   configDigest: string | null;
+  /** The build date its config claims (the builder's word, for display only), or null. */
+  created: string | null;
   firstSeen: string;
   lastSeen: string;
   matchFingerprint: string | null;
@@ -50,6 +57,7 @@ interface RawImage {
   digest: string;
   platform: string;
   config_digest: string | null;
+  created: string | null;
   is_debian_derived: number | null;
   os_id: string | null;
   os_version: string | null;
@@ -85,9 +93,12 @@ export class ImageStore {
 
   constructor(private readonly db: Database) {
     this.upsertImage = db.prepare(
-      `INSERT INTO images (digest, platform, os, architecture, variant, config_digest, first_seen, last_seen)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (digest) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+      // A digest names one config, so a second read of it (two items of a run racing on one image) can only
+      // fill a created the first left NULL (an index entry gave it the platform), never change one.
+      `INSERT INTO images (digest, platform, os, architecture, variant, config_digest, created, first_seen, last_seen)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (digest) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),
+                                          created = coalesce(created, excluded.created)`,
     );
     this.insertLayer = db.prepare(
       'INSERT OR IGNORE INTO layers (digest, media_type, compressed_size) VALUES (?, ?, ?)',
@@ -204,6 +215,7 @@ export class ImageStore {
         p.architecture,
         p.variant ?? null,
         img.configDigest,
+        img.created ?? null,
         seen,
         seen,
       );
@@ -235,6 +247,7 @@ export class ImageStore {
       digest: r.digest,
       platform: r.platform,
       configDigest: r.config_digest,
+      created: r.created,
       isDebianDerived: toBool(r.is_debian_derived),
       osId: r.os_id,
       osVersion: r.os_version,

@@ -289,6 +289,33 @@ describe('ImageStore', () => {
       { position: 1, digest: d('1'), mediaType: 'gz', size: 2, status: 'pending' },
     ]);
   });
+
+  it('keeps the created an image was recorded with, and fills one recorded NULL, never changing it', () => {
+    const image = (c: string) => {
+      s.manifests.put({
+        digest: d(c),
+        mediaType: 'm',
+        kind: 'image',
+        raw: Buffer.from(c),
+        configDigest: null,
+        runId: null,
+      });
+      return {
+        digest: d(c),
+        platform: { os: 'linux', architecture: 'amd64' },
+        configDigest: null,
+        layers: [],
+      };
+    };
+    const T = '2024-03-01T00:00:00.000Z';
+    s.images.put(image('a'));
+    expect(s.images.get(d('a'))?.created).toBeNull();
+    s.images.put({ ...image('a'), created: T });
+    expect(s.images.get(d('a'))?.created).toBe(T);
+    s.images.put({ ...image('a'), created: null });
+    s.images.put({ ...image('a'), created: '2025-01-01T00:00:00.000Z' });
+    expect(s.images.get(d('a'))?.created).toBe(T);
+  });
 });
 
 describe('IocStore', () => {

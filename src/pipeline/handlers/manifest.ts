@@ -1,8 +1,9 @@
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { type Digest, parseDigest } from '../../core/digest.js';
-import { CorruptInputError, LimitExceededError, UnsupportedError } from '../../core/errors.js';
+import { LimitExceededError, UnsupportedError } from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
 import type { FetchedManifest } from '../../crawler/registry/client.js';
+import { type ImageConfig, parseImageConfig } from '../../crawler/registry/image-config.js';
 import {
   type ParsedManifest,
   parseManifest,
@@ -24,8 +25,12 @@ export const MAX_INDEX_DEPTH = 4;
 /** Docker's overlay2 stops near 128 layers; thousands are a broken or hostile manifest, not an image. */
 export const MAX_LAYERS_PER_IMAGE = 1000;
 
-/** The image config's platform fields (the config blob is small and its GET is not a counted pull). */
-async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageManifest): Promise<Platform> {
+/** The image config's platform and build date (the config blob is small and its GET is not a counted pull). */
+async function readImageConfig(
+  ctx: CrawlContext,
+  p: ManifestPayload,
+  m: ImageManifest,
+): Promise<ImageConfig> {
   const stream = await ctx.registry(p.registry).openBlob(p.repository, m.config.digest, {
     maxBytes: 8 << 20,
     maxBytesSetting: 'the fixed image-config bound',
@@ -33,22 +38,7 @@ async function configPlatform(ctx: CrawlContext, p: ManifestPayload, m: ImageMan
   });
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c));
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new CorruptInputError(`image config ${m.config.digest} of ${p.repository} is not JSON`, {
-      cause: err,
-    });
-  }
-  const c = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
-  const variant = str(c.variant);
-  return {
-    os: str(c.os) ?? 'unknown',
-    architecture: str(c.architecture) ?? 'unknown',
-    ...(variant ? { variant } : {}),
-  };
+  return parseImageConfig(Buffer.concat(chunks), `image config ${m.config.digest} of ${p.repository}`);
 }
 
 /** `os/arch[/variant]` as recorded in the images table. */
@@ -279,12 +269,24 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   }
   // A recorded image keeps the platform read from its config (content-addressed): no second config GET.
   // A stored manifest without an image row is one whose item failed after the GET: its config is read now.
+  // The config is read for the platform, and its `created` is had only then: an image whose index entry
+  // names its platform gets created NULL, and an image already recorded keeps what it has (NULL when an
+  // older hubcrawl recorded it), rather than cost a config GET each (docs/schema.md, `images`).
   const known = stored ? ctx.images.get(digest) : undefined;
-  const platform =
-    p.platform ?? (known ? storedPlatform(known.platform) : await configPlatform(ctx, p, parsed));
+  let platform: Platform;
+  let created: string | null = null;
+  if (p.platform) platform = p.platform;
+  else if (known) platform = storedPlatform(known.platform);
+  else ({ platform, created } = await readImageConfig(ctx, p, parsed));
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   const write = counted(() => {
-    ctx.images.put({ digest, platform, configDigest: parsed.config.digest, layers });
+    ctx.images.put({
+      digest,
+      platform,
+      configDigest: parsed.config.digest,
+      created,
+      layers,
+    });
     ctx.counters.images += 1;
     ctx.countKnownLayers(digest, layers);
   });
