@@ -190,11 +190,15 @@ export async function buildImage(opts: {
   layers: Array<{ entries: LayerEntry[]; compression?: LayerCompression } | BuiltBlob>;
   format?: ManifestFormat;
   platform?: ImagePlatform;
-  created?: string;
+  /**
+   * The config's `created`: DEFAULT_CREATED when left out, no field at all when null, and any other value
+   * written as given (a string that is no date, a number: what a careless or hostile builder writes).
+   */
+  created?: unknown;
 }): Promise<BuiltImage> {
   const format = opts.format ?? 'docker';
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
-  const created = opts.created ?? DEFAULT_CREATED;
+  const created = opts.created === undefined ? DEFAULT_CREATED : opts.created;
   const layers: BuiltBlob[] = [];
   for (const l of opts.layers) {
     if ('entries' in l) layers.push(await buildLayer(l.entries, l.compression ?? 'gzip', format));
@@ -204,10 +208,13 @@ export async function buildImage(opts: {
     architecture: platform.architecture,
     os: platform.os,
     ...(platform.variant ? { variant: platform.variant } : {}),
-    created,
+    ...(created === null ? {} : { created }),
     config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['bash'] },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map((_, i) => ({ created, created_by: `hubcrawl-fixture layer ${i}` })),
+    history: layers.map((_, i) => ({
+      ...(typeof created === 'string' ? { created } : {}),
+      created_by: `hubcrawl-fixture layer ${i}`,
+    })),
   };
   const config = blobOf(
     Buffer.from(JSON.stringify(configJson)),
