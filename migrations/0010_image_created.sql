@@ -7,8 +7,8 @@
 -- milliseconds, `2024-03-01T10:00:00.000Z`), not as written, so that it sorts and compares as text like
 -- every other timestamp here: as written, an offset (`+02:00`) or a different count of fractional digits
 -- puts dates out of order (normalizeCreated in src/crawler/registry/image-config.ts).
--- NULL when the config has no `created`, or one that is no RFC 3339 date-time; when the crawler did not
--- read the config (an index entry gave the platform, src/pipeline/handlers/manifest.ts); and for every
--- image stored before this migration, which later crawls do not fetch again to fill it.
+-- NULL when the config has no `created`, or one that is no RFC 3339 date-time, and for every image stored
+-- before this migration, whose config later crawls do not fetch again to fill it (a new image's config is
+-- always read, src/pipeline/handlers/manifest.ts).
 -- No view selects images.* (0001, 0003 and 0006 name their columns), so none needs restating.
 ALTER TABLE images ADD COLUMN created TEXT;

@@ -269,15 +269,19 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   }
   // A recorded image keeps the platform read from its config (content-addressed): no second config GET.
   // A stored manifest without an image row is one whose item failed after the GET: its config is read now.
-  // The config is read for the platform, and its `created` is had only then: an image whose index entry
-  // names its platform gets created NULL, and an image already recorded keeps what it has (NULL when an
-  // older hubcrawl recorded it), rather than cost a config GET each (docs/schema.md, `images`).
+  // A new image's config is read for its build date (`created`), and for its platform where no index entry
+  // named it: one small blob GET per new image, as a pull makes, and no counted pull. An image already
+  // recorded keeps what it has (created NULL when an older hubcrawl recorded it), so a crawl of a known
+  // image spends nothing on it (docs/schema.md, `images`).
   const known = stored ? ctx.images.get(digest) : undefined;
   let platform: Platform;
   let created: string | null = null;
-  if (p.platform) platform = p.platform;
-  else if (known) platform = storedPlatform(known.platform);
-  else ({ platform, created } = await readImageConfig(ctx, p, parsed));
+  if (known) platform = p.platform ?? storedPlatform(known.platform);
+  else {
+    const config = await readImageConfig(ctx, p, parsed);
+    platform = p.platform ?? config.platform;
+    created = config.created;
+  }
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   const write = counted(() => {
     ctx.images.put({

@@ -2,8 +2,8 @@
  * The build date an image's config claims (`created`), recorded in images.created: images built with
  * their own dates, pushed to the real distribution registry on loopback and crawled through a fault proxy
  * that only records the requests. A valid date is stored normalized; a missing or invalid one is NULL and
- * the image is recorded all the same; an image whose index gives its platform costs no config GET for it;
- * and a dataset from before the column keeps its images, with NULL, without a request to fill it.
+ * the image is recorded all the same; an image whose index gives its platform costs one config GET for its
+ * date; and a dataset from before the column keeps its images, with NULL, without a request to fill it.
  * skopeo, which reads the config with Go's time parser, is the outside oracle for the valid date.
  */
 import { execFileSync } from 'node:child_process';
@@ -123,9 +123,9 @@ describe('an image crawled for the first time', () => {
     }
   });
 
-  it('records NULL, without a GET of its config, for an image whose index gives its platform', () => {
-    expect(createdOf(dbPath, child.digest)).toEqual([{ created: null }]);
-    expect(configGets(child)).toEqual([]);
+  it('reads the date of an image whose index gives its platform: one GET of its config', () => {
+    expect(createdOf(dbPath, child.digest)).toEqual([{ created: '2024-03-05T00:00:00.000Z' }]);
+    expect(configGets(child)).toHaveLength(1);
   });
 });
 
