@@ -1,6 +1,8 @@
+import { shellQuoted } from '../core/shell.js';
 import { failedInRunFirst } from '../db/frontier.js';
 import { openDatabase } from '../db/open.js';
 import { runKeyPrefix } from '../pipeline/keys.js';
+import { terminalSafe } from './output.js';
 import { agreeing, counted } from './plural.js';
 
 /**
@@ -40,8 +42,10 @@ export function tellFailedItems(dbPath: string, runId: number, failedItems: numb
       // A run's own items are keyed `<run>|…`; a layer by `<digest>|<analyzer version>|<selection>`.
       const what = item.key.startsWith(prefix) ? item.key.slice(prefix.length) : item.key.split('|')[0];
       const error = item.lastError ?? '';
-      const shown = error.length > 300 ? `${error.slice(0, 299)}…` : error;
-      return `  ${item.kind} ${what}: ${item.lastErrorCode ?? 'ERROR'} ${shown}\n`;
+      const cut = error.length > 300 ? `${error.slice(0, 299)}…` : error;
+      // Keys and errors hold what registries said (names, messages, page titles): escaped, so that no
+      // escape sequence reaches the terminal and no line of theirs passes for one of hubcrawl's.
+      return `  ${item.kind} ${terminalSafe(`${what}: ${item.lastErrorCode ?? 'ERROR'} ${cut}`)}\n`;
     });
   } finally {
     db.close();
@@ -51,8 +55,14 @@ export function tellFailedItems(dbPath: string, runId: number, failedItems: numb
   process.stderr.write(
     `hubcrawl: ${counted(total, 'failed item')} in run ${runId} (every attempt is in the failures table):\n` +
       named.join('') +
-      (more > 0
-        ? `  … and ${more} more: hubcrawl query "SELECT kind, key, last_error FROM frontier WHERE state = 'failed'"\n`
-        : ''),
+      (more > 0 ? `  … and ${more} more: ${listAllCommand(dbPath, runId)}\n` : ''),
   );
+}
+
+/** The query that lists every item tellFailedItems counts, as a command to paste. */
+function listAllCommand(dbPath: string, runId: number): string {
+  const sql =
+    "SELECT kind, key, last_error_code, last_error FROM frontier fr WHERE state = 'failed' " +
+    `AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ${runId})`;
+  return `hubcrawl query --db ${shellQuoted(dbPath)} ${shellQuoted(sql)}`;
 }

@@ -82,7 +82,7 @@ export function toJsonLines(rows: Row[]): string {
  * text), an override reorder what a line shows. Tabs and line ends are escaped too, not made spaces: a
  * row stays one line, and a file name holding a newline never looks like one holding a space.
  */
-function terminalSafe(text: string): string {
+export function terminalSafe(text: string): string {
   return text.replace(
     /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
     (c) => {
