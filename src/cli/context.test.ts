@@ -67,45 +67,6 @@ describe('an unfinished run an older hubcrawl started', () => {
   });
 });
 
-describe('the refusal of an unfinished run', () => {
-  /** The refusal's command for an unfinished run of `stored` config. */
-  function resumingCommand(stored: Record<string, unknown>): string {
-    const runs = new RunStore(db);
-    const id = runs.start({
-      config: stored,
-      toolVersion: '0.1.0',
-      analyzerVersion: ANALYZER_VERSION,
-      iocSets: [],
-    });
-    runs.finish(id, 'aborted');
-    try {
-      refuseUnfinishedRun(db, path());
-    } catch (err) {
-      return /`([^`]+)` resumes it/.exec((err as Error).message)?.[1] ?? '';
-    }
-    throw new Error('not refused');
-  }
-
-  it("names a crawl's seeds as flags, each a shell word", () => {
-    const seeds = {
-      images: [],
-      repos: ['debian'],
-      searches: ['xz utils'],
-      catalogs: ['http://127.0.0.1:5000/'],
-    };
-    expect(resumingCommand({ command: 'crawl', seeds })).toBe(
-      `hubcrawl crawl --db ${path()} --repo debian --search 'xz utils' --catalog http://127.0.0.1:5000/`,
-    );
-  });
-
-  it("names a scan's references as its arguments, and counts those past the eighth", () => {
-    const images = Array.from({ length: 10 }, (_, i) => `127.0.0.1:5000/demo/app:${i}`);
-    expect(resumingCommand({ command: 'scan', seeds: { images } })).toBe(
-      `hubcrawl scan --db ${path()} ${images.slice(0, 8).join(' ')} … (2 more seeds)`,
-    );
-  });
-});
-
 describe('a rematch run left unfinished', () => {
   /** What a `hubcrawl rematch` killed with SIGKILL leaves: its row `running`, config and sets of `config`'s study. */
   function killedRematch(): number {

@@ -6,10 +6,10 @@ import { checkEnvSettings, loadConfig, readConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { shellQuoted } from '../core/shell.js';
 import type { Database } from '../db/open.js';
 import { RunStore } from '../db/run-store.js';
 import { byAnotherAnalyzer, sameStudy } from '../pipeline/study.js';
+import { resumingCommand } from './resuming-command.js';
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -163,43 +163,6 @@ export function refuseUnfinishedRun(
   db.close();
   throw new ConfigError(
     `the dataset ${path} holds unfinished run ${last.id}, started ${last.startedAt}; finish it first: ` +
-      `\`${resumingCommand(last.config, path)}\` resumes it (with the filters and IOC sets it started with), ` +
-      'or use another --db',
+      `\`${resumingCommand(last.config, path)}\` resumes it, or use another --db`,
   );
 }
-
-/** The most seeds resumingCommand writes out; the rest are counted. */
-const SEEDS_SHOWN = 8;
-
-/**
- * The command that resumes a run, from its stored config: its command (`scan` takes its references as
- * arguments) and its seeds as flags, as a shell word each. Filters and IOC sets are left to the reader, who
- * knows whether they came from a config file.
- */
-function resumingCommand(stored: unknown, path: string): string {
-  const config = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>;
-  const seeds = (config.seeds ?? {}) as Record<string, unknown>;
-  const listed = (kind: string) => (Array.isArray(seeds[kind]) ? (seeds[kind] as unknown[]).map(String) : []);
-  const scan = config.command === 'scan';
-  const words = scan
-    ? listed('images')
-    : Object.entries(SEED_FLAGS).flatMap(([kind, flag]) => listed(kind).flatMap((seed) => [flag, seed]));
-  const perSeed = scan ? 1 : 2;
-  const shown = words.slice(0, SEEDS_SHOWN * perSeed).map(shellQuoted);
-  const more = (words.length - shown.length) / perSeed;
-  return [
-    `hubcrawl ${scan ? 'scan' : 'crawl'} --db ${shellQuoted(path)}`,
-    ...shown,
-    ...(more > 0 ? [`… (${more} more seeds)`] : []),
-  ].join(' ');
-}
-
-/** The flag that gives each kind of seed (config `seeds.<kind>`). */
-const SEED_FLAGS: Record<string, string> = {
-  images: '--image',
-  repos: '--repo',
-  namespaces: '--namespace',
-  searches: '--search',
-  catalogs: '--catalog',
-  files: '--seeds',
-};

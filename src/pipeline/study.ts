@@ -10,7 +10,7 @@ import { catalogSeedUrl } from './seeds.js';
  * concurrency, timeouts and logging are left out, since resuming with a larger pull budget or another
  * log level is the point of resuming.
  */
-const STUDY_KEYS = [
+export const STUDY_KEYS = [
   'seeds',
   'filters',
   'iocFiles',
@@ -20,6 +20,9 @@ const STUDY_KEYS = [
   'hubApiUrl',
   'registryMirror',
 ] as const;
+
+/** One of the settings that decide what a run observes (STUDY_KEYS). */
+export type StudyKey = (typeof STUDY_KEYS)[number];
 
 /** How each kind of seed is spelled canonically: as the frontier item it becomes (seeds.ts). */
 const CANONICAL_SEED: Record<string, (seed: string) => string> = {

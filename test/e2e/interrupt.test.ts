@@ -171,7 +171,7 @@ describe('SIGINT mid-scan', () => {
     // It names the scan that resumes the run, with its references as the run recorded them.
     expect(other.stderr).toContain(`holds unfinished run 1, started 20`);
     expect(other.stderr).toContain(
-      `: \`hubcrawl scan --db ${db} ${refs.join(' ')}\` resumes it (with the filters`,
+      `: \`hubcrawl scan --db ${db} ${refs.join(' ')}\` resumes it, or use another --db`,
     );
     // The same references in another order are the same scan.
     const resumed = await runCli(
