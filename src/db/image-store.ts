@@ -18,7 +18,8 @@ export interface ImageInput {
   configDigest: string | null;
   /**
    * The config's `created`, normalized (normalizeCreated in src/crawler/registry/image-config.ts); null or
-   * left out when the config was not read or holds no valid date. A known image keeps the one it has.
+   * left out when the config holds no valid date, or could not be read for an index child (the handler
+   * reads it for the date alone there). A known image keeps the one it has.
    */
   created?: string | null;
   /** Layers in manifest order, base first. */
@@ -94,7 +95,7 @@ export class ImageStore {
   constructor(private readonly db: Database) {
     this.upsertImage = db.prepare(
       // A digest names one config, so a second read of it (two items of a run racing on one image) can only
-      // fill a created the first left NULL (an index entry gave it the platform), never change one.
+      // fill a created the first left NULL (its config could not be read then), never change one.
       `INSERT INTO images (digest, platform, os, architecture, variant, config_digest, created, first_seen, last_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (digest) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),

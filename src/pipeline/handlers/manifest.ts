@@ -1,6 +1,12 @@
 import { ANALYZER_VERSION } from '../../analyzer/layer-stream.js';
 import { type Digest, parseDigest } from '../../core/digest.js';
-import { LimitExceededError, UnsupportedError } from '../../core/errors.js';
+import {
+  CorruptInputError,
+  DigestMismatchError,
+  LimitExceededError,
+  PermanentError,
+  UnsupportedError,
+} from '../../core/errors.js';
 import type { Platform } from '../../core/platform.js';
 import type { FetchedManifest } from '../../crawler/registry/client.js';
 import { type ImageConfig, parseImageConfig } from '../../crawler/registry/image-config.js';
@@ -39,6 +45,29 @@ async function readImageConfig(
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c));
   return parseImageConfig(Buffer.concat(chunks), `image config ${m.config.digest} of ${p.repository}`);
+}
+
+/**
+ * The build date of an image whose index entry named its platform: its config is read for the date alone,
+ * which is never worth failing the image over, so a config that is gone, broken or past its bound gives
+ * NULL (and a warning). A fault of the transport fails the item as any fetch does, to be tried again.
+ */
+async function dateOfConfig(ctx: CrawlContext, p: ManifestPayload, m: ImageManifest): Promise<string | null> {
+  try {
+    return (await readImageConfig(ctx, p, m)).created;
+  } catch (err) {
+    const ofTheConfig =
+      err instanceof CorruptInputError ||
+      err instanceof LimitExceededError ||
+      err instanceof DigestMismatchError ||
+      err instanceof PermanentError;
+    if (!ofTheConfig) throw err;
+    ctx.log.warn(
+      { repository: p.repository, config: m.config.digest, err: (err as Error).message },
+      'image config not read: its build date (images.created) is left unknown',
+    );
+    return null;
+  }
 }
 
 /** `os/arch[/variant]` as recorded in the images table. */
@@ -277,11 +306,10 @@ export async function handleManifest(ctx: CrawlContext, item: FrontierItem<Manif
   let platform: Platform;
   let created: string | null = null;
   if (known) platform = p.platform ?? storedPlatform(known.platform);
-  else {
-    const config = await readImageConfig(ctx, p, parsed);
-    platform = p.platform ?? config.platform;
-    created = config.created;
-  }
+  else if (p.platform) {
+    platform = p.platform;
+    created = await dateOfConfig(ctx, p, parsed);
+  } else ({ platform, created } = await readImageConfig(ctx, p, parsed));
   const layers = parsed.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   const write = counted(() => {
     ctx.images.put({

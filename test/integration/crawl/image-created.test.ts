@@ -129,6 +129,40 @@ describe('an image crawled for the first time', () => {
   });
 });
 
+describe('an index child whose config cannot be read', () => {
+  it('is analyzed all the same, its date unknown: the config is read for the date alone', async () => {
+    // Two children the index names with their platforms: one's config answered 404, the other's corrupted.
+    const gone = await imageCreated('2024-03-06T00:00:00Z');
+    const corrupt = await imageCreated('2024-03-07T00:00:00Z');
+    await pushImage(registry, 'dates/broken', 'v1', buildIndex({ images: [gone, corrupt] }));
+    proxy.reset();
+    proxy.addRule({
+      method: 'GET',
+      path: new RegExp(`/blobs/${gone.config.digest}$`),
+      times: Infinity,
+      action: { kind: 'respond', status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN"}]}' },
+    });
+    proxy.addRule({
+      method: 'GET',
+      path: new RegExp(`/blobs/${corrupt.config.digest}$`),
+      times: Infinity,
+      action: { kind: 'corrupt-body', atByte: 2 },
+    });
+    const dbPath = ws.dbPath('broken-configs');
+    const outcome = await runTestCrawl(dbPath, ws.iocFile, settings(['dates/broken']));
+    expect(outcome).toMatchObject({ status: 'completed', failedItems: 0 });
+    for (const image of [gone, corrupt]) {
+      expect(configGets(image).length).toBeGreaterThan(0);
+      expect(
+        queryDataset(dbPath, 'SELECT platform, created FROM images WHERE digest = ?', image.digest),
+      ).toEqual([{ platform: 'linux/amd64', created: null }]);
+    }
+    expect(queryDataset(dbPath, `SELECT count(*) AS n FROM layers WHERE status = 'analyzed'`)).toEqual([
+      { n: 1 },
+    ]);
+  });
+});
+
 describe('a dataset from before images.created', () => {
   let image: BuiltImage;
   let dbPath: string;
