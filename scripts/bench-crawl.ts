@@ -38,7 +38,7 @@ function hubcrawlExtraArgs(): string[] {
 
 interface Timed {
   ms: number;
-  /** hubcrawl only, from its info logs: spawn → "crawl run started" → "crawl run finished" → exit. */
+  /** hubcrawl only, from its info logs: spawn → "crawl run started" → "crawl run ended" → exit. */
   phases?: { startupMs: number; crawlMs: number; finishMs: number };
   cpuMs: number;
   maxRssKiB: number;
@@ -105,7 +105,7 @@ async function timed(cmd: string, args: string[], timeFile: string, env = proces
     return line ? (JSON.parse(line) as { time: number }).time : undefined;
   };
   const started = logTime('crawl run started');
-  const finished = logTime('crawl run finished');
+  const finished = logTime('crawl run ended');
   if (started !== undefined && finished !== undefined) {
     r.phases = {
       startupMs: started - spawnedAt,

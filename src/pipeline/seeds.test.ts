@@ -108,16 +108,16 @@ describe('seed items', () => {
     // `--catalog 127.0.0.1:5000/team` crawled every repository of the registry, not those under team/.
     expect(() => items(['http://127.0.0.1:5000/team'])).toThrowError(
       new ConfigError(
-        'seed catalog "http://127.0.0.1:5000/team" has a path (/team), but a catalog seed lists every repository of http://127.0.0.1:5000/, whatever the path; give that base URL, or crawl single repositories with --repo 127.0.0.1:5000/<name>',
+        'seed catalog "http://127.0.0.1:5000/team" has a path or query (/team), but a catalog seed lists every repository of http://127.0.0.1:5000/, whatever follows the host; give that base URL, or crawl single repositories with --repo 127.0.0.1:5000/<name>',
       ),
     );
     expect(() => items(['registry.example/v2/_catalog?n=10'])).toThrowError(
-      /has a path \(\/v2\/_catalog\?n=10\)/,
+      /has a path or query \(\/v2\/_catalog\?n=10\)/,
     );
     expect(() => items(['https://registry.example/artifactory/api/docker/x'])).toThrowError(ConfigError);
     // A bare host is named as written: it is reached as configured (http on loopback), not as https.
     expect(() => items(['127.0.0.1:5000/team'])).toThrowError(
-      /lists every repository of 127\.0\.0\.1:5000, whatever the path/,
+      /lists every repository of 127\.0\.0\.1:5000, whatever follows the host/,
     );
     // The registry's root, written as the API's own paths, is the same catalog (and the same frontier item).
     const keys = (catalogs: string[]) => items(catalogs).map((i) => i.key);

@@ -88,7 +88,7 @@ export function catalogSeedUrl(url: string): URL {
     // A bare host is reached as configured (http on loopback): name it as written, without a scheme.
     const registry = url.includes('://') ? root.href : u.host;
     throw new ConfigError(
-      `seed catalog "${redactUrl(url)}" has a path (${shown.pathname}${shown.search}${shown.hash}), but a catalog seed lists every repository of ${registry}, whatever the path; give that base URL, or crawl single repositories with --repo ${u.host}/<name>`,
+      `seed catalog "${redactUrl(url)}" has a path or query (${shown.pathname}${shown.search}${shown.hash}), but a catalog seed lists every repository of ${registry}, whatever follows the host; give that base URL, or crawl single repositories with --repo ${u.host}/<name>`,
     );
   }
   return root;

@@ -176,7 +176,7 @@ describe('credentials that would leak or be ignored', () => {
 describe('seeds a crawl refuses', () => {
   it.each([
     ['--catalog', 'ftp://127.0.0.1:9', 'is not an http(s) URL'],
-    ['--catalog', '127.0.0.1:9/team', 'has a path (/team)'],
+    ['--catalog', '127.0.0.1:9/team', 'has a path or query (/team)'],
     ['--image', 'Not A Reference', 'seed image'],
   ])('%s %s exits 2 before a dataset is made', async (flag, seed, says) => {
     const fresh = join(dir, `refused-seed-${seed.replace(/\W+/g, '-')}.sqlite`);

@@ -98,7 +98,10 @@ function pageKey(u: URL): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}?${new URLSearchParams(params).toString()}`;
 }
 
-/** Walks pages from `first`; stops at the last page, a foreign or repeated `next`, or `maxPages`. */
+/**
+ * Walks pages from `first`; stops at the last page, a foreign or repeated `next`, a `next` that answers 404
+ * (the listing shrank), or `maxPages`.
+ */
 export async function* walkPages<T>(
   api: HubApi,
   first: URL,
@@ -163,7 +166,7 @@ export function seg(s: string): string {
 /**
  * Walks the current route, or the legacy one when the current route 404s on its first page
  * (§1.1: the `/v2/repositories/…` forms are deprecated but still answer). A 404 once paging has
- * begun is a real error and propagates.
+ * begun ends the walk as a cut (walkPages, `next-gone`).
  */
 export async function* walkWithFallback<T>(
   api: HubApi,
