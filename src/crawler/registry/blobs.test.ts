@@ -207,6 +207,21 @@ describe('openBlob', () => {
     await expect(read).rejects.toBeInstanceOf(RetryableError);
   });
 
+  it("reads a 416's length with no descriptor size: short of it, the download is retried, not called a mismatch", async () => {
+    const { client } = await registry((req, res) => {
+      if (req.headers.range) {
+        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
+        res.end();
+        return;
+      }
+      res.writeHead(200);
+      res.write(data.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 10));
+    });
+    const read = drain(await client.openBlob('a/b', digest));
+    await expect(read).rejects.toThrow(/resume at byte 1000 of 60000 answered 416/);
+    await expect(read).rejects.toBeInstanceOf(RetryableError);
+  });
+
   it('resumes correctly when the server ignores Range and sends everything again', async () => {
     let n = 0;
     const { client } = await registry((_q, res) => {

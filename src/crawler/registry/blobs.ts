@@ -178,14 +178,15 @@ async function* stream(
   let res = first;
   let received = 0;
   let resumes = 0;
-  // The rest of the blob from byte `received`, or undefined when the registry has none (416): the blob
-  // ends there, and the digest (here, or the caller's with verify: false) tells whether it is whole.
-  const resume = async (): Promise<HttpResponse | undefined> => {
+  // The rest of the blob from byte `received`, or a 416's word on its length (`Content-Range: bytes */N`,
+  // null when it gives none) when the registry has nothing past `received`.
+  const resume = async (): Promise<HttpResponse | { length: number | null }> => {
     resumes += 1;
     const rest = (await fetchBlob(t, url, scope, received, opts)).res;
     if (rest.status === 416) {
+      const length = /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(headerValue(rest.headers, 'content-range') ?? '');
       await rest.dump();
-      return undefined;
+      return { length: length ? Number(length[1]) : null };
     }
     if (rest.status !== 200 && rest.status !== 206) {
       await rest.dump();
@@ -227,23 +228,30 @@ async function* stream(
       }
       if (opts.size == null || received >= opts.size || resumes >= maxResumes) break;
       // Ended short of the descriptor's size with no error: a connection closed early. Ask for the rest;
-      // a registry that has none (416: the descriptor's size is wrong) ends the blob here.
+      // a registry that has none (416: the descriptor's size is wrong) ends the blob here, the digest
+      // deciding whether it is whole.
       const rest = await resume();
-      if (rest === undefined) break;
+      if ('length' in rest) break;
       res = rest;
     } catch (err) {
       if (!(err instanceof RetryableError) || resumes >= maxResumes) throw err;
-      // Dropped mid-body, or after its last byte (a chunked body cut before its end): for the latter the
-      // registry has nothing more to send, and its 416 ends the blob rather than a download of it whole.
-      // Short of the descriptor's size, a 416 is the registry's error, and a new download may mend it.
+      // Dropped mid-body, or after its last byte (a chunked body cut before its end). A 416 ends the blob
+      // only where the bytes are all there: its Content-Range gives the length received, or (none given)
+      // the descriptor's size is reached. Otherwise the registry erred, and a new download may mend it:
+      // ended here, the digest would call a truncated download a mismatch, a fault of the content.
       const rest = await resume();
-      if (rest === undefined && opts.size != null && received < opts.size) {
-        throw new RetryableError(`${what}: resume at byte ${received} of ${opts.size} answered 416`, {
-          status: 416,
-        });
+      if (!('length' in rest)) {
+        res = rest;
+        continue;
       }
-      if (rest === undefined) break;
-      res = rest;
+      const whole =
+        rest.length !== null ? rest.length === received : opts.size != null && received >= opts.size;
+      if (whole) break;
+      const length = rest.length ?? opts.size;
+      throw new RetryableError(
+        `${what}: resume at byte ${received}${length != null ? ` of ${length}` : ''} answered 416`,
+        { status: 416 },
+      );
     }
   }
   verifier?.verify();
