@@ -65,12 +65,16 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       // built-in set's own count is only here.
       affectedImagesBySet: db
         .prepare(
-          `SELECT iocSet, count(*) AS images, sum(survives) AS finalFs, sum(unknown) AS finalFsUnknown
-             FROM (SELECT ioc_set_id || '@' || ioc_set_version AS iocSet,
-                          max(in_final_fs) IS 1 AS survives,
-                          max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0 AS unknown
-                     FROM findings_final_fs GROUP BY ioc_set_id, ioc_set_version, image_digest)
-            GROUP BY iocSet ORDER BY iocSet`,
+          // Every set the dataset holds, as iocSets lists them: one that matched nothing has 0 / 0 / 0.
+          `SELECT s.id || '@' || s.version AS iocSet, count(x.image_digest) AS images,
+                  coalesce(sum(x.survives), 0) AS finalFs, coalesce(sum(x.unknown), 0) AS finalFsUnknown
+             FROM ioc_sets s
+             LEFT JOIN (SELECT ioc_set_id, ioc_set_version, image_digest,
+                               max(in_final_fs) IS 1 AS survives,
+                               max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0 AS unknown
+                          FROM findings_final_fs GROUP BY ioc_set_id, ioc_set_version, image_digest) x
+               ON x.ioc_set_id = s.id AND x.ioc_set_version = s.version
+            GROUP BY s.id, s.version ORDER BY iocSet`,
         )
         .all() as AffectedImages[],
       iocSets: db.prepare(`SELECT id || '@' || version AS s FROM ioc_sets ORDER BY s`).pluck().all(),
