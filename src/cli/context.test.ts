@@ -67,6 +67,25 @@ describe('an unfinished run an older hubcrawl started', () => {
   });
 });
 
+describe("a scan's run left unfinished", () => {
+  it('is resumed by a crawl of the same study as the scan it is, whose command the run keeps', () => {
+    const runs = new RunStore(db);
+    const scan = runs.start({
+      config: { command: 'scan', ...redactConfig(config) },
+      toolVersion: '0.1.0',
+      analyzerVersion: ANALYZER_VERSION,
+      iocSets: sets.map((s) => ({ id: s.id, version: s.version })),
+    });
+    runs.finish(scan, 'aborted');
+    const log = { warn: () => {} } as unknown as Logger;
+    expect(openRun(db, { config, iocSets: sets, log, command: 'crawl' })).toEqual({
+      runId: scan,
+      resumed: true,
+      command: 'scan',
+    });
+  });
+});
+
 describe('a rematch run left unfinished', () => {
   /** What a `hubcrawl rematch` killed with SIGKILL leaves: its row `running`, config and sets of `config`'s study. */
   function killedRematch(): number {

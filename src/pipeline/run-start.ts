@@ -33,7 +33,10 @@ export interface RunRequest {
  * Starts a new run, or resumes the last crawl or scan run when it did not finish (killed, interrupted, out
  * of budget). A rematch run a kill left `running` is marked aborted: the caller holds the crawl lock.
  */
-export function openRun(db: Database, opts: RunRequest): { runId: number; resumed: boolean } {
+export function openRun(
+  db: Database,
+  opts: RunRequest,
+): { runId: number; resumed: boolean; command: RunCommand } {
   const runs = new RunStore(db);
   runs.abortRematchesKilled();
   // A rematch that did not finish is not resumed by a crawl (nor is it a study to supersede).
@@ -41,7 +44,10 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
   if (!opts.fresh && last && (last.status === 'running' || last.status === 'aborted')) {
     if (sameStudy(last, opts.config, opts.iocSets)) {
       runs.reopen(last.id);
-      return { runId: last.id, resumed: true };
+      // The run keeps the command that started it: a crawl that resumes a scan's run resumes a scan's run.
+      const stored = (last.config as { command?: unknown } | null)?.command;
+      const command = stored === 'scan' || stored === 'crawl' ? stored : (opts.command ?? 'crawl');
+      return { runId: last.id, resumed: true, command };
     }
     const why = byAnotherAnalyzer(last)
       ? `it was started by a hubcrawl with analyzer version ${last.analyzerVersion}, which this one (${ANALYZER_VERSION}) cannot resume`
@@ -51,14 +57,15 @@ export function openRun(db: Database, opts: RunRequest): { runId: number; resume
       `the last run did not finish but ${why}: starting a new run (its pending discovery is closed as SUPERSEDED; pending layers carry over)`,
     );
   }
+  const command = opts.command ?? 'crawl';
   const runId = runs.start({
     // The command beside the settings, as a rematch records its own: `stats` tells the runs apart by it.
-    config: { command: opts.command ?? 'crawl', ...redactConfig(opts.config as Config) },
+    config: { command, ...redactConfig(opts.config as Config) },
     toolVersion: TOOL_VERSION,
     analyzerVersion: ANALYZER_VERSION,
     iocSets: opts.iocSets.map((s) => ({ id: s.id, version: s.version })),
   });
-  return { runId, resumed: false };
+  return { runId, resumed: false, command };
 }
 
 /**

@@ -90,8 +90,8 @@ export async function runCrawl(db: Database, opts: CrawlOptions): Promise<CrawlO
   const selections = new SelectionStore(db);
   selections.remember(compiled);
   const rules: CompiledRules = { ...compiled, coveredBy: selections.covering(compiled) };
-  const { runId, resumed } = openRun(db, opts);
-  const command = opts.command ?? 'crawl';
+  // The command the run was started by: a crawl that resumes a scan's run logs it as the scan's.
+  const { runId, resumed, command } = openRun(db, opts);
   log.info({ runId, resumed }, resumed ? `resuming the unfinished ${command} run` : `${command} run started`);
 
   // What the run's earlier invocations recorded (a resumed run): their counts, and the hosts that answered
