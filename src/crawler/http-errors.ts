@@ -47,9 +47,23 @@ export function describeBody(body: string): string {
 
 /** An HTML page's description by its title; undefined for a body that is no HTML page. */
 function htmlPage(body: string): string | undefined {
-  if (!/^\s*<(?:!doctype\s+html|html|head|body)[\s>]/i.test(body)) return undefined;
-  const title = /<title[^>]*>([^<]*)/i.exec(body)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
+  // A page may open with an XML declaration or comments before its first tag (XHTML, generated pages).
+  const opening =
+    /^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>]/i;
+  if (!opening.test(body)) return undefined;
+  const raw = /<title[^>]*>([^<]*)/i.exec(body)?.[1] ?? '';
+  const title = decodeEntities(raw).replace(/\s+/g, ' ').trim();
   return `an HTML page${title ? ` titled "${title.slice(0, 100)}"` : ''}, not a registry API answer`;
+}
+
+/** The entities error pages' titles use: `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&#39;`, `&#NN;`, `&#xNN;`. */
+function decodeEntities(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+  return text.replace(/&(?:#(\d{1,7})|#x([0-9a-f]{1,6})|(\w+));/gi, (whole, dec, hex, name) => {
+    if (name !== undefined) return named[(name as string).toLowerCase()] ?? whole;
+    const code = dec !== undefined ? Number(dec) : Number.parseInt(hex as string, 16);
+    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
 }
 
 /** A 4xx that makes this item fail; carries the status and the start of the body for the record. */

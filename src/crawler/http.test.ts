@@ -499,6 +499,19 @@ describe('HttpClient', () => {
     );
   });
 
+  it('names a page that opens with an XML declaration or a comment by its title, entities decoded', async () => {
+    const base = await serve((_q, res) => {
+      res.statusCode = 403;
+      res.end(
+        '<?xml version="1.0"?>\n<!-- generated -->\n<html><head><title>Access &amp; rights &#8212; &#x41;</title></head></html>',
+      );
+    });
+    const { client } = makeClient();
+    await expect(client.request({ url: `${base}/denied` })).rejects.toThrow(
+      `${base}/denied answered 403: an HTML page titled "Access & rights \u2014 A", not a registry API answer`,
+    );
+  });
+
   it('returns a 4xx listed in passStatuses as a response', async () => {
     const base = await serve((_q, res) => {
       res.statusCode = 404;
