@@ -23,7 +23,8 @@ export function normalizeListedPath(p: string): string {
 
 /**
  * Lines of one md5sums file as text (its bytes decoded by decodeTarName); malformed lines are skipped,
- * md5s lowercased. The analyzer reads the bytes themselves (parseMd5sumsBytes), with the same result.
+ * md5s lowercased. The plain statement of what an md5sums line is: the analyzer reads the bytes
+ * themselves (parseMd5sumsBytes), and its tests hold it to this, on real lists and on random bytes.
  */
 export function parseMd5sums(text: string, infoFile: string): Md5sumsFact[] {
   const pkg = packageFromInfoFile(infoFile);
