@@ -136,6 +136,12 @@ async function runHubcrawl(meter: Meter, work: string, images: number): Promise<
   if (r.code !== 0 || crawled !== images) {
     throw new Error(`hubcrawl crawl exited ${r.code} with ${crawled} images:\n${r.stdout}\n${r.stderr}`);
   }
+  // The phases are timed by two log lines: a renamed one would drop them from the results without a word.
+  if (r.phases === undefined) {
+    throw new Error(
+      'hubcrawl logged no "crawl run started" and "crawl run ended" lines to time its phases by',
+    );
+  }
   return r;
 }
 
