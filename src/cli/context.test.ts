@@ -86,6 +86,23 @@ describe("a scan's run left unfinished", () => {
   });
 });
 
+describe('the refusal of an unfinished scan whose config file set tag filters', () => {
+  it('says to give that file again, since no scan flag sets them', () => {
+    const runs = new RunStore(db);
+    const id = runs.start({
+      config: { command: 'scan', seeds: { images: ['a/b:1'] }, filters: { tags: '^v', platforms: [] } },
+      toolVersion: '0.1.0',
+      analyzerVersion: ANALYZER_VERSION,
+      iocSets: [],
+    });
+    runs.finish(id, 'aborted');
+    expect(() => refuseUnfinishedRun(db, path())).toThrow(
+      `finish it first: \`hubcrawl scan --db ${path()} a/b:1\` with the config file it was started with (--config), ` +
+        'which set filters.tags that scan has no flags for, resumes it, or use another --db',
+    );
+  });
+});
+
 describe('a rematch run left unfinished', () => {
   /** What a `hubcrawl rematch` killed with SIGKILL leaves: its row `running`, config and sets of `config`'s study. */
   function killedRematch(): number {

@@ -142,6 +142,12 @@ export async function iocSetsFor(config: Pick<Config, 'noBuiltinIocs' | 'iocFile
   return sets;
 }
 
+/** How to resume a run: its command, and the config file's part in it where flags cannot say all. */
+function resumption({ command, fromConfigFile }: ReturnType<typeof resumingCommand>): string {
+  if (fromConfigFile.length === 0) return `\`${command}\` resumes it`;
+  return `\`${command}\` with the config file it was started with (--config), which set ${fromConfigFile.join(', ')} that scan has no flags for, resumes it`;
+}
+
 /**
  * Another run (a scan, a rematch) would make an unfinished crawl no longer the latest run, so the next
  * `crawl` would not resume it, and a fresh run would claim its pending work (the frontier is shared)
@@ -163,6 +169,6 @@ export function refuseUnfinishedRun(
   db.close();
   throw new ConfigError(
     `the dataset ${path} holds unfinished run ${last.id}, started ${last.startedAt}; finish it first: ` +
-      `\`${resumingCommand(last.config, path)}\` resumes it, or use another --db`,
+      `${resumption(resumingCommand(last.config, path))}, or use another --db`,
   );
 }

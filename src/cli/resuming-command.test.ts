@@ -15,7 +15,7 @@ describe('resumingCommand', () => {
       filters: { platforms: [] },
       hubApiUrl: 'https://hub.docker.com',
     };
-    expect(resumingCommand(stored, '/data/my study.sqlite')).toBe(
+    expect(resumingCommand(stored, '/data/my study.sqlite').command).toBe(
       "hubcrawl crawl --db '/data/my study.sqlite' --repo debian --search 'xz utils' --catalog http://127.0.0.1:5000/",
     );
   });
@@ -40,7 +40,7 @@ describe('resumingCommand', () => {
       maxPulls: 10,
       concurrency: 8,
     };
-    expect(resumingCommand(stored, 'd.sqlite').split(' ')).toEqual(
+    expect(resumingCommand(stored, 'd.sqlite').command.split(' ')).toEqual(
       [
         ...[
           'hubcrawl',
@@ -63,8 +63,21 @@ describe('resumingCommand', () => {
   it("gives a scan's references as its arguments, after its other settings", () => {
     const images = Array.from({ length: 10 }, (_, i) => `127.0.0.1:5000/demo/app:${i}`);
     const stored = { command: 'scan', seeds: { images }, filters: { platforms: ['linux/amd64'] } };
-    expect(resumingCommand(stored, 'd.sqlite')).toBe(
-      `hubcrawl scan --db d.sqlite --platform linux/amd64 ${images.join(' ')}`,
-    );
+    expect(resumingCommand(stored, 'd.sqlite')).toEqual({
+      command: `hubcrawl scan --db d.sqlite --platform linux/amd64 ${images.join(' ')}`,
+      fromConfigFile: [],
+    });
+  });
+
+  it("names the filters a scan's config file set that no scan flag gives, and writes none of them as flags", () => {
+    const stored = {
+      command: 'scan',
+      seeds: { images: ['a/b:1'] },
+      filters: { tags: '^v', maxTagsPerRepository: 3, platforms: [] },
+    };
+    expect(resumingCommand(stored, 'd.sqlite')).toEqual({
+      command: 'hubcrawl scan --db d.sqlite a/b:1',
+      fromConfigFile: ['filters.tags', 'filters.maxTagsPerRepository'],
+    });
   });
 });

@@ -66,18 +66,34 @@ const STUDY_FLAGS: Record<StudyKey, FlagsOf> = {
   registryMirror: one('--registry-mirror'),
 };
 
+/** The filters `scan` has no flags for: a scan's config file can still set them (`filters:`). */
+const NOT_SCAN_FILTERS = ['tags', 'pushedAfter', 'pushedBefore', 'maxTagsPerRepository'];
+
 /**
  * `hubcrawl crawl --db <path> <flags>` for a crawl's run, `hubcrawl scan --db <path> <flags> <references>`
- * for a scan's (its references are its arguments, not --image), each word shell-quoted.
+ * for a scan's (its references are its arguments, not --image), each word shell-quoted; and for a scan, the
+ * settings its config file gave that no scan flag gives (`filters.tags` …), which only that file can give
+ * again.
  */
-export function resumingCommand(stored: unknown, path: string): string {
+export function resumingCommand(
+  stored: unknown,
+  path: string,
+): { command: string; fromConfigFile: string[] } {
   const config = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>;
   const scan = config.command === 'scan';
-  const words = Object.entries(STUDY_FLAGS).flatMap(([key, flagsOf]) =>
-    scan && key === 'seeds' ? [] : flagsOf(config[key]),
-  );
+  const filters = (config.filters ?? {}) as Record<string, unknown>;
+  const fromConfigFile = scan
+    ? NOT_SCAN_FILTERS.filter((f) => filters[f] != null).map((f) => `filters.${f}`)
+    : [];
+  const words = Object.entries(STUDY_FLAGS).flatMap(([key, flagsOf]) => {
+    if (!scan) return flagsOf(config[key]);
+    if (key === 'seeds') return [];
+    // The filters a scan can be given by flags: its platforms.
+    return key === 'filters' ? FILTER_FLAGS.platforms!(filters.platforms) : flagsOf(config[key]);
+  });
   const references = scan ? strings((config.seeds as Record<string, unknown> | undefined)?.images) : [];
-  return [`hubcrawl ${scan ? 'scan' : 'crawl'}`, '--db', path, ...words, ...references]
+  const command = [`hubcrawl ${scan ? 'scan' : 'crawl'}`, '--db', path, ...words, ...references]
     .map((w, i) => (i === 0 ? w : shellQuoted(w)))
     .join(' ');
+  return { command, fromConfigFile };
 }
