@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Frontier } from '../db/frontier.js';
+import { Frontier, failedInRunFirst } from '../db/frontier.js';
 import { RunStore } from '../db/run-store.js';
 import { openTempDataset, type TempDataset } from '../db/test-fixtures/temp-dataset.js';
-import { tellFailedItems } from './notices.js';
+import { FAILED_ITEMS_NAMED, tellFailedItems } from './notices.js';
 
 let dataset: TempDataset;
 beforeEach(() => {
@@ -13,15 +13,14 @@ afterEach(() => {
   dataset.remove();
 });
 
-/** What tellFailedItems writes on stderr for run `runId`. */
-function told(runId: number, failedItems: number): string {
+/** What tellFailedItems writes on stderr for run `runId`, given the items as a crawl reads them. */
+function told(runId: number): string {
   const written: string[] = [];
   vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
     written.push(String(chunk));
     return true;
   });
-  // The dataset is closed for it: it opens its own, read-only, as the crawl command does after a run.
-  tellFailedItems(dataset.path, runId, failedItems);
+  tellFailedItems(failedInRunFirst(dataset.db, runId, FAILED_ITEMS_NAMED), runId, dataset.path);
   vi.restoreAllMocks();
   return written.join('');
 }
@@ -43,7 +42,7 @@ describe('tellFailedItems', () => {
     failRepositories(earlier, ['old'], () => 'an earlier run failed it');
     const runId = runs.start({ config: {}, toolVersion: 't', analyzerVersion: 'a' });
     failRepositories(runId, ['a', 'b', 'c', 'd', 'e', 'f', 'g'], (n) => `${n} answered 404`);
-    const text = told(runId, 7);
+    const text = told(runId);
     expect(text.split('\n')).toEqual([
       `hubcrawl: 7 failed items in run ${runId} (every attempt is in the failures table):`,
       ...['a', 'b', 'c', 'd', 'e'].map((n) => `  repository registry.test/${n}: PERMANENT ${n} answered 404`),
@@ -56,13 +55,13 @@ describe('tellFailedItems', () => {
   it('escapes what a registry said, so that it cannot drive the terminal or pass for a line of its own', () => {
     const runId = new RunStore(dataset.db).start({ config: {}, toolVersion: 't', analyzerVersion: 'a' });
     failRepositories(runId, ['x\u001b[2Ky'], () => '\u001b]0;owned\u0007\nhubcrawl: 0 failed items');
-    expect(told(runId, 1)).toBe(
+    expect(told(runId)).toBe(
       `hubcrawl: 1 failed item in run ${runId} (every attempt is in the failures table):\n` +
         '  repository registry.test/x\\x1b[2Ky: PERMANENT \\x1b]0;owned\\x07\\x0ahubcrawl: 0 failed items\n',
     );
   });
 
   it('says nothing when no item failed', () => {
-    expect(told(1, 0)).toBe('');
+    expect(told(1)).toBe('');
   });
 });

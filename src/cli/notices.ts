@@ -1,6 +1,5 @@
 import { shellQuoted } from '../core/shell.js';
-import { failedInRunFirst } from '../db/frontier.js';
-import { openDatabase } from '../db/open.js';
+import { type failedInRunFirst, failedInRunQuery } from '../db/frontier.js';
 import { runKeyPrefix } from '../pipeline/keys.js';
 import { terminalSafe } from './output.js';
 import { agreeing, counted } from './plural.js';
@@ -20,49 +19,36 @@ export function tellRemovedFindings(command: 'crawl' | 'rematch', removed: numbe
   );
 }
 
-/** How many failed items tellFailedItems names; the rest are counted. */
-const FAILED_ITEMS_NAMED = 5;
+/** How many failed items a crawl names (tellFailedItems); the rest are counted. */
+export const FAILED_ITEMS_NAMED = 5;
 
 /**
- * The failed items of a crawl's run, the first few named with their last error, on stderr even with
- * --quiet: a seed whose host is down or whose URL is wrong is otherwise only "1 failed item" in the summary,
- * its reason in log lines that --quiet hides. Nothing when none failed.
+ * The failed items of a crawl's run (failedInRunFirst: their count, and the first FAILED_ITEMS_NAMED), named
+ * with their last error, on stderr even with --quiet: a seed whose host is down or whose URL is wrong is
+ * otherwise only "1 failed item" in the summary, its reason in log lines that --quiet hides. Nothing when
+ * none failed.
  */
-export function tellFailedItems(dbPath: string, runId: number, failedItems: number): void {
-  if (failedItems === 0) return;
-  const db = openDatabase(dbPath, { readonly: true });
-  let named: string[];
-  let total: number;
-  try {
-    const prefix = runKeyPrefix(runId);
-    // The items the summary's count is of (run.ts counts them so when the run resumed).
-    const failed = failedInRunFirst(db, runId, FAILED_ITEMS_NAMED);
-    total = failed.total;
-    named = failed.first.map((item) => {
-      // A run's own items are keyed `<run>|…`; a layer by `<digest>|<analyzer version>|<selection>`.
-      const what = item.key.startsWith(prefix) ? item.key.slice(prefix.length) : item.key.split('|')[0];
-      const error = item.lastError ?? '';
-      const cut = error.length > 300 ? `${error.slice(0, 299)}…` : error;
-      // Keys and errors hold what registries said (names, messages, page titles): escaped, so that no
-      // escape sequence reaches the terminal and no line of theirs passes for one of hubcrawl's.
-      return `  ${item.kind} ${terminalSafe(`${what}: ${item.lastErrorCode ?? 'ERROR'} ${cut}`)}\n`;
-    });
-  } finally {
-    db.close();
-  }
-  if (total === 0) return;
-  const more = total - named.length;
+export function tellFailedItems(
+  failed: ReturnType<typeof failedInRunFirst>,
+  runId: number,
+  dbPath: string,
+): void {
+  if (failed.total === 0) return;
+  const prefix = runKeyPrefix(runId);
+  const named = failed.first.map((item) => {
+    // A run's own items are keyed `<run>|…`; a layer by `<digest>|<analyzer version>|<selection>`.
+    const what = item.key.startsWith(prefix) ? item.key.slice(prefix.length) : item.key.split('|')[0];
+    const error = item.lastError ?? '';
+    const cut = error.length > 300 ? `${error.slice(0, 299)}…` : error;
+    // Keys and errors hold what registries said (names, messages, page titles): escaped, so that no
+    // escape sequence reaches the terminal and no line of theirs passes for one of hubcrawl's.
+    return `  ${item.kind} ${terminalSafe(`${what}: ${item.lastErrorCode ?? 'ERROR'} ${cut}`)}\n`;
+  });
+  const more = failed.total - named.length;
+  const listAll = `hubcrawl query --db ${shellQuoted(dbPath)} ${shellQuoted(failedInRunQuery(runId))}`;
   process.stderr.write(
-    `hubcrawl: ${counted(total, 'failed item')} in run ${runId} (every attempt is in the failures table):\n` +
+    `hubcrawl: ${counted(failed.total, 'failed item')} in run ${runId} (every attempt is in the failures table):\n` +
       named.join('') +
-      (more > 0 ? `  … and ${more} more: ${listAllCommand(dbPath, runId)}\n` : ''),
+      (more > 0 ? `  … and ${more} more: ${listAll}\n` : ''),
   );
-}
-
-/** The query that lists every item tellFailedItems counts, as a command to paste. */
-function listAllCommand(dbPath: string, runId: number): string {
-  const sql =
-    "SELECT kind, key, last_error_code, last_error FROM frontier fr WHERE state = 'failed' " +
-    `AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ${runId})`;
-  return `hubcrawl query --db ${shellQuoted(dbPath)} ${shellQuoted(sql)}`;
 }

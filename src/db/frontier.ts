@@ -161,9 +161,18 @@ function prepareStatements(db: Database) {
   };
 }
 
-/** A frontier item that failed, and failed at least once in a given run (Frontier.failedInRun counts them). */
-const FAILED_IN_RUN = `FROM frontier fr WHERE fr.state = 'failed'
-  AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ?)`;
+/**
+ * The frontier items that failed, and failed at least once in run `run` (Frontier.failedInRun counts them):
+ * a FROM clause, `run` a number or a `?` to bind.
+ */
+const failedInRunFrom = (run: number | '?') => `FROM frontier fr WHERE state = 'failed'
+  AND EXISTS (SELECT 1 FROM failures f WHERE f.frontier_id = fr.id AND f.run_id = ${run})`;
+const FAILED_IN_RUN = failedInRunFrom('?');
+
+/** A query that lists every item failedInRunFirst counts, with its last error, for a user to run. */
+export function failedInRunQuery(runId: number): string {
+  return `SELECT kind, key, last_error_code, last_error ${failedInRunFrom(runId).replace(/\s+/g, ' ')}`;
+}
 
 /**
  * The items Frontier.failedInRun counts, and the first `limit` of them in the order they were queued with

@@ -1,6 +1,7 @@
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { countLayersFailedBeforeRun } from '../../db/failed-layers.js';
+import { failedInRunFirst } from '../../db/frontier.js';
 import { acquireCrawlLock } from '../../db/lock.js';
 import { openDatabase } from '../../db/open.js';
 import type { LayerScope } from '../../pipeline/layer-scope.js';
@@ -17,7 +18,7 @@ import {
 } from '../context.js';
 import { releaseEarlySignals } from '../early-signals.js';
 import { EXIT } from '../exit.js';
-import { tellFailedItems, tellRemovedFindings } from '../notices.js';
+import { FAILED_ITEMS_NAMED, tellFailedItems, tellRemovedFindings } from '../notices.js';
 import { counted } from '../plural.js';
 import { createProgressReporter } from '../progress.js';
 import { onStopSignal } from '../stop-signals.js';
@@ -188,13 +189,20 @@ export async function crawlWith(
 }
 
 /**
- * Layers of the run's images that an earlier run failed for good (db/failed-layers.ts): not in the run's
- * failed items, yet the images they belong to are matched without them.
+ * What the summary and its notices say of a finished run, read from the dataset in one go: the layers of
+ * its images that an earlier run failed for good (db/failed-layers.ts; not in the run's failed items, yet
+ * those images are matched without them), and the run's failed items to name (none read when it has none).
  */
-export function layersFailedEarlier(dbPath: string, runId: number): number {
+function runAftermath(dbPath: string, outcome: CrawlOutcome) {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    return countLayersFailedBeforeRun(db, runId);
+    return {
+      failedEarlier: countLayersFailedBeforeRun(db, outcome.runId),
+      failed:
+        outcome.failedItems > 0
+          ? failedInRunFirst(db, outcome.runId, FAILED_ITEMS_NAMED)
+          : { total: 0, first: [] },
+    };
   } finally {
     db.close();
   }
@@ -204,7 +212,7 @@ export function layersFailedEarlier(dbPath: string, runId: number): number {
 export async function crawlCommand(f: CrawlFlags): Promise<number> {
   const { outcome, dbPath, config } = await crawlWith(f);
   const c = outcome.stats as Record<string, number>;
-  const failedEarlier = layersFailedEarlier(dbPath, outcome.runId);
+  const { failedEarlier, failed } = runAftermath(dbPath, outcome);
   const removed = c.findingsRemovedOfUnloadedSets ?? 0;
   process.stdout.write(
     `run ${outcome.runId} ${outcome.status}${outcome.resumed ? ' (resumed)' : ''}: ` +
@@ -215,7 +223,7 @@ export async function crawlCommand(f: CrawlFlags): Promise<number> {
       '\n',
   );
   tellRemovedFindings('crawl', removed);
-  tellFailedItems(dbPath, outcome.runId, outcome.failedItems);
+  tellFailedItems(failed, outcome.runId, dbPath);
   // The exit code stays that of this run's own work (a scheduled crawl would otherwise exit 1 every day
   // for a layer that can never be analyzed), so this is said on stderr even with --quiet: a cron job
   // that keeps only stderr and exit codes must not take the dataset for complete.
