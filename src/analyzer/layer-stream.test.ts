@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { LayerFacts } from './facts.js';
 import { type AnalyzeOptions, analyzeLayer, FACT_RECORD_BYTES } from './layer-stream.js';
 import { compileSignature } from './signatures.js';
 import { decodeTarName } from './tar-name.js';
+import { importable, runInLimitedHeap } from './test-fixtures/heap-limited.js';
 import {
   buildTree,
   chunked,
@@ -480,8 +481,8 @@ describe('analyzeLayer limits and corrupt input', () => {
     // string from Node's decoder and a 378 MiB one from decodeTarName, 1.1 GiB RSS, and this child died
     // out of heap. Not one line of it is an md5sums line, so nothing of it is kept.
     const script = [
-      `import { analyzeLayer } from ${JSON.stringify(new URL('./layer-stream.ts', import.meta.url).href)};`,
-      `import { END_OF_ARCHIVE, rawHeader, testRules } from ${JSON.stringify(new URL('./test-fixtures/layers.ts', import.meta.url).href)};`,
+      `import { analyzeLayer } from ${importable('./layer-stream.ts', import.meta.url)};`,
+      `import { END_OF_ARCHIVE, rawHeader, testRules } from ${importable('./test-fixtures/layers.ts', import.meta.url)};`,
       'async function* layer() {',
       "  yield rawHeader({ name: 'var/lib/dpkg/info/x.md5sums', size: 63 * 2 ** 20 });",
       '  const mebibyte = Buffer.alloc(2 ** 20, 0xff);',
@@ -490,12 +491,8 @@ describe('analyzeLayer limits and corrupt input', () => {
       '}',
       'const facts = await analyzeLayer(layer(), { rules: testRules(() => false) });',
       "process.stdout.write(facts.files.length + ' ' + facts.md5sums.length);",
-    ].join('\n');
-    const run = spawnSync(
-      process.execPath,
-      ['--max-old-space-size=128', '--import', 'tsx', '--input-type=module', '--eval', script],
-      { encoding: 'utf8' },
-    );
+    ];
+    const run = runInLimitedHeap(128, script);
     expect(run.stderr).not.toMatch(/heap/i);
     expect(run.stdout).toBe('1 0');
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { importable, runInLimitedHeap } from '../test-fixtures/heap-limited.js';
 import { controlParagraphs, isPackageInstalled, parseControlParagraphs, parseDpkgStatus } from './status.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -188,16 +189,12 @@ describe('parseDpkgStatus on a crafted database', () => {
     // 60 MiB of text (61 KB gzipped), under maxCaptureBytes: grown a line at a time, the value held a
     // cons string per line, over 900 MiB, and the process died out of heap.
     const script = [
-      `import { parseDpkgStatus } from ${JSON.stringify(new URL('./status.ts', import.meta.url).href)};`,
+      `import { parseDpkgStatus } from ${importable('./status.ts', import.meta.url)};`,
       `const text = 'Package: liblzma5\\nVersion: 5.6.1-1\\nDescription: x\\n' + ' \\n'.repeat(30_000_000);`,
       `const [p] = parseDpkgStatus(text, '${STATUS}');`,
       "process.stdout.write(p.name + '=' + p.version);",
-    ].join('\n');
-    const run = spawnSync(
-      process.execPath,
-      ['--max-old-space-size=256', '--import', 'tsx', '--input-type=module', '--eval', script],
-      { encoding: 'utf8' },
-    );
+    ];
+    const run = runInLimitedHeap(256, script);
     expect(run.stderr).not.toMatch(/heap/i);
     expect(run.stdout).toBe('liblzma5=5.6.1-1');
   });
@@ -206,18 +203,14 @@ describe('parseDpkgStatus on a crafted database', () => {
     // 63 MiB of text (13 MB gzipped), under maxCaptureBytes: every field was kept in the paragraph's Map,
     // 2.7 GiB RSS, and the process died out of heap.
     const script = [
-      `import { parseDpkgStatus } from ${JSON.stringify(new URL('./status.ts', import.meta.url).href)};`,
+      `import { parseDpkgStatus } from ${importable('./status.ts', import.meta.url)};`,
       // Built 10 000 names at a time, so that the text, not its making, is what the heap holds.
       "const groups = Array.from({ length: 600 }, (_, g) => Array.from({ length: 10_000 }, (_, i) => 'x' + (g * 10_000 + i).toString(16) + ': \\n').join(''));",
       `const text = 'Package: liblzma5\\n' + groups.join('') + 'Version: 5.6.1-1\\n';`,
       `const [p] = parseDpkgStatus(text, '${STATUS}');`,
       "process.stdout.write(p.name + '=' + p.version);",
-    ].join('\n');
-    const run = spawnSync(
-      process.execPath,
-      ['--max-old-space-size=256', '--import', 'tsx', '--input-type=module', '--eval', script],
-      { encoding: 'utf8' },
-    );
+    ];
+    const run = runInLimitedHeap(256, script);
     expect(run.stderr).not.toMatch(/heap/i);
     expect(run.stdout).toBe('liblzma5=5.6.1-1');
   });
