@@ -174,49 +174,40 @@ describe('openBlob', () => {
     expect(ranges[1]).toMatch(/^bytes=\d+-$/);
   });
 
-  it('ends the blob when a connection dropped after its last byte has nothing more to resume (416)', async () => {
-    const ranges: Array<string | undefined> = [];
-    const { client } = await registry((req, res) => {
+  /**
+   * A blob GET answered chunked with the first `sent` bytes, the connection then cut before the body's last
+   * chunk; a resume (any Range) answered 416, the registry having nothing past what it holds. Each request's
+   * Range goes into `ranges`.
+   */
+  const cutThen416 =
+    (sent: number, ranges: Array<string | undefined> = []) =>
+    (req: IncomingMessage, res: ServerResponse) => {
       ranges.push(req.headers.range);
       if (req.headers.range) {
-        // Asked past the end: the registry has nothing more.
         res.writeHead(416, { 'content-range': `bytes */${data.length}` });
         res.end();
         return;
       }
-      // Chunked: every byte sent, then the connection cut before the body's last chunk.
       res.writeHead(200);
-      res.write(data, () => setTimeout(() => res.socket?.destroy(), 10));
-    });
+      res.write(data.subarray(0, sent), () => setTimeout(() => res.socket?.destroy(), 10));
+    };
+
+  it('ends the blob when a connection dropped after its last byte has nothing more to resume (416)', async () => {
+    const ranges: Array<string | undefined> = [];
+    const { client } = await registry(cutThen416(data.length, ranges));
     expect((await drain(await client.openBlob('a/b', digest))).equals(data)).toBe(true);
     expect(ranges).toEqual([undefined, `bytes=${data.length}-`]);
   });
 
   it("takes a 416 short of the descriptor's size, after a dropped connection, as the registry's error", async () => {
-    const { client } = await registry((req, res) => {
-      if (req.headers.range) {
-        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
-        res.end();
-        return;
-      }
-      res.writeHead(200);
-      res.write(data.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 10));
-    });
+    const { client } = await registry(cutThen416(1000));
     const read = drain(await client.openBlob('a/b', digest, { size: data.length }));
     await expect(read).rejects.toThrow(/resume at byte 1000 of 60000 answered 416/);
     await expect(read).rejects.toBeInstanceOf(RetryableError);
   });
 
   it("reads a 416's length with no descriptor size: short of it, the download is retried, not called a mismatch", async () => {
-    const { client } = await registry((req, res) => {
-      if (req.headers.range) {
-        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
-        res.end();
-        return;
-      }
-      res.writeHead(200);
-      res.write(data.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 10));
-    });
+    const { client } = await registry(cutThen416(1000));
     const read = drain(await client.openBlob('a/b', digest));
     await expect(read).rejects.toThrow(/resume at byte 1000 of 60000 answered 416/);
     await expect(read).rejects.toBeInstanceOf(RetryableError);
