@@ -4,6 +4,7 @@
  * same study settings (pipeline/study.ts, STUDY_KEYS): each is written as the flags that give it, so that
  * the command pasted as it is resumes the run rather than starting another study that supersedes it.
  */
+import { DEFAULT_HUB_API_URL } from '../config/schema.js';
 import { shellQuoted } from '../core/shell.js';
 import type { StudyKey } from '../pipeline/study.js';
 
@@ -62,7 +63,7 @@ const STUDY_FLAGS: Record<StudyKey, FlagsOf> = {
   noBuiltinIocs: on('--no-builtin-iocs'),
   hashAllFiles: on('--hash-all-files'),
   debianOnly: on('--debian-only'),
-  hubApiUrl: one('--hub-api', 'https://hub.docker.com'),
+  hubApiUrl: one('--hub-api', DEFAULT_HUB_API_URL),
   registryMirror: one('--registry-mirror'),
 };
 

@@ -85,6 +85,9 @@ export const seedsSchema = z.strictObject({
   files: z.array(z.string().min(1)).default([]),
 });
 
+/** Docker Hub's web API, where `hubApiUrl` points unless a mirror or a test server is given. */
+export const DEFAULT_HUB_API_URL = 'https://hub.docker.com';
+
 export const filtersSchema = z.strictObject({
   /** Only tags whose name matches this regular expression. */
   tags: regex.optional(),
@@ -181,7 +184,7 @@ export const configSchema = z.strictObject({
   /** Failed items are retried on later runs up to this many attempts in all. */
   maxAttempts: z.number().int().min(1).default(3),
   /** Docker Hub web API base URL (a mirror or a test server). */
-  hubApiUrl: credentialFree(z.url(), HUB_API_SIGN_IN).default('https://hub.docker.com'),
+  hubApiUrl: credentialFree(z.url(), HUB_API_SIGN_IN).default(DEFAULT_HUB_API_URL),
   /** Registry base URL used for docker.io instead of https://registry-1.docker.io. */
   registryMirror: credentialFree(z.url()).optional(),
   /** Path of the Docker client config (`auths`, `credsStore`, `credHelpers`); null to ignore it. */
