@@ -38,20 +38,30 @@ const SEED_FLAGS: Record<string, FlagsOf> = {
   files: each('--seeds'),
 };
 
+/** `--platform` for each platform selected, the one filter `scan` has a flag for too. */
+const platformFlags = each('--platform');
+
 /** The flags of each filter (`filters.<name>`). */
 const FILTER_FLAGS: Record<string, FlagsOf> = {
   tags: one('--tags'),
   pushedAfter: one('--pushed-after'),
   pushedBefore: one('--pushed-before'),
-  platforms: each('--platform'),
+  platforms: platformFlags,
   maxTagsPerRepository: one('--max-tags'),
 };
+
+/** The filters `scan` has flags for; a scan's config file can set the others (`filters:`), no scan flag. */
+const SCAN_FILTER_FLAGS: Record<string, FlagsOf> = { platforms: platformFlags };
+
+/** A stored object's fields (an empty one for anything else: the stored config is the dataset's JSON). */
+const asRecord = (value: unknown) =>
+  (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
 
 /** What each part of the object at a study key gives, one flag function per field. */
 const fields =
   (flags: Record<string, FlagsOf>): FlagsOf =>
   (value) => {
-    const o = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    const o = asRecord(value);
     return Object.entries(flags).flatMap(([field, flagsOf]) => flagsOf(o[field]));
   };
 
@@ -67,9 +77,6 @@ const STUDY_FLAGS: Record<StudyKey, FlagsOf> = {
   registryMirror: one('--registry-mirror'),
 };
 
-/** The filters `scan` has no flags for: a scan's config file can still set them (`filters:`). */
-const NOT_SCAN_FILTERS = ['tags', 'pushedAfter', 'pushedBefore', 'maxTagsPerRepository'];
-
 /**
  * `hubcrawl crawl --db <path> <flags>` for a crawl's run, `hubcrawl scan --db <path> <flags> <references>`
  * for a scan's (its references are its arguments, not --image), each word shell-quoted; and for a scan, the
@@ -80,19 +87,23 @@ export function resumingCommand(
   stored: unknown,
   path: string,
 ): { command: string; fromConfigFile: string[] } {
-  const config = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>;
+  const config = asRecord(stored);
   const scan = config.command === 'scan';
-  const filters = (config.filters ?? {}) as Record<string, unknown>;
+  const filters = asRecord(config.filters);
   const fromConfigFile = scan
-    ? NOT_SCAN_FILTERS.filter((f) => filters[f] != null).map((f) => `filters.${f}`)
+    ? Object.keys(FILTER_FLAGS)
+        .filter((f) => !(f in SCAN_FILTER_FLAGS) && filters[f] != null)
+        .map((f) => `filters.${f}`)
     : [];
-  const words = Object.entries(STUDY_FLAGS).flatMap(([key, flagsOf]) => {
-    if (!scan) return flagsOf(config[key]);
-    if (key === 'seeds') return [];
-    // The filters a scan can be given by flags: its platforms.
-    return key === 'filters' ? FILTER_FLAGS.platforms!(filters.platforms) : flagsOf(config[key]);
-  });
-  const references = scan ? strings((config.seeds as Record<string, unknown> | undefined)?.images) : [];
+  // A scan's seeds are its references, its arguments; its filters only those it has flags for.
+  const scanFlags: Partial<Record<StudyKey, FlagsOf>> = {
+    seeds: () => [],
+    filters: fields(SCAN_FILTER_FLAGS),
+  };
+  const words = Object.entries(STUDY_FLAGS).flatMap(([key, flagsOf]) =>
+    ((scan ? scanFlags[key as StudyKey] : undefined) ?? flagsOf)(config[key]),
+  );
+  const references = scan ? strings(asRecord(config.seeds).images) : [];
   const command = [`hubcrawl ${scan ? 'scan' : 'crawl'}`, '--db', path, ...words, ...references]
     .map((w, i) => (i === 0 ? w : shellQuoted(w)))
     .join(' ');
