@@ -19,6 +19,12 @@ interface AffectedImages {
   finalFsUnknown: number;
 }
 
+/**
+ * SQL, over an image's rows of findings_final_fs: none of its evidence is known to survive, and some sits
+ * below a layer that failed analysis (docs/limits.md).
+ */
+const ONLY_UNKNOWN = 'max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0';
+
 /** What the dataset holds and what the last run did. */
 export function datasetStats(dbPath: string): Record<string, unknown> {
   const db = openDatabase(dbPath, { readonly: true });
@@ -59,7 +65,7 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
       // Evidence under a layer that failed analysis, and none known to survive (docs/limits.md).
       affectedImagesFinalFsUnknown: count(
         `SELECT count(*) FROM (SELECT image_digest FROM findings_final_fs GROUP BY image_digest
-                                HAVING max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0)`,
+                                HAVING ${ONLY_UNKNOWN})`,
       ),
       // The three counts above add every IOC set's findings: a broad set of one's own swells them, and the
       // built-in set's own count is only here.
@@ -71,7 +77,7 @@ export function datasetStats(dbPath: string): Record<string, unknown> {
              FROM ioc_sets s
              LEFT JOIN (SELECT ioc_set_id, ioc_set_version, image_digest,
                                max(in_final_fs) IS 1 AS survives,
-                               max(in_final_fs) IS NOT 1 AND sum(in_final_fs IS NULL) > 0 AS unknown
+                               ${ONLY_UNKNOWN} AS unknown
                           FROM findings_final_fs GROUP BY ioc_set_id, ioc_set_version, image_digest) x
                ON x.ioc_set_id = s.id AND x.ioc_set_version = s.version
             GROUP BY s.id, s.version ORDER BY iocSet`,
